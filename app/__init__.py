@@ -1,0 +1,1 @@
+"""PaidSignal: paid conversions measured from Stripe, attributed to campaigns, fed back to ad platforms."""

@@ -1,0 +1,57 @@
+"""Reading JSON bodies that browsers send as CORS-simple ``text/plain`` as well as ``application/json``."""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from app.api.errors import validation_message
+from app.services.errors import ServiceError, ValidationFailed
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+JSON_TYPES = {"application/json", "text/plain", ""}
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+async def read_json(request: Request, *, max_bytes: int) -> object:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"Send JSON as 'application/json' or, from a browser, 'text/plain'; got {content_type!r}."
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > max_bytes:
+            raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValidationFailed(f"The body is not valid JSON: {error}") from error
+
+
+async def parse_body(request: Request, model: type[ModelT], *, max_bytes: int = 1 << 20) -> ModelT:
+    data = await read_json(request, max_bytes=max_bytes)
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        message, field = validation_message(list(error.errors()))
+        raise ValidationFailed(message, field=field) from error

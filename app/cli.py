@@ -1,0 +1,106 @@
+"""Operator commands: ``python -m app.cli migrate | create-account | create-key | make-staff``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from app.db import session_scope
+from app.models import Membership, Role
+from app.services import accounts, keys
+from app.services.errors import ServiceError
+from app.services.permissions import Actor
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def migrate(database_url: str | None = None) -> None:
+    """Bring the database schema to the newest migration."""
+    command.upgrade(alembic_config(database_url), "head")
+
+
+def _owner_actor(session: object, account_id: int) -> Actor:
+    from sqlmodel import Session, col, select
+
+    assert isinstance(session, Session)
+    owner = session.exec(
+        select(Membership)
+        .where(Membership.account_id == account_id, Membership.role == Role.OWNER.value)
+        .order_by(col(Membership.id))
+    ).first()
+    if owner is None:
+        raise ServiceError("This account has no owner.")
+    return Actor(user_id=owner.user_id, account_id=account_id, role=Role.OWNER)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.cli", description="PaidSignal operator commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations")
+
+    p = sub.add_parser("create-account", help="create an account and its owner")
+    p.add_argument("--name", required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--timezone", default="UTC")
+
+    p = sub.add_parser("create-key", help="create an API key and print it")
+    p.add_argument("--account", required=True, help="account slug or id (acc_…)")
+    p.add_argument("--kind", required=True, choices=["publishable", "secret"])
+    p.add_argument("--origin", action="append", default=[], help="allowed origin (publishable keys)")
+    p.add_argument("--label", default="")
+
+    p = sub.add_parser("make-staff", help="give a user platform staff rights (/admin)")
+    p.add_argument("--email", required=True)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "migrate":
+            migrate()
+            print("database is up to date")
+        elif args.command == "create-account":
+            with session_scope() as session:
+                account, _user = accounts.signup(
+                    session=session,
+                    account_name=args.name,
+                    email=args.email,
+                    password=args.password,
+                    timezone=args.timezone,
+                )
+                print(f"account slug={account.slug} id={account.public_id}")
+        elif args.command == "create-key":
+            with session_scope() as session:
+                account = accounts.find_account(session=session, ref=args.account)
+                assert account.id is not None
+                created = keys.create_key(
+                    session=session,
+                    actor=_owner_actor(session, account.id),
+                    kind=args.kind,
+                    label=args.label,
+                    origins=args.origin,
+                )
+                print(created.plaintext)
+        elif args.command == "make-staff":
+            with session_scope() as session:
+                user = accounts.make_staff(session=session, email=args.email)
+                print(f"{user.email} is now staff")
+    except ServiceError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Reusable UI pieces: the page-layout decorator, navigation, cards and tables."""

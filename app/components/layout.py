@@ -1,0 +1,183 @@
+"""The page-layout decorator: every backoffice page gets the same sidebar, header, toasts and auth gate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import reflex as rx
+
+from app import routes
+from app.state.base import AppState
+
+NAV_ITEMS: list[tuple[str, str, str]] = [
+    ("Overview", routes.HOME, "layout-dashboard"),
+    ("Install", routes.INSTALL, "code"),
+    ("API keys", routes.SETTINGS_KEYS, "key-round"),
+    ("Team", routes.SETTINGS_TEAM, "users"),
+]
+
+_pages: list[tuple[Callable[[], rx.Component], dict[str, Any]]] = []
+
+
+def registered_pages() -> list[tuple[Callable[[], rx.Component], dict[str, Any]]]:
+    return list(_pages)
+
+
+def nav_link(label: str, href: str, icon: str) -> rx.Component:
+    return rx.link(
+        rx.hstack(rx.icon(icon, size=16), rx.text(label, size="2"), align="center", spacing="2"),
+        href=href,
+        underline="none",
+        color_scheme="gray",
+        high_contrast=True,
+        padding="6px 10px",
+        border_radius="6px",
+        width="100%",
+        _hover={"background": rx.color("gray", 4)},
+    )
+
+
+def account_switcher() -> rx.Component:
+    return rx.cond(
+        AppState.accounts.length() > 1,  # type: ignore[attr-defined]
+        rx.select.root(
+            rx.select.trigger(width="100%", id="account-switcher"),
+            rx.select.content(
+                rx.foreach(
+                    AppState.accounts,
+                    lambda a: rx.select.item(a["name"], value=a["public_id"]),
+                )
+            ),
+            value=AppState.account_id,
+            on_change=AppState.switch_account,
+        ),
+        rx.text(AppState.account_name, weight="bold", size="3", id="account-name"),
+    )
+
+
+def sidebar() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(rx.icon("circle-dollar-sign", size=22), rx.heading("PaidSignal", size="4"), align="center"),
+        rx.divider(),
+        account_switcher(),
+        rx.text(AppState.role, size="1", color_scheme="gray", id="current-role"),
+        rx.vstack(*[nav_link(*item) for item in NAV_ITEMS], spacing="1", width="100%"),
+        rx.spacer(),
+        rx.divider(),
+        rx.text(AppState.user_email, size="1", color_scheme="gray", id="user-email"),
+        rx.hstack(
+            rx.color_mode.button(size="1", variant="ghost"),
+            rx.button("Log out", size="1", variant="soft", on_click=AppState.logout, id="logout"),
+            justify="between",
+            width="100%",
+        ),
+        width="220px",
+        min_width="220px",
+        height="100vh",
+        padding="16px",
+        position="sticky",
+        top="0",
+        border_right=f"1px solid {rx.color('gray', 5)}",
+        spacing="3",
+    )
+
+
+def loading() -> rx.Component:
+    return rx.center(rx.spinner(size="3"), height="60vh", width="100%")
+
+
+def template(
+    route: str, title: str, on_load: Any = None
+) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
+    """Register a backoffice page: sidebar, header, and the auth gate (``check_login`` runs first)."""
+
+    def decorator(content: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
+        def page() -> rx.Component:
+            return rx.hstack(
+                sidebar(),
+                rx.box(
+                    rx.heading(title, size="6", margin_bottom="16px"),
+                    rx.cond(AppState.is_authenticated, content(), loading()),
+                    padding="24px 32px",
+                    width="100%",
+                    max_width="1100px",
+                ),
+                spacing="0",
+                align="start",
+                width="100%",
+            )
+
+        extra = on_load if isinstance(on_load, list) else ([on_load] if on_load else [])
+        _pages.append(
+            (page, {"route": route, "title": f"{title} · PaidSignal", "on_load": [AppState.check_login, *extra]})
+        )
+        return page
+
+    return decorator
+
+
+def public_page(
+    route: str, title: str, on_load: Any = None
+) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
+    """Register a page for signed-out visitors (login, sign-up, invitations): a centred card."""
+
+    def decorator(content: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
+        def page() -> rx.Component:
+            return rx.center(
+                rx.card(
+                    rx.vstack(
+                        rx.hstack(rx.icon("circle-dollar-sign", size=22), rx.heading("PaidSignal", size="5")),
+                        rx.heading(title, size="4"),
+                        content(),
+                        spacing="4",
+                        width="100%",
+                    ),
+                    width="420px",
+                    padding="24px",
+                ),
+                min_height="100vh",
+            )
+
+        _pages.append((page, {"route": route, "title": f"{title} · PaidSignal", "on_load": on_load}))
+        return page
+
+    return decorator
+
+
+def form_error(message: rx.Var[str]) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle-alert", color_scheme="red", size="1", role="alert", id="form-error"),
+    )
+
+
+def field(label: str, name: str, **props: Any) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, as_="label", size="2", weight="medium", html_for=name),
+        rx.input(name=name, id=name, width="100%", **props),
+        spacing="1",
+        width="100%",
+    )
+
+
+def confirm_button(
+    label: str, *, title: str, description: str, confirm_label: str, on_confirm: Any, **props: Any
+) -> rx.Component:
+    """A button that asks before destroying anything."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(rx.button(label, size="1", variant="soft", color_scheme="red", **props)),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(title),
+            rx.alert_dialog.description(description),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button(confirm_label, color_scheme="red", on_click=on_confirm, class_name="confirm")
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="16px",
+            ),
+        ),
+    )

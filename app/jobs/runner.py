@@ -1,0 +1,131 @@
+"""The job runner: APScheduler in-process, with a database lease so each leased job runs once in a cluster.
+
+Started from a Reflex lifespan task (see app/app.py); the mounted FastAPI app's own lifespan never runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlmodel import Session
+
+from app.db import get_engine
+from app.services import jobs as job_service
+from app.settings import get_settings
+
+log = logging.getLogger("paidsignal.jobs")
+
+HOLDER = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    func: Callable[[], str | None]
+    every_seconds: int
+    leased: bool = True  # False: per-process work (e.g. flushing this process's memory)
+
+
+def run_job(spec: JobSpec, *, holder: str = HOLDER, ttl_seconds: int | None = None) -> str:
+    """Run one job now if we can take its lease; return the outcome (``skipped`` when another holds it)."""
+    ttl = ttl_seconds or get_settings().job_lease_seconds
+    engine = get_engine()
+    if spec.leased:
+        with Session(engine) as session:
+            if not job_service.acquire_lease(session=session, name=spec.name, holder=holder, ttl_seconds=ttl):
+                return "skipped"
+    stop = threading.Event()
+    lost = threading.Event()
+
+    def keep_renewing() -> None:
+        # Renew at a third of the lease so a slow run keeps it; a dead process stops renewing and loses it.
+        while not stop.wait(ttl / 3):
+            with Session(engine) as session:
+                if not job_service.renew_lease(session=session, name=spec.name, holder=holder, ttl_seconds=ttl):
+                    lost.set()
+                    return
+
+    renewer = threading.Thread(target=keep_renewing, daemon=True) if spec.leased else None
+    with Session(engine) as session:
+        run_id = job_service.start_run(session=session, job_name=spec.name, holder=holder)
+    if renewer:
+        renewer.start()
+    outcome, detail = "ok", ""
+    try:
+        detail = spec.func() or ""
+        if lost.is_set():
+            outcome, detail = "lease_lost", "the lease expired during the run; another process may have run it"
+    except Exception as error:
+        log.exception("job %s failed", spec.name)
+        outcome, detail = "error", f"{type(error).__name__}: {error}"
+    finally:
+        stop.set()
+        if renewer:
+            renewer.join(timeout=5)
+        with Session(engine) as session:
+            job_service.finish_run(session=session, run_id=run_id, outcome=outcome, detail=detail)
+            if spec.leased and not lost.is_set():
+                job_service.release_lease(session=session, name=spec.name, holder=holder)
+    return outcome
+
+
+def default_jobs() -> list[JobSpec]:
+    from app.jobs.flush_key_usage import flush_key_usage
+    from app.jobs.purge_sessions import purge_sessions
+
+    settings = get_settings()
+    return [
+        JobSpec("flush_key_usage", flush_key_usage, settings.key_usage_flush_seconds, leased=False),
+        JobSpec("purge_sessions", purge_sessions, 6 * 3600),
+    ]
+
+
+class JobRunner:
+    def __init__(self, specs: list[JobSpec]) -> None:
+        self.specs = specs
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+
+    def start(self) -> None:
+        for spec in self.specs:
+            self.scheduler.add_job(
+                run_job,
+                "interval",
+                seconds=spec.every_seconds,
+                args=[spec],
+                id=spec.name,
+                max_instances=1,
+                coalesce=True,
+            )
+        self.scheduler.start()
+        log.info("job runner %s started with %d job(s)", HOLDER, len(self.specs))
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        # Last flush of in-memory state so nothing counted is lost on shutdown.
+        for spec in self.specs:
+            if not spec.leased:
+                run_job(spec)
+
+
+@asynccontextmanager
+async def job_runner_lifespan(app: Any = None) -> AsyncIterator[None]:
+    """Reflex lifespan task: start the scheduler with the backend, stop it with the backend."""
+    if not get_settings().jobs_enabled:
+        yield
+        return
+    runner = JobRunner(default_jobs())
+    runner.start()
+    try:
+        yield
+    finally:
+        runner.stop()

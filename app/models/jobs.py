@@ -1,0 +1,30 @@
+"""Job leases (one runner per job across workers and instances) and the record of each run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from app.models.base import utc_field
+
+
+class JobLease(SQLModel, table=True):
+    __tablename__ = "job_lease"
+
+    name: str = Field(primary_key=True, max_length=80)
+    holder: str = Field(max_length=120)
+    acquired_at: datetime = utc_field()
+    expires_at: datetime = utc_field()
+
+
+class JobRun(SQLModel, table=True):
+    __tablename__ = "job_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_name: str = Field(max_length=80, index=True)
+    holder: str = Field(max_length=120)
+    started_at: datetime = utc_field(index=True)
+    finished_at: datetime | None = utc_field(nullable=True)
+    outcome: str = Field(default="running", max_length=16)
+    detail: str = Field(default="", max_length=2000)

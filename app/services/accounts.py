@@ -1,0 +1,317 @@
+"""Sign-up, login, browser sessions and switching between the accounts a user belongs to."""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.models import Account, AuthSession, Membership, Role, User
+from app.models.base import new_public_id, utcnow
+from app.services.crypto import sha256_hex
+from app.services.errors import AuthenticationFailed, Conflict, NotFound, RateLimited, ValidationFailed
+from app.services.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
+from app.services.permissions import Actor
+from app.settings import get_settings
+
+LOGIN_FAILED_MESSAGE = "Email or password is wrong."
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    public_id: str
+    slug: str
+    name: str
+    role: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a valid browser session may see: the user, their accounts, and the one they are working in."""
+
+    user_id: int
+    user_public_id: str
+    email: str
+    is_staff: bool
+    accounts: list[AccountSummary]
+    active: AccountSummary | None
+    actor: Actor | None
+
+
+# --- validation -------------------------------------------------------------------------------------------
+
+
+def normalize_email(email: str) -> str:
+    try:
+        result = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValidationFailed(f"That email address is not valid: {error}", field="email") from error
+    return result.normalized.lower()
+
+
+def validate_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+
+
+def validate_timezone(name: str) -> str:
+    name = (name or "").strip() or "UTC"
+    if name != "UTC" and name not in _timezones():
+        raise ValidationFailed(f"Unknown timezone {name!r}; use an IANA name such as Europe/Paris.", field="timezone")
+    return name
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def validate_account_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not 2 <= len(name) <= 120:
+        raise ValidationFailed("Give the account a name of 2 to 120 characters.", field="account_name")
+    return name
+
+
+def _slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:48]
+    return slug or "account"
+
+
+def _unique_slug(session: Session, name: str) -> str:
+    base = _slugify(name)
+    slug = base
+    while session.exec(select(Account.id).where(Account.slug == slug)).first() is not None:
+        slug = f"{base}-{secrets.token_hex(2)}"
+    return slug
+
+
+# --- accounts and users -----------------------------------------------------------------------------------
+
+
+def create_account(*, session: Session, owner: User, name: str, timezone: str = "UTC") -> Account:
+    """A new account with ``owner`` as its owner (sign-up, the CLI, or an existing user's second shop)."""
+    name = validate_account_name(name)
+    account = Account(
+        public_id=new_public_id("acc"),
+        slug=_unique_slug(session, name),
+        name=name,
+        timezone=validate_timezone(timezone),
+    )
+    session.add(account)
+    session.flush()
+    assert account.id is not None and owner.id is not None
+    session.add(Membership(account_id=account.id, user_id=owner.id, role=Role.OWNER.value))
+    session.flush()
+    return account
+
+
+def create_user(*, session: Session, email: str, password: str) -> User:
+    email = normalize_email(email)
+    validate_password(password)
+    if session.exec(select(User.id).where(User.email == email)).first() is not None:
+        raise Conflict(
+            "An account with this email already exists. Log in instead, or use another email.", field="email"
+        )
+    user = User(public_id=new_public_id("usr"), email=email, password_hash=hash_password(password))
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as error:  # a concurrent sign-up with the same email
+        raise Conflict("An account with this email already exists. Log in instead.", field="email") from error
+    return user
+
+
+def signup(
+    *, session: Session, account_name: str, email: str, password: str, timezone: str = "UTC"
+) -> tuple[Account, User]:
+    """Create the account and its owner together; the caller commits."""
+    account_name = validate_account_name(account_name)
+    timezone = validate_timezone(timezone)
+    user = create_user(session=session, email=email, password=password)
+    account = create_account(session=session, owner=user, name=account_name, timezone=timezone)
+    return account, user
+
+
+def find_account(*, session: Session, ref: str) -> Account:
+    """An account by slug or public id (for operators' CLI)."""
+    account = session.exec(select(Account).where((Account.slug == ref) | (Account.public_id == ref))).first()
+    if account is None:
+        raise NotFound(f"No account with slug or id {ref!r}.")
+    return account
+
+
+def get_account(*, session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound("Account not found.")
+    return account
+
+
+def make_staff(*, session: Session, email: str) -> User:
+    user = session.exec(select(User).where(User.email == normalize_email(email))).first()
+    if user is None:
+        raise NotFound(f"No user with email {email!r}.")
+    user.is_staff = True
+    session.add(user)
+    return user
+
+
+# --- login and sessions -----------------------------------------------------------------------------------
+
+_limiter_storage = MemoryStorage()
+_limiter = MovingWindowRateLimiter(_limiter_storage)
+
+
+def reset_login_limits() -> None:
+    _limiter_storage.reset()
+
+
+def _check_login_rate(email: str, ip: str) -> None:
+    settings = get_settings()
+    checks = [(parse(settings.login_rate_limit_per_email), "email", email)]
+    if ip:
+        checks.append((parse(settings.login_rate_limit_per_ip), "ip", ip))
+    for limit, scope, value in checks:
+        if not _limiter.hit(limit, "login", scope, value):
+            reset_at = _limiter.get_window_stats(limit, "login", scope, value).reset_time
+            retry_after = max(1, int(reset_at - utcnow().timestamp()))
+            raise RateLimited(
+                f"Too many login attempts. Try again in {max(1, retry_after // 60)} minute(s).",
+                retry_after=retry_after,
+            )
+
+
+def authenticate(*, session: Session, email: str, password: str, ip: str = "") -> User:
+    """The user for these credentials. Unknown email and wrong password fail with one message."""
+    email = (email or "").strip().lower()
+    _check_login_rate(email, ip)
+    user = session.exec(select(User).where(User.email == email)).first() if email else None
+    if user is None:
+        verify_password(password, dummy_hash())
+        raise AuthenticationFailed(LOGIN_FAILED_MESSAGE)
+    if not verify_password(password, user.password_hash):
+        raise AuthenticationFailed(LOGIN_FAILED_MESSAGE)
+    return user
+
+
+def start_session(
+    *, session: Session, user: User, account_id: int | None = None, user_agent: str = "", ip: str = ""
+) -> str:
+    """Create a server-side session and return the token for the browser (we store only its hash)."""
+    assert user.id is not None
+    token = secrets.token_urlsafe(32)
+    if account_id is None:
+        account_id = session.exec(
+            select(Membership.account_id).where(Membership.user_id == user.id).order_by(col(Membership.id))
+        ).first()
+    session.add(
+        AuthSession(
+            token_hash=sha256_hex(token),
+            user_id=user.id,
+            active_account_id=account_id,
+            expires_at=utcnow() + timedelta(hours=get_settings().session_ttl_hours),
+            user_agent=user_agent[:400],
+            ip=ip[:64],
+        )
+    )
+    session.flush()
+    return token
+
+
+def _live_session(session: Session, token: str) -> AuthSession | None:
+    if not token:
+        return None
+    row = session.exec(select(AuthSession).where(AuthSession.token_hash == sha256_hex(token))).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def user_accounts(*, session: Session, user_id: int) -> list[AccountSummary]:
+    rows = session.exec(
+        select(Account, Membership.role)
+        .join(Membership, col(Membership.account_id) == col(Account.id))
+        .where(Membership.user_id == user_id)
+        .order_by(col(Account.name))
+    ).all()
+    return [
+        AccountSummary(public_id=a.public_id, slug=a.slug, name=a.name, role=role, timezone=a.timezone)
+        for a, role in rows
+    ]
+
+
+def resolve_session(*, session: Session, token: str) -> SessionContext | None:
+    """The context of a valid token, or None when it is unknown, expired or revoked."""
+    row = _live_session(session, token)
+    if row is None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None:
+        return None
+    assert user.id is not None
+    accounts = user_accounts(session=session, user_id=user.id)
+    active_account = session.get(Account, row.active_account_id) if row.active_account_id else None
+    active = next((a for a in accounts if active_account and a.public_id == active_account.public_id), None)
+    if active is None and accounts:
+        # Removed from the account they were in: fall back to another one of theirs.
+        active = accounts[0]
+        active_account = session.exec(select(Account).where(Account.public_id == active.public_id)).one()
+    actor = None
+    if active is not None and active_account is not None and active_account.id is not None:
+        actor = Actor(user_id=user.id, account_id=active_account.id, role=Role(active.role), is_staff=user.is_staff)
+    return SessionContext(
+        user_id=user.id,
+        user_public_id=user.public_id,
+        email=user.email,
+        is_staff=user.is_staff,
+        accounts=accounts,
+        active=active,
+        actor=actor,
+    )
+
+
+def end_session(*, session: Session, token: str) -> None:
+    row = _live_session(session, token)
+    if row is not None:
+        row.revoked_at = utcnow()
+        session.add(row)
+
+
+def revoke_user_sessions(*, session: Session, user_id: int) -> int:
+    rows = session.exec(
+        select(AuthSession).where(AuthSession.user_id == user_id, col(AuthSession.revoked_at).is_(None))
+    ).all()
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+        session.add(row)
+    return len(rows)
+
+
+def switch_account(*, session: Session, token: str, account_public_id: str) -> None:
+    row = _live_session(session, token)
+    if row is None:
+        raise AuthenticationFailed("Your session has ended; log in again.")
+    account_id = session.exec(
+        select(Account.id)
+        .join(Membership, col(Membership.account_id) == col(Account.id))
+        .where(Account.public_id == account_public_id, Membership.user_id == row.user_id)
+    ).first()
+    if account_id is None:
+        raise NotFound("Account not found.")
+    row.active_account_id = account_id
+    session.add(row)

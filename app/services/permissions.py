@@ -1,0 +1,49 @@
+"""Who may do what in an account. Every mutating service checks here; hiding a button is not a check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.models import Role
+from app.services.errors import PermissionDenied
+
+ROLE_RANK: dict[Role, int] = {Role.VIEWER: 1, Role.MARKETER: 2, Role.ADMIN: 3, Role.OWNER: 4}
+
+
+class Permission(StrEnum):
+    VIEW = "view the account"
+    EDIT_MARKETING = "edit campaigns and pixels"
+    MANAGE_KEYS = "manage API keys"
+    MANAGE_TEAM = "manage the team"
+
+
+MINIMUM_ROLE: dict[Permission, Role] = {
+    Permission.VIEW: Role.VIEWER,
+    Permission.EDIT_MARKETING: Role.MARKETER,
+    Permission.MANAGE_KEYS: Role.ADMIN,
+    Permission.MANAGE_TEAM: Role.ADMIN,
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A signed-in user acting inside one account with one role."""
+
+    user_id: int
+    account_id: int
+    role: Role
+    is_staff: bool = False
+
+    def can(self, permission: Permission) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[MINIMUM_ROLE[permission]]
+
+
+def require(actor: Actor, permission: Permission) -> None:
+    if not actor.can(permission):
+        needed = MINIMUM_ROLE[permission]
+        raise PermissionDenied(
+            f"Your role ({actor.role.value}) cannot {permission.value}; ask an {needed.value} or owner of this account."
+            if needed is not Role.OWNER
+            else f"Only the owner can {permission.value}."
+        )

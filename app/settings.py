@@ -1,0 +1,159 @@
+"""Every setting, read from the environment once, typed and validated at start.
+
+The README's "Configuration" table documents each field here; keep them in step.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that must never reach production: the placeholder documented in the README and the empty string.
+_DEFAULT_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret"}
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class EmailBackend(StrEnum):
+    FILE = "file"
+    SMTP = "smtp"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message says which and what to set."""
+
+
+class Settings(BaseSettings):
+    """PaidSignal's settings. Environment variables are the field names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    paidsignal_env: Environment = Environment.DEVELOPMENT
+    public_url: str = "http://localhost:3000"
+    port: int = 3000
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    database_auth_token: str = ""
+    database_sync_url: str = ""
+    secret_key: str = ""
+    extra_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    session_ttl_hours: int = Field(default=24 * 14, ge=1)
+    invite_ttl_hours: int = Field(default=24 * 7, ge=1)
+    password_hash_profile: str = "default"
+    login_rate_limit_per_email: str = "10/15minutes"
+    login_rate_limit_per_ip: str = "50/15minutes"
+
+    email_backend: EmailBackend = EmailBackend.FILE
+    email_from: str = "PaidSignal <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = 10.0
+
+    jobs_enabled: bool = True
+    job_lease_seconds: int = Field(default=60, ge=5)
+    key_usage_flush_seconds: int = Field(default=30, ge=1)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_origin(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("PUBLIC_URL must be an absolute http(s) URL, e.g. https://paidsignal.example.com")
+        return value.rstrip("/")
+
+    @field_validator("extra_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("password_hash_profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in {"default", "fast"}:
+            raise ValueError("PASSWORD_HASH_PROFILE must be 'default' or 'fast' (fast is for tests only)")
+        return value
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.paidsignal_env is Environment.PRODUCTION:
+            if self.secret_key.strip() in _DEFAULT_SECRETS or len(self.secret_key) < 32:
+                raise SettingsError(
+                    "SECRET_KEY is missing or a default value. In production set SECRET_KEY to at least "
+                    "32 random characters, e.g. the output of: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'"
+                )
+            if self.password_hash_profile != "default":
+                raise SettingsError("PASSWORD_HASH_PROFILE=fast is for tests; unset it in production")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.paidsignal_env is Environment.PRODUCTION
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'paidsignal.db'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def backoffice_origins(self) -> list[str]:
+        """Origins allowed to call the backoffice with credentials (Reflex's CORS list)."""
+        origin = _origin(self.public_url)
+        origins = [origin]
+        parts = urlsplit(origin)
+        if not self.is_production and parts.hostname in {"localhost", "127.0.0.1"}:
+            other = "127.0.0.1" if parts.hostname == "localhost" else "localhost"
+            port = f":{parts.port}" if parts.port else ""
+            origins.append(f"{parts.scheme}://{other}{port}")
+        origins.extend(o for o in self.extra_cors_origins if o not in origins)
+        return origins
+
+    def resolved_secret_key(self) -> str:
+        """The master secret; in development it is generated into the data folder on first use."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # Open exclusively so two processes starting at once agree on one key.
+        try:
+            with path.open("x") as handle:
+                handle.write(key)
+            path.chmod(0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        return key
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Reflex state classes: hold UI state and call services. No rules live here."""

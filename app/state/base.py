@@ -1,0 +1,135 @@
+"""AppState: the signed-in user, their accounts and the active one. Feature states inherit it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypedDict, TypeVar
+
+import reflex as rx
+from sqlmodel import Session
+
+from app import routes
+from app.db import session_scope
+from app.services import accounts as account_service
+from app.services.errors import AuthenticationFailed, ServiceError
+from app.services.permissions import Actor, Permission
+
+T = TypeVar("T")
+
+
+class AccountOption(TypedDict):
+    public_id: str
+    name: str
+    role: str
+
+
+class AppState(rx.State):
+    """Auth for every page: the browser keeps a session token; the server maps it to a session row."""
+
+    auth_token: str = rx.LocalStorage(name="paidsignal_session")
+    session_checked: bool = False
+    is_authenticated: bool = False
+    user_email: str = ""
+    is_staff: bool = False
+    accounts: list[AccountOption] = []
+    account_id: str = ""
+    account_name: str = ""
+    account_timezone: str = "UTC"
+    role: str = ""
+    # Names of the Permission members the user has here, computed by the permissions service.
+    permissions: list[str] = []
+
+    def _apply_context(self, context: account_service.SessionContext | None) -> None:
+        self.session_checked = True
+        self.is_authenticated = context is not None and context.active is not None
+        if context is None or context.active is None:
+            self.user_email = ""
+            self.is_staff = False
+            self.accounts = []
+            self.account_id = self.account_name = self.role = ""
+            self.permissions = []
+            return
+        self.user_email = context.email
+        self.is_staff = context.is_staff
+        self.accounts = [AccountOption(public_id=a.public_id, name=a.name, role=a.role) for a in context.accounts]
+        self.account_id = context.active.public_id
+        self.account_name = context.active.name
+        self.account_timezone = context.active.timezone
+        self.role = context.active.role
+        actor = context.actor
+        self.permissions = [p.name for p in Permission if actor is not None and actor.can(p)]
+
+    def _context(self, session: Session) -> account_service.SessionContext | None:
+        return account_service.resolve_session(session=session, token=self.auth_token)
+
+    def _actor(self, session: Session) -> Actor:
+        """The current actor, resolved from the database on every call (roles may change any time)."""
+        context = self._context(session)
+        self._apply_context(context)
+        if context is None or context.actor is None:
+            raise AuthenticationFailed("Your session has ended; log in again.")
+        return context.actor
+
+    def _run(self, action: Callable[[Session], T]) -> tuple[T | None, str | None]:
+        """Run a service call in a transaction; return its result or the message of its ServiceError."""
+        try:
+            with session_scope() as session:
+                return action(session), None
+        except ServiceError as error:
+            return None, error.message
+
+    @rx.var
+    def can_manage_keys(self) -> bool:
+        return Permission.MANAGE_KEYS.name in self.permissions
+
+    @rx.var
+    def can_manage_team(self) -> bool:
+        return Permission.MANAGE_TEAM.name in self.permissions
+
+    @rx.event
+    def check_login(self) -> Any:
+        """on_load of every backoffice page: refresh the context, or send the visitor to the login page."""
+        with session_scope() as session:
+            self._apply_context(self._context(session))
+        if not self.is_authenticated:
+            path = self.router.url.path or routes.HOME
+            return rx.redirect(routes.login_url(path if path != routes.HOME else None))
+        return None
+
+    @rx.event
+    def redirect_if_logged_in(self) -> Any:
+        """on_load of the login and sign-up pages."""
+        with session_scope() as session:
+            self._apply_context(self._context(session))
+        if self.is_authenticated:
+            return rx.redirect(routes.HOME)
+        return None
+
+    @rx.event
+    def logout(self) -> Any:
+        with session_scope() as session:
+            account_service.end_session(session=session, token=self.auth_token)
+        self.auth_token = ""
+        self._apply_context(None)
+        return rx.redirect(routes.LOGIN)
+
+    @rx.event
+    def switch_account(self, account_public_id: str) -> Any:
+        _, error = self._run(
+            lambda s: account_service.switch_account(
+                session=s, token=self.auth_token, account_public_id=account_public_id
+            )
+        )
+        if error:
+            return rx.toast.error(error)
+        # Reload the page so every state loads the new account's data.
+        return rx.redirect(self.router.url.path or routes.HOME)
+
+    def _start_session(self, session: Session, user: Any, account_id: int | None = None) -> None:
+        self.auth_token = account_service.start_session(
+            session=session,
+            user=user,
+            account_id=account_id,
+            user_agent=self.router.headers.user_agent,
+            ip=self.router.session.client_ip,
+        )

@@ -1,0 +1,112 @@
+"""The team page: members and roles, invitations."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+import reflex as rx
+
+from app.services import team as team_service
+from app.state.base import AppState
+from app.state.format import format_time
+
+
+class MemberItem(TypedDict):
+    user_public_id: str
+    email: str
+    role: str
+    joined_at: str
+    is_owner: bool
+    is_you: bool
+
+
+class InviteItem(TypedDict):
+    public_id: str
+    email: str
+    role: str
+    expires_at: str
+
+
+class TeamState(AppState):
+    members: list[MemberItem] = []
+    invites: list[InviteItem] = []
+    invite_role: str = "marketer"
+    last_invite_link: str = ""
+    error: str = ""
+
+    def _refresh(self) -> None:
+        def load(s: Any) -> tuple[list[team_service.MemberRow], list[team_service.InviteRow]]:
+            actor = self._actor(s)
+            return (
+                team_service.list_members(session=s, account_id=actor.account_id),
+                team_service.list_invites(session=s, account_id=actor.account_id),
+            )
+
+        result, _error = self._run(load)
+        members, invites = result or ([], [])
+        tz = self.account_timezone
+        self.members = [
+            MemberItem(
+                user_public_id=m.user_public_id,
+                email=m.email,
+                role=m.role,
+                joined_at=format_time(m.joined_at, tz),
+                is_owner=m.role == "owner",
+                is_you=m.email == self.user_email,
+            )
+            for m in members
+        ]
+        self.invites = [
+            InviteItem(public_id=i.public_id, email=i.email, role=i.role, expires_at=format_time(i.expires_at, tz))
+            for i in invites
+        ]
+
+    @rx.event
+    def load_team(self) -> None:
+        self.error = self.last_invite_link = ""
+        self._refresh()
+
+    @rx.event
+    def set_invite_role(self, role: str) -> None:
+        self.invite_role = role
+
+    @rx.event
+    def invite(self, form: dict[str, Any]) -> Any:
+        self.error = ""
+        created, error = self._run(
+            lambda s: team_service.invite_member(
+                session=s, actor=self._actor(s), email=str(form.get("email", "")), role=self.invite_role
+            )
+        )
+        if error or created is None:
+            self.error = error or "The invitation could not be sent."
+            return rx.toast.error(self.error)
+        self.last_invite_link = created.link
+        self._refresh()
+        return rx.toast.success(f"Invitation sent to {created.invite.email}.")
+
+    @rx.event
+    def change_role(self, user_public_id: str, role: str) -> Any:
+        _, error = self._run(
+            lambda s: team_service.change_role(
+                session=s, actor=self._actor(s), user_public_id=user_public_id, role=role
+            )
+        )
+        self._refresh()
+        return rx.toast.error(error) if error else rx.toast.success(f"Role changed to {role}.")
+
+    @rx.event
+    def remove_member(self, user_public_id: str) -> Any:
+        _, error = self._run(
+            lambda s: team_service.remove_member(session=s, actor=self._actor(s), user_public_id=user_public_id)
+        )
+        self._refresh()
+        return rx.toast.error(error) if error else rx.toast.success("Member removed.")
+
+    @rx.event
+    def revoke_invite(self, invite_public_id: str) -> Any:
+        _, error = self._run(
+            lambda s: team_service.revoke_invite(session=s, actor=self._actor(s), invite_public_id=invite_public_id)
+        )
+        self._refresh()
+        return rx.toast.error(error) if error else rx.toast.success("Invitation withdrawn.")

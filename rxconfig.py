@@ -1,0 +1,20 @@
+"""Reflex configuration; every value comes from app.settings (the environment)."""
+
+import reflex as rx
+
+from app.settings import get_settings
+
+settings = get_settings()
+
+config = rx.Config(
+    app_name="app",
+    # The browser talks to the backend on the public URL (one port in production).
+    api_url=settings.public_url,
+    deploy_url=settings.public_url,
+    # Reflex applies this list, with credentials, to everything including our API: backoffice origins only.
+    cors_allowed_origins=settings.backoffice_origins,
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="jade", radius="medium"))],
+    disable_plugins=["reflex.plugins.sitemap.SitemapPlugin"],
+)

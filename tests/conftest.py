@@ -1,0 +1,67 @@
+"""Test setup: a real database file (or TEST_DATABASE_URL), migrated with our real migrations.
+
+The environment is set before any app module reads its settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_DATA = Path(tempfile.mkdtemp(prefix="paidsignal-test-"))
+os.environ.update(
+    {
+        "PAIDSIGNAL_ENV": "development",
+        "DATA_DIR": str(_DATA),
+        "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_DATA / 'test.db'}",
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "PASSWORD_HASH_PROFILE": "fast",
+        "JOBS_ENABLED": "false",
+        "EMAIL_BACKEND": "file",
+        "PUBLIC_URL": "http://localhost:3000",
+        "REFLEX_TELEMETRY_ENABLED": "false",
+        "__REFLEX_SKIP_COMPILE": "true",
+    }
+)
+
+import pytest  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlmodel import Session, SQLModel  # noqa: E402
+
+from app.cli import migrate  # noqa: E402
+from app.db import get_engine  # noqa: E402
+from app.services.accounts import reset_login_limits  # noqa: E402
+from app.settings import get_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[object]:
+    migrate()
+    yield get_engine()
+
+
+def _wipe(engine: object) -> None:
+    with Session(engine) as session:  # type: ignore[arg-type]
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            session.execute(text(f"DELETE FROM {table.name}"))
+        session.commit()
+
+
+@pytest.fixture
+def db(engine: object) -> Iterator[Session]:
+    """A session on the migrated test database; every table is emptied after the test."""
+    with Session(engine, expire_on_commit=False) as session:  # type: ignore[arg-type]
+        yield session
+    _wipe(engine)
+    reset_login_limits()
+
+
+@pytest.fixture
+def outbox() -> Path:
+    folder = get_settings().outbox_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.eml"):
+        old.unlink()
+    return folder

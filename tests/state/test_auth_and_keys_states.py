@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from typing import Any
+
+from reflex.state import State
+from sqlmodel import Session, select
+
+from app.models import ApiKey, Role
+from app.services import accounts
+from app.state.auth import LoginState, SignupState
+from app.state.base import AppState
+from app.state.keys import KeysState
+from app.state.team import TeamState
+from tests.state.conftest import substate
+from tests.utils.factories import PASSWORD, add_member, make_owner
+
+
+def _login(root: State, db: Session, user: Any) -> None:
+    token = accounts.start_session(session=db, user=user)
+    db.commit()
+    substate(root, AppState).auth_token = token
+
+
+def test_signup_handler_creates_account_and_signs_in(root: State, db: Session) -> None:
+    signup = substate(root, SignupState)
+    signup.submit(
+        {"account_name": "Acme", "email": "ann@example.com", "password": PASSWORD, "timezone": "Europe/Berlin"}
+    )
+    assert signup.error == ""
+    app_state = substate(root, AppState)
+    assert app_state.auth_token
+    app_state.check_login()
+    assert app_state.is_authenticated and app_state.account_name == "Acme" and app_state.role == "owner"
+    assert app_state.account_timezone == "Europe/Berlin"
+    assert "MANAGE_KEYS" in app_state.permissions
+
+
+def test_signup_handler_shows_field_errors(root: State, db: Session) -> None:
+    signup = substate(root, SignupState)
+    signup.submit({"account_name": "Acme", "email": "ann@example.com", "password": "short", "timezone": "UTC"})
+    assert "at least 10" in signup.error and signup.error_field == "password"
+    assert substate(root, AppState).auth_token == ""
+
+
+def test_login_handler_sets_token_or_one_error(root: State, db: Session) -> None:
+    make_owner(db, email="bob@example.com")
+    login = substate(root, LoginState)
+    login.submit({"email": "bob@example.com", "password": "wrong wrong wrong"})
+    assert login.error == accounts.LOGIN_FAILED_MESSAGE
+    login.submit({"email": "bob@example.com", "password": PASSWORD})
+    assert login.error == "" and substate(root, AppState).auth_token
+
+
+def test_pages_send_signed_out_visitors_to_login(root: State, db: Session) -> None:
+    app_state = substate(root, AppState)
+    result = app_state.check_login()
+    assert not app_state.is_authenticated
+    assert result is not None  # a redirect event
+
+
+def test_viewer_is_refused_by_the_server_when_creating_a_key(root: State, db: Session) -> None:
+    account, _, _ = make_owner(db)
+    viewer, _ = add_member(db, account, Role.VIEWER)
+    _login(root, db, viewer)
+    keys_state = substate(root, KeysState)
+    keys_state.load_keys()
+    assert keys_state.can_manage_keys is False
+    keys_state.new_kind = "secret"
+    keys_state.create_key({"label": "sneaky"})
+    assert "viewer" in keys_state.error and keys_state.created_key == ""
+    assert db.exec(select(ApiKey)).first() is None
+
+
+def test_admin_creates_and_revokes_keys_through_the_state(root: State, db: Session) -> None:
+    account, _, _ = make_owner(db)
+    admin, _ = add_member(db, account, Role.ADMIN)
+    _login(root, db, admin)
+    keys_state = substate(root, KeysState)
+    keys_state.load_keys()
+    keys_state.set_new_kind("publishable")
+    keys_state.create_key({"label": "shop", "origins": "https://shop.example.com\nhttps://www.shop.example.com"})
+    assert keys_state.error == "" and keys_state.created_key.startswith("ps_pk_")
+    assert len(keys_state.keys) == 1 and "www.shop.example.com" in keys_state.keys[0]["origins"]
+    keys_state.revoke_key(keys_state.keys[0]["public_id"])
+    assert keys_state.keys == []
+
+
+def test_team_state_invites_and_lists(root: State, db: Session, outbox: Any) -> None:
+    _, owner, _ = make_owner(db)
+    _login(root, db, owner)
+    team = substate(root, TeamState)
+    team.load_team()
+    assert [m["email"] for m in team.members] == [owner.email] and team.members[0]["is_you"]
+    team.set_invite_role("viewer")
+    team.invite({"email": "new@example.com"})
+    assert team.error == "" and team.last_invite_link.startswith("http://localhost:3000/invite/")
+    assert [(i["email"], i["role"]) for i in team.invites] == [("new@example.com", "viewer")]
