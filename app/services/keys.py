@@ -236,6 +236,11 @@ class KeyUsage:
         with self._lock:
             return self._pending.get(key_id)
 
+    def discard(self) -> None:
+        """Forget pending times (tests reset state between cases)."""
+        with self._lock:
+            self._pending.clear()
+
     def flush(self, session: Session) -> int:
         with self._lock:
             pending, self._pending = self._pending, {}
