@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     database_auth_token: str = ""
     database_sync_url: str = ""
     secret_key: str = ""
+    # Earlier SECRET_KEYs, comma-separated: still accepted for verification while secrets rotate.
+    secret_key_previous: Annotated[list[str], NoDecode] = Field(default_factory=list)
     extra_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     session_ttl_hours: int = Field(default=24 * 14, ge=1)
@@ -80,6 +82,13 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("secret_key_previous", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("password_hash_profile")

@@ -33,8 +33,13 @@ def subkey(purpose: KeyPurpose) -> bytes:
     return _derive(get_settings().resolved_secret_key(), purpose)
 
 
-def hmac_hex(purpose: KeyPurpose, message: str) -> str:
-    return hmac.new(subkey(purpose), message.encode(), hashlib.sha256).hexdigest()
+def previous_subkeys(purpose: KeyPurpose) -> list[bytes]:
+    """Subkeys of the SECRET_KEY_PREVIOUS values: accepted for verification while a rotation is under way."""
+    return [_derive(secret, purpose) for secret in get_settings().secret_key_previous]
+
+
+def hmac_hex(purpose: KeyPurpose, message: str, *, key: bytes | None = None) -> str:
+    return hmac.new(key or subkey(purpose), message.encode(), hashlib.sha256).hexdigest()
 
 
 def sha256_hex(value: str) -> str:
@@ -65,8 +70,9 @@ def verify_token(token: str, *, now: float | None = None) -> str:
         expires = int(expires_text)
     except ValueError as error:
         raise BadToken("this link is malformed; ask for a new one") from error
-    expected = _b64(hmac.digest(subkey(KeyPurpose.SIGNED_LINKS), f"{payload}.{expires}".encode(), "sha256"))
-    if not hmac.compare_digest(expected, signature):
+    body = f"{payload}.{expires}".encode()
+    keys = [subkey(KeyPurpose.SIGNED_LINKS), *previous_subkeys(KeyPurpose.SIGNED_LINKS)]
+    if not any(hmac.compare_digest(_b64(hmac.digest(key, body, "sha256")), signature) for key in keys):
         raise BadToken("this link is not valid; ask for a new one")
     if (now if now is not None else time.time()) > expires:
         raise BadToken("this link has expired; ask for a new one")

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from app.models import Account, ApiKey, KeyKind
 from app.models.base import new_public_id, utcnow
-from app.services.crypto import KeyPurpose, hmac_hex
+from app.services.crypto import KeyPurpose, hmac_hex, previous_subkeys
 from app.services.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 
@@ -181,6 +181,18 @@ def _identity(session: Session, key: ApiKey) -> KeyIdentity:
     return KeyIdentity(key.id, key.account_id, account_public_id, KeyKind(key.kind), tuple(key.allowed_origins))
 
 
+def _secret_matches(session: Session, key: ApiKey, raw: str) -> bool:
+    if hmac.compare_digest(key.secret_hash, hmac_hex(KeyPurpose.API_KEY_PEPPER, raw)):
+        return True
+    for old in previous_subkeys(KeyPurpose.API_KEY_PEPPER):
+        if hmac.compare_digest(key.secret_hash, hmac_hex(KeyPurpose.API_KEY_PEPPER, raw, key=old)):
+            # Hashed under a previous SECRET_KEY: re-hash under the current one, once.
+            key.secret_hash = hmac_hex(KeyPurpose.API_KEY_PEPPER, raw)
+            session.add(key)
+            return True
+    return False
+
+
 def authenticate_secret_key(*, session: Session, raw: str) -> KeyIdentity:
     raw = (raw or "").strip()
     if raw.startswith(PUBLISHABLE_PREFIX):
@@ -188,7 +200,7 @@ def authenticate_secret_key(*, session: Session, raw: str) -> KeyIdentity:
     if not raw.startswith(SECRET_PREFIX) or len(raw) < _LOOKUP_LENGTH:
         raise AuthenticationFailed("Send a secret API key as 'Authorization: Bearer ps_sk_…'.")
     key = session.exec(select(ApiKey).where(ApiKey.lookup == raw[:_LOOKUP_LENGTH])).first()
-    if key is None or not hmac.compare_digest(key.secret_hash, hmac_hex(KeyPurpose.API_KEY_PEPPER, raw)):
+    if key is None or not _secret_matches(session, key, raw):
         raise AuthenticationFailed("This API key is not valid.")
     if key.revoked_at is not None:
         raise AuthenticationFailed("This API key was revoked; create a new one on the API keys page.")

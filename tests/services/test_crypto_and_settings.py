@@ -59,3 +59,21 @@ def test_public_url_drives_cors_origins_with_both_loopback_spellings() -> None:
     ]
     with pytest.raises(ValueError, match="PUBLIC_URL"):
         Settings(public_url="localhost:3000")
+
+
+def test_links_signed_before_a_rotation_verify_with_the_previous_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.settings import get_settings
+
+    token = crypto.sign_token("inv_abc", ttl_seconds=600)
+    old_secret = get_settings().secret_key
+    monkeypatch.setenv("SECRET_KEY", "a-brand-new-secret-key-for-rotation-0123456789")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(crypto.BadToken):
+            crypto.verify_token(token)
+        monkeypatch.setenv("SECRET_KEY_PREVIOUS", f"something-else, {old_secret}")
+        get_settings.cache_clear()
+        assert crypto.verify_token(token) == "inv_abc"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

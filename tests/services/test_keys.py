@@ -114,3 +114,28 @@ def test_last_used_is_kept_in_memory_then_flushed_in_one_batch(db: Session) -> N
     db.refresh(row)
     assert row.last_used_at is not None and row.last_used_at >= before
     assert keys.flush_key_usage(session=db) == 0
+
+
+def test_secret_keys_survive_a_secret_key_rotation(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.settings import get_settings
+
+    _, _, owner = make_owner(db)
+    created = keys.create_key(session=db, actor=owner, kind="secret")
+    db.commit()
+    old_secret = get_settings().secret_key
+    monkeypatch.setenv("SECRET_KEY", "a-brand-new-secret-key-for-rotation-0123456789")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(AuthenticationFailed):
+            keys.authenticate_secret_key(session=db, raw=created.plaintext)
+        monkeypatch.setenv("SECRET_KEY_PREVIOUS", old_secret)
+        get_settings.cache_clear()
+        keys.authenticate_secret_key(session=db, raw=created.plaintext)
+        db.commit()
+        # Re-hashed under the new key: the previous one can now be dropped.
+        monkeypatch.delenv("SECRET_KEY_PREVIOUS")
+        get_settings.cache_clear()
+        assert keys.authenticate_secret_key(session=db, raw=created.plaintext).account_id == owner.account_id
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
