@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_timeout_seconds: float = 10.0
 
+    ingest_rate_limit: str = "500/second"
+    ingest_max_body_bytes: int = Field(default=1 << 20, ge=1024)
+
     jobs_enabled: bool = True
     job_lease_seconds: int = Field(default=60, ge=5)
     key_usage_flush_seconds: int = Field(default=30, ge=1)
@@ -89,6 +92,17 @@ class Settings(BaseSettings):
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ingest_rate_limit", "login_rate_limit_per_email", "login_rate_limit_per_ip")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a rate limit such as '500/second' or '10/15minutes'") from error
         return value
 
     @field_validator("password_hash_profile")

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app import routes
-from app.api.endpoints import health, keys
+from app.api.endpoints import events, health, keys
 from app.api.errors import error_response, install_error_handlers
 from app.services.health import app_version
 
@@ -27,6 +27,7 @@ def build_api() -> FastAPI:
     v1 = APIRouter(prefix=routes.API_V1)
     v1.include_router(health.router)
     v1.include_router(keys.router)
+    v1.include_router(events.router)
     api.include_router(v1)
 
     # Swagger UI from files in a Python package: FastAPI's default loads them from a CDN, unreachable offline.

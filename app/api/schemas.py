@@ -31,3 +31,23 @@ class WhoAmIRequest(BaseModel):
 class WhoAmI(BaseModel):
     account_id: str
     key_kind: str
+
+
+class RejectedEvent(BaseModel):
+    index: int
+    code: str
+    message: str
+
+
+class IngestResponse(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    dropped: int
+    dropped_reasons: dict[str, int]
+    errors: list[RejectedEvent]
+
+
+class EventList(BaseModel):
+    events: list[dict[str, object]]
+    next_cursor: str | None

@@ -3,16 +3,21 @@
 from app.models.accounts import Account, AuthSession, Invite, Membership, Role, User
 from app.models.jobs import JobLease, JobRun
 from app.models.keys import ApiKey, KeyKind
+from app.models.tracking import Event, Touch, Visitor, VisitSession
 
 __all__ = [
     "Account",
     "ApiKey",
     "AuthSession",
+    "Event",
     "Invite",
     "JobLease",
     "JobRun",
     "KeyKind",
     "Membership",
     "Role",
+    "Touch",
     "User",
+    "VisitSession",
+    "Visitor",
 ]

@@ -1,0 +1,101 @@
+"""``/api/v1/events``: record events (browsers with a publishable key, servers with a secret key) and list them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from app.api.body import read_json
+from app.api.cors import allow_origin
+from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
+from app.api.errors import error_response
+from app.api.schemas import ErrorResponse, EventList, IngestResponse
+from app.models import KeyKind
+from app.services import events as event_service
+from app.services import ingest
+from app.services.errors import RateLimited, ServiceError
+from app.services.events_schema import EventBatch
+from app.services.keys import KeyIdentity
+from app.settings import get_settings
+
+router = APIRouter(tags=["events"])
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+@router.post(
+    "/events",
+    response_model=IngestResponse,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": EventBatch.model_json_schema()},
+                "text/plain": {"schema": {"type": "string"}},
+            }
+        }
+    },
+    responses={k: {"model": ErrorResponse} for k in (401, 403, 413, 415, 422, 429)},
+)
+async def record_events(request: Request, session: SessionDep) -> JSONResponse:
+    """Record one event or a batch of up to 500. Browsers: CORS-simple ``text/plain`` POST with ``?key=ps_pk_…``.
+
+    Good events are accepted even when others in the batch are rejected; each rejected index is listed.
+    The answer comes only after the accepted events are committed.
+    """
+    origin = request.headers.get("origin")
+    identity: KeyIdentity | None = None
+    try:
+        payload = await read_json(request, max_bytes=get_settings().ingest_max_body_bytes)
+        raw_events, body_key = ingest.split_payload(payload)
+        identity = resolve_browser_or_server_key(request, session, body_key)
+        session.close()  # release the connection before waiting for the writer
+        source = ingest.Source.BROWSER if identity.kind is KeyKind.PUBLISHABLE else ingest.Source.SERVER
+        ctx = ingest.IngestContext(
+            account_id=identity.account_id,
+            source=source,
+            key_id=identity.key_id,
+            user_agent=request.headers.get("user-agent", ""),
+            ip=_client_ip(request),
+        )
+        result, rows = ingest.prepare(raw_events, ctx)
+        if rows:
+            outcome = await asyncio.wrap_future(ingest.writer.submit(identity.account_id, rows))
+            ingest.settle(result, outcome)
+        response = JSONResponse(result.as_dict())
+    except ServiceError as error:
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+        response = error_response(error.status_code, error.code, error.message, error.field, headers)
+    # Error answers carry our CORS headers too, so the pixel can read them and not retry a 4xx.
+    allow_origin(response, origin, identity)
+    return response
+
+
+@router.get("/events", response_model=EventList, responses={k: {"model": ErrorResponse} for k in (401, 422)})
+def list_events(
+    identity: SecretKeyDep,
+    session: SessionDep,
+    type: Annotated[str | None, Query(max_length=40)] = None,
+    visitor_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=event_service.MAX_PAGE)] = 50,
+    cursor: str | None = None,
+) -> EventList:
+    """Most recent events first; pass ``next_cursor`` as ``cursor`` for the next page."""
+    page = event_service.list_events(
+        session=session,
+        account_id=identity.account_id,
+        type=type,
+        visitor_id=visitor_id,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    return EventList(events=page.events, next_cursor=page.next_cursor)

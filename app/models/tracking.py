@@ -1,0 +1,141 @@
+"""What the pixel and the events API record: events, and the visitors, sessions and touches derived from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import utc_field
+
+# BIGINT on PostgreSQL; plain INTEGER on SQLite so the key stays the rowid (autoincrement).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def _s(length: int, *, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(String(length), nullable=nullable, index=index))
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("account_id", "event_id", name="uq_event_account_event_id"),
+        Index("ix_event_account_occurred", "account_id", "occurred_at"),
+        Index("ix_event_account_visitor", "account_id", "visitor_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    event_id: str = Field(sa_column=Column(String(64), nullable=False))
+    type: str = Field(sa_column=Column(String(40), nullable=False))
+    occurred_at: datetime = utc_field()
+    received_at: datetime = utc_field()
+    source: str = Field(default="browser", max_length=16)  # browser | server | test
+    visitor_id: str | None = _s(64)
+    session_key: str | None = _s(64)
+    url: str | None = _s(2048)
+    referrer: str | None = _s(2048)
+    utm_source: str | None = _s(200)
+    utm_medium: str | None = _s(200)
+    utm_campaign: str | None = _s(200)
+    utm_term: str | None = _s(200)
+    utm_content: str | None = _s(200)
+    fbclid: str | None = _s(500)
+    fbc: str | None = _s(600)
+    fbp: str | None = _s(100)
+    gclid: str | None = _s(200)
+    gbraid: str | None = _s(200)
+    wbraid: str | None = _s(200)
+    msclkid: str | None = _s(200)
+    ttclid: str | None = _s(200)
+    ga_client_id: str | None = _s(100)
+    ga_session_id: str | None = _s(100)
+    value: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    currency: str | None = _s(3)
+    items: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    user_data: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    properties: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    consent: dict[str, bool] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    user_agent: str | None = _s(512)
+    ip: str | None = _s(64)
+
+
+class Visitor(SQLModel, table=True):
+    __tablename__ = "visitor"
+    __table_args__ = (UniqueConstraint("account_id", "visitor_key", name="uq_visitor_account_key"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    visitor_key: str = Field(sa_column=Column(String(64), nullable=False))
+    first_seen_at: datetime = utc_field()
+    last_seen_at: datetime = utc_field()
+    fbc: str | None = _s(600)
+    fbp: str | None = _s(100)
+    ga_client_id: str | None = _s(100)
+    event_count: int = Field(default=0)
+
+
+class VisitSession(SQLModel, table=True):
+    """A visit: keyed by the client's session_id, or inferred server-side (30 min inactivity) when it sent none."""
+
+    __tablename__ = "visit_session"
+    __table_args__ = (
+        UniqueConstraint("account_id", "session_key", name="uq_visit_session_account_key"),
+        Index("ix_visit_session_account_started", "account_id", "started_at"),
+        Index("ix_visit_session_account_visitor", "account_id", "visitor_key"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    session_key: str = Field(sa_column=Column(String(64), nullable=False))
+    visitor_key: str | None = _s(64)
+    inferred: bool = Field(default=False)
+    started_at: datetime = utc_field()
+    last_event_at: datetime = utc_field()
+    event_count: int = Field(default=0)
+    landing_url: str | None = _s(2048)
+    referrer: str | None = _s(2048)
+    utm_source: str | None = _s(200)
+    utm_medium: str | None = _s(200)
+    utm_campaign: str | None = _s(200)
+    utm_term: str | None = _s(200)
+    utm_content: str | None = _s(200)
+    fbclid: str | None = _s(500)
+    fbc: str | None = _s(600)
+    fbp: str | None = _s(100)
+    gclid: str | None = _s(200)
+    gbraid: str | None = _s(200)
+    wbraid: str | None = _s(200)
+    msclkid: str | None = _s(200)
+    ttclid: str | None = _s(200)
+    ga_client_id: str | None = _s(100)
+    ga_session_id: str | None = _s(100)
+    user_agent: str | None = _s(512)
+
+
+class Touch(SQLModel, table=True):
+    """A marketing touchpoint (a session that arrived with UTM parameters or a click id), for attribution."""
+
+    __tablename__ = "touch"
+    __table_args__ = (
+        UniqueConstraint("account_id", "session_key", name="uq_touch_account_session"),
+        Index("ix_touch_account_visitor_time", "account_id", "visitor_key", "touched_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    visitor_key: str | None = _s(64)
+    session_key: str = Field(sa_column=Column(String(64), nullable=False))
+    touched_at: datetime = utc_field()
+    is_first: bool = Field(default=False)
+    utm_source: str | None = _s(200)
+    utm_medium: str | None = _s(200)
+    utm_campaign: str | None = _s(200)
+    utm_term: str | None = _s(200)
+    utm_content: str | None = _s(200)
+    click_id_type: str | None = _s(16)
+    click_id: str | None = _s(500)
+    landing_url: str | None = _s(2048)
+    referrer: str | None = _s(2048)

@@ -1,0 +1,357 @@
+"""The ingestion pipeline: parse → gatekeeper (rate) → enrich (bot check, click ids) → record (group commit).
+
+Each dropped or rejected event gets an explicit reason. Key and origin checks happen before (app.services.keys).
+The group-commit writer lets concurrent requests share one transaction; a request is answered only after its
+events are committed, and the unique (account_id, event_id) means nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from crawlerdetect import CrawlerDetect
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from pydantic import ValidationError
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from app.models import Event
+from app.models.base import utcnow
+from app.services import sessions as session_service
+from app.services.errors import RateLimited, ValidationFailed
+from app.services.events_schema import MAX_BATCH, EventIn
+from app.settings import get_settings
+
+log = logging.getLogger("paidsignal.ingest")
+
+
+class Source:
+    BROWSER = "browser"
+    SERVER = "server"
+    TEST = "test"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    index: int
+    code: str
+    message: str
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    dropped: int = 0
+    errors: list[Rejected] = field(default_factory=list)
+    dropped_reasons: dict[str, int] = field(default_factory=dict)
+    event_ids: list[str] = field(default_factory=list)  # accepted or duplicate, in request order
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "dropped": self.dropped,
+            "dropped_reasons": self.dropped_reasons,
+            "errors": [{"index": e.index, "code": e.code, "message": e.message} for e in self.errors],
+        }
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    account_id: int
+    source: str
+    key_id: int | None = None
+    user_agent: str = ""
+    ip: str = ""
+
+
+# --- parse ------------------------------------------------------------------------------------------------------
+
+
+def split_payload(payload: object) -> tuple[list[Any], str | None]:
+    """The list of raw events and an optional body key, from ``{"events": [...]}``, one event, or a list."""
+    if isinstance(payload, dict) and "events" in payload:
+        extra = set(payload) - {"events", "key"}
+        if extra:
+            raise ValidationFailed(f"Unknown top-level field(s): {', '.join(sorted(extra))}.", field=sorted(extra)[0])
+        events, key = payload["events"], payload.get("key")
+        if not isinstance(events, list):
+            raise ValidationFailed("events must be a list of event objects.", field="events")
+    elif isinstance(payload, dict):
+        key = payload.pop("key", None) if "key" in payload else None
+        events = [payload]
+    elif isinstance(payload, list):
+        events, key = payload, None
+    else:
+        raise ValidationFailed('Send {"events": [...]} or one event object.')
+    if not events:
+        raise ValidationFailed("events is empty; send at least one event.", field="events")
+    if len(events) > MAX_BATCH:
+        raise ValidationFailed(f"A batch holds at most {MAX_BATCH} events; got {len(events)}.", field="events")
+    if key is not None and not isinstance(key, str):
+        raise ValidationFailed("key must be a string.", field="key")
+    return events, key
+
+
+def parse_events(raw_events: list[Any], *, now: datetime, result: IngestResult) -> list[tuple[int, EventIn]]:
+    parsed: list[tuple[int, EventIn]] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            event = EventIn.model_validate(raw)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            result.errors.append(
+                Rejected(index, "validation_failed", f"{where}: {first['msg']}" if where else str(first["msg"]))
+            )
+            continue
+        problem = event.check_time(now)
+        if problem:
+            result.errors.append(Rejected(index, "invalid_timestamp", problem))
+            continue
+        parsed.append((index, event))
+    result.rejected = len(result.errors)
+    return parsed
+
+
+# --- gatekeeper: rate limit per key ------------------------------------------------------------------------------
+
+_rate_storage = MemoryStorage()
+_rate_limiter = MovingWindowRateLimiter(_rate_storage)
+
+
+def reset_rate_limits() -> None:
+    _rate_storage.reset()
+
+
+def check_rate(key_id: int) -> None:
+    """Requests per key per process (``INGEST_RATE_LIMIT``); 429 with Retry-After beyond it."""
+    for limit in parse_many(get_settings().ingest_rate_limit):
+        if not _rate_limiter.hit(limit, "ingest", str(key_id)):
+            reset_at = _rate_limiter.get_window_stats(limit, "ingest", str(key_id)).reset_time
+            retry_after = max(1, int(reset_at - utcnow().timestamp()) + 1)
+            raise RateLimited(
+                f"Too many requests for this key (limit {limit}); retry after {retry_after} s.", retry_after=retry_after
+            )
+
+
+# --- enrich ------------------------------------------------------------------------------------------------------
+
+_crawlers = CrawlerDetect()
+
+
+@functools.lru_cache(maxsize=4096)
+def is_bot(user_agent: str) -> bool:
+    """Bots by user agent: empty ones, headless browsers and the crawlerdetect list (see README, Bots)."""
+    ua = user_agent.strip()
+    if not ua or "headless" in ua.lower():
+        return True
+    return bool(_crawlers.isCrawler(ua))
+
+
+def build_fbc(fbclid: str, at: datetime) -> str:
+    """Meta's fbc: ``fb.1.{creation_ms}.{fbclid}`` — milliseconds, and fbclid exactly as received."""
+    return f"fb.1.{int(at.timestamp() * 1000)}.{fbclid}"
+
+
+def enrich(
+    parsed: list[tuple[int, EventIn]], ctx: IngestContext, *, now: datetime, result: IngestResult
+) -> list[dict[str, Any]]:
+    dropped: Counter[str] = Counter()
+    if ctx.source == Source.BROWSER and is_bot(ctx.user_agent):
+        dropped["bot"] += len(parsed)
+        parsed = []
+    rows: list[dict[str, Any]] = []
+    for _index, event in parsed:
+        if event.consent is not None and event.consent.analytics is False:
+            dropped["consent_denied"] += 1
+            continue
+        occurred = event.timestamp or now
+        data = event.model_dump(
+            exclude={"timestamp", "session_id", "client_user_agent", "client_ip"}, exclude_none=True
+        )
+        if event.fbclid and not event.fbc:
+            data["fbc"] = build_fbc(event.fbclid, occurred)
+        if "user_data" in data:
+            data["user_data"] = {k: v for k, v in data["user_data"].items() if v}
+        row = dict.fromkeys(_EVENT_COLUMNS)
+        row.update(data)
+        row.update(
+            account_id=ctx.account_id,
+            occurred_at=occurred,
+            received_at=now,
+            source=ctx.source,
+            session_key=event.session_id,
+            user_agent=(event.client_user_agent or ctx.user_agent)[:512] or None,
+            ip=(event.client_ip or ctx.ip)[:64] or None,
+        )
+        rows.append(row)
+    result.dropped = sum(dropped.values())
+    result.dropped_reasons = dict(dropped)
+    return rows
+
+
+_EVENT_COLUMNS = [c.name for c in Event.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+
+
+# --- record: the group-commit writer ----------------------------------------------------------------------------
+
+
+@dataclass
+class WriteRequest:
+    account_id: int
+    rows: list[dict[str, Any]]
+    future: Future[tuple[int, int]] = field(default_factory=Future)
+
+
+def write_rows(session: Session, account_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Insert the rows that are new, derive sessions and touches; return (accepted, duplicates). No commit."""
+    ids = {r["event_id"] for r in rows}
+    existing = set(
+        session.exec(select(Event.event_id).where(Event.account_id == account_id, col(Event.event_id).in_(ids))).all()
+    )
+    fresh: list[dict[str, Any]] = []
+    for row in rows:
+        if row["event_id"] in existing:
+            continue
+        existing.add(row["event_id"])  # a repeat inside the same batch is a duplicate too
+        fresh.append(row)
+    if fresh:
+        carriers = [SimpleNamespace(**row) for row in fresh]
+        session_service.infer_sessions(session, account_id, carriers)  # type: ignore[arg-type]
+        for row, carrier in zip(fresh, carriers, strict=True):
+            row["session_key"] = carrier.session_key
+        session.execute(insert(Event), fresh)
+        session_service.apply_events(session, account_id, carriers)  # type: ignore[arg-type]
+    return len(fresh), len(rows) - len(fresh)
+
+
+class GroupCommitWriter:
+    """One writer thread per process. Requests that arrive while a transaction commits share the next one."""
+
+    def __init__(self, engine_factory: Callable[[], Engine], *, max_rows: int = 20_000) -> None:
+        self._engine_factory = engine_factory
+        self._max_rows = max_rows
+        self._queue: queue.Queue[WriteRequest | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.transactions = 0  # for benchmarks and tests: how many commits served how many requests
+        self.requests = 0
+
+    def submit(self, account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:
+        request = WriteRequest(account_id, rows)
+        self._ensure_started()
+        self._queue.put(request)
+        return request.future
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="paidsignal-ingest-writer", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, rows = [first], len(first.rows)
+            while rows < self._max_rows:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._write(group)
+                    return
+                group.append(nxt)
+                rows += len(nxt.rows)
+            self._write(group)
+
+    def _write(self, group: list[WriteRequest]) -> None:
+        engine = self._engine_factory()
+        try:
+            with Session(engine) as session:
+                outcomes = [write_rows(session, r.account_id, r.rows) for r in group]
+                session.commit()
+            self.transactions += 1
+            self.requests += len(group)
+            for request, outcome in zip(group, outcomes, strict=True):
+                request.future.set_result(outcome)
+            return
+        except Exception:
+            if len(group) == 1:
+                log.exception("ingest write failed")
+        # One request's failure must not fail the others: retry each on its own.
+        for request in group:
+            try:
+                with Session(engine) as session:
+                    outcome = write_rows(session, request.account_id, request.rows)
+                    session.commit()
+                self.transactions += 1
+                self.requests += 1
+                request.future.set_result(outcome)
+            except Exception as error:
+                log.exception("ingest write failed for one request")
+                request.future.set_exception(error)
+
+
+def _engine() -> Engine:
+    from app.db import get_engine
+
+    return get_engine()
+
+
+writer = GroupCommitWriter(_engine)
+
+
+# --- the whole pipeline -----------------------------------------------------------------------------------------
+
+
+def prepare(raw_events: list[Any], ctx: IngestContext) -> tuple[IngestResult, list[dict[str, Any]]]:
+    """Parse and enrich; the rows still need recording. Raises RateLimited before any work when over the limit."""
+    if ctx.key_id is not None:
+        check_rate(ctx.key_id)
+    now = utcnow()
+    result = IngestResult()
+    parsed = parse_events(raw_events, now=now, result=result)
+    rows = enrich(parsed, ctx, now=now, result=result)
+    result.event_ids = [r["event_id"] for r in rows]
+    return result, rows
+
+
+def settle(result: IngestResult, outcome: tuple[int, int]) -> IngestResult:
+    result.accepted, result.duplicates = outcome
+    return result
+
+
+def ingest_now(raw_events: list[Any], ctx: IngestContext, *, timeout: float = 30) -> IngestResult:
+    """Blocking form for in-process callers (the install page's test event, the CLI, tests)."""
+    result, rows = prepare(raw_events, ctx)
+    if not rows:
+        return result
+    return settle(result, writer.submit(ctx.account_id, rows).result(timeout))

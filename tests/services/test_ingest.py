@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, col, select
+
+from app.models import Event, Touch, Visitor, VisitSession
+from app.services import ingest
+from app.services.ingest import GroupCommitWriter, IngestContext, Source, ingest_now
+from tests.utils.events import DESKTOP_UA, event
+from tests.utils.factories import make_owner
+
+
+def _ctx(account_id: int) -> IngestContext:
+    return IngestContext(account_id=account_id, source=Source.BROWSER, user_agent=DESKTOP_UA, ip="203.0.113.9")
+
+
+def _at(minutes: float) -> str:
+    return (datetime.now(UTC) - timedelta(hours=2) + timedelta(minutes=minutes)).isoformat()
+
+
+def test_sessions_visitors_and_touches_are_derived(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    ingest_now(
+        [
+            event(
+                visitor_id="v",
+                session_id="s1",
+                timestamp=_at(0),
+                utm_source="meta",
+                utm_campaign="spring",
+                fbclid="AbC",
+                url="https://shop.example.com/?utm_campaign=spring&fbclid=AbC",
+                referrer="https://facebook.com/",
+            ),
+            event("add_to_cart", visitor_id="v", session_id="s1", timestamp=_at(5), url="https://shop.example.com/p/1"),
+            event(visitor_id="v", session_id="s2", timestamp=_at(60), gclid="G-1", utm_campaign="summer"),
+        ],
+        _ctx(account.id),
+    )
+    visitor = db.exec(select(Visitor)).one()
+    assert visitor.event_count == 3 and visitor.first_seen_at < visitor.last_seen_at
+    assert visitor.fbc is not None and visitor.fbc.startswith("fb.1.") and visitor.fbc.endswith(".AbC")
+    s1 = db.exec(select(VisitSession).where(VisitSession.session_key == "s1")).one()
+    assert s1.event_count == 2 and s1.utm_campaign == "spring" and s1.referrer == "https://facebook.com/"
+    assert s1.landing_url == "https://shop.example.com/?utm_campaign=spring&fbclid=AbC"
+    touches = db.exec(select(Touch).order_by(col(Touch.touched_at))).all()
+    assert [(t.session_key, t.is_first, t.click_id_type, t.click_id) for t in touches] == [
+        ("s1", True, "fbclid", "AbC"),
+        ("s2", False, "gclid", "G-1"),
+    ]
+
+
+def test_fbc_is_built_in_milliseconds_and_keeps_fbclid_case(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    at = datetime(2026, 11, 27, 12, 0, 0, 123000, tzinfo=UTC)
+    assert ingest.build_fbc("AbCdEf_-9", at) == "fb.1.1795780800123.AbCdEf_-9"
+    ingest_now([event(fbclid="IwAR3xYz", timestamp=datetime.now(UTC).isoformat())], _ctx(account.id))
+    stored = db.exec(select(Event)).one()
+    parts = stored.fbc.split(".")  # type: ignore[union-attr]
+    assert parts[:2] == ["fb", "1"] and len(parts[2]) == 13 and parts[3] == "IwAR3xYz"
+
+
+def test_a_new_fbclid_replaces_the_visitors_fbc(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    ingest_now([event(session_id="a", fbclid="First", timestamp=_at(0))], _ctx(account.id))
+    ingest_now([event(session_id="a", fbc="fb.1.1.Other", timestamp=_at(1))], _ctx(account.id))
+    assert db.exec(select(Visitor)).one().fbc.endswith(".First")  # type: ignore[union-attr]
+    ingest_now([event(session_id="b", fbclid="Second", timestamp=_at(40))], _ctx(account.id))
+    db.expire_all()
+    assert db.exec(select(Visitor)).one().fbc.endswith(".Second")  # type: ignore[union-attr]
+
+
+def test_sessions_are_inferred_after_30_minutes_only_without_a_client_session(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    ingest_now([event(session_id=None, timestamp=_at(0)), event(session_id=None, timestamp=_at(20))], _ctx(account.id))
+    ingest_now([event(session_id=None, timestamp=_at(45))], _ctx(account.id))  # 25 min after the last
+    ingest_now([event(session_id=None, timestamp=_at(90))], _ctx(account.id))  # 45 min gap: new session
+    keys = [e.session_key for e in db.exec(select(Event).order_by(col(Event.occurred_at))).all()]
+    assert keys[0] == keys[1] == keys[2] != keys[3]
+    assert all(k and k.startswith("inf_") for k in keys)
+    sessions = db.exec(select(VisitSession).order_by(col(VisitSession.started_at))).all()
+    assert [(s.inferred, s.event_count) for s in sessions] == [(True, 3), (True, 1)]
+
+
+def test_a_late_event_extends_the_session_backwards(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    ingest_now([event(session_id="s", timestamp=_at(10), url="https://shop.example.com/p")], _ctx(account.id))
+    ingest_now(
+        [event(session_id="s", timestamp=_at(2), url="https://shop.example.com/landing", utm_campaign="late")],
+        _ctx(account.id),
+    )
+    row = db.exec(select(VisitSession)).one()
+    assert row.landing_url == "https://shop.example.com/landing" and row.utm_campaign == "late"
+    assert row.event_count == 2 and row.last_event_at > row.started_at
+    assert db.exec(select(Touch)).one().utm_campaign == "late"
+
+
+def test_concurrent_requests_share_transactions_and_are_all_committed(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    from app.db import get_engine
+
+    writer = GroupCommitWriter(get_engine)
+    barrier = threading.Barrier(16)
+    results: list[tuple[int, int]] = []
+
+    def send(n: int) -> None:
+        rows = ingest.prepare([event(visitor_id=f"v{n}", session_id=f"s{n}") for _ in range(20)], _ctx(account.id))[1]
+        barrier.wait()
+        results.append(writer.submit(account.id, rows).result(30))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.stop()
+    assert sorted(results) == [(20, 0)] * 16
+    assert len(db.exec(select(Event)).all()) == 320
+    assert writer.requests == 16 and writer.transactions < 16  # grouped
+
+
+def test_one_failing_request_does_not_fail_the_group(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    from app.db import get_engine
+
+    writer = GroupCommitWriter(get_engine)
+    good = ingest.prepare([event()], _ctx(account.id))[1]
+    bad = ingest.prepare([event()], _ctx(account.id))[1]
+    bad[0]["account_id"] = 999_999  # violates the foreign key
+    futures = [writer.submit(account.id, good), writer.submit(999_999, bad)]
+    assert futures[0].result(10) == (1, 0)
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError
+        futures[1].result(10)
+    writer.stop()
+    assert len(db.exec(select(Event)).all()) == 1
+
+
+def test_bot_list_rules() -> None:
+    assert ingest.is_bot("")
+    assert ingest.is_bot("curl/8.4.0")
+    assert ingest.is_bot("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)")
+    assert ingest.is_bot(DESKTOP_UA.replace("Chrome/", "HeadlessChrome/"))
+    assert not ingest.is_bot(DESKTOP_UA)
+    assert not ingest.is_bot(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+    )
