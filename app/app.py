@@ -8,7 +8,7 @@ from typing import Any
 
 import reflex as rx
 
-import app.pages  # noqa: F401  (registers every page with the layout decorator)
+import app.pages  # registers every page with the layout decorator
 from app.api import build_api
 from app.components.layout import registered_pages
 from app.jobs.runner import job_runner_lifespan
