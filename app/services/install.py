@@ -25,4 +25,40 @@ def first_publishable_key(*, session: Session, account_id: int) -> str | None:
 def install_snippet(*, publishable_key: str | None) -> str:
     base = get_settings().public_url
     key = escape(publishable_key or KEY_PLACEHOLDER, quote=True)
-    return f'<script defer src="{base}/pixel.js" data-key="{key}"></script>'
+    stub = "window.paidsignal=window.paidsignal||function(){(paidsignal.q=paidsignal.q||[]).push(arguments)};"
+    return f'<script>{stub}</script>\n<script async src="{base}/pixel.js" data-key="{key}"></script>'
+
+
+def allowed_origins(*, session: Session, account_id: int) -> list[str]:
+    """Every origin the account's publishable keys accept (where the snippet may be installed)."""
+    origins: list[str] = []
+    for row in session.exec(
+        select(ApiKey.allowed_origins).where(
+            ApiKey.account_id == account_id, ApiKey.kind == KeyKind.PUBLISHABLE.value, col(ApiKey.revoked_at).is_(None)
+        )
+    ).all():
+        origins.extend(o for o in row if o not in origins)
+    return origins
+
+
+def record_test_event(*, account_id: int, user_agent: str = "") -> str:
+    """Record a test event for the account through the real ingest pipeline (marked ``source=test``)."""
+    import uuid
+
+    from app.services.ingest import IngestContext, Source, ingest_now
+
+    event_id = str(uuid.uuid4())
+    ingest_now(
+        [
+            {
+                "event_id": event_id,
+                "type": "page_view",
+                "url": f"{get_settings().public_url}/install",
+                "visitor_id": "paidsignal-test",
+                "session_id": f"test-{event_id[:8]}",
+                "properties": {"test": True},
+            }
+        ],
+        IngestContext(account_id=account_id, source=Source.TEST, user_agent=user_agent),
+    )
+    return event_id

@@ -168,7 +168,8 @@ def test_key_and_origin_errors(client: TestClient, shop: dict) -> None:
         headers={"Origin": "https://evil.example", "Content-Type": "text/plain"},
     )
     assert evil.status_code == 403 and "not allowed" in evil.json()["error"]["message"]
-    assert "access-control-allow-origin" not in evil.headers
+    # Readable by the page (no account data in it), so the pixel does not retry it as a network failure.
+    assert evil.headers["access-control-allow-origin"] == "https://evil.example"
     no_origin = client.post(
         f"/api/v1/events?key={shop['publishable']}", content=body, headers={"Content-Type": "text/plain"}
     )
@@ -192,6 +193,7 @@ def test_rate_limit_gives_429_with_retry_after_and_cors(
     limited = _browser(client, shop, {"events": [event()]})
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.headers["access-control-allow-origin"] == SHOP
+    assert limited.headers["access-control-expose-headers"] == "Retry-After"
     assert limited.json()["error"]["code"] == "rate_limited"
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.api.body import read_json
-from app.api.cors import allow_origin
+from app.api.cors import allow_origin, expose_error
 from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
 from app.api.errors import error_response
 from app.api.schemas import ErrorResponse, EventList, IngestResponse
@@ -71,7 +71,8 @@ async def record_events(request: Request, session: SessionDep) -> JSONResponse:
     except ServiceError as error:
         headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
         response = error_response(error.status_code, error.code, error.message, error.field, headers)
-    # Error answers carry our CORS headers too, so the pixel can read them and not retry a 4xx.
+        expose_error(response, origin)
+        return response
     allow_origin(response, origin, identity)
     return response
 
