@@ -1,6 +1,7 @@
 """Reflex configuration; every value comes from app.settings (the environment)."""
 
 import reflex as rx
+from reflex.plugins.sitemap import SitemapPlugin
 
 from app.settings import get_settings
 
@@ -16,5 +17,5 @@ config = rx.Config(
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="jade", radius="medium"))],
-    disable_plugins=["reflex.plugins.sitemap.SitemapPlugin"],
+    disable_plugins=[SitemapPlugin],
 )

@@ -102,6 +102,9 @@ def template(
                     padding="24px 32px",
                     width="100%",
                     max_width="1100px",
+                    # A flex item may not shrink below its content by default: wide tables would push the
+                    # page past the window (clipping their last column) instead of scrolling inside it.
+                    min_width="0",
                 ),
                 spacing="0",
                 align="start",

@@ -1,4 +1,9 @@
-"""Sign-up, login and invitation pages."""
+"""Sign-up, login and invitation pages.
+
+Their forms say ``method="post"``: the pages are prerendered, and a form submitted before React has hydrated it
+(a fast Enter, a slow connection, JavaScript off) would otherwise be sent natively as a GET, putting the password
+in the URL, the browser history and access logs.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ def signup() -> rx.Component:
                 width="100%",
             ),
             on_submit=SignupState.submit,
+            method="post",
             width="100%",
         ),
         rx.text("Already have an account? ", rx.link("Log in", href=routes.LOGIN), size="2"),
@@ -52,6 +58,7 @@ def login() -> rx.Component:
                 width="100%",
             ),
             on_submit=LoginState.submit,
+            method="post",
             width="100%",
         ),
         rx.text("New to PaidSignal? ", rx.link("Create an account", href=routes.SIGNUP), size="2"),
@@ -96,6 +103,7 @@ def invite() -> rx.Component:
                 width="100%",
             ),
             on_submit=InviteState.accept,
+            method="post",
             width="100%",
         ),
     )

@@ -20,6 +20,7 @@ def home() -> rx.Component:
                 AppState.account_name,
                 "'s shop and connect Stripe: paid orders and their campaigns will show here.",
                 color_scheme="gray",
+                text_align="center",
             ),
             rx.link(rx.button("Install the pixel", id="go-install"), href=routes.INSTALL),
             align="center",

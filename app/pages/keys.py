@@ -22,7 +22,7 @@ def created_key_callout() -> rx.Component:
                 )
             ),
             rx.hstack(
-                rx.code(KeysState.created_key, id="created-key", size="3"),
+                rx.code(KeysState.created_key, id="created-key", size="3", word_break="break-all"),
                 rx.button("Copy", size="1", variant="soft", on_click=rx.set_clipboard(KeysState.created_key)),
                 rx.button("Done", size="1", variant="ghost", on_click=KeysState.dismiss_created),
                 align="center",

@@ -49,7 +49,7 @@ def invite_row(invite: InviteItem) -> rx.Component:
     return rx.table.row(
         rx.table.cell(invite["email"]),
         rx.table.cell(rx.badge(invite["role"], variant="outline")),
-        rx.table.cell(rx.text("expires ", invite["expires_at"], size="1")),
+        rx.table.cell(rx.text(invite["expires_at"], size="1")),
         rx.table.cell(
             rx.cond(
                 TeamState.can_manage_team,
@@ -97,7 +97,7 @@ def invite_form() -> rx.Component:
                     TeamState.last_invite_link != "",
                     rx.text(
                         "Invitation link (also emailed): ",
-                        rx.code(TeamState.last_invite_link, id="invite-link"),
+                        rx.code(TeamState.last_invite_link, id="invite-link", word_break="break-all"),
                         size="1",
                     ),
                 ),
@@ -126,7 +126,14 @@ def team_page() -> rx.Component:
             TeamState.invites.length() > 0,  # type: ignore[attr-defined]
             rx.vstack(
                 rx.heading("Pending invitations", size="3"),
-                rx.table.root(rx.table.body(rx.foreach(TeamState.invites, invite_row)), width="100%"),
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(*[rx.table.column_header_cell(h) for h in ("Email", "Role", "Expires", "")])
+                    ),
+                    rx.table.body(rx.foreach(TeamState.invites, invite_row)),
+                    width="100%",
+                    id="invites-table",
+                ),
                 width="100%",
             ),
         ),

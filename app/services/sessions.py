@@ -21,11 +21,27 @@ CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 _SESSION_COPY = (*UTM_FIELDS, *CLICK_ID_FIELDS, "fbc", "fbp", "ga_client_id", "ga_session_id")
 _SESSION_COLUMNS = (
-    "id", "session_key", "visitor_key", "inferred", "started_at", "last_event_at", "event_count", "landing_url",
-    "referrer", "user_agent", *_SESSION_COPY,
+    "id",
+    "session_key",
+    "visitor_key",
+    "inferred",
+    "started_at",
+    "last_event_at",
+    "event_count",
+    "landing_url",
+    "referrer",
+    "user_agent",
+    *_SESSION_COPY,
 )
 _VISITOR_COLUMNS = (
-    "id", "visitor_key", "first_seen_at", "last_seen_at", "fbc", "fbp", "ga_client_id", "event_count",
+    "id",
+    "visitor_key",
+    "first_seen_at",
+    "last_seen_at",
+    "fbc",
+    "fbp",
+    "ga_client_id",
+    "event_count",
 )
 
 
@@ -82,8 +98,9 @@ def apply_events(session: Session, account_id: int, events: Iterable[Any]) -> No
     _add_touches(session, account_id, sessions)
 
 
-def _load(session: Session, model: Any, columns: tuple[str, ...], key: str, account_id: int,
-          keys: set[str]) -> dict[str, dict[str, Any]]:
+def _load(
+    session: Session, model: Any, columns: tuple[str, ...], key: str, account_id: int, keys: set[str]
+) -> dict[str, dict[str, Any]]:
     table = model.__table__
     query = select(*[table.c[c] for c in columns]).where(table.c.account_id == account_id, table.c[key].in_(keys))
     return {row[key]: dict(row) for row in session.execute(query).mappings()}
@@ -112,17 +129,20 @@ def _update_visitors(session: Session, account_id: int, events: list[Any]) -> No
         row = rows.get(event.visitor_id)
         if row is None:
             row = rows[event.visitor_id] = {
-                "id": None, "visitor_key": event.visitor_id, "first_seen_at": event.occurred_at,
-                "last_seen_at": event.occurred_at, "fbc": None, "fbp": None, "ga_client_id": None,
+                "id": None,
+                "visitor_key": event.visitor_id,
+                "first_seen_at": event.occurred_at,
+                "last_seen_at": event.occurred_at,
+                "fbc": None,
+                "fbp": None,
+                "ga_client_id": None,
                 "event_count": 0,
             }
         row["first_seen_at"] = min(row["first_seen_at"], event.occurred_at)
         row["last_seen_at"] = max(row["last_seen_at"], event.occurred_at)
         row["event_count"] += 1
         # Meta's rule: a new fbclid replaces the stored fbc; otherwise keep the first one we saw.
-        if event.fbclid and event.fbc:
-            row["fbc"] = event.fbc
-        elif event.fbc and not row["fbc"]:
+        if (event.fbclid and event.fbc) or (event.fbc and not row["fbc"]):
             row["fbc"] = event.fbc
         row["fbp"] = event.fbp or row["fbp"]
         row["ga_client_id"] = event.ga_client_id or row["ga_client_id"]
@@ -203,18 +223,20 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
             continue
         click_type, click_id = _click(row)
         visitor = row["visitor_key"]
-        new.append({
-            "account_id": account_id,
-            "visitor_key": visitor,
-            "session_key": row["session_key"],
-            "touched_at": row["started_at"],
-            "is_first": bool(visitor) and visitor not in touched_visitors,
-            **{f: row[f] for f in UTM_FIELDS},
-            "click_id_type": click_type,
-            "click_id": click_id,
-            "landing_url": row["landing_url"],
-            "referrer": row["referrer"],
-        })
+        new.append(
+            {
+                "account_id": account_id,
+                "visitor_key": visitor,
+                "session_key": row["session_key"],
+                "touched_at": row["started_at"],
+                "is_first": bool(visitor) and visitor not in touched_visitors,
+                **{f: row[f] for f in UTM_FIELDS},
+                "click_id_type": click_type,
+                "click_id": click_id,
+                "landing_url": row["landing_url"],
+                "referrer": row["referrer"],
+            }
+        )
         have.add(row["session_key"])
         if visitor:
             touched_visitors.add(visitor)

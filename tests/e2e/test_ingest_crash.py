@@ -24,8 +24,14 @@ ORIGIN = "https://shop.example.com"
 
 def _create_key(env: dict[str, str]) -> str:
     def cli(*args: str) -> str:
-        return subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "app.cli", *args], cwd=ROOT, env=env,
-                              check=True, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "-m", "app.cli", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
 
     cli("create-account", "--name", "Crash shop", "--email", "crash@example.com", "--password", "crash-password-1")
     return cli("create-key", "--account", "crash-shop", "--kind", "publishable", "--origin", ORIGIN)
@@ -44,12 +50,17 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
     stop = threading.Event()
 
     def load(worker: int) -> None:
-        with httpx.Client(timeout=10, headers={"Origin": ORIGIN, "User-Agent": DESKTOP_UA,
-                                               "Content-Type": "text/plain"}) as client:
+        with httpx.Client(
+            timeout=10, headers={"Origin": ORIGIN, "User-Agent": DESKTOP_UA, "Content-Type": "text/plain"}
+        ) as client:
             while not stop.is_set():
                 ids = [str(uuid.uuid4()) for _ in range(20)]
-                body = {"events": [{"event_id": i, "type": "page_view", "visitor_id": f"w{worker}",
-                                    "session_id": f"w{worker}"} for i in ids]}
+                body = {
+                    "events": [
+                        {"event_id": i, "type": "page_view", "visitor_id": f"w{worker}", "session_id": f"w{worker}"}
+                        for i in ids
+                    ]
+                }
                 with lock:
                     sent.extend(ids)
                 try:
@@ -88,8 +99,11 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
         unacknowledged = [i for i in sent if i not in set(acknowledged)]
         retry = [{"event_id": i, "type": "page_view", "visitor_id": "retry"} for i in unacknowledged[:500]]
         if retry:
-            response = httpx.post(f"{restarted.base}/api/v1/events?key={key}", content=json.dumps({"events": retry}),
-                                  headers={"Origin": ORIGIN, "User-Agent": DESKTOP_UA, "Content-Type": "text/plain"})
+            response = httpx.post(
+                f"{restarted.base}/api/v1/events?key={key}",
+                content=json.dumps({"events": retry}),
+                headers={"Origin": ORIGIN, "User-Agent": DESKTOP_UA, "Content-Type": "text/plain"},
+            )
             body = response.json()
             assert body["accepted"] + body["duplicates"] == len(retry)
         with sqlite3.connect(tmp_path / "paidsignal.db") as db:

@@ -1,0 +1,48 @@
+"""Small Playwright helpers shared by the browser tests."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+# The form is interactive once React has hydrated it (the pages are prerendered HTML until then; a click before
+# that would submit the form natively). Reflex queues events until its websocket is connected.
+_HYDRATED_FORM = """() => {
+  const form = document.querySelector('form');
+  return !!form && Object.keys(form).some((k) => k.startsWith('__reactFiber$') || k.startsWith('__reactProps$'));
+}"""
+
+
+def open_form_page(page: Page, url: str) -> None:
+    page.goto(url)
+    # Poll on a timer: requestAnimationFrame (the default) can stall in a page that is not in front.
+    page.wait_for_function(_HYDRATED_FORM, polling=100)
+
+
+def url_is(base: str, path: str) -> re.Pattern[str]:
+    """A pattern for ``expect(page).to_have_url``: ``base + path``, with or without a trailing slash or query."""
+    return re.compile(rf"^{re.escape(base + path.rstrip('/'))}/?(\?.*)?$")
+
+
+def sign_up(page: Page, base: str, *, account_name: str, email: str, password: str) -> None:
+    open_form_page(page, f"{base}/signup")
+    # The timezone comes from the browser (Intl) through a websocket round trip: proof the page is live.
+    expect(page.locator("input[name=timezone]")).to_have_value("Europe/Berlin")
+    page.locator("input[name=account_name]").fill(account_name)
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(password)
+    page.locator("#signup-submit").click()
+    expect(page).to_have_url(url_is(base, "/"))
+
+
+def log_in(page: Page, base: str, *, email: str, password: str) -> None:
+    open_form_page(page, f"{base}/login")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(password)
+    page.locator("#login-submit").click()
+
+
+def log_out(page: Page, base: str) -> None:
+    page.locator("#logout").click()
+    expect(page).to_have_url(url_is(base, "/login"))
