@@ -87,7 +87,10 @@ def run_wrk(url: str, script: str, seconds: int, connections: int, env: dict[str
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
-            capture_output=True, text=True, env=os.environ | env, check=True,
+            capture_output=True,
+            text=True,
+            env=os.environ | env,
+            check=True,
         ).stdout
     finally:
         Path(handle.name).unlink()
@@ -128,21 +131,34 @@ def main() -> int:
 
     cli(["migrate"])
     from app.db import session_scope
+    from app.models import Role
     from app.services import accounts, keys
     from app.services.permissions import Actor
-    from app.models import Role
 
     with session_scope() as session:
-        account, user = accounts.signup(session=session, account_name="Bench shop", email="bench@example.com",
-                                        password="bench-password-123")
+        account, user = accounts.signup(
+            session=session, account_name="Bench shop", email="bench@example.com", password="bench-password-123"
+        )
         actor = Actor(user_id=user.id, account_id=account.id, role=Role.OWNER)  # type: ignore[arg-type]
         publishable = keys.create_key(session=session, actor=actor, kind="publishable", origins=[ORIGIN]).plaintext
         account_id = account.id
 
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/reflex"), "run", "--env", "prod", "--backend-only",
-         "--backend-port", str(port), "--backend-host", "127.0.0.1"],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(ROOT / ".venv/bin/reflex"),
+            "run",
+            "--env",
+            "prod",
+            "--backend-only",
+            "--backend-port",
+            str(port),
+            "--backend-host",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -152,8 +168,7 @@ def main() -> int:
         common = {"BENCH_ORIGIN": ORIGIN, "BENCH_UA": UA}
         run_wrk(f"{base}/ping", "", 2, args.connections, common)  # warm-up
         results["noop GET /ping"] = run_wrk(f"{base}/ping", "", args.seconds, args.connections, common)
-        results["GET /api/v1/health"] = run_wrk(f"{base}/api/v1/health", "", args.seconds, args.connections,
-                                                common)
+        results["GET /api/v1/health"] = run_wrk(f"{base}/api/v1/health", "", args.seconds, args.connections, common)
         events_url = f"{base}/api/v1/events?key={publishable}"
         for batch in (1, 100):
             extra = common | {"BENCH_BATCH": str(batch), "BENCH_PREFIX": f"b{batch}-{time.time_ns()}"}
@@ -200,8 +215,10 @@ def main() -> int:
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, row in results.items():
         events = f"{row['events_per_s']:,.0f}" if "events_per_s" in row else "–"
-        print(f"| {name} | {row['rps']:,.0f} | {events} | {row['p50_us'] / 1000:.1f} | "
-              f"{row['p99_us'] / 1000:.1f} | {row['non2xx']:.0f} |")
+        print(
+            f"| {name} | {row['rps']:,.0f} | {events} | {row['p50_us'] / 1000:.1f} | "
+            f"{row['p99_us'] / 1000:.1f} | {row['non2xx']:.0f} |"
+        )
     print(f"\nsingle-event throughput = {summary['single_vs_noop']:.0%} of the no-op ceiling")
     print(f"acknowledged events {acknowledged:,}, stored {int(stored):,}, missing {missing}")
     shutil.rmtree(data_dir, ignore_errors=True)

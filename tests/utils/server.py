@@ -74,18 +74,34 @@ class Server:
 
 
 def migrate(env: Mapping[str, str]) -> None:
-    subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "app.cli", "migrate"], cwd=ROOT, env=dict(env),
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-m", "app.cli", "migrate"],
+        cwd=ROOT,
+        env=dict(env),
+        check=True,
+        capture_output=True,
+    )
 
 
-def start_server(env: Mapping[str, str], port: int, *, backend_only: bool = False, log: Path,
-                 ready_path: str = "/api/v1/health", timeout: float = 300) -> Server:
+def start_server(
+    env: Mapping[str, str],
+    port: int,
+    *,
+    backend_only: bool = False,
+    log: Path,
+    ready_path: str = "/api/v1/health",
+    timeout: float = 300,
+) -> Server:
     command = [str(ROOT / ".venv/bin/reflex"), "run", "--env", "prod", "--backend-host", "127.0.0.1"]
-    command += ["--backend-only", "--backend-port", str(port)] if backend_only else [
-        "--frontend-port", str(port), "--backend-port", str(port)]
+    command += (
+        ["--backend-only", "--backend-port", str(port)]
+        if backend_only
+        else ["--frontend-port", str(port), "--backend-port", str(port)]
+    )
     with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = Server(process, port, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
