@@ -82,6 +82,8 @@ def list_events(
     account_id: int,
     type: str | None = None,
     visitor_id: str | None = None,
+    source: str | None = None,
+    exclude_source: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 50,
@@ -95,6 +97,10 @@ def list_events(
         query = query.where(Event.type == type)
     if visitor_id:
         query = query.where(Event.visitor_id == visitor_id)
+    if source:
+        query = query.where(Event.source == source)
+    if exclude_source:
+        query = query.where(Event.source != exclude_source)
     if since:
         query = query.where(col(Event.occurred_at) >= since)
     if until:

@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 
-def format_time(value: datetime | None, timezone: str) -> str:
+def format_time(value: datetime | None, timezone: str, *, seconds: bool = False) -> str:
     if value is None:
         return ""
-    return value.astimezone(ZoneInfo(timezone or "UTC")).strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(ZoneInfo(timezone or "UTC")).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))

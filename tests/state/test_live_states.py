@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Any
+
+from reflex.state import State
+from sqlmodel import Session, select
+
+from app.models import Event, Role
+from app.services import accounts, keys
+from app.services.ingest import IngestContext, Source, ingest_now
+from app.state.live import InstallState, OverviewState
+from tests.state.conftest import substate
+from tests.utils.events import DESKTOP_UA, event
+from tests.utils.factories import add_member, make_owner
+
+
+def _login(root: State, db: Session, user: Any) -> None:
+    token = accounts.start_session(session=db, user=user)
+    db.commit()
+    substate(root, InstallState).auth_token = token
+
+
+def test_install_shows_snippet_waits_then_receives(root: State, db: Session) -> None:
+    account, owner_user, owner = make_owner(db)
+    key = keys.create_key(session=db, actor=owner, kind="publishable", origins=["https://shop.example.com"])
+    db.commit()
+    _login(root, db, owner_user)
+    install = substate(root, InstallState)
+    install.load_install()
+    assert key.plaintext in install.snippet and "pixel.js" in install.snippet
+    assert install.origins == ["https://shop.example.com"]
+    assert install.received is False
+
+    install.send_test_event()  # a test event does not count as the shop's first event
+    assert install.received is False
+    assert [e["source"] for e in install.recent] == ["test"]
+    assert db.exec(select(Event)).one().source == "test"
+
+    ingest_now(
+        [event(url="https://shop.example.com/p")],
+        IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA),
+    )
+    install._refresh_live(account.id)
+    assert install.received is True and install.first_event["url"] == "https://shop.example.com/p"
+
+
+def test_overview_counts_today_for_any_role(root: State, db: Session) -> None:
+    account, _, _ = make_owner(db)
+    viewer, _ = add_member(db, account, Role.VIEWER)
+    ctx = IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA)
+    ingest_now(
+        [
+            event(visitor_id="a", session_id="s1"),
+            event(visitor_id="a", session_id="s1"),
+            event(visitor_id="b", session_id="s2"),
+        ],
+        ctx,
+    )
+    _login(root, db, viewer)
+    overview = substate(root, OverviewState)
+    overview.load_overview()
+    assert (overview.events_today, overview.visitors_today, overview.sessions_today) == (3, 2, 2)
+    assert overview.has_events and len(overview.recent) == 3
