@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
 
     ingest_rate_limit: str = "500/second"
+    key_cache_seconds: float = Field(default=5.0, ge=0)
     ingest_max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
     jobs_enabled: bool = True

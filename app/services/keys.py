@@ -6,6 +6,7 @@ import hmac
 import secrets
 import string
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -15,9 +16,10 @@ from sqlmodel import Session, col, select
 
 from app.models import Account, ApiKey, KeyKind
 from app.models.base import new_public_id, utcnow
-from app.services.crypto import KeyPurpose, hmac_hex, previous_subkeys
+from app.services.crypto import KeyPurpose, hmac_hex, previous_subkeys, sha256_hex
 from app.services.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import Actor, Permission, require
+from app.settings import get_settings
 
 # Prefixes that cannot be mistaken for Stripe's (pk_/sk_/rk_).
 PUBLISHABLE_PREFIX = "ps_pk_"
@@ -159,6 +161,7 @@ def revoke_key(*, session: Session, actor: Actor, key_public_id: str) -> None:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.add(key)
+    identities.clear()
 
 
 def update_origins(*, session: Session, actor: Actor, key_public_id: str, origins: list[str]) -> KeyRow:
@@ -171,14 +174,48 @@ def update_origins(*, session: Session, actor: Actor, key_public_id: str, origin
         raise ValidationFailed("A publishable key needs at least one allowed origin.", field="origins")
     key.allowed_origins = allowed
     session.add(key)
+    identities.clear()
     return _row(key)
 
 
 def _identity(session: Session, key: ApiKey) -> KeyIdentity:
     account_public_id = session.exec(select(Account.public_id).where(Account.id == key.account_id)).one()
     assert key.id is not None
-    usage.touch(key.id)
     return KeyIdentity(key.id, key.account_id, account_public_id, KeyKind(key.kind), tuple(key.allowed_origins))
+
+
+class IdentityCache:
+    """Valid keys seen in the last KEY_CACHE_SECONDS, so the ingest path does not query the database for the key
+    on every request. Only successes are cached; a revocation or origin change here clears it at once, and other
+    processes see it within KEY_CACHE_SECONDS."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, KeyIdentity]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, raw: str) -> KeyIdentity | None:
+        digest = sha256_hex(raw)
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, raw: str, identity: KeyIdentity) -> None:
+        ttl = get_settings().key_cache_seconds
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[sha256_hex(raw)] = (time.monotonic() + ttl, identity)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+identities = IdentityCache()
 
 
 def _secret_matches(session: Session, key: ApiKey, raw: str) -> bool:
@@ -199,12 +236,19 @@ def authenticate_secret_key(*, session: Session, raw: str) -> KeyIdentity:
         raise PermissionDenied("This endpoint needs a secret key (ps_sk_…); a publishable key was given.")
     if not raw.startswith(SECRET_PREFIX) or len(raw) < _LOOKUP_LENGTH:
         raise AuthenticationFailed("Send a secret API key as 'Authorization: Bearer ps_sk_…'.")
+    cached = identities.get(raw)
+    if cached is not None:
+        usage.touch(cached.key_id)
+        return cached
     key = session.exec(select(ApiKey).where(ApiKey.lookup == raw[:_LOOKUP_LENGTH])).first()
     if key is None or not _secret_matches(session, key, raw):
         raise AuthenticationFailed("This API key is not valid.")
     if key.revoked_at is not None:
         raise AuthenticationFailed("This API key was revoked; create a new one on the API keys page.")
-    return _identity(session, key)
+    identity = _identity(session, key)
+    identities.put(raw, identity)
+    usage.touch(identity.key_id)
+    return identity
 
 
 def authenticate_publishable_key(*, session: Session, raw: str, origin: str | None) -> KeyIdentity:
@@ -212,11 +256,15 @@ def authenticate_publishable_key(*, session: Session, raw: str, origin: str | No
     raw = (raw or "").strip()
     if not raw.startswith(PUBLISHABLE_PREFIX):
         raise AuthenticationFailed("Send a publishable key (ps_pk_…) in the 'key' query parameter or body.")
-    key = session.exec(select(ApiKey).where(ApiKey.lookup == raw)).first()
-    if key is None:
-        raise AuthenticationFailed("This publishable key is not valid.")
-    if key.revoked_at is not None:
-        raise AuthenticationFailed("This publishable key was revoked.")
+    identity = identities.get(raw)
+    if identity is None:
+        key = session.exec(select(ApiKey).where(ApiKey.lookup == raw)).first()
+        if key is None:
+            raise AuthenticationFailed("This publishable key is not valid.")
+        if key.revoked_at is not None:
+            raise AuthenticationFailed("This publishable key was revoked.")
+        identity = _identity(session, key)
+        identities.put(raw, identity)
     if not origin:
         raise PermissionDenied(
             "A publishable key is only accepted from a browser on an allowed origin; servers use a secret key."
@@ -225,9 +273,10 @@ def authenticate_publishable_key(*, session: Session, raw: str, origin: str | No
         normalized = normalize_origin(origin)
     except ValidationFailed:
         normalized = ""
-    if normalized not in key.allowed_origins:
+    if normalized not in identity.allowed_origins:
         raise PermissionDenied(f"Origin {origin} is not allowed for this key; add it on the API keys page.")
-    return _identity(session, key)
+    usage.touch(identity.key_id)
+    return identity
 
 
 class KeyUsage:

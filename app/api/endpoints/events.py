@@ -14,6 +14,7 @@ from app.api.cors import allow_origin, expose_error
 from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
 from app.api.errors import error_response
 from app.api.schemas import ErrorResponse, EventList, IngestResponse
+from app.db import session_scope
 from app.models import KeyKind
 from app.services import events as event_service
 from app.services import ingest
@@ -42,7 +43,7 @@ def _client_ip(request: Request) -> str:
     },
     responses={k: {"model": ErrorResponse} for k in (401, 403, 413, 415, 422, 429)},
 )
-async def record_events(request: Request, session: SessionDep) -> JSONResponse:
+async def record_events(request: Request) -> JSONResponse:
     """Record one event or a batch of up to 500. Browsers: CORS-simple ``text/plain`` POST with ``?key=ps_pk_…``.
 
     Good events are accepted even when others in the batch are rejected; each rejected index is listed.
@@ -53,8 +54,10 @@ async def record_events(request: Request, session: SessionDep) -> JSONResponse:
     try:
         payload = await read_json(request, max_bytes=get_settings().ingest_max_body_bytes)
         raw_events, body_key = ingest.split_payload(payload)
-        identity = resolve_browser_or_server_key(request, session, body_key)
-        session.close()  # release the connection before waiting for the writer
+        # No per-request session dependency: with the key cached, the ingest path never touches the database
+        # before the writer.
+        with session_scope() as session:
+            identity = resolve_browser_or_server_key(request, session, body_key)
         source = ingest.Source.BROWSER if identity.kind is KeyKind.PUBLISHABLE else ingest.Source.SERVER
         ctx = ingest.IngestContext(
             account_id=identity.account_id,
