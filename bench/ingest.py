@@ -16,13 +16,11 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,24 +61,6 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
 def run_wrk(url: str, script: str, seconds: int, connections: int, env: dict[str, str]) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script + LUA_DONE)
@@ -111,60 +91,20 @@ def main() -> int:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
         return 2
 
+    sys.path.insert(0, str(ROOT))
+    from tests.utils.server import free_port, server_env, start_server
+
     data_dir = Path(tempfile.mkdtemp(prefix="paidsignal-bench-"))
     port = free_port()
-    env = {
-        "DATA_DIR": str(data_dir),
-        "PUBLIC_URL": f"http://localhost:{port}",
-        "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
-        "INGEST_RATE_LIMIT": "1000000/second",
-        "JOBS_ENABLED": "true",
-        "REFLEX_TELEMETRY_ENABLED": "false",
-        "REFLEX_USE_SYSTEM_BUN": "1",
-        "PATH": f"{ROOT / '.tools/node_modules/.bin'}:{os.environ['PATH']}",
-    }
-    clean_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "__REFLEX_SKIP_COMPILE"}}
-    os.environ.clear()
-    os.environ.update(clean_env | env)
-    sys.path.insert(0, str(ROOT))
-    from app.cli import main as cli
-
-    cli(["migrate"])
-    from app.db import session_scope
-    from app.models import Role
-    from app.services import accounts, keys
-    from app.services.permissions import Actor
-
-    with session_scope() as session:
-        account, user = accounts.signup(
-            session=session, account_name="Bench shop", email="bench@example.com", password="bench-password-123"
-        )
-        actor = Actor(user_id=user.id, account_id=account.id, role=Role.OWNER)  # type: ignore[arg-type]
-        publishable = keys.create_key(session=session, actor=actor, kind="publishable", origins=[ORIGIN]).plaintext
-        account_id = account.id
-
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/reflex"),
-            "run",
-            "--env",
-            "prod",
-            "--backend-only",
-            "--backend-port",
-            str(port),
-            "--backend-host",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    env = server_env(port, data_dir, INGEST_RATE_LIMIT="1000000/second")
+    server = start_server(port, data_dir, env, backend_only=True, timeout=120)
+    server.cli("create-account", "--name", "Bench shop", "--email", "bench@example.com", "--password", "bench-pass-123")
+    publishable = server.cli(
+        "create-key", "--account", "bench-shop", "--kind", "publishable", "--origin", ORIGIN
+    ).strip()
     base = f"http://127.0.0.1:{port}"
     results: dict[str, dict[str, float]] = {}
     try:
-        wait_http(f"{base}/api/v1/health")
         common = {"BENCH_ORIGIN": ORIGIN, "BENCH_UA": UA}
         run_wrk(f"{base}/ping", "", 2, args.connections, common)  # warm-up
         results["noop GET /ping"] = run_wrk(f"{base}/ping", "", args.seconds, args.connections, common)
@@ -177,19 +117,10 @@ def main() -> int:
             row["acknowledged_events"] = (row["requests"] - row["non2xx"]) * batch
             results[f"POST /api/v1/events x{batch}"] = row
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        server.stop()
 
-    from sqlalchemy import func
-    from sqlmodel import select
-
-    from app.models import Event
-
-    with session_scope() as session:
-        stored = session.exec(select(func.count()).select_from(Event).where(Event.account_id == account_id)).one()
+    with sqlite3.connect(data_dir / "paidsignal.db") as db:
+        stored = db.execute("SELECT COUNT(*) FROM event").fetchone()[0]
     acknowledged = sum(int(r.get("acknowledged_events", 0)) for r in results.values())
     # wrk counts requests it sent whose answers arrived; requests cut at the end were never acknowledged.
     missing = max(0, acknowledged - int(stored))

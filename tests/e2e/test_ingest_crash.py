@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
 import uuid
@@ -16,33 +15,18 @@ import httpx
 import pytest
 
 from tests.utils.events import DESKTOP_UA
-from tests.utils.server import ROOT, free_port, migrate, server_env, start_server
+from tests.utils.server import free_port, server_env, start_server
 
 pytestmark = pytest.mark.e2e
 ORIGIN = "https://shop.example.com"
 
 
-def _create_key(env: dict[str, str]) -> str:
-    def cli(*args: str) -> str:
-        return subprocess.run(
-            [str(ROOT / ".venv/bin/python"), "-m", "app.cli", *args],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    cli("create-account", "--name", "Crash shop", "--email", "crash@example.com", "--password", "crash-password-1")
-    return cli("create-key", "--account", "crash-shop", "--kind", "publishable", "--origin", ORIGIN)
-
-
 def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
     port = free_port()
-    env = server_env(tmp_path, port, INGEST_RATE_LIMIT="100000/second", JOBS_ENABLED="false")
-    migrate(env)
-    key = _create_key(env)
-    server = start_server(env, port, backend_only=True, log=tmp_path / "server.log", timeout=120)
+    env = server_env(port, tmp_path, INGEST_RATE_LIMIT="100000/second", JOBS_ENABLED="false")
+    server = start_server(port, tmp_path, env, backend_only=True, timeout=120)
+    server.cli("create-account", "--name", "Crash shop", "--email", "crash@example.com", "--password", "crash-pass-1")
+    key = server.cli("create-key", "--account", "crash-shop", "--kind", "publishable", "--origin", ORIGIN).strip()
     url = f"{server.base}/api/v1/events?key={key}"
     acknowledged: list[str] = []
     sent: list[str] = []
@@ -78,15 +62,15 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while len(acknowledged) < 2000 and time.monotonic() < deadline:
             time.sleep(0.05)
-        server.kill(signal.SIGKILL)  # mid-load, no chance to drain
+        server.stop(signal.SIGKILL)  # mid-load, no chance to drain
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=20)
-        server.kill(signal.SIGKILL)
+        server.stop(signal.SIGKILL)
     assert len(acknowledged) >= 2000, f"only {len(acknowledged)} events acknowledged before the kill"
 
-    restarted = start_server(env, port, backend_only=True, log=tmp_path / "server.log", timeout=120)
+    restarted = start_server(port, tmp_path, env, backend_only=True, timeout=120)
     try:
         with sqlite3.connect(tmp_path / "paidsignal.db") as db:
             stored = [row[0] for row in db.execute("SELECT event_id FROM event")]
@@ -110,4 +94,4 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
             total, distinct = db.execute("SELECT COUNT(*), COUNT(DISTINCT event_id) FROM event").fetchone()
         assert total == distinct
     finally:
-        restarted.kill()
+        restarted.stop()
