@@ -1,6 +1,7 @@
 """SQLModel tables, one module per domain. Importing this package registers every table's metadata."""
 
 from app.models.accounts import Account, AuthSession, Invite, Membership, Role, User
+from app.models.campaigns import Campaign, CampaignPixel, CampaignVersion, Pixel
 from app.models.jobs import JobLease, JobRun
 from app.models.keys import ApiKey, KeyKind
 from app.models.tracking import Event, Touch, Visitor, VisitSession
@@ -9,12 +10,16 @@ __all__ = [
     "Account",
     "ApiKey",
     "AuthSession",
+    "Campaign",
+    "CampaignPixel",
+    "CampaignVersion",
     "Event",
     "Invite",
     "JobLease",
     "JobRun",
     "KeyKind",
     "Membership",
+    "Pixel",
     "Role",
     "Touch",
     "User",

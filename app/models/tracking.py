@@ -97,6 +97,8 @@ class VisitSession(SQLModel, table=True):
     event_count: int = Field(default=0)
     landing_url: str | None = _s(2048)
     referrer: str | None = _s(2048)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
+    campaign_version_id: int | None = Field(default=None, foreign_key="campaign_version.id", ondelete="SET NULL")
     utm_source: str | None = _s(200)
     utm_medium: str | None = _s(200)
     utm_campaign: str | None = _s(200)
@@ -113,6 +115,9 @@ class VisitSession(SQLModel, table=True):
     ga_client_id: str | None = _s(100)
     ga_session_id: str | None = _s(100)
     user_agent: str | None = _s(512)
+    # The campaign and version whose rules matched when the session started (None: unmatched).
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
+    campaign_version_id: int | None = Field(default=None, foreign_key="campaign_version.id", ondelete="SET NULL")
 
 
 class Touch(SQLModel, table=True):
@@ -139,3 +144,5 @@ class Touch(SQLModel, table=True):
     click_id: str | None = _s(500)
     landing_url: str | None = _s(2048)
     referrer: str | None = _s(2048)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
+    campaign_version_id: int | None = Field(default=None, foreign_key="campaign_version.id", ondelete="SET NULL")

@@ -9,6 +9,7 @@ import hmac
 import time
 from enum import StrEnum
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -77,3 +78,20 @@ def verify_token(token: str, *, now: float | None = None) -> str:
     if (now if now is not None else time.time()) > expires:
         raise BadToken("this link has expired; ask for a new one")
     return payload
+
+
+def _fernet() -> MultiFernet:
+    keys = [subkey(KeyPurpose.CREDENTIALS), *previous_subkeys(KeyPurpose.CREDENTIALS)]
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(key)) for key in keys])
+
+
+def encrypt_secret(plaintext: str) -> str:
+    """Fernet (AES-128-CBC + HMAC) under the credentials subkey; decryptable after a SECRET_KEY rotation."""
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt_secret(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken as error:
+        raise BadToken("stored credentials cannot be decrypted with the current SECRET_KEY(s)") from error

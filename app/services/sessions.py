@@ -203,6 +203,14 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
             if row[name] is None and getattr(event, name):
                 row[name] = getattr(event, name)
 
+    if rows:
+        from app.services.campaigns import matcher_cache, session_facts
+
+        matcher = matcher_cache.get(session, account_id)
+        for row in rows.values():
+            match = matcher.match(session_facts(row), row["started_at"])
+            row["campaign_id"], row["campaign_version_id"] = match.campaign_id, match.version_id
+
     def assignments(t: Any, ex: Any) -> dict[str, Any]:
         earlier = ex.started_at < t.started_at
         # A late event from earlier in the visit moves the start back and is the better landing.
@@ -213,6 +221,9 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
             "landing_url": case((earlier, func.coalesce(ex.landing_url, t.landing_url)), else_=t.landing_url),
             "referrer": case((earlier, func.coalesce(ex.referrer, t.referrer)), else_=t.referrer),
             "visitor_key": func.coalesce(t.visitor_key, ex.visitor_key),
+            # Tagged once, with the version active when the session started.
+            "campaign_id": case((t.campaign_id.is_(None), ex.campaign_id), else_=t.campaign_id),
+            "campaign_version_id": case((t.campaign_id.is_(None), ex.campaign_version_id), else_=t.campaign_version_id),
             **{name: func.coalesce(t[name], ex[name]) for name in _SESSION_COPY},
         }
 
@@ -273,6 +284,8 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
                 "click_id": click_id,
                 "landing_url": row["landing_url"],
                 "referrer": row["referrer"],
+                "campaign_id": row.get("campaign_id"),
+                "campaign_version_id": row.get("campaign_version_id"),
             }
         )
         have.add(row["session_key"])

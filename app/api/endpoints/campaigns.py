@@ -1,0 +1,171 @@
+"""``/api/v1/campaigns``: list, get, create campaigns; publish a version; list versions (secret key)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import SecretKeyDep, SessionDep
+from app.api.schemas import ErrorResponse
+from app.models import Role
+from app.services import campaigns as campaign_service
+from app.services.keys import KeyIdentity
+from app.services.permissions import Actor
+
+router = APIRouter(tags=["campaigns"])
+_ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 409, 422)}
+
+
+def _actor(identity: KeyIdentity) -> Actor:
+    # A secret key acts for its account with marketer rights: it may edit campaigns, not keys or the team.
+    return Actor(user_id=0, account_id=identity.account_id, role=Role.MARKETER)
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    channel: str
+    status: str
+    priority: int
+    active_version: int | None
+    has_draft: bool
+    pixel_count: int
+
+
+class VersionOut(BaseModel):
+    id: str
+    number: int
+    config: dict[str, Any]
+    change_note: str
+    author: str
+    published_at: str
+
+
+class CampaignList(BaseModel):
+    campaigns: list[CampaignOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class CampaignDetailOut(CampaignOut):
+    draft: dict[str, Any]
+    versions: list[VersionOut]
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    channel: str
+    priority: int = 100
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="matching_rules, landing_url, budget, targets, notes"
+    )
+    publish: bool = Field(default=False, description="publish the config as v1 at once")
+    change_note: str = ""
+
+
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] | None = Field(default=None, description="the new config; default: the saved draft")
+    change_note: str = ""
+
+
+def _out(row: campaign_service.CampaignRow) -> CampaignOut:
+    return CampaignOut(
+        id=row.public_id,
+        name=row.name,
+        channel=row.channel,
+        status=row.status,
+        priority=row.priority,
+        active_version=row.active_version,
+        has_draft=row.has_draft,
+        pixel_count=row.pixel_count,
+    )
+
+
+def _version(v: campaign_service.VersionRow) -> VersionOut:
+    return VersionOut(
+        id=v.public_id,
+        number=v.number,
+        config=v.config,
+        change_note=v.change_note,
+        author=v.author,
+        published_at=v.published_at.isoformat(),
+    )
+
+
+def _detail(session: SessionDep, identity: KeyIdentity, campaign_id: str) -> CampaignDetailOut:
+    detail = campaign_service.campaign_detail(
+        session=session, account_id=identity.account_id, campaign_public_id=campaign_id
+    )
+    return CampaignDetailOut(
+        **_out(detail.row).model_dump(), draft=detail.draft, versions=[_version(v) for v in detail.versions]
+    )
+
+
+@router.get("/campaigns", response_model=CampaignList, responses=_ERRORS)
+def list_campaigns(
+    identity: SecretKeyDep,
+    session: SessionDep,
+    search: str = "",
+    status: str | None = None,
+    channel: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> CampaignList:
+    result = campaign_service.list_campaigns(
+        session=session,
+        account_id=identity.account_id,
+        search=search,
+        status=status,
+        channel=channel,
+        page=page,
+        per_page=per_page,
+    )
+    return CampaignList(
+        campaigns=[_out(r) for r in result.rows], total=result.total, page=result.page, per_page=result.per_page
+    )
+
+
+@router.post("/campaigns", response_model=CampaignDetailOut, status_code=201, responses=_ERRORS)
+def create_campaign(body: CampaignCreate, identity: SecretKeyDep, session: SessionDep) -> CampaignDetailOut:
+    actor = _actor(identity)
+    row = campaign_service.create_campaign(
+        session=session, actor=actor, name=body.name, channel=body.channel, config=body.config, priority=body.priority
+    )
+    if body.publish:
+        campaign_service.publish_draft(
+            session=session, actor=actor, campaign_public_id=row.public_id, change_note=body.change_note
+        )
+    return _detail(session, identity, row.public_id)
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignDetailOut, responses=_ERRORS)
+def get_campaign(campaign_id: str, identity: SecretKeyDep, session: SessionDep) -> CampaignDetailOut:
+    return _detail(session, identity, campaign_id)
+
+
+@router.get("/campaigns/{campaign_id}/versions", response_model=list[VersionOut], responses=_ERRORS)
+def list_versions(campaign_id: str, identity: SecretKeyDep, session: SessionDep) -> list[VersionOut]:
+    rows = campaign_service.list_versions(
+        session=session, account_id=identity.account_id, campaign_public_id=campaign_id
+    )
+    return [_version(v) for v in rows]
+
+
+@router.post("/campaigns/{campaign_id}/versions", response_model=VersionOut, status_code=201, responses=_ERRORS)
+def publish_version(campaign_id: str, body: PublishRequest, identity: SecretKeyDep, session: SessionDep) -> VersionOut:
+    """Publish ``config`` (or the saved draft) as the next version."""
+    actor = _actor(identity)
+    if body.config is not None:
+        campaign_service.save_draft(session=session, actor=actor, campaign_public_id=campaign_id, config=body.config)
+    return _version(
+        campaign_service.publish_draft(
+            session=session, actor=actor, campaign_public_id=campaign_id, change_note=body.change_note
+        )
+    )

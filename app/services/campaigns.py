@@ -1,0 +1,585 @@
+"""Campaigns and their versions: drafts, publishing, diffs, rollback, listing, and matching sessions to versions.
+
+A version is an immutable snapshot of a campaign's config. Editing changes the campaign's draft; publishing the
+draft makes it version N+1. Sessions are tagged with the campaign and the version active when they started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.models import Campaign, CampaignPixel, CampaignVersion, User
+from app.models.base import new_public_id, utcnow
+from app.services.currency import currency_exponent
+from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.permissions import Actor, Permission, require
+from app.settings import get_settings
+
+
+class Channel(StrEnum):
+    META = "meta"
+    GOOGLE = "google"
+    TIKTOK = "tiktok"
+    EMAIL = "email"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+MATCH_FIELDS = ("utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "landing_path", "click_id_type")
+CLICK_ID_TYPES = ("gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid")
+
+
+# --- config ------------------------------------------------------------------------------------------------------
+
+
+class Condition(BaseModel):
+    """One test on a session: ``utm_campaign equals spring``. Text comparisons ignore case, except paths."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: Literal[
+        "utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "landing_path", "click_id_type"
+    ]
+    op: Literal["equals", "prefix", "contains"] = "equals"
+    value: str = Field(min_length=1, max_length=200)
+
+    @field_validator("value")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+    def matches(self, facts: dict[str, str | None]) -> bool:
+        actual = facts.get(self.field)
+        if not actual:
+            return False
+        expected = self.value
+        if self.field != "landing_path":
+            actual, expected = actual.lower(), expected.lower()
+        if self.op == "equals":
+            return actual == expected
+        if self.op == "prefix":
+            return actual.startswith(expected)
+        return expected in actual
+
+    def describe(self) -> str:
+        return f"{self.field} {self.op} {self.value!r}"
+
+
+class Rule(BaseModel):
+    """A rule matches when all its conditions do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conditions: list[Condition] = Field(min_length=1, max_length=10)
+
+    def matches(self, facts: dict[str, str | None]) -> bool:
+        return all(c.matches(facts) for c in self.conditions)
+
+    def describe(self) -> str:
+        return " and ".join(c.describe() for c in self.conditions)
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int = Field(ge=0, description="minor units")
+    currency: str
+    period: Literal["daily", "monthly", "lifetime"] = "daily"
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        code = value.strip().upper()
+        if currency_exponent(code) is None:
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return code
+
+
+class Targets(BaseModel):
+    """KPI targets, used by alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_cpa: int | None = Field(default=None, ge=0, description="minor units of the budget currency")
+    min_roas: float | None = Field(default=None, ge=0)
+    min_conversion_rate: float | None = Field(default=None, ge=0, le=1)
+
+
+class CampaignConfig(BaseModel):
+    """What a version snapshots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    matching_rules: list[Rule] = Field(default_factory=list, max_length=50)
+    landing_url: str | None = Field(default=None, max_length=2048)
+    budget: Budget | None = None
+    targets: Targets = Field(default_factory=Targets)
+    notes: str = Field(default="", max_length=4000, description="creative and offer notes")
+
+    @field_validator("landing_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.strip()
+
+
+def parse_config(data: dict[str, Any]) -> CampaignConfig:
+    try:
+        return CampaignConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise ValidationFailed(
+            f"{where}: {first['msg']}" if where else str(first["msg"]), field=where or None
+        ) from error
+
+
+# --- read models -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    public_id: str
+    name: str
+    channel: str
+    status: str
+    priority: int
+    active_version: int | None
+    has_draft: bool
+    pixel_count: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    public_id: str
+    number: int
+    config: dict[str, Any]
+    change_note: str
+    author: str
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class CampaignDetail:
+    row: CampaignRow
+    draft: dict[str, Any]  # the draft, or the active version's config when there is no draft
+    versions: list[VersionRow]
+
+
+@dataclass(frozen=True)
+class CampaignPage:
+    rows: list[CampaignRow]
+    total: int
+    page: int
+    per_page: int
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    before: str
+    after: str
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not 1 <= len(name) <= 120:
+        raise ValidationFailed("Give the campaign a name of 1 to 120 characters.", field="name")
+    return name
+
+
+def _enum(enum: type[StrEnum], value: str, field: str) -> str:
+    try:
+        return enum(value).value
+    except ValueError as error:
+        raise ValidationFailed(f"{field} must be one of {', '.join(e.value for e in enum)}.", field=field) from error
+
+
+def get_campaign(session: Session, account_id: int, campaign_public_id: str) -> Campaign:
+    campaign = session.exec(
+        select(Campaign).where(Campaign.public_id == campaign_public_id, Campaign.account_id == account_id)
+    ).first()
+    if campaign is None:
+        raise NotFound("Campaign not found.")
+    return campaign
+
+
+def _versions(session: Session, campaign: Campaign) -> list[CampaignVersion]:
+    return list(
+        session.exec(
+            select(CampaignVersion)
+            .where(CampaignVersion.campaign_id == campaign.id)
+            .order_by(col(CampaignVersion.number).desc())
+        ).all()
+    )
+
+
+def _row(session: Session, campaign: Campaign) -> CampaignRow:
+    active = session.get(CampaignVersion, campaign.active_version_id) if campaign.active_version_id else None
+    pixels = session.exec(
+        select(func.count()).select_from(CampaignPixel).where(CampaignPixel.campaign_id == campaign.id)
+    ).one()
+    return CampaignRow(
+        public_id=campaign.public_id,
+        name=campaign.name,
+        channel=campaign.channel,
+        status=campaign.status,
+        priority=campaign.priority,
+        active_version=active.number if active else None,
+        has_draft=campaign.draft_config is not None,
+        pixel_count=int(pixels),
+        updated_at=campaign.updated_at,
+    )
+
+
+# --- commands ----------------------------------------------------------------------------------------------------
+
+
+def create_campaign(
+    *,
+    session: Session,
+    actor: Actor,
+    name: str,
+    channel: str,
+    config: dict[str, Any] | None = None,
+    priority: int = 100,
+) -> CampaignRow:
+    """A new campaign in status draft; its config starts as the draft of v1."""
+    require(actor, Permission.EDIT_MARKETING)
+    campaign = Campaign(
+        public_id=new_public_id("cmp"),
+        account_id=actor.account_id,
+        name=_name(name),
+        channel=_enum(Channel, channel, "channel"),
+        status=Status.DRAFT.value,
+        priority=priority,
+        draft_config=parse_config(config or {}).model_dump(mode="json"),
+        draft_updated_at=utcnow(),
+    )
+    session.add(campaign)
+    session.flush()
+    return _row(session, campaign)
+
+
+def update_campaign(
+    *,
+    session: Session,
+    actor: Actor,
+    campaign_public_id: str,
+    name: str | None = None,
+    channel: str | None = None,
+    status: str | None = None,
+    priority: int | None = None,
+) -> CampaignRow:
+    """Name, channel, status and priority are not versioned; the config is (see ``save_draft``)."""
+    require(actor, Permission.EDIT_MARKETING)
+    campaign = get_campaign(session, actor.account_id, campaign_public_id)
+    if name is not None:
+        campaign.name = _name(name)
+    if channel is not None:
+        campaign.channel = _enum(Channel, channel, "channel")
+    if status is not None:
+        new_status = _enum(Status, status, "status")
+        if new_status == Status.ACTIVE and campaign.active_version_id is None:
+            raise ValidationFailed("Publish a first version before activating the campaign.", field="status")
+        campaign.status = new_status
+    if priority is not None:
+        campaign.priority = priority
+    campaign.updated_at = utcnow()
+    session.add(campaign)
+    session.flush()
+    matcher_cache.clear()
+    return _row(session, campaign)
+
+
+def save_draft(*, session: Session, actor: Actor, campaign_public_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    require(actor, Permission.EDIT_MARKETING)
+    campaign = get_campaign(session, actor.account_id, campaign_public_id)
+    campaign.draft_config = parse_config(config).model_dump(mode="json")
+    campaign.draft_updated_at = campaign.updated_at = utcnow()
+    session.add(campaign)
+    return campaign.draft_config
+
+
+def discard_draft(*, session: Session, actor: Actor, campaign_public_id: str) -> None:
+    require(actor, Permission.EDIT_MARKETING)
+    campaign = get_campaign(session, actor.account_id, campaign_public_id)
+    campaign.draft_config = None
+    session.add(campaign)
+
+
+def _publish(session: Session, actor: Actor, campaign: Campaign, config: dict[str, Any], note: str) -> VersionRow:
+    last = session.exec(
+        select(func.max(CampaignVersion.number)).where(CampaignVersion.campaign_id == campaign.id)
+    ).one()
+    version = CampaignVersion(
+        public_id=new_public_id("cv"),
+        account_id=campaign.account_id,
+        campaign_id=campaign.id,  # type: ignore[arg-type]
+        number=int(last or 0) + 1,
+        config=parse_config(config).model_dump(mode="json"),
+        change_note=note.strip()[:2000],
+        author_user_id=actor.user_id or None,  # API keys publish without a user
+        published_at=utcnow(),
+    )
+    session.add(version)
+    session.flush()
+    campaign.active_version_id = version.id
+    campaign.draft_config = None
+    campaign.updated_at = utcnow()
+    if campaign.status == Status.DRAFT:
+        campaign.status = Status.ACTIVE.value
+    session.add(campaign)
+    session.flush()
+    matcher_cache.clear()
+    return _version_row(session, version)
+
+
+def publish_draft(*, session: Session, actor: Actor, campaign_public_id: str, change_note: str = "") -> VersionRow:
+    """The draft becomes version N+1 (a draft campaign becomes active with its first version)."""
+    require(actor, Permission.EDIT_MARKETING)
+    campaign = get_campaign(session, actor.account_id, campaign_public_id)
+    if campaign.draft_config is None:
+        raise Conflict("There are no unpublished changes to publish.")
+    return _publish(session, actor, campaign, campaign.draft_config, change_note)
+
+
+def rollback(
+    *, session: Session, actor: Actor, campaign_public_id: str, version_number: int, change_note: str = ""
+) -> VersionRow:
+    """Publish an old version's config as a new version (history is never rewritten)."""
+    require(actor, Permission.EDIT_MARKETING)
+    campaign = get_campaign(session, actor.account_id, campaign_public_id)
+    old = session.exec(
+        select(CampaignVersion).where(
+            CampaignVersion.campaign_id == campaign.id, CampaignVersion.number == version_number
+        )
+    ).first()
+    if old is None:
+        raise NotFound(f"Version v{version_number} not found.")
+    note = change_note.strip() or f"Rollback to v{version_number}"
+    return _publish(session, actor, campaign, old.config, note)
+
+
+# --- queries -----------------------------------------------------------------------------------------------------
+
+
+def _version_row(session: Session, version: CampaignVersion) -> VersionRow:
+    author = session.get(User, version.author_user_id) if version.author_user_id else None
+    return VersionRow(
+        public_id=version.public_id,
+        number=version.number,
+        config=version.config,
+        change_note=version.change_note,
+        author=author.email if author else "",
+        published_at=version.published_at,
+    )
+
+
+def list_campaigns(
+    *,
+    session: Session,
+    account_id: int,
+    search: str = "",
+    status: str | None = None,
+    channel: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> CampaignPage:
+    if not 1 <= per_page <= 100:
+        raise ValidationFailed("per_page must be between 1 and 100.", field="per_page")
+    page = max(1, page)
+    query = select(Campaign).where(Campaign.account_id == account_id)
+    if search.strip():
+        query = query.where(func.lower(Campaign.name).contains(search.strip().lower()))
+    if status:
+        query = query.where(Campaign.status == _enum(Status, status, "status"))
+    if channel:
+        query = query.where(Campaign.channel == _enum(Channel, channel, "channel"))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(col(Campaign.priority), col(Campaign.id)).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return CampaignPage([_row(session, c) for c in rows], int(total), page, per_page)
+
+
+def campaign_detail(*, session: Session, account_id: int, campaign_public_id: str) -> CampaignDetail:
+    campaign = get_campaign(session, account_id, campaign_public_id)
+    models = _versions(session, campaign)
+    active = next((v for v in models if v.id == campaign.active_version_id), None)
+    if campaign.draft_config is not None:
+        draft = campaign.draft_config
+    else:
+        draft = active.config if active else CampaignConfig().model_dump(mode="json")
+    versions = [_version_row(session, v) for v in models]
+    return CampaignDetail(_row(session, campaign), draft, versions)
+
+
+def list_versions(*, session: Session, account_id: int, campaign_public_id: str) -> list[VersionRow]:
+    campaign = get_campaign(session, account_id, campaign_public_id)
+    return [_version_row(session, v) for v in _versions(session, campaign)]
+
+
+def _flatten(config: dict[str, Any]) -> dict[str, str]:
+    parsed = CampaignConfig.model_validate(config)
+    flat: dict[str, str] = {}
+    for n, rule in enumerate(parsed.matching_rules, start=1):
+        flat[f"matching rule {n}"] = rule.describe()
+    flat["landing URL"] = parsed.landing_url or ""
+    if parsed.budget:
+        flat["budget"] = f"{parsed.budget.amount} {parsed.budget.currency} minor units {parsed.budget.period}"
+    for key, value in parsed.targets.model_dump().items():
+        flat[f"target {key.replace('_', ' ')}"] = "" if value is None else str(value)
+    flat["notes"] = parsed.notes
+    return flat
+
+
+def diff_configs(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+    """A readable list of what changed between two configs, rule by rule and field by field."""
+    a, b = _flatten(before), _flatten(after)
+    changes = []
+    for path in [*a, *(k for k in b if k not in a)]:
+        old, new = a.get(path, ""), b.get(path, "")
+        if old != new:
+            changes.append(Change(path, old or "—", new or "—"))
+    return changes
+
+
+def diff_versions(
+    *, session: Session, account_id: int, campaign_public_id: str, from_number: int, to_number: int
+) -> list[Change]:
+    versions = {
+        v.number: v
+        for v in list_versions(session=session, account_id=account_id, campaign_public_id=campaign_public_id)
+    }
+    missing = [n for n in (from_number, to_number) if n not in versions]
+    if missing:
+        raise NotFound(f"Version v{missing[0]} not found.")
+    return diff_configs(versions[from_number].config, versions[to_number].config)
+
+
+# --- matching sessions to versions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    campaign_id: int
+    priority: int
+    versions: list[tuple[datetime, int, list[Rule]]]  # (published_at, version id, rules), oldest first
+
+
+@dataclass(frozen=True)
+class Match:
+    campaign_id: int | None
+    version_id: int | None
+
+
+UNMATCHED = Match(None, None)
+
+
+class Matcher:
+    """Evaluates active campaigns in priority order; within one, the rules of the version active when the session
+    started, in order. The first rule that matches wins; no match is the "unmatched" bucket."""
+
+    def __init__(self, candidates: list[_Candidate]) -> None:
+        self.candidates = sorted(candidates, key=lambda c: (c.priority, c.campaign_id))
+
+    def match(self, facts: dict[str, str | None], started_at: datetime) -> Match:
+        for candidate in self.candidates:
+            active = None
+            for published_at, version_id, rules in candidate.versions:
+                if published_at <= started_at:
+                    active = (version_id, rules)
+            if active and any(rule.matches(facts) for rule in active[1]):
+                return Match(candidate.campaign_id, active[0])
+        return UNMATCHED
+
+
+def load_matcher(session: Session, account_id: int) -> Matcher:
+    rows = session.exec(
+        select(Campaign.id, Campaign.priority, CampaignVersion.id, CampaignVersion.published_at, CampaignVersion.config)
+        .join(CampaignVersion, col(CampaignVersion.campaign_id) == col(Campaign.id))
+        .where(Campaign.account_id == account_id, Campaign.status == Status.ACTIVE.value)
+        .order_by(col(CampaignVersion.published_at))
+    ).all()
+    by_campaign: dict[int, _Candidate] = {}
+    for campaign_id, priority, version_id, published_at, config in rows:
+        candidate = by_campaign.setdefault(campaign_id, _Candidate(campaign_id, priority, []))
+        candidate.versions.append((published_at, version_id, CampaignConfig.model_validate(config).matching_rules))
+    return Matcher(list(by_campaign.values()))
+
+
+class MatcherCache:
+    """Matchers per account for the ingest path; cleared here on publish or status change, and trusted for
+    KEY_CACHE_SECONDS in other processes."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[float, Matcher]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, account_id: int) -> Matcher:
+        with self._lock:
+            entry = self._entries.get(account_id)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        matcher = load_matcher(session, account_id)
+        with self._lock:
+            self._entries[account_id] = (time.monotonic() + get_settings().key_cache_seconds, matcher)
+        return matcher
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+matcher_cache = MatcherCache()
+
+
+def session_facts(row: dict[str, Any]) -> dict[str, str | None]:
+    """What rules look at in a session: UTM values, the landing path and the click-id type."""
+    landing = row.get("landing_url") or ""
+    click_type = next((name for name in CLICK_ID_TYPES if row.get(name)), None)
+    return {
+        "utm_campaign": row.get("utm_campaign"),
+        "utm_source": row.get("utm_source"),
+        "utm_medium": row.get("utm_medium"),
+        "utm_content": row.get("utm_content"),
+        "utm_term": row.get("utm_term"),
+        "landing_path": urlsplit(landing).path or None if landing else None,
+        "click_id_type": click_type,
+    }
+
+
+def campaign_names(*, session: Session, account_id: int) -> dict[int, tuple[str, str]]:
+    """Campaign id → (public id, name), for reports."""
+    rows = session.exec(
+        select(Campaign.id, Campaign.public_id, Campaign.name).where(Campaign.account_id == account_id)
+    ).all()
+    return {cid: (pid, name) for cid, pid, name in rows}

@@ -1,0 +1,312 @@
+"""Pixels: where conversions are sent (Meta CAPI, GA4 MP, Google Ads via Data Manager, a signed webhook).
+
+Secrets are encrypted at rest (Fernet, key derived from SECRET_KEY) and never returned in full: lists show a hint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, col, select
+
+from app.models import CampaignPixel, Pixel
+from app.models.base import new_public_id
+from app.services.campaigns import get_campaign
+from app.services.crypto import decrypt_secret, encrypt_secret
+from app.services.errors import NotFound, ValidationFailed
+from app.services.permissions import Actor, Permission, require
+
+
+class Provider(StrEnum):
+    META = "meta"
+    GA4 = "ga4"
+    GOOGLE_ADS = "google_ads"
+    WEBHOOK = "webhook"
+
+
+PIXEL_EVENTS = ("purchase", "lead", "begin_checkout")
+
+# Per provider: setting name -> (required, pattern, what it looks like); and the secret fields.
+_SETTINGS: dict[Provider, dict[str, tuple[bool, str, str]]] = {
+    Provider.META: {
+        "pixel_id": (True, r"^\d{5,20}$", "digits, e.g. 123456789012345"),
+        "test_event_code": (False, r"^TEST[A-Za-z0-9]{1,20}$", "TEST followed by letters/digits, e.g. TEST12345"),
+    },
+    Provider.GA4: {"measurement_id": (True, r"^G-[A-Z0-9]{4,16}$", "G- followed by letters/digits, e.g. G-ABC123XYZ")},
+    Provider.GOOGLE_ADS: {
+        "operating_account_id": (True, r"^\d{3}-?\d{3}-?\d{4}$", "a Google Ads customer id, e.g. 123-456-7890"),
+        "conversion_action_id": (True, r"^\d{1,20}$", "digits"),
+        "login_account_id": (False, r"^\d{3}-?\d{3}-?\d{4}$", "a manager account id, e.g. 123-456-7890"),
+    },
+    Provider.WEBHOOK: {"url": (True, r"^https?://", "an http(s) URL")},
+}
+_SECRETS: dict[Provider, tuple[str, ...]] = {
+    Provider.META: ("access_token",),
+    Provider.GA4: ("api_secret",),
+    Provider.GOOGLE_ADS: ("oauth_client_id", "oauth_client_secret", "refresh_token"),
+    Provider.WEBHOOK: ("signing_secret",),
+}
+
+
+@dataclass(frozen=True)
+class PixelRow:
+    public_id: str
+    provider: str
+    name: str
+    settings: dict[str, str]
+    credentials_hint: str
+    events: list[str]
+    enabled: bool
+    is_default: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TestResult:
+    ok: bool
+    message: str
+
+
+def _provider(value: str) -> Provider:
+    try:
+        return Provider(value)
+    except ValueError as error:
+        raise ValidationFailed(
+            f"provider must be one of {', '.join(p.value for p in Provider)}.", field="provider"
+        ) from error
+
+
+def _clean_settings(provider: Provider, settings: dict[str, Any]) -> dict[str, str]:
+    spec = _SETTINGS[provider]
+    unknown = set(settings) - set(spec)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown setting(s) for {provider.value}: {', '.join(sorted(unknown))}.",
+            field=f"settings.{sorted(unknown)[0]}",
+        )
+    clean: dict[str, str] = {}
+    for name, (required, pattern, looks_like) in spec.items():
+        value = str(settings.get(name) or "").strip()
+        if not value:
+            if required:
+                raise ValidationFailed(
+                    f"{name} is required for {provider.value}: {looks_like}.", field=f"settings.{name}"
+                )
+            continue
+        if not re.match(pattern, value):
+            raise ValidationFailed(
+                f"{name} {value!r} does not look right: expected {looks_like}.", field=f"settings.{name}"
+            )
+        clean[name] = value
+    if provider is Provider.WEBHOOK:
+        parts = urlsplit(clean["url"])
+        if parts.scheme != "https" and parts.hostname not in {"localhost", "127.0.0.1"}:
+            raise ValidationFailed("Webhook URLs must use https (http only for localhost).", field="settings.url")
+    return clean
+
+
+def _clean_secrets(provider: Provider, credentials: dict[str, Any], *, required: bool) -> dict[str, str] | None:
+    names = _SECRETS[provider]
+    unknown = set(credentials) - set(names)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown credential(s) for {provider.value}: {', '.join(sorted(unknown))}.",
+            field=f"credentials.{sorted(unknown)[0]}",
+        )
+    values = {n: str(credentials.get(n) or "").strip() for n in names}
+    if not any(values.values()) and not required:
+        return None  # keep the stored ones
+    for name, value in values.items():
+        if len(value) < 8:
+            raise ValidationFailed(
+                f"{name} is required for {provider.value} (at least 8 characters).", field=f"credentials.{name}"
+            )
+    return values
+
+
+def _events(events: list[str] | None) -> list[str]:
+    chosen = list(dict.fromkeys(events or ["purchase"]))
+    bad = [e for e in chosen if e not in PIXEL_EVENTS]
+    if bad or not chosen:
+        raise ValidationFailed(f"events must be some of {', '.join(PIXEL_EVENTS)}.", field="events")
+    return chosen
+
+
+def _hint(secrets: dict[str, str]) -> str:
+    first = next(iter(secrets.values()))
+    return f"••••{first[-4:]}"
+
+
+def _row(pixel: Pixel) -> PixelRow:
+    return PixelRow(
+        pixel.public_id,
+        pixel.provider,
+        pixel.name,
+        dict(pixel.settings),
+        pixel.credentials_hint,
+        list(pixel.events),
+        pixel.enabled,
+        pixel.is_default,
+        pixel.created_at,
+    )
+
+
+def _get(session: Session, account_id: int, pixel_public_id: str) -> Pixel:
+    pixel = session.exec(
+        select(Pixel).where(Pixel.public_id == pixel_public_id, Pixel.account_id == account_id)
+    ).first()
+    if pixel is None:
+        raise NotFound("Pixel not found.")
+    return pixel
+
+
+def create_pixel(
+    *,
+    session: Session,
+    actor: Actor,
+    provider: str,
+    name: str,
+    settings: dict[str, Any],
+    credentials: dict[str, Any],
+    events: list[str] | None = None,
+    is_default: bool = False,
+) -> PixelRow:
+    require(actor, Permission.EDIT_MARKETING)
+    kind = _provider(provider)
+    name = " ".join((name or "").split()) or f"{kind.value} pixel"
+    secrets = _clean_secrets(kind, credentials, required=True)
+    assert secrets is not None
+    pixel = Pixel(
+        public_id=new_public_id("px"),
+        account_id=actor.account_id,
+        provider=kind.value,
+        name=name[:120],
+        settings=_clean_settings(kind, settings),
+        credentials_encrypted=encrypt_secret(json.dumps(secrets)),
+        credentials_hint=_hint(secrets),
+        events=_events(events),
+        is_default=is_default,
+    )
+    session.add(pixel)
+    session.flush()
+    return _row(pixel)
+
+
+def update_pixel(
+    *,
+    session: Session,
+    actor: Actor,
+    pixel_public_id: str,
+    name: str | None = None,
+    settings: dict[str, Any] | None = None,
+    credentials: dict[str, Any] | None = None,
+    events: list[str] | None = None,
+    enabled: bool | None = None,
+    is_default: bool | None = None,
+) -> PixelRow:
+    """Change a pixel; empty credentials keep the stored ones (they are never shown again)."""
+    require(actor, Permission.EDIT_MARKETING)
+    pixel = _get(session, actor.account_id, pixel_public_id)
+    kind = Provider(pixel.provider)
+    if name is not None and name.strip():
+        pixel.name = " ".join(name.split())[:120]
+    if settings is not None:
+        pixel.settings = _clean_settings(kind, settings)
+    if credentials:
+        secrets = _clean_secrets(kind, credentials, required=False)
+        if secrets is not None:
+            pixel.credentials_encrypted = encrypt_secret(json.dumps(secrets))
+            pixel.credentials_hint = _hint(secrets)
+    if events is not None:
+        pixel.events = _events(events)
+    if enabled is not None:
+        pixel.enabled = enabled
+    if is_default is not None:
+        pixel.is_default = is_default
+    session.add(pixel)
+    return _row(pixel)
+
+
+def delete_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> None:
+    require(actor, Permission.EDIT_MARKETING)
+    session.delete(_get(session, actor.account_id, pixel_public_id))
+
+
+def list_pixels(*, session: Session, account_id: int) -> list[PixelRow]:
+    rows = session.exec(select(Pixel).where(Pixel.account_id == account_id).order_by(col(Pixel.id))).all()
+    return [_row(p) for p in rows]
+
+
+def campaign_pixels(*, session: Session, account_id: int, campaign_public_id: str) -> list[PixelRow]:
+    campaign = get_campaign(session, account_id, campaign_public_id)
+    rows = session.exec(
+        select(Pixel)
+        .join(CampaignPixel, col(CampaignPixel.pixel_id) == col(Pixel.id))
+        .where(CampaignPixel.campaign_id == campaign.id)
+        .order_by(col(Pixel.id))
+    ).all()
+    return [_row(p) for p in rows]
+
+
+def attach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pixel_public_id: str) -> None:
+    require(actor, Permission.EDIT_MARKETING)
+    campaign = get_campaign(session, actor.account_id, campaign_public_id)
+    pixel = _get(session, actor.account_id, pixel_public_id)
+    if session.get(CampaignPixel, (campaign.id, pixel.id)) is None:
+        session.add(CampaignPixel(campaign_id=campaign.id, pixel_id=pixel.id))  # type: ignore[arg-type]
+
+
+def detach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pixel_public_id: str) -> None:
+    require(actor, Permission.EDIT_MARKETING)
+    campaign = get_campaign(session, actor.account_id, campaign_public_id)
+    pixel = _get(session, actor.account_id, pixel_public_id)
+    link = session.get(CampaignPixel, (campaign.id, pixel.id))
+    if link is not None:
+        session.delete(link)
+
+
+def pixels_for_campaign(*, session: Session, account_id: int, campaign_id: int | None) -> list[Pixel]:
+    """Enabled pixels that receive a conversion of ``campaign_id``: its own plus the account's defaults."""
+    query = select(Pixel).where(Pixel.account_id == account_id, col(Pixel.enabled).is_(True))
+    defaults = list(session.exec(query.where(col(Pixel.is_default).is_(True))).all())
+    own: list[Pixel] = []
+    if campaign_id is not None:
+        own = list(
+            session.exec(
+                query.join(CampaignPixel, col(CampaignPixel.pixel_id) == col(Pixel.id)).where(
+                    CampaignPixel.campaign_id == campaign_id
+                )
+            ).all()
+        )
+    seen: dict[int, Pixel] = {p.id: p for p in [*own, *defaults] if p.id is not None}
+    return list(seen.values())
+
+
+def pixel_credentials(pixel: Pixel) -> dict[str, str]:
+    """The decrypted secrets, for the sending integration only (never for display)."""
+    return json.loads(decrypt_secret(pixel.credentials_encrypted))
+
+
+def check_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> TestResult:
+    """Checks the stored config's format and that its credentials decrypt. Real sends come with the
+    server-side conversions release."""
+    require(actor, Permission.EDIT_MARKETING)
+    pixel = _get(session, actor.account_id, pixel_public_id)
+    kind = Provider(pixel.provider)
+    try:
+        _clean_settings(kind, pixel.settings)
+        secrets = pixel_credentials(pixel)
+        _clean_secrets(kind, secrets, required=True)
+    except (ValidationFailed, ValueError) as error:
+        return TestResult(False, f"Config problem: {getattr(error, 'message', error)}")
+    return TestResult(
+        True,
+        f"{pixel.name}: settings and credentials are well-formed for {kind.value}. "
+        "Live test sends arrive with server-side conversions.",
+    )
