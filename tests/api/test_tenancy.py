@@ -12,11 +12,24 @@ import pytest
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
-from app.services import keys
+from app.services import campaigns, keys
+from app.services.permissions import Actor
 from tests.utils.factories import make_owner
 
+
+def _campaign(db: Session, owner: Actor) -> dict[str, str]:
+    row = campaigns.create_campaign(session=db, actor=owner, name="Theirs", channel="meta")
+    campaigns.publish_draft(session=db, actor=owner, campaign_public_id=row.public_id)
+    db.commit()
+    return {"campaign_id": row.public_id}
+
+
 # (method, path template) -> builder that creates the object in the first account and returns the path params.
-OBJECT_ROUTES: dict[tuple[str, str], Callable[[Session, object], dict[str, str]]] = {}
+OBJECT_ROUTES: dict[tuple[str, str], Callable[[Session, Actor], dict[str, str]]] = {
+    ("GET", "/api/v1/campaigns/{campaign_id}"): _campaign,
+    ("GET", "/api/v1/campaigns/{campaign_id}/versions"): _campaign,
+    ("POST", "/api/v1/campaigns/{campaign_id}/versions"): _campaign,
+}
 
 
 def test_every_route_with_an_object_id_has_a_tenancy_case(client: TestClient) -> None:
@@ -37,6 +50,9 @@ def test_second_account_gets_404_for_first_accounts_objects(
     key_b = keys.create_key(session=db, actor=owner_b, kind="secret").plaintext
     db.commit()
     params = OBJECT_ROUTES[(method, template)](db, owner_a)
-    response = client.request(method, template.format(**params), headers={"Authorization": f"Bearer {key_b}"})
+    body = {"config": {}} if method == "POST" else None
+    response = client.request(
+        method, template.format(**params), headers={"Authorization": f"Bearer {key_b}"}, json=body
+    )
     assert response.status_code == 404, response.text
     assert response.json()["error"]["code"] == "not_found"
