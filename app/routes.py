@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from app.settings import get_settings
 
 # Backoffice pages
@@ -9,6 +11,9 @@ HOME = "/"
 SIGNUP = "/signup"
 LOGIN = "/login"
 INSTALL = "/install"
+CAMPAIGNS = "/campaigns"
+CAMPAIGN = "/campaigns/[campaign_id]"
+PIXELS = "/pixels"
 SETTINGS_KEYS = "/settings/keys"
 SETTINGS_TEAM = "/settings/team"
 INVITE = "/invite/[token]"
@@ -28,3 +33,14 @@ def invite_url(token: str) -> str:
 
 def login_url(next_path: str | None = None) -> str:
     return f"{LOGIN}?next={next_path}" if next_path else LOGIN
+
+
+def campaign_url(public_id: str) -> str:
+    return f"{CAMPAIGNS}/{public_id}"
+
+
+def campaigns_url(*, q: str = "", status: str = "", channel: str = "", page: int = 1) -> str:
+    """The campaign list with its filters in the query string, so a filtered view can be shared."""
+    params = {"q": q.strip(), "status": status, "channel": channel, "page": str(page) if page > 1 else ""}
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{CAMPAIGNS}?{query}" if query else CAMPAIGNS

@@ -12,6 +12,8 @@ from app.state.base import AppState
 
 NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Overview", routes.HOME, "layout-dashboard"),
+    ("Campaigns", routes.CAMPAIGNS, "megaphone"),
+    ("Pixels", routes.PIXELS, "radio-tower"),
     ("Install", routes.INSTALL, "code"),
     ("API keys", routes.SETTINGS_KEYS, "key-round"),
     ("Team", routes.SETTINGS_TEAM, "users"),

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from app.models import Campaign, CampaignPixel, CampaignVersion, User
 from app.models.base import new_public_id, utcnow
-from app.services.currency import currency_exponent
+from app.services.currency import currency_exponent, format_minor
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
@@ -454,7 +454,7 @@ def _flatten(config: dict[str, Any]) -> dict[str, str]:
         flat[f"matching rule {n}"] = rule.describe()
     flat["landing URL"] = parsed.landing_url or ""
     if parsed.budget:
-        flat["budget"] = f"{parsed.budget.amount} {parsed.budget.currency} minor units {parsed.budget.period}"
+        flat["budget"] = f"{format_minor(parsed.budget.amount, parsed.budget.currency)} {parsed.budget.period}"
     for key, value in parsed.targets.model_dump().items():
         flat[f"target {key.replace('_', ' ')}"] = "" if value is None else str(value)
     flat["notes"] = parsed.notes

@@ -42,8 +42,10 @@ class Actor:
 def require(actor: Actor, permission: Permission) -> None:
     if not actor.can(permission):
         needed = MINIMUM_ROLE[permission]
+        if needed is Role.OWNER:
+            raise PermissionDenied(f"Only the owner can {permission.value}.")
+        allowed = [r.value for r in sorted(ROLE_RANK, key=ROLE_RANK.__getitem__) if ROLE_RANK[r] >= ROLE_RANK[needed]]
         raise PermissionDenied(
-            f"Your role ({actor.role.value}) cannot {permission.value}; ask an {needed.value} or owner of this account."
-            if needed is not Role.OWNER
-            else f"Only the owner can {permission.value}."
+            f"Your role ({actor.role.value}) cannot {permission.value}; ask someone with the "
+            f"{' or '.join(allowed)} role in this account."
         )

@@ -55,6 +55,24 @@ _SECRETS: dict[Provider, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
+class ProviderField:
+    """One input of a provider's form: a setting (shown again) or a secret (never shown again)."""
+
+    name: str
+    required: bool
+    hint: str
+    secret: bool
+
+
+def provider_fields(provider: str) -> list[ProviderField]:
+    """The settings, then the secrets, a provider's pixel needs: for building its form."""
+    kind = _provider(provider)
+    settings = [ProviderField(n, required, hint, False) for n, (required, _, hint) in _SETTINGS[kind].items()]
+    secrets = [ProviderField(n, True, "at least 8 characters", True) for n in _SECRETS[kind]]
+    return settings + secrets
+
+
+@dataclass(frozen=True)
 class PixelRow:
     public_id: str
     provider: str
@@ -131,6 +149,8 @@ def _clean_secrets(provider: Provider, credentials: dict[str, Any], *, required:
 
 
 def _events(events: list[str] | None) -> list[str]:
+    if events is not None and not events:
+        raise ValidationFailed("Choose at least one event for this pixel (purchase is the usual one).", field="events")
     chosen = list(dict.fromkeys(events or ["purchase"]))
     bad = [e for e in chosen if e not in PIXEL_EVENTS]
     if bad or not chosen:

@@ -86,6 +86,10 @@ class AppState(rx.State):
     def can_manage_team(self) -> bool:
         return Permission.MANAGE_TEAM.name in self.permissions
 
+    @rx.var
+    def can_edit_marketing(self) -> bool:
+        return Permission.EDIT_MARKETING.name in self.permissions
+
     @rx.event
     def check_login(self) -> Any:
         """on_load of every backoffice page: refresh the context, or send the visitor to the login page."""

@@ -1,0 +1,64 @@
+"""Form primitives the campaign and pixel pages share: labelled controls, selects with a stable id, badges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+STATUS_COLORS = {"draft": "gray", "active": "green", "paused": "amber", "archived": "red"}
+
+
+def labelled(label: str, control: rx.Component, *, html_for: str | None = None, **props: Any) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, as_="label", size="2", weight="medium", html_for=html_for),
+        control,
+        spacing="1",
+        **props,
+    )
+
+
+def select_input(
+    items: list[tuple[str, str]] | list[str] | rx.Var[list[str]],
+    *,
+    value: Any,
+    on_change: Any,
+    id: str | None = None,
+    class_name: str | None = None,
+    disabled: Any = False,
+    size: str = "2",
+    width: str | None = None,
+    placeholder: str | None = None,
+) -> rx.Component:
+    """A Radix select whose trigger carries ``id``/``class_name`` (the high-level ``rx.select`` drops the class).
+
+    ``items`` are values, ``(value, label)`` pairs, or a list var of values.
+    """
+    if isinstance(items, rx.Var):
+        options: Any = rx.foreach(items, lambda item: rx.select.item(item, value=item))
+        content = rx.select.content(options)
+    else:
+        pairs = [(i, i) if isinstance(i, str) else i for i in items]
+        content = rx.select.content(*[rx.select.item(label, value=v) for v, label in pairs])
+    trigger_props: dict[str, Any] = {"id": id, "class_name": class_name, "width": width, "placeholder": placeholder}
+    return rx.select.root(
+        rx.select.trigger(**{k: v for k, v in trigger_props.items() if v is not None}),
+        content,
+        value=value,
+        on_change=on_change,
+        disabled=disabled,
+        size=size,
+    )
+
+
+def status_badge(status: Any, **props: Any) -> rx.Component:
+    return rx.badge(
+        status,
+        color_scheme=rx.match(status, *STATUS_COLORS.items(), "gray"),
+        variant="soft",
+        **props,
+    )
+
+
+def readonly_note(text: str, id: str) -> rx.Component:
+    return rx.callout(text, icon="eye", color_scheme="gray", size="1", id=id, width="100%")

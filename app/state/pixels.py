@@ -1,0 +1,225 @@
+"""The pixels page: the account's conversion destinations; create, edit, enable, check, delete.
+
+Secrets go from the submitted form straight to the service: they are never kept in any state var, the forms are
+reset on submit, and only the service's hint (••••abcd) comes back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+import reflex as rx
+from sqlmodel import Session
+
+from app.services import pixels as pixel_service
+from app.services.pixels import PIXEL_EVENTS, Provider
+from app.state.base import AppState
+from app.state.format import format_time
+
+PROVIDERS = [p.value for p in Provider]
+PROVIDER_LABELS = {
+    Provider.META.value: "Meta (Conversions API)",
+    Provider.GA4.value: "Google Analytics 4 (Measurement Protocol)",
+    Provider.GOOGLE_ADS.value: "Google Ads (Data Manager)",
+    Provider.WEBHOOK.value: "Webhook (signed)",
+}
+# Form field names: "<form prefix><kind>_<name>", e.g. new_setting_pixel_id, edit_secret_access_token.
+NEW, EDIT = "new_", "edit_"
+
+
+class PixelItem(TypedDict):
+    public_id: str
+    provider: str
+    provider_label: str
+    name: str
+    settings: str
+    credentials_hint: str
+    events: list[str]
+    enabled: bool
+    is_default: bool
+    created_at: str
+
+
+class SubmittedPixel(TypedDict):
+    name: str
+    settings: dict[str, str]
+    credentials: dict[str, str]
+    events: list[str]
+    is_default: bool
+
+
+def read_form(form: dict[str, Any], provider: str, prefix: str) -> SubmittedPixel:
+    """The pixel fields of a submitted form (checkboxes are present only when ticked)."""
+    fields = pixel_service.provider_fields(provider)
+    return SubmittedPixel(
+        name=str(form.get(f"{prefix}name", "")),
+        settings={f.name: str(form.get(f"{prefix}setting_{f.name}", "")) for f in fields if not f.secret},
+        credentials={f.name: str(form.get(f"{prefix}secret_{f.name}", "")) for f in fields if f.secret},
+        events=[e for e in PIXEL_EVENTS if form.get(f"{prefix}event_{e}")],
+        is_default=bool(form.get(f"{prefix}is_default")),
+    )
+
+
+def _defaults(submitted: SubmittedPixel) -> dict[str, str]:
+    """What a form shows again after a refused submit: everything but the secrets."""
+    return {"name": submitted["name"], **submitted["settings"]}
+
+
+class PixelsState(AppState):
+    pixels: list[PixelItem] = []
+    loaded: bool = False
+
+    # The create form. Its inputs are uncontrolled; after a submit the form is reset and remounted (``new_key``)
+    # with ``new_defaults``: empty after a success, the submitted non-secret values after a refusal.
+    new_provider: str = Provider.META.value
+    new_defaults: dict[str, str] = {}
+    new_events: list[str] = ["purchase"]
+    new_is_default: bool = False
+    new_key: int = 0
+    error: str = ""
+
+    # The edit dialog, the same way.
+    editing_id: str = ""
+    edit_provider: str = ""
+    edit_credentials_hint: str = ""
+    edit_defaults: dict[str, str] = {}
+    edit_events: list[str] = []
+    edit_is_default: bool = False
+    edit_key: int = 0
+    edit_error: str = ""
+
+    # The last "Check config" answer.
+    checked_id: str = ""
+    check_ok: bool = False
+    check_message: str = ""
+
+    @rx.var
+    def editing(self) -> bool:
+        return self.editing_id != ""
+
+    def _list(self) -> list[pixel_service.PixelRow]:
+        result, _error = self._run(lambda s: pixel_service.list_pixels(session=s, account_id=self._actor(s).account_id))
+        return result or []
+
+    def _refresh(self) -> None:
+        self.loaded = True
+        self.pixels = [
+            PixelItem(
+                public_id=p.public_id,
+                provider=p.provider,
+                provider_label=PROVIDER_LABELS.get(p.provider, p.provider),
+                name=p.name,
+                settings=", ".join(f"{k}: {v}" for k, v in p.settings.items()) or "—",
+                credentials_hint=p.credentials_hint,
+                events=p.events,
+                enabled=p.enabled,
+                is_default=p.is_default,
+                created_at=format_time(p.created_at, self.account_timezone),
+            )
+            for p in self._list()
+        ]
+
+    @rx.event
+    def load_pixels(self) -> None:
+        self.error = self.edit_error = self.editing_id = self.checked_id = ""
+        self._refresh()
+
+    # create
+
+    @rx.event
+    def set_new_provider(self, provider: str) -> None:
+        self.new_provider = provider
+
+    @rx.event
+    def create_pixel(self, form: dict[str, Any]) -> Any:
+        self.error = ""
+        submitted = read_form(form, self.new_provider, NEW)
+        created, error = self._run(
+            lambda s: pixel_service.create_pixel(
+                session=s, actor=self._actor(s), provider=self.new_provider, **submitted
+            )
+        )
+        self.new_key += 1
+        if error or created is None:
+            self.error = error or "The pixel could not be created."
+            self.new_defaults = _defaults(submitted)
+            self.new_events, self.new_is_default = submitted["events"], submitted["is_default"]
+            return rx.toast.error(self.error)
+        self.new_defaults, self.new_events, self.new_is_default = {}, ["purchase"], False
+        self._refresh()
+        return rx.toast.success(f"Pixel {created.name} created. Attach it to campaigns, or make it the default.")
+
+    # edit
+
+    @rx.event
+    def start_edit(self, pixel_public_id: str) -> Any:
+        pixel = next((p for p in self._list() if p.public_id == pixel_public_id), None)
+        if pixel is None:
+            self._refresh()
+            return rx.toast.error("Pixel not found: it may have been deleted.")
+        self.editing_id, self.edit_provider = pixel.public_id, pixel.provider
+        self.edit_credentials_hint = pixel.credentials_hint
+        self.edit_defaults = {"name": pixel.name, **pixel.settings}
+        self.edit_events, self.edit_is_default = list(pixel.events), pixel.is_default
+        self.edit_error = ""
+        self.edit_key += 1
+        return None
+
+    @rx.event
+    def set_edit_open(self, is_open: bool) -> None:
+        if not is_open:
+            self.editing_id = self.edit_error = ""
+
+    @rx.event
+    def save_edit(self, form: dict[str, Any]) -> Any:
+        """Save the edit dialog; empty secret fields keep the stored credentials."""
+        self.edit_error = ""
+        submitted = read_form(form, self.edit_provider, EDIT)
+        public_id = self.editing_id
+        updated, error = self._run(
+            lambda s: pixel_service.update_pixel(
+                session=s, actor=self._actor(s), pixel_public_id=public_id, **submitted
+            )
+        )
+        self.edit_key += 1
+        if error or updated is None:
+            self.edit_error = error or "The pixel could not be saved."
+            self.edit_defaults = _defaults(submitted)
+            self.edit_events, self.edit_is_default = submitted["events"], submitted["is_default"]
+            return rx.toast.error(self.edit_error)
+        self.editing_id = ""
+        self._refresh()
+        return rx.toast.success(f"Pixel {updated.name} saved.")
+
+    # row actions
+
+    def _update(self, session: Session, pixel_public_id: str, **changes: Any) -> pixel_service.PixelRow:
+        return pixel_service.update_pixel(
+            session=session, actor=self._actor(session), pixel_public_id=pixel_public_id, **changes
+        )
+
+    @rx.event
+    def set_enabled(self, pixel_public_id: str, enabled: bool) -> Any:
+        updated, error = self._run(lambda s: self._update(s, pixel_public_id, enabled=enabled))
+        self._refresh()
+        if error or updated is None:
+            return rx.toast.error(error or "The pixel could not be changed.")
+        return rx.toast.success(f"{updated.name} {'enabled' if updated.enabled else 'disabled: it receives nothing'}.")
+
+    @rx.event
+    def delete_pixel(self, pixel_public_id: str) -> Any:
+        _, error = self._run(
+            lambda s: pixel_service.delete_pixel(session=s, actor=self._actor(s), pixel_public_id=pixel_public_id)
+        )
+        self._refresh()
+        return rx.toast.error(error) if error else rx.toast.success("Pixel deleted; campaigns no longer send to it.")
+
+    @rx.event
+    def check_pixel(self, pixel_public_id: str) -> Any:
+        result, error = self._run(
+            lambda s: pixel_service.check_pixel(session=s, actor=self._actor(s), pixel_public_id=pixel_public_id)
+        )
+        if error or result is None:
+            return rx.toast.error(error or "The pixel could not be checked.")
+        self.checked_id, self.check_ok, self.check_message = pixel_public_id, result.ok, result.message
+        return rx.toast.success(result.message) if result.ok else rx.toast.error(result.message)

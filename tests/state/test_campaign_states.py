@@ -1,0 +1,277 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from reflex.istate.data import RouterData
+from reflex.state import State
+from sqlmodel import Session, select
+
+from app import routes
+from app.models import Campaign, CampaignVersion, Pixel, Role
+from app.services import accounts, campaigns
+from app.services.errors import ValidationFailed
+from app.state.base import AppState
+from app.state.campaigns import CampaignEditorState, CampaignsState, to_major, to_minor
+from app.state.pixels import PixelsState
+from tests.state.conftest import substate
+from tests.utils.factories import add_member, make_owner
+
+
+def _login(root: State, db: Session, user: Any) -> None:
+    token = accounts.start_session(session=db, user=user)
+    db.commit()
+    substate(root, AppState).auth_token = token
+
+
+def _visit(root: State, path: str) -> None:
+    """What the browser sends with an on_load event: the page's path and query."""
+    root.router = RouterData.from_router_data(
+        {"pathname": path.split("?")[0], "asPath": path, "headers": {"origin": "http://localhost:3000"}}
+    )
+
+
+def test_create_save_publish_edit_and_roll_back_through_the_states(root: State, db: Session) -> None:
+    _, owner_user, _ = make_owner(db)
+    _login(root, db, owner_user)
+    listing = substate(root, CampaignsState)
+    _visit(root, routes.CAMPAIGNS)
+    listing.load_campaigns()
+    assert listing.loaded and listing.campaigns == [] and listing.total == 0
+    assert listing.can_edit_marketing is True
+
+    listing.set_new_channel("google")
+    listing.create_campaign({"name": "  Spring   sale "})
+    assert listing.error == ""
+    listing.load_campaigns()
+    [item] = listing.campaigns
+    assert (item["name"], item["channel"], item["status"], item["version"]) == ("Spring sale", "google", "draft", "—")
+    assert item["has_draft"] and item["url"] == routes.campaign_url(item["public_id"])
+
+    editor = substate(root, CampaignEditorState)
+    _visit(root, item["url"])
+    list(editor.load_campaign())
+    assert editor.loaded and editor.not_found == "" and editor.name == "Spring sale" and editor.rules == []
+    editor.add_rule()
+    editor.set_condition_value(0, 0, "spring")
+    editor.set_landing_url("https://shop.example.com/spring")
+    editor.set_budget_amount("150.50")
+    editor.set_budget_currency("eur")
+    editor.set_target_cpa("25")
+    editor.set_min_roas("2.5")
+    editor.set_notes("Creative A")
+    assert editor.dirty
+    editor.save_draft()
+    assert editor.error == "" and not editor.dirty and editor.has_draft
+    draft = db.exec(select(Campaign)).one().draft_config
+    assert draft is not None
+    assert draft["budget"] == {"amount": 15050, "currency": "EUR", "period": "daily"}
+    assert draft["targets"]["target_cpa"] == 2500 and draft["targets"]["min_roas"] == 2.5
+    assert draft["matching_rules"] == [{"conditions": [{"field": "utm_campaign", "op": "equals", "value": "spring"}]}]
+    # The editor shows the saved draft in major units again.
+    assert (editor.budget_amount, editor.budget_currency, editor.target_cpa) == ("150.50", "EUR", "25.00")
+
+    editor.set_publish_note("launch")
+    editor.publish()
+    assert editor.error == "" and editor.active_version == 1 and editor.status == "active"
+    assert not editor.has_draft and editor.publish_note == ""
+    assert [(v["label"], v["change_note"], v["author"]) for v in editor.versions] == [
+        ("v1", "launch", owner_user.email)
+    ]
+
+    # Unsaved edits are saved as part of publishing.
+    editor.set_notes("Creative B")
+    editor.add_rule()
+    editor.set_condition_field(1, 0, "landing_path")
+    editor.set_condition_op(1, 0, "prefix")
+    editor.set_condition_value(1, 0, "/spring")
+    editor.set_publish_note("creative B")
+    editor.publish()
+    assert editor.active_version == 2 and len(editor.rules) == 2
+    # The default comparison is the latest two versions.
+    assert (editor.compare_from, editor.compare_to) == ("v1", "v2")
+    assert {c["path"]: (c["before"], c["after"]) for c in editor.changes} == {
+        "matching rule 2": ("—", "landing_path prefix '/spring'"),
+        "notes": ("Creative A", "Creative B"),
+    }
+    editor.set_compare_from("v2")
+    editor.set_compare_to("v2")
+    editor.compare()
+    assert editor.changes == [] and editor.compared == "v2 → v2"
+
+    editor.rollback_to(1)
+    assert editor.active_version == 3
+    assert (editor.versions[0]["label"], editor.versions[0]["change_note"]) == ("v3", "Rollback to v1")
+    assert editor.notes == "Creative A" and len(editor.rules) == 1
+    v1, v3 = (db.exec(select(CampaignVersion).where(CampaignVersion.number == n)).one() for n in (1, 3))
+    assert v1.config == v3.config
+
+    # The list shows the live version; the filters come from the URL.
+    _visit(root, routes.campaigns_url(q="spring", status="active", channel="google"))
+    listing.load_campaigns()
+    assert (listing.search, listing.status_filter, listing.channel_filter) == ("spring", "active", "google")
+    assert [c["version"] for c in listing.campaigns] == ["v3"] and listing.campaigns[0]["has_draft"] is False
+    _visit(root, routes.campaigns_url(status="paused"))
+    listing.load_campaigns()
+    assert listing.campaigns == [] and listing.filtered
+
+
+def test_list_pages_of_twenty_from_the_url(root: State, db: Session) -> None:
+    _, owner_user, owner = make_owner(db)
+    for n in range(25):
+        campaigns.create_campaign(session=db, actor=owner, name=f"Campaign {n:02d}", channel="meta")
+    db.commit()
+    _login(root, db, owner_user)
+    listing = substate(root, CampaignsState)
+    _visit(root, routes.campaigns_url())
+    listing.load_campaigns()
+    assert (len(listing.campaigns), listing.total, listing.page, listing.pages) == (20, 25, 1, 2)
+    assert listing.filtered is False
+    _visit(root, routes.campaigns_url(page=2))
+    listing.load_campaigns()
+    assert [c["name"] for c in listing.campaigns] == [f"Campaign {n}" for n in range(20, 25)]
+    # A shared link to a page past the end shows the last page; junk in the URL is ignored.
+    _visit(root, "/campaigns?page=9&status=bogus&channel=myspace")
+    listing.load_campaigns()
+    assert (listing.page, len(listing.campaigns), listing.status_filter, listing.channel_filter) == (2, 5, "all", "all")
+    assert listing.error == ""
+    _visit(root, "/campaigns?page=x&q=Campaign%2001")
+    listing.load_campaigns()
+    assert (listing.page, listing.search, [c["name"] for c in listing.campaigns]) == (1, "Campaign 01", ["Campaign 01"])
+
+
+def test_editor_reports_the_services_messages(root: State, db: Session) -> None:
+    _, owner_user, owner = make_owner(db)
+    row = campaigns.create_campaign(session=db, actor=owner, name="Later", channel="meta")
+    db.commit()
+    _login(root, db, owner_user)
+    editor = substate(root, CampaignEditorState)
+    editor._open(row.public_id)
+
+    editor.change_status("active")  # no version yet
+    assert editor.status == "draft"
+    editor.add_rule()  # an empty value is refused by the config schema
+    editor.save_draft()
+    assert editor.error.startswith("matching_rules.0.conditions.0.value")
+    editor.remove_condition(0, 0)  # the rule's last condition: the rule goes too
+    assert editor.rules == []
+    editor.set_budget_amount("10.999")
+    editor.set_budget_currency("EUR")
+    editor.save_draft()
+    assert "at most 2 decimals" in editor.error
+    editor.set_budget_amount("")
+    editor.set_target_cpa("5")
+    editor.save_draft()
+    assert "set a budget" in editor.error
+
+    editor._open("cmp_doesnotexist")
+    assert editor.not_found == "Campaign not found."
+
+
+def test_viewer_sees_campaigns_but_the_server_refuses_their_changes(root: State, db: Session) -> None:
+    account, _, owner = make_owner(db)
+    viewer, _ = add_member(db, account, Role.VIEWER)
+    row = campaigns.create_campaign(
+        session=db,
+        actor=owner,
+        name="Spring sale",
+        channel="meta",
+        config={"matching_rules": [{"conditions": [{"field": "utm_campaign", "value": "spring"}]}]},
+    )
+    db.commit()
+    _login(root, db, viewer)
+
+    listing = substate(root, CampaignsState)
+    listing.load_campaigns()
+    assert [c["name"] for c in listing.campaigns] == ["Spring sale"] and listing.can_edit_marketing is False
+    listing.create_campaign({"name": "Sneaky"})
+    assert "Your role (viewer) cannot edit campaigns and pixels" in listing.error
+
+    editor = substate(root, CampaignEditorState)
+    editor._open(row.public_id)
+    assert editor.not_found == "" and editor.can_edit_marketing is False
+    editor.set_publish_note("sneaky")
+    editor.publish()
+    assert editor.error.startswith("Your role (viewer) cannot edit campaigns and pixels")
+    assert editor.active_version == 0
+    assert db.exec(select(CampaignVersion)).first() is None
+
+    pixels = substate(root, PixelsState)
+    pixels.load_pixels()
+    pixels.create_pixel({"new_setting_pixel_id": "1234567890", "new_secret_access_token": "token-123456"})
+    assert "viewer" in pixels.error
+    assert db.exec(select(Pixel)).first() is None
+
+
+def test_pixels_state_never_keeps_secrets(root: State, db: Session) -> None:
+    _, owner_user, _ = make_owner(db)
+    _login(root, db, owner_user)
+    pixels = substate(root, PixelsState)
+    pixels.load_pixels()
+    secret = "EAAB-super-secret-token-4321"
+
+    # Refused (bad pixel id): the non-secret values come back into the form, the secret does not.
+    pixels.set_new_provider("meta")
+    pixels.create_pixel(
+        {"new_name": "Main", "new_setting_pixel_id": "abc", "new_secret_access_token": secret, "new_event_lead": "on"}
+    )
+    assert "pixel_id 'abc' does not look right" in pixels.error
+    assert pixels.new_defaults == {"name": "Main", "pixel_id": "abc", "test_event_code": ""}
+    assert pixels.new_events == ["lead"]
+
+    pixels.create_pixel(
+        {
+            "new_name": "Main",
+            "new_setting_pixel_id": "123456789012345",
+            "new_secret_access_token": secret,
+            "new_event_purchase": "on",
+            "new_is_default": "on",
+        }
+    )
+    assert pixels.error == ""
+    [item] = pixels.pixels
+    assert item["credentials_hint"] == "••••4321" and item["is_default"] and item["events"] == ["purchase"]
+    assert item["settings"] == "pixel_id: 123456789012345"
+
+    # Editing with empty secrets keeps the stored ones.
+    pixels.start_edit(item["public_id"])
+    assert pixels.editing and pixels.edit_defaults["pixel_id"] == "123456789012345"
+    pixels.save_edit(
+        {"edit_name": "Main pixel", "edit_setting_pixel_id": "123456789012345", "edit_secret_access_token": ""}
+    )
+    assert "at least one event" in pixels.edit_error  # every event unticked
+    pixels.save_edit(
+        {
+            "edit_name": "Main pixel",
+            "edit_setting_pixel_id": "123456789012345",
+            "edit_secret_access_token": "",
+            "edit_event_purchase": "on",
+        }
+    )
+    assert pixels.edit_error == "" and not pixels.editing
+    assert pixels.pixels[0]["name"] == "Main pixel" and pixels.pixels[0]["credentials_hint"] == "••••4321"
+    pixels.check_pixel(item["public_id"])
+    assert pixels.check_ok and "well-formed" in pixels.check_message
+    pixels.set_enabled(item["public_id"], False)
+    assert pixels.pixels[0]["enabled"] is False
+
+    everything = repr(root.dict())
+    assert secret not in everything and "4321" in everything
+    pixels.delete_pixel(item["public_id"])
+    assert pixels.pixels == []
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [("150.50", "EUR", 15050), ("1200", "JPY", 1200), ("1.234", "KWD", 1234), ("", "EUR", None)],
+)
+def test_money_inputs_use_the_currency_exponent(text: str, currency: str, minor: int | None) -> None:
+    assert to_minor(text, currency, "The budget") == minor
+    if minor is not None:
+        assert to_major(minor, currency) == (text if "." in text or currency == "JPY" else f"{text}.00")
+
+
+def test_money_inputs_refuse_what_they_cannot_read() -> None:
+    for text, currency in (("12.5", "JPY"), ("abc", "EUR"), ("NaN", "EUR"), ("5", ""), ("5", "EURO")):
+        with pytest.raises(ValidationFailed):
+            to_minor(text, currency, "The budget")
