@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
@@ -115,3 +118,41 @@ def new_context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Ca
 @pytest.fixture
 def page(new_context: Callable[[], BrowserContext]) -> Page:
     return new_context().new_page()
+
+
+SHOP_PAGE = """<!doctype html><html><head><title>Shop</title>
+<script>window.paidsignal=window.paidsignal||function(){(paidsignal.q=paidsignal.q||[]).push(arguments)};</script>
+<script async src="{base}/pixel.js" data-key="{key}"></script></head>
+<body>{body}</body></html>"""
+
+
+def shop_page(base: str, key: str, body: str = "<h1>Spring sale</h1>") -> bytes:
+    """A shop's page embedding the pixel from ``base`` with the publishable ``key`` (the install snippet)."""
+    return SHOP_PAGE.replace("{base}", base).replace("{key}", key).replace("{body}", body).encode()
+
+
+@pytest.fixture
+def shop() -> Iterator[dict[str, Any]]:
+    """A shop on its own origin (127.0.0.1, a free port) serving ``shop["html"]`` for every path."""
+    holder: dict[str, Any] = {"html": b""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = holder["html"]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    holder["origin"] = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield holder
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

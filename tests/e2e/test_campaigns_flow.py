@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.e2e.conftest import SCREENSHOTS, Server, free_port
+from tests.e2e.conftest import SCREENSHOTS, Server, shop_page
 from tests.e2e.helpers import log_out, open_form_page, sign_up, url_is
 from tests.utils.events import DESKTOP_UA
 
@@ -288,46 +286,15 @@ def test_pixels_campaign_versions_rollback_and_a_viewer(
 
 # --- sessions tagged with the live version ---------------------------------------------------------------------------
 
-SHOP_PAGE = """<!doctype html><html><head><title>Shop</title>
-<script>window.paidsignal=window.paidsignal||function(){(paidsignal.q=paidsignal.q||[]).push(arguments)};</script>
-<script async src="{base}/pixel.js" data-key="{key}"></script></head>
-<body><h1>Spring sale</h1></body></html>"""
-
-
-@pytest.fixture
-def shop(server: Server) -> Iterator[dict[str, Any]]:
-    holder: dict[str, Any] = {"html": b""}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = holder["html"]
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    holder["origin"] = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        yield holder
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
 
 def _land(browser: Browser, url: str) -> None:
     """A new visitor (fresh context: new visitor and session ids) lands on the shop page."""
     visitor = browser.new_context(user_agent=DESKTOP_UA)
     try:
-        shop_page = visitor.new_page()
-        shop_page.goto(url)
-        shop_page.wait_for_function("() => window.paidsignal && window.paidsignal.loaded === true")
-        shop_page.evaluate("() => window.paidsignal('flush')")
+        visit = visitor.new_page()
+        visit.goto(url)
+        visit.wait_for_function("() => window.paidsignal && window.paidsignal.loaded === true")
+        visit.evaluate("() => window.paidsignal('flush')")
     finally:
         visitor.close()
 
@@ -358,7 +325,7 @@ def test_sessions_are_tagged_with_the_version_live_when_they_started(
     sign_up(page, server.url, account_name=f"Tag shop {tag}", email=f"tag-{tag}@example.com", password=PASSWORD)
     slug = f"tag-shop-{tag}"
     key = server.cli("create-key", "--account", slug, "--kind", "publishable", "--origin", shop["origin"]).strip()
-    shop["html"] = SHOP_PAGE.replace("{base}", server.url).replace("{key}", key).encode()
+    shop["html"] = shop_page(server.url, key)
 
     _create_campaign(page, server.url, "Spring sale")
     _add_rule(page, field="utm_campaign", op="equals", value="spring")

@@ -8,58 +8,25 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import Server, free_port
+from tests.e2e.conftest import Server, shop_page
 from tests.e2e.helpers import sign_up, url_is
 from tests.utils.events import DESKTOP_UA
 
 pytestmark = pytest.mark.e2e
 
-SHOP_PAGE = """<!doctype html><html><head><title>Shop</title>
-<script>window.paidsignal=window.paidsignal||function(){(paidsignal.q=paidsignal.q||[]).push(arguments)};</script>
-<script async src="{base}/pixel.js" data-key="{key}"></script></head>
-<body><h1>Spring sale</h1>
+SHOP_BODY = """<h1>Spring sale</h1>
 <button id="to-product" onclick="history.pushState({}, '', '/product/42'); document.title='Product 42'">Product</button>
 <button id="add" onclick="window.lastId = paidsignal('track', 'add_to_cart',
   {value: 1999, currency: 'EUR', items: [{product_id: 'prod_42', price_id: 'price_42', quantity: 1,
   unit_amount: 1999}]})">Add to cart</button>
-</body></html>"""
-
-
-@pytest.fixture
-def shop(server: Server) -> Iterator[dict[str, Any]]:
-    holder: dict[str, Any] = {"html": b""}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = holder["html"]
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    holder["origin"] = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        yield holder
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+"""
 
 
 def test_shop_page_traffic_reaches_install_and_overview_live(
@@ -76,7 +43,7 @@ def test_shop_page_traffic_reaches_install_and_overview_live(
     key = server.cli(
         "create-key", "--account", f"pixel-shop-{tag}", "--kind", "publishable", "--origin", shop["origin"]
     ).strip()
-    shop["html"] = SHOP_PAGE.replace("{base}", server.url).replace("{key}", key).encode()
+    shop["html"] = shop_page(server.url, key, SHOP_BODY)
 
     page.goto(f"{server.url}/install")
     status = page.locator("#install-status")
@@ -85,12 +52,12 @@ def test_shop_page_traffic_reaches_install_and_overview_live(
 
     visitor = browser.new_context(user_agent=DESKTOP_UA)
     try:
-        shop_page = visitor.new_page()
-        shop_page.goto(f"{shop['origin']}/?utm_campaign=spring&fbclid=AbC")
-        shop_page.wait_for_function("() => window.paidsignal && window.paidsignal.loaded === true")
-        shop_page.locator("#to-product").click()
-        shop_page.locator("#add").click()
-        shop_page.evaluate("() => window.paidsignal('flush')")
+        visit = visitor.new_page()
+        visit.goto(f"{shop['origin']}/?utm_campaign=spring&fbclid=AbC")
+        visit.wait_for_function("() => window.paidsignal && window.paidsignal.loaded === true")
+        visit.locator("#to-product").click()
+        visit.locator("#add").click()
+        visit.evaluate("() => window.paidsignal('flush')")
         fbc_cookie = next(c["value"] for c in visitor.cookies() if c["name"] == "_fbc")
     finally:
         visitor.close()
