@@ -18,7 +18,32 @@ def _s(length: int, *, nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(String(length), nullable=nullable, index=index))
 
 
-class Event(SQLModel, table=True):
+def _m(length: int) -> Any:
+    # sa_type, not sa_column: a mixin's Column object cannot be shared by two tables.
+    return Field(default=None, sa_type=String(length), nullable=True)
+
+
+class MarketingFields(SQLModel):
+    """What a landing carries and both events and sessions keep: UTM parameters, click ids, Meta and GA ids."""
+
+    utm_source: str | None = _m(200)
+    utm_medium: str | None = _m(200)
+    utm_campaign: str | None = _m(200)
+    utm_term: str | None = _m(200)
+    utm_content: str | None = _m(200)
+    fbclid: str | None = _m(500)
+    fbc: str | None = _m(600)
+    fbp: str | None = _m(100)
+    gclid: str | None = _m(200)
+    gbraid: str | None = _m(200)
+    wbraid: str | None = _m(200)
+    msclkid: str | None = _m(200)
+    ttclid: str | None = _m(200)
+    ga_client_id: str | None = _m(100)
+    ga_session_id: str | None = _m(100)
+
+
+class Event(MarketingFields, table=True):
     __tablename__ = "event"
     __table_args__ = (
         UniqueConstraint("account_id", "event_id", name="uq_event_account_event_id"),
@@ -37,21 +62,6 @@ class Event(SQLModel, table=True):
     session_key: str | None = _s(64)
     url: str | None = _s(2048)
     referrer: str | None = _s(2048)
-    utm_source: str | None = _s(200)
-    utm_medium: str | None = _s(200)
-    utm_campaign: str | None = _s(200)
-    utm_term: str | None = _s(200)
-    utm_content: str | None = _s(200)
-    fbclid: str | None = _s(500)
-    fbc: str | None = _s(600)
-    fbp: str | None = _s(100)
-    gclid: str | None = _s(200)
-    gbraid: str | None = _s(200)
-    wbraid: str | None = _s(200)
-    msclkid: str | None = _s(200)
-    ttclid: str | None = _s(200)
-    ga_client_id: str | None = _s(100)
-    ga_session_id: str | None = _s(100)
     value: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     currency: str | None = _s(3)
     items: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
@@ -77,7 +87,7 @@ class Visitor(SQLModel, table=True):
     event_count: int = Field(default=0)
 
 
-class VisitSession(SQLModel, table=True):
+class VisitSession(MarketingFields, table=True):
     """A visit: keyed by the client's session_id, or inferred server-side (30 min inactivity) when it sent none."""
 
     __tablename__ = "visit_session"
@@ -99,21 +109,6 @@ class VisitSession(SQLModel, table=True):
     referrer: str | None = _s(2048)
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
     campaign_version_id: int | None = Field(default=None, foreign_key="campaign_version.id", ondelete="SET NULL")
-    utm_source: str | None = _s(200)
-    utm_medium: str | None = _s(200)
-    utm_campaign: str | None = _s(200)
-    utm_term: str | None = _s(200)
-    utm_content: str | None = _s(200)
-    fbclid: str | None = _s(500)
-    fbc: str | None = _s(600)
-    fbp: str | None = _s(100)
-    gclid: str | None = _s(200)
-    gbraid: str | None = _s(200)
-    wbraid: str | None = _s(200)
-    msclkid: str | None = _s(200)
-    ttclid: str | None = _s(200)
-    ga_client_id: str | None = _s(100)
-    ga_session_id: str | None = _s(100)
     user_agent: str | None = _s(512)
     # The campaign and version whose rules matched when the session started (None: unmatched).
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
