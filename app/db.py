@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,62 @@ def get_session() -> Iterator[Session]:
     """FastAPI dependency: one session per request, committed when the handler returns."""
     with session_scope() as session:
         yield session
+
+
+_COMPILED: dict[tuple[str, int, frozenset[str]], tuple[str, list[tuple[str, Any]], bool]] = {}
+
+
+def executemany(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """``statement`` for every row in one DBAPI ``executemany``, for the ingest hot path.
+
+    Same SQL and the same type processors SQLAlchemy would use (compiled once per dialect, statement and row shape),
+    without its per-row parameter machinery, which cost more than the database itself (bench/ingest.py).
+    Every row must have the same keys.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    keys = frozenset(rows[0])
+    cache_key = (dialect.name, id(statement), keys)
+    entry = _COMPILED.get(cache_key)
+    if entry is None:
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+        order = compiled.positiontup or list(compiled.binds)
+        processors = compiled._bind_processors  # the type processors SQLAlchemy itself applies
+        binds = [
+            (compiled.binds[name].key, _fast_processor(dialect.name, compiled.binds[name].type) or processors.get(name))
+            for name in order
+        ]
+        entry = (str(compiled), binds, compiled.positiontup is not None)
+        _COMPILED[cache_key] = entry
+        _statements_in_use.append(statement)  # keep id() stable: the statement must outlive its cache entry
+    sql, binds, positional = entry
+    if positional:
+        params: list[Any] = [
+            tuple(process(row[key]) if process else row[key] for key, process in binds) for row in rows
+        ]
+    else:
+        params = [{key: process(row[key]) if process else row[key] for key, process in binds} for row in rows]
+    connection.exec_driver_sql(sql, params)
+
+
+_statements_in_use: list[Any] = []
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    # Exactly SQLAlchemy's SQLite DATETIME storage format ("2026-11-27 10:00:00.000000", naive UTC), via the C
+    # isoformat instead of its %-formatting: datetime conversion was the largest single cost of an ingest batch.
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; use timezone-aware datetimes")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _fast_processor(dialect_name: str, type_: Any) -> Any:
+    from app.models.base import UTCDateTime
+
+    if dialect_name == "sqlite" and isinstance(type_, UTCDateTime):
+        return _sqlite_utc_text
+    return None
