@@ -31,16 +31,20 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chr
 LUA_EVENTS = r"""
 local batch = tonumber(os.getenv("BENCH_BATCH"))
 local prefix = os.getenv("BENCH_PREFIX")
+local per_visitor = os.getenv("BENCH_ONE_VISITOR") == "1"
 local counter = 0
+local requests_sent = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
 wrk.headers["Origin"] = os.getenv("BENCH_ORIGIN")
 wrk.headers["User-Agent"] = os.getenv("BENCH_UA")
 request = function()
   local parts = {}
+  requests_sent = requests_sent + 1
   for i = 1, batch do
     counter = counter + 1
     local v = counter % 5000
+    if per_visitor then v = requests_sent % 5000 end
     parts[i] = string.format(
       '{"event_id":"%s-%d","type":"page_view","visitor_id":"v%d","session_id":"s%d",' ..
       '"url":"https://shop.example.com/p/%d","utm_campaign":"bench"}', prefix, counter, v, v, i)
@@ -110,12 +114,18 @@ def main() -> int:
         results["noop GET /ping"] = run_wrk(f"{base}/ping", "", args.seconds, args.connections, common)
         results["GET /api/v1/health"] = run_wrk(f"{base}/api/v1/health", "", args.seconds, args.connections, common)
         events_url = f"{base}/api/v1/events?key={publishable}"
-        for batch in (1, 100):
-            extra = common | {"BENCH_BATCH": str(batch), "BENCH_PREFIX": f"b{batch}-{time.time_ns()}"}
+        # x100: every event a different visitor and session (worst case for deriving sessions);
+        # x100 one visitor: a browser's batch, one visitor and session per request.
+        for name, batch, one_visitor in (("x1", 1, "0"), ("x100", 100, "0"), ("x100 one visitor", 100, "1")):
+            extra = common | {
+                "BENCH_BATCH": str(batch),
+                "BENCH_PREFIX": f"b{name[-3:]}-{time.time_ns()}",
+                "BENCH_ONE_VISITOR": one_visitor,
+            }
             row = run_wrk(events_url, LUA_EVENTS, args.seconds, args.connections, extra)
             row["events_per_s"] = row["rps"] * batch
             row["acknowledged_events"] = (row["requests"] - row["non2xx"]) * batch
-            results[f"POST /api/v1/events x{batch}"] = row
+            results[f"POST /api/v1/events {name}"] = row
     finally:
         server.stop()
 
