@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -135,6 +135,12 @@ class CampaignConfig(BaseModel):
     targets: Targets = Field(default_factory=Targets)
     notes: str = Field(default="", max_length=4000, description="creative and offer notes")
 
+    @model_validator(mode="after")
+    def _cpa_needs_currency(self) -> CampaignConfig:
+        if self.targets.target_cpa is not None and self.budget is None:
+            raise ValueError("a target CPA is an amount: set the budget (its currency) too")
+        return self
+
     @field_validator("landing_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
@@ -146,15 +152,30 @@ class CampaignConfig(BaseModel):
         return value.strip()
 
 
+_LOC_NAMES = {"matching_rules": "matching rule", "conditions": "condition"}
+
+
+def _where(loc: tuple[Any, ...]) -> tuple[str, str]:
+    """(field path for machines, words for people): ``matching_rules.0.conditions.1.value`` and
+    ``matching rule 1, condition 2, value``."""
+    path = ".".join(str(p) for p in loc)
+    words: list[str] = []
+    for part in loc:
+        if isinstance(part, int) and words:
+            words[-1] = f"{words[-1]} {part + 1}"
+        else:
+            words.append(_LOC_NAMES.get(str(part), str(part).replace("_", " ")))
+    return path, ", ".join(words)
+
+
 def parse_config(data: dict[str, Any]) -> CampaignConfig:
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise ValidationFailed(
-            f"{where}: {first['msg']}" if where else str(first["msg"]), field=where or None
-        ) from error
+        path, words = _where(tuple(first.get("loc", ())))
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ValidationFailed(f"{words}: {message}" if words else message, field=path or None) from error
 
 
 # --- read models -------------------------------------------------------------------------------------------------

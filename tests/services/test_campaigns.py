@@ -196,3 +196,25 @@ def test_attribute_conversions_uses_stored_touches(db: Session) -> None:
     version_id = db.exec(select(CampaignVersion.id).where(CampaignVersion.public_id == v1.public_id)).one()
     assert {(c.version_id, c.amount) for c in first} == {(version_id, 1000), (None, 500)}
     assert {(c.version_id, c.amount) for c in last} == {(None, 1500)}
+
+
+def test_validation_messages_read_like_the_form(db: Session) -> None:
+    _, _, owner = make_owner(db)
+    with pytest.raises(ValidationFailed) as caught:
+        campaigns.create_campaign(
+            session=db,
+            actor=owner,
+            name="x",
+            channel="meta",
+            config={
+                "matching_rules": [
+                    {"conditions": [{"field": "utm_campaign", "value": "a"}, {"field": "utm_source", "value": "  "}]}
+                ]
+            },
+        )
+    assert caught.value.field == "matching_rules.0.conditions.1.value"
+    assert caught.value.message.startswith("matching rule 1, condition 2, value:")
+    with pytest.raises(ValidationFailed, match="target CPA is an amount"):
+        campaigns.create_campaign(
+            session=db, actor=owner, name="x", channel="meta", config={"targets": {"target_cpa": 500}}
+        )

@@ -152,7 +152,7 @@ def test_editor_reports_the_services_messages(root: State, db: Session) -> None:
     assert editor.status == "draft"
     editor.add_rule()  # an empty value is refused by the config schema
     editor.save_draft()
-    assert editor.error.startswith("matching_rules.0.conditions.0.value")
+    assert editor.error.startswith("matching rule 1, condition 1, value")
     editor.remove_condition(0, 0)  # the rule's last condition: the rule goes too
     assert editor.rules == []
     editor.set_budget_amount("10.999")
