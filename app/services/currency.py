@@ -29,3 +29,36 @@ def format_minor(amount: int, code: str) -> str:
     sign = "-" if amount < 0 else ""
     whole, fraction = divmod(abs(amount), 10**exponent)
     return f"{sign}{whole}.{fraction:0{exponent}d} {code.upper()}"
+
+
+_MAX_WHOLE_DIGITS = 12
+
+
+def parse_major(text: str, currency: str) -> int:
+    """``"19.99", "EUR"`` → ``1999``: an amount typed in major units, as integer minor units.
+
+    Only plain decimal numbers: no exponents, signs, or more decimals than the currency has (so a typo is an
+    error, not a silently rounded amount), at most 12 digits before the point.
+    """
+    from app.services.errors import ValidationFailed
+
+    exponent = currency_exponent(currency)
+    if exponent is None:
+        raise ValidationFailed(f"{currency!r} is not an ISO 4217 currency code.", field="currency")
+    raw = (text or "").strip()
+    if raw.count(",") == 1 and "." not in raw:  # a decimal comma, as many shops write prices
+        raw = raw.replace(",", ".")
+    whole, point, fraction = raw.partition(".")
+    if not whole.isdigit() or (point and not fraction.isdigit()):
+        raise ValidationFailed(f"{text!r} is not an amount; write it like 19.99.", field="amount")
+    if len(whole) > _MAX_WHOLE_DIGITS:
+        raise ValidationFailed(f"{text!r} is too large.", field="amount")
+    if len(fraction) > exponent:
+        places = "no decimals" if exponent == 0 else f"at most {exponent} decimals"
+        raise ValidationFailed(f"{currency.upper()} amounts take {places}.", field="amount")
+    return int(whole) * 10**exponent + (int(fraction.ljust(exponent, "0")) if exponent else 0)
+
+
+def format_major(amount: int, currency: str) -> str:
+    """``1999, "EUR"`` → ``"19.99"``: minor units back to the major-unit text ``parse_major`` reads."""
+    return format_minor(amount, currency).rsplit(" ", 1)[0]

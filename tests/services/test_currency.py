@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from app.services.currency import currency_exponent, format_major, format_minor, parse_major
+from app.services.errors import ValidationFailed
+
+
+def test_exponents_come_from_iso4217() -> None:
+    assert (currency_exponent("EUR"), currency_exponent("jpy"), currency_exponent("KWD")) == (2, 0, 3)
+    assert currency_exponent("XAU") is None and currency_exponent("ZZZ") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [("19.99", "EUR", 1999), ("19.9", "EUR", 1990), ("19", "EUR", 1900), ("19,99", "EUR", 1999),
+     ("1500", "JPY", 1500), ("1.234", "KWD", 1234), (" 0.05 ", "USD", 5)],
+)
+def test_parse_major(text: str, currency: str, minor: int) -> None:
+    assert parse_major(text, currency) == minor
+    assert parse_major(format_major(minor, currency), currency) == minor
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1e5", "1e999990", "-5", "+5", "1.2.3", "19.999", "1.", "9" * 13, "1 000"])
+def test_parse_major_refuses_anything_but_a_plain_amount(text: str) -> None:
+    with pytest.raises(ValidationFailed):
+        parse_major(text, "EUR")
+
+
+def test_formatting() -> None:
+    assert format_minor(1999, "EUR") == "19.99 EUR" and format_minor(-5, "KWD") == "-0.005 KWD"
+    assert format_major(1500, "JPY") == "1500" and format_major(5, "USD") == "0.05"
+    with pytest.raises(ValidationFailed):
+        parse_major("1", "EURO")
