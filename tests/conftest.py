@@ -33,6 +33,7 @@ from sqlmodel import Session, SQLModel  # noqa: E402
 from app.cli import migrate  # noqa: E402
 from app.db import get_engine  # noqa: E402
 from app.services.accounts import reset_login_limits  # noqa: E402
+from app.services.campaigns import matcher_cache  # noqa: E402
 from app.services.keys import identities, usage  # noqa: E402
 from app.settings import get_settings  # noqa: E402
 
@@ -59,6 +60,7 @@ def db(engine: object) -> Iterator[Session]:
     reset_login_limits()
     usage.discard()
     identities.clear()
+    matcher_cache.clear()
 
 
 @pytest.fixture

@@ -107,12 +107,10 @@ class VisitSession(MarketingFields, table=True):
     event_count: int = Field(default=0)
     landing_url: str | None = _s(2048)
     referrer: str | None = _s(2048)
+    # The campaign and version whose rules matched when the session started (None: unmatched), set once.
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
     campaign_version_id: int | None = Field(default=None, foreign_key="campaign_version.id", ondelete="SET NULL")
     user_agent: str | None = _s(512)
-    # The campaign and version whose rules matched when the session started (None: unmatched).
-    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
-    campaign_version_id: int | None = Field(default=None, foreign_key="campaign_version.id", ondelete="SET NULL")
 
 
 class Touch(SQLModel, table=True):

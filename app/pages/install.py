@@ -73,7 +73,11 @@ def install() -> rx.Component:
                 on_click=rx.set_clipboard(InstallState.publishable_key),
                 disabled=InstallState.publishable_key == "",
             ),
-            rx.button("Send a test event", size="1", on_click=InstallState.send_test_event, id="send-test-event"),
+            # Viewers only look (the server refuses their test event too).
+            rx.cond(
+                InstallState.can_edit_marketing,
+                rx.button("Send a test event", size="1", on_click=InstallState.send_test_event, id="send-test-event"),
+            ),
         ),
         rx.text(
             "Track more from your pages: ",

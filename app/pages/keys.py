@@ -136,4 +136,6 @@ def keys_page() -> rx.Component:
         ),
         spacing="4",
         width="100%",
+        # Leaving the page drops a just-created key from the state (the page's on_load clears it too).
+        on_unmount=KeysState.dismiss_created,
     )

@@ -94,11 +94,13 @@ def invite_form() -> rx.Component:
                     color_scheme="gray",
                 ),
                 rx.cond(
-                    TeamState.last_invite_link != "",
+                    TeamState.last_invited != "",
                     rx.text(
-                        "Invitation link (also emailed): ",
-                        rx.code(TeamState.last_invite_link, id="invite-link", word_break="break-all"),
-                        size="1",
+                        "Invitation sent to ",
+                        rx.text.strong(TeamState.last_invited),
+                        ".",
+                        size="2",
+                        id="invite-sent",
                     ),
                 ),
                 spacing="3",

@@ -41,7 +41,8 @@ class EventLike(Protocol):
 
 
 def infer_sessions(session: Session, account_id: int, events: Iterable[Any]) -> None:
-    """Give events without a client session id a server-side one: same visitor, 30 minutes of inactivity.
+    """Give events without a client session id a server-side one: the visitor's inferred session whose span
+    (widened by 30 minutes of inactivity on both sides) holds the event, or a new one.
 
     Called before the events are inserted, so they are stored with the key.
     """
@@ -49,23 +50,26 @@ def infer_sessions(session: Session, account_id: int, events: Iterable[Any]) -> 
     if not pending:
         return
     rows = session.exec(
-        select(VisitSession.visitor_key, VisitSession.session_key, VisitSession.last_event_at)
-        .where(
+        select(
+            VisitSession.visitor_key, VisitSession.session_key, VisitSession.started_at, VisitSession.last_event_at
+        ).where(
             VisitSession.account_id == account_id,
             col(VisitSession.visitor_key).in_({e.visitor_id for e in pending}),
             col(VisitSession.inferred).is_(True),
         )
-        .order_by(col(VisitSession.last_event_at))
     ).all()
-    last: dict[str, tuple[str, datetime]] = {visitor: (key, seen) for visitor, key, seen in rows if visitor}
+    spans: dict[str, list[list[Any]]] = {}
+    for visitor, key, started, last in rows:
+        spans.setdefault(visitor or "", []).append([key, started, last])
     for event in pending:
-        current = last.get(event.visitor_id)
-        if current is not None and event.occurred_at - current[1] <= INACTIVITY:
-            key, seen = current[0], max(current[1], event.occurred_at)
-        else:
-            key, seen = f"inf_{secrets.token_hex(12)}", event.occurred_at
-        last[event.visitor_id] = (key, seen)
-        event.session_key = key
+        at = event.occurred_at
+        own = spans.setdefault(event.visitor_id, [])
+        span = next((s for s in own if s[1] - INACTIVITY <= at <= s[2] + INACTIVITY), None)
+        if span is None:
+            span = [f"inf_{secrets.token_hex(12)}", at, at]
+            own.append(span)
+        span[1], span[2] = min(span[1], at), max(span[2], at)
+        event.session_key = span[0]
 
 
 def apply_events(session: Session, account_id: int, events: Iterable[Any]) -> None:
@@ -224,9 +228,7 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
             "landing_url": case((earlier, func.coalesce(ex.landing_url, t.landing_url)), else_=t.landing_url),
             "referrer": case((earlier, func.coalesce(ex.referrer, t.referrer)), else_=t.referrer),
             "visitor_key": func.coalesce(t.visitor_key, ex.visitor_key),
-            # Tagged once, with the version active when the session started.
-            "campaign_id": case((t.campaign_id.is_(None), ex.campaign_id), else_=t.campaign_id),
-            "campaign_version_id": case((t.campaign_id.is_(None), ex.campaign_version_id), else_=t.campaign_version_id),
+            # campaign_id / campaign_version_id are not updated: tagged once, when the session row is created.
             **{name: func.coalesce(t[name], ex[name]) for name in _SESSION_COPY},
         }
 
@@ -263,6 +265,18 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
             )
         ).all()
     )
+    # The touch carries the session's stored tag (set when the session was created), not this batch's match.
+    tags = {
+        key: (campaign_id, version_id)
+        for key, campaign_id, version_id in session.exec(
+            select(VisitSession.session_key, VisitSession.campaign_id, VisitSession.campaign_version_id).where(
+                VisitSession.account_id == account_id,
+                col(VisitSession.session_key).in_(
+                    [s["session_key"] for s in marketing if s["session_key"] not in have]
+                ),
+            )
+        ).all()
+    }
     visitors = {s["visitor_key"] for s in marketing if s["visitor_key"]}
     touched_visitors = set(
         session.exec(
@@ -287,8 +301,8 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
                 "click_id": click_id,
                 "landing_url": row["landing_url"],
                 "referrer": row["referrer"],
-                "campaign_id": row.get("campaign_id"),
-                "campaign_version_id": row.get("campaign_version_id"),
+                "campaign_id": tags.get(row["session_key"], (None, None))[0],
+                "campaign_version_id": tags.get(row["session_key"], (None, None))[1],
             }
         )
         have.add(row["session_key"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
+from urllib.parse import urlsplit
 
 import reflex as rx
 
@@ -14,9 +16,28 @@ from app.services.errors import ServiceError
 from app.state.base import AppState
 
 
-def _safe_next(value: str) -> str:
-    # Only local paths: an open redirect would let a phishing link borrow our login page.
-    return value if value.startswith("/") and not value.startswith("//") else routes.HOME
+def _safe_next(value: object) -> str:
+    """``value`` if it is a path on this site, else the home page.
+
+    Only local paths: an open redirect would let a phishing link borrow our login page. Browsers read ``/\\host``
+    like ``//host`` (another site) and drop tabs and newlines anywhere in a URL, so a backslash or any control
+    character is refused outright rather than interpreted; what is left must have no scheme and no host and start
+    with exactly one slash.
+    """
+    if not isinstance(value, str) or not value:
+        return routes.HOME
+    if "\\" in value or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        return routes.HOME
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return routes.HOME
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return routes.HOME
+    # urlsplit reads "///host" as an empty host and the path "/host"; a browser goes to host.
+    if value.startswith("//"):
+        return routes.HOME
+    return value
 
 
 class SignupState(AppState):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypedDict
 
 import reflex as rx
@@ -19,7 +18,7 @@ from app import routes
 from app.services import campaigns as campaign_service
 from app.services import pixels as pixel_service
 from app.services.campaigns import MATCH_FIELDS, Channel, Status
-from app.services.currency import currency_exponent, format_minor
+from app.services.currency import format_major, parse_major
 from app.services.errors import ValidationFailed
 from app.state.base import AppState
 from app.state.format import format_time
@@ -221,33 +220,30 @@ def _new_condition() -> ConditionItem:
     return ConditionItem(field=MATCH_FIELDS[0], op="equals", value="")
 
 
-def to_minor(text: str, currency: str, label: str) -> int | None:
-    """``"19.99", "EUR"`` → ``1999`` using the currency's exponent; blank → None."""
+def _minor(text: str, currency: str, label: str, field: str) -> int | None:
+    """An amount typed in major units (``"19.99"``) as minor units of ``currency``; blank → None.
+
+    parse_major reads only plain decimal numbers (no exponents: ``1e999990`` is refused at once, not computed).
+    """
     text = text.strip()
     if not text:
         return None
-    exponent = currency_exponent(currency) if currency else None
-    if exponent is None:
+    if not currency:
         raise ValidationFailed(
-            f"{label} needs a currency: enter an ISO 4217 code such as EUR, USD or JPY.", field="budget.currency"
+            f"{label} needs a currency: enter the budget's ISO 4217 code, such as EUR, USD or JPY.",
+            field="budget.currency",
         )
     try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite():
-        raise ValidationFailed(f"{label} must be a number such as 150 or 150.50.")
-    minor = amount.scaleb(exponent)
-    if minor != minor.to_integral_value():
-        raise ValidationFailed(f"{label} can have at most {exponent} decimals in {currency}.")
-    return int(minor)
+        return parse_major(text, currency)
+    except ValidationFailed as error:
+        raise ValidationFailed(
+            f"{label}: {error.message}", field="budget.currency" if error.field == "currency" else field
+        ) from error
 
 
-def to_major(amount: int | None, currency: str) -> str:
-    """``1999, "EUR"`` → ``"19.99"`` (the input's text); minor units as they are without a currency."""
-    if amount is None:
-        return ""
-    return format_minor(amount, currency).rsplit(" ", 1)[0] if currency else str(amount)
+def _major(amount: int | None, currency: str) -> str:
+    """Minor units as the text of a money input (``1999, "EUR"`` → ``"19.99"``); None → blank."""
+    return "" if amount is None else format_major(amount, currency)
 
 
 def _number(value: Any) -> str:
@@ -361,11 +357,11 @@ class CampaignEditorState(AppState):
         self.landing_url = config.get("landing_url") or ""
         budget = config.get("budget") or {}
         self.budget_currency = budget.get("currency", "")
-        self.budget_amount = to_major(budget.get("amount"), self.budget_currency)
+        self.budget_amount = _major(budget.get("amount"), self.budget_currency)
         self.budget_period = budget.get("period", "daily")
         targets = config.get("targets") or {}
-        # Without a budget there is no currency to read a target CPA in: it is shown in minor units.
-        self.target_cpa = to_major(targets.get("target_cpa"), self.budget_currency)
+        # The config schema accepts a target CPA only together with a budget: it is in the budget's currency.
+        self.target_cpa = _major(targets.get("target_cpa"), self.budget_currency)
         self.min_roas = _number(targets.get("min_roas"))
         self.min_conversion_rate = _number(targets.get("min_conversion_rate"))
         self.notes = config.get("notes", "")
@@ -399,14 +395,10 @@ class CampaignEditorState(AppState):
             self.attach_choice = self.pixel_options[0]["public_id"] if self.pixel_options else ""
 
     def _config(self) -> dict[str, Any]:
-        """The editor's fields as a CampaignConfig dict (the service validates it)."""
+        """The editor's fields as a CampaignConfig dict: amounts in minor units, the rest as typed. The service
+        validates it (a target CPA without a budget, for one, is refused there)."""
         currency = self.budget_currency.strip().upper()
-        amount = to_minor(self.budget_amount, currency, "The budget")
-        if amount is None and self.target_cpa.strip():
-            raise ValidationFailed(
-                "The target CPA is in the budget's currency: set a budget amount and currency first.",
-                field="targets.target_cpa",
-            )
+        amount = _minor(self.budget_amount, currency, "The budget", "budget.amount")
         return {
             "matching_rules": [{"conditions": [dict(c) for c in rule["conditions"]]} for rule in self.rules],
             "landing_url": self.landing_url.strip() or None,
@@ -414,7 +406,7 @@ class CampaignEditorState(AppState):
             if amount is None
             else {"amount": amount, "currency": currency, "period": self.budget_period},
             "targets": {
-                "target_cpa": to_minor(self.target_cpa, currency, "The target CPA"),
+                "target_cpa": _minor(self.target_cpa, currency, "The target CPA", "targets.target_cpa"),
                 "min_roas": self.min_roas.strip() or None,
                 "min_conversion_rate": self.min_conversion_rate.strip() or None,
             },
@@ -605,7 +597,12 @@ class CampaignEditorState(AppState):
         if not self.compare_from or not self.compare_to:
             self.changes, self.compared = [], ""
             return None
-        from_number, to_number = int(self.compare_from[1:]), int(self.compare_to[1:])
+        # The labels come from the browser: only the versions listed (v1, v2, …) are read as numbers.
+        numbers = {v["label"]: v["number"] for v in self.versions}
+        if self.compare_from not in numbers or self.compare_to not in numbers:
+            self.changes, self.compared = [], ""
+            return "Choose two of this campaign's versions to compare."
+        from_number, to_number = numbers[self.compare_from], numbers[self.compare_to]
         result, error = self._run(
             lambda s: campaign_service.diff_versions(
                 session=s,

@@ -24,6 +24,10 @@ class KeyItem(TypedDict):
 class KeysState(AppState):
     keys: list[KeyItem] = []
     new_kind: str = "publishable"
+    # The plaintext of the key just created, for the one time it is shown. A public var (it is sent to the browser,
+    # which is the point), acceptable because it is the signed-in user's own new secret, shown once to the user who
+    # created it: the server stores only its hash and never loads it again. It is cleared when the page loads, when
+    # the user leaves the page and on "Done" (dismiss_created).
     created_key: str = ""
     created_kind: str = ""
     error: str = ""
@@ -79,6 +83,7 @@ class KeysState(AppState):
 
     @rx.event
     def dismiss_created(self) -> None:
+        """The "Done" button, and on_unmount of the page: the new key is not kept for when the user comes back."""
         self.created_key = self.created_kind = ""
 
     @rx.event

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypedDict, TypeVar
 
 import reflex as rx
+from sqlmodel import Session
 
 from app.db import session_scope
+from app.services import accounts as account_service
 from app.services import events as event_service
 from app.services import install as install_service
 from app.services.errors import ServiceError
+from app.services.permissions import Permission, require
 from app.state.base import AppState
 from app.state.format import format_time
 
 POLL_SECONDS = 1.5
 # A forgotten tab stops polling after this long; reloading the page starts it again.
 MAX_WATCH_SECONDS = 30 * 60
+
+T = TypeVar("T")
 
 
 class EventItem(TypedDict):
@@ -30,8 +38,6 @@ class EventItem(TypedDict):
 
 
 def event_items(views: list[dict[str, Any]], timezone: str) -> list[EventItem]:
-    from datetime import datetime
-
     return [
         EventItem(
             event_id=v["event_id"],
@@ -46,38 +52,113 @@ def event_items(views: list[dict[str, Any]], timezone: str) -> list[EventItem]:
     ]
 
 
+# --- what a live page shows: plain functions of (session, account, timezone), run in a worker thread when polling ---
+
+
+@dataclass(frozen=True)
+class InstallData:
+    received: bool
+    first_event: dict[str, str] | None
+    recent: list[EventItem] = field(default_factory=list)
+
+
+def read_install(session: Session, account_id: int, timezone: str) -> InstallData:
+    real = event_service.list_events(session=session, account_id=account_id, exclude_source="test", limit=1)
+    recent = event_service.list_events(session=session, account_id=account_id, limit=10)
+    first = event_items(real.events, timezone)[0] if real.events else None
+    return InstallData(
+        received=first is not None,
+        first_event={k: str(v) for k, v in first.items()} if first else None,
+        recent=event_items(recent.events, timezone),
+    )
+
+
+@dataclass(frozen=True)
+class OverviewData:
+    events: int
+    visitors: int
+    sessions: int
+    recent: list[EventItem] = field(default_factory=list)
+
+
+def read_overview(session: Session, account_id: int, timezone: str) -> OverviewData:
+    counts = event_service.today_counts(session=session, account_id=account_id, timezone=timezone)
+    recent = event_service.list_events(session=session, account_id=account_id, limit=20)
+    return OverviewData(counts.events, counts.visitors, counts.sessions, event_items(recent.events, timezone))
+
+
+def poll_live(
+    token: str, read: Callable[[Session, int, str], T]
+) -> tuple[account_service.SessionContext | None, T | None]:
+    """Blocking (the poller runs it with ``asyncio.to_thread``): the session's context, re-resolved from the database
+    since roles and sessions may change any time, and what ``read`` returns for its account in the account's timezone.
+    No data when the session has ended."""
+    with session_scope() as session:
+        context = account_service.resolve_session(session=session, token=token)
+        if context is None or context.actor is None or context.active is None:
+            return context, None
+        return context, read(session, context.actor.account_id, context.active.timezone)
+
+
 class LiveState(AppState):
     """Polls while its page is open (a background event), and stops when the visitor leaves the page."""
 
     watching: bool = False
     _watch_path: str = ""
 
-    def _refresh_live(self, account_id: int) -> None:  # pragma: no cover - overridden
-        raise TypeError("subclasses refresh their own data")
+    @staticmethod
+    def _read_live(session: Session, account_id: int, timezone: str) -> Any:  # pragma: no cover - overridden
+        raise TypeError("subclasses read their own data")
 
-    def _load_live(self) -> None:
-        with session_scope() as session:
-            actor = self._actor(session)
-        self._refresh_live(actor.account_id)
+    def _show_live(self, data: Any) -> None:  # pragma: no cover - overridden
+        raise TypeError("subclasses show their own data")
+
+    def _load_live(self) -> bool:
+        """Read and show the live data now; False (and nothing shown) when the visitor is not signed in."""
+        read = type(self)._read_live
+
+        def load(session: Session) -> Any:
+            actor = self._actor(session)  # also refreshes account_timezone
+            return read(session, actor.account_id, self.account_timezone)
+
+        data, error = self._run(load)
+        if error or data is None:
+            return False
+        self._show_live(data)
+        return True
 
     async def _watch(self) -> None:
         """Poll until the page changes. Each subclass wraps it in its own background event: a handler
-        inherited from a parent state would run on the parent's instance."""
+        inherited from a parent state would run on the parent's instance.
+
+        The state is locked (``async with self``) only to read the token and to show the result: the database work
+        runs in a worker thread, so a poll never blocks the event loop (every tab of every visitor polls)."""
         async with self:
             if self.watching:
                 return
             self.watching = True
             path = self._watch_path = self.router.url.path
+        read = type(self)._read_live
         try:
             for _ in range(int(MAX_WATCH_SECONDS / POLL_SECONDS)):
                 await asyncio.sleep(POLL_SECONDS)
                 async with self:
                     if self.router.url.path != path or not self.is_authenticated:
                         return
-                    try:
-                        self._load_live()
-                    except ServiceError:
+                    token = self.auth_token
+                try:
+                    context, data = await asyncio.to_thread(poll_live, token, read)
+                except ServiceError:
+                    return
+                async with self:
+                    if self.router.url.path != path:
                         return
+                    if self.auth_token != token:
+                        continue  # logged out or in again meanwhile: this answer is for the old session
+                    self._apply_context(context)
+                    if data is None:
+                        return
+                    self._show_live(data)
         finally:
             async with self:
                 self.watching = False
@@ -90,27 +171,32 @@ class InstallState(LiveState):
     received: bool = False
     first_event: dict[str, str] = {}
     recent: list[EventItem] = []
-    sending_test: bool = False
 
-    def _refresh_live(self, account_id: int) -> None:
-        with session_scope() as session:
-            real = event_service.list_events(session=session, account_id=account_id, exclude_source="test", limit=1)
-            recent = event_service.list_events(session=session, account_id=account_id, limit=10)
-        self.received = bool(real.events)
-        if real.events:
-            item = event_items(real.events, self.account_timezone)[0]
-            self.first_event = {k: str(v) for k, v in item.items()}
-        self.recent = event_items(recent.events, self.account_timezone)
+    _read_live = staticmethod(read_install)
+
+    def _show_live(self, data: InstallData) -> None:
+        self.received = data.received
+        if data.first_event is not None:
+            self.first_event = data.first_event
+        self.recent = data.recent
 
     @rx.event
     def load_install(self) -> Any:
-        with session_scope() as session:
-            actor = self._actor(session)
-            key = install_service.first_publishable_key(session=session, account_id=actor.account_id)
-            self.origins = install_service.allowed_origins(session=session, account_id=actor.account_id)
+        def load(session: Session) -> tuple[str | None, list[str]]:
+            account_id = self._actor(session).account_id
+            return (
+                install_service.first_publishable_key(session=session, account_id=account_id),
+                install_service.allowed_origins(session=session, account_id=account_id),
+            )
+
+        result, error = self._run(load)
+        if error or result is None:
+            return None  # signed out: check_login, queued before this, sends the visitor to the login page
+        key, self.origins = result
         self.publishable_key = key or ""
         self.snippet = install_service.install_snippet(publishable_key=key)
-        self._refresh_live(actor.account_id)
+        if not self._load_live():
+            return None
         return InstallState.watch
 
     @rx.event(background=True)
@@ -119,12 +205,18 @@ class InstallState(LiveState):
 
     @rx.event
     def send_test_event(self) -> Any:
-        with session_scope() as session:
+        """Record a test event through the ingest pipeline; marketers and up (viewers only look)."""
+        user_agent = self.router.headers.user_agent
+
+        def send(session: Session) -> str:
             actor = self._actor(session)
-        event_id = install_service.record_test_event(
-            account_id=actor.account_id, user_agent=self.router.headers.user_agent
-        )
-        self._refresh_live(actor.account_id)
+            require(actor, Permission.EDIT_MARKETING)
+            return install_service.record_test_event(account_id=actor.account_id, user_agent=user_agent)
+
+        event_id, error = self._run(send)
+        if error or event_id is None:
+            return rx.toast.error(error or "The test event could not be recorded.")
+        self._load_live()
         return rx.toast.success(f"Test event {event_id[:8]}… recorded through the ingest pipeline.")
 
 
@@ -135,17 +227,17 @@ class OverviewState(LiveState):
     has_events: bool = False
     recent: list[EventItem] = []
 
-    def _refresh_live(self, account_id: int) -> None:
-        with session_scope() as session:
-            counts = event_service.today_counts(session=session, account_id=account_id, timezone=self.account_timezone)
-            recent = event_service.list_events(session=session, account_id=account_id, limit=20)
-        self.events_today, self.visitors_today, self.sessions_today = counts.events, counts.visitors, counts.sessions
-        self.recent = event_items(recent.events, self.account_timezone)
+    _read_live = staticmethod(read_overview)
+
+    def _show_live(self, data: OverviewData) -> None:
+        self.events_today, self.visitors_today, self.sessions_today = data.events, data.visitors, data.sessions
+        self.recent = data.recent
         self.has_events = bool(self.recent)
 
     @rx.event
     def load_overview(self) -> Any:
-        self._load_live()
+        if not self._load_live():
+            return None  # signed out: check_login, queued before this, sends the visitor to the login page
         return OverviewState.watch
 
     @rx.event(background=True)

@@ -12,6 +12,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from app.services import pixels as pixel_service
+from app.services.errors import ServiceError
 from app.services.pixels import PIXEL_EVENTS, Provider
 from app.state.base import AppState
 from app.state.format import format_time
@@ -49,8 +50,14 @@ class SubmittedPixel(TypedDict):
 
 
 def read_form(form: dict[str, Any], provider: str, prefix: str) -> SubmittedPixel:
-    """The pixel fields of a submitted form (checkboxes are present only when ticked)."""
+    """The pixel fields of a submitted form (checkboxes are present only when ticked).
+
+    Raises ValidationFailed for an unknown provider (the handlers show its message). Anything but a dict (only a crafted
+    event sends one) reads as an empty form, which the service then refuses with its own message.
+    """
     fields = pixel_service.provider_fields(provider)
+    if not isinstance(form, dict):
+        form = {}
     return SubmittedPixel(
         name=str(form.get(f"{prefix}name", "")),
         settings={f.name: str(form.get(f"{prefix}setting_{f.name}", "")) for f in fields if not f.secret},
@@ -133,13 +140,17 @@ class PixelsState(AppState):
     @rx.event
     def create_pixel(self, form: dict[str, Any]) -> Any:
         self.error = ""
-        submitted = read_form(form, self.new_provider, NEW)
+        self.new_key += 1
+        try:
+            submitted = read_form(form, self.new_provider, NEW)
+        except ServiceError as error:  # an unknown provider (only a crafted event sends one)
+            self.error = error.message
+            return rx.toast.error(self.error)
         created, error = self._run(
             lambda s: pixel_service.create_pixel(
                 session=s, actor=self._actor(s), provider=self.new_provider, **submitted
             )
         )
-        self.new_key += 1
         if error or created is None:
             self.error = error or "The pixel could not be created."
             self.new_defaults = _defaults(submitted)
@@ -174,14 +185,18 @@ class PixelsState(AppState):
     def save_edit(self, form: dict[str, Any]) -> Any:
         """Save the edit dialog; empty secret fields keep the stored credentials."""
         self.edit_error = ""
-        submitted = read_form(form, self.edit_provider, EDIT)
+        self.edit_key += 1
+        try:
+            submitted = read_form(form, self.edit_provider, EDIT)
+        except ServiceError as error:  # no edit in progress (only a crafted event gets here)
+            self.edit_error = error.message
+            return rx.toast.error(self.edit_error)
         public_id = self.editing_id
         updated, error = self._run(
             lambda s: pixel_service.update_pixel(
                 session=s, actor=self._actor(s), pixel_public_id=public_id, **submitted
             )
         )
-        self.edit_key += 1
         if error or updated is None:
             self.edit_error = error or "The pixel could not be saved."
             self.edit_defaults = _defaults(submitted)

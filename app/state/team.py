@@ -31,7 +31,9 @@ class TeamState(AppState):
     members: list[MemberItem] = []
     invites: list[InviteItem] = []
     invite_role: str = "marketer"
-    last_invite_link: str = ""
+    # Only the address: the link goes to the invitee by email and nowhere else. Shown to the inviter it would let
+    # them accept in the invitee's name (a user with someone else's email address).
+    last_invited: str = ""
     error: str = ""
 
     def _refresh(self) -> None:
@@ -63,7 +65,7 @@ class TeamState(AppState):
 
     @rx.event
     def load_team(self) -> None:
-        self.error = self.last_invite_link = ""
+        self.error = self.last_invited = ""
         self._refresh()
 
     @rx.event
@@ -72,7 +74,7 @@ class TeamState(AppState):
 
     @rx.event
     def invite(self, form: dict[str, Any]) -> Any:
-        self.error = ""
+        self.error = self.last_invited = ""
         created, error = self._run(
             lambda s: team_service.invite_member(
                 session=s, actor=self._actor(s), email=str(form.get("email", "")), role=self.invite_role
@@ -81,7 +83,7 @@ class TeamState(AppState):
         if error or created is None:
             self.error = error or "The invitation could not be sent."
             return rx.toast.error(self.error)
-        self.last_invite_link = created.link
+        self.last_invited = created.invite.email
         self._refresh()
         return rx.toast.success(f"Invitation sent to {created.invite.email}.")
 

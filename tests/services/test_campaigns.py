@@ -218,3 +218,16 @@ def test_validation_messages_read_like_the_form(db: Session) -> None:
         campaigns.create_campaign(
             session=db, actor=owner, name="x", channel="meta", config={"targets": {"target_cpa": 500}}
         )
+
+
+def test_a_session_that_started_unmatched_stays_unmatched_after_a_publish(db: Session) -> None:
+    _, _, owner = make_owner(db)
+    _ingest(owner.account_id, session_id="early", utm_campaign="spring")
+    row = campaigns.create_campaign(session=db, actor=owner, name="Spring", channel="meta", config=SPRING)
+    campaigns.publish_draft(session=db, actor=owner, campaign_public_id=row.public_id)
+    db.commit()
+    _ingest(owner.account_id, session_id="early", utm_campaign="spring")
+    stored = db.exec(select(VisitSession)).one()
+    assert (stored.campaign_id, stored.campaign_version_id, stored.event_count) == (None, None, 2)
+    touch = db.exec(select(Touch)).one()
+    assert (touch.campaign_id, touch.campaign_version_id) == (None, None)

@@ -13,8 +13,15 @@ def test_exponents_come_from_iso4217() -> None:
 
 @pytest.mark.parametrize(
     ("text", "currency", "minor"),
-    [("19.99", "EUR", 1999), ("19.9", "EUR", 1990), ("19", "EUR", 1900), ("19,99", "EUR", 1999),
-     ("1500", "JPY", 1500), ("1.234", "KWD", 1234), (" 0.05 ", "USD", 5)],
+    [
+        ("19.99", "EUR", 1999),
+        ("19.9", "EUR", 1990),
+        ("19", "EUR", 1900),
+        ("19,99", "EUR", 1999),
+        ("1500", "JPY", 1500),
+        ("1.234", "KWD", 1234),
+        (" 0.05 ", "USD", 5),
+    ],
 )
 def test_parse_major(text: str, currency: str, minor: int) -> None:
     assert parse_major(text, currency) == minor

@@ -148,3 +148,13 @@ def test_bot_list_rules() -> None:
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
         "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
     )
+
+
+def test_an_old_event_without_session_does_not_stretch_the_latest_session(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    ingest_now([event(session_id=None, timestamp=_at(100))], _ctx(account.id))
+    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    ingest_now([event(session_id=None, timestamp=three_days_ago, url="https://shop.example.com/old")], _ctx(account.id))
+    sessions = db.exec(select(VisitSession).order_by(col(VisitSession.started_at))).all()
+    assert len(sessions) == 2 and [s.event_count for s in sessions] == [1, 1]
+    assert sessions[0].landing_url == "https://shop.example.com/old"

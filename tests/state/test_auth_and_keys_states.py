@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import email
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 
+import pytest
+from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session, select
 
 from app.models import ApiKey, Role
 from app.services import accounts
-from app.state.auth import LoginState, SignupState
+from app.state.auth import LoginState, SignupState, _safe_next
 from app.state.base import AppState
 from app.state.keys import KeysState
 from app.state.team import TeamState
@@ -51,6 +57,41 @@ def test_login_handler_sets_token_or_one_error(root: State, db: Session) -> None
     assert login.error == "" and substate(root, AppState).auth_token
 
 
+def _redirect_path(spec: Any) -> str:
+    """The path of an ``rx.redirect`` event spec."""
+    return {str(name): value._var_value for name, value in spec.args}["path"]
+
+
+@pytest.mark.parametrize(
+    ("next_url", "expected"),
+    [
+        ("/\\evil.com", "/"),  # ?next=/%5Cevil.com, decoded: browsers read it as //evil.com
+        ("//evil.com", "/"),
+        ("///evil.com", "/"),
+        ("https://evil.com", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/\tevil.com", "/"),
+        ("/\t/evil.com", "/"),  # browsers drop the tab: //evil.com
+        (" //evil.com", "/"),
+        ("evil.com", "/"),
+        ("", "/"),
+        ("/campaigns?q=x", "/campaigns?q=x"),
+        ("/settings/keys", "/settings/keys"),
+    ],
+)
+def test_login_redirects_only_to_local_paths(next_url: str, expected: str) -> None:
+    assert _safe_next(next_url) == expected
+
+
+def test_login_handler_ignores_a_next_on_another_site(root: State, db: Session) -> None:
+    make_owner(db, email="bob@example.com")
+    login = substate(root, LoginState)
+    for query, expected in (("next=/%5Cevil.com", "/"), ("next=%2Fcampaigns%3Fq%3Dx", "/campaigns?q=x")):
+        root.router = RouterData.from_router_data({"pathname": "/login", "asPath": f"/login?{query}"})
+        spec = login.submit({"email": "bob@example.com", "password": PASSWORD})
+        assert login.error == "" and _redirect_path(spec) == expected
+
+
 def test_pages_send_signed_out_visitors_to_login(root: State, db: Session) -> None:
     app_state = substate(root, AppState)
     result = app_state.check_login()
@@ -85,6 +126,23 @@ def test_admin_creates_and_revokes_keys_through_the_state(root: State, db: Sessi
     assert keys_state.keys == []
 
 
+def test_a_new_key_is_shown_once(root: State, db: Session) -> None:
+    _, owner, _ = make_owner(db)
+    _login(root, db, owner)
+    keys_state = substate(root, KeysState)
+    keys_state.load_keys()
+    keys_state.set_new_kind("secret")
+    keys_state.create_key({"label": "backend"})
+    secret = keys_state.created_key
+    assert secret.startswith("ps_sk_") and keys_state.created_kind == "secret"
+    keys_state.dismiss_created()  # "Done", or leaving the page
+    assert keys_state.created_key == keys_state.created_kind == ""
+    keys_state.create_key({"label": "backend 2"})
+    assert keys_state.created_key
+    keys_state.load_keys()  # coming back to the page
+    assert keys_state.created_key == "" and secret not in repr(root.dict())
+
+
 def test_team_state_invites_and_lists(root: State, db: Session, outbox: Any) -> None:
     _, owner, _ = make_owner(db)
     _login(root, db, owner)
@@ -93,5 +151,12 @@ def test_team_state_invites_and_lists(root: State, db: Session, outbox: Any) -> 
     assert [m["email"] for m in team.members] == [owner.email] and team.members[0]["is_you"]
     team.set_invite_role("viewer")
     team.invite({"email": "new@example.com"})
-    assert team.error == "" and team.last_invite_link.startswith("http://localhost:3000/invite/")
+    assert team.error == "" and team.last_invited == "new@example.com"
     assert [(i["email"], i["role"]) for i in team.invites] == [("new@example.com", "viewer")]
+    # The link goes to the invitee's mailbox only: the inviter's state never holds it.
+    [path] = sorted(Path(outbox).glob("*.eml"))
+    message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
+    assert isinstance(message, EmailMessage) and message["To"] == "new@example.com"
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None and "http://localhost:3000/invite/" in body.get_content()
+    assert "/invite/" not in repr(root.dict())

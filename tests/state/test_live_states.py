@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from app.models import Event, Role
 from app.services import accounts, keys
 from app.services.ingest import IngestContext, Source, ingest_now
-from app.state.live import InstallState, OverviewState
+from app.state.live import InstallState, OverviewState, poll_live, read_install, read_overview
 from tests.state.conftest import substate
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import add_member, make_owner
@@ -40,7 +40,7 @@ def test_install_shows_snippet_waits_then_receives(root: State, db: Session) -> 
         [event(url="https://shop.example.com/p")],
         IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA),
     )
-    install._refresh_live(account.id)
+    install._load_live()
     assert install.received is True and install.first_event["url"] == "https://shop.example.com/p"
 
 
@@ -61,3 +61,40 @@ def test_overview_counts_today_for_any_role(root: State, db: Session) -> None:
     overview.load_overview()
     assert (overview.events_today, overview.visitors_today, overview.sessions_today) == (3, 2, 2)
     assert overview.has_events and len(overview.recent) == 3
+
+
+def test_live_pages_stay_quiet_for_a_signed_out_visitor(root: State, db: Session) -> None:
+    # The layout queues check_login (which redirects) and then the page's on_load: that one must not raise.
+    install = substate(root, InstallState)
+    assert install.load_install() is None and install.snippet == ""
+    assert "error" in str(install.send_test_event().args)
+    overview = substate(root, OverviewState)
+    assert overview.load_overview() is None and not overview.is_authenticated
+    assert db.exec(select(Event)).first() is None
+
+
+def test_viewer_cannot_send_a_test_event(root: State, db: Session) -> None:
+    account, _, _ = make_owner(db)
+    viewer, _ = add_member(db, account, Role.VIEWER)
+    _login(root, db, viewer)
+    install = substate(root, InstallState)
+    install.load_install()
+    assert install.can_edit_marketing is False
+    toast = str(install.send_test_event().args)
+    assert '"error"' in toast and "Your role (viewer) cannot edit campaigns and pixels" in toast
+    assert db.exec(select(Event)).first() is None
+
+
+def test_the_poller_reads_in_a_plain_function(db: Session) -> None:
+    """What the background poll runs in a worker thread: no state, only the token."""
+    account, owner_user, _ = make_owner(db)
+    token = accounts.start_session(session=db, user=owner_user)
+    db.commit()
+    ingest_now(
+        [event(visitor_id="a", session_id="s1")],
+        IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA),
+    )
+    context, data = poll_live(token, read_overview)
+    assert context is not None and context.email == owner_user.email
+    assert data is not None and (data.events, data.visitors, data.sessions) == (1, 1, 1) and len(data.recent) == 1
+    assert poll_live("not-a-token", read_install) == (None, None)
