@@ -42,10 +42,15 @@ async def read_json(request: Request, *, max_bytes: int) -> object:
             raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
     if not raw.strip():
         return {}
+    if b"\x00" in raw or b"\\u0000" in raw:
+        # PostgreSQL cannot store NUL in text; refuse it for every backend alike.
+        raise ValidationFailed("The body contains NUL characters (\\u0000), which are not accepted.")
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValidationFailed(f"The body is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise ValidationFailed("The body is nested too deeply.") from error
 
 
 async def parse_body(request: Request, model: type[ModelT], *, max_bytes: int = 1 << 20) -> ModelT:

@@ -9,6 +9,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -21,6 +22,8 @@ MAX_AGE = timedelta(days=7)
 MAX_FUTURE = timedelta(minutes=10)
 MAX_PROPERTIES_BYTES = 4096
 MAX_BATCH = 500
+# Money bounds in minor units (10^15 = ten trillion euros): far beyond any order, well inside a 64-bit column.
+MAX_AMOUNT = 10**15
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
@@ -33,7 +36,9 @@ class Item(BaseModel):
     product_id: Short | None = None
     price_id: Short | None = None
     quantity: int = Field(default=1, ge=1, le=1_000_000)
-    unit_amount: int | None = Field(default=None, ge=0, description="minor units of the event's currency")
+    unit_amount: int | None = Field(
+        default=None, ge=0, le=MAX_AMOUNT, description="minor units of the event's currency"
+    )
 
 
 class UserData(BaseModel):
@@ -88,7 +93,9 @@ class EventIn(BaseModel):
     ttclid: Short | None = None
     ga_client_id: Annotated[str, StringConstraints(max_length=100)] | None = None
     ga_session_id: Annotated[str, StringConstraints(max_length=100)] | None = None
-    value: int | None = Field(default=None, description="integer minor units of `currency` (1999 = 19.99 EUR)")
+    value: int | None = Field(
+        default=None, ge=-MAX_AMOUNT, le=MAX_AMOUNT, description="integer minor units of `currency` (1999 = 19.99 EUR)"
+    )
     currency: str | None = Field(default=None, description="ISO 4217 code")
     items: list[Item] | None = Field(default=None, max_length=200)
     user_data: UserData | None = None
@@ -113,6 +120,16 @@ class EventIn(BaseModel):
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a timezone, e.g. 2026-11-27T10:00:00Z")
         return value.astimezone(UTC) if value else None
+
+    @field_validator("url", "referrer")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                urlsplit(value)
+            except ValueError as error:
+                raise ValueError(f"is not a URL: {error}") from error
+        return value
 
     @field_validator("currency")
     @classmethod

@@ -13,7 +13,7 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -58,7 +58,6 @@ class IngestResult:
     dropped: int = 0
     errors: list[Rejected] = field(default_factory=list)
     dropped_reasons: dict[str, int] = field(default_factory=dict)
-    event_ids: list[str] = field(default_factory=list)  # accepted or duplicate, in request order
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -197,13 +196,24 @@ def enrich(
             received_at=now,
             source=ctx.source,
             session_key=event.session_id,
-            user_agent=(event.client_user_agent or ctx.user_agent)[:512] or None,
-            ip=(event.client_ip or ctx.ip)[:64] or None,
+            **_client(event, ctx),
         )
         rows.append(row)
     result.dropped = sum(dropped.values())
     result.dropped_reasons = dict(dropped)
     return rows
+
+
+def _client(event: EventIn, ctx: IngestContext) -> dict[str, str | None]:
+    """The buyer's browser: what the browser itself sent us, or what a server sender reports it saw. A server's
+    own user agent and address are not the buyer's, and a browser cannot claim someone else's."""
+    if ctx.source == Source.BROWSER:
+        agent, ip = ctx.user_agent, ctx.ip
+    elif ctx.source == Source.SERVER:
+        agent, ip = event.client_user_agent or "", event.client_ip or ""
+    else:
+        agent, ip = event.client_user_agent or ctx.user_agent, event.client_ip or ctx.ip
+    return {"user_agent": agent[:512] or None, "ip": ip[:64] or None}
 
 
 _EVENT_COLUMNS = [c.name for c in Event.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
@@ -292,51 +302,75 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is None:
                 return
-            group, rows = [first], len(first.rows)
+            group, rows, stop = [first], len(first.rows), False
             while rows < self._max_rows:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
-                    self._write(group)
-                    return
+                    stop = True
+                    break
                 group.append(nxt)
                 rows += len(nxt.rows)
-            self._write(group)
+            try:
+                self._write(group)
+            except Exception:  # the thread must never die: every later request would hang
+                log.exception("ingest writer failed on a group")
+                for request in group:
+                    _resolve(request.future, error=RuntimeError("the ingest writer failed"))
+            if stop:
+                return
 
     def _write(self, group: list[WriteRequest]) -> None:
         engine = self._engine_factory()
         by_account: dict[int, list[WriteRequest]] = {}
         for request in group:
             by_account.setdefault(request.account_id, []).append(request)
+        results: list[tuple[WriteRequest, tuple[int, int]]] = []
         try:
-            results: list[tuple[WriteRequest, tuple[int, int]]] = []
             with Session(engine) as session:
                 for account_id, requests in by_account.items():
                     outcomes = write_requests(session, account_id, [r.rows for r in requests])
                     results.extend(zip(requests, outcomes, strict=True))
                 session.commit()
+        except Exception:
+            results = []
+            if len(group) == 1:
+                log.exception("ingest write failed")
+        if results:
             self.transactions += 1
             self.requests += len(group)
             for request, outcome in results:
-                request.future.set_result(outcome)
+                _resolve(request.future, outcome=outcome)
             return
-        except Exception:
-            if len(group) == 1:
-                log.exception("ingest write failed")
         # One request's failure must not fail the others: retry each on its own.
         for request in group:
             try:
                 with Session(engine) as session:
                     outcome = write_rows(session, request.account_id, request.rows)
                     session.commit()
-                self.transactions += 1
-                self.requests += 1
-                request.future.set_result(outcome)
             except Exception as error:
                 log.exception("ingest write failed for one request")
-                request.future.set_exception(error)
+                _resolve(request.future, error=error)
+                continue
+            self.transactions += 1
+            self.requests += 1
+            _resolve(request.future, outcome=outcome)
+
+
+def _resolve(
+    future: Future[tuple[int, int]], *, outcome: tuple[int, int] | None = None, error: BaseException | None = None
+) -> None:
+    """Answer a request's future unless its caller gave up (a cancelled future refuses a result). Its events are
+    written all the same: the client was not told they were, and a retry counts them as duplicates."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(outcome)  # type: ignore[arg-type]
+    except InvalidStateError:
+        pass
 
 
 def _engine() -> Engine:
@@ -359,7 +393,6 @@ def prepare(raw_events: list[Any], ctx: IngestContext) -> tuple[IngestResult, li
     result = IngestResult()
     parsed = parse_events(raw_events, now=now, result=result)
     rows = enrich(parsed, ctx, now=now, result=result)
-    result.event_ids = [r["event_id"] for r in rows]
     return result, rows
 
 

@@ -223,3 +223,35 @@ def test_events_of_one_account_are_invisible_to_another(client: TestClient, db: 
     db.commit()
     listed = client.get("/api/v1/events", headers={"Authorization": f"Bearer {other_secret}"}).json()
     assert listed["events"] == []
+
+
+def test_poison_inputs_are_refused_not_500(client: TestClient, db: Session, shop: dict) -> None:
+    body = _browser(
+        client,
+        shop,
+        {
+            "events": [
+                event(value=10**20, currency="EUR"),
+                event(url="http://[x/"),
+                event("purchase", value=1999, currency="EUR"),
+            ]
+        },
+    ).json()
+    assert (body["accepted"], body["rejected"]) == (1, 2)
+    nul = _browser(client, shop, '{"events": [{"event_id": "a\\u0000b", "type": "page_view"}]}')
+    assert nul.status_code == 422 and "NUL" in nul.json()["error"]["message"]
+    deep = _browser(client, shop, "[" * 100_000 + "]" * 100_000)
+    assert deep.status_code == 422
+
+
+def test_server_events_never_take_the_senders_own_agent_or_address(client: TestClient, db: Session, shop: dict) -> None:
+    client.post(
+        "/api/v1/events",
+        json={"events": [event()]},
+        headers={"Authorization": f"Bearer {shop['secret']}", "User-Agent": "python-requests/2.32"},
+    )
+    stored = db.exec(select(Event)).one()
+    assert stored.user_agent is None and stored.ip is None
+    _browser(client, shop, {"events": [event(client_user_agent="Spoofed/1.0", client_ip="1.2.3.4")]})
+    browser_row = db.exec(select(Event).where(Event.source == "browser")).one()
+    assert browser_row.user_agent == DESKTOP_UA and browser_row.ip != "1.2.3.4"

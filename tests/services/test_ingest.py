@@ -158,3 +158,27 @@ def test_an_old_event_without_session_does_not_stretch_the_latest_session(db: Se
     sessions = db.exec(select(VisitSession).order_by(col(VisitSession.started_at))).all()
     assert len(sessions) == 2 and [s.event_count for s in sessions] == [1, 1]
     assert sessions[0].landing_url == "https://shop.example.com/old"
+
+
+def test_a_cancelled_request_does_not_stop_the_writer(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    from app.db import get_engine
+
+    writer = GroupCommitWriter(get_engine)
+    gate = threading.Event()
+    slow_engine = get_engine
+
+    def engine_after_gate():  # type: ignore[no-untyped-def]
+        gate.wait(10)
+        return slow_engine()
+
+    writer._engine_factory = engine_after_gate  # hold the first group until all three are queued
+    rows = [ingest.prepare([event()], _ctx(account.id))[1] for _ in range(3)]
+    futures = [writer.submit(account.id, r) for r in rows]
+    assert futures[1].cancel()  # the client of request 2 went away
+    gate.set()
+    assert futures[0].result(10) == (1, 0) and futures[2].result(10) == (1, 0)
+    later = writer.submit(account.id, ingest.prepare([event()], _ctx(account.id))[1])
+    assert later.result(10) == (1, 0)
+    writer.stop()
+    assert len(db.exec(select(Event)).all()) == 4  # the cancelled one was written too; a retry is a duplicate

@@ -68,7 +68,15 @@ async def record_events(request: Request) -> JSONResponse:
         )
         result, rows = ingest.prepare(raw_events, ctx)
         if rows:
-            outcome = await asyncio.wrap_future(ingest.writer.submit(identity.account_id, rows))
+            try:
+                outcome = await asyncio.wrap_future(ingest.writer.submit(identity.account_id, rows))
+            except ServiceError:
+                raise
+            except Exception:
+                # Not stored: a JSON 500 the pixel can read, so it retries the batch later.
+                response = error_response(500, "internal_error", "The events could not be stored; retry later.")
+                expose_error(response, origin)
+                return response
             ingest.settle(result, outcome)
         response = JSONResponse(result.as_dict())
     except ServiceError as error:
