@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -48,9 +49,18 @@ def run_job(spec: JobSpec, *, holder: str = HOLDER, ttl_seconds: int | None = No
 
     def keep_renewing() -> None:
         # Renew at a third of the lease so a slow run keeps it; a dead process stops renewing and loses it.
+        # A failed renewal (database busy, reconnecting) is retried until the lease would have expired.
+        last_renewed = time.monotonic()
         while not stop.wait(ttl / 3):
-            with Session(engine) as session:
-                if not job_service.renew_lease(session=session, name=spec.name, holder=holder, ttl_seconds=ttl):
+            try:
+                with Session(engine) as session:
+                    if not job_service.renew_lease(session=session, name=spec.name, holder=holder, ttl_seconds=ttl):
+                        lost.set()
+                        return
+                last_renewed = time.monotonic()
+            except Exception:
+                log.exception("renewing the lease of %s failed", spec.name)
+                if time.monotonic() - last_renewed >= ttl:
                     lost.set()
                     return
 

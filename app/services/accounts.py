@@ -180,7 +180,7 @@ def reset_login_limits() -> None:
     _limiter_storage.reset()
 
 
-def _check_login_rate(email: str, ip: str) -> None:
+def check_login_rate(email: str, ip: str) -> None:
     settings = get_settings()
     checks = [(parse(settings.login_rate_limit_per_email), "email", email)]
     if ip:
@@ -198,7 +198,7 @@ def _check_login_rate(email: str, ip: str) -> None:
 def authenticate(*, session: Session, email: str, password: str, ip: str = "") -> User:
     """The user for these credentials. Unknown email and wrong password fail with one message."""
     email = (email or "").strip().lower()
-    _check_login_rate(email, ip)
+    check_login_rate(email, ip)
     user = session.exec(select(User).where(User.email == email)).first() if email else None
     if user is None:
         verify_password(password, dummy_hash())

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import func
+from sqlalchemy import event, func
 from sqlmodel import Session, col, select
 
 from app.models import Campaign, CampaignPixel, CampaignVersion, User
@@ -236,6 +236,12 @@ def _name(name: str) -> str:
     return name
 
 
+def _priority(priority: int) -> int:
+    if not 0 <= priority <= 1_000_000:
+        raise ValidationFailed("priority must be between 0 and 1000000 (lower is tried first).", field="priority")
+    return priority
+
+
 def _enum(enum: type[StrEnum], value: str, field: str) -> str:
     try:
         return enum(value).value
@@ -300,7 +306,7 @@ def create_campaign(
         name=_name(name),
         channel=_enum(Channel, channel, "channel"),
         status=Status.DRAFT.value,
-        priority=priority,
+        priority=_priority(priority),
         draft_config=parse_config(config or {}).model_dump(mode="json"),
         draft_updated_at=utcnow(),
     )
@@ -332,11 +338,11 @@ def update_campaign(
             raise ValidationFailed("Publish a first version before activating the campaign.", field="status")
         campaign.status = new_status
     if priority is not None:
-        campaign.priority = priority
+        campaign.priority = _priority(priority)
     campaign.updated_at = utcnow()
     session.add(campaign)
     session.flush()
-    matcher_cache.clear()
+    matcher_cache.clear_after_commit(session)
     return _row(session, campaign)
 
 
@@ -379,7 +385,7 @@ def _publish(session: Session, actor: Actor, campaign: Campaign, config: dict[st
         campaign.status = Status.ACTIVE.value
     session.add(campaign)
     session.flush()
-    matcher_cache.clear()
+    matcher_cache.clear_after_commit(session)
     return _version_row(session, version)
 
 
@@ -439,7 +445,7 @@ def list_campaigns(
     page = max(1, page)
     query = select(Campaign).where(Campaign.account_id == account_id)
     if search.strip():
-        query = query.where(func.lower(Campaign.name).contains(search.strip().lower()))
+        query = query.where(func.lower(Campaign.name).contains(search.strip().lower(), autoescape=True))
     if status:
         query = query.where(Campaign.status == _enum(Status, status, "status"))
     if channel:
@@ -579,6 +585,11 @@ class MatcherCache:
         with self._lock:
             self._entries.clear()
 
+    def clear_after_commit(self, session: Session) -> None:
+        """Clear now and again once the change is committed, so no reader caches the state before it."""
+        self.clear()
+        event.listen(session, "after_commit", lambda _session: self.clear(), once=True)
+
 
 matcher_cache = MatcherCache()
 
@@ -596,11 +607,3 @@ def session_facts(row: dict[str, Any]) -> dict[str, str | None]:
         "landing_path": urlsplit(landing).path or None if landing else None,
         "click_id_type": click_type,
     }
-
-
-def campaign_names(*, session: Session, account_id: int) -> dict[int, tuple[str, str]]:
-    """Campaign id → (public id, name), for reports."""
-    rows = session.exec(
-        select(Campaign.id, Campaign.public_id, Campaign.name).where(Campaign.account_id == account_id)
-    ).all()
-    return {cid: (pid, name) for cid, pid, name in rows}

@@ -17,10 +17,6 @@ def currency_exponent(code: str) -> int | None:
     return currency.exponent
 
 
-def is_money_currency(code: str) -> bool:
-    return currency_exponent(code) is not None
-
-
 def format_minor(amount: int, code: str) -> str:
     """``1999, "EUR"`` → ``"19.99 EUR"``, using the currency's own exponent."""
     exponent = currency_exponent(code) or 0

@@ -49,3 +49,10 @@ class RateLimited(ServiceError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ServiceUnavailable(ServiceError):
+    """An outside system (mail server, provider) did not answer; trying again later may work."""
+
+    status_code = 503
+    code = "unavailable"

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.models import Event, Visitor, VisitSession
+from app.models import Event, VisitSession
 from app.services.errors import ValidationFailed
 
 MAX_PAGE = 200
@@ -67,7 +67,7 @@ def _encode_cursor(event_id: int) -> str:
 def _decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("e"):
+        if not raw.startswith("e") or not raw[1:].isdigit() or len(raw) > 20:
             raise ValueError
         return int(raw[1:])
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
@@ -151,7 +151,3 @@ def today_counts(*, session: Session, account_id: int, timezone: str) -> TodayCo
         )
     ).one()
     return TodayCounts(int(events), int(visitors), int(sessions))
-
-
-def visitor_count(*, session: Session, account_id: int) -> int:
-    return int(session.exec(select(func.count()).select_from(Visitor).where(Visitor.account_id == account_id)).one())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
 from app.models import Account, ApiKey, KeyKind
@@ -161,7 +161,7 @@ def revoke_key(*, session: Session, actor: Actor, key_public_id: str) -> None:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.add(key)
-    identities.clear()
+    identities.clear_after_commit(session)
 
 
 def update_origins(*, session: Session, actor: Actor, key_public_id: str, origins: list[str]) -> KeyRow:
@@ -174,7 +174,7 @@ def update_origins(*, session: Session, actor: Actor, key_public_id: str, origin
         raise ValidationFailed("A publishable key needs at least one allowed origin.", field="origins")
     key.allowed_origins = allowed
     session.add(key)
-    identities.clear()
+    identities.clear_after_commit(session)
     return _row(key)
 
 
@@ -213,6 +213,11 @@ class IdentityCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def clear_after_commit(self, session: Session) -> None:
+        """Clear now and again once the change is committed, so no reader caches the state before it."""
+        self.clear()
+        event.listen(session, "after_commit", lambda _session: self.clear(), once=True)
 
 
 identities = IdentityCache()

@@ -21,6 +21,7 @@ from app.services.campaigns import get_campaign
 from app.services.crypto import decrypt_secret, encrypt_secret
 from app.services.errors import NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
+from app.settings import get_settings
 
 
 class Provider(StrEnum):
@@ -124,8 +125,17 @@ def _clean_settings(provider: Provider, settings: dict[str, Any]) -> dict[str, s
         clean[name] = value
     if provider is Provider.WEBHOOK:
         parts = urlsplit(clean["url"])
-        if parts.scheme != "https" and parts.hostname not in {"localhost", "127.0.0.1"}:
-            raise ValidationFailed("Webhook URLs must use https (http only for localhost).", field="settings.url")
+        local = parts.hostname in {"localhost", "127.0.0.1"}
+        if not parts.hostname:
+            raise ValidationFailed(
+                "The webhook URL needs a host, e.g. https://hooks.example.com/paidsignal.", field="settings.url"
+            )
+        if local and get_settings().is_production:
+            raise ValidationFailed("Webhook URLs cannot point at this server in production.", field="settings.url")
+        if parts.scheme != "https" and not local:
+            raise ValidationFailed(
+                "Webhook URLs must use https (http only for localhost in development).", field="settings.url"
+            )
     return clean
 
 
@@ -238,11 +248,13 @@ def update_pixel(
         pixel.name = " ".join(name.split())[:120]
     if settings is not None:
         pixel.settings = _clean_settings(kind, settings)
-    if credentials:
-        secrets = _clean_secrets(kind, credentials, required=False)
-        if secrets is not None:
-            pixel.credentials_encrypted = encrypt_secret(json.dumps(secrets))
-            pixel.credentials_hint = _hint(secrets)
+    changed = {name: value for name, value in (credentials or {}).items() if str(value or "").strip()}
+    if changed:
+        # Only the secrets given change; the others keep their stored values.
+        secrets = _clean_secrets(kind, pixel_credentials(pixel) | changed, required=True)
+        assert secrets is not None
+        pixel.credentials_encrypted = encrypt_secret(json.dumps(secrets))
+        pixel.credentials_hint = _hint(secrets)
     if events is not None:
         pixel.events = _events(events)
     if enabled is not None:

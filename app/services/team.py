@@ -8,13 +8,20 @@ from html import escape
 
 from sqlmodel import Session, col, select
 
-from app.integrations.email import OutgoingEmail, send_email
+from app.integrations.email import EmailSendError, OutgoingEmail, send_email
 from app.models import Account, Invite, Membership, Role, User
 from app.models.base import new_public_id, utcnow
 from app.routes import invite_url
-from app.services.accounts import create_user, normalize_email
+from app.services.accounts import check_login_rate, create_user, normalize_email
 from app.services.crypto import BadToken, sign_token, verify_token
-from app.services.errors import AuthenticationFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.services.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from app.services.passwords import verify_password
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
@@ -129,7 +136,11 @@ def invite_member(*, session: Session, actor: Actor, email: str, role: str) -> C
     account = session.get(Account, actor.account_id)
     inviter = session.get(User, actor.user_id)
     assert account is not None and inviter is not None
-    send_email(_invite_email(account.name, inviter.email, email, parsed_role, link))
+    try:
+        send_email(_invite_email(account.name, inviter.email, email, parsed_role, link))
+    except EmailSendError as error:
+        # The transaction rolls back: no invitation exists that nobody was told about.
+        raise ServiceUnavailable(f"The invitation email could not be sent ({error}); try again later.") from error
     return CreatedInvite(InviteRow(invite.public_id, email, invite.role, invite.expires_at), link)
 
 
@@ -181,14 +192,17 @@ def describe_invite(*, session: Session, token: str) -> InviteView:
     return InviteView(account.name, invite.email, invite.role, exists)
 
 
-def accept_invite(*, session: Session, token: str, password: str) -> tuple[User, Account]:
+def accept_invite(*, session: Session, token: str, password: str, ip: str = "") -> tuple[User, Account]:
     """Join the account: an existing user proves it with their password; a new one chooses it."""
     invite = _open_invite(session, token)
     user = session.exec(select(User).where(User.email == invite.email)).first()
     if user is None:
         user = create_user(session=session, email=invite.email, password=password)
-    elif not verify_password(password, user.password_hash):
-        raise AuthenticationFailed("That password is wrong for " + invite.email + ".", field="password")
+    else:
+        # A password check like a login, so a link cannot be used to guess passwords faster than login allows.
+        check_login_rate(invite.email, ip)
+        if not verify_password(password, user.password_hash):
+            raise AuthenticationFailed(f"That password is wrong for {invite.email}.", field="password")
     assert user.id is not None
     exists = session.exec(
         select(Membership.id).where(Membership.account_id == invite.account_id, Membership.user_id == user.id)

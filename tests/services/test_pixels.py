@@ -178,3 +178,41 @@ def test_credentials_survive_secret_rotation_and_fail_clearly_without_it(
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_one_secret_of_several_can_change_alone(db: Session) -> None:
+    _, _, owner = make_owner(db)
+    creds = {
+        "oauth_client_id": "client-id-123",
+        "oauth_client_secret": "client-secret-456",
+        "refresh_token": "refresh-token-789",
+    }
+    row = pixels.create_pixel(
+        session=db,
+        actor=owner,
+        provider="google_ads",
+        name="Ads",
+        settings={"operating_account_id": "123-456-7890", "conversion_action_id": "42"},
+        credentials=creds,
+    )
+    pixels.update_pixel(
+        session=db,
+        actor=owner,
+        pixel_public_id=row.public_id,
+        credentials={"oauth_client_id": "", "oauth_client_secret": "", "refresh_token": "new-refresh-0"},
+    )
+    stored = db.exec(select(Pixel)).one()
+    assert pixels.pixel_credentials(stored) == creds | {"refresh_token": "new-refresh-0"}
+
+
+def test_webhook_urls_need_a_host(db: Session) -> None:
+    _, _, owner = make_owner(db)
+    with pytest.raises(ValidationFailed, match="needs a host"):
+        pixels.create_pixel(
+            session=db,
+            actor=owner,
+            provider="webhook",
+            name="Hook",
+            settings={"url": "https://"},
+            credentials={"signing_secret": "s" * 16},
+        )

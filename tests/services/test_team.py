@@ -129,3 +129,32 @@ def test_team_services_do_not_reach_into_other_accounts(db: Session, outbox: Pat
     with pytest.raises(NotFound):
         team.revoke_invite(session=db, actor=owner_a, invite_public_id=invite_b.invite.public_id)
     assert [m.email for m in team.list_members(session=db, account_id=owner_a.account_id)] != [member_b.email]
+
+
+def test_an_invite_link_cannot_guess_passwords_faster_than_login(db: Session, outbox: Path) -> None:
+    from app.services.errors import RateLimited
+
+    _, _, owner = make_owner(db)
+    make_owner(db, email="victim@example.com")
+    token = _link_token(team.invite_member(session=db, actor=owner, email="victim@example.com", role="viewer").link)
+    for n in range(10):
+        with pytest.raises(AuthenticationFailed):
+            team.accept_invite(session=db, token=token, password=f"guess-number-{n}", ip="10.1.1.1")
+    with pytest.raises(RateLimited):
+        team.accept_invite(session=db, token=token, password=PASSWORD, ip="10.1.1.2")
+
+
+def test_a_failed_invitation_email_leaves_no_invitation(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.integrations.email import EmailSendError
+    from app.services.errors import ServiceUnavailable
+
+    account, _, owner = make_owner(db)
+
+    def refuse(_email: object) -> None:
+        raise EmailSendError("SMTP delivery to localhost:587 failed: connection refused")
+
+    monkeypatch.setattr(team, "send_email", refuse)
+    with pytest.raises(ServiceUnavailable, match="could not be sent"):
+        team.invite_member(session=db, actor=owner, email="new@example.com", role="viewer")
+    db.rollback()
+    assert team.list_invites(session=db, account_id=account.id) == []

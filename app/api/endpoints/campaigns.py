@@ -60,7 +60,7 @@ class CampaignCreate(BaseModel):
 
     name: str
     channel: str
-    priority: int = 100
+    priority: int = Field(default=100, ge=0, le=1_000_000, description="lower first when matching")
     config: dict[str, Any] = Field(
         default_factory=dict, description="matching_rules, landing_url, budget, targets, notes"
     )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from app.api.body import read_json
 from app.api.cors import allow_origin, expose_error
@@ -95,8 +95,8 @@ def list_events(
     type: Annotated[str | None, Query(max_length=40)] = None,
     visitor_id: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[str | None, Query(pattern="^(browser|server|test)$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=event_service.MAX_PAGE)] = 50,
     cursor: str | None = None,
 ) -> EventList:
