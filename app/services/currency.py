@@ -45,7 +45,9 @@ def parse_major(text: str, currency: str) -> int:
     if raw.count(",") == 1 and "." not in raw:  # a decimal comma, as many shops write prices
         raw = raw.replace(",", ".")
     whole, point, fraction = raw.partition(".")
-    if not whole.isdigit() or (point and not fraction.isdigit()):
+    digits = set("0123456789")  # str.isdigit() also accepts "²" and other scripts' digits, which int() refuses
+
+    if not whole or set(whole) - digits or (point and (not fraction or set(fraction) - digits)):
         raise ValidationFailed(f"{text!r} is not an amount; write it like 19.99.", field="amount")
     if len(whole) > _MAX_WHOLE_DIGITS:
         raise ValidationFailed(f"{text!r} is too large.", field="amount")

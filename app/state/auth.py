@@ -136,7 +136,10 @@ class InviteState(AppState):
         try:
             with session_scope() as session:
                 user, account = team_service.accept_invite(
-                    session=session, token=self._token(), password=str(form.get("password", ""))
+                    session=session,
+                    token=self._token(),
+                    password=str(form.get("password", "")),
+                    ip=self.router.session.client_ip,
                 )
                 self._start_session(session, user, account.id)
         except ServiceError as error:

@@ -115,7 +115,7 @@ class LiveState(AppState):
 
     def _load_live(self) -> bool:
         """Read and show the live data now; False (and nothing shown) when the visitor is not signed in."""
-        read = type(self)._read_live
+        read = self._read_live
 
         def load(session: Session) -> Any:
             actor = self._actor(session)  # also refreshes account_timezone
@@ -138,7 +138,8 @@ class LiveState(AppState):
                 return
             self.watching = True
             path = self._watch_path = self.router.url.path
-        read = type(self)._read_live
+            # Through the instance: in a background task ``self`` is a StateProxy, so type(self) is not the state.
+            read = self._read_live
         try:
             for _ in range(int(MAX_WATCH_SECONDS / POLL_SECONDS)):
                 await asyncio.sleep(POLL_SECONDS)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import email
 import re
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -46,3 +50,23 @@ def log_in(page: Page, base: str, *, email: str, password: str) -> None:
 def log_out(page: Page, base: str) -> None:
     page.locator("#logout").click()
     expect(page).to_have_url(url_is(base, "/login"))
+
+
+def invite_mail(outbox: Path, to: str) -> EmailMessage:
+    """The invitation emailed to ``to`` (the file email backend writes one .eml per message to the outbox)."""
+    for path in sorted(outbox.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        if message["To"] == to:
+            return message
+    raise AssertionError(f"no .eml for {to} in {outbox}: {sorted(p.name for p in outbox.glob('*'))}")
+
+
+def invite_link(message: EmailMessage, base: str) -> str:
+    """The accept link in an invitation's plain-text body: only the invitee gets it, the inviter's page never shows
+    it."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    found = re.search(rf"{re.escape(base)}/invite/\S+", body.get_content())
+    assert found, body.get_content()
+    return found.group(0)

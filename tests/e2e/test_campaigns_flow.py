@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.e2e.conftest import SCREENSHOTS, Server, shop_page
-from tests.e2e.helpers import log_out, open_form_page, sign_up, url_is
+from tests.e2e.helpers import invite_link, invite_mail, log_out, open_form_page, sign_up, url_is
 from tests.utils.events import DESKTOP_UA
 
 pytestmark = pytest.mark.e2e
@@ -239,9 +239,8 @@ def test_pixels_campaign_versions_rollback_and_a_viewer(
     page.locator("input[name=email]").fill(viewer)
     _choose(page, page.locator("#invite-role"), "viewer")
     page.locator("#send-invite").click()
-    link_box = page.locator("#invite-link")
-    expect(link_box).to_contain_text(f"{base}/invite/")
-    link = link_box.inner_text().strip()
+    expect(page.locator("#invite-sent")).to_contain_text(viewer)
+    link = invite_link(invite_mail(server.outbox, viewer), base)
     log_out(page, base)
 
     guest = new_context().new_page()
@@ -282,6 +281,9 @@ def test_pixels_campaign_versions_rollback_and_a_viewer(
     expect(guest.locator(".pixel-card")).to_have_count(2)
     expect(guest.locator(".edit-pixel, .check-pixel, .delete-pixel, #create-pixel")).to_have_count(0)
     expect(guest.locator(".pixel-enabled").first).to_be_disabled()
+    guest.goto(f"{base}/install")
+    expect(guest.locator("#install-snippet")).to_be_visible()
+    expect(guest.locator("#send-test-event")).to_have_count(0)
 
 
 # --- sessions tagged with the live version ---------------------------------------------------------------------------

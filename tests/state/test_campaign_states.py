@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -10,9 +11,8 @@ from sqlmodel import Session, select
 from app import routes
 from app.models import Campaign, CampaignVersion, Pixel, Role
 from app.services import accounts, campaigns
-from app.services.errors import ValidationFailed
 from app.state.base import AppState
-from app.state.campaigns import CampaignEditorState, CampaignsState, to_major, to_minor
+from app.state.campaigns import CampaignEditorState, CampaignsState
 from app.state.pixels import PixelsState
 from tests.state.conftest import substate
 from tests.utils.factories import add_member, make_owner
@@ -161,8 +161,18 @@ def test_editor_reports_the_services_messages(root: State, db: Session) -> None:
     assert "at most 2 decimals" in editor.error
     editor.set_budget_amount("")
     editor.set_target_cpa("5")
+    editor.save_draft()  # the config schema's own message
+    assert editor.error == "a target CPA is an amount: set the budget (its currency) too"
+    editor.set_budget_currency("")
     editor.save_draft()
-    assert "set a budget" in editor.error
+    assert editor.error.startswith("The target CPA needs a currency")
+
+    # Version labels come from the browser: anything but a listed version is a message, not a crash.
+    for label in ("x", "v", "vabc", "v99", "v" + "9" * 5000):
+        editor.set_compare_from(label)
+        editor.set_compare_to(label)
+        assert "Choose two" in str(editor.compare().args)
+        assert editor.changes == [] and editor.compared == ""
 
     editor._open("cmp_doesnotexist")
     assert editor.not_found == "Campaign not found."
@@ -261,17 +271,80 @@ def test_pixels_state_never_keeps_secrets(root: State, db: Session) -> None:
     assert pixels.pixels == []
 
 
+def _editor_for(root: State, db: Session) -> tuple[CampaignEditorState, str]:
+    _, owner_user, owner = make_owner(db)
+    row = campaigns.create_campaign(session=db, actor=owner, name="Money", channel="meta")
+    db.commit()
+    _login(root, db, owner_user)
+    editor = substate(root, CampaignEditorState)
+    editor._open(row.public_id)
+    return editor, row.public_id
+
+
 @pytest.mark.parametrize(
-    ("text", "currency", "minor"),
-    [("150.50", "EUR", 15050), ("1200", "JPY", 1200), ("1.234", "KWD", 1234), ("", "EUR", None)],
+    ("text", "currency", "minor", "shown"),
+    [
+        ("150.50", "EUR", 15050, "150.50"),
+        ("150", "EUR", 15000, "150.00"),
+        ("1200", "JPY", 1200, "1200"),
+        ("1.234", "KWD", 1234, "1.234"),
+    ],
 )
-def test_money_inputs_use_the_currency_exponent(text: str, currency: str, minor: int | None) -> None:
-    assert to_minor(text, currency, "The budget") == minor
-    if minor is not None:
-        assert to_major(minor, currency) == (text if "." in text or currency == "JPY" else f"{text}.00")
+def test_money_inputs_use_the_currency_exponent(
+    root: State, db: Session, text: str, currency: str, minor: int, shown: str
+) -> None:
+    editor, public_id = _editor_for(root, db)
+    editor.set_budget_amount(text)
+    editor.set_budget_currency(currency)
+    editor.set_target_cpa(text)
+    editor.save_draft()
+    assert editor.error == ""
+    draft = db.exec(select(Campaign).where(Campaign.public_id == public_id)).one().draft_config
+    assert draft is not None and draft["budget"]["amount"] == minor and draft["targets"]["target_cpa"] == minor
+    assert (editor.budget_amount, editor.target_cpa) == (shown, shown)  # read back in major units
 
 
-def test_money_inputs_refuse_what_they_cannot_read() -> None:
-    for text, currency in (("12.5", "JPY"), ("abc", "EUR"), ("NaN", "EUR"), ("5", ""), ("5", "EURO")):
-        with pytest.raises(ValidationFailed):
-            to_minor(text, currency, "The budget")
+@pytest.mark.parametrize(
+    ("text", "currency", "message"),
+    [
+        ("12.5", "JPY", "The budget: JPY amounts take no decimals."),
+        ("10.999", "EUR", "The budget: EUR amounts take at most 2 decimals."),
+        ("abc", "EUR", "is not an amount"),
+        ("NaN", "EUR", "is not an amount"),
+        ("-5", "EUR", "is not an amount"),
+        ("1e999990", "EUR", "is not an amount"),  # Decimal took ~40 s of CPU for this one
+        ("1e10000000", "EUR", "is not an amount"),  # and raised decimal.Overflow for that one
+        ("9" * 13, "EUR", "is too large"),
+        ("5", "", "The budget needs a currency"),
+        ("5", "EURO", "not an ISO 4217 currency code"),
+    ],
+)
+def test_money_inputs_refuse_what_they_cannot_read(
+    root: State, db: Session, text: str, currency: str, message: str
+) -> None:
+    editor, public_id = _editor_for(root, db)
+    editor.set_budget_amount(text)
+    editor.set_budget_currency(currency)
+    started = time.monotonic()
+    editor.save_draft()
+    assert time.monotonic() - started < 2
+    assert message in editor.error
+    campaign = db.exec(select(Campaign).where(Campaign.public_id == public_id)).one()
+    db.refresh(campaign)
+    assert campaign.draft_config is None or campaign.draft_config.get("budget") is None
+
+
+def test_pixel_handlers_refuse_crafted_events(root: State, db: Session) -> None:
+    _, owner_user, _ = make_owner(db)
+    _login(root, db, owner_user)
+    pixels = substate(root, PixelsState)
+    pixels.load_pixels()
+    pixels.set_new_provider("no-such-provider")
+    pixels.create_pixel({"new_name": "x"})
+    assert pixels.error and pixels.pixels == []
+    pixels.set_new_provider("meta")
+    pixels.create_pixel(["not", "a", "form"])  # type: ignore[arg-type]
+    assert pixels.error and pixels.pixels == []
+    pixels.save_edit({"edit_name": "x"})  # no edit in progress
+    assert pixels.edit_error
+    assert db.exec(select(Pixel)).first() is None

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
+import pytest
+import wrapt
 from reflex.state import State
 from sqlmodel import Session, select
 
 from app.models import Event, Role
 from app.services import accounts, keys
 from app.services.ingest import IngestContext, Source, ingest_now
+from app.state import live
 from app.state.live import InstallState, OverviewState, poll_live, read_install, read_overview
 from tests.state.conftest import substate
 from tests.utils.events import DESKTOP_UA, event
@@ -98,3 +103,41 @@ def test_the_poller_reads_in_a_plain_function(db: Session) -> None:
     assert context is not None and context.email == owner_user.email
     assert data is not None and (data.events, data.visitors, data.sessions) == (1, 1, 1) and len(data.recent) == 1
     assert poll_live("not-a-token", read_install) == (None, None)
+
+
+class _BackgroundProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Stands in for Reflex's StateProxy (also a wrapt proxy): ``async with self`` around every state access."""
+
+    async def __aenter__(self) -> _BackgroundProxy:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+def test_the_watch_polls_off_the_event_loop_and_shows_new_events(
+    root: State, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account, owner_user, _ = make_owner(db)
+    _login(root, db, owner_user)
+    install = substate(root, InstallState)
+    install.load_install()
+    assert install.received is False
+    ingest_now(
+        [event(url="https://shop.example.com/p")],
+        IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA),
+    )
+    threads: list[str] = []
+    real_poll = live.poll_live
+
+    def poll(token: str, read: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real_poll(token, read)
+
+    monkeypatch.setattr(live, "poll_live", poll)
+    monkeypatch.setattr(live, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(live, "MAX_WATCH_SECONDS", 0.02)  # two polls
+    asyncio.run(InstallState._watch(_BackgroundProxy(install)))
+    assert len(threads) == 2 and threading.main_thread().name not in threads
+    assert install.received is True and install.first_event["url"] == "https://shop.example.com/p"
+    assert install.watching is False
