@@ -25,8 +25,8 @@ def first_publishable_key(*, session: Session, account_id: int) -> str | None:
 def install_snippet(*, publishable_key: str | None) -> str:
     base = get_settings().public_url
     key = escape(publishable_key or KEY_PLACEHOLDER, quote=True)
-    stub = "window.paidsignal=window.paidsignal||function(){(paidsignal.q=paidsignal.q||[]).push(arguments)};"
-    return f'<script>{stub}</script>\n<script async src="{base}/pixel.js" data-key="{key}"></script>'
+    queue = "window.paidsignal=window.paidsignal||function(){(paidsignal.q=paidsignal.q||[]).push(arguments)};"
+    return f'<script>{queue}</script>\n<script async src="{base}/pixel.js" data-key="{key}"></script>'
 
 
 def allowed_origins(*, session: Session, account_id: int) -> list[str]:
