@@ -398,6 +398,20 @@ def publish_draft(*, session: Session, actor: Actor, campaign_public_id: str, ch
     return _publish(session, actor, campaign, campaign.draft_config, change_note)
 
 
+def publish(
+    *,
+    session: Session,
+    actor: Actor,
+    campaign_public_id: str,
+    config: dict[str, Any] | None = None,
+    change_note: str = "",
+) -> VersionRow:
+    """Publish ``config`` (saved as the draft first, in the same transaction) or, without one, the saved draft."""
+    if config is not None:
+        save_draft(session=session, actor=actor, campaign_public_id=campaign_public_id, config=config)
+    return publish_draft(session=session, actor=actor, campaign_public_id=campaign_public_id, change_note=change_note)
+
+
 def rollback(
     *, session: Session, actor: Actor, campaign_public_id: str, version_number: int, change_note: str = ""
 ) -> VersionRow:

@@ -22,6 +22,14 @@ def first_publishable_key(*, session: Session, account_id: int) -> str | None:
     ).first()
 
 
+def first_real_event(*, session: Session, account_id: int) -> dict[str, object] | None:
+    """The newest event the shop itself sent (browser or server), for the install check; test events do not count."""
+    from app.services.events import list_events
+
+    page = list_events(session=session, account_id=account_id, exclude_source="test", limit=1)
+    return page.events[0] if page.events else None
+
+
 def install_snippet(*, publishable_key: str | None) -> str:
     base = get_settings().public_url
     key = escape(publishable_key or KEY_PLACEHOLDER, quote=True)

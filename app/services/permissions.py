@@ -39,6 +39,11 @@ class Actor:
         return ROLE_RANK[self.role] >= ROLE_RANK[MINIMUM_ROLE[permission]]
 
 
+def key_actor(account_id: int) -> Actor:
+    """What a secret API key may do in its account: marketer rights (campaigns, pixels), not keys or the team."""
+    return Actor(user_id=0, account_id=account_id, role=Role.MARKETER)
+
+
 def require(actor: Actor, permission: Permission) -> None:
     if not actor.can(permission):
         needed = MINIMUM_ROLE[permission]

@@ -553,13 +553,12 @@ class CampaignEditorState(AppState):
         self.error = ""
 
         def publish(s: Session) -> campaign_service.VersionRow:
-            actor = self._actor(s)
-            if self.dirty:
-                campaign_service.save_draft(
-                    session=s, actor=actor, campaign_public_id=self.campaign_public_id, config=self._config()
-                )
-            return campaign_service.publish_draft(
-                session=s, actor=actor, campaign_public_id=self.campaign_public_id, change_note=self.publish_note
+            return campaign_service.publish(
+                session=s,
+                actor=self._actor(s),
+                campaign_public_id=self.campaign_public_id,
+                config=self._config() if self.dirty else None,
+                change_note=self.publish_note,
             )
 
         version, error = self._run(publish)

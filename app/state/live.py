@@ -63,9 +63,9 @@ class InstallData:
 
 
 def read_install(session: Session, account_id: int, timezone: str) -> InstallData:
-    real = event_service.list_events(session=session, account_id=account_id, exclude_source="test", limit=1)
+    real = install_service.first_real_event(session=session, account_id=account_id)
     recent = event_service.list_events(session=session, account_id=account_id, limit=10)
-    first = event_items(real.events, timezone)[0] if real.events else None
+    first = event_items([real], timezone)[0] if real else None
     return InstallData(
         received=first is not None,
         first_event={k: str(v) for k, v in first.items()} if first else None,

@@ -9,18 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import SecretKeyDep, SessionDep
 from app.api.schemas import ErrorResponse
-from app.models import Role
 from app.services import campaigns as campaign_service
 from app.services.keys import KeyIdentity
-from app.services.permissions import Actor
+from app.services.permissions import key_actor
 
 router = APIRouter(tags=["campaigns"])
 _ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 409, 422)}
-
-
-def _actor(identity: KeyIdentity) -> Actor:
-    # A secret key acts for its account with marketer rights: it may edit campaigns, not keys or the team.
-    return Actor(user_id=0, account_id=identity.account_id, role=Role.MARKETER)
 
 
 class CampaignOut(BaseModel):
@@ -134,7 +128,7 @@ def list_campaigns(
 
 @router.post("/campaigns", response_model=CampaignDetailOut, status_code=201, responses=_ERRORS)
 def create_campaign(body: CampaignCreate, identity: SecretKeyDep, session: SessionDep) -> CampaignDetailOut:
-    actor = _actor(identity)
+    actor = key_actor(identity.account_id)
     row = campaign_service.create_campaign(
         session=session, actor=actor, name=body.name, channel=body.channel, config=body.config, priority=body.priority
     )
@@ -161,11 +155,11 @@ def list_versions(campaign_id: str, identity: SecretKeyDep, session: SessionDep)
 @router.post("/campaigns/{campaign_id}/versions", response_model=VersionOut, status_code=201, responses=_ERRORS)
 def publish_version(campaign_id: str, body: PublishRequest, identity: SecretKeyDep, session: SessionDep) -> VersionOut:
     """Publish ``config`` (or the saved draft) as the next version."""
-    actor = _actor(identity)
-    if body.config is not None:
-        campaign_service.save_draft(session=session, actor=actor, campaign_public_id=campaign_id, config=body.config)
-    return _version(
-        campaign_service.publish_draft(
-            session=session, actor=actor, campaign_public_id=campaign_id, change_note=body.change_note
-        )
+    version = campaign_service.publish(
+        session=session,
+        actor=key_actor(identity.account_id),
+        campaign_public_id=campaign_id,
+        config=body.config,
+        change_note=body.change_note,
     )
+    return _version(version)
