@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(default=5.0, ge=0)
     ingest_max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
+    # The one place the Stripe API version is pinned (tests check it matches stripe-python's own pin).
+    stripe_api_version: str = "2026-10-28.endive"
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_timeout_seconds: float = Field(default=15.0, gt=0)
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    checkout_rate_limit: str = "20/minute"
+
     jobs_enabled: bool = True
     job_lease_seconds: int = Field(default=60, ge=5)
     key_usage_flush_seconds: int = Field(default=30, ge=1)
@@ -95,7 +102,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("ingest_rate_limit", "login_rate_limit_per_email", "login_rate_limit_per_ip")
+    @field_validator(
+        "ingest_rate_limit", "login_rate_limit_per_email", "login_rate_limit_per_ip", "checkout_rate_limit"
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         from limits import parse_many

@@ -35,6 +35,8 @@ from app.db import get_engine  # noqa: E402
 from app.services.accounts import reset_login_limits  # noqa: E402
 from app.services.campaigns import matcher_cache  # noqa: E402
 from app.services.keys import identities, usage  # noqa: E402
+from app.services.ratelimit import reset as reset_rate_limits  # noqa: E402
+from app.services.stripe_connection import webhook_secrets  # noqa: E402
 from app.settings import get_settings  # noqa: E402
 
 
@@ -61,6 +63,8 @@ def db(engine: object) -> Iterator[Session]:
     usage.discard()
     identities.clear()
     matcher_cache.clear()
+    webhook_secrets.clear()
+    reset_rate_limits()
 
 
 @pytest.fixture
@@ -70,3 +74,20 @@ def outbox() -> Path:
     for old in folder.glob("*.eml"):
         old.unlink()
     return folder
+
+
+@pytest.fixture(scope="session")
+def _stripe_recorder() -> Iterator[object]:
+    from tests.utils.stripe_fakes import StripeRecorder
+
+    with StripeRecorder() as recorder:
+        os.environ["STRIPE_API_BASE"] = recorder.url
+        get_settings.cache_clear()
+        yield recorder
+
+
+@pytest.fixture
+def stripe_api(_stripe_recorder: object) -> object:
+    """The recording Stripe API (what localstripe lacks), emptied for this test; the app's Stripe calls go there."""
+    _stripe_recorder.clear()  # type: ignore[attr-defined]
+    return _stripe_recorder

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app import routes
-from app.api.endpoints import campaigns, events, health, keys, pixel
+from app.api.endpoints import campaigns, checkout, events, health, keys, orders, pixel, stripe_webhook
 from app.api.errors import error_response, install_error_handlers
 from app.services.health import app_version
 
@@ -29,6 +29,9 @@ def build_api() -> FastAPI:
     v1.include_router(keys.router)
     v1.include_router(events.router)
     v1.include_router(campaigns.router)
+    v1.include_router(checkout.router)
+    v1.include_router(orders.router)
+    v1.include_router(stripe_webhook.router)
     api.include_router(v1)
     api.include_router(pixel.router)
 

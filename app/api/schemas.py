@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -51,3 +54,79 @@ class IngestResponse(BaseModel):
 class EventList(BaseModel):
     events: list[dict[str, object]]
     next_cursor: str | None
+
+
+class CheckoutCreated(BaseModel):
+    order_id: str
+    checkout_url: str
+    event_id: str
+
+
+class OrderTimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    title: str
+    outcome: str
+    message: str
+    deliveries: int
+    stripe_event_id: str
+
+
+class OrderPaymentOut(BaseModel):
+    kind: str
+    amount: int
+    amount_refunded: int
+    currency: str
+    paid_at: datetime
+    invoice_id: str | None
+    payment_intent_id: str | None
+
+
+class OrderOut(BaseModel):
+    """Money in integer minor units of ``currency``."""
+
+    order_id: str
+    status: str
+    mode: str
+    currency: str
+    amount: int | None
+    amount_paid: int
+    amount_refunded: int
+    items: list[dict[str, Any]]
+    campaign: str
+    campaign_version: str
+    created_at: datetime
+    paid_at: datetime | None
+    subscription_status: str | None = None
+    disputed: bool = False
+    event_id: str | None = None
+    attribution: dict[str, Any] | None = None
+    payments: list[OrderPaymentOut] | None = None
+    timeline: list[OrderTimelineEntry]
+
+
+class OrderListItem(BaseModel):
+    order_id: str
+    status: str
+    mode: str
+    currency: str
+    amount: int | None
+    amount_refunded: int
+    products: str
+    campaign: str
+    campaign_version: str
+    created_at: datetime
+    paid_at: datetime | None
+
+
+class OrderList(BaseModel):
+    orders: list[OrderListItem]
+    total: int
+    next_cursor: str | None
+
+
+class WebhookAck(BaseModel):
+    received: bool
+    event_id: str
+    outcome: str
+    message: str

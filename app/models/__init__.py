@@ -4,6 +4,16 @@ from app.models.accounts import Account, AuthSession, Invite, Membership, Role, 
 from app.models.campaigns import Campaign, CampaignPixel, CampaignVersion, Pixel
 from app.models.jobs import JobLease, JobRun
 from app.models.keys import ApiKey, KeyKind
+from app.models.payments import (
+    Order,
+    Payment,
+    Refund,
+    StripeConnection,
+    StripeEvent,
+    StripePrice,
+    StripeProduct,
+    Subscription,
+)
 from app.models.tracking import Event, Touch, Visitor, VisitSession
 
 __all__ = [
@@ -19,8 +29,16 @@ __all__ = [
     "JobRun",
     "KeyKind",
     "Membership",
+    "Order",
+    "Payment",
     "Pixel",
+    "Refund",
     "Role",
+    "StripeConnection",
+    "StripeEvent",
+    "StripePrice",
+    "StripeProduct",
+    "Subscription",
     "Touch",
     "User",
     "VisitSession",

@@ -11,16 +11,14 @@ from datetime import timedelta
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.models import Account, AuthSession, Membership, Role, User
 from app.models.base import new_public_id, utcnow
+from app.services import ratelimit
 from app.services.crypto import sha256_hex
-from app.services.errors import AuthenticationFailed, Conflict, NotFound, RateLimited, ValidationFailed
+from app.services.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from app.services.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
 from app.services.permissions import Actor
 from app.settings import get_settings
@@ -172,27 +170,17 @@ def make_staff(*, session: Session, email: str) -> User:
 
 # --- login and sessions -----------------------------------------------------------------------------------
 
-_limiter_storage = MemoryStorage()
-_limiter = MovingWindowRateLimiter(_limiter_storage)
-
 
 def reset_login_limits() -> None:
-    _limiter_storage.reset()
+    ratelimit.reset()
 
 
 def check_login_rate(email: str, ip: str) -> None:
     settings = get_settings()
-    checks = [(parse(settings.login_rate_limit_per_email), "email", email)]
+    message = "Too many login attempts. Try again in {retry_minutes} minute(s)."
+    ratelimit.hit(settings.login_rate_limit_per_email, "login", "email", email, message=message)
     if ip:
-        checks.append((parse(settings.login_rate_limit_per_ip), "ip", ip))
-    for limit, scope, value in checks:
-        if not _limiter.hit(limit, "login", scope, value):
-            reset_at = _limiter.get_window_stats(limit, "login", scope, value).reset_time
-            retry_after = max(1, int(reset_at - utcnow().timestamp()))
-            raise RateLimited(
-                f"Too many login attempts. Try again in {max(1, retry_after // 60)} minute(s).",
-                retry_after=retry_after,
-            )
+        ratelimit.hit(settings.login_rate_limit_per_ip, "login", "ip", ip, message=message)
 
 
 def authenticate(*, session: Session, email: str, password: str, ip: str = "") -> User:

@@ -379,3 +379,69 @@ def attribute_conversions(
         lookback_days=lookback_days,
         half_life_days=half_life_days,
     )
+
+
+def snapshot(*, session: Any, account_id: int, visitor_key: str | None, at: datetime) -> dict[str, Any]:
+    """What an order keeps of its attribution when checkout starts: the visitor's touches within the longest
+    lookback, and the credits under every model for the default lookback (ids, shares as strings "1/2").
+
+    Stored with the order because the webhook may arrive before the buyer's browser returns, and because later
+    touches must not change what this order was credited to.
+    """
+    from sqlmodel import col, select
+
+    from app.models import Campaign, CampaignVersion, Touch
+
+    rows = []
+    if visitor_key:
+        window_start = at - timedelta(days=max(LOOKBACK_DAYS))
+        rows = session.exec(
+            select(Touch)
+            .where(
+                Touch.account_id == account_id,
+                Touch.visitor_key == visitor_key,
+                col(Touch.touched_at) >= window_start,
+                col(Touch.touched_at) <= at,
+            )
+            .order_by(col(Touch.touched_at), col(Touch.id))
+        ).all()
+    campaign_ids = {t.campaign_id for t in rows if t.campaign_id}
+    version_ids = {t.campaign_version_id for t in rows if t.campaign_version_id}
+    campaigns = dict(
+        session.exec(select(Campaign.id, Campaign.public_id).where(col(Campaign.id).in_(campaign_ids))).all()
+    )
+    versions = dict(
+        session.exec(
+            select(CampaignVersion.id, CampaignVersion.public_id).where(col(CampaignVersion.id).in_(version_ids))
+        ).all()
+    )
+    points = [TouchPoint(t.touched_at, t.campaign_id, t.campaign_version_id) for t in rows]
+    models: dict[str, list[dict[str, Any]]] = {}
+    for model in AttributionModel:
+        models[model.value] = [
+            {
+                "campaign_id": c.campaign_id,
+                "campaign_version_id": c.version_id,
+                "campaign": campaigns.get(c.campaign_id),
+                "campaign_version": versions.get(c.version_id),
+                "share": str(c.share),
+            }
+            for c in credit(points, at, model=model)
+        ]
+    return {
+        "at": at.isoformat(),
+        "lookback_days": DEFAULT_LOOKBACK_DAYS,
+        "touches": [
+            {
+                "at": t.touched_at.isoformat(),
+                "utm_source": t.utm_source,
+                "utm_medium": t.utm_medium,
+                "utm_campaign": t.utm_campaign,
+                "click_id_type": t.click_id_type,
+                "campaign": campaigns.get(t.campaign_id),
+                "campaign_version": versions.get(t.campaign_version_id),
+            }
+            for t in rows
+        ],
+        "models": models,
+    }

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from app.models import Campaign, CampaignPixel, CampaignVersion, User
 from app.models.base import new_public_id, utcnow
 from app.services.currency import currency_exponent, format_minor
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.errors import Conflict, NotFound, ValidationFailed, validation_failed
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
 
@@ -155,27 +155,11 @@ class CampaignConfig(BaseModel):
 _LOC_NAMES = {"matching_rules": "matching rule", "conditions": "condition"}
 
 
-def _where(loc: tuple[Any, ...]) -> tuple[str, str]:
-    """(field path for machines, words for people): ``matching_rules.0.conditions.1.value`` and
-    ``matching rule 1, condition 2, value``."""
-    path = ".".join(str(p) for p in loc)
-    words: list[str] = []
-    for part in loc:
-        if isinstance(part, int) and words:
-            words[-1] = f"{words[-1]} {part + 1}"
-        else:
-            words.append(_LOC_NAMES.get(str(part), str(part).replace("_", " ")))
-    return path, ", ".join(words)
-
-
 def parse_config(data: dict[str, Any]) -> CampaignConfig:
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        path, words = _where(tuple(first.get("loc", ())))
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise ValidationFailed(f"{words}: {message}" if words else message, field=path or None) from error
+        raise validation_failed(error, _LOC_NAMES) from error
 
 
 # --- read models -------------------------------------------------------------------------------------------------

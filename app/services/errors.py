@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import ValidationError
+
 
 class ServiceError(Exception):
     """Base class: ``code`` is stable for machines, ``message`` says what was wrong and what to do."""
@@ -56,3 +60,24 @@ class ServiceUnavailable(ServiceError):
 
     status_code = 503
     code = "unavailable"
+
+
+def _where(loc: tuple[Any, ...], names: dict[str, str]) -> tuple[str, str]:
+    """(field path for machines, words for people): ``matching_rules.0.conditions.1.value`` and
+    ``matching rule 1, condition 2, value``."""
+    path = ".".join(str(p) for p in loc)
+    words: list[str] = []
+    for part in loc:
+        if isinstance(part, int) and words:
+            words[-1] = f"{words[-1]} {part + 1}"
+        else:
+            words.append(names.get(str(part), str(part).replace("_", " ")))
+    return path, ", ".join(words)
+
+
+def validation_failed(error: ValidationError, names: dict[str, str] | None = None) -> ValidationFailed:
+    """A pydantic error as a 422 naming the first wrong field, in words and as a path."""
+    first = error.errors()[0]
+    path, words = _where(tuple(first.get("loc", ())), names or {})
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return ValidationFailed(f"{words}: {message}" if words else message, field=path or None)

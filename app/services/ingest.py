@@ -20,17 +20,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from crawlerdetect import CrawlerDetect
-from limits import parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.models import Event
 from app.models.base import utcnow
+from app.services import ratelimit
 from app.services import sessions as session_service
-from app.services.errors import RateLimited, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.events_schema import MAX_BATCH, EventIn
 from app.settings import get_settings
 
@@ -130,23 +128,19 @@ def parse_events(raw_events: list[Any], *, now: datetime, result: IngestResult) 
 
 # --- gatekeeper: rate limit per key ------------------------------------------------------------------------------
 
-_rate_storage = MemoryStorage()
-_rate_limiter = MovingWindowRateLimiter(_rate_storage)
-
 
 def reset_rate_limits() -> None:
-    _rate_storage.reset()
+    ratelimit.reset()
 
 
 def check_rate(key_id: int) -> None:
     """Requests per key per process (``INGEST_RATE_LIMIT``); 429 with Retry-After beyond it."""
-    for limit in parse_many(get_settings().ingest_rate_limit):
-        if not _rate_limiter.hit(limit, "ingest", str(key_id)):
-            reset_at = _rate_limiter.get_window_stats(limit, "ingest", str(key_id)).reset_time
-            retry_after = max(1, int(reset_at - utcnow().timestamp()) + 1)
-            raise RateLimited(
-                f"Too many requests for this key (limit {limit}); retry after {retry_after} s.", retry_after=retry_after
-            )
+    ratelimit.hit(
+        get_settings().ingest_rate_limit,
+        "ingest",
+        str(key_id),
+        message="Too many requests for this key (limit {limit}); retry after {retry_after} s.",
+    )
 
 
 # --- enrich ------------------------------------------------------------------------------------------------------

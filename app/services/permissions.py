@@ -16,6 +16,7 @@ class Permission(StrEnum):
     EDIT_MARKETING = "edit campaigns and pixels"
     MANAGE_KEYS = "manage API keys"
     MANAGE_TEAM = "manage the team"
+    MANAGE_STRIPE = "connect and disconnect Stripe"
 
 
 MINIMUM_ROLE: dict[Permission, Role] = {
@@ -23,6 +24,7 @@ MINIMUM_ROLE: dict[Permission, Role] = {
     Permission.EDIT_MARKETING: Role.MARKETER,
     Permission.MANAGE_KEYS: Role.ADMIN,
     Permission.MANAGE_TEAM: Role.ADMIN,
+    Permission.MANAGE_STRIPE: Role.ADMIN,
 }
 
 

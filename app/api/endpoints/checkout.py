@@ -1,0 +1,75 @@
+"""``/api/v1/checkout/sessions``: start a Stripe Checkout for the shop's buyer (browsers, CORS-simple)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from app.api.body import read_json
+from app.api.cors import allow_origin, expose_error
+from app.api.deps import resolve_browser_or_server_key
+from app.api.errors import error_response
+from app.api.schemas import CheckoutCreated, ErrorResponse
+from app.db import session_scope
+from app.models import KeyKind
+from app.services import checkout
+from app.services.errors import RateLimited, ServiceError
+from app.services.keys import KeyIdentity
+
+router = APIRouter(tags=["checkout"])
+MAX_BODY = 64 * 1024
+
+
+def _start(request: Request, payload: object, origin: str | None) -> tuple[KeyIdentity, checkout.CheckoutStarted]:
+    parsed = checkout.parse_request(payload)
+    ip = request.client.host if request.client else ""
+    with session_scope() as session:
+        identity = resolve_browser_or_server_key(request, session, parsed.key)
+        checkout.check_rate(identity.key_id, ip)
+        browser = identity.kind is KeyKind.PUBLISHABLE
+        started = checkout.start_checkout(
+            session=session,
+            identity=identity,
+            request=parsed,
+            user_agent=request.headers.get("user-agent", "") if browser else "",
+            ip=ip if browser else "",
+        )
+    return identity, started
+
+
+@router.post(
+    "/checkout/sessions",
+    response_model=CheckoutCreated,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": checkout.CheckoutRequest.model_json_schema()},
+                "text/plain": {"schema": {"type": "string"}},
+            }
+        }
+    },
+    responses={k: {"model": ErrorResponse} for k in (401, 403, 409, 413, 415, 422, 429, 503)},
+)
+async def create_checkout_session(request: Request) -> JSONResponse:
+    """Create an order and its Stripe Checkout Session; send the buyer to ``checkout_url``.
+
+    Browsers: CORS-simple ``text/plain`` POST with ``?key=ps_pk_…``; ``success_url`` and ``cancel_url`` must be on
+    the key's allowed origins. The same request (same ``event_id`` and contents) returns the same order.
+    """
+    origin = request.headers.get("origin")
+    try:
+        payload = await read_json(request, max_bytes=MAX_BODY)
+        identity, started = await run_in_threadpool(_start, request, payload, origin)
+    except ServiceError as error:
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+        response = error_response(error.status_code, error.code, error.message, error.field, headers)
+        expose_error(response, origin)
+        return response
+    response = JSONResponse(
+        CheckoutCreated(
+            order_id=started.order_id, checkout_url=started.checkout_url, event_id=started.event_id
+        ).model_dump()
+    )
+    allow_origin(response, origin, identity)
+    return response

@@ -1,0 +1,49 @@
+"""``/api/v1/stripe/webhook/{account_id}``: Stripe's signed events for one account."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from app.api.errors import error_response
+from app.api.schemas import ErrorResponse, WebhookAck
+from app.db import session_scope
+from app.services import stripe_webhooks
+from app.services.errors import ServiceError
+
+router = APIRouter(tags=["stripe"])
+# Stripe events are far smaller; a bigger body is not from Stripe.
+MAX_BODY = 2 * 1024 * 1024
+
+
+def _receive(account_id: str, payload: bytes, signature: str | None) -> stripe_webhooks.WebhookResult:
+    with session_scope() as session:
+        return stripe_webhooks.receive_webhook(
+            session=session, account_public_id=account_id, payload=payload, signature=signature
+        )
+
+
+@router.post(
+    "/stripe/webhook/{account_id}",
+    response_model=WebhookAck,
+    responses={k: {"model": ErrorResponse} for k in (400, 404, 413)},
+)
+async def stripe_webhook(account_id: str, request: Request) -> JSONResponse:
+    """Register this URL in Stripe (Developers → Webhooks) with the events listed in Settings → Stripe.
+
+    The ``Stripe-Signature`` header is verified on the raw body with the account's signing secret (300 s
+    tolerance). Each event id is applied once; a repeated delivery answers 200 with outcome ``duplicate``.
+    """
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw.extend(chunk)
+        if len(raw) > MAX_BODY:
+            return error_response(413, "payload_too_large", f"The body is larger than {MAX_BODY} bytes.")
+    try:
+        result = await run_in_threadpool(_receive, account_id, bytes(raw), request.headers.get("stripe-signature"))
+    except ServiceError as error:
+        return error_response(error.status_code, error.code, error.message, error.field)
+    return JSONResponse(
+        WebhookAck(received=True, event_id=result.event_id, outcome=result.outcome, message=result.message).model_dump()
+    )

@@ -1,0 +1,36 @@
+"""Moving-window rate limits in process memory: login attempts, ingest per key, checkouts per key and client."""
+
+from __future__ import annotations
+
+import time
+
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from app.services.errors import RateLimited
+
+_storage = MemoryStorage()
+_limiter = MovingWindowRateLimiter(_storage)
+
+
+def reset() -> None:
+    """Forget every counter (tests)."""
+    _storage.reset()
+
+
+def hit(limits: str, *scope: str, message: str) -> None:
+    """Count one hit against each limit in ``limits`` (e.g. "500/second" or "10/minute;100/hour") for ``scope``.
+
+    Raises:
+        RateLimited: a limit is exceeded; ``message`` may use ``{limit}`` and ``{retry_after}`` (seconds) and
+            ``{retry_minutes}``.
+    """
+    for limit in parse_many(limits):
+        if not _limiter.hit(limit, *scope):
+            reset_at = _limiter.get_window_stats(limit, *scope).reset_time
+            retry_after = max(1, int(reset_at - time.time()) + 1)
+            raise RateLimited(
+                message.format(limit=limit, retry_after=retry_after, retry_minutes=max(1, retry_after // 60)),
+                retry_after=retry_after,
+            )

@@ -1,0 +1,351 @@
+"""Webhook effects on orders, payments, refunds and subscriptions: signed payloads of the pinned API version built
+from Stripe's own example objects, delivered in order, out of order and twice."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from sqlmodel import Session, func, select
+
+from app.models import Payment, Refund, StripeEvent, StripePrice, Subscription
+from app.services import orders as order_service
+from app.services import stripe_webhooks
+from app.services.checkout import META_ORDER
+from app.services.errors import NotFound
+from tests.utils.payments import WEBHOOK_SECRET, Shop, deliver, make_shop, session_of, start_checkout
+from tests.utils.stripe_fakes import StripeRecorder, random_id, sign, stripe_event, stripe_object
+
+
+@pytest.fixture
+def shop(db: Session, stripe_api: StripeRecorder) -> Shop:
+    return make_shop(db, stripe_api)
+
+
+def _status(shop: Shop, db: Session, order_id: str) -> str:
+    db.expire_all()
+    return order_service.get_order(db, shop.account.id or 0, order_id).status
+
+
+def _paid_session(shop: Shop, db: Session, order_id: str) -> dict[str, Any]:
+    checkout = session_of(shop, db, order_id)
+    return shop.recorder.complete_session(checkout["id"], amount_total=4_900, currency="eur")
+
+
+def _charge(order_id: str, payment_intent: str, *, refunded: int, amount: int = 4_900) -> dict[str, Any]:
+    return stripe_object(
+        "charge",
+        id=f"ch_{payment_intent[3:]}",
+        amount=amount,
+        amount_captured=amount,
+        amount_refunded=refunded,
+        refunded=refunded >= amount,
+        currency="eur",
+        payment_intent=payment_intent,
+        metadata={META_ORDER: order_id},
+    )
+
+
+def test_one_off_payment_moves_the_order_to_paid_once(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    assert _status(shop, db, order_id) == "created"
+    completed = _paid_session(shop, db, order_id)
+    body = stripe_event("checkout.session.completed", completed)
+
+    first = deliver(shop, db, "", {}, payload=body)
+    again = deliver(shop, db, "", {}, payload=body)
+
+    assert (first.outcome, again.outcome) == ("applied", "duplicate")
+    assert first.order_id == order_id
+    assert _status(shop, db, order_id) == "paid"
+    detail = order_service.order_detail(session=db, account_id=shop.account.id or 0, order_public_id=order_id)
+    assert detail.amount_paid == 4_900
+    assert [p.amount for p in detail.payments] == [4_900]
+    assert detail.payment_intent_id == completed["payment_intent"]
+    stripe_rows = [e for e in detail.timeline if e.kind == "stripe"]
+    assert len(stripe_rows) == 1 and stripe_rows[0].deliveries == 2
+    assert "created → paid" in stripe_rows[0].message
+
+
+def test_payment_intent_succeeded_after_checkout_does_not_count_the_money_twice(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    completed = _paid_session(shop, db, order_id)
+    intent = stripe_object(
+        "payment_intent",
+        id=completed["payment_intent"],
+        amount=4_900,
+        amount_received=4_900,
+        currency="eur",
+        status="succeeded",
+        latest_charge="ch_1",
+        metadata={META_ORDER: order_id},
+    )
+    deliver(shop, db, "payment_intent.succeeded", intent)
+    deliver(shop, db, "checkout.session.completed", completed)
+
+    assert db.exec(select(func.count()).select_from(Payment)).one() == 1
+    assert db.exec(select(Payment.charge_id)).one() == "ch_1"
+    assert _status(shop, db, order_id) == "paid"
+
+
+def test_forged_and_stale_signatures_are_refused_and_change_nothing(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    body = stripe_event("checkout.session.completed", _paid_session(shop, db, order_id))
+    cases = {
+        "wrong secret": sign(body, "whsec_someone_else_000000"),
+        "stale": sign(body, WEBHOOK_SECRET, timestamp=int(time.time()) - 301),
+        "missing": None,
+        "garbage": "t=abc,v1=zz",
+    }
+    for name, header in cases.items():
+        with pytest.raises(stripe_webhooks.InvalidSignature) as caught:
+            stripe_webhooks.receive_webhook(
+                session=db, account_public_id=shop.account.public_id, payload=body, signature=header
+            )
+        assert caught.value.status_code == 400, name
+    tampered = body.replace(b'"paid"', b'"unpaid"', 1)
+    with pytest.raises(stripe_webhooks.InvalidSignature, match="No v1 signature matches"):
+        stripe_webhooks.receive_webhook(
+            session=db,
+            account_public_id=shop.account.public_id,
+            payload=tampered,
+            signature=sign(body, WEBHOOK_SECRET),
+        )
+    assert _status(shop, db, order_id) == "created"
+    assert db.exec(select(func.count()).select_from(StripeEvent)).one() == 0
+
+
+def test_any_matching_v1_is_accepted_while_the_secret_rotates(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    body = stripe_event("checkout.session.completed", _paid_session(shop, db, order_id))
+    header = sign(body, "whsec_the_old_secret_000000", extra_secrets=[WEBHOOK_SECRET])
+    result = stripe_webhooks.receive_webhook(
+        session=db, account_public_id=shop.account.public_id, payload=body, signature=header
+    )
+    assert result.outcome == "applied"
+
+
+def test_unknown_account_is_404(db: Session) -> None:
+    with pytest.raises(NotFound):
+        stripe_webhooks.receive_webhook(session=db, account_public_id="acc_nobody", payload=b"{}", signature="t=1")
+
+
+def test_expired_after_paid_never_moves_the_order_back(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    completed = _paid_session(shop, db, order_id)
+    now = int(time.time())
+    deliver(shop, db, "checkout.session.completed", completed, created=now)
+    expired = {**completed, "status": "expired", "payment_status": "unpaid"}
+    result = deliver(shop, db, "checkout.session.expired", expired, created=now - 10)
+    assert result.outcome == "ignored"
+    assert _status(shop, db, order_id) == "paid"
+
+
+def test_an_abandoned_checkout_expires(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    checkout = session_of(shop, db, order_id)
+    deliver(shop, db, "checkout.session.expired", {**checkout, "status": "expired"})
+    assert _status(shop, db, order_id) == "expired"
+
+
+def test_async_payment_pending_then_succeeded(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    checkout = session_of(shop, db, order_id)
+    pending = {**checkout, "status": "complete", "payment_status": "unpaid", "amount_total": 4_900}
+    deliver(shop, db, "checkout.session.completed", pending)
+    assert _status(shop, db, order_id) == "pending"
+    assert db.exec(select(func.count()).select_from(Payment)).one() == 0
+    succeeded = {**pending, "payment_status": "paid", "payment_intent": "pi_async_1"}
+    deliver(shop, db, "checkout.session.async_payment_succeeded", succeeded)
+    assert _status(shop, db, order_id) == "paid"
+    assert db.exec(select(Payment.amount)).all() == [4_900]
+
+
+def test_async_payment_failed(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    checkout = session_of(shop, db, order_id)
+    pending = {**checkout, "status": "complete", "payment_status": "unpaid"}
+    deliver(shop, db, "checkout.session.completed", pending)
+    deliver(shop, db, "checkout.session.async_payment_failed", pending)
+    assert _status(shop, db, order_id) == "failed"
+    # A late "completed" (pending) delivery cannot move it back.
+    deliver(shop, db, "checkout.session.completed", pending)
+    assert _status(shop, db, order_id) == "failed"
+
+
+def test_partial_then_full_refund(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    completed = _paid_session(shop, db, order_id)
+    deliver(shop, db, "checkout.session.completed", completed)
+    intent = completed["payment_intent"]
+
+    deliver(shop, db, "charge.refunded", _charge(order_id, intent, refunded=1_000))
+    assert _status(shop, db, order_id) == "partially_refunded"
+    deliver(shop, db, "charge.refunded", _charge(order_id, intent, refunded=4_900))
+    assert _status(shop, db, order_id) == "refunded"
+    # An older delivery with a smaller cumulative amount adds nothing.
+    late = deliver(shop, db, "charge.refunded", _charge(order_id, intent, refunded=1_000))
+    assert late.outcome == "ignored"
+    assert db.exec(select(Refund.amount).order_by(Refund.id)).all() == [1_000, 3_900]
+    detail = order_service.order_detail(session=db, account_id=shop.account.id or 0, order_public_id=order_id)
+    assert detail.row.amount_refunded == 4_900
+    assert detail.payments[0].amount_refunded == 4_900
+
+
+def test_refund_before_checkout_completed_is_kept_and_shows_once_paid(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    completed = _paid_session(shop, db, order_id)
+    now = int(time.time())
+    refunded = deliver(shop, db, "charge.refunded", _charge(order_id, completed["payment_intent"], refunded=900))
+    assert refunded.outcome == "applied"
+    assert _status(shop, db, order_id) == "created"
+    deliver(shop, db, "checkout.session.completed", completed, created=now - 60)
+    assert _status(shop, db, order_id) == "partially_refunded"
+    detail = order_service.order_detail(session=db, account_id=shop.account.id or 0, order_public_id=order_id)
+    assert (detail.amount_paid, detail.row.amount_refunded) == (4_900, 900)
+
+
+def test_dispute_is_noted(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db)
+    completed = _paid_session(shop, db, order_id)
+    deliver(shop, db, "checkout.session.completed", completed)
+    dispute = stripe_object(
+        "dispute", id="dp_1", charge="ch_x", payment_intent=completed["payment_intent"], status="needs_response"
+    )
+    deliver(shop, db, "charge.dispute.created", dispute)
+    detail = order_service.order_detail(session=db, account_id=shop.account.id or 0, order_public_id=order_id)
+    assert detail.disputed and detail.dispute_status == "needs_response"
+    assert detail.row.status == "paid"
+
+
+# --- subscriptions --------------------------------------------------------------------------------------------------
+
+
+def _subscription(sub_id: str, order_id: str, status: str, price: str) -> dict[str, Any]:
+    item = stripe_object("subscription_item", price=stripe_object("price", id=price), subscription=sub_id)
+    return stripe_object(
+        "subscription",
+        id=sub_id,
+        status=status,
+        customer="cus_1",
+        metadata={META_ORDER: order_id},
+        items={"object": "list", "data": [item], "has_more": False, "url": "/v1/subscription_items"},
+    )
+
+
+def _invoice(invoice_id: str, sub_id: str, order_id: str, reason: str, amount: int = 1_500) -> dict[str, Any]:
+    """An invoice of the pinned version: the subscription under ``parent``, no ``payment_intent``/``charge``."""
+    return stripe_object(
+        "invoice",
+        id=invoice_id,
+        billing_reason=reason,
+        amount_paid=amount,
+        currency="eur",
+        status="paid",
+        parent={
+            "type": "subscription_details",
+            "quote_details": None,
+            "subscription_details": {"subscription": sub_id, "metadata": {META_ORDER: order_id}},
+        },
+    )
+
+
+def test_subscription_first_payment_and_two_renewals(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db, mode="subscription")
+    sub_id = random_id("sub_")
+    first_invoice = random_id("in_")
+    completed = shop.recorder.complete_session(
+        session_of(shop, db, order_id)["id"], subscription=sub_id, invoice=first_invoice, amount_total=1_500
+    )
+    now = int(time.time())
+    # Stripe's order is not guaranteed: the subscription update arrives before its creation.
+    deliver(shop, db, "customer.subscription.updated", _subscription(sub_id, order_id, "active", shop.price_monthly),
+            created=now)  # fmt: skip
+    created = deliver(
+        shop, db, "customer.subscription.created", _subscription(sub_id, order_id, "incomplete", shop.price_monthly),
+        created=now - 5,
+    )  # fmt: skip
+    assert created.outcome == "ignored"
+    deliver(shop, db, "invoice.paid", _invoice(first_invoice, sub_id, order_id, "subscription_create"), created=now)
+    deliver(shop, db, "checkout.session.completed", completed, created=now)
+
+    renewals = []
+    for n in range(2):
+        invoice_id = random_id("in_")
+        shop.recorder.add_invoice_payment(invoice=invoice_id, payment_intent=f"pi_renewal_{n}", amount_paid=1_500)
+        renewals.append(deliver(shop, db, "invoice.paid", _invoice(invoice_id, sub_id, order_id, "subscription_cycle")))
+
+    db.expire_all()
+    payments = db.exec(select(Payment).order_by(Payment.id)).all()
+    assert [p.kind for p in payments] == ["first", "renewal", "renewal"]
+    assert [p.amount for p in payments] == [1_500, 1_500, 1_500]
+    # The pinned version's invoices do not name their payment: it was fetched from Stripe for the renewals only.
+    assert [p.payment_intent_id for p in payments[1:]] == ["pi_renewal_0", "pi_renewal_1"]
+    fetched = shop.recorder.requests_to("/v1/invoice_payments")
+    assert len(fetched) == 3  # the first invoice too: it had no link either
+    subscription = db.exec(select(Subscription)).one()
+    assert subscription.status == "active" and subscription.price_stripe_id == shop.price_monthly
+    detail = order_service.order_detail(session=db, account_id=shop.account.id or 0, order_public_id=order_id)
+    assert (detail.row.status, detail.amount_paid, detail.subscription_status) == ("paid", 4_500, "active")
+    assert all(r.outcome == "applied" for r in renewals)
+
+
+def test_a_canceled_subscription_stays_canceled(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db, mode="subscription")
+    sub_id = random_id("sub_")
+    now = int(time.time())
+    deliver(shop, db, "customer.subscription.deleted", _subscription(sub_id, order_id, "canceled", shop.price_monthly),
+            created=now)  # fmt: skip
+    late = deliver(
+        shop, db, "customer.subscription.updated", _subscription(sub_id, order_id, "active", shop.price_monthly),
+        created=now + 1,
+    )  # fmt: skip
+    assert late.outcome == "ignored"
+    assert db.exec(select(Subscription.status)).one() == "canceled"
+
+
+def test_refund_of_a_renewal_is_matched_through_its_payment_intent(shop: Shop, db: Session) -> None:
+    order_id = start_checkout(shop, db, mode="subscription")
+    sub_id = random_id("sub_")
+    invoice_id = random_id("in_")
+    invoice = _invoice(invoice_id, sub_id, order_id, "subscription_create")
+    invoice["payments"] = {
+        "object": "list",
+        "data": [{"payment": {"type": "payment_intent", "payment_intent": "pi_first"}}],
+    }
+    deliver(shop, db, "invoice.paid", invoice)
+    charge = stripe_object("charge", id="ch_first", amount=1_500, amount_refunded=1_500, currency="eur",
+                           payment_intent="pi_first", metadata={})  # fmt: skip
+    deliver(shop, db, "charge.refunded", charge)
+    assert _status(shop, db, order_id) == "refunded"
+    assert not shop.recorder.requests_to("/v1/invoice_payments")
+
+
+def test_events_of_orders_not_started_here_are_recorded_as_unlinked(shop: Shop, db: Session) -> None:
+    foreign = stripe_object("checkout.session", id="cs_foreign", client_reference_id=None, metadata={})
+    result = deliver(shop, db, "checkout.session.completed", foreign)
+    assert result.outcome == "unlinked"
+    ignored = deliver(shop, db, "customer.created", stripe_object("customer"))
+    assert ignored.outcome == "ignored"
+    assert db.exec(select(func.count()).select_from(StripeEvent)).one() == 2
+
+
+def test_price_events_update_the_catalogue_newest_first(shop: Shop, db: Session) -> None:
+    now = int(time.time())
+    price = stripe_object("price", id="price_new", currency="usd", unit_amount=700, product="prod_x", recurring=None)
+    deliver(shop, db, "price.updated", {**price, "unit_amount": 800}, created=now)
+    deliver(shop, db, "price.created", price, created=now - 100)
+    row = db.exec(select(StripePrice).where(StripePrice.stripe_id == "price_new")).one()
+    assert (row.unit_amount, row.currency) == (800, "USD")
+
+
+def test_one_account_cannot_touch_another_accounts_order(db: Session, stripe_api: StripeRecorder) -> None:
+    shop_a = make_shop(db, stripe_api, name="Shop A")
+    shop_b = make_shop(db, stripe_api, name="Shop B")
+    order_a = start_checkout(shop_a, db)
+    completed = _paid_session(shop_a, db, order_a)
+    # Shop B's endpoint receives an event naming shop A's order (B's own Stripe account could never send it).
+    result = deliver(shop_b, db, "checkout.session.completed", completed)
+    assert result.outcome == "unlinked"
+    assert _status(shop_a, db, order_a) == "created"
