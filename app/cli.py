@@ -12,7 +12,7 @@ from alembic.config import Config
 
 from app.db import session_scope
 from app.models import Membership, Role
-from app.services import accounts, keys
+from app.services import accounts, keys, stripe_connection
 from app.services.errors import ServiceError
 from app.services.permissions import Actor
 
@@ -62,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--origin", action="append", default=[], help="allowed origin (publishable keys)")
     p.add_argument("--label", default="")
 
+    p = sub.add_parser("connect-stripe", help="connect an account's Stripe (checks the key with Stripe)")
+    p.add_argument("--account", required=True, help="account slug or id (acc_…)")
+    p.add_argument("--key", required=True, help="secret or restricted key (sk_… / rk_…)")
+    p.add_argument("--webhook-secret", default="", help="the webhook endpoint's signing secret (whsec_…)")
+
     p = sub.add_parser("make-staff", help="give a user platform staff rights (/admin)")
     p.add_argument("--email", required=True)
 
@@ -92,6 +97,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     origins=args.origin,
                 )
                 print(created.plaintext)
+        elif args.command == "connect-stripe":
+            with session_scope() as session:
+                account = accounts.find_account(session=session, ref=args.account)
+                assert account.id is not None
+                result = stripe_connection.connect_stripe(
+                    session=session,
+                    actor=_owner_actor(session, account.id),
+                    secret_key=args.key,
+                    webhook_secret=args.webhook_secret,
+                )
+                row = result.connection
+                print(
+                    f"connected {row.stripe_account_name or row.stripe_account_id or 'Stripe'}; "
+                    f"{row.products} products, {row.prices} prices"
+                )
+                print(f"webhook URL: {stripe_connection.webhook_url(account.public_id)}")
+                if result.sync_error:
+                    print(result.sync_error, file=sys.stderr)
         elif args.command == "make-staff":
             with session_scope() as session:
                 user = accounts.make_staff(session=session, email=args.email)

@@ -13,6 +13,11 @@
  *  'eventId' -> UUID, for fbq('track','Purchase',{...},{eventID:id}) + track('purchase',{event_id:id}).
  *     The stub returns undefined: call it once paidsignal.loaded, or make your own UUID.
  *  'flush' -> Promise, sends pending events now.
+ *  'checkout', {items: [{price: 'price_…', quantity}], mode: 'payment'|'subscription', success_url, cancel_url,
+ *     customer_email, event_id, redirect} -> Promise of {order_id, checkout_url, event_id}. Fires begin_checkout,
+ *     sends pending events (so the visit's attribution is stored), starts a Stripe Checkout through PaidSignal,
+ *     then goes to Stripe unless redirect is false. Rejects with the API's error message; event_id is the id the
+ *     purchase will carry (use it for your own pixel's Purchase so both sides dedup).
  * Stub calls replay on load: consent and identify, then the automatic page_view, then the rest.
  * Storage, first-party only (cookies on the shop's registrable domain, path=/, SameSite=Lax, Secure on https):
  *  cookies _ps_vid visitor (400 d), _ps_sid session (30 min, renewed by each event), _fbp/_fbc Meta ids (90 d,
@@ -30,7 +35,8 @@
   const data = (n) => (tag && tag.getAttribute('data-' + n)) || '';
   const KEY = data('key'), COUNTRY = data('country'), REQUIRED = data('consent') == 'required';
   const OFF = !KEY || !tag.src || tag.hasAttribute('data-disabled');
-  const API = OFF ? '' : new URL(tag.src).origin + '/api/v1/events?key=' + encodeURIComponent(KEY);
+  const BASE = OFF ? '' : new URL(tag.src).origin + '/api/v1/';
+  const API = BASE && BASE + 'events?key=' + encodeURIComponent(KEY);
   const ATTRS = 'utm_source utm_medium utm_campaign utm_term utm_content fbclid gclid gbraid wbraid msclkid ttclid'
     .split(' ');
   // Calling codes of the largest e-commerce countries.
@@ -296,6 +302,42 @@
     }
   }
 
+  // --- Stripe Checkout through PaidSignal ---
+  const wait = (p, ms) => Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
+  async function checkout(o) {
+    if (OFF) throw new Error('paidsignal: no data-key, cannot start a checkout');
+    o = o && typeof o == 'object' ? o : {};
+    const items = (Array.isArray(o.items) ? o.items : [])
+      .map((i) => ({ price: i && i.price, quantity: (i && i.quantity) || 1 }));
+    const id = String(o.event_id || uuid());
+    const body = {
+      items, mode: o.mode || 'payment', event_id: id,
+      success_url: o.success_url || loc.href, cancel_url: o.cancel_url || loc.href,
+    };
+    put(body, 'customer_email', o.customer_email);
+    if (mode()) {
+      track('begin_checkout', { items: items.map((i) => ({ price_id: i.price, quantity: i.quantity })) });
+      const s = session();
+      body.visitor_id = S.vid; body.session_id = s.id;
+      put(body, 'fbc', S.fbc); put(body, 'fbp', S.fbp);
+      stamp(body);
+      // The order's attribution is read from stored events: send them first (bounded, never blocks checkout).
+      await wait(ready.then(() => flush(true)), 2e3);
+    } else put(body, 'consent', consent);
+    const r = await fetch(BASE + 'checkout/sessions?key=' + encodeURIComponent(KEY), {
+      method: 'POST', body: JSON.stringify(body), mode: 'cors', credentials: 'omit',
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+    });
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      const err = j.error || { message: 'checkout failed (' + r.status + ')' };
+      warn('checkout', r.status, err);
+      throw Object.assign(new Error(err.message), { status: r.status, code: err.code, field: err.field });
+    }
+    if (o.redirect !== false) loc.assign(j.checkout_url);
+    return j;
+  }
+
   // --- page views, SPA navigation included ---
   let href = loc.href;
   const pageView = () => { href = loc.href; track('page_view'); };
@@ -310,10 +352,15 @@
 
   // --- public function, start ---
   const COMMANDS = {
-    track, identify, consent: setConsent, eventId: uuid, flush: () => ready.then(() => flush(true)),
+    track, identify, consent: setConsent, eventId: uuid, flush: () => ready.then(() => flush(true)), checkout,
   };
   function paidsignal(cmd, ...args) {
-    try { return COMMANDS[cmd](...args); } catch (x) { warn(cmd, x); }
+    try {
+      const r = COMMANDS[cmd](...args);
+      // A stub call has no caller left to catch a rejection: say it in the console instead.
+      if (r && r.catch && !(w.paidsignal && w.paidsignal.loaded)) r.catch((x) => warn(cmd, x.message));
+      return r;
+    } catch (x) { warn(cmd, x); }
   }
   paidsignal.version = '1';
 

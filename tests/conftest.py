@@ -89,5 +89,9 @@ def _stripe_recorder() -> Iterator[object]:
 @pytest.fixture
 def stripe_api(_stripe_recorder: object) -> object:
     """The recording Stripe API (what localstripe lacks), emptied for this test; the app's Stripe calls go there."""
-    _stripe_recorder.clear()  # type: ignore[attr-defined]
-    return _stripe_recorder
+    recorder = _stripe_recorder
+    recorder.clear()  # type: ignore[attr-defined]
+    for catalogue in (recorder.products, recorder.prices, recorder.sessions):  # type: ignore[attr-defined]
+        catalogue.clear()
+    recorder.invoice_payments.clear()  # type: ignore[attr-defined]
+    return recorder

@@ -194,6 +194,7 @@ class StripeEvent(SQLModel, table=True):
         UniqueConstraint("account_id", "stripe_event_id", name="uq_stripe_event_account_id"),
         Index("ix_stripe_event_order", "order_id", "received_at"),
         Index("ix_stripe_event_account_received", "account_id", "received_at"),
+        Index("ix_stripe_event_link", "account_id", "link_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -206,6 +207,10 @@ class StripeEvent(SQLModel, table=True):
     order_id: int | None = Field(default=None, foreign_key="shop_order.id", ondelete="SET NULL")
     # applied | ignored | unlinked
     outcome: str = Field(max_length=16)
+    # Unlinked events keep their object and the Stripe id that would link them (a subscription, a PaymentIntent),
+    # so they are applied as soon as an order claims that id: nothing Stripe sent is lost to arrival order.
+    link_key: str | None = Field(default=None, max_length=255)
+    payload: dict[str, Any] | None = _json()
     message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     deliveries: int = Field(default=1)
     received_at: datetime = utc_field(default_now=True)

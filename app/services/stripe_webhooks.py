@@ -54,6 +54,7 @@ class _Effect:
     outcome: str
     message: str
     order: Order | None = None
+    link_key: str | None = None  # for unlinked events: the Stripe id that would link them to an order
 
 
 def _applied(order: Order | None, message: str) -> _Effect:
@@ -117,7 +118,13 @@ def apply_event(
         record.outcome = effect.outcome
         record.message = effect.message[:2000]
         record.order_id = effect.order.id if effect.order is not None else None
+        if effect.outcome == "unlinked" and effect.link_key:
+            record.link_key = effect.link_key[:255]
+            record.payload = obj
         session.add(record)
+        if effect.order is not None:
+            session.flush()
+            _replay_unlinked(session, account_id, effect.order)
         session.exec(
             update(StripeConnection).where(col(StripeConnection.account_id) == account_id).values(last_webhook_at=now)
         )
@@ -226,8 +233,57 @@ def _find_order(
     return None
 
 
-def _not_ours(kind: str) -> _Effect:
+def _not_ours(kind: str, link_key: str | None = None) -> _Effect:
+    if link_key:
+        return _Effect(
+            "unlinked",
+            f"No PaidSignal order matches this {kind} yet; it is kept and applied if an order claims {link_key}.",
+            link_key=link_key,
+        )
     return _Effect("unlinked", f"No PaidSignal order matches this {kind}; it was not started through PaidSignal.")
+
+
+def _replay_unlinked(session: Session, account_id: int, order: Order) -> None:
+    """Apply the events that arrived before anything linked them to this order (e.g. a renewal invoice before
+    its subscription's first event), once, in the order Stripe created them. A replayed invoice can link a
+    PaymentIntent that a waiting refund names, so this repeats until nothing more applies."""
+    for _ in range(5):
+        keys = {order.subscription_id, order.payment_intent_id}
+        keys |= set(session.exec(select(Payment.payment_intent_id).where(Payment.order_id == order.id)).all())
+        keys.discard(None)
+        if not keys:
+            return
+        waiting = session.exec(
+            select(StripeEvent)
+            .where(
+                StripeEvent.account_id == account_id,
+                StripeEvent.outcome == "unlinked",
+                col(StripeEvent.link_key).in_(keys),
+            )
+            .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
+        ).all()
+        applied = 0
+        for record in waiting:
+            effect = _dispatch(
+                session,
+                account_id,
+                record.stripe_event_id,
+                record.type,
+                record.payload or {},
+                record.stripe_created,
+                {},
+            )
+            if effect.outcome == "unlinked":
+                continue
+            applied += 1
+            record.outcome = effect.outcome
+            record.message = f"Applied once its order was known: {effect.message}"[:2000]
+            record.order_id = effect.order.id if effect.order is not None else order.id
+            record.payload = None
+            session.add(record)
+        if not applied:
+            return
+        session.flush()
 
 
 def _note(change: str | None, what: str) -> str:
@@ -363,7 +419,7 @@ def _latest_charge(obj: dict[str, Any]) -> str | None:
 def _payment_intent_succeeded(session: Session, account_id: int, obj: dict[str, Any], at: datetime) -> _Effect:
     order = _find_order(session, account_id, public_id=_metadata_order(obj), payment_intent=_id(obj.get("id")))
     if order is None:
-        return _not_ours("PaymentIntent")
+        return _not_ours("PaymentIntent", _id(obj.get("id")))
     if order.mode == "subscription":
         return _ignored("Subscription payments are recorded from their invoices.", order)
     order.payment_intent_id = order.payment_intent_id or _id(obj.get("id"))
@@ -381,7 +437,7 @@ def _payment_intent_succeeded(session: Session, account_id: int, obj: dict[str, 
 def _payment_intent_failed(session: Session, account_id: int, obj: dict[str, Any], at: datetime) -> _Effect:
     order = _find_order(session, account_id, public_id=_metadata_order(obj), payment_intent=_id(obj.get("id")))
     if order is None:
-        return _not_ours("PaymentIntent")
+        return _not_ours("PaymentIntent", _id(obj.get("id")))
     error = obj.get("last_payment_error") or {}
     reason = error.get("message") or error.get("decline_code") or error.get("code") or "no reason given"
     order.payment_intent_id = order.payment_intent_id or _id(obj.get("id"))
@@ -408,7 +464,7 @@ def _subscription(session: Session, account_id: int, obj: dict[str, Any], create
         select(Subscription).where(Subscription.account_id == account_id, Subscription.stripe_id == stripe_id)
     ).first()
     if order is None and row is None:
-        return _not_ours("subscription")
+        return _not_ours("subscription", stripe_id)
     if row is None:
         row = Subscription(account_id=account_id, stripe_id=stripe_id, status=str(obj.get("status") or "incomplete"))
     if order is not None:
@@ -486,10 +542,22 @@ def _invoice_paid(
 ) -> _Effect:
     order, subscription = _invoice_order(session, account_id, obj)
     if order is None:
-        return _not_ours("invoice")
+        return _not_ours("invoice", subscription)
     invoice_id = str(obj.get("id"))
     reason = str(obj.get("billing_reason") or "")
-    kind = {"subscription_create": "first", "subscription_cycle": "renewal"}.get(reason, "adjustment")
+    if reason:
+        kind = {"subscription_create": "first", "subscription_cycle": "renewal"}.get(reason, "adjustment")
+    else:
+        # API versions before 2018 have no billing_reason: the subscription's first invoice is its first payment.
+        has_first = session.exec(
+            select(Payment.id).where(
+                Payment.order_id == order.id,
+                Payment.kind == "first",
+                col(Payment.invoice_id).is_not(None),
+                Payment.invoice_id != invoice_id,
+            )
+        ).first()
+        kind = "renewal" if has_first else "first"
     amount = int(obj.get("amount_paid") or 0)
     currency = str(obj.get("currency") or order.currency).upper()
     paid_at = _ts((obj.get("status_transitions") or {}).get("paid_at")) or at
@@ -510,9 +578,9 @@ def _invoice_paid(
 
 
 def _invoice_failed(session: Session, account_id: int, obj: dict[str, Any], at: datetime) -> _Effect:
-    order, _ = _invoice_order(session, account_id, obj)
+    order, subscription = _invoice_order(session, account_id, obj)
     if order is None:
-        return _not_ours("invoice")
+        return _not_ours("invoice", subscription)
     reason = str(obj.get("billing_reason") or "")
     what = f"Invoice {obj.get('id')} ({reason or 'other'}) payment failed."
     change = order_rules.advance(order, OrderStatus.FAILED, at) if reason == "subscription_create" else None
@@ -547,7 +615,7 @@ def _charge_refunded(session: Session, account_id: int, event_id: str, obj: dict
         ).first()
         order = session.get(Order, payment.order_id) if payment is not None and payment.order_id else None
     if order is None:
-        return _not_ours("charge")
+        return _not_ours("charge", payment_intent)
     if payment is not None and not payment.charge_id:
         payment.charge_id = charge_id
     cumulative = int(obj.get("amount_refunded") or 0)
@@ -593,7 +661,7 @@ def _dispute(session: Session, account_id: int, obj: dict[str, Any], type_: str)
     if order is None:
         order = _find_order(session, account_id, payment_intent=_id(obj.get("payment_intent")))
     if order is None:
-        return _not_ours("dispute")
+        return _not_ours("dispute", _id(obj.get("payment_intent")))
     order.disputed = True
     order.dispute_status = str(obj.get("status") or "")[:32] or order.dispute_status
     session.add(order)

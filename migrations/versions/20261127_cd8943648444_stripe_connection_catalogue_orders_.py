@@ -153,6 +153,8 @@ def upgrade() -> None:
     sa.Column('object_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('order_id', sa.Integer(), nullable=True),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('link_key', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('payload', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('deliveries', sa.Integer(), nullable=False),
     sa.Column('received_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
@@ -164,6 +166,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('stripe_event', schema=None) as batch_op:
         batch_op.create_index('ix_stripe_event_account_received', ['account_id', 'received_at'], unique=False)
+        batch_op.create_index('ix_stripe_event_link', ['account_id', 'link_key'], unique=False)
         batch_op.create_index('ix_stripe_event_order', ['order_id', 'received_at'], unique=False)
 
     op.create_table('subscription',
@@ -224,6 +227,7 @@ def downgrade() -> None:
     with op.batch_alter_table('stripe_event', schema=None) as batch_op:
         batch_op.drop_index('ix_stripe_event_order')
         batch_op.drop_index('ix_stripe_event_account_received')
+        batch_op.drop_index('ix_stripe_event_link')
 
     op.drop_table('stripe_event')
     with op.batch_alter_table('payment', schema=None) as batch_op:

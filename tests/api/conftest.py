@@ -19,3 +19,39 @@ def asgi_app() -> object:
 def client(asgi_app: object, db: object) -> Iterator[TestClient]:
     with TestClient(asgi_app, base_url="http://localhost:3000") as test_client:  # type: ignore[arg-type]
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def live_api() -> Iterator[str]:
+    """Our API served over real HTTP (uvicorn in a thread) on the test database, for callers that are other
+    processes: localstripe delivering webhooks."""
+    import threading
+
+    import uvicorn
+
+    from app.api import build_api
+    from tests.utils.server import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_api(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    import time
+
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[object]:
+    """localstripe in its own process (GPL: never imported here), stopped by PID at the end of the session."""
+    from tests.utils.stripe_fakes import LocalStripe
+
+    with LocalStripe() as server:
+        yield server

@@ -349,3 +349,32 @@ def test_one_account_cannot_touch_another_accounts_order(db: Session, stripe_api
     result = deliver(shop_b, db, "checkout.session.completed", completed)
     assert result.outcome == "unlinked"
     assert _status(shop_a, db, order_a) == "created"
+
+
+def test_a_renewal_and_its_refund_before_anything_links_them_are_applied_once_linked(shop: Shop, db: Session) -> None:
+    """Old-shaped invoices carry no order metadata: they wait until the subscription's own event links them."""
+    order_id = start_checkout(shop, db, mode="subscription")
+    sub_id = random_id("sub_")
+    old_invoice = stripe_object(
+        "invoice", id="in_old_1", billing_reason=None, amount_paid=1_500, currency="eur", subscription=sub_id,
+        payment_intent="pi_old_1", charge="ch_old_1", parent=None, subscription_details=None,
+    )  # fmt: skip
+    refund = stripe_object("charge", id="ch_old_1", amount=1_500, amount_refunded=500, currency="eur",
+                           payment_intent="pi_old_1", metadata={})  # fmt: skip
+    now = int(time.time())
+    waiting = [
+        deliver(shop, db, "invoice.payment_succeeded", old_invoice, created=now - 3, api_version="2017-08-15"),
+        deliver(shop, db, "charge.refunded", refund, created=now - 2, api_version="2017-08-15"),
+    ]
+    assert [w.outcome for w in waiting] == ["unlinked", "unlinked"]
+    assert _status(shop, db, order_id) == "created"
+
+    deliver(shop, db, "customer.subscription.created", _subscription(sub_id, order_id, "active", shop.price_monthly))
+
+    assert _status(shop, db, order_id) == "partially_refunded"
+    db.expire_all()
+    assert db.exec(select(Payment.kind, Payment.amount)).all() == [("first", 1_500)]
+    assert db.exec(select(Refund.amount)).all() == [500]
+    late = db.exec(select(StripeEvent).where(StripeEvent.link_key.is_not(None))).all()  # type: ignore[union-attr]
+    assert {e.outcome for e in late} == {"applied"}
+    assert all(e.message.startswith("Applied once its order was known") and e.payload is None for e in late)

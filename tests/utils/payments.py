@@ -28,6 +28,8 @@ class Shop:
     recorder: StripeRecorder
     price_one_off: str
     price_monthly: str
+    publishable_key: str
+    secret_key: str
 
 
 def make_shop(db: Session, recorder: StripeRecorder, *, name: str | None = None) -> Shop:
@@ -41,7 +43,9 @@ def make_shop(db: Session, recorder: StripeRecorder, *, name: str | None = None)
     stripe_connection.connect_stripe(session=db, actor=actor, secret_key=STRIPE_KEY, webhook_secret=WEBHOOK_SECRET)
     created = keys.create_key(session=db, actor=actor, kind=KeyKind.PUBLISHABLE.value, origins=[ORIGIN])
     identity = keys.authenticate_publishable_key(session=db, raw=created.plaintext, origin=ORIGIN)
-    return Shop(account, actor, identity, recorder, one_off["id"], monthly["id"])
+    secret = keys.create_key(session=db, actor=actor, kind=KeyKind.SECRET.value).plaintext
+    db.commit()
+    return Shop(account, actor, identity, recorder, one_off["id"], monthly["id"], created.plaintext, secret)
 
 
 def start_checkout(shop: Shop, db: Session, *, mode: str = "payment", quantity: int = 1, **fields: Any) -> str:
@@ -75,9 +79,11 @@ def deliver(
     created: int | None = None,
     event_id: str | None = None,
     payload: bytes | None = None,
+    api_version: str | None = None,
 ) -> stripe_webhooks.WebhookResult:
     """Sign an event with the shop's secret and hand it to the webhook service, as the endpoint does."""
-    body = payload or stripe_event(type, obj, created=created, event_id=event_id)
+    extra = {"api_version": api_version} if api_version else {}
+    body = payload or stripe_event(type, obj, created=created, event_id=event_id, **extra)
     return stripe_webhooks.receive_webhook(
         session=db,
         account_public_id=shop.account.public_id,

@@ -1,0 +1,44 @@
+"""Our API in a process of its own, for crash tests: ``python -m tests.utils.webhook_worker PORT [MARKER]``.
+
+With MARKER, the process stops dead in the middle of the first transaction that records a Stripe event: the
+event and its effect are flushed but not committed; it writes MARKER and waits to be killed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from sqlalchemy import event
+from sqlmodel import Session
+
+from app.api import build_api
+from app.models import StripeEvent
+
+
+def _pause_before_commit(marker: Path) -> None:
+    @event.listens_for(Session, "after_flush")
+    def _seen(session: Session, _context: Any) -> None:
+        if any(isinstance(obj, StripeEvent) for obj in session.new):
+            session.info["stripe_event"] = True
+
+    @event.listens_for(Session, "before_commit")
+    def _hang(session: Session) -> None:
+        if session.info.get("stripe_event"):
+            marker.write_text("received, not committed")
+            while True:
+                time.sleep(1)
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    if len(sys.argv) > 2:
+        _pause_before_commit(Path(sys.argv[2]))
+    uvicorn.run(build_api(), host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
