@@ -14,8 +14,11 @@ INSTALL = "/install"
 CAMPAIGNS = "/campaigns"
 CAMPAIGN = "/campaigns/[campaign_id]"
 PIXELS = "/pixels"
+ORDERS = "/orders"
+ORDER = "/orders/[order_id]"
 SETTINGS_KEYS = "/settings/keys"
 SETTINGS_TEAM = "/settings/team"
+SETTINGS_STRIPE = "/settings/stripe"
 INVITE = "/invite/[token]"
 
 PUBLIC_PAGES = {SIGNUP, LOGIN, INVITE}
@@ -44,3 +47,14 @@ def campaigns_url(*, q: str = "", status: str = "", channel: str = "", page: int
     params = {"q": q.strip(), "status": status, "channel": channel, "page": str(page) if page > 1 else ""}
     query = urlencode({k: v for k, v in params.items() if v})
     return f"{CAMPAIGNS}?{query}" if query else CAMPAIGNS
+
+
+def order_url(public_id: str) -> str:
+    return f"{ORDERS}/{public_id}"
+
+
+def orders_url(*, status: str = "", since: str = "", until: str = "", campaign: str = "") -> str:
+    """The orders list with its filters in the query string (dates as YYYY-MM-DD in the account's timezone)."""
+    params = {"status": status, "from": since, "to": until, "campaign": campaign}
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{ORDERS}?{query}" if query else ORDERS

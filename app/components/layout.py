@@ -12,11 +12,13 @@ from app.state.base import AppState
 
 NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Overview", routes.HOME, "layout-dashboard"),
+    ("Orders", routes.ORDERS, "receipt"),
     ("Campaigns", routes.CAMPAIGNS, "megaphone"),
     ("Pixels", routes.PIXELS, "radio-tower"),
     ("Install", routes.INSTALL, "code"),
     ("API keys", routes.SETTINGS_KEYS, "key-round"),
     ("Team", routes.SETTINGS_TEAM, "users"),
+    ("Stripe", routes.SETTINGS_STRIPE, "credit-card"),
 ]
 
 _pages: list[tuple[Callable[[], rx.Component], dict[str, Any]]] = []

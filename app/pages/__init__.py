@@ -1,5 +1,5 @@
 """Reflex page functions, one module per page, layout only. Importing this package registers them."""
 
-from app.pages import auth, campaign, campaigns, home, install, keys, pixels, team
+from app.pages import auth, campaign, campaigns, home, install, keys, orders, pixels, stripe, team
 
-__all__ = ["auth", "campaign", "campaigns", "home", "install", "keys", "pixels", "team"]
+__all__ = ["auth", "campaign", "campaigns", "home", "install", "keys", "orders", "pixels", "stripe", "team"]

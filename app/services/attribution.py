@@ -407,14 +407,18 @@ def snapshot(*, session: Any, account_id: int, visitor_key: str | None, at: date
         ).all()
     campaign_ids = {t.campaign_id for t in rows if t.campaign_id}
     version_ids = {t.campaign_version_id for t in rows if t.campaign_version_id}
-    campaigns = dict(
-        session.exec(select(Campaign.id, Campaign.public_id).where(col(Campaign.id).in_(campaign_ids))).all()
-    )
-    versions = dict(
-        session.exec(
-            select(CampaignVersion.id, CampaignVersion.public_id).where(col(CampaignVersion.id).in_(version_ids))
-        ).all()
-    )
+    campaign_rows = session.exec(
+        select(Campaign.id, Campaign.public_id, Campaign.name).where(col(Campaign.id).in_(campaign_ids))
+    ).all()
+    campaigns = {row[0]: row[1] for row in campaign_rows}
+    names = {row[0]: row[2] for row in campaign_rows}
+    version_rows = session.exec(
+        select(CampaignVersion.id, CampaignVersion.public_id, CampaignVersion.number).where(
+            col(CampaignVersion.id).in_(version_ids)
+        )
+    ).all()
+    versions = {row[0]: row[1] for row in version_rows}
+    numbers = {row[0]: row[2] for row in version_rows}
     points = [TouchPoint(t.touched_at, t.campaign_id, t.campaign_version_id) for t in rows]
     models: dict[str, list[dict[str, Any]]] = {}
     for model in AttributionModel:
@@ -423,7 +427,9 @@ def snapshot(*, session: Any, account_id: int, visitor_key: str | None, at: date
                 "campaign_id": c.campaign_id,
                 "campaign_version_id": c.version_id,
                 "campaign": campaigns.get(c.campaign_id),
+                "campaign_name": names.get(c.campaign_id),
                 "campaign_version": versions.get(c.version_id),
+                "version_number": numbers.get(c.version_id),
                 "share": str(c.share),
             }
             for c in credit(points, at, model=model)
@@ -439,7 +445,9 @@ def snapshot(*, session: Any, account_id: int, visitor_key: str | None, at: date
                 "utm_campaign": t.utm_campaign,
                 "click_id_type": t.click_id_type,
                 "campaign": campaigns.get(t.campaign_id),
+                "campaign_name": names.get(t.campaign_id),
                 "campaign_version": versions.get(t.campaign_version_id),
+                "version_number": numbers.get(t.campaign_version_id),
             }
             for t in rows
         ],

@@ -90,6 +90,7 @@ class PriceRow:
     currency: str
     unit_amount: int | None
     recurring_interval: str | None
+    recurring_interval_count: int | None
     active: bool
 
 
@@ -380,6 +381,7 @@ def list_prices(*, session: Session, account_id: int, include_inactive: bool = F
             currency=price.currency,
             unit_amount=price.unit_amount,
             recurring_interval=price.recurring_interval,
+            recurring_interval_count=price.recurring_interval_count,
             active=price.active,
         )
         for price, name in session.exec(query).all()

@@ -23,6 +23,7 @@ from app.models import Order, Payment, Refund, StripeConnection, StripeEvent, Su
 from app.models.base import utcnow
 from app.services import orders as order_rules
 from app.services.checkout import META_ORDER
+from app.services.currency import format_minor
 from app.services.errors import ServiceError
 from app.services.orders import OrderStatus
 from app.services.stripe_connection import apply_price, apply_product, client_for, webhook_secrets
@@ -334,7 +335,7 @@ def _checkout_paid_or_pending(session: Session, account_id: int, obj: dict[str, 
             )  # fmt: skip
         change = order_rules.advance(order, OrderStatus.PAID, at)
         session.add(order)
-        return _applied(order, _note(change, f"Paid {amount} {currency} (minor units)."))
+        return _applied(order, _note(change, f"Paid {format_minor(amount, currency)}."))
     change = order_rules.advance(order, OrderStatus.PENDING, at)
     session.add(order)
     return _applied(order, _note(change, f"Checkout completed; payment_status is {status!r}, waiting for the money."))
@@ -431,7 +432,7 @@ def _payment_intent_succeeded(session: Session, account_id: int, obj: dict[str, 
     )  # fmt: skip
     change = order_rules.advance(order, OrderStatus.PAID, at)
     session.add(order)
-    return _applied(order, _note(change, f"PaymentIntent succeeded: {amount} {currency} (minor units)."))
+    return _applied(order, _note(change, f"PaymentIntent succeeded: {format_minor(amount, currency)}."))
 
 
 def _payment_intent_failed(session: Session, account_id: int, obj: dict[str, Any], at: datetime) -> _Effect:
@@ -571,7 +572,7 @@ def _invoice_paid(
     change = order_rules.advance(order, OrderStatus.PAID, at) if kind == "first" else order_rules.settle(order)
     session.add(order)
     label = {"first": "First payment", "renewal": "Renewal"}.get(kind, f"Invoice ({reason or 'other'})")
-    what = f"{label} {invoice_id}: {amount} {currency} (minor units)" + ("." if new else ", already recorded.")
+    what = f"{label} {invoice_id}: {format_minor(amount, currency)}" + ("." if new else ", already recorded.")
     if not payment_intent and not charge:
         what += " Stripe did not say which payment paid it; refunds of it cannot be matched yet."
     return _applied(order, _note(change, what))
@@ -651,7 +652,11 @@ def _charge_refunded(session: Session, account_id: int, event_id: str, obj: dict
     change = order_rules.settle(order, at=at)
     session.add(order)
     return _applied(
-        order, _note(change, f"Refunded {delta} {currency} (minor units); {cumulative} in total on {charge_id}.")
+        order,
+        _note(
+            change,
+            f"Refunded {format_minor(delta, currency)}; {format_minor(cumulative, currency)} in total on {charge_id}.",
+        ),
     )
 
 

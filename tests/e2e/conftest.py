@@ -56,7 +56,8 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, _stripe_recorder: object) -> Iterator[Server]:
+    """The shared server. The recording Stripe API starts first: the server inherits its STRIPE_API_BASE."""
     _require_chromium()  # before the slow start
     port = free_port()
     data_dir = tmp_path_factory.mktemp("e2e-data")

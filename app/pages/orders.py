@@ -1,0 +1,506 @@
+"""Orders: the list (filters in the URL, "Load more" through the cursor) and one order's page (summary, items,
+payments, the Stripe timeline and the attribution snapshot)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from app import routes
+from app.components.forms import select_input
+from app.components.layout import loading, template
+from app.state.orders import (
+    ALL,
+    STATUSES,
+    CreditItem,
+    FactItem,
+    LineItem,
+    OrderDetailState,
+    OrderItem,
+    OrdersState,
+    PaymentItem,
+    TimelineItem,
+    TouchItem,
+)
+
+S = OrdersState
+D = OrderDetailState
+
+ORDER_STATUS_COLORS = {
+    "created": "gray",
+    "pending": "amber",
+    "failed": "red",
+    "expired": "gray",
+    "paid": "green",
+    "partially_refunded": "orange",
+    "refunded": "purple",
+}
+OUTCOME_COLORS = {"created": "blue", "applied": "green", "ignored": "gray", "unlinked": "amber", "duplicate": "gray"}
+
+
+def order_status_badge(status: Any, **props: Any) -> rx.Component:
+    return rx.badge(
+        rx.match(status, *[(s, s.replace("_", " ")) for s in STATUSES], status),
+        color_scheme=rx.match(status, *ORDER_STATUS_COLORS.items(), "gray"),
+        variant="soft",
+        **props,
+    )
+
+
+def hint(*children: Any, **props: Any) -> rx.Component:
+    return rx.text(*children, size="1", color_scheme="gray", **props)
+
+
+def section(title: str, *children: rx.Component, id: str) -> rx.Component:
+    return rx.card(
+        rx.vstack(rx.heading(title, size="4"), *children, spacing="3", width="100%", align="start"),
+        width="100%",
+        id=id,
+    )
+
+
+# --- list ----------------------------------------------------------------------------------------------------------
+
+
+def filters() -> rx.Component:
+    return rx.hstack(
+        select_input(
+            [(ALL, "All statuses"), *[(s, s.replace("_", " ").capitalize()) for s in STATUSES]],
+            value=S.status_filter,
+            on_change=S.filter_status,
+            id="filter-status",
+        ),
+        rx.select.root(
+            rx.select.trigger(id="filter-campaign", placeholder="All campaigns"),
+            rx.select.content(
+                rx.select.item("All campaigns", value=ALL),
+                rx.foreach(S.campaign_options, lambda c: rx.select.item(c["name"], value=c["public_id"])),
+            ),
+            value=S.campaign_filter,
+            on_change=S.filter_campaign,
+        ),
+        rx.form(
+            rx.hstack(
+                rx.text("From", as_="label", size="2", html_for="orders-from"),
+                # A new value from the URL (back button, shared link) remounts the input with it.
+                rx.input(type="date", name="from", id="orders-from", default_value=S.since, key=S.since),
+                rx.text("to", as_="label", size="2", html_for="orders-to"),
+                rx.input(type="date", name="to", id="orders-to", default_value=S.until, key=S.until),
+                rx.button("Apply", type="submit", variant="soft", id="apply-dates"),
+                align="center",
+                spacing="2",
+            ),
+            on_submit=S.filter_dates,
+        ),
+        rx.cond(
+            S.filtered,
+            rx.button("Clear filters", type="button", variant="ghost", on_click=S.clear_filters, id="clear-filters"),
+        ),
+        spacing="3",
+        align="center",
+        wrap="wrap",
+        width="100%",
+    )
+
+
+def order_row(order: OrderItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(rx.code(order["order_id"], size="1"), href=order["url"], class_name="order-link")),
+        rx.table.cell(rx.text(order["created_at"], size="2", white_space="nowrap")),
+        rx.table.cell(order_status_badge(order["status"], class_name="order-status")),
+        rx.table.cell(
+            rx.text(order["amount"], size="2", white_space="nowrap", class_name="order-amount"),
+            rx.cond(
+                order["refunded"] != "",
+                hint("refunded ", order["refunded"], class_name="order-refunded", white_space="nowrap"),
+            ),
+        ),
+        rx.table.cell(rx.text(order["products"], size="2", class_name="order-products")),
+        rx.table.cell(
+            rx.cond(
+                order["campaign"] != "",
+                rx.text(order["campaign"], " ", rx.badge(order["campaign_version"], variant="outline"), size="2"),
+                hint("direct / none"),
+            ),
+            class_name="order-campaign",
+        ),
+        rx.table.cell(rx.text(order["customer_email"], size="2", class_name="order-email")),
+        class_name="order-row",
+    )
+
+
+def orders_table() -> rx.Component:
+    return rx.vstack(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("Order", "Created", "Status", "Amount", "Products", "Campaign", "Customer")
+                    ]
+                )
+            ),
+            rx.table.body(rx.foreach(S.orders, order_row)),
+            width="100%",
+            id="orders-table",
+        ),
+        rx.hstack(
+            rx.text(
+                "Showing ",
+                S.orders.length(),
+                " of ",
+                S.total,
+                " orders",
+                size="2",
+                color_scheme="gray",
+                id="orders-total",
+            ),  # type: ignore[attr-defined]
+            rx.spacer(),
+            rx.cond(
+                S.has_more,
+                rx.button(
+                    "Load more", size="2", variant="soft", loading=S.loading_more, on_click=S.load_more, id="load-more"
+                ),
+            ),
+            align="center",
+            width="100%",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def empty_state() -> rx.Component:
+    return rx.cond(
+        S.filtered,
+        rx.card(
+            rx.vstack(
+                rx.text("No orders match these filters.", color_scheme="gray"),
+                rx.button("Clear filters", variant="soft", size="1", on_click=S.clear_filters),
+                align="center",
+                padding="24px",
+            ),
+            id="orders-no-match",
+        ),
+        rx.card(
+            rx.vstack(
+                rx.icon("receipt", size=32, color=rx.color("gray", 9)),
+                rx.heading("No orders yet", size="4"),
+                rx.text(
+                    "Connect ",
+                    rx.link("Stripe", href=routes.SETTINGS_STRIPE, id="empty-stripe-link"),
+                    " and start a checkout from your shop with ",
+                    rx.code("paidsignal('checkout', …)"),
+                    " (the snippet is on ",
+                    rx.link("Install", href=routes.INSTALL, id="empty-install-link"),
+                    "). Orders are paid once Stripe's signed webhook confirms the payment.",
+                    color_scheme="gray",
+                    text_align="center",
+                    max_width="560px",
+                ),
+                align="center",
+                spacing="3",
+                padding="32px",
+            ),
+            id="orders-empty",
+        ),
+    )
+
+
+@template(routes.ORDERS, "Orders", on_load=OrdersState.load_orders)
+def orders_page() -> rx.Component:
+    return rx.vstack(
+        filters(),
+        rx.cond(
+            S.error != "",
+            rx.callout(S.error, icon="triangle-alert", color_scheme="red", size="1", id="orders-error", width="100%"),
+        ),
+        rx.cond(
+            S.loaded,
+            rx.cond(S.orders.length() == 0, empty_state(), orders_table()),  # type: ignore[attr-defined]
+            loading(),
+        ),
+        spacing="4",
+        width="100%",
+    )
+
+
+# --- one order -----------------------------------------------------------------------------------------------------
+
+
+def facts_grid(items: rx.Var[list[FactItem]], id: str) -> rx.Component:
+    return rx.grid(
+        rx.foreach(
+            items,
+            lambda f: rx.fragment(
+                hint(f["label"]),
+                rx.code(f["value"], size="1", word_break="break-all", width="fit-content", class_name="fact-value"),
+            ),
+        ),
+        columns="160px 1fr",
+        spacing="2",
+        align="center",
+        width="100%",
+        id=id,
+    )
+
+
+def summary() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading(rx.code(D.order_public_id), size="5", id="order-id"),
+                order_status_badge(D.status, id="order-status", size="2"),
+                rx.badge(D.mode, variant="outline", color_scheme="gray"),
+                rx.cond(
+                    D.disputed,
+                    rx.badge(
+                        rx.icon("shield-alert", size=12),
+                        "disputed",
+                        rx.cond(D.dispute_status != "", f": {D.dispute_status}", ""),
+                        color_scheme="red",
+                        id="order-disputed",
+                    ),
+                ),
+                align="center",
+                spacing="2",
+                wrap="wrap",
+            ),
+            rx.grid(
+                hint("Amount"),
+                rx.text(
+                    rx.text.strong(D.amount, id="order-amount"),
+                    rx.cond(D.refunded != "", rx.text.span(" · refunded ", D.refunded, color=rx.color("purple", 11))),
+                    size="3",
+                ),
+                hint("Expected at checkout"),
+                rx.text(D.amount_expected, size="2"),
+                hint("Paid"),
+                rx.text(D.amount_paid, size="2"),
+                hint("Created"),
+                rx.text(D.created_at, size="2"),
+                hint("Paid at"),
+                rx.text(rx.cond(D.paid_at != "", D.paid_at, "—"), size="2"),
+                hint("Customer"),
+                rx.text(rx.cond(D.customer_email != "", D.customer_email, "—"), size="2", id="order-email"),
+                hint("Campaign"),
+                rx.cond(
+                    D.campaign != "",
+                    rx.text(D.campaign, " ", rx.badge(D.campaign_version, variant="outline"), size="2"),
+                    rx.text("direct / none (last touch)", size="2", color_scheme="gray"),
+                ),
+                hint("Subscription"),
+                rx.cond(
+                    D.subscription_id != "",
+                    rx.text(
+                        rx.code(D.subscription_id, size="1"),
+                        " ",
+                        rx.badge(rx.cond(D.subscription_status != "", D.subscription_status, "unknown")),
+                        size="2",
+                        id="order-subscription",
+                    ),
+                    rx.text("—", size="2"),
+                ),
+                columns="160px 1fr",
+                spacing="2",
+                align="center",
+                width="100%",
+            ),
+            rx.divider(),
+            facts_grid(D.ids, "order-ids"),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="order-summary",
+    )
+
+
+def line_item_row(item: LineItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(item["product"], weight="medium")),
+        rx.table.cell(rx.code(item["price_id"], size="1")),
+        rx.table.cell(item["quantity"]),
+        rx.table.cell(item["unit_amount"]),
+        rx.table.cell(item["total"]),
+        class_name="item-row",
+    )
+
+
+def payment_row(payment: PaymentItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.badge(payment["kind"], variant="soft")),
+        rx.table.cell(payment["paid_at"]),
+        rx.table.cell(payment["amount"]),
+        rx.table.cell(rx.cond(payment["refunded"] != "", rx.text(payment["refunded"], color_scheme="purple"), "—")),
+        rx.table.cell(rx.code(payment["reference"], size="1")),
+        class_name="payment-row",
+    )
+
+
+def simple_table(headers: tuple[str, ...], body: rx.Component, id: str) -> rx.Component:
+    return rx.table.root(
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+        rx.table.body(body),
+        width="100%",
+        size="1",
+        id=id,
+    )
+
+
+def timeline_entry(entry: TimelineItem) -> rx.Component:
+    return rx.hstack(
+        rx.cond(entry["kind"] == "stripe", rx.icon("zap", size=16), rx.icon("shopping-cart", size=16)),
+        rx.vstack(
+            rx.hstack(
+                rx.text(entry["title"], weight="medium", size="2", class_name="timeline-title"),
+                rx.badge(
+                    entry["outcome"],
+                    color_scheme=rx.match(entry["outcome"], *OUTCOME_COLORS.items(), "gray"),
+                    variant="soft",
+                    class_name="timeline-outcome",
+                ),
+                rx.cond(
+                    entry["deliveries"] > 1,
+                    rx.badge(
+                        "delivered ", entry["deliveries"], " times", variant="outline", class_name="timeline-deliveries"
+                    ),
+                ),
+                hint(entry["at"]),
+                align="center",
+                spacing="2",
+                wrap="wrap",
+            ),
+            rx.cond(entry["message"] != "", rx.text(entry["message"], size="2", color_scheme="gray")),
+            rx.cond(entry["stripe_event_id"] != "", hint(rx.code(entry["stripe_event_id"], size="1"))),
+            spacing="1",
+            align="start",
+        ),
+        spacing="3",
+        align="start",
+        width="100%",
+        class_name="timeline-entry",
+    )
+
+
+def campaign_link(name: Any, url: Any, version: Any) -> rx.Component:
+    return rx.cond(
+        url != "",
+        rx.text(rx.link(rx.code(name, size="1"), href=url), " ", rx.code(version, size="1"), size="2"),
+        hint("direct / none"),
+    )
+
+
+def touch_row(touch: TouchItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(touch["at"]),
+        rx.table.cell(touch["source"]),
+        rx.table.cell(touch["medium"]),
+        rx.table.cell(touch["utm_campaign"]),
+        rx.table.cell(touch["click_id_type"]),
+        rx.table.cell(campaign_link(touch["campaign"], touch["campaign_url"], touch["campaign_version"])),
+        class_name="touch-row",
+    )
+
+
+def credit_row(credit: CreditItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(credit["model"]),
+        rx.table.cell(campaign_link(credit["campaign"], credit["campaign_url"], credit["campaign_version"])),
+        rx.table.cell(credit["share"]),
+        class_name="credit-row",
+    )
+
+
+def attribution_section() -> rx.Component:
+    return section(
+        "Attribution at checkout",
+        hint("What the order kept when checkout started; later visits never change it."),
+        rx.text("Touches", weight="medium", size="2"),
+        rx.cond(
+            D.touches.length() == 0,  # type: ignore[attr-defined]
+            hint("No campaign touches for this visitor (a direct or untracked visit).", id="touches-empty"),
+            simple_table(
+                ("When", "Source", "Medium", "utm_campaign", "Click id", "Campaign"),
+                rx.foreach(D.touches, touch_row),
+                "touches-table",
+            ),
+        ),
+        rx.text("Credit per model", weight="medium", size="2"),
+        simple_table(("Model", "Campaign and version", "Share"), rx.foreach(D.credits, credit_row), "credits-table"),
+        rx.text("Click and analytics ids", weight="medium", size="2"),
+        facts_grid(D.signals, "order-signals"),
+        id="order-attribution",
+    )
+
+
+def order_sections() -> rx.Component:
+    return rx.vstack(
+        summary(),
+        section(
+            "Items",
+            simple_table(
+                ("Product", "Price id", "Quantity", "Unit price", "Total"),
+                rx.foreach(D.items, line_item_row),
+                "items-table",
+            ),
+            id="order-items",
+        ),
+        section(
+            "Payments and refunds",
+            rx.cond(
+                D.payments.length() == 0,  # type: ignore[attr-defined]
+                hint("No payment yet: Stripe's signed webhook records it.", id="payments-empty"),
+                simple_table(
+                    ("Kind", "Paid", "Amount", "Refunded", "Reference"),
+                    rx.foreach(D.payments, payment_row),
+                    "payments-table",
+                ),
+            ),
+            id="order-payments",
+        ),
+        section(
+            "Stripe timeline",
+            rx.vstack(rx.foreach(D.timeline, timeline_entry), spacing="3", width="100%", id="order-timeline"),
+            id="order-timeline-section",
+        ),
+        attribution_section(),
+        section(
+            "Conversions sent",
+            hint("Conversions sent to Meta and Google for this order arrive with the next release."),
+            id="order-conversions",
+        ),
+        spacing="4",
+        width="100%",
+    )
+
+
+def not_found() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.icon("search-x", size=32, color=rx.color("gray", 9)),
+            rx.heading("Order not found", size="4"),
+            rx.text(D.not_found, color_scheme="gray", id="order-not-found"),
+            rx.link("Back to the orders", href=routes.ORDERS),
+            align="center",
+            spacing="3",
+            padding="32px",
+        ),
+        width="100%",
+    )
+
+
+@template(routes.ORDER, "Order", on_load=OrderDetailState.load_order)
+def order_page() -> rx.Component:
+    return rx.vstack(
+        rx.link(
+            rx.hstack(rx.icon("arrow-left", size=14), rx.text("All orders", size="2"), align="center", spacing="1"),
+            href=routes.ORDERS,
+            color_scheme="gray",
+            id="back-to-orders",
+        ),
+        rx.cond(D.loaded, rx.cond(D.not_found != "", not_found(), order_sections()), loading()),
+        spacing="3",
+        width="100%",
+    )

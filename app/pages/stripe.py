@@ -1,0 +1,371 @@
+"""Settings → Stripe: connect the shop's Stripe account, its webhook endpoint, and the synced catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from app import routes
+from app.components.forms import readonly_note
+from app.components.layout import confirm_button, loading, template
+from app.services.stripe_connection import WEBHOOK_EVENTS
+from app.state.stripe import PriceItem, StripeState
+
+S = StripeState
+
+
+def inline_error(message: rx.Var[str], id: str) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle-alert", color_scheme="red", size="1", role="alert", id=id, width="100%"),
+    )
+
+
+def secret_input(label: str, name: str, id: str, *, hint: Any, **props: Any) -> rx.Component:
+    """A write-only input: a password field, never pre-filled, emptied after every submit."""
+    return rx.vstack(
+        rx.text(label, as_="label", size="2", weight="medium", html_for=id),
+        rx.input(
+            name=name,
+            id=id,
+            type="password",
+            # Browsers would otherwise offer to fill in the user's own login password.
+            auto_complete="new-password",
+            width="100%",
+            **props,
+        ),
+        rx.text(hint, size="1", color_scheme="gray"),
+        spacing="1",
+        width="100%",
+    )
+
+
+def fact(label: str, value: Any, **props: Any) -> list[rx.Component]:
+    return [rx.text(label, size="1", color_scheme="gray"), rx.text(value, size="2", **props)]
+
+
+def connect_form() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading(rx.cond(S.connected, "Replace the key", "Connect Stripe"), size="3"),
+                rx.text(
+                    "Use a secret key (sk_…) or a restricted key (rk_…) that can read the account, products and "
+                    "prices and create Checkout Sessions. It is checked with Stripe, stored encrypted and never "
+                    "shown again.",
+                    size="2",
+                    color_scheme="gray",
+                ),
+                inline_error(S.connect_error, "connect-error"),
+                rx.grid(
+                    secret_input(
+                        "Secret key",
+                        "secret_key",
+                        "connect-secret-key",
+                        hint="Stripe Dashboard → Developers → API keys",
+                        placeholder="sk_test_…",
+                        required=True,
+                    ),
+                    secret_input(
+                        "Webhook signing secret (optional)",
+                        "webhook_secret",
+                        "connect-webhook-secret",
+                        hint="The whsec_… of the endpoint below; you can add it later",
+                        placeholder="whsec_…",
+                    ),
+                    columns="2",
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.button(rx.cond(S.connected, "Replace key", "Connect Stripe"), type="submit", id="connect-stripe"),
+                spacing="3",
+                width="100%",
+                align="start",
+            ),
+            on_submit=S.connect_stripe,
+            reset_on_submit=True,
+            key=S.form_key,
+            id="stripe-connect-form",
+        ),
+        width="100%",
+    )
+
+
+def connection_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.icon("circle-check", color=rx.color("green", 9)),
+                rx.heading(
+                    rx.cond(S.stripe_account_name != "", S.stripe_account_name, "Stripe account"),
+                    size="4",
+                    id="stripe-account-name",
+                ),
+                rx.cond(
+                    S.livemode,
+                    rx.badge("live", color_scheme="green", id="stripe-mode"),
+                    rx.badge("test mode", color_scheme="amber", id="stripe-mode"),
+                ),
+                rx.spacer(),
+                rx.cond(
+                    S.can_manage_stripe,
+                    confirm_button(
+                        "Disconnect",
+                        title="Disconnect Stripe?",
+                        description=(
+                            "The key and the webhook signing secret are forgotten: checkouts stop and Stripe's "
+                            "events are refused until you connect again. Orders, payments and the catalogue stay."
+                        ),
+                        confirm_label="Disconnect Stripe",
+                        on_confirm=S.disconnect_stripe,
+                        id="disconnect-stripe",
+                    ),
+                ),
+                align="center",
+                width="100%",
+                spacing="2",
+            ),
+            rx.grid(
+                *fact(
+                    "Account",
+                    rx.code(rx.cond(S.stripe_account_id != "", S.stripe_account_id, "—")),
+                    id="stripe-account-id",
+                ),
+                *fact("Key", rx.code(S.key_hint), id="stripe-key-hint"),
+                *fact("Connected", S.connected_at),
+                *fact(
+                    "Webhook secret",
+                    rx.cond(S.has_webhook_secret, "saved", "missing: Stripe's events are refused until you add it"),
+                    id="stripe-webhook-secret-status",
+                ),
+                *fact(
+                    "Last webhook",
+                    rx.cond(S.last_webhook_at != "", S.last_webhook_at, "none received yet"),
+                    id="stripe-last-webhook",
+                ),
+                *fact(
+                    "Catalogue synced",
+                    rx.cond(S.catalog_synced_at != "", S.catalog_synced_at, "never"),
+                    id="stripe-synced-at",
+                ),
+                columns="140px 1fr",
+                spacing="2",
+                align="center",
+                width="100%",
+            ),
+            rx.cond(
+                S.sync_note != "",
+                rx.callout(S.sync_note, icon="triangle-alert", color_scheme="amber", size="1", id="stripe-sync-note"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="stripe-connection",
+    )
+
+
+def webhook_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Webhook endpoint", size="3"),
+            rx.text(
+                "In Stripe (Developers → Webhooks → Add endpoint) enter this URL and select the events below. "
+                "Orders become paid only from these signed events.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.hstack(
+                rx.code(S.webhook_url, id="webhook-url", word_break="break-all"),
+                rx.button(
+                    rx.icon("copy", size=14),
+                    "Copy",
+                    size="1",
+                    variant="soft",
+                    on_click=[rx.set_clipboard(S.webhook_url), rx.toast.success("Webhook URL copied.")],
+                    id="copy-webhook-url",
+                ),
+                align="center",
+                spacing="2",
+                wrap="wrap",
+            ),
+            rx.text("Events to select", size="2", weight="medium"),
+            rx.flex(
+                *[rx.badge(event, variant="soft", color_scheme="gray") for event in WEBHOOK_EVENTS],
+                wrap="wrap",
+                gap="1",
+                id="webhook-events",
+            ),
+            rx.cond(
+                S.can_manage_stripe & S.connected,
+                rx.form(
+                    rx.vstack(
+                        inline_error(S.secret_error, "secret-error"),
+                        rx.hstack(
+                            rx.box(
+                                secret_input(
+                                    "Signing secret",
+                                    "webhook_secret",
+                                    "replace-webhook-secret",
+                                    hint=rx.cond(
+                                        S.has_webhook_secret,
+                                        "A secret is saved; paste a new one to replace it (e.g. after rolling it).",
+                                        "Shown on the endpoint's page in Stripe, or printed by stripe listen.",
+                                    ),
+                                    placeholder="whsec_…",
+                                    required=True,
+                                ),
+                                width="100%",
+                            ),
+                            rx.button("Save secret", type="submit", id="save-webhook-secret"),
+                            align="center",
+                            width="100%",
+                        ),
+                        width="100%",
+                    ),
+                    on_submit=S.save_webhook_secret,
+                    reset_on_submit=True,
+                    key=S.form_key,
+                    id="webhook-secret-form",
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        width="100%",
+        id="stripe-webhook",
+    )
+
+
+def develop_locally() -> rx.Component:
+    return rx.callout(
+        rx.vstack(
+            rx.text("Develop locally", weight="bold"),
+            rx.text("Forward Stripe's test events to this account with the Stripe CLI:", size="2"),
+            rx.code_block(
+                f"stripe listen --forward-to {S.webhook_url}",
+                language="bash",
+                width="100%",
+                wrap_long_lines=True,
+                id="stripe-listen-command",
+            ),
+            rx.text("It prints a whsec_… signing secret: paste it above. Then, in another terminal:", size="2"),
+            rx.code_block("stripe trigger checkout.session.completed", language="bash", width="100%"),
+            spacing="2",
+            width="100%",
+        ),
+        icon="terminal",
+        color_scheme="gray",
+        width="100%",
+        id="stripe-develop-locally",
+    )
+
+
+def price_row(price: PriceItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.text(price["product"], weight="medium"),
+            rx.cond(price["nickname"] != "", rx.text(price["nickname"], size="1", color_scheme="gray")),
+            class_name="price-product",
+        ),
+        rx.table.cell(rx.code(price["price_id"], size="1")),
+        rx.table.cell(rx.text(price["amount"], class_name="price-amount")),
+        rx.table.cell(rx.badge(price["billing"], variant="soft", class_name="price-billing")),
+        class_name="price-row",
+    )
+
+
+def catalogue_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Catalogue", size="3"),
+                rx.text(S.product_count, " products, ", S.price_count, " prices", size="2", color_scheme="gray"),
+                rx.spacer(),
+                rx.cond(
+                    S.can_edit_marketing,
+                    rx.button(
+                        rx.icon("refresh-cw", size=14),
+                        "Sync products and prices",
+                        size="2",
+                        variant="soft",
+                        loading=S.syncing,
+                        on_click=S.sync_catalog,
+                        id="sync-catalog",
+                    ),
+                ),
+                align="center",
+                width="100%",
+            ),
+            rx.text(
+                "Copied from Stripe on connect, on this button, and from product and price webhooks. Checkouts "
+                "may only use these prices.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                S.prices.length() == 0,  # type: ignore[attr-defined]
+                rx.text("No active prices in Stripe yet.", size="2", color_scheme="gray", id="prices-empty"),
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[rx.table.column_header_cell(h) for h in ("Product", "Price id", "Amount", "Billing")]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(S.prices, price_row)),
+                    width="100%",
+                    id="prices-table",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="stripe-catalogue",
+    )
+
+
+def not_connected() -> rx.Component:
+    return rx.callout(
+        "Stripe is not connected: checkouts cannot start and no order can be paid yet.",
+        icon="unplug",
+        color_scheme="amber",
+        width="100%",
+        id="stripe-not-connected",
+    )
+
+
+def key_form() -> rx.Component:
+    return rx.cond(
+        S.can_manage_stripe,
+        connect_form(),
+        readonly_note(
+            "Your role can look at the Stripe connection; connecting, replacing the key or the webhook secret and "
+            "disconnecting need an admin or the owner.",
+            "stripe-readonly-note",
+        ),
+    )
+
+
+@template(routes.SETTINGS_STRIPE, "Stripe", on_load=StripeState.load_stripe)
+def stripe_page() -> rx.Component:
+    return rx.cond(
+        S.loaded,
+        rx.cond(
+            S.connected,
+            rx.vstack(
+                connection_card(),
+                catalogue_card(),
+                webhook_card(),
+                develop_locally(),
+                key_form(),
+                spacing="4",
+                width="100%",
+            ),
+            rx.vstack(not_connected(), key_form(), webhook_card(), develop_locally(), spacing="4", width="100%"),
+        ),
+        loading(),
+    )

@@ -1,0 +1,472 @@
+"""Orders: the list (its filters live in the URL, more rows come through the service's cursor) and one order's page
+(summary, items, payments, the Stripe timeline and the attribution snapshot taken at checkout).
+
+Read-only: orders change only through Stripe's signed webhooks, so no handler here writes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from fractions import Fraction
+from typing import Any, TypedDict
+
+import reflex as rx
+from sqlmodel import Session
+
+from app import routes
+from app.services import campaigns as campaign_service
+from app.services import orders as order_service
+from app.services.attribution import AttributionModel
+from app.services.currency import format_minor
+from app.state.base import AppState
+from app.state.format import format_time
+
+PAGE_SIZE = 50
+# A select item cannot have an empty value: the filters' "any" choice.
+ALL = "all"
+STATUSES = list(order_service.STATUSES)
+MODEL_LABELS = {
+    AttributionModel.LAST_TOUCH.value: "Last touch",
+    AttributionModel.FIRST_TOUCH.value: "First touch",
+    AttributionModel.LINEAR.value: "Linear",
+    AttributionModel.POSITION_BASED.value: "Position based",
+    AttributionModel.TIME_DECAY.value: "Time decay",
+}
+PAYMENT_KINDS = {"one_off": "one-off", "first": "first payment", "renewal": "renewal"}
+CLICK_FIELDS = (
+    ("fbc", "Meta click (fbc)"),
+    ("fbp", "Meta browser (fbp)"),
+    ("gclid", "Google click (gclid)"),
+    ("gbraid", "gbraid"),
+    ("wbraid", "wbraid"),
+    ("ga_client_id", "GA client id"),
+    ("ga_session_id", "GA session id"),
+    ("user_agent", "User agent"),
+    ("ip", "IP address"),
+)
+
+
+def _money(amount: int | None, currency: str) -> str:
+    return "—" if amount is None else format_minor(amount, currency)
+
+
+def _parse_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()) if text and text.strip() else None
+    except ValueError:
+        return None
+
+
+def _date_text(value: Any) -> str:
+    """A date from the URL or a form as YYYY-MM-DD, or "" when it is not one."""
+    parsed = _parse_date(str(value or ""))
+    return parsed.isoformat() if parsed else ""
+
+
+# --- list ----------------------------------------------------------------------------------------------------------
+
+
+class OrderItem(TypedDict):
+    order_id: str
+    url: str
+    created_at: str
+    status: str
+    amount: str
+    refunded: str  # "" when nothing was refunded
+    products: str
+    campaign: str
+    campaign_version: str
+    customer_email: str
+
+
+class CampaignOption(TypedDict):
+    public_id: str
+    name: str
+
+
+def order_item(row: order_service.OrderRow, timezone: str) -> OrderItem:
+    return OrderItem(
+        order_id=row.order_id,
+        url=routes.order_url(row.order_id),
+        created_at=format_time(row.created_at, timezone),
+        status=row.status,
+        amount=_money(row.amount, row.currency),
+        refunded=format_minor(row.amount_refunded, row.currency) if row.amount_refunded > 0 else "",
+        products=row.products or "—",
+        campaign=row.campaign,
+        campaign_version=row.campaign_version,
+        customer_email=row.customer_email or "",
+    )
+
+
+class OrdersState(AppState):
+    orders: list[OrderItem] = []
+    total: int = 0
+    next_cursor: str = ""
+    loaded: bool = False
+    loading_more: bool = False
+    error: str = ""
+    status_filter: str = ALL
+    since: str = ""
+    until: str = ""
+    campaign_filter: str = ALL
+    campaign_options: list[CampaignOption] = []
+
+    @rx.var
+    def filtered(self) -> bool:
+        return self.status_filter != ALL or self.campaign_filter != ALL or bool(self.since or self.until)
+
+    @rx.var
+    def has_more(self) -> bool:
+        return self.next_cursor != ""
+
+    def _url(
+        self,
+        *,
+        status: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        campaign: str | None = None,
+    ) -> str:
+        status = self.status_filter if status is None else status
+        campaign = self.campaign_filter if campaign is None else campaign
+        return routes.orders_url(
+            status="" if status == ALL else status,
+            since=self.since if since is None else since,
+            until=self.until if until is None else until,
+            campaign="" if campaign == ALL else campaign,
+        )
+
+    def _page(self, cursor: str | None) -> tuple[order_service.OrderPage | None, str | None]:
+        since, until = _parse_date(self.since), _parse_date(self.until)
+        status = None if self.status_filter == ALL else self.status_filter
+        campaign = None if self.campaign_filter == ALL else self.campaign_filter
+
+        def load(s: Session) -> order_service.OrderPage:
+            account_id = self._actor(s).account_id
+            start, end = order_service.day_range(session=s, account_id=account_id, since=since, until=until)
+            return order_service.list_orders(
+                session=s,
+                account_id=account_id,
+                status=status,
+                since=start,
+                until=end,
+                campaign_public_id=campaign,
+                limit=PAGE_SIZE,
+                cursor=cursor,
+            )
+
+        return self._run(load)
+
+    def _load_campaign_options(self) -> None:
+        def load(s: Session) -> list[campaign_service.CampaignRow]:
+            account_id = self._actor(s).account_id
+            rows: list[campaign_service.CampaignRow] = []
+            page = 1
+            while True:
+                found = campaign_service.list_campaigns(session=s, account_id=account_id, page=page, per_page=100)
+                rows.extend(found.rows)
+                if not found.rows or len(rows) >= found.total:
+                    return rows
+                page += 1
+
+        rows, _error = self._run(load)
+        self.campaign_options = [CampaignOption(public_id=c.public_id, name=c.name) for c in rows or []]
+
+    @rx.event
+    def load_orders(self) -> None:
+        """on_load: the filters come from the URL (?status=&from=&to=&campaign=); unknown values are ignored."""
+        params = self.router.url.query_parameters
+        status = str(params.get("status", ""))
+        self.status_filter = status if status in STATUSES else ALL
+        self.since, self.until = _date_text(params.get("from")), _date_text(params.get("to"))
+        self._load_campaign_options()
+        campaign = str(params.get("campaign", ""))
+        self.campaign_filter = campaign if campaign in {c["public_id"] for c in self.campaign_options} else ALL
+        self.error = ""
+        found, error = self._page(None)
+        self.loaded = True
+        if error or found is None:
+            self.orders, self.total, self.next_cursor = [], 0, ""
+            self.error = error or "The orders could not be loaded."
+            return
+        self.orders = [order_item(row, self.account_timezone) for row in found.orders]
+        self.total, self.next_cursor = found.total, found.next_cursor or ""
+
+    @rx.event
+    def load_more(self) -> Iterator[Any]:
+        """Append the next page (the cursor stays on the server: the browser never sends one)."""
+        if not self.next_cursor or self.loading_more:
+            return
+        self.loading_more = True
+        yield
+        try:
+            found, error = self._page(self.next_cursor)
+        finally:
+            self.loading_more = False
+        if error or found is None:
+            yield rx.toast.error(error or "More orders could not be loaded.")
+            return
+        self.orders = [*self.orders, *(order_item(row, self.account_timezone) for row in found.orders)]
+        self.total, self.next_cursor = found.total, found.next_cursor or ""
+
+    @rx.event
+    def filter_status(self, status: str) -> Any:
+        return rx.redirect(self._url(status=status if status in STATUSES else ALL))
+
+    @rx.event
+    def filter_campaign(self, campaign: str) -> Any:
+        known = {c["public_id"] for c in self.campaign_options}
+        return rx.redirect(self._url(campaign=campaign if campaign in known else ALL))
+
+    @rx.event
+    def filter_dates(self, form: dict[str, Any]) -> Any:
+        """Apply the From/To dates (days in the account's timezone, both included)."""
+        form = form if isinstance(form, dict) else {}
+        return rx.redirect(self._url(since=_date_text(form.get("from")), until=_date_text(form.get("to"))))
+
+    @rx.event
+    def clear_filters(self) -> Any:
+        return rx.redirect(routes.ORDERS)
+
+
+# --- one order -----------------------------------------------------------------------------------------------------
+
+
+class LineItem(TypedDict):
+    product: str
+    price_id: str
+    quantity: int
+    unit_amount: str
+    total: str
+
+
+class PaymentItem(TypedDict):
+    kind: str
+    amount: str
+    refunded: str
+    paid_at: str
+    reference: str
+
+
+class TimelineItem(TypedDict):
+    at: str
+    kind: str
+    title: str
+    outcome: str
+    message: str
+    deliveries: int
+    stripe_event_id: str
+
+
+class TouchItem(TypedDict):
+    at: str
+    source: str
+    medium: str
+    utm_campaign: str
+    click_id_type: str
+    campaign: str
+    campaign_url: str
+    campaign_version: str
+
+
+class CreditItem(TypedDict):
+    model: str
+    campaign: str
+    campaign_url: str
+    campaign_version: str
+    share: str
+
+
+class FactItem(TypedDict):
+    label: str
+    value: str
+
+
+def _share(text: Any) -> str:
+    """A stored share ("1/3") as a percentage ("33.3%")."""
+    try:
+        value = Fraction(str(text)) * 100
+    except (ValueError, ZeroDivisionError):
+        return str(text)
+    return f"{float(value):.1f}".removesuffix(".0") + "%"
+
+
+def _time_text(value: Any, timezone: str) -> str:
+    try:
+        return format_time(datetime.fromisoformat(str(value)), timezone)
+    except ValueError:
+        return str(value or "")
+
+
+def _consent(consent: Any) -> str:
+    if not isinstance(consent, dict) or not consent:
+        return "not sent"
+    return ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in consent.items())
+
+
+def touches_of(attribution: dict[str, Any], timezone: str) -> list[TouchItem]:
+    return [
+        TouchItem(
+            at=_time_text(t.get("at"), timezone),
+            source=str(t.get("utm_source") or ""),
+            medium=str(t.get("utm_medium") or ""),
+            utm_campaign=str(t.get("utm_campaign") or ""),
+            click_id_type=str(t.get("click_id_type") or ""),
+            campaign=str(t.get("campaign_name") or t.get("campaign") or ""),
+            campaign_url=routes.campaign_url(str(t["campaign"])) if t.get("campaign") else "",
+            campaign_version=f"v{t['version_number']}"
+            if t.get("version_number")
+            else str(t.get("campaign_version") or ""),
+        )
+        for t in attribution.get("touches") or []
+        if isinstance(t, dict)
+    ]
+
+
+def credits_of(attribution: dict[str, Any]) -> list[CreditItem]:
+    models = attribution.get("models") or {}
+    return [
+        CreditItem(
+            model=MODEL_LABELS.get(model, model),
+            campaign=str(c.get("campaign_name") or c.get("campaign") or ""),
+            campaign_url=routes.campaign_url(str(c["campaign"])) if c.get("campaign") else "",
+            campaign_version=f"v{c['version_number']}"
+            if c.get("version_number")
+            else str(c.get("campaign_version") or ""),
+            share=_share(c.get("share", "")),
+        )
+        for model, credits in models.items()
+        if isinstance(credits, list)
+        for c in credits
+        if isinstance(c, dict)
+    ]
+
+
+class OrderDetailState(AppState):
+    order_public_id: str = ""
+    loaded: bool = False
+    not_found: str = ""
+
+    status: str = ""
+    mode: str = ""
+    created_at: str = ""
+    paid_at: str = ""
+    amount: str = ""
+    amount_expected: str = ""
+    amount_paid: str = ""
+    refunded: str = ""
+    products: str = ""
+    campaign: str = ""
+    campaign_version: str = ""
+    customer_email: str = ""
+    subscription_id: str = ""
+    subscription_status: str = ""
+    disputed: bool = False
+    dispute_status: str = ""
+
+    ids: list[FactItem] = []
+    items: list[LineItem] = []
+    payments: list[PaymentItem] = []
+    timeline: list[TimelineItem] = []
+    touches: list[TouchItem] = []
+    credits: list[CreditItem] = []
+    signals: list[FactItem] = []
+
+    def _public_id_from_path(self) -> str:
+        return (self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
+
+    def _open(self, public_id: str) -> None:
+        self.order_public_id = public_id
+        self.not_found = ""
+        detail, error = self._run(
+            lambda s: order_service.order_detail(
+                session=s, account_id=self._actor(s).account_id, order_public_id=public_id
+            )
+        )
+        self.loaded = True
+        if error or detail is None:
+            self.not_found = error or "Order not found."
+            return
+        self._show(detail)
+
+    def _show(self, detail: order_service.OrderDetail) -> None:
+        tz, row, currency = self.account_timezone, detail.row, detail.row.currency
+        self.status, self.mode = row.status, row.mode
+        self.created_at = format_time(row.created_at, tz, seconds=True)
+        self.paid_at = format_time(row.paid_at, tz, seconds=True)
+        self.amount = _money(row.amount, currency)
+        self.amount_expected = _money(detail.amount_expected, currency)
+        self.amount_paid = format_minor(detail.amount_paid, currency)
+        self.refunded = format_minor(row.amount_refunded, currency) if row.amount_refunded > 0 else ""
+        self.products = row.products or "—"
+        self.campaign, self.campaign_version = row.campaign, row.campaign_version
+        self.customer_email = row.customer_email or ""
+        self.subscription_id = detail.subscription_id or ""
+        self.subscription_status = detail.subscription_status or ""
+        self.disputed, self.dispute_status = detail.disputed, detail.dispute_status or ""
+        self.ids = [
+            FactItem(label=label, value=value or "—")
+            for label, value in (
+                ("Event id", detail.event_id),
+                ("Visitor id", detail.visitor_id),
+                ("Checkout Session", detail.checkout_session_id),
+                ("PaymentIntent", detail.payment_intent_id),
+                ("Subscription", detail.subscription_id),
+            )
+        ]
+        self.items = [
+            LineItem(
+                product=str(item.get("product") or item.get("price") or ""),
+                price_id=str(item.get("price") or ""),
+                quantity=int(item.get("quantity") or 1),
+                unit_amount=_money(item.get("unit_amount"), currency),
+                total=_money(
+                    None
+                    if item.get("unit_amount") is None
+                    else int(item["unit_amount"]) * int(item.get("quantity") or 1),
+                    currency,
+                ),
+            )
+            for item in detail.items
+        ]
+        self.payments = [
+            PaymentItem(
+                kind=PAYMENT_KINDS.get(p.kind, p.kind),
+                amount=format_minor(p.amount, p.currency),
+                refunded=format_minor(p.amount_refunded, p.currency) if p.amount_refunded > 0 else "",
+                paid_at=format_time(p.paid_at, tz),
+                reference=p.invoice_id or p.payment_intent_id or "",
+            )
+            for p in detail.payments
+        ]
+        self.timeline = [
+            TimelineItem(
+                at=format_time(t.at, tz, seconds=True),
+                kind=t.kind,
+                title=t.title,
+                outcome=t.outcome,
+                message=t.message,
+                deliveries=t.deliveries,
+                stripe_event_id=t.stripe_event_id,
+            )
+            for t in detail.timeline
+        ]
+        attribution = detail.attribution if isinstance(detail.attribution, dict) else {}
+        self.touches = touches_of(attribution, tz)
+        self.credits = credits_of(attribution)
+        self.signals = [
+            *(FactItem(label=label, value=str(attribution.get(name) or "—")) for name, label in CLICK_FIELDS),
+            FactItem(label="Consent", value=_consent(attribution.get("consent"))),
+        ]
+
+    @rx.event
+    def load_order(self) -> Iterator[None]:
+        """on_load of /orders/[order_id]."""
+        public_id = self._public_id_from_path()
+        if public_id != self.order_public_id:
+            # Show the spinner, not the previously opened order, while this one loads.
+            self.loaded = False
+            yield
+        self._open(public_id)

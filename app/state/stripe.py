@@ -1,0 +1,189 @@
+"""Settings → Stripe: the account's Stripe connection, its webhook endpoint and the synced catalogue.
+
+The secret key and the webhook signing secret go from the submitted form straight to the service: they are never
+kept in a state var (the forms are reset on submit), and only the service's hint (``sk_test_…abcd``) comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TypedDict
+
+import reflex as rx
+from sqlmodel import Session
+
+from app.services import stripe_connection as stripe_service
+from app.services.currency import format_minor
+from app.services.permissions import Permission
+from app.state.base import AppState
+from app.state.format import format_time
+
+INTERVALS = {"day": "per day", "week": "per week", "month": "per month", "year": "per year"}
+
+
+class PriceItem(TypedDict):
+    price_id: str
+    product: str
+    nickname: str
+    amount: str
+    billing: str
+
+
+def _billing(interval: str | None, count: int | None) -> str:
+    if not interval:
+        return "one-time"
+    if count and count > 1:
+        return f"every {count} {interval}s"
+    return INTERVALS.get(interval, f"per {interval}")
+
+
+def price_item(price: stripe_service.PriceRow) -> PriceItem:
+    return PriceItem(
+        price_id=price.stripe_id,
+        product=price.product_name,
+        nickname=price.nickname,
+        amount="custom amount" if price.unit_amount is None else format_minor(price.unit_amount, price.currency),
+        billing=_billing(price.recurring_interval, price.recurring_interval_count),
+    )
+
+
+def _field(form: Any, name: str) -> str:
+    # Anything but a dict (only a crafted event sends one) reads as an empty form, which the service refuses.
+    return str(form.get(name, "")) if isinstance(form, dict) else ""
+
+
+class StripeState(AppState):
+    loaded: bool = False
+    connected: bool = False
+    stripe_account_id: str = ""
+    stripe_account_name: str = ""
+    key_hint: str = ""
+    livemode: bool = False
+    has_webhook_secret: bool = False
+    connected_at: str = ""
+    catalog_synced_at: str = ""
+    last_webhook_at: str = ""
+    product_count: int = 0
+    price_count: int = 0
+    prices: list[PriceItem] = []
+    webhook_url: str = ""
+
+    # Inline messages of the two forms; their keys remount (and so empty) the password inputs after a submit.
+    connect_error: str = ""
+    secret_error: str = ""
+    sync_note: str = ""
+    form_key: int = 0
+    syncing: bool = False
+
+    @rx.var
+    def can_manage_stripe(self) -> bool:
+        return Permission.MANAGE_STRIPE.name in self.permissions
+
+    def _refresh(self) -> None:
+        def load(s: Session) -> tuple[stripe_service.ConnectionRow | None, list[stripe_service.PriceRow]]:
+            account_id = self._actor(s).account_id
+            status = stripe_service.connection_status(session=s, account_id=account_id)
+            return status, stripe_service.list_prices(session=s, account_id=account_id) if status else []
+
+        result, _error = self._run(load)
+        status, prices = result or (None, [])
+        self.loaded = True
+        self.webhook_url = stripe_service.webhook_url(self.account_id) if self.account_id else ""
+        self.connected = status is not None
+        self.prices = [price_item(p) for p in prices]
+        if status is None:
+            self.stripe_account_id = self.stripe_account_name = self.key_hint = ""
+            self.connected_at = self.catalog_synced_at = self.last_webhook_at = ""
+            self.livemode = self.has_webhook_secret = False
+            self.product_count = self.price_count = 0
+            return
+        tz = self.account_timezone
+        self.stripe_account_id = status.stripe_account_id
+        self.stripe_account_name = status.stripe_account_name
+        self.key_hint = status.key_hint
+        self.livemode = status.livemode
+        self.has_webhook_secret = status.has_webhook_secret
+        self.connected_at = format_time(status.connected_at, tz)
+        self.catalog_synced_at = format_time(status.catalog_synced_at, tz)
+        self.last_webhook_at = format_time(status.last_webhook_at, tz)
+        self.product_count, self.price_count = status.products, status.prices
+
+    @rx.event
+    def load_stripe(self) -> None:
+        """on_load of /settings/stripe."""
+        self.connect_error = self.secret_error = self.sync_note = ""
+        self.syncing = False
+        self._refresh()
+
+    @rx.event
+    def connect_stripe(self, form: dict[str, Any]) -> Any:
+        """Check the key with Stripe, store it with the webhook secret, and sync the catalogue.
+
+        Args:
+            form: ``secret_key`` and ``webhook_secret`` (optional) from the connect form.
+        """
+        self.connect_error = self.sync_note = ""
+        self.form_key += 1
+        secret_key, webhook_secret = _field(form, "secret_key"), _field(form, "webhook_secret")
+        result, error = self._run(
+            lambda s: stripe_service.connect_stripe(
+                session=s, actor=self._actor(s), secret_key=secret_key, webhook_secret=webhook_secret
+            )
+        )
+        if error or result is None:
+            self.connect_error = error or "Stripe could not be connected."
+            return rx.toast.error(self.connect_error)
+        self._refresh()
+        name = result.connection.stripe_account_name or result.connection.stripe_account_id or "your Stripe account"
+        if result.sync_error:
+            self.sync_note = result.sync_error
+            return rx.toast.warning(f"Connected to {name}. {result.sync_error}")
+        return rx.toast.success(
+            f"Connected to {name}: {result.connection.products} products and {result.connection.prices} prices synced."
+        )
+
+    @rx.event
+    def save_webhook_secret(self, form: dict[str, Any]) -> Any:
+        """Replace the webhook signing secret (``whsec_…``) of the connected account.
+
+        Args:
+            form: ``webhook_secret`` from the secret form.
+        """
+        self.secret_error = ""
+        self.form_key += 1
+        secret = _field(form, "webhook_secret")
+        _, error = self._run(
+            lambda s: stripe_service.set_webhook_secret(session=s, actor=self._actor(s), webhook_secret=secret)
+        )
+        if error:
+            self.secret_error = error
+            return rx.toast.error(error)
+        self._refresh()
+        return rx.toast.success("Webhook signing secret saved: Stripe's events are verified with it from now on.")
+
+    @rx.event
+    def disconnect_stripe(self) -> Any:
+        """Forget the key and the webhook secret; orders, payments and the catalogue stay."""
+        _, error = self._run(lambda s: stripe_service.disconnect_stripe(session=s, actor=self._actor(s)))
+        self._refresh()
+        if error:
+            return rx.toast.error(error)
+        return rx.toast.success("Stripe disconnected: the key and the webhook secret are forgotten; orders stay.")
+
+    @rx.event
+    def sync_catalog(self) -> Iterator[Any]:
+        """Copy every product and price from Stripe again (the button shows a spinner meanwhile)."""
+        if self.syncing:
+            return
+        self.syncing = True
+        yield
+        try:
+            result, error = self._run(lambda s: stripe_service.sync_catalog(session=s, actor=self._actor(s)))
+        finally:
+            self.syncing = False
+        self._refresh()
+        if error or result is None:
+            yield rx.toast.error(error or "The catalogue could not be synced.")
+            return
+        self.sync_note = ""
+        yield rx.toast.success(f"Synced {result.products} products and {result.prices} prices from Stripe.")

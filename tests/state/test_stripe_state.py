@@ -1,0 +1,175 @@
+"""Settings → Stripe through its state: connect (refused and accepted keys), the catalogue, the webhook secret,
+sync, disconnect, and roles. Stripe is the recording fake API (``stripe_api``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from reflex.state import State
+from sqlmodel import Session
+
+from app.models import Role
+from app.services import accounts
+from app.state.base import AppState
+from app.state.stripe import StripeState
+from tests.state.conftest import substate
+from tests.utils.factories import add_member, make_owner
+from tests.utils.payments import STRIPE_KEY, WEBHOOK_SECRET
+from tests.utils.stripe_fakes import StripeRecorder
+
+
+def _login(root: State, db: Session, user: Any) -> None:
+    token = accounts.start_session(session=db, user=user)
+    db.commit()
+    substate(root, AppState).auth_token = token
+
+
+def _toast(spec: Any) -> str:
+    return str(spec.args)
+
+
+def _catalogue(recorder: StripeRecorder) -> tuple[str, str, str]:
+    """A one-off and a monthly price under products with names unique to the test (the recorder is shared)."""
+    tag = uuid.uuid4().hex[:6]
+    shoes = recorder.add_product(name=f"Sneakers {tag}")
+    club = recorder.add_product(name=f"Sock club {tag}")
+    one_off = recorder.add_price(product=shoes["id"], unit_amount=4_900, currency="eur")
+    monthly = recorder.add_price(product=club["id"], unit_amount=1_500, currency="eur", recurring={"interval": "month"})
+    return tag, one_off["id"], monthly["id"]
+
+
+def test_connect_with_a_bad_key_shows_the_error(root: State, db: Session, stripe_api: StripeRecorder) -> None:
+    _, owner_user, _ = make_owner(db)
+    _login(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    stripe.load_stripe()
+    assert stripe.loaded and not stripe.connected and stripe.can_manage_stripe
+    assert stripe.webhook_url == f"http://localhost:3000/api/v1/stripe/webhook/{stripe.account_id}"
+
+    # Refused before Stripe is called: a publishable key, then something that is no key at all.
+    toast = _toast(stripe.connect_stripe({"secret_key": "pk_test_51Abcdefghijkl", "webhook_secret": ""}))
+    assert "That is a publishable key" in stripe.connect_error and '"error"' in toast
+    stripe.connect_stripe({"secret_key": "hello", "webhook_secret": ""})
+    assert stripe.connect_error.startswith("Enter a Stripe secret key")
+    assert stripe_api.requests == []
+
+    # Stripe itself rejects a well-formed key.
+    stripe_api.fail_next("/v1/account", 401, method="GET")
+    rejected = "sk_test_51RejectedKey0000000000"
+    stripe.connect_stripe({"secret_key": rejected, "webhook_secret": WEBHOOK_SECRET})
+    assert stripe.connect_error.startswith("Stripe rejected this key")
+    assert not stripe.connected and stripe.prices == []
+    # A crafted event without a form is refused the same way, not a crash.
+    stripe.connect_stripe("nope")  # type: ignore[arg-type]
+    assert stripe.connect_error.startswith("Enter a Stripe secret key")
+    assert rejected not in repr(root.dict()) and WEBHOOK_SECRET not in repr(root.dict())
+
+
+def test_connect_shows_the_account_and_its_prices_then_sync_secret_and_disconnect(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    _, owner_user, _ = make_owner(db)
+    tag, one_off, monthly = _catalogue(stripe_api)
+    _login(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    stripe.load_stripe()
+    form_key = stripe.form_key
+
+    toast = _toast(stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": WEBHOOK_SECRET}))
+    assert stripe.connect_error == "" and '"success"' in toast and "Connected to Test Shop" in toast
+    assert stripe.form_key > form_key  # the password inputs are remounted empty
+    assert stripe.connected and stripe.stripe_account_name == "Test Shop"
+    assert stripe.stripe_account_id == stripe_api.account_id
+    assert stripe.key_hint == f"{STRIPE_KEY[:8]}…{STRIPE_KEY[-4:]}" and stripe.livemode is False
+    assert stripe.has_webhook_secret and stripe.catalog_synced_at != "" and stripe.last_webhook_at == ""
+    prices = {p["price_id"]: p for p in stripe.prices}
+    assert prices[one_off] == {
+        "price_id": one_off,
+        "product": f"Sneakers {tag}",
+        "nickname": "",
+        "amount": "49.00 EUR",
+        "billing": "one-time",
+    }
+    assert (prices[monthly]["product"], prices[monthly]["amount"], prices[monthly]["billing"]) == (
+        f"Sock club {tag}",
+        "15.00 EUR",
+        "per month",
+    )
+    assert stripe.price_count == len(stripe.prices) and stripe.product_count >= 2
+
+    # Sync picks up a price added in Stripe since; the toast says how many.
+    yearly = stripe_api.add_price(
+        product=stripe_api.prices[monthly]["product"], unit_amount=15_000, recurring={"interval": "year"}
+    )
+    steps = list(stripe.sync_catalog())
+    assert stripe.syncing is False
+    assert f"Synced {len(stripe_api.products)} products and {len(stripe_api.prices)} prices" in _toast(steps[-1])
+    assert {p["price_id"]: p["billing"] for p in stripe.prices}[yearly["id"]] == "per year"
+
+    # Stripe down during a sync: a toast, the catalogue stays.
+    stripe_api.fail_next("/v1/products", 500, times=3)
+    steps = list(stripe.sync_catalog())
+    assert "Stripe did not answer" in _toast(steps[-1]) and stripe.syncing is False
+    assert yearly["id"] in {p["price_id"] for p in stripe.prices}
+
+    # The webhook signing secret can be replaced; a wrong one is an inline message.
+    stripe.save_webhook_secret({"webhook_secret": "not-a-secret"})
+    assert stripe.secret_error.startswith("The webhook signing secret starts with whsec_")
+    new_secret = "whsec_rotated_0123456789abcdefgh"
+    toast = _toast(stripe.save_webhook_secret({"webhook_secret": new_secret}))
+    assert stripe.secret_error == "" and '"success"' in toast
+    everything = repr(root.dict())
+    assert STRIPE_KEY not in everything and WEBHOOK_SECRET not in everything and new_secret not in everything
+
+    toast = _toast(stripe.disconnect_stripe())
+    assert "Stripe disconnected" in toast
+    assert not stripe.connected and stripe.key_hint == "" and stripe.prices == []
+    # Nothing left to disconnect: the service's message.
+    assert "Stripe is not connected" in _toast(stripe.disconnect_stripe())
+
+
+def test_connect_keeps_the_key_when_the_catalogue_cannot_be_synced(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    _, owner_user, _ = make_owner(db)
+    _login(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    stripe.load_stripe()
+    stripe_api.fail_next("/v1/products", 400, method="GET")
+    toast = _toast(stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": ""}))
+    assert '"warning"' in toast and "could not be synced yet" in toast
+    assert stripe.connected and stripe.sync_note.startswith("The key works") and stripe.connect_error == ""
+    assert stripe.has_webhook_secret is False
+    stripe.load_stripe()
+    assert stripe.sync_note == ""
+
+
+def test_viewer_cannot_connect_and_a_marketer_can_only_sync(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    account, _, _ = make_owner(db)
+    viewer, _ = add_member(db, account, Role.VIEWER)
+    marketer, _ = add_member(db, account, Role.MARKETER)
+    _login(root, db, viewer)
+    stripe = substate(root, StripeState)
+    stripe.load_stripe()
+    assert stripe.can_manage_stripe is False and stripe.can_edit_marketing is False
+
+    stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": WEBHOOK_SECRET})
+    assert "Your role (viewer) cannot connect and disconnect Stripe" in stripe.connect_error
+    assert not stripe.connected and stripe_api.requests == []
+    assert "Your role (viewer)" in _toast(list(stripe.sync_catalog())[-1])
+    stripe.save_webhook_secret({"webhook_secret": WEBHOOK_SECRET})
+    assert "Your role (viewer)" in stripe.secret_error
+    assert "Your role (viewer)" in _toast(stripe.disconnect_stripe())
+
+    # A marketer may sync (once an admin has connected) but not connect.
+    root2 = State()
+    _login(root2, db, marketer)
+    as_marketer = substate(root2, StripeState)
+    as_marketer.load_stripe()
+    assert as_marketer.can_manage_stripe is False and as_marketer.can_edit_marketing is True
+    as_marketer.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": ""})
+    assert "Your role (marketer) cannot connect and disconnect Stripe" in as_marketer.connect_error
+    assert "Stripe is not connected" in _toast(list(as_marketer.sync_catalog())[-1])
