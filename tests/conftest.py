@@ -37,6 +37,7 @@ from app.services.campaigns import matcher_cache  # noqa: E402
 from app.services.keys import identities, usage  # noqa: E402
 from app.services.ratelimit import reset as reset_rate_limits  # noqa: E402
 from app.services.stripe_connection import webhook_secrets  # noqa: E402
+from app.services.stripe_webhooks import reset_caches as reset_webhook_caches  # noqa: E402
 from app.settings import get_settings  # noqa: E402
 
 
@@ -64,6 +65,7 @@ def db(engine: object) -> Iterator[Session]:
     identities.clear()
     matcher_cache.clear()
     webhook_secrets.clear()
+    reset_webhook_caches()
     reset_rate_limits()
 
 

@@ -188,3 +188,16 @@ def confirm_button(
             ),
         ),
     )
+
+
+def no_match_card(what: str, clear: Any) -> rx.Component:
+    """The empty state of a filtered list: nothing matches, and a button that clears the filters."""
+    return rx.card(
+        rx.vstack(
+            rx.text(f"No {what} match these filters.", color_scheme="gray"),
+            rx.button("Clear filters", variant="soft", size="1", on_click=clear),
+            align="center",
+            padding="24px",
+        ),
+        id=f"{what}-no-match",
+    )

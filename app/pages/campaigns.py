@@ -6,7 +6,7 @@ import reflex as rx
 
 from app import routes
 from app.components.forms import readonly_note, select_input, status_badge
-from app.components.layout import field, form_error, loading, template
+from app.components.layout import field, form_error, loading, no_match_card, template
 from app.state.campaigns import ALL, CHANNELS, STATUSES, CampaignItem, CampaignsState
 
 S = CampaignsState
@@ -138,15 +138,7 @@ def pagination() -> rx.Component:
 def empty_state() -> rx.Component:
     return rx.cond(
         S.filtered,
-        rx.card(
-            rx.vstack(
-                rx.text("No campaigns match these filters.", color_scheme="gray"),
-                rx.button("Clear filters", variant="soft", size="1", on_click=S.clear_filters),
-                align="center",
-                padding="24px",
-            ),
-            id="campaigns-no-match",
-        ),
+        no_match_card("campaigns", S.clear_filters),
         rx.card(
             rx.vstack(
                 rx.icon("megaphone", size=32, color=rx.color("gray", 9)),

@@ -9,7 +9,7 @@ import reflex as rx
 
 from app import routes
 from app.components.forms import select_input
-from app.components.layout import loading, template
+from app.components.layout import loading, no_match_card, template
 from app.state.orders import (
     ALL,
     STATUSES,
@@ -174,15 +174,7 @@ def orders_table() -> rx.Component:
 def empty_state() -> rx.Component:
     return rx.cond(
         S.filtered,
-        rx.card(
-            rx.vstack(
-                rx.text("No orders match these filters.", color_scheme="gray"),
-                rx.button("Clear filters", variant="soft", size="1", on_click=S.clear_filters),
-                align="center",
-                padding="24px",
-            ),
-            id="orders-no-match",
-        ),
+        no_match_card("orders", S.clear_filters),
         rx.card(
             rx.vstack(
                 rx.icon("receipt", size=32, color=rx.color("gray", 9)),

@@ -287,6 +287,19 @@ def _version(obj: dict[str, Any], event_created: int | None) -> int:
     return int(event_created or obj.get("updated") or obj.get("created") or 0)
 
 
+def _newer(
+    session: Session, table: type[Any], account_id: int, stripe_id: str, version: int, force: bool
+) -> tuple[Any, int] | None:
+    """(the stored row or None, the snapshot's version) when the snapshot should be applied; None when it is
+    older than what is stored (or has no id)."""
+    if not stripe_id:
+        return None
+    row = session.exec(select(table).where(table.account_id == account_id, table.stripe_id == stripe_id)).first()
+    if row is not None and not force and version < row.stripe_updated:
+        return None
+    return row, version
+
+
 def apply_product(
     session: Session,
     account_id: int,
@@ -298,14 +311,10 @@ def apply_product(
 ) -> bool:
     """Upsert a product snapshot; an older one (by event time) never overwrites a newer. True when applied."""
     stripe_id = str(obj.get("id") or "")
-    if not stripe_id:
+    found = _newer(session, StripeProduct, account_id, stripe_id, _version(obj, event_created), force)
+    if found is None:
         return False
-    row = session.exec(
-        select(StripeProduct).where(StripeProduct.account_id == account_id, StripeProduct.stripe_id == stripe_id)
-    ).first()
-    version = _version(obj, event_created)
-    if row is not None and not force and version < row.stripe_updated:
-        return False
+    row, version = found
     row = row or StripeProduct(account_id=account_id, stripe_id=stripe_id)
     row.name = str(obj.get("name") or row.name or "")[:250]
     row.active = bool(obj.get("active", True)) and not deleted
@@ -327,14 +336,12 @@ def apply_price(
 ) -> bool:
     """Upsert a price snapshot (also legacy ``plan`` objects); older snapshots never overwrite newer ones."""
     stripe_id = str(obj.get("id") or "")
-    if not stripe_id or not obj.get("currency"):
+    if not obj.get("currency"):
         return False
-    row = session.exec(
-        select(StripePrice).where(StripePrice.account_id == account_id, StripePrice.stripe_id == stripe_id)
-    ).first()
-    version = _version(obj, event_created)
-    if row is not None and not force and version < row.stripe_updated:
+    found = _newer(session, StripePrice, account_id, stripe_id, _version(obj, event_created), force)
+    if found is None:
         return False
+    row, version = found
     product = obj.get("product")
     if isinstance(product, dict):
         apply_product(session, account_id, product, event_created=event_created)
