@@ -43,7 +43,7 @@ import stripe
 
 from tests.utils.server import PYTHON, ROOT, free_port
 
-FIXTURES_PATH = Path(os.environ.get("STRIPE_FIXTURES", str(ROOT.parent / "shared" / "stripe" / "fixtures3.json")))
+FIXTURES_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"  # MIT, Stripe
 TEST_API_KEY = "sk_test_x"
 _ALPHANUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
