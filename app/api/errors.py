@@ -50,11 +50,16 @@ _STATUS_CODES = {
 }
 
 
+def service_error_response(error: ServiceError) -> JSONResponse:
+    """A service's error as the API answers it (with ``Retry-After`` when rate limited)."""
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return error_response(error.status_code, error.code, error.message, error.field, headers)
+
+
 def install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(ServiceError)
     async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:
-        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-        return error_response(error.status_code, error.code, error.message, error.field, headers)
+        return service_error_response(error)
 
     @api.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

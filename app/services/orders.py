@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -54,7 +54,6 @@ _RANK: dict[str, int] = {
     OrderStatus.EXPIRED: 3,
     OrderStatus.PAID: 4,
 }
-PAYMENT_STATUSES = tuple(_RANK)
 STATUSES = tuple(s.value for s in OrderStatus)
 
 
@@ -380,4 +379,19 @@ def order_detail(*, session: Session, account_id: int, order_public_id: str) -> 
             for p in payments
         ],
         timeline=_timeline(session, order),
+    )
+
+
+def buyer_order(*, session: Session, account_id: int, order_public_id: str, visitor_id: str | None) -> OrderDetail:
+    """What the buyer's own browser (a publishable key) may read: only its own order (same ``visitor_id``), and
+    without attribution, campaign, payments or Stripe's messages."""
+    detail = order_detail(session=session, account_id=account_id, order_public_id=order_public_id)
+    if not visitor_id or visitor_id != detail.visitor_id:
+        raise NotFound("No order with this id for this visitor.", field="order_id")
+    return replace(
+        detail,
+        row=replace(detail.row, campaign="", campaign_version=""),
+        attribution={},
+        payments=[],
+        timeline=[replace(entry, message="") for entry in detail.timeline],
     )

@@ -181,7 +181,7 @@ def _dispatch(
     if type_ == "payment_intent.payment_failed":
         return _payment_intent_failed(session, account_id, obj, at)
     if type_.startswith("customer.subscription."):
-        return _subscription(session, account_id, obj, created, type_)
+        return _subscription(session, account_id, obj, created)
     if type_ in {"invoice.paid", "invoice.payment_succeeded"}:
         return _invoice_paid(session, account_id, obj, at, prefetched)
     if type_ == "invoice.payment_failed":
@@ -189,7 +189,7 @@ def _dispatch(
     if type_ == "charge.refunded":
         return _charge_refunded(session, account_id, event_id, obj, at)
     if type_.startswith("charge.dispute."):
-        return _dispute(session, account_id, obj, type_)
+        return _dispute(session, account_id, obj)
     if type_.startswith("product."):
         applied = apply_product(session, account_id, obj, event_created=created, deleted=type_ == "product.deleted")
         return _catalogue(applied, f"product {obj.get('id')}")
@@ -469,7 +469,7 @@ def _payment_intent_failed(session: Session, account_id: int, obj: dict[str, Any
 _TERMINAL_SUBSCRIPTION = {"canceled", "incomplete_expired"}
 
 
-def _subscription(session: Session, account_id: int, obj: dict[str, Any], created: int, type_: str) -> _Effect:
+def _subscription(session: Session, account_id: int, obj: dict[str, Any], created: int) -> _Effect:
     stripe_id = _id(obj.get("id"))
     if not stripe_id:
         return _ignored("The event carries no subscription id.")
@@ -673,7 +673,7 @@ def _charge_refunded(session: Session, account_id: int, event_id: str, obj: dict
     )
 
 
-def _dispute(session: Session, account_id: int, obj: dict[str, Any], type_: str) -> _Effect:
+def _dispute(session: Session, account_id: int, obj: dict[str, Any]) -> _Effect:
     payment = _payment_for_charge(session, account_id, _id(obj.get("charge")), _id(obj.get("payment_intent")))
     order = session.get(Order, payment.order_id) if payment is not None and payment.order_id else None
     if order is None:

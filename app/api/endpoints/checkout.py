@@ -9,19 +9,19 @@ from fastapi.responses import JSONResponse
 from app.api.body import read_json
 from app.api.cors import allow_origin, expose_error
 from app.api.deps import resolve_browser_or_server_key
-from app.api.errors import error_response
+from app.api.errors import service_error_response
 from app.api.schemas import CheckoutCreated, ErrorResponse
 from app.db import session_scope
 from app.models import KeyKind
 from app.services import checkout
-from app.services.errors import RateLimited, ServiceError
+from app.services.errors import ServiceError
 from app.services.keys import KeyIdentity
 
 router = APIRouter(tags=["checkout"])
 MAX_BODY = 64 * 1024
 
 
-def _start(request: Request, payload: object, origin: str | None) -> tuple[KeyIdentity, checkout.CheckoutStarted]:
+def _start(request: Request, payload: object) -> tuple[KeyIdentity, checkout.CheckoutStarted]:
     parsed = checkout.parse_request(payload)
     ip = request.client.host if request.client else ""
     with session_scope() as session:
@@ -60,10 +60,9 @@ async def create_checkout_session(request: Request) -> JSONResponse:
     origin = request.headers.get("origin")
     try:
         payload = await read_json(request, max_bytes=MAX_BODY)
-        identity, started = await run_in_threadpool(_start, request, payload, origin)
+        identity, started = await run_in_threadpool(_start, request, payload)
     except ServiceError as error:
-        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-        response = error_response(error.status_code, error.code, error.message, error.field, headers)
+        response = service_error_response(error)
         expose_error(response, origin)
         return response
     response = JSONResponse(

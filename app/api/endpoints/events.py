@@ -12,13 +12,13 @@ from pydantic import AwareDatetime
 from app.api.body import read_json
 from app.api.cors import allow_origin, expose_error
 from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
-from app.api.errors import error_response
+from app.api.errors import error_response, service_error_response
 from app.api.schemas import ErrorResponse, EventList, IngestResponse
 from app.db import session_scope
 from app.models import KeyKind
 from app.services import events as event_service
 from app.services import ingest
-from app.services.errors import RateLimited, ServiceError
+from app.services.errors import ServiceError
 from app.services.events_schema import EventBatch
 from app.services.keys import KeyIdentity
 from app.settings import get_settings
@@ -80,8 +80,7 @@ async def record_events(request: Request) -> JSONResponse:
             ingest.settle(result, outcome)
         response = JSONResponse(result.as_dict())
     except ServiceError as error:
-        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-        response = error_response(error.status_code, error.code, error.message, error.field, headers)
+        response = service_error_response(error)
         expose_error(response, origin)
         return response
     allow_origin(response, origin, identity)

@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 
 from app.api.cors import allow_origin, expose_error
 from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
-from app.api.errors import error_response
+from app.api.errors import service_error_response
 from app.api.schemas import ErrorResponse, OrderList, OrderListItem, OrderOut
 from app.models import KeyKind
 from app.services import orders as order_service
-from app.services.errors import NotFound, ServiceError
+from app.services.errors import ServiceError
 from app.services.orders import OrderDetail
 
 router = APIRouter(tags=["orders"])
@@ -31,8 +31,8 @@ def _out(detail: OrderDetail, *, full: bool) -> OrderOut:
         amount_paid=detail.amount_paid,
         amount_refunded=row.amount_refunded,
         items=detail.items,
-        campaign=row.campaign if full else "",
-        campaign_version=row.campaign_version if full else "",
+        campaign=row.campaign,
+        campaign_version=row.campaign_version,
         created_at=row.created_at,
         paid_at=row.paid_at,
         subscription_status=detail.subscription_status,
@@ -40,7 +40,7 @@ def _out(detail: OrderDetail, *, full: bool) -> OrderOut:
         event_id=detail.event_id,
         attribution=detail.attribution if full else None,
         payments=[p.__dict__ for p in detail.payments] if full else None,
-        timeline=[{**e.__dict__, "message": e.message if full else ""} for e in detail.timeline],
+        timeline=[e.__dict__ for e in detail.timeline],
     )
 
 
@@ -86,13 +86,19 @@ def get_order(order_id: str, request: Request, session: SessionDep) -> JSONRespo
     try:
         identity = resolve_browser_or_server_key(request, session, None)
         full = identity.kind is KeyKind.SECRET
-        detail = order_service.order_detail(session=session, account_id=identity.account_id, order_public_id=order_id)
-        if not full and (
-            not request.query_params.get("visitor_id") or request.query_params.get("visitor_id") != detail.visitor_id
-        ):
-            raise NotFound("No order with this id for this visitor.", field="order_id")
+        if full:
+            detail = order_service.order_detail(
+                session=session, account_id=identity.account_id, order_public_id=order_id
+            )
+        else:
+            detail = order_service.buyer_order(
+                session=session,
+                account_id=identity.account_id,
+                order_public_id=order_id,
+                visitor_id=request.query_params.get("visitor_id"),
+            )
     except ServiceError as error:
-        response = error_response(error.status_code, error.code, error.message, error.field)
+        response = service_error_response(error)
         expose_error(response, origin)
         return response
     response = JSONResponse(_out(detail, full=full).model_dump(mode="json"))

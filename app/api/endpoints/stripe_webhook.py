@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from app.api.errors import error_response
+from app.api.errors import error_response, service_error_response
 from app.api.schemas import ErrorResponse, WebhookAck
 from app.db import session_scope
 from app.services import stripe_webhooks
@@ -43,7 +43,7 @@ async def stripe_webhook(account_id: str, request: Request) -> JSONResponse:
     try:
         result = await run_in_threadpool(_receive, account_id, bytes(raw), request.headers.get("stripe-signature"))
     except ServiceError as error:
-        return error_response(error.status_code, error.code, error.message, error.field)
+        return service_error_response(error)
     return JSONResponse(
         WebhookAck(received=True, event_id=result.event_id, outcome=result.outcome, message=result.message).model_dump()
     )
