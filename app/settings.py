@@ -76,9 +76,30 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
     checkout_rate_limit: str = "20/minute"
 
+    # Server-side conversions: provider endpoints (tests point them at a local recording server) and the sender.
+    meta_graph_base: str = "https://graph.facebook.com"
+    meta_api_version: str = "v26.0"
+    ga4_base: str = "https://www.google-analytics.com"
+    google_datamanager_base: str = "https://datamanager.googleapis.com"
+    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
+    conversions_send_seconds: int = Field(default=5, ge=1)
+    conversions_concurrency: int = Field(default=4, ge=1, le=32)
+    conversions_timeout_seconds: float = Field(default=10.0, gt=0)
+    conversions_retry_base_seconds: float = Field(default=30.0, gt=0)
+    conversions_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    conversions_lease_seconds: int = Field(default=60, ge=5)
+
     jobs_enabled: bool = True
     job_lease_seconds: int = Field(default=60, ge=5)
     key_usage_flush_seconds: int = Field(default=30, ge=1)
+
+    @field_validator("meta_graph_base", "ga4_base", "google_datamanager_base", "google_oauth_token_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(f"{value!r} must be an absolute http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("public_url")
     @classmethod

@@ -23,6 +23,10 @@ os.environ.update(
         "PUBLIC_URL": "http://localhost:3000",
         "REFLEX_TELEMETRY_ENABLED": "false",
         "__REFLEX_SKIP_COMPILE": "true",
+        # Retries of conversions come due in a fraction of a second (backoff is tested with its own numbers).
+        "CONVERSIONS_RETRY_BASE_SECONDS": "0.05",
+        "CONVERSIONS_RETRY_MAX_SECONDS": "600",
+        "CONVERSIONS_TIMEOUT_SECONDS": "3",
     }
 )
 
@@ -32,6 +36,7 @@ from sqlmodel import Session, SQLModel  # noqa: E402
 
 from app.cli import migrate  # noqa: E402
 from app.db import get_engine  # noqa: E402
+from app.integrations.google_ads import forget_tokens  # noqa: E402
 from app.services.accounts import reset_login_limits  # noqa: E402
 from app.services.campaigns import matcher_cache  # noqa: E402
 from app.services.keys import identities, usage  # noqa: E402
@@ -67,6 +72,7 @@ def db(engine: object) -> Iterator[Session]:
     webhook_secrets.clear()
     reset_webhook_caches()
     reset_rate_limits()
+    forget_tokens()
 
 
 @pytest.fixture
@@ -97,3 +103,27 @@ def stripe_api(_stripe_recorder: object) -> object:
         catalogue.clear()
     recorder.invoice_payments.clear()  # type: ignore[attr-defined]
     return recorder
+
+
+@pytest.fixture(scope="session")
+def _ad_platforms() -> Iterator[object]:
+    from tests.utils.ad_platforms import AdPlatforms
+
+    with AdPlatforms() as server:
+        os.environ.update(
+            {
+                "META_GRAPH_BASE": server.url,
+                "GA4_BASE": server.url,
+                "GOOGLE_DATAMANAGER_BASE": server.url,
+                "GOOGLE_OAUTH_TOKEN_URL": f"{server.url}/token",
+            }
+        )
+        get_settings.cache_clear()
+        yield server
+
+
+@pytest.fixture
+def ad_platforms(_ad_platforms: object) -> object:
+    """The recording Meta / GA4 / Google OAuth / Data Manager / webhook server, reset for this test."""
+    _ad_platforms.reset()  # type: ignore[attr-defined]
+    return _ad_platforms

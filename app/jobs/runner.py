@@ -5,6 +5,7 @@ Started from a Reflex lifespan task (see app/app.py); the mounted FastAPI app's 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -14,12 +15,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from app.db import get_engine
+from app.models.base import utcnow
+from app.services import conversions
 from app.services import jobs as job_service
 from app.settings import get_settings
 
@@ -34,6 +38,8 @@ class JobSpec:
     func: Callable[[], str | None]
     every_seconds: int
     leased: bool = True  # False: per-process work (e.g. flushing this process's memory)
+    # Quiet jobs run often and mostly find nothing to do: a run is recorded only when it did something or failed.
+    quiet: bool = False
 
 
 def run_job(spec: JobSpec, *, holder: str = HOLDER, ttl_seconds: int | None = None) -> str:
@@ -65,8 +71,11 @@ def run_job(spec: JobSpec, *, holder: str = HOLDER, ttl_seconds: int | None = No
                     return
 
     renewer = threading.Thread(target=keep_renewing, daemon=True) if spec.leased else None
-    with Session(engine) as session:
-        run_id = job_service.start_run(session=session, job_name=spec.name, holder=holder)
+    run_id: int | None = None
+    started_at = utcnow()
+    if not spec.quiet:
+        with Session(engine) as session:
+            run_id = job_service.start_run(session=session, job_name=spec.name, holder=holder)
     if renewer:
         renewer.start()
     outcome, detail = "ok", ""
@@ -82,7 +91,12 @@ def run_job(spec: JobSpec, *, holder: str = HOLDER, ttl_seconds: int | None = No
         if renewer:
             renewer.join(timeout=5)
         with Session(engine) as session:
-            job_service.finish_run(session=session, run_id=run_id, outcome=outcome, detail=detail)
+            if run_id is None and (detail or outcome != "ok"):
+                run_id = job_service.start_run(
+                    session=session, job_name=spec.name, holder=holder, started_at=started_at
+                )
+            if run_id is not None:
+                job_service.finish_run(session=session, run_id=run_id, outcome=outcome, detail=detail)
             if spec.leased and not lost.is_set():
                 job_service.release_lease(session=session, name=spec.name, holder=holder)
     return outcome
@@ -91,11 +105,20 @@ def run_job(spec: JobSpec, *, holder: str = HOLDER, ttl_seconds: int | None = No
 def default_jobs() -> list[JobSpec]:
     from app.jobs.flush_key_usage import flush_key_usage
     from app.jobs.purge_sessions import purge_sessions
+    from app.jobs.send_conversions import send_conversions
 
     settings = get_settings()
     return [
         JobSpec("flush_key_usage", flush_key_usage, settings.key_usage_flush_seconds, leased=False),
         JobSpec("purge_sessions", purge_sessions, 6 * 3600),
+        # Not leased: every delivery carries its own lease, so several processes may send side by side.
+        JobSpec(
+            "send_conversions",
+            functools.partial(send_conversions, HOLDER),
+            settings.conversions_send_seconds,
+            leased=False,
+            quiet=True,
+        ),
     ]
 
 
@@ -116,14 +139,24 @@ class JobRunner:
                 coalesce=True,
             )
         self.scheduler.start()
+        if any(spec.name == "send_conversions" for spec in self.specs):
+            conversions.set_wake(lambda: self.wake("send_conversions"))
         log.info("job runner %s started with %d job(s)", HOLDER, len(self.specs))
 
+    def wake(self, name: str) -> None:
+        """Run a job now instead of at its next interval (e.g. the sender, after a webhook enqueued deliveries)."""
+        try:
+            self.scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+        except Exception:  # shutting down, or the job is not scheduled here
+            log.debug("could not wake %s", name, exc_info=True)
+
     def stop(self) -> None:
+        conversions.set_wake(None)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         # Last flush of in-memory state so nothing counted is lost on shutdown.
         for spec in self.specs:
-            if not spec.leased:
+            if not spec.leased and not spec.quiet:
                 run_job(spec)
 
 

@@ -2,6 +2,7 @@
 
 from app.models.accounts import Account, AuthSession, Invite, Membership, Role, User
 from app.models.campaigns import Campaign, CampaignPixel, CampaignVersion, Pixel
+from app.models.conversions import ConversionDelivery, DeliveryAttempt
 from app.models.jobs import JobLease, JobRun
 from app.models.keys import ApiKey, KeyKind
 from app.models.payments import (
@@ -23,6 +24,8 @@ __all__ = [
     "Campaign",
     "CampaignPixel",
     "CampaignVersion",
+    "ConversionDelivery",
+    "DeliveryAttempt",
     "Event",
     "Invite",
     "JobLease",

@@ -67,6 +67,9 @@ class Pixel(SQLModel, table=True):
     enabled: bool = Field(default=True)
     # Account-level default: receives conversions of every campaign.
     is_default: bool = Field(default=False)
+    # Test mode: GA4 goes to /debug/mp/collect, Google Ads ingests with validateOnly, Meta needs test_event_code;
+    # nothing sent in test mode counts in the provider's reports.
+    test_mode: bool = Field(default=False)
     created_at: datetime = utc_field(default_now=True)
 
 

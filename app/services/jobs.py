@@ -66,8 +66,8 @@ def release_lease(*, session: Session, name: str, holder: str) -> None:
     session.commit()
 
 
-def start_run(*, session: Session, job_name: str, holder: str) -> int:
-    run = JobRun(job_name=job_name, holder=holder, started_at=utcnow())
+def start_run(*, session: Session, job_name: str, holder: str, started_at: datetime | None = None) -> int:
+    run = JobRun(job_name=job_name, holder=holder, started_at=started_at or utcnow())
     session.add(run)
     session.commit()
     assert run.id is not None

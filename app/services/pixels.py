@@ -31,7 +31,8 @@ class Provider(StrEnum):
     WEBHOOK = "webhook"
 
 
-PIXEL_EVENTS = ("purchase", "lead", "begin_checkout")
+# "renewal": also send each subscription renewal as a purchase (off by default: many shops optimise on first sales).
+PIXEL_EVENTS = ("purchase", "renewal", "lead", "begin_checkout")
 
 # Per provider: setting name -> (required, pattern, what it looks like); and the secret fields.
 _SETTINGS: dict[Provider, dict[str, tuple[bool, str, str]]] = {
@@ -84,6 +85,7 @@ class PixelRow:
     enabled: bool
     is_default: bool
     created_at: datetime
+    test_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,14 @@ def _events(events: list[str] | None) -> list[str]:
     return chosen
 
 
+def _check_test_mode(pixel: Pixel) -> None:
+    if pixel.test_mode and pixel.provider == Provider.META.value and not pixel.settings.get("test_event_code"):
+        raise ValidationFailed(
+            "Meta's test mode needs the test event code from Events Manager → Test events (e.g. TEST12345).",
+            field="settings.test_event_code",
+        )
+
+
 def _hint(secrets: dict[str, str]) -> str:
     first = next(iter(secrets.values()))
     return f"••••{first[-4:]}"
@@ -184,6 +194,7 @@ def _row(pixel: Pixel) -> PixelRow:
         pixel.enabled,
         pixel.is_default,
         pixel.created_at,
+        pixel.test_mode,
     )
 
 
@@ -206,6 +217,7 @@ def create_pixel(
     credentials: dict[str, Any],
     events: list[str] | None = None,
     is_default: bool = False,
+    test_mode: bool = False,
 ) -> PixelRow:
     require(actor, Permission.EDIT_MARKETING)
     kind = _provider(provider)
@@ -222,7 +234,9 @@ def create_pixel(
         credentials_hint=_hint(secrets),
         events=_events(events),
         is_default=is_default,
+        test_mode=test_mode,
     )
+    _check_test_mode(pixel)
     session.add(pixel)
     session.flush()
     return _row(pixel)
@@ -239,6 +253,7 @@ def update_pixel(
     events: list[str] | None = None,
     enabled: bool | None = None,
     is_default: bool | None = None,
+    test_mode: bool | None = None,
 ) -> PixelRow:
     """Change a pixel; empty credentials keep the stored ones (they are never shown again)."""
     require(actor, Permission.EDIT_MARKETING)
@@ -261,6 +276,9 @@ def update_pixel(
         pixel.enabled = enabled
     if is_default is not None:
         pixel.is_default = is_default
+    if test_mode is not None:
+        pixel.test_mode = test_mode
+    _check_test_mode(pixel)
     session.add(pixel)
     return _row(pixel)
 

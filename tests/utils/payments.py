@@ -18,6 +18,8 @@ from tests.utils.stripe_fakes import StripeRecorder, sign, stripe_event
 ORIGIN = "https://shop.example.com"
 STRIPE_KEY = "sk_test_51PaidSignalTestKey000000"
 WEBHOOK_SECRET = "whsec_test_paidsignal_0123456789abcdef"
+BUYER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+BUYER_IP = "203.0.113.7"
 
 
 @dataclass
@@ -60,7 +62,10 @@ def start_checkout(shop: Shop, db: Session, *, mode: str = "payment", quantity: 
             **fields,
         }
     )
-    return checkout.start_checkout(session=db, identity=shop.browser, request=request).order_id
+    started = checkout.start_checkout(
+        session=db, identity=shop.browser, request=request, user_agent=BUYER_UA, ip=BUYER_IP
+    )
+    return started.order_id
 
 
 def session_of(shop: Shop, db: Session, order_id: str) -> dict[str, Any]:

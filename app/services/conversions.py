@@ -1,0 +1,572 @@
+"""Server-side conversions: one internal conversion per paid order, renewal and refund, and one delivery of it per
+pixel, written in the same transaction as the order's change (the outbox). Sending is ``conversion_sender``'s
+job; this module decides what is owed, and reads deliveries back for the pages, the API and the CSV export.
+
+Enqueueing is a reconciliation, not a reaction to one event type: given the order as it now stands, every
+conversion it owes gets a delivery per pixel, under a unique ``dedup_key``. So whichever Stripe events arrive, in
+whatever order and however often, each conversion is enqueued once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlmodel import Session, col, func, select
+
+from app.integrations.google_ads import click_conversions_csv
+from app.models import (
+    Campaign,
+    ConversionDelivery,
+    DeliveryAttempt,
+    Event,
+    Order,
+    Payment,
+    Pixel,
+    Refund,
+    StripePrice,
+    StripeProduct,
+)
+from app.models.base import new_public_id, utcnow
+from app.services.currency import currency_exponent, format_minor
+from app.services.errors import NotFound, ValidationFailed
+from app.services.orders import OrderStatus, payment_status
+from app.services.permissions import Actor, Permission, require
+from app.services.pixels import Provider, pixels_for_campaign
+
+MAX_PAGE = 200
+
+
+class Kind(StrEnum):
+    PURCHASE = "purchase"
+    RENEWAL = "renewal"
+    REFUND = "refund"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    DEAD = "dead"
+    SKIPPED = "skipped"
+
+
+STATUSES = tuple(s.value for s in DeliveryStatus)
+DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
+REPLAYABLE = (DeliveryStatus.DEAD.value, DeliveryStatus.RETRYING.value)
+# Providers that have a refund event (GA4's ``refund``; a webhook receives everything). Meta has none, and
+# PaidSignal does not send Google Ads adjustments: there, refunds are netted in our own figures only.
+REFUND_PROVIDERS = frozenset({Provider.GA4.value, Provider.WEBHOOK.value})
+AD_PLATFORMS = frozenset({Provider.META.value, Provider.GOOGLE_ADS.value})
+
+# Set by the job runner: wakes the sender after a commit that enqueued deliveries (else it runs on its interval).
+_wake: Callable[[], None] | None = None
+
+
+def set_wake(callback: Callable[[], None] | None) -> None:
+    global _wake
+    _wake = callback
+
+
+# --- the internal conversion ----------------------------------------------------------------------------------------
+
+
+def major(amount: int, currency: str) -> float:
+    """Minor units as the number providers want (``1999 EUR`` → ``19.99``, ``500 JPY`` → ``500``)."""
+    exponent = currency_exponent(currency) or 0
+    return float(Decimal(amount).scaleb(-exponent))
+
+
+def _items(session: Session, order: Order) -> list[dict[str, Any]]:
+    prices = [str(item.get("price")) for item in order.items]
+    names = dict(
+        session.exec(
+            select(StripePrice.stripe_id, StripeProduct.name)
+            .join(
+                StripeProduct,
+                (col(StripeProduct.stripe_id) == col(StripePrice.product_stripe_id))
+                & (col(StripeProduct.account_id) == col(StripePrice.account_id)),
+            )
+            .where(StripePrice.account_id == order.account_id, col(StripePrice.stripe_id).in_(prices))
+        ).all()
+    )
+    return [
+        {
+            "id": str(item.get("product") or item.get("price")),
+            "price_id": item.get("price"),
+            "name": names.get(str(item.get("price")), ""),
+            "quantity": int(item.get("quantity") or 1),
+            "unit_amount": item.get("unit_amount"),
+            "price": major(int(item.get("unit_amount") or 0), order.currency),
+        }
+        for item in order.items
+    ]
+
+
+def _browser_hashes(session: Session, order: Order) -> dict[str, list[str]]:
+    """The SHA-256 user data the visitor's browser sent with ``identify`` (newest event that carried some)."""
+    if not order.visitor_id:
+        return {}
+    user_data = session.exec(
+        select(Event.user_data)
+        .where(Event.account_id == order.account_id, Event.visitor_id == order.visitor_id)
+        .where(col(Event.user_data).is_not(None))
+        .order_by(col(Event.id).desc())
+        .limit(1)
+    ).first()
+    return {k: [v] for k, v in (user_data or {}).items() if v}
+
+
+def build_conversion(
+    session: Session,
+    order: Order,
+    *,
+    kind: Kind,
+    transaction_id: str,
+    event_id: str,
+    amount: int,
+    currency: str,
+    at: datetime,
+    partial: bool = False,
+    invoice: str | None = None,
+    items: list[dict[str, Any]] | None = None,
+    hashed: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """The one internal conversion every provider's serializer reads (stored with each delivery as JSON).
+    ``items`` and ``hashed`` may be passed in when one order builds several conversions."""
+    snapshot = order.attribution or {}
+    last = ((snapshot.get("models") or {}).get("last_touch") or [{}])[0]
+    credits = {
+        model: [
+            {"campaign": c.get("campaign"), "campaign_version": c.get("campaign_version"), "share": c.get("share")}
+            for c in entries
+        ]
+        for model, entries in (snapshot.get("models") or {}).items()
+    }
+    return {
+        "kind": kind.value,
+        "order_id": order.public_id,
+        "event_id": event_id,
+        "transaction_id": transaction_id,
+        "event_time": at.isoformat(),
+        "amount": amount,
+        "value": major(amount, currency),
+        "currency": currency.upper(),
+        "items": items if items is not None else _items(session, order),
+        "partial": partial,
+        "event_source_url": order.success_url,
+        "visitor_id": order.visitor_id,
+        "subscription": order.subscription_id,
+        "invoice": invoice,
+        "user": {
+            "email": order.customer_email,
+            "hashed": hashed if hashed is not None else _browser_hashes(session, order),
+            "ip": snapshot.get("ip") or None,
+            "user_agent": snapshot.get("user_agent") or None,
+            "fbc": snapshot.get("fbc"),
+            "fbp": snapshot.get("fbp"),
+        },
+        "ga": {"client_id": snapshot.get("ga_client_id"), "session_id": snapshot.get("ga_session_id")},
+        "clicks": {k: snapshot.get(k) for k in ("gclid", "gbraid", "wbraid") if snapshot.get(k)},
+        "consent": dict(order.consent or {}),
+        "campaign": {
+            "campaign": last.get("campaign"),
+            "campaign_name": last.get("campaign_name"),
+            "campaign_version": last.get("campaign_version"),
+            "version_number": last.get("version_number"),
+        },
+        "credits": credits,
+    }
+
+
+def consent_skip(provider: str, consent: dict[str, Any]) -> str | None:
+    """Why a conversion must not go to this provider under the buyer's consent, or None."""
+    if provider in AD_PLATFORMS and consent.get("ad_user_data") is False:
+        return "The buyer denied consent to using their data for ads (ad_user_data): not sent to an ad platform."
+    if provider == Provider.GA4.value and consent.get("analytics") is False:
+        return "The buyer denied analytics consent: not sent to Google Analytics."
+    return None
+
+
+# --- the outbox -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Owed:
+    kind: Kind
+    source_key: str
+    conversion: dict[str, Any]
+    at: datetime
+
+
+def _owed(session: Session, order: Order) -> list[_Owed]:
+    """Every conversion the order owes as it stands: its purchase, each renewal, each refund."""
+    if payment_status(order) != OrderStatus.PAID:  # refunded orders stay paid on the payment ladder
+        return []
+    payments = session.exec(select(Payment).where(Payment.order_id == order.id).order_by(col(Payment.id))).all()
+    first = next((p for p in payments if p.kind in {"one_off", "first"}), None)
+    owed: list[_Owed] = []
+    parts = {"items": _items(session, order), "hashed": _browser_hashes(session, order)}
+    if first is not None:
+        at = order.paid_at or first.paid_at
+        conversion = build_conversion(
+            session, order, kind=Kind.PURCHASE, transaction_id=order.public_id, event_id=order.event_id,
+            amount=first.amount, currency=first.currency, at=at, invoice=first.invoice_id, **parts,
+        )  # fmt: skip
+        owed.append(_Owed(Kind.PURCHASE, order.public_id, conversion, at))
+    transactions: dict[int, tuple[str, int]] = {}
+    if first is not None and first.id is not None:
+        transactions[first.id] = (order.public_id, first.amount)
+    for payment in payments:
+        if payment.kind != "renewal" or payment.id is None:
+            continue
+        transaction = f"{order.public_id}.{payment.stripe_key}"
+        transactions[payment.id] = (transaction, payment.amount)
+        conversion = build_conversion(
+            session, order, kind=Kind.RENEWAL, transaction_id=transaction,
+            event_id=f"{order.event_id}.{payment.stripe_key}", amount=payment.amount, currency=payment.currency,
+            at=payment.paid_at, invoice=payment.invoice_id, **parts,
+        )  # fmt: skip
+        owed.append(_Owed(Kind.RENEWAL, payment.stripe_key, conversion, payment.paid_at))
+    refunds = session.exec(select(Refund).where(Refund.order_id == order.id).order_by(col(Refund.id))).all()
+    refunded: Counter[str] = Counter()
+    for refund in refunds:
+        transaction, paid = transactions.get(refund.payment_id or -1, (order.public_id, order.amount_paid))
+        refunded[transaction] += refund.amount
+        # Partial while money is left on the transaction; the refund that completes it is a full refund.
+        partial = refunded[transaction] < paid
+        conversion = build_conversion(
+            session, order, kind=Kind.REFUND, transaction_id=transaction,
+            event_id=f"{order.event_id}.refund.{refund.id}", amount=refund.amount, currency=refund.currency,
+            at=refund.refunded_at, partial=partial, **parts,
+        )  # fmt: skip
+        owed.append(_Owed(Kind.REFUND, f"re{refund.id}", conversion, refund.refunded_at))
+    return owed
+
+
+def _wants(pixel: Pixel, kind: Kind) -> bool:
+    if kind is Kind.PURCHASE:
+        return "purchase" in pixel.events
+    if kind is Kind.RENEWAL:
+        return "renewal" in pixel.events
+    return "purchase" in pixel.events and pixel.provider in REFUND_PROVIDERS
+
+
+def enqueue_for_order(*, session: Session, order: Order) -> int:
+    """Add the deliveries the order owes and does not have yet; returns how many. Runs inside the caller's
+    transaction (the webhook's), so a delivery exists exactly when the change that owes it was committed."""
+    owed = _owed(session, order)
+    if not owed:
+        return 0
+    pixels = pixels_for_campaign(session=session, account_id=order.account_id, campaign_id=order.campaign_id)
+    if not pixels:
+        return 0
+    have = set(session.exec(select(ConversionDelivery.dedup_key).where(ConversionDelivery.order_id == order.id)).all())
+    now = utcnow()
+    added = 0
+    for item in owed:
+        for pixel in pixels:
+            key = f"{pixel.id}:{item.kind.value}:{item.source_key}"
+            if key in have or not _wants(pixel, item.kind):
+                continue
+            reason = consent_skip(pixel.provider, item.conversion["consent"])
+            session.add(
+                ConversionDelivery(
+                    public_id=new_public_id("cvd"),
+                    account_id=order.account_id,
+                    order_id=order.id,
+                    pixel_id=pixel.id,
+                    pixel_name=pixel.name,
+                    provider=pixel.provider,
+                    kind=item.kind.value,
+                    dedup_key=key,
+                    campaign_id=order.campaign_id,
+                    conversion=item.conversion,
+                    event_time=item.at,
+                    test=pixel.test_mode,
+                    status=DeliveryStatus.SKIPPED.value if reason else DeliveryStatus.PENDING.value,
+                    reason=reason or "",
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            have.add(key)
+            added += 1
+    if added and _wake is not None:
+        wake = _wake
+        sa_event.listen(session, "after_commit", lambda _session: wake(), once=True)
+    return added
+
+
+def replay(*, session: Session, actor: Actor, delivery_public_id: str) -> DeliveryRow:
+    """Send a dead or retrying delivery again now (after fixing the pixel's token, say)."""
+    require(actor, Permission.EDIT_MARKETING)
+    delivery = _get(session, actor.account_id, delivery_public_id)
+    if delivery.status not in REPLAYABLE:
+        raise ValidationFailed(
+            f"Only dead or retrying deliveries can be sent again; this one is {delivery.status}.", field="delivery"
+        )
+    delivery.status = DeliveryStatus.PENDING.value
+    delivery.reason = "Sent again on request."
+    delivery.next_attempt_at = utcnow()
+    delivery.updated_at = utcnow()
+    session.add(delivery)
+    if _wake is not None:
+        wake = _wake
+        sa_event.listen(session, "after_commit", lambda _session: wake(), once=True)
+    session.commit()
+    return _rows(session, [delivery])[0]
+
+
+# --- reading deliveries back ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    delivery_id: str
+    order_id: str
+    provider: str
+    pixel_name: str
+    kind: str
+    status: str
+    reason: str
+    attempts: int
+    value: str
+    campaign: str
+    test: bool
+    event_time: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    rows: list[DeliveryRow]
+    total: int
+    totals: dict[str, int]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    number: int
+    started_at: datetime
+    duration_ms: int | None
+    outcome: str
+    response_status: int | None
+    response_body: str
+    message: str
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    label: str
+    state: str  # ok | warn | fail | info
+    detail: str
+
+
+@dataclass(frozen=True)
+class DeliveryDetail:
+    row: DeliveryRow
+    conversion: dict[str, Any]
+    attempts: list[AttemptRow] = field(default_factory=list)
+    checklist: list[CheckItem] = field(default_factory=list)
+
+
+def _get(session: Session, account_id: int, delivery_public_id: str) -> ConversionDelivery:
+    delivery = session.exec(
+        select(ConversionDelivery).where(
+            ConversionDelivery.public_id == delivery_public_id, ConversionDelivery.account_id == account_id
+        )
+    ).first()
+    if delivery is None:
+        raise NotFound("No conversion delivery with this id.", field="delivery")
+    return delivery
+
+
+def _rows(session: Session, deliveries: list[ConversionDelivery]) -> list[DeliveryRow]:
+    order_ids = {d.order_id for d in deliveries if d.order_id}
+    campaign_ids = {d.campaign_id for d in deliveries if d.campaign_id}
+    orders = dict(session.exec(select(Order.id, Order.public_id).where(col(Order.id).in_(order_ids))).all())
+    names = dict(session.exec(select(Campaign.id, Campaign.name).where(col(Campaign.id).in_(campaign_ids))).all())
+    due = set(DUE)
+    return [
+        DeliveryRow(
+            delivery_id=d.public_id,
+            order_id=str(orders.get(d.order_id, "")) if d.order_id else "",
+            provider=d.provider,
+            pixel_name=d.pixel_name,
+            kind=d.kind,
+            status=d.status,
+            reason=d.reason,
+            attempts=d.attempts,
+            value=format_minor(int(d.conversion.get("amount") or 0), str(d.conversion.get("currency") or "")),
+            campaign=str(names.get(d.campaign_id, "")) if d.campaign_id else "",
+            test=d.test,
+            event_time=d.event_time,
+            created_at=d.created_at,
+            sent_at=d.sent_at,
+            next_attempt_at=d.next_attempt_at if d.status in due else None,
+        )
+        for d in deliveries
+    ]
+
+
+def _encode_cursor(created_at: datetime, row_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), row_id]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        at, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(at), int(row_id)
+    except (ValueError, TypeError) as error:
+        raise ValidationFailed("The cursor is not one this API returned.", field="cursor") from error
+
+
+def list_deliveries(
+    *,
+    session: Session,
+    account_id: int,
+    provider: str | None = None,
+    status: str | None = None,
+    campaign_public_id: str | None = None,
+    order_public_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> DeliveryPage:
+    """Newest first, with the count per status under the same filters (status aside) for the totals bar."""
+    if provider and provider not in {p.value for p in Provider}:
+        raise ValidationFailed(f"provider must be one of {', '.join(p.value for p in Provider)}.", field="provider")
+    if status and status not in STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}.", field="status")
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    filters: list[Any] = [col(ConversionDelivery.account_id) == account_id]
+    if provider:
+        filters.append(col(ConversionDelivery.provider) == provider)
+    if campaign_public_id:
+        campaign_id = session.exec(
+            select(Campaign.id).where(Campaign.account_id == account_id, Campaign.public_id == campaign_public_id)
+        ).first()
+        if campaign_id is None:
+            raise NotFound("No campaign with this id.", field="campaign")
+        filters.append(col(ConversionDelivery.campaign_id) == campaign_id)
+    if order_public_id:
+        order_id = session.exec(
+            select(Order.id).where(Order.account_id == account_id, Order.public_id == order_public_id)
+        ).first()
+        filters.append(col(ConversionDelivery.order_id) == (order_id or -1))
+    if since is not None:
+        filters.append(col(ConversionDelivery.created_at) >= since)
+    if until is not None:
+        filters.append(col(ConversionDelivery.created_at) < until)
+    counts = session.exec(
+        select(ConversionDelivery.status, func.count()).where(*filters).group_by(col(ConversionDelivery.status))
+    ).all()
+    totals = dict.fromkeys(STATUSES, 0) | {str(s): int(n) for s, n in counts}
+    if status:
+        filters.append(col(ConversionDelivery.status) == status)
+    total = totals.get(status, 0) if status else sum(totals.values())
+    query = select(ConversionDelivery).where(*filters)
+    if cursor:
+        at, row_id = _decode_cursor(cursor)
+        query = query.where(
+            (col(ConversionDelivery.created_at) < at)
+            | ((col(ConversionDelivery.created_at) == at) & (col(ConversionDelivery.id) < row_id))
+        )
+    found = list(
+        session.exec(
+            query.order_by(col(ConversionDelivery.created_at).desc(), col(ConversionDelivery.id).desc()).limit(
+                limit + 1
+            )
+        ).all()
+    )
+    more = len(found) > limit
+    found = found[:limit]
+    last = found[-1] if found else None
+    next_cursor = _encode_cursor(last.created_at, last.id) if more and last and last.id else None
+    return DeliveryPage(_rows(session, found), total, totals, next_cursor)
+
+
+def _attempts(session: Session, delivery_id: int) -> list[AttemptRow]:
+    attempts = session.exec(
+        select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id).order_by(col(DeliveryAttempt.id))
+    ).all()
+    return [
+        AttemptRow(
+            a.number, a.started_at, a.duration_ms, a.outcome, a.response_status, a.response_body, a.message, a.request
+        )
+        for a in attempts
+    ]
+
+
+def delivery_detail(*, session: Session, account_id: int, delivery_public_id: str) -> DeliveryDetail:
+    from app.services.conversion_checks import checklist
+
+    delivery = _get(session, account_id, delivery_public_id)
+    assert delivery.id is not None
+    return DeliveryDetail(
+        _rows(session, [delivery])[0],
+        delivery.conversion,
+        _attempts(session, delivery.id),
+        checklist(session=session, delivery=delivery),
+    )
+
+
+def order_deliveries(*, session: Session, account_id: int, order_public_id: str) -> list[DeliveryDetail]:
+    """Every delivery of one order, with attempts and checklist: the order page's "Conversions sent"."""
+    page = list_deliveries(session=session, account_id=account_id, order_public_id=order_public_id, limit=MAX_PAGE)
+    return [
+        delivery_detail(session=session, account_id=account_id, delivery_public_id=row.delivery_id)
+        for row in reversed(page.rows)
+    ]
+
+
+def google_ads_csv(
+    *, session: Session, account_id: int, since: datetime, until: datetime, conversion_name: str = "Purchase"
+) -> str:
+    """Paid orders with a Google click id in ``[since, until)``, as Google Ads' offline click-conversion CSV; the
+    value is net of refunds, and fully refunded orders are left out."""
+    conversion_name = " ".join((conversion_name or "").split())
+    if not conversion_name:
+        raise ValidationFailed(
+            "Give the conversion action's name exactly as in Google Ads (e.g. Purchase).", field="conversion_name"
+        )
+    if until - since > timedelta(days=92):
+        raise ValidationFailed("Export at most 92 days at a time (Google Ads takes clicks of the last 90).")
+    orders = session.exec(
+        select(Order)
+        .where(
+            Order.account_id == account_id, col(Order.status).in_((OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED))
+        )
+        .where(col(Order.paid_at) >= since, col(Order.paid_at) < until)
+        .order_by(col(Order.paid_at))
+    ).all()
+    rows = [
+        {
+            "gclid": (o.attribution or {}).get("gclid"),
+            "gbraid": (o.attribution or {}).get("gbraid"),
+            "wbraid": (o.attribution or {}).get("wbraid"),
+            "time": o.paid_at,
+            "value": format_minor(o.amount_paid - o.amount_refunded, o.currency).rsplit(" ", 1)[0],
+            "currency": o.currency,
+            "order_id": o.public_id,
+        }
+        for o in orders
+        if o.paid_at is not None and o.amount_paid > o.amount_refunded
+    ]
+    return click_conversions_csv(rows, conversion_name=conversion_name)
