@@ -56,8 +56,11 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, _stripe_recorder: object) -> Iterator[Server]:
-    """The shared server. The recording Stripe API starts first: the server inherits its STRIPE_API_BASE."""
+def server(
+    tmp_path_factory: pytest.TempPathFactory, _stripe_recorder: object, _ad_platforms: object
+) -> Iterator[Server]:
+    """The shared server. The recording Stripe API and ad platforms start first: the server inherits their base
+    URLs (STRIPE_API_BASE, META_GRAPH_BASE, GA4_BASE, …)."""
     _require_chromium()  # before the slow start
     port = free_port()
     data_dir = tmp_path_factory.mktemp("e2e-data")
