@@ -9,7 +9,17 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app import routes
-from app.api.endpoints import campaigns, checkout, events, health, keys, orders, pixel, stripe_webhook
+from app.api.endpoints import (
+    campaigns,
+    checkout,
+    conversions,
+    events,
+    health,
+    keys,
+    orders,
+    pixel,
+    stripe_webhook,
+)
 from app.api.errors import error_response, install_error_handlers
 from app.services.health import app_version
 
@@ -31,6 +41,7 @@ def build_api() -> FastAPI:
     v1.include_router(campaigns.router)
     v1.include_router(checkout.router)
     v1.include_router(orders.router)
+    v1.include_router(conversions.router)
     v1.include_router(stripe_webhook.router)
     api.include_router(v1)
     api.include_router(pixel.router)

@@ -130,3 +130,52 @@ class WebhookAck(BaseModel):
     event_id: str
     outcome: str
     message: str
+
+
+class ConversionItem(BaseModel):
+    delivery_id: str
+    order_id: str
+    provider: str
+    pixel_name: str
+    kind: str
+    status: str
+    reason: str
+    attempts: int
+    value: str
+    campaign: str
+    test: bool
+    event_time: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+class ConversionList(BaseModel):
+    conversions: list[ConversionItem]
+    total: int
+    totals: dict[str, int]
+    next_cursor: str | None
+
+
+class ConversionCheck(BaseModel):
+    label: str
+    state: str
+    detail: str
+
+
+class ConversionAttempt(BaseModel):
+    number: int
+    started_at: datetime
+    duration_ms: int | None
+    outcome: str
+    response_status: int | None
+    response_body: str
+    message: str
+    request: dict[str, Any]
+
+
+class ConversionOut(BaseModel):
+    delivery: ConversionItem
+    conversion: dict[str, Any]
+    attempts: list[ConversionAttempt]
+    checklist: list[ConversionCheck]

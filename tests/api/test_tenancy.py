@@ -12,8 +12,8 @@ import pytest
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
-from app.models import Order
-from app.models.base import new_public_id
+from app.models import ConversionDelivery, Order
+from app.models.base import new_public_id, utcnow
 from app.services import campaigns, keys
 from app.services.permissions import Actor
 from tests.utils.factories import make_owner
@@ -42,6 +42,22 @@ def _order(db: Session, owner: Actor) -> dict[str, str]:
     return {"order_id": order.public_id}
 
 
+def _delivery(db: Session, owner: Actor) -> dict[str, str]:
+    delivery = ConversionDelivery(
+        public_id=new_public_id("cvd"),
+        account_id=owner.account_id,
+        provider="meta",
+        kind="purchase",
+        dedup_key=new_public_id("dd", 30),
+        conversion={"amount": 100, "currency": "EUR", "event_id": "e1", "kind": "purchase"},
+        event_time=utcnow(),
+        status="dead",
+    )
+    db.add(delivery)
+    db.commit()
+    return {"delivery_id": delivery.public_id}
+
+
 # Routes whose path id is not checked against an API key, and why.
 NOT_KEY_ROUTES = {
     # Authenticated by Stripe's signature with that account's own webhook secret (tests/api/test_stripe_api.py).
@@ -54,6 +70,8 @@ OBJECT_ROUTES: dict[tuple[str, str], Callable[[Session, Actor], dict[str, str]]]
     ("GET", "/api/v1/campaigns/{campaign_id}/versions"): _campaign,
     ("POST", "/api/v1/campaigns/{campaign_id}/versions"): _campaign,
     ("GET", "/api/v1/orders/{order_id}"): _order,
+    ("GET", "/api/v1/conversions/{delivery_id}"): _delivery,
+    ("POST", "/api/v1/conversions/{delivery_id}/replay"): _delivery,
 }
 
 
