@@ -1,4 +1,5 @@
-"""Operator commands: ``python -m app.cli migrate | create-account | create-key | make-staff``."""
+"""Operator commands: ``python -m app.cli migrate | create-account | create-key | connect-stripe | create-pixel |
+make-staff``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from alembic.config import Config
 
 from app.db import session_scope
 from app.models import Membership, Role
-from app.services import accounts, keys, stripe_connection
+from app.services import accounts, keys, pixels, stripe_connection
 from app.services.errors import ServiceError
 from app.services.permissions import Actor
 
@@ -45,6 +46,16 @@ def _owner_actor(session: object, account_id: int) -> Actor:
     return Actor(user_id=owner.user_id, account_id=account_id, role=Role.OWNER)
 
 
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, equals, text = value.partition("=")
+        if not equals or not name.strip():
+            raise ServiceError(f"{option} takes NAME=VALUE, got {value!r}.")
+        pairs[name.strip()] = text
+    return pairs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description="PaidSignal operator commands")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--account", required=True, help="account slug or id (acc_…)")
     p.add_argument("--key", required=True, help="secret or restricted key (sk_… / rk_…)")
     p.add_argument("--webhook-secret", default="", help="the webhook endpoint's signing secret (whsec_…)")
+
+    p = sub.add_parser("create-pixel", help="add a conversion destination (Meta, GA4, Google Ads, webhook)")
+    p.add_argument("--account", required=True, help="account slug or id (acc_…)")
+    p.add_argument("--provider", required=True, choices=["meta", "ga4", "google_ads", "webhook"])
+    p.add_argument("--name", default="")
+    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE", help="e.g. pixel_id=123…")
+    p.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE", help="e.g. access_token=EAA…")
+    p.add_argument("--events", default="purchase", help="comma-separated: purchase, renewal, lead, begin_checkout")
+    p.add_argument("--default", action="store_true", help="receives every campaign's conversions")
+    p.add_argument("--test-mode", action="store_true")
 
     p = sub.add_parser("make-staff", help="give a user platform staff rights (/admin)")
     p.add_argument("--email", required=True)
@@ -115,6 +136,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"webhook URL: {stripe_connection.webhook_url(account.public_id)}")
                 if result.sync_error:
                     print(result.sync_error, file=sys.stderr)
+        elif args.command == "create-pixel":
+            with session_scope() as session:
+                account = accounts.find_account(session=session, ref=args.account)
+                assert account.id is not None
+                row = pixels.create_pixel(
+                    session=session,
+                    actor=_owner_actor(session, account.id),
+                    provider=args.provider,
+                    name=args.name,
+                    settings=_pairs(args.setting, "--setting"),
+                    credentials=_pairs(args.secret, "--secret"),
+                    events=[e.strip() for e in args.events.split(",") if e.strip()],
+                    is_default=args.default,
+                    test_mode=args.test_mode,
+                )
+                print(row.public_id)
         elif args.command == "make-staff":
             with session_scope() as session:
                 user = accounts.make_staff(session=session, email=args.email)

@@ -6,6 +6,7 @@ The app, the CLI, the job runner and Alembic all get their engine here, so they 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from app.settings import get_settings
+
+# One write transaction at a time per process. SQLite has one writer: threads that queue on its lock sleep in
+# busy_timeout's back-off, and under load some starve past it (measured in bench/webhooks.py and
+# bench/conversions.py). Taking this lock first hands the write over in order. Hot write paths (webhooks, the
+# conversion sender) hold it from their first write to their commit, never across network calls.
+write_lock = threading.Lock()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

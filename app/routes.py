@@ -16,6 +16,7 @@ CAMPAIGN = "/campaigns/[campaign_id]"
 PIXELS = "/pixels"
 ORDERS = "/orders"
 ORDER = "/orders/[order_id]"
+CONVERSIONS = "/conversions"
 SETTINGS_KEYS = "/settings/keys"
 SETTINGS_TEAM = "/settings/team"
 SETTINGS_STRIPE = "/settings/stripe"
@@ -58,3 +59,13 @@ def orders_url(*, status: str = "", since: str = "", until: str = "", campaign: 
     params = {"status": status, "from": since, "to": until, "campaign": campaign}
     query = urlencode({k: v for k, v in params.items() if v})
     return f"{ORDERS}?{query}" if query else ORDERS
+
+
+def conversions_url(
+    *, provider: str = "", status: str = "", campaign: str = "", since: str = "", until: str = ""
+) -> str:
+    """The conversion deliveries with their filters in the query string (dates as YYYY-MM-DD in the account's
+    timezone), so a filtered view can be shared."""
+    params = {"provider": provider, "status": status, "campaign": campaign, "from": since, "to": until}
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{CONVERSIONS}?{query}" if query else CONVERSIONS

@@ -17,12 +17,18 @@
  *     customer_email, event_id, redirect} -> Promise of {order_id, checkout_url, event_id}. Fires begin_checkout,
  *     sends pending events (so the visit's attribution is stored), starts a Stripe Checkout through PaidSignal,
  *     then goes to Stripe unless redirect is false. Rejects with the API's error message; event_id is the id the
- *     purchase will carry (use it for your own pixel's Purchase so both sides dedup).
+ *     purchase will carry (use it for your own pixel's Purchase so both sides dedup). The order is remembered.
+ *  'purchase', {order_id, event_id, value (major units), currency} -> Promise of {order_id, event_id, value,
+ *     currency, fired: {meta, gtag}, reason}. Thank-you page: reads the order (default: the last checkout's), fires
+ *     the shop's fbq Purchase {eventID: its event_id} and gtag purchase {transaction_id: order id} with the paid
+ *     amount, and tracks our purchase with that event_id; once per order per browser, not for failed/expired ones.
+ *     Options override the order's fields (given all of event_id, value, currency, the order is not read).
  * Stub calls replay on load: consent and identify, then the automatic page_view, then the rest.
  * Storage, first-party only (cookies on the shop's registrable domain, path=/, SameSite=Lax, Secure on https):
  *  cookies _ps_vid visitor (400 d), _ps_sid session (30 min, renewed by each event), _fbp/_fbc Meta ids (90 d,
  *     existing ones reused); _ga, _ga_* only read. localStorage _ps_vid, _ps_sess (session and its landing
- *     UTMs/click ids), _ps_user (hashes), _ps_consent, _ps_queue (<= 200 unsent events, resent next load).
+ *     UTMs/click ids), _ps_user (hashes), _ps_consent, _ps_queue (<= 200 unsent events, resent next load),
+ *     _ps_order (last checkout), _ps_fired (last 20 orders whose purchase fired).
  * Sends only to this script's origin: POST /api/v1/events?key=… text/plain {"events":[…]}, no credentials.
  */
 (() => {
@@ -106,7 +112,7 @@
   function forget() {
     if (domain == null) domain = findDomain();
     setCookie('_ps_vid', '', 0); setCookie('_ps_sid', '', 0);
-    ['_ps_vid', '_ps_sess', '_ps_user', '_ps_queue'].forEach((k) => keep(k, null));
+    ['_ps_vid', '_ps_sess', '_ps_user', '_ps_queue', '_ps_order', '_ps_fired'].forEach((k) => keep(k, null));
     Object.assign(S, { vid: uuid(), sess: null, user: null });
   }
 
@@ -302,10 +308,23 @@
     }
   }
 
-  // --- Stripe Checkout through PaidSignal ---
+  // --- Stripe Checkout through PaidSignal, and the thank-you page ---
   const wait = (p, ms) => Promise.race([p, new Promise((r) => setTimeout(r, ms))]);
+  // Our API, CORS-simple: JSON back, or a rejection with the API's message, code and field.
+  async function api(what, path, init) {
+    if (OFF) throw new Error(`paidsignal: ${what} needs a data-key`);
+    const r = await fetch(`${BASE}${path}${/\?/.test(path) ? '&' : '?'}key=${encodeURIComponent(KEY)}`,
+      Object.assign({ mode: 'cors', credentials: 'omit' }, init));
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      const err = j.error || { message: `${what} failed (${r.status})` };
+      warn(what, r.status, err);
+      throw Object.assign(new Error(err.message), { status: r.status, code: err.code, field: err.field });
+    }
+    return j;
+  }
+
   async function checkout(o) {
-    if (OFF) throw new Error('paidsignal: no data-key, cannot start a checkout');
     o = o && typeof o == 'object' ? o : {};
     const items = (Array.isArray(o.items) ? o.items : [])
       .map((i) => ({ price: i && i.price, quantity: (i && i.quantity) || 1 }));
@@ -324,18 +343,58 @@
       // The order's attribution is read from stored events: send them first (bounded, never blocks checkout).
       await wait(ready.then(() => flush(true)), 2e3);
     } else put(body, 'consent', consent);
-    const r = await fetch(BASE + 'checkout/sessions?key=' + encodeURIComponent(KEY), {
-      method: 'POST', body: JSON.stringify(body), mode: 'cors', credentials: 'omit',
-      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+    const j = await api('checkout', 'checkout/sessions', {
+      method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
     });
-    const j = await r.json().catch(() => ({}));
-    if (!r.ok) {
-      const err = j.error || { message: 'checkout failed (' + r.status + ')' };
-      warn('checkout', r.status, err);
-      throw Object.assign(new Error(err.message), { status: r.status, code: err.code, field: err.field });
-    }
+    // For paidsignal('purchase') with no argument on the thank-you page.
+    if (mode() > 1) keep('_ps_order', { order_id: j.order_id, event_id: j.event_id });
     if (o.redirect !== false) loc.assign(j.checkout_url);
     return j;
+  }
+
+  // Digits after the point (EUR 2, JPY 0) as the browser knows them.
+  function digits(c) {
+    try {
+      return new Intl.NumberFormat('en', { style: 'currency', currency: c }).resolvedOptions().maximumFractionDigits;
+    } catch (e) { return 2; }
+  }
+  // The shop's own tag, if on the page; a throwing tag must not stop ours.
+  const shopTag = (f, ...a) => {
+    try { return typeof w[f] == 'function' && (w[f](...a), true); } catch (e) { return warn(f, e), false; }
+  };
+  let fired = [], buying = Promise.resolve();
+  async function purchase(o) {
+    o = o && typeof o == 'object' ? o : {};
+    const last = load('_ps_order') || {}, id = o.order_id || last.order_id;
+    if (!id) throw new Error('paidsignal: purchase needs {order_id}: none given and no checkout in this browser');
+    // The order is the truth: the amount Stripe took, its items, its event id.
+    const j = o.event_id && o.value != null && o.currency ? {} : await api('order lookup',
+      `orders/${encodeURIComponent(id)}?visitor_id=${encodeURIComponent(S.vid)}`);
+    const currency = String(o.currency || j.currency || '').toUpperCase(), x = 10 ** digits(currency);
+    const eid = String(o.event_id || j.event_id || (last.order_id == id && last.event_id) || '') || uuid();
+    const minor = o.value != null ? Math.round(o.value * x) : j.amount_paid || j.amount || 0;
+    const items = j.items || [], major = (n) => (n == null ? undefined : n / x);
+    const r = { order_id: id, event_id: eid, value: minor / x, currency, fired: { meta: false, gtag: false } };
+    const seen = [].concat(load('_ps_fired') || [], fired);
+    if (/^(failed|expired)$/.test(j.status)) return Object.assign(r, { reason: 'order ' + j.status });
+    if (seen.includes(id)) return Object.assign(r, { reason: 'already fired' }); // a reload of the thank-you page
+    fired = seen.filter((f) => f != id).concat(id).slice(-20);
+    if (mode() > 1) keep('_ps_fired', fired);
+    // Same event id (Meta) and transaction id (GA4, Google Ads) as our server sends: the pairs dedup.
+    r.fired.meta = shopTag('fbq', 'track', 'Purchase', {
+      value: r.value, currency, content_ids: items.map((i) => i.price), content_type: 'product', order_id: id,
+      contents: items.map((i) => ({ id: i.price, quantity: i.quantity, item_price: major(i.unit_amount) })),
+    }, { eventID: eid });
+    r.fired.gtag = shopTag('gtag', 'event', 'purchase', {
+      transaction_id: id, value: r.value, currency, items: items.map((i) => ({
+        item_id: i.price, quantity: i.quantity, price: major(i.unit_amount),
+      })),
+    });
+    track('purchase', {
+      event_id: eid, value: minor, currency, order_id: id,
+      items: items.map((i) => ({ price_id: i.price, quantity: i.quantity, unit_amount: i.unit_amount })),
+    });
+    return r;
   }
 
   // --- page views, SPA navigation included ---
@@ -353,6 +412,8 @@
   // --- public function, start ---
   const COMMANDS = {
     track, identify, consent: setConsent, eventId: uuid, flush: () => ready.then(() => flush(true)), checkout,
+    // One at a time, so a second call (stub queue, then the page's own) finds the first one's order fired.
+    purchase: (o) => (buying = buying.catch(() => {}).then(() => purchase(o))),
   };
   function paidsignal(cmd, ...args) {
     try {

@@ -62,3 +62,41 @@ def status_badge(status: Any, **props: Any) -> rx.Component:
 
 def readonly_note(text: str, id: str) -> rx.Component:
     return rx.callout(text, icon="eye", color_scheme="gray", size="1", id=id, width="100%")
+
+
+def campaign_filter(options: Any, *, value: Any, on_change: Any, all_value: str) -> rx.Component:
+    """The "All campaigns" / one campaign select of list pages (orders, conversions); options are
+    ``{public_id, name}`` rows."""
+    return rx.select.root(
+        rx.select.trigger(id="filter-campaign", placeholder="All campaigns"),
+        rx.select.content(
+            rx.select.item("All campaigns", value=all_value),
+            rx.foreach(options, lambda c: rx.select.item(c["name"], value=c["public_id"])),
+        ),
+        value=value,
+        on_change=on_change,
+    )
+
+
+def date_range_form(*, since: Any, until: Any, on_submit: Any, prefix: str) -> rx.Component:
+    """From/to date inputs (``from`` and ``to`` in the submitted form) with an Apply button."""
+    return rx.form(
+        rx.hstack(
+            rx.text("From", as_="label", size="2", html_for=f"{prefix}-from"),
+            # A new value from the URL (back button, shared link) remounts the input with it.
+            rx.input(type="date", name="from", id=f"{prefix}-from", default_value=since, key=since),
+            rx.text("to", as_="label", size="2", html_for=f"{prefix}-to"),
+            rx.input(type="date", name="to", id=f"{prefix}-to", default_value=until, key=until),
+            rx.button("Apply", type="submit", variant="soft", id="apply-dates"),
+            align="center",
+            spacing="2",
+        ),
+        on_submit=on_submit,
+    )
+
+
+def clear_filters_button(filtered: Any, on_click: Any) -> rx.Component:
+    return rx.cond(
+        filtered,
+        rx.button("Clear filters", type="button", variant="ghost", on_click=on_click, id="clear-filters"),
+    )

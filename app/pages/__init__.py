@@ -1,5 +1,17 @@
 """Reflex page functions, one module per page, layout only. Importing this package registers them."""
 
-from app.pages import auth, campaign, campaigns, home, install, keys, orders, pixels, stripe, team
+from app.pages import auth, campaign, campaigns, conversions, home, install, keys, orders, pixels, stripe, team
 
-__all__ = ["auth", "campaign", "campaigns", "home", "install", "keys", "orders", "pixels", "stripe", "team"]
+__all__ = [
+    "auth",
+    "campaign",
+    "campaigns",
+    "conversions",
+    "home",
+    "install",
+    "keys",
+    "orders",
+    "pixels",
+    "stripe",
+    "team",
+]

@@ -1,5 +1,5 @@
 """Orders: the list (filters in the URL, "Load more" through the cursor) and one order's page (summary, items,
-payments, the Stripe timeline and the attribution snapshot)."""
+payments, the Stripe timeline, the attribution snapshot and the conversions sent)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 import reflex as rx
 
 from app import routes
-from app.components.forms import select_input
+from app.components.conversions import delivery_body, delivery_summary, send_again_button
+from app.components.forms import campaign_filter, clear_filters_button, date_range_form, select_input
 from app.components.layout import loading, no_match_card, template
+from app.state.conversions import DeliveryView
 from app.state.orders import (
     ALL,
     STATUSES,
@@ -71,32 +73,9 @@ def filters() -> rx.Component:
             on_change=S.filter_status,
             id="filter-status",
         ),
-        rx.select.root(
-            rx.select.trigger(id="filter-campaign", placeholder="All campaigns"),
-            rx.select.content(
-                rx.select.item("All campaigns", value=ALL),
-                rx.foreach(S.campaign_options, lambda c: rx.select.item(c["name"], value=c["public_id"])),
-            ),
-            value=S.campaign_filter,
-            on_change=S.filter_campaign,
-        ),
-        rx.form(
-            rx.hstack(
-                rx.text("From", as_="label", size="2", html_for="orders-from"),
-                # A new value from the URL (back button, shared link) remounts the input with it.
-                rx.input(type="date", name="from", id="orders-from", default_value=S.since, key=S.since),
-                rx.text("to", as_="label", size="2", html_for="orders-to"),
-                rx.input(type="date", name="to", id="orders-to", default_value=S.until, key=S.until),
-                rx.button("Apply", type="submit", variant="soft", id="apply-dates"),
-                align="center",
-                spacing="2",
-            ),
-            on_submit=S.filter_dates,
-        ),
-        rx.cond(
-            S.filtered,
-            rx.button("Clear filters", type="button", variant="ghost", on_click=S.clear_filters, id="clear-filters"),
-        ),
+        campaign_filter(S.campaign_options, value=S.campaign_filter, on_change=S.filter_campaign, all_value=ALL),
+        date_range_form(since=S.since, until=S.until, on_submit=S.filter_dates, prefix="orders"),
+        clear_filters_button(S.filtered, S.clear_filters),
         spacing="3",
         align="center",
         wrap="wrap",
@@ -427,6 +406,76 @@ def attribution_section() -> rx.Component:
     )
 
 
+def order_delivery(view: DeliveryView) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                delivery_summary(view),
+                rx.spacer(),
+                send_again_button(
+                    view, can_replay=D.can_edit_marketing, on_replay=D.replay_delivery, loading=D.replaying
+                ),
+                align="center",
+                width="100%",
+            ),
+            delivery_body(view),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        size="1",
+        class_name="order-delivery",
+        custom_attrs={"data-delivery": view["row"]["delivery_id"]},
+    )
+
+
+def conversions_empty() -> rx.Component:
+    return rx.vstack(
+        rx.text("No conversions for this order", weight="medium", size="2"),
+        rx.cond(
+            ~D.is_paid,
+            hint(
+                "It is not paid yet: a conversion is created for each pixel once Stripe's signed webhook confirms "
+                "the payment."
+            ),
+            rx.cond(
+                D.has_pixels,
+                hint(
+                    "No enabled pixel received this order's campaign when it was paid: make a pixel the account "
+                    "default or attach it to the campaign on ",
+                    rx.link("Pixels", href=routes.PIXELS, class_name="conversions-pixels-link"),
+                    " (later orders get it).",
+                ),
+                hint(
+                    "The account had no pixel when it was paid. Add one on ",
+                    rx.link("Pixels", href=routes.PIXELS, class_name="conversions-pixels-link"),
+                    " and paid orders from then on are sent to it.",
+                ),
+            ),
+        ),
+        spacing="1",
+        align="start",
+        id="order-conversions-empty",
+    )
+
+
+def conversions_section() -> rx.Component:
+    return section(
+        "Conversions sent",
+        hint(
+            "What PaidSignal sent server-side for this order, per pixel; all of them are on ",
+            rx.link("Conversions", href=routes.CONVERSIONS),
+            ".",
+        ),
+        rx.cond(
+            D.conversions.length() == 0,  # type: ignore[attr-defined]
+            conversions_empty(),
+            rx.vstack(rx.foreach(D.conversions, order_delivery), spacing="3", width="100%", id="order-deliveries"),
+        ),
+        id="order-conversions",
+    )
+
+
 def order_sections() -> rx.Component:
     return rx.vstack(
         summary(),
@@ -458,11 +507,7 @@ def order_sections() -> rx.Component:
             id="order-timeline-section",
         ),
         attribution_section(),
-        section(
-            "Conversions sent",
-            hint("Conversions sent to Meta and Google for this order arrive with the next release."),
-            id="order-conversions",
-        ),
+        conversions_section(),
         spacing="4",
         width="100%",
     )

@@ -10,7 +10,7 @@ from app import routes
 from app.components.forms import labelled, readonly_note, select_input
 from app.components.layout import confirm_button, form_error, loading, template
 from app.services.pixels import PIXEL_EVENTS, provider_fields
-from app.state.pixels import EDIT, NEW, PROVIDER_LABELS, PROVIDERS, PixelItem, PixelsState
+from app.state.pixels import EDIT, EVENT_LABELS, NEW, PROVIDER_LABELS, PROVIDERS, PixelItem, PixelsState
 
 S = PixelsState
 _WORDS = {"id": "ID", "api": "API", "oauth": "OAuth", "url": "URL"}
@@ -74,34 +74,56 @@ def provider_switch(provider: rx.Var[str], prefix: str, defaults: rx.Var[dict[st
     )
 
 
-def events_and_default(prefix: str, events: rx.Var[list[str]], is_default: rx.Var[bool]) -> rx.Component:
-    return rx.hstack(
+def events_and_default(
+    prefix: str, events: rx.Var[list[str]], is_default: rx.Var[bool], test_mode: rx.Var[bool]
+) -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.vstack(
+                rx.text("Events sent", size="2", weight="medium"),
+                rx.hstack(
+                    *[
+                        rx.checkbox(
+                            EVENT_LABELS.get(event, event),
+                            name=f"{prefix}event_{event}",
+                            default_checked=events.contains(event),  # type: ignore[attr-defined]
+                            class_name=f"{prefix}event-{event}",
+                        )
+                        for event in PIXEL_EVENTS
+                    ],
+                    spacing="4",
+                    wrap="wrap",
+                ),
+                spacing="1",
+            ),
+            rx.spacer(),
+            rx.text(
+                rx.switch(name=f"{prefix}is_default", default_checked=is_default, class_name=f"{prefix}is-default"),
+                " Account default (receives every campaign's conversions)",
+                as_="label",
+                size="2",
+            ),
+            align="end",
+            width="100%",
+            wrap="wrap",
+        ),
         rx.vstack(
-            rx.text("Events sent", size="2", weight="medium"),
-            rx.hstack(
-                *[
-                    rx.checkbox(
-                        event,
-                        name=f"{prefix}event_{event}",
-                        default_checked=events.contains(event),  # type: ignore[attr-defined]
-                        class_name=f"{prefix}event-{event}",
-                    )
-                    for event in PIXEL_EVENTS
-                ],
-                spacing="4",
+            rx.checkbox(
+                "Test mode",
+                name=f"{prefix}test_mode",
+                default_checked=test_mode,
+                class_name=f"{prefix}test-mode",
+            ),
+            rx.text(
+                "Conversions go to the provider's test or validation endpoint and are not counted: Meta shows them "
+                "under Test events (needs the test event code); GA4 and Google Ads only validate them.",
+                size="1",
+                color_scheme="gray",
             ),
             spacing="1",
         ),
-        rx.spacer(),
-        rx.text(
-            rx.switch(name=f"{prefix}is_default", default_checked=is_default, class_name=f"{prefix}is-default"),
-            " Account default (receives every campaign's conversions)",
-            as_="label",
-            size="2",
-        ),
-        align="end",
+        spacing="3",
         width="100%",
-        wrap="wrap",
     )
 
 
@@ -130,7 +152,7 @@ def create_form() -> rx.Component:
                     width="100%",
                 ),
                 provider_switch(S.new_provider, NEW, S.new_defaults, editing=False),
-                events_and_default(NEW, S.new_events, S.new_is_default),
+                events_and_default(NEW, S.new_events, S.new_is_default, S.new_test_mode),
                 rx.text(
                     "Credentials are encrypted and never shown again; the list shows their last 4 characters.",
                     size="1",
@@ -174,7 +196,7 @@ def edit_dialog() -> rx.Component:
                         color_scheme="gray",
                         id="keep-secrets-note",
                     ),
-                    events_and_default(EDIT, S.edit_events, S.edit_is_default),
+                    events_and_default(EDIT, S.edit_events, S.edit_is_default, S.edit_test_mode),
                     rx.hstack(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
                         rx.button("Save pixel", type="submit", id="save-pixel"),
@@ -204,6 +226,13 @@ def pixel_card(pixel: PixelItem) -> rx.Component:
                 rx.badge(pixel["provider_label"], variant="outline"),
                 rx.cond(
                     pixel["is_default"], rx.badge("account default", color_scheme="blue", class_name="pixel-default")
+                ),
+                rx.cond(
+                    pixel["test_mode"],
+                    rx.tooltip(
+                        rx.badge("test", color_scheme="orange", variant="outline", class_name="pixel-test-mode"),
+                        content="Test mode: conversions are validated by the provider, not counted.",
+                    ),
                 ),
                 rx.spacer(),
                 rx.text(
@@ -259,12 +288,14 @@ def pixel_card(pixel: PixelItem) -> rx.Component:
                         class_name="edit-pixel",
                     ),
                     rx.button(
-                        "Check config",
+                        rx.icon("send", size=12),
+                        "Send test event",
                         size="1",
                         variant="soft",
                         color_scheme="gray",
-                        on_click=S.check_pixel(pixel["public_id"]),
-                        class_name="check-pixel",
+                        loading=S.testing_id == pixel["public_id"],
+                        on_click=S.send_test_event(pixel["public_id"]),
+                        class_name="send-test-event",
                     ),
                     rx.spacer(),
                     confirm_button(
@@ -311,7 +342,7 @@ def pixels_page() -> rx.Component:
             S.can_edit_marketing,
             create_form(),
             readonly_note(
-                "Your role can look at pixels; adding, editing and checking them needs a marketer, an admin or the "
+                "Your role can look at pixels; adding, editing and testing them needs a marketer, an admin or the "
                 "owner.",
                 "pixels-readonly-note",
             ),

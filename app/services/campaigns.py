@@ -428,6 +428,16 @@ def _version_row(session: Session, version: CampaignVersion) -> VersionRow:
     )
 
 
+def campaign_choices(*, session: Session, account_id: int) -> list[tuple[str, str]]:
+    """Every campaign of the account as (public id, name), by name: for filter menus."""
+    rows = session.exec(
+        select(Campaign.public_id, Campaign.name)
+        .where(Campaign.account_id == account_id)
+        .order_by(col(Campaign.name), col(Campaign.id))
+    ).all()
+    return [(str(public_id), str(name)) for public_id, name in rows]
+
+
 def list_campaigns(
     *,
     session: Session,

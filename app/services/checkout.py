@@ -35,6 +35,8 @@ META_ORDER = "paidsignal_order_id"
 META_VISITOR = "paidsignal_visitor_id"
 META_EVENT = "paidsignal_event_id"
 META_ACCOUNT = "paidsignal_account_id"
+# In success_url, replaced by the new order's id so the thank-you page knows it (Stripe fills {CHECKOUT_SESSION_ID}).
+ORDER_ID_PLACEHOLDER = "{PAIDSIGNAL_ORDER_ID}"
 
 PriceId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=255)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
@@ -266,8 +268,9 @@ def _create_order(
     consent = request.consent.model_dump(exclude_none=True) if request.consent else None
     snapshot.update(_click_data(session, identity.account_id, request))
     snapshot.update({"user_agent": user_agent[:512], "ip": ip[:64], "consent": consent})
+    public_id = new_public_id("ord")
     order = Order(
-        public_id=new_public_id("ord"),
+        public_id=public_id,
         account_id=identity.account_id,
         request_key=key,
         mode=request.mode,
@@ -290,7 +293,7 @@ def _create_order(
         campaign_version_id=last_touch["campaign_version_id"],
         attribution=snapshot,
         consent=consent,
-        success_url=request.success_url,
+        success_url=request.success_url.replace(ORDER_ID_PLACEHOLDER, public_id),
         cancel_url=request.cancel_url,
         created_at=now,
         status_changed_at=now,

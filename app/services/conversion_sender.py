@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from app.db import get_engine
+from app.db import get_engine, write_lock
 from app.integrations import ga4, google_ads, meta_capi, outbound, signed_webhook
 from app.integrations.outbound import Answer, Refused, Skip
 from app.models import ConversionDelivery, DeliveryAttempt, Pixel
@@ -79,12 +79,13 @@ def claim(*, holder: str, limit: int = 200, now: datetime | None = None) -> list
         ).all()
         if not candidates:
             return []
-        session.exec(
-            update(ConversionDelivery)
-            .where(col(ConversionDelivery.id).in_(candidates), col(ConversionDelivery.status).in_(DUE), free)
-            .values(lease_holder=holder, lease_until=until)
-        )
-        session.commit()
+        with write_lock:
+            session.exec(
+                update(ConversionDelivery)
+                .where(col(ConversionDelivery.id).in_(candidates), col(ConversionDelivery.status).in_(DUE), free)
+                .values(lease_holder=holder, lease_until=until)
+            )
+            session.commit()
         return list(
             session.exec(
                 select(ConversionDelivery.id).where(
@@ -119,7 +120,8 @@ def send_due(*, holder: str, limit: int = 200) -> SendReport:
                 return send_one(delivery_id, holder=holder)
             except Exception:
                 log.exception("sending delivery %s failed unexpectedly", delivery_id)
-                _release(delivery_id, holder)
+                with write_lock:
+                    _release(delivery_id, holder)
                 return "error"
 
     workers = max(1, min(len(ids), per_provider * len(gates)))
@@ -130,14 +132,17 @@ def send_due(*, holder: str, limit: int = 200) -> SendReport:
 
 
 def send_one(delivery_id: int, *, holder: str) -> str:
-    """Send one leased delivery and record the attempt; returns the delivery's new status."""
+    """Send one leased delivery and record the attempt; returns the delivery's new status.
+
+    Reads happen outside the process's write lock, every write inside it (see ``app.db.write_lock``), and the
+    request to the provider with no lock and no transaction open.
+    """
     engine = get_engine()
     now = utcnow()
-    with Session(engine) as session:
+    with Session(engine, autoflush=False, expire_on_commit=False) as session:
         delivery = session.get(ConversionDelivery, delivery_id)
         if delivery is None or delivery.lease_holder != holder:
             return "lost"
-        _interrupted(session, delivery)
         pixel = session.get(Pixel, delivery.pixel_id) if delivery.pixel_id else None
         reason = None
         if pixel is None:
@@ -147,11 +152,14 @@ def send_one(delivery_id: int, *, holder: str) -> str:
         else:
             reason = consent_skip(delivery.provider, delivery.conversion.get("consent") or {})
         if reason:
-            return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, reason)
+            with write_lock:
+                _interrupted(session, delivery)
+                return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, reason)
         assert pixel is not None
         if delivery.kind == "refund" and _sale_still_due(session, delivery):
             # A refund must not reach the provider before the sale it refunds.
-            return _defer(session, delivery, holder)
+            with write_lock:
+                return _defer(session, delivery, holder)
         module = PROVIDERS[delivery.provider]
         number = delivery.attempts + 1
         try:
@@ -160,16 +168,23 @@ def send_one(delivery_id: int, *, holder: str) -> str:
                 delivery_id=delivery.public_id,
             )  # fmt: skip
         except Skip as skip:
-            return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, str(skip))
+            with write_lock:
+                _interrupted(session, delivery)
+                return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, str(skip))
         except Refused as refused:
             # Sending could not start (an OAuth refresh failed): an attempt with the token endpoint's answer.
             answer = Answer(refused.outcome, refused.status, refused.body, str(refused), 0)
-            attempt = _start_attempt(session, delivery, number, holder, {"step": "oauth token refresh"})
-            return _record(session, delivery, attempt, holder, answer)
-        attempt = _start_attempt(session, delivery, number, holder, request.record)
+            with write_lock:
+                _interrupted(session, delivery)
+                attempt = _start_attempt(session, delivery, number, holder, {"step": "oauth token refresh"})
+                return _record(session, delivery, attempt, holder, answer)
+        with write_lock:
+            _interrupted(session, delivery)
+            attempt = _start_attempt(session, delivery, number, holder, request.record)
         # The attempt is committed before the request leaves (see the module docstring).
         answer = outbound.send(request, timeout=get_settings().conversions_timeout_seconds)
-        return _record(session, delivery, attempt, holder, answer)
+        with write_lock:
+            return _record(session, delivery, attempt, holder, answer)
 
 
 def _sale_still_due(session: Session, delivery: ConversionDelivery) -> bool:
@@ -334,8 +349,8 @@ def sample_conversion(now: datetime) -> dict[str, Any]:
         "currency": "EUR",
         "items": [
             {
-                "id": "prod_test",
-                "price_id": "price_test",
+                "id": "price_test",
+                "product_id": "prod_test",
                 "name": "Test item",
                 "quantity": 1,
                 "unit_amount": 100,

@@ -100,8 +100,9 @@ def _items(session: Session, order: Order) -> list[dict[str, Any]]:
     )
     return [
         {
-            "id": str(item.get("product") or item.get("price")),
-            "price_id": item.get("price"),
+            # The price id, as pixel.js's purchase helper uses for the browser's fbq/gtag items: one id space.
+            "id": str(item.get("price")),
+            "product_id": item.get("product"),
             "name": names.get(str(item.get("price")), ""),
             "quantity": int(item.get("quantity") or 1),
             "unit_amount": item.get("unit_amount"),
@@ -263,11 +264,11 @@ def _wants(pixel: Pixel, kind: Kind) -> bool:
 def enqueue_for_order(*, session: Session, order: Order) -> int:
     """Add the deliveries the order owes and does not have yet; returns how many. Runs inside the caller's
     transaction (the webhook's), so a delivery exists exactly when the change that owes it was committed."""
-    owed = _owed(session, order)
-    if not owed:
-        return 0
     pixels = pixels_for_campaign(session=session, account_id=order.account_id, campaign_id=order.campaign_id)
     if not pixels:
+        return 0
+    owed = _owed(session, order)
+    if not owed:
         return 0
     have = set(session.exec(select(ConversionDelivery.dedup_key).where(ConversionDelivery.order_id == order.id)).all())
     now = utcnow()

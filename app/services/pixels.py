@@ -344,8 +344,8 @@ def pixel_credentials(pixel: Pixel) -> dict[str, str]:
 
 
 def check_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> TestResult:
-    """Checks the stored config's format and that its credentials decrypt. Real sends come with the
-    server-side conversions release."""
+    """Checks the stored config's format and that its credentials decrypt (no network; ``conversion_sender.
+    send_test`` runs this first, then sends a sample purchase)."""
     require(actor, Permission.EDIT_MARKETING)
     pixel = _get(session, actor.account_id, pixel_public_id)
     kind = Provider(pixel.provider)
@@ -355,8 +355,4 @@ def check_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> Test
         _clean_secrets(kind, secrets, required=True)
     except (ValidationFailed, ValueError) as error:
         return TestResult(False, f"Config problem: {getattr(error, 'message', error)}")
-    return TestResult(
-        True,
-        f"{pixel.name}: settings and credentials are well-formed for {kind.value}. "
-        "Live test sends arrive with server-side conversions.",
-    )
+    return TestResult(True, f"{pixel.name}: settings and credentials are well-formed for {kind.value}.")

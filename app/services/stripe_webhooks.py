@@ -10,7 +10,6 @@ version and older shapes (localstripe sends 2017 events) are read alike.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select, update
 
+from app.db import write_lock
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, StripeCallFailed
 from app.models import Order, Payment, Refund, StripeConnection, StripeEvent, Subscription
@@ -32,7 +32,6 @@ from app.services.orders import OrderStatus
 from app.services.stripe_connection import apply_price, apply_product, client_for, webhook_secrets
 
 log = logging.getLogger(__name__)
-_write_lock = threading.Lock()
 _last_seen: dict[int, float] = {}
 
 
@@ -97,7 +96,7 @@ def receive_webhook(
     # One webhook transaction at a time per process: SQLite has one writer, and threads that queue on its lock
     # sleep and retry (some starve past busy_timeout: a 500 under load, measured in bench/webhooks.py). A lock
     # hands the write over in order instead. Other processes still meet at the database lock.
-    with _write_lock:
+    with write_lock:
         return apply_event(session=session, account_id=target.account_id, event=event, prefetched=prefetched)
 
 

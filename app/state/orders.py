@@ -1,13 +1,15 @@
 """Orders: the list (its filters live in the URL, more rows come through the service's cursor) and one order's page
-(summary, items, payments, the Stripe timeline and the attribution snapshot taken at checkout).
+(summary, items, payments, the Stripe timeline, the attribution snapshot taken at checkout and the conversions
+sent for it).
 
-Read-only: orders change only through Stripe's signed webhooks, so no handler here writes anything.
+Orders change only through Stripe's signed webhooks, so no handler here writes one; the only write is "Send
+again" for one of the order's conversions (the conversions service checks the role).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from fractions import Fraction
 from typing import Any, TypedDict
 
@@ -16,11 +18,14 @@ from sqlmodel import Session
 
 from app import routes
 from app.services import campaigns as campaign_service
+from app.services import conversions as conversion_service
 from app.services import orders as order_service
+from app.services import pixels as pixel_service
 from app.services.attribution import AttributionModel
 from app.services.currency import format_minor
 from app.state.base import AppState
-from app.state.format import format_time
+from app.state.conversions import CampaignOption, DeliveryView, delivery_view, replay_message
+from app.state.format import date_text, format_time, parse_date
 
 PAGE_SIZE = 50
 # A select item cannot have an empty value: the filters' "any" choice.
@@ -33,6 +38,7 @@ MODEL_LABELS = {
     AttributionModel.POSITION_BASED.value: "Position based",
     AttributionModel.TIME_DECAY.value: "Time decay",
 }
+PAID_STATUSES = ("paid", "partially_refunded", "refunded")
 PAYMENT_KINDS = {"one_off": "one-off", "first": "first payment", "renewal": "renewal"}
 CLICK_FIELDS = (
     ("fbc", "Meta click (fbc)"),
@@ -51,19 +57,6 @@ def _money(amount: int | None, currency: str) -> str:
     return "—" if amount is None else format_minor(amount, currency)
 
 
-def _parse_date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text.strip()) if text and text.strip() else None
-    except ValueError:
-        return None
-
-
-def _date_text(value: Any) -> str:
-    """A date from the URL or a form as YYYY-MM-DD, or "" when it is not one."""
-    parsed = _parse_date(str(value or ""))
-    return parsed.isoformat() if parsed else ""
-
-
 # --- list ----------------------------------------------------------------------------------------------------------
 
 
@@ -78,11 +71,6 @@ class OrderItem(TypedDict):
     campaign: str
     campaign_version: str
     customer_email: str
-
-
-class CampaignOption(TypedDict):
-    public_id: str
-    name: str
 
 
 def order_item(row: order_service.OrderRow, timezone: str) -> OrderItem:
@@ -139,7 +127,7 @@ class OrdersState(AppState):
         )
 
     def _page(self, cursor: str | None) -> tuple[order_service.OrderPage | None, str | None]:
-        since, until = _parse_date(self.since), _parse_date(self.until)
+        since, until = parse_date(self.since), parse_date(self.until)
         status = None if self.status_filter == ALL else self.status_filter
         campaign = None if self.campaign_filter == ALL else self.campaign_filter
 
@@ -160,19 +148,10 @@ class OrdersState(AppState):
         return self._run(load)
 
     def _load_campaign_options(self) -> None:
-        def load(s: Session) -> list[campaign_service.CampaignRow]:
-            account_id = self._actor(s).account_id
-            rows: list[campaign_service.CampaignRow] = []
-            page = 1
-            while True:
-                found = campaign_service.list_campaigns(session=s, account_id=account_id, page=page, per_page=100)
-                rows.extend(found.rows)
-                if not found.rows or len(rows) >= found.total:
-                    return rows
-                page += 1
-
-        rows, _error = self._run(load)
-        self.campaign_options = [CampaignOption(public_id=c.public_id, name=c.name) for c in rows or []]
+        rows, _error = self._run(
+            lambda s: campaign_service.campaign_choices(session=s, account_id=self._actor(s).account_id)
+        )
+        self.campaign_options = [CampaignOption(public_id=public_id, name=name) for public_id, name in rows or []]
 
     @rx.event
     def load_orders(self) -> None:
@@ -180,7 +159,7 @@ class OrdersState(AppState):
         params = self.router.url.query_parameters
         status = str(params.get("status", ""))
         self.status_filter = status if status in STATUSES else ALL
-        self.since, self.until = _date_text(params.get("from")), _date_text(params.get("to"))
+        self.since, self.until = date_text(params.get("from")), date_text(params.get("to"))
         self._load_campaign_options()
         campaign = str(params.get("campaign", ""))
         self.campaign_filter = campaign if campaign in {c["public_id"] for c in self.campaign_options} else ALL
@@ -224,7 +203,7 @@ class OrdersState(AppState):
     def filter_dates(self, form: dict[str, Any]) -> Any:
         """Apply the From/To dates (days in the account's timezone, both included)."""
         form = form if isinstance(form, dict) else {}
-        return rx.redirect(self._url(since=_date_text(form.get("from")), until=_date_text(form.get("to"))))
+        return rx.redirect(self._url(since=date_text(form.get("from")), until=date_text(form.get("to"))))
 
     @rx.event
     def clear_filters(self) -> Any:
@@ -374,6 +353,15 @@ class OrderDetailState(AppState):
     credits: list[CreditItem] = []
     signals: list[FactItem] = []
 
+    # "Conversions sent": the order's deliveries, and why there are none.
+    conversions: list[DeliveryView] = []
+    has_pixels: bool = False
+    replaying: bool = False
+
+    @rx.var
+    def is_paid(self) -> bool:
+        return self.status in PAID_STATUSES
+
     def _public_id_from_path(self) -> str:
         return (self.router.url.path or "").rstrip("/").rsplit("/", 1)[-1]
 
@@ -388,8 +376,22 @@ class OrderDetailState(AppState):
         self.loaded = True
         if error or detail is None:
             self.not_found = error or "Order not found."
+            self.conversions = []
             return
         self._show(detail)
+        self._load_conversions()
+
+    def _load_conversions(self) -> None:
+        public_id = self.order_public_id
+
+        def load(s: Session) -> tuple[list[conversion_service.DeliveryDetail], bool]:
+            account_id = self._actor(s).account_id
+            found = conversion_service.order_deliveries(session=s, account_id=account_id, order_public_id=public_id)
+            return found, bool(pixel_service.list_pixels(session=s, account_id=account_id))
+
+        result, _error = self._run(load)
+        found, self.has_pixels = result or ([], False)
+        self.conversions = [delivery_view(d, self.account_timezone) for d in found]
 
     def _show(self, detail: order_service.OrderDetail) -> None:
         tz, row, currency = self.account_timezone, detail.row, detail.row.currency
@@ -460,6 +462,27 @@ class OrderDetailState(AppState):
             *(FactItem(label=label, value=str(attribution.get(name) or "—")) for name, label in CLICK_FIELDS),
             FactItem(label="Consent", value=_consent(attribution.get("consent"))),
         ]
+
+    @rx.event
+    def replay_delivery(self, delivery_public_id: str) -> Iterator[Any]:
+        """ "Send again" for one of this order's dead or retrying conversions; the section refreshes."""
+        if self.replaying:
+            return
+        self.replaying = True
+        yield
+        try:
+            row, error = self._run(
+                lambda s: conversion_service.replay(
+                    session=s, actor=self._actor(s), delivery_public_id=str(delivery_public_id)
+                )
+            )
+        finally:
+            self.replaying = False
+        if error or row is None:
+            yield rx.toast.error(error or "The conversion could not be sent again.")
+            return
+        self._load_conversions()
+        yield rx.toast.success(replay_message(row))
 
     @rx.event
     def load_order(self) -> Iterator[None]:

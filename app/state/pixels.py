@@ -1,4 +1,4 @@
-"""The pixels page: the account's conversion destinations; create, edit, enable, check, delete.
+"""The pixels page: the account's conversion destinations; create, edit, enable, send a test event, delete.
 
 Secrets go from the submitted form straight to the service: they are never kept in any state var, the forms are
 reset on submit, and only the service's hint (••••abcd) comes back.
@@ -6,11 +6,13 @@ reset on submit, and only the service's hint (••••abcd) comes back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, TypedDict
 
 import reflex as rx
 from sqlmodel import Session
 
+from app.services import conversion_sender
 from app.services import pixels as pixel_service
 from app.services.errors import ServiceError
 from app.services.pixels import PIXEL_EVENTS, Provider
@@ -23,6 +25,13 @@ PROVIDER_LABELS = {
     Provider.GA4.value: "Google Analytics 4 (Measurement Protocol)",
     Provider.GOOGLE_ADS.value: "Google Ads (Data Manager)",
     Provider.WEBHOOK.value: "Webhook (signed)",
+}
+# How each event reads next to its checkbox.
+EVENT_LABELS = {
+    "purchase": "purchase",
+    "renewal": "renewal (subscription renewals)",
+    "lead": "lead",
+    "begin_checkout": "begin_checkout",
 }
 # Form field names: "<form prefix><kind>_<name>", e.g. new_setting_pixel_id, edit_secret_access_token.
 NEW, EDIT = "new_", "edit_"
@@ -38,6 +47,7 @@ class PixelItem(TypedDict):
     events: list[str]
     enabled: bool
     is_default: bool
+    test_mode: bool
     created_at: str
 
 
@@ -47,6 +57,7 @@ class SubmittedPixel(TypedDict):
     credentials: dict[str, str]
     events: list[str]
     is_default: bool
+    test_mode: bool
 
 
 def read_form(form: dict[str, Any], provider: str, prefix: str) -> SubmittedPixel:
@@ -64,6 +75,7 @@ def read_form(form: dict[str, Any], provider: str, prefix: str) -> SubmittedPixe
         credentials={f.name: str(form.get(f"{prefix}secret_{f.name}", "")) for f in fields if f.secret},
         events=[e for e in PIXEL_EVENTS if form.get(f"{prefix}event_{e}")],
         is_default=bool(form.get(f"{prefix}is_default")),
+        test_mode=bool(form.get(f"{prefix}test_mode")),
     )
 
 
@@ -82,6 +94,7 @@ class PixelsState(AppState):
     new_defaults: dict[str, str] = {}
     new_events: list[str] = ["purchase"]
     new_is_default: bool = False
+    new_test_mode: bool = False
     new_key: int = 0
     error: str = ""
 
@@ -92,13 +105,15 @@ class PixelsState(AppState):
     edit_defaults: dict[str, str] = {}
     edit_events: list[str] = []
     edit_is_default: bool = False
+    edit_test_mode: bool = False
     edit_key: int = 0
     edit_error: str = ""
 
-    # The last "Check config" answer.
+    # The last "Send test event" answer (the provider's), shown under its pixel; and the one being sent.
     checked_id: str = ""
     check_ok: bool = False
     check_message: str = ""
+    testing_id: str = ""
 
     @rx.var
     def editing(self) -> bool:
@@ -121,6 +136,7 @@ class PixelsState(AppState):
                 events=p.events,
                 enabled=p.enabled,
                 is_default=p.is_default,
+                test_mode=p.test_mode,
                 created_at=format_time(p.created_at, self.account_timezone),
             )
             for p in self._list()
@@ -128,7 +144,7 @@ class PixelsState(AppState):
 
     @rx.event
     def load_pixels(self) -> None:
-        self.error = self.edit_error = self.editing_id = self.checked_id = ""
+        self.error = self.edit_error = self.editing_id = self.checked_id = self.testing_id = ""
         self._refresh()
 
     # create
@@ -155,8 +171,10 @@ class PixelsState(AppState):
             self.error = error or "The pixel could not be created."
             self.new_defaults = _defaults(submitted)
             self.new_events, self.new_is_default = submitted["events"], submitted["is_default"]
+            self.new_test_mode = submitted["test_mode"]
             return rx.toast.error(self.error)
         self.new_defaults, self.new_events, self.new_is_default = {}, ["purchase"], False
+        self.new_test_mode = False
         self._refresh()
         return rx.toast.success(f"Pixel {created.name} created. Attach it to campaigns, or make it the default.")
 
@@ -172,6 +190,7 @@ class PixelsState(AppState):
         self.edit_credentials_hint = pixel.credentials_hint
         self.edit_defaults = {"name": pixel.name, **pixel.settings}
         self.edit_events, self.edit_is_default = list(pixel.events), pixel.is_default
+        self.edit_test_mode = pixel.test_mode
         self.edit_error = ""
         self.edit_key += 1
         return None
@@ -201,6 +220,7 @@ class PixelsState(AppState):
             self.edit_error = error or "The pixel could not be saved."
             self.edit_defaults = _defaults(submitted)
             self.edit_events, self.edit_is_default = submitted["events"], submitted["is_default"]
+            self.edit_test_mode = submitted["test_mode"]
             return rx.toast.error(self.edit_error)
         self.editing_id = ""
         self._refresh()
@@ -230,11 +250,20 @@ class PixelsState(AppState):
         return rx.toast.error(error) if error else rx.toast.success("Pixel deleted; campaigns no longer send to it.")
 
     @rx.event
-    def check_pixel(self, pixel_public_id: str) -> Any:
-        result, error = self._run(
-            lambda s: pixel_service.check_pixel(session=s, actor=self._actor(s), pixel_public_id=pixel_public_id)
-        )
+    def send_test_event(self, pixel_public_id: str) -> Iterator[Any]:
+        """Send a sample purchase to the provider's test/validation endpoint; show what the provider answered."""
+        if self.testing_id:
+            return
+        self.testing_id = pixel_public_id
+        yield
+        try:
+            result, error = self._run(
+                lambda s: conversion_sender.send_test(session=s, actor=self._actor(s), pixel_public_id=pixel_public_id)
+            )
+        finally:
+            self.testing_id = ""
         if error or result is None:
-            return rx.toast.error(error or "The pixel could not be checked.")
+            yield rx.toast.error(error or "The test event could not be sent.")
+            return
         self.checked_id, self.check_ok, self.check_message = pixel_public_id, result.ok, result.message
-        return rx.toast.success(result.message) if result.ok else rx.toast.error(result.message)
+        yield rx.toast.success(result.message) if result.ok else rx.toast.error(result.message)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gzip
+
 from starlette.testclient import TestClient
 
 
@@ -11,3 +13,11 @@ def test_pixel_js_is_served_with_caching(client: TestClient) -> None:
     assert "window.paidsignal" in response.text and "/api/v1/events" in response.text
     again = client.get("/pixel.js", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_pixel_js_stays_small_and_lists_its_commands(client: TestClient) -> None:
+    body = client.get("/pixel.js").content
+    # Every shop page downloads it: growth needs a reason (README states the size).
+    assert len(body) < 25_000 and len(gzip.compress(body)) < 10_000
+    for command in ("track", "identify", "consent", "eventId", "flush", "checkout", "purchase"):
+        assert f" *  '{command}'" in body.decode(), command

@@ -121,8 +121,9 @@ def test_pixels_campaign_versions_rollback_and_a_viewer(
     expect(ga4.locator(".pixel-default")).to_be_visible()
     expect(page.locator(".pixel-card")).to_have_count(2)
 
-    ga4.locator(".check-pixel").click()
-    expect(ga4.locator("#pixel-check-result")).to_contain_text("well-formed for ga4")
+    # A real test send: GA4's debug endpoint (the recording server) validates a sample purchase.
+    ga4.locator(".send-test-event").click()
+    expect(ga4.locator("#pixel-check-result")).to_contain_text("test purchase accepted")
 
     # Edit with an empty secret: the stored one is kept.
     meta.locator(".edit-pixel").click()

@@ -139,7 +139,7 @@ def test_owner_connects_stripe_and_a_paid_order_shows_up(
     expect(entry.locator(".timeline-outcome")).to_have_text("applied")
     expect(entry).to_contain_text("created → paid")
     expect(page.locator(".timeline-entry").first).to_contain_text("Checkout started")
-    expect(page.locator("#order-conversions")).to_contain_text("next release")
+    expect(page.locator("#order-conversions")).to_contain_text("No conversions for this order")
     page.screenshot(path=str(SCREENSHOTS / "order.png"), full_page=True)
 
     # Stripe's settings now show when the last webhook arrived; another id is a friendly not-found.

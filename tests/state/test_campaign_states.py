@@ -15,6 +15,7 @@ from app.state.base import AppState
 from app.state.campaigns import CampaignEditorState, CampaignsState
 from app.state.pixels import PixelsState
 from tests.state.conftest import substate
+from tests.utils.ad_platforms import AdPlatforms
 from tests.utils.factories import add_member, make_owner
 
 
@@ -213,7 +214,7 @@ def test_viewer_sees_campaigns_but_the_server_refuses_their_changes(root: State,
     assert db.exec(select(Pixel)).first() is None
 
 
-def test_pixels_state_never_keeps_secrets(root: State, db: Session) -> None:
+def test_pixels_state_never_keeps_secrets(root: State, db: Session, ad_platforms: AdPlatforms) -> None:
     _, owner_user, _ = make_owner(db)
     _login(root, db, owner_user)
     pixels = substate(root, PixelsState)
@@ -260,8 +261,23 @@ def test_pixels_state_never_keeps_secrets(root: State, db: Session) -> None:
     )
     assert pixels.edit_error == "" and not pixels.editing
     assert pixels.pixels[0]["name"] == "Main pixel" and pixels.pixels[0]["credentials_hint"] == "••••4321"
-    pixels.check_pixel(item["public_id"])
-    assert pixels.check_ok and "well-formed" in pixels.check_message
+    # "Send test event": a live (non-test) Meta pixel has no test event code, so nothing leaves.
+    list(pixels.send_test_event(item["public_id"]))
+    assert not pixels.check_ok and "test event code" in pixels.check_message
+    assert pixels.checked_id == item["public_id"] and pixels.testing_id == "" and ad_platforms.requests == []
+
+    # Test mode needs Meta's test event code; with it, the test event reaches (the recording) Meta.
+    pixels.start_edit(item["public_id"])
+    assert pixels.edit_test_mode is False
+    edit = {"edit_setting_pixel_id": "123456789012345", "edit_event_purchase": "on", "edit_test_mode": "on"}
+    pixels.save_edit(edit)
+    assert "test event code" in pixels.edit_error and pixels.edit_test_mode is True
+    pixels.save_edit({**edit, "edit_setting_test_event_code": "TEST4242"})
+    assert pixels.edit_error == "" and pixels.pixels[0]["test_mode"] is True
+    list(pixels.send_test_event(item["public_id"]))
+    assert pixels.check_ok and "test purchase accepted" in pixels.check_message, pixels.check_message
+    [sent] = ad_platforms.bodies("/v")
+    assert sent["test_event_code"] == "TEST4242"
     pixels.set_enabled(item["public_id"], False)
     assert pixels.pixels[0]["enabled"] is False
 

@@ -135,9 +135,7 @@ class AdPlatforms(_RecordingServer):
                         "your server within 7 days of when they occurred.",
                     ),
                 )  # fmt: skip
-            if event.get("action_source") == "website" and not (event.get("user_data") or {}).get(
-                "client_user_agent"
-            ):
+            if event.get("action_source") == "website" and not (event.get("user_data") or {}).get("client_user_agent"):
                 message = "Invalid parameter: client_user_agent is required"
                 return Reply(400, _meta_error(message, 100, "OAuthException"))
         return Reply(200, {"events_received": len(events), "messages": [], "fbtrace_id": secrets.token_urlsafe(9)})
