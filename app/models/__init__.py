@@ -5,6 +5,7 @@ from app.models.campaigns import Campaign, CampaignPixel, CampaignVersion, Pixel
 from app.models.conversions import ConversionDelivery, DeliveryAttempt
 from app.models.jobs import JobLease, JobRun
 from app.models.keys import ApiKey, KeyKind
+from app.models.metrics import AdSpend, RollupCursor, SalesRollup, TrafficRollup
 from app.models.payments import (
     Order,
     Payment,
@@ -19,6 +20,7 @@ from app.models.tracking import Event, Touch, Visitor, VisitSession
 
 __all__ = [
     "Account",
+    "AdSpend",
     "ApiKey",
     "AuthSession",
     "Campaign",
@@ -37,12 +39,15 @@ __all__ = [
     "Pixel",
     "Refund",
     "Role",
+    "RollupCursor",
+    "SalesRollup",
     "StripeConnection",
     "StripeEvent",
     "StripePrice",
     "StripeProduct",
     "Subscription",
     "Touch",
+    "TrafficRollup",
     "User",
     "VisitSession",
     "Visitor",

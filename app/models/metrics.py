@@ -1,0 +1,91 @@
+"""Ad spend, and the daily rollups the dashboard reads (rebuildable from the raw tables at any time).
+
+Days are calendar days in the account's timezone. Campaign and version 0 mean "no campaign" (unmatched/direct).
+Credited counts are integers in millionths (``*_micro``): a linear model gives an order's campaigns shares such as
+1/3, split by the largest-remainder method so they sum to exactly 1,000,000 and totals never depend on the order
+rows were added in.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import utc_field
+
+
+def _big() -> Any:
+    return Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class AdSpend(SQLModel, table=True):
+    """What a campaign cost on one day (CSV upload or API); a re-import of the same day replaces it."""
+
+    __tablename__ = "ad_spend"
+    __table_args__ = (
+        UniqueConstraint("account_id", "day", "campaign_id", name="uq_ad_spend_account_day_campaign"),
+        Index("ix_ad_spend_account_day", "account_id", "day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    day: date
+    campaign_id: int = Field(foreign_key="campaign.id", ondelete="CASCADE")
+    currency: str = Field(max_length=3)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+    impressions: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    clicks: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    source: str = Field(default="csv", max_length=16)  # csv | api
+    imported_at: datetime = utc_field(default_now=True)
+
+
+class TrafficRollup(SQLModel, table=True):
+    """Sessions and visitors per day and campaign version (visitors: distinct on that day and key)."""
+
+    __tablename__ = "rollup_traffic"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    campaign_id: int = Field(default=0, primary_key=True)
+    campaign_version_id: int = Field(default=0, primary_key=True)
+    sessions: int = Field(default=0)
+    visitors: int = Field(default=0)
+
+
+class SalesRollup(SQLModel, table=True):
+    """Money and orders per day, attribution model, campaign version, product, price and currency.
+
+    ``product_id``/``price_id`` "" is the order-level row (an order counted once); rows with a product carry the
+    orders that contain it and the money of its items (an order with two products counts for each).
+    """
+
+    __tablename__ = "rollup_sales"
+    __table_args__ = (Index("ix_rollup_sales_account_model_day", "account_id", "model", "day"),)
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    model: str = Field(primary_key=True, max_length=16)
+    campaign_id: int = Field(default=0, primary_key=True)
+    campaign_version_id: int = Field(default=0, primary_key=True)
+    product_id: str = Field(default="", primary_key=True, max_length=64)
+    price_id: str = Field(default="", primary_key=True, max_length=64)
+    currency: str = Field(primary_key=True, max_length=3)
+    orders_micro: int = _big()
+    new_customers_micro: int = _big()
+    gross: int = _big()  # first and one-off payments
+    renewals_micro: int = _big()
+    renewal_revenue: int = _big()
+    refunds: int = _big()
+
+
+class RollupCursor(SQLModel, table=True):
+    """How far the rollup job has read each raw table (by id): the next run starts after it."""
+
+    __tablename__ = "rollup_cursor"
+
+    name: str = Field(primary_key=True, max_length=40)
+    last_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    updated_at: datetime = utc_field(default_now=True)
