@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     conversions_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     conversions_lease_seconds: int = Field(default=60, ge=5)
 
+    # How often the update_rollups job recomputes the days marked dirty (the dashboard lags by at most this).
+    rollup_seconds: int = Field(default=30, ge=1)
+
     jobs_enabled: bool = True
     job_lease_seconds: int = Field(default=60, ge=5)
     key_usage_flush_seconds: int = Field(default=30, ge=1)

@@ -106,11 +106,13 @@ def default_jobs() -> list[JobSpec]:
     from app.jobs.flush_key_usage import flush_key_usage
     from app.jobs.purge_sessions import purge_sessions
     from app.jobs.send_conversions import send_conversions
+    from app.jobs.update_rollups import update_rollups
 
     settings = get_settings()
     return [
         JobSpec("flush_key_usage", flush_key_usage, settings.key_usage_flush_seconds, leased=False),
         JobSpec("purge_sessions", purge_sessions, 6 * 3600),
+        JobSpec("update_rollups", update_rollups, settings.rollup_seconds, quiet=True),
         # Not leased: every delivery carries its own lease, so several processes may send side by side.
         JobSpec(
             "send_conversions",

@@ -5,7 +5,7 @@ from app.models.campaigns import Campaign, CampaignPixel, CampaignVersion, Pixel
 from app.models.conversions import ConversionDelivery, DeliveryAttempt
 from app.models.jobs import JobLease, JobRun
 from app.models.keys import ApiKey, KeyKind
-from app.models.metrics import AdSpend, RollupCursor, SalesRollup, TrafficRollup
+from app.models.metrics import AdSpend, RollupDirty, SalesRollup, TrafficRollup
 from app.models.payments import (
     Order,
     Payment,
@@ -39,7 +39,7 @@ __all__ = [
     "Pixel",
     "Refund",
     "Role",
-    "RollupCursor",
+    "RollupDirty",
     "SalesRollup",
     "StripeConnection",
     "StripeEvent",

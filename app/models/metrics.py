@@ -81,11 +81,12 @@ class SalesRollup(SQLModel, table=True):
     refunds: int = _big()
 
 
-class RollupCursor(SQLModel, table=True):
-    """How far the rollup job has read each raw table (by id): the next run starts after it."""
+class RollupDirty(SQLModel, table=True):
+    """A day whose rollups must be recomputed from the raw tables (marked in the transaction that changed them)."""
 
-    __tablename__ = "rollup_cursor"
+    __tablename__ = "rollup_dirty"
 
-    name: str = Field(primary_key=True, max_length=40)
-    last_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    updated_at: datetime = utc_field(default_now=True)
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=16)  # traffic | sales
+    marked_at: datetime = utc_field(default_now=True)

@@ -270,16 +270,21 @@ _SHARES = {
 }
 
 
-def _split_amount(amount: int, credits: Sequence[Credit]) -> list[int]:
-    """Largest-remainder split of ``amount`` by the credits' shares; ties go to the credit listed first."""
-    exact = [amount * c.share for c in credits]
+def split_by_shares(amount: int, shares: Sequence[Fraction]) -> list[int]:
+    """Largest-remainder split of ``amount`` by ``shares`` (summing to 1): integers that add up to ``amount``
+    exactly; ties go to the share listed first."""
+    exact = [amount * share for share in shares]
     parts = [math.floor(value) for value in exact]
     leftover = amount - sum(parts)
-    # sorted() is stable, so equal remainders keep the credit order.
-    by_remainder = sorted(range(len(credits)), key=lambda i: exact[i] - parts[i], reverse=True)
+    # sorted() is stable, so equal remainders keep the order given.
+    by_remainder = sorted(range(len(shares)), key=lambda i: exact[i] - parts[i], reverse=True)
     for index in by_remainder[:leftover]:
         parts[index] += 1
     return parts
+
+
+def _split_amount(amount: int, credits: Sequence[Credit]) -> list[int]:
+    return split_by_shares(amount, [c.share for c in credits])
 
 
 def _ids_key(campaign_id: int | None, version_id: int | None) -> tuple[bool, int, bool, int]:

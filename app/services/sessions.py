@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from app.db import executemany
 from app.models import Touch, Visitor, VisitSession
+from app.services import rollups
 
 INACTIVITY = timedelta(minutes=30)
 CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid")
@@ -80,6 +81,11 @@ def apply_events(session: Session, account_id: int, events: Iterable[Any]) -> No
     _update_visitors(session, account_id, ordered)
     sessions = _update_sessions(session, account_id, ordered)
     _add_touches(session, account_id, sessions)
+    # The dashboard's daily rollups of these days are recomputed by the update_rollups job.
+    zone = rollups.account_zone(session, account_id)
+    days = {rollups.local_day(row["started_at"], zone) for row in sessions}
+    days |= {rollups.local_day(row["last_event_at"], zone) for row in sessions}
+    rollups.mark_dirty(session, account_id, days, rollups.TRAFFIC)
 
 
 def _by_shape(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:

@@ -23,7 +23,7 @@ from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, StripeCallFailed
 from app.models import Order, Payment, Refund, StripeConnection, StripeEvent, Subscription
 from app.models.base import utcnow
-from app.services import conversions
+from app.services import conversions, rollups
 from app.services import orders as order_rules
 from app.services.checkout import META_ORDER
 from app.services.currency import format_minor
@@ -136,6 +136,7 @@ def apply_event(
             _replay_unlinked(session, account_id, effect.order)
             # The outbox: conversions the order now owes are written in this same transaction.
             conversions.enqueue_for_order(session=session, order=effect.order)
+            rollups.mark_order_dirty(session, effect.order)
         if _last_seen.get(account_id, 0.0) < time.monotonic() - 60:
             # "Last webhook received" is shown to the minute: not one more write per event.
             session.exec(

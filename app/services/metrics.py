@@ -1,0 +1,605 @@
+"""The metrics service: every figure the dashboard, the metrics API, alerts and the assistant show, in one place.
+
+Measures: sessions, visitors, conversion rate (orders / sessions), orders, new and returning customers, gross
+revenue (first and one-off payments), renewals and their revenue, refunds, net revenue (gross + renewals −
+refunds), AOV (gross / orders), ad spend, ROAS (net / spend), CPA (spend / orders), refund rate (refunds / (gross +
+renewals)). Dimensions: campaign, version, channel, product, price, day, week, month. Money is integer minor units
+per currency and never summed across currencies; a ratio whose base is zero is None ("n/a"), never an error.
+
+Figures come from the daily rollups (``services/rollups``) for the default lookback, or are computed from the raw
+tables with the same per-day functions (any lookback, and ``source="raw"`` for checks and benchmarks): the two
+agree by construction. Visitors are distinct per day and summed over days (visitor-days).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.models import AdSpend, Campaign, CampaignVersion, SalesRollup, TrafficRollup
+from app.services import rollups
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
+from app.services.errors import NotFound, ValidationFailed
+
+DIRECT = "direct"  # the channel of sessions and orders no campaign matched
+MAX_DAYS = 400
+
+
+class Dimension(StrEnum):
+    CAMPAIGN = "campaign"
+    VERSION = "version"
+    CHANNEL = "channel"
+    PRODUCT = "product"
+    PRICE = "price"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+TIME_DIMENSIONS = (Dimension.DAY, Dimension.WEEK, Dimension.MONTH)
+
+
+class Compare(StrEnum):
+    PREVIOUS = "previous"  # the same number of days just before
+    YEAR = "year"  # 52 weeks before: same length, same weekdays
+    NONE = "none"
+
+
+class Preset(StrEnum):
+    TODAY = "today"
+    YESTERDAY = "yesterday"
+    LAST_7_DAYS = "last_7_days"
+    LAST_28_DAYS = "last_28_days"
+    LAST_90_DAYS = "last_90_days"
+    MONTH_TO_DATE = "month_to_date"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True)
+class Period:
+    """Calendar days in the account's timezone, both ends included."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def resolve_period(preset: str, *, today: date, start: date | None = None, end: date | None = None) -> Period:
+    """A preset (or ``custom`` with ``start``/``end``) as a period ending today at the latest."""
+    try:
+        kind = Preset(preset)
+    except ValueError as error:
+        raise ValidationFailed(f"range must be one of {', '.join(p.value for p in Preset)}.", field="range") from error
+    if kind is Preset.CUSTOM:
+        if start is None or end is None:
+            raise ValidationFailed("A custom range needs both a start and an end date.", field="start")
+        period = Period(start, end)
+    else:
+        period = {
+            Preset.TODAY: Period(today, today),
+            Preset.YESTERDAY: Period(today - timedelta(days=1), today - timedelta(days=1)),
+            Preset.LAST_7_DAYS: Period(today - timedelta(days=6), today),
+            Preset.LAST_28_DAYS: Period(today - timedelta(days=27), today),
+            Preset.LAST_90_DAYS: Period(today - timedelta(days=89), today),
+            Preset.MONTH_TO_DATE: Period(today.replace(day=1), today),
+        }[kind]
+    if period.end < period.start:
+        raise ValidationFailed("The end date is before the start date.", field="end")
+    if period.days > MAX_DAYS:
+        raise ValidationFailed(f"A range may span at most {MAX_DAYS} days.", field="start")
+    return period
+
+
+def comparison_period(period: Period, compare: str) -> Period | None:
+    kind = Compare(compare)
+    if kind is Compare.NONE:
+        return None
+    if kind is Compare.PREVIOUS:
+        return Period(period.start - timedelta(days=period.days), period.start - timedelta(days=1))
+    return Period(period.start - timedelta(weeks=52), period.end - timedelta(weeks=52))
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    start: date
+    end: date
+    dimension: Dimension | None = None
+    model: str = AttributionModel.LAST_TOUCH.value
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    compare: Compare = Compare.PREVIOUS
+    campaign: str | None = None  # public id
+    channel: str | None = None
+    product: str | None = None  # Stripe product id
+
+
+@dataclass
+class Money:
+    """One currency's money (minor units) and the ratios that use it."""
+
+    currency: str
+    gross: int = 0
+    renewal_revenue: int = 0
+    refunds: int = 0
+    spend: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.gross + self.renewal_revenue - self.refunds
+
+
+@dataclass
+class Figures:
+    sessions: int = 0
+    visitors: int = 0
+    orders_micro: int = 0
+    new_customers_micro: int = 0
+    renewals_micro: int = 0
+    impressions: int = 0
+    clicks: int = 0
+    money: dict[str, Money] = field(default_factory=dict)
+
+    def currency(self, code: str) -> Money:
+        return self.money.setdefault(code, Money(code))
+
+    @property
+    def orders(self) -> float:
+        return self.orders_micro / rollups.MICRO
+
+    @property
+    def new_customers(self) -> float:
+        return self.new_customers_micro / rollups.MICRO
+
+    @property
+    def returning_customers(self) -> float:
+        return (self.orders_micro - self.new_customers_micro) / rollups.MICRO
+
+    @property
+    def renewals(self) -> float:
+        return self.renewals_micro / rollups.MICRO
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return ratio(self.orders_micro / rollups.MICRO, self.sessions)
+
+    def aov(self, code: str) -> float | None:
+        money = self.money.get(code)
+        return ratio(money.gross, self.orders) if money else None
+
+    def roas(self, code: str) -> float | None:
+        money = self.money.get(code)
+        return ratio(money.net, money.spend) if money else None
+
+    def cpa(self, code: str) -> float | None:
+        money = self.money.get(code)
+        return ratio(money.spend, self.orders) if money else None
+
+    def refund_rate(self, code: str) -> float | None:
+        money = self.money.get(code)
+        return ratio(money.refunds, money.gross + money.renewal_revenue) if money else None
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return None if not denominator else numerator / denominator
+
+
+@dataclass(frozen=True)
+class Delta:
+    current: float | None
+    previous: float | None
+    absolute: float | None
+    percent: float | None  # None: "n/a" (no base to compare with)
+
+
+def delta(current: float | None, previous: float | None) -> Delta:
+    if current is None or previous is None:
+        return Delta(current, previous, None, None)
+    return Delta(current, previous, current - previous, ratio((current - previous) * 100, previous))
+
+
+@dataclass
+class MetricsRow:
+    key: str
+    label: str
+    figures: Figures
+    previous: Figures | None = None
+
+
+@dataclass
+class MetricsReport:
+    period: Period
+    comparison: Period | None
+    model: str
+    lookback_days: int
+    source: str  # rollup | raw
+    total: MetricsRow
+    rows: list[MetricsRow]
+    currencies: list[str]
+
+
+# --- reading --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Traffic:
+    day: date
+    campaign_id: int
+    version_id: int
+    sessions: int
+    visitors: int
+
+
+@dataclass(frozen=True)
+class _Sales:
+    day: date
+    campaign_id: int
+    version_id: int
+    product_id: str
+    price_id: str
+    currency: str
+    measures: dict[str, int]
+
+
+def _traffic(session: Session, account_id: int, period: Period, source: str) -> list[_Traffic]:
+    if source == "raw":
+        zone = rollups.account_zone(session, account_id)
+        return [
+            _Traffic(r["day"], r["campaign_id"], r["campaign_version_id"], r["sessions"], r["visitors"])
+            for day in _days(period)
+            for r in rollups.traffic_for_day(session, account_id, day, zone)
+        ]
+    rows = session.exec(
+        select(
+            TrafficRollup.day,
+            TrafficRollup.campaign_id,
+            TrafficRollup.campaign_version_id,
+            TrafficRollup.sessions,
+            TrafficRollup.visitors,
+        )
+        .where(TrafficRollup.account_id == account_id)
+        .where(col(TrafficRollup.day) >= period.start, col(TrafficRollup.day) <= period.end)
+    ).all()
+    return [_Traffic(*row) for row in rows]
+
+
+def _sales(
+    session: Session, account_id: int, period: Period, model: str, lookback: int, source: str, products: bool
+) -> list[_Sales]:
+    """Order-level rows (``products`` False) or the per-product rows."""
+    if source == "raw":
+        zone = rollups.account_zone(session, account_id)
+        out = []
+        for day in _days(period):
+            found = rollups.sales_for_day(session, account_id, day, zone, models=[model], lookback_days=lookback)
+            for (_model, c, v, product, price, currency), measures in found.items():
+                if bool(product or price) == products:
+                    out.append(_Sales(day, c, v, product, price, currency, measures))
+        return out
+    measures = [func.sum(getattr(SalesRollup, name)) for name in rollups.SALES_MEASURES]
+    keys = (
+        SalesRollup.day,
+        SalesRollup.campaign_id,
+        SalesRollup.campaign_version_id,
+        SalesRollup.product_id,
+        SalesRollup.price_id,
+        SalesRollup.currency,
+    )
+    query = (
+        select(*keys, *measures)
+        .where(SalesRollup.account_id == account_id, SalesRollup.model == model)
+        .where(col(SalesRollup.day) >= period.start, col(SalesRollup.day) <= period.end)
+        .group_by(*keys)
+    )
+    query = query.where(col(SalesRollup.product_id) != "") if products else query.where(SalesRollup.product_id == "")
+    return [
+        _Sales(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            dict(zip(rollups.SALES_MEASURES, map(int, row[6:]), strict=True)),
+        )
+        for row in session.exec(query).all()
+    ]
+
+
+def _days(period: Period) -> Iterable[date]:
+    return (period.start + timedelta(days=n) for n in range(period.days))
+
+
+@dataclass(frozen=True)
+class _SpendRow:
+    day: date
+    campaign_id: int
+    currency: str
+    amount: int
+    impressions: int
+    clicks: int
+
+
+def _spend(session: Session, account_id: int, period: Period) -> list[_SpendRow]:
+    rows = session.exec(
+        select(AdSpend.day, AdSpend.campaign_id, AdSpend.currency, AdSpend.amount, AdSpend.impressions, AdSpend.clicks)
+        .where(AdSpend.account_id == account_id)
+        .where(col(AdSpend.day) >= period.start, col(AdSpend.day) <= period.end)
+    ).all()
+    return [_SpendRow(d, c, cur, int(a), int(i or 0), int(k or 0)) for d, c, cur, a, i, k in rows]
+
+
+@dataclass
+class _Names:
+    campaigns: dict[int, tuple[str, str, str]]  # id -> (public id, name, channel)
+    versions: dict[int, tuple[str, int, int]]  # id -> (public id, number, campaign id)
+    active: dict[int, list[tuple[date, int]]]  # campaign -> [(first day active, version id)], by day
+
+    def channel(self, campaign_id: int) -> str:
+        return self.campaigns[campaign_id][2] if campaign_id in self.campaigns else DIRECT
+
+    def version_on(self, campaign_id: int, day: date) -> int:
+        """The version that was live at the end of ``day`` (where spend of that day is credited)."""
+        chosen = 0
+        for first_day, version_id in self.active.get(campaign_id, []):
+            if first_day <= day:
+                chosen = version_id
+        return chosen
+
+
+def _names(session: Session, account_id: int) -> _Names:
+    zone = rollups.account_zone(session, account_id)
+    campaigns = {
+        cid: (pid, name, channel)
+        for cid, pid, name, channel in session.exec(
+            select(Campaign.id, Campaign.public_id, Campaign.name, Campaign.channel).where(
+                Campaign.account_id == account_id
+            )
+        ).all()
+    }
+    versions: dict[int, tuple[str, int, int]] = {}
+    active: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    for vid, pid, number, cid, published in session.exec(
+        select(
+            CampaignVersion.id,
+            CampaignVersion.public_id,
+            CampaignVersion.number,
+            CampaignVersion.campaign_id,
+            CampaignVersion.published_at,
+        )
+        .where(CampaignVersion.account_id == account_id)
+        .order_by(col(CampaignVersion.published_at), col(CampaignVersion.id))
+    ).all():
+        versions[vid] = (pid, number, cid)
+        active[cid].append((rollups.local_day(published, zone), vid))
+    return _Names(campaigns, versions, dict(active))
+
+
+def _week(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _key_function(
+    dimension: Dimension | None, names: _Names, period: Period
+) -> tuple[Callable[..., str], Callable[[str], str]]:
+    """How a row (day, campaign, version, product, price) maps to a dimension key, and a key to its label."""
+    if dimension is None:
+        return (lambda *_: "total"), (lambda _k: "Total")
+    if dimension is Dimension.CAMPAIGN:
+
+        def campaign_label(key: str) -> str:
+            cid = int(key)
+            return names.campaigns[cid][1] if cid in names.campaigns else "Direct / unmatched"
+
+        return (lambda d, c, v, p, pr: str(c)), campaign_label
+    if dimension is Dimension.VERSION:
+
+        def version_label(key: str) -> str:
+            vid = int(key)
+            if vid not in names.versions:
+                return "Direct / unmatched"
+            _pid, number, cid = names.versions[vid]
+            return f"{names.campaigns.get(cid, ('', '?', ''))[1]} v{number}"
+
+        return (lambda d, c, v, p, pr: str(v)), version_label
+    if dimension is Dimension.CHANNEL:
+        return (lambda d, c, v, p, pr: names.channel(c)), (lambda k: "Direct / unmatched" if k == DIRECT else k)
+    if dimension is Dimension.PRODUCT:
+        return (lambda d, c, v, p, pr: p), (lambda k: k)
+    if dimension is Dimension.PRICE:
+        return (lambda d, c, v, p, pr: pr), (lambda k: k)
+    if dimension is Dimension.DAY:
+        return (lambda d, c, v, p, pr: d.isoformat()), (lambda k: k)
+    if dimension is Dimension.WEEK:
+        return (lambda d, c, v, p, pr: _week(d).isoformat()), (lambda k: f"week of {k}")
+    return (lambda d, c, v, p, pr: d.replace(day=1).isoformat()), (
+        lambda k: f"{calendar.month_abbr[int(k[5:7])]} {k[:4]}"
+    )
+
+
+def _figures(
+    traffic: list[_Traffic],
+    sales: list[_Sales],
+    spend: list[_SpendRow],
+    key_of: Callable[..., str],
+    keep: Callable[[int, int], bool],
+    names: _Names,
+    *,
+    traffic_counts: bool,
+    spend_counts: bool,
+) -> dict[str, Figures]:
+    out: dict[str, Figures] = defaultdict(Figures)
+    if traffic_counts:
+        for t in traffic:
+            if keep(t.campaign_id, t.version_id):
+                figures = out[key_of(t.day, t.campaign_id, t.version_id, "", "")]
+                figures.sessions += t.sessions
+                figures.visitors += t.visitors
+    for s in sales:
+        if not keep(s.campaign_id, s.version_id):
+            continue
+        figures = out[key_of(s.day, s.campaign_id, s.version_id, s.product_id, s.price_id)]
+        m = s.measures
+        figures.orders_micro += m["orders_micro"]
+        figures.new_customers_micro += m["new_customers_micro"]
+        figures.renewals_micro += m["renewals_micro"]
+        money = figures.currency(s.currency)
+        money.gross += m["gross"]
+        money.renewal_revenue += m["renewal_revenue"]
+        money.refunds += m["refunds"]
+    if spend_counts:
+        for row in spend:
+            version = names.version_on(row.campaign_id, row.day)
+            if not keep(row.campaign_id, version):
+                continue
+            figures = out[key_of(row.day, row.campaign_id, version, "", "")]
+            figures.currency(row.currency).spend += row.amount
+            figures.impressions += row.impressions
+            figures.clicks += row.clicks
+    return dict(out)
+
+
+def account_today(session: Session, account_id: int) -> date:
+    from app.models.base import utcnow
+
+    return rollups.local_day(utcnow(), rollups.account_zone(session, account_id))
+
+
+def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: str = "auto") -> MetricsReport:
+    """Figures for ``query``: a total and one row per dimension value, each with the comparison period's.
+
+    ``source``: ``auto`` (rollups for the default lookback, raw otherwise), ``rollup`` or ``raw``.
+    """
+    try:
+        model = AttributionModel(query.model).value
+    except ValueError as error:
+        raise ValidationFailed(
+            f"model must be one of {', '.join(m.value for m in AttributionModel)}.", field="model"
+        ) from error
+    if query.lookback_days not in LOOKBACK_DAYS:
+        raise ValidationFailed(
+            f"lookback must be one of {', '.join(map(str, LOOKBACK_DAYS))} days.", field="lookback_days"
+        )
+    if source == "auto":
+        source = "rollup" if query.lookback_days == DEFAULT_LOOKBACK_DAYS else "raw"
+    if source == "rollup" and query.lookback_days != DEFAULT_LOOKBACK_DAYS:
+        raise ValidationFailed("Rollups are kept for the default lookback only.", field="lookback_days")
+    period = Period(query.start, query.end)
+    if period.end < period.start:
+        raise ValidationFailed("The end date is before the start date.", field="end")
+    if period.days > MAX_DAYS:
+        raise ValidationFailed(f"A range may span at most {MAX_DAYS} days.", field="start")
+    comparison = comparison_period(period, query.compare)
+    names = _names(session, account_id)
+    campaign_id: int | None = None
+    if query.campaign:
+        match = [cid for cid, (pid, _n, _c) in names.campaigns.items() if pid == query.campaign]
+        if not match:
+            raise NotFound("No campaign with this id.", field="campaign")
+        campaign_id = match[0]
+
+    def keep(cid: int, _vid: int) -> bool:
+        if campaign_id is not None and cid != campaign_id:
+            return False
+        return not (query.channel and names.channel(cid) != query.channel)
+
+    product_dimension = query.dimension in {Dimension.PRODUCT, Dimension.PRICE}
+    key_of, label_of = _key_function(query.dimension, names, period)
+
+    def total_key(*_: Any) -> str:
+        return "total"
+
+    def figures_for(p: Period) -> tuple[dict[str, Figures], Figures]:
+        # Order-level sales rows count each order once; product rows count an order for each product in it. Traffic
+        # and spend have no product: rows by product leave them out, and a product filter keeps the sessions (the
+        # conversion rate is orders containing the product / all sessions) but not the spend.
+        traffic = _traffic(session, account_id, p, source)
+        spend = _spend(session, account_id, p)
+        order_sales: list[_Sales] = []
+        product_sales: list[_Sales] = []
+        if not query.product:
+            order_sales = _sales(session, account_id, p, model, query.lookback_days, source, False)
+        if product_dimension or query.product:
+            product_sales = _sales(session, account_id, p, model, query.lookback_days, source, True)
+            if query.product:
+                product_sales = [s for s in product_sales if s.product_id == query.product]
+        row_sales = product_sales if product_dimension or query.product else order_sales
+        total_sales = product_sales if query.product else order_sales
+        rows = _figures(traffic, row_sales, spend, key_of, keep, names, traffic_counts=not product_dimension,
+                        spend_counts=not product_dimension and not query.product)  # fmt: skip
+        total = _figures(traffic, total_sales, spend, total_key, keep, names, traffic_counts=True,
+                         spend_counts=not query.product)  # fmt: skip
+        return rows, total.get("total", Figures())
+
+    current_rows, current_total = figures_for(period)
+    previous_rows: dict[str, Figures] = {}
+    previous_total: Figures | None = None
+    if comparison is not None:
+        previous_rows, previous_total = figures_for(comparison)
+    if query.dimension in TIME_DIMENSIONS and comparison is not None:
+        # Time rows pair by position: day 1 with the comparison's day 1.
+        keys = sorted(current_rows)
+        shifted = {
+            key: previous_rows.get(key_of(date.fromisoformat(key) - (period.start - comparison.start), 0, 0, "", ""))
+            for key in keys
+        }
+        rows = [MetricsRow(k, label_of(k), current_rows[k], shifted.get(k)) for k in keys]
+    else:
+        keys = sorted(set(current_rows) | set(previous_rows))
+        rows = [MetricsRow(k, label_of(k), current_rows.get(k, Figures()), previous_rows.get(k)) for k in keys]
+        rows.sort(key=lambda r: (-_net_sort(r.figures), r.label))
+    currencies = sorted({c for r in [current_total, previous_total] if r for c in r.money})
+    return MetricsReport(
+        period=period,
+        comparison=comparison,
+        model=model,
+        lookback_days=query.lookback_days,
+        source=source,
+        total=MetricsRow("total", "Total", current_total, previous_total),
+        rows=rows,
+        currencies=currencies,
+    )
+
+
+def _net_sort(figures: Figures) -> float:
+    return float(sum(m.net for m in figures.money.values())) + figures.orders_micro / 1e12
+
+
+def figure_dict(figures: Figures | None) -> dict[str, Any] | None:
+    """Figures as plain data (API, CSV export, assistant tools): counts, rates and money per currency."""
+    if figures is None:
+        return None
+    return {
+        "sessions": figures.sessions,
+        "visitors": figures.visitors,
+        "orders": round(figures.orders, 6),
+        "new_customers": round(figures.new_customers, 6),
+        "returning_customers": round(figures.returning_customers, 6),
+        "renewals": round(figures.renewals, 6),
+        "conversion_rate": figures.conversion_rate,
+        "impressions": figures.impressions,
+        "clicks": figures.clicks,
+        "money": {
+            code: {
+                "gross": m.gross,
+                "renewal_revenue": m.renewal_revenue,
+                "refunds": m.refunds,
+                "net": m.net,
+                "spend": m.spend,
+                "aov": figures.aov(code),
+                "roas": figures.roas(code),
+                "cpa": figures.cpa(code),
+                "refund_rate": figures.refund_rate(code),
+            }
+            for code, m in sorted(figures.money.items())
+        },
+    }

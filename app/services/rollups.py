@@ -1,0 +1,375 @@
+"""Daily rollups: what one calendar day (in the account's timezone) contributes to the dashboard, computed from the
+raw tables by one function per kind, and kept in ``rollup_traffic`` / ``rollup_sales``.
+
+Incremental without cursors: the transaction that changes raw data (the ingest writer for sessions, a webhook
+for payments and refunds) marks the days it touched dirty, and the ``update_rollups`` job recomputes exactly those
+days with the same functions a full rebuild uses. So incremental and rebuilt rollups are equal by construction,
+whatever order data arrives in, on every database (no id cursor that a late PostgreSQL commit could skip).
+
+Sales rules (one place; the metrics service reads them through the rollups or calls them on the fly):
+- an order's first payment (one-off or a subscription's first invoice) counts as one order on the day it was paid,
+  with its amount as gross revenue; renewals count on their own days; refunds on the day they happened;
+- credit goes to campaign versions by the attribution model, with the order's snapshot (touches up to checkout);
+  counts are split in millionths and money in minor units by the largest-remainder method (exact sums);
+- an order's money is split across its items by their catalogue amounts; a product row counts the orders that
+  contain the product (an order with two products counts once for each, and once in the order-level row);
+- a customer (e-mail, else Stripe customer, else the order) is new on the first order they paid, returning after.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from app.db import write_lock
+from app.models import Account, Order, Payment, Refund, RollupDirty, SalesRollup, TrafficRollup, VisitSession
+from app.models.base import utcnow
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, AttributionModel, TouchPoint, credit, split_by_shares
+
+MICRO = 1_000_000
+TRAFFIC, SALES = "traffic", "sales"
+MODELS = tuple(m.value for m in AttributionModel)
+SALES_MEASURES = ("orders_micro", "new_customers_micro", "gross", "renewals_micro", "renewal_revenue", "refunds")
+
+
+# --- days in the account's timezone ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name or "UTC")
+
+
+def account_zone(session: Session, account_id: int) -> ZoneInfo:
+    return _zone(session.exec(select(Account.timezone).where(Account.id == account_id)).first() or "UTC")
+
+
+def local_day(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """``[start, end)`` of a local calendar day in UTC (23 or 25 hours on DST changes)."""
+    start = datetime.combine(day, time.min, zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
+    return start, end
+
+
+# --- dirty days -----------------------------------------------------------------------------------------------------
+
+
+def mark_dirty(session: Session, account_id: int, days: Iterable[date], kind: str) -> None:
+    """Mark days for recomputation, in the caller's transaction (an upsert: marking twice is one row)."""
+    rows = [{"account_id": account_id, "day": d, "kind": kind, "marked_at": utcnow()} for d in sorted(set(days))]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(RollupDirty.__table__)  # type: ignore[arg-type]
+    statement = statement.on_conflict_do_update(
+        index_elements=["account_id", "day", "kind"], set_={"marked_at": statement.excluded.marked_at}
+    )
+    session.execute(statement, rows)
+
+
+def mark_order_dirty(session: Session, order: Order) -> None:
+    """The days an order's money touches, and those of the same customer's later orders (new vs returning)."""
+    zone = account_zone(session, order.account_id)
+    days = {local_day(p, zone) for p in session.exec(select(Payment.paid_at).where(Payment.order_id == order.id))}
+    days |= {local_day(r, zone) for r in session.exec(select(Refund.refunded_at).where(Refund.order_id == order.id))}
+    key = customer_key(order)
+    if order.paid_at is not None and key.startswith(("email:", "customer:")):
+        later = session.exec(
+            select(Order.paid_at).where(
+                Order.account_id == order.account_id,
+                col(Order.paid_at) > order.paid_at,
+                *_customer_filter(order),
+            )
+        ).all()
+        days |= {local_day(at, zone) for at in later if at is not None}
+    mark_dirty(session, order.account_id, days, SALES)
+
+
+# --- traffic --------------------------------------------------------------------------------------------------------
+
+
+def traffic_for_day(session: Session, account_id: int, day: date, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """Sessions and distinct visitors per campaign version on one day."""
+    start, end = day_bounds(day, zone)
+    rows = session.exec(
+        select(VisitSession.campaign_id, VisitSession.campaign_version_id, VisitSession.visitor_key)
+        .where(VisitSession.account_id == account_id)
+        .where(col(VisitSession.started_at) >= start, col(VisitSession.started_at) < end)
+    ).all()
+    sessions: dict[tuple[int, int], int] = defaultdict(int)
+    visitors: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for campaign_id, version_id, visitor in rows:
+        key = (campaign_id or 0, version_id or 0)
+        sessions[key] += 1
+        if visitor:
+            visitors[key].add(visitor)
+    return [
+        {"account_id": account_id, "day": day, "campaign_id": c, "campaign_version_id": v, "sessions": n,
+         "visitors": len(visitors[(c, v)])}
+        for (c, v), n in sorted(sessions.items())
+    ]  # fmt: skip
+
+
+# --- sales ----------------------------------------------------------------------------------------------------------
+
+
+def customer_key(order: Order) -> str:
+    if order.customer_email:
+        return f"email:{order.customer_email.strip().lower()}"
+    if order.customer_id:
+        return f"customer:{order.customer_id}"
+    return f"order:{order.id}"
+
+
+def _customer_filter(order: Order) -> list[Any]:
+    if order.customer_email:
+        return [func.lower(func.trim(Order.customer_email)) == order.customer_email.strip().lower()]
+    if order.customer_id:
+        return [Order.customer_id == order.customer_id, col(Order.customer_email).is_(None)]
+    return [Order.id == order.id]
+
+
+def _is_new(session: Session, order: Order, first_paid: datetime) -> bool:
+    """No other order of the same customer had its first payment earlier (ties: the lower order id first)."""
+    if not order.customer_email and not order.customer_id:
+        return True
+    earlier = session.exec(
+        select(Order.id)
+        .join(Payment, col(Payment.order_id) == col(Order.id))
+        .where(Order.account_id == order.account_id, col(Order.id) != order.id, *_customer_filter(order))
+        .where(col(Payment.kind).in_(("one_off", "first")))
+        .where(
+            (col(Payment.paid_at) < first_paid) | ((col(Payment.paid_at) == first_paid) & (col(Order.id) < order.id))
+        )
+        .limit(1)
+    ).first()
+    return earlier is None
+
+
+@dataclass(frozen=True)
+class _Credit:
+    campaign_id: int
+    version_id: int
+    share: Fraction
+
+
+def order_credits(
+    session: Session, order: Order, model: str, lookback_days: int = DEFAULT_LOOKBACK_DAYS
+) -> list[_Credit]:
+    """The order's credits under ``model``: the checkout snapshot's for the default lookback, else recomputed from
+    the snapshot's touches (they reach 90 days back). Nothing in the snapshot: all to no campaign."""
+    snapshot = order.attribution or {}
+    if lookback_days == DEFAULT_LOOKBACK_DAYS and (snapshot.get("models") or {}).get(model) is not None:
+        entries = snapshot["models"][model]
+        credits = [
+            _Credit(e.get("campaign_id") or 0, e.get("campaign_version_id") or 0, Fraction(str(e.get("share") or "1")))
+            for e in entries
+        ]
+        return credits or [_Credit(0, 0, Fraction(1))]
+    touches = snapshot.get("touches") or []
+    at = datetime.fromisoformat(snapshot["at"]) if snapshot.get("at") else order.created_at
+    ids = _version_ids(session, order.account_id)
+    points = [
+        TouchPoint(datetime.fromisoformat(t["at"]), *ids.get(t.get("campaign_version") or "", (None, None)))
+        for t in touches
+    ]
+    credits = credit(points, at, model=model, lookback_days=lookback_days)
+    return [_Credit(c.campaign_id or 0, c.version_id or 0, c.share) for c in credits]
+
+
+def _version_ids(session: Session, account_id: int) -> dict[str, tuple[int | None, int | None]]:
+    from app.models import CampaignVersion
+
+    rows = session.exec(
+        select(CampaignVersion.public_id, CampaignVersion.campaign_id, CampaignVersion.id).where(
+            CampaignVersion.account_id == account_id
+        )
+    ).all()
+    return {public_id: (campaign_id, version_id) for public_id, campaign_id, version_id in rows}
+
+
+def _item_weights(order: Order) -> list[tuple[str, str, Fraction]]:
+    """(product, price, share of the order's money) per item, by catalogue amount (equal when unknown)."""
+    items = order.items or []
+    amounts = [int(i.get("unit_amount") or 0) * int(i.get("quantity") or 1) for i in items]
+    total = sum(amounts)
+    if not items:
+        return []
+    if total <= 0:
+        return [(str(i.get("product") or ""), str(i.get("price") or ""), Fraction(1, len(items))) for i in items]
+    return [
+        (str(i.get("product") or ""), str(i.get("price") or ""), Fraction(a, total))
+        for i, a in zip(items, amounts, strict=True)
+    ]
+
+
+SalesKey = tuple[str, int, int, str, str, str]  # model, campaign, version, product, price, currency
+
+
+def _add(
+    out: dict[SalesKey, dict[str, int]],
+    order: Order,
+    model: str,
+    credits: list[_Credit],
+    currency: str,
+    *,
+    amount: int,
+    money: str,
+    count: str | None,
+    new: bool = False,
+) -> None:
+    """Credit ``amount`` (and one count) of an order to its campaign versions, at order level and per item."""
+    shares = [c.share for c in credits]
+    micros = split_by_shares(MICRO, shares)
+    items = _item_weights(order)
+    item_amounts = split_by_shares(amount, [w for _, _, w in items]) if items else []
+    targets: list[tuple[str, str, int]] = [("", "", amount)] + [
+        (product, price, part) for (product, price, _), part in zip(items, item_amounts, strict=True)
+    ]
+    for product, price, total in targets:
+        for c, micro, part in zip(credits, micros, split_by_shares(total, shares), strict=True):
+            row = out[(model, c.campaign_id, c.version_id, product, price, currency)]
+            row[money] += part
+            if count:
+                row[count] += micro
+            if new:
+                row["new_customers_micro"] += micro
+
+
+def sales_for_day(
+    session: Session,
+    account_id: int,
+    day: date,
+    zone: ZoneInfo,
+    *,
+    models: Sequence[str] = MODELS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> dict[SalesKey, dict[str, int]]:
+    """What one day adds to each (model, version, product, price, currency): see the module docstring."""
+    start, end = day_bounds(day, zone)
+    payments = session.exec(
+        select(Payment)
+        .where(Payment.account_id == account_id, col(Payment.order_id).is_not(None))
+        .where(col(Payment.paid_at) >= start, col(Payment.paid_at) < end)
+    ).all()
+    refunds = session.exec(
+        select(Refund)
+        .where(Refund.account_id == account_id, col(Refund.order_id).is_not(None))
+        .where(col(Refund.refunded_at) >= start, col(Refund.refunded_at) < end)
+    ).all()
+    order_ids = {p.order_id for p in payments} | {r.order_id for r in refunds}
+    orders = {o.id: o for o in session.exec(select(Order).where(col(Order.id).in_(order_ids))).all()}
+    out: dict[SalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
+    credits_cache: dict[tuple[int, str], list[_Credit]] = {}
+
+    def credits_of(order: Order, model: str) -> list[_Credit]:
+        key = (order.id or 0, model)
+        if key not in credits_cache:
+            credits_cache[key] = order_credits(session, order, model, lookback_days)
+        return credits_cache[key]
+
+    for payment in payments:
+        order = orders.get(payment.order_id)
+        if order is None:
+            continue
+        first = payment.kind in {"one_off", "first"}
+        new = first and _is_new(session, order, payment.paid_at)
+        for model in models:
+            credits = credits_of(order, model)
+            if first:
+                _add(out, order, model, credits, payment.currency, amount=payment.amount, money="gross",
+                     count="orders_micro", new=new)  # fmt: skip
+            else:
+                _add(out, order, model, credits, payment.currency, amount=payment.amount, money="renewal_revenue",
+                     count="renewals_micro" if payment.kind == "renewal" else None)  # fmt: skip
+    for refund in refunds:
+        order = orders.get(refund.order_id)
+        if order is None:
+            continue
+        for model in models:
+            _add(out, order, model, credits_of(order, model), refund.currency, amount=refund.amount,
+                 money="refunds", count=None)  # fmt: skip
+    return dict(out)
+
+
+# --- recomputing days -----------------------------------------------------------------------------------------------
+
+
+def recompute_day(session: Session, account_id: int, day: date, kind: str, zone: ZoneInfo | None = None) -> None:
+    """Replace one day's rollup rows with what the raw tables say now (in the caller's transaction)."""
+    zone = zone or account_zone(session, account_id)
+    if kind == TRAFFIC:
+        session.execute(
+            delete(TrafficRollup).where(col(TrafficRollup.account_id) == account_id, col(TrafficRollup.day) == day)
+        )
+        rows = traffic_for_day(session, account_id, day, zone)
+        if rows:
+            session.execute(TrafficRollup.__table__.insert(), rows)  # type: ignore[attr-defined]
+        return
+    session.execute(delete(SalesRollup).where(col(SalesRollup.account_id) == account_id, col(SalesRollup.day) == day))
+    sales = sales_for_day(session, account_id, day, zone)
+    rows = [
+        {"account_id": account_id, "day": day, "model": m, "campaign_id": c, "campaign_version_id": v,
+         "product_id": product, "price_id": price, "currency": currency, **measures}
+        for (m, c, v, product, price, currency), measures in sales.items()
+    ]  # fmt: skip
+    if rows:
+        session.execute(SalesRollup.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+def refresh_dirty(session: Session, *, limit: int = 500) -> int:
+    """Recompute the dirty days (oldest mark first) and clear their marks unless they were marked again meanwhile.
+    Returns how many days were recomputed."""
+    marks = session.exec(select(RollupDirty).order_by(col(RollupDirty.marked_at)).limit(limit)).all()
+    session.rollback()  # end the read before the writes
+    zones: dict[int, ZoneInfo] = {}
+    for mark in marks:
+        zone = zones.setdefault(mark.account_id, account_zone(session, mark.account_id))
+        with write_lock:
+            recompute_day(session, mark.account_id, mark.day, mark.kind, zone)
+            session.execute(
+                delete(RollupDirty).where(
+                    col(RollupDirty.account_id) == mark.account_id,
+                    col(RollupDirty.day) == mark.day,
+                    col(RollupDirty.kind) == mark.kind,
+                    col(RollupDirty.marked_at) <= mark.marked_at,
+                )
+            )
+            session.commit()
+    return len(marks)
+
+
+def rebuild(session: Session, account_id: int) -> tuple[int, int]:
+    """Recompute every day that has sessions, payments or refunds; returns (traffic days, sales days)."""
+    zone = account_zone(session, account_id)
+    session.execute(delete(TrafficRollup).where(col(TrafficRollup.account_id) == account_id))
+    session.execute(delete(SalesRollup).where(col(SalesRollup.account_id) == account_id))
+    session.execute(delete(RollupDirty).where(col(RollupDirty.account_id) == account_id))
+    traffic_days = {
+        local_day(at, zone)
+        for at in session.exec(select(VisitSession.started_at).where(VisitSession.account_id == account_id))
+    }
+    sales_days = {
+        local_day(at, zone) for at in session.exec(select(Payment.paid_at).where(Payment.account_id == account_id))
+    } | {local_day(at, zone) for at in session.exec(select(Refund.refunded_at).where(Refund.account_id == account_id))}
+    for day in sorted(traffic_days):
+        recompute_day(session, account_id, day, TRAFFIC, zone)
+    for day in sorted(sales_days):
+        recompute_day(session, account_id, day, SALES, zone)
+    session.commit()
+    return len(traffic_days), len(sales_days)
