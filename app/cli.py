@@ -1,5 +1,5 @@
 """Operator commands: ``python -m app.cli migrate | create-account | create-key | connect-stripe | create-pixel |
-make-staff``."""
+rebuild-rollups | make-staff``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from alembic.config import Config
 
 from app.db import session_scope
 from app.models import Membership, Role
-from app.services import accounts, keys, pixels, stripe_connection
+from app.services import accounts, keys, pixels, rollups, stripe_connection
 from app.services.errors import ServiceError
 from app.services.permissions import Actor
 
@@ -88,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--default", action="store_true", help="receives every campaign's conversions")
     p.add_argument("--test-mode", action="store_true")
 
+    p = sub.add_parser("rebuild-rollups", help="recompute the dashboard's daily rollups from the raw tables")
+    p.add_argument("--account", default="", help="account slug or id (acc_…); every account when left out")
+
     p = sub.add_parser("make-staff", help="give a user platform staff rights (/admin)")
     p.add_argument("--email", required=True)
 
@@ -152,6 +155,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                     test_mode=args.test_mode,
                 )
                 print(row.public_id)
+        elif args.command == "rebuild-rollups":
+            from sqlmodel import select
+
+            from app.db import write_lock
+            from app.models import Account
+
+            with session_scope() as session:
+                if args.account:
+                    targets = [accounts.find_account(session=session, ref=args.account)]
+                else:
+                    targets = list(session.exec(select(Account)).all())
+                for account in targets:
+                    assert account.id is not None
+                    with write_lock:
+                        traffic_days, sales_days = rollups.rebuild(session, account.id)
+                    print(f"{account.slug}: {traffic_days} traffic day(s), {sales_days} sales day(s) recomputed")
         elif args.command == "make-staff":
             with session_scope() as session:
                 user = accounts.make_staff(session=session, email=args.email)

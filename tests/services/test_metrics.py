@@ -338,3 +338,16 @@ def test_a_late_earlier_order_turns_the_later_one_returning(world: World) -> Non
     rollups.refresh_dirty(db)
     assert world.report(date(2026, 3, 31), date(2026, 3, 31), compare=Compare.NONE).total.figures.new_customers == 0
     assert _table(db, world.account_id) == (rollups.rebuild(db, world.account_id) and _table(db, world.account_id))
+
+
+def test_version_comparison_uses_aligned_windows(world: World) -> None:
+    windows = metrics.version_comparison(session=world.db, account_id=world.account_id,
+                                         campaign_public_id=world.a.public_id)  # fmt: skip
+    assert [w.number for w in windows] == [1, 2]
+    v1, v2 = windows
+    # v1 was live from Jan 1 to Mar 9 (68 days), v2 since Mar 10: both windows are v1's 68 days long at most.
+    assert (v1.start, v1.live_days) == (date(2026, 1, 1), 68)
+    assert v2.start == date(2026, 3, 10) and (v2.end - v2.start).days + 1 <= 68
+    assert v1.figures.sessions == 2 and v1.figures.money["EUR"].gross == 1_500  # the month-end pair; the subscription
+    assert v2.figures.sessions == 3 and v2.figures.orders == 1 and v2.figures.money["EUR"].gross == 3_000
+    assert v2.figures.money["EUR"].spend == 5_000 and v1.figures.money["EUR"].spend == 700
