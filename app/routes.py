@@ -17,6 +17,8 @@ PIXELS = "/pixels"
 ORDERS = "/orders"
 ORDER = "/orders/[order_id]"
 CONVERSIONS = "/conversions"
+METRICS = "/metrics"
+SPEND = "/spend"
 SETTINGS_KEYS = "/settings/keys"
 SETTINGS_TEAM = "/settings/team"
 SETTINGS_STRIPE = "/settings/stripe"
@@ -69,3 +71,10 @@ def conversions_url(
     params = {"provider": provider, "status": status, "campaign": campaign, "from": since, "to": until}
     query = urlencode({k: v for k, v in params.items() if v})
     return f"{CONVERSIONS}?{query}" if query else CONVERSIONS
+
+
+def dashboard_url(path: str, params: dict[str, str]) -> str:
+    """The overview (``/``) or the explorer (``/metrics``) with its range, comparison, model and other choices in the
+    query string (empty values left out), so a view can be shared."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{path}?{query}" if query else path

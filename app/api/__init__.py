@@ -16,8 +16,10 @@ from app.api.endpoints import (
     events,
     health,
     keys,
+    metrics,
     orders,
     pixel,
+    spend,
     stripe_webhook,
 )
 from app.api.errors import error_response, install_error_handlers
@@ -42,6 +44,8 @@ def build_api() -> FastAPI:
     v1.include_router(checkout.router)
     v1.include_router(orders.router)
     v1.include_router(conversions.router)
+    v1.include_router(metrics.router)
+    v1.include_router(spend.router)
     v1.include_router(stripe_webhook.router)
     api.include_router(v1)
     api.include_router(pixel.router)

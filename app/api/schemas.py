@@ -179,3 +179,89 @@ class ConversionOut(BaseModel):
     conversion: dict[str, Any]
     attempts: list[ConversionAttempt]
     checklist: list[ConversionCheck]
+
+
+# Ad spend (appended as one block; imports here so the block stands alone).
+from datetime import date as date_type  # noqa: E402
+
+from pydantic import Field  # noqa: E402
+
+
+class SpendEntryIn(BaseModel):
+    """One day of one campaign's spend. Every field is checked by the spend service, with the same messages as the
+    CSV upload on /spend."""
+
+    model_config = ConfigDict(extra="allow")
+
+    date: Any = Field(
+        default=None, description="the day, YYYY-MM-DD, in the account's timezone", examples=["2026-11-20"]
+    )
+    campaign: Any = Field(default=None, description="campaign id (cmp_…) or exact name (case-insensitive)")
+    spend: Any = Field(default=None, description='the amount in major units: "12.34" or 12.34', examples=["12.34"])
+    currency: Any = Field(default=None, description="ISO 4217 code", examples=["EUR"])
+    impressions: Any = Field(default=None, description="optional whole number")
+    clicks: Any = Field(default=None, description="optional whole number")
+
+
+class SpendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entries: list[SpendEntryIn] = Field(description="up to 5,000 entries; a day already stored is replaced")
+
+
+class SpendImported(BaseModel):
+    inserted: int
+    replaced: int
+
+
+class SpendItemOut(BaseModel):
+    date: date_type
+    campaign: str
+    campaign_name: str
+    currency: str
+    amount: int = Field(description="minor units of the currency (cents)")
+    spend: str = Field(description="the amount in major units, as text")
+    impressions: int | None
+    clicks: int | None
+    source: str
+    imported_at: datetime
+
+
+class SpendList(BaseModel):
+    spend: list[SpendItemOut]
+    total: int
+    next_cursor: str | None
+
+
+# Metrics (appended as one block; imports here so the block stands alone).
+from datetime import date as metrics_date  # noqa: E402
+
+
+class MetricsPeriod(BaseModel):
+    start: metrics_date
+    end: metrics_date
+    days: int
+
+
+class MetricsFigures(BaseModel):
+    """``figures``/``previous``: counts, rates and ``money`` per currency (minor units; ``aov``, ``roas``, ``cpa``,
+    ``refund_rate`` are ratios, null when their base is zero). ``deltas`` has the same shape with ``{absolute,
+    percent}`` per measure; ``percent`` is null ("n/a") when the comparison's value is zero."""
+
+    key: str
+    label: str
+    figures: dict[str, Any]
+    previous: dict[str, Any] | None
+    deltas: dict[str, Any] | None
+
+
+class MetricsResponse(BaseModel):
+    period: MetricsPeriod
+    comparison: MetricsPeriod | None
+    dimension: str | None
+    model: str
+    lookback_days: int
+    source: str
+    currencies: list[str]
+    total: MetricsFigures
+    rows: list[MetricsFigures]

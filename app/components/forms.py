@@ -100,3 +100,19 @@ def clear_filters_button(filtered: Any, on_click: Any) -> rx.Component:
         filtered,
         rx.button("Clear filters", type="button", variant="ghost", on_click=on_click, id="clear-filters"),
     )
+
+
+def load_more_footer(
+    *, shown: Any, total: Any, noun: str, has_more: Any, loading: Any, on_click: Any, id: str
+) -> rx.Component:
+    """ "Showing N of M <noun>" and a "Load more" button while a cursor remains (the paged lists share it)."""
+    return rx.hstack(
+        rx.text("Showing ", shown, " of ", total, f" {noun}", size="2", color_scheme="gray", id=id),
+        rx.spacer(),
+        rx.cond(
+            has_more,
+            rx.button("Load more", size="2", variant="soft", loading=loading, on_click=on_click, id="load-more"),
+        ),
+        align="center",
+        width="100%",
+    )

@@ -12,9 +12,11 @@ from app.state.base import AppState
 
 NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Overview", routes.HOME, "layout-dashboard"),
+    ("Metrics", routes.METRICS, "chart-column"),
     ("Orders", routes.ORDERS, "receipt"),
     ("Conversions", routes.CONVERSIONS, "send"),
     ("Campaigns", routes.CAMPAIGNS, "megaphone"),
+    ("Spend", routes.SPEND, "wallet"),
     ("Pixels", routes.PIXELS, "radio-tower"),
     ("Install", routes.INSTALL, "code"),
     ("API keys", routes.SETTINGS_KEYS, "key-round"),

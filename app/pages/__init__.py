@@ -1,6 +1,20 @@
 """Reflex page functions, one module per page, layout only. Importing this package registers them."""
 
-from app.pages import auth, campaign, campaigns, conversions, home, install, keys, orders, pixels, stripe, team
+from app.pages import (
+    auth,
+    campaign,
+    campaigns,
+    conversions,
+    home,
+    install,
+    keys,
+    metrics,
+    orders,
+    pixels,
+    spend,
+    stripe,
+    team,
+)
 
 __all__ = [
     "auth",
@@ -10,8 +24,10 @@ __all__ = [
     "home",
     "install",
     "keys",
+    "metrics",
     "orders",
     "pixels",
+    "spend",
     "stripe",
     "team",
 ]

@@ -22,6 +22,7 @@ from app.state.campaigns import (
     RuleItem,
     VersionItem,
 )
+from app.state.metrics import VersionComparisonState, VersionLine
 
 E = CampaignEditorState
 EDITABLE = E.can_edit_marketing
@@ -480,6 +481,70 @@ def versions_section() -> rx.Component:
     )
 
 
+def version_window_row(line: VersionLine) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.hstack(
+                rx.text(line["version"], weight="bold"),
+                rx.cond(
+                    line["small_sample"],
+                    rx.tooltip(
+                        rx.badge("small sample", color_scheme="amber", class_name="small-sample"),
+                        content="Fewer than 30 orders or 1,000 sessions: differences may be chance.",
+                    ),
+                ),
+                spacing="2",
+                align="center",
+            )
+        ),
+        rx.table.cell(rx.text(line["window"], size="1")),
+        rx.table.cell(line["live_days"]),
+        rx.table.cell(line["sessions"]),
+        rx.table.cell(line["orders"]),
+        rx.table.cell(line["conversion_rate"]),
+        rx.table.cell(line["net"]),
+        rx.table.cell(line["spend"]),
+        rx.table.cell(line["roas"]),
+        class_name="version-window-row",
+    )
+
+
+def versions_compared_section() -> rx.Component:
+    v = VersionComparisonState
+    headers = ("Version", "Window", "Days live", "Sessions", "Orders", "Conv. rate", "Net revenue", "Spend", "ROAS")
+    return section(
+        "Versions compared",
+        hint(
+            "Each version over the same number of days from the day it went live (last-touch attribution), so "
+            "v1 and v2 compare like for like. Volumes are shown: a small sample is a hint, not a verdict."
+        ),
+        rx.cond(
+            v.versions_error != "",
+            rx.callout(v.versions_error, icon="triangle-alert", color_scheme="red", size="1"),
+            rx.cond(
+                v.version_windows.length() == 0,  # type: ignore[attr-defined]
+                rx.text("No published version yet.", size="2", color_scheme="gray", id="versions-compared-empty"),
+                rx.vstack(
+                    rx.text("Windows of ", v.window_days, " days.", size="2", color_scheme="gray"),
+                    rx.box(
+                        rx.table.root(
+                            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+                            rx.table.body(rx.foreach(v.version_windows, version_window_row)),
+                            width="100%",
+                            size="1",
+                            id="versions-compared-table",
+                        ),
+                        overflow_x="auto",
+                        width="100%",
+                    ),
+                    width="100%",
+                ),
+            ),
+        ),
+        id="versions-compared",
+    )
+
+
 # --- pixels --------------------------------------------------------------------------------------------------------
 
 
@@ -567,7 +632,11 @@ def not_found() -> rx.Component:
     )
 
 
-@template(routes.CAMPAIGN, "Campaign", on_load=CampaignEditorState.load_campaign)
+@template(
+    routes.CAMPAIGN,
+    "Campaign",
+    on_load=[CampaignEditorState.load_campaign, VersionComparisonState.load_version_comparison],
+)
 def campaign_page() -> rx.Component:
     return rx.cond(
         E.loaded,
@@ -579,6 +648,7 @@ def campaign_page() -> rx.Component:
                 draft_section(),
                 publish_section(),
                 versions_section(),
+                versions_compared_section(),
                 pixels_section(),
                 spacing="4",
                 width="100%",

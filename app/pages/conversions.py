@@ -15,7 +15,7 @@ from app.components.conversions import (
     small,
     test_mode_badge,
 )
-from app.components.forms import campaign_filter, clear_filters_button, date_range_form, select_input
+from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, select_input
 from app.components.layout import loading, no_match_card, template
 from app.state.conversions import (
     ALL,
@@ -146,26 +146,14 @@ def deliveries_table() -> rx.Component:
             size="1",
             id="deliveries-table",
         ),
-        rx.hstack(
-            rx.text(
-                "Showing ",
-                S.deliveries.length(),  # type: ignore[attr-defined]
-                " of ",
-                S.total,
-                " conversions",
-                size="2",
-                color_scheme="gray",
-                id="deliveries-total",
-            ),
-            rx.spacer(),
-            rx.cond(
-                S.has_more,
-                rx.button(
-                    "Load more", size="2", variant="soft", loading=S.loading_more, on_click=S.load_more, id="load-more"
-                ),
-            ),
-            align="center",
-            width="100%",
+        load_more_footer(
+            shown=S.deliveries.length(),  # type: ignore[attr-defined]
+            total=S.total,
+            noun="conversions",
+            has_more=S.has_more,
+            loading=S.loading_more,
+            on_click=S.load_more,
+            id="deliveries-total",
         ),
         spacing="3",
         width="100%",

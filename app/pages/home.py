@@ -1,21 +1,27 @@
-"""The overview page: today's traffic and the latest events, live. Empty until the pixel sends data."""
+"""The overview page: KPIs with their comparison, net revenue and orders per day (current vs comparison), the top
+campaigns for the URL's date range, then today's traffic and the latest events, live. A "get started" card until
+the account has any data."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from app import routes
+from app.components.charts import chart_card, dashboard_skeleton, kpi_grid, range_picker
 from app.components.events import events_table
 from app.components.layout import template
 from app.state.base import AppState
 from app.state.live import OverviewState
+from app.state.metrics import CampaignLine, DashboardState, RangeState
+
+D = DashboardState
 
 
 def empty_state() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.icon("chart-no-axes-combined", size=36, color=rx.color("gray", 9)),
-            rx.heading("No events yet", size="4"),
+            rx.heading("No data yet", size="4"),
             rx.text(
                 "Install the PaidSignal pixel on ",
                 AppState.account_name,
@@ -23,7 +29,11 @@ def empty_state() -> rx.Component:
                 color_scheme="gray",
                 text_align="center",
             ),
-            rx.link(rx.button("Install the pixel", id="go-install"), href=routes.INSTALL),
+            rx.hstack(
+                rx.link(rx.button("Install the pixel", id="go-install"), href=routes.INSTALL),
+                rx.link(rx.button("Connect Stripe", variant="soft", id="go-stripe"), href=routes.SETTINGS_STRIPE),
+                spacing="3",
+            ),
             align="center",
             spacing="3",
             padding="32px",
@@ -34,28 +44,129 @@ def empty_state() -> rx.Component:
 
 def kpi(label: str, value: rx.Var[int], id: str) -> rx.Component:
     return rx.card(
-        rx.vstack(rx.text(label, size="2", color_scheme="gray"), rx.heading(value, size="7", id=id), spacing="1"),
+        rx.vstack(rx.text(label, size="2", color_scheme="gray"), rx.heading(value, size="6", id=id), spacing="1"),
         min_width="160px",
     )
 
 
-@template(routes.HOME, "Overview", on_load=OverviewState.load_overview)
-def home() -> rx.Component:
-    return rx.cond(
-        OverviewState.has_events,
+def campaign_row(line: CampaignLine) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.cond(line["url"] != "", rx.link(line["campaign"], href=line["url"]), rx.text(line["campaign"]))
+        ),
+        rx.table.cell(line["net"]),
+        rx.table.cell(line["orders"]),
+        rx.table.cell(line["conversion_rate"]),
+        rx.table.cell(line["spend"]),
+        rx.table.cell(line["roas"]),
+        class_name="campaign-line",
+    )
+
+
+def top_campaigns() -> rx.Component:
+    return rx.card(
         rx.vstack(
-            rx.text("Today (", AppState.account_timezone, ")", size="2", color_scheme="gray"),
             rx.hstack(
-                kpi("Events", OverviewState.events_today, "kpi-events"),
-                kpi("Visitors", OverviewState.visitors_today, "kpi-visitors"),
-                kpi("Sessions", OverviewState.sessions_today, "kpi-sessions"),
-                spacing="3",
-                wrap="wrap",
+                rx.heading("Top campaigns", size="3"),
+                rx.spacer(),
+                rx.link("Explore all metrics →", href=routes.METRICS, size="2", id="go-metrics"),
+                width="100%",
+                align="center",
             ),
-            rx.heading("Latest events", size="3"),
-            events_table(OverviewState.recent, empty="No events yet.", id="overview-events"),
-            spacing="4",
+            rx.cond(
+                D.campaigns.length() == 0,  # type: ignore[attr-defined]
+                rx.text("No campaign had traffic, orders or spend in this range.", size="2", color_scheme="gray"),
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in ("Campaign", "Net revenue", "Orders", "Conv. rate", "Spend", "ROAS")
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(D.campaigns, campaign_row)),
+                    width="100%",
+                    size="1",
+                ),
+            ),
+            spacing="3",
             width="100%",
         ),
-        empty_state(),
+        width="100%",
+        id="top-campaigns",
     )
+
+
+def figures() -> rx.Component:
+    return rx.vstack(
+        rx.cond(
+            ~D.has_figures,
+            rx.callout(
+                "Nothing in this range yet: no sessions, orders or spend. Try a longer range.",
+                icon="info",
+                color_scheme="gray",
+                id="no-figures",
+                width="100%",
+            ),
+        ),
+        kpi_grid(D.kpis, "kpis"),
+        rx.grid(
+            chart_card("Net revenue per day", D.revenue_chart, id="chart-revenue"),
+            chart_card("Orders per day", D.orders_chart, id="chart-orders"),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="3",
+            width="100%",
+        ),
+        rx.cond(
+            D.comparing,
+            rx.text("Dashed: the comparison period, day by day.", size="1", color_scheme="gray"),
+        ),
+        top_campaigns(),
+        spacing="4",
+        width="100%",
+    )
+
+
+def today() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Today", size="4"),
+        rx.text("Live (", AppState.account_timezone, ")", size="2", color_scheme="gray"),
+        rx.hstack(
+            kpi("Events", OverviewState.events_today, "kpi-events"),
+            kpi("Visitors", OverviewState.visitors_today, "kpi-visitors"),
+            kpi("Sessions", OverviewState.sessions_today, "kpi-sessions"),
+            spacing="3",
+            wrap="wrap",
+        ),
+        rx.heading("Latest events", size="3"),
+        events_table(OverviewState.recent, empty="No events yet.", id="overview-events"),
+        spacing="3",
+        width="100%",
+        id="overview-today",
+    )
+
+
+def dashboard() -> rx.Component:
+    return rx.vstack(
+        range_picker(),
+        rx.cond(
+            D.error != "",
+            rx.callout(D.error, icon="triangle-alert", color_scheme="red", id="dashboard-error", width="100%"),
+        ),
+        rx.cond(D.loading | ~D.loaded, dashboard_skeleton("dashboard-loading"), rx.cond(D.error == "", figures())),
+        rx.divider(),
+        today(),
+        spacing="4",
+        width="100%",
+    )
+
+
+@template(
+    routes.HOME,
+    "Overview",
+    on_load=[RangeState.read_range, DashboardState.load_dashboard, OverviewState.load_overview],
+)
+def home() -> rx.Component:
+    no_data = D.loaded & ~D.loading & ~D.has_data & ~OverviewState.has_events & (D.error == "")
+    return rx.cond(no_data, empty_state(), dashboard())

@@ -9,7 +9,7 @@ import reflex as rx
 
 from app import routes
 from app.components.conversions import delivery_body, delivery_summary, send_again_button
-from app.components.forms import campaign_filter, clear_filters_button, date_range_form, select_input
+from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, select_input
 from app.components.layout import loading, no_match_card, template
 from app.state.conversions import DeliveryView
 from app.state.orders import (
@@ -124,26 +124,14 @@ def orders_table() -> rx.Component:
             width="100%",
             id="orders-table",
         ),
-        rx.hstack(
-            rx.text(
-                "Showing ",
-                S.orders.length(),
-                " of ",
-                S.total,
-                " orders",
-                size="2",
-                color_scheme="gray",
-                id="orders-total",
-            ),  # type: ignore[attr-defined]
-            rx.spacer(),
-            rx.cond(
-                S.has_more,
-                rx.button(
-                    "Load more", size="2", variant="soft", loading=S.loading_more, on_click=S.load_more, id="load-more"
-                ),
-            ),
-            align="center",
-            width="100%",
+        load_more_footer(
+            shown=S.orders.length(),  # type: ignore[attr-defined]
+            total=S.total,
+            noun="orders",
+            has_more=S.has_more,
+            loading=S.loading_more,
+            on_click=S.load_more,
+            id="orders-total",
         ),
         spacing="3",
         width="100%",

@@ -9,8 +9,6 @@ whatever order and however often, each conversion is enqueued once.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from app.models.base import new_public_id, utcnow
 from app.services.currency import currency_exponent, format_minor
 from app.services.errors import NotFound, ValidationFailed
 from app.services.orders import OrderStatus, payment_status
+from app.services.paging import decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
 from app.services.pixels import Provider, pixels_for_campaign
 
@@ -424,18 +423,6 @@ def _rows(session: Session, deliveries: list[ConversionDelivery]) -> list[Delive
     ]
 
 
-def _encode_cursor(created_at: datetime, row_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), row_id]).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        at, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(at), int(row_id)
-    except (ValueError, TypeError) as error:
-        raise ValidationFailed("The cursor is not one this API returned.", field="cursor") from error
-
-
 def list_deliveries(
     *,
     session: Session,
@@ -484,7 +471,7 @@ def list_deliveries(
     total = totals.get(status, 0) if status else sum(totals.values())
     query = select(ConversionDelivery).where(*filters)
     if cursor:
-        at, row_id = _decode_cursor(cursor)
+        at, row_id = decode_cursor(cursor, datetime.fromisoformat)
         query = query.where(
             (col(ConversionDelivery.created_at) < at)
             | ((col(ConversionDelivery.created_at) == at) & (col(ConversionDelivery.id) < row_id))
@@ -499,7 +486,7 @@ def list_deliveries(
     more = len(found) > limit
     found = found[:limit]
     last = found[-1] if found else None
-    next_cursor = _encode_cursor(last.created_at, last.id) if more and last and last.id else None
+    next_cursor = encode_cursor(last.created_at, last.id) if more and last and last.id else None
     return DeliveryPage(_rows(session, found), total, totals, next_cursor)
 
 

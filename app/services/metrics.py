@@ -102,7 +102,12 @@ def resolve_period(preset: str, *, today: date, start: date | None = None, end: 
 
 
 def comparison_period(period: Period, compare: str) -> Period | None:
-    kind = Compare(compare)
+    try:
+        kind = Compare(compare)
+    except ValueError as error:
+        raise ValidationFailed(
+            f"compare must be one of {', '.join(c.value for c in Compare)}.", field="compare"
+        ) from error
     if kind is Compare.NONE:
         return None
     if kind is Compare.PREVIOUS:
@@ -648,3 +653,13 @@ def version_comparison(
         pid, number, _cid = names.versions[version_id]
         windows.append(VersionWindow(pid, number, first_day, end, live, row.figures if row else Figures()))
     return windows
+
+
+def public_ids(session: Session, account_id: int, dimension: Dimension | None) -> dict[str, str]:
+    """Rows by campaign or version are keyed by internal ids: their public ids (``cmp_…``, ``cv_…``) for links,
+    filters and the API; no campaign is ``direct``. Empty for other dimensions (their keys are public already)."""
+    if dimension not in {Dimension.CAMPAIGN, Dimension.VERSION}:
+        return {}
+    names = _names(session, account_id)
+    table = names.campaigns if dimension is Dimension.CAMPAIGN else names.versions
+    return {"0": DIRECT, **{str(internal): values[0] for internal, values in table.items()}}

@@ -8,8 +8,6 @@ payment is kept and shows once the order is paid.
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -31,6 +29,7 @@ from app.models import (
     Subscription,
 )
 from app.services.errors import NotFound, ValidationFailed
+from app.services.paging import decode_cursor, encode_cursor
 
 MAX_PAGE = 200
 
@@ -157,20 +156,6 @@ class OrderDetail:
     timeline: list[TimelineEntry] = field(default_factory=list)
 
 
-def _encode_cursor(created_at: datetime, order_id: int) -> str:
-    raw = json.dumps([created_at.isoformat(), order_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, order_id = json.loads(raw)
-        return datetime.fromisoformat(at), int(order_id)
-    except (ValueError, TypeError) as error:
-        raise ValidationFailed("The cursor is not one this API returned.", field="cursor") from error
-
-
 def _product_names(session: Session, account_id: int, orders: list[Order]) -> dict[str, str]:
     price_ids = {item.get("price") for order in orders for item in order.items if item.get("price")}
     if not price_ids:
@@ -285,12 +270,12 @@ def list_orders(
     total = session.exec(select(func.count()).select_from(Order).where(*conditions)).one()
     query = select(Order).where(*conditions)
     if cursor:
-        at, last_id = _decode_cursor(cursor)
+        at, last_id = decode_cursor(cursor, datetime.fromisoformat)
         query = query.where((col(Order.created_at) < at) | ((col(Order.created_at) == at) & (col(Order.id) < last_id)))
     orders = list(session.exec(query.order_by(col(Order.created_at).desc(), col(Order.id).desc()).limit(limit + 1)))
     more = len(orders) > limit
     orders = orders[:limit]
-    next_cursor = _encode_cursor(orders[-1].created_at, orders[-1].id or 0) if more and orders else None
+    next_cursor = encode_cursor(orders[-1].created_at, orders[-1].id or 0) if more and orders else None
     return OrderPage(_rows(session, account_id, orders), next_cursor, int(total))
 
 

@@ -1,0 +1,112 @@
+"""``GET /api/v1/metrics`` (secret key): the dashboard's figures as JSON, from the same metrics service."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import SecretKeyDep, SessionDep
+from app.api.schemas import ErrorResponse, MetricsFigures, MetricsPeriod, MetricsResponse
+from app.services import metrics as metric_service
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, AttributionModel
+from app.services.errors import ValidationFailed
+from app.services.metrics import Compare, Dimension, MetricsQuery, MetricsRow, Period, Preset
+
+router = APIRouter(tags=["metrics"])
+_ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 422)}
+
+
+def _choice(value: str | None, enum: Any, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return enum(value)
+    except ValueError as error:
+        raise ValidationFailed(f"{name} must be one of {', '.join(m.value for m in enum)}.", field=name) from error
+
+
+# A currency the comparison period has no money in: its sums were zero, its ratios had no base.
+_NO_MONEY = {"gross": 0, "renewal_revenue": 0, "refunds": 0, "net": 0, "spend": 0}
+
+
+def deltas(current: Any, previous: Any, *, money: bool = False) -> Any:
+    """The figures' shape with ``{absolute, percent}`` for each number (None where there is nothing to compare)."""
+    if isinstance(current, dict):
+        previous = previous if isinstance(previous, dict) else {}
+        if money:
+            return {code: deltas(value, previous.get(code, _NO_MONEY)) for code, value in current.items()}
+        return {key: deltas(value, previous.get(key), money=key == "money") for key, value in current.items()}
+    if isinstance(current, int | float) or current is None:
+        found = metric_service.delta(current, previous if isinstance(previous, int | float) else None)
+        return {"absolute": found.absolute, "percent": found.percent}
+    return None
+
+
+def _period(period: Period | None) -> MetricsPeriod | None:
+    return None if period is None else MetricsPeriod(start=period.start, end=period.end, days=period.days)
+
+
+def _row(row: MetricsRow, key: str) -> MetricsFigures:
+    figures = metric_service.figure_dict(row.figures) or {}
+    previous = metric_service.figure_dict(row.previous)
+    return MetricsFigures(
+        key=key,
+        label=row.label,
+        figures=figures,
+        previous=previous,
+        deltas=deltas(figures, previous) if previous is not None else None,
+    )
+
+
+@router.get("/metrics", response_model=MetricsResponse, responses=_ERRORS)
+def get_metrics(
+    identity: SecretKeyDep,
+    session: SessionDep,
+    preset: Annotated[
+        str, Query(alias="range", description=" | ".join(p.value for p in Preset))
+    ] = Preset.LAST_28_DAYS.value,
+    start: Annotated[date | None, Query(description="first day (range=custom), in the account's timezone")] = None,
+    end: Annotated[date | None, Query(description="last day, inclusive (range=custom)")] = None,
+    compare: Annotated[str, Query(description="previous | year | none")] = Compare.PREVIOUS.value,
+    dimension: Annotated[str | None, Query(description=" | ".join(d.value for d in Dimension))] = None,
+    model: Annotated[str, Query(description=" | ".join(m.value for m in AttributionModel))] = "last_touch",
+    lookback_days: Annotated[int, Query(description="1 | 7 | 28 | 90")] = DEFAULT_LOOKBACK_DAYS,
+    campaign: Annotated[str | None, Query(max_length=40, description="campaign id (cmp_…)")] = None,
+    channel: Annotated[str | None, Query(max_length=40, description="meta | google | … | direct")] = None,
+    product: Annotated[str | None, Query(max_length=100, description="Stripe product id (prod_…)")] = None,
+) -> MetricsResponse:
+    """Figures for a date range (in the account's timezone) with the comparison period's, in total and by one
+    dimension. Money is per currency in minor units, never summed across currencies; visitors are daily unique
+    visitors summed over the days. Lookbacks other than 28 days are computed from the raw data (``source: raw``)."""
+    compared = _choice(compare, Compare, "compare") or Compare.PREVIOUS
+    by = _choice(dimension, Dimension, "dimension")
+    if (start is not None or end is not None) and preset != Preset.CUSTOM.value:
+        raise ValidationFailed("start and end need range=custom.", field="range")
+    today = metric_service.account_today(session, identity.account_id)
+    period = metric_service.resolve_period(preset, today=today, start=start, end=end)
+    query = MetricsQuery(
+        start=period.start,
+        end=period.end,
+        dimension=by,
+        model=model,
+        lookback_days=lookback_days,
+        compare=compared,
+        campaign=campaign or None,
+        channel=channel or None,
+        product=product or None,
+    )
+    report = metric_service.metrics(session=session, account_id=identity.account_id, query=query)
+    keys = metric_service.public_ids(session, identity.account_id, by)
+    return MetricsResponse(
+        period=_period(report.period),  # type: ignore[arg-type]
+        comparison=_period(report.comparison),
+        dimension=by.value if by else None,
+        model=report.model,
+        lookback_days=report.lookback_days,
+        source=report.source,
+        currencies=report.currencies,
+        total=_row(report.total, "total"),
+        rows=[_row(row, keys.get(row.key, row.key)) for row in report.rows],
+    )

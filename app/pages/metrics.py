@@ -1,0 +1,232 @@
+"""The metrics explorer: a table by any dimension (sortable, with the comparison), a chart of one measure, the
+attribution model and lookback, filters, and a CSV export. Every choice is in the URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from app import routes
+from app.components.charts import chart_card, dashboard_skeleton, range_picker
+from app.components.forms import clear_filters_button, select_input
+from app.components.layout import template
+from app.state.metrics import (
+    ALL,
+    CHANNELS,
+    DIMENSION_LABELS,
+    LOOKBACKS,
+    ColumnItem,
+    ExplorerState,
+    RangeState,
+)
+
+X = ExplorerState
+
+
+def labelled(label: str, control: rx.Component) -> rx.Component:
+    return rx.vstack(rx.text(label, size="1", color_scheme="gray"), control, spacing="1")
+
+
+def option_select(options: Any, *, all_label: str, value: Any, on_change: Any, id: str) -> rx.Component:
+    return rx.select.root(
+        rx.select.trigger(id=id, placeholder=all_label),
+        rx.select.content(
+            rx.select.item(all_label, value=ALL),
+            rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"])),
+        ),
+        value=value,
+        on_change=on_change,
+    )
+
+
+def controls() -> rx.Component:
+    channels = [(ALL, "All channels"), *((c, "Direct / unmatched" if c == "direct" else c) for c in CHANNELS)]
+    return rx.hstack(
+        labelled(
+            "Rows by",
+            select_input(
+                list(DIMENSION_LABELS.items()), value=X.dimension, on_change=X.choose_dimension, id="explorer-dimension"
+            ),
+        ),
+        labelled(
+            "Lookback",
+            rx.hstack(
+                select_input(
+                    [(d, f"{d} days") for d in LOOKBACKS],
+                    value=X.lookback,
+                    on_change=X.choose_lookback,
+                    id="explorer-lookback",
+                ),
+                rx.cond(
+                    X.computed_live,
+                    rx.tooltip(
+                        rx.badge("computed live", color_scheme="amber", id="computed-live"),
+                        content="Rollups keep the 28-day lookback; other lookbacks are computed from the raw data.",
+                    ),
+                ),
+                align="center",
+                spacing="2",
+            ),
+        ),
+        labelled(
+            "Campaign",
+            option_select(
+                X.campaign_options,
+                all_label="All campaigns",
+                value=X.campaign_filter,
+                on_change=X.choose_campaign,
+                id="explorer-campaign",
+            ),
+        ),
+        labelled(
+            "Channel",
+            select_input(channels, value=X.channel_filter, on_change=X.choose_channel, id="explorer-channel"),
+        ),
+        labelled(
+            "Product",
+            option_select(
+                X.product_options,
+                all_label="All products",
+                value=X.product_filter,
+                on_change=X.choose_product,
+                id="explorer-product",
+            ),
+        ),
+        clear_filters_button(X.filtered, X.clear_filters),
+        align="end",
+        spacing="3",
+        wrap="wrap",
+    )
+
+
+def sort_mark(column: ColumnItem) -> rx.Component:
+    return rx.match(
+        column["sort"],
+        ("asc", rx.icon("arrow-up", size=12)),
+        ("desc", rx.icon("arrow-down", size=12)),
+        rx.fragment(),
+    )
+
+
+def header_cell(column: ColumnItem) -> rx.Component:
+    return rx.table.column_header_cell(
+        rx.hstack(rx.text(column["label"]), sort_mark(column), spacing="1", align="center"),
+        on_click=X.sort_by(column["key"]),
+        cursor="pointer",
+        white_space="nowrap",
+        class_name="sortable",
+        custom_attrs={"data-column": column["key"], "aria-sort": column["sort"]},
+    )
+
+
+def value_cell(row: Any, column: ColumnItem) -> rx.Component:
+    return rx.table.cell(
+        rx.vstack(
+            rx.text(row[column["key"]], size="2"),
+            rx.cond(X.comparing, rx.text(row[column["key"] + "~"], size="1", color_scheme="gray")),
+            spacing="0",
+        ),
+        white_space="nowrap",
+        custom_attrs={"data-column": column["key"]},
+    )
+
+
+def label_cell(row: Any) -> rx.Component:
+    return rx.table.cell(
+        rx.cond(row["url"] != "", rx.link(row["label"], href=row["url"]), rx.text(row["label"])),
+        class_name="row-label",
+    )
+
+
+def table() -> rx.Component:
+    label_sort = rx.cond(
+        X.sort_key == "label",
+        rx.cond(X.sort_desc, rx.icon("arrow-down", size=12), rx.icon("arrow-up", size=12)),
+        rx.fragment(),
+    )
+    return rx.box(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell(
+                        rx.hstack(
+                            rx.text(rx.match(X.dimension, *DIMENSION_LABELS.items(), "Row")),
+                            label_sort,
+                            spacing="1",
+                            align="center",
+                        ),
+                        on_click=X.sort_by("label"),
+                        cursor="pointer",
+                        class_name="sortable",
+                        custom_attrs={"data-column": "label"},
+                    ),
+                    rx.foreach(X.columns, header_cell),
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    X.rows,
+                    lambda row: rx.table.row(
+                        label_cell(row),
+                        rx.foreach(X.columns, lambda column: value_cell(row, column)),
+                        class_name="explorer-row",
+                    ),
+                ),
+                rx.table.row(
+                    rx.table.cell(rx.text("Total", weight="bold")),
+                    rx.foreach(X.columns, lambda column: value_cell(X.total, column)),
+                    class_name="explorer-total",
+                ),
+            ),
+            width="100%",
+            size="1",
+            id="explorer-table",
+        ),
+        overflow_x="auto",
+        width="100%",
+    )
+
+
+def results() -> rx.Component:
+    measure = rx.select.root(
+        rx.select.trigger(id="explorer-measure"),
+        rx.select.content(rx.foreach(X.measure_options, lambda o: rx.select.item(o["label"], value=o["value"]))),
+        value=X.measure,
+        on_change=X.choose_measure,
+        size="1",
+    )
+    return rx.vstack(
+        chart_card(X.measure_label, X.chart, measure, id="explorer-chart"),
+        rx.hstack(
+            rx.text(X.rows.length(), " rows", size="2", color_scheme="gray", id="explorer-count"),  # type: ignore[attr-defined]
+            rx.spacer(),
+            rx.button(
+                rx.icon("download", size=14), "Export CSV", variant="soft", on_click=X.export_csv, id="export-csv"
+            ),
+            width="100%",
+            align="center",
+        ),
+        rx.cond(
+            X.rows.length() == 0,  # type: ignore[attr-defined]
+            rx.callout("No data for these choices.", icon="info", color_scheme="gray", id="explorer-empty"),
+        ),
+        table(),
+        spacing="3",
+        width="100%",
+    )
+
+
+@template(routes.METRICS, "Metrics", on_load=[RangeState.read_range, ExplorerState.load_explorer])
+def metrics_page() -> rx.Component:
+    return rx.vstack(
+        range_picker(),
+        controls(),
+        rx.cond(
+            X.error != "",
+            rx.callout(X.error, icon="triangle-alert", color_scheme="red", id="explorer-error", width="100%"),
+        ),
+        rx.cond(X.loading | ~X.loaded, dashboard_skeleton("explorer-loading"), rx.cond(X.error == "", results())),
+        spacing="4",
+        width="100%",
+    )

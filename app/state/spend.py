@@ -1,0 +1,324 @@
+"""Ad spend: a CSV upload checked line by line before anything is stored (the preview), its import, and the stored
+spend with filters, "Load more" and delete.
+
+The file itself stays on the server (a backend-only var) between the preview and the import; the import checks it
+again in its own transaction, so what is stored is what the rules say at that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol, TypedDict
+
+import reflex as rx
+from sqlmodel import Session
+
+from app.services import campaigns as campaign_service
+from app.services import spend as spend_service
+from app.services.currency import format_minor
+from app.services.errors import ValidationFailed
+from app.state.base import AppState
+from app.state.conversions import CampaignOption
+from app.state.format import date_text, parse_date
+
+PAGE_SIZE = 50
+# The preview shows at most this many rows (every row with an error first); the counts cover the whole file.
+PREVIEW_LIMIT = 300
+# A select item cannot have an empty value: the filters' "any" choice.
+ALL = "all"
+UPLOAD_ID = "spend-upload"
+TEMPLATE_NAME = "spend-template.csv"
+
+
+class UploadedFile(Protocol):
+    """What the handler needs of ``rx.UploadFile``."""
+
+    filename: str | None
+
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+class PreviewRow(TypedDict):
+    line: int
+    date: str
+    campaign: str
+    spend: str
+    impressions: str
+    clicks: str
+    valid: bool
+    errors: list[str]
+    replaces: str  # "replaces 10.00 EUR" when a stored row of the same day and campaign is replaced, else ""
+
+
+class SpendRow(TypedDict):
+    day: str
+    campaign_id: str
+    campaign: str
+    spend: str
+    impressions: str
+    clicks: str
+    source: str
+
+
+def _count_text(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def preview_row(row: spend_service.SpendRow) -> PreviewRow:
+    if row.amount is not None:
+        spend = format_minor(row.amount, row.currency)
+    else:
+        spend = " ".join(part for part in (row.amount_text, row.currency) if part)
+    return PreviewRow(
+        line=row.line,
+        date=row.day.isoformat() if row.day else "",
+        campaign=row.campaign_name or row.campaign_text,
+        spend=spend,
+        impressions=_count_text(row.impressions),
+        clicks=_count_text(row.clicks),
+        valid=row.valid,
+        errors=list(row.errors),
+        replaces=(
+            f"replaces {format_minor(row.replaces_amount, row.replaces_currency)}"
+            if row.replaces_amount is not None
+            else ""
+        ),
+    )
+
+
+def shown_rows(preview: spend_service.SpendPreview, limit: int = PREVIEW_LIMIT) -> list[spend_service.SpendRow]:
+    """The rows worth seeing first when a file is long: errors, then replacements, then the rest; in line order."""
+    invalid = [r for r in preview.rows if not r.valid]
+    replacing = [r for r in preview.rows if r.valid and r.replaces]
+    others = [r for r in preview.rows if r.valid and not r.replaces]
+    return sorted([*invalid, *replacing, *others][:limit], key=lambda r: r.line)
+
+
+def spend_row(row: spend_service.SpendItem) -> SpendRow:
+    return SpendRow(
+        day=row.day.isoformat(),
+        campaign_id=row.campaign_public_id,
+        campaign=row.campaign_name,
+        spend=format_minor(row.amount, row.currency),
+        impressions=_count_text(row.impressions),
+        clicks=_count_text(row.clicks),
+        source=row.source,
+    )
+
+
+def imported_message(result: spend_service.ImportResult) -> str:
+    total = result.inserted + result.replaced
+    return f"Imported {total:,} row{'s' if total != 1 else ''}: {result.inserted:,} new, {result.replaced:,} replaced."
+
+
+class SpendState(AppState):
+    # The file being previewed.
+    file_name: str = ""
+    upload_error: str = ""
+    preview_rows: list[PreviewRow] = []
+    row_count: int = 0
+    valid_count: int = 0
+    invalid_count: int = 0
+    replace_count: int = 0
+    importing: bool = False
+    upload_generation: int = 0  # the upload zone's key: a new one after every file (see the page)
+    _csv_text: str = ""
+
+    # The stored spend.
+    rows: list[SpendRow] = []
+    total: int = 0
+    next_cursor: str = ""
+    loaded: bool = False
+    loading_more: bool = False
+    error: str = ""
+    since: str = ""
+    until: str = ""
+    campaign_filter: str = ALL
+    campaign_options: list[CampaignOption] = []
+
+    @rx.var
+    def has_preview(self) -> bool:
+        return self.file_name != ""
+
+    @rx.var
+    def preview_truncated(self) -> bool:
+        return self.row_count > len(self.preview_rows)
+
+    @rx.var
+    def import_label(self) -> str:
+        return f"Import {self.valid_count:,} row{'s' if self.valid_count != 1 else ''}"
+
+    @rx.var
+    def filtered(self) -> bool:
+        return self.campaign_filter != ALL or bool(self.since or self.until)
+
+    @rx.var
+    def has_more(self) -> bool:
+        return self.next_cursor != ""
+
+    # --- the stored list -----------------------------------------------------------------------------------------
+
+    def _page(self, cursor: str | None) -> tuple[spend_service.SpendPage | None, str | None]:
+        since, until = parse_date(self.since), parse_date(self.until)
+        campaign = None if self.campaign_filter == ALL else self.campaign_filter
+        return self._run(
+            lambda s: spend_service.list_spend(
+                session=s,
+                account_id=self._actor(s).account_id,
+                since=since,
+                until=until,
+                campaign_public_id=campaign,
+                limit=PAGE_SIZE,
+                cursor=cursor,
+            )
+        )
+
+    def _reload(self) -> None:
+        self.error = ""
+        found, error = self._page(None)
+        self.loaded = True
+        if error or found is None:
+            self.rows, self.total, self.next_cursor = [], 0, ""
+            self.error = error or "The stored spend could not be loaded."
+            return
+        self.rows = [spend_row(r) for r in found.rows]
+        self.total, self.next_cursor = found.total, found.next_cursor or ""
+
+    @rx.event
+    def load_spend(self) -> None:
+        """on_load of /spend: the campaigns for the filter and the first page of stored spend."""
+        rows, _error = self._run(
+            lambda s: campaign_service.campaign_choices(session=s, account_id=self._actor(s).account_id)
+        )
+        self.campaign_options = [CampaignOption(public_id=public_id, name=name) for public_id, name in rows or []]
+        if self.campaign_filter not in {c["public_id"] for c in self.campaign_options}:
+            self.campaign_filter = ALL
+        self._reload()
+
+    @rx.event
+    def load_more(self) -> Iterator[Any]:
+        """Append the next page (the cursor stays on the server)."""
+        if not self.next_cursor or self.loading_more:
+            return
+        self.loading_more = True
+        yield
+        try:
+            found, error = self._page(self.next_cursor)
+        finally:
+            self.loading_more = False
+        if error or found is None:
+            yield rx.toast.error(error or "More spend could not be loaded.")
+            return
+        self.rows = [*self.rows, *(spend_row(r) for r in found.rows)]
+        self.total, self.next_cursor = found.total, found.next_cursor or ""
+
+    @rx.event
+    def filter_campaign(self, campaign: str) -> None:
+        known = {c["public_id"] for c in self.campaign_options}
+        self.campaign_filter = campaign if campaign in known else ALL
+        self._reload()
+
+    @rx.event
+    def filter_dates(self, form: dict[str, Any]) -> None:
+        """Apply the From/To days (both included)."""
+        form = form if isinstance(form, dict) else {}
+        self.since, self.until = date_text(form.get("from")), date_text(form.get("to"))
+        self._reload()
+
+    @rx.event
+    def clear_filters(self) -> None:
+        self.campaign_filter, self.since, self.until = ALL, "", ""
+        self._reload()
+
+    @rx.event
+    def delete_row(self, day: str, campaign_public_id: str) -> Any:
+        """Delete the stored spend of one day and campaign (the page asks first)."""
+        parsed = parse_date(str(day))
+        if parsed is None:
+            return rx.toast.error("This row's date could not be read; reload the page.")
+        _, error = self._run(
+            lambda s: spend_service.delete_spend(
+                session=s, actor=self._actor(s), day=parsed, campaign_public_id=str(campaign_public_id)
+            )
+        )
+        if error:
+            return rx.toast.error(error)
+        self._reload()
+        return rx.toast.success(f"Deleted the spend of {parsed.isoformat()}.")
+
+    # --- upload, preview, import ---------------------------------------------------------------------------------
+
+    def _clear_preview(self) -> None:
+        self.file_name, self._csv_text = "", ""
+        self.preview_rows = []
+        self.row_count = self.valid_count = self.invalid_count = self.replace_count = 0
+
+    def _preview(self, file_name: str, data: bytes) -> None:
+        self._clear_preview()
+        self.upload_error = ""
+
+        def check(s: Session) -> tuple[str, spend_service.SpendPreview]:
+            text = spend_service.decode_csv(data)
+            return text, spend_service.parse_spend_csv(text, session=s, account_id=self._actor(s).account_id)
+
+        result, error = self._run(check)
+        if error or result is None:
+            self.upload_error = f"{file_name}: {error or 'the file could not be read.'}"
+            return
+        text, preview = result
+        self.file_name, self._csv_text = file_name, text
+        self.preview_rows = [preview_row(r) for r in shown_rows(preview)]
+        self.row_count = len(preview.rows)
+        self.valid_count, self.invalid_count = preview.valid, preview.invalid
+        self.replace_count = len(preview.replacing)
+
+    @rx.event
+    async def handle_upload(self, files: list[rx.UploadFile]) -> None:
+        """on_drop of the upload: read the CSV (at most one byte past the size limit, enough to refuse it) and
+        show its preview; nothing is stored."""
+        self.upload_generation += 1
+        if not files:
+            return
+        upload: UploadedFile = files[0]
+        data = await upload.read(spend_service.MAX_BYTES + 1)
+        self._preview(upload.filename or "spend.csv", data)
+
+    @rx.event
+    def cancel_preview(self) -> None:
+        self._clear_preview()
+        self.upload_error = ""
+
+    @rx.event
+    def import_rows(self) -> Iterator[Any]:
+        """Store the previewed file's valid rows (same day and campaign: replaced), then show the stored list."""
+        if not self._csv_text or self.importing:
+            return
+        self.importing = True
+        yield
+        text = self._csv_text
+
+        def store(s: Session) -> spend_service.ImportResult:
+            actor = self._actor(s)
+            preview = spend_service.parse_spend_csv(text, session=s, account_id=actor.account_id)
+            if preview.valid == 0:
+                raise ValidationFailed("No row of this file can be imported; fix the rows with errors first.")
+            return spend_service.import_spend(session=s, actor=actor, rows=preview.rows, source="csv")
+
+        try:
+            result, error = self._run(store)
+        finally:
+            self.importing = False
+        if error or result is None:
+            yield rx.toast.error(error or "The spend could not be imported.")
+            return
+        self._clear_preview()
+        self._reload()
+        yield rx.toast.success(imported_message(result))
+
+    @rx.event
+    def download_template(self) -> Any:
+        """A small example CSV (yesterday, the account's own campaign names)."""
+        text, error = self._run(lambda s: spend_service.example_csv(session=s, account_id=self._actor(s).account_id))
+        if error or text is None:
+            return rx.toast.error(error or "The template could not be made.")
+        return rx.download(data=text, filename=TEMPLATE_NAME, mime_type="text/csv")

@@ -1,0 +1,299 @@
+"""The dashboard through its states: the overview's KPIs, charts and top campaigns for the URL's range, the range
+picker's URLs, the explorer (dimensions, sorting, lookback computed live, CSV with the comparison), a campaign's
+versions compared, empty accounts, signed-out visitors and tenancy. Data: the metrics service tests' ``World`` (a
+shop in Europe/Paris, known answers for the DST weekend of 2026-03-29), rolled up."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import plotly.graph_objects as go
+from reflex.istate.data import RouterData
+from reflex.state import State
+from sqlmodel import Session
+
+from app import routes
+from app.models import Role, User
+from app.services import accounts
+from app.services.metrics import account_today
+from app.state.base import AppState
+from app.state.metrics import DashboardState, ExplorerState, RangeState, VersionComparisonState, explorer_choice
+from tests.services.test_metrics import World, world  # noqa: F401  (the fixture with known answers)
+from tests.state.conftest import substate
+from tests.utils.factories import add_member, make_owner
+
+DST_WEEKEND = "range=custom&start=2026-03-29&end=2026-03-31"
+
+
+def _login(root: State, db: Session, user: Any) -> None:
+    token = accounts.start_session(session=db, user=user)
+    db.commit()
+    substate(root, AppState).auth_token = token
+
+
+def _owner(db: Session, w: World) -> User:
+    user = db.get(User, w.actor.user_id)
+    assert user is not None
+    return user
+
+
+def _visit(root: State, path: str) -> None:
+    """What the browser sends with an on_load event: the page's path and query."""
+    root.router = RouterData.from_router_data(
+        {"pathname": path.split("?")[0], "asPath": path, "headers": {"origin": "http://localhost:3000"}}
+    )
+
+
+def _path(spec: Any) -> str:
+    """Where a redirect event sends the browser."""
+    return {str(name): value._var_value for name, value in spec.args}["path"]
+
+
+def _url(spec_or_path: Any) -> tuple[str, dict[str, str]]:
+    """A redirect's (or a path's) page and query parameters, in any order."""
+    url = urlsplit(spec_or_path if isinstance(spec_or_path, str) else _path(spec_or_path))
+    return url.path, dict(parse_qsl(url.query))
+
+
+def _overview(root: State, path: str) -> DashboardState:
+    _visit(root, path)
+    substate(root, RangeState).read_range()
+    dashboard = substate(root, DashboardState)
+    list(dashboard.load_dashboard())
+    return dashboard
+
+
+def _explorer(root: State, path: str) -> ExplorerState:
+    _visit(root, path)
+    substate(root, RangeState).read_range()
+    explorer = substate(root, ExplorerState)
+    list(explorer.load_explorer())
+    return explorer
+
+
+def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world: World) -> None:  # noqa: F811
+    _login(root, db, _owner(db, world))
+    dashboard = _overview(root, f"/?{DST_WEEKEND}")
+    assert dashboard.loaded and not dashboard.loading and dashboard.error == ""
+    assert dashboard.has_data and dashboard.has_figures and dashboard.comparing
+    assert dashboard.currencies == ["EUR", "USD"]
+    kpis = {k["id"]: k for k in dashboard.kpis}
+    assert list(kpis)[:2] == ["metric-net-eur", "metric-net-usd"]  # net revenue first, one card per currency
+    net = kpis["metric-net-eur"]
+    # 130.00 gross + 15.00 renewal − 20.00 refunded; the comparison (Mar 26–28) had none: no percent.
+    assert (net["value"], net["previous"], net["change"], net["percent"]) == ("125.00 EUR", "0.00 EUR", "+125.00 EUR",
+                                                                              "n/a")  # fmt: skip
+    assert kpis["metric-net-usd"]["value"] == "25.00 USD"
+    sessions = kpis["metric-sessions"]  # 5 vs the 1 session of Mar 28 (23:59 in Paris)
+    assert (sessions["value"], sessions["previous"], sessions["percent"], sessions["tone"], sessions["icon"]) == (
+        "5", "1", "+400.0%", "green", "arrow-up")  # fmt: skip
+    assert kpis["metric-orders"]["value"] == "3" and kpis["metric-conversion-rate"]["value"] == "60.0%"
+    assert kpis["metric-roas-eur"]["value"] == "1.79×"  # 125.00 / 70.00 spent
+    assert kpis["metric-cpa-eur"]["value"] == "23.33 EUR" and kpis["metric-aov-eur"]["value"] == "43.33 EUR"
+    assert kpis["metric-roas-usd"]["value"] == "n/a"  # no spend in dollars
+    refunds = kpis["metric-refunds-eur"]
+    assert refunds["value"] == "20.00 EUR" and refunds["tone"] == "red"  # more refunds is bad news
+
+    # Per day (the account's days), the comparison aligned by position; money in major units, per currency.
+    assert dashboard.days == ["2026-03-29", "2026-03-30", "2026-03-31"]
+    assert dashboard.comparison_days == ["2026-03-26", "2026-03-27", "2026-03-28"]
+    assert dashboard.revenue == {"EUR": [115.0, 30.0, -20.0], "USD": [0.0, 25.0, 0.0]}
+    assert dashboard.revenue_previous == {"EUR": [0.0, 0.0, 0.0], "USD": [0.0, 0.0, 0.0]}
+    assert dashboard.orders == [1.0, 2.0, 0.0] and dashboard.orders_previous == [0.0, 0.0, 0.0]
+    figure = dashboard.revenue_chart
+    assert isinstance(figure, go.Figure)
+    assert [(t.name, t.line.dash) for t in figure.data] == [
+        ("Net revenue EUR", "solid"), ("Comparison EUR", "dash"), ("Net revenue USD", "solid"),
+        ("Comparison USD", "dash"),
+    ]  # fmt: skip
+    assert list(dashboard.orders_chart.data[0].y) == [1.0, 2.0, 0.0]
+
+    # Top campaigns by net revenue (last touch): Search got the Mar 29 order, Spring sale the Mar 30 one.
+    campaigns = {c["campaign"]: c for c in dashboard.campaigns}
+    assert list(campaigns)[:2] == ["Search", "Spring sale"]
+    assert campaigns["Search"]["url"] == routes.campaign_url(world.b.public_id)
+    assert campaigns["Search"]["net"] == "80.00 EUR" and campaigns["Search"]["spend"] == "20.00 EUR"
+    assert campaigns["Spring sale"]["roas"] == "0.90×" and campaigns["Spring sale"]["orders"] == "1"
+    assert campaigns["Direct / unmatched"]["url"] == "" and campaigns["Direct / unmatched"]["net"] == "25.00 USD"
+
+
+def test_overview_models_and_no_comparison(root: State, db: Session, world: World) -> None:  # noqa: F811
+    _login(root, db, _owner(db, world))
+    dashboard = _overview(root, f"/?{DST_WEEKEND}&compare=none&model=linear")
+    kpis = {k["id"]: k for k in dashboard.kpis}
+    assert not dashboard.comparing and kpis["metric-sessions"]["previous"] == "" and dashboard.revenue_previous == {
+        "EUR": [], "USD": []}  # fmt: skip
+    assert len(dashboard.revenue_chart.data) == 2  # no dashed lines
+    campaigns = {c["campaign"]: c for c in dashboard.campaigns}
+    assert campaigns["Search"]["orders"] == "0.33"  # a third of the Mar 29 order under the linear model
+
+
+def test_default_range_and_the_pickers_urls(root: State, db: Session, world: World) -> None:  # noqa: F811
+    _login(root, db, _owner(db, world))
+    dashboard = _overview(root, "/")
+    picker = substate(root, RangeState)
+    today = account_today(db, world.account_id)
+    assert (picker.preset, picker.compare, picker.model) == ("last_28_days", "previous", "last_touch")
+    assert (picker.start, picker.end) == ((today - timedelta(days=27)).isoformat(), today.isoformat())
+    assert picker.period_label.endswith("(28 days)") and picker.comparison_label.endswith("(28 days)")
+    assert len(dashboard.days) == 28 and dashboard.error == ""
+
+    _visit(root, "/?range=last_7_days&model=linear")
+    picker.read_range()
+    assert _url(picker.choose_preset("month_to_date")) == ("/", {"range": "month_to_date", "model": "linear"})
+    assert _url(picker.choose_compare("year")) == ("/", {"range": "last_7_days", "model": "linear", "compare": "year"})
+    assert _url(picker.choose_model("nonsense")) == ("/", {"range": "last_7_days", "model": "last_touch"})
+    custom = {"range": "custom", "model": "linear", "start": picker.start, "end": picker.end}
+    assert _url(picker.choose_preset("custom")) == ("/", custom)  # starts from the dates shown
+    applied = picker.apply_custom({"start": "2026-03-01", "end": "2026-03-31"})
+    assert _url(applied) == ("/", {**custom, "start": "2026-03-01", "end": "2026-03-31"})
+    assert "error" in str(picker.apply_custom({"start": "2026-03-01", "end": ""}).args)
+    _visit(root, f"{routes.METRICS}?dimension=product&{DST_WEEKEND}")
+    assert _url(picker.choose_compare("none")) == _url(f"{routes.METRICS}?dimension=product&{DST_WEEKEND}&compare=none")
+
+
+def test_a_bad_range_says_what_is_wrong(root: State, db: Session, world: World) -> None:  # noqa: F811
+    _login(root, db, _owner(db, world))
+    dashboard = _overview(root, "/?range=custom&start=2026-03-31&end=2026-03-01")
+    assert dashboard.error == "The end date is before the start date." and dashboard.kpis == []
+    dashboard = _overview(root, "/?range=custom&start=2026-03-31")
+    assert dashboard.error == "A custom range needs both a start and an end date."
+
+
+def test_empty_account_gets_the_get_started_card(root: State, db: Session) -> None:
+    _, user, _ = make_owner(db)
+    _login(root, db, user)
+    dashboard = _overview(root, "/")
+    assert dashboard.loaded and not dashboard.has_data and not dashboard.has_figures and dashboard.error == ""
+    assert dashboard.currencies == [] and {k["id"]: k["value"] for k in dashboard.kpis} == {
+        "metric-orders": "0", "metric-conversion-rate": "n/a", "metric-sessions": "0"}  # fmt: skip
+
+
+def test_tenancy_and_a_signed_out_visitor(root: State, db: Session, world: World) -> None:  # noqa: F811
+    # Another account's owner sees none of the world's figures.
+    _, stranger, _ = make_owner(db)
+    _login(root, db, stranger)
+    dashboard = _overview(root, f"/?{DST_WEEKEND}")
+    assert not dashboard.has_figures and dashboard.campaigns == [] and dashboard.currencies == []
+    explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&campaign={world.a.public_id}")
+    assert explorer.campaign_filter == "all" and explorer.rows == []  # someone else's campaign is not a filter
+    versions = substate(root, VersionComparisonState)
+    _visit(root, routes.campaign_url(world.a.public_id))
+    versions.load_version_comparison()
+    assert versions.version_windows == [] and versions.versions_error == "No campaign with this id."
+
+    # A viewer of the account sees the figures.
+    viewer, _ = add_member(db, _account(db, world), Role.VIEWER)
+    _login(root, db, viewer)
+    assert _overview(root, f"/?{DST_WEEKEND}").has_figures
+
+    # Signed out: the layout's check_login redirects; the page's loads stay quiet.
+    substate(root, AppState).auth_token = "not-a-token"
+    dashboard = _overview(root, f"/?{DST_WEEKEND}")
+    assert dashboard.error == "" and dashboard.kpis == [] and not dashboard.is_authenticated
+    assert _explorer(root, routes.METRICS).error == ""
+
+
+def _account(db: Session, w: World) -> Any:
+    from app.models import Account
+
+    return db.get(Account, w.account_id)
+
+
+def test_explorer_rows_sorting_and_csv(root: State, db: Session, world: World) -> None:  # noqa: F811
+    _login(root, db, _owner(db, world))
+    explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=campaign")
+    assert explorer.loaded and explorer.error == "" and not explorer.computed_live and explorer.comparing
+    keys = [c["key"] for c in explorer.columns]
+    assert keys[:4] == ["sessions", "visitors", "orders", "conversion_rate"]
+    assert "net:EUR" in keys and "net:USD" in keys and "roas:EUR" in keys  # per currency, never summed
+    assert explorer.measure == "net:EUR"  # the default chart measure
+    assert [r["label"] for r in explorer.rows] == ["Search", "Spring sale", "Direct / unmatched"]  # by net revenue
+    assert explorer.rows[0]["url"] == routes.campaign_url(world.b.public_id)
+    assert explorer.total["orders"] == "3" and explorer.total["net:EUR"] == "125.00 EUR"
+    assert explorer.total["sessions~"] == "vs 1 (+400.0%)"
+
+    explorer.sort_by("sessions")  # highest first
+    assert [r["sessions"] for r in explorer.rows] == ["2", "2", "1"]
+    assert [c["sort"] for c in explorer.columns if c["key"] == "sessions"] == ["desc"]
+    explorer.sort_by("sessions")  # again: lowest first
+    assert [r["sessions"] for r in explorer.rows] == ["1", "2", "2"] and explorer.rows[0]["label"] == "Search"
+    explorer.sort_by("label")
+    assert [r["label"] for r in explorer.rows] == ["Direct / unmatched", "Search", "Spring sale"]
+    explorer.sort_by("roas:USD")  # only n/a values: order kept, nothing breaks
+    assert len(explorer.rows) == 3
+    explorer.sort_by("no-such-column")
+    assert explorer.sort_key == "roas:USD"
+
+    assert explorer.chart_labels == [r["label"] for r in explorer.rows]
+    explorer.choose_measure("orders")
+    assert explorer.measure == "orders" and isinstance(explorer.chart, go.Figure)
+    assert len(explorer.chart.data) == 2 and explorer.chart.data[0].type == "bar"
+
+    download = explorer.export_csv()
+    rows = list(csv.reader(io.StringIO(_csv_text(download))))
+    header = rows[0]
+    assert header[:3] == ["key", "label", "Sessions"]
+    assert header[3:6] == ["Sessions comparison", "Sessions change", "Sessions change %"]
+    assert "Net revenue (EUR)" in header and "Net revenue (EUR) change %" in header
+    total = dict(zip(header, rows[-1], strict=True))
+    assert (total["label"], total["Net revenue (EUR)"], total["Net revenue (EUR) comparison"]) == ("Total", "125.00",
+                                                                                                   "0.00")  # fmt: skip
+    assert total["Net revenue (EUR) change %"] == "" and total["Sessions change %"] == "400.00"
+    assert total["Conversion rate"] == "0.6" and len(rows) == 5
+
+
+def _csv_text(download: Any) -> str:
+    """The CSV text rx.download sends (a base64 data: URL)."""
+    url = {str(name): value._var_value for name, value in download.args}["url"]
+    assert url.startswith("data:text/csv;base64,")
+    return base64.b64decode(url.split(",", 1)[1]).decode()
+
+
+def test_explorer_dimensions_filters_and_live_lookback(root: State, db: Session, world: World) -> None:  # noqa: F811
+    _login(root, db, _owner(db, world))
+    explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=day&compare=none")
+    assert [r["key"] for r in explorer.rows] == ["2026-03-29", "2026-03-30", "2026-03-31"]  # time in order
+    assert explorer.is_time and explorer.chart.data[0].type == "scatter" and explorer.rows[0]["sessions~"] == ""
+
+    explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=product")
+    keys = [c["key"] for c in explorer.columns]
+    assert "sessions" not in keys and "spend:EUR" not in keys and "orders" in keys  # products have no traffic
+    assert {r["key"] for r in explorer.rows} >= {"prod_shoe", "prod_sock"}
+
+    explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=channel&channel=google&lookback_days=7")
+    assert explorer.computed_live and explorer.channel_filter == "google" and explorer.filtered
+    assert [r["label"] for r in explorer.rows] == ["google"] and explorer.total["sessions"] == "1"
+
+    explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&campaign={world.a.public_id}&dimension=version")
+    assert explorer.campaign_filter == world.a.public_id
+    assert [r["label"] for r in explorer.rows] == ["Spring sale v2", "Spring sale v1"]  # v1: the renewal
+
+    # The choices go to the URL, the other parameters stay.
+    _visit(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=version")
+    assert _url(explorer.choose_dimension("week")) == _url(f"{routes.METRICS}?{DST_WEEKEND}&dimension=week")
+    assert _url(explorer.choose_lookback("90"))[1]["lookback_days"] == "90"
+    assert _url(explorer.choose_campaign(world.a.public_id))[1]["campaign"] == world.a.public_id
+    assert "campaign" not in _url(explorer.choose_campaign("cmp_someone_else"))[1]
+    assert _url(explorer.clear_filters()) == _url(f"{routes.METRICS}?{DST_WEEKEND}&dimension=version")
+    choice = explorer_choice({"dimension": "bogus", "lookback_days": "5", "measure": "nope", "channel": "x"})
+    assert (choice.dimension, choice.lookback, choice.measure, choice.channel) == ("campaign", 28, "", "")
+
+
+def test_versions_compared_on_the_campaign_page(root: State, db: Session, world: World) -> None:  # noqa: F811
+    _login(root, db, _owner(db, world))
+    _visit(root, routes.campaign_url(world.a.public_id))
+    versions = substate(root, VersionComparisonState)
+    versions.load_version_comparison()
+    assert versions.versions_loaded and versions.versions_error == ""
+    v1, v2 = versions.version_windows
+    assert (v1["version"], v1["live_days"], v1["sessions"], v1["net"], v1["spend"]) == ("v1", 68, "2", "15.00 EUR",
+                                                                                        "7.00 EUR")  # fmt: skip
+    assert v1["window"].startswith("Jan 1, 2026 – ") and v1["small_sample"]
+    assert (v2["version"], v2["orders"], v2["net"], v2["roas"]) == ("v2", "1", "30.00 EUR", "0.60×")
+    assert v2["small_sample"] and versions.window_days == 68
