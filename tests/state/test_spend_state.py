@@ -3,7 +3,6 @@ the import with its toast, replacements on a second upload, filters, "Load more"
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from app.services import accounts, campaigns
 from app.services import spend as spend_service
 from app.state.base import AppState
 from app.state.spend import ALL, SpendState
-from tests.state.conftest import substate
+from tests.state.conftest import run_coroutine, substate
 from tests.utils.factories import add_member, make_owner
 
 DAY = datetime.now(ZoneInfo("Europe/Paris")).date() - timedelta(days=2)
@@ -51,7 +50,7 @@ def _open(root: State) -> SpendState:
 
 
 def _upload(state: SpendState, text: str, name: str = "spend.csv") -> None:
-    asyncio.run(state.handle_upload([FakeUpload(name, text.encode())]))  # type: ignore[list-item]
+    run_coroutine(state.handle_upload([FakeUpload(name, text.encode())]))  # type: ignore[list-item]
 
 
 def _drain(events: Any) -> list[Any]:
@@ -114,11 +113,11 @@ def test_file_problems_and_cancel(root: State, db: Session) -> None:
     assert state.upload_error.startswith("export.csv: The header row lacks the columns date, campaign, spend, currency")
     assert not state.has_preview
 
-    asyncio.run(state.handle_upload([FakeUpload("latin.csv", "date,campaign\nÉté".encode("cp1252"))]))  # type: ignore[list-item]
+    run_coroutine(state.handle_upload([FakeUpload("latin.csv", "date,campaign\nÉté".encode("cp1252"))]))  # type: ignore[list-item]
     assert "not UTF-8" in state.upload_error
 
     big = FakeUpload("big.csv", b"x" * (spend_service.MAX_BYTES + 10))
-    asyncio.run(state.handle_upload([big]))  # type: ignore[list-item]
+    run_coroutine(state.handle_upload([big]))  # type: ignore[list-item]
     assert "larger than 5 MB" in state.upload_error
 
     _upload(state, f"date,campaign,spend,currency\n{D},Nope,1,EUR\n")
