@@ -63,7 +63,8 @@ class SalesRollup(SQLModel, table=True):
     """
 
     __tablename__ = "rollup_sales"
-    __table_args__ = (Index("ix_rollup_sales_account_model_day", "account_id", "model", "day"),)
+    # Dashboard reads are by account, model and order-level vs product rows, over a range of days.
+    __table_args__ = (Index("ix_rollup_sales_read", "account_id", "model", "product_id", "day"),)
 
     account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
     day: date = Field(primary_key=True)

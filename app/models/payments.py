@@ -83,6 +83,7 @@ class Order(SQLModel, table=True):
         Index("ix_order_checkout_session", "checkout_session_id"),
         Index("ix_order_payment_intent", "account_id", "payment_intent_id"),
         Index("ix_order_subscription", "account_id", "subscription_id"),
+        Index("ix_order_customer", "account_id", "customer_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -103,6 +104,9 @@ class Order(SQLModel, table=True):
     visitor_id: str | None = Field(default=None, max_length=64)
     session_key: str | None = Field(default=None, max_length=64)
     customer_email: str | None = Field(default=None, max_length=320)
+    # Who the buyer is for "new vs returning" (services/rollups.customer_key): the e-mail trimmed and lowercased,
+    # else the Stripe customer; kept up to date by the webhook that changes the order.
+    customer_key: str | None = Field(default=None, max_length=340)
     # Attribution snapshot: the campaign and version credited by the last-touch model at checkout, and the
     # whole snapshot (every model, the touches, click and GA ids, user agent, IP, consent) as JSON.
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")

@@ -255,7 +255,8 @@ class _Sales:
     measures: dict[str, int]
 
 
-def _traffic(session: Session, account_id: int, period: Period, source: str) -> list[_Traffic]:
+def _traffic(session: Session, account_id: int, period: Period, source: str, grain: frozenset[str]) -> list[_Traffic]:
+    """Sessions and visitors per campaign (and per day / version when ``grain`` has them)."""
     if source == "raw":
         zone = rollups.account_zone(session, account_id)
         return [
@@ -263,61 +264,91 @@ def _traffic(session: Session, account_id: int, period: Period, source: str) -> 
             for day in _days(period)
             for r in rollups.traffic_for_day(session, account_id, day, zone)
         ]
+    keys = [TrafficRollup.campaign_id]
+    if "day" in grain:
+        keys.append(TrafficRollup.day)
+    if "version" in grain:
+        keys.append(TrafficRollup.campaign_version_id)
     rows = session.exec(
-        select(
-            TrafficRollup.day,
-            TrafficRollup.campaign_id,
-            TrafficRollup.campaign_version_id,
-            TrafficRollup.sessions,
-            TrafficRollup.visitors,
-        )
+        select(*keys, func.sum(TrafficRollup.sessions), func.sum(TrafficRollup.visitors))
         .where(TrafficRollup.account_id == account_id)
         .where(col(TrafficRollup.day) >= period.start, col(TrafficRollup.day) <= period.end)
+        .group_by(*keys)
     ).all()
-    return [_Traffic(*row) for row in rows]
+    out = []
+    for row in rows:
+        values = dict(zip([k.key for k in keys], row, strict=False))
+        out.append(
+            _Traffic(
+                values.get("day", period.start),
+                values["campaign_id"],
+                values.get("campaign_version_id", 0),
+                int(row[-2]),
+                int(row[-1]),
+            )
+        )
+    return out
 
 
 def _sales(
-    session: Session, account_id: int, period: Period, model: str, lookback: int, source: str, products: bool
+    session: Session,
+    account_id: int,
+    period: Period,
+    model: str,
+    lookback: int,
+    source: str,
+    *,
+    products: bool,
+    grain: frozenset[str],
+    product: str | None = None,
 ) -> list[_Sales]:
-    """Order-level rows (``products`` False) or the per-product rows."""
+    """Order-level rows (``products`` False) or the per-product rows (of ``product`` only, when given), grouped by
+    campaign and currency, and by day / version / product and price when ``grain`` has them."""
     if source == "raw":
         zone = rollups.account_zone(session, account_id)
         out = []
         for day in _days(period):
             found = rollups.sales_for_day(session, account_id, day, zone, models=[model], lookback_days=lookback)
-            for (_model, c, v, product, price, currency), measures in found.items():
-                if bool(product or price) == products:
-                    out.append(_Sales(day, c, v, product, price, currency, measures))
+            for (_model, c, v, product_id, price, currency), measures in found.items():
+                if bool(product_id or price) == products and (product is None or product_id == product):
+                    out.append(_Sales(day, c, v, product_id, price, currency, measures))
         return out
+    keys = [SalesRollup.campaign_id, SalesRollup.currency]
+    if "day" in grain:
+        keys.append(SalesRollup.day)
+    if "version" in grain:
+        keys.append(SalesRollup.campaign_version_id)
+    if "product" in grain:
+        keys += [SalesRollup.product_id, SalesRollup.price_id]
     measures = [func.sum(getattr(SalesRollup, name)) for name in rollups.SALES_MEASURES]
-    keys = (
-        SalesRollup.day,
-        SalesRollup.campaign_id,
-        SalesRollup.campaign_version_id,
-        SalesRollup.product_id,
-        SalesRollup.price_id,
-        SalesRollup.currency,
-    )
     query = (
         select(*keys, *measures)
         .where(SalesRollup.account_id == account_id, SalesRollup.model == model)
         .where(col(SalesRollup.day) >= period.start, col(SalesRollup.day) <= period.end)
         .group_by(*keys)
     )
-    query = query.where(col(SalesRollup.product_id) != "") if products else query.where(SalesRollup.product_id == "")
-    return [
-        _Sales(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            dict(zip(rollups.SALES_MEASURES, map(int, row[6:]), strict=True)),
+    if product is not None:
+        query = query.where(SalesRollup.product_id == product)
+    elif products:
+        query = query.where(col(SalesRollup.product_id) != "")
+    else:
+        query = query.where(SalesRollup.product_id == "")
+    out = []
+    names = [k.key for k in keys]
+    for row in session.exec(query).all():
+        values = dict(zip(names, row[: len(names)], strict=True))
+        out.append(
+            _Sales(
+                values.get("day", period.start),
+                values["campaign_id"],
+                values.get("campaign_version_id", 0),
+                values.get("product_id", ""),
+                values.get("price_id", ""),
+                values["currency"],
+                dict(zip(rollups.SALES_MEASURES, map(int, row[len(names) :]), strict=True)),
+            )
         )
-        for row in session.exec(query).all()
-    ]
+    return out
 
 
 def _days(period: Period) -> Iterable[date]:
@@ -519,6 +550,11 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
 
     product_dimension = query.dimension in {Dimension.PRODUCT, Dimension.PRICE}
     key_of, label_of = _key_function(query.dimension, names, period)
+    # What the rows must be grouped by in SQL (campaign and currency always: filters and money need them).
+    grain = frozenset(
+        {"day"} if query.dimension in TIME_DIMENSIONS else {"version"} if query.dimension is Dimension.VERSION
+        else {"product"} if product_dimension else set()
+    )  # fmt: skip
 
     def total_key(*_: Any) -> str:
         return "total"
@@ -527,16 +563,16 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
         # Order-level sales rows count each order once; product rows count an order for each product in it. Traffic
         # and spend have no product: rows by product leave them out, and a product filter keeps the sessions (the
         # conversion rate is orders containing the product / all sessions) but not the spend.
-        traffic = _traffic(session, account_id, p, source)
+        traffic = _traffic(session, account_id, p, source, grain)
         spend = _spend(session, account_id, p)
         order_sales: list[_Sales] = []
         product_sales: list[_Sales] = []
         if not query.product:
-            order_sales = _sales(session, account_id, p, model, query.lookback_days, source, False)
+            order_sales = _sales(session, account_id, p, model, query.lookback_days, source, products=False,
+                                 grain=grain)  # fmt: skip
         if product_dimension or query.product:
-            product_sales = _sales(session, account_id, p, model, query.lookback_days, source, True)
-            if query.product:
-                product_sales = [s for s in product_sales if s.product_id == query.product]
+            product_sales = _sales(session, account_id, p, model, query.lookback_days, source, products=True,
+                                   grain=grain, product=query.product)  # fmt: skip
         row_sales = product_sales if product_dimension or query.product else order_sales
         total_sales = product_sales if query.product else order_sales
         rows = _figures(traffic, row_sales, spend, key_of, keep, names, traffic_counts=not product_dimension,

@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -88,12 +88,14 @@ def mark_order_dirty(session: Session, order: Order) -> None:
     days = {local_day(p, zone) for p in session.exec(select(Payment.paid_at).where(Payment.order_id == order.id))}
     days |= {local_day(r, zone) for r in session.exec(select(Refund.refunded_at).where(Refund.order_id == order.id))}
     key = customer_key(order)
-    if order.paid_at is not None and key.startswith(("email:", "customer:")):
+    if order.customer_key != key:
+        order.customer_key = key
+        session.add(order)
+        session.flush()
+    if order.paid_at is not None and not key.startswith("order:"):
         later = session.exec(
             select(Order.paid_at).where(
-                Order.account_id == order.account_id,
-                col(Order.paid_at) > order.paid_at,
-                *_customer_filter(order),
+                Order.account_id == order.account_id, Order.customer_key == key, col(Order.paid_at) > order.paid_at
             )
         ).all()
         days |= {local_day(at, zone) for at in later if at is not None}
@@ -136,22 +138,15 @@ def customer_key(order: Order) -> str:
     return f"order:{order.id}"
 
 
-def _customer_filter(order: Order) -> list[Any]:
-    if order.customer_email:
-        return [func.lower(func.trim(Order.customer_email)) == order.customer_email.strip().lower()]
-    if order.customer_id:
-        return [Order.customer_id == order.customer_id, col(Order.customer_email).is_(None)]
-    return [Order.id == order.id]
-
-
 def _is_new(session: Session, order: Order, first_paid: datetime) -> bool:
     """No other order of the same customer had its first payment earlier (ties: the lower order id first)."""
-    if not order.customer_email and not order.customer_id:
+    key = customer_key(order)
+    if key.startswith("order:"):
         return True
     earlier = session.exec(
         select(Order.id)
         .join(Payment, col(Payment.order_id) == col(Order.id))
-        .where(Order.account_id == order.account_id, col(Order.id) != order.id, *_customer_filter(order))
+        .where(Order.account_id == order.account_id, col(Order.id) != order.id, Order.customer_key == key)
         .where(col(Payment.kind).in_(("one_off", "first")))
         .where(
             (col(Payment.paid_at) < first_paid) | ((col(Payment.paid_at) == first_paid) & (col(Order.id) < order.id))
@@ -354,9 +349,19 @@ def refresh_dirty(session: Session, *, limit: int = 500) -> int:
     return len(marks)
 
 
+def _backfill_customer_keys(session: Session, account_id: int) -> None:
+    """Orders written before ``customer_key`` existed (or by bulk loads) get theirs."""
+    rows = session.exec(select(Order).where(Order.account_id == account_id, col(Order.customer_key).is_(None))).all()
+    for order in rows:
+        order.customer_key = customer_key(order)
+        session.add(order)
+    session.flush()
+
+
 def rebuild(session: Session, account_id: int) -> tuple[int, int]:
     """Recompute every day that has sessions, payments or refunds; returns (traffic days, sales days)."""
     zone = account_zone(session, account_id)
+    _backfill_customer_keys(session, account_id)
     session.execute(delete(TrafficRollup).where(col(TrafficRollup.account_id) == account_id))
     session.execute(delete(SalesRollup).where(col(SalesRollup.account_id) == account_id))
     session.execute(delete(RollupDirty).where(col(RollupDirty.account_id) == account_id))
