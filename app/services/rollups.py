@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -350,12 +350,21 @@ def refresh_dirty(session: Session, *, limit: int = 500) -> int:
 
 
 def _backfill_customer_keys(session: Session, account_id: int) -> None:
-    """Orders written before ``customer_key`` existed (or by bulk loads) get theirs."""
-    rows = session.exec(select(Order).where(Order.account_id == account_id, col(Order.customer_key).is_(None))).all()
-    for order in rows:
-        order.customer_key = customer_key(order)
-        session.add(order)
-    session.flush()
+    """Orders written before ``customer_key`` existed (or by bulk loads) get theirs, in one executemany."""
+    rows = session.exec(
+        select(Order.id, Order.customer_email, Order.customer_id).where(
+            Order.account_id == account_id, col(Order.customer_key).is_(None)
+        )
+    ).all()
+    updates = [
+        {"order_id": order_id, "key": customer_key(Order(id=order_id, customer_email=email, customer_id=customer))}
+        for order_id, email, customer in rows
+    ]
+    if updates:
+        table = Order.__table__  # type: ignore[attr-defined]
+        session.execute(
+            table.update().where(table.c.id == bindparam("order_id")).values(customer_key=bindparam("key")), updates
+        )
 
 
 def rebuild(session: Session, account_id: int) -> tuple[int, int]:
