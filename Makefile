@@ -18,10 +18,11 @@ export REFLEX_TELEMETRY_ENABLED := false
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 
-.PHONY: help setup run test test-backends lint format clean
+.PHONY: help setup run demo test test-backends lint format clean
 
 help:
 	@echo "make run            set up and start PaidSignal on http://localhost:$(PORT)"
+	@echo "make demo           seed a demo shop (90 days of data), then start PaidSignal; DEMO_ARGS=--reset recreates it"
 	@echo "make test           set up and run the whole test suite (SQLite, Chromium)"
 	@echo "make test-backends  rerun service and API tests on PostgreSQL and libSQL"
 	@echo "make lint           ruff"
@@ -52,6 +53,14 @@ run: setup
 	@echo ""
 	PORT=$(PORT) PUBLIC_URL=$${PUBLIC_URL:-http://localhost:$(PORT)} \
 		$(VENV)/bin/reflex run --env prod --frontend-port $(PORT) --backend-port $(PORT)
+
+# A demo shop (owner demo@example.com, password printed) with 90 days of traffic, orders, refunds, renewals and
+# spend, made through the real services; then the app starts. It refuses if the demo exists: DEMO_ARGS=--reset.
+demo: setup
+	$(PY) -m app.cli migrate
+	$(PY) -m app.cli seed-demo $(DEMO_ARGS)
+	@echo "  Log in at $${PUBLIC_URL:-http://localhost:$(PORT)}/login with the demo login above."
+	$(MAKE) --no-print-directory run
 
 test: setup /usr/bin/chromium
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,5 @@
 """Operator commands: ``python -m app.cli migrate | create-account | create-key | connect-stripe | create-pixel |
-rebuild-rollups | make-staff``."""
+rebuild-rollups | make-staff | seed-demo``."""
 
 from __future__ import annotations
 
@@ -94,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("make-staff", help="give a user platform staff rights (/admin)")
     p.add_argument("--email", required=True)
 
+    p = sub.add_parser("seed-demo", help="create a demo account with campaigns, traffic, orders, refunds and spend")
+    p.add_argument("--days", type=int, default=90, help="days of history (default 90)")
+    p.add_argument("--sessions-per-day", type=int, default=300)
+    p.add_argument("--password", default="", help="the demo owner's password (default: a generated one, printed)")
+    p.add_argument("--reset", action="store_true", help="delete the existing demo account first")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -175,6 +181,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             with session_scope() as session:
                 user = accounts.make_staff(session=session, email=args.email)
                 print(f"{user.email} is now staff")
+        elif args.command == "seed-demo":
+            from app.services import demo
+
+            with session_scope() as session:
+                made = demo.seed_demo(session=session, days=args.days, sessions_per_day=args.sessions_per_day,
+                                      reset=args.reset, password=args.password or None)  # fmt: skip
+            c = made.counts
+            print(f"demo account {made.account_slug} ({made.account_id}), {made.start} to {made.end}, "
+                  f"made in {made.seconds:.0f} s:")  # fmt: skip
+            print(f"  {c['campaigns']} campaigns with {c['versions']} versions, {c['pixels']} pixels (disabled)")
+            print(f"  {c['sessions']:,} sessions, {c['events']:,} events through the ingest pipeline")
+            print(
+                f"  {c['orders']:,} orders ({c['subscriptions']:,} subscriptions), {c['renewals']:,} renewals, "
+                f"{c['refunds']:,} refunds, {c['churned']:,} cancellations: {c['webhooks']:,} signed webhooks"
+            )
+            print(f"  {c['spend_rows']:,} ad spend rows (CSV import)")
+            print(f"log in with {made.email} / {made.password}")
     except ServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2
