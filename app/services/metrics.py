@@ -24,10 +24,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.models import AdSpend, Campaign, CampaignVersion, SalesRollup, TrafficRollup
+from app.models import Campaign, CampaignVersion, SalesRollup, TrafficRollup
 from app.services import rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
 from app.services.errors import NotFound, ValidationFailed
+from app.services.spend import DailySpend, daily_spend
 
 DIRECT = "direct"  # the channel of sessions and orders no campaign matched
 MAX_DAYS = 400
@@ -355,25 +356,6 @@ def _days(period: Period) -> Iterable[date]:
     return (period.start + timedelta(days=n) for n in range(period.days))
 
 
-@dataclass(frozen=True)
-class _SpendRow:
-    day: date
-    campaign_id: int
-    currency: str
-    amount: int
-    impressions: int
-    clicks: int
-
-
-def _spend(session: Session, account_id: int, period: Period) -> list[_SpendRow]:
-    rows = session.exec(
-        select(AdSpend.day, AdSpend.campaign_id, AdSpend.currency, AdSpend.amount, AdSpend.impressions, AdSpend.clicks)
-        .where(AdSpend.account_id == account_id)
-        .where(col(AdSpend.day) >= period.start, col(AdSpend.day) <= period.end)
-    ).all()
-    return [_SpendRow(d, c, cur, int(a), int(i or 0), int(k or 0)) for d, c, cur, a, i, k in rows]
-
-
 @dataclass
 class _Names:
     campaigns: dict[int, tuple[str, str, str]]  # id -> (public id, name, channel)
@@ -465,7 +447,7 @@ def _key_function(
 def _figures(
     traffic: list[_Traffic],
     sales: list[_Sales],
-    spend: list[_SpendRow],
+    spend: list[DailySpend],
     key_of: Callable[..., str],
     keep: Callable[[int, int], bool],
     names: _Names,
@@ -564,7 +546,7 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
         # and spend have no product: rows by product leave them out, and a product filter keeps the sessions (the
         # conversion rate is orders containing the product / all sessions) but not the spend.
         traffic = _traffic(session, account_id, p, source, grain)
-        spend = _spend(session, account_id, p)
+        spend = daily_spend(session=session, account_id=account_id, start=p.start, end=p.end)
         order_sales: list[_Sales] = []
         product_sales: list[_Sales] = []
         if not query.product:

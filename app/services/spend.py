@@ -117,7 +117,10 @@ class SpendPage:
 
 
 @dataclass(frozen=True)
-class SpendTotal:
+class DailySpend:
+    day: date
+    campaign_id: int
+    currency: str
     amount: int
     impressions: int
     clicks: int
@@ -584,29 +587,18 @@ def list_spend(
     return SpendPage(rows=rows, next_cursor=next_cursor, total=int(total))
 
 
-def spend_totals(
-    *, session: Session, account_id: int, start: date, end: date, campaign_ids: Iterable[int] | None = None
-) -> dict[tuple[int, str], SpendTotal]:
-    """Spend, impressions and clicks per (campaign id, currency) over days ``[start, end)``; currencies are never
-    added together."""
-    conditions: list[Any] = [AdSpend.account_id == account_id, col(AdSpend.day) >= start, col(AdSpend.day) < end]
-    if campaign_ids is not None:
-        conditions.append(col(AdSpend.campaign_id).in_(list(campaign_ids)))
+def daily_spend(*, session: Session, account_id: int, start: date, end: date) -> list[DailySpend]:
+    """Every stored spend row of days ``[start, end]`` (both included): what the metrics service sums by campaign,
+    version, channel and day. Missing impressions and clicks read as 0; currencies are never added together."""
     found = session.exec(
-        select(
-            AdSpend.campaign_id,
-            AdSpend.currency,
-            func.coalesce(func.sum(AdSpend.amount), 0),
-            func.coalesce(func.sum(AdSpend.impressions), 0),
-            func.coalesce(func.sum(AdSpend.clicks), 0),
-        )
-        .where(*conditions)
-        .group_by(col(AdSpend.campaign_id), col(AdSpend.currency))
+        select(AdSpend.day, AdSpend.campaign_id, AdSpend.currency, AdSpend.amount, AdSpend.impressions, AdSpend.clicks)
+        .where(AdSpend.account_id == account_id, col(AdSpend.day) >= start, col(AdSpend.day) <= end)
+        .order_by(col(AdSpend.day), col(AdSpend.campaign_id))
     ).all()
-    return {
-        (int(campaign_id), str(currency)): SpendTotal(int(amount), int(impressions), int(clicks))
-        for campaign_id, currency, amount, impressions, clicks in found
-    }
+    return [
+        DailySpend(day, int(campaign_id), str(currency), int(amount), int(impressions or 0), int(clicks or 0))
+        for day, campaign_id, currency, amount, impressions, clicks in found
+    ]
 
 
 def spend_text(amount: int, currency: str) -> str:

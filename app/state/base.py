@@ -11,10 +11,18 @@ from sqlmodel import Session
 from app import routes
 from app.db import session_scope
 from app.services import accounts as account_service
+from app.services import campaigns as campaign_service
 from app.services.errors import AuthenticationFailed, ServiceError
 from app.services.permissions import Actor, Permission
 
 T = TypeVar("T")
+
+
+class CampaignOption(TypedDict):
+    """A campaign in a filter menu (orders, conversions, spend)."""
+
+    public_id: str
+    name: str
 
 
 class AccountOption(TypedDict):
@@ -77,6 +85,13 @@ class AppState(rx.State):
                 return action(session), None
         except ServiceError as error:
             return None, error.message
+
+    def _campaign_options(self) -> list[CampaignOption]:
+        """The account's campaigns for a filter menu (empty when they cannot be read)."""
+        rows, _error = self._run(
+            lambda s: campaign_service.campaign_choices(session=s, account_id=self._actor(s).account_id)
+        )
+        return [CampaignOption(public_id=public_id, name=name) for public_id, name in rows or []]
 
     @rx.var
     def can_manage_keys(self) -> bool:

@@ -17,11 +17,10 @@ import reflex as rx
 from sqlmodel import Session
 
 from app import routes
-from app.services import campaigns as campaign_service
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
 from app.services.pixels import Provider
-from app.state.base import AppState
+from app.state.base import AppState, CampaignOption
 from app.state.format import date_text, format_time, parse_date
 
 PAGE_SIZE = 50
@@ -53,13 +52,6 @@ def _duration(ms: int | None) -> str:
 
 
 # --- read models ---------------------------------------------------------------------------------------------------
-
-
-class CampaignOption(TypedDict):
-    """A campaign in a filter menu (this page's and the orders page's)."""
-
-    public_id: str
-    name: str
 
 
 class DeliveryItem(TypedDict):
@@ -253,12 +245,6 @@ class ConversionsState(AppState):
 
         return self._run(load)
 
-    def _load_campaign_options(self) -> None:
-        rows, _error = self._run(
-            lambda s: campaign_service.campaign_choices(session=s, account_id=self._actor(s).account_id)
-        )
-        self.campaign_options = [CampaignOption(public_id=public_id, name=name) for public_id, name in rows or []]
-
     def _show_page(self, found: conversion_service.DeliveryPage) -> None:
         self.deliveries = [delivery_item(row, self.account_timezone) for row in found.rows]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
@@ -291,7 +277,7 @@ class ConversionsState(AppState):
         self.provider_filter = provider if provider in PROVIDERS else ALL
         self.status_filter = status if status in STATUSES else ALL
         self.since, self.until = date_text(params.get("from")), date_text(params.get("to"))
-        self._load_campaign_options()
+        self.campaign_options = self._campaign_options()
         campaign = str(params.get("campaign", ""))
         self.campaign_filter = campaign if campaign in {c["public_id"] for c in self.campaign_options} else ALL
         self.open_id, self.open_view = "", empty_view()

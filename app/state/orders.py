@@ -17,14 +17,13 @@ import reflex as rx
 from sqlmodel import Session
 
 from app import routes
-from app.services import campaigns as campaign_service
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
 from app.services import pixels as pixel_service
 from app.services.attribution import AttributionModel
 from app.services.currency import format_minor
-from app.state.base import AppState
-from app.state.conversions import CampaignOption, DeliveryView, delivery_view, replay_message
+from app.state.base import AppState, CampaignOption
+from app.state.conversions import DeliveryView, delivery_view, replay_message
 from app.state.format import date_text, format_time, parse_date
 
 PAGE_SIZE = 50
@@ -147,12 +146,6 @@ class OrdersState(AppState):
 
         return self._run(load)
 
-    def _load_campaign_options(self) -> None:
-        rows, _error = self._run(
-            lambda s: campaign_service.campaign_choices(session=s, account_id=self._actor(s).account_id)
-        )
-        self.campaign_options = [CampaignOption(public_id=public_id, name=name) for public_id, name in rows or []]
-
     @rx.event
     def load_orders(self) -> None:
         """on_load: the filters come from the URL (?status=&from=&to=&campaign=); unknown values are ignored."""
@@ -160,7 +153,7 @@ class OrdersState(AppState):
         status = str(params.get("status", ""))
         self.status_filter = status if status in STATUSES else ALL
         self.since, self.until = date_text(params.get("from")), date_text(params.get("to"))
-        self._load_campaign_options()
+        self.campaign_options = self._campaign_options()
         campaign = str(params.get("campaign", ""))
         self.campaign_filter = campaign if campaign in {c["public_id"] for c in self.campaign_options} else ALL
         self.error = ""

@@ -13,12 +13,10 @@ from typing import Any, Protocol, TypedDict
 import reflex as rx
 from sqlmodel import Session
 
-from app.services import campaigns as campaign_service
 from app.services import spend as spend_service
 from app.services.currency import format_minor
 from app.services.errors import ValidationFailed
-from app.state.base import AppState
-from app.state.conversions import CampaignOption
+from app.state.base import AppState, CampaignOption
 from app.state.format import date_text, parse_date
 
 PAGE_SIZE = 50
@@ -187,10 +185,7 @@ class SpendState(AppState):
     @rx.event
     def load_spend(self) -> None:
         """on_load of /spend: the campaigns for the filter and the first page of stored spend."""
-        rows, _error = self._run(
-            lambda s: campaign_service.campaign_choices(session=s, account_id=self._actor(s).account_id)
-        )
-        self.campaign_options = [CampaignOption(public_id=public_id, name=name) for public_id, name in rows or []]
+        self.campaign_options = self._campaign_options()
         if self.campaign_filter not in {c["public_id"] for c in self.campaign_options}:
             self.campaign_filter = ALL
         self._reload()

@@ -214,20 +214,20 @@ def test_reimport_replaces_and_never_double_counts(db: Session) -> None:
         (DAY - timedelta(days=1), 500, "EUR", None, None),
         (DAY, 1250, "EUR", 1100, 11),
     ]
-    totals = spend_service.spend_totals(
+    rows = spend_service.daily_spend(
         session=db, account_id=owner.account_id, start=DAY - timedelta(days=1), end=DAY + timedelta(days=1)
     )
     ids = _campaign_ids(db, owner)
-    assert totals == {
-        (ids[spring], "EUR"): spend_service.SpendTotal(1250, 1100, 11),
-        (ids[brand], "EUR"): spend_service.SpendTotal(500, 0, 0),
-    }
-    # end is exclusive; a campaign filter keeps only those campaigns
-    assert spend_service.spend_totals(session=db, account_id=owner.account_id, start=DAY, end=DAY) == {}
-    only = spend_service.spend_totals(
-        session=db, account_id=owner.account_id, start=DAY - timedelta(days=7), end=DAY, campaign_ids=[ids[brand]]
-    )
-    assert list(only) == [(ids[brand], "EUR")]
+    assert rows == [
+        spend_service.DailySpend(DAY - timedelta(days=1), ids[brand], "EUR", 500, 0, 0),
+        spend_service.DailySpend(DAY, ids[spring], "EUR", 1250, 1100, 11),
+    ]
+    # both ends are included, and nothing outside them
+    assert [r.day for r in spend_service.daily_spend(session=db, account_id=owner.account_id, start=DAY, end=DAY)] == [
+        DAY
+    ]
+    before = DAY - timedelta(days=7)
+    assert spend_service.daily_spend(session=db, account_id=owner.account_id, start=before, end=before) == []
 
 
 def _campaign_ids(db: Session, actor: Actor) -> dict[str, int]:
@@ -240,10 +240,10 @@ def test_currencies_are_kept_apart_in_totals(db: Session) -> None:
     _campaign(db, owner, "Spring sale")
     yesterday = (DAY - timedelta(days=1)).isoformat()
     _import(db, owner, HEADER + f"{D},Spring sale,10.00,EUR,,\n{yesterday},Spring sale,700,JPY,,\n")
-    totals = spend_service.spend_totals(
+    rows = spend_service.daily_spend(
         session=db, account_id=owner.account_id, start=DAY - timedelta(days=5), end=DAY + timedelta(days=1)
     )
-    assert sorted((currency, t.amount) for (_, currency), t in totals.items()) == [("EUR", 1000), ("JPY", 700)]
+    assert sorted((r.currency, r.amount) for r in rows) == [("EUR", 1000), ("JPY", 700)]
 
 
 def test_tenancy_another_accounts_campaign_is_unknown(db: Session) -> None:
