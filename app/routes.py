@@ -19,10 +19,12 @@ ORDER = "/orders/[order_id]"
 CONVERSIONS = "/conversions"
 METRICS = "/metrics"
 SPEND = "/spend"
+ALERTS = "/alerts"
 SETTINGS_KEYS = "/settings/keys"
 SETTINGS_TEAM = "/settings/team"
 SETTINGS_STRIPE = "/settings/stripe"
 INVITE = "/invite/[token]"
+ADMIN_JOBS = "/admin/jobs"
 
 PUBLIC_PAGES = {SIGNUP, LOGIN, INVITE}
 
@@ -71,6 +73,12 @@ def conversions_url(
     params = {"provider": provider, "status": status, "campaign": campaign, "from": since, "to": until}
     query = urlencode({k: v for k, v in params.items() if v})
     return f"{CONVERSIONS}?{query}" if query else CONVERSIONS
+
+
+def alerts_url(*, rule: str = "", kind: str = "") -> str:
+    """/alerts with the history's filters (a rule's public id, an event kind) in the query string."""
+    query = urlencode({k: v for k, v in {"rule": rule, "kind": kind}.items() if v})
+    return f"{ALERTS}?{query}" if query else ALERTS
 
 
 def dashboard_url(path: str, params: dict[str, str]) -> str:

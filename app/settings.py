@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,7 @@ class Environment(StrEnum):
 class EmailBackend(StrEnum):
     FILE = "file"
     SMTP = "smtp"
+    SENDGRID = "sendgrid"
 
 
 class SettingsError(ValueError):
@@ -63,7 +65,14 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = True
-    smtp_timeout_seconds: float = 10.0
+    # Implicit TLS from the first byte (usually port 465); when set, SMTP_STARTTLS does not apply.
+    smtp_ssl: bool = False
+    # PEM file of the CA(s) that signed the server's certificate; empty: the system's trust store.
+    smtp_ca_file: str = ""
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    sendgrid_api_key: str = ""
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_timeout_seconds: float = Field(default=10.0, gt=0)
 
     ingest_rate_limit: str = "500/second"
     key_cache_seconds: float = Field(default=5.0, ge=0)
@@ -92,11 +101,18 @@ class Settings(BaseSettings):
     # How often the update_rollups job recomputes the days marked dirty (the dashboard lags by at most this).
     rollup_seconds: int = Field(default=30, ge=1)
 
+    # Alerts: how often rules are evaluated (once per interval across all processes), and e-mail retries.
+    alerts_evaluate_seconds: int = Field(default=300, ge=1)
+    alert_email_max_attempts: int = Field(default=5, ge=1, le=20)
+    alert_email_retry_seconds: float = Field(default=60.0, gt=0)
+
     jobs_enabled: bool = True
     job_lease_seconds: int = Field(default=60, ge=5)
     key_usage_flush_seconds: int = Field(default=30, ge=1)
 
-    @field_validator("meta_graph_base", "ga4_base", "google_datamanager_base", "google_oauth_token_url")
+    @field_validator(
+        "meta_graph_base", "ga4_base", "google_datamanager_base", "google_oauth_token_url", "sendgrid_api_host"
+    )
     @classmethod
     def _base_url(cls, value: str) -> str:
         parts = urlsplit(value)
@@ -111,6 +127,20 @@ class Settings(BaseSettings):
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError("PUBLIC_URL must be an absolute http(s) URL, e.g. https://paidsignal.example.com")
         return value.rstrip("/")
+
+    @field_validator("email_from")
+    @classmethod
+    def _sender_address(cls, value: str) -> str:
+        if "@" not in parseaddr(value)[1]:
+            raise ValueError(f"EMAIL_FROM {value!r} must be an address, e.g. 'PaidSignal <no-reply@example.com>'")
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"SMTP_CA_FILE {value!r} is not a file; give a PEM file of CA certificates or unset it")
+        return value
 
     @field_validator("extra_cors_origins", mode="before")
     @classmethod
@@ -157,6 +187,19 @@ class Settings(BaseSettings):
                 )
             if self.password_hash_profile != "default":
                 raise SettingsError("PASSWORD_HASH_PROFILE=fast is for tests; unset it in production")
+            if self.email_backend is EmailBackend.SENDGRID and not self.sendgrid_api_key.strip():
+                raise SettingsError(
+                    "EMAIL_BACKEND=sendgrid needs SENDGRID_API_KEY: create an API key with the 'Mail Send' "
+                    "permission in SendGrid (Settings > API Keys) and set it"
+                )
+            # An unset SMTP_HOST would quietly mean localhost: in production the server must be named.
+            if self.email_backend is EmailBackend.SMTP and (
+                "smtp_host" not in self.model_fields_set or not self.smtp_host.strip()
+            ):
+                raise SettingsError(
+                    "EMAIL_BACKEND=smtp needs SMTP_HOST (and usually SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD), "
+                    "e.g. SendGrid's relay: SMTP_HOST=smtp.sendgrid.net SMTP_PORT=587 SMTP_USERNAME=apikey"
+                )
         return self
 
     @property

@@ -17,6 +17,7 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Conversions", routes.CONVERSIONS, "send"),
     ("Campaigns", routes.CAMPAIGNS, "megaphone"),
     ("Spend", routes.SPEND, "wallet"),
+    ("Alerts", routes.ALERTS, "bell"),
     ("Pixels", routes.PIXELS, "radio-tower"),
     ("Install", routes.INSTALL, "code"),
     ("API keys", routes.SETTINGS_KEYS, "key-round"),
@@ -70,6 +71,9 @@ def sidebar() -> rx.Component:
         account_switcher(),
         rx.text(AppState.role, size="1", color_scheme="gray", id="current-role"),
         rx.vstack(*[nav_link(*item) for item in NAV_ITEMS], spacing="1", width="100%"),
+        rx.cond(
+            AppState.is_staff, rx.box(nav_link("Jobs", routes.ADMIN_JOBS, "timer"), id="nav-admin-jobs", width="100%")
+        ),
         rx.spacer(),
         rx.divider(),
         rx.text(AppState.user_email, size="1", color_scheme="gray", id="user-email"),

@@ -5,7 +5,6 @@ Started from a Reflex lifespan task (see app/app.py); the mounted FastAPI app's 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import secrets
@@ -29,7 +28,16 @@ from app.settings import get_settings
 
 log = logging.getLogger("paidsignal.jobs")
 
-HOLDER = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+_holders: dict[int, str] = {}
+
+
+def current_holder() -> str:
+    """This process's lease-holder name (host:pid:random). Worked out per process, not at import: a server's
+    workers are forked from one parent after the import, and each must hold leases under its own name."""
+    pid = os.getpid()
+    if pid not in _holders:
+        _holders[pid] = f"{socket.gethostname()}:{pid}:{secrets.token_hex(3)}"
+    return _holders[pid]
 
 
 @dataclass(frozen=True)
@@ -40,16 +48,23 @@ class JobSpec:
     leased: bool = True  # False: per-process work (e.g. flushing this process's memory)
     # Quiet jobs run often and mostly find nothing to do: a run is recorded only when it did something or failed.
     quiet: bool = False
+    # Once per interval slot across the cluster (not once per process per interval): e.g. alert evaluation.
+    once_per_interval: bool = False
 
 
-def run_job(spec: JobSpec, *, holder: str = HOLDER, ttl_seconds: int | None = None) -> str:
+def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None = None) -> str:
     """Run one job now if we can take its lease; return the outcome (``skipped`` when another holds it)."""
+    holder = holder or current_holder()
     ttl = ttl_seconds or get_settings().job_lease_seconds
     engine = get_engine()
     if spec.leased:
         with Session(engine) as session:
-            if not job_service.acquire_lease(session=session, name=spec.name, holder=holder, ttl_seconds=ttl):
+            if not job_service.acquire_lease(
+                session=session, name=spec.name, holder=holder, ttl_seconds=ttl, due_only=spec.once_per_interval
+            ):
                 return "skipped"
+            # We hold the lease: a run of this job still marked running belongs to a holder that died.
+            job_service.mark_interrupted(session=session, job_name=spec.name, holder=holder)
     stop = threading.Event()
     lost = threading.Event()
 
@@ -95,14 +110,27 @@ def run_job(spec: JobSpec, *, holder: str = HOLDER, ttl_seconds: int | None = No
                 run_id = job_service.start_run(
                     session=session, job_name=spec.name, holder=holder, started_at=started_at
                 )
-            if run_id is not None:
-                job_service.finish_run(session=session, run_id=run_id, outcome=outcome, detail=detail)
-            if spec.leased and not lost.is_set():
-                job_service.release_lease(session=session, name=spec.name, holder=holder)
+            # One transaction: the run's outcome, its slot (a failed run completes it too: the next slot tries
+            # again, rather than every process that fires in this one) and the lease's release.
+            job_service.end_run(
+                session=session,
+                name=spec.name,
+                holder=holder,
+                run_id=run_id,
+                outcome=outcome,
+                detail=detail,
+                slot_due=(
+                    job_service.slot_end(started_at, spec.every_seconds)
+                    if spec.leased and spec.once_per_interval and not lost.is_set()
+                    else None
+                ),
+                release=spec.leased and not lost.is_set(),
+            )
     return outcome
 
 
 def default_jobs() -> list[JobSpec]:
+    from app.jobs.evaluate_alerts import evaluate_alerts
     from app.jobs.flush_key_usage import flush_key_usage
     from app.jobs.purge_sessions import purge_sessions
     from app.jobs.send_conversions import send_conversions
@@ -111,12 +139,14 @@ def default_jobs() -> list[JobSpec]:
     settings = get_settings()
     return [
         JobSpec("flush_key_usage", flush_key_usage, settings.key_usage_flush_seconds, leased=False),
-        JobSpec("purge_sessions", purge_sessions, 6 * 3600),
+        JobSpec("purge_sessions", purge_sessions, 6 * 3600, once_per_interval=True),
+        # Once per interval slot across every process and instance (see JobSpec.once_per_interval).
+        JobSpec("evaluate_alerts", evaluate_alerts, settings.alerts_evaluate_seconds, once_per_interval=True),
         JobSpec("update_rollups", update_rollups, settings.rollup_seconds, quiet=True),
         # Not leased: every delivery carries its own lease, so several processes may send side by side.
         JobSpec(
             "send_conversions",
-            functools.partial(send_conversions, HOLDER),
+            lambda: send_conversions(current_holder()),
             settings.conversions_send_seconds,
             leased=False,
             quiet=True,
@@ -131,10 +161,13 @@ class JobRunner:
 
     def start(self) -> None:
         for spec in self.specs:
+            # A once-per-interval job is tried four times per interval: the scheduler's phase is not the slots'
+            # (aligned on the epoch), and extra tries in a slot already run are refused by the lease.
+            every = max(1, spec.every_seconds // 4) if spec.once_per_interval else spec.every_seconds
             self.scheduler.add_job(
                 run_job,
                 "interval",
-                seconds=spec.every_seconds,
+                seconds=every,
                 args=[spec],
                 id=spec.name,
                 max_instances=1,
@@ -143,7 +176,7 @@ class JobRunner:
         self.scheduler.start()
         if any(spec.name == "send_conversions" for spec in self.specs):
             conversions.set_wake(lambda: self.wake("send_conversions"))
-        log.info("job runner %s started with %d job(s)", HOLDER, len(self.specs))
+        log.info("job runner %s started with %d job(s)", current_holder(), len(self.specs))
 
     def wake(self, name: str) -> None:
         """Run a job now instead of at its next interval (e.g. the sender, after a webhook enqueued deliveries)."""

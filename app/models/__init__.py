@@ -1,6 +1,7 @@
 """SQLModel tables, one module per domain. Importing this package registers every table's metadata."""
 
 from app.models.accounts import Account, AuthSession, Invite, Membership, Role, User
+from app.models.alerts import AlertEvent, AlertRule, AlertState
 from app.models.campaigns import Campaign, CampaignPixel, CampaignVersion, Pixel
 from app.models.conversions import ConversionDelivery, DeliveryAttempt
 from app.models.jobs import JobLease, JobRun
@@ -21,6 +22,9 @@ from app.models.tracking import Event, Touch, Visitor, VisitSession
 __all__ = [
     "Account",
     "AdSpend",
+    "AlertEvent",
+    "AlertRule",
+    "AlertState",
     "ApiKey",
     "AuthSession",
     "Campaign",

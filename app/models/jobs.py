@@ -16,6 +16,9 @@ class JobLease(SQLModel, table=True):
     holder: str = Field(max_length=120)
     acquired_at: datetime = utc_field()
     expires_at: datetime = utc_field()
+    # Jobs that run once per interval across the cluster: the next slot's start. A process whose scheduler fires
+    # before it finds nothing due, so two instances never both evaluate the same slot.
+    due_at: datetime | None = utc_field(nullable=True)
 
 
 class JobRun(SQLModel, table=True):

@@ -1,6 +1,8 @@
 """Reflex page functions, one module per page, layout only. Importing this package registers them."""
 
 from app.pages import (
+    admin_jobs,
+    alerts,
     auth,
     campaign,
     campaigns,
@@ -17,6 +19,8 @@ from app.pages import (
 )
 
 __all__ = [
+    "admin_jobs",
+    "alerts",
     "auth",
     "campaign",
     "campaigns",

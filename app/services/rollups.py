@@ -108,6 +108,11 @@ def mark_order_dirty(session: Session, order: Order) -> None:
 def traffic_for_day(session: Session, account_id: int, day: date, zone: ZoneInfo) -> list[dict[str, Any]]:
     """Sessions and distinct visitors per campaign version on one day."""
     start, end = day_bounds(day, zone)
+    return [{"day": day, **row} for row in traffic_between(session, account_id, start, end)]
+
+
+def traffic_between(session: Session, account_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Sessions that started in ``[start, end)`` and their distinct visitors, per campaign version."""
     rows = session.exec(
         select(VisitSession.campaign_id, VisitSession.campaign_version_id, VisitSession.visitor_key)
         .where(VisitSession.account_id == account_id)
@@ -121,7 +126,7 @@ def traffic_for_day(session: Session, account_id: int, day: date, zone: ZoneInfo
         if visitor:
             visitors[key].add(visitor)
     return [
-        {"account_id": account_id, "day": day, "campaign_id": c, "campaign_version_id": v, "sessions": n,
+        {"account_id": account_id, "campaign_id": c, "campaign_version_id": v, "sessions": n,
          "visitors": len(visitors[(c, v)])}
         for (c, v), n in sorted(sessions.items())
     ]  # fmt: skip
@@ -257,6 +262,20 @@ def sales_for_day(
 ) -> dict[SalesKey, dict[str, int]]:
     """What one day adds to each (model, version, product, price, currency): see the module docstring."""
     start, end = day_bounds(day, zone)
+    return sales_between(session, account_id, start, end, models=models, lookback_days=lookback_days)
+
+
+def sales_between(
+    session: Session,
+    account_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    models: Sequence[str] = MODELS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> dict[SalesKey, dict[str, int]]:
+    """What payments and refunds in ``[start, end)`` add to each (model, version, product, price, currency), by the
+    same rules as a day (alerts use it for windows of hours)."""
     payments = session.exec(
         select(Payment)
         .where(Payment.account_id == account_id, col(Payment.order_id).is_not(None))

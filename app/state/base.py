@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypedDict, TypeVar
 
 import reflex as rx
@@ -16,6 +16,29 @@ from app.services.errors import AuthenticationFailed, ServiceError
 from app.services.permissions import Actor, Permission
 
 T = TypeVar("T")
+
+
+P = TypeVar("P")
+
+
+def next_page(
+    state: Any, fetch: Callable[[str], tuple[P | None, str | None]], append: Callable[[P], None], noun: str
+) -> Iterator[Any]:
+    """The "Load more" of a paged list (``yield from`` it in the state's event): fetch the page after
+    ``state.next_cursor`` (the cursor stays on the server) with ``state.loading_more`` shown meanwhile, then
+    ``append`` it, or toast why it could not be loaded. The state has ``next_cursor: str`` and ``loading_more``."""
+    if not state.next_cursor or state.loading_more:
+        return
+    state.loading_more = True
+    yield
+    try:
+        found, error = fetch(state.next_cursor)
+    finally:
+        state.loading_more = False
+    if error or found is None:
+        yield rx.toast.error(error or f"More {noun} could not be loaded.")
+        return
+    append(found)
 
 
 class CampaignOption(TypedDict):

@@ -20,7 +20,7 @@ from app import routes
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
 from app.services.pixels import Provider
-from app.state.base import AppState, CampaignOption
+from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, format_time, parse_date
 
 PAGE_SIZE = 50
@@ -286,18 +286,10 @@ class ConversionsState(AppState):
 
     @rx.event
     def load_more(self) -> Iterator[Any]:
-        """Append the next page (the cursor stays on the server: the browser never sends one)."""
-        if not self.next_cursor or self.loading_more:
-            return
-        self.loading_more = True
-        yield
-        try:
-            found, error = self._page(self.next_cursor)
-        finally:
-            self.loading_more = False
-        if error or found is None:
-            yield rx.toast.error(error or "More conversions could not be loaded.")
-            return
+        """Append the next page."""
+        yield from next_page(self, self._page, self._append, "conversions")
+
+    def _append(self, found: Any) -> None:
         self.deliveries = [*self.deliveries, *(delivery_item(row, self.account_timezone) for row in found.rows)]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
         self.totals = [StatusTotal(status=s, count=found.totals.get(s, 0)) for s in STATUSES]

@@ -22,7 +22,7 @@ from app.services import orders as order_service
 from app.services import pixels as pixel_service
 from app.services.attribution import AttributionModel
 from app.services.currency import format_minor
-from app.state.base import AppState, CampaignOption
+from app.state.base import AppState, CampaignOption, next_page
 from app.state.conversions import DeliveryView, delivery_view, replay_message
 from app.state.format import date_text, format_time, parse_date
 
@@ -168,18 +168,10 @@ class OrdersState(AppState):
 
     @rx.event
     def load_more(self) -> Iterator[Any]:
-        """Append the next page (the cursor stays on the server: the browser never sends one)."""
-        if not self.next_cursor or self.loading_more:
-            return
-        self.loading_more = True
-        yield
-        try:
-            found, error = self._page(self.next_cursor)
-        finally:
-            self.loading_more = False
-        if error or found is None:
-            yield rx.toast.error(error or "More orders could not be loaded.")
-            return
+        """Append the next page."""
+        yield from next_page(self, self._page, self._append, "orders")
+
+    def _append(self, found: Any) -> None:
         self.orders = [*self.orders, *(order_item(row, self.account_timezone) for row in found.orders)]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
 

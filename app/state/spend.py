@@ -16,7 +16,7 @@ from sqlmodel import Session
 from app.services import spend as spend_service
 from app.services.currency import format_minor
 from app.services.errors import ValidationFailed
-from app.state.base import AppState, CampaignOption
+from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, parse_date
 
 PAGE_SIZE = 50
@@ -192,18 +192,10 @@ class SpendState(AppState):
 
     @rx.event
     def load_more(self) -> Iterator[Any]:
-        """Append the next page (the cursor stays on the server)."""
-        if not self.next_cursor or self.loading_more:
-            return
-        self.loading_more = True
-        yield
-        try:
-            found, error = self._page(self.next_cursor)
-        finally:
-            self.loading_more = False
-        if error or found is None:
-            yield rx.toast.error(error or "More spend could not be loaded.")
-            return
+        """Append the next page."""
+        yield from next_page(self, self._page, self._append, "spend")
+
+    def _append(self, found: Any) -> None:
         self.rows = [*self.rows, *(spend_row(r) for r in found.rows)]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
 
