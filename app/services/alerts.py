@@ -21,10 +21,11 @@ E-mails are queued on the event and sent by ``send_due_emails`` with retries; ev
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -511,8 +512,16 @@ class Evaluation:
     volume_ok: bool = True
     verdict: str = "ok"  # breached | ok | low_volume | no_threshold | no_data
     summary: str = ""
-    drivers: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
+    current_figures: Figures = field(default_factory=Figures, repr=False)
+    previous_figures: Figures = field(default_factory=Figures, repr=False)
+    # What changed since the previous window, worked out only when an e-mail or a preview needs it.
+    explain: Callable[[], list[str]] | None = field(default=None, repr=False)
+    _drivers: list[str] | None = field(default=None, repr=False)
+
+    def what_changed(self) -> list[str]:
+        if self._drivers is None:
+            self._drivers = self.explain() if self.explain else []
+        return self._drivers
 
     @property
     def campaign_label(self) -> str:
@@ -718,7 +727,8 @@ def evaluate(
             currency=currency,
             sessions=now_figures.sessions,
             orders=now_figures.orders,
-            figures={"current": metrics.figure_dict(now_figures), "previous": metrics.figure_dict(before_figures)},
+            current_figures=now_figures,
+            previous_figures=before_figures,
         )
         result.volume_ok = now_figures.sessions >= rule.min_sessions and now_figures.orders >= rule.min_orders
         if metric is Metric.CONVERSIONS_STOPPED:
@@ -746,7 +756,7 @@ def evaluate(
         else:
             result.verdict = "breached" if result.breached else "ok"
         result.summary = _summary(rule, result)
-        result.drivers = _drivers(session, campaign, current, previous, currency, numbers)
+        result.explain = functools.partial(_drivers, session, campaign, current, previous, currency, numbers)
         out.append(result)
     return out
 
@@ -865,7 +875,7 @@ def compose(kind: EventKind, rule: AlertRule, e: Evaluation, zone_name: str) -> 
             *(f"{name + ':':<11}{fact}" for name, fact in facts),
             "",
             "What changed since the previous window:",
-            *(f"  - {line}" for line in e.drivers),
+            *(f"  - {line}" for line in e.what_changed()),
             "",
             f"Open the campaign: {link}",
             f"Manage alerts: {alerts_link}",
@@ -875,7 +885,7 @@ def compose(kind: EventKind, rule: AlertRule, e: Evaluation, zone_name: str) -> 
     rows = "".join(
         f'<tr><th align="left" style="padding:2px 12px 2px 0">{esc(n)}</th><td>{esc(f)}</td></tr>' for n, f in facts
     )
-    changes = "".join(f"<li>{esc(line)}</li>" for line in e.drivers)
+    changes = "".join(f"<li>{esc(line)}</li>" for line in e.what_changed())
     body = (
         f'<div style="font-family:sans-serif;font-size:14px"><p><strong>{esc(heading)}</strong></p>'
         f"<table>{rows}</table><p>What changed since the previous window:</p><ul>{changes}</ul>"
@@ -943,11 +953,14 @@ def _event(
             "subject": message.subject,
             "text": message.text,
             "html": message.html,
-            "drivers": e.drivers,
+            "drivers": e.what_changed(),
             "currency": e.currency,
             "mode": e.mode.value,
             "threshold_source": e.threshold_source,
-            "figures": e.figures,
+            "figures": {
+                "current": metrics.figure_dict(e.current_figures),
+                "previous": metrics.figure_dict(e.previous_figures),
+            },
             "attempts": [],
         },
         recipients=to,
@@ -960,13 +973,16 @@ def _event(
 
 
 def apply_evaluation(
-    session: Session, rule: AlertRule, e: Evaluation, zone_name: str, summary: RunSummary
+    session: Session,
+    rule: AlertRule,
+    e: Evaluation,
+    zone_name: str,
+    summary: RunSummary,
+    state: AlertState | None = None,
 ) -> EventKind | None:
-    """Move the (rule, campaign) state for one evaluation and record what happened (in the caller's transaction)."""
+    """Move the (rule, campaign) state (``state``: as loaded by the caller, None when there is none yet) for one
+    evaluation and record what happened (in the caller's transaction)."""
     now = e.window_end
-    state = session.exec(
-        select(AlertState).where(AlertState.rule_id == rule.id, AlertState.campaign_id == e.campaign_id)
-    ).first()
     if state is None:
         state = AlertState(account_id=rule.account_id, rule_id=rule.id or 0, campaign_id=e.campaign_id, since=now)
     state.last_evaluated_at = now
@@ -1023,8 +1039,12 @@ def evaluate_rules(session: Session, *, now: datetime | None = None, account_id:
         try:
             found = evaluate(session, rule, now=now, cache=cache)
             with write_lock:
+                states = {
+                    s.campaign_id: s for s in session.exec(select(AlertState).where(AlertState.rule_id == rule.id))
+                }
                 for e in found:
-                    apply_evaluation(session, rule, e, zones.get(rule.account_id) or "UTC", summary)
+                    zone = zones.get(rule.account_id) or "UTC"
+                    apply_evaluation(session, rule, e, zone, summary, states.get(e.campaign_id))
                 session.commit()
             summary.evaluations += len(found)
         except Exception as error:  # one broken rule must not stop the others
@@ -1099,9 +1119,16 @@ def send_due_emails(
 
 
 def run_evaluation(session: Session, *, now: datetime | None = None, account_id: int | None = None) -> RunSummary:
-    """The ``evaluate_alerts`` job: evaluate every enabled rule (of one account, or all), then send what is due."""
+    """The ``evaluate_alerts`` job: evaluate every enabled rule (of one account, or all), then send what is due (in
+    batches, until none is left: a burst of alerts is not spread over several runs)."""
     summary = evaluate_rules(session, now=now, account_id=account_id)
-    summary.emails_sent, summary.emails_failed = send_due_emails(session, now=now, account_id=account_id)
+    batch = 200
+    while True:
+        sent, failed = send_due_emails(session, now=now, account_id=account_id, limit=batch)
+        summary.emails_sent += sent
+        summary.emails_failed += failed
+        if sent + failed < batch:
+            break
     return summary
 
 
@@ -1148,7 +1175,7 @@ def preview_rule(*, session: Session, actor: Actor, data: dict[str, Any], now: d
                 summary=e.summary,
                 subject=message.subject if e.verdict == "breached" else "",
                 text=message.text if e.verdict == "breached" else "",
-                drivers=e.drivers,
+                drivers=e.what_changed(),
             )
         )
     if not out:

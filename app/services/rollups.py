@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import bindparam, delete, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -112,24 +112,28 @@ def traffic_for_day(session: Session, account_id: int, day: date, zone: ZoneInfo
 
 
 def traffic_between(session: Session, account_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Sessions that started in ``[start, end)`` and their distinct visitors, per campaign version."""
+    """Sessions that started in ``[start, end)`` and their distinct visitors, per campaign version (counted in SQL:
+    a week of a busy shop is 150k sessions)."""
     rows = session.exec(
-        select(VisitSession.campaign_id, VisitSession.campaign_version_id, VisitSession.visitor_key)
+        select(
+            VisitSession.campaign_id,
+            VisitSession.campaign_version_id,
+            func.count(),
+            func.count(func.distinct(func.nullif(VisitSession.visitor_key, ""))),
+        )
         .where(VisitSession.account_id == account_id)
         .where(col(VisitSession.started_at) >= start, col(VisitSession.started_at) < end)
+        .group_by(VisitSession.campaign_id, VisitSession.campaign_version_id)
     ).all()
-    sessions: dict[tuple[int, int], int] = defaultdict(int)
-    visitors: dict[tuple[int, int], set[str]] = defaultdict(set)
-    for campaign_id, version_id, visitor in rows:
+    merged: dict[tuple[int, int], tuple[int, int]] = {}
+    for campaign_id, version_id, sessions, visitors in rows:  # NULL and 0 both mean "none": merge them
         key = (campaign_id or 0, version_id or 0)
-        sessions[key] += 1
-        if visitor:
-            visitors[key].add(visitor)
+        before = merged.get(key, (0, 0))
+        merged[key] = (before[0] + int(sessions), before[1] + int(visitors))
     return [
-        {"account_id": account_id, "campaign_id": c, "campaign_version_id": v, "sessions": n,
-         "visitors": len(visitors[(c, v)])}
-        for (c, v), n in sorted(sessions.items())
-    ]  # fmt: skip
+        {"account_id": account_id, "campaign_id": c, "campaign_version_id": v, "sessions": n, "visitors": u}
+        for (c, v), (n, u) in sorted(merged.items())
+    ]
 
 
 # --- sales ----------------------------------------------------------------------------------------------------------
@@ -143,22 +147,32 @@ def customer_key(order: Order) -> str:
     return f"order:{order.id}"
 
 
+def _new_orders(session: Session, account_id: int, firsts: Sequence[tuple[Order, datetime]]) -> set[int]:
+    """The orders among ``firsts`` (an order, the time of its first payment) whose customer had no other order with
+    an earlier first payment (ties: the lower order id first), i.e. new customers. One query per 500 customers."""
+    keys = sorted({key for order, _ in firsts if not (key := customer_key(order)).startswith("order:")})
+    seen: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    for at in range(0, len(keys), 500):
+        rows = session.exec(
+            select(Order.customer_key, Payment.paid_at, Order.id)
+            .join(Payment, col(Payment.order_id) == col(Order.id))
+            .where(Order.account_id == account_id, col(Order.customer_key).in_(keys[at : at + 500]))
+            .where(col(Payment.kind).in_(("one_off", "first")))
+        ).all()
+        for key, paid_at, order_id in rows:
+            seen[str(key)].append((paid_at, int(order_id or 0)))
+    new = set()
+    for order, first_paid in firsts:
+        key = customer_key(order)
+        mine = (first_paid, order.id or 0)
+        if key.startswith("order:") or not any(other < mine for other in seen.get(key, []) if other[1] != order.id):
+            new.add(order.id or 0)
+    return new
+
+
 def _is_new(session: Session, order: Order, first_paid: datetime) -> bool:
     """No other order of the same customer had its first payment earlier (ties: the lower order id first)."""
-    key = customer_key(order)
-    if key.startswith("order:"):
-        return True
-    earlier = session.exec(
-        select(Order.id)
-        .join(Payment, col(Payment.order_id) == col(Order.id))
-        .where(Order.account_id == order.account_id, col(Order.id) != order.id, Order.customer_key == key)
-        .where(col(Payment.kind).in_(("one_off", "first")))
-        .where(
-            (col(Payment.paid_at) < first_paid) | ((col(Payment.paid_at) == first_paid) & (col(Order.id) < order.id))
-        )
-        .limit(1)
-    ).first()
-    return earlier is None
+    return (order.id or 0) in _new_orders(session, order.account_id, [(order, first_paid)])
 
 
 @dataclass(frozen=True)
@@ -297,12 +311,17 @@ def sales_between(
             credits_cache[key] = order_credits(session, order, model, lookback_days)
         return credits_cache[key]
 
+    new_orders = _new_orders(
+        session,
+        account_id,
+        [(orders[p.order_id], p.paid_at) for p in payments if p.kind in {"one_off", "first"} and p.order_id in orders],
+    )
     for payment in payments:
         order = orders.get(payment.order_id)
         if order is None:
             continue
         first = payment.kind in {"one_off", "first"}
-        new = first and _is_new(session, order, payment.paid_at)
+        new = first and (order.id or 0) in new_orders
         for model in models:
             credits = credits_of(order, model)
             if first:

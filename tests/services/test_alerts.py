@@ -226,10 +226,10 @@ def test_what_changed_names_the_new_version_and_the_products(world: World) -> No
     rule(w, threshold=1.0, currency="EUR")
     [e] = alerts.evaluate(w.db, _rule(w), now=NOW)
     published = (NOW - timedelta(hours=30)).strftime("%Y-%m-%d %H:%M")
-    assert f"Version 2 went live at {published} UTC." in e.drivers
-    assert "Version 1: orders 1 → 0, sessions 0 → 0." in e.drivers
-    assert "Version 2: orders 0 → 1, sessions 20 → 20." in e.drivers
-    assert e.drivers[-2:] == [
+    assert f"Version 2 went live at {published} UTC." in e.what_changed()
+    assert "Version 1: orders 1 → 0, sessions 0 → 0." in e.what_changed()
+    assert "Version 2: orders 0 → 1, sessions 20 → 20." in e.what_changed()
+    assert e.what_changed()[-2:] == [
         "Product prod_bag: net revenue 200.00 EUR → 0.00 EUR (−200.00 EUR).",
         "Product prod_shoe: net revenue 0.00 EUR → 50.00 EUR (+50.00 EUR).",
     ]
