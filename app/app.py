@@ -13,6 +13,7 @@ from app.api import build_api
 from app.components.layout import registered_pages
 from app.jobs.runner import job_runner_lifespan
 from app.services.ingest import writer
+from app.settings import get_settings
 
 
 @asynccontextmanager
@@ -22,8 +23,21 @@ async def ingest_writer_lifespan(app: Any = None) -> AsyncIterator[None]:
     writer.stop()
 
 
+@asynccontextmanager
+async def llm_warmup_lifespan(app: Any = None) -> AsyncIterator[None]:
+    """With an assistant configured, import litellm (10-20 s) in a thread at start, not in the first question."""
+    if get_settings().llm_model.strip():
+        import threading
+
+        from app.integrations import llm
+
+        threading.Thread(target=llm.load, name="litellm-import", daemon=True).start()
+    yield
+
+
 app = rx.App(api_transformer=build_api())
 for page, options in registered_pages():
     app.add_page(page, **options)
 app.register_lifespan_task(ingest_writer_lifespan)
 app.register_lifespan_task(job_runner_lifespan)
+app.register_lifespan_task(llm_warmup_lifespan)

@@ -20,11 +20,14 @@ CONVERSIONS = "/conversions"
 METRICS = "/metrics"
 SPEND = "/spend"
 ALERTS = "/alerts"
+ASSISTANT = "/assistant"
 SETTINGS_KEYS = "/settings/keys"
 SETTINGS_TEAM = "/settings/team"
 SETTINGS_STRIPE = "/settings/stripe"
 INVITE = "/invite/[token]"
+USAGE = "/usage"
 ADMIN_JOBS = "/admin/jobs"
+ADMIN_USAGE = "/admin/usage"
 
 PUBLIC_PAGES = {SIGNUP, LOGIN, INVITE}
 

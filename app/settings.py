@@ -106,9 +106,38 @@ class Settings(BaseSettings):
     alert_email_max_attempts: int = Field(default=5, ge=1, le=20)
     alert_email_retry_seconds: float = Field(default=60.0, gt=0)
 
+    # Assistant: litellm model name (empty: the assistant is off). Provider keys come from LLM_API_KEY or from
+    # litellm's own variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, …); LLM_API_BASE points at another server.
+    llm_model: str = ""
+    llm_api_base: str = ""
+    llm_api_key: str = ""
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    # USD per million tokens, for a model litellm's price catalogue lacks (or to override its price).
+    llm_input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    llm_output_cost_per_mtok: float | None = Field(default=None, ge=0)
+    assistant_max_tool_calls: int = Field(default=8, ge=1, le=50)
+    assistant_max_question_chars: int = Field(default=2000, ge=1, le=100_000)
+    assistant_history_messages: int = Field(default=20, ge=0, le=200)
+
+    @field_validator("llm_input_cost_per_mtok", "llm_output_cost_per_mtok", mode="before")
+    @classmethod
+    def _blank_price(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("llm_api_base")
+    @classmethod
+    def _llm_api_base(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if value and (parts.scheme not in {"http", "https"} or not parts.netloc):
+            raise ValueError(f"LLM_API_BASE {value!r} must be an absolute http(s) URL, e.g. http://127.0.0.1:8080/v1")
+        return value.rstrip("/")
+
     jobs_enabled: bool = True
     job_lease_seconds: int = Field(default=60, ge=5)
     key_usage_flush_seconds: int = Field(default=30, ge=1)
+    # How often each process adds the API requests it counted in memory to api_usage_daily (flush_api_usage).
+    api_usage_flush_seconds: int = Field(default=30, ge=1)
 
     @field_validator(
         "meta_graph_base", "ga4_base", "google_datamanager_base", "google_oauth_token_url", "sendgrid_api_host"

@@ -27,6 +27,9 @@ os.environ.update(
         "CONVERSIONS_RETRY_BASE_SECONDS": "0.05",
         "CONVERSIONS_RETRY_MAX_SECONDS": "600",
         "CONVERSIONS_TIMEOUT_SECONDS": "3",
+        # litellm: the price catalogue shipped with it, and no downloads of its own (see ../shared/TESTING.md).
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_OFFLINE_MODE": "true",
     }
 )
 
@@ -43,6 +46,7 @@ from app.services.keys import identities, usage  # noqa: E402
 from app.services.ratelimit import reset as reset_rate_limits  # noqa: E402
 from app.services.stripe_connection import webhook_secrets  # noqa: E402
 from app.services.stripe_webhooks import reset_caches as reset_webhook_caches  # noqa: E402
+from app.services.usage import api_usage  # noqa: E402
 from app.settings import get_settings  # noqa: E402
 
 
@@ -67,6 +71,7 @@ def db(engine: object) -> Iterator[Session]:
     _wipe(engine)
     reset_login_limits()
     usage.discard()
+    api_usage.discard()
     identities.clear()
     matcher_cache.clear()
     webhook_secrets.clear()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from app import routes
@@ -24,6 +29,65 @@ from app.api.endpoints import (
 )
 from app.api.errors import error_response, install_error_handlers
 from app.services.health import app_version
+from app.services.usage import api_usage
+
+log = logging.getLogger("paidsignal.api")
+_API_PREFIX = "/api/"
+
+
+def _endpoint(scope: Scope) -> str:
+    """``METHOD /route/template``: the matched route's path with its parameters, never the URL (ids stay out)."""
+    # FastAPI 0.165 keeps an included route's own path relative to its router (``/events``) in scope["route"]; the
+    # full template is on the effective route context it records (tests/api/test_usage_api.py checks the result).
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None) or "?"
+    return f"{scope.get('method', '?')} {template}"
+
+
+def _count_usage(state: MutableMapping[str, Any], scope: Scope, status: int) -> None:
+    """Count one answered request against the account its key authenticated (nothing when none did)."""
+    try:
+        usage_key = state.get("usage_key")
+        if usage_key is None:
+            return
+        account_id, key_id = usage_key
+        api_usage.count(account_id, key_id, _endpoint(scope), status, int(state.get("usage_events") or 0))
+    except Exception:  # counting must never fail a request
+        log.exception("counting an API request failed")
+
+
+class CountApiUsage:
+    """Pure ASGI middleware: after each ``/api/`` response, count it per account, key, route and day in memory
+    (services/usage.api_usage: a dict increment; the flush_api_usage job writes the counts). The account and key
+    come from ``request.state.usage_key``, set where the key checked out (api/deps.py) or by the Stripe webhook once
+    its signature did; the events endpoint sets ``request.state.usage_events``. 4xx and 5xx count as errors."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(_API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        # A state of this request's own: what a route sets is never read for another request, and nothing from the
+        # server's lifespan state can pose as an authenticated key.
+        state: dict[str, Any] = {k: v for k, v in (scope.get("state") or {}).items() if not k.startswith("usage_")}
+        scope["state"] = state
+        counted = False
+
+        # Counted as the response starts (the route has set the state by then), before the client can see it.
+        async def send_counting(message: Message) -> None:
+            nonlocal counted
+            if message["type"] == "http.response.start" and not counted:
+                counted = True
+                _count_usage(state, scope, int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counting)
+        finally:
+            if not counted:  # an exception escaping the app: Starlette's outermost middleware answers 500
+                _count_usage(state, scope, 500)
 
 
 def build_api() -> FastAPI:
@@ -35,6 +99,7 @@ def build_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
+    api.add_middleware(CountApiUsage)
 
     v1 = APIRouter(prefix=routes.API_V1)
     v1.include_router(health.router)

@@ -15,6 +15,13 @@ from app.services.keys import KeyIdentity
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def attribute_usage(request: Request, identity: KeyIdentity) -> KeyIdentity:
+    """Count this request against the key's account: the usage middleware (app/api) reads it after the response.
+    Only a key that checked out is attributed; a request with a bad key is counted nowhere."""
+    request.state.usage_key = (identity.account_id, identity.key_id)
+    return identity
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -35,7 +42,7 @@ def secret_key(request: Request, session: SessionDep) -> KeyIdentity:
                 "Revoke this key: it may now be in logs.",
                 field=name,
             )
-    return key_service.authenticate_secret_key(session=session, raw=_bearer(request))
+    return attribute_usage(request, key_service.authenticate_secret_key(session=session, raw=_bearer(request)))
 
 
 SecretKeyDep = Annotated[KeyIdentity, Depends(secret_key)]
@@ -51,4 +58,5 @@ def resolve_browser_or_server_key(request: Request, session: Session, body_key: 
         raise ValidationFailed(
             "Secret keys are not accepted in the URL or body; send 'Authorization: Bearer ps_sk_…'.", field="key"
         )
-    return key_service.authenticate_publishable_key(session=session, raw=raw, origin=request.headers.get("origin"))
+    identity = key_service.authenticate_publishable_key(session=session, raw=raw, origin=request.headers.get("origin"))
+    return attribute_usage(request, identity)

@@ -8,6 +8,7 @@ from typing import Any
 import reflex as rx
 
 from app import routes
+from app.services.permissions import Permission
 from app.state.base import AppState
 
 NAV_ITEMS: list[tuple[str, str, str]] = [
@@ -18,6 +19,7 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Campaigns", routes.CAMPAIGNS, "megaphone"),
     ("Spend", routes.SPEND, "wallet"),
     ("Alerts", routes.ALERTS, "bell"),
+    ("Assistant", routes.ASSISTANT, "sparkles"),
     ("Pixels", routes.PIXELS, "radio-tower"),
     ("Install", routes.INSTALL, "code"),
     ("API keys", routes.SETTINGS_KEYS, "key-round"),
@@ -70,9 +72,28 @@ def sidebar() -> rx.Component:
         rx.divider(),
         account_switcher(),
         rx.text(AppState.role, size="1", color_scheme="gray", id="current-role"),
-        rx.vstack(*[nav_link(*item) for item in NAV_ITEMS], spacing="1", width="100%"),
+        rx.vstack(
+            *[nav_link(*item) for item in NAV_ITEMS],
+            rx.cond(
+                AppState.permissions.contains(Permission.VIEW_USAGE.name),  # type: ignore[attr-defined]
+                rx.box(nav_link("Usage", routes.USAGE, "gauge"), id="nav-usage", width="100%", display="flex"),
+            ),
+            spacing="1",
+            width="100%",
+        ),
         rx.cond(
-            AppState.is_staff, rx.box(nav_link("Jobs", routes.ADMIN_JOBS, "timer"), id="nav-admin-jobs", width="100%")
+            AppState.is_staff,
+            rx.vstack(
+                rx.box(nav_link("Jobs", routes.ADMIN_JOBS, "timer"), id="nav-admin-jobs", width="100%", display="flex"),
+                rx.box(
+                    nav_link("Admin usage", routes.ADMIN_USAGE, "chart-pie"),
+                    id="nav-admin-usage",
+                    width="100%",
+                    display="flex",
+                ),
+                spacing="1",
+                width="100%",
+            ),
         ),
         rx.spacer(),
         rx.divider(),

@@ -131,6 +131,7 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
 
 def default_jobs() -> list[JobSpec]:
     from app.jobs.evaluate_alerts import evaluate_alerts
+    from app.jobs.flush_api_usage import flush_api_usage
     from app.jobs.flush_key_usage import flush_key_usage
     from app.jobs.purge_sessions import purge_sessions
     from app.jobs.send_conversions import send_conversions
@@ -139,6 +140,7 @@ def default_jobs() -> list[JobSpec]:
     settings = get_settings()
     return [
         JobSpec("flush_key_usage", flush_key_usage, settings.key_usage_flush_seconds, leased=False),
+        JobSpec("flush_api_usage", flush_api_usage, settings.api_usage_flush_seconds, leased=False),
         JobSpec("purge_sessions", purge_sessions, 6 * 3600, once_per_interval=True),
         # Once per interval slot across every process and instance (see JobSpec.once_per_interval).
         JobSpec("evaluate_alerts", evaluate_alerts, settings.alerts_evaluate_seconds, once_per_interval=True),

@@ -2,6 +2,7 @@
 
 from app.models.accounts import Account, AuthSession, Invite, Membership, Role, User
 from app.models.alerts import AlertEvent, AlertRule, AlertState
+from app.models.assistant import Conversation, ConversationMessage
 from app.models.campaigns import Campaign, CampaignPixel, CampaignVersion, Pixel
 from app.models.conversions import ConversionDelivery, DeliveryAttempt
 from app.models.jobs import JobLease, JobRun
@@ -18,6 +19,7 @@ from app.models.payments import (
     Subscription,
 )
 from app.models.tracking import Event, Touch, Visitor, VisitSession
+from app.models.usage import ApiUsageDaily, LlmCall
 
 __all__ = [
     "Account",
@@ -26,10 +28,13 @@ __all__ = [
     "AlertRule",
     "AlertState",
     "ApiKey",
+    "ApiUsageDaily",
     "AuthSession",
     "Campaign",
     "CampaignPixel",
     "CampaignVersion",
+    "Conversation",
+    "ConversationMessage",
     "ConversionDelivery",
     "DeliveryAttempt",
     "Event",
@@ -37,6 +42,7 @@ __all__ = [
     "JobLease",
     "JobRun",
     "KeyKind",
+    "LlmCall",
     "Membership",
     "Order",
     "Payment",

@@ -26,6 +26,7 @@ class Account(SQLModel, table=True):
     slug: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     name: str = Field(max_length=120)
     timezone: str = Field(default="UTC", max_length=64)
+    plan: str = Field(default="starter", max_length=16)  # its limits: services/usage.PLANS
     created_at: datetime = utc_field(default_now=True)
 
 

@@ -2,7 +2,9 @@
 
 from app.pages import (
     admin_jobs,
+    admin_usage,
     alerts,
+    assistant,
     auth,
     campaign,
     campaigns,
@@ -16,11 +18,14 @@ from app.pages import (
     spend,
     stripe,
     team,
+    usage,
 )
 
 __all__ = [
     "admin_jobs",
+    "admin_usage",
     "alerts",
+    "assistant",
     "auth",
     "campaign",
     "campaigns",
@@ -34,4 +39,5 @@ __all__ = [
     "spend",
     "stripe",
     "team",
+    "usage",
 ]

@@ -17,6 +17,7 @@ class Permission(StrEnum):
     MANAGE_KEYS = "manage API keys"
     MANAGE_TEAM = "manage the team"
     MANAGE_STRIPE = "connect and disconnect Stripe"
+    VIEW_USAGE = "view usage and costs"
 
 
 MINIMUM_ROLE: dict[Permission, Role] = {
@@ -25,6 +26,7 @@ MINIMUM_ROLE: dict[Permission, Role] = {
     Permission.MANAGE_KEYS: Role.ADMIN,
     Permission.MANAGE_TEAM: Role.ADMIN,
     Permission.MANAGE_STRIPE: Role.ADMIN,
+    Permission.VIEW_USAGE: Role.ADMIN,
 }
 
 

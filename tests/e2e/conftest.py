@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.utils.llm_server import LlmServer
 from tests.utils.server import ROOT, Server, free_port, server_env, start_server
 
 __all__ = ["Server", "free_port"]
@@ -55,12 +56,32 @@ def _require_chromium() -> None:
         )
 
 
+def llm_env(llm: LlmServer) -> dict[str, str]:
+    """The settings that make the local model server the assistant's provider (litellm ``openai/<name>``)."""
+    # Any key: the OpenAI client refuses to start without one, the local server ignores it.
+    return {"LLM_MODEL": llm.model, "LLM_API_BASE": llm.url, "LLM_API_KEY": "sk-local-e2e"}
+
+
+@pytest.fixture(scope="session")
+def _llm_server() -> Iterator[LlmServer]:
+    """The local OpenAI-compatible model server, started before the shared server (which is given its URL)."""
+    with LlmServer() as llm:
+        yield llm
+
+
+@pytest.fixture
+def llm_server(_llm_server: LlmServer) -> LlmServer:
+    """The local model server with an empty script and no recorded requests, for this test."""
+    _llm_server.reset()
+    return _llm_server
+
+
 @pytest.fixture(scope="session")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, _stripe_recorder: object, _ad_platforms: object
+    tmp_path_factory: pytest.TempPathFactory, _stripe_recorder: object, _ad_platforms: object, _llm_server: LlmServer
 ) -> Iterator[Server]:
     """The shared server. The recording Stripe API and ad platforms start first: the server inherits their base
-    URLs (STRIPE_API_BASE, META_GRAPH_BASE, GA4_BASE, …)."""
+    URLs (STRIPE_API_BASE, META_GRAPH_BASE, GA4_BASE, …); the local model server is its assistant's provider."""
     _require_chromium()  # before the slow start
     port = free_port()
     data_dir = tmp_path_factory.mktemp("e2e-data")
@@ -69,7 +90,9 @@ def server(
         # Start from the checkout's compiled frontend and installed packages: only what changed is rebuilt.
         shutil.copytree(ROOT / ".web", web_dir, symlinks=True)
     try:
-        running = start_server(port, data_dir, server_env(port, data_dir, web_dir), timeout=START_TIMEOUT_S)
+        running = start_server(
+            port, data_dir, server_env(port, data_dir, web_dir, **llm_env(_llm_server)), timeout=START_TIMEOUT_S
+        )
     except RuntimeError as error:
         pytest.fail(str(error))
     try:

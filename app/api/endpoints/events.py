@@ -78,6 +78,7 @@ async def record_events(request: Request) -> JSONResponse:
                 expose_error(response, origin)
                 return response
             ingest.settle(result, outcome)
+            request.state.usage_events = result.accepted  # counted by the usage middleware
         response = JSONResponse(result.as_dict())
     except ServiceError as error:
         response = service_error_response(error)

@@ -11,17 +11,26 @@ from app.api.schemas import ErrorResponse, WebhookAck
 from app.db import session_scope
 from app.services import stripe_webhooks
 from app.services.errors import ServiceError
+from app.services.stripe_connection import webhook_secrets
 
 router = APIRouter(tags=["stripe"])
 # Stripe events are far smaller; a bigger body is not from Stripe.
 MAX_BODY = 2 * 1024 * 1024
 
 
-def _receive(account_id: str, payload: bytes, signature: str | None) -> stripe_webhooks.WebhookResult:
+def _receive(
+    account_id: str, payload: bytes, signature: str | None
+) -> tuple[stripe_webhooks.WebhookResult, int | None]:
+    """Apply the delivery; also the account's id once its signature checked out (for the usage counts)."""
     with session_scope() as session:
-        return stripe_webhooks.receive_webhook(
+        result = stripe_webhooks.receive_webhook(
             session=session, account_public_id=account_id, payload=payload, signature=signature
         )
+        try:
+            owner: int | None = webhook_secrets.get(session, account_id).account_id  # cached by the verification
+        except ServiceError:  # disconnected meanwhile: the delivery still counts as applied
+            owner = None
+        return result, owner
 
 
 @router.post(
@@ -41,9 +50,13 @@ async def stripe_webhook(account_id: str, request: Request) -> JSONResponse:
         if len(raw) > MAX_BODY:
             return error_response(413, "payload_too_large", f"The body is larger than {MAX_BODY} bytes.")
     try:
-        result = await run_in_threadpool(_receive, account_id, bytes(raw), request.headers.get("stripe-signature"))
+        result, owner = await run_in_threadpool(
+            _receive, account_id, bytes(raw), request.headers.get("stripe-signature")
+        )
     except ServiceError as error:
         return service_error_response(error)
+    if owner is not None:
+        request.state.usage_key = (owner, 0)  # counted by the usage middleware; no API key
     return JSONResponse(
         WebhookAck(received=True, event_id=result.event_id, outcome=result.outcome, message=result.message).model_dump()
     )
