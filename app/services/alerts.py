@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import html
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -32,7 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from app import routes
@@ -58,6 +59,8 @@ from app.services.metrics import Figures, WindowFigures
 from app.services.paging import decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
+
+log = logging.getLogger("paidsignal.alerts")
 
 
 class Metric(StrEnum):
@@ -452,9 +455,15 @@ def update_rule(*, session: Session, actor: Actor, rule_public_id: str, data: di
     rule.updated_at = utcnow()
     with write_lock:
         session.add(rule)
-        session.execute(delete(AlertState).where(col(AlertState.rule_id) == rule.id))
+        _start_over(session, rule)
         session.commit()
     return _rule_row(session, rule, _campaigns(session, actor.account_id))
+
+
+def _start_over(session: Session, rule: AlertRule) -> None:
+    """A changed or paused rule is judged afresh (no "resolved" for the old condition), but its last firing is
+    kept: the cooldown still holds, so an edit cannot re-send an alert sooner than it allows."""
+    session.execute(update(AlertState).where(col(AlertState.rule_id) == rule.id).values(status="ok", suppressed=""))
 
 
 def set_enabled(*, session: Session, actor: Actor, rule_public_id: str, enabled: bool) -> RuleRow:
@@ -465,7 +474,7 @@ def set_enabled(*, session: Session, actor: Actor, rule_public_id: str, enabled:
     with write_lock:
         session.add(rule)
         if not enabled:
-            session.execute(delete(AlertState).where(col(AlertState.rule_id) == rule.id))
+            _start_over(session, rule)
         session.commit()
     return _rule_row(session, rule, _campaigns(session, actor.account_id))
 
@@ -1039,12 +1048,22 @@ def evaluate_rules(session: Session, *, now: datetime | None = None, account_id:
         try:
             found = evaluate(session, rule, now=now, cache=cache)
             with write_lock:
+                # Edited, paused or deleted while it was being judged: the verdict is for the old rule.
+                current = session.exec(
+                    select(AlertRule.updated_at, AlertRule.enabled).where(AlertRule.id == rule.id)
+                ).first()
+                if current is None or tuple(current) != (rule.updated_at, True):
+                    session.rollback()
+                    continue
                 states = {
                     s.campaign_id: s for s in session.exec(select(AlertState).where(AlertState.rule_id == rule.id))
                 }
                 for e in found:
                     zone = zones.get(rule.account_id) or "UTC"
-                    apply_evaluation(session, rule, e, zone, summary, states.get(e.campaign_id))
+                    apply_evaluation(session, rule, e, zone, summary, states.pop(e.campaign_id, None))
+                for gone in states.values():  # campaigns no longer covered (paused, archived): start over quietly
+                    gone.status, gone.suppressed = "ok", ""
+                    session.add(gone)
                 session.commit()
             summary.evaluations += len(found)
         except Exception as error:  # one broken rule must not stop the others
@@ -1086,6 +1105,13 @@ def send_due_emails(
         with write_lock:
             if event.email_status == "sending":  # the last attempt never finished: its process died
                 _record_attempt(event, now, "interrupted", "the sending process stopped before the server answered")
+                if event.email_attempts >= settings.alert_email_max_attempts:
+                    event.email_status, event.next_email_at = "failed", None
+                    event.email_error = "Every attempt was interrupted: the sending process kept stopping."
+                    session.add(event)
+                    session.commit()
+                    failed += 1
+                    continue
             event.email_status = "sending"
             event.email_attempts += 1
             session.add(event)
@@ -1094,8 +1120,10 @@ def send_due_emails(
         try:
             send_email(OutgoingEmail(to=list(event.recipients), subject=details["subject"], text=details["text"],
                                      html=details.get("html")))  # fmt: skip
-        except EmailSendError as error:
-            permanent = bool(getattr(error, "permanent", False))
+        except Exception as error:  # EmailSendError, or anything else a backend raised (a full disk, a bug)
+            permanent = isinstance(error, EmailSendError) and error.permanent
+            if not isinstance(error, EmailSendError):
+                log.exception("sending alert e-mail %s failed", event.public_id)
             with write_lock:
                 at = clock()
                 _record_attempt(event, at, "failed", str(error))

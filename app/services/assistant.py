@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from app.db import get_engine, write_lock
@@ -68,6 +68,9 @@ Never add up different currencies.
 change down by campaign, version, channel or product.
 - Be concise: the answer first, then the figures behind it. Markdown lists or small tables are fine.
 - Only questions about this account's data: decline anything else politely."""
+
+# Stored while an answer is being written by one run (shown as "streaming"); "streaming" alone means not started yet.
+ANSWERING = "answering"
 
 LIMIT_NOTE = (
     "[PaidSignal] The limit of {limit} tool calls for this answer is reached. Answer now with the data you already "
@@ -197,7 +200,7 @@ def get_conversation(*, session: Session, actor: Actor, conversation_public_id: 
         .where(ConversationMessage.conversation_id == conversation.id)
         .order_by(col(ConversationMessage.id))
     ).all():
-        status, content = m.status, m.content
+        status, content = ("streaming" if m.status == ANSWERING else m.status), m.content
         if status == "streaming" and m.created_at < stale:
             status, content = "error", (content + "\n\n" if content else "") + "This answer was interrupted."
         messages.append(MessageRow(m.public_id, m.role, content, status, _tool_rows(m.tool_trace), m.created_at))
@@ -367,7 +370,7 @@ class _Answer:
         self.call_started = time.monotonic()
         return self.call
 
-    def record_call(self, outcome: str, error: str = "") -> None:
+    def record_call(self, outcome: str, error: str = "", *, refused: bool = False) -> None:
         """Record the call in flight with the provider's token counts, or counted locally when the provider never
         sent them (a stream stopped early): its cost is real either way."""
         reply, self.call = self.call, None
@@ -375,7 +378,10 @@ class _Answer:
             return
         tokens = reply.usage
         cost = 0.0
-        if tokens is None and not llm.is_loaded():
+        if tokens is None and refused:
+            tokens = llm.TokenUsage(0, 0)
+            error = f"{error} (refused before any output: no tokens counted)"
+        elif tokens is None and not llm.is_loaded():
             # Stopped while litellm was still being imported: nothing was sent (and importing here would block).
             tokens = llm.TokenUsage(0, 0)
             error = f"{error} (before the request was sent)" if error else "before the request was sent"
@@ -386,11 +392,13 @@ class _Answer:
         if llm.is_loaded():
             cost = llm.cost_usd(self.model, tokens.prompt_tokens, tokens.completion_tokens)
         with _session() as session:
+            # The conversation may have been deleted while answering: the cost stays, without the link.
+            conversation_id = self.conversation_id if session.get(Conversation, self.conversation_id) else None
             usage.record_llm_call(
                 session=session,
                 account_id=self.actor.account_id,
                 user_id=self.actor.user_id,
-                conversation_id=self.conversation_id,
+                conversation_id=conversation_id,
                 question_id=self.question_id,
                 model=self.model,
                 prompt_tokens=tokens.prompt_tokens,
@@ -402,7 +410,7 @@ class _Answer:
             )
 
     def save(self, status: str) -> None:
-        self.finished = status != "streaming"
+        self.finished = status not in {"streaming", ANSWERING}
         with _session() as session, write_lock:
             message = session.get(ConversationMessage, self.answer_id)
             conversation = session.get(Conversation, self.conversation_id)
@@ -431,7 +439,15 @@ def _load(actor: Actor, question: Question) -> tuple[_Answer, list[dict[str, Any
         asked, answer_row = by_id.get(question.question_public_id), by_id.get(question.answer_public_id)
         if asked is None or answer_row is None or asked.role != "user" or answer_row.role != "assistant":
             raise NotFound("No such question in this conversation.", field="question")
-        if answer_row.status != "streaming":
+        # Claim the answer: one run per question, even if the page (or a crafted client) asks twice at once.
+        with write_lock:
+            claimed = session.execute(
+                update(ConversationMessage)
+                .where(col(ConversationMessage.id) == answer_row.id, col(ConversationMessage.status) == "streaming")
+                .values(status=ANSWERING)
+            )
+            session.commit()
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict("This question has already been answered.", field="question")
         history: list[dict[str, Any]] = []
         for m in rows:
@@ -527,7 +543,9 @@ async def answer(*, actor: Actor, question: Question) -> AsyncGenerator[AnswerEv
                         state.content += delta
                         yield AnswerEvent("text", text=delta)
             except llm.LlmError as error:
-                state.record_call("error", error.message)
+                # A refusal (bad key, 429, connection refused) before any output was billed nothing: count no tokens.
+                refused = not isinstance(error, llm.LlmTimeout) and not reply.text and not reply.tool_calls
+                state.record_call("error", error.message, refused=refused)
                 state.content = f"{state.content}\n\n{error.message}" if state.content else error.message
                 state.save("error")
                 yield AnswerEvent("error", text=error.message)
@@ -579,7 +597,7 @@ async def answer(*, actor: Actor, question: Question) -> AsyncGenerator[AnswerEv
             if calls_made >= limit:
                 final_round = True
                 messages.append({"role": "user", "content": LIMIT_NOTE.format(limit=limit)})
-            state.save("streaming")
+            state.save(ANSWERING)
         if not state.content.strip():
             message = "The model returned an empty answer; try asking again."
             state.content = message

@@ -17,7 +17,7 @@ from app.services.paging import decode_cursor, encode_cursor
 from app.services.permissions import Actor
 
 # What a run's outcome may be: ``running`` until it finishes (forever, when its process died mid-run).
-RUN_OUTCOMES = ("running", "ok", "error", "lease_lost")
+RUN_OUTCOMES = ("running", "ok", "error", "lease_lost", "interrupted")
 MAX_RUNS_PAGE = 200
 
 

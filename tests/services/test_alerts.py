@@ -319,9 +319,12 @@ def test_editing_a_rule_starts_its_states_over_and_deleting_removes_history(worl
     assert run(w.db, NOW).fired == 1
     form = alerts.rule_form(session=w.db, account_id=w.account_id, rule_public_id=public_id)
     assert form["threshold"] == 1.0 and form["campaign"] == w.a.public_id
-    row = alerts.update_rule(session=w.db, actor=w.actor, rule_public_id=public_id, data=form | {"threshold": 0.05})
-    assert row.condition == "ROAS below 0.05" and row.firing == 0
-    assert w.db.exec(select(AlertState)).all() == []
+    row = alerts.update_rule(session=w.db, actor=w.actor, rule_public_id=public_id, data=form | {"name": "Renamed"})
+    assert row.name == "Renamed" and row.firing == 0
+    [state] = w.db.exec(select(AlertState)).all()
+    assert state.status == "ok" and state.last_fired_at == NOW  # judged afresh, but the cooldown still holds
+    assert run(w.db, NOW + timedelta(minutes=5)).suppressed == 1  # no second e-mail for a rename
+    assert [e.kind for e in events(w.db)] == ["fired", "suppressed_cooldown"]
     alerts.delete_rule(session=w.db, actor=w.actor, rule_public_id=public_id)
     assert events(w.db) == [] and alerts.list_rules(session=w.db, account_id=w.account_id) == []
 
@@ -465,3 +468,74 @@ def test_the_cli_runs_the_job_once_under_its_lease_and_records_it(world: World, 
     [run_row] = w.db.exec(select(JobRun).where(JobRun.job_name == "evaluate_alerts")).all()
     assert run_row.outcome == "ok" and run_row.holder.startswith("cli:") and run_row.detail == said
     assert len(sent_mail(outbox)) == 1
+
+
+def test_a_paused_campaign_no_longer_counts_as_firing(world: World) -> None:
+    w = world
+    rule(w, campaign="", threshold=1.0, currency="EUR")
+    w.order(NOW - timedelta(hours=1), _all(w.a2), amount=1000)
+    w.db.commit()
+    assert run(w.db, NOW).fired == 1 and alerts.list_rules(session=w.db, account_id=w.account_id)[0].firing == 1
+    w.a.status = "paused"
+    w.db.add(w.a)
+    w.db.commit()
+    run(w.db, NOW + timedelta(minutes=5))
+    assert alerts.list_rules(session=w.db, account_id=w.account_id)[0].firing == 0
+
+
+def test_a_rule_changed_during_its_evaluation_is_not_applied(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = world
+    public_id = rule(w, threshold=1.0, currency="EUR")
+    w.order(NOW - timedelta(hours=1), _all(w.a2), amount=1000)
+    w.db.commit()
+    real = alerts.evaluate
+
+    def disabled_meanwhile(*args: Any, **kwargs: Any) -> list[alerts.Evaluation]:
+        found = real(*args, **kwargs)
+        with Session(w.db.get_bind()) as other:  # the user pauses the rule while it is being judged
+            actor = w.actor
+            alerts.set_enabled(session=other, actor=actor, rule_public_id=public_id, enabled=False)
+        return found
+
+    monkeypatch.setattr(alerts, "evaluate", disabled_meanwhile)
+    assert run(w.db, NOW).fired == 0 and events(w.db) == []
+
+
+def test_an_unexpected_backend_error_is_retried_and_does_not_stop_the_batch(
+    world: World, monkeypatch: pytest.MonkeyPatch, outbox: Path
+) -> None:
+    w = world
+    rule(w, name="one", threshold=1.0, currency="EUR")
+    rule(w, name="two", threshold=2.0, currency="EUR")
+    w.order(NOW - timedelta(hours=1), _all(w.a2), amount=1000)
+    w.db.commit()
+    real = alerts.send_email
+    calls: list[str] = []
+
+    def flaky(message: Any) -> Any:
+        calls.append(message.subject)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real(message)
+
+    monkeypatch.setattr(alerts, "send_email", flaky)
+    summary = run(w.db, NOW)
+    assert (summary.fired, summary.emails_sent, summary.emails_failed) == (2, 1, 0)
+    pending = [e for e in events(w.db) if e.email_status == "pending"]
+    assert len(pending) == 1 and "No space left on device" in pending[0].email_error
+    assert pending[0].next_email_at is not None and pending[0].next_email_at > NOW
+
+
+def test_an_email_interrupted_at_every_attempt_gives_up(world: World) -> None:
+    w = world
+    rule(w)
+    w.order(NOW - timedelta(hours=1), _all(w.a2), amount=1000)
+    w.db.commit()
+    alerts.evaluate_rules(w.db, now=NOW)
+    [event] = events(w.db)
+    event.email_status, event.email_attempts = "sending", get_settings().alert_email_max_attempts
+    w.db.add(event)
+    w.db.commit()
+    assert alerts.send_due_emails(w.db, now=NOW) == (0, 1)
+    w.db.refresh(event)
+    assert event.email_status == "failed" and "interrupted" in event.email_error

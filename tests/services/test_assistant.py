@@ -27,7 +27,7 @@ from app.models import Campaign, CampaignVersion, Conversation, ConversationMess
 from app.models.base import utcnow
 from app.services import assistant, assistant_tools, metrics, usage
 from app.services.assistant import AnswerEvent, Question
-from app.services.errors import NotFound, RateLimited, ServiceUnavailable, ValidationFailed
+from app.services.errors import Conflict, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from app.services.metrics import Dimension, MetricsQuery
 from app.services.permissions import Actor
 from app.settings import get_settings
@@ -832,3 +832,25 @@ def test_a_local_server_without_a_key_gets_a_placeholder(
     server.script(text("Fine."))
     _, events = ask_and_answer(run, db, actor)
     assert texts(events) == "Fine." and events[-1].kind == "done"
+
+
+def test_a_question_is_answered_by_one_run_only(db: Session, mocked: Mocked, run: Any) -> None:
+    """Asking the page to answer the same question twice (two tabs, a crafted client) starts one provider loop."""
+    _, _, actor = make_owner(db)
+    mocked.script.append("Once.")
+    question = assistant.ask(session=db, actor=actor, question="How did we do?")
+    events = run(_collect(actor, question))
+    assert texts(events) == "Once."
+    with pytest.raises(Conflict, match="already been answered"):
+        run(_collect(actor, question))
+    assert len(mocked.calls) == 1 and len(calls(db)) == 1
+
+
+def test_a_refused_call_counts_no_tokens(db: Session, server: LlmServer, run: Any) -> None:
+    """A provider that refuses before any output (a bad key, 429) bills nothing: no estimated tokens, no cost."""
+    _, _, actor = make_owner(db)
+    server.script(ScriptedReply(status=401, error="Incorrect API key provided"))
+    _, events = ask_and_answer(run, db, actor)
+    assert events[-1].kind == "error"
+    (call,) = calls(db)
+    assert (call.outcome, call.prompt_tokens, call.completion_tokens, call.cost_usd) == ("error", 0, 0, 0.0)
