@@ -38,6 +38,9 @@ def sign_up(page: Page, base: str, *, account_name: str, email: str, password: s
     page.locator("input[name=password]").fill(password)
     page.locator("#signup-submit").click()
     expect(page).to_have_url(url_is(base, "/"))
+    # The new account's overview has finished loading (its on_load events ran): the page is idle, so a click on
+    # the sidebar right after is not raced by the first page's loading (a flake seen once in CI).
+    expect(page.locator("#empty-overview")).to_be_visible()
 
 
 def log_in(page: Page, base: str, *, email: str, password: str) -> None:
