@@ -151,7 +151,9 @@ def _name_key(name: str) -> str:
 
 def _lookup(session: Session, account_id: int) -> _Lookup:
     rows = session.exec(
-        select(Campaign.id, Campaign.public_id, Campaign.name).where(Campaign.account_id == account_id)
+        select(Campaign.id, Campaign.public_id, Campaign.name)
+        .where(Campaign.account_id == account_id)
+        .order_by(col(Campaign.id))  # ambiguous names list their campaigns oldest first, on every database
     ).all()
     by_public_id: dict[str, _CampaignRef] = {}
     by_name: dict[str, list[_CampaignRef]] = {}
