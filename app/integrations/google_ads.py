@@ -7,9 +7,7 @@ refreshed from the shop's refresh token at ``GOOGLE_OAUTH_TOKEN_URL``). ``transa
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,7 @@ import httpx
 
 from app.integrations.hashing import google_hash
 from app.integrations.outbound import Outbound, Refused, Skip
+from app.lib.csv_export import csv_text
 from app.settings import get_settings
 
 # Google Ads imports click conversions up to 90 days after the click.
@@ -138,16 +137,14 @@ def click_conversions_csv(rows: list[dict[str, Any]], *, conversion_name: str) -
     ``rows``: ``gclid``/``gbraid``/``wbraid`` (one is used), ``time`` (aware datetime), ``value`` (major units),
     ``currency``. Rows without a click id are left out: Google cannot match them from a click upload.
     """
-    out = io.StringIO()
-    out.write("Parameters:TimeZone=+0000\n")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["Google Click ID", "GBRAID", "WBRAID", "Conversion Name", "Conversion Time",
-                     "Conversion Value", "Conversion Currency", "Order ID"])  # fmt: skip
+    header = ["Google Click ID", "GBRAID", "WBRAID", "Conversion Name", "Conversion Time",
+              "Conversion Value", "Conversion Currency", "Order ID"]  # fmt: skip
+    lines = []
     for row in rows:
         click = next((k for k in ("gclid", "gbraid", "wbraid") if row.get(k)), None)
         if click is None:
             continue
-        writer.writerow([
+        lines.append([
             row.get("gclid") if click == "gclid" else "",
             row.get("gbraid") if click == "gbraid" else "",
             row.get("wbraid") if click == "wbraid" else "",
@@ -157,4 +154,4 @@ def click_conversions_csv(rows: list[dict[str, Any]], *, conversion_name: str) -
             row["currency"],
             row.get("order_id", ""),
         ])  # fmt: skip
-    return out.getvalue()
+    return csv_text(header, lines, preamble=["Parameters:TimeZone=+0000"])

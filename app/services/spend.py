@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from app.lib.csv_export import csv_text, unneutralise
 from app.models import Account, AdSpend, Campaign
 from app.models.base import utcnow
 from app.services.currency import currency_exponent, format_major, parse_major
@@ -398,7 +399,7 @@ def parse_spend_csv(text: str, *, session: Session, account_id: int) -> SpendPre
             raise ValidationFailed(
                 f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.", field="file"
             )
-        values = {name: cells[i] if i < len(cells) else "" for name, i in positions.items()}
+        values = {name: unneutralise(cells[i]) if i < len(cells) else "" for name, i in positions.items()}
         rows.append(_check(reader.line_num, values, lookup))
     if not rows:
         raise ValidationFailed("The file has a header row but no spend rows.", field="file")
@@ -412,12 +413,11 @@ def example_csv(*, session: Session, account_id: int) -> str:
     lookup = _lookup(session, account_id)
     names = sorted({ref.name for ref in lookup.by_public_id.values()})[:2] or ["Spring sale", "Brand search"]
     yesterday = (lookup.today - timedelta(days=1)).isoformat()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for n, name in enumerate(names):
-        writer.writerow([yesterday, name, "125.50" if n == 0 else "48.20", "EUR", 12000 // (n + 1), 340 // (n + 1)])
-    return out.getvalue()
+    return csv_text(
+        COLUMNS,
+        ([yesterday, name, "125.50" if n == 0 else "48.20", "EUR", 12000 // (n + 1), 340 // (n + 1)]
+         for n, name in enumerate(names)),
+    )  # fmt: skip
 
 
 # --- storing ---------------------------------------------------------------------------------------------------------

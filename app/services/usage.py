@@ -8,8 +8,6 @@ by ``app.integrations.llm``). Days and the month are UTC calendar days and month
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -24,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.db import write_lock
+from app.lib.csv_export import csv_text
 from app.models import (
     Account,
     AlertEvent,
@@ -786,11 +785,6 @@ def platform_usage(
     )
 
 
-def _cell(text: str) -> str:
-    """A text cell a spreadsheet will not run as a formula (account names are typed by customers)."""
-    return f"'{text}" if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
-
-
 def usage_csv(
     *, session: Session, actor: Actor, since: date | None = None, until: date | None = None, now: datetime | None = None
 ) -> str:
@@ -805,19 +799,17 @@ def usage_csv(
     start, end = usage_range(since, until, today=now.date())
     daily = {slot: figures for slot, figures in _daily(session, start, end, None).items() if figures.active}
     names = _accounts(session, {account_id for account_id, _ in daily})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
     rows = sorted(
         ((day, names[account_id], figures) for (account_id, day), figures in daily.items() if account_id in names),
         key=lambda row: (row[0], row[1][1], row[1][0]),
     )
-    for day, (public_id, name, plan), f in rows:
-        writer.writerow(
+    return csv_text(
+        CSV_COLUMNS,
+        (
             [
                 day.isoformat(),
                 public_id,
-                _cell(name),
+                name,
                 plan,
                 f.requests,
                 f.errors,
@@ -829,5 +821,6 @@ def usage_csv(
                 f.conversions_sent,
                 f.emails,
             ]
-        )
-    return out.getvalue()
+            for day, (public_id, name, plan), f in rows
+        ),
+    )

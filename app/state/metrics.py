@@ -7,8 +7,6 @@ Money is per currency everywhere: one KPI card, chart trace and table column per
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,6 +17,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from app import routes
+from app.lib.csv_export import csv_text
 from app.services import campaigns as campaign_service
 from app.services import events as event_service
 from app.services import metrics as metric_service
@@ -699,15 +698,13 @@ def _csv_number(key: str, value: float | None) -> str:
 def explorer_csv(columns: list[str], rows: list[dict[str, Any]], *, comparing: bool) -> str:
     """The table as CSV: per column the value and, with a comparison, the comparison's value, the change and the
     change in percent (empty when there is no base)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
     header = ["key", "label"]
     for key in columns:
         label = column_label(key)
         header.append(label)
         if comparing:
             header += [f"{label} comparison", f"{label} change", f"{label} change %"]
-    writer.writerow(header)
+    lines = []
     for row in rows:
         line = [row["key"], row["label"]]
         for key in columns:
@@ -717,8 +714,8 @@ def explorer_csv(columns: list[str], rows: list[dict[str, Any]], *, comparing: b
                 change = metric_service.delta(now, before)
                 percent = "" if change.percent is None else f"{change.percent:.2f}"
                 line += [_csv_number(key, before), _csv_number(key, change.absolute), percent]
-        writer.writerow(line)
-    return out.getvalue()
+        lines.append(line)
+    return csv_text(header, lines)
 
 
 def _table_row(key: str, label: str, figures: Figures, previous: Figures | None, columns: list[str]) -> dict[str, Any]:

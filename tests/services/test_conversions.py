@@ -529,3 +529,13 @@ def test_sending_never_happens_inside_the_webhook(shop: Shop, db: Session, ad_pl
     assert ad_platforms.requests == []  # the webhook only wrote the outbox
     db.exec(update(ConversionDelivery).values(status="pending"))  # type: ignore[call-overload]
     db.commit()
+
+
+def test_google_ads_csv_neutralises_a_formula_conversion_name() -> None:
+    from app.integrations.google_ads import click_conversions_csv
+
+    text = click_conversions_csv(
+        [{"gclid": "abc", "time": datetime(2026, 11, 2, tzinfo=UTC), "value": -1.5, "currency": "EUR"}],
+        conversion_name="=cmd|' /C calc'!A0",
+    )
+    assert text.splitlines()[2] == "abc,,,'=cmd|' /C calc'!A0,2026-11-02 00:00:00,-1.5,EUR,"

@@ -3,6 +3,8 @@ twice, the API's entries, the list and totals, and tenancy."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -364,3 +366,14 @@ def test_example_csv_parses_with_the_accounts_campaigns(db: Session) -> None:
     assert text.splitlines()[0] == "date,campaign,spend,currency,impressions,clicks"
     preview = _parse(db, owner, text)
     assert (preview.valid, preview.invalid) == (1, 0) and preview.rows[0].amount == 12550
+
+
+def test_example_csv_neutralises_a_formula_campaign_name_and_reads_it_back(db: Session) -> None:
+    _, _, owner = make_owner(db)
+    name = '=HYPERLINK("http://x","y")'
+    _campaign(db, owner, name)
+    text = spend_service.example_csv(session=db, account_id=owner.account_id)
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert row["campaign"] == "'" + name  # a spreadsheet shows it as text instead of running it
+    preview = _parse(db, owner, text)  # the template still imports as it is
+    assert (preview.valid, preview.invalid) == (1, 0)

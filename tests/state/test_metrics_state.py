@@ -297,3 +297,11 @@ def test_versions_compared_on_the_campaign_page(root: State, db: Session, world:
     assert v1["window"].startswith("Jan 1, 2026 – ") and v1["small_sample"]
     assert (v2["version"], v2["orders"], v2["net"], v2["roas"]) == ("v2", "1", "30.00 EUR", "0.60×")
     assert v2["small_sample"] and versions.window_days == 68
+
+
+def test_explorer_csv_neutralises_names_a_spreadsheet_would_run() -> None:
+    from app.state.metrics import explorer_csv
+
+    row = {"key": "cmp_1", "label": '=HYPERLINK("http://x","y")', "values": {"sessions": 3.0}, "previous": {}}
+    rows = list(csv.reader(io.StringIO(explorer_csv(["sessions"], [row], comparing=False))))
+    assert rows[1] == ["cmp_1", '\'=HYPERLINK("http://x","y")', "3"]
