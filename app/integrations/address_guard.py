@@ -234,11 +234,12 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def __init__(self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
-        super().__init__(verify=verify, limits=limits)
+        tls = httpx.create_ssl_context(verify=verify)
+        super().__init__(verify=tls, limits=limits)
         # httpx builds its pool without a way to pass the network backend: replace it with an equal one that has ours
         # (same TLS context, so the certificate is still checked against the URL's host name).
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
