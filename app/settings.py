@@ -186,13 +186,6 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("outbound_allowed_hosts", mode="before")
-    @classmethod
-    def _split_allowed_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
     @field_validator("outbound_allowed_hosts")
     @classmethod
     def _allowed_hosts(cls, value: list[str]) -> list[str]:
@@ -212,9 +205,9 @@ class Settings(BaseSettings):
             clean.append(name)
         return clean
 
-    @field_validator("secret_key_previous", mode="before")
+    @field_validator("secret_key_previous", "outbound_allowed_hosts", mode="before")
     @classmethod
-    def _split_secrets(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
