@@ -6,6 +6,8 @@ The README's "Configuration" table documents each field here; keep them in step.
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
 import secrets
 from email.utils import parseaddr
 from enum import StrEnum
@@ -15,6 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 # Values that must never reach production: the placeholder documented in the README and the empty string.
 _DEFAULT_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret"}
@@ -97,6 +101,10 @@ class Settings(BaseSettings):
     conversions_retry_base_seconds: float = Field(default=30.0, gt=0)
     conversions_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     conversions_lease_seconds: int = Field(default=60, ge=5)
+    # URLs the users of an account enter (webhook pixels) reach only public internet addresses. Comma-separated host
+    # names, IP addresses or CIDR networks that may be private anyway (local recorders in development and tests,
+    # e.g. "localhost,127.0.0.1"); empty by default. http:// is accepted for them outside production only.
+    outbound_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # How often the update_rollups job recomputes the days marked dirty (the dashboard lags by at most this).
     rollup_seconds: int = Field(default=30, ge=1)
@@ -178,9 +186,28 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("secret_key_previous", mode="before")
+    @field_validator("outbound_allowed_hosts")
     @classmethod
-    def _split_secrets(cls, value: object) -> object:
+    def _allowed_hosts(cls, value: list[str]) -> list[str]:
+        clean = []
+        for entry in value:
+            try:
+                clean.append(str(ipaddress.ip_network(entry.strip("[]"), strict=False)))
+                continue
+            except ValueError:
+                pass
+            name = entry.lower().rstrip(".")
+            if not _HOST_NAME.fullmatch(name):
+                raise ValueError(
+                    f"OUTBOUND_ALLOWED_HOSTS entry {entry!r} is neither a host name, an IP address nor a CIDR "
+                    "network, e.g. localhost,127.0.0.1,10.0.0.0/8"
+                )
+            clean.append(name)
+        return clean
+
+    @field_validator("secret_key_previous", "outbound_allowed_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

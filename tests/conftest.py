@@ -27,6 +27,8 @@ os.environ.update(
         "CONVERSIONS_RETRY_BASE_SECONDS": "0.05",
         "CONVERSIONS_RETRY_MAX_SECONDS": "600",
         "CONVERSIONS_TIMEOUT_SECONDS": "3",
+        # The recording servers (webhook receivers included) listen on 127.0.0.1: the guard lets only that through.
+        "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
         # litellm: the price catalogue shipped with it, and no downloads of its own (see ../shared/TESTING.md).
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_OFFLINE_MODE": "true",
@@ -132,3 +134,31 @@ def ad_platforms(_ad_platforms: object) -> object:
     """The recording Meta / GA4 / Google OAuth / Data Manager / webhook server, reset for this test."""
     _ad_platforms.reset()  # type: ignore[attr-defined]
     return _ad_platforms
+
+
+@pytest.fixture
+def dns() -> Iterator[object]:
+    """Host names resolve through a :class:`tests.utils.dns.FakeDNS` the test fills (for the outbound guard)."""
+    from app.integrations.address_guard import use_resolver
+    from tests.utils.dns import FakeDNS
+
+    fake = FakeDNS()
+    with use_resolver(fake):
+        yield fake
+
+
+@pytest.fixture
+def guard_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """``guard_settings(allowed, production=False)``: OUTBOUND_ALLOWED_HOSTS (the suite's own is 127.0.0.1) and
+    optionally production, for this test only."""
+
+    def apply(allowed: str = "", *, production: bool = False) -> None:
+        monkeypatch.setenv("OUTBOUND_ALLOWED_HOSTS", allowed)
+        if production:
+            monkeypatch.setenv("PAIDSIGNAL_ENV", "production")
+            monkeypatch.setenv("PASSWORD_HASH_PROFILE", "default")  # "fast" is refused in production
+        get_settings.cache_clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -3,7 +3,8 @@
 Each provider module (``meta_capi``, ``ga4``, ``google_ads``, ``signed_webhook``) builds an :class:`Outbound`
 from the internal conversion; this module sends it with httpx and classifies the answer: sent, retry later
 (timeouts, 5xx, 408, 425, 429, honouring ``Retry-After``) or dead (any other 4xx: sending it again would fail
-again). Secrets never leave here unredacted: :attr:`Outbound.record` is what attempts store and pages show.
+again); redirects are never followed. Secrets never leave here unredacted: :attr:`Outbound.record` is what attempts
+store and pages show. A user-entered URL (:attr:`Outbound.user_url`) goes through ``address_guard``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+
+from app.integrations import address_guard
 
 Outcome = Literal["sent", "retry", "dead"]
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -50,6 +53,9 @@ class Outbound:
     check_ok: Callable[[int, str], tuple[Outcome, str]] | None = None
     # The exact bytes to send when they were signed; else the JSON of ``body``.
     raw: bytes | None = None
+    # A URL that a user of an account entered (a webhook pixel), not a provider's: it is sent only to a public
+    # address checked by ``address_guard`` and its answer's body is never read, kept or shown (status and reason).
+    user_url: bool = False
 
     @property
     def content(self) -> bytes:
@@ -122,35 +128,63 @@ def error_message(status: int, body: str) -> str:
 _local = threading.local()
 
 
-def _client(timeout: float) -> httpx.Client:
-    client = getattr(_local, "client", None)
-    if client is None or getattr(_local, "timeout", None) != timeout:
-        client = httpx.Client(timeout=timeout, follow_redirects=False)
-        _local.client, _local.timeout = client, timeout
+def _client(timeout: float, *, guarded: bool) -> httpx.Client:
+    name = "guarded" if guarded else "client"
+    client = getattr(_local, name, None)
+    if client is None or getattr(_local, f"{name}_timeout", None) != timeout:
+        if guarded:
+            client = address_guard.guarded_client(timeout=timeout)
+        else:
+            client = httpx.Client(timeout=timeout, follow_redirects=False)
+        setattr(_local, name, client)
+        setattr(_local, f"{name}_timeout", timeout)
     return client
 
 
 def send(request: Outbound, *, timeout: float) -> Answer:
-    """Send one request; never raises for network trouble (that is an answer: retry)."""
+    """Send one request; never raises for network trouble (that is an answer: retry). Redirects are not followed."""
     started = time.perf_counter()
     headers = {"Content-Type": "application/json", "User-Agent": "PaidSignal/1.0", **request.headers}
+    client = _client(timeout, guarded=request.user_url)
     try:
-        response = _client(timeout).request(request.method, request.url, content=request.content, headers=headers)
+        with client.stream(request.method, request.url, content=request.content, headers=headers) as response:
+            text = ""
+            if not request.user_url:  # a user-entered URL's answer is not even read
+                response.read()
+                text = response.text
+    except address_guard.Blocked as blocked:
+        outcome: Outcome = "retry" if blocked.temporary else "dead"
+        return Answer(outcome, None, "", str(blocked), _ms(started))
     except httpx.TimeoutException as error:
         return Answer("retry", None, "", f"Timed out after {timeout:g} s ({type(error).__name__}).", _ms(started))
     except httpx.HTTPError as error:
         return Answer("retry", None, "", f"Could not connect: {error}", _ms(started))
     duration = _ms(started)
-    body = response.text[:MAX_BODY_STORED]
+    body = text[:MAX_BODY_STORED]
     status = response.status_code
     if 200 <= status < 300:
-        outcome, message = request.check_ok(status, response.text) if request.check_ok else ("sent", f"HTTP {status}")
+        if request.check_ok and not request.user_url:
+            outcome, message = request.check_ok(status, text)
+        else:
+            outcome, message = "sent", f"HTTP {status}"
         return Answer(outcome, status, body, message, duration)
-    message = error_message(status, response.text)
+    if 300 <= status < 400:
+        message = f"{_status_line(status)}: a redirect, which PaidSignal does not follow; give the final URL."
+        return Answer("dead", status, body, message, duration)
+    if request.user_url:
+        message = f"{_status_line(status)}: the receiver refused the request (its answer is not shown)."
+    else:
+        message = error_message(status, text)
     if status in RETRYABLE_STATUS or status >= 500:
         wait = retry_after_seconds(response.headers.get("retry-after"))
         return Answer("retry", status, body, message, duration, wait)
     return Answer("dead", status, body, message, duration)
+
+
+def _status_line(status: int) -> str:
+    """The code and its standard reason phrase (not the server's own, which is free text)."""
+    phrase = httpx.codes.get_reason_phrase(status)
+    return f"HTTP {status} {phrase}" if phrase else f"HTTP {status}"
 
 
 def _ms(started: float) -> int:

@@ -54,4 +54,4 @@ def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[st
     }
     raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     header = signature(secrets["signing_secret"], int(now.timestamp()), raw)
-    return Outbound("POST", settings["url"], body, headers={SIGNATURE_HEADER: header}, raw=raw)
+    return Outbound("POST", settings["url"], body, headers={SIGNATURE_HEADER: header}, raw=raw, user_url=True)

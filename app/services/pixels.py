@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
+from app.integrations import address_guard
 from app.models import CampaignPixel, Pixel
 from app.models.base import new_public_id
 from app.services.campaigns import get_campaign
@@ -126,19 +127,29 @@ def _clean_settings(provider: Provider, settings: dict[str, Any]) -> dict[str, s
             )
         clean[name] = value
     if provider is Provider.WEBHOOK:
-        parts = urlsplit(clean["url"])
-        local = parts.hostname in {"localhost", "127.0.0.1"}
-        if not parts.hostname:
-            raise ValidationFailed(
-                "The webhook URL needs a host, e.g. https://hooks.example.com/paidsignal.", field="settings.url"
-            )
-        if local and get_settings().is_production:
-            raise ValidationFailed("Webhook URLs cannot point at this server in production.", field="settings.url")
-        if parts.scheme != "https" and not local:
-            raise ValidationFailed(
-                "Webhook URLs must use https (http only for localhost in development).", field="settings.url"
-            )
+        _check_webhook_url(clean["url"])
     return clean
+
+
+def _check_webhook_url(url: str) -> None:
+    """The host must be on the public internet (resolved and checked the way the sender checks it again each time),
+    unless OUTBOUND_ALLOWED_HOSTS lists it; https, except for allow-listed hosts outside production."""
+    if not urlsplit(url).hostname:
+        raise ValidationFailed(
+            "The webhook URL needs a host, e.g. https://hooks.example.com/paidsignal.", field="settings.url"
+        )
+    try:
+        destination = address_guard.check_url(url)
+    except address_guard.Blocked as blocked:
+        raise ValidationFailed(
+            f"{blocked} Give the URL of your receiver on the internet, e.g. https://hooks.example.com/paidsignal.",
+            field="settings.url",
+        ) from blocked
+    if urlsplit(url).scheme != "https" and (get_settings().is_production or not destination.allow_listed):
+        raise ValidationFailed(
+            "Webhook URLs must use https (http only for hosts in OUTBOUND_ALLOWED_HOSTS, outside production).",
+            field="settings.url",
+        )
 
 
 def _clean_secrets(provider: Provider, credentials: dict[str, Any], *, required: bool) -> dict[str, str] | None:
@@ -344,8 +355,8 @@ def pixel_credentials(pixel: Pixel) -> dict[str, str]:
 
 
 def check_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> TestResult:
-    """Checks the stored config's format and that its credentials decrypt (no network; ``conversion_sender.
-    send_test`` runs this first, then sends a sample purchase)."""
+    """Checks the stored config's format and that its credentials decrypt, and a webhook's host again (nothing is
+    sent; ``conversion_sender.send_test`` runs this first, then sends a sample purchase)."""
     require(actor, Permission.EDIT_MARKETING)
     pixel = _get(session, actor.account_id, pixel_public_id)
     kind = Provider(pixel.provider)

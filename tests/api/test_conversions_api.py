@@ -54,6 +54,22 @@ def test_list_detail_and_replay(client: TestClient, shop: Shop, db: Session, ad_
     assert refused.status_code == 422 and "Only dead or retrying" in refused.json()["error"]["message"]
 
 
+def test_a_webhooks_error_answer_is_shown_as_a_status_without_its_body(
+    client: TestClient, shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    make_pixels(db, shop, ad_platforms)
+    ad_platforms.fail_next("/hooks/", 404, {"error": "internal-admin-token-7f3c"})
+    pay(shop, db)
+    drain()
+    dead = client.get("/api/v1/conversions?provider=webhook", headers=_auth(shop)).json()["conversions"]
+    assert dead[0]["status"] == "dead"
+    detail = client.get(f"/api/v1/conversions/{dead[0]['delivery_id']}", headers=_auth(shop)).json()
+    [attempt] = detail["attempts"]
+    assert (attempt["response_status"], attempt["response_body"]) == (404, "")
+    assert attempt["message"] == "HTTP 404 Not Found: the receiver refused the request (its answer is not shown)."
+    assert "internal-admin-token" not in str(detail)
+
+
 def test_bad_filters_and_auth_are_clear_4xx(client: TestClient, shop: Shop) -> None:
     assert client.get("/api/v1/conversions").status_code == 401
     bad = client.get("/api/v1/conversions?provider=tiktok", headers=_auth(shop))

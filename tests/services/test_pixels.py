@@ -7,6 +7,7 @@ from app.models import Pixel, Role
 from app.services import campaigns, pixels
 from app.services.crypto import BadToken
 from app.services.errors import NotFound, PermissionDenied, ValidationFailed
+from tests.utils.dns import PUBLIC, FakeDNS
 from tests.utils.factories import add_member, make_owner
 
 TOKEN = "EAAGm0PX4ZCpsBAKZAqRandomMetaAccessToken1234"
@@ -83,7 +84,8 @@ def test_config_errors_name_the_field(
     assert caught.value.field == field
 
 
-def test_campaign_pixels_plus_account_defaults(db: Session) -> None:
+def test_campaign_pixels_plus_account_defaults(db: Session, dns: FakeDNS) -> None:
+    dns.set("hooks.example.com", PUBLIC)
     _, _, owner = make_owner(db)
     meta = pixels.create_pixel(
         session=db,

@@ -287,6 +287,33 @@ def test_pixels_state_never_keeps_secrets(root: State, db: Session, ad_platforms
     assert pixels.pixels == []
 
 
+def test_pixels_state_refuses_webhooks_to_internal_hosts_and_never_shows_their_answer(
+    root: State, db: Session, ad_platforms: AdPlatforms, guard_settings: Any
+) -> None:
+    _, owner_user, _ = make_owner(db)
+    _login(root, db, owner_user)
+    pixels = substate(root, PixelsState)
+    pixels.load_pixels()
+    pixels.set_new_provider("webhook")
+    form = {"new_name": "Hook", "new_secret_signing_secret": "hook-signing-secret-0123", "new_event_purchase": "on"}
+    guard_settings("")
+    pixels.create_pixel({**form, "new_setting_url": "https://127.1:8443/hook"})
+    assert "The host 127.1 is not on the public internet (loopback (this server))" in pixels.error
+    assert db.exec(select(Pixel)).first() is None
+
+    guard_settings("127.0.0.1")  # a receiver the operator allows; its refusal still shows only a status
+    pixels.create_pixel({**form, "new_setting_url": f"{ad_platforms.url}/hooks/shop"})
+    assert pixels.error == ""
+    [item] = pixels.pixels
+    ad_platforms.fail_next("/hooks/", 403, {"error": "internal-admin-token-7f3c"})
+    list(pixels.send_test_event(item["public_id"]))
+    assert not pixels.check_ok
+    assert pixels.check_message == (
+        "Hook: HTTP 403 Forbidden: the receiver refused the request (its answer is not shown)."
+    )
+    assert "internal-admin-token" not in repr(root.dict())
+
+
 def _editor_for(root: State, db: Session) -> tuple[CampaignEditorState, str]:
     _, owner_user, owner = make_owner(db)
     row = campaigns.create_campaign(session=db, actor=owner, name="Money", channel="meta")

@@ -51,6 +51,7 @@ def server_env(port: int, data_dir: Path, web_dir: Path | None = None, **extra: 
             "SECRET_KEY": SECRET_KEY,
             "EMAIL_BACKEND": "file",
             "JOBS_ENABLED": "true",
+            "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",  # webhook pixels may point at the tests' recording servers
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "LITELLM_OFFLINE_MODE": "true",
             "PYTHONUNBUFFERED": "1",

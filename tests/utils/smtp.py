@@ -115,7 +115,7 @@ class SmtpServer:
         if self._controller is not None:
             return self
         self._folder = Path(tempfile.mkdtemp(prefix="paidsignal-smtp-"))
-        server_context = _make_certificates(self._folder)
+        server_context = make_certificates(self._folder)
         self.port = free_port()
         handler = _Handler(self)
         options: dict[str, Any] = {
@@ -342,8 +342,8 @@ _CA_KEY_USAGE = x509.KeyUsage(
 )
 
 
-def _make_certificates(folder: Path) -> ssl.SSLContext:
-    """A CA and a certificate for ``127.0.0.1``/``localhost`` signed by it, written to ``folder``.
+def make_certificates(folder: Path, host: str = "localhost") -> ssl.SSLContext:
+    """A CA and a certificate for ``127.0.0.1``/``host`` signed by it, written to ``folder``.
 
     Returns:
         The server's TLS context (the client trusts ``folder/ca.pem``).
@@ -367,14 +367,14 @@ def _make_certificates(folder: Path) -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName([x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
