@@ -18,6 +18,8 @@
  *     sends pending events (so the visit's attribution is stored), starts a Stripe Checkout through PaidSignal,
  *     then goes to Stripe unless redirect is false. Rejects with the API's error message; event_id is the id the
  *     purchase will carry (use it for your own pixel's Purchase so both sides dedup). The order is remembered.
+ *     One attempt at a time: a call while one is under way (a double click) returns the same promise, until the
+ *     redirect or an error; the server answers a repeated event_id with the same order and Checkout Session.
  *  'purchase', {order_id, event_id, value (major units), currency} -> Promise of {order_id, event_id, value,
  *     currency, fired: {meta, gtag}, reason}. Thank-you page: reads the order (default: the last checkout's), fires
  *     the shop's fbq Purchase {eventID: its event_id} and gtag purchase {transaction_id: order id} with the paid
@@ -324,7 +326,18 @@
     return j;
   }
 
-  async function checkout(o) {
+  // One checkout attempt, from the click until the redirect or an error: a second call meanwhile (a double click)
+  // gets the same promise, so one attempt id reaches the server and one order and Checkout Session are made.
+  let attempt = null;
+  w.addEventListener('pageshow', (e) => { if (e.persisted) attempt = null; }); // back from Stripe (bfcache)
+  function checkout(o) {
+    if (attempt) return attempt;
+    const over = () => { attempt = null; };
+    return attempt = startCheckout(o).then((j) => { if (o && o.redirect === false) over(); return j; },
+      (e) => { over(); throw e; });
+  }
+
+  async function startCheckout(o) {
     o = o && typeof o == 'object' ? o : {};
     const items = (Array.isArray(o.items) ? o.items : [])
       .map((i) => ({ price: i && i.price, quantity: (i && i.quantity) || 1 }));

@@ -1,14 +1,14 @@
 """Start a Stripe Checkout: create our order with its attribution snapshot, then the Checkout Session.
 
-The order is committed before Stripe is called, so no database transaction waits on the network. The same request
-sent twice (a double click, a retried fetch) maps to the same order and, through Stripe's idempotency key, the same
-Checkout Session.
+The order is committed before Stripe is called, so no database transaction waits on the network. One checkout
+attempt is one order: the attempt's ``event_id`` (kept by pixel.js from the click until the redirect or an error)
+maps to one order and, through Stripe's idempotency key, one Checkout Session, however often it is sent (a double
+click, a retried fetch). The same id with another cart is refused, not silently answered with the first cart.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -23,7 +23,7 @@ from app.integrations.stripe import StripeCallFailed
 from app.models import Order, StripePrice, Visitor, VisitSession
 from app.models.base import new_public_id, utcnow
 from app.services import attribution, ratelimit
-from app.services.errors import ValidationFailed, validation_failed
+from app.services.errors import Conflict, ValidationFailed, validation_failed
 from app.services.events_schema import Consent, Id
 from app.services.keys import KeyIdentity, normalize_origin
 from app.services.stripe_connection import client_for, fetch_price, require_connection, stripe_error
@@ -62,7 +62,11 @@ class CheckoutRequest(BaseModel):
     customer_email: EmailStr | None = None
     visitor_id: Id | None = None
     session_id: Id | None = None
-    event_id: Id | None = Field(default=None, description="the begin_checkout/purchase event id; generated if absent")
+    event_id: Id | None = Field(
+        default=None,
+        description="the checkout attempt: also the begin_checkout/purchase event id. The same id returns the same "
+        "order and Checkout Session (a double click); generated if absent",
+    )
     consent: Consent | None = None
     fbc: Annotated[str, StringConstraints(strip_whitespace=True, max_length=600)] | None = None
     fbp: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
@@ -98,12 +102,38 @@ def parse_request(payload: object) -> CheckoutRequest:
         raise validation_failed(error) from error
 
 
-def request_key(account_id: int, request: CheckoutRequest, event_id: str) -> str:
-    """The same checkout request (same event id and contents) always gives the same key."""
-    canonical = request.model_dump(mode="json", exclude={"key"})
-    canonical["event_id"] = event_id
-    digest = hashlib.sha256(f"{account_id}:{json.dumps(canonical, sort_keys=True)}".encode()).hexdigest()
-    return digest[:48]
+def request_key(account_id: int, event_id: str) -> str:
+    """One checkout attempt (an account's event id) always gives the same key, whatever else the request says."""
+    return hashlib.sha256(f"{account_id}:checkout:{event_id}".encode()).hexdigest()[:48]
+
+
+def _check_same_attempt(order: Order, request: CheckoutRequest) -> None:
+    """A repeated attempt id must repeat the cart it started, or the buyer would pay for the first cart.
+
+    Raises:
+        Conflict: the attempt id was used for another cart, mode, return URL or e-mail.
+    """
+    asked = {
+        "items": [(item.price, item.quantity) for item in request.items],
+        "mode": request.mode,
+        "success_url": request.success_url.replace(ORDER_ID_PLACEHOLDER, order.public_id),
+        "cancel_url": request.cancel_url,
+        "customer_email": str(request.customer_email) if request.customer_email else None,
+    }
+    started = {
+        "items": [(item["price"], item["quantity"]) for item in order.items],
+        "mode": order.mode,
+        "success_url": order.success_url,
+        "cancel_url": order.cancel_url,
+        "customer_email": order.customer_email,
+    }
+    changed = [name for name in asked if asked[name] != started[name]]
+    if changed:
+        raise Conflict(
+            f"The event_id {order.event_id!r} already started a checkout with other {changed[0].replace('_', ' ')}; "
+            "send a new event_id for a new checkout.",
+            field="event_id",
+        )
 
 
 def _check_redirects(request: CheckoutRequest, identity: KeyIdentity) -> None:
@@ -207,10 +237,11 @@ def start_checkout(
     connection = require_connection(session, identity.account_id)
     _check_redirects(request, identity)
     event_id = request.event_id or str(uuid.uuid4())
-    key = request_key(identity.account_id, request, event_id)
+    key = request_key(identity.account_id, event_id)
     order = session.exec(select(Order).where(Order.request_key == key)).first()
     if order is None:
         order = _create_order(session, identity, request, connection, key, event_id, user_agent, ip)
+    _check_same_attempt(order, request)
     if order.checkout_url and order.checkout_session_id:
         return CheckoutStarted(order.public_id, order.checkout_url, order.event_id, order.checkout_session_id)
     params: dict[str, Any] = {
@@ -228,7 +259,9 @@ def start_checkout(
     client = client_for(connection)
     try:
         created = stripe_api.call(
-            client.v1.checkout.sessions.create, params=params, options={"idempotency_key": f"paidsignal-{key}"}
+            client.v1.checkout.sessions.create,
+            params=params,
+            options={"idempotency_key": f"paidsignal-{order.public_id}"},
         )
     except StripeCallFailed as error:
         field = "items" if error.param.startswith("line_items") else None

@@ -71,6 +71,39 @@ def test_the_same_request_twice_is_one_order_and_one_session(client: TestClient,
     assert len(shop.recorder.requests_to("/v1/checkout/sessions", "POST")) == 1
 
 
+def test_one_attempt_id_is_one_order_whatever_else_the_retry_carries(
+    client: TestClient, db: Session, shop: Shop
+) -> None:
+    first = _checkout(client, shop, {"event_id": "attempt-1", "fbp": "fb.1.1700000000000.1"}).json()
+    again = _checkout(client, shop, {"event_id": "attempt-1", "fbp": "fb.1.1700000000000.2"}).json()
+    assert again == first
+    assert len(db.exec(select(Order)).all()) == 1
+    assert len(shop.recorder.requests_to("/v1/checkout/sessions", "POST")) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [("items", "other items"), ("success_url", "other success url"), ("customer_email", "other customer email")],
+)
+def test_an_attempt_id_sent_with_another_cart_is_a_409(
+    client: TestClient, db: Session, shop: Shop, field: str, words: str
+) -> None:
+    started = _checkout(client, shop, {"event_id": "attempt-2"})
+    assert started.status_code == 200, started.text
+    change = {
+        "items": [{"price": shop.price_one_off, "quantity": 3}],
+        "success_url": f"{ORIGIN}/other-thanks",
+        "customer_email": "someone@example.com",
+    }[field]
+    response = _checkout(client, shop, {"event_id": "attempt-2", field: change})
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["field"] == "event_id" and words in error["message"] and "new event_id" in error["message"]
+    assert response.headers["access-control-allow-origin"] == ORIGIN  # the shop's page can read why
+    assert len(db.exec(select(Order)).all()) == 1
+    assert len(shop.recorder.requests_to("/v1/checkout/sessions", "POST")) == 1
+
+
 def test_a_failed_stripe_call_is_retried_with_the_same_idempotency_key(
     client: TestClient, db: Session, shop: Shop
 ) -> None:

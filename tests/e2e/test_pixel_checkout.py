@@ -1,5 +1,6 @@
 """paidsignal('checkout') on a real shop page: Chromium on another origin starts a Stripe Checkout through the
-production server and is sent to Stripe's page; the order carries the visit's campaign attribution."""
+production server and is sent to Stripe's page; the order carries the visit's campaign attribution; a double click
+is one attempt, one order and one Checkout Session."""
 
 from __future__ import annotations
 
@@ -20,16 +21,17 @@ SHOP_BODY = """<h1>Sneakers</h1>
 <button id="buy" onclick="paidsignal('checkout', {items: [{price: '{price}', quantity: 2}],
   success_url: location.origin + '/thanks', cancel_url: location.origin + '/cart', customer_email: 'buyer@example.com'})
   .catch((e) => { document.title = 'error: ' + e.message; })">Buy</button>
+<button id="stay" onclick="paidsignal('checkout', {items: [{price: '{price}'}], redirect: false,
+  success_url: location.origin + '/thanks', cancel_url: location.origin + '/cart'})
+  .then((j) => { (window.started = window.started || []).push(j.order_id); })">Buy, stay here</button>
 <button id="bad" onclick="paidsignal('checkout', {items: [{price: 'price_missing'}],
   success_url: location.origin + '/thanks', cancel_url: location.origin + '/cart'})
   .catch((e) => { document.body.dataset.error = e.message; document.body.dataset.field = e.field; })">Bad</button>
 """
 
 
-def test_checkout_from_the_shop_page_goes_to_stripe_with_attribution(
-    server: Server, browser: Browser, shop: dict[str, Any], _stripe_recorder: StripeRecorder
-) -> None:
-    recorder = _stripe_recorder
+def _connected_shop(server: Server, shop: dict[str, Any], recorder: StripeRecorder) -> str:
+    """A shop connected to the recording Stripe, its page serving SHOP_BODY; returns the account's slug."""
     tag = uuid.uuid4().hex[:8]
     product = recorder.add_product(name="Sneakers")
     price = recorder.add_price(product=product["id"], unit_amount=4_900, currency="eur")
@@ -41,7 +43,18 @@ def test_checkout_from_the_shop_page_goes_to_stripe_with_attribution(
     assert "connected Test Shop" in out
     key = server.cli("create-key", "--account", slug, "--kind", "publishable", "--origin", shop["origin"]).strip()
     shop["html"] = shop_page(server.url, key, SHOP_BODY.replace("{price}", price["id"]))
+    return slug
 
+
+def _stripe_sessions_created(recorder: StripeRecorder) -> int:
+    return len([r for r in recorder.requests_to("/v1/checkout/sessions", "POST") if r.params.get("line_items")])
+
+
+def test_checkout_from_the_shop_page_goes_to_stripe_with_attribution(
+    server: Server, browser: Browser, shop: dict[str, Any], _stripe_recorder: StripeRecorder
+) -> None:
+    recorder = _stripe_recorder
+    _connected_shop(server, shop, recorder)
     visitor = browser.new_context(user_agent=DESKTOP_UA)
     stripe_pages: list[str] = []
 
@@ -87,3 +100,46 @@ def test_checkout_from_the_shop_page_goes_to_stripe_with_attribution(
     assert (status, amount, email) == ("created", 9_800, "buyer@example.com")
     assert visitor_id and '"utm_campaign": "spring"' in attribution and ".AbCdE" in attribution
     assert begin >= 1
+
+
+def test_a_double_click_on_buy_is_one_order_and_one_checkout_session(
+    server: Server, browser: Browser, shop: dict[str, Any], _stripe_recorder: StripeRecorder
+) -> None:
+    recorder = _stripe_recorder
+    slug = _connected_shop(server, shop, recorder)
+    before = _stripe_sessions_created(recorder)
+    visitor = browser.new_context(user_agent=DESKTOP_UA)
+    visitor.route(
+        "https://checkout.stripe.com/**", lambda route: route.fulfill(status=200, body="<title>Stripe</title>")
+    )
+    try:
+        page = visitor.new_page()
+        page.goto(f"{shop['origin']}/?utm_source=facebook&utm_campaign=spring")
+        page.wait_for_function("() => window.paidsignal && window.paidsignal.loaded === true")
+
+        page.locator("#stay").dblclick()  # both clicks land before the first answer (it waits for the events' flush)
+        page.wait_for_function("() => (window.started || []).length === 2")
+        first, second = page.evaluate("() => window.started")
+        assert first == second  # the second click joined the first attempt
+        assert _stripe_sessions_created(recorder) - before == 1
+
+        page.locator("#stay").click()  # that attempt is over (redirect: false): a new click is a new checkout
+        page.wait_for_function("() => (window.started || []).length === 3")
+        assert page.evaluate("() => window.started[2]") != first
+        assert _stripe_sessions_created(recorder) - before == 2
+
+        with page.expect_navigation(url="https://checkout.stripe.com/**"):
+            page.locator("#buy").dblclick()
+    finally:
+        visitor.close()
+    assert _stripe_sessions_created(recorder) - before == 3  # the double click that went to Stripe: one session
+
+    db = sqlite3.connect(server.data_dir / "paidsignal.db")
+    try:
+        orders = db.execute(
+            "SELECT count(*) FROM shop_order JOIN account ON account.id = shop_order.account_id WHERE account.slug = ?",
+            (slug,),
+        ).fetchone()
+    finally:
+        db.close()
+    assert orders == (3,)

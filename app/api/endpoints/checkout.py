@@ -55,7 +55,8 @@ async def create_checkout_session(request: Request) -> JSONResponse:
     """Create an order and its Stripe Checkout Session; send the buyer to ``checkout_url``.
 
     Browsers: CORS-simple ``text/plain`` POST with ``?key=ps_pk_…``; ``success_url`` and ``cancel_url`` must be on
-    the key's allowed origins. The same request (same ``event_id`` and contents) returns the same order.
+    the key's allowed origins. ``event_id`` names one checkout attempt: sent again, it returns the same order
+    and Checkout Session; sent with another cart, mode, return URL or e-mail it is a 409.
     """
     origin = request.headers.get("origin")
     try:
