@@ -157,15 +157,15 @@ def send_one(delivery_id: int, *, holder: str) -> str:
                 return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, reason)
         assert pixel is not None
         if delivery.kind == "refund":
-            sale = _refund_gate(session, delivery)
-            if sale == "wait":
+            gate = _refund_gate(session, delivery)
+            if gate == "wait":
                 # A refund must not reach the provider before the sale it refunds, nor before an earlier refund.
                 with write_lock:
                     return _defer(session, delivery, holder)
-            if sale:
+            if gate:
                 with write_lock:
                     _interrupted(session, delivery)
-                    return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, sale)
+                    return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, gate)
         module = PROVIDERS[delivery.provider]
         number = delivery.attempts + 1
         try:

@@ -143,7 +143,7 @@ def build_conversion(
 ) -> dict[str, Any]:
     """The one internal conversion every provider's serializer reads (stored with each delivery as JSON).
     ``items`` and ``hashed`` may be passed in when one order builds several conversions; a refund's ``items`` are
-    the ones it returned (see ``refund_items``), and ``refund`` what is left of the sale it refunds."""
+    the ones it returned (see ``refunded_units``), and ``refund`` what is left of the sale it refunds."""
     snapshot = order.attribution or {}
     last = ((snapshot.get("models") or {}).get("last_touch") or [{}])[0]
     credits = {
@@ -284,7 +284,7 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
             amount=first.amount, currency=first.currency, at=at, invoice=first.invoice_id, **parts,
         )  # fmt: skip
         owed.append(_Owed(Kind.PURCHASE, order.public_id, conversion, at))
-    # Per payment: its transaction id, amount, time, and the item quantities not refunded yet.
+    # Per payment: its transaction id, amount and time (the sale a refund of it restates).
     transactions: dict[int, tuple[str, int, datetime]] = {}
     if first is not None and first.id is not None:
         transactions[first.id] = (order.public_id, first.amount, order.paid_at or first.paid_at)
