@@ -173,7 +173,7 @@
     return id;
   }
 
-  // Phone: digits with the country calling code, no leading zeros.
+  // Phone: digits with the country calling code, no leading zeros; none without one (hashing.normalize_phone).
   function phone(v, cc) {
     const n = v.replace(/\D/g, '');
     const m = /^[a-z]{2}$/i.test(cc) && CODES.match(`(?:^|\\d)${cc.toUpperCase()}(\\d+)`);
@@ -196,7 +196,7 @@
         let n;
         if (v === null) delete u[k];
         if (v == null || v === '') continue;
-        const t = String(v).trim();
+        const t = String(v).normalize('NFKC').trim(); // as the server's hashing.clean
         if (HEX64.test(t)) u[k] = t.toLowerCase(); // already hashed
         else if ((n = norm(t, o.country || COUNTRY))) u[k] = hex(await subtle.digest('SHA-256', enc(n)));
       }

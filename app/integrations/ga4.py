@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +17,11 @@ from app.settings import get_settings
 
 # GA4 backdates events by at most 72 hours (timestamp_micros); an older one would be dropped or misdated.
 MAX_AGE = timedelta(hours=72)
+# GA4 ends a session after 30 minutes without activity (its default), and joins a Measurement Protocol event to a
+# session only when the event lies within it and is sent at most 24 hours after the session started
+# (developers.google.com/analytics/devguides/collection/protocol/ga4/use-cases, "Session attribution").
+SESSION_TIMEOUT = timedelta(minutes=30)
+SESSION_REQUEST_WINDOW = timedelta(hours=24)
 
 
 def fallback_client_id(seed: str) -> str:
@@ -42,10 +47,11 @@ def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[st
         "currency": conversion["currency"],
         "engagement_time_msec": 1,
     }
-    if conversion["kind"] != "refund" or conversion.get("partial"):
-        # GA4: a refund without items refunds the whole transaction; items only for partial refunds.
+    if conversion["kind"] != "refund" or items:
+        # A refund names items only when its amount is whole units of the order's items (conversions.refunded_units
+        # decides); otherwise its value alone, so GA4's item reports never show items that did not come back.
         params["items"] = items
-    if ga.get("session_id"):
+    if in_session(conversion, event_time, now):
         params["session_id"] = str(ga["session_id"])
     body: dict[str, Any] = {
         "client_id": ga.get("client_id") or fallback_client_id(conversion.get("visitor_id") or conversion["order_id"]),
@@ -60,6 +66,25 @@ def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[st
     query = urlencode({"measurement_id": settings["measurement_id"], "api_secret": secrets["api_secret"]})
     path = "debug/mp/collect" if test else "mp/collect"
     return Outbound("POST", f"{get_settings().ga4_base}/{path}?{query}", body, check_ok=_validated if test else None)
+
+
+def in_session(conversion: dict[str, Any], event_time: datetime, now: datetime) -> bool:
+    """Whether the event happened inside the checkout's GA session, so ``session_id`` may be sent.
+
+    Only a purchase can: renewals and refunds happen without the buyer, days or weeks later. And only while the
+    session lasts: the buyer's last hit before Stripe was the checkout (``ga.checkout_at``), so the session ends 30
+    minutes after it; a purchase paid later (a slow bank transfer) is outside it. GA then counts the event for the
+    user without stretching an ended session.
+    """
+    ga = conversion.get("ga") or {}
+    if conversion["kind"] != "purchase" or not ga.get("session_id"):
+        return False
+    if not ga.get("checkout_at"):
+        return True  # purchases stored before checkout_at was recorded
+    if event_time > datetime.fromisoformat(str(ga["checkout_at"])) + SESSION_TIMEOUT:
+        return False
+    started = str(ga["session_id"])
+    return not started.isdigit() or now - datetime.fromtimestamp(int(started), UTC) <= SESSION_REQUEST_WINDOW
 
 
 def _validated(status: int, body: str) -> tuple[Outcome, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from app.integrations.outbound import Outbound, Refused, Skip
 from app.lib.csv_export import csv_text
 from app.settings import get_settings
 
-# Google Ads imports click conversions up to 90 days after the click.
+# Google Ads imports click conversions up to 90 days after the click (not after the conversion: see age_start).
 MAX_AGE = timedelta(days=90)
 SCOPE = "https://www.googleapis.com/auth/datamanager"
 
@@ -86,32 +87,70 @@ def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Which click id an event carries when the visit had several: Google Ads refuses gbraid together with wbraid, and
+# a gclid is the most precise. One rule for the Data Manager events and the CSV.
+CLICK_ID_PRECEDENCE = ("gclid", "wbraid", "gbraid")
+
+
+def click_id(clicks: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The one click id to send, ``(kind, value)``, in the order gclid > wbraid > gbraid; None without any."""
+    for kind in CLICK_ID_PRECEDENCE:
+        value = (clicks or {}).get(kind)
+        if value:
+            return kind, str(value)
+    return None
+
+
+def age_start(conversion: Mapping[str, Any], event_time: datetime) -> datetime:
+    """Where Google's 90 days start: the ad click (the touch that carried the click id) when known, else the
+    conversion itself. Refunds restate a conversion Google already took: their own time counts."""
+    if conversion.get("kind") != "refund" and conversion.get("click_at"):
+        return min(event_time, datetime.fromisoformat(str(conversion["click_at"])))
+    return event_time
+
+
 def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[str, str], *, test: bool,
           now: datetime, delivery_id: str) -> Outbound:  # fmt: skip
-    if conversion["kind"] == "refund":
-        raise Skip("PaidSignal does not send conversion adjustments to Google Ads: refunds are netted in its figures.")
+    """A conversion as one Data Manager event. A refund is an adjustment: the sale's event again, with the same
+    ``transactionId`` and the value left after the refunds (``0`` once all is refunded); Google overwrites the
+    recorded value and currency and keeps the count (developers.google.com/data-manager/api/devguides/events/
+    google-ads/conversion-adjustments)."""
+    refund = conversion["kind"] == "refund"
     event_time = datetime.fromisoformat(conversion["event_time"])
-    if now - event_time > MAX_AGE:
-        raise Skip(f"The conversion is older than 90 days ({event_time:%Y-%m-%d}): Google Ads no longer takes it.")
-    clicks = {k: v for k, v in (conversion.get("clicks") or {}).items() if v and k in {"gclid", "gbraid", "wbraid"}}
+    start = age_start(conversion, event_time)
+    if not refund and now - start > MAX_AGE:
+        what = "The ad click" if start < event_time else "The conversion"
+        raise Skip(f"{what} was on {start:%Y-%m-%d}, more than 90 days ago: Google Ads no longer takes it.")
+    click = click_id(conversion.get("clicks"))
     user = conversion.get("user") or {}
     identifiers: list[dict[str, str]] = []
-    country = str(user.get("phone_country_code") or "1")
-    if user.get("email"):
-        identifiers.append({"emailAddress": google_hash("email", str(user["email"]))})
+    email = google_hash("email", str(user["email"])) if user.get("email") else None
+    if email:
+        identifiers.append({"emailAddress": email})
+    phone = None
     if user.get("phone"):
-        identifiers.append({"phoneNumber": google_hash("phone", str(user["phone"]), country_code=country)})
-    if not clicks and not identifiers:
+        phone = google_hash("phone", str(user["phone"]), country_code=user.get("phone_country_code"))
+    if phone:
+        identifiers.append({"phoneNumber": phone})
+    if click is None and not identifiers:
         raise Skip("No Google click id (gclid, gbraid, wbraid) and no e-mail: Google Ads cannot match this sale.")
+    if refund:
+        if conversion.get("remaining_value") is None or not conversion.get("sale_time"):
+            raise Skip("This refund was recorded without the sale's remaining value: no adjustment can be built.")
+        # The adjustment repeats the sale's required fields; Google keeps the recorded time and identifiers.
+        timestamp = datetime.fromisoformat(str(conversion["sale_time"]))
+        value = conversion["remaining_value"]
+    else:
+        timestamp, value = event_time, conversion["value"]
     event: dict[str, Any] = {
         "transactionId": conversion["transaction_id"],
-        "eventTimestamp": rfc3339(event_time),
+        "eventTimestamp": rfc3339(timestamp),
         "eventSource": "WEB",
-        "conversionValue": conversion["value"],
+        "conversionValue": value,
         "currency": conversion["currency"],
     }
-    if clicks:
-        event["adIdentifiers"] = clicks
+    if click is not None:
+        event["adIdentifiers"] = {click[0]: click[1]}
     if identifiers:
         event["userData"] = {"userIdentifiers": identifiers}
     consent = _consent(conversion.get("consent") or {})
@@ -134,20 +173,22 @@ def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[st
 def click_conversions_csv(rows: list[dict[str, Any]], *, conversion_name: str) -> str:
     """The CSV Google Ads → Conversions → Uploads takes for offline click conversions (times in UTC).
 
-    ``rows``: ``gclid``/``gbraid``/``wbraid`` (one is used), ``time`` (aware datetime), ``value`` (major units),
-    ``currency``. Rows without a click id are left out: Google cannot match them from a click upload.
+    ``rows``: ``gclid``/``gbraid``/``wbraid`` (one is used, as ``click_id`` picks it), ``time`` (aware datetime),
+    ``value`` (major units), ``currency``. Rows without a click id are left out: Google cannot match them from a
+    click upload.
     """
     header = ["Google Click ID", "GBRAID", "WBRAID", "Conversion Name", "Conversion Time",
               "Conversion Value", "Conversion Currency", "Order ID"]  # fmt: skip
     lines = []
     for row in rows:
-        click = next((k for k in ("gclid", "gbraid", "wbraid") if row.get(k)), None)
+        click = click_id(row)
         if click is None:
             continue
+        kind, value = click
         lines.append([
-            row.get("gclid") if click == "gclid" else "",
-            row.get("gbraid") if click == "gbraid" else "",
-            row.get("wbraid") if click == "wbraid" else "",
+            value if kind == "gclid" else "",
+            value if kind == "gbraid" else "",
+            value if kind == "wbraid" else "",
             conversion_name,
             row["time"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             row["value"],

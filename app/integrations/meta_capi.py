@@ -22,11 +22,12 @@ def user_data(conversion: dict[str, Any]) -> dict[str, Any]:
     """``user_data``: e-mail, phone and external id normalised and hashed (browser hashes pass through);
     IP, user agent, fbc and fbp as they are (Meta forbids hashing them)."""
     user = conversion.get("user") or {}
-    country = str(user.get("phone_country_code") or "1")
+    country = user.get("phone_country_code")  # a calling code; none is guessed
     data: dict[str, Any] = {}
     clear_values = (("em", user.get("email")), ("ph", user.get("phone")), ("external_id", user.get("external_id")))
     for field, clear in clear_values:
-        values = [meta_hash(field, str(clear), country_code=country)] if clear else []
+        hashed = meta_hash(field, str(clear), country_code=country) if clear else None
+        values = [hashed] if hashed else []
         values += [h for h in (user.get("hashed") or {}).get(field, []) if h not in values]
         if values:
             data[field] = values
@@ -55,19 +56,29 @@ def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[st
         "contents": [{"id": item["id"], "quantity": item["quantity"], "item_price": item["price"]} for item in items],
         "order_id": conversion["order_id"],
     }
-    if conversion["kind"] == "renewal":
-        custom["subscription_id"] = conversion.get("subscription")
-    event = {
+    for key in ("content_name", "content_category"):
+        if conversion.get(key):
+            custom[key] = conversion[key]
+    users = user_data(conversion)
+    event: dict[str, Any] = {
         "event_name": "Purchase",
         "event_time": int(event_time.timestamp()),
         "event_id": conversion["event_id"],
-        "action_source": "website",
-        "event_source_url": conversion.get("event_source_url"),
-        "user_data": user_data(conversion),
-        "custom_data": custom,
     }
+    if conversion["kind"] == "renewal":
+        # Charged automatically, no visitor on the site: Meta's action source for that is system_generated (no
+        # event_source_url). subscription_id is a customer information parameter, sent unhashed.
+        event["action_source"] = "system_generated"
+        if conversion.get("subscription"):
+            users["subscription_id"] = conversion["subscription"]
+    else:
+        event["action_source"] = "website"
+        event["event_source_url"] = conversion.get("event_source_url")
+    event["user_data"] = users
+    event["custom_data"] = custom
     body: dict[str, Any] = {"data": [event]}
-    if code:
+    if test:
+        # Only in test mode: Meta says to remove test_event_code from production payloads.
         body["test_event_code"] = code
     config = get_settings()
     url = f"{config.meta_graph_base}/{config.meta_api_version}/{settings['pixel_id']}/events"

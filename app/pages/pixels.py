@@ -115,8 +115,9 @@ def events_and_default(
                 class_name=f"{prefix}test-mode",
             ),
             rx.text(
-                "Conversions go to the provider's test or validation endpoint and are not counted: Meta shows them "
-                "under Test events (needs the test event code); GA4 and Google Ads only validate them.",
+                "Conversions go to the provider's test or validation endpoint: GA4 and Google Ads only validate "
+                "them; Meta shows them under Test events (needs the test event code) and still records them in the "
+                "pixel's data. Outside test mode the test event code is never sent.",
                 size="1",
                 color_scheme="gray",
             ),
@@ -289,7 +290,12 @@ def pixel_card(pixel: PixelItem) -> rx.Component:
                     ),
                     rx.button(
                         rx.icon("send", size=12),
-                        "Send test event",
+                        # Meta keeps test events in the pixel's data: the button says so before it is pressed.
+                        rx.cond(
+                            pixel["provider"] == "meta",
+                            "Send test Purchase (Meta records it: 1.00 EUR, named PaidSignal test)",
+                            "Send test event",
+                        ),
                         size="1",
                         variant="soft",
                         color_scheme="gray",

@@ -449,6 +449,8 @@ def snapshot(*, session: Any, account_id: int, visitor_key: str | None, at: date
                 "utm_medium": t.utm_medium,
                 "utm_campaign": t.utm_campaign,
                 "click_id_type": t.click_id_type,
+                # The click id itself: Google Ads counts its 90 days from this touch (google_ads.age_start).
+                "click_id": t.click_id,
                 "campaign": campaigns.get(t.campaign_id),
                 "campaign_name": names.get(t.campaign_id),
                 "campaign_version": versions.get(t.campaign_version_id),

@@ -141,7 +141,7 @@ def checklist(*, session: Session, delivery: ConversionDelivery, now: datetime |
         items.append(check_fbp(user.get("fbp")))
         events = (sent or {}).get("data") or [{}]
         items.append(check_hashing(events[0].get("user_data") if sent else meta_capi.user_data(conversion)))
-        if not user.get("user_agent"):
+        if not user.get("user_agent") and conversion["kind"] != "renewal":
             items.append(_fail("Browser user agent", "Missing: Meta requires client_user_agent for website events."))
     if provider == Provider.GA4.value:
         ga = conversion.get("ga") or {}
@@ -150,19 +150,48 @@ def checklist(*, session: Session, delivery: ConversionDelivery, now: datetime |
         else:
             no_client = "None (no _ga cookie when checkout started): sent with a PaidSignal id, so GA cannot join"
             items.append(_warn("GA client_id", no_client + " the sale to the visit and reports it as direct."))
-        if ga.get("session_id"):
+        kind = conversion["kind"]
+        if kind != "purchase":
+            detail = (
+                f"Not sent: a {kind} comes without the buyer, days or weeks after the visit, and GA4 joins an event "
+                "to a session only within it."
+            )
+            items.append(_info("GA session_id", detail))
+        elif not ga.get("session_id"):
+            items.append(_warn("GA session_id", "None: without it GA4 attributes the purchase to Unassigned/Direct."))
+        elif ga4.in_session(conversion, delivery.event_time, delivery.sent_at or now or utcnow()):
             items.append(_ok("GA session_id", f"{ga['session_id']}."))
         else:
-            items.append(_warn("GA session_id", "None: without it GA4 files the purchase under Unassigned/Direct."))
+            detail = (
+                "Not sent: the purchase was paid more than 30 minutes after checkout, after the GA session ended, "
+                "and GA4 joins an event to a session only within it."
+            )
+            items.append(_info("GA session_id", detail))
+        if kind == "refund":
+            if conversion.get("items_note"):
+                items.append(_info("Refunded items", conversion["items_note"]))
+            else:
+                returned = conversion.get("items") or []
+                names = ", ".join(f"{i['quantity']} × {i.get('name') or i['id']}" for i in returned)
+                items.append(_ok("Refunded items", f"The amount is whole units: {names}."))
     if provider == Provider.GOOGLE_ADS.value:
         clicks = conversion.get("clicks") or {}
-        if clicks:
-            items.append(_ok("Google click id", ", ".join(f"{k} present" for k in clicks)))
+        chosen = google_ads.click_id(clicks)
+        if chosen:
+            others = [k for k in clicks if k != chosen[0]]
+            unsent = f" ({', '.join(others)} present, not sent: one click id per event, gclid > wbraid > gbraid)"
+            items.append(_ok("Google click id", f"{chosen[0]} sent{unsent if others else ''}."))
         elif user.get("email"):
             items.append(_warn("Google click id", "None: Google Ads can match this sale only from the hashed e-mail."))
         else:
             items.append(_fail("Google click id", "No gclid, gbraid, wbraid or e-mail: Google Ads cannot match it."))
         items.append(check_hashing(None))
+        if conversion["kind"] == "refund":
+            detail = (
+                f"Sent as an adjustment of {conversion['transaction_id']}: Google Ads restates its value to "
+                f"{conversion.get('remaining_value', 0)} {conversion['currency']} (the conversion keeps counting once)."
+            )
+            items.append(_info("Refund", detail))
 
     consent = conversion.get("consent") or {}
     blocked = consent_skip(provider, consent)
@@ -174,19 +203,21 @@ def checklist(*, session: Session, delivery: ConversionDelivery, now: datetime |
     else:
         items.append(_info("Consent", "No consent signal was given with the checkout (treated as granted)."))
 
-    age = (now or utcnow()) - delivery.event_time
+    start = google_ads.age_start(conversion, delivery.event_time) if provider == Provider.GOOGLE_ADS.value else None
+    age = (now or utcnow()) - (start or delivery.event_time)
     limit = _MAX_AGE[provider]
     hours = age.total_seconds() / 3600
+    since = "since the ad click" if start is not None and start < delivery.event_time else "old"
     if delivery.status == "sent":
         items.append(
             _ok("Age", f"Sent {_duration((delivery.sent_at or utcnow()) - delivery.event_time)} after the sale.")
         )
     elif age > limit:
         items.append(
-            _fail("Age", f"{hours:.0f} h old: past {provider}'s limit of {limit.total_seconds() / 3600:.0f} h.")
+            _fail("Age", f"{hours:.0f} h {since}: past {provider}'s limit of {limit.total_seconds() / 3600:.0f} h.")
         )
     else:
-        items.append(_ok("Age", f"{hours:.1f} h old (limit {limit.total_seconds() / 3600:.0f} h)."))
+        items.append(_ok("Age", f"{hours:.1f} h {since} (limit {limit.total_seconds() / 3600:.0f} h)."))
     if delivery.test:
         items.append(_warn("Test mode", "On: the provider validates this conversion but does not count it."))
     else:

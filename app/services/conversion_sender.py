@@ -156,10 +156,16 @@ def send_one(delivery_id: int, *, holder: str) -> str:
                 _interrupted(session, delivery)
                 return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, reason)
         assert pixel is not None
-        if delivery.kind == "refund" and _sale_still_due(session, delivery):
-            # A refund must not reach the provider before the sale it refunds.
-            with write_lock:
-                return _defer(session, delivery, holder)
+        if delivery.kind == "refund":
+            gate = _refund_gate(session, delivery)
+            if gate == "wait":
+                # A refund must not reach the provider before the sale it refunds, nor before an earlier refund.
+                with write_lock:
+                    return _defer(session, delivery, holder)
+            if gate:
+                with write_lock:
+                    _interrupted(session, delivery)
+                    return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, gate)
         module = PROVIDERS[delivery.provider]
         number = delivery.attempts + 1
         try:
@@ -187,17 +193,36 @@ def send_one(delivery_id: int, *, holder: str) -> str:
             return _record(session, delivery, attempt, holder, answer)
 
 
-def _sale_still_due(session: Session, delivery: ConversionDelivery) -> bool:
+def _refund_gate(session: Session, delivery: ConversionDelivery) -> str:
+    """``"wait"`` while the order's sales or earlier refunds for this pixel are still due; for Google Ads, why the
+    refund cannot be sent (its sale was never recorded there: an adjustment whose transactionId matches no
+    conversion would create a new one); else ``""``."""
+    others = session.exec(
+        select(
+            ConversionDelivery.id, ConversionDelivery.kind, ConversionDelivery.status, ConversionDelivery.conversion
+        ).where(
+            ConversionDelivery.order_id == delivery.order_id,
+            ConversionDelivery.pixel_id == delivery.pixel_id,
+            col(ConversionDelivery.id) != delivery.id,
+        )
+    ).all()
+    for other_id, kind, status, _ in others:
+        earlier_refund = kind == "refund" and (other_id or 0) < (delivery.id or 0)
+        if status in DUE and (kind in {"purchase", "renewal"} or earlier_refund):
+            return "wait"
+    if delivery.provider != Provider.GOOGLE_ADS.value:
+        return ""
+    transaction = delivery.conversion.get("transaction_id")
+    sale = next(
+        (status for _, kind, status, conversion in others
+         if kind in {"purchase", "renewal"} and conversion.get("transaction_id") == transaction),
+        None,
+    )  # fmt: skip
+    if sale == DeliveryStatus.SENT.value:
+        return ""
     return (
-        session.exec(
-            select(ConversionDelivery.id).where(
-                ConversionDelivery.order_id == delivery.order_id,
-                ConversionDelivery.pixel_id == delivery.pixel_id,
-                col(ConversionDelivery.kind).in_(("purchase", "renewal")),
-                col(ConversionDelivery.status).in_(DUE),
-            )
-        ).first()
-        is not None
+        f"The sale {transaction} was not recorded in Google Ads by this pixel ({sale or 'never sent'}): an adjustment "
+        "with its transactionId would create a new conversion instead of restating it."
     )
 
 
@@ -259,7 +284,7 @@ def _record(
     delay = backoff_seconds(delivery.attempts, retry_after=answer.retry_after)
     next_at = utcnow() + timedelta(seconds=delay)
     max_age = PROVIDERS[delivery.provider].MAX_AGE
-    if next_at - delivery.event_time > max_age:
+    if next_at - age_start(delivery) > max_age:
         return _finish(
             session, delivery, holder, DeliveryStatus.DEAD,
             f"Gave up after {delivery.attempts} attempts (the conversion would be too old for {delivery.provider}): "
@@ -270,6 +295,13 @@ def _record(
     return _finish(
         session, delivery, holder, DeliveryStatus.RETRYING, f"{answer.message} — next try in {delay:.0f} s{wait}."
     )
+
+
+def age_start(delivery: ConversionDelivery) -> datetime:
+    """Where the provider's age limit starts: the conversion's time, or for Google Ads the ad click."""
+    if delivery.provider == Provider.GOOGLE_ADS.value:
+        return google_ads.age_start(delivery.conversion, delivery.event_time)
+    return delivery.event_time
 
 
 def _finish(session: Session, delivery: ConversionDelivery, holder: str, status: DeliveryStatus, reason: str) -> str:
@@ -311,7 +343,8 @@ def send_test(*, session: Session, actor: Actor, pixel_public_id: str) -> TestRe
     """Send a sample purchase to a pixel in the provider's test mode and say what the provider answered.
 
     GA4 goes to the debug endpoint (validated, not recorded), Google Ads with ``validateOnly``, Meta only with the
-    pixel's test event code (it then shows under Test events), a webhook with ``"test": true``. Nothing is stored.
+    pixel's test event code (it then shows under Test events, and Meta still records it in the pixel's data:
+    the sample says "PaidSignal test" everywhere it can), a webhook with ``"test": true``. Nothing is stored.
     """
     from app.services.pixels import _get, check_pixel
 
@@ -332,26 +365,36 @@ def send_test(*, session: Session, actor: Actor, pixel_public_id: str) -> TestRe
         return TestResult(False, str(refused))
     answer = outbound.send(request, timeout=get_settings().conversions_timeout_seconds)
     if answer.outcome == "sent":
-        return TestResult(True, f"{pixel.name}: test purchase accepted in {answer.duration_ms} ms. {answer.message}")
+        meta = pixel.provider == Provider.META.value
+        note = f" Meta records it in this pixel's data as a {TEST_LABEL} Purchase." if meta else ""
+        return TestResult(
+            True, f"{pixel.name}: test purchase accepted in {answer.duration_ms} ms. {answer.message}{note}"
+        )
     return TestResult(False, f"{pixel.name}: {answer.message}")
 
 
+# Every name and id of the sample says what it is, so it cannot pass for a sale where a provider keeps it.
+TEST_LABEL = "PaidSignal test event (not a sale)"
+
+
 def sample_conversion(now: datetime) -> dict[str, Any]:
-    """A made-up 1.00 EUR purchase for test sends (no real buyer data)."""
+    """A made-up 1.00 EUR purchase for test sends (no real buyer data), named as a test everywhere."""
+    stamp = int(now.timestamp())
     return {
         "kind": "purchase",
-        "order_id": "ord_test",
-        "event_id": f"test-{int(now.timestamp())}",
-        "transaction_id": f"ord_test_{int(now.timestamp())}",
+        "order_id": f"paidsignal-test-{stamp}",
+        "event_id": f"paidsignal-test-{stamp}",
+        "transaction_id": f"paidsignal-test-{stamp}",
         "event_time": now.isoformat(),
         "amount": 100,
         "value": 1.0,
         "currency": "EUR",
+        "content_name": TEST_LABEL,
         "items": [
             {
-                "id": "price_test",
-                "product_id": "prod_test",
-                "name": "Test item",
+                "id": "paidsignal-test",
+                "product_id": "paidsignal-test",
+                "name": TEST_LABEL,
                 "quantity": 1,
                 "unit_amount": 100,
                 "price": 1.0,
@@ -359,10 +402,11 @@ def sample_conversion(now: datetime) -> dict[str, Any]:
         ],
         "partial": False,
         "event_source_url": get_settings().public_url,
-        "visitor_id": "test-visitor",
+        "visitor_id": "paidsignal-test",
         "user": {"email": "test@example.com", "hashed": {}, "ip": "127.0.0.1", "user_agent": "PaidSignal test"},
-        "ga": {"client_id": "1234567890.1234567890", "session_id": str(int(now.timestamp()))},
+        "ga": {"client_id": "1234567890.1234567890", "session_id": str(stamp), "checkout_at": now.isoformat()},
         "clicks": {"gclid": "TeSt-GcLiD-0123456789"},
+        "click_at": now.isoformat(),
         "consent": {"ad_user_data": True, "ad_personalization": True},
         "campaign": {},
         "credits": {},

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, func, select
 
-from app.integrations.google_ads import click_conversions_csv
+from app.integrations.google_ads import CLICK_ID_PRECEDENCE, click_conversions_csv, click_id
 from app.models import (
     Campaign,
     ConversionDelivery,
@@ -61,9 +61,9 @@ class DeliveryStatus(StrEnum):
 STATUSES = tuple(s.value for s in DeliveryStatus)
 DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.RETRYING.value)
 REPLAYABLE = (DeliveryStatus.DEAD.value, DeliveryStatus.RETRYING.value)
-# Providers that have a refund event (GA4's ``refund``; a webhook receives everything). Meta has none, and
-# PaidSignal does not send Google Ads adjustments: there, refunds are netted in our own figures only.
-REFUND_PROVIDERS = frozenset({Provider.GA4.value, Provider.WEBHOOK.value})
+# Providers that take refunds: GA4's ``refund`` event, Google Ads as an adjustment restating the sale's value (the
+# Data Manager API, same transactionId), and a webhook receives everything. Meta has no refund event.
+REFUND_PROVIDERS = frozenset({Provider.GA4.value, Provider.GOOGLE_ADS.value, Provider.WEBHOOK.value})
 AD_PLATFORMS = frozenset({Provider.META.value, Provider.GOOGLE_ADS.value})
 
 # Set by the job runner: wakes the sender after a commit that enqueued deliveries (else it runs on its interval).
@@ -139,9 +139,11 @@ def build_conversion(
     invoice: str | None = None,
     items: list[dict[str, Any]] | None = None,
     hashed: dict[str, list[str]] | None = None,
+    refund: RefundFacts | None = None,
 ) -> dict[str, Any]:
     """The one internal conversion every provider's serializer reads (stored with each delivery as JSON).
-    ``items`` and ``hashed`` may be passed in when one order builds several conversions."""
+    ``items`` and ``hashed`` may be passed in when one order builds several conversions; a refund's ``items`` are
+    the ones it returned (see ``refunded_units``), and ``refund`` what is left of the sale it refunds."""
     snapshot = order.attribution or {}
     last = ((snapshot.get("models") or {}).get("last_touch") or [{}])[0]
     credits = {
@@ -151,7 +153,7 @@ def build_conversion(
         ]
         for model, entries in (snapshot.get("models") or {}).items()
     }
-    return {
+    conversion: dict[str, Any] = {
         "kind": kind.value,
         "order_id": order.public_id,
         "event_id": event_id,
@@ -174,8 +176,14 @@ def build_conversion(
             "fbc": snapshot.get("fbc"),
             "fbp": snapshot.get("fbp"),
         },
-        "ga": {"client_id": snapshot.get("ga_client_id"), "session_id": snapshot.get("ga_session_id")},
+        # checkout_at: the buyer's last hit before Stripe, from which GA4's session times out (ga4.in_session).
+        "ga": {
+            "client_id": snapshot.get("ga_client_id"),
+            "session_id": snapshot.get("ga_session_id"),
+            "checkout_at": snapshot.get("at"),
+        },
         "clicks": {k: snapshot.get(k) for k in ("gclid", "gbraid", "wbraid") if snapshot.get(k)},
+        "click_at": click_time(snapshot),
         "consent": dict(order.consent or {}),
         "campaign": {
             "campaign": last.get("campaign"),
@@ -185,6 +193,60 @@ def build_conversion(
         },
         "credits": credits,
     }
+    if refund is not None:
+        conversion.update(
+            remaining=refund.remaining,
+            remaining_value=major(refund.remaining, currency),
+            sale_time=refund.sale_time.isoformat(),
+            items_note=refund.items_note,
+        )
+    return conversion
+
+
+@dataclass(frozen=True)
+class RefundFacts:
+    """What a refund conversion knows of the sale it refunds: the money left on it after this refund, the sale's
+    time (a Google adjustment repeats it), and why no items are named, if none are."""
+
+    remaining: int
+    sale_time: datetime
+    items_note: str = ""
+
+
+def click_time(snapshot: dict[str, Any]) -> str | None:
+    """When the visitor clicked the Google ad whose click id the order carries: the snapshot's touch that carried
+    it (the first one with that id; snapshots taken before touches kept the id: the latest touch of its kind)."""
+    chosen = click_id(snapshot)
+    if chosen is None:
+        return None
+    touches = [t for t in snapshot.get("touches") or [] if t.get("at")]
+    ids = {str(snapshot[k]) for k in CLICK_ID_PRECEDENCE if snapshot.get(k)}
+    carried = [t["at"] for t in touches if t.get("click_id") in ids]
+    if carried:
+        return str(min(carried, key=datetime.fromisoformat))
+    same_kind = [t["at"] for t in touches if t.get("click_id_type") == chosen[0]]
+    return str(max(same_kind, key=datetime.fromisoformat)) if same_kind else None
+
+
+def refunded_units(items: list[dict[str, Any]], left: list[int], amount: int) -> list[int] | None:
+    """How many units of each line a refund of ``amount`` (minor units) returned, when the amount says so
+    unambiguously; else None.
+
+    Stripe refunds amounts, not items. The amount is read as items only when it is exactly every unit still
+    unrefunded (``left``: quantities per line), or whole units of exactly one line (2 × 25.00 of one line); any
+    other amount (10.00 of a 25.00 item, or one that two lines could explain) names no items.
+    """
+    units = [int(item.get("unit_amount") or 0) for item in items]
+    if any(left) and amount == sum(u * q for u, q in zip(units, left, strict=True)):
+        return list(left)
+    lines = [
+        index
+        for index, unit in enumerate(units)
+        if unit > 0 and amount % unit == 0 and 1 <= amount // unit <= left[index]
+    ]
+    if len(lines) != 1:
+        return None
+    return [amount // units[index] if index == lines[0] else 0 for index in range(len(items))]
 
 
 def consent_skip(provider: str, consent: dict[str, Any]) -> str | None:
@@ -222,14 +284,15 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
             amount=first.amount, currency=first.currency, at=at, invoice=first.invoice_id, **parts,
         )  # fmt: skip
         owed.append(_Owed(Kind.PURCHASE, order.public_id, conversion, at))
-    transactions: dict[int, tuple[str, int]] = {}
+    # Per payment: its transaction id, amount and time (the sale a refund of it restates).
+    transactions: dict[int, tuple[str, int, datetime]] = {}
     if first is not None and first.id is not None:
-        transactions[first.id] = (order.public_id, first.amount)
+        transactions[first.id] = (order.public_id, first.amount, order.paid_at or first.paid_at)
     for payment in payments:
         if payment.kind != "renewal" or payment.id is None:
             continue
         transaction = f"{order.public_id}.{payment.stripe_key}"
-        transactions[payment.id] = (transaction, payment.amount)
+        transactions[payment.id] = (transaction, payment.amount, payment.paid_at)
         conversion = build_conversion(
             session, order, kind=Kind.RENEWAL, transaction_id=transaction,
             event_id=f"{order.event_id}.{payment.stripe_key}", amount=payment.amount, currency=payment.currency,
@@ -238,15 +301,31 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
         owed.append(_Owed(Kind.RENEWAL, payment.stripe_key, conversion, payment.paid_at))
     refunds = session.exec(select(Refund).where(Refund.order_id == order.id).order_by(col(Refund.id))).all()
     refunded: Counter[str] = Counter()
+    left: dict[str, list[int]] = {}
     for refund in refunds:
-        transaction, paid = transactions.get(refund.payment_id or -1, (order.public_id, order.amount_paid))
+        transaction, paid, sold_at = transactions.get(
+            refund.payment_id or -1, (order.public_id, order.amount_paid, order.paid_at or refund.refunded_at)
+        )
         refunded[transaction] += refund.amount
         # Partial while money is left on the transaction; the refund that completes it is a full refund.
         partial = refunded[transaction] < paid
+        quantities = left.setdefault(transaction, [int(item["quantity"]) for item in parts["items"]])
+        # Items only when the amount is whole units (GA4 would otherwise count items as refunded that were not).
+        returned = refunded_units(parts["items"], quantities, refund.amount)
+        note = ""
+        if returned is None:
+            note = (
+                f"{format_minor(refund.amount, refund.currency)} is not whole units of the order's items: sent as a "
+                "value only, so GA4's item reports count no item as refunded."
+            )
+            returned = [0] * len(quantities)
+        quantities[:] = [q - r for q, r in zip(quantities, returned, strict=True)]
+        returned_items = [{**item, "quantity": r} for item, r in zip(parts["items"], returned, strict=True) if r]
         conversion = build_conversion(
             session, order, kind=Kind.REFUND, transaction_id=transaction,
             event_id=f"{order.event_id}.refund.{refund.id}", amount=refund.amount, currency=refund.currency,
-            at=refund.refunded_at, partial=partial, **parts,
+            at=refund.refunded_at, partial=partial, hashed=parts["hashed"], items=returned_items,
+            refund=RefundFacts(max(0, paid - refunded[transaction]), sold_at, note),
         )  # fmt: skip
         owed.append(_Owed(Kind.REFUND, f"re{refund.id}", conversion, refund.refunded_at))
     return owed
@@ -527,8 +606,8 @@ def order_deliveries(*, session: Session, account_id: int, order_public_id: str)
 def google_ads_csv(
     *, session: Session, account_id: int, since: datetime, until: datetime, conversion_name: str = "Purchase"
 ) -> str:
-    """Paid orders with a Google click id in ``[since, until)``, as Google Ads' offline click-conversion CSV; the
-    value is net of refunds, and fully refunded orders are left out."""
+    """Paid orders with a Google click id in ``[since, until)``, as Google Ads' offline click-conversion CSV: one
+    row per order for its first payment, valued net of that payment's refunds (fully refunded ones are left out)."""
     conversion_name = " ".join((conversion_name or "").split())
     if not conversion_name:
         raise ValidationFailed(
@@ -536,25 +615,30 @@ def google_ads_csv(
         )
     if until - since > timedelta(days=92):
         raise ValidationFailed("Export at most 92 days at a time (Google Ads takes clicks of the last 90).")
-    orders = session.exec(
-        select(Order)
-        .where(
-            Order.account_id == account_id, col(Order.status).in_((OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED))
-        )
+    # The conversion is the order's first payment (a one-off sale, or a subscription's first invoice): its own
+    # amount net of its own refunds, at its own time. Renewals are later payments, not this click's conversion.
+    found = session.exec(
+        select(Order, Payment)
+        .join(Payment, col(Payment.order_id) == col(Order.id))
+        .where(Order.account_id == account_id, col(Payment.kind).in_(("one_off", "first")))
         .where(col(Order.paid_at) >= since, col(Order.paid_at) < until)
-        .order_by(col(Order.paid_at))
+        .order_by(col(Order.paid_at), col(Payment.id))
     ).all()
-    rows = [
-        {
-            "gclid": (o.attribution or {}).get("gclid"),
-            "gbraid": (o.attribution or {}).get("gbraid"),
-            "wbraid": (o.attribution or {}).get("wbraid"),
-            "time": o.paid_at,
-            "value": format_minor(o.amount_paid - o.amount_refunded, o.currency).rsplit(" ", 1)[0],
-            "currency": o.currency,
-            "order_id": o.public_id,
-        }
-        for o in orders
-        if o.paid_at is not None and o.amount_paid > o.amount_refunded
-    ]
+    rows = []
+    seen: set[int] = set()
+    for order, payment in found:
+        net = payment.amount - payment.amount_refunded
+        if order.id in seen or net <= 0 or order.paid_at is None:
+            continue
+        seen.add(order.id or 0)
+        snapshot = order.attribution or {}
+        rows.append(
+            {
+                **{kind: snapshot.get(kind) for kind in CLICK_ID_PRECEDENCE},
+                "time": order.paid_at,
+                "value": format_minor(net, payment.currency).rsplit(" ", 1)[0],
+                "currency": payment.currency,
+                "order_id": order.public_id,
+            }
+        )
     return click_conversions_csv(rows, conversion_name=conversion_name)

@@ -52,17 +52,42 @@ def _order(db: Session, order_id: str) -> Order:
 
 
 def test_hashing_matches_meta_and_google_published_vectors() -> None:
-    for field, clear, expected in hashing.META_VECTORS:
-        assert hashing.meta_hash(field, clear) == expected
-    for kind, clear, expected in hashing.GOOGLE_VECTORS:
-        assert hashing.google_hash(kind, clear) == expected
-    assert hashing.meta_normalize("ph", "(650)555-1212") == "16505551212"
+    for field, clear, expected, code in hashing.META_VECTORS:
+        assert hashing.meta_hash(field, clear, country_code=code) == expected
+    for kind, clear, expected, code in hashing.GOOGLE_VECTORS:
+        assert hashing.google_hash(kind, clear, country_code=code) == expected
+    assert hashing.meta_normalize("ph", "(650)555-1212", country_code="1") == "16505551212"
     assert hashing.meta_normalize("ph", "+44 020 7946 0958") == "4402079460958"
     assert hashing.google_normalize_email(" Jo.Hn+promo@GoogleMail.com ") == "john@googlemail.com"
     assert hashing.google_normalize_email("jo.hn+x@example.com") == "jo.hn+x@example.com"  # only Gmail drops them
     # A hash from the browser is never hashed again.
     assert hashing.meta_hash("em", EMAIL_HASH.upper()) == EMAIL_HASH
     assert hashing.hash_self_test() == []
+
+
+def test_hashing_follows_metas_rules_for_the_other_fields() -> None:
+    """Meta's customer information parameters: each field in Meta's own format, or nothing when it cannot be."""
+    normalize = hashing.meta_normalize
+    # A phone without a country code is not guessed ("1" matched US numbers to strangers elsewhere).
+    assert normalize("ph", "(650)555-1212") == "" and hashing.meta_hash("ph", "0171 1234567") is None
+    assert hashing.google_hash("phone", "(800)555-0100") is None
+    assert normalize("ph", "0171 1234567", country_code="49") == "491711234567"
+    assert normalize("ph", "16505551212", country_code="1") == "16505551212"  # already with its calling code
+    # Country: the ISO 3166-1 alpha-2 code in lowercase; a name is not a code.
+    assert normalize("country", " US ") == "us" and normalize("country", "United States") == ""
+    # State: the two-letter code in lowercase; a state elsewhere in the same form as a city, never cut short.
+    assert normalize("st", "CA") == "ca" and normalize("st", "Baden-Württemberg") == "badenwürttemberg"
+    # Date of birth: YYYYMMDD (Meta's example, 19970216); a date whose day and month could swap is not guessed.
+    assert normalize("db", "2/16/1997") == normalize("db", "1997-02-16") == normalize("db", "16.02.1997")
+    assert normalize("db", "19970216") == "19970216" and normalize("db", "2/3/1997") == ""
+    # ZIP: the first five digits in the US; others lowercase without spaces or dashes.
+    assert normalize("zp", "94035-1234") == normalize("zp", "94035 1234") == "94035"
+    assert normalize("zp", "SW1A 1AA") == "sw1a1aa"
+    # City: lowercase letters of any script, no spaces or punctuation (Meta accepts UTF-8 letters).
+    assert normalize("ct", "Menlo Park") == "menlopark" and normalize("ct", "Zürich") == "zürich"
+    assert normalize("ge", "Female") == "f" and normalize("ge", "x") == ""
+    # external_id: the same value on every channel, so not lowercased (pixel.js sends it as given).
+    assert hashing.meta_hash("external_id", " User-ABC ") == hashing.sha256_hex("User-ABC")
 
 
 # --- one paid order, every provider -------------------------------------------------------------------------------
@@ -243,31 +268,297 @@ def test_a_renewal_is_sent_only_to_pixels_that_opt_in(shop: Shop, db: Session, a
     assert next(d for d in rows if d.provider == "google_ads").status == "sent"
 
 
-def test_partial_then_full_refund_go_to_ga4_and_the_webhook(shop: Shop, db: Session, ad_platforms: AdPlatforms) -> None:
-    make_pixels(db, shop, ad_platforms)
-    order_id = pay(shop, db)
+def _refund(shop: Shop, db: Session, order_id: str, refunded: int, amount: int) -> None:
+    """Stripe's ``charge.refunded`` for the order's charge, ``refunded`` in total so far (cumulative)."""
     intent = _order(db, order_id).payment_intent_id or ""
+    charge = stripe_object(
+        "charge", id=f"ch_{intent[3:]}", amount=amount, amount_refunded=refunded, currency="eur",
+        payment_intent=intent, metadata={"paidsignal_order_id": order_id},
+    )  # fmt: skip
+    deliver(shop, db, "charge.refunded", charge)
 
-    def charge(refunded: int) -> dict[str, object]:
-        return stripe_object(
-            "charge", id=f"ch_{intent[3:]}", amount=4_900, amount_refunded=refunded, currency="eur",
-            payment_intent=intent, metadata={"paidsignal_order_id": order_id},
-        )  # fmt: skip
 
-    deliver(shop, db, "charge.refunded", charge(1_000))
-    deliver(shop, db, "charge.refunded", charge(4_900))
-    deliver(shop, db, "charge.refunded", charge(1_000))  # late and smaller: changes nothing
+def _paid_with_click(shop: Shop, db: Session, *, quantity: int = 1, amount: int = 4_900) -> str:
+    order_id = start_checkout(shop, db, **BUYER, quantity=quantity)
+    order = _order(db, order_id)
+    order.attribution = {**order.attribution, "gclid": "Cj0KCQ-TestGclid"}
+    db.add(order)
+    db.commit()
+    completed = shop.recorder.complete_session(session_of(shop, db, order_id)["id"], amount_total=amount)
+    deliver(shop, db, "checkout.session.completed", completed)
+    return order_id
+
+
+def test_a_partial_refund_that_is_not_whole_units_sends_ga4_its_value_only(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    """10.00 back on a 98.00 order of two 49.00 items: no item came back as far as anyone knows, so GA4 gets the
+    refund's value and no items (it had both items, and GA4's item reports counted the whole order refunded)."""
+    make_pixels(db, shop, ad_platforms)
+    order_id = start_checkout(shop, db, **BUYER, quantity=2)
+    completed = shop.recorder.complete_session(session_of(shop, db, order_id)["id"], amount_total=9_800)
+    deliver(shop, db, "checkout.session.completed", completed)
+    _refund(shop, db, order_id, 1_000, 9_800)
+    _refund(shop, db, order_id, 9_800, 9_800)
+    _refund(shop, db, order_id, 1_000, 9_800)  # late and smaller: changes nothing
     drain()
     refunds = [d for d in deliveries(db) if d.kind == "refund"]
-    assert sorted(d.provider for d in refunds) == ["ga4", "ga4", "webhook", "webhook"]  # Meta/Google: no refunds
+    assert sorted(d.provider for d in refunds) == ["ga4", "ga4", "google_ads", "google_ads", "webhook", "webhook"]
     ga = [b["events"][0] for b in ad_platforms.bodies("/mp/collect")]
     assert [e["name"] for e in ga] == ["purchase", "refund", "refund"]  # never a refund before its sale
-    partial, full = sorted((ga[1]["params"], ga[2]["params"]), key=lambda p: p["value"])
-    assert (partial["transaction_id"], partial["value"], partial["currency"]) == (order_id, 10.0, "EUR")
-    assert partial["items"][0]["quantity"] == 1  # a partial refund names items
-    assert (full["transaction_id"], full["value"]) == (order_id, 39.0) and "items" not in full
-    hooks = [b["type"] for b in ad_platforms.bodies("/hooks/")]
-    assert hooks == ["conversion.purchase", "conversion.refund", "conversion.refund"]  # in this order
+    partial, full = ga[1]["params"], ga[2]["params"]
+    # Weeks or minutes later, a refund is outside the checkout's GA session: no session_id.
+    assert partial == {"transaction_id": order_id, "value": 10.0, "currency": "EUR", "engagement_time_msec": 1}
+    assert full == {"transaction_id": order_id, "value": 88.0, "currency": "EUR", "engagement_time_msec": 1}
+    ga_partial = next(d for d in refunds if d.provider == "ga4" and d.conversion["partial"])
+    detail = conversions.delivery_detail(
+        session=db, account_id=shop.account.id or 0, delivery_public_id=ga_partial.public_id
+    )
+    checks = {c.label: c for c in detail.checklist}
+    assert checks["Refunded items"].state == "info" and "not whole units" in checks["Refunded items"].detail
+    assert checks["GA session_id"].state == "info" and "Not sent" in checks["GA session_id"].detail
+    # The webhook is told the same: 88.00 is not whole units either, so neither refund names items.
+    hooks = [b for b in ad_platforms.bodies("/hooks/") if b["type"] == "conversion.refund"]
+    assert [h["data"]["items"] for h in hooks] == [[], []]
+
+
+def test_a_partial_refund_of_whole_units_names_those_items_for_ga4(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    make_pixels(db, shop, ad_platforms)
+    order_id = start_checkout(shop, db, **BUYER, quantity=2)
+    completed = shop.recorder.complete_session(session_of(shop, db, order_id)["id"], amount_total=9_800)
+    deliver(shop, db, "checkout.session.completed", completed)
+    _refund(shop, db, order_id, 4_900, 9_800)  # one of the two 49.00 items
+    drain()
+    _refund(shop, db, order_id, 9_800, 9_800)  # and the other one
+    drain()
+    price = _order(db, order_id).items[0]["price"]
+    refunds = [b["events"][0] for b in ad_platforms.bodies("/mp/collect") if b["events"][0]["name"] == "refund"]
+    assert [r["params"] for r in refunds] == [
+        {
+            "transaction_id": order_id, "value": 49.0, "currency": "EUR", "engagement_time_msec": 1,
+            "items": [{"item_id": price, "item_name": "Sneakers", "price": 49.0, "quantity": 1}],
+        }
+    ] * 2  # fmt: skip
+    assert conversions.refunded_units([{"unit_amount": 2_500}, {"unit_amount": 2_500}], [1, 1], 2_500) is None
+    assert conversions.refunded_units([{"unit_amount": 2_500}, {"unit_amount": 1_000}], [2, 3], 5_000) == [2, 0]
+
+
+def test_a_ga4_refunds_checklist_speaks_of_the_refund_not_a_purchase(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    make_pixels(db, shop, ad_platforms)
+    order_id = pay(shop, db, ga_session_id=None)  # gtag's session cookie was missing at checkout
+    _refund(shop, db, order_id, 1_000, 4_900)
+    drain()
+    details = {
+        d.kind: conversions.delivery_detail(session=db, account_id=shop.account.id or 0, delivery_public_id=d.public_id)
+        for d in deliveries(db)
+        if d.provider == "ga4"
+    }
+    purchase = {c.label: c.detail for c in details["purchase"].checklist}["GA session_id"]
+    refund = {c.label: c.detail for c in details["refund"].checklist}["GA session_id"]
+    assert purchase == "None: without it GA4 attributes the purchase to Unassigned/Direct."
+    assert "purchase" not in refund and refund.startswith("Not sent: a refund comes without the buyer")
+
+
+def test_google_ads_refunds_restate_the_sales_value_with_the_same_transaction_id(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    """Data Manager adjustments: the sale's transactionId again, with the value left after the refund; Google
+    overwrites the value and keeps the count. The sale's required fields (time, identifiers) are repeated."""
+    make_pixels(db, shop, ad_platforms)
+    order_id = _paid_with_click(shop, db)
+    _refund(shop, db, order_id, 1_000, 4_900)
+    drain()
+    _refund(shop, db, order_id, 4_900, 4_900)
+    drain()
+    paid_at = _order(db, order_id).paid_at
+    assert paid_at is not None
+    sale, partial, full = (b["events"] for b in ad_platforms.bodies("/v1/events:ingest"))
+    same = {
+        "transactionId": order_id,
+        "eventTimestamp": paid_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "WEB",
+        "currency": "EUR",
+        "adIdentifiers": {"gclid": "Cj0KCQ-TestGclid"},
+        "userData": {"userIdentifiers": [{"emailAddress": hashing.sha256_hex("john_smith@gmail.com")}]},
+    }
+    assert sale == [{**same, "conversionValue": 49.0}]
+    assert partial == [{**same, "conversionValue": 39.0}]
+    assert full == [{**same, "conversionValue": 0.0}]
+    google = [d for d in deliveries(db) if d.provider == "google_ads" and d.kind == "refund"]
+    assert [d.status for d in google] == ["sent", "sent"]
+
+
+def test_a_google_refund_is_not_sent_when_its_sale_never_reached_google(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    """An adjustment whose transactionId matches no conversion would create a new one."""
+    make_pixels(db, shop, ad_platforms)
+    order_id = pay(shop, db, consent={"ad_user_data": True, "ad_personalization": True, "analytics": True})
+    ad_platforms.fail_next("/v1/events:ingest", 400, {"error": {"code": 400, "message": "bad", "status": "X"}})
+    drain()
+    _refund(shop, db, order_id, 1_000, 4_900)
+    drain()
+    google = {d.kind: d for d in deliveries(db) if d.provider == "google_ads"}
+    assert google["purchase"].status == "dead"
+    assert google["refund"].status == "skipped" and "would create a new conversion" in google["refund"].reason
+    assert len(ad_platforms.requests_to("/v1/events:ingest")) == 1  # only the sale's failed try
+
+
+def _subscription_with_renewal(shop: Shop, db: Session) -> tuple[str, str, str]:
+    """A subscription checkout paid (first invoice 15.00) and renewed once (15.00); (order, subscription, renewal)."""
+    order_id = start_checkout(shop, db, mode="subscription", **BUYER)
+    sub_id, first, renewal = random_id("sub_"), random_id("in_"), random_id("in_")
+    completed = shop.recorder.complete_session(
+        session_of(shop, db, order_id)["id"], subscription=sub_id, invoice=first, amount_total=1_500
+    )
+    deliver(shop, db, "checkout.session.completed", completed)
+    shop.recorder.add_invoice_payment(invoice=first, payment_intent=f"pi_{first}", amount_paid=1_500)
+    deliver(shop, db, "invoice.paid", _invoice(first, sub_id, order_id, "subscription_create"))
+    shop.recorder.add_invoice_payment(invoice=renewal, payment_intent=f"pi_{renewal}", amount_paid=1_500)
+    deliver(shop, db, "invoice.paid", _invoice(renewal, sub_id, order_id, "subscription_cycle"))
+    return order_id, sub_id, renewal
+
+
+def test_renewals_are_system_generated_for_meta_and_outside_the_ga_session(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    made = make_pixels(db, shop, ad_platforms)
+    for provider in ("meta", "ga4"):
+        pixels.update_pixel(
+            session=db, actor=shop.actor, pixel_public_id=made[provider], events=["purchase", "renewal"]
+        )
+    db.commit()
+    order_id, sub_id, renewal = _subscription_with_renewal(shop, db)
+    drain()
+    first_sale, renewed = sorted(ad_platforms.bodies("/v26.0/"), key=lambda b: renewal in b["data"][0]["event_id"])
+    assert first_sale["data"][0]["action_source"] == "website" and "subscription_id" not in str(first_sale)
+    event = renewed["data"][0]
+    # Charged automatically: system_generated, no page URL; subscription_id is user data, in clear.
+    assert event["action_source"] == "system_generated" and "event_source_url" not in event
+    assert event["user_data"]["subscription_id"] == sub_id
+    assert "subscription_id" not in event["custom_data"] and event["event_id"].endswith(f".{renewal}")
+    ga = {b["events"][0]["params"]["transaction_id"]: b["events"][0]["params"] for b in ad_platforms.bodies("/mp/")}
+    assert ga[order_id]["session_id"] == BUYER["ga_session_id"]  # the purchase, inside the checkout's session
+    assert "session_id" not in ga[f"{order_id}.{renewal}"]  # the renewal, a month later, is not
+
+
+def test_a_purchase_paid_after_the_ga_session_ended_carries_no_session_id(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    make_pixels(db, shop, ad_platforms)
+    order_id = start_checkout(shop, db, **BUYER)
+    order = _order(db, order_id)
+    started = datetime.fromisoformat(order.attribution["at"]) - timedelta(minutes=45)
+    order.attribution = {**order.attribution, "at": started.isoformat()}  # checkout began 45 minutes ago
+    db.add(order)
+    db.commit()
+    completed = shop.recorder.complete_session(session_of(shop, db, order_id)["id"], amount_total=4_900)
+    deliver(shop, db, "checkout.session.completed", completed)
+    drain()
+    [ga] = ad_platforms.bodies("/mp/collect")
+    assert "session_id" not in ga["events"][0]["params"]
+    delivery = next(d for d in deliveries(db) if d.provider == "ga4")
+    detail = conversions.delivery_detail(
+        session=db, account_id=shop.account.id or 0, delivery_public_id=delivery.public_id
+    )
+    assert {c.label: c.state for c in detail.checklist}["GA session_id"] == "info"
+
+
+def test_live_meta_events_never_carry_the_pixels_test_event_code(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    made = make_pixels(db, shop, ad_platforms)
+    # A code kept on a live pixel (from an earlier test session): live events must not carry it.
+    pixels.update_pixel(session=db, actor=shop.actor, pixel_public_id=made["meta"],
+                        settings={"pixel_id": META_PIXEL, "test_event_code": "TEST4242"})  # fmt: skip
+    db.commit()
+    pay(shop, db)
+    drain()
+    [live] = ad_platforms.bodies("/v26.0/")
+    assert "test_event_code" not in live and live["data"][0]["custom_data"]["value"] == 49.0
+    # "Send test event" goes out with the code, as a sample no one can take for a sale.
+    result = conversion_sender.send_test(session=db, actor=shop.actor, pixel_public_id=made["meta"])
+    assert result.ok and "Meta records it in this pixel's data" in result.message
+    sample = ad_platforms.bodies("/v26.0/")[-1]
+    assert sample["test_event_code"] == "TEST4242"
+    custom = sample["data"][0]["custom_data"]
+    assert custom["content_name"] == conversion_sender.TEST_LABEL and custom["order_id"].startswith("paidsignal-test")
+    assert custom["content_ids"] == ["paidsignal-test"]
+
+
+def test_one_google_click_id_per_event_gclid_then_wbraid_then_gbraid(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    """Google Ads refuses gbraid together with wbraid: the event and the CSV carry one, by the same rule."""
+    make_pixels(db, shop, ad_platforms)
+    both_brads, all_three = (start_checkout(shop, db, **BUYER) for _ in range(2))
+    for order_id, clicks in (
+        (both_brads, {"gbraid": "GBRAID-1", "wbraid": "WBRAID-1"}),
+        (all_three, {"gclid": "GCLID-2", "gbraid": "GBRAID-2", "wbraid": "WBRAID-2"}),
+    ):
+        order = _order(db, order_id)
+        order.attribution = {**order.attribution, **clicks}
+        db.add(order)
+        db.commit()
+        completed = shop.recorder.complete_session(session_of(shop, db, order_id)["id"], amount_total=4_900)
+        deliver(shop, db, "checkout.session.completed", completed)
+    drain()
+    sent = {b["events"][0]["transactionId"]: b["events"][0]["adIdentifiers"] for b in ad_platforms.bodies("/v1/")}
+    assert sent == {both_brads: {"wbraid": "WBRAID-1"}, all_three: {"gclid": "GCLID-2"}}
+    now = datetime.now(UTC)
+    csv = conversions.google_ads_csv(session=db, account_id=shop.account.id or 0, since=now - timedelta(days=1),
+                                     until=now + timedelta(minutes=1))  # fmt: skip
+    rows = {line.rsplit(",", 1)[1]: line.split(",")[:3] for line in csv.splitlines()[2:]}
+    assert rows == {both_brads: ["", "", "WBRAID-1"], all_three: ["GCLID-2", "", ""]}
+
+
+def test_google_ads_counts_its_90_days_from_the_ad_click(shop: Shop, db: Session, ad_platforms: AdPlatforms) -> None:
+    make_pixels(db, shop, ad_platforms)
+    old_click, recent_click = (start_checkout(shop, db, **BUYER) for _ in range(2))
+    for order_id, days in ((old_click, 95), (recent_click, 80)):
+        order = _order(db, order_id)
+        clicked = (utcnow() - timedelta(days=days)).isoformat()
+        touch = {"at": clicked, "click_id_type": "gclid", "click_id": f"GCLID-{days}", "utm_source": "google"}
+        order.attribution = {**order.attribution, "gclid": f"GCLID-{days}", "touches": [touch]}
+        db.add(order)
+        db.commit()
+        completed = shop.recorder.complete_session(session_of(shop, db, order_id)["id"], amount_total=4_900)
+        deliver(shop, db, "checkout.session.completed", completed)
+    drain()
+    google = {d.order_id: d for d in deliveries(db) if d.provider == "google_ads"}
+    old, recent = google[_order(db, old_click).id], google[_order(db, recent_click).id]
+    assert old.status == "skipped" and "The ad click was on" in old.reason and "90 days" in old.reason
+    assert recent.status == "sent"
+    assert [b["events"][0]["transactionId"] for b in ad_platforms.bodies("/v1/events:ingest")] == [recent_click]
+    detail = conversions.delivery_detail(session=db, account_id=shop.account.id or 0, delivery_public_id=old.public_id)
+    age = {c.label: c for c in detail.checklist}["Age"]
+    assert age.state == "fail" and "since the ad click" in age.detail
+
+
+def test_google_ads_csv_values_a_subscription_by_its_first_payment(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    """Not the subscription's lifetime revenue (every renewal added up) at the first payment's time: the first
+    payment, net of its own refunds (a renewal's refund is not this conversion's)."""
+    order_id, _, renewal = _subscription_with_renewal(shop, db)
+    order = _order(db, order_id)
+    order.attribution = {**order.attribution, "gclid": "Cj0KCQ-TestGclid"}
+    db.add(order)
+    db.commit()
+    charge = stripe_object("charge", id=random_id("ch_"), amount=1_500, amount_refunded=500, currency="eur",
+                           payment_intent=f"pi_{renewal}")  # fmt: skip
+    deliver(shop, db, "charge.refunded", charge)
+    order = _order(db, order_id)
+    assert (order.amount_paid, order.amount_refunded) == (3_000, 500)
+    now = datetime.now(UTC)
+    csv = conversions.google_ads_csv(session=db, account_id=shop.account.id or 0, since=now - timedelta(days=1),
+                                     until=now + timedelta(minutes=1))  # fmt: skip
+    [row] = csv.splitlines()[2:]
+    assert row.split(",")[5:] == ["15.00", "EUR", order_id]
 
 
 # --- failures -------------------------------------------------------------------------------------------------------

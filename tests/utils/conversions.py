@@ -24,7 +24,8 @@ BUYER = {
     "fbc": "fb.1.1732000000000.IwAR2CaseSensitiveClickId",
     "fbp": "fb.1.1732000000123.1234567890",
     "ga_client_id": "555.1732000000",
-    "ga_session_id": "1732000000",
+    # GA4's session id is the session's start (unix seconds): a session that started just now, as the buyer's.
+    "ga_session_id": str(int(time.time())),
     "visitor_id": "v_buyer_0001",
     "session_id": "s_buyer_0001",
 }
