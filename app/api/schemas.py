@@ -40,6 +40,7 @@ class RejectedEvent(BaseModel):
     index: int
     code: str
     message: str
+    field: str | None = None
 
 
 class IngestResponse(BaseModel):

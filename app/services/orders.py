@@ -29,9 +29,9 @@ from app.models import (
     Subscription,
 )
 from app.services.errors import NotFound, ValidationFailed
-from app.services.paging import decode_cursor, encode_cursor
+from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 
-MAX_PAGE = 200
+MAX_PAGE = MAX_LIMIT
 
 
 class OrderStatus(StrEnum):

@@ -26,13 +26,13 @@ from app.models import Account, AdSpend, Campaign
 from app.models.base import utcnow
 from app.services.currency import currency_exponent, format_major, parse_major
 from app.services.errors import NotFound, ValidationFailed
-from app.services.paging import decode_cursor, encode_cursor
+from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
 
 MAX_ROWS = 50_000
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ENTRIES = 5_000
-MAX_PAGE = 200
+MAX_PAGE = MAX_LIMIT
 
 REQUIRED_COLUMNS = ("date", "campaign", "spend", "currency")
 OPTIONAL_COLUMNS = ("impressions", "clicks")

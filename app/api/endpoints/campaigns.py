@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import SecretKeyDep, SessionDep
+from app.api.params import PageNumber, choice, per_page
 from app.api.schemas import ErrorResponse
 from app.services import campaigns as campaign_service
 from app.services.keys import KeyIdentity
@@ -107,10 +108,10 @@ def list_campaigns(
     identity: SecretKeyDep,
     session: SessionDep,
     search: str = "",
-    status: str | None = None,
-    channel: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+    status: Annotated[str | None, choice(campaign_service.Status)] = None,
+    channel: Annotated[str | None, choice(campaign_service.Channel)] = None,
+    page: PageNumber = 1,
+    per_page: Annotated[int, per_page(campaign_service.MAX_PER_PAGE)] = 20,
 ) -> CampaignList:
     result = campaign_service.list_campaigns(
         session=session,

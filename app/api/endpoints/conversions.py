@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from app.api.deps import SecretKeyDep, SessionDep
+from app.api.params import Cursor, Limit, choice
 from app.api.schemas import (
     ConversionAttempt,
     ConversionCheck,
@@ -39,14 +40,14 @@ def _out(detail: conversion_service.DeliveryDetail) -> ConversionOut:
 def list_conversions(
     identity: SecretKeyDep,
     session: SessionDep,
-    provider: Annotated[str | None, Query(description="meta | ga4 | google_ads | webhook")] = None,
-    status: Annotated[str | None, Query(description="pending | retrying | sent | dead | skipped")] = None,
+    provider: Annotated[str | None, choice(conversion_service.Provider)] = None,
+    status: Annotated[str | None, choice(conversion_service.DeliveryStatus)] = None,
     campaign: Annotated[str | None, Query(max_length=32, description="campaign id (cmp_…)")] = None,
     order: Annotated[str | None, Query(max_length=32, description="order id (ord_…)")] = None,
     since: Annotated[date | None, Query(description="first day created, in the account's timezone")] = None,
     until: Annotated[date | None, Query(description="last day created (inclusive), in the account's timezone")] = None,
-    limit: Annotated[int, Query(ge=1, le=conversion_service.MAX_PAGE)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> ConversionList:
     """Newest deliveries first, with the count per status under the same filters in ``totals``."""
     start, end = order_service.day_range(session=session, account_id=identity.account_id, since=since, until=until)
