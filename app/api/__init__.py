@@ -9,7 +9,7 @@ from collections.abc import MutableMapping
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -137,24 +137,26 @@ def build_api() -> FastAPI:
     # would answer them with an HTML page or a plain-text 404 (and a method a route lacks with 404, not 405).
     allowed_methods = functools.cache(lambda: _method_table(api))
 
-    def unknown_api_path(request: Request) -> JSONResponse:
-        path = request.url.path
-        allowed = next((methods for pattern, methods in allowed_methods() if pattern.match(path)), None)
-        if allowed:
-            return error_response(
-                405,
-                "method_not_allowed",
-                f"{request.method} is not allowed on {path}; use {', '.join(allowed)}.",
-                headers={"Allow": ", ".join(allowed)},
-            )
-        return error_response(404, "not_found", f"No API endpoint {request.method} {path}; see {routes.API_DOCS}.")
+    async def unknown_api_path(scope: Scope, receive: Receive, send: Send) -> None:
+        response = _unknown_api_answer(scope["method"], scope["path"], allowed_methods())
+        await response(scope, receive, send)
 
-    api.add_route(_CATCH_ALL, unknown_api_path, methods=list(_EVERY_METHOD), include_in_schema=False)
+    # A mount, not a route: it takes every method, even ones no route names (TRACE, QUERY, …).
+    api.mount("/api", unknown_api_path, name="unknown-api-path")
     return api
 
 
-_CATCH_ALL = "/api/{path:path}"
-_EVERY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+def _unknown_api_answer(method: str, path: str, table: list[tuple[re.Pattern[str], tuple[str, ...]]]) -> JSONResponse:
+    """405 with ``Allow`` when ``path`` is a route's and only the method is wrong; otherwise 404."""
+    allowed = next((methods for pattern, methods in table if pattern.match(path)), None)
+    if allowed:
+        return error_response(
+            405,
+            "method_not_allowed",
+            f"{method} is not allowed on {path}; use {', '.join(allowed)}.",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    return error_response(404, "not_found", f"No API endpoint {method} {path}; see {routes.API_DOCS}.")
 
 
 def _method_table(api: FastAPI) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
@@ -164,7 +166,7 @@ def _method_table(api: FastAPI) -> list[tuple[re.Pattern[str], tuple[str, ...]]]
     for path, operations in api.openapi().get("paths", {}).items():
         table.setdefault(path, set()).update(method.upper() for method in operations)
     for route in api.routes:
-        if isinstance(route, Route) and route.path != _CATCH_ALL and route.methods:
+        if isinstance(route, Route) and route.methods:
             table.setdefault(route.path, set()).update(route.methods)
     return [(compile_path(path)[0], tuple(sorted(methods))) for path, methods in table.items()]
 

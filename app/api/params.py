@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
+from app.services.days import FIRST_DAY, LAST_DAY, YEAR_PATTERN
 from app.services.paging import MAX_LIMIT, MAX_PAGE_NUMBER
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"rows per page, 1 to {MAX_LIMIT}")]
@@ -27,3 +28,9 @@ def choice(values: Iterable[str | int | Enum], **query: Any) -> Any:
     """A query parameter whose accepted values the OpenAPI document lists as an ``enum``."""
     listed = [v.value if isinstance(v, Enum) else v for v in values]
     return Query(json_schema_extra={"enum": listed}, **query)
+
+
+def day(description: str, **query: Any) -> Any:
+    """A date or date-time query parameter: the document states the years the services accept."""
+    bounds = f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+    return Query(description=f"{description}; {bounds}", json_schema_extra={"pattern": YEAR_PATTERN}, **query)

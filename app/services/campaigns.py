@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from app.models import Campaign, CampaignPixel, CampaignVersion, User
 from app.models.base import new_public_id, utcnow
-from app.services.currency import currency_exponent, format_minor
+from app.services.currency import CURRENCY_CODES, currency_exponent, format_minor
 from app.services.errors import Conflict, NotFound, ValidationFailed, validation_failed
 from app.services.paging import check_page_number
 from app.services.permissions import Actor, Permission, require
@@ -60,7 +60,7 @@ class Condition(BaseModel):
         "utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "landing_path", "click_id_type"
     ]
     op: Literal["equals", "prefix", "contains"] = "equals"
-    value: str = Field(min_length=1, max_length=200)
+    value: str = Field(min_length=1, max_length=200, json_schema_extra={"pattern": r"\S"})
 
     @field_validator("value")
     @classmethod
@@ -105,7 +105,7 @@ class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: int = Field(ge=0, description="minor units")
-    currency: str
+    currency: str = Field(json_schema_extra={"enum": list(CURRENCY_CODES)})
     period: Literal["daily", "monthly", "lifetime"] = "daily"
 
     @field_validator("currency")
@@ -133,7 +133,9 @@ class CampaignConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     matching_rules: list[Rule] = Field(default_factory=list, max_length=50)
-    landing_url: str | None = Field(default=None, max_length=2048)
+    landing_url: str | None = Field(
+        default=None, max_length=2048, json_schema_extra={"pattern": r"^\s*https?://[^/?#\s\[\]]+([/?#]|\s*$)"}
+    )
     budget: Budget | None = None
     targets: Targets = Field(default_factory=Targets)
     notes: str = Field(default="", max_length=4000, description="creative and offer notes")

@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.models import Event, VisitSession
+from app.services.days import check_day
 from app.services.errors import ValidationFailed
 from app.services.json_depth import clip_depth
 from app.services.paging import MAX_LIMIT
@@ -98,6 +99,8 @@ def list_events(
     """Newest first, with a cursor for the next (older) page."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    check_day(since, "since")
+    check_day(until, "until")
     query = select(Event).where(Event.account_id == account_id)
     if type:
         query = query.where(Event.type == type)

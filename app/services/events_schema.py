@@ -30,7 +30,12 @@ MAX_AMOUNT = 10**15
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Declared for the OpenAPI document: the id is stripped, so it needs a character that is not a space.
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(json_schema_extra={"pattern": r"\S"}),
+]
 
 
 class Item(BaseModel):
@@ -179,4 +184,6 @@ class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str | None = Field(default=None, description="publishable key (browsers), instead of ?key=")
-    events: list[dict[str, Any]] = Field(max_length=MAX_BATCH)
+    events: list[EventIn] = Field(
+        min_length=1, max_length=MAX_BATCH, description="each checked on its own: a bad one is listed in `errors`"
+    )

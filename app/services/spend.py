@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from app.models import Account, AdSpend, Campaign
 from app.models.base import utcnow
 from app.services.currency import currency_exponent, format_major, parse_major
+from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
@@ -544,6 +545,8 @@ def list_spend(
     """Stored spend, newest day first; ``since`` and ``until`` both included; ``next_cursor`` continues."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    check_day(since, "since")
+    check_day(until, "until")
     if since and until and until < since:
         raise ValidationFailed("The end date is before the start date.", field="until")
     conditions: list[Any] = [AdSpend.account_id == account_id]

@@ -149,6 +149,7 @@ def test_the_campaigns_service_refuses_a_page_past_the_bound(db: Session, shop: 
         ("DELETE", "/api/v1/campaigns/cmp_x", "GET"),
         ("PATCH", "/api/v1/events", "GET, POST"),
         ("TRACE", "/api/v1/health", "GET"),
+        ("QUERY", "/api/v1/whoami", "GET, POST"),
         ("PUT", "/api/v1/stripe/webhook/acc_x", "POST"),
         ("POST", "/api/openapi.json", "GET, HEAD"),
     ],
@@ -211,3 +212,75 @@ def test_the_openapi_document_lists_the_values_the_server_enforces(client: TestC
     assert figures["lookback_days"]["enum"] == list(LOOKBACK_DAYS)
     for path in ("/api/v1/events", "/api/v1/orders", "/api/v1/conversions", "/api/v1/spend"):
         assert _parameters(schema, path)["limit"]["maximum"] == 200, path
+
+
+def _body_schema(schema: dict[str, Any], path: str, media: str = "application/json") -> dict[str, Any]:
+    body = schema["paths"][path]["post"]["requestBody"]["content"][media]["schema"]
+    if "$ref" in body:
+        return schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    return body
+
+
+def test_the_openapi_document_states_the_body_rules_and_resolves(client: TestClient) -> None:
+    """What the schema fuzz found refused though the document allowed it, now declared; and no reference in the
+    document points nowhere (the checkout body's ``#/$defs/…`` did)."""
+    schema = client.get("/api/openapi.json").json()
+    assert "$defs" not in json.dumps(schema)
+    campaign = _body_schema(schema, "/api/v1/campaigns")["properties"]
+    assert (campaign["name"]["minLength"], campaign["name"]["maxLength"]) == (1, 120)
+    assert campaign["channel"]["enum"] == [c.value for c in campaign_service.Channel]
+    config = campaign["config"]
+    assert config["additionalProperties"] is False and "matching_rules" in config["properties"]
+    assert "EUR" in json.dumps(config["properties"]["budget"])
+    checkout_body = schema["paths"]["/api/v1/checkout/sessions"]["post"]["requestBody"]
+    assert checkout_body["required"] is True
+    assert checkout_body["content"]["application/json"]["schema"]["properties"]["items"]["items"]["properties"]
+    batch = _body_schema(schema, "/api/v1/events")["properties"]["events"]
+    assert batch["minItems"] == 1 and "event_id" in batch["items"]["properties"]
+    spend = schema["components"]["schemas"]["SpendEntryIn"]
+    assert set(spend["required"]) == {"date", "campaign", "spend", "currency"}
+    assert spend["properties"]["date"]["format"] == "date"
+    assert schema["components"]["schemas"]["SpendRequest"]["properties"]["entries"]["minItems"] == 1
+
+
+def test_the_google_ads_csv_is_declared_as_csv_with_json_errors(client: TestClient, shop: dict[str, Any]) -> None:
+    responses = client.get("/api/openapi.json").json()["paths"]["/api/v1/conversions/google-ads.csv"]["get"]
+    assert list(responses["responses"]["200"]["content"]) == ["text/csv"]
+    assert list(responses["responses"]["422"]["content"]) == ["application/json"]
+    csv = client.get("/api/v1/conversions/google-ads.csv?since=2026-01-01&until=2026-01-31", headers=_auth(shop))
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    bad = client.get("/api/v1/conversions/google-ads.csv?since=2026-01-01&until=2026-12-31", headers=_auth(shop))
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("/api/v1/conversions/google-ads.csv?since=0001-01-01&until=0001-01-01", "since"),
+        ("/api/v1/conversions/google-ads.csv?since=2999-12-01&until=9999-12-31", "until"),
+        ("/api/v1/orders?since=0001-01-01", "since"),
+        ("/api/v1/orders?until=9999-12-31", "until"),
+        ("/api/v1/conversions?since=0001-01-01", "since"),
+        ("/api/v1/spend?until=9999-12-31", "until"),
+        ("/api/v1/events?since=0001-01-01T00:00:00%2B14:00", "since"),
+        ("/api/v1/metrics?range=custom&start=0001-01-01&end=0001-01-02", "start"),
+        ("/api/v1/metrics?range=custom&start=9999-12-30&end=9999-12-31&lookback_days=90", "start"),
+    ],
+)
+def test_days_near_the_ends_of_the_calendar_are_a_422_not_a_500(
+    lenient: TestClient, shop: dict[str, Any], query: str, field: str
+) -> None:
+    """Found by the schema fuzz: year 1 cannot be turned into UTC, year 9999 cannot be stepped from."""
+    answer = lenient.get(query, headers=_auth(shop))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == field
+    assert "between 1970-01-01 and 2999-12-31" in answer.json()["error"]["message"]
+
+
+def test_the_last_accepted_day_still_answers(client: TestClient, shop: dict[str, Any]) -> None:
+    for query in (
+        "/api/v1/orders?since=1970-01-01&until=2999-12-31",
+        "/api/v1/conversions/google-ads.csv?since=2999-12-01&until=2999-12-31",
+        "/api/v1/metrics?range=custom&start=2999-12-30&end=2999-12-31&lookback_days=90&compare=year",
+    ):
+        assert client.get(query, headers=_auth(shop)).status_code == 200, query

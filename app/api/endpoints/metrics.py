@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.api.deps import SecretKeyDep, SessionDep
-from app.api.params import choice
+from app.api.params import choice, day
 from app.api.schemas import ErrorResponse, MetricsFigures, MetricsPeriod, MetricsResponse
 from app.services import metrics as metric_service
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
@@ -68,8 +68,8 @@ def get_metrics(
     preset: Annotated[
         str, choice(Preset, alias="range", description="a preset, or custom with start and end")
     ] = Preset.LAST_28_DAYS.value,
-    start: Annotated[date | None, Query(description="first day (range=custom), in the account's timezone")] = None,
-    end: Annotated[date | None, Query(description="last day, inclusive (range=custom)")] = None,
+    start: Annotated[date | None, day("first day (range=custom), in the account's timezone")] = None,
+    end: Annotated[date | None, day("last day, inclusive (range=custom)")] = None,
     compare: Annotated[str, choice(Compare)] = Compare.PREVIOUS.value,
     dimension: Annotated[str | None, choice(Dimension)] = None,
     model: Annotated[str, choice(AttributionModel)] = "last_touch",
