@@ -61,11 +61,8 @@ def _count_usage(state: MutableMapping[str, Any], scope: Scope, status: int) -> 
         log.exception("counting an API request failed")
 
 
-class CountApiUsage:
-    """Pure ASGI middleware: after each ``/api/`` response, count it per account, key, route and day in memory
-    (services/usage.api_usage: a dict increment; the flush_api_usage job writes the counts). The account and key
-    come from ``request.state.usage_key``, set where the key checked out (api/deps.py) or by the Stripe webhook once
-    its signature did; the events endpoint sets ``request.state.usage_events``. 4xx and 5xx count as errors."""
+class _ApiMiddleware:
+    """Pure ASGI middleware that acts on HTTP requests under ``/api/`` (``handle``); others pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,6 +71,19 @@ class CountApiUsage:
         if scope["type"] != "http" or not scope.get("path", "").startswith(_API_PREFIX):
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CountApiUsage(_ApiMiddleware):
+    """After each ``/api/`` response, count it per account, key, route and day in memory
+    (services/usage.api_usage: a dict increment; the flush_api_usage job writes the counts). The account and key
+    come from ``request.state.usage_key``, set where the key checked out (api/deps.py) or by the Stripe webhook once
+    its signature did; the events endpoint sets ``request.state.usage_events``. 4xx and 5xx count as errors."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A state of this request's own: what a route sets is never read for another request, and nothing from the
         # server's lifespan state can pose as an authenticated key.
         state: dict[str, Any] = {k: v for k, v in (scope.get("state") or {}).items() if not k.startswith("usage_")}
@@ -171,19 +181,13 @@ def _method_table(api: FastAPI) -> list[tuple[re.Pattern[str], tuple[str, ...]]]
     return [(compile_path(path)[0], tuple(sorted(methods))) for path, methods in table.items()]
 
 
-class JsonApiErrors:
+class JsonApiErrors(_ApiMiddleware):
     """Outermost ASGI wrapper, around Reflex's whole app (app/app.py): an error answer under ``/api/`` that is not
     JSON becomes our JSON error with the same status and headers. Such answers come from outside our routes: Reflex's
     own router, whose catch-all mount cannot match a path with a newline (``/api/v1/campaigns/a%0Ab``) and answers
     a plain "Not Found", and Starlette's last-resort "Internal Server Error"."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope.get("path", "").startswith(_API_PREFIX):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         replaced = False
 
         async def send_json(message: Message) -> None:
