@@ -209,7 +209,9 @@ class JsonApiErrors(_ApiMiddleware):
 async def _send_json_error(send: Send, scope: Scope, status: int, headers: MutableHeaders) -> None:
     if status == 404:
         path = scope.get("path", "")
-        response = error_response(404, "not_found", f"No API endpoint {scope.get('method')} {path!r}; see /api/docs.")
+        response = error_response(
+            404, "not_found", f"No API endpoint {scope.get('method')} {path!r}; see {routes.API_DOCS}."
+        )
     elif status >= 500:
         response = error_response(status, "internal_error", "Something failed on our side; retry later.")
     else:
