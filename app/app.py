@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import reflex as rx
+from starlette.types import ASGIApp
 
 import app.pages  # registers every page with the layout decorator
-from app.api import build_api
+from app.api import JsonApiErrors, build_api
 from app.components.layout import registered_pages
 from app.jobs.runner import job_runner_lifespan
 from app.services.ingest import writer
@@ -35,7 +36,14 @@ async def llm_warmup_lifespan(app: Any = None) -> AsyncIterator[None]:
     yield
 
 
-app = rx.App(api_transformer=build_api())
+class PaidSignalApp(rx.App):
+    """Reflex's app, with every ``/api`` error answered in JSON: some never reach our API (see JsonApiErrors)."""
+
+    def __call__(self) -> ASGIApp:
+        return JsonApiErrors(super().__call__())
+
+
+app = PaidSignalApp(api_transformer=build_api())
 for page, options in registered_pages():
     app.add_page(page, **options)
 app.register_lifespan_task(ingest_writer_lifespan)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import MutableMapping
+from http import HTTPStatus
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
@@ -27,7 +32,7 @@ from app.api.endpoints import (
     spend,
     stripe_webhook,
 )
-from app.api.errors import error_response, install_error_handlers
+from app.api.errors import code_for_status, error_response, install_error_handlers
 from app.services.health import app_version
 from app.services.usage import api_usage
 
@@ -56,11 +61,8 @@ def _count_usage(state: MutableMapping[str, Any], scope: Scope, status: int) -> 
         log.exception("counting an API request failed")
 
 
-class CountApiUsage:
-    """Pure ASGI middleware: after each ``/api/`` response, count it per account, key, route and day in memory
-    (services/usage.api_usage: a dict increment; the flush_api_usage job writes the counts). The account and key
-    come from ``request.state.usage_key``, set where the key checked out (api/deps.py) or by the Stripe webhook once
-    its signature did; the events endpoint sets ``request.state.usage_events``. 4xx and 5xx count as errors."""
+class _ApiMiddleware:
+    """Pure ASGI middleware that acts on HTTP requests under ``/api/`` (``handle``); others pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -69,6 +71,19 @@ class CountApiUsage:
         if scope["type"] != "http" or not scope.get("path", "").startswith(_API_PREFIX):
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class CountApiUsage(_ApiMiddleware):
+    """After each ``/api/`` response, count it per account, key, route and day in memory
+    (services/usage.api_usage: a dict increment; the flush_api_usage job writes the counts). The account and key
+    come from ``request.state.usage_key``, set where the key checked out (api/deps.py) or by the Stripe webhook once
+    its signature did; the events endpoint sets ``request.state.usage_events``. 4xx and 5xx count as errors."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A state of this request's own: what a route sets is never read for another request, and nothing from the
         # server's lifespan state can pose as an authenticated key.
         state: dict[str, Any] = {k: v for k, v in (scope.get("state") or {}).items() if not k.startswith("usage_")}
@@ -128,9 +143,86 @@ def build_api() -> FastAPI:
             swagger_favicon_url=f"{routes.API_DOCS_ASSETS}/favicon-32x32.png",
         )
 
-    # Without this, Reflex's frontend fallback would answer unknown /api paths with an HTML page.
-    @api.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    def unknown_api_path(request: Request, path: str) -> JSONResponse:
-        return error_response(404, "not_found", f"No API endpoint {request.method} /api/{path}; see {routes.API_DOCS}.")
+    # Every other method and path under /api, answered here: Reflex's frontend fallback, mounted after our routes,
+    # would answer them with an HTML page or a plain-text 404 (and a method a route lacks with 404, not 405).
+    allowed_methods = functools.cache(lambda: _method_table(api))
 
+    async def unknown_api_path(scope: Scope, receive: Receive, send: Send) -> None:
+        response = _unknown_api_answer(scope["method"], scope["path"], allowed_methods())
+        await response(scope, receive, send)
+
+    # A mount, not a route: it takes every method, even ones no route names (TRACE, QUERY, …).
+    api.mount("/api", unknown_api_path, name="unknown-api-path")
     return api
+
+
+def _unknown_api_answer(method: str, path: str, table: list[tuple[re.Pattern[str], tuple[str, ...]]]) -> JSONResponse:
+    """405 with ``Allow`` when ``path`` is a route's and only the method is wrong; otherwise 404."""
+    allowed = next((methods for pattern, methods in table if pattern.match(path)), None)
+    if allowed:
+        return error_response(
+            405,
+            "method_not_allowed",
+            f"{method} is not allowed on {path}; use {', '.join(allowed)}.",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    return error_response(404, "not_found", f"No API endpoint {method} {path}; see {routes.API_DOCS}.")
+
+
+def _method_table(api: FastAPI) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+    """(path pattern, methods) of every API route: the OpenAPI document's paths (routers' routes, prefixes
+    included) and the app's own routes outside it (the document itself, the docs page)."""
+    table: dict[str, set[str]] = {}
+    for path, operations in api.openapi().get("paths", {}).items():
+        table.setdefault(path, set()).update(method.upper() for method in operations)
+    for route in api.routes:
+        if isinstance(route, Route) and route.methods:
+            table.setdefault(route.path, set()).update(route.methods)
+    return [(compile_path(path)[0], tuple(sorted(methods))) for path, methods in table.items()]
+
+
+class JsonApiErrors(_ApiMiddleware):
+    """Outermost ASGI wrapper, around Reflex's whole app (app/app.py): an error answer under ``/api/`` that is not
+    JSON becomes our JSON error with the same status and headers. Such answers come from outside our routes: Reflex's
+    own router, whose catch-all mount cannot match a path with a newline (``/api/v1/campaigns/a%0Ab``) and answers
+    a plain "Not Found", and Starlette's last-resort "Internal Server Error"."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        replaced = False
+
+        async def send_json(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = MutableHeaders(raw=list(message.get("headers", [])))
+                if status >= 400 and not headers.get("content-type", "").startswith("application/json"):
+                    replaced = True
+                    await _send_json_error(send, scope, status, headers)
+                    return
+            elif replaced:
+                return  # the plain body of the answer already replaced
+            await send(message)
+
+        await self.app(scope, receive, send_json)
+
+
+async def _send_json_error(send: Send, scope: Scope, status: int, headers: MutableHeaders) -> None:
+    if status == 404:
+        path = scope.get("path", "")
+        response = error_response(
+            404, "not_found", f"No API endpoint {scope.get('method')} {path!r}; see {routes.API_DOCS}."
+        )
+    elif status >= 500:
+        response = error_response(status, "internal_error", "Something failed on our side; retry later.")
+    else:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        response = error_response(status, code_for_status(status), phrase)
+    for name in ("content-type", "content-length"):
+        del headers[name]
+    body = bytes(response.body)
+    raw = [*headers.raw, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

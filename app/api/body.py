@@ -26,6 +26,30 @@ class UnsupportedMediaType(ServiceError):
     code = "unsupported_media_type"
 
 
+def _refuse_constant(name: str) -> object:
+    raise ValidationFailed(f"The body contains {name}, which is not JSON; send a number or null.")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValidationFailed(f"The number {text[:20]}… is too large; send it as a string.")
+    return number
+
+
+def loads(raw: bytes | bytearray | str) -> object:
+    """Strict JSON: NaN, Infinity and numbers that overflow are refused (PostgreSQL's JSON and our own responses
+    cannot hold them), and so are integers over Python's 4,300-digit conversion limit, instead of failing later."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValidationFailed(f"The body is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise ValidationFailed("The body is nested too deeply.") from error
+    except ValueError as error:  # an integer past the int-from-text digit limit
+        raise ValidationFailed(f"The body holds a number that cannot be read: {error}") from error
+
+
 async def read_json(request: Request, *, max_bytes: int) -> object:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in JSON_TYPES:
@@ -45,12 +69,7 @@ async def read_json(request: Request, *, max_bytes: int) -> object:
     if b"\x00" in raw or b"\\u0000" in raw:
         # PostgreSQL cannot store NUL in text; refuse it for every backend alike.
         raise ValidationFailed("The body contains NUL characters (\\u0000), which are not accepted.")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValidationFailed(f"The body is not valid JSON: {error}") from error
-    except RecursionError as error:
-        raise ValidationFailed("The body is nested too deeply.") from error
+    return loads(raw)
 
 
 async def parse_body(request: Request, model: type[ModelT], *, max_bytes: int = 1 << 20) -> ModelT:

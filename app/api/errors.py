@@ -50,10 +50,22 @@ _STATUS_CODES = {
 }
 
 
+def code_for_status(status: int) -> str:
+    """The ``code`` of an error answer that has no more specific one."""
+    if status >= 500:
+        return "internal_error"
+    return _STATUS_CODES.get(status, "error")
+
+
 def service_error_response(error: ServiceError) -> JSONResponse:
     """A service's error as the API answers it (with ``Retry-After`` when rate limited)."""
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
     return error_response(error.status_code, error.code, error.message, error.field, headers)
+
+
+# FastAPI's answer when a body model's JSON cannot be decoded at all (not UTF-8, an integer past Python's digit limit):
+# answered like the JSON that routes read themselves (api/body.py), 422 with a message.
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 def install_error_handlers(api: FastAPI) -> None:
@@ -63,10 +75,16 @@ def install_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-        message, field = validation_message(list(error.errors()))
+        errors = list(error.errors())
+        if errors and errors[0].get("type") == "json_invalid":
+            reason = (errors[0].get("ctx") or {}).get("error", "")
+            return error_response(422, "validation_failed", f"The body is not valid JSON: {reason}".rstrip(": "))
+        message, field = validation_message(errors)
         return error_response(422, "validation_failed", message, field)
 
     @api.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = _STATUS_CODES.get(error.status_code, "error")
+        if error.status_code == 400 and error.detail == _FASTAPI_BODY_ERROR:
+            return error_response(422, "validation_failed", "The body is not valid JSON (UTF-8 text).")
+        code = code_for_status(error.status_code)
         return error_response(error.status_code, code, str(error.detail), headers=getattr(error, "headers", None))

@@ -8,6 +8,26 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 
+def self_contained(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its ``$defs`` written in place: for schemas placed by hand in the OpenAPI
+    document (``openapi_extra``, ``WithJsonSchema``), where a ``#/$defs/…`` reference would point nowhere."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return inline(definitions[ref.removeprefix("#/$defs/")]) | inline(rest)
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return inline(schema)
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -40,6 +60,7 @@ class RejectedEvent(BaseModel):
     index: int
     code: str
     message: str
+    field: str | None = None
 
 
 class IngestResponse(BaseModel):
@@ -183,30 +204,46 @@ class ConversionOut(BaseModel):
 
 # Ad spend (appended as one block; imports here so the block stands alone).
 from datetime import date as date_type  # noqa: E402
+from typing import Annotated  # noqa: E402
 
-from pydantic import Field  # noqa: E402
+from pydantic import Field, WithJsonSchema  # noqa: E402
+
+from app.services.currency import CURRENCY_CODES  # noqa: E402
+
+_COUNT = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 10**15 - 1}, {"type": "null"}]}
 
 
 class SpendEntryIn(BaseModel):
     """One day of one campaign's spend. Every field is checked by the spend service, with the same messages as the
-    CSV upload on /spend."""
+    CSV upload on /spend; the types below only declare what it accepts."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"required": ["date", "campaign", "spend", "currency"]})
 
-    date: Any = Field(
-        default=None, description="the day, YYYY-MM-DD, in the account's timezone", examples=["2026-11-20"]
+    date: Annotated[Any, WithJsonSchema({"type": "string", "format": "date"})] = Field(
+        default=None,
+        description="the day, YYYY-MM-DD, in the account's timezone; today or earlier",
+        examples=["2026-11-20"],
     )
-    campaign: Any = Field(default=None, description="campaign id (cmp_…) or exact name (case-insensitive)")
-    spend: Any = Field(default=None, description='the amount in major units: "12.34" or 12.34', examples=["12.34"])
-    currency: Any = Field(default=None, description="ISO 4217 code", examples=["EUR"])
-    impressions: Any = Field(default=None, description="optional whole number")
-    clicks: Any = Field(default=None, description="optional whole number")
+    campaign: Annotated[Any, WithJsonSchema({"type": "string", "minLength": 1, "pattern": r"\S"})] = Field(
+        default=None, description="campaign id (cmp_…) or exact name (case-insensitive)"
+    )
+    spend: Annotated[Any, WithJsonSchema({"type": "string", "pattern": r"^\s*[0-9]{1,12}(\.[0-9]{1,3})?\s*$"})] = Field(
+        default=None, description='the amount in major units: "12.34" or 12.34', examples=["12.34"]
+    )
+    currency: Annotated[Any, WithJsonSchema({"type": "string", "enum": list(CURRENCY_CODES)})] = Field(
+        default=None, description="ISO 4217 code", examples=["EUR"]
+    )
+    impressions: Annotated[Any, WithJsonSchema(_COUNT)] = Field(default=None, description="optional whole number")
+    clicks: Annotated[Any, WithJsonSchema(_COUNT)] = Field(default=None, description="optional whole number")
 
 
 class SpendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    entries: list[SpendEntryIn] = Field(description="up to 5,000 entries; a day already stored is replaced")
+    entries: list[SpendEntryIn] = Field(
+        description="up to 5,000 entries; a day already stored is replaced",
+        json_schema_extra={"minItems": 1, "maxItems": 5000},  # declared; the spend service checks them
+    )
 
 
 class SpendImported(BaseModel):

@@ -20,8 +20,9 @@ from sqlmodel import Session, col, select
 
 from app.models import Campaign, CampaignPixel, CampaignVersion, User
 from app.models.base import new_public_id, utcnow
-from app.services.currency import currency_exponent, format_minor
+from app.services.currency import CURRENCY_CODES, currency_exponent, format_minor
 from app.services.errors import Conflict, NotFound, ValidationFailed, validation_failed
+from app.services.paging import check_page_number
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
 
@@ -43,6 +44,8 @@ class Status(StrEnum):
 
 MATCH_FIELDS = ("utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "landing_path", "click_id_type")
 CLICK_ID_TYPES = ("gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid")
+MAX_PER_PAGE = 100
+NAME_MAX = 120
 
 
 # --- config ------------------------------------------------------------------------------------------------------
@@ -57,7 +60,7 @@ class Condition(BaseModel):
         "utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "landing_path", "click_id_type"
     ]
     op: Literal["equals", "prefix", "contains"] = "equals"
-    value: str = Field(min_length=1, max_length=200)
+    value: str = Field(min_length=1, max_length=200, json_schema_extra={"pattern": r"\S"})
 
     @field_validator("value")
     @classmethod
@@ -102,7 +105,7 @@ class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: int = Field(ge=0, description="minor units")
-    currency: str
+    currency: str = Field(json_schema_extra={"enum": list(CURRENCY_CODES)})
     period: Literal["daily", "monthly", "lifetime"] = "daily"
 
     @field_validator("currency")
@@ -130,7 +133,9 @@ class CampaignConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     matching_rules: list[Rule] = Field(default_factory=list, max_length=50)
-    landing_url: str | None = Field(default=None, max_length=2048)
+    landing_url: str | None = Field(
+        default=None, max_length=2048, json_schema_extra={"pattern": r"^\s*https?://[^/?#\s\[\]]+([/?#]|\s*$)"}
+    )
     budget: Budget | None = None
     targets: Targets = Field(default_factory=Targets)
     notes: str = Field(default="", max_length=4000, description="creative and offer notes")
@@ -215,8 +220,8 @@ class Change:
 
 def _name(name: str) -> str:
     name = " ".join((name or "").split())
-    if not 1 <= len(name) <= 120:
-        raise ValidationFailed("Give the campaign a name of 1 to 120 characters.", field="name")
+    if not 1 <= len(name) <= NAME_MAX:
+        raise ValidationFailed(f"Give the campaign a name of 1 to {NAME_MAX} characters.", field="name")
     return name
 
 
@@ -448,9 +453,9 @@ def list_campaigns(
     page: int = 1,
     per_page: int = 20,
 ) -> CampaignPage:
-    if not 1 <= per_page <= 100:
-        raise ValidationFailed("per_page must be between 1 and 100.", field="per_page")
-    page = max(1, page)
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValidationFailed(f"per_page must be between 1 and {MAX_PER_PAGE}.", field="per_page")
+    check_page_number(page)
     query = select(Campaign).where(Campaign.account_id == account_id)
     if search.strip():
         query = query.where(func.lower(Campaign.name).contains(search.strip().lower(), autoescape=True))

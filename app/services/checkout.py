@@ -38,8 +38,18 @@ META_ACCOUNT = "paidsignal_account_id"
 # In success_url, replaced by the new order's id so the thank-you page knows it (Stripe fills {CHECKOUT_SESSION_ID}).
 ORDER_ID_PLACEHOLDER = "{PAIDSIGNAL_ORDER_ID}"
 
-PriceId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=255)]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+PriceId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=255),
+    Field(json_schema_extra={"pattern": r"^\s*\S[\s\S]+\S\s*$"}),  # declared: 3 characters once stripped
+]
+Url = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2048),
+    Field(
+        json_schema_extra={"pattern": r"^\s*https?://[^/?#\s\[\]]+([/?#]|\s*$)"}
+    ),  # declared; checked by _absolute_url
+]
 
 
 class CheckoutItem(BaseModel):

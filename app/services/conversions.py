@@ -37,11 +37,11 @@ from app.models.base import new_public_id, utcnow
 from app.services.currency import currency_exponent, format_minor
 from app.services.errors import NotFound, ValidationFailed
 from app.services.orders import OrderStatus, payment_status
-from app.services.paging import decode_cursor, encode_cursor
+from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
 from app.services.pixels import Provider, pixels_for_campaign
 
-MAX_PAGE = 200
+MAX_PAGE = MAX_LIMIT
 
 
 class Kind(StrEnum):

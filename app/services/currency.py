@@ -6,6 +6,9 @@ import functools
 
 from iso4217 import Currency
 
+# Every code currency_exponent knows (money only: no gold, SDR or test codes), for documents that list them.
+CURRENCY_CODES: tuple[str, ...] = tuple(sorted(c.code for c in Currency if c.exponent is not None))
+
 
 @functools.cache
 def currency_exponent(code: str) -> int | None:

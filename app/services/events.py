@@ -13,9 +13,12 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.models import Event, VisitSession
+from app.services.days import check_day
 from app.services.errors import ValidationFailed
+from app.services.json_depth import clip_depth
+from app.services.paging import MAX_LIMIT
 
-MAX_PAGE = 200
+MAX_PAGE = MAX_LIMIT
 PUBLIC_FIELDS = (
     "event_id",
     "type",
@@ -53,7 +56,11 @@ class EventPage:
 
 
 def event_view(event: Event) -> dict[str, Any]:
+    """The public form of a stored event (the API's list, the backoffice's tables). Its free-form JSON is cut to
+    the ingest's depth bound: rows stored before that bound may be nested deeper than any reader can serialize."""
     view = {name: getattr(event, name) for name in PUBLIC_FIELDS}
+    for name in ("properties", "items", "consent"):
+        view[name] = clip_depth(view[name])
     view["session_id"] = event.session_key
     view["timestamp"] = event.occurred_at.isoformat()
     view["received_at"] = event.received_at.isoformat()
@@ -92,6 +99,8 @@ def list_events(
     """Newest first, with a cursor for the next (older) page."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    check_day(since, "since")
+    check_day(until, "until")
     query = select(Event).where(Event.account_id == account_id)
     if type:
         query = query.where(Event.type == type)

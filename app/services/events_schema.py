@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from app.services.currency import currency_exponent
+from app.services.json_depth import MAX_DEPTH, deeper_than
 
 STANDARD_TYPES = ("page_view", "view_item", "add_to_cart", "begin_checkout", "purchase", "lead")
 CUSTOM_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -21,13 +22,20 @@ SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 MAX_AGE = timedelta(days=7)
 MAX_FUTURE = timedelta(minutes=10)
 MAX_PROPERTIES_BYTES = 4096
+# 4 KB of JSON can nest ~1,000 levels: more than any reader of it (the API's serializer stops near 255).
+MAX_PROPERTIES_DEPTH = MAX_DEPTH
 MAX_BATCH = 500
 # Money bounds in minor units (10^15 = ten trillion euros): far beyond any order, well inside a 64-bit column.
 MAX_AMOUNT = 10**15
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2048)]
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Declared for the OpenAPI document: the id is stripped, so it needs a character that is not a space.
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    Field(json_schema_extra={"pattern": r"\S"}),
+]
 
 
 class Item(BaseModel):
@@ -99,7 +107,9 @@ class EventIn(BaseModel):
     currency: str | None = Field(default=None, description="ISO 4217 code")
     items: list[Item] | None = Field(default=None, max_length=200)
     user_data: UserData | None = None
-    properties: dict[str, Any] | None = None
+    properties: dict[str, Any] | None = Field(
+        default=None, description=f"free-form; at most {MAX_PROPERTIES_BYTES} bytes of JSON, {MAX_DEPTH} levels deep"
+    )
     consent: Consent | None = None
     # Server-side senders (secret key) may pass the buyer's browser details they saw.
     client_user_agent: Annotated[str, StringConstraints(max_length=512)] | None = None
@@ -144,6 +154,8 @@ class EventIn(BaseModel):
     @field_validator("properties")
     @classmethod
     def _small_properties(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and deeper_than(value, MAX_PROPERTIES_DEPTH):
+            raise ValueError(f"must be nested at most {MAX_PROPERTIES_DEPTH} levels deep")
         if value is not None and len(json.dumps(value, separators=(",", ":"))) > MAX_PROPERTIES_BYTES:
             raise ValueError(f"must be at most {MAX_PROPERTIES_BYTES} bytes of JSON")
         return value
@@ -172,4 +184,6 @@ class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str | None = Field(default=None, description="publishable key (browsers), instead of ?key=")
-    events: list[dict[str, Any]] = Field(max_length=MAX_BATCH)
+    events: list[EventIn] = Field(
+        min_length=1, max_length=MAX_BATCH, description="each checked on its own: a bad one is listed in `errors`"
+    )

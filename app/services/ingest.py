@@ -46,6 +46,7 @@ class Rejected:
     index: int
     code: str
     message: str
+    field: str | None = None  # the event's field at fault, as in ``properties`` or ``items.0.quantity``
 
 
 @dataclass
@@ -64,7 +65,7 @@ class IngestResult:
             "rejected": self.rejected,
             "dropped": self.dropped,
             "dropped_reasons": self.dropped_reasons,
-            "errors": [{"index": e.index, "code": e.code, "message": e.message} for e in self.errors],
+            "errors": [{"index": e.index, "code": e.code, "message": e.message, "field": e.field} for e in self.errors],
         }
 
 
@@ -114,12 +115,17 @@ def parse_events(raw_events: list[Any], *, now: datetime, result: IngestResult) 
             first = error.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
             result.errors.append(
-                Rejected(index, "validation_failed", f"{where}: {first['msg']}" if where else str(first["msg"]))
+                Rejected(
+                    index,
+                    "validation_failed",
+                    f"{where}: {first['msg']}" if where else str(first["msg"]),
+                    where or None,
+                )
             )
             continue
         problem = event.check_time(now)
         if problem:
-            result.errors.append(Rejected(index, "invalid_timestamp", problem))
+            result.errors.append(Rejected(index, "invalid_timestamp", problem, "timestamp"))
             continue
         parsed.append((index, event))
     result.rejected = len(result.errors)

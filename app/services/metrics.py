@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from app.models import Campaign, CampaignVersion, SalesRollup, TrafficRollup
 from app.services import rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
+from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
 from app.services.spend import DailySpend, daily_spend
 
@@ -85,6 +86,8 @@ def resolve_period(preset: str, *, today: date, start: date | None = None, end: 
     if kind is Preset.CUSTOM:
         if start is None or end is None:
             raise ValidationFailed("A custom range needs both a start and an end date.", field="start")
+        check_day(start, "start")
+        check_day(end, "end")
         period = Period(start, end)
     else:
         period = {

@@ -28,10 +28,11 @@ from app.models import (
     StripeProduct,
     Subscription,
 )
+from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
-from app.services.paging import decode_cursor, encode_cursor
+from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 
-MAX_PAGE = 200
+MAX_PAGE = MAX_LIMIT
 
 
 class OrderStatus(StrEnum):
@@ -225,6 +226,8 @@ def day_range(
     account_id: int, session: Session, since: date | None, until: date | None
 ) -> tuple[datetime | None, datetime | None]:
     """Calendar days in the account's timezone as UTC bounds: ``[since 00:00, until+1 00:00)``."""
+    check_day(since, "since")
+    check_day(until, "until")
     tz_name = session.exec(select(Account.timezone).where(Account.id == account_id)).first() or "UTC"
     tz = ZoneInfo(tz_name)
     start = datetime.combine(since, time.min, tz) if since else None

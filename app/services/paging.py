@@ -1,4 +1,5 @@
-"""Opaque cursors for "newest first" pages: the sort value and the row id of the last row shown, as URL-safe text.
+"""Paging: the bounds of every list, and opaque cursors for "newest first" pages (the sort value and the row id of
+the last row shown, as URL-safe text).
 
 Lists that page by (sort value, id) — orders, conversions, spend — encodes and checks them here, so a cursor
 from one list is refused by another with the same message.
@@ -15,6 +16,20 @@ from typing import TypeVar
 from app.services.errors import ValidationFailed
 
 T = TypeVar("T")
+
+# Rows per page of a cursor list (events, orders, conversions, spend).
+MAX_LIMIT = 200
+# Numbered pages (campaigns): far past any real list, and small enough that (page - 1) * per_page stays a
+# 64-bit integer in every database (an unbounded page number was an overflow, a 500).
+MAX_PAGE_NUMBER = 10_000
+
+
+def check_page_number(page: int) -> int:
+    """Raises:
+    ValidationFailed: ``page`` is outside 1..MAX_PAGE_NUMBER."""
+    if not 1 <= page <= MAX_PAGE_NUMBER:
+        raise ValidationFailed(f"page must be between 1 and {MAX_PAGE_NUMBER}.", field="page")
+    return page
 
 
 def encode_cursor(value: date | datetime | int, row_id: int | None = None) -> str:

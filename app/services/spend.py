@@ -26,14 +26,15 @@ from app.lib.csv_export import csv_text, unneutralise
 from app.models import Account, AdSpend, Campaign
 from app.models.base import utcnow
 from app.services.currency import currency_exponent, format_major, parse_major
+from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
-from app.services.paging import decode_cursor, encode_cursor
+from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
 
 MAX_ROWS = 50_000
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ENTRIES = 5_000
-MAX_PAGE = 200
+MAX_PAGE = MAX_LIMIT
 
 REQUIRED_COLUMNS = ("date", "campaign", "spend", "currency")
 OPTIONAL_COLUMNS = ("impressions", "clicks")
@@ -544,6 +545,8 @@ def list_spend(
     """Stored spend, newest day first; ``since`` and ``until`` both included; ``next_cursor`` continues."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    check_day(since, "since")
+    check_day(until, "until")
     if since and until and until < since:
         raise ValidationFailed("The end date is before the start date.", field="until")
     conditions: list[Any] = [AdSpend.account_id == account_id]

@@ -20,6 +20,7 @@ from app.services import pixels as pixel_service
 from app.services.campaigns import MATCH_FIELDS, Channel, Status
 from app.services.currency import format_major, parse_major
 from app.services.errors import ValidationFailed
+from app.services.paging import MAX_PAGE_NUMBER
 from app.state.base import AppState
 from app.state.format import format_time
 
@@ -123,7 +124,7 @@ class CampaignsState(AppState):
         self.status_filter = _choice(str(params.get("status", "")), STATUSES)
         self.channel_filter = _choice(str(params.get("channel", "")), CHANNELS)
         try:
-            self.page = max(1, int(params.get("page", "1")))
+            self.page = min(max(1, int(params.get("page", "1"))), MAX_PAGE_NUMBER)
         except ValueError:
             self.page = 1
         self.error = ""

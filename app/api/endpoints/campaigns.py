@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from app.api.deps import SecretKeyDep, SessionDep
-from app.api.schemas import ErrorResponse
+from app.api.params import PageNumber, choice, per_page
+from app.api.schemas import ErrorResponse, self_contained
 from app.services import campaigns as campaign_service
 from app.services.keys import KeyIdentity
 from app.services.permissions import key_actor
@@ -49,15 +50,22 @@ class CampaignDetailOut(CampaignOut):
     versions: list[VersionOut]
 
 
+# The config's shape, for the OpenAPI document: the body keeps it a plain object so that the campaigns service checks
+# it, with the messages the backoffice shows too.
+_CONFIG_SCHEMA = self_contained(campaign_service.CampaignConfig)
+ConfigBody = Annotated[dict[str, Any], WithJsonSchema(_CONFIG_SCHEMA)]
+
+
 class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    channel: str
-    priority: int = Field(default=100, ge=0, le=1_000_000, description="lower first when matching")
-    config: dict[str, Any] = Field(
-        default_factory=dict, description="matching_rules, landing_url, budget, targets, notes"
+    name: str = Field(
+        json_schema_extra={"minLength": 1, "maxLength": campaign_service.NAME_MAX, "pattern": r"\S"},
+        description="spaces are collapsed",
     )
+    channel: str = Field(json_schema_extra={"enum": [c.value for c in campaign_service.Channel]})
+    priority: int = Field(default=100, ge=0, le=1_000_000, description="lower first when matching")
+    config: ConfigBody = Field(default_factory=dict, description="matching_rules, landing_url, budget, targets, notes")
     publish: bool = Field(default=False, description="publish the config as v1 at once")
     change_note: str = ""
 
@@ -65,7 +73,9 @@ class CampaignCreate(BaseModel):
 class PublishRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    config: dict[str, Any] | None = Field(default=None, description="the new config; default: the saved draft")
+    config: Annotated[dict[str, Any] | None, WithJsonSchema({"anyOf": [_CONFIG_SCHEMA, {"type": "null"}]})] = Field(
+        default=None, description="the new config; default: the saved draft"
+    )
     change_note: str = ""
 
 
@@ -107,10 +117,10 @@ def list_campaigns(
     identity: SecretKeyDep,
     session: SessionDep,
     search: str = "",
-    status: str | None = None,
-    channel: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+    status: Annotated[str | None, choice(campaign_service.Status)] = None,
+    channel: Annotated[str | None, choice(campaign_service.Channel)] = None,
+    page: PageNumber = 1,
+    per_page: Annotated[int, per_page(campaign_service.MAX_PER_PAGE)] = 20,
 ) -> CampaignList:
     result = campaign_service.list_campaigns(
         session=session,

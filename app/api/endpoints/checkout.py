@@ -10,7 +10,7 @@ from app.api.body import read_json
 from app.api.cors import allow_origin, expose_error
 from app.api.deps import resolve_browser_or_server_key
 from app.api.errors import service_error_response
-from app.api.schemas import CheckoutCreated, ErrorResponse
+from app.api.schemas import CheckoutCreated, ErrorResponse, self_contained
 from app.db import session_scope
 from app.models import KeyKind
 from app.services import checkout
@@ -43,10 +43,11 @@ def _start(request: Request, payload: object) -> tuple[KeyIdentity, checkout.Che
     response_model=CheckoutCreated,
     openapi_extra={
         "requestBody": {
+            "required": True,
             "content": {
-                "application/json": {"schema": checkout.CheckoutRequest.model_json_schema()},
+                "application/json": {"schema": self_contained(checkout.CheckoutRequest)},
                 "text/plain": {"schema": {"type": "string"}},
-            }
+            },
         }
     },
     responses={k: {"model": ErrorResponse} for k in (401, 403, 409, 413, 415, 422, 429, 503)},

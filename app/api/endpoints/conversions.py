@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from app.api.deps import SecretKeyDep, SessionDep
+from app.api.params import Cursor, Limit, choice, day
 from app.api.schemas import (
     ConversionAttempt,
     ConversionCheck,
@@ -24,6 +25,7 @@ from app.services.permissions import key_actor
 
 router = APIRouter(tags=["conversions"])
 _ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 422)}
+_ERROR_REF = "#/components/schemas/ErrorResponse"
 
 
 def _out(detail: conversion_service.DeliveryDetail) -> ConversionOut:
@@ -39,14 +41,14 @@ def _out(detail: conversion_service.DeliveryDetail) -> ConversionOut:
 def list_conversions(
     identity: SecretKeyDep,
     session: SessionDep,
-    provider: Annotated[str | None, Query(description="meta | ga4 | google_ads | webhook")] = None,
-    status: Annotated[str | None, Query(description="pending | retrying | sent | dead | skipped")] = None,
+    provider: Annotated[str | None, choice(conversion_service.Provider)] = None,
+    status: Annotated[str | None, choice(conversion_service.DeliveryStatus)] = None,
     campaign: Annotated[str | None, Query(max_length=32, description="campaign id (cmp_…)")] = None,
     order: Annotated[str | None, Query(max_length=32, description="order id (ord_…)")] = None,
-    since: Annotated[date | None, Query(description="first day created, in the account's timezone")] = None,
-    until: Annotated[date | None, Query(description="last day created (inclusive), in the account's timezone")] = None,
-    limit: Annotated[int, Query(ge=1, le=conversion_service.MAX_PAGE)] = 50,
-    cursor: str | None = None,
+    since: Annotated[date | None, day("first day created, in the account's timezone")] = None,
+    until: Annotated[date | None, day("last day created (inclusive), in the account's timezone")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> ConversionList:
     """Newest deliveries first, with the count per status under the same filters in ``totals``."""
     start, end = order_service.day_range(session=session, account_id=identity.account_id, since=since, until=until)
@@ -62,14 +64,27 @@ def list_conversions(
     )
 
 
-@router.get("/conversions/google-ads.csv", response_class=PlainTextResponse, responses=_ERRORS)
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"
+
+
+@router.get(
+    "/conversions/google-ads.csv",
+    response_class=CsvResponse,
+    # Declared without ``model``: FastAPI would file the errors' schema under the route's text/csv.
+    responses={
+        k: {"description": "error", "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}}} for k in _ERRORS
+    },
+)
 def google_ads_csv(
     identity: SecretKeyDep,
     session: SessionDep,
-    since: Annotated[date, Query(description="first day paid, in the account's timezone")],
-    until: Annotated[date, Query(description="last day paid (inclusive), in the account's timezone")],
-    conversion_name: Annotated[str, Query(max_length=100, description="the conversion action's name")] = "Purchase",
-) -> PlainTextResponse:
+    since: Annotated[date, day("first day paid, in the account's timezone")],
+    until: Annotated[date, day("last day paid (inclusive), in the account's timezone")],
+    conversion_name: Annotated[
+        str, Query(max_length=100, pattern=r"\S", description="the conversion action's name")
+    ] = "Purchase",
+) -> CsvResponse:
     """Paid orders with a Google click id, in the CSV Google Ads → Conversions → Uploads accepts."""
     start, end = order_service.day_range(session=session, account_id=identity.account_id, since=since, until=until)
     assert start is not None and end is not None
@@ -77,9 +92,7 @@ def google_ads_csv(
         session=session, account_id=identity.account_id, since=start, until=end, conversion_name=conversion_name
     )
     filename = f"google-ads-conversions-{since}-{until}.csv"
-    return PlainTextResponse(
-        text, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+    return CsvResponse(text, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @router.get("/conversions/{delivery_id}", response_model=ConversionOut, responses=_ERRORS)

@@ -13,7 +13,8 @@ from app.api.body import read_json
 from app.api.cors import allow_origin, expose_error
 from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
 from app.api.errors import error_response, service_error_response
-from app.api.schemas import ErrorResponse, EventList, IngestResponse
+from app.api.params import Cursor, Limit, choice, day
+from app.api.schemas import ErrorResponse, EventList, IngestResponse, self_contained
 from app.db import session_scope
 from app.models import KeyKind
 from app.services import events as event_service
@@ -24,6 +25,7 @@ from app.services.keys import KeyIdentity
 from app.settings import get_settings
 
 router = APIRouter(tags=["events"])
+_SOURCES = (ingest.Source.BROWSER, ingest.Source.SERVER, ingest.Source.TEST)
 
 
 def _client_ip(request: Request) -> str:
@@ -36,7 +38,7 @@ def _client_ip(request: Request) -> str:
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": EventBatch.model_json_schema()},
+                "application/json": {"schema": self_contained(EventBatch)},
                 "text/plain": {"schema": {"type": "string"}},
             }
         }
@@ -94,11 +96,11 @@ def list_events(
     session: SessionDep,
     type: Annotated[str | None, Query(max_length=40)] = None,
     visitor_id: Annotated[str | None, Query(max_length=64)] = None,
-    source: Annotated[str | None, Query(pattern="^(browser|server|test)$")] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=event_service.MAX_PAGE)] = 50,
-    cursor: str | None = None,
+    source: Annotated[str | None, choice(_SOURCES, pattern=f"^({'|'.join(_SOURCES)})$")] = None,
+    since: Annotated[AwareDatetime | None, day("events at or after this time (ISO 8601 with a timezone)")] = None,
+    until: Annotated[AwareDatetime | None, day("events before this time")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> EventList:
     """Most recent events first; pass ``next_cursor`` as ``cursor`` for the next page."""
     page = event_service.list_events(

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.api.deps import SecretKeyDep, SessionDep
+from app.api.params import choice, day
 from app.api.schemas import ErrorResponse, MetricsFigures, MetricsPeriod, MetricsResponse
 from app.services import metrics as metric_service
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, AttributionModel
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
 from app.services.errors import ValidationFailed
 from app.services.metrics import Compare, Dimension, MetricsQuery, MetricsRow, Period, Preset
 
@@ -65,14 +66,14 @@ def get_metrics(
     identity: SecretKeyDep,
     session: SessionDep,
     preset: Annotated[
-        str, Query(alias="range", description=" | ".join(p.value for p in Preset))
+        str, choice(Preset, alias="range", description="a preset, or custom with start and end")
     ] = Preset.LAST_28_DAYS.value,
-    start: Annotated[date | None, Query(description="first day (range=custom), in the account's timezone")] = None,
-    end: Annotated[date | None, Query(description="last day, inclusive (range=custom)")] = None,
-    compare: Annotated[str, Query(description="previous | year | none")] = Compare.PREVIOUS.value,
-    dimension: Annotated[str | None, Query(description=" | ".join(d.value for d in Dimension))] = None,
-    model: Annotated[str, Query(description=" | ".join(m.value for m in AttributionModel))] = "last_touch",
-    lookback_days: Annotated[int, Query(description="1 | 7 | 28 | 90")] = DEFAULT_LOOKBACK_DAYS,
+    start: Annotated[date | None, day("first day (range=custom), in the account's timezone")] = None,
+    end: Annotated[date | None, day("last day, inclusive (range=custom)")] = None,
+    compare: Annotated[str, choice(Compare)] = Compare.PREVIOUS.value,
+    dimension: Annotated[str | None, choice(Dimension)] = None,
+    model: Annotated[str, choice(AttributionModel)] = "last_touch",
+    lookback_days: Annotated[int, choice(LOOKBACK_DAYS)] = DEFAULT_LOOKBACK_DAYS,
     campaign: Annotated[str | None, Query(max_length=40, description="campaign id (cmp_…)")] = None,
     channel: Annotated[str | None, Query(max_length=40, description="meta | google | … | direct")] = None,
     product: Annotated[str | None, Query(max_length=100, description="Stripe product id (prod_…)")] = None,

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from app.api.cors import allow_origin, expose_error
 from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
 from app.api.errors import service_error_response
+from app.api.params import Cursor, Limit, choice, day
 from app.api.schemas import ErrorResponse, OrderList, OrderListItem, OrderOut
 from app.models import KeyKind
 from app.services import orders as order_service
@@ -48,12 +49,12 @@ def _out(detail: OrderDetail, *, full: bool) -> OrderOut:
 def list_orders(
     identity: SecretKeyDep,
     session: SessionDep,
-    status: Annotated[str | None, Query(max_length=24)] = None,
-    since: Annotated[date | None, Query(description="first day, in the account's timezone")] = None,
-    until: Annotated[date | None, Query(description="last day (inclusive), in the account's timezone")] = None,
+    status: Annotated[str | None, choice(order_service.OrderStatus, max_length=24)] = None,
+    since: Annotated[date | None, day("first day, in the account's timezone")] = None,
+    until: Annotated[date | None, day("last day (inclusive), in the account's timezone")] = None,
     campaign: Annotated[str | None, Query(max_length=32, description="campaign id (cmp_…)")] = None,
-    limit: Annotated[int, Query(ge=1, le=order_service.MAX_PAGE)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> OrderList:
     """Newest orders first; pass ``next_cursor`` as ``cursor`` for the next page."""
     start, end = order_service.day_range(session=session, account_id=identity.account_id, since=since, until=until)

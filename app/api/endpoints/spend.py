@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import SecretKeyDep, SessionDep
+from app.api.params import Cursor, Limit, day
 from app.api.schemas import ErrorResponse, SpendImported, SpendItemOut, SpendList, SpendRequest
 from app.services import spend as spend_service
 from app.services.permissions import key_actor
@@ -33,11 +34,11 @@ def record_spend(body: SpendRequest, identity: SecretKeyDep, session: SessionDep
 def list_spend(
     identity: SecretKeyDep,
     session: SessionDep,
-    since: Annotated[date | None, Query(description="first day (YYYY-MM-DD)")] = None,
-    until: Annotated[date | None, Query(description="last day (inclusive)")] = None,
+    since: Annotated[date | None, day("first day (YYYY-MM-DD)")] = None,
+    until: Annotated[date | None, day("last day (inclusive)")] = None,
     campaign: Annotated[str | None, Query(max_length=32, description="campaign id (cmp_…)")] = None,
-    limit: Annotated[int, Query(ge=1, le=spend_service.MAX_PAGE)] = 50,
-    cursor: str | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> SpendList:
     """Stored spend, newest day first; pass ``next_cursor`` as ``cursor`` for the next page."""
     page = spend_service.list_spend(
