@@ -130,17 +130,16 @@ class TodayCounts:
 
 
 def today_counts(*, session: Session, account_id: int, timezone: str) -> TodayCounts:
+    """Today's events, visitors and sessions for the overview's live counters; test events never count."""
     start, end = day_bounds(timezone)
-    events = session.exec(
-        select(func.count())
-        .select_from(Event)
-        .where(Event.account_id == account_id, col(Event.occurred_at) >= start, col(Event.occurred_at) < end)
-    ).one()
-    visitors = session.exec(
-        select(func.count(func.distinct(Event.visitor_id))).where(
-            Event.account_id == account_id, col(Event.occurred_at) >= start, col(Event.occurred_at) < end
-        )
-    ).one()
+    today = (
+        Event.account_id == account_id,
+        col(Event.occurred_at) >= start,
+        col(Event.occurred_at) < end,
+        Event.source != "test",
+    )
+    events = session.exec(select(func.count()).select_from(Event).where(*today)).one()
+    visitors = session.exec(select(func.count(func.distinct(Event.visitor_id))).where(*today)).one()
     sessions = session.exec(
         select(func.count())
         .select_from(VisitSession)

@@ -27,9 +27,10 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func
+from sqlalchemy import and_, bindparam, delete, exists, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from app.db import write_lock
@@ -82,8 +83,23 @@ def mark_dirty(session: Session, account_id: int, days: Iterable[date], kind: st
     session.execute(statement, rows)
 
 
+def converted_session_start(session: Session, order: Order) -> datetime | None:
+    """When the session this order's checkout converted started (see ``converted_sessions``), or None."""
+    query = select(VisitSession.started_at).where(VisitSession.account_id == order.account_id)
+    if order.session_key:
+        return session.exec(query.where(VisitSession.session_key == order.session_key)).first()
+    if not order.visitor_id:
+        return None
+    return session.exec(
+        query.where(VisitSession.visitor_key == order.visitor_id, col(VisitSession.started_at) <= order.created_at)
+        .order_by(col(VisitSession.started_at).desc())
+        .limit(1)
+    ).first()
+
+
 def mark_order_dirty(session: Session, order: Order) -> None:
-    """The days an order's money touches, and those of the same customer's later orders (new vs returning)."""
+    """The days an order's money touches, and those of the same customer's later orders (new vs returning); and the
+    traffic day of the session it converted (a payment turns that session into a converted one)."""
     zone = account_zone(session, order.account_id)
     days = {local_day(p, zone) for p in session.exec(select(Payment.paid_at).where(Payment.order_id == order.id))}
     days |= {local_day(r, zone) for r in session.exec(select(Refund.refunded_at).where(Refund.order_id == order.id))}
@@ -100,6 +116,9 @@ def mark_order_dirty(session: Session, order: Order) -> None:
         ).all()
         days |= {local_day(at, zone) for at in later if at is not None}
     mark_dirty(session, order.account_id, days, SALES)
+    converted = converted_session_start(session, order)
+    if converted is not None:
+        mark_dirty(session, order.account_id, [local_day(converted, zone)], TRAFFIC)
 
 
 # --- traffic --------------------------------------------------------------------------------------------------------
@@ -111,9 +130,66 @@ def traffic_for_day(session: Session, account_id: int, day: date, zone: ZoneInfo
     return [{"day": day, **row} for row in traffic_between(session, account_id, start, end)]
 
 
+FIRST_PAYMENTS = ("one_off", "first")
+
+
+def converted_sessions(
+    session: Session, account_id: int, start: datetime, end: datetime, *, product: str | None = None
+) -> list[tuple[datetime, int, int]]:
+    """The sessions that started in ``[start, end)`` and converted, as (start, campaign, version; 0: none).
+
+    A session converted when a checkout started in it and its order got paid (a one-off payment or a subscription's
+    first invoice; a later refund does not undo it). The checkout names its session (``session_id``); one that names
+    none converted the visitor's latest session started at or before the checkout. With ``product``, only orders
+    containing that product count. Each session counts once however many orders it brought: the conversion rate
+    (converted sessions / sessions) counts one population and can never pass 100 %.
+    """
+    paid = exists().where(col(Payment.order_id) == col(Order.id), col(Payment.kind).in_(FIRST_PAYMENTS))
+    in_range = (
+        col(VisitSession.account_id) == account_id,
+        col(VisitSession.started_at) >= start,
+        col(VisitSession.started_at) < end,
+    )
+    later = aliased(VisitSession)
+    columns = (VisitSession.id, VisitSession.started_at, VisitSession.campaign_id, VisitSession.campaign_version_id)
+    named = (
+        select(*columns, Order.items)
+        .join(Order, and_(col(Order.account_id) == account_id, col(Order.session_key) == col(VisitSession.session_key)))
+        .where(*in_range, paid)
+    )
+    by_visitor = (
+        select(*columns, Order.items)
+        .join(
+            Order,
+            and_(
+                col(Order.account_id) == account_id,
+                col(Order.session_key).is_(None),
+                col(Order.visitor_id) == col(VisitSession.visitor_key),
+                col(Order.created_at) >= col(VisitSession.started_at),
+            ),
+        )
+        .where(*in_range, paid)
+        .where(
+            ~exists().where(
+                col(later.account_id) == account_id,
+                col(later.visitor_key) == col(VisitSession.visitor_key),
+                col(later.started_at) > col(VisitSession.started_at),
+                col(later.started_at) <= col(Order.created_at),
+            )
+        )
+    )
+    found: dict[int, tuple[datetime, int, int]] = {}
+    for query in (named, by_visitor):
+        for session_id, started_at, campaign_id, version_id, items in session.exec(query).all():
+            if product is not None and not any(str(i.get("product") or "") == product for i in items or []):
+                continue
+            found[int(session_id or 0)] = (started_at, campaign_id or 0, version_id or 0)
+    return list(found.values())
+
+
 def traffic_between(session: Session, account_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Sessions that started in ``[start, end)`` and their distinct visitors, per campaign version (counted in SQL:
-    a week of a busy shop is 150k sessions)."""
+    """Sessions that started in ``[start, end)``, their distinct visitors and the sessions among them that converted,
+    per campaign version (counted in SQL: a week of a busy shop is 150k sessions)."""
     rows = session.exec(
         select(
             VisitSession.campaign_id,
@@ -130,10 +206,14 @@ def traffic_between(session: Session, account_id: int, start: datetime, end: dat
         key = (campaign_id or 0, version_id or 0)
         before = merged.get(key, (0, 0))
         merged[key] = (before[0] + int(sessions), before[1] + int(visitors))
+    converted: dict[tuple[int, int], int] = defaultdict(int)
+    for _started, campaign_id, version_id in converted_sessions(session, account_id, start, end):
+        converted[(campaign_id, version_id)] += 1
     return [
-        {"account_id": account_id, "campaign_id": c, "campaign_version_id": v, "sessions": n, "visitors": u}
+        {"account_id": account_id, "campaign_id": c, "campaign_version_id": v, "sessions": n, "visitors": u,
+         "converted_sessions": converted.get((c, v), 0)}
         for (c, v), (n, u) in sorted(merged.items())
-    ]
+    ]  # fmt: skip
 
 
 # --- sales ----------------------------------------------------------------------------------------------------------
