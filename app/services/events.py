@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.models import Event, VisitSession
+from app.models import Campaign, CampaignVersion, Event, VisitSession
 from app.services.errors import ValidationFailed
+from app.services.sessions import CLICK_ID_FIELDS, UTM_FIELDS
 
 MAX_PAGE = 200
 PUBLIC_FIELDS = (
@@ -111,7 +112,57 @@ def list_events(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _encode_cursor(rows[-1].id) if more and rows[-1].id is not None else None
-    return EventPage([event_view(e) for e in rows], next_cursor)
+    return EventPage(with_campaigns(session, account_id, rows, [event_view(e) for e in rows]), next_cursor)
+
+
+def with_campaigns(
+    session: Session, account_id: int, events: list[Event], views: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Add to each event's view what its session matched when it started: ``campaign_match`` (``matched``,
+    ``unmatched``: it came with UTM parameters or a click id no campaign's rules took, ``direct``: it came without),
+    and when matched ``campaign`` / ``campaign_version`` (public ids), ``campaign_name`` and
+    ``campaign_version_number``. Events without a session (test events) get none of these. Three small queries per
+    page."""
+    keys = {e.session_key for e in events if e.session_key}
+    if not keys:
+        return views
+    marketing = [getattr(VisitSession, name) for name in (*UTM_FIELDS, *CLICK_ID_FIELDS)]
+    found = session.exec(
+        select(VisitSession.session_key, VisitSession.campaign_id, VisitSession.campaign_version_id, *marketing).where(
+            VisitSession.account_id == account_id, col(VisitSession.session_key).in_(keys)
+        )
+    ).all()
+    sessions = {row[0]: (row[1], row[2], any(row[3:])) for row in found}
+    campaign_ids = {c for c, _v, _m in sessions.values() if c}
+    version_ids = {v for _c, v, _m in sessions.values() if v}
+    campaigns = {
+        cid: (public_id, name)
+        for cid, public_id, name in session.exec(
+            select(Campaign.id, Campaign.public_id, Campaign.name).where(
+                Campaign.account_id == account_id, col(Campaign.id).in_(campaign_ids)
+            )
+        ).all()
+    }
+    versions = {
+        vid: (public_id, number)
+        for vid, public_id, number in session.exec(
+            select(CampaignVersion.id, CampaignVersion.public_id, CampaignVersion.number).where(
+                CampaignVersion.account_id == account_id, col(CampaignVersion.id).in_(version_ids)
+            )
+        ).all()
+    }
+    for event, view in zip(events, views, strict=True):
+        if event.session_key not in sessions:
+            continue
+        campaign_id, version_id, came_from_marketing = sessions[event.session_key]
+        if campaign_id in campaigns:
+            view["campaign_match"] = "matched"
+            view["campaign"], view["campaign_name"] = campaigns[campaign_id]
+            if version_id in versions:
+                view["campaign_version"], view["campaign_version_number"] = versions[version_id]
+        else:
+            view["campaign_match"] = "unmatched" if came_from_marketing else "direct"
+    return views
 
 
 def day_bounds(timezone: str, day: datetime | None = None) -> tuple[datetime, datetime]:
