@@ -6,6 +6,10 @@ for payments and refunds) marks the days it touched dirty, and the ``update_roll
 days with the same functions a full rebuild uses. So incremental and rebuilt rollups are equal by construction,
 whatever order data arrives in, on every database (no id cursor that a late PostgreSQL commit could skip).
 
+Traffic rules: a session counts on the day it started, under the campaign version it was tagged with; it is converted
+when a checkout in it got paid (``converted_sessions``), so a payment also marks its session's day. Test events make
+no session.
+
 Sales rules (one place; the metrics service reads them through the rollups or calls them on the fly):
 - an order's first payment (one-off or a subscription's first invoice) counts as one order on the day it was paid,
   with its amount as gross revenue; renewals count on their own days; refunds on the day they happened;
