@@ -328,7 +328,9 @@ class GroupCommitWriter:
         results: list[tuple[WriteRequest, tuple[int, int]]] = []
         try:
             with Session(engine) as session:
-                for account_id, requests in by_account.items():
+                # Accounts in one order in every process: each takes its accounts' event-count rows in the same
+                # order, so two writers (two workers on PostgreSQL) cannot deadlock on them.
+                for account_id, requests in sorted(by_account.items()):
                     outcomes = write_requests(session, account_id, [r.rows for r in requests])
                     results.extend(zip(requests, outcomes, strict=True))
                 session.commit()
