@@ -135,22 +135,8 @@ def with_campaigns(
     sessions = {row[0]: (row[1], row[2], any(row[3:])) for row in found}
     campaign_ids = {c for c, _v, _m in sessions.values() if c}
     version_ids = {v for _c, v, _m in sessions.values() if v}
-    campaigns = {
-        cid: (public_id, name)
-        for cid, public_id, name in session.exec(
-            select(Campaign.id, Campaign.public_id, Campaign.name).where(
-                Campaign.account_id == account_id, col(Campaign.id).in_(campaign_ids)
-            )
-        ).all()
-    }
-    versions = {
-        vid: (public_id, number)
-        for vid, public_id, number in session.exec(
-            select(CampaignVersion.id, CampaignVersion.public_id, CampaignVersion.number).where(
-                CampaignVersion.account_id == account_id, col(CampaignVersion.id).in_(version_ids)
-            )
-        ).all()
-    }
+    campaigns = _public_ids(session, account_id, Campaign, campaign_ids, Campaign.name)
+    versions = _public_ids(session, account_id, CampaignVersion, version_ids, CampaignVersion.number)
     for event, view in zip(events, views, strict=True):
         if event.session_key not in sessions:
             continue
@@ -163,6 +149,14 @@ def with_campaigns(
         else:
             view["campaign_match"] = "unmatched" if came_from_marketing else "direct"
     return views
+
+
+def _public_ids(session: Session, account_id: int, model: Any, ids: set[int], label: Any) -> dict[int, tuple[str, Any]]:
+    """Internal id -> (public id, ``label``) of the account's rows of ``model`` (a campaign or a version)."""
+    rows = session.exec(
+        select(model.id, model.public_id, label).where(model.account_id == account_id, col(model.id).in_(ids))
+    ).all()
+    return {row_id: (public_id, value) for row_id, public_id, value in rows}
 
 
 def day_bounds(timezone: str, day: datetime | None = None) -> tuple[datetime, datetime]:

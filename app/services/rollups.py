@@ -168,11 +168,11 @@ def converted_sessions(
         if wanted(items):
             found[int(session_id or 0)] = (started_at, campaign_id or 0, version_id or 0)
 
-    # Checkouts that named no session: the visitor's latest session started at or before the checkout. The range's
-    # sessions are joined to their visitors' paid orders by the (account, visitor) index, with the time and "named no
-    # session" tests done here: given them in SQL, SQLite (no table statistics) planned the join by a time range,
-    # which made it quadratic.
-    # Shops whose checkouts always name their session (the pixel does) skip this: one indexed look first.
+    # Checkouts that named no session: the visitor's latest session started at or before the checkout. Shops whose
+    # checkouts always name their session (the pixel's do) skip this after one indexed look. The range's sessions
+    # are joined to their visitors' paid orders by the (account, visitor) index, the time and "named no session"
+    # tests done here: given them in SQL, SQLite (no table statistics) planned the join by a time range, which made
+    # it quadratic.
     checkouts: set[tuple[str, datetime]] = set()
     unnamed = session.exec(
         select(Order.id)
@@ -180,15 +180,18 @@ def converted_sessions(
         .where(col(Order.visitor_id).is_not(None), col(Order.created_at) >= start)
         .limit(1)
     ).first()
-    by_visitor = (
-        select(VisitSession.visitor_key, VisitSession.started_at, Order.created_at, Order.session_key)
-        .add_columns(Order.items)
-        .join(Order, and_(col(Order.account_id) == account_id, col(Order.visitor_id) == col(VisitSession.visitor_key)))
-        .where(*in_range, paid)
-    )
-    for visitor, started_at, created_at, session_key, items in session.exec(by_visitor).all() if unnamed else []:
-        if not session_key and created_at >= started_at and wanted(items):
-            checkouts.add((str(visitor), created_at))
+    if unnamed is not None:
+        by_visitor = (
+            select(VisitSession.visitor_key, VisitSession.started_at, Order.created_at, Order.session_key)
+            .add_columns(Order.items)
+            .join(
+                Order, and_(col(Order.account_id) == account_id, col(Order.visitor_id) == col(VisitSession.visitor_key))
+            )
+            .where(*in_range, paid)
+        )
+        for visitor, started_at, created_at, session_key, items in session.exec(by_visitor).all():
+            if not session_key and created_at >= started_at and wanted(items):
+                checkouts.add((str(visitor), created_at))
     buyers = sorted({visitor for visitor, _ in checkouts})
     visits: dict[str, list[tuple[datetime, int, int, int]]] = defaultdict(list)
     for at in range(0, len(buyers), 500):
