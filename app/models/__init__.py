@@ -19,7 +19,7 @@ from app.models.payments import (
     Subscription,
 )
 from app.models.tracking import Event, Touch, Visitor, VisitSession
-from app.models.usage import ApiUsageDaily, LlmCall
+from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
 
 __all__ = [
     "Account",
@@ -38,6 +38,7 @@ __all__ = [
     "ConversionDelivery",
     "DeliveryAttempt",
     "Event",
+    "EventCountDaily",
     "Invite",
     "JobLease",
     "JobRun",

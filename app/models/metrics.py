@@ -43,7 +43,8 @@ class AdSpend(SQLModel, table=True):
 
 
 class TrafficRollup(SQLModel, table=True):
-    """Sessions and visitors per day and campaign version (visitors: distinct on that day and key)."""
+    """Sessions and visitors per day and campaign version (visitors: distinct on that day and key), and how many of
+    those sessions converted (a checkout in the session whose order got paid): the conversion rate's numerator."""
 
     __tablename__ = "rollup_traffic"
 
@@ -53,6 +54,7 @@ class TrafficRollup(SQLModel, table=True):
     campaign_version_id: int = Field(default=0, primary_key=True)
     sessions: int = Field(default=0)
     visitors: int = Field(default=0)
+    converted_sessions: int = Field(default=0)
 
 
 class SalesRollup(SQLModel, table=True):

@@ -1,10 +1,11 @@
-"""What each account uses: API requests per key, endpoint and day, and every LLM call with its tokens and cost."""
+"""What each account uses: API requests per key, endpoint and day, tracking events stored per day, and every LLM call
+with its tokens and cost."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.base import utc_field
@@ -24,6 +25,18 @@ class ApiUsageDaily(SQLModel, table=True):
     requests: int = Field(default=0)
     errors: int = Field(default=0)  # answered 4xx or 5xx
     events: int = Field(default=0)  # tracking events accepted
+
+
+class EventCountDaily(SQLModel, table=True):
+    """Tracking events stored per account and UTC day, whatever brought them (the pixel, the server API, an import);
+    test events are left out. Added to by the ingest writer in the transaction that stores the events, so the plan's
+    "events this month" is a read of at most 31 rows however many events there are."""
+
+    __tablename__ = "event_count_daily"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    events: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
 class LlmCall(SQLModel, table=True):

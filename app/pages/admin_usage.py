@@ -27,7 +27,7 @@ ACCOUNT_COLUMNS = (
     "Plan",
     "Requests",
     "Errors",
-    "Events",
+    "API events",
     "Assistant calls",
     "Tokens in / out",
     "Cost",
@@ -82,7 +82,8 @@ def admin_usage_content() -> rx.Component:
         range_bar(S, download_button()),
         small(
             "The CSV has one row per account per day with any usage: day, account, account_name, plan, requests, "
-            "errors, events, llm_calls, prompt_tokens, completion_tokens, cost_usd, conversions_sent, emails_sent."
+            "errors, events (accepted through the API), llm_calls, prompt_tokens, completion_tokens, cost_usd, "
+            "conversions_sent, emails_sent."
         ),
         error_callout(S),
         rx.cond(

@@ -511,7 +511,15 @@ def version_window_row(line: VersionLine) -> rx.Component:
 
 def versions_compared_section() -> rx.Component:
     v = VersionComparisonState
-    headers = ("Version", "Window", "Days live", "Sessions", "Orders", "Conv. rate", "Net revenue", "Spend", "ROAS")
+    headers = ("Version", "Window", "Days live", "Sessions", "Orders")
+    after = ("Net revenue", "Spend", "ROAS")
+    # Orders are credited by attribution and may come from other visits; the rate counts the window's own sessions.
+    rate = rx.table.column_header_cell(
+        rx.tooltip(
+            rx.text("Conv. rate", id="conversion-rate-header"),
+            content="Sessions of the window whose checkout got paid / sessions of the window (never above 100 %).",
+        )
+    )
     return section(
         "Versions compared",
         hint(
@@ -528,7 +536,13 @@ def versions_compared_section() -> rx.Component:
                     rx.text("Windows of ", v.window_days, " days.", size="2", color_scheme="gray"),
                     rx.box(
                         rx.table.root(
-                            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+                            rx.table.header(
+                                rx.table.row(
+                                    *[rx.table.column_header_cell(h) for h in headers],
+                                    rate,
+                                    *[rx.table.column_header_cell(h) for h in after],
+                                )
+                            ),
                             rx.table.body(rx.foreach(v.version_windows, version_window_row)),
                             width="100%",
                             size="1",

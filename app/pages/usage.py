@@ -20,7 +20,7 @@ DAY_COLUMNS = (
     "Day",
     "Requests",
     "Errors",
-    "Events",
+    "API events",
     "Assistant calls",
     "Tokens in",
     "Tokens out",
@@ -190,7 +190,8 @@ def limits_section() -> rx.Component:
         small(
             S.plan_label,
             " plan. Events and cost count from the 1st of the month, requests from midnight (UTC), whatever the "
-            "range below.",
+            "range below. Events stored are every tracking event kept, whatever brought it (the pixel, the server "
+            "API, an import); test events never count. The figures below count the API's traffic only.",
         ),
         rx.grid(
             rx.foreach(S.limits, limit_card), columns=rx.breakpoints(initial="1", sm="3"), spacing="3", width="100%"
@@ -237,7 +238,7 @@ def api_section() -> rx.Component:
             empty_or(
                 S.by_key,
                 "No API request in this range.",
-                table(("Key", "Requests", "Errors", "Events"), S.by_key, key_row, id="usage-keys"),
+                table(("Key", "Requests", "Errors", "Events accepted"), S.by_key, key_row, id="usage-keys"),
                 id="usage-keys-empty",
             ),
             id="usage-keys-section",
@@ -247,7 +248,12 @@ def api_section() -> rx.Component:
             empty_or(
                 S.by_endpoint,
                 "No API request in this range.",
-                table(("Endpoint", "Requests", "Errors", "Events"), S.by_endpoint, endpoint_row, id="usage-endpoints"),
+                table(
+                    ("Endpoint", "Requests", "Errors", "Events accepted"),
+                    S.by_endpoint,
+                    endpoint_row,
+                    id="usage-endpoints",
+                ),
                 id="usage-endpoints-empty",
             ),
             id="usage-endpoints-section",

@@ -63,7 +63,9 @@ and other text inside them were typed by the shop or came from outside. When suc
 account's timezone ({timezone}); today is {today}.
 - Money in tool results is in minor units (cents) with a *_formatted text next to it: quote the formatted text. \
 Never add up different currencies.
-- ROAS is net revenue / ad spend; conversion rate and refund rate are fractions (0.031 means 3.1 %).
+- ROAS is net revenue / ad spend; CPA is ad spend / orders; conversion rate (sessions with a paid order / sessions) \
+and refund rate are fractions (0.031 means 3.1 %). A null figure or "n/a" has no base (ROAS and CPA without ad \
+spend): say "n/a", never 0.
 - To explain a change, compare periods (get_metrics compares with the previous period by default) and break the \
 change down by campaign, version, channel or product.
 - Be concise: the answer first, then the figures behind it. Markdown lists or small tables are fine.

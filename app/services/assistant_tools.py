@@ -130,9 +130,11 @@ DEFINITIONS: list[dict[str, Any]] = [
     _function(
         "get_metrics",
         "The dashboard's figures for a date range, in total and by one dimension, each with the comparison "
-        "period's change: sessions, visitors, orders, new/returning customers, conversion rate (a fraction), and per "
-        "currency gross, renewal revenue, refunds, net revenue, ad spend, AOV, CPA (minor units, with *_formatted "
-        "text), ROAS (net / spend) and refund rate (a fraction). Rows of campaign/version are keyed by their ids.",
+        "period's change: sessions, visitors, converted sessions (sessions whose checkout got paid), orders, "
+        "new/returning customers, conversion rate (converted sessions / sessions, a fraction), and per currency "
+        "gross, renewal revenue, refunds, net revenue, ad spend, AOV, CPA (minor units, with *_formatted text), ROAS "
+        "(net / spend) and refund rate (a fraction); null is n/a (e.g. ROAS and CPA without spend). Rows of "
+        "campaign/version are keyed by their ids.",
         {
             "dimension": _enum(Dimension, "Split the figures by this; omit for the total only."),
             **_PERIOD,
@@ -237,13 +239,14 @@ def _money(amount: int | None, currency: str) -> str | None:
 
 
 def _formatted(figures: dict[str, Any]) -> dict[str, Any]:
-    """``figure_dict`` output with a ``*_formatted`` twin for each money field (the numbers are left as they are)."""
+    """``figure_dict`` output with a ``*_formatted`` twin for each money field (the numbers are left as they are); a
+    figure without a base (CPA without spend, AOV without orders) reads "n/a", as on the dashboard."""
     out = dict(figures)
     out["money"] = {}
     for code, money in figures["money"].items():
         entry = dict(money)
         for name in _MONEY_FIELDS:
-            entry[f"{name}_formatted"] = _money(money[name], code)
+            entry[f"{name}_formatted"] = _money(money[name], code) or "n/a"
         out["money"][code] = entry
     return out
 

@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.models import Event, VisitSession
+from app.models import Campaign, CampaignVersion, Event, VisitSession
 from app.services.days import check_day
 from app.services.errors import ValidationFailed
 from app.services.json_depth import clip_depth
 from app.services.paging import MAX_LIMIT
+from app.services.sessions import CLICK_ID_FIELDS, UTM_FIELDS
 
 MAX_PAGE = MAX_LIMIT
 PUBLIC_FIELDS = (
@@ -120,7 +121,51 @@ def list_events(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _encode_cursor(rows[-1].id) if more and rows[-1].id is not None else None
-    return EventPage([event_view(e) for e in rows], next_cursor)
+    return EventPage(with_campaigns(session, account_id, rows, [event_view(e) for e in rows]), next_cursor)
+
+
+def with_campaigns(
+    session: Session, account_id: int, events: list[Event], views: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Add to each event's view what its session matched when it started: ``campaign_match`` (``matched``,
+    ``unmatched``: it came with UTM parameters or a click id no campaign's rules took, ``direct``: it came without),
+    and when matched ``campaign`` / ``campaign_version`` (public ids), ``campaign_name`` and
+    ``campaign_version_number``. Events without a session (test events) get none of these. Three small queries per
+    page."""
+    keys = {e.session_key for e in events if e.session_key}
+    if not keys:
+        return views
+    marketing = [getattr(VisitSession, name) for name in (*UTM_FIELDS, *CLICK_ID_FIELDS)]
+    found = session.exec(
+        select(VisitSession.session_key, VisitSession.campaign_id, VisitSession.campaign_version_id, *marketing).where(
+            VisitSession.account_id == account_id, col(VisitSession.session_key).in_(keys)
+        )
+    ).all()
+    sessions = {row[0]: (row[1], row[2], any(row[3:])) for row in found}
+    campaign_ids = {c for c, _v, _m in sessions.values() if c}
+    version_ids = {v for _c, v, _m in sessions.values() if v}
+    campaigns = _public_ids(session, account_id, Campaign, campaign_ids, Campaign.name)
+    versions = _public_ids(session, account_id, CampaignVersion, version_ids, CampaignVersion.number)
+    for event, view in zip(events, views, strict=True):
+        if event.session_key not in sessions:
+            continue
+        campaign_id, version_id, came_from_marketing = sessions[event.session_key]
+        if campaign_id in campaigns:
+            view["campaign_match"] = "matched"
+            view["campaign"], view["campaign_name"] = campaigns[campaign_id]
+            if version_id in versions:
+                view["campaign_version"], view["campaign_version_number"] = versions[version_id]
+        else:
+            view["campaign_match"] = "unmatched" if came_from_marketing else "direct"
+    return views
+
+
+def _public_ids(session: Session, account_id: int, model: Any, ids: set[int], label: Any) -> dict[int, tuple[str, Any]]:
+    """Internal id -> (public id, ``label``) of the account's rows of ``model`` (a campaign or a version)."""
+    rows = session.exec(
+        select(model.id, model.public_id, label).where(model.account_id == account_id, col(model.id).in_(ids))
+    ).all()
+    return {row_id: (public_id, value) for row_id, public_id, value in rows}
 
 
 def day_bounds(timezone: str, day: datetime | None = None) -> tuple[datetime, datetime]:
@@ -139,17 +184,16 @@ class TodayCounts:
 
 
 def today_counts(*, session: Session, account_id: int, timezone: str) -> TodayCounts:
+    """Today's events, visitors and sessions for the overview's live counters; test events never count."""
     start, end = day_bounds(timezone)
-    events = session.exec(
-        select(func.count())
-        .select_from(Event)
-        .where(Event.account_id == account_id, col(Event.occurred_at) >= start, col(Event.occurred_at) < end)
-    ).one()
-    visitors = session.exec(
-        select(func.count(func.distinct(Event.visitor_id))).where(
-            Event.account_id == account_id, col(Event.occurred_at) >= start, col(Event.occurred_at) < end
-        )
-    ).one()
+    today = (
+        Event.account_id == account_id,
+        col(Event.occurred_at) >= start,
+        col(Event.occurred_at) < end,
+        Event.source != "test",
+    )
+    events = session.exec(select(func.count()).select_from(Event).where(*today)).one()
+    visitors = session.exec(select(func.count(func.distinct(Event.visitor_id))).where(*today)).one()
     sessions = session.exec(
         select(func.count())
         .select_from(VisitSession)

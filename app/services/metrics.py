@@ -1,8 +1,9 @@
 """The metrics service: every figure the dashboard, the metrics API, alerts and the assistant show, in one place.
 
-Measures: sessions, visitors, conversion rate (orders / sessions), orders, new and returning customers, gross
-revenue (first and one-off payments), renewals and their revenue, refunds, net revenue (gross + renewals −
-refunds), AOV (gross / orders), ad spend, ROAS (net / spend), CPA (spend / orders), refund rate (refunds / (gross +
+Measures: sessions, visitors, converted sessions (sessions whose checkout got paid), conversion rate (converted
+sessions / sessions: one population, never above 100 %), orders, new and returning customers, gross revenue (first
+and one-off payments), renewals and their revenue, refunds, net revenue (gross + renewals − refunds), AOV (gross /
+orders), ad spend, ROAS (net / spend), CPA (spend / orders; None without spend), refund rate (refunds / (gross +
 renewals)). Dimensions: campaign, version, channel, product, price, day, week, month. Money is integer minor units
 per currency and never summed across currencies; a ratio whose base is zero is None ("n/a"), never an error.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -151,6 +152,7 @@ class Money:
 class Figures:
     sessions: int = 0
     visitors: int = 0
+    converted_sessions: int = 0
     orders_micro: int = 0
     new_customers_micro: int = 0
     renewals_micro: int = 0
@@ -179,7 +181,10 @@ class Figures:
 
     @property
     def conversion_rate(self) -> float | None:
-        return ratio(self.orders_micro / rollups.MICRO, self.sessions)
+        """Converted sessions / sessions, both counting the sessions that started in the range (with their own
+        campaign tag). Orders are credited by the attribution model and may come from other sessions (a direct
+        return visit, a second order), so orders / sessions would not be a rate: it can pass 100 %."""
+        return ratio(self.converted_sessions, self.sessions)
 
     def aov(self, code: str) -> float | None:
         money = self.money.get(code)
@@ -190,8 +195,9 @@ class Figures:
         return ratio(money.net, money.spend) if money else None
 
     def cpa(self, code: str) -> float | None:
+        """Spend per order; None ("n/a") without spend in ``code``, as for ROAS: 0.00 would read as free customers."""
         money = self.money.get(code)
-        return ratio(money.spend, self.orders) if money else None
+        return ratio(money.spend, self.orders) if money and money.spend else None
 
     def refund_rate(self, code: str) -> float | None:
         money = self.money.get(code)
@@ -246,6 +252,7 @@ class _Traffic:
     version_id: int
     sessions: int
     visitors: int
+    converted: int
 
 
 @dataclass(frozen=True)
@@ -259,14 +266,20 @@ class _Sales:
     measures: dict[str, int]
 
 
+def _traffic_row(day: date, row: dict[str, Any]) -> _Traffic:
+    """A row of ``rollups.traffic_between`` as read by the metrics."""
+    return _Traffic(day, row["campaign_id"], row["campaign_version_id"], row["sessions"], row["visitors"],
+                    row["converted_sessions"])  # fmt: skip
+
+
 def _traffic(session: Session, account_id: int, period: Period, source: str, grain: frozenset[str]) -> list[_Traffic]:
     """Sessions and visitors per campaign (and per day / version when ``grain`` has them)."""
     if source == "raw":
         zone = rollups.account_zone(session, account_id)
         return [
-            _Traffic(r["day"], r["campaign_id"], r["campaign_version_id"], r["sessions"], r["visitors"])
+            _traffic_row(day, row)
             for day in _days(period)
-            for r in rollups.traffic_for_day(session, account_id, day, zone)
+            for row in rollups.traffic_for_day(session, account_id, day, zone)
         ]
     keys = [TrafficRollup.campaign_id]
     if "day" in grain:
@@ -274,7 +287,12 @@ def _traffic(session: Session, account_id: int, period: Period, source: str, gra
     if "version" in grain:
         keys.append(TrafficRollup.campaign_version_id)
     rows = session.exec(
-        select(*keys, func.sum(TrafficRollup.sessions), func.sum(TrafficRollup.visitors))
+        select(
+            *keys,
+            func.sum(TrafficRollup.sessions),
+            func.sum(TrafficRollup.visitors),
+            func.sum(TrafficRollup.converted_sessions),
+        )
         .where(TrafficRollup.account_id == account_id)
         .where(col(TrafficRollup.day) >= period.start, col(TrafficRollup.day) <= period.end)
         .group_by(*keys)
@@ -287,11 +305,25 @@ def _traffic(session: Session, account_id: int, period: Period, source: str, gra
                 values.get("day", period.start),
                 values["campaign_id"],
                 values.get("campaign_version_id", 0),
+                int(row[-3]),
                 int(row[-2]),
                 int(row[-1]),
             )
         )
     return out
+
+
+def _product_conversions(session: Session, account_id: int, period: Period, product: str) -> list[_Traffic]:
+    """Under a product filter: the sessions of ``period`` that converted with an order containing ``product`` (read
+    from the raw tables, so rollups and raw agree), as traffic rows with no sessions of their own."""
+    zone = rollups.account_zone(session, account_id)
+    start, end = rollups.day_bounds(period.start, zone)[0], rollups.day_bounds(period.end, zone)[1]
+    counts: dict[tuple[date, int, int], int] = defaultdict(int)
+    for started, campaign_id, version_id in rollups.converted_sessions(
+        session, account_id, start, end, product=product
+    ):
+        counts[(rollups.local_day(started, zone), campaign_id, version_id)] += 1
+    return [_Traffic(day, c, v, 0, 0, n) for (day, c, v), n in sorted(counts.items())]
 
 
 def _sales(
@@ -465,6 +497,7 @@ def _figures(
                 figures = out[key_of(t.day, t.campaign_id, t.version_id, "", "")]
                 figures.sessions += t.sessions
                 figures.visitors += t.visitors
+                figures.converted_sessions += t.converted
     for s in sales:
         if not keep(s.campaign_id, s.version_id):
             continue
@@ -547,8 +580,12 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
     def figures_for(p: Period) -> tuple[dict[str, Figures], Figures]:
         # Order-level sales rows count each order once; product rows count an order for each product in it. Traffic
         # and spend have no product: rows by product leave them out, and a product filter keeps the sessions (the
-        # conversion rate is orders containing the product / all sessions) but not the spend.
+        # conversion rate is sessions that converted with an order containing the product / all sessions) but not
+        # the spend.
         traffic = _traffic(session, account_id, p, source, grain)
+        if query.product:
+            traffic = [replace(t, converted=0) for t in traffic]
+            traffic += _product_conversions(session, account_id, p, query.product)
         spend = daily_spend(session=session, account_id=account_id, start=p.start, end=p.end)
         order_sales: list[_Sales] = []
         product_sales: list[_Sales] = []
@@ -637,10 +674,7 @@ def window_figures(
     from the raw tables), and spend prorated to the window."""
     names = _names(session, account_id)
     day = rollups.local_day(start, rollups.account_zone(session, account_id))
-    traffic = [
-        _Traffic(day, r["campaign_id"], r["campaign_version_id"], r["sessions"], r["visitors"])
-        for r in rollups.traffic_between(session, account_id, start, end)
-    ]
+    traffic = [_traffic_row(day, r) for r in rollups.traffic_between(session, account_id, start, end)]
     sales = [
         _Sales(day, c, v, product, price, currency, measures)
         for (_m, c, v, product, price, currency), measures in rollups.sales_between(
@@ -680,6 +714,7 @@ def figure_dict(figures: Figures | None) -> dict[str, Any] | None:
     return {
         "sessions": figures.sessions,
         "visitors": figures.visitors,
+        "converted_sessions": figures.converted_sessions,
         "orders": round(figures.orders, 6),
         "new_customers": round(figures.new_customers, 6),
         "returning_customers": round(figures.returning_customers, 6),

@@ -30,6 +30,7 @@ from app.models import (
     ApiUsageDaily,
     ConversationMessage,
     ConversionDelivery,
+    EventCountDaily,
     Invite,
     KeyKind,
     LlmCall,
@@ -131,6 +132,44 @@ def check_llm_budget(session: Session, account_id: int, *, now: datetime | None 
             "an owner can see the details on the Usage page.",
             retry_after=max(1, int((reset - (now or utcnow())).total_seconds())),
         )
+
+
+# --- tracking events stored: counted by the ingest writer ------------------------------------------------------------
+
+_EVENT_COUNT_UPSERTS: dict[str, Any] = {}
+
+
+def count_stored_events(session: Session, account_id: int, received: Iterable[datetime]) -> None:
+    """Add events just stored for the account (their receipt times) to ``event_count_daily``, in the writer's
+    transaction: one upsert per UTC day, whatever the number of events. Test events are not passed in."""
+    per_day: dict[date, int] = defaultdict(int)
+    for at in received:
+        per_day[at.astimezone(UTC).date()] += 1
+    if not per_day:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = _EVENT_COUNT_UPSERTS.get(dialect)
+    if statement is None:
+        table = EventCountDaily.__table__  # type: ignore[attr-defined]
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.account_id, table.c.day],
+            set_={"events": table.c.events + statement.excluded.events},
+        )
+        _EVENT_COUNT_UPSERTS[dialect] = statement
+    session.execute(statement, [{"account_id": account_id, "day": d, "events": n} for d, n in sorted(per_day.items())])
+
+
+def events_stored(session: Session, account_id: int, start: date, end: date) -> int:
+    """Tracking events stored for the account on the UTC days ``[start, end]`` (test events never count)."""
+    total = session.exec(
+        select(func.coalesce(func.sum(EventCountDaily.events), 0)).where(
+            EventCountDaily.account_id == account_id,
+            col(EventCountDaily.day) >= start,
+            col(EventCountDaily.day) <= end,
+        )
+    ).one()
+    return int(total or 0)
 
 
 # --- API requests: counted in memory, added to api_usage_daily by a job ----------------------------------------------
@@ -667,25 +706,22 @@ def _top_questions(
 
 
 def limits_used(session: Session, account_id: int, *, now: datetime | None = None) -> list[LimitUse]:
-    """The plan's limits against what is used: events this month, requests today, LLM cost this month (UTC).
+    """The plan's limits against what is used: events stored this month (however they came: pixel, server API or an
+    import; test events never count), API requests today, LLM cost this month (UTC).
 
-    API counts are those flushed to the database (each process flushes every API_USAGE_FLUSH_SECONDS).
+    Request counts are those flushed to the database (each process flushes every API_USAGE_FLUSH_SECONDS).
     """
     now = (now or utcnow()).astimezone(UTC)
     plan = plan_of(session, account_id)
     today, first = now.date(), month_start(now).date()
-    events = session.exec(
-        select(func.coalesce(func.sum(ApiUsageDaily.events), 0)).where(
-            ApiUsageDaily.account_id == account_id, col(ApiUsageDaily.day) >= first, col(ApiUsageDaily.day) <= today
-        )
-    ).one()
+    events = events_stored(session, account_id, first, today)
     requests = session.exec(
         select(func.coalesce(func.sum(ApiUsageDaily.requests), 0)).where(
             ApiUsageDaily.account_id == account_id, ApiUsageDaily.day == today
         )
     ).one()
     return [
-        LimitUse("events_month", "Events this month", float(events or 0), float(plan.events_per_month)),
+        LimitUse("events_month", "Events stored this month", float(events), float(plan.events_per_month)),
         LimitUse("requests_today", "API requests today", float(requests or 0), float(plan.api_requests_per_day)),
         LimitUse(
             "llm_cost_month",

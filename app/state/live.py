@@ -30,26 +30,49 @@ T = TypeVar("T")
 class EventItem(TypedDict):
     event_id: str
     type: str
-    time: str
+    time: str  # when it was received: what the list is sorted by
+    event_time: str  # when it happened, if that reads differently ("" otherwise)
     source: str
     url: str
     visitor: str
     campaign: str
 
 
+def campaign_label(view: dict[str, Any]) -> str:
+    """What the event's session matched: "Spring sale v2", "unmatched" (UTM or click ids no campaign took),
+    "direct", or "—" (no session: test events)."""
+    match = view.get("campaign_match")
+    if match == "matched":
+        number = view.get("campaign_version_number")
+        return f"{view.get('campaign_name', '')} v{number}" if number else str(view.get("campaign_name", ""))
+    return str(match) if match else "—"
+
+
+def _event_time(occurred: str, received: str) -> str:
+    """The event's own time when it differs from its receipt (to the second): the time alone on the same day."""
+    if occurred == received:
+        return ""
+    return occurred[11:] if occurred[:10] == received[:10] else occurred
+
+
 def event_items(views: list[dict[str, Any]], timezone: str) -> list[EventItem]:
-    return [
-        EventItem(
-            event_id=v["event_id"],
-            type=v["type"],
-            time=format_time(datetime.fromisoformat(v["timestamp"]), timezone, seconds=True),
-            source=v.get("source", ""),
-            url=v.get("url", ""),
-            visitor=v.get("visitor_id", ""),
-            campaign=v.get("utm_campaign", ""),
+    items = []
+    for v in views:
+        received = format_time(datetime.fromisoformat(v["received_at"]), timezone, seconds=True)
+        occurred = format_time(datetime.fromisoformat(v["timestamp"]), timezone, seconds=True)
+        items.append(
+            EventItem(
+                event_id=v["event_id"],
+                type=v["type"],
+                time=received,
+                event_time=_event_time(occurred, received),
+                source=v.get("source", ""),
+                url=v.get("url", ""),
+                visitor=v.get("visitor_id", ""),
+                campaign=campaign_label(v),
+            )
         )
-        for v in views
-    ]
+    return items
 
 
 # --- what a live page shows: plain functions of (session, account, timezone), run in a worker thread when polling ---

@@ -129,7 +129,7 @@ def total_items(total: UsageFigures) -> list[TotalItem]:
     return [
         TotalItem(id="total-requests", label="API requests", value=number(total.requests)),
         TotalItem(id="total-errors", label="API errors", value=number(total.errors)),
-        TotalItem(id="total-events", label="Events accepted", value=number(total.events)),
+        TotalItem(id="total-events", label="Events accepted via API", value=number(total.events)),
         TotalItem(id="total-llm-calls", label="Assistant calls", value=number(total.llm_calls)),
         TotalItem(
             id="total-tokens",
@@ -235,7 +235,7 @@ class UsageRangeMixin(rx.State, mixin=True):
             [
                 ("Requests", self.chart_requests, API_COLOR),
                 ("Errors", self.chart_errors, ERROR_COLOR),
-                ("Events accepted", self.chart_events, EVENTS_COLOR),
+                ("Events accepted via API", self.chart_events, EVENTS_COLOR),
             ],
             y_title="Per day",
         )

@@ -96,6 +96,7 @@ def test_overview_range_picker_and_explorer(server: Server, page: Page, _stripe_
     expect(page.locator("#metric-orders .kpi-value")).to_have_text("1")
     expect(page.locator("#metric-sessions .kpi-value")).to_have_text("3")
     expect(page.locator("#metric-conversion-rate .kpi-value")).to_have_text("33.3%")
+    expect(page.locator("#metric-cpa-eur .kpi-value")).to_have_text("n/a")  # no spend: not 0.00 (free customers)
     expect(page.locator("#metric-net-eur .kpi-percent")).to_have_text("n/a")  # nothing the period before
     expect(page.locator("#metric-net-eur .kpi-previous")).to_have_text("was 0.00 EUR")
     expect(page.locator("#chart-revenue .js-plotly-plot")).to_be_visible()
@@ -161,3 +162,37 @@ def test_overview_range_picker_and_explorer(server: Server, page: Page, _stripe_
     expect(version).to_contain_text("v1")
     expect(version).to_contain_text("99.00 EUR")
     expect(version.locator(".small-sample")).to_be_visible()
+
+
+def test_a_test_event_changes_no_figure_and_latest_events_say_what_they_matched(
+    server: Server, page: Page, _stripe_recorder: Any
+) -> None:
+    """Issue 16: "Send a test event" on /install raised sessions 2 → 3, lowered the conversion rate and added a
+    `direct` row. It is listed, marked, and counts nowhere. Latest events show the receipt time they are sorted by
+    and the campaign and version each event's session matched."""
+    email, _campaign = _seed(server, _stripe_recorder)
+    base = server.url
+    log_in(page, base, email=email, password=PASSWORD)
+    expect(page.locator("#metric-sessions .kpi-value")).to_have_text("3")
+
+    page.goto(f"{base}/install")
+    page.locator("#send-test-event").click()
+    test_row = page.locator("#install-events .event-row").first
+    expect(test_row).to_contain_text("test")
+    expect(test_row.locator(".event-campaign")).to_have_text("—")
+    # Whatever the update_rollups job would make of it: recompute every day now.
+    tag = email.removeprefix("dash-").split("@")[0]
+    assert "recomputed" in server.cli("rebuild-rollups", "--account", f"dashboard-shop-{tag}")
+
+    page.goto(f"{base}/")
+    expect(page.locator("#metric-sessions .kpi-value")).to_have_text("3")
+    expect(page.locator("#metric-conversion-rate .kpi-value")).to_have_text("33.3%")
+    expect(page.locator("#kpi-sessions")).to_have_text("3")  # today's live counters
+    expect(page.locator("#kpi-events")).to_have_text("3")
+    events = page.locator("#overview-events")
+    expect(events.locator("th").first).to_have_text("Received")
+    rows = events.locator(".event-row")
+    expect(rows).to_have_count(4)
+    expect(rows.first).to_contain_text("test")  # listed, marked, newest received first
+    campaigns = rows.locator(".event-campaign")
+    expect(campaigns).to_have_text(["—", "direct", "Spring v1", "Spring v1"])

@@ -195,6 +195,8 @@ def test_get_metrics_says_what_it_computed_with_the_comparison(world: Shop) -> N
     eur = result["total"]["figures"]["money"]["EUR"]
     assert eur["net"] == total.money["EUR"].net and eur["net_formatted"] == "110.00 EUR"  # 100 + 30 − 20
     assert eur["spend_formatted"] == "70.00 EUR" and result["currencies"] == ["EUR", "USD"]
+    usd = result["total"]["figures"]["money"]["USD"]  # an order in dollars, no spend in dollars
+    assert (usd["cpa"], usd["cpa_formatted"], usd["roas"]) == (None, "n/a", None)
     # Rows are keyed by public ids, never internal integers.
     assert {r["key"] for r in result["rows"]} <= {world.a.public_id, world.b.public_id, "direct"}
     summary = assistant_tools.summary("get_metrics", {}, result)

@@ -9,6 +9,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
@@ -36,24 +38,26 @@ def world(db: Session) -> World:
     a1, a2, b1 = w.a1, w.a2, w.b1
     # DST starts in Paris on 2026-03-29 at 02:00 (UTC+1 → UTC+2).
     w.visit(utc(2026, 3, 28, 22, 59), a2, "v1")  # 23:59 on the 28th
-    w.visit(utc(2026, 3, 28, 23, 30), a2, "v1")  # 00:30 on the 29th
-    w.visit(utc(2026, 3, 29, 21, 59), a2, "v2")  # 23:59 on the 29th (UTC+2 now)
+    s2 = w.visit(utc(2026, 3, 28, 23, 30), a2, "v1")  # 00:30 on the 29th
+    s3 = w.visit(utc(2026, 3, 29, 21, 59), a2, "v2")  # 23:59 on the 29th (UTC+2 now)
     w.visit(utc(2026, 3, 29, 22, 30), b1, "v2")  # 00:30 on the 30th
-    w.visit(utc(2026, 3, 30, 9), None, "v3")  # direct
+    s5 = w.visit(utc(2026, 3, 30, 9), None, "v3")  # direct
     w.visit(utc(2026, 3, 30, 10), None, "v3")  # the same visitor again that day: 2 sessions, 1 visitor
     # A month end: 23:30 UTC on Jan 31 is Feb 1 in Paris.
     w.visit(utc(2026, 1, 31, 23, 30), a1, "v4")
     w.visit(utc(2026, 1, 31, 22, 30), a1, "v4")  # 23:30 on Jan 31
 
-    # Orders. Linear splits the Mar 29 order three ways.
+    # Orders, each checked out in a session of that weekend (so 3 of its 5 sessions converted). Linear splits the
+    # Mar 29 order three ways.
     linear = {
         "last_touch": [(b1, "1")], "first_touch": [(a2, "1")], "linear": [(a2, "1/3"), (b1, "1/3"), (None, "1/3")],
         "position_based": [(a2, "2/5"), (b1, "2/5"), (None, "1/5")], "time_decay": [(b1, "1")],
     }  # fmt: skip
-    w.mar29 = w.order(utc(2026, 3, 29, 10), linear, amount=10_000, email="ann@example.com",
+    w.mar29 = w.order(utc(2026, 3, 29, 10), linear, amount=10_000, email="ann@example.com", session=s2,
                       items=[("prod_shoe", "price_shoe", 4_000, 1), ("prod_sock", "price_sock", 1_000, 1)])  # fmt: skip
-    w.mar30 = w.order(utc(2026, 3, 29, 22, 30), _all(a2), amount=3_000, email="ANN@example.com ")  # 00:30 Mar 30
-    w.usd = w.order(utc(2026, 3, 30, 12), _all(None), amount=2_500, currency="USD")
+    w.mar30 = w.order(utc(2026, 3, 29, 22, 30), _all(a2), amount=3_000, email="ANN@example.com ",
+                      session=s3)  # 00:30 Mar 30  # fmt: skip
+    w.usd = w.order(utc(2026, 3, 30, 12), _all(None), amount=2_500, currency="USD", session=s5)
     w.sub = w.order(utc(2026, 2, 28, 22, 30), _all(a1), amount=1_500, email="bob@example.com",
                     mode="subscription")  # 23:30 Feb 28  # fmt: skip
     w.renewal(w.sub, utc(2026, 3, 28, 23, 30), 1_500)  # 00:30 Mar 29 (still UTC+1 then)
@@ -76,7 +80,7 @@ def test_known_totals_for_the_dst_weekend(world: World) -> None:
     eur, usd = total.money["EUR"], total.money["USD"]
     assert (eur.gross, eur.renewal_revenue, eur.refunds, eur.net, eur.spend) == (13_000, 1_500, 2_000, 12_500, 7_000)
     assert (usd.gross, usd.net, usd.spend) == (2_500, 2_500, 0)  # never summed with euros
-    assert total.conversion_rate == pytest.approx(3 / 5)
+    assert total.converted_sessions == 3 and total.conversion_rate == pytest.approx(3 / 5)
     assert total.roas("EUR") == pytest.approx(12_500 / 7_000) and total.cpa("EUR") == pytest.approx(7_000 / 3)
     assert total.aov("EUR") == pytest.approx(13_000 / 3) and total.refund_rate("EUR") == pytest.approx(2_000 / 14_500)
     assert total.roas("USD") is None  # no spend in dollars: n/a, not a division error
@@ -177,7 +181,7 @@ def test_model_and_lookback_are_checked(world: World) -> None:
 def _table(db: Session, account_id: int) -> tuple[list[Any], list[Any]]:
     db.expire_all()
     traffic = sorted(
-        (r.day, r.campaign_id, r.campaign_version_id, r.sessions, r.visitors)
+        (r.day, r.campaign_id, r.campaign_version_id, r.sessions, r.visitors, r.converted_sessions)
         for r in db.exec(select(TrafficRollup).where(TrafficRollup.account_id == account_id))
     )
     sales = sorted(
@@ -252,3 +256,107 @@ def test_version_comparison_uses_aligned_windows(world: World) -> None:
     assert v1.figures.sessions == 2 and v1.figures.money["EUR"].gross == 1_500  # the month-end pair; the subscription
     assert v2.figures.sessions == 3 and v2.figures.orders == 1 and v2.figures.money["EUR"].gross == 3_000
     assert v2.figures.money["EUR"].spend == 5_000 and v1.figures.money["EUR"].spend == 700
+
+
+def test_conversion_rate_counts_sessions_that_converted(db: Session) -> None:
+    """Orders are credited by the attribution model and may come from other sessions than the ones counted (a direct
+    return visit, a second order in one visit): the rate is converted sessions / sessions, one population, so the
+    "Versions compared" table can no longer show 15 orders on 14 sessions as 107 %."""
+    w = World(db)
+    ad = w.visit(utc(2026, 4, 1, 9), w.a2, "ann")  # Spring sale v2's ad
+    w.visit(utc(2026, 4, 1, 12), w.a2, "cy")  # another visit from the ad, no order
+    back = w.visit(utc(2026, 4, 2, 9), None, "ann")  # Ann comes back directly
+    w.visit(utc(2026, 4, 2, 10), w.b1, "bob")
+    # Two orders in the ad's visit and one in the direct one: last touch credits all three to Spring sale v2.
+    w.order(utc(2026, 4, 1, 9, 30), _all(w.a2), amount=1_000, session=ad, visitor="ann")
+    w.order(utc(2026, 4, 1, 9, 40), _all(w.a2), amount=1_000, session=ad, visitor="ann")
+    w.order(utc(2026, 4, 2, 9, 30), _all(w.a2), amount=1_000, session=back, visitor="ann")
+    # A checkout started without a session id converted the visitor's latest session before it (Bob's Search visit).
+    w.order(utc(2026, 4, 2, 10, 30), _all(w.b1), amount=2_000, visitor="bob",
+            items=[("prod_sock", "price_sock", 2_000, 1)])  # fmt: skip
+    db.commit()
+    rollups.rebuild(db, w.account_id)
+
+    for source in ("rollup", "raw"):
+        query = MetricsQuery(start=date(2026, 4, 1), end=date(2026, 4, 2), dimension=Dimension.VERSION,
+                             compare=Compare.NONE)  # fmt: skip
+        report = metrics.metrics(session=db, account_id=w.account_id, query=query, source=source)
+        rows = {r.label: r.figures for r in report.rows}
+        spring = rows["Spring sale v2"]
+        assert spring.conversion_rate == pytest.approx(0.5)  # was orders / sessions: 150 %
+        assert (spring.sessions, spring.orders, spring.converted_sessions) == (2, 3, 1)
+        direct = rows["Direct / unmatched"]  # the return visit converted, though its order went to the ad
+        assert (direct.sessions, direct.orders, direct.converted_sessions) == (1, 0, 1)
+        assert rows["Search v1"].converted_sessions == 1
+        assert report.total.figures.conversion_rate == pytest.approx(3 / 4)
+    # A product filter keeps every session and counts those that converted with the product in the order.
+    sock = w.report(date(2026, 4, 1), date(2026, 4, 2), product="prod_sock", compare=Compare.NONE).total.figures
+    assert (sock.sessions, sock.converted_sessions, sock.conversion_rate) == (4, 1, 0.25)
+    # Alerts read the same definition over their windows.
+    window = metrics.window_figures(session=db, account_id=w.account_id, start=utc(2026, 4, 1), end=utc(2026, 4, 3))
+    assert window.campaign(w.a.id or 0).conversion_rate == pytest.approx(0.5)
+    [_v1, v2] = metrics.version_comparison(session=db, account_id=w.account_id, campaign_public_id=w.a.public_id)
+    assert (v2.figures.sessions, v2.figures.orders, v2.figures.conversion_rate) == (2, 3, 0.5)
+
+
+def test_a_payment_marks_the_day_of_the_session_it_converted(db: Session) -> None:
+    w = World(db)
+    key = w.visit(utc(2026, 4, 1, 21, 30), w.a2, "ann")  # 23:30 on Apr 1 in Paris
+    db.commit()
+    rollups.rebuild(db, w.account_id)
+    order = w.order(utc(2026, 4, 3, 9), _all(w.a2), amount=1_000, session=key)  # paid two days later
+    db.commit()
+    rollups.mark_order_dirty(db, order)
+    db.commit()
+    assert (date(2026, 4, 1), rollups.TRAFFIC) in {(d.day, d.kind) for d in db.exec(select(RollupDirty))}
+    rollups.refresh_dirty(db)
+    day = w.report(date(2026, 4, 1), date(2026, 4, 1), compare=Compare.NONE).total.figures
+    assert (day.sessions, day.converted_sessions, day.orders) == (1, 1, 0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_conversion_rate_never_exceeds_one(db: Session, data: st.DataObject) -> None:
+    """Random sessions and paid orders (linked to a session, to a visitor only, or to nothing; credited to any
+    version; paid any time): every conversion rate, by every dimension, from rollups, raw tables and alert windows,
+    is between 0 and 1."""
+    w = World(db)
+    versions = [w.a1, w.a2, w.b1, None]
+    moments = st.builds(lambda day, minute: utc(2026, 4, 1) + timedelta(days=day, minutes=minute),
+                        st.integers(0, 2), st.integers(0, 24 * 60 - 1))  # fmt: skip
+    visitors = st.sampled_from(["ann", "bob", "cy"])
+    sessions = [
+        (w.visit(at, data.draw(st.sampled_from(versions)), visitor), visitor)
+        for at, visitor in data.draw(st.lists(st.tuples(moments, visitors), max_size=6))
+    ]
+    for _ in range(data.draw(st.integers(0, 8))):
+        link = data.draw(st.sampled_from([None, *sessions]))
+        version = data.draw(st.sampled_from(versions))
+        w.order(data.draw(moments), _all(version), amount=1_000, session=link[0] if link else None,
+                visitor=link[1] if link else data.draw(visitors))  # fmt: skip
+    db.commit()
+    rollups.rebuild(db, w.account_id)
+
+    def check(figures: metrics.Figures) -> None:
+        rate = figures.conversion_rate
+        assert rate is None or 0 <= rate <= 1, (figures.sessions, figures.orders)
+
+    for dimension in (None, Dimension.CAMPAIGN, Dimension.VERSION, Dimension.CHANNEL, Dimension.DAY):
+        for source in ("rollup", "raw"):
+            query = MetricsQuery(start=date(2026, 4, 1), end=date(2026, 4, 3), dimension=dimension)
+            report = metrics.metrics(session=db, account_id=w.account_id, query=query, source=source)
+            for row in [report.total, *report.rows]:
+                check(row.figures)
+    window = metrics.window_figures(session=db, account_id=w.account_id, start=utc(2026, 4, 1), end=utc(2026, 4, 4))
+    for figures in [*window.campaigns.values(), *window.versions.values()]:
+        check(figures)
+
+
+def test_cpa_is_na_without_spend(world: World) -> None:
+    """Orders but no spend: CPA is n/a (None), as ROAS is, never 0.00 (which reads as free customers)."""
+    report = world.report(date(2026, 3, 30), date(2026, 3, 30), dimension=Dimension.CAMPAIGN, compare=Compare.NONE)
+    direct = {r.label: r.figures for r in report.rows}["Direct / unmatched"]
+    assert direct.orders == 1 and direct.money["USD"].spend == 0
+    assert direct.cpa("USD") is None and direct.roas("USD") is None
+    assert metrics.figure_dict(direct)["money"]["USD"]["cpa"] is None  # the API, CSV and assistant read this
+    assert report.total.figures.cpa("EUR") == pytest.approx(2_000 / 2)  # with spend: spend / orders

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import Session, SQLModel
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel, select
 
 import app.models  # noqa: F401  (every table)
+from app.cli import alembic_config
+from app.db import make_engine
+from app.models import Account, Event, EventCountDaily, RollupDirty, Visitor, VisitSession
 
 
 def test_migrations_match_the_models(db: Session) -> None:
@@ -12,3 +20,50 @@ def test_migrations_match_the_models(db: Session) -> None:
     connection = db.connection()
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_figures_migration_drops_what_test_events_derived_and_counts_stored_events(tmp_path: Path) -> None:
+    """c96cf3ad0903 on data written before it: sessions and visitors only test events made are removed (their days
+    marked for the rollups), stored events are counted per day without the test ones, traffic days are marked dirty
+    so their converted sessions get computed."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "d4065ae639c5")
+    engine = make_engine(url)
+    at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # Dec 1 in Paris
+    with Session(engine) as session:
+        account = Account(public_id="acc_m", name="Shop", slug="shop-m", timezone="Europe/Paris")
+        session.add(account)
+        session.flush()
+        aid = account.id or 0
+        for event_id, source, visitor, key in [
+            ("e1", "browser", "ann", "s1"),
+            ("e2", "test", "paidsignal-test", "test-1"),
+            ("e3", "test", "paidsignal-test", "test-2"),
+        ]:
+            session.add(Event(account_id=aid, event_id=event_id, type="page_view", occurred_at=at, received_at=at,
+                              source=source, visitor_id=visitor, session_key=key))  # fmt: skip
+            session.add(VisitSession(account_id=aid, session_key=key, visitor_key=visitor, started_at=at,
+                                     last_event_at=at, event_count=1))  # fmt: skip
+        session.add_all(
+            [
+                Visitor(account_id=aid, visitor_key=v, first_seen_at=at, last_seen_at=at)
+                for v in ("ann", "paidsignal-test")
+            ]
+        )
+        session.execute(
+            text("INSERT INTO rollup_traffic (account_id, day, campaign_id, campaign_version_id, sessions, visitors) "
+                 "VALUES (:a, '2026-11-15', 0, 0, 3, 2)"),
+            {"a": aid},
+        )  # fmt: skip
+        session.commit()
+    command.upgrade(alembic_config(url), "head")
+    with Session(engine) as session:
+        assert [s.session_key for s in session.exec(select(VisitSession))] == ["s1"]
+        assert [v.visitor_key for v in session.exec(select(Visitor))] == ["ann"]
+        assert [(c.day, c.events) for c in session.exec(select(EventCountDaily))] == [(date(2026, 11, 30), 1)]
+        assert sorted((d.day, d.kind) for d in session.exec(select(RollupDirty))) == [
+            (date(2026, 11, 15), "traffic"),
+            (date(2026, 12, 1), "traffic"),
+        ]
+        assert session.exec(text("SELECT converted_sessions FROM rollup_traffic")).one()[0] == 0
+    engine.dispose()

@@ -22,6 +22,7 @@ from app.models import (
     Conversation,
     ConversationMessage,
     ConversionDelivery,
+    EventCountDaily,
     Invite,
     Role,
 )
@@ -307,6 +308,15 @@ def world(db: Session) -> dict[str, object]:
     _usage_row(db, a, 0, "POST /api/v1/stripe/webhook/{account_id}", _day(20), (3, 0, 0))
     _usage_row(db, a, browser_id, EVENTS, date(2026, 10, 31), (100, 0, 900))  # last month
     _usage_row(db, b, other_key_id, EVENTS, _day(3), (1000, 50, 7000))
+    # Events stored (the ingest writer's count): more than the API accepted, as imports and the demo also store.
+    db.add_all(
+        [
+            EventCountDaily(account_id=a, day=_day(3), events=1_040),
+            EventCountDaily(account_id=a, day=_day(20), events=12),
+            EventCountDaily(account_id=a, day=date(2026, 10, 31), events=900),  # last month
+            EventCountDaily(account_id=b, day=_day(3), events=7_000),
+        ]
+    )
     db.commit()
 
     expensive = _question(db, a, owner_user.id, "Which campaign version has the best ROAS this month?", _at(3))
@@ -416,7 +426,8 @@ def test_plan_limits_against_this_month(db: Session, world: dict) -> None:
     account = world["account"]
     report = _report(db, world["owner"], since=_day(1), until=_day(3))  # the limits do not follow the range
     limits = {limit.key: limit for limit in report.limits}
-    assert (limits["events_month"].used, limits["events_month"].limit) == (52, 1_000_000)
+    assert (limits["events_month"].used, limits["events_month"].limit) == (1_052, 1_000_000)
+    assert limits["events_month"].label == "Events stored this month"
     assert (limits["requests_today"].used, limits["requests_today"].limit) == (8, 100_000)
     assert limits["llm_cost_month"].used == pytest.approx(0.131)
     assert limits["llm_cost_month"].limit == 5.0 and not limits["llm_cost_month"].reached
@@ -524,3 +535,23 @@ def test_an_empty_month(db: Session) -> None:
     staff = usage_service.platform_usage(session=db, actor=_staff(db), now=NOW)
     assert staff.accounts == [] and staff.top_by_cost == []
     assert usage_service.usage_csv(session=db, actor=_staff(db), now=NOW).strip() == ",".join(usage_service.CSV_COLUMNS)
+
+
+def test_events_this_month_count_what_is_stored_without_test_events(db: Session) -> None:
+    """Events stored by any route count (here in process, as the demo and imports store them, not through the API);
+    duplicates are stored once and counted once; test events never count."""
+    from app.services import install
+    from app.services.ingest import IngestContext, Source, ingest_now
+    from tests.utils.events import DESKTOP_UA, event
+
+    account, _, _ = make_owner(db)
+    account_id = account.id or 0
+    ctx = IngestContext(account_id=account_id, source=Source.SERVER)
+    same = event()
+    assert ingest_now([same, event(), event("lead")], ctx).accepted == 3
+    assert ingest_now([same], ctx).duplicates == 1
+    install.record_test_event(account_id=account_id, user_agent=DESKTOP_UA)
+    db.expire_all()
+    limits = {limit.key: limit for limit in usage_service.limits_used(db, account_id)}
+    assert limits["events_month"].used == 3
+    assert usage_service.events_stored(db, account_id, date(2000, 1, 1), date(2100, 1, 1)) == 3

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -9,14 +10,18 @@ import wrapt
 from reflex.state import State
 from sqlmodel import Session, select
 
-from app.models import Event, Role
-from app.services import accounts, keys
+from app.models import CampaignVersion, Event, Role
+from app.services import accounts, campaigns, keys
+from app.services import install as install_service
 from app.services.ingest import IngestContext, Source, ingest_now
 from app.state import live
+from app.state.format import format_time
 from app.state.live import InstallState, OverviewState, poll_live, read_install, read_overview
 from tests.state.conftest import substate
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import add_member, make_owner
+
+SPRING = {"matching_rules": [{"conditions": [{"field": "utm_campaign", "value": "spring"}]}]}
 
 
 def _login(root: State, db: Session, user: Any) -> None:
@@ -144,3 +149,40 @@ def test_the_watch_polls_off_the_event_loop_and_shows_new_events(
     assert len(threads) == 2 and runner.name not in threads  # read in worker threads, not on the event loop
     assert install.received is True and install.first_event["url"] == "https://shop.example.com/p"
     assert install.watching is False
+
+
+def test_latest_events_show_the_receipt_time_they_are_sorted_by_and_the_matched_campaign(
+    root: State, db: Session
+) -> None:
+    account, owner_user, owner = make_owner(db)
+    made = campaigns.create_campaign(session=db, actor=owner, name="Spring sale", channel="meta", config=SPRING)
+    campaigns.publish_draft(session=db, actor=owner, campaign_public_id=made.public_id)
+    campaigns.save_draft(session=db, actor=owner, campaign_public_id=made.public_id, config=SPRING | {"notes": "B"})
+    campaigns.publish_draft(session=db, actor=owner, campaign_public_id=made.public_id)
+    for version in db.exec(select(CampaignVersion)):  # live since before the late event (v1, then v2)
+        version.published_at = datetime.now(UTC) - timedelta(minutes=60 if version.number == 1 else 30)
+        db.add(version)
+    db.commit()
+    campaigns.matcher_cache.clear()
+    ctx = IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA)
+    sent_late = datetime.now(UTC) - timedelta(minutes=3)  # a batch the browser kept while offline
+    ingest_now([event(visitor_id="ann", session_id="s1", utm_campaign="spring", timestamp=sent_late.isoformat())], ctx)
+    ingest_now([event(visitor_id="bob", session_id="s2", utm_campaign="winter")], ctx)  # no campaign takes it
+    ingest_now([event(visitor_id="cy", session_id="s3")], ctx)  # no UTM, no click id
+    install_service.record_test_event(account_id=account.id, user_agent=DESKTOP_UA)
+    _login(root, db, owner_user)
+    overview = substate(root, OverviewState)
+    overview.load_overview()
+
+    recent = overview.recent
+    assert [e["visitor"] for e in recent] == ["paidsignal-test", "cy", "bob", "ann"]  # newest received first
+    stored = {e.visitor_id: e for e in db.exec(select(Event))}
+    for item in recent:  # the time shown is the receipt time the list is sorted by
+        assert item["time"] == format_time(stored[item["visitor"]].received_at, "Europe/Paris", seconds=True)
+    by_visitor = {e["visitor"]: e for e in recent}
+    ann = by_visitor["ann"]
+    assert ann["campaign"] == "Spring sale v2"  # the matched campaign and version, not the raw utm_campaign
+    assert ann["event_time"] == format_time(sent_late, "Europe/Paris", seconds=True)[11:]  # its own time, below
+    assert by_visitor["cy"]["event_time"] == ""  # received as it happened: one time only
+    assert (by_visitor["bob"]["campaign"], by_visitor["cy"]["campaign"]) == ("unmatched", "direct")
+    assert (by_visitor["paidsignal-test"]["campaign"], by_visitor["paidsignal-test"]["source"]) == ("—", "test")

@@ -96,6 +96,7 @@ def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world:
     assert kpis["metric-roas-eur"]["value"] == "1.79×"  # 125.00 / 70.00 spent
     assert kpis["metric-cpa-eur"]["value"] == "23.33 EUR" and kpis["metric-aov-eur"]["value"] == "43.33 EUR"
     assert kpis["metric-roas-usd"]["value"] == "n/a"  # no spend in dollars
+    assert kpis["metric-cpa-usd"]["value"] == "n/a"  # an order but no spend: n/a, not 0.00 (free customers)
     refunds = kpis["metric-refunds-eur"]
     assert refunds["value"] == "20.00 EUR" and refunds["tone"] == "red"  # more refunds is bad news
 
@@ -225,6 +226,7 @@ def test_explorer_rows_sorting_and_csv(root: State, db: Session, world: World) -
     assert [r["sessions"] for r in explorer.rows] == ["1", "2", "2"] and explorer.rows[0]["label"] == "Search"
     explorer.sort_by("label")
     assert [r["label"] for r in explorer.rows] == ["Direct / unmatched", "Search", "Spring sale"]
+    assert {r["label"]: r["cpa:USD"] for r in explorer.rows}["Direct / unmatched"] == "n/a"  # no spend in dollars
     explorer.sort_by("roas:USD")  # only n/a values: order kept, nothing breaks
     assert len(explorer.rows) == 3
     explorer.sort_by("no-such-column")
@@ -296,6 +298,8 @@ def test_versions_compared_on_the_campaign_page(root: State, db: Session, world:
                                                                                         "7.00 EUR")  # fmt: skip
     assert v1["window"].startswith("Jan 1, 2026 – ") and v1["small_sample"]
     assert (v2["version"], v2["orders"], v2["net"], v2["roas"]) == ("v2", "1", "30.00 EUR", "0.60×")
+    # 2 of v2's 3 sessions converted (their orders were credited to Search and Spring sale by last touch).
+    assert (v2["sessions"], v2["conversion_rate"]) == ("3", "66.7%")
     assert v2["small_sample"] and versions.window_days == 68
 
 

@@ -17,7 +17,7 @@ from reflex.state import State
 from sqlmodel import Session, select
 
 from app import routes
-from app.models import ApiKey, ApiUsageDaily, Conversation, ConversationMessage, Role, User
+from app.models import ApiKey, ApiUsageDaily, Conversation, ConversationMessage, EventCountDaily, Role, User
 from app.models.base import new_public_id
 from app.services import accounts, keys
 from app.services import usage as usage_service
@@ -91,6 +91,7 @@ def _shop(db: Session, name: str) -> dict[str, Any]:
             account_id=account.id, key_id=key.id, endpoint=EVENTS, day=_today(), requests=7, errors=1, events=20
         )
     )
+    db.add(EventCountDaily(account_id=account.id, day=_today(), events=25))  # stored: the API's 20 and 5 imported
     conversation = Conversation(public_id=new_public_id("cnv"), account_id=account.id, user_id=user.id)
     db.add(conversation)
     db.flush()
@@ -132,7 +133,8 @@ def test_an_owner_sees_the_accounts_usage(root: State, db: Session) -> None:
 
     limits = {item["key"]: item for item in state.limits}
     assert limits["requests_today"]["used"] == "7" and limits["requests_today"]["limit"] == "100,000"
-    assert limits["events_month"]["used"] == "20" and limits["events_month"]["tone"] == "green"
+    assert limits["events_month"]["used"] == "25" and limits["events_month"]["tone"] == "green"
+    assert limits["events_month"]["label"] == "Events stored this month"
     assert limits["llm_cost_month"]["used"] == "$0.0500" and limits["llm_cost_month"]["limit"] == "$5.00"
     assert limits["llm_cost_month"]["percent"] == 1 and "Starter plan" in limits["llm_cost_month"]["note"]
 

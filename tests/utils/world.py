@@ -48,13 +48,16 @@ class World:
         self.db.flush()
         return version
 
-    def visit(self, at: datetime, version: CampaignVersion | None, visitor: str) -> None:
+    def visit(self, at: datetime, version: CampaignVersion | None, visitor: str) -> str:
+        """A session that started at ``at``, tagged with ``version`` (None: direct); returns its key."""
         self.sessions += 1
+        key = f"s{self.sessions}"
         self.db.add(VisitSession(
-            account_id=self.account_id, session_key=f"s{self.sessions}", visitor_key=visitor, started_at=at,
+            account_id=self.account_id, session_key=key, visitor_key=visitor, started_at=at,
             last_event_at=at, campaign_id=version.campaign_id if version else None,
             campaign_version_id=version.id if version else None,
         ))  # fmt: skip
+        return key
 
     def order(
         self,
@@ -66,8 +69,11 @@ class World:
         email: str | None = None,
         items: list[tuple[str, str, int, int]] | None = None,
         mode: str = "payment",
+        session: str | None = None,
+        visitor: str | None = None,
     ) -> Order:
-        """``credits``: model -> [(version or None, share)]; items: (product, price, unit amount, quantity)."""
+        """``credits``: model -> [(version or None, share)]; items: (product, price, unit amount, quantity);
+        ``session`` / ``visitor``: the checkout's session key and visitor id (the session it converted)."""
         items = items or [("prod_shoe", "price_shoe", amount, 1)]
         models = {
             model: [
@@ -83,7 +89,7 @@ class World:
             customer_email=email, campaign_id=last["campaign_id"], campaign_version_id=last["campaign_version_id"],
             attribution={"models": models, "touches": []}, success_url="https://s/t", cancel_url="https://s/c",
             items=[{"product": p, "price": pr, "unit_amount": u, "quantity": q} for p, pr, u, q in items],
-            created_at=paid_at - timedelta(minutes=5), paid_at=paid_at,
+            created_at=paid_at - timedelta(minutes=5), paid_at=paid_at, session_key=session, visitor_id=visitor,
         )  # fmt: skip
         self.db.add(order)
         self.db.flush()
