@@ -11,6 +11,7 @@ import reflex as rx
 import app.pages  # registers every page with the layout decorator
 from app.api import build_api
 from app.components.layout import registered_pages
+from app.components.toasts import pending_toasts
 from app.jobs.runner import job_runner_lifespan
 from app.services.ingest import writer
 from app.settings import get_settings
@@ -35,7 +36,10 @@ async def llm_warmup_lifespan(app: Any = None) -> AsyncIterator[None]:
     yield
 
 
-app = rx.App(api_transformer=build_api())
+app = rx.App(
+    api_transformer=build_api(),
+    extra_app_wraps={(3, "PendingToasts"): lambda stateful: pending_toasts() if stateful else None},
+)
 for page, options in registered_pages():
     app.add_page(page, **options)
 app.register_lifespan_task(ingest_writer_lifespan)
