@@ -13,6 +13,7 @@ from app.api import build_api
 from app.components.layout import registered_pages
 from app.components.toasts import pending_toasts
 from app.jobs.runner import job_runner_lifespan
+from app.security_headers import security_headers
 from app.services.ingest import writer
 from app.settings import get_settings
 
@@ -36,8 +37,9 @@ async def llm_warmup_lifespan(app: Any = None) -> AsyncIterator[None]:
     yield
 
 
+# security_headers wraps everything behind the API too: pages, static files, Reflex's routes (see its module).
 app = rx.App(
-    api_transformer=build_api(),
+    api_transformer=[build_api(), security_headers],
     extra_app_wraps={(3, "PendingToasts"): lambda stateful: pending_toasts() if stateful else None},
 )
 for page, options in registered_pages():
