@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import reflex as rx
+from starlette.types import ASGIApp
 
 import app.pages  # registers every page with the layout decorator
 from app.api import build_api
@@ -37,9 +38,16 @@ async def llm_warmup_lifespan(app: Any = None) -> AsyncIterator[None]:
     yield
 
 
-# security_headers wraps everything behind the API too: pages, static files, Reflex's routes (see its module).
-app = rx.App(
-    api_transformer=[build_api(), security_headers],
+class PaidSignalApp(rx.App):
+    """Reflex's app with the security headers on every HTTP response: pages, static files, Reflex's routes, our API,
+    and the answers Reflex's own outermost middleware gives (see app/security_headers.py)."""
+
+    def __call__(self) -> ASGIApp:
+        return security_headers(super().__call__())
+
+
+app = PaidSignalApp(
+    api_transformer=build_api(),
     extra_app_wraps={(3, "PendingToasts"): lambda stateful: pending_toasts() if stateful else None},
 )
 for page, options in registered_pages():

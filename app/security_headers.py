@@ -1,9 +1,9 @@
 """Security headers on every HTTP response the server sends: pages, static files, Reflex's routes and our API.
 
-One pure ASGI middleware (wired in app/app.py) adds them. The pages' Content-Security-Policy is built from
-PUBLIC_URL and from the built frontend itself: the prerendered pages carry static inline scripts (React Router's
-boot, Reflex's theme script), allowed by their SHA-256 hashes, read from the build's HTML files, never from a
-response. The README's "Security headers" section says what each source is for.
+One pure ASGI middleware, around Reflex's whole app (app/app.py), adds them. The pages' Content-Security-Policy
+is built from PUBLIC_URL and from the built frontend itself: the prerendered pages carry static inline scripts
+(React Router's boot, Reflex's theme script), allowed by their SHA-256 hashes, read from the build's HTML files,
+never from a response. The README's "Security headers" section says what each source is for.
 """
 
 from __future__ import annotations
@@ -183,5 +183,5 @@ class SecurityHeaders:
 
 
 def security_headers(app: ASGIApp) -> ASGIApp:
-    """``api_transformer`` entry: wraps everything Reflex serves behind our API (pages, files, websocket, API)."""
+    """Wraps Reflex's whole ASGI app (app/app.py): pages, files, Reflex's routes and middleware answers, our API."""
     return SecurityHeaders(app)

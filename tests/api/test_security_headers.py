@@ -173,6 +173,13 @@ def test_api_answers_and_errors_carry_the_api_policy(client: TestClient) -> None
     refused = client.post("/api/v1/events?key=ps_pk_wrong", content='{"events": []}')
     assert 400 <= refused.status_code < 500 and "error" in refused.json()
     assert_secured(refused, API_POLICY)
+    # Answered by Reflex's outermost CORS middleware, before any route: a preflight from a shop's origin.
+    preflight = client.options(
+        "/api/v1/events",
+        headers={"Origin": "https://shop.example.com", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 400 and "CORS" in preflight.text
+    assert_secured(preflight, API_POLICY)
 
 
 def test_pixel_js_stays_loadable_from_a_shops_page(client: TestClient) -> None:
