@@ -12,7 +12,9 @@ from starlette.types import ASGIApp
 import app.pages  # registers every page with the layout decorator
 from app.api import JsonApiErrors, build_api
 from app.components.layout import registered_pages
+from app.components.toasts import pending_toasts
 from app.jobs.runner import job_runner_lifespan
+from app.security_headers import security_headers
 from app.services.ingest import writer
 from app.settings import get_settings
 
@@ -37,13 +39,18 @@ async def llm_warmup_lifespan(app: Any = None) -> AsyncIterator[None]:
 
 
 class PaidSignalApp(rx.App):
-    """Reflex's app, with every ``/api`` error answered in JSON: some never reach our API (see JsonApiErrors)."""
+    """Reflex's app with every ``/api`` error answered in JSON (some never reach our API: see JsonApiErrors) and the
+    security headers on every HTTP response: pages, static files, Reflex's routes, our API, and the answers Reflex's
+    own outermost middleware gives (see app/security_headers.py)."""
 
     def __call__(self) -> ASGIApp:
-        return JsonApiErrors(super().__call__())
+        return security_headers(JsonApiErrors(super().__call__()))
 
 
-app = PaidSignalApp(api_transformer=build_api())
+app = PaidSignalApp(
+    api_transformer=build_api(),
+    extra_app_wraps={(3, "PendingToasts"): lambda stateful: pending_toasts() if stateful else None},
+)
 for page, options in registered_pages():
     app.add_page(page, **options)
 app.register_lifespan_task(ingest_writer_lifespan)

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import MutableMapping
 from http import HTTPStatus
+from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -16,7 +17,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from swagger_ui_bundle import swagger_ui_path
 
 from app import routes
 from app.api.endpoints import (
@@ -33,11 +33,14 @@ from app.api.endpoints import (
     stripe_webhook,
 )
 from app.api.errors import code_for_status, error_response, install_error_handlers
+from app.security_headers import allow_own_inline_scripts
 from app.services.health import app_version
 from app.services.usage import api_usage
 
 log = logging.getLogger("paidsignal.api")
 _API_PREFIX = "/api/"
+# Swagger UI 5 (it reads OpenAPI 3.1, which FastAPI writes), as the files the fastapi-offline package ships.
+SWAGGER_UI_FILES = files("fastapi_offline") / "static"
 
 
 def _endpoint(scope: Scope) -> str:
@@ -131,17 +134,18 @@ def build_api() -> FastAPI:
     api.include_router(pixel.router)
 
     # Swagger UI from files in a Python package: FastAPI's default loads them from a CDN, unreachable offline.
-    api.mount(routes.API_DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="swagger-assets")
+    api.mount(routes.API_DOCS_ASSETS, StaticFiles(directory=str(SWAGGER_UI_FILES)), name="swagger-assets")
 
     @api.get(routes.API_DOCS, include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=routes.API_OPENAPI,
             title="PaidSignal API",
             swagger_js_url=f"{routes.API_DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{routes.API_DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{routes.API_DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{routes.API_DOCS_ASSETS}/favicon.png",
         )
+        return allow_own_inline_scripts(page)  # its inline script starts Swagger UI
 
     # Every other method and path under /api, answered here: Reflex's frontend fallback, mounted after our routes,
     # would answer them with an HTML page or a plain-text 404 (and a method a route lacks with 404, not 405).

@@ -427,7 +427,9 @@ def composer() -> rx.Component:
                 width="100%",
                 spacing="2",
             ),
-            on_submit=S.send_question,
+            # Scrolled by the page itself (the answer is written just above the box): a scroll sent by the server
+            # would need eval(), which the Content-Security-Policy refuses.
+            on_submit=[S.send_question, rx.scroll_to(INPUT_ID)],
             reset_on_submit=False,
             width="100%",
             id="assistant-form",

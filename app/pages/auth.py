@@ -14,6 +14,9 @@ from app.components.layout import field, form_error, public_page
 from app.services.passwords import MIN_PASSWORD_LENGTH
 from app.state.auth import InviteState, LoginState, SignupState
 
+# Evaluated by the page itself, in the browser (the policy forbids running scripts the server sends).
+BROWSER_TIMEZONE: rx.Var[str] = rx.Var("Intl.DateTimeFormat().resolvedOptions().timeZone").to(str)
+
 
 @public_page(routes.SIGNUP, "Create your account", on_load=SignupState.load_signup)
 def signup() -> rx.Component:
@@ -37,6 +40,7 @@ def signup() -> rx.Component:
                 width="100%",
             ),
             on_submit=SignupState.submit,
+            on_mount=SignupState.set_browser_timezone(BROWSER_TIMEZONE),
             method="post",
             width="100%",
         ),

@@ -188,12 +188,23 @@ def table() -> rx.Component:
     )
 
 
+def replace_url_parameter(name: str, value: rx.Var[str]) -> rx.event.EventSpec:
+    """Write ``name=value`` into the address bar without a navigation (the page's data is not loaded again). A
+    function compiled into the page: a script sent by the server would need eval(), which the policy refuses."""
+    return rx.run_script(
+        rx.Var(
+            f"((url) => {{ url.searchParams.set({name!r}, {value}); "
+            "window.history.replaceState(window.history.state, '', url); })(new URL(window.location.href))"
+        )
+    )
+
+
 def results() -> rx.Component:
     measure = rx.select.root(
         rx.select.trigger(id="explorer-measure"),
         rx.select.content(rx.foreach(X.measure_options, lambda o: rx.select.item(o["label"], value=o["value"]))),
         value=X.measure,
-        on_change=X.choose_measure,
+        on_change=lambda value: [X.choose_measure(value), replace_url_parameter("measure", value)],
         size="1",
     )
     return rx.vstack(

@@ -13,6 +13,7 @@ from app.services import usage as usage_service
 from app.services.usage import AccountUsageTotal, PlatformUsage
 from app.state.base import AppState
 from app.state.format import parse_date
+from app.state.toasts import toast
 from app.state.usage import UsageRangeMixin, conversions_text, flush_this_process, number, usd
 
 STAFF_ONLY = usage_service.STAFF_ONLY
@@ -112,6 +113,6 @@ class AdminUsageState(UsageRangeMixin, AppState):
 
         found, error = self._run(build)
         if error or found is None:
-            return rx.toast.error(error or "The CSV could not be built; try again.")
+            return toast.error(error or "The CSV could not be built; try again.")
         text, filename = found
         return rx.download(data=text, filename=filename, mime_type="text/csv")

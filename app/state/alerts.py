@@ -21,6 +21,7 @@ from app.services.alerts import DEFAULT_COMPARATOR, MONEY_METRICS, TARGET_METRIC
 from app.services.errors import ServiceError
 from app.state.base import AppState, next_page
 from app.state.format import format_time
+from app.state.toasts import toast
 
 T = TypeVar("T")
 
@@ -454,8 +455,8 @@ class AlertsState(AppState):
         )
         self._load_rules()
         if error or row is None:
-            return rx.toast.error(error or "The rule could not be changed.")
-        return rx.toast.success(f"{row.name} {'enabled' if row.enabled else 'disabled: it is not evaluated'}.")
+            return toast.error(error or "The rule could not be changed.")
+        return toast.success(f"{row.name} {'enabled' if row.enabled else 'disabled: it is not evaluated'}.")
 
     @rx.event
     def delete_rule(self, rule_public_id: str) -> Any:
@@ -464,12 +465,12 @@ class AlertsState(AppState):
             lambda s: alert_service.delete_rule(session=s, actor=self._actor(s), rule_public_id=str(rule_public_id))
         )
         if error:
-            return rx.toast.error(error)
+            return toast.error(error)
         self._load_rules()
         if self.rule_filter == rule_public_id:
-            return [rx.toast.success("Rule and its history deleted."), rx.redirect(_filters_url(kind=self.kind_filter))]
+            return [toast.success("Rule and its history deleted."), rx.redirect(_filters_url(kind=self.kind_filter))]
         self._load_events()
-        return rx.toast.success("Rule and its history deleted.")
+        return toast.success("Rule and its history deleted.")
 
     # --- the editor ---------------------------------------------------------------------------------------------
 
@@ -503,7 +504,7 @@ class AlertsState(AppState):
     def new_rule(self) -> Any:
         """Open the editor for a new rule (ROAS below the version's KPI target, for every active campaign)."""
         if not self.can_edit_marketing:
-            return rx.toast.error("Your role can look at alerts; a marketer, an admin or the owner edits them.")
+            return toast.error("Your role can look at alerts; a marketer, an admin or the owner edits them.")
         self._open_editor("", {})
         return None
 
@@ -516,7 +517,7 @@ class AlertsState(AppState):
         )
         if error or data is None:
             self._load_rules()
-            return rx.toast.error(error or "This rule could not be opened.")
+            return toast.error(error or "This rule could not be opened.")
         self._open_editor(str(rule_public_id), data)
         return None
 
@@ -621,11 +622,11 @@ class AlertsState(AppState):
                 self._refused(error)
             else:
                 self.form_error = "The rule could not be saved."
-            yield rx.toast.error(self.field_error or self.form_error)
+            yield toast.error(self.field_error or self.form_error)
             return
         self.editor_open, self.editing_id = False, ""
         self._load_rules()
-        yield rx.toast.success(f"Rule {row.name} saved: it is checked every few minutes.")
+        yield toast.success(f"Rule {row.name} saved: it is checked every few minutes.")
 
     @rx.event
     def test_rule(self) -> Iterator[Any]:

@@ -26,6 +26,7 @@ from app.services.errors import NotFound, RateLimited, ServiceError, ServiceUnav
 from app.services.permissions import Actor
 from app.state.base import AppState
 from app.state.format import format_time
+from app.state.toasts import toast
 
 logger = logging.getLogger(__name__)
 
@@ -385,7 +386,7 @@ class AssistantState(AppState):
         )
         if error or view is None:
             self._refresh_conversations()
-            return rx.toast.error(error or "This conversation could not be opened.")
+            return toast.error(error or "This conversation could not be opened.")
         self.question_error = ""
         self._show_conversation(view)
         return None
@@ -394,7 +395,7 @@ class AssistantState(AppState):
     def delete_conversation(self, conversation_public_id: str) -> Any:
         """Delete a conversation (after the confirmation dialog) with its messages."""
         if self.streaming and conversation_public_id == self.conversation_id:
-            return rx.toast.error("Wait for the answer to finish, or cancel it, before deleting this conversation.")
+            return toast.error("Wait for the answer to finish, or cancel it, before deleting this conversation.")
         _, error = self._run(
             lambda s: assistant.delete_conversation(
                 session=s, actor=self._actor(s), conversation_public_id=conversation_public_id
@@ -404,8 +405,8 @@ class AssistantState(AppState):
             self._clear_conversation()
         self._refresh_conversations()
         if error:
-            return rx.toast.error(error)
-        return rx.toast.success("Conversation deleted.")
+            return toast.error(error)
+        return toast.success("Conversation deleted.")
 
     @rx.event
     def send_question(self, form_data: dict[str, Any]) -> Any:
@@ -442,9 +443,9 @@ class AssistantState(AppState):
         except NotFound as error:
             self._clear_conversation()
             self._refresh_conversations()
-            return rx.toast.error(error.message)
+            return toast.error(error.message)
         except ServiceError as error:
-            return rx.toast.error(error.message)
+            return toast.error(error.message)
         self.conversation_id = asked.conversation_public_id
         user_message = local_message("user", question, "done", self.account_timezone)
         user_message["public_id"] = asked.question_public_id
@@ -458,7 +459,6 @@ class AssistantState(AppState):
         self._refresh_conversations()  # a new conversation is listed at once, titled by its question
         return [
             rx.set_value(INPUT_ID, ""),
-            rx.scroll_to(INPUT_ID),  # the answer is written just above the box
             AssistantState.stream_answer(
                 asked.conversation_public_id, asked.question_public_id, asked.answer_public_id
             ),

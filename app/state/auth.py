@@ -48,19 +48,15 @@ class SignupState(AppState):
 
     @rx.event
     def set_browser_timezone(self, timezone: str) -> None:
+        """on_mount of the sign-up form, with the browser's own timezone (computed by the page: a script sent from
+        here would need eval(), which the Content-Security-Policy refuses)."""
         if isinstance(timezone, str) and timezone:
             self.timezone = timezone
 
     @rx.event
     def load_signup(self) -> Any:
         self.error = self.error_field = ""
-        return [
-            AppState.redirect_if_logged_in,
-            rx.call_script(
-                "Intl.DateTimeFormat().resolvedOptions().timeZone",
-                callback=SignupState.set_browser_timezone,
-            ),
-        ]
+        return AppState.redirect_if_logged_in
 
     @rx.event
     def submit(self, form: dict[str, Any]) -> Any:

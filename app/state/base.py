@@ -14,6 +14,7 @@ from app.services import accounts as account_service
 from app.services import campaigns as campaign_service
 from app.services.errors import AuthenticationFailed, ServiceError
 from app.services.permissions import Actor, Permission
+from app.state.toasts import toast
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ def next_page(
     finally:
         state.loading_more = False
     if error or found is None:
-        yield rx.toast.error(error or f"More {noun} could not be loaded.")
+        yield toast.error(error or f"More {noun} could not be loaded.")
         return
     append(found)
 
@@ -163,7 +164,7 @@ class AppState(rx.State):
             )
         )
         if error:
-            return rx.toast.error(error)
+            return toast.error(error)
         # Reload the page so every state loads the new account's data.
         return rx.redirect(self.router.url.path or routes.HOME)
 

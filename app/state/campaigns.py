@@ -23,6 +23,7 @@ from app.services.errors import ValidationFailed
 from app.services.paging import MAX_PAGE_NUMBER
 from app.state.base import AppState
 from app.state.format import format_time
+from app.state.toasts import toast
 
 PER_PAGE = 20
 # A select item cannot have an empty value: the filters' "any" choice.
@@ -169,9 +170,9 @@ class CampaignsState(AppState):
         )
         if error or created is None:
             self.error = error or "The campaign could not be created."
-            return rx.toast.error(self.error)
+            return toast.error(self.error)
         return [
-            rx.toast.success(f"Campaign {created.name} created: add its matching rules, then publish v1."),
+            toast.success(f"Campaign {created.name} created: add its matching rules, then publish v1."),
             rx.redirect(routes.campaign_url(created.public_id)),
         ]
 
@@ -416,7 +417,7 @@ class CampaignEditorState(AppState):
 
     def _failed(self, error: str | None, fallback: str) -> Any:
         self.error = error or fallback
-        return rx.toast.error(self.error)
+        return toast.error(self.error)
 
     @rx.event
     def load_campaign(self) -> Iterator[None]:
@@ -438,9 +439,9 @@ class CampaignEditorState(AppState):
             )
         )
         if error or row is None:
-            return rx.toast.error(error or "The status could not be changed.")
+            return toast.error(error or "The status could not be changed.")
         self.status = row.status
-        return rx.toast.success(f"Campaign {row.status}.")
+        return toast.success(f"Campaign {row.status}.")
 
     # draft editor (local until saved)
 
@@ -546,7 +547,7 @@ class CampaignEditorState(AppState):
         if error:
             return self._failed(error, "The draft could not be saved.")
         self._reload()
-        return rx.toast.success("Draft saved. Publish it to make it live.")
+        return toast.success("Draft saved. Publish it to make it live.")
 
     @rx.event
     def publish(self) -> Any:
@@ -567,7 +568,7 @@ class CampaignEditorState(AppState):
             return self._failed(error, "The draft could not be published.")
         self.publish_note = ""
         self._reload()
-        return rx.toast.success(f"Published v{version.number}: new sessions are tagged with it.")
+        return toast.success(f"Published v{version.number}: new sessions are tagged with it.")
 
     @rx.event
     def discard_draft(self) -> Any:
@@ -581,7 +582,7 @@ class CampaignEditorState(AppState):
             return self._failed(error, "The draft could not be discarded.")
         self._reload()
         live = f"v{self.active_version}" if self.active_version else "an empty config"
-        return rx.toast.success(f"Draft discarded: the editor shows {live} again.")
+        return toast.success(f"Draft discarded: the editor shows {live} again.")
 
     # versions
 
@@ -619,7 +620,7 @@ class CampaignEditorState(AppState):
     @rx.event
     def compare(self) -> Any:
         error = self._compare()
-        return rx.toast.error(error) if error else None
+        return toast.error(error) if error else None
 
     @rx.event
     def rollback_to(self, number: int) -> Any:
@@ -632,7 +633,7 @@ class CampaignEditorState(AppState):
         if error or version is None:
             return self._failed(error, "The rollback failed.")
         self._reload()
-        return rx.toast.success(f"Rolled back: v{version.number} has the config of v{number}.")
+        return toast.success(f"Rolled back: v{version.number} has the config of v{number}.")
 
     # pixels
 
@@ -643,7 +644,7 @@ class CampaignEditorState(AppState):
     @rx.event
     def attach_pixel(self) -> Any:
         if not self.attach_choice:
-            return rx.toast.error("Choose a pixel to attach; create pixels on the Pixels page.")
+            return toast.error("Choose a pixel to attach; create pixels on the Pixels page.")
         choice = self.attach_choice
         _, error = self._run(
             lambda s: pixel_service.attach_pixel(
@@ -651,9 +652,9 @@ class CampaignEditorState(AppState):
             )
         )
         if error:
-            return rx.toast.error(error)
+            return toast.error(error)
         self._reload_pixels()
-        return rx.toast.success("Pixel attached: it receives this campaign's conversions.")
+        return toast.success("Pixel attached: it receives this campaign's conversions.")
 
     @rx.event
     def detach_pixel(self, pixel_public_id: str) -> Any:
@@ -666,6 +667,6 @@ class CampaignEditorState(AppState):
             )
         )
         if error:
-            return rx.toast.error(error)
+            return toast.error(error)
         self._reload_pixels()
-        return rx.toast.success("Pixel detached.")
+        return toast.success("Pixel detached.")

@@ -22,6 +22,7 @@ from app.services import orders as order_service
 from app.services.pixels import Provider
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, format_time, parse_date
+from app.state.toasts import toast
 
 PAGE_SIZE = 50
 # A select item cannot have an empty value: the filters' "any" choice.
@@ -338,7 +339,7 @@ class ConversionsState(AppState):
         error = self._load_view(str(delivery_public_id))
         if error:
             self.open_id, self.open_view = "", empty_view()
-            return rx.toast.error(error)
+            return toast.error(error)
         return None
 
     @rx.event
@@ -362,12 +363,12 @@ class ConversionsState(AppState):
         finally:
             self.replaying = False
         if error or row is None:
-            yield rx.toast.error(error or "The conversion could not be sent again.")
+            yield toast.error(error or "The conversion could not be sent again.")
             return
         self._reload()
         if self.open_id == delivery_public_id:
             self._load_view(delivery_public_id)
-        yield rx.toast.success(replay_message(row))
+        yield toast.success(replay_message(row))
 
     # the Google Ads CSV
 
@@ -378,7 +379,7 @@ class ConversionsState(AppState):
         since, until = parse_date(str(form.get("from") or "")), parse_date(str(form.get("to") or ""))
         name = str(form.get("conversion_name") or "")
         if since is None or until is None:
-            return rx.toast.error("Choose both dates of the export (From and To).")
+            return toast.error("Choose both dates of the export (From and To).")
         self.export_since, self.export_until = since.isoformat(), until.isoformat()
 
         def build(s: Session) -> str:
@@ -391,6 +392,6 @@ class ConversionsState(AppState):
 
         csv, error = self._run(build)
         if error or csv is None:
-            return rx.toast.error(error or "The export could not be built.")
+            return toast.error(error or "The export could not be built.")
         filename = f"google-ads-conversions-{since.isoformat()}-{until.isoformat()}.csv"
         return rx.download(data=csv, filename=filename, mime_type="text/csv")

@@ -9,6 +9,7 @@ import reflex as rx
 from app.services import keys as key_service
 from app.state.base import AppState
 from app.state.format import format_time
+from app.state.toasts import toast
 
 
 class KeyItem(TypedDict):
@@ -76,10 +77,10 @@ class KeysState(AppState):
         )
         if error or created is None:
             self.error = error or "The key could not be created."
-            return rx.toast.error(self.error)
+            return toast.error(self.error)
         self.created_key, self.created_kind = created.plaintext, created.row.kind
         self._refresh()
-        return rx.toast.success(f"{created.row.kind.capitalize()} key created.")
+        return toast.success(f"{created.row.kind.capitalize()} key created.")
 
     @rx.event
     def dismiss_created(self) -> None:
@@ -92,6 +93,6 @@ class KeysState(AppState):
             lambda s: key_service.revoke_key(session=s, actor=self._actor(s), key_public_id=key_public_id)
         )
         if error:
-            return rx.toast.error(error)
+            return toast.error(error)
         self._refresh()
-        return rx.toast.success("Key revoked. Requests using it are now refused.")
+        return toast.success("Key revoked. Requests using it are now refused.")

@@ -19,6 +19,7 @@ from app.services.errors import ServiceError
 from app.services.permissions import Permission, require
 from app.state.base import AppState
 from app.state.format import format_time
+from app.state.toasts import toast
 
 POLL_SECONDS = 1.5
 # A forgotten tab stops polling after this long; reloading the page starts it again.
@@ -239,9 +240,9 @@ class InstallState(LiveState):
 
         event_id, error = self._run(send)
         if error or event_id is None:
-            return rx.toast.error(error or "The test event could not be recorded.")
+            return toast.error(error or "The test event could not be recorded.")
         self._load_live()
-        return rx.toast.success(f"Test event {event_id[:8]}… recorded through the ingest pipeline.")
+        return toast.success(f"Test event {event_id[:8]}… recorded through the ingest pipeline.")
 
 
 class OverviewState(LiveState):

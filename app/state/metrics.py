@@ -28,6 +28,7 @@ from app.services.currency import currency_exponent, format_minor
 from app.services.metrics import Compare, Dimension, Figures, MetricsQuery, MetricsReport, Period, Preset
 from app.state.base import AppState
 from app.state.format import date_text
+from app.state.toasts import toast
 
 PRESET_LABELS = {
     Preset.TODAY.value: "Today",
@@ -291,7 +292,7 @@ class RangeState(AppState):
         form = form if isinstance(form, dict) else {}
         start, end = date_text(form.get("start")), date_text(form.get("end"))
         if not start or not end:
-            return rx.toast.error("Choose both a start and an end date (YYYY-MM-DD).")
+            return toast.error("Choose both a start and an end date (YYYY-MM-DD).")
         return rx.redirect(changed_url(self.router, range=Preset.CUSTOM.value, start=start, end=end))
 
     @rx.event
@@ -893,7 +894,7 @@ class ExplorerState(AppState):
     @rx.event
     def export_csv(self) -> Any:
         if not self._total:
-            return rx.toast.error("Nothing to export yet.")
+            return toast.error("Nothing to export yet.")
         text = explorer_csv(self._columns(), [*self._sorted(), self._total], comparing=self.comparing)
         _path, params = _current_query(self.router)
         choice = range_choice(params)
@@ -909,13 +910,12 @@ class ExplorerState(AppState):
         return rx.redirect(changed_url(self.router, lookback_days=_pick(lookback, LOOKBACKS, "")))
 
     @rx.event
-    def choose_measure(self, measure: str) -> Any:
-        """The chart's measure (kept in the URL; no reload needed)."""
+    def choose_measure(self, measure: str) -> None:
+        """The chart's measure (the page writes it into the URL itself; no reload needed)."""
         if measure not in self._columns():
-            return None
+            return
         self.measure = measure
         self._render()
-        return rx.call_script(f"window.history.replaceState(null, '', {changed_url(self.router, measure=measure)!r})")
 
     @rx.event
     def choose_campaign(self, campaign: str) -> Any:

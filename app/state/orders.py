@@ -25,6 +25,7 @@ from app.services.currency import format_minor
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.conversions import DeliveryView, delivery_view, replay_message
 from app.state.format import date_text, format_time, parse_date
+from app.state.toasts import toast
 
 PAGE_SIZE = 50
 # A select item cannot have an empty value: the filters' "any" choice.
@@ -464,10 +465,10 @@ class OrderDetailState(AppState):
         finally:
             self.replaying = False
         if error or row is None:
-            yield rx.toast.error(error or "The conversion could not be sent again.")
+            yield toast.error(error or "The conversion could not be sent again.")
             return
         self._load_conversions()
-        yield rx.toast.success(replay_message(row))
+        yield toast.success(replay_message(row))
 
     @rx.event
     def load_order(self) -> Iterator[None]:

@@ -18,6 +18,7 @@ from app.services.errors import ServiceError
 from app.services.pixels import PIXEL_EVENTS, Provider
 from app.state.base import AppState
 from app.state.format import format_time
+from app.state.toasts import toast
 
 PROVIDERS = [p.value for p in Provider]
 PROVIDER_LABELS = {
@@ -161,7 +162,7 @@ class PixelsState(AppState):
             submitted = read_form(form, self.new_provider, NEW)
         except ServiceError as error:  # an unknown provider (only a crafted event sends one)
             self.error = error.message
-            return rx.toast.error(self.error)
+            return toast.error(self.error)
         created, error = self._run(
             lambda s: pixel_service.create_pixel(
                 session=s, actor=self._actor(s), provider=self.new_provider, **submitted
@@ -172,11 +173,11 @@ class PixelsState(AppState):
             self.new_defaults = _defaults(submitted)
             self.new_events, self.new_is_default = submitted["events"], submitted["is_default"]
             self.new_test_mode = submitted["test_mode"]
-            return rx.toast.error(self.error)
+            return toast.error(self.error)
         self.new_defaults, self.new_events, self.new_is_default = {}, ["purchase"], False
         self.new_test_mode = False
         self._refresh()
-        return rx.toast.success(f"Pixel {created.name} created. Attach it to campaigns, or make it the default.")
+        return toast.success(f"Pixel {created.name} created. Attach it to campaigns, or make it the default.")
 
     # edit
 
@@ -185,7 +186,7 @@ class PixelsState(AppState):
         pixel = next((p for p in self._list() if p.public_id == pixel_public_id), None)
         if pixel is None:
             self._refresh()
-            return rx.toast.error("Pixel not found: it may have been deleted.")
+            return toast.error("Pixel not found: it may have been deleted.")
         self.editing_id, self.edit_provider = pixel.public_id, pixel.provider
         self.edit_credentials_hint = pixel.credentials_hint
         self.edit_defaults = {"name": pixel.name, **pixel.settings}
@@ -209,7 +210,7 @@ class PixelsState(AppState):
             submitted = read_form(form, self.edit_provider, EDIT)
         except ServiceError as error:  # no edit in progress (only a crafted event gets here)
             self.edit_error = error.message
-            return rx.toast.error(self.edit_error)
+            return toast.error(self.edit_error)
         public_id = self.editing_id
         updated, error = self._run(
             lambda s: pixel_service.update_pixel(
@@ -221,10 +222,10 @@ class PixelsState(AppState):
             self.edit_defaults = _defaults(submitted)
             self.edit_events, self.edit_is_default = submitted["events"], submitted["is_default"]
             self.edit_test_mode = submitted["test_mode"]
-            return rx.toast.error(self.edit_error)
+            return toast.error(self.edit_error)
         self.editing_id = ""
         self._refresh()
-        return rx.toast.success(f"Pixel {updated.name} saved.")
+        return toast.success(f"Pixel {updated.name} saved.")
 
     # row actions
 
@@ -238,8 +239,8 @@ class PixelsState(AppState):
         updated, error = self._run(lambda s: self._update(s, pixel_public_id, enabled=enabled))
         self._refresh()
         if error or updated is None:
-            return rx.toast.error(error or "The pixel could not be changed.")
-        return rx.toast.success(f"{updated.name} {'enabled' if updated.enabled else 'disabled: it receives nothing'}.")
+            return toast.error(error or "The pixel could not be changed.")
+        return toast.success(f"{updated.name} {'enabled' if updated.enabled else 'disabled: it receives nothing'}.")
 
     @rx.event
     def delete_pixel(self, pixel_public_id: str) -> Any:
@@ -247,7 +248,7 @@ class PixelsState(AppState):
             lambda s: pixel_service.delete_pixel(session=s, actor=self._actor(s), pixel_public_id=pixel_public_id)
         )
         self._refresh()
-        return rx.toast.error(error) if error else rx.toast.success("Pixel deleted; campaigns no longer send to it.")
+        return toast.error(error) if error else toast.success("Pixel deleted; campaigns no longer send to it.")
 
     @rx.event
     def send_test_event(self, pixel_public_id: str) -> Iterator[Any]:
@@ -263,7 +264,7 @@ class PixelsState(AppState):
         finally:
             self.testing_id = ""
         if error or result is None:
-            yield rx.toast.error(error or "The test event could not be sent.")
+            yield toast.error(error or "The test event could not be sent.")
             return
         self.checked_id, self.check_ok, self.check_message = pixel_public_id, result.ok, result.message
-        yield rx.toast.success(result.message) if result.ok else rx.toast.error(result.message)
+        yield toast.success(result.message) if result.ok else toast.error(result.message)

@@ -18,6 +18,7 @@ from app.services.currency import format_minor
 from app.services.errors import ValidationFailed
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, parse_date
+from app.state.toasts import toast
 
 PAGE_SIZE = 50
 # The preview shows at most this many rows (every row with an error first); the counts cover the whole file.
@@ -222,16 +223,16 @@ class SpendState(AppState):
         """Delete the stored spend of one day and campaign (the page asks first)."""
         parsed = parse_date(str(day))
         if parsed is None:
-            return rx.toast.error("This row's date could not be read; reload the page.")
+            return toast.error("This row's date could not be read; reload the page.")
         _, error = self._run(
             lambda s: spend_service.delete_spend(
                 session=s, actor=self._actor(s), day=parsed, campaign_public_id=str(campaign_public_id)
             )
         )
         if error:
-            return rx.toast.error(error)
+            return toast.error(error)
         self._reload()
-        return rx.toast.success(f"Deleted the spend of {parsed.isoformat()}.")
+        return toast.success(f"Deleted the spend of {parsed.isoformat()}.")
 
     # --- upload, preview, import ---------------------------------------------------------------------------------
 
@@ -296,16 +297,16 @@ class SpendState(AppState):
         finally:
             self.importing = False
         if error or result is None:
-            yield rx.toast.error(error or "The spend could not be imported.")
+            yield toast.error(error or "The spend could not be imported.")
             return
         self._clear_preview()
         self._reload()
-        yield rx.toast.success(imported_message(result))
+        yield toast.success(imported_message(result))
 
     @rx.event
     def download_template(self) -> Any:
         """A small example CSV (yesterday, the account's own campaign names)."""
         text, error = self._run(lambda s: spend_service.example_csv(session=s, account_id=self._actor(s).account_id))
         if error or text is None:
-            return rx.toast.error(error or "The template could not be made.")
+            return toast.error(error or "The template could not be made.")
         return rx.download(data=text, filename=TEMPLATE_NAME, mime_type="text/csv")

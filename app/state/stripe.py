@@ -17,6 +17,7 @@ from app.services.currency import format_minor
 from app.services.permissions import Permission
 from app.state.base import AppState
 from app.state.format import format_time
+from app.state.toasts import toast
 
 INTERVALS = {"day": "per day", "week": "per week", "month": "per month", "year": "per year"}
 
@@ -132,13 +133,13 @@ class StripeState(AppState):
         )
         if error or result is None:
             self.connect_error = error or "Stripe could not be connected."
-            return rx.toast.error(self.connect_error)
+            return toast.error(self.connect_error)
         self._refresh()
         name = result.connection.stripe_account_name or result.connection.stripe_account_id or "your Stripe account"
         if result.sync_error:
             self.sync_note = result.sync_error
-            return rx.toast.warning(f"Connected to {name}. {result.sync_error}")
-        return rx.toast.success(
+            return toast.warning(f"Connected to {name}. {result.sync_error}")
+        return toast.success(
             f"Connected to {name}: {result.connection.products} products and {result.connection.prices} prices synced."
         )
 
@@ -157,9 +158,9 @@ class StripeState(AppState):
         )
         if error:
             self.secret_error = error
-            return rx.toast.error(error)
+            return toast.error(error)
         self._refresh()
-        return rx.toast.success("Webhook signing secret saved: Stripe's events are verified with it from now on.")
+        return toast.success("Webhook signing secret saved: Stripe's events are verified with it from now on.")
 
     @rx.event
     def disconnect_stripe(self) -> Any:
@@ -167,8 +168,8 @@ class StripeState(AppState):
         _, error = self._run(lambda s: stripe_service.disconnect_stripe(session=s, actor=self._actor(s)))
         self._refresh()
         if error:
-            return rx.toast.error(error)
-        return rx.toast.success("Stripe disconnected: the key and the webhook secret are forgotten; orders stay.")
+            return toast.error(error)
+        return toast.success("Stripe disconnected: the key and the webhook secret are forgotten; orders stay.")
 
     @rx.event
     def sync_catalog(self) -> Iterator[Any]:
@@ -183,7 +184,7 @@ class StripeState(AppState):
             self.syncing = False
         self._refresh()
         if error or result is None:
-            yield rx.toast.error(error or "The catalogue could not be synced.")
+            yield toast.error(error or "The catalogue could not be synced.")
             return
         self.sync_note = ""
-        yield rx.toast.success(f"Synced {result.products} products and {result.prices} prices from Stripe.")
+        yield toast.success(f"Synced {result.products} products and {result.prices} prices from Stripe.")

@@ -9,6 +9,7 @@ import reflex as rx
 from app.services import team as team_service
 from app.state.base import AppState
 from app.state.format import format_time
+from app.state.toasts import toast
 
 
 class MemberItem(TypedDict):
@@ -82,10 +83,10 @@ class TeamState(AppState):
         )
         if error or created is None:
             self.error = error or "The invitation could not be sent."
-            return rx.toast.error(self.error)
+            return toast.error(self.error)
         self.last_invited = created.invite.email
         self._refresh()
-        return rx.toast.success(f"Invitation sent to {created.invite.email}.")
+        return toast.success(f"Invitation sent to {created.invite.email}.")
 
     @rx.event
     def change_role(self, user_public_id: str, role: str) -> Any:
@@ -95,7 +96,7 @@ class TeamState(AppState):
             )
         )
         self._refresh()
-        return rx.toast.error(error) if error else rx.toast.success(f"Role changed to {role}.")
+        return toast.error(error) if error else toast.success(f"Role changed to {role}.")
 
     @rx.event
     def remove_member(self, user_public_id: str) -> Any:
@@ -103,7 +104,7 @@ class TeamState(AppState):
             lambda s: team_service.remove_member(session=s, actor=self._actor(s), user_public_id=user_public_id)
         )
         self._refresh()
-        return rx.toast.error(error) if error else rx.toast.success("Member removed.")
+        return toast.error(error) if error else toast.success("Member removed.")
 
     @rx.event
     def revoke_invite(self, invite_public_id: str) -> Any:
@@ -111,4 +112,4 @@ class TeamState(AppState):
             lambda s: team_service.revoke_invite(session=s, actor=self._actor(s), invite_public_id=invite_public_id)
         )
         self._refresh()
-        return rx.toast.error(error) if error else rx.toast.success("Invitation withdrawn.")
+        return toast.error(error) if error else toast.success("Invitation withdrawn.")
