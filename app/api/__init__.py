@@ -192,7 +192,8 @@ class JsonApiErrors(_ApiMiddleware):
     a plain "Not Found", and Starlette's last-resort "Internal Server Error"."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        replaced = False
+        replaced: tuple[int, MutableHeaders] | None = None
+        plain = bytearray()
 
         async def send_json(message: Message) -> None:
             nonlocal replaced
@@ -200,30 +201,38 @@ class JsonApiErrors(_ApiMiddleware):
                 status = int(message["status"])
                 headers = MutableHeaders(raw=list(message.get("headers", [])))
                 if status >= 400 and not headers.get("content-type", "").startswith("application/json"):
-                    replaced = True
-                    await _send_json_error(send, scope, status, headers)
+                    replaced = (status, headers)
                     return
-            elif replaced:
-                return  # the plain body of the answer already replaced
+            elif replaced is not None:
+                # The plain body is read (it is short: "Disallowed CORS origin") so its words can be kept.
+                if len(plain) < _PLAIN_ERROR_MAX:
+                    plain.extend(message.get("body", b"")[:_PLAIN_ERROR_MAX])
+                if not message.get("more_body", False):
+                    await _send_json_error(send, scope, *replaced, plain.decode("utf-8", "replace"))
+                return
             await send(message)
 
         await self.app(scope, receive, send_json)
 
 
-async def _send_json_error(send: Send, scope: Scope, status: int, headers: MutableHeaders) -> None:
+_PLAIN_ERROR_MAX = 300
+
+
+async def _send_json_error(send: Send, scope: Scope, status: int, headers: MutableHeaders, plain: str) -> None:
     if status == 404:
         path = scope.get("path", "")
         response = error_response(
             404, "not_found", f"No API endpoint {scope.get('method')} {path!r}; see {routes.API_DOCS}."
         )
-    elif status >= 500:
+    elif status >= 500:  # the plain text of a crash is not for clients
         response = error_response(status, "internal_error", "Something failed on our side; retry later.")
     else:
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:
             phrase = "Error"
-        response = error_response(status, code_for_status(status), phrase)
+        words = " ".join(plain.split())[:200]
+        response = error_response(status, code_for_status(status), f"{phrase}: {words}" if words else phrase)
     for name in ("content-type", "content-length"):
         del headers[name]
     body = bytes(response.body)
