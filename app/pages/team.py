@@ -113,9 +113,53 @@ def invite_form() -> rx.Component:
     )
 
 
+def locale_card() -> rx.Component:
+    """The account's settings: how numbers and money read on its pages and in its e-mails."""
+    return rx.card(
+        rx.vstack(
+            rx.heading("Account settings", size="3"),
+            rx.hstack(
+                rx.vstack(
+                    rx.text("Number and money format", size="2", weight="medium"),
+                    rx.select.root(
+                        rx.select.trigger(id="account-locale", min_width="22em"),
+                        rx.select.content(
+                            rx.foreach(
+                                TeamState.locale_options,
+                                lambda o: rx.select.item(o["label"], value=o["value"]),
+                            )
+                        ),
+                        value=TeamState.locale_choice,
+                        on_change=TeamState.set_locale_choice,
+                        disabled=~TeamState.can_manage_account,
+                    ),
+                    spacing="1",
+                ),
+                rx.cond(
+                    TeamState.can_manage_account,
+                    rx.button("Save", on_click=TeamState.save_locale, id="save-locale"),
+                ),
+                align="end",
+                spacing="3",
+            ),
+            rx.text(
+                "Pages and alert e-mails use it; CSV files and the API keep plain numbers and minor units. "
+                "Owners and admins change it.",
+                size="1",
+                color_scheme="gray",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="account-settings",
+    )
+
+
 @template(routes.SETTINGS_TEAM, "Team", on_load=TeamState.load_team)
 def team_page() -> rx.Component:
     return rx.vstack(
+        locale_card(),
         rx.cond(TeamState.can_manage_team, invite_form()),
         rx.heading("Members", size="3"),
         rx.table.root(
