@@ -103,11 +103,30 @@ def clear_filters_button(filtered: Any, on_click: Any) -> rx.Component:
 
 
 def load_more_footer(
-    *, shown: Any, total: Any, noun: str, has_more: Any, loading: Any, on_click: Any, id: str
+    *,
+    shown: Any,
+    total: Any,
+    noun: str,
+    has_more: Any,
+    loading: Any,
+    on_click: Any,
+    id: str,
+    singular: str = "",
 ) -> rx.Component:
-    """ "Showing N of M <noun>" and a "Load more" button while a cursor remains (the paged lists share it)."""
+    """ "Showing N of M <noun>" and a "Load more" button while a cursor remains (the paged lists share it).
+    ``noun`` is the plural ("orders"); ``singular`` defaults to it without its "s" ("Showing 1 of 1 order")."""
+    one = singular or noun.removesuffix("s")
     return rx.hstack(
-        rx.text("Showing ", shown, " of ", total, f" {noun}", size="2", color_scheme="gray", id=id),
+        rx.text(
+            "Showing ",
+            shown,
+            " of ",
+            total,
+            rx.cond(total == 1, f" {one}", f" {noun}"),
+            size="2",
+            color_scheme="gray",
+            id=id,
+        ),
         rx.spacer(),
         rx.cond(
             has_more,

@@ -34,7 +34,7 @@ from app.models import (
     StripeProduct,
 )
 from app.models.base import new_public_id, utcnow
-from app.services.currency import currency_exponent, format_minor
+from app.services.currency import currency_exponent, format_major
 from app.services.errors import NotFound, ValidationFailed
 from app.services.orders import OrderStatus, payment_status
 from app.services.paging import decode_cursor, encode_cursor
@@ -340,7 +340,9 @@ class DeliveryRow:
     status: str
     reason: str
     attempts: int
-    value: str
+    value: str  # "19.99 EUR": plain, for the API (pages format amount and currency in the account's locale)
+    amount: int  # minor units
+    currency: str
     campaign: str
     test: bool
     event_time: datetime
@@ -395,6 +397,10 @@ def _get(session: Session, account_id: int, delivery_public_id: str) -> Conversi
     return delivery
 
 
+def _plain_value(amount: int, currency: str) -> str:
+    return f"{format_major(amount, currency)} {currency.upper()}".strip()
+
+
 def _rows(session: Session, deliveries: list[ConversionDelivery]) -> list[DeliveryRow]:
     order_ids = {d.order_id for d in deliveries if d.order_id}
     campaign_ids = {d.campaign_id for d in deliveries if d.campaign_id}
@@ -411,7 +417,9 @@ def _rows(session: Session, deliveries: list[ConversionDelivery]) -> list[Delive
             status=d.status,
             reason=d.reason,
             attempts=d.attempts,
-            value=format_minor(int(d.conversion.get("amount") or 0), str(d.conversion.get("currency") or "")),
+            value=_plain_value(int(d.conversion.get("amount") or 0), str(d.conversion.get("currency") or "")),
+            amount=int(d.conversion.get("amount") or 0),
+            currency=str(d.conversion.get("currency") or ""),
             campaign=str(names.get(d.campaign_id, "")) if d.campaign_id else "",
             test=d.test,
             event_time=d.event_time,
@@ -550,7 +558,7 @@ def google_ads_csv(
             "gbraid": (o.attribution or {}).get("gbraid"),
             "wbraid": (o.attribution or {}).get("wbraid"),
             "time": o.paid_at,
-            "value": format_minor(o.amount_paid - o.amount_refunded, o.currency).rsplit(" ", 1)[0],
+            "value": format_major(o.amount_paid - o.amount_refunded, o.currency),
             "currency": o.currency,
             "order_id": o.public_id,
         }

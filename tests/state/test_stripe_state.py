@@ -88,12 +88,12 @@ def test_connect_shows_the_account_and_its_prices_then_sync_secret_and_disconnec
         "price_id": one_off,
         "product": f"Sneakers {tag}",
         "nickname": "",
-        "amount": "49.00 EUR",
+        "amount": "€49.00",
         "billing": "one-time",
     }
     assert (prices[monthly]["product"], prices[monthly]["amount"], prices[monthly]["billing"]) == (
         f"Sock club {tag}",
-        "15.00 EUR",
+        "€15.00",
         "per month",
     )
     assert stripe.price_count == len(stripe.prices) and stripe.product_count >= 2
