@@ -104,8 +104,13 @@ def shop(db: Session, *, amount: int = 10_000, note: str = "Spring creative, 20 
     w.rule = alerts.create_rule(
         session=db,
         actor=w.actor,
-        data={"name": "ROAS watch", "campaign": w.a.public_id, "metric": "roas", "recipient_emails": "ops@shop.test",
-              "min_sessions": 0},  # fmt: skip
+        data={
+            "name": "ROAS watch",
+            "campaign": w.a.public_id,
+            "metric": "roas",
+            "recipient_emails": "ops@shop.test",
+            "min_sessions": 0,
+        },
     )
     rule_id = alerts._get_rule(db, w.account_id, w.rule.public_id).id
     assert rule_id is not None
