@@ -8,7 +8,7 @@ from typing import Any
 import reflex as rx
 
 from app.components.conversions import disclosure, small
-from app.components.forms import clear_filters_button, labelled, load_more_footer, select_input
+from app.components.forms import clear_filters_button, labelled, load_more_footer, option_select, select_input
 from app.components.layout import confirm_button, form_error, no_match_card
 from app.services.alerts import DEFAULT_MIN_SESSIONS, EVENT_LABELS, EventKind
 from app.state.alerts import ALL, AlertsState, EventItem, PreviewItem, RuleItem
@@ -17,17 +17,6 @@ S = AlertsState
 EMAIL_COLORS = {"sent": "green", "pending": "amber", "sending": "blue", "failed": "red"}
 RULE_COLUMNS = ("Name", "Campaign", "Condition", "Window", "Volume", "Cooldown", "Recipients", "Status", "On", "")
 EVENT_COLUMNS = ("When", "Rule", "Campaign", "Event", "Value vs threshold", "Summary", "E-mail", "")
-
-
-def option_select(options: Any, *, value: Any, on_change: Any, id: str, **props: Any) -> rx.Component:
-    """A select over a list var of ``{value, label}`` options (the service's menus)."""
-    return rx.select.root(
-        rx.select.trigger(id=id, width="100%"),
-        rx.select.content(rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"]))),
-        value=value,
-        on_change=on_change,
-        **props,
-    )
 
 
 def campaign_cell(name: Any, url: Any, class_name: str) -> rx.Component:

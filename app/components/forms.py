@@ -18,6 +18,17 @@ def labelled(label: str, control: rx.Component, *, html_for: str | None = None, 
     )
 
 
+def option_select(options: Any, *, value: Any, on_change: Any, id: str, **props: Any) -> rx.Component:
+    """A select over a list var of ``{value, label}`` options (the service's menus)."""
+    return rx.select.root(
+        rx.select.trigger(id=id, width="100%"),
+        rx.select.content(rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"]))),
+        value=value,
+        on_change=on_change,
+        **props,
+    )
+
+
 def select_input(
     items: list[tuple[str, str]] | list[str] | rx.Var[list[str]],
     *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app import routes
+from app.components.forms import labelled, option_select
 from app.components.layout import confirm_button, field, form_error, template
 from app.services.team import INVITABLE_ROLES
 from app.state.team import InviteItem, MemberItem, TeamState
@@ -119,21 +120,16 @@ def locale_card() -> rx.Component:
         rx.vstack(
             rx.heading("Account settings", size="3"),
             rx.hstack(
-                rx.vstack(
-                    rx.text("Number and money format", size="2", weight="medium"),
-                    rx.select.root(
-                        rx.select.trigger(id="account-locale", min_width="22em"),
-                        rx.select.content(
-                            rx.foreach(
-                                TeamState.locale_options,
-                                lambda o: rx.select.item(o["label"], value=o["value"]),
-                            )
-                        ),
+                labelled(
+                    "Number and money format",
+                    option_select(
+                        TeamState.locale_options,
                         value=TeamState.locale_choice,
                         on_change=TeamState.set_locale_choice,
+                        id="account-locale",
                         disabled=~TeamState.can_manage_account,
                     ),
-                    spacing="1",
+                    min_width="22em",
                 ),
                 rx.cond(
                     TeamState.can_manage_account,
