@@ -162,7 +162,9 @@ class ConversionItem(BaseModel):
     status: str
     reason: str
     attempts: int
-    value: str
+    value: str  # the conversion value with its currency, "19.99 EUR"
+    amount: int  # the same in minor units of ``currency``
+    currency: str
     campaign: str
     test: bool
     event_time: datetime

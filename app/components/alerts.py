@@ -8,26 +8,15 @@ from typing import Any
 import reflex as rx
 
 from app.components.conversions import disclosure, small
-from app.components.forms import clear_filters_button, labelled, load_more_footer, select_input
+from app.components.forms import clear_filters_button, labelled, load_more_footer, option_select, select_input
 from app.components.layout import confirm_button, form_error, no_match_card
-from app.services.alerts import EVENT_LABELS, EventKind
+from app.services.alerts import DEFAULT_MIN_SESSIONS, EVENT_LABELS, EventKind
 from app.state.alerts import ALL, AlertsState, EventItem, PreviewItem, RuleItem
 
 S = AlertsState
 EMAIL_COLORS = {"sent": "green", "pending": "amber", "sending": "blue", "failed": "red"}
 RULE_COLUMNS = ("Name", "Campaign", "Condition", "Window", "Volume", "Cooldown", "Recipients", "Status", "On", "")
 EVENT_COLUMNS = ("When", "Rule", "Campaign", "Event", "Value vs threshold", "Summary", "E-mail", "")
-
-
-def option_select(options: Any, *, value: Any, on_change: Any, id: str, **props: Any) -> rx.Component:
-    """A select over a list var of ``{value, label}`` options (the service's menus)."""
-    return rx.select.root(
-        rx.select.trigger(id=id, width="100%"),
-        rx.select.content(rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"]))),
-        value=value,
-        on_change=on_change,
-        **props,
-    )
 
 
 def campaign_cell(name: Any, url: Any, class_name: str) -> rx.Component:
@@ -47,6 +36,7 @@ def rule_status(rule: RuleItem) -> rx.Component:
             rule["status"],
             ("firing", rx.badge("Firing: ", rule["firing"], color_scheme="red", variant="solid")),
             ("ok", rx.badge("OK", color_scheme="green", variant="soft")),
+            ("unchecked", rx.badge("Not checked yet", color_scheme="gray", variant="outline")),
             rx.badge("Disabled", color_scheme="gray", variant="soft"),
         ),
         rx.cond(rule["last_event_at"] != "", small("last event ", rule["last_event_at"], white_space="nowrap")),
@@ -225,7 +215,13 @@ def condition_fields() -> rx.Component:
             ),
             rx.grid(
                 menu("Window", "window", S.window_options),
-                text_input("Minimum sessions", "min_sessions", hint="0: no minimum", type="number", min=0),
+                text_input(
+                    "Minimum sessions",
+                    "min_sessions",
+                    hint=f"in the window; new rules: {DEFAULT_MIN_SESSIONS}, 0: no minimum",
+                    type="number",
+                    min=0,
+                ),
                 text_input("Minimum orders", "min_orders", hint="0: no minimum", type="number", min=0),
                 columns="3",
                 spacing="3",
@@ -562,6 +558,7 @@ def history_table() -> rx.Component:
             shown=S.events_shown,
             total=S.events_total,
             noun="entries, newest first",
+            singular="entry, newest first",
             has_more=S.has_more,
             loading=S.loading_more,
             on_click=S.load_more,

@@ -18,6 +18,17 @@ def labelled(label: str, control: rx.Component, *, html_for: str | None = None, 
     )
 
 
+def option_select(options: Any, *, value: Any, on_change: Any, id: str, **props: Any) -> rx.Component:
+    """A select over a list var of ``{value, label}`` options (the service's menus)."""
+    return rx.select.root(
+        rx.select.trigger(id=id, width="100%"),
+        rx.select.content(rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"]))),
+        value=value,
+        on_change=on_change,
+        **props,
+    )
+
+
 def select_input(
     items: list[tuple[str, str]] | list[str] | rx.Var[list[str]],
     *,
@@ -103,11 +114,30 @@ def clear_filters_button(filtered: Any, on_click: Any) -> rx.Component:
 
 
 def load_more_footer(
-    *, shown: Any, total: Any, noun: str, has_more: Any, loading: Any, on_click: Any, id: str
+    *,
+    shown: Any,
+    total: Any,
+    noun: str,
+    has_more: Any,
+    loading: Any,
+    on_click: Any,
+    id: str,
+    singular: str = "",
 ) -> rx.Component:
-    """ "Showing N of M <noun>" and a "Load more" button while a cursor remains (the paged lists share it)."""
+    """ "Showing N of M <noun>" and a "Load more" button while a cursor remains (the paged lists share it).
+    ``noun`` is the plural ("orders"); ``singular`` defaults to it without its "s" ("Showing 1 of 1 order")."""
+    one = singular or noun.removesuffix("s")
     return rx.hstack(
-        rx.text("Showing ", shown, " of ", total, f" {noun}", size="2", color_scheme="gray", id=id),
+        rx.text(
+            "Showing ",
+            shown,
+            " of ",
+            total,
+            rx.cond(total == 1, f" {one}", f" {noun}"),
+            size="2",
+            color_scheme="gray",
+            id=id,
+        ),
         rx.spacer(),
         rx.cond(
             has_more,

@@ -26,6 +26,8 @@ class Account(SQLModel, table=True):
     slug: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     name: str = Field(max_length=120)
     timezone: str = Field(default="UTC", max_length=64)
+    # How numbers and money read on its pages and in its e-mails (a Babel/CLDR locale: en_US, de_DE, …).
+    locale: str = Field(default="en_US", max_length=16, sa_column_kwargs={"server_default": "en_US"})
     plan: str = Field(default="starter", max_length=16)  # its limits: services/usage.PLANS
     created_at: datetime = utc_field(default_now=True)
 

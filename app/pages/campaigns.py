@@ -108,7 +108,7 @@ def campaign_row(item: CampaignItem) -> rx.Component:
 
 def pagination() -> rx.Component:
     return rx.hstack(
-        rx.text(S.total, " campaigns", size="2", color_scheme="gray", id="campaign-total"),
+        rx.text(S.total_text, size="2", color_scheme="gray", id="campaign-total"),
         rx.spacer(),
         rx.button(
             rx.icon("chevron-left", size=14),

@@ -210,7 +210,7 @@ def results() -> rx.Component:
     return rx.vstack(
         chart_card(X.measure_label, X.chart, measure, id="explorer-chart"),
         rx.hstack(
-            rx.text(X.rows.length(), " rows", size="2", color_scheme="gray", id="explorer-count"),  # type: ignore[attr-defined]
+            rx.text(X.row_count_text, size="2", color_scheme="gray", id="explorer-count"),
             rx.spacer(),
             rx.button(
                 rx.icon("download", size=14), "Export CSV", variant="soft", on_click=X.export_csv, id="export-csv"

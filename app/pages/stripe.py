@@ -283,7 +283,7 @@ def catalogue_card() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.heading("Catalogue", size="3"),
-                rx.text(S.product_count, " products, ", S.price_count, " prices", size="2", color_scheme="gray"),
+                rx.text(S.catalogue_text, size="2", color_scheme="gray"),
                 rx.spacer(),
                 rx.cond(
                     S.can_edit_marketing,

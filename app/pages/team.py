@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app import routes
+from app.components.forms import labelled, option_select
 from app.components.layout import confirm_button, field, form_error, template
 from app.services.team import INVITABLE_ROLES
 from app.state.team import InviteItem, MemberItem, TeamState
@@ -113,9 +114,48 @@ def invite_form() -> rx.Component:
     )
 
 
+def locale_card() -> rx.Component:
+    """The account's settings: how numbers and money read on its pages and in its e-mails."""
+    return rx.card(
+        rx.vstack(
+            rx.heading("Account settings", size="3"),
+            rx.hstack(
+                labelled(
+                    "Number and money format",
+                    option_select(
+                        TeamState.locale_options,
+                        value=TeamState.locale_choice,
+                        on_change=TeamState.set_locale_choice,
+                        id="account-locale",
+                        disabled=~TeamState.can_manage_account,
+                    ),
+                    min_width="22em",
+                ),
+                rx.cond(
+                    TeamState.can_manage_account,
+                    rx.button("Save", on_click=TeamState.save_locale, id="save-locale"),
+                ),
+                align="end",
+                spacing="3",
+            ),
+            rx.text(
+                "Pages and alert e-mails use it; CSV files and the API keep plain numbers and minor units. "
+                "Owners and admins change it.",
+                size="1",
+                color_scheme="gray",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="account-settings",
+    )
+
+
 @template(routes.SETTINGS_TEAM, "Team", on_load=TeamState.load_team)
 def team_page() -> rx.Component:
     return rx.vstack(
+        locale_card(),
         rx.cond(TeamState.can_manage_team, invite_form()),
         rx.heading("Members", size="3"),
         rx.table.root(

@@ -14,13 +14,14 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.lib.formatting import DEFAULT_LOCALE, format_money, parse_locale
 from app.models import Account, AuthSession, Membership, Role, User
 from app.models.base import new_public_id, utcnow
 from app.services import ratelimit
 from app.services.crypto import sha256_hex
 from app.services.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from app.services.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
-from app.services.permissions import Actor
+from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
 
 LOGIN_FAILED_MESSAGE = "Email or password is wrong."
@@ -33,6 +34,7 @@ class AccountSummary:
     name: str
     role: str
     timezone: str
+    locale: str = DEFAULT_LOCALE
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,29 @@ def validate_timezone(name: str) -> str:
 @functools.cache
 def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
+
+
+# The locales the account settings offer (any locale Babel knows is accepted; these are the common ones).
+LOCALE_CHOICES = ("en_US", "en_GB", "de_DE", "de_AT", "de_CH", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR",
+                  "pl_PL", "sv_SE", "da_DK", "ja_JP")  # fmt: skip
+
+
+def validate_locale(name: str) -> str:
+    """A locale Babel knows, normalised (``de-de`` → ``de_DE``)."""
+    try:
+        return str(parse_locale(name))
+    except ValueError as error:
+        raise ValidationFailed(
+            f"Unknown locale {name!r}; use a language and country code such as en_US or de_DE.", field="locale"
+        ) from error
+
+
+def locale_options(current: str = "") -> list[tuple[str, str]]:
+    """(code, label) for the settings' menu, e.g. ("de_DE", "German (Germany) · 20.442,50 €"); the account's
+    current locale is in it even when it is not one of the common ones."""
+    codes = [*LOCALE_CHOICES, *([current] if current and current not in LOCALE_CHOICES else [])]
+    return [(code, f"{parse_locale(code).get_display_name('en')} · {format_money(2044250, 'EUR', code)}")
+            for code in codes]  # fmt: skip
 
 
 def validate_account_name(name: str) -> str:
@@ -159,6 +184,22 @@ def get_account(*, session: Session, account_id: int) -> Account:
     return account
 
 
+def set_account_locale(*, session: Session, actor: Actor, locale: str) -> Account:
+    """Change how the account's pages and e-mails write numbers and money (owners and admins)."""
+    require(actor, Permission.MANAGE_ACCOUNT)
+    account = get_account(session=session, account_id=actor.account_id)
+    account.locale = validate_locale(locale)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def account_locale(session: Session, account_id: int) -> str:
+    """The locale an account's figures are written in (the default when the account is gone)."""
+    found = session.exec(select(Account.locale).where(Account.id == account_id)).first()
+    return found or DEFAULT_LOCALE
+
+
 def make_staff(*, session: Session, email: str) -> User:
     user = session.exec(select(User).where(User.email == normalize_email(email))).first()
     if user is None:
@@ -237,7 +278,7 @@ def user_accounts(*, session: Session, user_id: int) -> list[AccountSummary]:
         .order_by(col(Account.name))
     ).all()
     return [
-        AccountSummary(public_id=a.public_id, slug=a.slug, name=a.name, role=role, timezone=a.timezone)
+        AccountSummary(public_id=a.public_id, slug=a.slug, name=a.name, role=role, timezone=a.timezone, locale=a.locale)
         for a, role in rows
     ]
 

@@ -39,6 +39,16 @@ from sqlmodel import Session, col, select
 from app import routes
 from app.db import write_lock
 from app.integrations.email import EmailSendError, OutgoingEmail, send_email
+from app.lib.formatting import (
+    DEFAULT_LOCALE,
+    format_amount,
+    format_count,
+    format_money,
+    format_number,
+    format_percent,
+    format_ratio,
+    plural,
+)
 from app.models import (
     Account,
     AlertEvent,
@@ -53,6 +63,7 @@ from app.models import (
 )
 from app.models.base import new_public_id, utcnow
 from app.services import metrics, rollups
+from app.services.accounts import account_locale
 from app.services.currency import currency_exponent
 from app.services.errors import NotFound, ValidationFailed, validation_failed
 from app.services.metrics import Figures, WindowFigures
@@ -132,6 +143,9 @@ MONEY_METRICS = {Metric.CPA, Metric.NET_REVENUE}
 RATE_METRICS = {Metric.CONVERSION_RATE, Metric.REFUND_RATE}
 RECIPIENT_ROLES = (Role.OWNER, Role.ADMIN, Role.MARKETER, Role.VIEWER)
 MAX_RECIPIENTS = 20
+# A new rule waits for this many sessions in its window before it alerts: a handful of visits makes every ratio
+# swing (one order more or less), and an alert on noise teaches people to ignore alerts. 0 turns it off.
+DEFAULT_MIN_SESSIONS = 100
 EVENTS_PAGE = 50
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
@@ -154,7 +168,7 @@ class RuleInput(BaseModel):
     currency: str = ""
     window: Window = Window.DAY
     stopped_hours: int = Field(default=6, ge=1, le=168)
-    min_sessions: int = Field(default=0, ge=0, le=10_000_000)
+    min_sessions: int = Field(default=DEFAULT_MIN_SESSIONS, ge=0, le=10_000_000)
     min_orders: int = Field(default=0, ge=0, le=1_000_000)
     cooldown_minutes: int = Field(default=360, ge=0, le=60 * 24 * 30)
     recipient_roles: list[Role] = Field(default_factory=lambda: [Role.OWNER, Role.ADMIN])
@@ -272,12 +286,16 @@ class RuleRow:
     enabled: bool
     firing: int  # campaigns firing now
     last_event_at: datetime | None
+    checked: bool  # evaluated since it was created, changed or enabled ("not checked yet" until then)
 
 
-def _rule_row(session: Session, rule: AlertRule, campaigns: dict[int, tuple[str, str]]) -> RuleRow:
+def _rule_row(session: Session, rule: AlertRule, campaigns: dict[int, tuple[str, str]], locale: str) -> RuleRow:
     firing = session.exec(
         select(AlertState.id).where(AlertState.rule_id == rule.id, AlertState.status == "firing")
     ).all()
+    checked = session.exec(
+        select(AlertState.id).where(AlertState.rule_id == rule.id, col(AlertState.last_evaluated_at).is_not(None))
+    ).first()
     last = session.exec(
         select(AlertEvent.created_at).where(AlertEvent.rule_id == rule.id).order_by(col(AlertEvent.id).desc())
     ).first()
@@ -288,22 +306,23 @@ def _rule_row(session: Session, rule: AlertRule, campaigns: dict[int, tuple[str,
         campaign=name,
         campaign_public_id=public_id,
         metric=METRIC_LABELS[Metric(rule.metric)],
-        condition=condition_text(rule),
+        condition=condition_text(rule, locale),
         window=(
             f"last {rule.stopped_hours} h"
             if rule.metric == Metric.CONVERSIONS_STOPPED
             else WINDOW_LABELS[Window(rule.window)]
         ),
-        volume=_volume_rule_text(rule),
+        volume=_volume_rule_text(rule, locale),
         cooldown=_duration(rule.cooldown_minutes),
         recipients=", ".join([*(f"{r}s" for r in rule.recipient_roles), *rule.recipient_emails]),
         enabled=rule.enabled,
         firing=len(firing),
         last_event_at=last,
+        checked=checked is not None,
     )
 
 
-def condition_text(rule: AlertRule | RuleInput) -> str:
+def condition_text(rule: AlertRule | RuleInput, locale: str = DEFAULT_LOCALE) -> str:
     metric = Metric(rule.metric)
     label = METRIC_LABELS[metric]
     if metric is Metric.CONVERSIONS_STOPPED:
@@ -311,18 +330,18 @@ def condition_text(rule: AlertRule | RuleInput) -> str:
     comparator = Comparator(rule.comparator or DEFAULT_COMPARATOR[metric])
     if Mode(rule.mode) is Mode.CHANGE:
         verb = "dropped" if comparator is Comparator.BELOW else "rose"
-        return f"{label} {verb} more than {rule.threshold:g} % vs the previous window"
+        return f"{label} {verb} more than {_change_text(rule.threshold or 0, locale)} vs the previous window"
     if rule.threshold is None:
         return f"{label} {comparator.value} the version's KPI target"
-    return f"{label} {comparator.value} {value_text(metric, rule.threshold, rule.currency)}"
+    return f"{label} {comparator.value} {value_text(metric, rule.threshold, rule.currency, locale)}"
 
 
-def _volume_rule_text(rule: AlertRule | RuleInput) -> str:
+def _volume_rule_text(rule: AlertRule | RuleInput, locale: str = DEFAULT_LOCALE) -> str:
     parts = []
     if rule.min_sessions:
-        parts.append(f"≥ {rule.min_sessions} sessions")
+        parts.append(f"≥ {format_count(rule.min_sessions, 'session', locale)}")
     if rule.min_orders:
-        parts.append(f"≥ {rule.min_orders} orders")
+        parts.append(f"≥ {format_count(rule.min_orders, 'order', locale)}")
     return " and ".join(parts) or "any"
 
 
@@ -336,17 +355,23 @@ def _duration(minutes: int) -> str:
     return f"{minutes} min"
 
 
-def value_text(metric: Metric, value: float | None, currency: str = "") -> str:
+def value_text(metric: Metric, value: float | None, currency: str = "", locale: str = DEFAULT_LOCALE) -> str:
+    """A metric in display units (money in major units, rates in percent) as the account's locale writes it."""
     if value is None:
         return "n/a"
     if metric in MONEY_METRICS:
-        exponent = currency_exponent(currency) if currency else 2
-        return f"{value:,.{exponent if exponent is not None else 2}f} {currency}".strip()
+        return format_amount(value, currency, locale)
     if metric in RATE_METRICS:
-        return f"{value:.2f} %"
+        return format_percent(value / 100, locale, digits=2)
     if metric in {Metric.ORDERS, Metric.CONVERSIONS_STOPPED}:
-        return f"{value:,.1f}".removesuffix(".0")
-    return f"{value:.2f}"
+        return format_number(round(value, 1), locale)
+    return format_ratio(value, locale)
+
+
+def _change_text(percent: float, locale: str, *, digits: int | None = None, sign: bool = False) -> str:
+    """A change in percent: 30 → "30%"; with ``sign``: "+12.5%", "−3%" (the locale's own percent form)."""
+    mark = ("+" if percent > 0 else "−" if percent < 0 else "±") if sign else ""
+    return mark + format_percent(abs(percent) / 100, locale, digits=digits)
 
 
 def _campaigns(session: Session, account_id: int) -> dict[int, tuple[str, str]]:
@@ -401,7 +426,17 @@ def list_rules(*, session: Session, account_id: int) -> list[RuleRow]:
     rules = session.exec(
         select(AlertRule).where(AlertRule.account_id == account_id).order_by(col(AlertRule.name), col(AlertRule.id))
     ).all()
-    return [_rule_row(session, rule, campaigns) for rule in rules]
+    locale = account_locale(session, account_id)
+    return [_rule_row(session, rule, campaigns, locale) for rule in rules]
+
+
+def new_rule_form() -> dict[str, Any]:
+    """The editor's fields for a new rule: ``RuleInput``'s defaults (the minimum volume among them)."""
+    return {
+        name: info.get_default(call_default_factory=True)
+        for name, info in RuleInput.model_fields.items()
+        if not info.is_required()
+    }
 
 
 def rule_form(*, session: Session, account_id: int, rule_public_id: str) -> dict[str, Any]:
@@ -428,7 +463,7 @@ def rule_form(*, session: Session, account_id: int, rule_public_id: str) -> dict
 
 
 def create_rule(*, session: Session, actor: Actor, data: dict[str, Any]) -> RuleRow:
-    require(actor, Permission.EDIT_MARKETING)
+    require(actor, Permission.EDIT_ALERTS)
     parsed = parse_rule(data)
     campaign_id = _campaign_id(session, actor.account_id, parsed.campaign)
     rule = AlertRule(
@@ -442,13 +477,13 @@ def create_rule(*, session: Session, actor: Actor, data: dict[str, Any]) -> Rule
     with write_lock:
         session.add(rule)
         session.commit()
-    return _rule_row(session, rule, _campaigns(session, actor.account_id))
+    return _rule_row(session, rule, _campaigns(session, actor.account_id), account_locale(session, actor.account_id))
 
 
 def update_rule(*, session: Session, actor: Actor, rule_public_id: str, data: dict[str, Any]) -> RuleRow:
     """Save a rule's new settings. Its per-campaign states start over: the next evaluation judges the new rule
     afresh (history is kept)."""
-    require(actor, Permission.EDIT_MARKETING)
+    require(actor, Permission.EDIT_ALERTS)
     rule = _get_rule(session, actor.account_id, rule_public_id)
     parsed = parse_rule(data)
     _apply(rule, parsed, _campaign_id(session, actor.account_id, parsed.campaign))
@@ -457,17 +492,21 @@ def update_rule(*, session: Session, actor: Actor, rule_public_id: str, data: di
         session.add(rule)
         _start_over(session, rule)
         session.commit()
-    return _rule_row(session, rule, _campaigns(session, actor.account_id))
+    return _rule_row(session, rule, _campaigns(session, actor.account_id), account_locale(session, actor.account_id))
 
 
 def _start_over(session: Session, rule: AlertRule) -> None:
     """A changed or paused rule is judged afresh (no "resolved" for the old condition), but its last firing is
     kept: the cooldown still holds, so an edit cannot re-send an alert sooner than it allows."""
-    session.execute(update(AlertState).where(col(AlertState.rule_id) == rule.id).values(status="ok", suppressed=""))
+    session.execute(
+        update(AlertState)
+        .where(col(AlertState.rule_id) == rule.id)
+        .values(status="ok", suppressed="", last_evaluated_at=None)  # "not checked yet" until the next run
+    )
 
 
 def set_enabled(*, session: Session, actor: Actor, rule_public_id: str, enabled: bool) -> RuleRow:
-    require(actor, Permission.EDIT_MARKETING)
+    require(actor, Permission.EDIT_ALERTS)
     rule = _get_rule(session, actor.account_id, rule_public_id)
     rule.enabled = enabled
     rule.updated_at = utcnow()
@@ -476,12 +515,12 @@ def set_enabled(*, session: Session, actor: Actor, rule_public_id: str, enabled:
         if not enabled:
             _start_over(session, rule)
         session.commit()
-    return _rule_row(session, rule, _campaigns(session, actor.account_id))
+    return _rule_row(session, rule, _campaigns(session, actor.account_id), account_locale(session, actor.account_id))
 
 
 def delete_rule(*, session: Session, actor: Actor, rule_public_id: str) -> None:
     """Delete a rule and its history."""
-    require(actor, Permission.EDIT_MARKETING)
+    require(actor, Permission.EDIT_ALERTS)
     rule = _get_rule(session, actor.account_id, rule_public_id)
     with write_lock:
         session.execute(delete(AlertEvent).where(col(AlertEvent.rule_id) == rule.id))
@@ -523,6 +562,7 @@ class Evaluation:
     summary: str = ""
     current_figures: Figures = field(default_factory=Figures, repr=False)
     previous_figures: Figures = field(default_factory=Figures, repr=False)
+    locale: str = DEFAULT_LOCALE  # the account's: how the summary and the e-mail write numbers and money
     # What changed since the previous window, worked out only when an e-mail or a preview needs it.
     explain: Callable[[], list[str]] | None = field(default=None, repr=False)
     _drivers: list[str] | None = field(default=None, repr=False)
@@ -598,19 +638,28 @@ def metric_value(metric: Metric, figures: Figures, currency: str) -> float | Non
     return figures.orders
 
 
-def _money_line(figures: Figures, currency: str) -> str:
+def _money_line(figures: Figures, currency: str, locale: str) -> str:
     money = figures.money.get(currency)
     if not currency:
         return ""
-    net = value_text(Metric.NET_REVENUE, _major(money.net, currency) if money else 0.0, currency)
-    spend = value_text(Metric.NET_REVENUE, _major(money.spend, currency) if money else 0.0, currency)
+    net = format_money(money.net if money else 0, currency, locale)
+    spend = format_money(money.spend if money else 0, currency, locale)
     return f", net revenue {net}, spend {spend}"
 
 
-def _figure_line(figures: Figures, currency: str) -> str:
-    return f"{figures.sessions:,} sessions, {value_text(Metric.ORDERS, figures.orders)} orders" + _money_line(
-        figures, currency
-    )
+def _volume_text(sessions: int, orders: float, locale: str) -> str:
+    """ "1,204 sessions, 1 order" """
+    return f"{format_count(sessions, 'session', locale)}, {_orders_text(orders, locale)}"
+
+
+def _orders_text(orders: float, locale: str, *, paid: bool = False) -> str:
+    count = round(orders, 1)  # attributed orders may be fractions (linear, position-based)
+    noun = "paid order" if paid else "order"
+    return format_count(count, noun, locale)
+
+
+def _figure_line(figures: Figures, currency: str, locale: str) -> str:
+    return _volume_text(figures.sessions, figures.orders, locale) + _money_line(figures, currency, locale)
 
 
 def _drivers(
@@ -620,26 +669,33 @@ def _drivers(
     previous: WindowFigures,
     currency: str,
     versions: dict[int, tuple[int, datetime]],
+    locale: str = DEFAULT_LOCALE,
 ) -> list[str]:
-    """What changed since the previous window: the campaign's totals, a version that went live, and the products
-    whose net revenue moved most."""
+    """What changed since the previous window: the campaign's totals, a version that went live, the versions that
+    had activity in either window, and the products whose net revenue moved most."""
     cid = campaign.id or 0
     lines = [
-        f"Previous window: {_figure_line(previous.campaign(cid), currency)}.",
-        f"This window: {_figure_line(current.campaign(cid), currency)}.",
+        f"Previous window: {_figure_line(previous.campaign(cid), currency, locale)}.",
+        f"This window: {_figure_line(current.campaign(cid), currency, locale)}.",
     ]
     for number, published in sorted(versions.values(), key=lambda v: v[1]):
         if previous.start <= published < current.end:
             lines.append(f"Version {number} went live at {published:%Y-%m-%d %H:%M} UTC.")
     touched = sorted({v for c, v in [*current.versions, *previous.versions] if c == cid and v})
-    if len(touched) > 1:
-        for vid in touched:
+    by_version = {
+        vid: (previous.versions.get((cid, vid), Figures()), current.versions.get((cid, vid), Figures()))
+        for vid in touched
+    }
+    # A version with neither sessions nor orders in both windows (only an old order's refund, say) would read
+    # "orders 0 → 0, sessions 0 → 0": left out.
+    active = {vid: pair for vid, pair in by_version.items() if any(f.sessions or f.orders for f in pair)}
+    if len(active) > 1:
+        for vid, (before, after) in active.items():
             number = versions.get(vid, (0, None))[0]
-            before = previous.versions.get((cid, vid), Figures())
-            after = current.versions.get((cid, vid), Figures())
             lines.append(
-                f"Version {number}: orders {value_text(Metric.ORDERS, before.orders)} → "
-                f"{value_text(Metric.ORDERS, after.orders)}, sessions {before.sessions:,} → {after.sessions:,}."
+                f"Version {number}: orders {value_text(Metric.ORDERS, before.orders, locale=locale)} → "
+                f"{value_text(Metric.ORDERS, after.orders, locale=locale)}, sessions "
+                f"{format_number(before.sessions, locale)} → {format_number(after.sessions, locale)}."
             )
     products = {p for c, p in [*current.products, *previous.products] if c == cid}
     if products and currency:
@@ -666,10 +722,8 @@ def _drivers(
             after = net(current.products.get((cid, product)))
             sign = "+" if change > 0 else "−"
             lines.append(
-                f"Product {names.get(product) or product}: net revenue "
-                f"{value_text(Metric.NET_REVENUE, _major(before, currency), currency)} → "
-                f"{value_text(Metric.NET_REVENUE, _major(after, currency), currency)} "
-                f"({sign}{value_text(Metric.NET_REVENUE, _major(abs(change), currency), currency)})."
+                f"Product {names.get(product) or product}: net revenue {format_money(before, currency, locale)} → "
+                f"{format_money(after, currency, locale)} ({sign}{format_money(abs(change), currency, locale)})."
             )
     return lines
 
@@ -685,11 +739,18 @@ def _window(session: Session, account_id: int, start: datetime, end: datetime, c
 
 
 def evaluate(
-    session: Session, rule: AlertRule, *, now: datetime | None = None, cache: FiguresCache | None = None
+    session: Session,
+    rule: AlertRule,
+    *,
+    now: datetime | None = None,
+    cache: FiguresCache | None = None,
+    locale: str | None = None,
 ) -> list[Evaluation]:
     """Judge ``rule`` for each campaign it covers, now. Reads only. ``cache`` shares window figures between the
-    rules of one run (rules of an account with the same window read the data once)."""
+    rules of one run (rules of an account with the same window read the data once); ``locale``: the account's
+    (read when not given), for the texts."""
     now = now or utcnow()
+    locale = locale or account_locale(session, rule.account_id)
     metric, mode = Metric(rule.metric), Mode(rule.mode)
     comparator = Comparator(rule.comparator)
     length = (
@@ -738,6 +799,7 @@ def evaluate(
             orders=now_figures.orders,
             current_figures=now_figures,
             previous_figures=before_figures,
+            locale=locale,
         )
         result.volume_ok = now_figures.sessions >= rule.min_sessions and now_figures.orders >= rule.min_orders
         if metric is Metric.CONVERSIONS_STOPPED:
@@ -765,7 +827,7 @@ def evaluate(
         else:
             result.verdict = "breached" if result.breached else "ok"
         result.summary = _summary(rule, result)
-        result.explain = functools.partial(_drivers, session, campaign, current, previous, currency, numbers)
+        result.explain = functools.partial(_drivers, session, campaign, current, previous, currency, numbers, locale)
         out.append(result)
     return out
 
@@ -778,15 +840,16 @@ _TARGET_NAMES = {
 
 
 def _summary(rule: AlertRule, e: Evaluation) -> str:
-    label = METRIC_LABELS[e.metric]
-    volume = f"{e.sessions:,} sessions, {value_text(Metric.ORDERS, e.orders)} orders"
-    suffix = "" if e.volume_ok else f"; too little volume to alert (needs {_volume_rule_text(rule)})"
+    label, loc = METRIC_LABELS[e.metric], e.locale
+    volume = _volume_text(e.sessions, e.orders, loc)
+    suffix = "" if e.volume_ok else f"; too little volume to alert (needs {_volume_rule_text(rule, loc)})"
     if e.metric is Metric.CONVERSIONS_STOPPED:
+        sessions = format_count(e.sessions, "session", loc)
         if e.breached:
-            text = f"No paid order in the last {rule.stopped_hours} h while {e.sessions:,} sessions arrived"
+            text = f"No paid order in the last {rule.stopped_hours} h while {sessions} arrived"
         else:
-            text = f"{value_text(Metric.ORDERS, e.orders)} paid orders in the last {rule.stopped_hours} h"
-        return f"{text} ({e.sessions:,} sessions){suffix}" if not e.breached or not e.volume_ok else text
+            text = f"{_orders_text(e.orders, loc, paid=True)} in the last {rule.stopped_hours} h"
+        return f"{text} ({sessions}){suffix}" if not e.breached or not e.volume_ok else text
     if e.verdict == "no_threshold":
         return (
             f"{label}: no threshold. Set one on the rule, or a KPI target on the campaign's live version "
@@ -797,10 +860,11 @@ def _summary(rule: AlertRule, e: Evaluation) -> str:
         return f"{label}: n/a over the {WINDOW_LABELS[Window(rule.window)]} ({reason}; {volume})"
     elif e.mode is Mode.CHANGE:
         verb = "dropped" if (e.value or 0) < 0 else "rose"
+        limit = (-1 if e.comparator is Comparator.BELOW else 1) * (e.threshold or 0)
+        before, after = (value_text(e.metric, v, e.currency, loc) for v in (e.previous, e.current))
         text = (
-            f"{label} {verb} {abs(e.value):.1f} % ({value_text(e.metric, e.previous, e.currency)} → "
-            f"{value_text(e.metric, e.current, e.currency)}) against the previous window; "
-            f"the rule fires at {'−' if e.comparator is Comparator.BELOW else '+'}{e.threshold:g} %"
+            f"{label} {verb} {_change_text(e.value, loc, digits=1)} ({before} → {after}) against the previous "
+            f"window; the rule fires at {_change_text(limit, loc, sign=True)}"
         )
     else:
         where = "below" if e.breached == (e.comparator is Comparator.BELOW) else "above"
@@ -809,8 +873,8 @@ def _summary(rule: AlertRule, e: Evaluation) -> str:
         elif e.value == e.threshold:
             where = "at"
         text = (
-            f"{label} {value_text(e.metric, e.value, e.currency)} is {where} "
-            f"{value_text(e.metric, e.threshold, e.currency)}"
+            f"{label} {value_text(e.metric, e.value, e.currency, loc)} is {where} "
+            f"{value_text(e.metric, e.threshold, e.currency, loc)}"
         )
     window = (
         f"last {rule.stopped_hours} h" if e.metric is Metric.CONVERSIONS_STOPPED else WINDOW_LABELS[Window(rule.window)]
@@ -829,27 +893,29 @@ class Message:
 
 
 def _subject(kind: EventKind, e: Evaluation) -> str:
-    label = METRIC_LABELS[e.metric]
+    label, loc = METRIC_LABELS[e.metric], e.locale
     if kind is EventKind.RESOLVED:
         if e.metric is Metric.CONVERSIONS_STOPPED:
             return f"[PaidSignal] Resolved: {e.campaign_label}: paid orders are coming in again"
         return (
-            f"[PaidSignal] Resolved: {e.campaign_label}: {label} back to {value_text(e.metric, e.current, e.currency)}"
+            f"[PaidSignal] Resolved: {e.campaign_label}: {label} back to "
+            f"{value_text(e.metric, e.current, e.currency, loc)}"
         )
     if e.metric is Metric.CONVERSIONS_STOPPED:
         hours = int((e.window_end - e.window_start).total_seconds() // 3600)
         return f"[PaidSignal] {e.campaign_label}: no paid order in {hours} h"
     if e.mode is Mode.CHANGE:
         verb = "dropped" if (e.value or 0) < 0 else "rose"
-        return f"[PaidSignal] {e.campaign_label}: {label} {verb} {abs(e.value or 0):.0f} %"
+        return f"[PaidSignal] {e.campaign_label}: {label} {verb} {_change_text(e.value or 0, loc, digits=0)}"
     return (
-        f"[PaidSignal] {e.campaign_label}: {label} {value_text(e.metric, e.value, e.currency)} "
-        f"{e.comparator.value} {value_text(e.metric, e.threshold, e.currency)}"
+        f"[PaidSignal] {e.campaign_label}: {label} {value_text(e.metric, e.value, e.currency, loc)} "
+        f"{e.comparator.value} {value_text(e.metric, e.threshold, e.currency, loc)}"
     )
 
 
 def compose(kind: EventKind, rule: AlertRule, e: Evaluation, zone_name: str) -> Message:
-    """The alert (or resolved) e-mail: plain text and HTML with the same facts."""
+    """The alert (or resolved) e-mail: plain text and HTML with the same facts, in the account's locale."""
+    loc = e.locale
     zone = rollups._zone(zone_name)
     link = f"{get_settings().public_url}{routes.campaign_url(e.campaign_public_id)}"
     alerts_link = f"{get_settings().public_url}{routes.ALERTS}"
@@ -859,21 +925,21 @@ def compose(kind: EventKind, rule: AlertRule, e: Evaluation, zone_name: str) -> 
         threshold = f"no paid order for {rule.stopped_hours} h"
     elif e.mode is Mode.CHANGE:
         verb = "dropped" if e.comparator is Comparator.BELOW else "rose"
-        threshold = f"{verb} more than {e.threshold:g} % vs the previous window"
+        threshold = f"{verb} more than {_change_text(e.threshold or 0, loc)} vs the previous window"
     else:
-        threshold = f"{e.comparator.value} {value_text(e.metric, e.threshold, e.currency)}"
+        threshold = f"{e.comparator.value} {value_text(e.metric, e.threshold, e.currency, loc)}"
         if e.threshold_source == "version targets":
             threshold += " (the version's KPI target)"
-    value = value_text(e.metric, e.current, e.currency)
+    value = value_text(e.metric, e.current, e.currency, loc)
     if e.metric is not Metric.CONVERSIONS_STOPPED:
-        value += f" (previous window: {value_text(e.metric, e.previous, e.currency)})"
+        value += f" (previous window: {value_text(e.metric, e.previous, e.currency, loc)})"
     facts = [
         ("Campaign", f"{e.campaign_name}" + (f" (version {e.version_number})" if e.version_number else "")),
         ("Metric", METRIC_LABELS[e.metric]),
         ("Value", value),
         ("Threshold", threshold),
         ("Window", window),
-        ("Volume", f"{e.sessions:,} sessions, {value_text(Metric.ORDERS, e.orders)} orders"),
+        ("Volume", _volume_text(e.sessions, e.orders, loc)),
         ("Rule", rule.name),
     ]
     heading = "Resolved: " + e.summary if kind is EventKind.RESOLVED else e.summary
@@ -921,8 +987,9 @@ class RunSummary:
         if not self.rules and not self.emails_sent and not self.emails_failed:
             return ""
         parts = [
-            f"{self.rules} rules, {self.evaluations} evaluations, {self.fired} fired, {self.resolved} resolved, "
-            f"{self.suppressed} held back, {self.emails_sent} e-mails sent, {self.emails_failed} failed"
+            f"{self.rules} {plural(self.rules, 'rule')}, {self.evaluations} {plural(self.evaluations, 'evaluation')}, "
+            f"{self.fired} fired, {self.resolved} resolved, {self.suppressed} held back, {self.emails_sent} "
+            f"{plural(self.emails_sent, 'e-mail')} sent, {self.emails_failed} failed"
         ]
         parts += self.errors[:5]
         return "; ".join(parts)
@@ -1039,14 +1106,17 @@ def evaluate_rules(session: Session, *, now: datetime | None = None, account_id:
     query = select(AlertRule).where(AlertRule.enabled == True)  # noqa: E712
     if account_id is not None:
         query = query.where(AlertRule.account_id == account_id)
-    zones = dict(session.exec(select(Account.id, Account.timezone)).all())
+    zones = {
+        aid: (tz, loc) for aid, tz, loc in session.exec(select(Account.id, Account.timezone, Account.locale)).all()
+    }
     cache: FiguresCache = {}
     for rule in session.exec(query.order_by(col(AlertRule.account_id), col(AlertRule.id))).all():
         summary.rules += 1
         if cache and next(iter(cache))[0] != rule.account_id:
             cache.clear()  # rules come account by account: keep one account's figures at a time
         try:
-            found = evaluate(session, rule, now=now, cache=cache)
+            zone, locale = zones.get(rule.account_id) or ("UTC", DEFAULT_LOCALE)
+            found = evaluate(session, rule, now=now, cache=cache, locale=locale)
             with write_lock:
                 # Edited, paused or deleted while it was being judged: the verdict is for the old rule.
                 current = session.exec(
@@ -1059,7 +1129,6 @@ def evaluate_rules(session: Session, *, now: datetime | None = None, account_id:
                     s.campaign_id: s for s in session.exec(select(AlertState).where(AlertState.rule_id == rule.id))
                 }
                 for e in found:
-                    zone = zones.get(rule.account_id) or "UTC"
                     apply_evaluation(session, rule, e, zone, summary, states.pop(e.campaign_id, None))
                 for gone in states.values():  # campaigns no longer covered (paused, archived): start over quietly
                     gone.status, gone.suppressed = "ok", ""
@@ -1192,7 +1261,7 @@ def preview_rule(*, session: Session, actor: Actor, data: dict[str, Any], now: d
     _apply(rule, parsed, _campaign_id(session, actor.account_id, parsed.campaign))
     zone = session.exec(select(Account.timezone).where(Account.id == actor.account_id)).first() or "UTC"
     out = []
-    for e in evaluate(session, rule, now=now):
+    for e in evaluate(session, rule, now=now, locale=account_locale(session, actor.account_id)):
         kind = EventKind.FIRED
         message = compose(kind, rule, e, zone)
         out.append(
@@ -1274,6 +1343,7 @@ def list_events(
         query.order_by(col(AlertEvent.created_at).desc(), col(AlertEvent.id).desc()).limit(limit + 1)
     ).all()
     campaigns = _campaigns(session, account_id)
+    locale = account_locale(session, account_id)
     numbers = dict(
         session.exec(
             select(CampaignVersion.id, CampaignVersion.number).where(CampaignVersion.account_id == account_id)
@@ -1297,8 +1367,8 @@ def list_events(
                 campaign=f"{name} v{number}" if number else name,
                 campaign_public_id=pid,
                 metric=METRIC_LABELS[metric],
-                value=_event_value(metric, event.value, currency, change),
-                threshold=_event_value(metric, event.threshold, currency, change)
+                value=_event_value(metric, event.value, currency, change, locale),
+                threshold=_event_value(metric, event.threshold, currency, change, locale)
                 if event.threshold is not None
                 else "",
                 summary=event.summary,
@@ -1314,10 +1384,10 @@ def list_events(
     return EventPage(rows, encode_cursor(last.created_at, last.id or 0) if last else None, int(total))
 
 
-def _event_value(metric: Metric, value: float | None, currency: str, change: bool) -> str:
+def _event_value(metric: Metric, value: float | None, currency: str, change: bool, locale: str) -> str:
     if change and value is not None:
-        return f"{value:+.1f} %"
-    return value_text(metric, value, currency)
+        return _change_text(value, locale, digits=1, sign=True)
+    return value_text(metric, value, currency, locale)
 
 
 def choices(*, session: Session, account_id: int) -> dict[str, list[tuple[str, str]]]:

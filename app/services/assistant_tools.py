@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 
+from app.lib.formatting import format_money, plural
 from app.models import Order, Refund, StripeProduct
 from app.services import alerts, campaigns, conversions, metrics, orders, rollups
+from app.services.accounts import account_locale
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
-from app.services.currency import format_minor
 from app.services.errors import ServiceError, ValidationFailed, validation_failed
 from app.services.metrics import Compare, Dimension, MetricsQuery, MetricsReport, MetricsRow, Period, Preset
 from app.services.permissions import Actor, Permission, require
@@ -234,11 +235,16 @@ def _when(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return None if moment is None else moment.astimezone(zone).isoformat(timespec="minutes")
 
 
-def _money(amount: int | None, currency: str) -> str | None:
-    return None if amount is None else format_minor(round(amount), currency)
+def _locale(session: Session, actor: Actor) -> str:
+    return account_locale(session, actor.account_id)
 
 
-def _formatted(figures: dict[str, Any]) -> dict[str, Any]:
+def _money(amount: float | None, currency: str, locale: str) -> str | None:
+    """The ``*_formatted`` twin of an amount: as the account's pages write it."""
+    return None if amount is None else format_money(amount, currency, locale)
+
+
+def _formatted(figures: dict[str, Any], locale: str) -> dict[str, Any]:
     """``figure_dict`` output with a ``*_formatted`` twin for each money field (the numbers are left as they are); a
     figure without a base (CPA without spend, AOV without orders) reads "n/a", as on the dashboard."""
     out = dict(figures)
@@ -246,7 +252,7 @@ def _formatted(figures: dict[str, Any]) -> dict[str, Any]:
     for code, money in figures["money"].items():
         entry = dict(money)
         for name in _MONEY_FIELDS:
-            entry[f"{name}_formatted"] = _money(money[name], code) or "n/a"
+            entry[f"{name}_formatted"] = _money(money[name], code, locale) or "n/a"
         out["money"][code] = entry
     return out
 
@@ -269,20 +275,20 @@ def _no_money(money: dict[str, Any]) -> dict[str, Any]:
     return {k: (0 if k in ("gross", "renewal_revenue", "refunds", "net", "spend") else None) for k in money}
 
 
-def _amounts(money: metrics.Money, code: str) -> dict[str, Any]:
+def _amounts(money: metrics.Money, code: str, locale: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ("gross", "renewal_revenue", "refunds", "net"):
         out[name] = getattr(money, name)
-        out[f"{name}_formatted"] = _money(out[name], code)
+        out[f"{name}_formatted"] = _money(out[name], code, locale)
     return out
 
 
-def _row(row: MetricsRow, key: str) -> dict[str, Any]:
+def _row(row: MetricsRow, key: str, locale: str) -> dict[str, Any]:
     figures = metrics.figure_dict(row.figures) or {}
     out: dict[str, Any] = {
         "key": key,
         "label": row.label,
-        "figures": _formatted(figures),
+        "figures": _formatted(figures, locale),
     }
     if row.previous is not None:
         previous = metrics.figure_dict(row.previous) or {}
@@ -311,6 +317,7 @@ def _report(session: Session, actor: Actor, query: MetricsQuery) -> MetricsRepor
 
 
 def _get_metrics(session: Session, actor: Actor, a: MetricsArguments) -> ToolResult:
+    locale = _locale(session, actor)
     today = metrics.account_today(session, actor.account_id)
     period, preset = _period(a, today, Preset.LAST_28_DAYS)
     query = MetricsQuery(
@@ -341,8 +348,8 @@ def _get_metrics(session: Session, actor: Actor, a: MetricsArguments) -> ToolRes
             filters={k: v for k, v in filters.items() if v},
         ),
         "currencies": report.currencies,
-        "total": _row(report.total, "total"),
-        "rows": [_row(r, keys.get(r.key, r.key)) for r in report.rows[:limit]] if a.dimension else [],
+        "total": _row(report.total, "total", locale),
+        "rows": [_row(r, keys.get(r.key, r.key), locale) for r in report.rows[:limit]] if a.dimension else [],
         "rows_total": len(report.rows) if a.dimension else 0,
     }
 
@@ -356,7 +363,7 @@ def _list_campaigns(session: Session, actor: Actor, a: CampaignsArguments) -> To
         channel=a.channel.value if a.channel else None,
         per_page=a.limit,
     )
-    zone = _zone(session, actor)
+    zone, locale = _zone(session, actor), _locale(session, actor)
     out = []
     for row in page.rows:
         versions = campaigns.list_versions(
@@ -366,7 +373,7 @@ def _list_campaigns(session: Session, actor: Actor, a: CampaignsArguments) -> To
         for index, version in enumerate(versions[: a.versions_per_campaign]):
             before = versions[index + 1] if index + 1 < len(versions) else None
             if before is None:
-                changes = campaigns.diff_configs({}, version.config)
+                changes = campaigns.diff_configs({}, version.config, locale)
             else:
                 changes = campaigns.diff_versions(
                     session=session,
@@ -374,6 +381,7 @@ def _list_campaigns(session: Session, actor: Actor, a: CampaignsArguments) -> To
                     campaign_public_id=row.public_id,
                     from_number=before.number,
                     to_number=version.number,
+                    locale=locale,
                 )
             shown.append(
                 {
@@ -412,6 +420,7 @@ def _list_campaigns(session: Session, actor: Actor, a: CampaignsArguments) -> To
 
 
 def _top_products(session: Session, actor: Actor, a: ProductsArguments) -> ToolResult:
+    locale = _locale(session, actor)
     today = metrics.account_today(session, actor.account_id)
     period, preset = _period(a, today, Preset.LAST_28_DAYS)
     query = MetricsQuery(
@@ -448,7 +457,7 @@ def _top_products(session: Session, actor: Actor, a: ProductsArguments) -> ToolR
         "ranked_by": f"net revenue in {currency}" if currency else "net revenue (no sales in the period)",
         "currencies": report.currencies,
         "products": [
-            {"rank": n, "product_id": r.key, "name": names.get(r.key, ""), **_row(r, r.key)}
+            {"rank": n, "product_id": r.key, "name": names.get(r.key, ""), **_row(r, r.key, locale)}
             for n, r in enumerate(ranked, start=1)
         ],
         "products_total": len(report.rows),
@@ -456,6 +465,7 @@ def _top_products(session: Session, actor: Actor, a: ProductsArguments) -> ToolR
 
 
 def _orders_and_refunds(session: Session, actor: Actor, a: OrdersArguments) -> ToolResult:
+    locale = _locale(session, actor)
     today = metrics.account_today(session, actor.account_id)
     period, preset = _period(a, today, Preset.LAST_28_DAYS)
     since, until = orders.day_range(actor.account_id, session, period.start, period.end)
@@ -508,7 +518,7 @@ def _orders_and_refunds(session: Session, actor: Actor, a: OrdersArguments) -> T
             "meaning": "payments and refunds made in the period (the dashboard's figures, last-touch attribution)",
             "orders": round(total.orders, 6),
             "renewals": round(total.renewals, 6),
-            "money": {code: _amounts(m, code) for code, m in sorted(total.money.items())},
+            "money": {code: _amounts(m, code, locale) for code, m in sorted(total.money.items())},
         },
         "latest_orders": [
             {
@@ -517,9 +527,9 @@ def _orders_and_refunds(session: Session, actor: Actor, a: OrdersArguments) -> T
                 "mode": o.mode,
                 "currency": o.currency,
                 "amount": o.amount,
-                "amount_formatted": _money(o.amount, o.currency),
+                "amount_formatted": _money(o.amount, o.currency, locale),
                 "amount_refunded": o.amount_refunded,
-                "amount_refunded_formatted": _money(o.amount_refunded, o.currency),
+                "amount_refunded_formatted": _money(o.amount_refunded, o.currency, locale),
                 "products": o.products,
                 "campaign": o.campaign,
                 "campaign_version": o.campaign_version,
@@ -532,7 +542,7 @@ def _orders_and_refunds(session: Session, actor: Actor, a: OrdersArguments) -> T
             {
                 "order_id": order_id,
                 "amount": r.amount,
-                "amount_formatted": _money(r.amount, r.currency),
+                "amount_formatted": _money(r.amount, r.currency, locale),
                 "refunded_at": _when(r.refunded_at, zone),
             }
             for r, order_id in latest_refunds
@@ -541,6 +551,7 @@ def _orders_and_refunds(session: Session, actor: Actor, a: OrdersArguments) -> T
 
 
 def _conversion_status(session: Session, actor: Actor, a: ConversionsArguments) -> ToolResult:
+    locale = _locale(session, actor)
     today = metrics.account_today(session, actor.account_id)
     period, preset = _period(a, today, Preset.LAST_7_DAYS)
     since, until = orders.day_range(actor.account_id, session, period.start, period.end)
@@ -590,7 +601,7 @@ def _conversion_status(session: Session, actor: Actor, a: ConversionsArguments) 
                 "status": d.status,
                 "reason": d.reason,
                 "attempts": d.attempts,
-                "value": d.value,
+                "value": _money(d.amount, d.currency, locale),
                 "created_at": _when(d.created_at, zone),
                 "next_attempt_at": _when(d.next_attempt_at, zone),
             }
@@ -762,14 +773,16 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
             str(query.get("model", "")).replace("_", " "),
         ]
     elif name == "list_campaigns":
-        parts = [f"{len(result.get('campaigns', []))} of {result.get('campaigns_total', 0)} campaigns with versions"]
+        total = result.get("campaigns_total", 0)
+        parts = [f"{len(result.get('campaigns', []))} of {total} {plural(total, 'campaign')} with versions"]
         parts += [f"{k} {v}" for k in ("search", "status", "channel") if (v := query.get(k))]
     elif name == "orders_and_refunds":
         parts = ["orders and refunds", _dates(query)]
     elif name == "conversion_status":
         parts = ["conversion deliveries", _dates(query)]
     elif name == "alert_history":
-        parts = [f"alert history, latest {len(result.get('events', []))} of {result.get('events_total', 0)} events"]
+        total = result.get("events_total", 0)
+        parts = [f"alert history, latest {len(result.get('events', []))} of {total} {plural(total, 'event')}"]
     else:
         parts = [name]
     if filters:

@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import event, func
 from sqlmodel import Session, col, select
 
+from app.lib.formatting import DEFAULT_LOCALE, format_money, format_percent, format_ratio
 from app.models import Campaign, CampaignPixel, CampaignVersion, User
 from app.models.base import new_public_id, utcnow
-from app.services.currency import CURRENCY_CODES, currency_exponent, format_minor
+from app.services.currency import CURRENCY_CODES, currency_exponent
 from app.services.errors import Conflict, NotFound, ValidationFailed, validation_failed
 from app.services.paging import check_page_number
 from app.services.permissions import Actor, Permission, require
@@ -487,23 +488,29 @@ def list_versions(*, session: Session, account_id: int, campaign_public_id: str)
     return [_version_row(session, v) for v in _versions(session, campaign)]
 
 
-def _flatten(config: dict[str, Any]) -> dict[str, str]:
+def _flatten(config: dict[str, Any], locale: str) -> dict[str, str]:
+    """A config as labelled lines a person reads: money in its currency, ROAS as a ratio, rates in percent."""
     parsed = CampaignConfig.model_validate(config)
     flat: dict[str, str] = {}
     for n, rule in enumerate(parsed.matching_rules, start=1):
-        flat[f"matching rule {n}"] = rule.describe()
-    flat["landing URL"] = parsed.landing_url or ""
+        flat[f"Matching rule {n}"] = rule.describe()
+    flat["Landing URL"] = parsed.landing_url or ""
+    currency = parsed.budget.currency if parsed.budget else ""
     if parsed.budget:
-        flat["budget"] = f"{format_minor(parsed.budget.amount, parsed.budget.currency)} {parsed.budget.period}"
-    for key, value in parsed.targets.model_dump().items():
-        flat[f"target {key.replace('_', ' ')}"] = "" if value is None else str(value)
-    flat["notes"] = parsed.notes
+        flat["Budget"] = f"{format_money(parsed.budget.amount, currency, locale)} {parsed.budget.period}"
+    targets = parsed.targets
+    flat["Target CPA"] = "" if targets.target_cpa is None else format_money(targets.target_cpa, currency, locale)
+    flat["Minimum ROAS"] = "" if targets.min_roas is None else format_ratio(targets.min_roas, locale)
+    flat["Minimum conversion rate"] = (
+        "" if targets.min_conversion_rate is None else format_percent(targets.min_conversion_rate, locale, digits=None)
+    )
+    flat["Notes"] = parsed.notes
     return flat
 
 
-def diff_configs(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+def diff_configs(before: dict[str, Any], after: dict[str, Any], locale: str = DEFAULT_LOCALE) -> list[Change]:
     """A readable list of what changed between two configs, rule by rule and field by field."""
-    a, b = _flatten(before), _flatten(after)
+    a, b = _flatten(before, locale), _flatten(after, locale)
     changes = []
     for path in [*a, *(k for k in b if k not in a)]:
         old, new = a.get(path, ""), b.get(path, "")
@@ -513,7 +520,13 @@ def diff_configs(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
 
 
 def diff_versions(
-    *, session: Session, account_id: int, campaign_public_id: str, from_number: int, to_number: int
+    *,
+    session: Session,
+    account_id: int,
+    campaign_public_id: str,
+    from_number: int,
+    to_number: int,
+    locale: str = DEFAULT_LOCALE,
 ) -> list[Change]:
     versions = {
         v.number: v
@@ -522,7 +535,7 @@ def diff_versions(
     missing = [n for n in (from_number, to_number) if n not in versions]
     if missing:
         raise NotFound(f"Version v{missing[0]} not found.")
-    return diff_configs(versions[from_number].config, versions[to_number].config)
+    return diff_configs(versions[from_number].config, versions[to_number].config, locale)
 
 
 # --- matching sessions to versions -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, func, select
 
 from app.integrations.google_ads import CLICK_ID_PRECEDENCE, click_conversions_csv, click_id
+from app.lib.formatting import format_money
 from app.models import (
     Campaign,
     ConversionDelivery,
@@ -34,7 +35,8 @@ from app.models import (
     StripeProduct,
 )
 from app.models.base import new_public_id, utcnow
-from app.services.currency import currency_exponent, format_minor
+from app.services.accounts import account_locale
+from app.services.currency import currency_exponent, format_major
 from app.services.errors import NotFound, ValidationFailed
 from app.services.orders import OrderStatus, payment_status
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
@@ -315,7 +317,8 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
         note = ""
         if returned is None:
             note = (
-                f"{format_minor(refund.amount, refund.currency)} is not whole units of the order's items: sent as a "
+                f"{format_money(refund.amount, refund.currency, account_locale(session, order.account_id))} is not "
+                "whole units of the order's items: sent as a "
                 "value only, so GA4's item reports count no item as refunded."
             )
             returned = [0] * len(quantities)
@@ -419,7 +422,9 @@ class DeliveryRow:
     status: str
     reason: str
     attempts: int
-    value: str
+    value: str  # "19.99 EUR": plain, for the API (pages format amount and currency in the account's locale)
+    amount: int  # minor units
+    currency: str
     campaign: str
     test: bool
     event_time: datetime
@@ -474,6 +479,10 @@ def _get(session: Session, account_id: int, delivery_public_id: str) -> Conversi
     return delivery
 
 
+def _plain_value(amount: int, currency: str) -> str:
+    return f"{format_major(amount, currency)} {currency.upper()}".strip()
+
+
 def _rows(session: Session, deliveries: list[ConversionDelivery]) -> list[DeliveryRow]:
     order_ids = {d.order_id for d in deliveries if d.order_id}
     campaign_ids = {d.campaign_id for d in deliveries if d.campaign_id}
@@ -490,7 +499,9 @@ def _rows(session: Session, deliveries: list[ConversionDelivery]) -> list[Delive
             status=d.status,
             reason=d.reason,
             attempts=d.attempts,
-            value=format_minor(int(d.conversion.get("amount") or 0), str(d.conversion.get("currency") or "")),
+            value=_plain_value(int(d.conversion.get("amount") or 0), str(d.conversion.get("currency") or "")),
+            amount=int(d.conversion.get("amount") or 0),
+            currency=str(d.conversion.get("currency") or ""),
             campaign=str(names.get(d.campaign_id, "")) if d.campaign_id else "",
             test=d.test,
             event_time=d.event_time,
@@ -636,7 +647,7 @@ def google_ads_csv(
             {
                 **{kind: snapshot.get(kind) for kind in CLICK_ID_PRECEDENCE},
                 "time": order.paid_at,
-                "value": format_minor(net, payment.currency).rsplit(" ", 1)[0],
+                "value": format_major(net, payment.currency),
                 "currency": payment.currency,
                 "order_id": order.public_id,
             }

@@ -1,33 +1,17 @@
-"""ISO 4217 currencies and their minor-unit exponents, from the maintained ``iso4217`` package."""
+"""ISO 4217 currencies and amounts typed in major units (``19.99``), as editable inputs read and write them.
+
+Display formatting lives in ``app.lib.formatting`` (one formatter, in the account's locale)."""
 
 from __future__ import annotations
 
-import functools
-
 from iso4217 import Currency
+
+from app.lib.formatting import currency_exponent
+
+__all__ = ["CURRENCY_CODES", "currency_exponent", "format_major", "parse_major"]
 
 # Every code currency_exponent knows (money only: no gold, SDR or test codes), for documents that list them.
 CURRENCY_CODES: tuple[str, ...] = tuple(sorted(c.code for c in Currency if c.exponent is not None))
-
-
-@functools.cache
-def currency_exponent(code: str) -> int | None:
-    """Digits after the decimal point for ``code`` (EUR 2, JPY 0, KWD 3); None for unknown or non-money codes."""
-    try:
-        currency = Currency(code.upper())
-    except (KeyError, ValueError):
-        return None
-    return currency.exponent
-
-
-def format_minor(amount: int, code: str) -> str:
-    """``1999, "EUR"`` → ``"19.99 EUR"``, using the currency's own exponent."""
-    exponent = currency_exponent(code) or 0
-    if exponent == 0:
-        return f"{amount} {code.upper()}"
-    sign = "-" if amount < 0 else ""
-    whole, fraction = divmod(abs(amount), 10**exponent)
-    return f"{sign}{whole}.{fraction:0{exponent}d} {code.upper()}"
 
 
 _MAX_WHOLE_DIGITS = 12
@@ -61,5 +45,11 @@ def parse_major(text: str, currency: str) -> int:
 
 
 def format_major(amount: int, currency: str) -> str:
-    """``1999, "EUR"`` → ``"19.99"``: minor units back to the major-unit text ``parse_major`` reads."""
-    return format_minor(amount, currency).rsplit(" ", 1)[0]
+    """``1999, "EUR"`` → ``"19.99"``: minor units as the plain major-unit text ``parse_major`` reads back (for
+    inputs and CSV files: no grouping, no symbol, a decimal point whatever the locale)."""
+    exponent = currency_exponent(currency) or 0
+    if exponent == 0:
+        return str(amount)
+    sign = "-" if amount < 0 else ""
+    whole, fraction = divmod(abs(amount), 10**exponent)
+    return f"{sign}{whole}.{fraction:0{exponent}d}"

@@ -14,19 +14,23 @@ ROLE_RANK: dict[Role, int] = {Role.VIEWER: 1, Role.MARKETER: 2, Role.ADMIN: 3, R
 class Permission(StrEnum):
     VIEW = "view the account"
     EDIT_MARKETING = "edit campaigns and pixels"
+    EDIT_ALERTS = "edit alert rules"
     MANAGE_KEYS = "manage API keys"
     MANAGE_TEAM = "manage the team"
     MANAGE_STRIPE = "connect and disconnect Stripe"
     VIEW_USAGE = "view usage and costs"
+    MANAGE_ACCOUNT = "change the account's settings"
 
 
 MINIMUM_ROLE: dict[Permission, Role] = {
     Permission.VIEW: Role.VIEWER,
     Permission.EDIT_MARKETING: Role.MARKETER,
+    Permission.EDIT_ALERTS: Role.MARKETER,
     Permission.MANAGE_KEYS: Role.ADMIN,
     Permission.MANAGE_TEAM: Role.ADMIN,
     Permission.MANAGE_STRIPE: Role.ADMIN,
     Permission.VIEW_USAGE: Role.ADMIN,
+    Permission.MANAGE_ACCOUNT: Role.ADMIN,
 }
 
 

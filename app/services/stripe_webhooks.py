@@ -21,12 +21,13 @@ from sqlmodel import Session, col, func, select, update
 from app.db import write_lock
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, StripeCallFailed
+from app.lib.formatting import format_money
 from app.models import Order, Payment, Refund, StripeConnection, StripeEvent, Subscription
 from app.models.base import utcnow
 from app.services import conversions, rollups
 from app.services import orders as order_rules
+from app.services.accounts import account_locale
 from app.services.checkout import META_ORDER
-from app.services.currency import format_minor
 from app.services.errors import ServiceError
 from app.services.orders import OrderStatus
 from app.services.stripe_connection import apply_price, apply_product, client_for, webhook_secrets
@@ -60,6 +61,11 @@ class _Effect:
     message: str
     order: Order | None = None
     link_key: str | None = None  # for unlinked events: the Stripe id that would link them to an order
+
+
+def _amount(session: Session, account_id: int, amount: int, currency: str) -> str:
+    """An amount for the order's history, as the account's locale writes it (``€10.00``, ``10,00 €``)."""
+    return format_money(amount, currency, account_locale(session, account_id))
 
 
 def _applied(order: Order | None, message: str) -> _Effect:
@@ -351,7 +357,7 @@ def _checkout_paid_or_pending(session: Session, account_id: int, obj: dict[str, 
             )  # fmt: skip
         change = order_rules.advance(order, OrderStatus.PAID, at)
         session.add(order)
-        return _applied(order, _note(change, f"Paid {format_minor(amount, currency)}."))
+        return _applied(order, _note(change, f"Paid {_amount(session, account_id, amount, currency)}."))
     change = order_rules.advance(order, OrderStatus.PENDING, at)
     session.add(order)
     return _applied(order, _note(change, f"Checkout completed; payment_status is {status!r}, waiting for the money."))
@@ -448,7 +454,7 @@ def _payment_intent_succeeded(session: Session, account_id: int, obj: dict[str, 
     )  # fmt: skip
     change = order_rules.advance(order, OrderStatus.PAID, at)
     session.add(order)
-    return _applied(order, _note(change, f"PaymentIntent succeeded: {format_minor(amount, currency)}."))
+    return _applied(order, _note(change, f"PaymentIntent succeeded: {_amount(session, account_id, amount, currency)}."))
 
 
 def _payment_intent_failed(session: Session, account_id: int, obj: dict[str, Any], at: datetime) -> _Effect:
@@ -588,7 +594,9 @@ def _invoice_paid(
     change = order_rules.advance(order, OrderStatus.PAID, at) if kind == "first" else order_rules.settle(order)
     session.add(order)
     label = {"first": "First payment", "renewal": "Renewal"}.get(kind, f"Invoice ({reason or 'other'})")
-    what = f"{label} {invoice_id}: {format_minor(amount, currency)}" + ("." if new else ", already recorded.")
+    what = f"{label} {invoice_id}: {_amount(session, account_id, amount, currency)}" + (
+        "." if new else ", already recorded."
+    )
     if not payment_intent and not charge:
         what += " Stripe did not say which payment paid it; refunds of it cannot be matched yet."
     return _applied(order, _note(change, what))
@@ -646,7 +654,9 @@ def _charge_refunded(session: Session, account_id: int, event_id: str, obj: dict
     currency = str(obj.get("currency") or order.currency).upper()
     if cumulative <= recorded:
         return _ignored(
-            f"Refunds of {recorded} {currency} on {charge_id} are already recorded (event says {cumulative}).", order
+            f"Refunds of {_amount(session, account_id, recorded, currency)} on {charge_id} are already recorded "
+            f"(the event says {_amount(session, account_id, cumulative, currency)} in total).",
+            order,
         )
     delta = cumulative - recorded
     session.add(
@@ -671,7 +681,8 @@ def _charge_refunded(session: Session, account_id: int, event_id: str, obj: dict
         order,
         _note(
             change,
-            f"Refunded {format_minor(delta, currency)}; {format_minor(cumulative, currency)} in total on {charge_id}.",
+            f"Refunded {_amount(session, account_id, delta, currency)}; "
+            f"{_amount(session, account_id, cumulative, currency)} in total on {charge_id}.",
         ),
     )
 

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from app.db import write_lock
 from app.lib.csv_export import csv_text
+from app.lib.formatting import format_amount
 from app.models import (
     Account,
     AlertEvent,
@@ -37,6 +38,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
+from app.services.accounts import account_locale
 from app.services.errors import PermissionDenied, RateLimited, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 
@@ -126,9 +128,11 @@ def check_llm_budget(session: Session, account_id: int, *, now: datetime | None 
         reset = (
             start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
         )
+        locale = account_locale(session, account_id)
+        used, budget = (format_amount(v, "USD", locale) for v in (spent, plan.llm_budget_usd_per_month))
         raise RateLimited(
-            f"This account's assistant budget for the month is used up (${spent:.2f} of "
-            f"${plan.llm_budget_usd_per_month:.2f} on the {plan.label} plan). It resets on {reset:%Y-%m-%d}; "
+            f"This account's assistant budget for the month is used up ({used} of {budget} on the {plan.label} "
+            f"plan). It resets on {reset:%Y-%m-%d}; "
             "an owner can see the details on the Usage page.",
             retry_after=max(1, int((reset - (now or utcnow())).total_seconds())),
         )

@@ -33,20 +33,20 @@ class AccountItem(TypedDict):
     emails: str
 
 
-def account_item(row: AccountUsageTotal) -> AccountItem:
+def account_item(row: AccountUsageTotal, locale: str) -> AccountItem:
     f = row.figures
     return AccountItem(
         public_id=row.public_id,
         name=row.name,
         plan=usage_service.PLANS[row.plan].label if row.plan in usage_service.PLANS else row.plan,
-        requests=number(f.requests),
-        errors=number(f.errors),
-        events=number(f.events),
-        llm_calls=number(f.llm_calls),
-        tokens=f"{number(f.prompt_tokens)} / {number(f.completion_tokens)}",
-        cost=usd(f.cost_usd),
-        conversions=conversions_text(f.conversions),
-        emails=number(f.emails),
+        requests=number(f.requests, locale),
+        errors=number(f.errors, locale),
+        events=number(f.events, locale),
+        llm_calls=number(f.llm_calls, locale),
+        tokens=f"{number(f.prompt_tokens, locale)} / {number(f.completion_tokens, locale)}",
+        cost=usd(f.cost_usd, locale),
+        conversions=conversions_text(f.conversions, locale),
+        emails=number(f.emails, locale),
     )
 
 
@@ -79,9 +79,10 @@ class AdminUsageState(UsageRangeMixin, AppState):
         self._show(found)
 
     def _show(self, found: PlatformUsage) -> None:
-        self._show_days(found.start.isoformat(), found.end.isoformat(), found.days, found.total)
-        self.account_rows = [account_item(row) for row in found.accounts]
-        self.top_by_cost = [account_item(row) for row in found.top_by_cost]
+        locale = self.account_locale
+        self._show_days(found.start.isoformat(), found.end.isoformat(), found.days, found.total, locale)
+        self.account_rows = [account_item(row, locale) for row in found.accounts]
+        self.top_by_cost = [account_item(row, locale) for row in found.top_by_cost]
 
     @rx.event
     def load_admin_usage(self) -> None:

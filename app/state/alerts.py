@@ -76,7 +76,7 @@ class RuleItem(TypedDict):
     recipients: str
     enabled: bool
     firing: int
-    status: str  # firing | ok | disabled
+    status: str  # firing | ok | unchecked (not evaluated since it was saved) | disabled
     last_event_at: str
 
 
@@ -133,9 +133,18 @@ def rule_item(row: alert_service.RuleRow, timezone: str) -> RuleItem:
         recipients=row.recipients,
         enabled=row.enabled,
         firing=row.firing,
-        status="disabled" if not row.enabled else ("firing" if row.firing else "ok"),
+        status=_status(row),
         last_event_at=format_time(row.last_event_at, timezone),
     )
+
+
+def _status(row: alert_service.RuleRow) -> str:
+    if not row.enabled:
+        return "disabled"
+    if row.firing:
+        return "firing"
+    # A test says "Would fire" before the rule ever ran: "OK" would contradict it until the job judges it.
+    return "ok" if row.checked else "unchecked"
 
 
 def preview_item(preview: alert_service.Preview) -> PreviewItem:
@@ -505,7 +514,7 @@ class AlertsState(AppState):
         """Open the editor for a new rule (ROAS below the version's KPI target, for every active campaign)."""
         if not self.can_edit_marketing:
             return toast.error("Your role can look at alerts; a marketer, an admin or the owner edits them.")
-        self._open_editor("", {})
+        self._open_editor("", alert_service.new_rule_form())
         return None
 
     @rx.event

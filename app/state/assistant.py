@@ -19,6 +19,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from app.db import session_scope
+from app.lib.formatting import format_count, format_number, format_percent, format_ratio
 from app.models.base import utcnow
 from app.services import accounts as account_service
 from app.services import assistant
@@ -95,28 +96,25 @@ SKIPPED_ROW_KEYS = frozenset({"change"})
 FORMATTED = "_formatted"
 
 
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value - round(value)) < 1e-9 else f"{value:,.2f}"
-
-
-def _cell(value: Any, key: str = "") -> str:
-    """A figure as the dashboard writes it: rates (fractions) as percentages, ROAS as "2.50×", counts grouped."""
+def _cell(value: Any, key: str, locale: str) -> str:
+    """A figure as the dashboard writes it in the account's locale: rates (fractions) as percentages, ROAS as
+    "2.50×", counts grouped."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
         if key.endswith("_rate"):
-            return f"{value * 100:.1f}%"
+            return format_percent(value, locale)
         if key == "roas":
-            return f"{value:.2f}×"
-        return _number(value)
+            return format_ratio(value, locale)
+        return format_number(value, locale)
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(_scalar(v) for v in value):
-        return ", ".join(_cell(v) for v in value)
+        return ", ".join(_cell(v, "", locale) for v in value)
     if isinstance(value, list):
-        return f"{len(value)} item{'s' if len(value) != 1 else ''}"
+        return format_count(len(value), "item", locale)
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
@@ -151,33 +149,35 @@ def _percent(change: Any, path: tuple[str, ...]) -> float | None:
     return percent if isinstance(percent, int | float) else None
 
 
-def _shown(leaves: dict[tuple[str, ...], Any]) -> list[tuple[tuple[str, ...], str]]:
+def _shown(leaves: dict[tuple[str, ...], Any], locale: str) -> list[tuple[tuple[str, ...], str]]:
     """Each figure as text, money as its ``*_formatted`` twin (in place of the minor units, under their name)."""
     out = []
     for path, value in leaves.items():
         name = path[-1]
         if name.endswith(FORMATTED) and (*path[:-1], name.removesuffix(FORMATTED)) in leaves:
             continue
-        out.append((path, _cell(leaves.get((*path[:-1], f"{name}{FORMATTED}"), value), name)))
+        out.append((path, _cell(leaves.get((*path[:-1], f"{name}{FORMATTED}"), value), name, locale)))
     return out
 
 
-def _flat_row(row: dict[str, Any]) -> dict[str, str]:
+def _flat_row(row: dict[str, Any], locale: str) -> dict[str, str]:
     """One table row: nested figures as columns, money as its formatted text, each figure with its change."""
     leaves = dict(_leaves({k: v for k, v in row.items() if k not in SKIPPED_ROW_KEYS}))
     if "label" in row:
         leaves.pop(("key",), None)
-    shown = _shown(leaves)
+    shown = _shown(leaves, locale)
     # What the row is (label, name…) first, then money (revenue, spend, ROAS: what most questions are about).
     shown.sort(key=lambda item: 0 if len(item[0]) == 1 else (1 if MONEY_KEY in item[0] else 2))
     cells: dict[str, str] = {}
     for path, text in shown:
         percent = _percent(row.get("change"), path)
-        cells[_label(path)] = text if percent is None else f"{text} ({percent:+.1f}%)"
+        if percent is not None:
+            text += f" ({'+' if percent > 0 else ''}{format_percent(percent / 100, locale)})"
+        cells[_label(path)] = text
     return cells
 
 
-def _figures(result: Any) -> tuple[list[dict[str, Any]] | None, list[ParamItem]]:
+def _figures(result: Any, locale: str) -> tuple[list[dict[str, Any]] | None, list[ParamItem]]:
     """The rows of a tool's result (a list of dicts, or one inside a dict after its ``total``) and the scalars
     beside them (the resolved date range, model, filters…) as facts."""
     rows = _row_dicts(result)
@@ -196,7 +196,7 @@ def _figures(result: Any) -> tuple[list[dict[str, Any]] | None, list[ParamItem]]
         for path, value in _leaves({k: v for k, v in result.items() if k not in {key, "total"}})
         if value not in (None, "", []) and (_scalar(value) or all(_scalar(v) for v in value))
     }
-    return rows, [ParamItem(name=_label(path), value=text) for path, text in _shown(beside)]
+    return rows, [ParamItem(name=_label(path), value=text) for path, text in _shown(beside, locale)]
 
 
 def _pretty_json(value: Any) -> str:
@@ -204,13 +204,13 @@ def _pretty_json(value: Any) -> str:
     return text if len(text) <= MAX_JSON_CHARS else f"{text[:MAX_JSON_CHARS]}\n… (cut here: too long to show)"
 
 
-def tool_item(row: assistant.ToolCallRow) -> ToolItem:
+def tool_item(row: assistant.ToolCallRow, locale: str) -> ToolItem:
     """A tool call for the "How I got this" panel: its parameters, the facts of its query, and its figures as a
     compact table when they are rows (every figure, unformatted, in the JSON below it)."""
-    params = [ParamItem(name=_label((str(k),)), value=_cell(v, str(k))) for k, v in row.arguments.items()]
-    rows, facts = _figures(row.result)
+    params = [ParamItem(name=_label((str(k),)), value=_cell(v, str(k), locale)) for k, v in row.arguments.items()]
+    rows, facts = _figures(row.result, locale)
     facts = [f for f in facts if f not in params]  # the parameters as given are already shown
-    flat = [_flat_row(r) for r in (rows or [])[:MAX_TABLE_ROWS]]
+    flat = [_flat_row(r, locale) for r in (rows or [])[:MAX_TABLE_ROWS]]
     columns: list[str] = []
     for cells in flat:
         columns.extend(c for c in cells if c not in columns)
@@ -228,8 +228,8 @@ def tool_item(row: assistant.ToolCallRow) -> ToolItem:
     )
 
 
-def message_item(row: assistant.MessageRow, timezone: str) -> MessageItem:
-    tools = [tool_item(t) for t in row.tool_calls]
+def message_item(row: assistant.MessageRow, timezone: str, locale: str) -> MessageItem:
+    tools = [tool_item(t, locale) for t in row.tool_calls]
     return MessageItem(
         public_id=row.public_id,
         role=row.role,
@@ -326,7 +326,7 @@ class AssistantState(AppState):
 
     def _show_conversation(self, view: assistant.ConversationView) -> None:
         self.conversation_id = view.public_id
-        self.messages = [message_item(m, self.account_timezone) for m in view.messages]
+        self.messages = [message_item(m, self.account_timezone, self.account_locale) for m in view.messages]
 
     def _clear_conversation(self) -> None:
         self.conversation_id = ""
@@ -495,7 +495,7 @@ class AssistantState(AppState):
         if event.kind == "text":
             self.streaming_text += event.text
         elif event.kind == "tool" and event.tool is not None:
-            self.streaming_tools.append(tool_item(event.tool))
+            self.streaming_tools.append(tool_item(event.tool, self.account_locale))
         elif event.kind == "error":
             self.streaming_error = event.text or FALLBACK_TEXT["error"]
 

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from app import routes
 from app.db import session_scope
+from app.lib.formatting import DEFAULT_LOCALE
 from app.services import accounts as account_service
 from app.services import campaigns as campaign_service
 from app.services.errors import AuthenticationFailed, ServiceError
@@ -67,6 +68,8 @@ class AppState(rx.State):
     account_id: str = ""
     account_name: str = ""
     account_timezone: str = "UTC"
+    # How the account's numbers and money read (a Babel locale, e.g. de_DE): pass it to app.lib.formatting.
+    account_locale: str = DEFAULT_LOCALE
     role: str = ""
     # Names of the Permission members the user has here, computed by the permissions service.
     permissions: list[str] = []
@@ -87,6 +90,7 @@ class AppState(rx.State):
         self.account_id = context.active.public_id
         self.account_name = context.active.name
         self.account_timezone = context.active.timezone
+        self.account_locale = context.active.locale
         self.role = context.active.role
         actor = context.actor
         self.permissions = [p.name for p in Permission if actor is not None and actor.can(p)]
@@ -124,6 +128,10 @@ class AppState(rx.State):
     @rx.var
     def can_manage_team(self) -> bool:
         return Permission.MANAGE_TEAM.name in self.permissions
+
+    @rx.var
+    def can_manage_account(self) -> bool:
+        return Permission.MANAGE_ACCOUNT.name in self.permissions
 
     @rx.var
     def can_edit_marketing(self) -> bool:

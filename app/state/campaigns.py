@@ -15,6 +15,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from app import routes
+from app.lib.formatting import format_count
 from app.services import campaigns as campaign_service
 from app.services import pixels as pixel_service
 from app.services.campaigns import MATCH_FIELDS, Channel, Status
@@ -67,6 +68,10 @@ class CampaignsState(AppState):
     @rx.var
     def filtered(self) -> bool:
         return bool(self.search) or self.status_filter != ALL or self.channel_filter != ALL
+
+    @rx.var
+    def total_text(self) -> str:
+        return format_count(self.total, "campaign", self.account_locale)
 
     def _url(
         self, *, search: str | None = None, status: str | None = None, channel: str | None = None, page: int = 1
@@ -338,7 +343,9 @@ class CampaignEditorState(AppState):
         ]
         active = next((v for v in result.versions if v.number == row.active_version), None)
         self.pending_changes = (
-            _changes(campaign_service.diff_configs(active.config, result.draft)) if active and row.has_draft else []
+            _changes(campaign_service.diff_configs(active.config, result.draft, self.account_locale))
+            if active and row.has_draft
+            else []
         )
         self._show_config(result.draft)
         labels = [v["label"] for v in self.versions]
@@ -611,6 +618,7 @@ class CampaignEditorState(AppState):
                 campaign_public_id=self.campaign_public_id,
                 from_number=from_number,
                 to_number=to_number,
+                locale=self.account_locale,
             )
         )
         self.changes = _changes(result or [])

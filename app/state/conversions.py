@@ -17,6 +17,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from app import routes
+from app.lib.formatting import format_money
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
 from app.services.pixels import Provider
@@ -106,7 +107,7 @@ class StatusTotal(TypedDict):
     count: int
 
 
-def delivery_item(row: conversion_service.DeliveryRow, timezone: str) -> DeliveryItem:
+def delivery_item(row: conversion_service.DeliveryRow, timezone: str, locale: str) -> DeliveryItem:
     return DeliveryItem(
         delivery_id=row.delivery_id,
         order_id=row.order_id,
@@ -116,7 +117,7 @@ def delivery_item(row: conversion_service.DeliveryRow, timezone: str) -> Deliver
         provider_name=PROVIDER_NAMES.get(row.provider, row.provider),
         pixel_name=row.pixel_name,
         kind=row.kind,
-        value=row.value,
+        value=format_money(row.amount, row.currency, locale) if row.currency else row.value,
         campaign=row.campaign,
         status=row.status,
         attempts=row.attempts,
@@ -127,7 +128,7 @@ def delivery_item(row: conversion_service.DeliveryRow, timezone: str) -> Deliver
     )
 
 
-def delivery_view(detail: conversion_service.DeliveryDetail, timezone: str) -> DeliveryView:
+def delivery_view(detail: conversion_service.DeliveryDetail, timezone: str, locale: str) -> DeliveryView:
     attempts = [
         AttemptEntry(
             number=a.number,
@@ -142,7 +143,7 @@ def delivery_view(detail: conversion_service.DeliveryDetail, timezone: str) -> D
         for a in detail.attempts
     ]
     return DeliveryView(
-        row=delivery_item(detail.row, timezone),
+        row=delivery_item(detail.row, timezone, locale),
         checklist=[CheckEntry(label=c.label, state=c.state, detail=c.detail) for c in detail.checklist],
         attempts=attempts,
         conversion=pretty_json(detail.conversion),
@@ -247,7 +248,7 @@ class ConversionsState(AppState):
         return self._run(load)
 
     def _show_page(self, found: conversion_service.DeliveryPage) -> None:
-        self.deliveries = [delivery_item(row, self.account_timezone) for row in found.rows]
+        self.deliveries = [delivery_item(row, self.account_timezone, self.account_locale) for row in found.rows]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
         self.totals = [StatusTotal(status=s, count=found.totals.get(s, 0)) for s in STATUSES]
 
@@ -291,7 +292,10 @@ class ConversionsState(AppState):
         yield from next_page(self, self._page, self._append, "conversions")
 
     def _append(self, found: Any) -> None:
-        self.deliveries = [*self.deliveries, *(delivery_item(row, self.account_timezone) for row in found.rows)]
+        self.deliveries = [
+            *self.deliveries,
+            *(delivery_item(row, self.account_timezone, self.account_locale) for row in found.rows),
+        ]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
         self.totals = [StatusTotal(status=s, count=found.totals.get(s, 0)) for s in STATUSES]
 
@@ -331,7 +335,7 @@ class ConversionsState(AppState):
         if error or detail is None:
             return error or "This conversion could not be loaded."
         self.open_id = delivery_public_id
-        self.open_view = delivery_view(detail, self.account_timezone)
+        self.open_view = delivery_view(detail, self.account_timezone, self.account_locale)
         return None
 
     @rx.event

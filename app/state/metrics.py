@@ -18,13 +18,14 @@ from sqlmodel import Session
 
 from app import routes
 from app.lib.csv_export import csv_text
+from app.lib.formatting import format_count, format_money, format_number, format_percent, format_ratio
 from app.services import campaigns as campaign_service
 from app.services import events as event_service
 from app.services import metrics as metric_service
 from app.services import stripe_connection
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
 from app.services.campaigns import Channel
-from app.services.currency import currency_exponent, format_minor
+from app.services.currency import currency_exponent
 from app.services.metrics import Compare, Dimension, Figures, MetricsQuery, MetricsReport, Period, Preset
 from app.state.base import AppState
 from app.state.format import date_text
@@ -141,41 +142,38 @@ def measure_value(key: str, figures: Figures | None) -> float | None:
     return measure.value(figures, currency)
 
 
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value - round(value)) < 1e-9 else f"{value:,.2f}"
-
-
-def format_value(key: str, value: float | None) -> str:
-    """A measure's value as people read it: counts, percentages, money in the currency, ROAS as "2.50×"."""
+def format_value(key: str, value: float | None, locale: str) -> str:
+    """A measure's value as people read it in the account's locale: counts, percentages, money in the currency,
+    ROAS as "2.50×"."""
     if value is None:
         return "n/a"
     measure, currency = split_column(key)
     if measure.kind == "money":
-        return format_minor(round(value), currency)
+        return format_money(value, currency, locale)
     if measure.kind == "rate":
-        return f"{value * 100:.1f}%"
+        return format_percent(value, locale)
     if measure.kind == "ratio":
-        return f"{value:.2f}×"
-    return _number(value)
+        return format_ratio(value, locale)
+    return format_number(value, locale)
 
 
-def format_change(key: str, change: float) -> str:
+def format_change(key: str, change: float, locale: str) -> str:
     """An absolute delta with its sign; rates in percentage points."""
     measure, currency = split_column(key)
     sign = "+" if change > 0 else ("−" if change < 0 else "±")
     if measure.kind == "money":
-        return sign + format_minor(abs(round(change)), currency)
+        return sign + format_money(abs(change), currency, locale)
     if measure.kind == "rate":
-        return f"{sign}{abs(change) * 100:.1f} pp"
+        return f"{sign}{format_number(abs(change) * 100, locale, digits=1)} pp"
     if measure.kind == "ratio":
-        return f"{sign}{abs(change):.2f}×"
-    return sign + _number(abs(change))
+        return sign + format_ratio(abs(change), locale)
+    return sign + format_number(abs(change), locale)
 
 
-def percent_text(percent: float | None) -> str:
+def percent_text(percent: float | None, locale: str) -> str:
     if percent is None:
         return "n/a"
-    return f"{'+' if percent > 0 else ''}{percent:.1f}%"
+    return ("+" if percent > 0 else "") + format_percent(percent / 100, locale)
 
 
 def major(amount: float | None, currency: str) -> float | None:
@@ -328,13 +326,13 @@ class CampaignLine(TypedDict):
     roas: str
 
 
-def kpi_item(key: str, current: Figures, previous: Figures | None) -> KpiItem:
+def kpi_item(key: str, current: Figures, previous: Figures | None, locale: str) -> KpiItem:
     measure, _currency = split_column(key)
     now = measure_value(key, current)
     item = KpiItem(
         id="metric-" + key.replace(":", "-").replace("_", "-").lower(),
         label=column_label(key),
-        value=format_value(key, now),
+        value=format_value(key, now, locale),
         previous="",
         change="",
         percent="",
@@ -344,9 +342,9 @@ def kpi_item(key: str, current: Figures, previous: Figures | None) -> KpiItem:
     if previous is None:
         return item
     change = metric_service.delta(now, measure_value(key, previous))
-    item["previous"] = format_value(key, change.previous)
-    item["change"] = format_change(key, change.absolute) if change.absolute is not None else ""
-    item["percent"] = percent_text(change.percent)
+    item["previous"] = format_value(key, change.previous, locale)
+    item["change"] = format_change(key, change.absolute, locale) if change.absolute is not None else ""
+    item["percent"] = percent_text(change.percent, locale)
     direction = 0 if not change.absolute else (1 if change.absolute > 0 else -1)
     item["icon"] = {1: "arrow-up", -1: "arrow-down", 0: "minus"}[direction]
     item["tone"] = "gray" if direction == 0 or measure.better == 0 else (
@@ -355,7 +353,7 @@ def kpi_item(key: str, current: Figures, previous: Figures | None) -> KpiItem:
     return item
 
 
-def overview_kpis(current: Figures, previous: Figures | None, currencies: list[str]) -> list[KpiItem]:
+def overview_kpis(current: Figures, previous: Figures | None, currencies: list[str], locale: str) -> list[KpiItem]:
     """Net revenue (per currency), orders, conversion rate, AOV, ROAS and CPA (per currency), sessions, refunds."""
     codes = currencies or []
     keys = [
@@ -366,14 +364,14 @@ def overview_kpis(current: Figures, previous: Figures | None, currencies: list[s
         "sessions",
         *(column_key("refunds", c) for c in codes),
     ]
-    return [kpi_item(key, current, previous) for key in keys]
+    return [kpi_item(key, current, previous, locale) for key in keys]
 
 
 def _joined(values: list[str]) -> str:
     return " · ".join(values) if values else "—"
 
 
-def campaign_lines(report: MetricsReport, public_ids: Mapping[str, str]) -> list[CampaignLine]:
+def campaign_lines(report: MetricsReport, public_ids: Mapping[str, str], locale: str) -> list[CampaignLine]:
     """The top campaigns by net revenue (the service sorts rows so), with their volumes; ``public_ids`` maps the
     rows' keys (internal campaign ids) to the campaigns' public ids for links."""
     lines = []
@@ -385,11 +383,11 @@ def campaign_lines(report: MetricsReport, public_ids: Mapping[str, str]) -> list
             CampaignLine(
                 campaign=row.label,
                 url=routes.campaign_url(public_id) if public_id else "",
-                net=_joined([format_minor(figures.money[c].net, c) for c in codes]),
-                orders=_number(figures.orders),
-                conversion_rate=format_value("conversion_rate", figures.conversion_rate),
-                spend=_joined([format_minor(figures.money[c].spend, c) for c in spent]),
-                roas=_joined([format_value(column_key("roas", c), figures.roas(c)) for c in spent]),
+                net=_joined([format_money(figures.money[c].net, c, locale) for c in codes]),
+                orders=format_number(figures.orders, locale),
+                conversion_rate=format_value("conversion_rate", figures.conversion_rate, locale),
+                spend=_joined([format_money(figures.money[c].spend, c, locale) for c in spent]),
+                roas=_joined([format_value(column_key("roas", c), figures.roas(c), locale) for c in spent]),
             )
         )
     return lines
@@ -564,8 +562,8 @@ class DashboardState(AppState):
         self.has_figures = _has_figures(total) or _has_figures(before)
         self.comparing = previous is not None
         self.currencies = sorted(set(current.currencies) | set(previous.currencies if previous else []))
-        self.kpis = overview_kpis(total, before, self.currencies)
-        self.campaigns = campaign_lines(found.campaigns, found.campaign_ids)
+        self.kpis = overview_kpis(total, before, self.currencies, self.account_locale)
+        self.campaigns = campaign_lines(found.campaigns, found.campaign_ids, self.account_locale)
         period, comparison = found.period, found.comparison
         self.days = [(period.start + timedelta(days=n)).isoformat() for n in range(period.days)]
         self.comparison_days = (
@@ -643,7 +641,7 @@ class ExplorerData:
     urls: dict[str, str]  # row key -> campaign page
 
 
-def read_explorer(session: Session, account_id: int, choice: ExplorerChoice) -> ExplorerData:
+def read_explorer(session: Session, account_id: int, choice: ExplorerChoice, locale: str) -> ExplorerData:
     period = choice.range.period(metric_service.account_today(session, account_id))
     campaigns = [
         OptionItem(value=pid, label=name)
@@ -669,7 +667,7 @@ def read_explorer(session: Session, account_id: int, choice: ExplorerChoice) -> 
         labels = {key: name for key, name in products.items() if name and name != key}
     elif choice.dimension == Dimension.PRICE.value:
         labels = {
-            p.stripe_id: f"{p.product_name} · {p.nickname or format_minor(p.unit_amount or 0, p.currency.upper())}"
+            p.stripe_id: f"{p.product_name} · {p.nickname or format_money(p.unit_amount or 0, p.currency, locale)}"
             for p in prices
         }
     elif choice.dimension == Dimension.CAMPAIGN.value:
@@ -693,7 +691,7 @@ def _csv_number(key: str, value: float | None) -> str:
         return f"{round(value) / 10**exponent:.{exponent}f}"
     if measure.kind in {"rate", "ratio"}:
         return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
-    return _number(value).replace(",", "")
+    return f"{value:.0f}" if abs(value - round(value)) < 1e-9 else f"{value:.2f}"
 
 
 def explorer_csv(columns: list[str], rows: list[dict[str, Any]], *, comparing: bool) -> str:
@@ -764,6 +762,10 @@ class ExplorerState(AppState):
         return self.campaign_filter != ALL or self.channel_filter != ALL or self.product_filter != ALL
 
     @rx.var
+    def row_count_text(self) -> str:
+        return format_count(len(self.rows), "row", self.account_locale)
+
+    @rx.var
     def is_time(self) -> bool:
         return self.dimension in {d.value for d in metric_service.TIME_DIMENSIONS}
 
@@ -809,7 +811,7 @@ class ExplorerState(AppState):
         campaigns = {c for c, _n in campaign_service.campaign_choices(session=session, account_id=account_id)}
         if choice.campaign and choice.campaign not in campaigns:
             choice = ExplorerChoice(**{**choice.__dict__, "campaign": ""})
-        return read_explorer(session, account_id, choice)
+        return read_explorer(session, account_id, choice, self.account_locale)
 
     def _show(self, found: ExplorerData, choice: ExplorerChoice) -> None:
         report = found.report
@@ -872,10 +874,11 @@ class ExplorerState(AppState):
         shown = {"key": row["key"], "label": row["label"], "url": self._urls.get(row["key"], "")}
         for key in columns:
             now = row["values"].get(key)
-            shown[key] = format_value(key, now)
+            shown[key] = format_value(key, now, self.account_locale)
             if self.comparing:
                 change = metric_service.delta(now, row["previous"].get(key))
-                shown[f"{key}~"] = f"vs {format_value(key, change.previous)} ({percent_text(change.percent)})"
+                before = format_value(key, change.previous, self.account_locale)
+                shown[f"{key}~"] = f"vs {before} ({percent_text(change.percent, self.account_locale)})"
             else:
                 shown[f"{key}~"] = ""
         return shown
@@ -952,7 +955,7 @@ class VersionLine(TypedDict):
     small_sample: bool
 
 
-def version_lines(windows: list[metric_service.VersionWindow]) -> list[VersionLine]:
+def version_lines(windows: list[metric_service.VersionWindow], locale: str) -> list[VersionLine]:
     lines = []
     for w in windows:
         figures, codes = w.figures, sorted(w.figures.money)
@@ -962,12 +965,12 @@ def version_lines(windows: list[metric_service.VersionWindow]) -> list[VersionLi
                 version=f"v{w.number}",
                 window=period_text(Period(w.start, w.end)),
                 live_days=w.live_days,
-                sessions=_number(figures.sessions),
-                orders=_number(figures.orders),
-                conversion_rate=format_value("conversion_rate", figures.conversion_rate),
-                net=_joined([format_minor(figures.money[c].net, c) for c in codes]),
-                spend=_joined([format_minor(figures.money[c].spend, c) for c in spent]),
-                roas=_joined([format_value(column_key("roas", c), figures.roas(c)) for c in spent]),
+                sessions=format_number(figures.sessions, locale),
+                orders=format_number(figures.orders, locale),
+                conversion_rate=format_value("conversion_rate", figures.conversion_rate, locale),
+                net=_joined([format_money(figures.money[c].net, c, locale) for c in codes]),
+                spend=_joined([format_money(figures.money[c].spend, c, locale) for c in spent]),
+                roas=_joined([format_value(column_key("roas", c), figures.roas(c), locale) for c in spent]),
                 small_sample=figures.orders < SMALL_SAMPLE_ORDERS or figures.sessions < SMALL_SAMPLE_SESSIONS,
             )
         )
@@ -993,5 +996,5 @@ class VersionComparisonState(AppState):
         )
         self.versions_loaded = True
         self.versions_error = error or "" if self.is_authenticated else ""
-        self.version_windows = version_lines(found or [])
+        self.version_windows = version_lines(found or [], self.account_locale)
         self.window_days = (found[0].end - found[0].start).days + 1 if found else 0

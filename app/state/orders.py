@@ -17,11 +17,11 @@ import reflex as rx
 from sqlmodel import Session
 
 from app import routes
+from app.lib.formatting import format_money, format_percent
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
 from app.services import pixels as pixel_service
 from app.services.attribution import AttributionModel
-from app.services.currency import format_minor
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.conversions import DeliveryView, delivery_view, replay_message
 from app.state.format import date_text, format_time, parse_date
@@ -53,8 +53,12 @@ CLICK_FIELDS = (
 )
 
 
-def _money(amount: int | None, currency: str) -> str:
-    return "—" if amount is None else format_minor(amount, currency)
+def _amount(amount: int | None, currency: str, locale: str) -> str:
+    return "—" if amount is None else format_money(amount, currency, locale)
+
+
+def _refunded(amount: int, currency: str, locale: str) -> str:
+    return format_money(amount, currency, locale) if amount > 0 else ""
 
 
 # --- list ----------------------------------------------------------------------------------------------------------
@@ -73,14 +77,14 @@ class OrderItem(TypedDict):
     customer_email: str
 
 
-def order_item(row: order_service.OrderRow, timezone: str) -> OrderItem:
+def order_item(row: order_service.OrderRow, timezone: str, locale: str) -> OrderItem:
     return OrderItem(
         order_id=row.order_id,
         url=routes.order_url(row.order_id),
         created_at=format_time(row.created_at, timezone),
         status=row.status,
-        amount=_money(row.amount, row.currency),
-        refunded=format_minor(row.amount_refunded, row.currency) if row.amount_refunded > 0 else "",
+        amount=_amount(row.amount, row.currency, locale),
+        refunded=_refunded(row.amount_refunded, row.currency, locale),
         products=row.products or "—",
         campaign=row.campaign,
         campaign_version=row.campaign_version,
@@ -164,7 +168,7 @@ class OrdersState(AppState):
             self.orders, self.total, self.next_cursor = [], 0, ""
             self.error = error or "The orders could not be loaded."
             return
-        self.orders = [order_item(row, self.account_timezone) for row in found.orders]
+        self.orders = [order_item(row, self.account_timezone, self.account_locale) for row in found.orders]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
 
     @rx.event
@@ -173,7 +177,10 @@ class OrdersState(AppState):
         yield from next_page(self, self._page, self._append, "orders")
 
     def _append(self, found: Any) -> None:
-        self.orders = [*self.orders, *(order_item(row, self.account_timezone) for row in found.orders)]
+        self.orders = [
+            *self.orders,
+            *(order_item(row, self.account_timezone, self.account_locale) for row in found.orders),
+        ]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
 
     @rx.event
@@ -249,13 +256,13 @@ class FactItem(TypedDict):
     value: str
 
 
-def _share(text: Any) -> str:
+def _share(text: Any, locale: str) -> str:
     """A stored share ("1/3") as a percentage ("33.3%")."""
     try:
-        value = Fraction(str(text)) * 100
+        value = Fraction(str(text))
     except (ValueError, ZeroDivisionError):
         return str(text)
-    return f"{float(value):.1f}".removesuffix(".0") + "%"
+    return format_percent(round(float(value), 3), locale, digits=None)
 
 
 def _time_text(value: Any, timezone: str) -> str:
@@ -290,7 +297,7 @@ def touches_of(attribution: dict[str, Any], timezone: str) -> list[TouchItem]:
     ]
 
 
-def credits_of(attribution: dict[str, Any]) -> list[CreditItem]:
+def credits_of(attribution: dict[str, Any], locale: str) -> list[CreditItem]:
     models = attribution.get("models") or {}
     return [
         CreditItem(
@@ -300,7 +307,7 @@ def credits_of(attribution: dict[str, Any]) -> list[CreditItem]:
             campaign_version=f"v{c['version_number']}"
             if c.get("version_number")
             else str(c.get("campaign_version") or ""),
-            share=_share(c.get("share", "")),
+            share=_share(c.get("share", ""), locale),
         )
         for model, credits in models.items()
         if isinstance(credits, list)
@@ -377,17 +384,17 @@ class OrderDetailState(AppState):
 
         result, _error = self._run(load)
         found, self.has_pixels = result or ([], False)
-        self.conversions = [delivery_view(d, self.account_timezone) for d in found]
+        self.conversions = [delivery_view(d, self.account_timezone, self.account_locale) for d in found]
 
     def _show(self, detail: order_service.OrderDetail) -> None:
-        tz, row, currency = self.account_timezone, detail.row, detail.row.currency
+        tz, row, currency, loc = self.account_timezone, detail.row, detail.row.currency, self.account_locale
         self.status, self.mode = row.status, row.mode
         self.created_at = format_time(row.created_at, tz, seconds=True)
         self.paid_at = format_time(row.paid_at, tz, seconds=True)
-        self.amount = _money(row.amount, currency)
-        self.amount_expected = _money(detail.amount_expected, currency)
-        self.amount_paid = format_minor(detail.amount_paid, currency)
-        self.refunded = format_minor(row.amount_refunded, currency) if row.amount_refunded > 0 else ""
+        self.amount = _amount(row.amount, currency, loc)
+        self.amount_expected = _amount(detail.amount_expected, currency, loc)
+        self.amount_paid = format_money(detail.amount_paid, currency, loc)
+        self.refunded = _refunded(row.amount_refunded, currency, loc)
         self.products = row.products or "—"
         self.campaign, self.campaign_version = row.campaign, row.campaign_version
         self.customer_email = row.customer_email or ""
@@ -409,12 +416,13 @@ class OrderDetailState(AppState):
                 product=str(item.get("product") or item.get("price") or ""),
                 price_id=str(item.get("price") or ""),
                 quantity=int(item.get("quantity") or 1),
-                unit_amount=_money(item.get("unit_amount"), currency),
-                total=_money(
+                unit_amount=_amount(item.get("unit_amount"), currency, loc),
+                total=_amount(
                     None
                     if item.get("unit_amount") is None
                     else int(item["unit_amount"]) * int(item.get("quantity") or 1),
                     currency,
+                    loc,
                 ),
             )
             for item in detail.items
@@ -422,8 +430,8 @@ class OrderDetailState(AppState):
         self.payments = [
             PaymentItem(
                 kind=PAYMENT_KINDS.get(p.kind, p.kind),
-                amount=format_minor(p.amount, p.currency),
-                refunded=format_minor(p.amount_refunded, p.currency) if p.amount_refunded > 0 else "",
+                amount=format_money(p.amount, p.currency, loc),
+                refunded=_refunded(p.amount_refunded, p.currency, loc),
                 paid_at=format_time(p.paid_at, tz),
                 reference=p.invoice_id or p.payment_intent_id or "",
             )
@@ -443,7 +451,7 @@ class OrderDetailState(AppState):
         ]
         attribution = detail.attribution if isinstance(detail.attribution, dict) else {}
         self.touches = touches_of(attribution, tz)
-        self.credits = credits_of(attribution)
+        self.credits = credits_of(attribution, self.account_locale)
         self.signals = [
             *(FactItem(label=label, value=str(attribution.get(name) or "—")) for name, label in CLICK_FIELDS),
             FactItem(label="Consent", value=_consent(attribution.get("consent"))),

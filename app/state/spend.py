@@ -13,8 +13,8 @@ from typing import Any, Protocol, TypedDict
 import reflex as rx
 from sqlmodel import Session
 
+from app.lib.formatting import format_count, format_money, format_number
 from app.services import spend as spend_service
-from app.services.currency import format_minor
 from app.services.errors import ValidationFailed
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, parse_date
@@ -59,13 +59,13 @@ class SpendRow(TypedDict):
     source: str
 
 
-def _count_text(value: int | None) -> str:
-    return "" if value is None else f"{value:,}"
+def _count_text(value: int | None, locale: str) -> str:
+    return "" if value is None else format_number(value, locale)
 
 
-def preview_row(row: spend_service.SpendRow) -> PreviewRow:
+def preview_row(row: spend_service.SpendRow, locale: str) -> PreviewRow:
     if row.amount is not None:
-        spend = format_minor(row.amount, row.currency)
+        spend = format_money(row.amount, row.currency, locale)
     else:
         spend = " ".join(part for part in (row.amount_text, row.currency) if part)
     return PreviewRow(
@@ -73,12 +73,12 @@ def preview_row(row: spend_service.SpendRow) -> PreviewRow:
         date=row.day.isoformat() if row.day else "",
         campaign=row.campaign_name or row.campaign_text,
         spend=spend,
-        impressions=_count_text(row.impressions),
-        clicks=_count_text(row.clicks),
+        impressions=_count_text(row.impressions, locale),
+        clicks=_count_text(row.clicks, locale),
         valid=row.valid,
         errors=list(row.errors),
         replaces=(
-            f"replaces {format_minor(row.replaces_amount, row.replaces_currency)}"
+            f"replaces {format_money(row.replaces_amount, row.replaces_currency, locale)}"
             if row.replaces_amount is not None
             else ""
         ),
@@ -93,21 +93,24 @@ def shown_rows(preview: spend_service.SpendPreview, limit: int = PREVIEW_LIMIT) 
     return sorted([*invalid, *replacing, *others][:limit], key=lambda r: r.line)
 
 
-def spend_row(row: spend_service.SpendItem) -> SpendRow:
+def spend_row(row: spend_service.SpendItem, locale: str) -> SpendRow:
     return SpendRow(
         day=row.day.isoformat(),
         campaign_id=row.campaign_public_id,
         campaign=row.campaign_name,
-        spend=format_minor(row.amount, row.currency),
-        impressions=_count_text(row.impressions),
-        clicks=_count_text(row.clicks),
+        spend=format_money(row.amount, row.currency, locale),
+        impressions=_count_text(row.impressions, locale),
+        clicks=_count_text(row.clicks, locale),
         source=row.source,
     )
 
 
-def imported_message(result: spend_service.ImportResult) -> str:
+def imported_message(result: spend_service.ImportResult, locale: str) -> str:
     total = result.inserted + result.replaced
-    return f"Imported {total:,} row{'s' if total != 1 else ''}: {result.inserted:,} new, {result.replaced:,} replaced."
+    return (
+        f"Imported {format_count(total, 'row', locale)}: {format_number(result.inserted, locale)} new, "
+        f"{format_number(result.replaced, locale)} replaced."
+    )
 
 
 class SpendState(AppState):
@@ -145,7 +148,7 @@ class SpendState(AppState):
 
     @rx.var
     def import_label(self) -> str:
-        return f"Import {self.valid_count:,} row{'s' if self.valid_count != 1 else ''}"
+        return f"Import {format_count(self.valid_count, 'row', self.account_locale)}"
 
     @rx.var
     def filtered(self) -> bool:
@@ -180,7 +183,7 @@ class SpendState(AppState):
             self.rows, self.total, self.next_cursor = [], 0, ""
             self.error = error or "The stored spend could not be loaded."
             return
-        self.rows = [spend_row(r) for r in found.rows]
+        self.rows = [spend_row(r, self.account_locale) for r in found.rows]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
 
     @rx.event
@@ -197,7 +200,7 @@ class SpendState(AppState):
         yield from next_page(self, self._page, self._append, "spend")
 
     def _append(self, found: Any) -> None:
-        self.rows = [*self.rows, *(spend_row(r) for r in found.rows)]
+        self.rows = [*self.rows, *(spend_row(r, self.account_locale) for r in found.rows)]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
 
     @rx.event
@@ -255,7 +258,7 @@ class SpendState(AppState):
             return
         text, preview = result
         self.file_name, self._csv_text = file_name, text
-        self.preview_rows = [preview_row(r) for r in shown_rows(preview)]
+        self.preview_rows = [preview_row(r, self.account_locale) for r in shown_rows(preview)]
         self.row_count = len(preview.rows)
         self.valid_count, self.invalid_count = preview.valid, preview.invalid
         self.replace_count = len(preview.replacing)
@@ -301,7 +304,7 @@ class SpendState(AppState):
             return
         self._clear_preview()
         self._reload()
-        yield toast.success(imported_message(result))
+        yield toast.success(imported_message(result, self.account_locale))
 
     @rx.event
     def download_template(self) -> Any:

@@ -12,8 +12,8 @@ from typing import Any, TypedDict
 import reflex as rx
 from sqlmodel import Session
 
+from app.lib.formatting import format_count, format_money
 from app.services import stripe_connection as stripe_service
-from app.services.currency import format_minor
 from app.services.permissions import Permission
 from app.state.base import AppState
 from app.state.format import format_time
@@ -38,12 +38,14 @@ def _billing(interval: str | None, count: int | None) -> str:
     return INTERVALS.get(interval, f"per {interval}")
 
 
-def price_item(price: stripe_service.PriceRow) -> PriceItem:
+def price_item(price: stripe_service.PriceRow, locale: str) -> PriceItem:
     return PriceItem(
         price_id=price.stripe_id,
         product=price.product_name,
         nickname=price.nickname,
-        amount="custom amount" if price.unit_amount is None else format_minor(price.unit_amount, price.currency),
+        amount="custom amount"
+        if price.unit_amount is None
+        else format_money(price.unit_amount, price.currency, locale),
         billing=_billing(price.recurring_interval, price.recurring_interval_count),
     )
 
@@ -66,6 +68,7 @@ class StripeState(AppState):
     last_webhook_at: str = ""
     product_count: int = 0
     price_count: int = 0
+    catalogue_text: str = ""  # "1 product, 2 prices"
     prices: list[PriceItem] = []
     webhook_url: str = ""
 
@@ -91,12 +94,13 @@ class StripeState(AppState):
         self.loaded = True
         self.webhook_url = stripe_service.webhook_url(self.account_id) if self.account_id else ""
         self.connected = status is not None
-        self.prices = [price_item(p) for p in prices]
+        self.prices = [price_item(p, self.account_locale) for p in prices]
         if status is None:
             self.stripe_account_id = self.stripe_account_name = self.key_hint = ""
             self.connected_at = self.catalog_synced_at = self.last_webhook_at = ""
             self.livemode = self.has_webhook_secret = False
             self.product_count = self.price_count = 0
+            self.catalogue_text = ""
             return
         tz = self.account_timezone
         self.stripe_account_id = status.stripe_account_id
@@ -108,6 +112,7 @@ class StripeState(AppState):
         self.catalog_synced_at = format_time(status.catalog_synced_at, tz)
         self.last_webhook_at = format_time(status.last_webhook_at, tz)
         self.product_count, self.price_count = status.products, status.prices
+        self.catalogue_text = self._catalogue(status.products, status.prices)
 
     @rx.event
     def load_stripe(self) -> None:
@@ -140,8 +145,12 @@ class StripeState(AppState):
             self.sync_note = result.sync_error
             return toast.warning(f"Connected to {name}. {result.sync_error}")
         return toast.success(
-            f"Connected to {name}: {result.connection.products} products and {result.connection.prices} prices synced."
+            f"Connected to {name}: {self._catalogue(result.connection.products, result.connection.prices)} synced."
         )
+
+    def _catalogue(self, products: int, prices: int) -> str:
+        loc = self.account_locale
+        return f"{format_count(products, 'product', loc)} and {format_count(prices, 'price', loc)}"
 
     @rx.event
     def save_webhook_secret(self, form: dict[str, Any]) -> Any:
@@ -187,4 +196,4 @@ class StripeState(AppState):
             yield toast.error(error or "The catalogue could not be synced.")
             return
         self.sync_note = ""
-        yield toast.success(f"Synced {result.products} products and {result.prices} prices from Stripe.")
+        yield toast.success(f"Synced {self._catalogue(result.products, result.prices)} from Stripe.")

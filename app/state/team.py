@@ -6,6 +6,8 @@ from typing import Any, TypedDict
 
 import reflex as rx
 
+from app.lib.formatting import format_money
+from app.services import accounts as account_service
 from app.services import team as team_service
 from app.state.base import AppState
 from app.state.format import format_time
@@ -28,7 +30,14 @@ class InviteItem(TypedDict):
     expires_at: str
 
 
+class LocaleOption(TypedDict):
+    value: str
+    label: str  # "German (Germany) · 20.442,50 €"
+
+
 class TeamState(AppState):
+    locale_options: list[LocaleOption] = []
+    locale_choice: str = ""
     members: list[MemberItem] = []
     invites: list[InviteItem] = []
     invite_role: str = "marketer"
@@ -68,6 +77,32 @@ class TeamState(AppState):
     def load_team(self) -> None:
         self.error = self.last_invited = ""
         self._refresh()
+        self._show_locale()
+
+    def _show_locale(self) -> None:
+        self.locale_choice = self.account_locale
+        self.locale_options = [
+            LocaleOption(value=code, label=label) for code, label in account_service.locale_options(self.account_locale)
+        ]
+
+    @rx.event
+    def set_locale_choice(self, locale: str) -> None:
+        self.locale_choice = str(locale)
+
+    @rx.event
+    def save_locale(self) -> Any:
+        """Owners and admins: how the account's pages and e-mails write numbers and money."""
+        saved, error = self._run(
+            lambda s: (
+                account_service.set_account_locale(session=s, actor=self._actor(s), locale=self.locale_choice).locale
+            )
+        )
+        if error or saved is None:
+            self.locale_choice = self.account_locale
+            return toast.error(error or "The locale could not be saved.")
+        self.account_locale = saved
+        self._show_locale()
+        return toast.success(f"Saved: amounts now read like {format_money(2044250, 'EUR', saved)}.")
 
     @rx.event
     def set_invite_role(self, role: str) -> None:

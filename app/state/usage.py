@@ -17,6 +17,7 @@ import reflex as rx
 
 from app import routes
 from app.db import session_scope
+from app.lib.formatting import format_amount, format_number, format_percent
 from app.services import usage as usage_service
 from app.services.permissions import Permission
 from app.services.pixels import Provider
@@ -91,80 +92,78 @@ class QuestionItem(TypedDict):
     cost: str
 
 
-def number(value: float) -> str:
-    return f"{round(value):,}"
+def number(value: float, locale: str) -> str:
+    return format_number(round(value), locale)
 
 
-def usd(value: float) -> str:
-    """Dollars: cents above a dollar, tenths of a cent below (a question costs fractions of a cent)."""
-    if value == 0:
-        return "$0.00"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
+def usd(value: float, locale: str) -> str:
+    """Dollars: cents above a dollar, hundredths of a cent below (a question costs fractions of a cent)."""
+    return format_amount(value, "USD", locale, digits=2 if value == 0 or abs(value) >= 1 else 4)
 
 
-def conversions_text(conversions: dict[str, int]) -> str:
+def conversions_text(conversions: dict[str, int], locale: str) -> str:
     sent = [(PROVIDER_LABELS.get(p, p), n) for p, n in sorted(conversions.items()) if n]
-    return " · ".join(f"{label} {n:,}" for label, n in sent) if sent else "0"
+    return " · ".join(f"{label} {number(n, locale)}" for label, n in sent) if sent else "0"
 
 
-def limit_item(limit: LimitUse, plan_label: str) -> LimitItem:
+def limit_item(limit: LimitUse, plan_label: str, locale: str) -> LimitItem:
     money = limit.key == "llm_cost_month"
     percent = limit.fraction * 100
     return LimitItem(
         key=limit.key,
         label=limit.label,
-        used=usd(limit.used) if money else number(limit.used),
-        limit=usd(limit.limit) if money else number(limit.limit),
+        used=usd(limit.used, locale) if money else number(limit.used, locale),
+        limit=usd(limit.limit, locale) if money else number(limit.limit, locale),
         percent=min(100, round(percent)),
         note=(
             f"Limit reached on the {plan_label} plan"
             if limit.reached
-            else f"{percent:.1f} % of the {plan_label} plan's limit"
+            else f"{format_percent(limit.fraction, locale)} of the {plan_label} plan's limit"
         ),
         tone="red" if limit.reached else ("amber" if percent >= 80 else "green"),
     )
 
 
-def total_items(total: UsageFigures) -> list[TotalItem]:
+def total_items(total: UsageFigures, locale: str) -> list[TotalItem]:
     return [
-        TotalItem(id="total-requests", label="API requests", value=number(total.requests)),
-        TotalItem(id="total-errors", label="API errors", value=number(total.errors)),
-        TotalItem(id="total-events", label="Events accepted via API", value=number(total.events)),
-        TotalItem(id="total-llm-calls", label="Assistant calls", value=number(total.llm_calls)),
+        TotalItem(id="total-requests", label="API requests", value=number(total.requests, locale)),
+        TotalItem(id="total-errors", label="API errors", value=number(total.errors, locale)),
+        TotalItem(id="total-events", label="Events accepted via API", value=number(total.events, locale)),
+        TotalItem(id="total-llm-calls", label="Assistant calls", value=number(total.llm_calls, locale)),
         TotalItem(
             id="total-tokens",
             label="Tokens in / out",
-            value=f"{number(total.prompt_tokens)} / {number(total.completion_tokens)}",
+            value=f"{number(total.prompt_tokens, locale)} / {number(total.completion_tokens, locale)}",
         ),
-        TotalItem(id="total-cost", label="Assistant cost", value=usd(total.cost_usd)),
-        TotalItem(id="total-conversions", label="Conversions sent", value=number(total.conversions_sent)),
-        TotalItem(id="total-emails", label="E-mails sent", value=number(total.emails)),
+        TotalItem(id="total-cost", label="Assistant cost", value=usd(total.cost_usd, locale)),
+        TotalItem(id="total-conversions", label="Conversions sent", value=number(total.conversions_sent, locale)),
+        TotalItem(id="total-emails", label="E-mails sent", value=number(total.emails, locale)),
     ]
 
 
-def day_item(day: UsageDay) -> DayItem:
+def day_item(day: UsageDay, locale: str) -> DayItem:
     f = day.figures
     return DayItem(
         day=day.day.isoformat(),
-        requests=number(f.requests),
-        errors=number(f.errors),
-        events=number(f.events),
-        llm_calls=number(f.llm_calls),
-        prompt_tokens=number(f.prompt_tokens),
-        completion_tokens=number(f.completion_tokens),
-        cost=usd(f.cost_usd),
-        conversions=conversions_text(f.conversions),
-        emails=number(f.emails),
+        requests=number(f.requests, locale),
+        errors=number(f.errors, locale),
+        events=number(f.events, locale),
+        llm_calls=number(f.llm_calls, locale),
+        prompt_tokens=number(f.prompt_tokens, locale),
+        completion_tokens=number(f.completion_tokens, locale),
+        cost=usd(f.cost_usd, locale),
+        conversions=conversions_text(f.conversions, locale),
+        emails=number(f.emails, locale),
     )
 
 
-def api_item(row: ApiUsageRow) -> ApiItem:
+def api_item(row: ApiUsageRow, locale: str) -> ApiItem:
     return ApiItem(
         key=row.key_name,
         endpoint=row.endpoint,
-        requests=number(row.requests),
-        errors=number(row.errors),
-        events=number(row.events),
+        requests=number(row.requests, locale),
+        errors=number(row.errors, locale),
+        events=number(row.events, locale),
     )
 
 
@@ -249,11 +248,11 @@ class UsageRangeMixin(rx.State, mixin=True):
         self.since, self.until = date_text(params.get("from")), date_text(params.get("to"))
         return parse_date(self.since), parse_date(self.until)
 
-    def _show_days(self, start: str, end: str, days: list[UsageDay], total: UsageFigures) -> None:
+    def _show_days(self, start: str, end: str, days: list[UsageDay], total: UsageFigures, locale: str) -> None:
         self.range_start, self.range_end = start, end
         self.has_activity = total.active
-        self.totals = total_items(total)
-        self.days = [day_item(d) for d in reversed(days)]  # newest first in the table
+        self.totals = total_items(total, locale)
+        self.days = [day_item(d, locale) for d in reversed(days)]  # newest first in the table
         self.chart_days = [d.day.isoformat() for d in days]
         self.chart_requests = [float(d.figures.requests) for d in days]
         self.chart_errors = [float(d.figures.errors) for d in days]
@@ -318,19 +317,20 @@ class UsageState(UsageRangeMixin, AppState):
         self._show(found)
 
     def _show(self, found: AccountUsage) -> None:
-        self._show_days(found.start.isoformat(), found.end.isoformat(), found.days, found.total)
+        locale = self.account_locale
+        self._show_days(found.start.isoformat(), found.end.isoformat(), found.days, found.total, locale)
         self.plan_label = found.plan.label
-        self.limits = [limit_item(limit, found.plan.label) for limit in found.limits]
-        self.by_key = [api_item(row) for row in found.by_key]
-        self.by_endpoint = [api_item(row) for row in found.by_endpoint]
+        self.limits = [limit_item(limit, found.plan.label, locale) for limit in found.limits]
+        self.by_key = [api_item(row, locale) for row in found.by_key]
+        self.by_endpoint = [api_item(row, locale) for row in found.by_endpoint]
         self.by_user = [
             UserItem(
                 email=row.email or "(deleted user)",
-                questions=number(row.questions),
-                calls=number(row.calls),
-                prompt_tokens=number(row.prompt_tokens),
-                completion_tokens=number(row.completion_tokens),
-                cost=usd(row.cost_usd),
+                questions=number(row.questions, locale),
+                calls=number(row.calls, locale),
+                prompt_tokens=number(row.prompt_tokens, locale),
+                completion_tokens=number(row.completion_tokens, locale),
+                cost=usd(row.cost_usd, locale),
             )
             for row in found.by_user
         ]
@@ -339,9 +339,9 @@ class UsageState(UsageRangeMixin, AppState):
                 question=row.question,
                 email=row.email or "(deleted user)",
                 asked_at=format_time(row.asked_at, "UTC") if row.asked_at else "—",
-                calls=number(row.calls),
-                tokens=f"{number(row.prompt_tokens)} / {number(row.completion_tokens)}",
-                cost=usd(row.cost_usd),
+                calls=number(row.calls, locale),
+                tokens=f"{number(row.prompt_tokens, locale)} / {number(row.completion_tokens, locale)}",
+                cost=usd(row.cost_usd, locale),
             )
             for row in found.top_questions
         ]

@@ -155,7 +155,7 @@ def test_paid_order_conversions_are_sent_and_explained(
     meta_row = page.locator(".delivery-row").filter(has_text="Meta test")
     expect(meta_row.locator(".delivery-status")).to_have_text("sent")
     expect(meta_row.locator(".delivery-test")).to_be_visible()
-    expect(meta_row.locator(".delivery-value")).to_have_text("49.00 EUR")
+    expect(meta_row.locator(".delivery-value")).to_have_text("€49.00")
     expect(meta_row.locator(".delivery-kind")).to_have_text("purchase")
     expect(meta_row.locator(".delivery-order")).to_have_text(order_id)
     ga_row = page.locator(".delivery-row").filter(has_text="GA4 live")

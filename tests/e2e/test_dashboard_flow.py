@@ -92,13 +92,13 @@ def test_overview_range_picker_and_explorer(server: Server, page: Page, _stripe_
     expect(page).to_have_url(url_is(base, "/"))
 
     # The overview: KPIs of the last 28 days vs the previous period, charts, top campaigns, today's live list.
-    expect(page.locator("#metric-net-eur .kpi-value")).to_have_text("99.00 EUR")
+    expect(page.locator("#metric-net-eur .kpi-value")).to_have_text("€99.00")
     expect(page.locator("#metric-orders .kpi-value")).to_have_text("1")
     expect(page.locator("#metric-sessions .kpi-value")).to_have_text("3")
     expect(page.locator("#metric-conversion-rate .kpi-value")).to_have_text("33.3%")
     expect(page.locator("#metric-cpa-eur .kpi-value")).to_have_text("n/a")  # no spend: not 0.00 (free customers)
     expect(page.locator("#metric-net-eur .kpi-percent")).to_have_text("n/a")  # nothing the period before
-    expect(page.locator("#metric-net-eur .kpi-previous")).to_have_text("was 0.00 EUR")
+    expect(page.locator("#metric-net-eur .kpi-previous")).to_have_text("was €0.00")
     expect(page.locator("#chart-revenue .js-plotly-plot")).to_be_visible()
     expect(page.locator("#chart-orders .js-plotly-plot")).to_be_visible()
     expect(page.locator("#top-campaigns .campaign-line").first).to_contain_text("Spring")
@@ -139,7 +139,7 @@ def test_overview_range_picker_and_explorer(server: Server, page: Page, _stripe_
     sessions.click()
     expect(sessions).to_have_attribute("aria-sort", "asc")
     expect(rows.first.locator(".row-label")).to_have_text("Direct / unmatched")  # 1 session
-    expect(page.locator("#explorer-table .explorer-total")).to_contain_text("99.00 EUR")
+    expect(page.locator("#explorer-table .explorer-total")).to_contain_text("€99.00")
 
     with page.expect_download() as downloaded:
         page.locator("#export-csv").click()
@@ -153,14 +153,14 @@ def test_overview_range_picker_and_explorer(server: Server, page: Page, _stripe_
     _choose(page, "explorer-lookback", "7 days")
     expect(page).to_have_url(re.compile(r"lookback_days=7"))
     expect(page.locator("#computed-live")).to_be_visible()
-    expect(page.locator("#explorer-table .explorer-total")).to_contain_text("99.00 EUR")
+    expect(page.locator("#explorer-table .explorer-total")).to_contain_text("€99.00")
 
     # The campaign page compares its versions, with the volumes.
     page.goto(f"{base}/campaigns/{campaign}")
     version = page.locator("#versions-compared-table .version-window-row")
     expect(version).to_have_count(1)
     expect(version).to_contain_text("v1")
-    expect(version).to_contain_text("99.00 EUR")
+    expect(version).to_contain_text("€99.00")
     expect(version.locator(".small-sample")).to_be_visible()
 
 

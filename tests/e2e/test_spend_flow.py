@@ -72,16 +72,16 @@ def test_upload_preview_import_replace_and_delete(server: Server, page: Page, tm
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(day)
     expect(rows.first.locator(".spend-campaign")).to_have_text("Spring sale")
-    expect(rows.first.locator(".spend-amount")).to_have_text("125.50 EUR")
+    expect(rows.first.locator(".spend-amount")).to_have_text("€125.50")
 
     # The same file again: the day is replaced, not added.
     _upload(page, csv_file)
     expect(page.locator("#preview-replace")).to_have_text("1 replace stored days")
-    expect(page.locator(".preview-replaces")).to_have_text("replaces 125.50 EUR")
+    expect(page.locator(".preview-replaces")).to_have_text("replaces €125.50")
     page.locator("#import-spend").click()
     expect(_toast(page, "Imported 1 row: 0 new, 1 replaced.")).to_be_visible()
     expect(rows).to_have_count(1)
-    expect(page.locator("#spend-total")).to_have_text("Showing 1 of 1 rows")
+    expect(page.locator("#spend-total")).to_have_text("Showing 1 of 1 row")
 
     # A file with nothing valid cannot be imported; cancel closes the preview.
     nothing = tmp_path / "nothing.csv"

@@ -9,7 +9,14 @@ from app.models import AuthSession, Membership, Role
 from app.models.base import utcnow
 from app.services import accounts
 from app.services.crypto import sha256_hex
-from app.services.errors import AuthenticationFailed, Conflict, NotFound, RateLimited, ValidationFailed
+from app.services.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ValidationFailed,
+)
 from tests.utils.factories import PASSWORD, add_member, make_owner
 
 
@@ -147,3 +154,31 @@ def test_removed_member_falls_back_to_their_other_account(db: Session) -> None:
     context = accounts.resolve_session(session=db, token=token)
     assert context is not None and context.active is not None
     assert context.active.public_id == own.public_id
+
+
+def test_the_locale_defaults_to_en_us_and_owners_and_admins_change_it(db: Session) -> None:
+    account, user, owner = make_owner(db)
+    assert account.locale == "en_US"
+    token = accounts.start_session(session=db, user=user)
+    context = accounts.resolve_session(session=db, token=token)
+    assert context is not None and context.active is not None and context.active.locale == "en_US"
+
+    assert accounts.set_account_locale(session=db, actor=owner, locale="de-de").locale == "de_DE"
+    assert accounts.account_locale(db, account.id or 0) == "de_DE"
+    _, admin = add_member(db, account, Role.ADMIN)
+    assert accounts.set_account_locale(session=db, actor=admin, locale="fr_FR").locale == "fr_FR"
+    _, marketer = add_member(db, account, Role.MARKETER)
+    with pytest.raises(PermissionDenied, match="cannot change the account's settings"):
+        accounts.set_account_locale(session=db, actor=marketer, locale="en_US")
+    for bad in ("", "xx_YY", "english"):
+        with pytest.raises(ValidationFailed) as refused:
+            accounts.set_account_locale(session=db, actor=owner, locale=bad)
+        assert refused.value.field == "locale" and "such as en_US or de_DE" in refused.value.message
+    assert accounts.account_locale(db, account.id or 0) == "fr_FR"
+
+
+def test_the_locale_menu_shows_how_amounts_read() -> None:
+    options = dict(accounts.locale_options())
+    assert options["en_US"] == "English (United States) · €20,442.50"
+    assert options["de_DE"] == "German (Germany) · 20.442,50\xa0€"
+    assert "es_MX" in dict(accounts.locale_options("es_MX"))  # the account's own, even when not a common one

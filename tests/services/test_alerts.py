@@ -57,7 +57,9 @@ def world(db: Session) -> World:
 
 
 def rule(w: World, **fields: Any) -> str:
-    data = {"name": "ROAS watch", "campaign": w.a.public_id, "metric": "roas", "recipient_emails": "ops@shop.test"}
+    # No minimum volume: the worlds here are a few sessions (the default minimum has its own test).
+    data = {"name": "ROAS watch", "campaign": w.a.public_id, "metric": "roas", "recipient_emails": "ops@shop.test",
+            "min_sessions": 0}  # fmt: skip
     return alerts.create_rule(session=w.db, actor=w.actor, data=data | fields).public_id
 
 
@@ -96,16 +98,16 @@ def test_roas_below_the_versions_target_fires_once_emails_and_resolves(world: Wo
     assert fired.kind == "fired" and fired.value == 0.8 and fired.threshold == 2.0 and fired.email_status == "sent"
     assert fired.recipients == sorted({"ops@shop.test", _owner_email(w)})
     [message] = sent_mail(outbox)
-    assert message["Subject"] == "[PaidSignal] Spring sale v2: ROAS 0.80 below 2.00"
+    assert message["Subject"] == "[PaidSignal] Spring sale v2: ROAS 0.80× below 2.00×"
     text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
-    assert "ROAS 0.80 is below 2.00 over the last 24 hours (20 sessions, 1 orders)" in text
-    assert "Threshold: below 2.00 (the version's KPI target)" in text
-    assert "Value:     0.80 (previous window: 0.00)" in text
+    assert "ROAS 0.80× is below 2.00× over the last 24 hours (20 sessions, 1 order)" in text
+    assert "Threshold: below 2.00× (the version's KPI target)" in text
+    assert "Value:     0.80× (previous window: 0.00×)" in text
     assert "Window:    2026-05-31 14:00 – 2026-06-01 14:00 (Europe/Paris)" in text
-    assert "Volume:    20 sessions, 1 orders" in text
-    assert "Previous window: 20 sessions, 0 orders, net revenue 0.00 EUR, spend 100.00 EUR." in text
-    assert "Product prod_shoe: net revenue 0.00 EUR → 80.00 EUR (+80.00 EUR)." in text
+    assert "Volume:    20 sessions, 1 order" in text
+    assert "Previous window: 20 sessions, 0 orders, net revenue €0.00, spend €100.00." in text
+    assert "Product prod_shoe: net revenue €0.00 → €80.00 (+€80.00)." in text
     assert f"{get_settings().public_url}/campaigns/{w.a.public_id}" in text
     assert f'href="{get_settings().public_url}/campaigns/{w.a.public_id}"' in html and "<table>" in html
 
@@ -120,7 +122,7 @@ def test_roas_below_the_versions_target_fires_once_emails_and_resolves(world: Wo
     assert summary.resolved == 1
     resolved = events(w.db, "resolved")[0]
     assert resolved.value == pytest.approx(3.8) and resolved.email_status == "sent"
-    assert sent_mail(outbox)[-1]["Subject"] == "[PaidSignal] Resolved: Spring sale v2: ROAS back to 3.80"
+    assert sent_mail(outbox)[-1]["Subject"] == "[PaidSignal] Resolved: Spring sale v2: ROAS back to 3.80×"
     state = w.db.exec(select(AlertState)).one()
     assert state.status == "ok"
 
@@ -206,9 +208,9 @@ def test_change_mode_compares_with_the_previous_window(world: World) -> None:
     rule(w, name="Orders fell", metric="orders", mode="change", threshold=50)
     [e] = alerts.evaluate(w.db, w.db.exec(select(alerts.AlertRule)).one(), now=NOW)
     assert (e.current, e.previous, e.value) == (1.0, 4.0, -75.0) and e.breached
-    assert e.summary.startswith("Orders dropped 75.0 % (4 → 1) against the previous window; the rule fires at −50 %")
+    assert e.summary.startswith("Orders dropped 75.0% (4 → 1) against the previous window; the rule fires at −50%")
     assert alerts.compose(alerts.EventKind.FIRED, _rule(w), e, "Europe/Paris").subject == (
-        "[PaidSignal] Spring sale v2: Orders dropped 75 %"
+        "[PaidSignal] Spring sale v2: Orders dropped 75%"
     )
 
 
@@ -230,8 +232,8 @@ def test_what_changed_names_the_new_version_and_the_products(world: World) -> No
     assert "Version 1: orders 1 → 0, sessions 0 → 0." in e.what_changed()
     assert "Version 2: orders 0 → 1, sessions 20 → 20." in e.what_changed()
     assert e.what_changed()[-2:] == [
-        "Product prod_bag: net revenue 200.00 EUR → 0.00 EUR (−200.00 EUR).",
-        "Product prod_shoe: net revenue 0.00 EUR → 50.00 EUR (+50.00 EUR).",
+        "Product prod_bag: net revenue €200.00 → €0.00 (−€200.00).",
+        "Product prod_shoe: net revenue €0.00 → €50.00 (+€50.00).",
     ]
 
 
@@ -244,10 +246,10 @@ def test_account_wide_rules_cover_each_active_campaign(world: World) -> None:
     found = alerts.evaluate(w.db, _rule(w), now=NOW)
     assert [(e.campaign_name, e.verdict, e.value) for e in found] == [("Spring sale", "breached", 0.0)]
     previews = alerts.preview_rule(session=w.db, actor=w.actor, data={
-        "name": "x", "metric": "cpa", "recipient_roles": ["owner"]}, now=NOW)  # fmt: skip
+        "name": "x", "metric": "cpa", "recipient_roles": ["owner"], "min_sessions": 0}, now=NOW)  # fmt: skip
     # CPA with spend and no order reads as the whole spend (100.00 EUR > the 40.00 EUR target).
     assert [(p.campaign, p.verdict) for p in previews] == [("Spring sale v2", "Would fire")]
-    assert previews[0].subject == "[PaidSignal] Spring sale v2: CPA 100.00 EUR above 40.00 EUR"
+    assert previews[0].subject == "[PaidSignal] Spring sale v2: CPA €100.00 above €40.00"
     assert events(w.db) == []  # a preview records nothing
 
 
@@ -309,6 +311,82 @@ def test_rules_belong_to_their_account_and_need_the_marketer_role(world: World, 
     run(db, NOW)
     assert alerts.list_events(session=db, account_id=other_account.id or 0).rows == []
     assert len(alerts.list_events(session=db, account_id=w.account_id).rows) == 1
+
+
+def test_the_refusal_names_the_alert_permission(world: World, db: Session) -> None:
+    """It said "Your role (viewer) cannot edit campaigns and pixels" about an alert rule."""
+    account = db.get(Account, world.account_id)
+    assert account is not None
+    _, viewer = add_member(db, account, Role.VIEWER)
+    data = {"name": "x", "metric": "orders", "threshold": 1, "recipient_roles": ["owner"]}
+    with pytest.raises(PermissionDenied) as refused:
+        alerts.create_rule(session=db, actor=viewer, data=data)
+    assert refused.value.message.startswith("Your role (viewer) cannot edit alert rules; ask someone with the marketer")
+
+
+def test_an_alert_email_reads_in_the_accounts_locale(world: World, outbox: Path) -> None:
+    w = world
+    account = w.db.get(Account, w.account_id)
+    assert account is not None
+    account.locale = "de_DE"
+    w.db.add(account)
+    rule(w, name="CPA watch", metric="cpa", threshold=25, currency="EUR")
+    w.order(NOW - timedelta(hours=3), _all(w.a2), amount=2044250, items=[("prod_shoe", "price_shoe", 2044250, 1)])
+    w.order(NOW - timedelta(hours=2), _all(w.a2), amount=5000)
+    w.db.commit()
+    assert run(w.db, NOW).fired == 1
+    [message] = sent_mail(outbox)
+    assert message["Subject"] == "[PaidSignal] Spring sale v2: CPA 50,00\xa0€ above 25,00\xa0€"
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Value:     50,00\xa0€ (previous window: 100,00\xa0€)" in text
+    assert "This window: 20 sessions, 2 orders, net revenue 20.492,50\xa0€, spend 100,00\xa0€." in text
+    assert "Product prod_shoe: net revenue 0,00\xa0€ → 20.492,50\xa0€ (+20.492,50\xa0€)." in text
+    [row] = alerts.list_events(session=w.db, account_id=w.account_id).rows
+    assert (row.value, row.threshold) == ("50,00\xa0€", "25,00\xa0€")
+
+
+def test_what_changed_leaves_out_versions_without_sessions_or_orders(world: World) -> None:
+    """A version touched only by an old order's refund read "Version 3: orders 0 → 0, sessions 0 → 0"."""
+    w = world
+    a3 = w._version(w.a, 3, utc(2026, 2, 1))
+    old = w.order(NOW - timedelta(days=20), _all(a3), amount=3000)
+    w.refund(old, NOW - timedelta(hours=1), 3000)
+    w.order(NOW - timedelta(hours=40), _all(w.a1), amount=20000)
+    w.order(NOW - timedelta(hours=2), _all(w.a2), amount=5000)
+    w.db.commit()
+    rule(w, threshold=1.0, currency="EUR")
+    [e] = alerts.evaluate(w.db, _rule(w), now=NOW)
+    versions = [line for line in e.what_changed() if line.startswith("Version ") and "went live" not in line]
+    assert versions == ["Version 1: orders 1 → 0, sessions 0 → 0.", "Version 2: orders 0 → 1, sessions 20 → 20."]
+
+
+def test_new_rules_wait_for_a_minimum_volume(world: World) -> None:
+    """With no minimum, a handful of sessions alerted; the editor starts a new rule at 100 sessions."""
+    w = world
+    form = alerts.new_rule_form()
+    assert form["min_sessions"] == alerts.DEFAULT_MIN_SESSIONS == 100 and form["min_orders"] == 0
+    data = {"name": "ROAS", "campaign": w.a.public_id, "metric": "roas", "recipient_roles": ["owner"]}
+    row = alerts.create_rule(session=w.db, actor=w.actor, data=data)
+    assert row.volume == "≥ 100 sessions"
+    [e] = alerts.evaluate(w.db, _rule(w), now=NOW)  # ROAS 0 with 20 sessions: breached, but too little to tell
+    assert e.breached and e.verdict == "low_volume" and "needs ≥ 100 sessions" in e.summary
+
+
+def test_a_rule_is_not_checked_until_its_first_evaluation(world: World) -> None:
+    """A new rule read "OK" right after its test said "Would fire", before the job had ever judged it."""
+    w = world
+    public_id = rule(w, threshold=1.0, currency="EUR")
+    [preview] = alerts.preview_rule(session=w.db, actor=w.actor, data=alerts.rule_form(
+        session=w.db, account_id=w.account_id, rule_public_id=public_id), now=NOW)  # fmt: skip
+    assert preview.verdict == "Would fire"
+    [row] = alerts.list_rules(session=w.db, account_id=w.account_id)
+    assert (row.checked, row.firing) == (False, 0)
+    run(w.db, NOW)
+    [row] = alerts.list_rules(session=w.db, account_id=w.account_id)
+    assert (row.checked, row.firing) == (True, 1)
+    form = alerts.rule_form(session=w.db, account_id=w.account_id, rule_public_id=public_id)
+    row = alerts.update_rule(session=w.db, actor=w.actor, rule_public_id=public_id, data=form | {"threshold": 0.5})
+    assert (row.checked, row.firing) == (False, 0)  # a changed rule is judged afresh
 
 
 def test_editing_a_rule_starts_its_states_over_and_deleting_removes_history(world: World) -> None:
@@ -432,7 +510,7 @@ def test_alert_email_over_smtp_with_starttls_and_login(world: World, monkeypatch
     assert delivery.tls and delivery.login == smtp.username
     assert sorted(delivery.rcpt_tos) == sorted({"ops@shop.test", _owner_email(w)})
     message = delivery.message
-    assert message["Subject"] == "[PaidSignal] Spring sale v2: ROAS 0.10 below 2.00"
+    assert message["Subject"] == "[PaidSignal] Spring sale v2: ROAS 0.10× below 2.00×"
     assert {part.get_content_type() for part in message.walk()} >= {"text/plain", "text/html"}
 
 
@@ -464,7 +542,7 @@ def test_the_cli_runs_the_job_once_under_its_lease_and_records_it(world: World, 
     account = w.db.get(Account, w.account_id)
     assert account is not None
     said = evaluate_alerts(account.slug)
-    assert "1 rules, 1 evaluations, 1 fired" in said and "1 e-mails sent" in said
+    assert "1 rule, 1 evaluation, 1 fired" in said and "1 e-mail sent" in said
     [run_row] = w.db.exec(select(JobRun).where(JobRun.job_name == "evaluate_alerts")).all()
     assert run_row.outcome == "ok" and run_row.holder.startswith("cli:") and run_row.detail == said
     assert len(sent_mail(outbox)) == 1

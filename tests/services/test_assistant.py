@@ -724,7 +724,7 @@ def test_campaign_notes_are_data_not_instructions(db: Session, server: LlmServer
         assert [m["role"] for m in request["messages"] if injected in json.dumps(m)] == carriers
         assert "Spring sale" not in request["messages"][0]["content"]
     listed = json.loads(second["messages"][-1]["content"])["campaigns"][0]
-    assert {"field": "notes", "before": "Launch", "after": injected} in listed["versions"][0]["changes"]
+    assert {"field": "Notes", "before": "Launch", "after": injected} in listed["versions"][0]["changes"]
     refused = [e.tool for e in events if e.tool][1:]
     assert [r.result["error"][:29] for r in refused] == [
         "There is no tool 'delete_camp",

@@ -104,7 +104,13 @@ def shop(db: Session, *, amount: int = 10_000, note: str = "Spring creative, 20 
     w.rule = alerts.create_rule(
         session=db,
         actor=w.actor,
-        data={"name": "ROAS watch", "campaign": w.a.public_id, "metric": "roas", "recipient_emails": "ops@shop.test"},
+        data={
+            "name": "ROAS watch",
+            "campaign": w.a.public_id,
+            "metric": "roas",
+            "recipient_emails": "ops@shop.test",
+            "min_sessions": 0,
+        },
     )
     rule_id = alerts._get_rule(db, w.account_id, w.rule.public_id).id
     assert rule_id is not None
@@ -193,8 +199,8 @@ def test_get_metrics_says_what_it_computed_with_the_comparison(world: Shop) -> N
     assert net["absolute"] == total.money["EUR"].net - previous.money["EUR"].net
     assert result["total"]["change"]["sessions"]["previous"] == previous.sessions
     eur = result["total"]["figures"]["money"]["EUR"]
-    assert eur["net"] == total.money["EUR"].net and eur["net_formatted"] == "110.00 EUR"  # 100 + 30 − 20
-    assert eur["spend_formatted"] == "70.00 EUR" and result["currencies"] == ["EUR", "USD"]
+    assert eur["net"] == total.money["EUR"].net and eur["net_formatted"] == "€110.00"  # 100 + 30 − 20
+    assert eur["spend_formatted"] == "€70.00" and result["currencies"] == ["EUR", "USD"]
     usd = result["total"]["figures"]["money"]["USD"]  # an order in dollars, no spend in dollars
     assert (usd["cpa"], usd["cpa_formatted"], usd["roas"]) == (None, "n/a", None)
     # Rows are keyed by public ids, never internal integers.
@@ -261,10 +267,10 @@ def test_list_campaigns_with_versions_and_their_diffs(world: Shop) -> None:
         session=world.db, account_id=world.account_id, campaign_public_id=world.a.public_id, from_number=1, to_number=2
     )
     assert v2["changes"] == [{"field": c.path, "before": c.before, "after": c.after} for c in expected]
-    assert {"field": "notes", "before": "Launch", "after": "Spring creative, 20 % off"} in v2["changes"]
+    assert {"field": "Notes", "before": "Launch", "after": "Spring creative, 20 % off"} in v2["changes"]
     assert (
         v1["compared_with"].startswith("nothing")
-        and {"field": "notes", "before": "—", "after": "Launch"} in v1["changes"]
+        and {"field": "Notes", "before": "—", "after": "Launch"} in v1["changes"]
     )
     assert v2["published_at"] == "2026-03-10T09:00+01:00"  # the account's timezone
     assert assistant_tools.summary("list_campaigns", {}, result) == "2 of 2 campaigns with versions"
@@ -281,7 +287,7 @@ def test_top_products_by_net_revenue(world: Shop) -> None:
         (1, "prod_shoe", "Trail shoe"),  # 90.00 EUR (and 25.00 USD, never added to euros)
         (2, "prod_sock", "Wool sock"),  # 10.00 + 30.00 EUR
     ]
-    assert result["products"][0]["figures"]["money"]["USD"]["gross_formatted"] == "25.00 USD"
+    assert result["products"][0]["figures"]["money"]["USD"]["gross_formatted"] == "$25.00"
     for product in result["products"]:
         assert _unformatted(product["figures"]) == metrics.figure_dict(by_key[product["product_id"]].figures)
     nets = [p["figures"]["money"].get("EUR", {}).get("net", 0) for p in result["products"]]
@@ -298,14 +304,14 @@ def test_orders_and_refunds_match_the_orders_and_metrics_services(world: Shop) -
     total = _report(world, compare=Compare.NONE).total.figures
     eur = result["paid_in_period"]["money"]["EUR"]
     assert (eur["gross"], eur["refunds"], eur["net"]) == (total.money["EUR"].gross, 2_000, total.money["EUR"].net)
-    assert eur["refunds_formatted"] == "20.00 EUR" and result["paid_in_period"]["orders"] == total.orders == 3
+    assert eur["refunds_formatted"] == "€20.00" and result["paid_in_period"]["orders"] == total.orders == 3
     assert [o["order_id"] for o in result["latest_orders"]] == [r.order_id for r in page.orders][:5]
     assert "customer_email" not in json.dumps(result) and "ann@example.com" not in json.dumps(result)
     assert result["latest_refunds"] == [
         {
             "order_id": world.big.public_id,
             "amount": 2_000,
-            "amount_formatted": "20.00 EUR",
+            "amount_formatted": "€20.00",
             "refunded_at": "2026-03-31T10:00+02:00",
         }
     ]
@@ -328,7 +334,7 @@ def test_conversion_status_matches_the_deliveries(world: Shop) -> None:
         [("meta", "dead"), ("ga4", "retrying")],
         [("ga4", "retrying"), ("meta", "dead")],
     )
-    assert result["latest_failures"][0]["value"] == "30.00 EUR"
+    assert result["latest_failures"][0]["value"] == "€30.00"
     meta = assistant_tools.conversion_status(world.db, world.actor, provider="meta", **CUSTOM)
     assert meta["totals"] == {"sent": 1, "dead": 1} and meta["query"]["filters"] == {"provider": "meta"}
     assert assistant_tools.summary("conversion_status", {}, meta).endswith("provider meta")
@@ -344,7 +350,7 @@ def test_alert_history_matches_the_alerts_service(world: Shop) -> None:
     assert "ops@shop.test" not in json.dumps(result)  # recipients are not needed to answer
     fired = assistant_tools.alert_history(world.db, world.actor, kind="fired", limit=1)
     assert [e["kind"] for e in fired["events"]] == ["fired"]
-    assert assistant_tools.summary("alert_history", {}, fired) == "alert history, latest 1 of 1 events"
+    assert assistant_tools.summary("alert_history", {}, fired) == "alert history, latest 1 of 1 event"
 
 
 def test_every_result_is_json_and_only_of_the_actors_account(db: Session) -> None:

@@ -24,6 +24,22 @@ def _ingest(account_id: int, **fields: object) -> None:
     ingest_now([event(**fields)], IngestContext(account_id=account_id, source=Source.BROWSER, user_agent=DESKTOP_UA))
 
 
+def test_the_diff_names_each_target_once_and_shows_money_in_major_units() -> None:
+    """It said "target target cpa 2000 → 1500": the minor units of €20.00 and €15.00, the label doubled."""
+    budget = {"amount": 5000, "currency": "EUR", "period": "daily"}
+    before = {"budget": budget, "targets": {"target_cpa": 2000, "min_conversion_rate": 0.015}}
+    after = {"budget": budget | {"amount": 2044250}, "targets": {"target_cpa": 1500, "min_conversion_rate": 0.02}}
+    changes = {c.path: (c.before, c.after) for c in campaigns.diff_configs(before, after)}
+    assert changes == {
+        "Budget": ("€50.00 daily", "€20,442.50 daily"),
+        "Target CPA": ("€20.00", "€15.00"),
+        "Minimum conversion rate": ("1.5%", "2%"),
+    }
+    german = {c.path: (c.before, c.after) for c in campaigns.diff_configs(before, after, "de_DE")}
+    assert german["Target CPA"] == ("20,00\xa0€", "15,00\xa0€")
+    assert german["Budget"][1] == "20.442,50\xa0€ daily"
+
+
 def test_draft_publish_edit_diff_and_rollback(db: Session) -> None:
     _, owner_user, owner = make_owner(db)
     row = campaigns.create_campaign(session=db, actor=owner, name="Spring sale", channel="meta", config=SPRING)
@@ -51,9 +67,9 @@ def test_draft_publish_edit_diff_and_rollback(db: Session) -> None:
         )
     }
     assert changes == {
-        "matching rule 2": ("—", "landing_path prefix '/spring'"),
-        "target min roas": ("2.0", "3.0"),
-        "notes": ("Spring sale creative A", "Creative B"),
+        "Matching rule 2": ("—", "landing_path prefix '/spring'"),
+        "Minimum ROAS": ("2.00×", "3.00×"),
+        "Notes": ("Spring sale creative A", "Creative B"),
     }
     v3 = campaigns.rollback(session=db, actor=owner, campaign_public_id=row.public_id, version_number=1)
     assert (v3.number, v3.change_note, v3.config) == (3, "Rollback to v1", v1.config)

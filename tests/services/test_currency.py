@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.currency import currency_exponent, format_major, format_minor, parse_major
+from app.services.currency import currency_exponent, format_major, parse_major
 from app.services.errors import ValidationFailed
 
 
@@ -37,7 +37,8 @@ def test_parse_major_refuses_anything_but_a_plain_amount(text: str) -> None:
 
 
 def test_formatting() -> None:
-    assert format_minor(1999, "EUR") == "19.99 EUR" and format_minor(-5, "KWD") == "-0.005 KWD"
+    assert format_major(1999, "EUR") == "19.99" and format_major(-5, "KWD") == "-0.005"
     assert format_major(1500, "JPY") == "1500" and format_major(5, "USD") == "0.05"
+    assert format_major(204425000, "EUR") == "2044250.00"  # no grouping: an input reads it back
     with pytest.raises(ValidationFailed):
         parse_major("1", "EURO")

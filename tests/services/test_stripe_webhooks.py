@@ -193,6 +193,27 @@ def test_partial_then_full_refund(shop: Shop, db: Session) -> None:
     assert detail.payments[0].amount_refunded == 4_900
 
 
+def test_the_history_says_amounts_in_major_units_in_the_accounts_locale(shop: Shop, db: Session) -> None:
+    """A repeated refund said "Refunds of 1000 EUR … already recorded": minor units read as euros."""
+    order_id = start_checkout(shop, db)
+    completed = _paid_session(shop, db, order_id)
+    paid = deliver(shop, db, "checkout.session.completed", completed)
+    assert paid.message.startswith("Paid €49.00.")
+    intent = completed["payment_intent"]
+    refunded = deliver(shop, db, "charge.refunded", _charge(order_id, intent, refunded=1_000))
+    assert refunded.message.startswith(f"Refunded €10.00; €10.00 in total on ch_{intent[3:]}.")
+    again = deliver(shop, db, "charge.refunded", _charge(order_id, intent, refunded=1_000))
+    assert again.outcome == "ignored"
+    assert again.message == (
+        f"Refunds of €10.00 on ch_{intent[3:]} are already recorded (the event says €10.00 in total)."
+    )
+    shop.account.locale = "de_DE"
+    db.add(shop.account)
+    db.commit()
+    rest = deliver(shop, db, "charge.refunded", _charge(order_id, intent, refunded=4_900))
+    assert rest.message.startswith(f"Refunded 39,00\xa0€; 49,00\xa0€ in total on ch_{intent[3:]}.")
+
+
 def test_refund_before_checkout_completed_is_kept_and_shows_once_paid(shop: Shop, db: Session) -> None:
     order_id = start_checkout(shop, db)
     completed = _paid_session(shop, db, order_id)

@@ -82,6 +82,7 @@ def test_a_rule_is_created_edited_disabled_and_deleted_through_the_editor(
     state.new_rule()
     assert state.editor_open and state.editor_title == "New alert rule"
     assert (state.form_metric, state.form_comparator, state.form_roles) == ("roas", "below", ["owner", "admin"])
+    assert (state.form_min_sessions, state.form_min_orders) == ("100", "0")  # the default minimum volume
     assert state.threshold_hint == "ROAS, e.g. 2.0. Leave empty: uses the version's KPI target"
     _fill(state, name="Spring CPA", campaign=world.a.public_id, metric="cpa", currency="eur", threshold="25,5")
     assert state.form_comparator == "above"  # the metric's usual direction
@@ -95,10 +96,10 @@ def test_a_rule_is_created_edited_disabled_and_deleted_through_the_editor(
     [rule] = state.rules
     assert rule["name"] == "Spring CPA" and rule["campaign"] == "Spring sale"
     assert rule["campaign_url"] == routes.campaign_url(world.a.public_id)
-    assert rule["condition"] == "CPA above 25.50 EUR"
+    assert rule["condition"] == "CPA above €25.50"
     assert (rule["window"], rule["volume"], rule["cooldown"]) == ("last 7 days", "≥ 100 sessions", "1 h")
     assert rule["recipients"] == "owners, marketers, ops@shop.test"
-    assert rule["status"] == "ok" and rule["enabled"]
+    assert rule["status"] == "unchecked" and rule["enabled"]  # "Not checked yet": the job has not judged it
 
     # Editing opens the saved values; saving updates the same rule.
     state.edit_rule(rule["public_id"])
@@ -108,7 +109,7 @@ def test_a_rule_is_created_edited_disabled_and_deleted_through_the_editor(
     _fill(state, threshold="30", campaign=ALL)
     list(state.save_rule())
     [rule] = state.rules
-    assert rule["condition"] == "CPA above 30.00 EUR" and rule["campaign"] == "Every active campaign"
+    assert rule["condition"] == "CPA above €30.00" and rule["campaign"] == "Every active campaign"
     assert rule["campaign_url"] == ""
 
     assert "disabled" in _text(state.set_rule_enabled(rule["public_id"], False))
@@ -288,7 +289,7 @@ def test_a_viewer_sees_rules_and_history_but_cannot_change_them(root: State, db:
     state.edit_rule(rule)  # opening the saved values is reading
     _fill(state, name="Renamed")
     list(state.save_rule())
-    assert "Your role (viewer) cannot edit campaigns and pixels" in state.form_error
+    assert "Your role (viewer) cannot edit alert rules" in state.form_error
     assert state.error_field == ""
     assert "Your role (viewer)" in _text(state.set_rule_enabled(rule, False))
     assert "Your role (viewer)" in _text(state.delete_rule(rule))

@@ -145,14 +145,14 @@ def test_a_question_streams_its_answer_and_tool_calls_then_reopens_from_the_list
     assert {"name": "preset", "value": "month_to_date"} in tool["params"]
     assert tool["kind"] == "table" and tool["columns"][0] == "label"
     by_label = {row[0]: dict(zip(tool["columns"], row, strict=True)) for row in tool["rows"]}
-    assert by_label["Spring sale"]["EUR net"] == "120.00 EUR"
+    assert by_label["Spring sale"]["EUR net"] == "€120.00"
     assert by_label["Spring sale"]["EUR roas"] == "4.00×"
     assert by_label["Total"]["orders"].startswith("1")
     assert '"net": 12000' in tool["json"]  # every figure, unformatted
 
     # What the model was sent back is what the panel shows.
     tool_message = next(m for m in llm.requests[1]["messages"] if m["role"] == "tool")
-    assert "120.00 EUR" in tool_message["content"]
+    assert "€120.00" in tool_message["content"]
 
     # Reload: a fresh page state lists the conversation; a new conversation, then reopening the old one.
     root = State(_reflex_internal_init=True)
@@ -257,11 +257,12 @@ def test_the_panel_shows_each_kind_of_result() -> None:
             {"limit": 2, "status": "active"},
             {"campaigns": [{"name": "A", "versions": [{"number": 1}]}], "campaigns_total": 7, "timezone": "UTC"},
             "1 of 7 campaigns with versions",
-        )
+        ),
+        "en_US",
     )
     assert rows["kind"] == "table" and rows["columns"] == ["name", "versions"] and rows["rows"] == [["A", "1 item"]]
     assert rows["facts"] == [{"name": "campaigns total", "value": "7"}, {"name": "timezone", "value": "UTC"}]
-    error = tool_item(assistant.ToolCallRow("get_metrics", {}, {"error": "bad preset"}, "get metrics: error"))
+    error = tool_item(assistant.ToolCallRow("get_metrics", {}, {"error": "bad preset"}, "get metrics: error"), "en_US")
     assert error["kind"] == "json" and '"error": "bad preset"' in error["json"] and error["rows"] == []
-    empty = tool_item(assistant.ToolCallRow("alert_history", {}, None, "alert history"))
+    empty = tool_item(assistant.ToolCallRow("alert_history", {}, None, "alert history"), "en_US")
     assert empty["kind"] == "empty" and empty["json"] == ""

@@ -160,3 +160,27 @@ def test_team_state_invites_and_lists(root: State, db: Session, outbox: Any) -> 
     body = message.get_body(preferencelist=("plain",))
     assert body is not None and "http://localhost:3000/invite/" in body.get_content()
     assert "/invite/" not in repr(root.dict())
+
+
+def test_owners_choose_the_accounts_locale_on_the_team_page(root: State, db: Session) -> None:
+    account, owner, _ = make_owner(db)
+    _login(root, db, owner)
+    team = substate(root, TeamState)
+    team.load_team()
+    assert team.account_locale == team.locale_choice == "en_US" and team.can_manage_account
+    assert {"value": "de_DE", "label": "German (Germany) · 20.442,50\xa0€"} in team.locale_options
+    team.set_locale_choice("de_DE")
+    assert "amounts now read like 20.442,50" in str(team.save_locale().args)
+    assert team.account_locale == "de_DE"
+    db.refresh(account)
+    assert account.locale == "de_DE"
+
+    marketer, _ = add_member(db, account, Role.MARKETER)
+    _login(root, db, marketer)
+    team.load_team()
+    assert team.locale_choice == "de_DE" and not team.can_manage_account
+    team.set_locale_choice("en_US")
+    assert "cannot change the account's settings" in str(team.save_locale().args)
+    assert team.locale_choice == "de_DE"
+    db.refresh(account)
+    assert account.locale == "de_DE"

@@ -92,8 +92,8 @@ def test_create_save_publish_edit_and_roll_back_through_the_states(root: State, 
     # The default comparison is the latest two versions.
     assert (editor.compare_from, editor.compare_to) == ("v1", "v2")
     assert {c["path"]: (c["before"], c["after"]) for c in editor.changes} == {
-        "matching rule 2": ("—", "landing_path prefix '/spring'"),
-        "notes": ("Creative A", "Creative B"),
+        "Matching rule 2": ("—", "landing_path prefix '/spring'"),
+        "Notes": ("Creative A", "Creative B"),
     }
     editor.set_compare_from("v2")
     editor.set_compare_to("v2")

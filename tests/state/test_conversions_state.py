@@ -118,7 +118,7 @@ def test_empty_state_then_totals_and_filters_from_the_url(
         "GA4",
         "GA main",
         "purchase",
-        "49.00 EUR",
+        "€49.00",
         "sent",
         1,
     )

@@ -86,19 +86,19 @@ def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world:
     assert list(kpis)[:2] == ["metric-net-eur", "metric-net-usd"]  # net revenue first, one card per currency
     net = kpis["metric-net-eur"]
     # 130.00 gross + 15.00 renewal − 20.00 refunded; the comparison (Mar 26–28) had none: no percent.
-    assert (net["value"], net["previous"], net["change"], net["percent"]) == ("125.00 EUR", "0.00 EUR", "+125.00 EUR",
+    assert (net["value"], net["previous"], net["change"], net["percent"]) == ("€125.00", "€0.00", "+€125.00",
                                                                               "n/a")  # fmt: skip
-    assert kpis["metric-net-usd"]["value"] == "25.00 USD"
+    assert kpis["metric-net-usd"]["value"] == "$25.00"
     sessions = kpis["metric-sessions"]  # 5 vs the 1 session of Mar 28 (23:59 in Paris)
     assert (sessions["value"], sessions["previous"], sessions["percent"], sessions["tone"], sessions["icon"]) == (
         "5", "1", "+400.0%", "green", "arrow-up")  # fmt: skip
     assert kpis["metric-orders"]["value"] == "3" and kpis["metric-conversion-rate"]["value"] == "60.0%"
     assert kpis["metric-roas-eur"]["value"] == "1.79×"  # 125.00 / 70.00 spent
-    assert kpis["metric-cpa-eur"]["value"] == "23.33 EUR" and kpis["metric-aov-eur"]["value"] == "43.33 EUR"
+    assert kpis["metric-cpa-eur"]["value"] == "€23.33" and kpis["metric-aov-eur"]["value"] == "€43.33"
     assert kpis["metric-roas-usd"]["value"] == "n/a"  # no spend in dollars
     assert kpis["metric-cpa-usd"]["value"] == "n/a"  # an order but no spend: n/a, not 0.00 (free customers)
     refunds = kpis["metric-refunds-eur"]
-    assert refunds["value"] == "20.00 EUR" and refunds["tone"] == "red"  # more refunds is bad news
+    assert refunds["value"] == "€20.00" and refunds["tone"] == "red"  # more refunds is bad news
 
     # Per day (the account's days), the comparison aligned by position; money in major units, per currency.
     assert dashboard.days == ["2026-03-29", "2026-03-30", "2026-03-31"]
@@ -118,9 +118,28 @@ def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world:
     campaigns = {c["campaign"]: c for c in dashboard.campaigns}
     assert list(campaigns)[:2] == ["Search", "Spring sale"]
     assert campaigns["Search"]["url"] == routes.campaign_url(world.b.public_id)
-    assert campaigns["Search"]["net"] == "80.00 EUR" and campaigns["Search"]["spend"] == "20.00 EUR"
+    assert campaigns["Search"]["net"] == "€80.00" and campaigns["Search"]["spend"] == "€20.00"
     assert campaigns["Spring sale"]["roas"] == "0.90×" and campaigns["Spring sale"]["orders"] == "1"
-    assert campaigns["Direct / unmatched"]["url"] == "" and campaigns["Direct / unmatched"]["net"] == "25.00 USD"
+    assert campaigns["Direct / unmatched"]["url"] == "" and campaigns["Direct / unmatched"]["net"] == "$25.00"
+
+
+def test_the_dashboard_reads_in_the_accounts_locale(root: State, db: Session, world: World) -> None:  # noqa: F811
+    account = _account(db, world)
+    account.locale = "de_DE"
+    db.add(account)
+    db.commit()
+    _login(root, db, _owner(db, world))
+    kpis = {k["id"]: k for k in _overview(root, f"/?{DST_WEEKEND}").kpis}
+    net = kpis["metric-net-eur"]
+    assert (net["value"], net["previous"], net["change"]) == ("125,00\xa0€", "0,00\xa0€", "+125,00\xa0€")
+    assert kpis["metric-net-usd"]["value"] == "25,00\xa0$"
+    assert kpis["metric-sessions"]["percent"] == "+400,0\xa0%"
+    assert kpis["metric-conversion-rate"]["value"] == "60,0\xa0%" and kpis["metric-roas-eur"]["value"] == "1,79×"
+    assert kpis["metric-cpa-eur"]["value"] == "23,33\xa0€"
+    explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=campaign")
+    assert explorer.total["net:EUR"] == "125,00\xa0€" and explorer.row_count_text == "3 rows"
+    text = _csv_text(explorer.export_csv())
+    assert "125.00" in text and "125,00" not in text  # the CSV keeps plain numbers
 
 
 def test_overview_models_and_no_comparison(root: State, db: Session, world: World) -> None:  # noqa: F811
@@ -216,7 +235,7 @@ def test_explorer_rows_sorting_and_csv(root: State, db: Session, world: World) -
     assert explorer.measure == "net:EUR"  # the default chart measure
     assert [r["label"] for r in explorer.rows] == ["Search", "Spring sale", "Direct / unmatched"]  # by net revenue
     assert explorer.rows[0]["url"] == routes.campaign_url(world.b.public_id)
-    assert explorer.total["orders"] == "3" and explorer.total["net:EUR"] == "125.00 EUR"
+    assert explorer.total["orders"] == "3" and explorer.total["net:EUR"] == "€125.00"
     assert explorer.total["sessions~"] == "vs 1 (+400.0%)"
 
     explorer.sort_by("sessions")  # highest first
@@ -294,10 +313,10 @@ def test_versions_compared_on_the_campaign_page(root: State, db: Session, world:
     versions.load_version_comparison()
     assert versions.versions_loaded and versions.versions_error == ""
     v1, v2 = versions.version_windows
-    assert (v1["version"], v1["live_days"], v1["sessions"], v1["net"], v1["spend"]) == ("v1", 68, "2", "15.00 EUR",
-                                                                                        "7.00 EUR")  # fmt: skip
+    assert (v1["version"], v1["live_days"], v1["sessions"], v1["net"], v1["spend"]) == ("v1", 68, "2", "€15.00",
+                                                                                        "€7.00")  # fmt: skip
     assert v1["window"].startswith("Jan 1, 2026 – ") and v1["small_sample"]
-    assert (v2["version"], v2["orders"], v2["net"], v2["roas"]) == ("v2", "1", "30.00 EUR", "0.60×")
+    assert (v2["version"], v2["orders"], v2["net"], v2["roas"]) == ("v2", "1", "€30.00", "0.60×")
     # 2 of v2's 3 sessions converted (their orders were credited to Search and Spring sale by last touch).
     assert (v2["sessions"], v2["conversion_rate"]) == ("3", "66.7%")
     assert v2["small_sample"] and versions.window_days == 68

@@ -81,12 +81,12 @@ def test_empty_list_then_filters_from_the_url(root: State, db: Session, shop: Sh
     row = orders.orders[-1]
     assert (row["status"], row["amount"], row["refunded"], row["customer_email"]) == (
         "paid",
-        "49.00 EUR",
+        "€49.00",
         "",
         "ada@example.com",
     )
     assert row["url"] == routes.order_url(paid) and row["products"] == "Sneakers"
-    assert orders.orders[0]["products"] == "Sneakers × 3" and orders.orders[0]["amount"] == "147.00 EUR"
+    assert orders.orders[0]["products"] == "Sneakers × 3" and orders.orders[0]["amount"] == "€147.00"
 
     _visit(root, routes.orders_url(status="paid"))
     orders.load_orders()
@@ -167,12 +167,12 @@ def test_detail_shows_the_timeline_after_a_delivered_webhook(root: State, db: Se
     assert [(t["kind"], t["title"], t["outcome"]) for t in detail.timeline] == [
         ("order", "Checkout started", "created")
     ]
-    assert detail.payments == [] and detail.amount_paid == "0.00 EUR" and detail.amount_expected == "49.00 EUR"
+    assert detail.payments == [] and detail.amount_paid == "€0.00" and detail.amount_expected == "€49.00"
 
     body = _pay(shop, db, order_id)
     deliver(shop, db, "", {}, payload=body.encode())  # Stripe delivers again: one entry, two deliveries
     list(detail.load_order())
-    assert detail.status == "paid" and detail.amount == "49.00 EUR" and detail.paid_at != ""
+    assert detail.status == "paid" and detail.amount == "€49.00" and detail.paid_at != ""
     assert detail.customer_email == "ada@example.com"
     started, completed = detail.timeline
     assert started["title"] == "Checkout started"
@@ -184,10 +184,10 @@ def test_detail_shows_the_timeline_after_a_delivered_webhook(root: State, db: Se
     )
     assert "created → paid" in completed["message"] and completed["stripe_event_id"].startswith("evt_")
     [payment] = detail.payments
-    assert (payment["kind"], payment["amount"], payment["refunded"]) == ("one-off", "49.00 EUR", "")
+    assert (payment["kind"], payment["amount"], payment["refunded"]) == ("one-off", "€49.00", "")
     assert payment["reference"] == ids_of(detail)["PaymentIntent"]
     assert [(i["product"], i["price_id"], i["quantity"], i["total"]) for i in detail.items] == [
-        ("Sneakers", shop.price_one_off, 1, "49.00 EUR")
+        ("Sneakers", shop.price_one_off, 1, "€49.00")
     ]
     ids = ids_of(detail)
     assert ids["Checkout Session"].startswith("cs_test_") and ids["PaymentIntent"].startswith("pi_")
@@ -256,9 +256,28 @@ def test_a_partial_refund_shows_in_the_list_and_on_the_order(root: State, db: Se
     _visit(root, routes.orders_url(status="partially_refunded"))
     orders.load_orders()
     [row] = orders.orders
-    assert (row["status"], row["amount"], row["refunded"]) == ("partially_refunded", "49.00 EUR", "10.00 EUR")
+    assert (row["status"], row["amount"], row["refunded"]) == ("partially_refunded", "€49.00", "€10.00")
     detail = substate(root, OrderDetailState)
     _visit(root, row["url"])
     list(detail.load_order())
-    assert detail.refunded == "10.00 EUR" and detail.payments[0]["refunded"] == "10.00 EUR"
+    assert detail.refunded == "€10.00" and detail.payments[0]["refunded"] == "€10.00"
     assert [t["title"] for t in detail.timeline][-1] == "charge.refunded"
+
+
+def test_amounts_read_in_the_accounts_locale(root: State, db: Session, shop: Shop) -> None:
+    order_id = start_checkout(shop, db, quantity=100)
+    shop.account.locale = "de_DE"
+    db.add(shop.account)
+    db.commit()
+    _login(root, db, _owner(db, shop))
+    orders = substate(root, OrdersState)
+    _visit(root, routes.ORDERS)
+    orders.load_orders()
+    assert orders.account_locale == "de_DE"
+    assert [(o["order_id"], o["amount"]) for o in orders.orders] == [(order_id, "4.900,00\xa0€")]
+    detail = substate(root, OrderDetailState)
+    _visit(root, routes.order_url(order_id))
+    list(detail.load_order())
+    assert detail.amount == detail.amount_expected == "4.900,00\xa0€" and detail.amount_paid == "0,00\xa0€"
+    [item] = detail.items
+    assert (item["quantity"], item["unit_amount"], item["total"]) == (100, "49,00\xa0€", "4.900,00\xa0€")

@@ -78,7 +78,7 @@ def test_upload_preview_import_and_reupload_replaces(root: State, db: Session) -
         "line": 2,
         "date": D,
         "campaign": "Spring sale",
-        "spend": "125.50 EUR",
+        "spend": "€125.50",
         "impressions": "1,200",
         "clicks": "30",
         "valid": True,
@@ -94,15 +94,15 @@ def test_upload_preview_import_and_reupload_replaces(root: State, db: Session) -
     assert "Imported 1 row: 1 new, 0 replaced." in _toast_text(events)
     assert not state.has_preview and state.preview_rows == []
     assert [(r["day"], r["campaign"], r["spend"], r["impressions"], r["source"]) for r in state.rows] == [
-        (D, "Spring sale", "125.50 EUR", "1,200", "csv")
+        (D, "Spring sale", "€125.50", "1,200", "csv")
     ]
 
     _upload(state, text.replace("125.50", "130.00"))
     assert state.upload_generation == 2  # a fresh file input each time, so the same file can be chosen again
-    assert state.replace_count == 1 and state.preview_rows[0]["replaces"] == "replaces 125.50 EUR"
+    assert state.replace_count == 1 and state.preview_rows[0]["replaces"] == "replaces €125.50"
     events = _drain(state.import_rows())
     assert "Imported 1 row: 0 new, 1 replaced." in _toast_text(events)
-    assert [r["spend"] for r in state.rows] == ["130.00 EUR"] and state.total == 1
+    assert [r["spend"] for r in state.rows] == ["€130.00"] and state.total == 1
 
 
 def test_file_problems_and_cancel(root: State, db: Session) -> None:
@@ -174,4 +174,4 @@ def test_a_viewer_sees_but_cannot_import_or_delete(root: State, db: Session) -> 
     events = _drain(state.import_rows())
     assert "viewer" in _toast_text(events)
     assert "viewer" in str(state.delete_row(D, spring))
-    assert state.total == 1 and state.rows[0]["spend"] == "1.00 EUR"
+    assert state.total == 1 and state.rows[0]["spend"] == "€1.00"

@@ -88,15 +88,17 @@ def test_connect_shows_the_account_and_its_prices_then_sync_secret_and_disconnec
         "price_id": one_off,
         "product": f"Sneakers {tag}",
         "nickname": "",
-        "amount": "49.00 EUR",
+        "amount": "€49.00",
         "billing": "one-time",
     }
     assert (prices[monthly]["product"], prices[monthly]["amount"], prices[monthly]["billing"]) == (
         f"Sock club {tag}",
-        "15.00 EUR",
+        "€15.00",
         "per month",
     )
     assert stripe.price_count == len(stripe.prices) and stripe.product_count >= 2
+    assert stripe.catalogue_text == f"{stripe.product_count} products and {stripe.price_count} prices"
+    assert stripe._catalogue(1, 1) == "1 product and 1 price"  # it said "1 products, 1 prices"
 
     # Sync picks up a price added in Stripe since; the toast says how many.
     yearly = stripe_api.add_price(
