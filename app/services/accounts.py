@@ -176,11 +176,41 @@ def reset_login_limits() -> None:
 
 
 def check_login_rate(email: str, ip: str) -> None:
+    """Count a login attempt (or an invitation's password check) for ``email`` from client ``ip``.
+
+    Narrowest limit first, and an attempt refused by one is not counted by the wider ones: ten wrong passwords from
+    one place lock out only that e-mail from that place, so someone elsewhere cannot lock the owner out; the per-e-mail
+    limit is loose and needs many places to reach. The messages are the same whether or not the e-mail has an
+    account.
+
+    Raises:
+        RateLimited: a limit is reached; the message says which and when to try again.
+    """
     settings = get_settings()
-    message = "Too many login attempts. Try again in {retry_minutes} minute(s)."
-    ratelimit.hit(settings.login_rate_limit_per_email, "login", "email", email, message=message)
+    retry = "Try again in {retry_minutes} minute(s)."
     if ip:
-        ratelimit.hit(settings.login_rate_limit_per_ip, "login", "ip", ip, message=message)
+        ratelimit.hit(
+            settings.login_rate_limit_per_email_and_ip,
+            "login",
+            "email+ip",
+            email,
+            ip,
+            message=f"Too many login attempts for this email from your network. {retry}",
+        )
+        ratelimit.hit(
+            settings.login_rate_limit_per_ip,
+            "login",
+            "ip",
+            ip,
+            message=f"Too many login attempts from your network. {retry}",
+        )
+    ratelimit.hit(
+        settings.login_rate_limit_per_email,
+        "login",
+        "email",
+        email,
+        message=f"Too many login attempts for this email from many networks; logins to it are paused. {retry}",
+    )
 
 
 def authenticate(*, session: Session, email: str, password: str, ip: str = "") -> User:
