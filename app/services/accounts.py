@@ -238,7 +238,7 @@ def start_session(
         ).first()
     session.add(
         AuthSession(
-            token_hash=sha256_hex(token),
+            token_hash=session_token_hash(token),
             user_id=user.id,
             active_account_id=account_id,
             expires_at=utcnow() + timedelta(hours=get_settings().session_ttl_hours),
@@ -250,10 +250,20 @@ def start_session(
     return token
 
 
-def _live_session(session: Session, token: str) -> AuthSession | None:
-    if not token:
+def session_token_hash(token: str) -> str:
+    """The key a browser session is stored under: its token's SHA-256 (as in ``auth_session.token_hash``).
+
+    The server keeps this, never the token, wherever it keeps a session between requests: the hash cannot be
+    turned back into the token, and a browser presenting it is presenting a token that hashes to something else.
+    """
+    return sha256_hex(token) if token else ""
+
+
+def _live_session(session: Session, token: str, token_hash: str) -> AuthSession | None:
+    token_hash = token_hash or session_token_hash(token)
+    if not token_hash:
         return None
-    row = session.exec(select(AuthSession).where(AuthSession.token_hash == sha256_hex(token))).first()
+    row = session.exec(select(AuthSession).where(AuthSession.token_hash == token_hash)).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     return row
@@ -272,9 +282,10 @@ def user_accounts(*, session: Session, user_id: int) -> list[AccountSummary]:
     ]
 
 
-def resolve_session(*, session: Session, token: str) -> SessionContext | None:
-    """The context of a valid token, or None when it is unknown, expired or revoked."""
-    row = _live_session(session, token)
+def resolve_session(*, session: Session, token: str = "", token_hash: str = "") -> SessionContext | None:
+    """The context of a valid session, given its token or the token's ``session_token_hash``; None when it is
+    unknown, expired or revoked."""
+    row = _live_session(session, token, token_hash)
     if row is None:
         return None
     user = session.get(User, row.user_id)
@@ -302,8 +313,8 @@ def resolve_session(*, session: Session, token: str) -> SessionContext | None:
     )
 
 
-def end_session(*, session: Session, token: str) -> None:
-    row = _live_session(session, token)
+def end_session(*, session: Session, token: str = "", token_hash: str = "") -> None:
+    row = _live_session(session, token, token_hash)
     if row is not None:
         row.revoked_at = utcnow()
         session.add(row)
@@ -320,8 +331,8 @@ def revoke_user_sessions(*, session: Session, user_id: int) -> int:
     return len(rows)
 
 
-def switch_account(*, session: Session, token: str, account_public_id: str) -> None:
-    row = _live_session(session, token)
+def switch_account(*, session: Session, account_public_id: str, token: str = "", token_hash: str = "") -> None:
+    row = _live_session(session, token, token_hash)
     if row is None:
         raise AuthenticationFailed("Your session has ended; log in again.")
     account_id = session.exec(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import email
+from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -11,6 +12,7 @@ from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session, select
 
+from app.db import session_scope
 from app.models import ApiKey, Role
 from app.services import accounts
 from app.state.auth import LoginState, SignupState, _safe_next
@@ -55,6 +57,62 @@ def test_login_handler_sets_token_or_one_error(root: State, db: Session) -> None
     assert login.error == accounts.LOGIN_FAILED_MESSAGE
     login.submit({"email": "bob@example.com", "password": PASSWORD})
     assert login.error == "" and substate(root, AppState).auth_token
+
+
+def _connect(root: State, sid: str) -> None:
+    """The tab's websocket connection as Reflex records it before each event: its id (sid) is the server's."""
+    root.router = RouterData.from_router_data({"pathname": "/", "asPath": "/", "sid": sid, "token": "tab-1"})
+
+
+def _all_pickles(root: State) -> bytes:
+    """What the state manager writes for this tab (every state of the tree, pickled as for disk and Redis)."""
+
+    def walk(state: Any) -> Iterator[bytes]:
+        yield state._serialize()
+        for child in state.substates.values():
+            yield from walk(child)
+
+    return b"".join(walk(root))
+
+
+def test_the_session_token_is_never_in_the_stored_state(root: State, db: Session) -> None:
+    make_owner(db, email="bob@example.com")
+    _connect(root, "sid-1")
+    substate(root, LoginState).submit({"email": "bob@example.com", "password": PASSWORD})
+    app_state = substate(root, AppState)
+    token = app_state.auth_token
+    assert token  # in memory, and sent to the browser
+    app_state.check_login()
+    stored = _all_pickles(root)
+    assert token.encode() not in stored and b"bob@example.com" in stored
+
+    # What a restarted backend (disk) or another worker (Redis) loads still works on this connection.
+    loaded = AppState._deserialize(app_state._serialize())
+    assert isinstance(loaded, AppState) and loaded.auth_token == ""
+    loaded.parent_state, loaded.substates = root, app_state.substates  # as the state manager puts it in the tree
+    root.substates[AppState.get_name()] = loaded
+    with session_scope() as session:
+        context = loaded._context(session)
+    assert context is not None and context.email == "bob@example.com"
+
+
+def test_the_session_counts_only_on_the_connection_that_presented_the_token(root: State, db: Session) -> None:
+    make_owner(db, email="bob@example.com")
+    _connect(root, "sid-1")
+    substate(root, LoginState).submit({"email": "bob@example.com", "password": PASSWORD})
+    app_state = substate(root, AppState)
+    token = app_state.auth_token
+    assert app_state.check_login() is None and app_state.is_authenticated
+
+    # The tab's id replayed over another connection (from a state file name or a Redis key): signed out.
+    _connect(root, "sid-2")
+    assert _redirect_path(app_state.check_login()) == "/login"
+    assert not app_state.is_authenticated and app_state.user_email == ""
+
+    # The browser's own reconnection hydrates again, which presents the token on the new connection.
+    app_state.auth_token = ""  # Reflex resets browser storage first
+    app_state.auth_token = token
+    assert app_state.check_login() is None and app_state.is_authenticated
 
 
 def _redirect_path(spec: Any) -> str:
