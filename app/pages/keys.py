@@ -6,25 +6,26 @@ import reflex as rx
 
 from app import routes
 from app.components.layout import confirm_button, field, form_error, template
-from app.state.keys import KeyItem, KeysState
+from app.state.keys import CREATED_KEY, SECRET_PREFIX, KeyItem, KeysState
 
 
 def created_key_callout() -> rx.Component:
+    created = CREATED_KEY.value.to(str)
     return rx.cond(
-        KeysState.created_key != "",
+        created != "",
         rx.callout.root(
             rx.callout.icon(rx.icon("key-round")),
             rx.callout.text(
                 rx.cond(
-                    KeysState.created_kind == "secret",
+                    created.startswith(SECRET_PREFIX),
                     "Copy this secret key now: it is shown only once and cannot be recovered.",
                     "Your publishable key (safe to embed in your shop's pages):",
                 )
             ),
             rx.hstack(
-                rx.code(KeysState.created_key, id="created-key", size="3", word_break="break-all"),
-                rx.button("Copy", size="1", variant="soft", on_click=rx.set_clipboard(KeysState.created_key)),
-                rx.button("Done", size="1", variant="ghost", on_click=KeysState.dismiss_created),
+                rx.code(created, id="created-key", size="3", word_break="break-all"),
+                rx.button("Copy", size="1", variant="soft", on_click=rx.set_clipboard(created)),
+                rx.button("Done", size="1", variant="ghost", on_click=CREATED_KEY.set_value("")),
                 align="center",
             ),
             color_scheme="green",
@@ -136,6 +137,6 @@ def keys_page() -> rx.Component:
         ),
         spacing="4",
         width="100%",
-        # Leaving the page drops a just-created key from the state (the page's on_load clears it too).
-        on_unmount=KeysState.dismiss_created,
+        # Leaving the page drops a just-created key (it lives only in the page; the server keeps no copy).
+        on_unmount=CREATED_KEY.set_value(""),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 import reflex as rx
+from reflex.experimental.client_state import ClientStateVar
 
 from app.services import keys as key_service
 from app.state.base import AppState
@@ -21,15 +22,18 @@ class KeyItem(TypedDict):
     last_used_at: str
 
 
+# The plaintext of the key just created, for the one time it is shown. It lives only in the page (React state): the
+# server sends it once, as the event that puts it there, and keeps no copy. A state var would stay in the state and be
+# sent again with the whole state whenever the tab hydrates (a reload, a reconnect), and be written to the state
+# store. The page clears it on "Done" and when it is left; a reload drops it with the rest of the page.
+CREATED_KEY = ClientStateVar.create("created_key", default="")
+# How the page tells a new secret key from a publishable one.
+SECRET_PREFIX = key_service.SECRET_PREFIX
+
+
 class KeysState(AppState):
     keys: list[KeyItem] = []
     new_kind: str = "publishable"
-    # The plaintext of the key just created, for the one time it is shown. A public var (it is sent to the browser,
-    # which is the point), acceptable because it is the signed-in user's own new secret, shown once to the user who
-    # created it: the server stores only its hash and never loads it again. It is cleared when the page loads, when
-    # the user leaves the page and on "Done" (dismiss_created).
-    created_key: str = ""
-    created_kind: str = ""
     error: str = ""
     loaded: bool = False
 
@@ -54,7 +58,7 @@ class KeysState(AppState):
 
     @rx.event
     def load_keys(self) -> None:
-        self.created_key = self.created_kind = self.error = ""
+        self.error = ""
         self._refresh()
 
     @rx.event
@@ -77,14 +81,8 @@ class KeysState(AppState):
         if error or created is None:
             self.error = error or "The key could not be created."
             return rx.toast.error(self.error)
-        self.created_key, self.created_kind = created.plaintext, created.row.kind
         self._refresh()
-        return rx.toast.success(f"{created.row.kind.capitalize()} key created.")
-
-    @rx.event
-    def dismiss_created(self) -> None:
-        """The "Done" button, and on_unmount of the page: the new key is not kept for when the user comes back."""
-        self.created_key = self.created_kind = ""
+        return [CREATED_KEY.push(created.plaintext), rx.toast.success(f"{created.row.kind.capitalize()} key created.")]
 
     @rx.event
     def revoke_key(self, key_public_id: str) -> Any:

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import concurrent.futures
 import json
+import re
 import shutil
 import time
 import uuid
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 import socketio
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, WebSocket, expect
 
 from app.state.base import AppState
 from tests.e2e.conftest import Server
@@ -156,6 +157,35 @@ def test_a_stolen_tab_token_does_not_act_as_the_user(server: Server, page: Page)
     answer = update["delta"][AppState.get_full_name()]
     assert answer.get("is_authenticated_rx_state_") is False, answer
     assert email not in repr(update)
+
+
+def test_a_new_secret_key_is_not_sent_again_after_a_reload(server: Server, page: Page) -> None:
+    received: list[str] = []
+
+    def watch(ws: WebSocket) -> None:
+        ws.on("framereceived", lambda payload: received.append(payload if isinstance(payload, str) else repr(payload)))
+
+    page.on("websocket", watch)
+    sign_up(
+        page, server.url, account_name=_unique("Key Shop"), email=f"{_unique('keys')}@example.com", password=PASSWORD
+    )
+    page.goto(f"{server.url}/settings/keys")
+    expect(page.locator("#keys-empty")).to_be_visible()
+    page.locator("#kind-secret").click()
+    page.locator("input[name=label]").fill("Backend")
+    page.locator("#create-key").click()
+    created = page.locator("#created-key")
+    expect(created).to_have_text(re.compile(r"^ps_sk_\S{20,}$"))
+    secret = created.inner_text()
+    assert any(secret in frame for frame in received)  # it did come over the websocket, once
+
+    received.clear()
+    page.reload()
+    expect(page.locator("#keys-table .key-row")).to_have_count(1)
+    expect(page.locator("#created-key")).to_have_count(0)
+    assert received, "no websocket frames were seen after the reload"
+    assert not [frame for frame in received if secret in frame]
+    assert secret not in page.content()
 
 
 def test_a_signed_in_tab_stays_signed_in_across_a_backend_restart(
