@@ -76,13 +76,18 @@ def _all_pickles(root: State) -> bytes:
     return b"".join(walk(root))
 
 
-def test_the_session_token_is_never_in_the_stored_state(root: State, db: Session) -> None:
+def _log_in_on(root: State, db: Session, sid: str) -> tuple[AppState, str]:
+    """Bob logs in through the login form on connection ``sid``: his AppState, and the token sent to his browser."""
     make_owner(db, email="bob@example.com")
-    _connect(root, "sid-1")
+    _connect(root, sid)
     substate(root, LoginState).submit({"email": "bob@example.com", "password": PASSWORD})
     app_state = substate(root, AppState)
-    token = app_state.auth_token
-    assert token  # in memory, and sent to the browser
+    assert app_state.auth_token  # in memory, and sent to the browser
+    return app_state, app_state.auth_token
+
+
+def test_the_session_token_is_never_in_the_stored_state(root: State, db: Session) -> None:
+    app_state, token = _log_in_on(root, db, "sid-1")
     app_state.check_login()
     stored = _all_pickles(root)
     assert token.encode() not in stored and b"bob@example.com" in stored
@@ -98,11 +103,7 @@ def test_the_session_token_is_never_in_the_stored_state(root: State, db: Session
 
 
 def test_the_session_counts_only_on_the_connection_that_presented_the_token(root: State, db: Session) -> None:
-    make_owner(db, email="bob@example.com")
-    _connect(root, "sid-1")
-    substate(root, LoginState).submit({"email": "bob@example.com", "password": PASSWORD})
-    app_state = substate(root, AppState)
-    token = app_state.auth_token
+    app_state, token = _log_in_on(root, db, "sid-1")
     assert app_state.check_login() is None and app_state.is_authenticated
 
     # The tab's id replayed over another connection (from a state file name or a Redis key): signed out.
