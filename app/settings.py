@@ -59,7 +59,11 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(default=24 * 14, ge=1)
     invite_ttl_hours: int = Field(default=24 * 7, ge=1)
     password_hash_profile: str = "default"
-    login_rate_limit_per_email: str = "10/15minutes"
+    # Login attempts (limits notation), narrowest first. Per e-mail and client IP, tight: guessing one password from
+    # one place. Per e-mail from anywhere, loose: a spread-out guess, high enough that someone elsewhere cannot lock
+    # the owner out. Per client IP: one place trying many e-mails.
+    login_rate_limit_per_email_and_ip: str = "10/15minutes"
+    login_rate_limit_per_email: str = "100/15minutes"
     login_rate_limit_per_ip: str = "50/15minutes"
 
     email_backend: EmailBackend = EmailBackend.FILE
@@ -213,7 +217,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "ingest_rate_limit", "login_rate_limit_per_email", "login_rate_limit_per_ip", "checkout_rate_limit"
+        "ingest_rate_limit",
+        "login_rate_limit_per_email_and_ip",
+        "login_rate_limit_per_email",
+        "login_rate_limit_per_ip",
+        "checkout_rate_limit",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -6,30 +6,33 @@ import reflex as rx
 
 from app import routes
 from app.components.layout import confirm_button, field, form_error, template
-from app.state.keys import KeyItem, KeysState
+from app.state.keys import CREATED_KEY_INPUT, KeyItem, KeysState
 
 
 def created_key_callout() -> rx.Component:
-    return rx.cond(
-        KeysState.created_key != "",
-        rx.callout.root(
-            rx.callout.icon(rx.icon("key-round")),
-            rx.callout.text(
-                rx.cond(
-                    KeysState.created_kind == "secret",
-                    "Copy this secret key now: it is shown only once and cannot be recovered.",
-                    "Your publishable key (safe to embed in your shop's pages):",
-                )
-            ),
-            rx.hstack(
-                rx.code(KeysState.created_key, id="created-key", size="3", word_break="break-all"),
-                rx.button("Copy", size="1", variant="soft", on_click=rx.set_clipboard(KeysState.created_key)),
-                rx.button("Done", size="1", variant="ghost", on_click=KeysState.dismiss_created),
-                align="center",
-            ),
-            color_scheme="green",
+    """The key just created. Always mounted, shown while a key is open: the server fills its input with an event
+    (KeysState.create_key), so the input must exist when that event arrives."""
+    copy = rx.Var(f"document.getElementById({CREATED_KEY_INPUT!r}).value").to(str)
+    return rx.callout.root(
+        rx.callout.icon(rx.icon("key-round")),
+        rx.callout.text(
+            rx.cond(
+                KeysState.created_kind == "secret",
+                "Copy this secret key now: it is shown only once and cannot be recovered.",
+                "Your publishable key (safe to embed in your shop's pages):",
+            )
+        ),
+        rx.hstack(
+            rx.input(id=CREATED_KEY_INPUT, read_only=True, size="3", width="100%", font_family="monospace"),
+            rx.button("Copy", size="1", variant="soft", on_click=rx.set_clipboard(copy)),
+            rx.button("Done", size="1", variant="ghost", on_click=KeysState.dismiss_created),
+            align="center",
             width="100%",
         ),
+        color_scheme="green",
+        width="100%",
+        id="created-key-callout",
+        display=rx.cond(KeysState.created_kind != "", "flex", "none"),
     )
 
 
@@ -136,6 +139,6 @@ def keys_page() -> rx.Component:
         ),
         spacing="4",
         width="100%",
-        # Leaving the page drops a just-created key from the state (the page's on_load clears it too).
+        # Leaving the page closes a just-created key's callout (the key lives only in the page's input).
         on_unmount=KeysState.dismiss_created,
     )

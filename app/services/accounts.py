@@ -217,11 +217,41 @@ def reset_login_limits() -> None:
 
 
 def check_login_rate(email: str, ip: str) -> None:
+    """Count a login attempt (or an invitation's password check) for ``email`` from client ``ip``.
+
+    Narrowest limit first, and an attempt refused by one is not counted by the wider ones: ten wrong passwords from
+    one place lock out only that e-mail from that place, so someone elsewhere cannot lock the owner out; the per-e-mail
+    limit is loose and needs many places to reach. The messages are the same whether or not the e-mail has an
+    account.
+
+    Raises:
+        RateLimited: a limit is reached; the message says which and when to try again.
+    """
     settings = get_settings()
-    message = "Too many login attempts. Try again in {retry_minutes} minute(s)."
-    ratelimit.hit(settings.login_rate_limit_per_email, "login", "email", email, message=message)
+    retry = "Try again in {retry_minutes} minute(s)."
     if ip:
-        ratelimit.hit(settings.login_rate_limit_per_ip, "login", "ip", ip, message=message)
+        ratelimit.hit(
+            settings.login_rate_limit_per_email_and_ip,
+            "login",
+            "email+ip",
+            email,
+            ip,
+            message=f"Too many login attempts for this email from your network. {retry}",
+        )
+        ratelimit.hit(
+            settings.login_rate_limit_per_ip,
+            "login",
+            "ip",
+            ip,
+            message=f"Too many login attempts from your network. {retry}",
+        )
+    ratelimit.hit(
+        settings.login_rate_limit_per_email,
+        "login",
+        "email",
+        email,
+        message=f"Too many login attempts for this email from many networks; logins to it are paused. {retry}",
+    )
 
 
 def authenticate(*, session: Session, email: str, password: str, ip: str = "") -> User:
@@ -249,7 +279,7 @@ def start_session(
         ).first()
     session.add(
         AuthSession(
-            token_hash=sha256_hex(token),
+            token_hash=session_token_hash(token),
             user_id=user.id,
             active_account_id=account_id,
             expires_at=utcnow() + timedelta(hours=get_settings().session_ttl_hours),
@@ -261,10 +291,20 @@ def start_session(
     return token
 
 
-def _live_session(session: Session, token: str) -> AuthSession | None:
-    if not token:
+def session_token_hash(token: str) -> str:
+    """The key a browser session is stored under: its token's SHA-256 (as in ``auth_session.token_hash``).
+
+    The server keeps this, never the token, wherever it keeps a session between requests: the hash cannot be
+    turned back into the token, and a browser presenting it is presenting a token that hashes to something else.
+    """
+    return sha256_hex(token) if token else ""
+
+
+def _live_session(session: Session, token: str, token_hash: str) -> AuthSession | None:
+    token_hash = token_hash or session_token_hash(token)
+    if not token_hash:
         return None
-    row = session.exec(select(AuthSession).where(AuthSession.token_hash == sha256_hex(token))).first()
+    row = session.exec(select(AuthSession).where(AuthSession.token_hash == token_hash)).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None
     return row
@@ -283,9 +323,10 @@ def user_accounts(*, session: Session, user_id: int) -> list[AccountSummary]:
     ]
 
 
-def resolve_session(*, session: Session, token: str) -> SessionContext | None:
-    """The context of a valid token, or None when it is unknown, expired or revoked."""
-    row = _live_session(session, token)
+def resolve_session(*, session: Session, token: str = "", token_hash: str = "") -> SessionContext | None:
+    """The context of a valid session, given its token or the token's ``session_token_hash``; None when it is
+    unknown, expired or revoked."""
+    row = _live_session(session, token, token_hash)
     if row is None:
         return None
     user = session.get(User, row.user_id)
@@ -313,8 +354,8 @@ def resolve_session(*, session: Session, token: str) -> SessionContext | None:
     )
 
 
-def end_session(*, session: Session, token: str) -> None:
-    row = _live_session(session, token)
+def end_session(*, session: Session, token: str = "", token_hash: str = "") -> None:
+    row = _live_session(session, token, token_hash)
     if row is not None:
         row.revoked_at = utcnow()
         session.add(row)
@@ -331,8 +372,8 @@ def revoke_user_sessions(*, session: Session, user_id: int) -> int:
     return len(rows)
 
 
-def switch_account(*, session: Session, token: str, account_public_id: str) -> None:
-    row = _live_session(session, token)
+def switch_account(*, session: Session, account_public_id: str, token: str = "", token_hash: str = "") -> None:
+    row = _live_session(session, token, token_hash)
     if row is None:
         raise AuthenticationFailed("Your session has ended; log in again.")
     account_id = session.exec(

@@ -31,6 +31,6 @@ def hit(limits: str, *scope: str, message: str) -> None:
             reset_at = _limiter.get_window_stats(limit, *scope).reset_time
             retry_after = max(1, int(reset_at - time.time()) + 1)
             raise RateLimited(
-                message.format(limit=limit, retry_after=retry_after, retry_minutes=max(1, retry_after // 60)),
+                message.format(limit=limit, retry_after=retry_after, retry_minutes=-(-retry_after // 60)),
                 retry_after=retry_after,
             )

@@ -264,22 +264,22 @@ def conversation_item(row: assistant.ConversationRow, timezone: str) -> Conversa
     )
 
 
-# --- what the stream reads in worker threads (no state, only the session token) -------------------------------------
+# --- what the stream reads in worker threads (no state, only the session's key) -------------------------------------
 
 
-def actor_for(token: str) -> Actor | None:
-    """The token's actor, re-resolved from the database (roles and sessions may change any time); None when ended."""
+def actor_for(token_hash: str) -> Actor | None:
+    """The session's actor, re-resolved from the database (roles and sessions may change any time); None when ended."""
     with session_scope() as session:
-        context = account_service.resolve_session(session=session, token=token)
+        context = account_service.resolve_session(session=session, token_hash=token_hash)
         return context.actor if context is not None else None
 
 
 def read_back(
-    token: str, conversation_public_id: str
+    token_hash: str, conversation_public_id: str
 ) -> tuple[list[assistant.ConversationRow], assistant.ConversationView | None]:
     """After an answer: the conversation list and the conversation as the database has them now."""
     with session_scope() as session:
-        context = account_service.resolve_session(session=session, token=token)
+        context = account_service.resolve_session(session=session, token_hash=token_hash)
         if context is None or context.actor is None:
             return [], None
         actor = context.actor
@@ -502,9 +502,9 @@ class AssistantState(AppState):
     async def _stream(self, question: assistant.Question) -> None:
         """The background event's body (a plain method, so tests can run it on a stand-in for Reflex's proxy)."""
         async with self:
-            token = self.auth_token
+            token_hash = self._session_token_hash()
         try:
-            actor = await asyncio.to_thread(actor_for, token)
+            actor = await asyncio.to_thread(actor_for, token_hash)
         except ServiceError:
             actor = None
         cancelled = failed = False
@@ -554,13 +554,13 @@ class AssistantState(AppState):
             elif problem is not None:
                 logger.error("the assistant's answer failed", exc_info=problem)
                 failed = True
-        await self._finish(question, token, cancelled=cancelled, failed=failed)
+        await self._finish(question, token_hash, cancelled=cancelled, failed=failed)
 
-    async def _finish(self, question: assistant.Question, token: str, *, cancelled: bool, failed: bool) -> None:
+    async def _finish(self, question: assistant.Question, token_hash: str, *, cancelled: bool, failed: bool) -> None:
         """Replace the streamed answer by the conversation as stored (its final text, status and tool calls); if it
         cannot be read back, keep what was streamed with the status it ended in."""
         try:
-            rows, view = await asyncio.to_thread(read_back, token, question.conversation_public_id)
+            rows, view = await asyncio.to_thread(read_back, token_hash, question.conversation_public_id)
         except ServiceError:
             rows, view = [], None
         async with self:

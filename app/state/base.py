@@ -57,9 +57,21 @@ class AccountOption(TypedDict):
 
 
 class AppState(rx.State):
-    """Auth for every page: the browser keeps a session token; the server maps it to a session row."""
+    """Auth for every page: the browser keeps a session token; the server maps it to a session row.
+
+    The token lives in the browser (local storage) and reaches the server when the tab connects (Reflex's hydration
+    sends it) or when the user logs in. The server never keeps it: Reflex pickles states to ``.states/`` or Redis,
+    so ``__getstate__`` leaves it out, and what authenticates later events is ``_session_hash`` (the token's
+    SHA-256, the key of its ``auth_session`` row) together with ``_session_sid``, the websocket connection the browser
+    presented the token on. Anyone who reads a state file or a Redis dump finds the hash (a browser presenting it
+    presents a token that hashes to something else) and the tab's id in the file or key name; replaying the tab's id
+    over a new connection gets a new connection id, which the binding refuses. A reconnecting tab hydrates again,
+    which presents its token on the new connection.
+    """
 
     auth_token: str = rx.LocalStorage(name="paidsignal_session")
+    _session_hash: str = ""
+    _session_sid: str = ""
     session_checked: bool = False
     is_authenticated: bool = False
     user_email: str = ""
@@ -95,8 +107,29 @@ class AppState(rx.State):
         actor = context.actor
         self.permissions = [p.name for p in Permission if actor is not None and actor.can(p)]
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "auth_token":
+            # Every way the token arrives (hydration, a login, a logout, Reflex resetting browser storage) assigns
+            # it here: remember its hash and the connection it came on.
+            token = value if isinstance(value, str) else ""
+            self._session_hash = account_service.session_token_hash(token)
+            self._session_sid = self.router.session.session_id if token else ""
+
+    def __getstate__(self) -> dict[str, Any]:
+        fields = super().__getstate__()
+        if fields.get("auth_token"):  # only AppState's own pickle holds it; substates inherit it
+            fields = {**fields, "auth_token": ""}
+        return fields
+
+    def _session_token_hash(self) -> str:
+        """The session's key when the browser presented its token on this connection, else "" (signed out)."""
+        if not self._session_hash or self._session_sid != self.router.session.session_id:
+            return ""
+        return self._session_hash
+
     def _context(self, session: Session) -> account_service.SessionContext | None:
-        return account_service.resolve_session(session=session, token=self.auth_token)
+        return account_service.resolve_session(session=session, token_hash=self._session_token_hash())
 
     def _actor(self, session: Session) -> Actor:
         """The current actor, resolved from the database on every call (roles may change any time)."""
@@ -159,7 +192,7 @@ class AppState(rx.State):
     @rx.event
     def logout(self) -> Any:
         with session_scope() as session:
-            account_service.end_session(session=session, token=self.auth_token)
+            account_service.end_session(session=session, token_hash=self._session_token_hash())
         self.auth_token = ""
         self._apply_context(None)
         return rx.redirect(routes.LOGIN)
@@ -168,7 +201,7 @@ class AppState(rx.State):
     def switch_account(self, account_public_id: str) -> Any:
         _, error = self._run(
             lambda s: account_service.switch_account(
-                session=s, token=self.auth_token, account_public_id=account_public_id
+                session=s, token_hash=self._session_token_hash(), account_public_id=account_public_id
             )
         )
         if error:

@@ -22,17 +22,21 @@ class KeyItem(TypedDict):
     last_used_at: str
 
 
+# The input that shows the plaintext of a key just created, the one time it is shown. The value lives only in the
+# page: the server sends it once, as an event that sets the input (rx.set_value), and keeps no copy. A state var would
+# stay in the state store and be sent again with the whole state whenever the tab hydrates (a reload, a reconnect).
+CREATED_KEY_INPUT = "created-key"
+# How the page tells a new secret key from a publishable one.
+SECRET_PREFIX = key_service.SECRET_PREFIX
+
+
 class KeysState(AppState):
     keys: list[KeyItem] = []
     new_kind: str = "publishable"
-    # The plaintext of the key just created, for the one time it is shown. A public var (it is sent to the browser,
-    # which is the point), acceptable because it is the signed-in user's own new secret, shown once to the user who
-    # created it: the server stores only its hash and never loads it again. It is cleared when the page loads, when
-    # the user leaves the page and on "Done" (dismiss_created).
-    created_key: str = ""
-    created_kind: str = ""
     error: str = ""
     loaded: bool = False
+    # The kind of the key just created while its callout is open ("" when closed); never the key itself.
+    created_kind: str = ""
 
     def _refresh(self) -> None:
         result, error = self._run(lambda s: key_service.list_keys(session=s, account_id=self._actor(s).account_id))
@@ -55,7 +59,8 @@ class KeysState(AppState):
 
     @rx.event
     def load_keys(self) -> None:
-        self.created_key = self.created_kind = self.error = ""
+        self.error = ""
+        self.created_kind = ""  # a reload has no key to show: it was sent once, to the page that asked for it
         self._refresh()
 
     @rx.event
@@ -78,14 +83,20 @@ class KeysState(AppState):
         if error or created is None:
             self.error = error or "The key could not be created."
             return toast.error(self.error)
-        self.created_key, self.created_kind = created.plaintext, created.row.kind
+        self.created_kind = created.row.kind
         self._refresh()
-        return toast.success(f"{created.row.kind.capitalize()} key created.")
+        # The plaintext goes to the page once, as an event that writes it into the callout's input (Reflex applies
+        # _set_value itself, no eval() that the Content-Security-Policy would refuse); it never enters the state.
+        return [
+            rx.set_value(CREATED_KEY_INPUT, created.plaintext),
+            toast.success(f"{created.row.kind.capitalize()} key created."),
+        ]
 
     @rx.event
-    def dismiss_created(self) -> None:
-        """The "Done" button, and on_unmount of the page: the new key is not kept for when the user comes back."""
-        self.created_key = self.created_kind = ""
+    def dismiss_created(self) -> Any:
+        """The "Done" button, and leaving the page: the callout closes and its input is emptied."""
+        self.created_kind = ""
+        return rx.set_value(CREATED_KEY_INPUT, "")
 
     @rx.event
     def revoke_key(self, key_public_id: str) -> Any:

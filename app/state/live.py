@@ -112,13 +112,13 @@ def read_overview(session: Session, account_id: int, timezone: str) -> OverviewD
 
 
 def poll_live(
-    token: str, read: Callable[[Session, int, str], T]
+    token_hash: str, read: Callable[[Session, int, str], T]
 ) -> tuple[account_service.SessionContext | None, T | None]:
     """Blocking (the poller runs it with ``asyncio.to_thread``): the session's context, re-resolved from the database
     since roles and sessions may change any time, and what ``read`` returns for its account in the account's timezone.
     No data when the session has ended."""
     with session_scope() as session:
-        context = account_service.resolve_session(session=session, token=token)
+        context = account_service.resolve_session(session=session, token_hash=token_hash)
         if context is None or context.actor is None or context.active is None:
             return context, None
         return context, read(session, context.actor.account_id, context.active.timezone)
@@ -170,15 +170,15 @@ class LiveState(AppState):
                 async with self:
                     if self.router.url.path != path or not self.is_authenticated:
                         return
-                    token = self.auth_token
+                    token_hash = self._session_token_hash()
                 try:
-                    context, data = await asyncio.to_thread(poll_live, token, read)
+                    context, data = await asyncio.to_thread(poll_live, token_hash, read)
                 except ServiceError:
                     return
                 async with self:
                     if self.router.url.path != path:
                         return
-                    if self.auth_token != token:
+                    if self._session_token_hash() != token_hash:
                         continue  # logged out or in again meanwhile: this answer is for the old session
                     self._apply_context(context)
                     if data is None:

@@ -45,8 +45,8 @@ def test_owner_invites_viewer_and_server_enforces_roles(
     page.locator("input[name=label]").fill("Backend")
     page.locator("#create-key").click()
     created = page.locator("#created-key")
-    expect(created).to_have_text(re.compile(r"^ps_sk_\S{20,}$"))
-    secret = created.inner_text()
+    expect(created).to_have_value(re.compile(r"^ps_sk_\S{20,}$"))
+    secret = created.input_value()
     expect(page.locator("#keys-table .key-row")).to_have_count(1)
     expect(page.locator("#keys-table")).not_to_contain_text(secret)
 
@@ -55,7 +55,7 @@ def test_owner_invites_viewer_and_server_enforces_roles(
     page.locator("input[name=label]").fill("Shop")
     page.locator("#origins").fill("https://shop.example.com")
     page.locator("#create-key").click()
-    expect(created).to_have_text(re.compile(r"^ps_pk_\S+$"))
+    expect(created).to_have_value(re.compile(r"^ps_pk_\S+$"))
     rows = page.locator("#keys-table .key-row")
     expect(rows).to_have_count(2)
     expect(rows.filter(has_text="Shop")).to_contain_text("https://shop.example.com")
@@ -65,7 +65,8 @@ def test_owner_invites_viewer_and_server_enforces_roles(
     # Shown once: after a reload only the masked form is left.
     page.reload()
     expect(rows).to_have_count(2)
-    expect(page.locator("#created-key")).to_have_count(0)
+    expect(page.locator("#created-key-callout")).to_be_hidden()
+    expect(page.locator("#created-key")).to_have_value("")
     assert secret not in page.content()
 
     # Invite a viewer: the link goes only to the invitee's mailbox (the file backend writes DATA_DIR/outbox); the
@@ -110,7 +111,7 @@ def test_owner_invites_viewer_and_server_enforces_roles(
     expect(guest.locator("#form-error")).to_contain_text("viewer")
     expect(guest.locator("#form-error")).to_contain_text("cannot manage API keys")
     expect(guest.locator("[data-sonner-toast]").filter(has_text="Your role (viewer)")).to_have_count(1)
-    expect(guest.locator("#created-key")).to_have_count(0)
+    expect(guest.locator("#created-key-callout")).to_be_hidden()
     expect(guest_rows).to_have_count(2)
     log_out(guest, base)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -78,22 +79,61 @@ def test_login_has_one_message_for_unknown_email_and_wrong_password(db: Session)
     assert accounts.authenticate(session=db, email="KNOWN@example.com", password=PASSWORD).email == "known@example.com"
 
 
-def test_login_attempts_are_rate_limited_per_email(db: Session) -> None:
+def _wrong_password(db: Session, email: str, ip: str) -> None:
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate(session=db, email=email, password="wrong password!", ip=ip)
+
+
+def test_wrong_passwords_from_one_place_do_not_lock_the_owner_out_elsewhere(db: Session) -> None:
     make_owner(db, email="target@example.com")
     for _ in range(10):
-        with pytest.raises(AuthenticationFailed):
-            accounts.authenticate(session=db, email="target@example.com", password="wrong password!", ip="10.0.0.1")
+        _wrong_password(db, "target@example.com", "10.0.0.1")
     with pytest.raises(RateLimited) as caught:
-        accounts.authenticate(session=db, email="target@example.com", password=PASSWORD, ip="10.0.0.2")
-    assert caught.value.retry_after > 0
+        accounts.authenticate(session=db, email="target@example.com", password=PASSWORD, ip="10.0.0.1")
+    assert re.fullmatch(
+        r"Too many login attempts for this email from your network\. Try again in 1[56] minute\(s\)\.",
+        caught.value.message,
+    ), caught.value.message
+    assert 0 < caught.value.retry_after <= 15 * 60 + 1
+    # Refused attempts are not counted further: hammering on from the same place does not lock the e-mail.
+    for _ in range(200):
+        with pytest.raises(RateLimited):
+            accounts.authenticate(session=db, email="target@example.com", password=PASSWORD, ip="10.0.0.1")
+
+    assert accounts.authenticate(session=db, email="target@example.com", password=PASSWORD, ip="10.0.0.2").email == (
+        "target@example.com"
+    )
+
+
+def test_an_email_guessed_at_from_many_places_is_paused(db: Session) -> None:
+    make_owner(db, email="target@example.com")
+    for n in range(100):  # 10 places, 10 tries each: every place stays under its own limit
+        _wrong_password(db, "target@example.com", f"10.0.{n // 10}.1")
+    with pytest.raises(RateLimited) as owner:
+        accounts.authenticate(session=db, email="target@example.com", password=PASSWORD, ip="192.0.2.7")
+    assert owner.value.message.startswith("Too many login attempts for this email from many networks")
+    assert "Try again in" in owner.value.message
+
+    # The same answer for an address without an account: the limits do not tell whether the e-mail exists.
+    for n in range(100):
+        with pytest.raises(AuthenticationFailed):
+            accounts.authenticate(
+                session=db, email="nobody@example.com", password="wrong password!", ip=f"10.1.{n // 10}.1"
+            )
+    with pytest.raises(RateLimited) as nobody:
+        accounts.authenticate(session=db, email="nobody@example.com", password=PASSWORD, ip="192.0.2.8")
+    assert nobody.value.message == owner.value.message
 
 
 def test_login_attempts_are_rate_limited_per_ip(db: Session) -> None:
     for n in range(50):
         with pytest.raises(AuthenticationFailed):
             accounts.authenticate(session=db, email=f"spray{n}@example.com", password="x" * 10, ip="10.9.9.9")
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited) as caught:
         accounts.authenticate(session=db, email="fresh@example.com", password="x" * 10, ip="10.9.9.9")
+    assert caught.value.message.startswith("Too many login attempts from your network. Try again in")
+    with pytest.raises(AuthenticationFailed):  # from elsewhere the same address is only a wrong login
+        accounts.authenticate(session=db, email="fresh@example.com", password="x" * 10, ip="10.9.9.10")
 
 
 def test_session_lifecycle_resolve_switch_and_end(db: Session) -> None:

@@ -96,7 +96,7 @@ def test_viewer_cannot_send_a_test_event(root: State, db: Session) -> None:
 
 
 def test_the_poller_reads_in_a_plain_function(db: Session) -> None:
-    """What the background poll runs in a worker thread: no state, only the token."""
+    """What the background poll runs in a worker thread: no state, only the session's key (its token's hash)."""
     account, owner_user, _ = make_owner(db)
     token = accounts.start_session(session=db, user=owner_user)
     db.commit()
@@ -104,10 +104,11 @@ def test_the_poller_reads_in_a_plain_function(db: Session) -> None:
         [event(visitor_id="a", session_id="s1")],
         IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA),
     )
-    context, data = poll_live(token, read_overview)
+    context, data = poll_live(accounts.session_token_hash(token), read_overview)
     assert context is not None and context.email == owner_user.email
     assert data is not None and (data.events, data.visitors, data.sessions) == (1, 1, 1) and len(data.recent) == 1
-    assert poll_live("not-a-token", read_install) == (None, None)
+    assert poll_live(accounts.session_token_hash("not-a-token"), read_install) == (None, None)
+    assert poll_live("", read_install) == (None, None)
 
 
 class _BackgroundProxy(wrapt.ObjectProxy):  # type: ignore[misc]
