@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select, update
 
-from app.db import write_lock
+from app.db import writing
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, StripeCallFailed
 from app.models import Order, Payment, Refund, StripeConnection, StripeEvent, Subscription
@@ -93,10 +93,9 @@ def receive_webhook(
     except BadSignature as error:
         raise InvalidSignature(str(error)) from error
     prefetched = _prefetch(session, target.account_id, event)
-    # One webhook transaction at a time per process: SQLite has one writer, and threads that queue on its lock
-    # sleep and retry (some starve past busy_timeout: a 500 under load, measured in bench/webhooks.py). A lock
-    # hands the write over in order instead. Other processes still meet at the database lock.
-    with write_lock:
+    # One write transaction at a time per process (app.db.write_lock), waited for holding no connection: the
+    # account look-up above ends its read first, so a burst of deliveries cannot hold the pool while they queue.
+    with writing(session):
         return apply_event(session=session, account_id=target.account_id, event=event, prefetched=prefetched)
 
 

@@ -17,6 +17,9 @@ from app.services.errors import NotFound
 from tests.utils.payments import WEBHOOK_SECRET, Shop, deliver, make_shop, session_of, start_checkout
 from tests.utils.stripe_fakes import StripeRecorder, random_id, sign, stripe_event, stripe_object
 
+# Webhooks and the sender never wait for the write lock holding a connection (app/db.py).
+pytestmark = pytest.mark.usefixtures("strict_lock_order")
+
 
 @pytest.fixture
 def shop(db: Session, stripe_api: StripeRecorder) -> Shop:
