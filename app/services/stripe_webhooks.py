@@ -20,16 +20,17 @@ from sqlmodel import Session, col, func, select, update
 
 from app.db import writing
 from app.integrations import stripe as stripe_api
-from app.integrations.stripe import BadSignature, StripeCallFailed
+from app.integrations.stripe import BadSignature, MalformedPayload, StripeCallFailed
 from app.models import Order, Payment, Refund, StripeConnection, StripeEvent, Subscription
 from app.models.base import utcnow
 from app.services import conversions, rollups
 from app.services import orders as order_rules
 from app.services.checkout import META_ORDER
 from app.services.currency import format_minor
-from app.services.errors import ServiceError
+from app.services.errors import Conflict, ServiceError
 from app.services.orders import OrderStatus
 from app.services.stripe_connection import apply_price, apply_product, client_for, webhook_secrets
+from app.services.stripe_event_shapes import MalformedEvent, check_event
 
 log = logging.getLogger(__name__)
 _last_seen: dict[int, float] = {}
@@ -81,7 +82,11 @@ def receive_webhook(
     Raises:
         NotFound: no account with Stripe connected has this id.
         NoWebhookSecret: the shop has not entered the endpoint's signing secret yet.
-        InvalidSignature: the signature does not match the raw body, or is older than the tolerance.
+        InvalidSignature: the signature does not match the raw body, or its time is beyond the tolerance (either
+            way).
+        MalformedEvent: the body is signed but a field we read has the wrong shape (``field`` names it); nothing
+            is written, so a corrected delivery of the same event applies.
+        Conflict: another process changed the same records meanwhile; nothing is kept and Stripe's retry applies.
     """
     target = webhook_secrets.get(session, account_public_id)
     if not target.secret:
@@ -89,9 +94,12 @@ def receive_webhook(
             "This account has no webhook signing secret yet; paste the endpoint's whsec_… in Settings → Stripe."
         )
     try:
-        event = stripe_api.verify_webhook(payload, signature, target.secret)
+        parsed = stripe_api.verify_webhook(payload, signature, target.secret)
     except BadSignature as error:
         raise InvalidSignature(str(error)) from error
+    except MalformedPayload as error:
+        raise MalformedEvent(str(error)) from error
+    event = check_event(parsed)  # before anything is written
     prefetched = _prefetch(session, target.account_id, event)
     # One write transaction at a time per process (app.db.write_lock), waited for holding no connection: the
     # account look-up above ends its read first, so a burst of deliveries cannot hold the pool while they queue.
@@ -119,9 +127,13 @@ def apply_event(
         received_at=now,
         last_delivery_at=now,
     )
+    session.add(record)
     try:
-        session.add(record)
         session.flush()  # the unique (account, event id) claims the event before any effect
+    except IntegrityError:
+        session.rollback()
+        return _duplicate(session, account_id, event_id, type_)
+    try:
         effect = _dispatch(session, account_id, event_id, type_, obj, created, prefetched or {})
         record.outcome = effect.outcome
         record.message = effect.message[:2000]
@@ -136,18 +148,25 @@ def apply_event(
             # The outbox: conversions the order now owes are written in this same transaction.
             conversions.enqueue_for_order(session=session, order=effect.order)
             rollups.mark_order_dirty(session, effect.order)
-        if _last_seen.get(account_id, 0.0) < time.monotonic() - 60:
+        stamp = _last_seen.get(account_id, 0.0) < time.monotonic() - 60
+        if stamp:
             # "Last webhook received" is shown to the minute: not one more write per event.
             session.exec(
                 update(StripeConnection)
                 .where(col(StripeConnection.account_id) == account_id)
                 .values(last_webhook_at=now)
             )
-            _last_seen[account_id] = time.monotonic()
         session.commit()
-    except IntegrityError:
+    except IntegrityError as error:
+        # Not the claim (that failed above): another process wrote the same payment, subscription… between our
+        # reads and our writes. Nothing of this event is kept, its id included, so Stripe's retry applies it.
         session.rollback()
-        return _duplicate(session, account_id, event_id, type_)
+        raise Conflict(
+            "Another delivery changed the same records at the same moment; nothing of this one was kept. "
+            "Stripe retries it, and the retry applies it."
+        ) from error
+    if stamp:  # only once committed: a rolled-back delivery did not stamp it
+        _last_seen[account_id] = time.monotonic()
     order_public_id = effect.order.public_id if effect.order is not None else None
     return WebhookResult(event_id, type_, effect.outcome, effect.message, order_public_id)
 
