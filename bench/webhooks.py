@@ -83,6 +83,7 @@ init = function(args)
     bodies[n] = string.sub(data, nl + sl + 1, nl + sl + bl)
     pos = nl + sl + bl + 1
   end
+  assert(n > 0, "no bodies in " .. os.getenv("BENCH_BODIES") .. ": nothing to send")
   acks = assert(io.open(os.getenv("BENCH_ACKS"), "w"))
 end
 request = function()
@@ -307,6 +308,17 @@ def check_phase(db: sqlite3.Connection, prefix: str, acks: list[tuple[int, str, 
         "stored_not_acknowledged": len(set(stored) - acked_ids),  # sent as wrk's time ran out, answer not read
         "non200": sum(status != 200 for status, _, _ in acks),
     }
+
+
+class PhaseFailed(RuntimeError):
+    """A phase whose answers or stored rows are wrong: the phases after it would measure its leftovers."""
+
+
+def stop_if_failed(name: str, check: dict[str, Any]) -> None:
+    problems = {k: v for k, v in check.items() if k not in _INFORMATIONAL and isinstance(v, int) and v}
+    if problems or not check.get("acknowledged"):
+        found = ", ".join(f"{k} {v:,}" for k, v in problems.items()) or "no delivery acknowledged"
+        raise PhaseFailed(f"{name} failed ({found}; answers other than 200: {check.get('errors', 'none')})")
 
 
 def errors_seen(acks: list[tuple[int, str, str]]) -> str:
@@ -588,6 +600,10 @@ def main() -> int:
         warm = data_dir / "warm.bin"
         write_bodies(warm, customer_events(f"w{run}_", 3_000), WEBHOOK_SECRET)
         run_wrk(hook_url, LUA_WEBHOOKS, 2, c, pgid, {"BENCH_BODIES": str(warm), "BENCH_ACKS": str(warm) + ".acks"})
+        warm_acks = read_acks(Path(str(warm) + ".acks"))
+        warm_ok = sum(status == 200 for status, _, _ in warm_acks)
+        warm_check = {"acknowledged": warm_ok, "non200": len(warm_acks) - warm_ok, "errors": errors_seen(warm_acks)}
+        stop_if_failed("the warm-up", warm_check)
 
         db = sqlite3.connect(data_dir / "paidsignal.db")
         phases = (
@@ -617,6 +633,7 @@ def main() -> int:
                 acked = {e for status, e, _ in acks if status == 200}
                 checks[name] |= check_orders(db, prefix, order_of_event, acked)
             results[name] = row
+            stop_if_failed(name, checks[name])
             by_id = {f"evt_{prefix}{i:07d}": body for i, body in enumerate(bodies)}
             sent[prefix] = [by_id[e] for status, e, _ in acks if status == 200]
 
@@ -652,6 +669,15 @@ def main() -> int:
         }
         results[name] = row
         db.close()
+        stop_if_failed(name, checks[name])
+    except PhaseFailed as failed:
+        print(
+            f"\nSTOPPED: {failed}.\nThe later phases would replay what this one did not store, and count the "
+            f"refusals as load. Data and server log kept in {data_dir}; server log tail:\n"
+            + (server.log_tail() if server is not None else ""),
+            file=sys.stderr,
+        )
+        return 1
     finally:
         if server is not None:
             server.stop()
