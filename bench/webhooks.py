@@ -310,6 +310,20 @@ def check_phase(db: sqlite3.Connection, prefix: str, acks: list[tuple[int, str, 
     }
 
 
+def wait_until_idle(db: sqlite3.Connection, quiet_s: float = 2.0, limit_s: float = 120.0) -> None:
+    """Until the stored events have not changed for ``quiet_s``: the server answers deliveries wrk sent before it
+    stopped (up to one per connection, and those queued for a webhook thread) after wrk has returned."""
+    last: tuple[int, int] | None = None
+    changed = started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        now = db.execute("SELECT COUNT(*), COALESCE(SUM(deliveries), 0) FROM stripe_event").fetchone()
+        if now != last:
+            last, changed = now, time.monotonic()
+        elif time.monotonic() - changed >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
 class PhaseFailed(RuntimeError):
     """A phase whose answers or stored rows are wrong: the phases after it would measure its leftovers."""
 
@@ -624,7 +638,7 @@ def main() -> int:
             write_bodies(path, bodies, WEBHOOK_SECRET)
             acks_path = data_dir / f"{prefix}.acks"
             row = run_wrk(hook_url, LUA_WEBHOOKS, s, c, pgid, {"BENCH_BODIES": str(path), "BENCH_ACKS": str(acks_path)})
-            time.sleep(1)  # requests cut when wrk stopped may still be committing
+            wait_until_idle(db)  # deliveries wrk sent before it stopped may still be queued or committing
             acks = read_acks(acks_path)
             checks[name] = check_phase(db, prefix, acks, expected)
             checks[name]["wrk_requests"] = row["requests"]
@@ -639,6 +653,7 @@ def main() -> int:
 
         # (d) deliveries again of bodies already applied, re-signed now (Stripe signs each attempt), cycled.
         name = "(d) duplicates of (b) and (c)"
+        wait_until_idle(db)
         before = db.execute("SELECT COUNT(*), SUM(deliveries) FROM stripe_event").fetchone()
         payments_before = db.execute("SELECT COUNT(*) FROM payment").fetchone()[0]
         replay = [body for pair in zip(*sent.values(), strict=False) for body in pair]  # interleave b and c
@@ -652,7 +667,7 @@ def main() -> int:
             pgid,
             {"BENCH_BODIES": str(path), "BENCH_ACKS": str(data_dir / "dup.acks"), "BENCH_CYCLE": "1"},
         )
-        time.sleep(1)
+        wait_until_idle(db)
         acks = read_acks(data_dir / "dup.acks")
         after = db.execute("SELECT COUNT(*), SUM(deliveries) FROM stripe_event").fetchone()
         acked_dups = sum(1 for status, _, outcome in acks if status == 200)
@@ -671,6 +686,8 @@ def main() -> int:
         db.close()
         stop_if_failed(name, checks[name])
     except PhaseFailed as failed:
+        for row_name, row in results.items():
+            print(f"{row_name}: {row['rps']:,.0f} req/s, p50 {row['p50_us'] / 1000:.1f} ms, non-2xx {row['non2xx']}")
         print(
             f"\nSTOPPED: {failed}.\nThe later phases would replay what this one did not store, and count the "
             f"refusals as load. Data and server log kept in {data_dir}; server log tail:\n"
