@@ -9,6 +9,7 @@ version and older shapes (localstripe sends 2017 events) are read alike.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -357,14 +358,14 @@ def _checkout_paid_or_pending(session: Session, account_id: int, obj: dict[str, 
         if order.mode == "subscription":
             invoice = _id(obj.get("invoice"))
             _record_payment(
-                session, order, kind="first", key=invoice or f"cs:{obj.get('id')}", amount=amount,
+                session, order, kind="first", key=invoice or _session_key(obj), amount=amount,
                 currency=currency, paid_at=at, invoice_id=invoice, subscription=order.subscription_id,
                 billing_reason="subscription_create",
             )  # fmt: skip
         else:
             payment_intent = _id(obj.get("payment_intent"))
             _record_payment(
-                session, order, kind="one_off", key=payment_intent or f"cs:{obj.get('id')}", amount=amount,
+                session, order, kind="one_off", key=payment_intent or _session_key(obj), amount=amount,
                 currency=currency, paid_at=at, payment_intent_id=payment_intent,
             )  # fmt: skip
         change = order_rules.advance(order, OrderStatus.PAID, at)
@@ -373,6 +374,12 @@ def _checkout_paid_or_pending(session: Session, account_id: int, obj: dict[str, 
     change = order_rules.advance(order, OrderStatus.PENDING, at)
     session.add(order)
     return _applied(order, _note(change, f"Checkout completed; payment_status is {status!r}, waiting for the money."))
+
+
+def _session_key(obj: dict[str, Any]) -> str:
+    """The payment key of a Checkout Session that names no PaymentIntent or invoice (a free order, an old API
+    version). Its id is up to 255 characters, the key at most 64: a digest of it, not the id cut short."""
+    return "cs:" + hashlib.sha256(str(obj.get("id")).encode()).hexdigest()[:40]
 
 
 def _checkout_moved(
