@@ -688,10 +688,12 @@ def main() -> int:
     except PhaseFailed as failed:
         for row_name, row in results.items():
             print(f"{row_name}: {row['rps']:,.0f} req/s, p50 {row['p50_us'] / 1000:.1f} ms, non-2xx {row['non2xx']}")
+        log = server.log.read_text(errors="replace") if server is not None else ""
+        signs = {sign: log.count(sign) for sign in ("QueuePool limit", "Traceback", "skipped: maximum number")}
         print(
             f"\nSTOPPED: {failed}.\nThe later phases would replay what this one did not store, and count the "
-            f"refusals as load. Data and server log kept in {data_dir}; server log tail:\n"
-            + (server.log_tail() if server is not None else ""),
+            f"refusals as load. Server log: {', '.join(f'{n} x {sign!r}' for sign, n in signs.items())}. Data and "
+            f"server log kept in {data_dir}; its tail:\n" + "\n".join(log.splitlines()[-30:]),
             file=sys.stderr,
         )
         return 1
