@@ -1,29 +1,181 @@
 """The one engine factory: SQLite pragmas, libSQL error mapping and PostgreSQL, chosen by DATABASE_URL.
 
 The app, the CLI, the job runner and Alembic all get their engine here, so they behave the same.
+
+How the pool, the write lock and the server's threads fit together
+------------------------------------------------------------------
+A server process has a known set of threads that touch the database, each holding at most one pooled connection
+at a time (:func:`thread_budget`): the API's worker threads (anyio's default limiter, 40: every sync route and
+``run_in_threadpool`` call), the Stripe webhook route's own ``WEBHOOK_CONCURRENCY`` threads (further deliveries wait
+in the event loop holding neither a thread nor a connection), the event loop itself (Reflex event handlers), the
+job runner's ``JOB_THREADS`` and one lease renewer per running leased job, the conversion sender's workers
+(``CONVERSIONS_CONCURRENCY`` per provider) and the ingest writer (one thread).
+
+1. The pool has a connection for each of them (``DATABASE_POOL_SIZE=0``, the default: ``pool_size`` kept open,
+   the rest as overflow opened on demand), so no checkout waits for another thread. A smaller
+   ``DATABASE_POOL_SIZE`` (PostgreSQL's ``max_connections`` shared by several processes) makes threads wait for a
+   connection, but cannot deadlock, because of 2.
+2. ``write_lock`` lets one write transaction at a time run per process: SQLite has one writer, and threads that
+   queue on its file lock sleep in busy_timeout's back-off until some starve past it. The lock is taken *before*
+   the connection the write uses: a thread never waits for the lock holding a connection (:func:`writing` ends a
+   session's reads before taking it). So the lock's holder can always get a connection: every other thread either
+   waits for the lock holding none, or holds one for reads that finish without the lock. The other order is what
+   stalled 32 concurrent webhooks on SQLAlchemy's default pool (5 + 10 overflow): fifteen deliveries that had read
+   their account held every connection while waiting for the lock, and the lock's holder, which had read nothing,
+   waited 30 s for a connection (``QueuePool limit … reached``). A wait in that order is logged ("waited for the
+   write lock holding a database connection", with the place) and is an error under ``write_lock.strict`` (tests).
+   Holders of the lock never call the network.
+3. The ingest writer does not take ``write_lock``: it is one thread with one connection whose group transaction
+   meets the lock's holder at the database's own lock, and it never waits for ``write_lock``, so it closes no cycle.
+4. Processes (several workers, several instances) do not share the lock or the pool: their writes meet at the
+   database (SQLite's busy_timeout, PostgreSQL's row locks), each process within its own budget.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 
-# One write transaction at a time per process. SQLite has one writer: threads that queue on its lock sleep in
-# busy_timeout's back-off, and under load some starve past it (measured in bench/webhooks.py and
-# bench/conversions.py). Taking this lock first hands the write over in order. Hot write paths (webhooks, the
-# conversion sender) hold it from their first write to their commit, never across network calls.
-write_lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+API_THREADS = 40  # anyio's default thread limiter (tests check it): sync routes and run_in_threadpool
+JOB_THREADS = 10  # the job runner's executor (app/jobs/runner.py)
+SENDER_PROVIDERS = 4  # conversion providers the sender may run side by side (tests check it)
+POOL_KEPT_OPEN = 10  # connections the pool keeps between bursts; the rest of the budget is overflow
+
+
+def thread_budget(settings: Settings | None = None) -> dict[str, int]:
+    """Threads of one process that may hold a pooled connection at the same time (see the module docstring)."""
+    settings = settings or get_settings()
+    return {
+        "API worker threads": API_THREADS,
+        "Stripe webhook threads": settings.webhook_concurrency,
+        "event loop (Reflex event handlers)": 1,
+        "job runner threads": JOB_THREADS,
+        "lease renewers (one per running leased job)": JOB_THREADS,
+        "conversion sender workers": settings.conversions_concurrency * SENDER_PROVIDERS,
+        "ingest writer": 1,
+    }
+
+
+def pool_capacity(settings: Settings | None = None) -> int:
+    """Connections one process may open: ``DATABASE_POOL_SIZE``, or the whole thread budget when it is 0."""
+    settings = settings or get_settings()
+    return settings.database_pool_size or sum(thread_budget(settings).values())
+
+
+# --- which thread holds which connection ------------------------------------------------------------------------
+
+_held: dict[int, int] = {}  # thread id -> connections of our pools it has checked out
+_held_guard = threading.Lock()
+
+
+def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    ident = threading.get_ident()
+    record.info["paidsignal_thread"] = ident
+    with _held_guard:
+        _held[ident] = _held.get(ident, 0) + 1
+
+
+def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    # A session may be closed on another thread than the one that used it (FastAPI's dependency teardown): count
+    # the connection off the thread that checked it out.
+    ident = record.info.pop("paidsignal_thread", None)
+    if ident is None:
+        return
+    with _held_guard:
+        left = _held.get(ident, 0) - 1
+        if left > 0:
+            _held[ident] = left
+        else:
+            _held.pop(ident, None)
+
+
+def connections_held() -> int:
+    """Pooled connections the calling thread has checked out right now."""
+    return _held.get(threading.get_ident(), 0)
+
+
+class LockOrderError(RuntimeError):
+    """A thread was about to wait for ``write_lock`` while holding a database connection (see the module docstring)."""
+
+
+class WriteLock:
+    """One write transaction at a time per process (see the module docstring), used as ``with write_lock:``.
+
+    Not re-entrant. A thread that has to wait for it while holding a pooled connection is logged once per place in
+    the code; with ``strict`` set (tests), taking it while holding one raises :class:`LockOrderError`, waiting or not.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.strict = False
+        self._warned: set[str] = set()
+
+    def __enter__(self) -> None:
+        if not connections_held():
+            self._lock.acquire()
+        elif self.strict or not self._lock.acquire(blocking=False):
+            self._held_while_waiting()
+            self._lock.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def _held_while_waiting(self) -> None:
+        here = (__file__, contextlib.__file__)
+        caller = next(f for f in reversed(traceback.extract_stack()) if f.filename not in here)
+        where = f"{caller.filename}:{caller.lineno} ({caller.name})"
+        message = f"waited for the write lock holding a database connection at {where}"
+        if self.strict:
+            raise LockOrderError(f"{message}; end the session's reads first (app.db.writing)")
+        if where not in self._warned:
+            self._warned.add(where)
+            log.warning("%s: end the session's reads first (app.db.writing); see app/db.py", message)
+
+
+write_lock = WriteLock()
+
+
+def end_reads(session: Session) -> None:
+    """End ``session``'s read transaction so its connection goes back to the pool (objects it loaded stay usable
+    when the session does not expire them on commit).
+
+    Raises:
+        RuntimeError: the session has unflushed changes: ending its transaction would write them.
+    """
+    if session.new or session.deleted or any(session.is_modified(obj) for obj in session.dirty):
+        raise RuntimeError("the session has changes made before the write lock: make them inside it")
+    if session.in_transaction():
+        session.commit()
+
+
+@contextmanager
+def writing(session: Session) -> Iterator[None]:
+    """Hold ``write_lock`` for a write on ``session``, in the right order: the session's reads end first (see
+    :func:`end_reads`), so the thread waits for the lock holding no connection and the write transaction starts
+    inside the lock."""
+    end_reads(session)
+    with write_lock:
+        yield
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -50,10 +202,15 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     backend = parsed.get_backend_name()
     driver = parsed.get_driver_name()
     connect_args: dict[str, Any] = {}
+    capacity = pool_capacity(settings)
+    pool: dict[str, Any] = {"pool_size": min(capacity, POOL_KEPT_OPEN)}
+    pool["max_overflow"] = capacity - pool["pool_size"]
 
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            pool = {}  # one in-memory database per connection: SQLAlchemy's SingletonThreadPool, no sizes
         if driver == "libsql":
             if settings.database_auth_token:
                 connect_args["auth_token"] = settings.database_auth_token
@@ -61,16 +218,18 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
                 connect_args["sync_url"] = settings.database_sync_url
         else:
             connect_args["check_same_thread"] = False
-        engine = create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=False)
+        engine = create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=False, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         if driver == "libsql":
             event.listen(engine, "handle_error", _map_libsql_errors)
-        return engine
-
-    if backend == "postgresql" and driver in {"psycopg2", "psycopg2cffi", "default"}:
-        # We ship psycopg 3; accept plain postgresql:// URLs.
-        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    else:
+        if backend == "postgresql" and driver in {"psycopg2", "psycopg2cffi", "default"}:
+            # We ship psycopg 3; accept plain postgresql:// URLs.
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, **pool)
+    event.listen(engine, "checkout", _on_checkout)
+    event.listen(engine, "checkin", _on_checkin)
+    return engine
 
 
 @functools.cache

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     database_auth_token: str = ""
     database_sync_url: str = ""
+    # Most connections one process opens; 0: one for every thread that may use the database at once (computed in
+    # app/db.py). Lower it to fit PostgreSQL's max_connections across processes: requests then wait, never deadlock.
+    database_pool_size: int = Field(default=0, ge=0, le=10_000)
     secret_key: str = ""
     # Earlier SECRET_KEYs, comma-separated: still accepted for verification while secrets rotate.
     secret_key_previous: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -91,6 +94,9 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"
     stripe_timeout_seconds: float = Field(default=15.0, gt=0)
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # Stripe deliveries one process works on at once (their writes go one at a time anyway); more wait in the event
+    # loop holding neither a thread nor a database connection, so a burst never starves the other routes.
+    webhook_concurrency: int = Field(default=8, ge=1, le=64)
     checkout_rate_limit: str = "20/minute"
 
     # Server-side conversions: provider endpoints (tests point them at a local recording server) and the sender.

@@ -53,7 +53,8 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = Path(tempfile.mkdtemp(prefix="paidsignal-bench-alerts-"))
+# Made in main() once the arguments are read: --help must not leave an empty folder behind.
+DATA = Path(tempfile.gettempdir()) / f"paidsignal-bench-alerts-{os.getpid()}-{os.urandom(4).hex()}"
 DB_PATH = DATA / "paidsignal.db"
 os.environ.update(
     {
@@ -676,6 +677,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="profile one more cached run (printed and stored)")
     parser.add_argument("--keep", action="store_true", help="keep the data folder (its path is printed)")
     args = parser.parse_args()
+    DATA.mkdir(mode=0o700, exist_ok=True)
 
     from app.cli import migrate
     from app.services import alerts

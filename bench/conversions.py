@@ -29,7 +29,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = Path(tempfile.mkdtemp(prefix="paidsignal-bench-conversions-"))
+# Made in main() once the arguments are read: --help must not leave an empty folder behind.
+DATA = Path(tempfile.gettempdir()) / f"paidsignal-bench-conversions-{os.getpid()}-{os.urandom(4).hex()}"
 os.environ.update(
     {
         "DATA_DIR": str(DATA),
@@ -46,6 +47,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=600)
     args = parser.parse_args()
+    DATA.mkdir(mode=0o700, exist_ok=True)
 
     import httpx
     from sqlmodel import Session, func, select, update

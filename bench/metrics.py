@@ -46,7 +46,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = Path(tempfile.mkdtemp(prefix="paidsignal-bench-metrics-"))
+# Made in main() once the arguments are read: --help must not leave an empty folder behind.
+DATA = Path(tempfile.gettempdir()) / f"paidsignal-bench-metrics-{os.getpid()}-{os.urandom(4).hex()}"
 DB_PATH = DATA / "paidsignal.db"
 os.environ.update(
     {
@@ -785,6 +786,7 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the data folder (its path is printed)")
     args = parser.parse_args()
+    DATA.mkdir(mode=0o700, exist_ok=True)
 
     from sqlalchemy import text
     from sqlmodel import Session

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-_DATA = Path(tempfile.mkdtemp(prefix="paidsignal-bench-usage-"))
+# Made in main() once the arguments are read: --help must not leave an empty folder behind.
+_DATA = Path(tempfile.gettempdir()) / f"paidsignal-bench-usage-{os.getpid()}-{os.urandom(4).hex()}"
 os.environ.update(
     {
         "PAIDSIGNAL_ENV": "development",
@@ -175,6 +176,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
+    _DATA.mkdir(mode=0o700, exist_ok=True)
     count = bench_count(200_000)
     middleware = bench_middleware(args.requests, args.rounds)
     flush = bench_flush(1_000)

@@ -83,6 +83,7 @@ init = function(args)
     bodies[n] = string.sub(data, nl + sl + 1, nl + sl + bl)
     pos = nl + sl + bl + 1
   end
+  assert(n > 0, "no bodies in " .. os.getenv("BENCH_BODIES") .. ": nothing to send")
   acks = assert(io.open(os.getenv("BENCH_ACKS"), "w"))
 end
 request = function()
@@ -307,6 +308,31 @@ def check_phase(db: sqlite3.Connection, prefix: str, acks: list[tuple[int, str, 
         "stored_not_acknowledged": len(set(stored) - acked_ids),  # sent as wrk's time ran out, answer not read
         "non200": sum(status != 200 for status, _, _ in acks),
     }
+
+
+def wait_until_idle(db: sqlite3.Connection, quiet_s: float = 2.0, limit_s: float = 120.0) -> None:
+    """Until the stored events have not changed for ``quiet_s``: the server answers deliveries wrk sent before it
+    stopped (up to one per connection, and those queued for a webhook thread) after wrk has returned."""
+    last: tuple[int, int] | None = None
+    changed = started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        now = db.execute("SELECT COUNT(*), COALESCE(SUM(deliveries), 0) FROM stripe_event").fetchone()
+        if now != last:
+            last, changed = now, time.monotonic()
+        elif time.monotonic() - changed >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
+class PhaseFailed(RuntimeError):
+    """A phase whose answers or stored rows are wrong: the phases after it would measure its leftovers."""
+
+
+def stop_if_failed(name: str, check: dict[str, Any]) -> None:
+    problems = {k: v for k, v in check.items() if k not in _INFORMATIONAL and isinstance(v, int) and v}
+    if problems or not check.get("acknowledged"):
+        found = ", ".join(f"{k} {v:,}" for k, v in problems.items()) or "no delivery acknowledged"
+        raise PhaseFailed(f"{name} failed ({found}; answers other than 200: {check.get('errors', 'none')})")
 
 
 def errors_seen(acks: list[tuple[int, str, str]]) -> str:
@@ -588,6 +614,10 @@ def main() -> int:
         warm = data_dir / "warm.bin"
         write_bodies(warm, customer_events(f"w{run}_", 3_000), WEBHOOK_SECRET)
         run_wrk(hook_url, LUA_WEBHOOKS, 2, c, pgid, {"BENCH_BODIES": str(warm), "BENCH_ACKS": str(warm) + ".acks"})
+        warm_acks = read_acks(Path(str(warm) + ".acks"))
+        warm_ok = sum(status == 200 for status, _, _ in warm_acks)
+        warm_check = {"acknowledged": warm_ok, "non200": len(warm_acks) - warm_ok, "errors": errors_seen(warm_acks)}
+        stop_if_failed("the warm-up", warm_check)
 
         db = sqlite3.connect(data_dir / "paidsignal.db")
         phases = (
@@ -608,7 +638,7 @@ def main() -> int:
             write_bodies(path, bodies, WEBHOOK_SECRET)
             acks_path = data_dir / f"{prefix}.acks"
             row = run_wrk(hook_url, LUA_WEBHOOKS, s, c, pgid, {"BENCH_BODIES": str(path), "BENCH_ACKS": str(acks_path)})
-            time.sleep(1)  # requests cut when wrk stopped may still be committing
+            wait_until_idle(db)  # deliveries wrk sent before it stopped may still be queued or committing
             acks = read_acks(acks_path)
             checks[name] = check_phase(db, prefix, acks, expected)
             checks[name]["wrk_requests"] = row["requests"]
@@ -617,11 +647,13 @@ def main() -> int:
                 acked = {e for status, e, _ in acks if status == 200}
                 checks[name] |= check_orders(db, prefix, order_of_event, acked)
             results[name] = row
+            stop_if_failed(name, checks[name])
             by_id = {f"evt_{prefix}{i:07d}": body for i, body in enumerate(bodies)}
             sent[prefix] = [by_id[e] for status, e, _ in acks if status == 200]
 
         # (d) deliveries again of bodies already applied, re-signed now (Stripe signs each attempt), cycled.
         name = "(d) duplicates of (b) and (c)"
+        wait_until_idle(db)
         before = db.execute("SELECT COUNT(*), SUM(deliveries) FROM stripe_event").fetchone()
         payments_before = db.execute("SELECT COUNT(*) FROM payment").fetchone()[0]
         replay = [body for pair in zip(*sent.values(), strict=False) for body in pair]  # interleave b and c
@@ -635,7 +667,7 @@ def main() -> int:
             pgid,
             {"BENCH_BODIES": str(path), "BENCH_ACKS": str(data_dir / "dup.acks"), "BENCH_CYCLE": "1"},
         )
-        time.sleep(1)
+        wait_until_idle(db)
         acks = read_acks(data_dir / "dup.acks")
         after = db.execute("SELECT COUNT(*), SUM(deliveries) FROM stripe_event").fetchone()
         acked_dups = sum(1 for status, _, outcome in acks if status == 200)
@@ -652,6 +684,19 @@ def main() -> int:
         }
         results[name] = row
         db.close()
+        stop_if_failed(name, checks[name])
+    except PhaseFailed as failed:
+        for row_name, row in results.items():
+            print(f"{row_name}: {row['rps']:,.0f} req/s, p50 {row['p50_us'] / 1000:.1f} ms, non-2xx {row['non2xx']}")
+        log = server.log.read_text(errors="replace") if server is not None else ""
+        signs = {sign: log.count(sign) for sign in ("QueuePool limit", "Traceback", "skipped: maximum number")}
+        print(
+            f"\nSTOPPED: {failed}.\nThe later phases would replay what this one did not store, and count the "
+            f"refusals as load. Server log: {', '.join(f'{n} x {sign!r}' for sign, n in signs.items())}. Data and "
+            f"server log kept in {data_dir}; its tail:\n" + "\n".join(log.splitlines()[-30:]),
+            file=sys.stderr,
+        )
+        return 1
     finally:
         if server is not None:
             server.stop()

@@ -83,6 +83,19 @@ def db(engine: object) -> Iterator[Session]:
 
 
 @pytest.fixture
+def strict_lock_order() -> Iterator[None]:
+    """Taking ``app.db.write_lock`` while holding a database connection raises (see app/db.py), for the code paths
+    that must never wait for the lock with one: webhooks, the conversion sender, rollups."""
+    from app.db import write_lock
+
+    write_lock.strict = True
+    try:
+        yield
+    finally:
+        write_lock.strict = False
+
+
+@pytest.fixture
 def outbox() -> Path:
     folder = get_settings().outbox_dir
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
-from app.db import get_engine
+from app.db import JOB_THREADS, get_engine
 from app.models.base import utcnow
 from app.services import conversions
 from app.services import jobs as job_service
@@ -159,7 +160,8 @@ def default_jobs() -> list[JobSpec]:
 class JobRunner:
     def __init__(self, specs: list[JobSpec]) -> None:
         self.specs = specs
-        self.scheduler = BackgroundScheduler(timezone="UTC")
+        # Sized here, not by APScheduler's default, because the database pool counts these threads (app/db.py).
+        self.scheduler = BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(JOB_THREADS)})
 
     def start(self) -> None:
         for spec in self.specs:

@@ -9,11 +9,12 @@ click, a retried fetch). The same id with another cart is refused, not silently 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
+import ada_url
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -25,7 +26,7 @@ from app.models.base import new_public_id, utcnow
 from app.services import attribution, ratelimit
 from app.services.errors import Conflict, ValidationFailed, validation_failed
 from app.services.events_schema import Consent, Id
-from app.services.keys import KeyIdentity, normalize_origin
+from app.services.keys import KeyIdentity
 from app.services.stripe_connection import client_for, fetch_price, require_connection, stripe_error
 from app.settings import get_settings
 
@@ -47,8 +48,10 @@ Url = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2048),
     Field(
-        json_schema_extra={"pattern": r"^\s*https?://[^/?#\s\[\]]+([/?#]|\s*$)"}
-    ),  # declared; checked by _absolute_url
+        # Declared as return_url_origin checks it: no user info, backslash, percent-escape, whitespace or control
+        # character (tests/api/test_schema_fuzz.py holds the server to what the schema says).
+        json_schema_extra={"pattern": r"^\s*https?://[^/?#\s\[\]@\\%]+([/?#][^\s\x00-\x1f\x7f\\]*)?\s*$"}
+    ),
 ]
 
 
@@ -86,12 +89,7 @@ class CheckoutRequest(BaseModel):
     @field_validator("success_url", "cancel_url")
     @classmethod
     def _absolute_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-        except ValueError as error:
-            raise ValueError(f"is not a URL: {error}") from error
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise ValueError("must be an absolute http(s) URL, e.g. https://shop.example.com/thanks")
+        return_url_origin(value)
         return value
 
 
@@ -146,15 +144,58 @@ def _check_same_attempt(order: Order, request: CheckoutRequest) -> None:
         )
 
 
+_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+_AUTHORITY_END = re.compile(r"[/?#]")
+
+
+def return_url_origin(url: str) -> str:
+    """The origin a browser goes to after Checkout for ``url``, which must be a plain absolute http(s) URL.
+
+    The origin is the one the WHATWG URL standard gives (ada, the parser of Node.js; browsers parse alike), not
+    Python's ``urlsplit``: the two disagree on spellings such as ``http://evil.example\\@localhost:8801/`` (a
+    browser goes to evil.example). Spellings on which parsers may differ are refused outright: control
+    characters, whitespace (a browser drops tabs and newlines anywhere), backslashes, user info (``user@``), a
+    scheme without ``//`` or with more slashes, and percent-escapes in the host.
+
+    Raises:
+        ValueError: what is wrong with the URL, in words.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or c.isspace() for c in url):
+        raise ValueError("must not contain spaces, tabs, line breaks or control characters")
+    if "\\" in url:
+        raise ValueError("must not contain a backslash (browsers read it as /)")
+    if not _SCHEME.match(url):
+        raise ValueError("must be an absolute http(s) URL, e.g. https://shop.example.com/thanks")
+    rest = url.split("//", 1)[1]
+    authority = _AUTHORITY_END.split(rest, 1)[0]
+    if not authority:
+        raise ValueError("must name a host right after the scheme, e.g. https://shop.example.com/thanks")
+    if "@" in authority:
+        raise ValueError("must not contain user info (user@ before the host)")
+    if "%" in authority:
+        raise ValueError("must not percent-encode the host")
+    try:
+        return str(ada_url.URL(url).origin)
+    except ValueError as error:
+        raise ValueError("is not a valid URL (as a browser reads it)") from error
+
+
+def _browser_origin(origin: str) -> str:
+    """An allowed origin as a browser writes it (an IDN host in punycode)."""
+    try:
+        return str(ada_url.URL(origin).origin)
+    except ValueError:
+        return origin
+
+
 def _check_redirects(request: CheckoutRequest, identity: KeyIdentity) -> None:
     """A publishable key is public: without this anyone could send the shop's buyers to their own site after
-    paying. Browser checkouts may only return to the key's allowed origins."""
+    paying. Browser checkouts may only return to the key's allowed origins, compared as a browser reads the URL."""
     if not identity.allowed_origins:
         return
+    allowed = {_browser_origin(origin) for origin in identity.allowed_origins}
     for field in ("success_url", "cancel_url"):
-        parts = urlsplit(getattr(request, field))
-        origin = normalize_origin(f"{parts.scheme}://{parts.netloc}")
-        if origin not in identity.allowed_origins:
+        if return_url_origin(getattr(request, field)) not in allowed:
             raise ValidationFailed(
                 f"{field} must be on one of this key's allowed origins ({', '.join(identity.allowed_origins)}).",
                 field=field,

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from app.db import get_engine, write_lock
+from app.db import get_engine, write_lock, writing
 from app.integrations import ga4, google_ads, meta_capi, outbound, signed_webhook
 from app.integrations.outbound import Answer, Refused, Skip
 from app.models import ConversionDelivery, DeliveryAttempt, Pixel
@@ -79,7 +79,7 @@ def claim(*, holder: str, limit: int = 200, now: datetime | None = None) -> list
         ).all()
         if not candidates:
             return []
-        with write_lock:
+        with writing(session):
             session.exec(
                 update(ConversionDelivery)
                 .where(col(ConversionDelivery.id).in_(candidates), col(ConversionDelivery.status).in_(DUE), free)
@@ -134,8 +134,9 @@ def send_due(*, holder: str, limit: int = 200) -> SendReport:
 def send_one(delivery_id: int, *, holder: str) -> str:
     """Send one leased delivery and record the attempt; returns the delivery's new status.
 
-    Reads happen outside the process's write lock, every write inside it (see ``app.db.write_lock``), and the
-    request to the provider with no lock and no transaction open.
+    Reads happen outside the process's write lock, every write inside it, taken after the reads ended so that no
+    connection is held while waiting for it (see ``app.db``), and the request to the provider with no lock and no
+    transaction open.
     """
     engine = get_engine()
     now = utcnow()
@@ -152,7 +153,7 @@ def send_one(delivery_id: int, *, holder: str) -> str:
         else:
             reason = consent_skip(delivery.provider, delivery.conversion.get("consent") or {})
         if reason:
-            with write_lock:
+            with writing(session):
                 _interrupted(session, delivery)
                 return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, reason)
         assert pixel is not None
@@ -160,10 +161,10 @@ def send_one(delivery_id: int, *, holder: str) -> str:
             gate = _refund_gate(session, delivery)
             if gate == "wait":
                 # A refund must not reach the provider before the sale it refunds, nor before an earlier refund.
-                with write_lock:
+                with writing(session):
                     return _defer(session, delivery, holder)
             if gate:
-                with write_lock:
+                with writing(session):
                     _interrupted(session, delivery)
                     return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, gate)
         module = PROVIDERS[delivery.provider]
@@ -174,22 +175,22 @@ def send_one(delivery_id: int, *, holder: str) -> str:
                 delivery_id=delivery.public_id,
             )  # fmt: skip
         except Skip as skip:
-            with write_lock:
+            with writing(session):
                 _interrupted(session, delivery)
                 return _finish(session, delivery, holder, DeliveryStatus.SKIPPED, str(skip))
         except Refused as refused:
             # Sending could not start (an OAuth refresh failed): an attempt with the token endpoint's answer.
             answer = Answer(refused.outcome, refused.status, refused.body, str(refused), 0)
-            with write_lock:
+            with writing(session):
                 _interrupted(session, delivery)
                 attempt = _start_attempt(session, delivery, number, holder, {"step": "oauth token refresh"})
                 return _record(session, delivery, attempt, holder, answer)
-        with write_lock:
+        with writing(session):
             _interrupted(session, delivery)
             attempt = _start_attempt(session, delivery, number, holder, request.record)
         # The attempt is committed before the request leaves (see the module docstring).
         answer = outbound.send(request, timeout=get_settings().conversions_timeout_seconds)
-        with write_lock:
+        with writing(session):
             return _record(session, delivery, attempt, holder, answer)
 
 

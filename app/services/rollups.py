@@ -471,19 +471,21 @@ def recompute_day(session: Session, account_id: int, day: date, kind: str, zone:
 def refresh_dirty(session: Session, *, limit: int = 500) -> int:
     """Recompute the dirty days (oldest mark first) and clear their marks unless they were marked again meanwhile.
     Returns how many days were recomputed."""
-    marks = session.exec(select(RollupDirty).order_by(col(RollupDirty.marked_at)).limit(limit)).all()
-    session.rollback()  # end the read before the writes
-    zones: dict[int, ZoneInfo] = {}
-    for mark in marks:
-        zone = zones.setdefault(mark.account_id, account_zone(session, mark.account_id))
+    marks = [
+        (mark.account_id, mark.day, mark.kind, mark.marked_at)
+        for mark in session.exec(select(RollupDirty).order_by(col(RollupDirty.marked_at)).limit(limit)).all()
+    ]
+    zones = {account_id: account_zone(session, account_id) for account_id in {mark[0] for mark in marks}}
+    session.rollback()  # end the reads before the writes: no connection is held while waiting for the lock
+    for account_id, day, kind, marked_at in marks:
         with write_lock:
-            recompute_day(session, mark.account_id, mark.day, mark.kind, zone)
+            recompute_day(session, account_id, day, kind, zones[account_id])
             session.execute(
                 delete(RollupDirty).where(
-                    col(RollupDirty.account_id) == mark.account_id,
-                    col(RollupDirty.day) == mark.day,
-                    col(RollupDirty.kind) == mark.kind,
-                    col(RollupDirty.marked_at) <= mark.marked_at,
+                    col(RollupDirty.account_id) == account_id,
+                    col(RollupDirty.day) == day,
+                    col(RollupDirty.kind) == kind,
+                    col(RollupDirty.marked_at) <= marked_at,
                 )
             )
             session.commit()

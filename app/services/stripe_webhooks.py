@@ -9,6 +9,7 @@ version and older shapes (localstripe sends 2017 events) are read alike.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select, update
 
-from app.db import write_lock
+from app.db import writing
 from app.integrations import stripe as stripe_api
-from app.integrations.stripe import BadSignature, StripeCallFailed
+from app.integrations.stripe import BadSignature, MalformedPayload, StripeCallFailed
 from app.lib.formatting import format_money
 from app.models import Order, Payment, Refund, StripeConnection, StripeEvent, Subscription
 from app.models.base import utcnow
@@ -28,9 +29,10 @@ from app.services import conversions, rollups
 from app.services import orders as order_rules
 from app.services.accounts import account_locale
 from app.services.checkout import META_ORDER
-from app.services.errors import ServiceError
+from app.services.errors import Conflict, ServiceError
 from app.services.orders import OrderStatus
 from app.services.stripe_connection import apply_price, apply_product, client_for, webhook_secrets
+from app.services.stripe_event_shapes import MalformedEvent, check_event
 
 log = logging.getLogger(__name__)
 _last_seen: dict[int, float] = {}
@@ -87,7 +89,11 @@ def receive_webhook(
     Raises:
         NotFound: no account with Stripe connected has this id.
         NoWebhookSecret: the shop has not entered the endpoint's signing secret yet.
-        InvalidSignature: the signature does not match the raw body, or is older than the tolerance.
+        InvalidSignature: the signature does not match the raw body, or its time is beyond the tolerance (either
+            way).
+        MalformedEvent: the body is signed but a field we read has the wrong shape (``field`` names it); nothing
+            is written, so a corrected delivery of the same event applies.
+        Conflict: another process changed the same records meanwhile; nothing is kept and Stripe's retry applies.
     """
     target = webhook_secrets.get(session, account_public_id)
     if not target.secret:
@@ -95,14 +101,16 @@ def receive_webhook(
             "This account has no webhook signing secret yet; paste the endpoint's whsec_… in Settings → Stripe."
         )
     try:
-        event = stripe_api.verify_webhook(payload, signature, target.secret)
+        parsed = stripe_api.verify_webhook(payload, signature, target.secret)
     except BadSignature as error:
         raise InvalidSignature(str(error)) from error
+    except MalformedPayload as error:
+        raise MalformedEvent(str(error)) from error
+    event = check_event(parsed)  # before anything is written
     prefetched = _prefetch(session, target.account_id, event)
-    # One webhook transaction at a time per process: SQLite has one writer, and threads that queue on its lock
-    # sleep and retry (some starve past busy_timeout: a 500 under load, measured in bench/webhooks.py). A lock
-    # hands the write over in order instead. Other processes still meet at the database lock.
-    with write_lock:
+    # One write transaction at a time per process (app.db.write_lock), waited for holding no connection: the
+    # account look-up above ends its read first, so a burst of deliveries cannot hold the pool while they queue.
+    with writing(session):
         return apply_event(session=session, account_id=target.account_id, event=event, prefetched=prefetched)
 
 
@@ -126,9 +134,13 @@ def apply_event(
         received_at=now,
         last_delivery_at=now,
     )
+    session.add(record)
     try:
-        session.add(record)
         session.flush()  # the unique (account, event id) claims the event before any effect
+    except IntegrityError:
+        session.rollback()
+        return _duplicate(session, account_id, event_id, type_)
+    try:
         effect = _dispatch(session, account_id, event_id, type_, obj, created, prefetched or {})
         record.outcome = effect.outcome
         record.message = effect.message[:2000]
@@ -143,18 +155,25 @@ def apply_event(
             # The outbox: conversions the order now owes are written in this same transaction.
             conversions.enqueue_for_order(session=session, order=effect.order)
             rollups.mark_order_dirty(session, effect.order)
-        if _last_seen.get(account_id, 0.0) < time.monotonic() - 60:
+        stamp = _last_seen.get(account_id, 0.0) < time.monotonic() - 60
+        if stamp:
             # "Last webhook received" is shown to the minute: not one more write per event.
             session.exec(
                 update(StripeConnection)
                 .where(col(StripeConnection.account_id) == account_id)
                 .values(last_webhook_at=now)
             )
-            _last_seen[account_id] = time.monotonic()
         session.commit()
-    except IntegrityError:
+    except IntegrityError as error:
+        # Not the claim (that failed above): another process wrote the same payment, subscription… between our
+        # reads and our writes. Nothing of this event is kept, its id included, so Stripe's retry applies it.
         session.rollback()
-        return _duplicate(session, account_id, event_id, type_)
+        raise Conflict(
+            "Another delivery changed the same records at the same moment; nothing of this one was kept. "
+            "Stripe retries it, and the retry applies it."
+        ) from error
+    if stamp:  # only once committed: a rolled-back delivery did not stamp it
+        _last_seen[account_id] = time.monotonic()
     order_public_id = effect.order.public_id if effect.order is not None else None
     return WebhookResult(event_id, type_, effect.outcome, effect.message, order_public_id)
 
@@ -345,14 +364,14 @@ def _checkout_paid_or_pending(session: Session, account_id: int, obj: dict[str, 
         if order.mode == "subscription":
             invoice = _id(obj.get("invoice"))
             _record_payment(
-                session, order, kind="first", key=invoice or f"cs:{obj.get('id')}", amount=amount,
+                session, order, kind="first", key=invoice or _session_key(obj), amount=amount,
                 currency=currency, paid_at=at, invoice_id=invoice, subscription=order.subscription_id,
                 billing_reason="subscription_create",
             )  # fmt: skip
         else:
             payment_intent = _id(obj.get("payment_intent"))
             _record_payment(
-                session, order, kind="one_off", key=payment_intent or f"cs:{obj.get('id')}", amount=amount,
+                session, order, kind="one_off", key=payment_intent or _session_key(obj), amount=amount,
                 currency=currency, paid_at=at, payment_intent_id=payment_intent,
             )  # fmt: skip
         change = order_rules.advance(order, OrderStatus.PAID, at)
@@ -361,6 +380,12 @@ def _checkout_paid_or_pending(session: Session, account_id: int, obj: dict[str, 
     change = order_rules.advance(order, OrderStatus.PENDING, at)
     session.add(order)
     return _applied(order, _note(change, f"Checkout completed; payment_status is {status!r}, waiting for the money."))
+
+
+def _session_key(obj: dict[str, Any]) -> str:
+    """The payment key of a Checkout Session that names no PaymentIntent or invoice (a free order, an old API
+    version). Its id is up to 255 characters, the key at most 64: a digest of it, not the id cut short."""
+    return "cs:" + hashlib.sha256(str(obj.get("id")).encode()).hexdigest()[:40]
 
 
 def _checkout_moved(

@@ -50,3 +50,85 @@ def test_fast_executemany_stores_times_exactly_as_the_orm_reads_them(db: Session
     assert lease.expires_at - lease.acquired_at == timedelta(microseconds=1)
     assert db.exec(select(JobLease).where(JobLease.acquired_at < aware + timedelta(seconds=1))).first() is not None
     assert db.exec(select(Account)).first() is None
+
+
+# --- the pool, the write lock and the threads (app/db.py) ---------------------------------------------------------
+
+
+def test_the_write_lock_refuses_a_thread_holding_a_connection_in_strict_mode(
+    db: Session, strict_lock_order: None
+) -> None:
+    from sqlmodel import select
+
+    from app.db import LockOrderError, connections_held, end_reads, write_lock
+
+    db.exec(select(User.id)).all()  # the session's read transaction keeps its connection
+    assert connections_held() == 1
+    with pytest.raises(LockOrderError, match=r"holding a database connection at .*test_db\.py"), write_lock:
+        pass
+    assert not write_lock.locked()
+    end_reads(db)
+    assert connections_held() == 0
+    with write_lock:
+        assert write_lock.locked()
+
+
+def test_a_wait_for_the_write_lock_holding_a_connection_is_logged_with_its_place(
+    db: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import threading
+
+    from sqlmodel import select
+
+    from app.db import write_lock
+
+    caplog.set_level(logging.WARNING, logger="app.db")
+    holding, done = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with write_lock:
+            holding.set()
+            while not any("holding a database connection" in r.message for r in caplog.records):
+                done.wait(0.01)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    holding.wait()
+    db.exec(select(User.id)).all()
+    with write_lock:  # waits (logged), then gets it once the holder saw the warning
+        pass
+    thread.join()
+    [record] = [r for r in caplog.records if "holding a database connection" in r.message]
+    assert "test_db.py" in record.message
+    db.rollback()
+
+
+def test_end_reads_refuses_changes_made_before_the_lock(db: Session) -> None:
+    from app.db import end_reads
+
+    db.add(User(public_id="usr_early", email="early@example.com", password_hash="x"))
+    with pytest.raises(RuntimeError, match="before the write lock"):
+        end_reads(db)
+    db.rollback()
+
+
+def test_the_pool_has_a_connection_for_every_thread_that_may_use_the_database(db: Session) -> None:
+    import anyio.to_thread
+
+    from app.db import API_THREADS, JOB_THREADS, SENDER_PROVIDERS, pool_capacity, thread_budget
+    from app.jobs.runner import JobRunner
+    from app.services.conversion_sender import PROVIDERS
+    from app.settings import get_settings
+
+    async def default_threads() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert anyio.run(default_threads) == API_THREADS
+    assert len(PROVIDERS) == SENDER_PROVIDERS
+    assert JobRunner([]).scheduler._executors["default"]._pool._max_workers == JOB_THREADS
+    budget = thread_budget()
+    assert budget["Stripe webhook threads"] == get_settings().webhook_concurrency
+    engine = get_engine()
+    assert get_settings().database_pool_size == 0
+    assert engine.pool.size() + engine.pool._max_overflow == pool_capacity() == sum(budget.values())  # type: ignore[attr-defined]

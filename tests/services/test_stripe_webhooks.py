@@ -17,6 +17,9 @@ from app.services.errors import NotFound
 from tests.utils.payments import WEBHOOK_SECRET, Shop, deliver, make_shop, session_of, start_checkout
 from tests.utils.stripe_fakes import StripeRecorder, random_id, sign, stripe_event, stripe_object
 
+# Webhooks and the sender never wait for the write lock holding a connection (app/db.py).
+pytestmark = pytest.mark.usefixtures("strict_lock_order")
+
 
 @pytest.fixture
 def shop(db: Session, stripe_api: StripeRecorder) -> Shop:
@@ -87,6 +90,22 @@ def test_payment_intent_succeeded_after_checkout_does_not_count_the_money_twice(
     assert db.exec(select(func.count()).select_from(Payment)).one() == 1
     assert db.exec(select(Payment.charge_id)).one() == "ch_1"
     assert _status(shop, db, order_id) == "paid"
+
+
+def test_a_free_checkout_without_payment_intent_is_paid_once(shop: Shop, db: Session) -> None:
+    """No PaymentIntent and no invoice: the payment is keyed by the Checkout Session, whose id (66 characters in
+    test mode, up to 255) does not fit the 64-character key as such (PostgreSQL refused it: a 500)."""
+    order_id = start_checkout(shop, db)
+    free = shop.recorder.complete_session(
+        session_of(shop, db, order_id)["id"], payment_status="no_payment_required", payment_intent=None,
+        amount_total=0, currency="eur",
+    )  # fmt: skip
+    body = stripe_event("checkout.session.completed", free)
+    assert [deliver(shop, db, "", {}, payload=body).outcome for _ in range(2)] == ["applied", "duplicate"]
+    assert _status(shop, db, order_id) == "paid"
+    [payment] = db.exec(select(Payment)).all()
+    assert (payment.amount, payment.payment_intent_id) == (0, None)
+    assert payment.stripe_key.startswith("cs:") and len(payment.stripe_key) <= 64
 
 
 def test_forged_and_stale_signatures_are_refused_and_change_nothing(shop: Shop, db: Session) -> None:
@@ -399,3 +418,77 @@ def test_a_renewal_and_its_refund_before_anything_links_them_are_applied_once_li
     late = db.exec(select(StripeEvent).where(StripeEvent.link_key.is_not(None))).all()  # type: ignore[union-attr]
     assert {e.outcome for e in late} == {"applied"}
     assert all(e.message.startswith("Applied once its order was known") and e.payload is None for e in late)
+
+
+def test_a_delivery_meeting_another_process_write_is_a_conflict_that_keeps_nothing(shop: Shop, db: Session) -> None:
+    """Two workers apply ``customer.subscription.created`` and ``.updated`` at the same moment: both see no
+    subscription row and insert one. The second used to be answered 200 "duplicate" with nothing kept, so Stripe
+    never retried it and its status was lost; now it is a 409 that keeps nothing, and Stripe's retry applies it."""
+    import json
+    import threading
+
+    from sqlalchemy import event as sa_event
+    from sqlalchemy import text
+
+    from app.db import get_engine
+    from app.services.errors import Conflict
+
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite and libSQL have one writer: no other write can land between a delivery's reads and writes")
+    order_id = start_checkout(shop, db, mode="subscription")
+    sub_id = random_id("sub_")
+    completed = shop.recorder.complete_session(session_of(shop, db, order_id)["id"], subscription=sub_id,
+                                               customer="cus_1", amount_total=1_500)  # fmt: skip
+    deliver(shop, db, "checkout.session.completed", completed)  # the order knows its subscription and customer
+    now = int(time.time())
+    incomplete = _subscription(sub_id, order_id, "incomplete", shop.price_monthly)
+    created = json.loads(stripe_event("customer.subscription.created", incomplete, created=now))
+    active = _subscription(sub_id, order_id, "active", shop.price_monthly)
+    updated = json.loads(stripe_event("customer.subscription.updated", active, created=now + 1))
+    account_id = shop.account.id or 0
+    results: dict[str, object] = {}
+    holding, release = threading.Event(), threading.Event()
+
+    def apply(name: str, event: dict[str, Any], hold: bool) -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            if hold:  # the first worker has written, not yet committed
+
+                @sa_event.listens_for(session, "before_commit")
+                def _hold(_session: Session) -> None:
+                    holding.set()
+                    release.wait(30)
+
+            try:
+                results[name] = stripe_webhooks.apply_event(session=session, account_id=account_id, event=event)
+            except Exception as error:
+                results[name] = error
+
+    first = threading.Thread(target=apply, args=("created", created, True))
+    first.start()
+    assert holding.wait(30)
+    second = threading.Thread(target=apply, args=("updated", updated, False))
+    second.start()
+    deadline = time.monotonic() + 30
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    while True:
+        blocked = db.exec(text(waiting)).one()[0]  # type: ignore[call-overload]
+        db.rollback()  # PostgreSQL keeps one pg_stat_activity snapshot per transaction
+        if blocked:
+            break
+        assert time.monotonic() < deadline, f"the second worker never waited for the first one's insert: {results}"
+        time.sleep(0.05)
+    release.set()
+    first.join()
+    second.join()
+
+    assert getattr(results["created"], "outcome", results["created"]) == "applied"
+    assert isinstance(results["updated"], Conflict), results["updated"]
+    assert results["updated"].status_code == 409
+    db.expire_all()
+    assert db.exec(select(StripeEvent.type).where(StripeEvent.type.startswith("customer."))).all() == [  # type: ignore[attr-defined]
+        "customer.subscription.created"
+    ]
+    retry = stripe_webhooks.apply_event(session=db, account_id=account_id, event=updated)
+    assert retry.outcome == "applied"
+    assert db.exec(select(Subscription.status)).one() == "active"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
+import anyio
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.api.errors import error_response, service_error_response
@@ -12,10 +15,21 @@ from app.db import session_scope
 from app.services import stripe_webhooks
 from app.services.errors import ServiceError
 from app.services.stripe_connection import webhook_secrets
+from app.settings import get_settings
 
 router = APIRouter(tags=["stripe"])
 # Stripe events are far smaller; a bigger body is not from Stripe.
 MAX_BODY = 2 * 1024 * 1024
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    """WEBHOOK_CONCURRENCY threads for deliveries, apart from the API's shared ones (one limiter per event loop)."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(get_settings().webhook_concurrency)
+    return limiter
 
 
 def _receive(
@@ -50,8 +64,9 @@ async def stripe_webhook(account_id: str, request: Request) -> JSONResponse:
         if len(raw) > MAX_BODY:
             return error_response(413, "payload_too_large", f"The body is larger than {MAX_BODY} bytes.")
     try:
-        result, owner = await run_in_threadpool(
-            _receive, account_id, bytes(raw), request.headers.get("stripe-signature")
+        # A burst (a sale, a renewal day) queues here, holding no thread and no database connection (app/db.py).
+        result, owner = await anyio.to_thread.run_sync(
+            _receive, account_id, bytes(raw), request.headers.get("stripe-signature"), limiter=_limiter()
         )
     except ServiceError as error:
         return service_error_response(error)
