@@ -20,7 +20,10 @@ _ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 409, 422)}
 class CampaignOut(BaseModel):
     id: str
     name: str
-    channel: str
+    channel: str = Field(description="the ad platform: meta | google | tiktok | email | other")
+    channel_group: str = Field(
+        description="paid_social | paid_search | display | affiliates | email | organic_social | referral | other"
+    )
     status: str
     priority: int
     active_version: int | None
@@ -53,7 +56,10 @@ class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    channel: str
+    channel: str = Field(description="the ad platform: meta | google | tiktok | email | other")
+    channel_group: str | None = Field(
+        default=None, description="the marketing channel group; default: the platform's (meta → paid_social, …)"
+    )
     priority: int = Field(default=100, ge=0, le=1_000_000, description="lower first when matching")
     config: dict[str, Any] = Field(
         default_factory=dict, description="matching_rules, landing_url, budget, targets, notes"
@@ -74,6 +80,7 @@ def _out(row: campaign_service.CampaignRow) -> CampaignOut:
         id=row.public_id,
         name=row.name,
         channel=row.channel,
+        channel_group=row.channel_group,
         status=row.status,
         priority=row.priority,
         active_version=row.active_version,
@@ -109,6 +116,7 @@ def list_campaigns(
     search: str = "",
     status: str | None = None,
     channel: str | None = None,
+    channel_group: str | None = None,
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> CampaignList:
@@ -118,6 +126,7 @@ def list_campaigns(
         search=search,
         status=status,
         channel=channel,
+        channel_group=channel_group,
         page=page,
         per_page=per_page,
     )
@@ -130,7 +139,13 @@ def list_campaigns(
 def create_campaign(body: CampaignCreate, identity: SecretKeyDep, session: SessionDep) -> CampaignDetailOut:
     actor = key_actor(identity.account_id)
     row = campaign_service.create_campaign(
-        session=session, actor=actor, name=body.name, channel=body.channel, config=body.config, priority=body.priority
+        session=session,
+        actor=actor,
+        name=body.name,
+        channel=body.channel,
+        channel_group=body.channel_group,
+        config=body.config,
+        priority=body.priority,
     )
     if body.publish:
         campaign_service.publish_draft(
