@@ -138,6 +138,13 @@ class Rule(BaseModel):
         return " and ".join(c.describe() for c in self.conditions)
 
 
+def _currency_code(value: str) -> str:
+    code = value.strip().upper()
+    if currency_exponent(code) is None:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return code
+
+
 class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -148,10 +155,7 @@ class Budget(BaseModel):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        code = value.strip().upper()
-        if currency_exponent(code) is None:
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
-        return code
+        return _currency_code(value)
 
 
 class Targets(BaseModel):
@@ -159,9 +163,16 @@ class Targets(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    target_cpa: int | None = Field(default=None, ge=0, description="minor units of the budget currency")
+    target_cpa: int | None = Field(default=None, ge=0, description="minor units of ``currency``")
+    # The target CPA's currency: needed with a target CPA unless the budget gives it (then it must be the same).
+    currency: str | None = None
     min_roas: float | None = Field(default=None, ge=0)
     min_conversion_rate: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return _currency_code(value) if value is not None and value.strip() else None
 
 
 class CampaignConfig(BaseModel):
@@ -177,9 +188,22 @@ class CampaignConfig(BaseModel):
 
     @model_validator(mode="after")
     def _cpa_needs_currency(self) -> CampaignConfig:
-        if self.targets.target_cpa is not None and self.budget is None:
-            raise ValueError("a target CPA is an amount: set the budget (its currency) too")
+        """A target CPA is an amount: it needs a currency (its own, or the budget's), and nothing more."""
+        targets, budget = self.targets, self.budget
+        if targets.target_cpa is None:
+            targets.currency = None  # a currency without an amount says nothing
+        elif targets.currency is None and budget is None:
+            raise ValueError("a target CPA is an amount: give its currency (an ISO 4217 code such as EUR)")
+        elif targets.currency and budget and targets.currency != budget.currency:
+            raise ValueError(
+                f"the target CPA is in {targets.currency} and the budget in {budget.currency}: use one currency"
+            )
         return self
+
+    @property
+    def target_currency(self) -> str | None:
+        """The currency of the target CPA: its own, else the budget's."""
+        return self.targets.currency or (self.budget.currency if self.budget else None)
 
     @field_validator("landing_url")
     @classmethod
