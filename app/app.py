@@ -9,6 +9,7 @@ from typing import Any
 import reflex as rx
 
 import app.pages  # registers every page with the layout decorator
+from app import routes
 from app.api import build_api
 from app.components.layout import registered_pages
 from app.jobs.runner import job_runner_lifespan
@@ -35,7 +36,13 @@ async def llm_warmup_lifespan(app: Any = None) -> AsyncIterator[None]:
     yield
 
 
-app = rx.App(api_transformer=build_api())
+app = rx.App(
+    api_transformer=build_api(),
+    head_components=[
+        rx.el.link(rel="icon", href=routes.FAVICON_SVG, type="image/svg+xml"),
+        rx.el.link(rel="icon", href=routes.FAVICON_ICO, sizes="32x32"),
+    ],
+)
 for page, options in registered_pages():
     app.add_page(page, **options)
 app.register_lifespan_task(ingest_writer_lifespan)

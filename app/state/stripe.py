@@ -14,7 +14,6 @@ from sqlmodel import Session
 
 from app.services import stripe_connection as stripe_service
 from app.services.currency import format_minor
-from app.services.permissions import Permission
 from app.state.base import AppState
 from app.state.format import format_time
 
@@ -74,10 +73,6 @@ class StripeState(AppState):
     sync_note: str = ""
     form_key: int = 0
     syncing: bool = False
-
-    @rx.var
-    def can_manage_stripe(self) -> bool:
-        return Permission.MANAGE_STRIPE.name in self.permissions
 
     def _refresh(self) -> None:
         def load(s: Session) -> tuple[stripe_service.ConnectionRow | None, list[stripe_service.PriceRow]]:
