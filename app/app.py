@@ -10,6 +10,7 @@ import reflex as rx
 from starlette.types import ASGIApp
 
 import app.pages  # registers every page with the layout decorator
+from app import routes
 from app.api import JsonApiErrors, build_api
 from app.components.layout import registered_pages
 from app.components.toasts import pending_toasts
@@ -50,6 +51,10 @@ class PaidSignalApp(rx.App):
 app = PaidSignalApp(
     api_transformer=build_api(),
     extra_app_wraps={(3, "PendingToasts"): lambda stateful: pending_toasts() if stateful else None},
+    head_components=[
+        rx.el.link(rel="icon", href=routes.FAVICON_SVG, type="image/svg+xml"),
+        rx.el.link(rel="icon", href=routes.FAVICON_ICO, sizes="32x32"),
+    ],
 )
 for page, options in registered_pages():
     app.add_page(page, **options)

@@ -31,6 +31,10 @@ ADMIN_USAGE = "/admin/usage"
 
 PUBLIC_PAGES = {SIGNUP, LOGIN, INVITE}
 
+# Static files (from assets/)
+FAVICON_SVG = "/favicon.svg"
+FAVICON_ICO = "/favicon.ico"  # what browsers and crawlers ask for without a <link rel=icon>
+
 # API
 API_V1 = "/api/v1"
 API_OPENAPI = "/api/openapi.json"
@@ -50,9 +54,16 @@ def campaign_url(public_id: str) -> str:
     return f"{CAMPAIGNS}/{public_id}"
 
 
-def campaigns_url(*, q: str = "", status: str = "", channel: str = "", page: int = 1) -> str:
-    """The campaign list with its filters in the query string, so a filtered view can be shared."""
-    params = {"q": q.strip(), "status": status, "channel": channel, "page": str(page) if page > 1 else ""}
+def campaigns_url(*, q: str = "", status: str = "", channel: str = "", group: str = "", page: int = 1) -> str:
+    """The campaign list with its filters in the query string, so a filtered view can be shared (``channel`` is the
+    platform, ``group`` the channel group)."""
+    params = {
+        "q": q.strip(),
+        "status": status,
+        "channel": channel,
+        "group": group,
+        "page": str(page) if page > 1 else "",
+    }
     query = urlencode({k: v for k, v in params.items() if v})
     return f"{CAMPAIGNS}?{query}" if query else CAMPAIGNS
 

@@ -8,7 +8,6 @@ from typing import Any
 import reflex as rx
 
 from app import routes
-from app.services.permissions import Permission
 from app.state.base import AppState
 
 NAV_ITEMS: list[tuple[str, str, str]] = [
@@ -75,7 +74,7 @@ def sidebar() -> rx.Component:
         rx.vstack(
             *[nav_link(*item) for item in NAV_ITEMS],
             rx.cond(
-                AppState.permissions.contains(Permission.VIEW_USAGE.name),  # type: ignore[attr-defined]
+                AppState.can_view_usage,
                 rx.box(nav_link("Usage", routes.USAGE, "gauge"), id="nav-usage", width="100%", display="flex"),
             ),
             spacing="1",

@@ -19,7 +19,10 @@ class Campaign(SQLModel, table=True):
     public_id: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
     name: str = Field(max_length=120)
+    # The ad platform (meta, google, tiktok, email, other): where the ads run and where conversions are sent.
     channel: str = Field(max_length=16)
+    # The marketing channel group people report by (paid_social, paid_search, …); defaults from the platform.
+    channel_group: str = Field(default="other", max_length=24, sa_column_kwargs={"server_default": "other"})
     status: str = Field(default="draft", max_length=16)
     # Lower first when matching sessions; ties by creation order.
     priority: int = Field(default=100)

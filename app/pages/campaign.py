@@ -10,7 +10,7 @@ import reflex as rx
 from app import routes
 from app.components.forms import labelled, readonly_note, select_input, status_badge
 from app.components.layout import confirm_button, form_error, loading, template
-from app.services.campaigns import MATCH_FIELDS
+from app.services.campaigns import CHANNEL_GROUP_LABELS, MATCH_FIELDS
 from app.state.campaigns import (
     OPS,
     PERIODS,
@@ -55,7 +55,10 @@ def header() -> rx.Component:
         ),
         rx.hstack(
             rx.heading(E.name, size="6", id="campaign-name"),
-            rx.badge(E.channel, variant="outline", color_scheme="gray", id="campaign-channel"),
+            rx.tooltip(
+                rx.badge(E.channel, variant="outline", color_scheme="gray", id="campaign-channel"),
+                content="The ad platform",
+            ),
             rx.cond(
                 E.active_version > 0,
                 rx.badge("live: v", E.active_version, color_scheme="green", id="live-version"),
@@ -63,6 +66,26 @@ def header() -> rx.Component:
             ),
             rx.cond(E.has_draft, rx.badge("unpublished draft", color_scheme="amber", id="draft-badge")),
             rx.spacer(),
+            rx.hstack(
+                rx.text("Channel group", size="2", color_scheme="gray"),
+                rx.cond(
+                    EDITABLE,
+                    select_input(
+                        list(CHANNEL_GROUP_LABELS.items()),
+                        value=E.channel_group,
+                        on_change=E.change_channel_group,
+                        id="channel-group-select",
+                    ),
+                    rx.badge(
+                        rx.match(E.channel_group, *CHANNEL_GROUP_LABELS.items(), E.channel_group),
+                        variant="soft",
+                        color_scheme="gray",
+                        id="campaign-channel-group",
+                    ),
+                ),
+                align="center",
+                spacing="2",
+            ),
             rx.hstack(
                 rx.text("Status", size="2", color_scheme="gray"),
                 rx.cond(
@@ -209,8 +232,8 @@ def rules_editor() -> rx.Component:
     )
 
 
-def text_input(value: Any, on_change: Any, id: str, **props: Any) -> rx.Component:
-    return rx.input(value=value, on_change=on_change, id=id, read_only=READ_ONLY, width="100%", **props)
+def text_input(value: Any, on_change: Any, id: str, *slots: rx.Component, **props: Any) -> rx.Component:
+    return rx.input(*slots, value=value, on_change=on_change, id=id, read_only=READ_ONLY, width="100%", **props)
 
 
 def settings_fields() -> rx.Component:
@@ -249,11 +272,28 @@ def settings_fields() -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        hint("Amounts in the currency's main unit (150.50 EUR); stored in its minor units. Empty: no budget."),
+        hint(
+            "Amounts in the currency's main unit (150.50 EUR); stored in its minor units. Empty: no budget. The "
+            "currency is also the target CPA's: a target CPA needs it, not a budget."
+        ),
         rx.grid(
             labelled(
                 "Target CPA",
-                text_input(E.target_cpa, E.set_target_cpa, "target-cpa", placeholder="e.g. 25.00"),
+                text_input(
+                    E.target_cpa,
+                    E.set_target_cpa,
+                    "target-cpa",
+                    # The currency it is in, next to it: the Currency field above (a target needs only that).
+                    rx.input.slot(
+                        rx.cond(
+                            E.budget_currency != "",
+                            rx.text(E.budget_currency, size="1", id="target-cpa-currency"),
+                            rx.text("set Currency", size="1", color_scheme="amber", id="target-cpa-currency"),
+                        ),
+                        side="right",
+                    ),
+                    placeholder="e.g. 25.00",
+                ),
                 html_for="target-cpa",
             ),
             labelled(
@@ -272,9 +312,7 @@ def settings_fields() -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        hint(
-            "Targets drive alerts. The CPA is in the budget's currency; the conversion rate is a fraction (0.02 = 2%)."
-        ),
+        hint("Targets drive alerts. The CPA is in the currency above; the conversion rate is a fraction (0.02 = 2%)."),
         labelled(
             "Notes (creative, offer)",
             rx.text_area(

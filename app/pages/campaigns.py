@@ -7,6 +7,7 @@ import reflex as rx
 from app import routes
 from app.components.forms import readonly_note, select_input, status_badge
 from app.components.layout import field, form_error, loading, no_match_card, template
+from app.services.campaigns import CHANNEL_GROUP_LABELS
 from app.state.campaigns import ALL, CHANNELS, STATUSES, CampaignItem, CampaignsState
 
 S = CampaignsState
@@ -23,8 +24,18 @@ def create_form() -> rx.Component:
                     rx.hstack(
                         field("Name", "name", placeholder="e.g. Spring sale (Meta)", required=True),
                         rx.vstack(
-                            rx.text("Channel", size="2", weight="medium"),
+                            rx.text("Platform", size="2", weight="medium"),
                             select_input(CHANNELS, value=S.new_channel, on_change=S.set_new_channel, id="new-channel"),
+                            spacing="1",
+                        ),
+                        rx.vstack(
+                            rx.text("Channel group", size="2", weight="medium"),
+                            select_input(
+                                list(CHANNEL_GROUP_LABELS.items()),
+                                value=S.new_channel_group,
+                                on_change=S.set_new_channel_group,
+                                id="new-channel-group",
+                            ),
                             spacing="1",
                         ),
                         rx.button("Create campaign", type="submit", id="create-campaign"),
@@ -67,7 +78,13 @@ def filters() -> rx.Component:
                 id="filter-status",
             ),
             select_input(
-                [(ALL, "All channels"), *[(c, c.capitalize()) for c in CHANNELS]],
+                [(ALL, "All channel groups"), *CHANNEL_GROUP_LABELS.items()],
+                value=S.group_filter,
+                on_change=S.filter_group,
+                id="filter-group",
+            ),
+            select_input(
+                [(ALL, "All platforms"), *[(c, c.capitalize()) for c in CHANNELS]],
                 value=S.channel_filter,
                 on_change=S.filter_channel,
                 id="filter-channel",
@@ -95,7 +112,14 @@ def filters() -> rx.Component:
 def campaign_row(item: CampaignItem) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.link(item["name"], href=item["url"], weight="medium", class_name="campaign-link")),
-        rx.table.cell(rx.badge(item["channel"], variant="outline", color_scheme="gray")),
+        rx.table.cell(
+            rx.hstack(
+                rx.text(item["channel_group"], size="2", class_name="campaign-channel-group"),
+                rx.badge(item["channel"], variant="outline", color_scheme="gray", class_name="campaign-platform"),
+                spacing="2",
+                align="center",
+            )
+        ),
         rx.table.cell(status_badge(item["status"])),
         rx.table.cell(rx.text(item["version"], size="2", class_name="campaign-version")),
         rx.table.cell(
@@ -166,7 +190,7 @@ def campaigns_table() -> rx.Component:
                 rx.table.row(
                     *[
                         rx.table.column_header_cell(h)
-                        for h in ("Name", "Channel", "Status", "Live version", "Draft", "Pixels")
+                        for h in ("Name", "Channel group · platform", "Status", "Live version", "Draft", "Pixels")
                     ]
                 )
             ),

@@ -31,7 +31,11 @@ def empty_state() -> rx.Component:
             ),
             rx.hstack(
                 rx.link(rx.button("Install the pixel", id="go-install"), href=routes.INSTALL),
-                rx.link(rx.button("Connect Stripe", variant="soft", id="go-stripe"), href=routes.SETTINGS_STRIPE),
+                # Connecting Stripe needs an admin or the owner: the others are not sent to a page that refuses.
+                rx.cond(
+                    AppState.can_manage_stripe,
+                    rx.link(rx.button("Connect Stripe", variant="soft", id="go-stripe"), href=routes.SETTINGS_STRIPE),
+                ),
                 spacing="3",
             ),
             align="center",

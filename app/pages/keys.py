@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from app import routes
+from app.components.forms import readonly_note
 from app.components.layout import confirm_button, field, form_error, template
 from app.state.keys import CREATED_KEY_INPUT, KeyItem, KeysState
 
@@ -37,19 +38,21 @@ def created_key_callout() -> rx.Component:
 
 
 def create_form() -> rx.Component:
+    """Admins and the owner create keys; other roles see a note instead of a form the server would refuse."""
+    return rx.cond(
+        KeysState.can_manage_keys,
+        key_form(),
+        readonly_note(
+            "Your role can see keys; creating and revoking them needs an admin or the owner.", "keys-readonly-note"
+        ),
+    )
+
+
+def key_form() -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
                 rx.heading("Create a key", size="3"),
-                rx.cond(
-                    ~KeysState.can_manage_keys,
-                    rx.text(
-                        "Your role can see keys; creating and revoking them needs an admin or the owner.",
-                        size="2",
-                        color_scheme="gray",
-                        id="keys-readonly-note",
-                    ),
-                ),
                 form_error(KeysState.error),
                 rx.radio_group.root(
                     rx.hstack(

@@ -15,6 +15,7 @@ from app.state.metrics import (
     ALL,
     CHANNELS,
     DIMENSION_LABELS,
+    GROUP_OPTIONS,
     LOOKBACKS,
     ColumnItem,
     ExplorerState,
@@ -41,7 +42,8 @@ def option_select(options: Any, *, all_label: str, value: Any, on_change: Any, i
 
 
 def controls() -> rx.Component:
-    channels = [(ALL, "All channels"), *((c, "Direct / unmatched" if c == "direct" else c) for c in CHANNELS)]
+    channels = [(ALL, "All platforms"), *((c, "Direct / unmatched" if c == "direct" else c) for c in CHANNELS)]
+    groups = [(ALL, "All channel groups"), *GROUP_OPTIONS]
     return rx.hstack(
         labelled(
             "Rows by",
@@ -80,7 +82,11 @@ def controls() -> rx.Component:
             ),
         ),
         labelled(
-            "Channel",
+            "Channel group",
+            select_input(groups, value=X.group_filter, on_change=X.choose_channel_group, id="explorer-channel-group"),
+        ),
+        labelled(
+            "Platform",
             select_input(channels, value=X.channel_filter, on_change=X.choose_channel, id="explorer-channel"),
         ),
         labelled(
@@ -179,12 +185,16 @@ def table() -> rx.Component:
                     class_name="explorer-total",
                 ),
             ),
-            width="100%",
+            # As wide as its columns: Radix's own scroll area would clip a wide table and show its scrollbar only
+            # on hover (the last columns looked cut off); this box scrolls instead, with a visible scrollbar.
+            width="max-content",
+            min_width="100%",
             size="1",
             id="explorer-table",
         ),
         overflow_x="auto",
         width="100%",
+        id="explorer-table-scroll",
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.vars import ArrayVar, ObjectVar, Var
 
 from app import routes
 from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, readonly_note
@@ -65,6 +66,23 @@ def csv_format() -> rx.Component:
 # --- upload and preview ----------------------------------------------------------------------------------------------
 
 
+def rejected_files(rejected: Var) -> Var:
+    """react-dropzone's rejections as ``[{name, codes}]``: without the File objects, which socket.io would send to
+    the server in full (a 20 MB file over the websocket drops the connection and reloads the page)."""
+
+    def described(rejection: Var) -> Var:
+        entry = rejection.to(ObjectVar, dict[str, Any])
+        errors = entry["errors"].to(ArrayVar, list[dict[str, Any]])
+        return Var.create(
+            {
+                "name": entry["file"].to(ObjectVar, dict[str, Any])["name"],
+                "codes": errors.map(lambda error: error.to(ObjectVar, dict[str, Any])["code"]),
+            }
+        )
+
+    return rejected.to(ArrayVar, list[dict[str, Any]]).map(described)
+
+
 def upload_zone() -> rx.Component:
     upload = rx.upload(
         rx.vstack(
@@ -80,6 +98,8 @@ def upload_zone() -> rx.Component:
         max_files=1,
         max_size=MAX_BYTES,
         on_drop=S.handle_upload(rx.upload_files(upload_id=UPLOAD_ID)),
+        # In place of Reflex's toast with react-dropzone's raw "larger than 5242880 bytes": our own words, inline.
+        on_drop_rejected=lambda rejected: S.upload_rejected(rejected_files(rejected)),
         border=f"1px dashed {rx.color('gray', 7)}",
         border_radius="8px",
         padding="24px",

@@ -599,9 +599,10 @@ def _target(rule: AlertRule, version: CampaignVersion | None) -> tuple[float | N
         return float(targets["min_roas"]), rule.currency or budget_currency, "version targets"
     if rule.metric == Metric.CONVERSION_RATE and targets.get("min_conversion_rate") is not None:
         return float(targets["min_conversion_rate"]) * 100, rule.currency, "version targets"
-    if rule.metric == Metric.CPA and targets.get("target_cpa") is not None and budget_currency:
-        exponent = currency_exponent(budget_currency) or 0
-        return int(targets["target_cpa"]) / 10**exponent, budget_currency, "version targets"
+    cpa_currency = str(targets.get("currency") or budget_currency)  # the target's own currency, else the budget's
+    if rule.metric == Metric.CPA and targets.get("target_cpa") is not None and cpa_currency:
+        exponent = currency_exponent(cpa_currency) or 0
+        return int(targets["target_cpa"]) / 10**exponent, cpa_currency, "version targets"
     return None, rule.currency or budget_currency, ""
 
 

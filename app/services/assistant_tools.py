@@ -398,6 +398,7 @@ def _list_campaigns(session: Session, actor: Actor, a: CampaignsArguments) -> To
                 "campaign_id": row.public_id,
                 "name": row.name,
                 "channel": row.channel,
+                "channel_group": row.channel_group,
                 "status": row.status,
                 "priority": row.priority,
                 "live_version": row.active_version,

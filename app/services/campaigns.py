@@ -29,11 +29,51 @@ from app.settings import get_settings
 
 
 class Channel(StrEnum):
+    """The ad platform a campaign runs on (``channel`` in the API and the database)."""
+
     META = "meta"
     GOOGLE = "google"
     TIKTOK = "tiktok"
     EMAIL = "email"
     OTHER = "other"
+
+
+class ChannelGroup(StrEnum):
+    """The marketing channel group people report by; editable, it defaults from the platform."""
+
+    PAID_SOCIAL = "paid_social"
+    PAID_SEARCH = "paid_search"
+    DISPLAY = "display"
+    AFFILIATES = "affiliates"
+    EMAIL = "email"
+    ORGANIC_SOCIAL = "organic_social"
+    REFERRAL = "referral"
+    OTHER = "other"
+
+
+CHANNEL_GROUP_LABELS: dict[str, str] = {
+    ChannelGroup.PAID_SOCIAL: "Paid social",
+    ChannelGroup.PAID_SEARCH: "Paid search",
+    ChannelGroup.DISPLAY: "Display",
+    ChannelGroup.AFFILIATES: "Affiliates",
+    ChannelGroup.EMAIL: "Email",
+    ChannelGroup.ORGANIC_SOCIAL: "Organic social",
+    ChannelGroup.REFERRAL: "Referral",
+    ChannelGroup.OTHER: "Other",
+}
+# The group a new campaign starts in, by platform (the migration that added groups mapped existing campaigns so).
+DEFAULT_CHANNEL_GROUP: dict[str, str] = {
+    Channel.META: ChannelGroup.PAID_SOCIAL,
+    Channel.TIKTOK: ChannelGroup.PAID_SOCIAL,
+    Channel.GOOGLE: ChannelGroup.PAID_SEARCH,
+    Channel.EMAIL: ChannelGroup.EMAIL,
+    Channel.OTHER: ChannelGroup.OTHER,
+}
+
+
+def default_channel_group(channel: str) -> str:
+    """The channel group a campaign on this platform starts in (``other`` for an unknown platform)."""
+    return str(DEFAULT_CHANNEL_GROUP.get(channel, ChannelGroup.OTHER))
 
 
 class Status(StrEnum):
@@ -102,6 +142,13 @@ class Rule(BaseModel):
         return " and ".join(c.describe() for c in self.conditions)
 
 
+def _currency_code(value: str) -> str:
+    code = value.strip().upper()
+    if currency_exponent(code) is None:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return code
+
+
 class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,10 +159,7 @@ class Budget(BaseModel):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        code = value.strip().upper()
-        if currency_exponent(code) is None:
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
-        return code
+        return _currency_code(value)
 
 
 class Targets(BaseModel):
@@ -123,9 +167,16 @@ class Targets(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    target_cpa: int | None = Field(default=None, ge=0, description="minor units of the budget currency")
+    target_cpa: int | None = Field(default=None, ge=0, description="minor units of ``currency``")
+    # The target CPA's currency: needed with a target CPA unless the budget gives it (then it must be the same).
+    currency: str | None = None
     min_roas: float | None = Field(default=None, ge=0)
     min_conversion_rate: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return _currency_code(value) if value is not None and value.strip() else None
 
 
 class CampaignConfig(BaseModel):
@@ -143,9 +194,22 @@ class CampaignConfig(BaseModel):
 
     @model_validator(mode="after")
     def _cpa_needs_currency(self) -> CampaignConfig:
-        if self.targets.target_cpa is not None and self.budget is None:
-            raise ValueError("a target CPA is an amount: set the budget (its currency) too")
+        """A target CPA is an amount: it needs a currency (its own, or the budget's), and nothing more."""
+        targets, budget = self.targets, self.budget
+        if targets.target_cpa is None:
+            targets.currency = None  # a currency without an amount says nothing
+        elif targets.currency is None and budget is None:
+            raise ValueError("a target CPA is an amount: give its currency (an ISO 4217 code such as EUR)")
+        elif targets.currency and budget and targets.currency != budget.currency:
+            raise ValueError(
+                f"the target CPA is in {targets.currency} and the budget in {budget.currency}: use one currency"
+            )
         return self
+
+    @property
+    def target_currency(self) -> str | None:
+        """The currency of the target CPA: its own, else the budget's."""
+        return self.targets.currency or (self.budget.currency if self.budget else None)
 
     @field_validator("landing_url")
     @classmethod
@@ -176,6 +240,7 @@ class CampaignRow:
     public_id: str
     name: str
     channel: str
+    channel_group: str
     status: str
     priority: int
     active_version: int | None
@@ -267,6 +332,7 @@ def _row(session: Session, campaign: Campaign) -> CampaignRow:
         public_id=campaign.public_id,
         name=campaign.name,
         channel=campaign.channel,
+        channel_group=campaign.channel_group,
         status=campaign.status,
         priority=campaign.priority,
         active_version=active.number if active else None,
@@ -285,16 +351,22 @@ def create_campaign(
     actor: Actor,
     name: str,
     channel: str,
+    channel_group: str | None = None,
     config: dict[str, Any] | None = None,
     priority: int = 100,
 ) -> CampaignRow:
-    """A new campaign in status draft; its config starts as the draft of v1."""
+    """A new campaign in status draft; its config starts as the draft of v1. Without a ``channel_group`` it starts
+    in the platform's usual group (meta → paid_social, …)."""
     require(actor, Permission.EDIT_MARKETING)
+    platform = _enum(Channel, channel, "channel")
     campaign = Campaign(
         public_id=new_public_id("cmp"),
         account_id=actor.account_id,
         name=_name(name),
-        channel=_enum(Channel, channel, "channel"),
+        channel=platform,
+        channel_group=default_channel_group(platform)
+        if channel_group is None
+        else _enum(ChannelGroup, channel_group, "channel_group"),
         status=Status.DRAFT.value,
         priority=_priority(priority),
         draft_config=parse_config(config or {}).model_dump(mode="json"),
@@ -312,16 +384,20 @@ def update_campaign(
     campaign_public_id: str,
     name: str | None = None,
     channel: str | None = None,
+    channel_group: str | None = None,
     status: str | None = None,
     priority: int | None = None,
 ) -> CampaignRow:
-    """Name, channel, status and priority are not versioned; the config is (see ``save_draft``)."""
+    """Name, platform (channel), channel group, status and priority are not versioned; the config is (see
+    ``save_draft``). Changing the platform keeps the group (it is the marketer's choice)."""
     require(actor, Permission.EDIT_MARKETING)
     campaign = get_campaign(session, actor.account_id, campaign_public_id)
     if name is not None:
         campaign.name = _name(name)
     if channel is not None:
         campaign.channel = _enum(Channel, channel, "channel")
+    if channel_group is not None:
+        campaign.channel_group = _enum(ChannelGroup, channel_group, "channel_group")
     if status is not None:
         new_status = _enum(Status, status, "status")
         if new_status == Status.ACTIVE and campaign.active_version_id is None:
@@ -451,6 +527,7 @@ def list_campaigns(
     search: str = "",
     status: str | None = None,
     channel: str | None = None,
+    channel_group: str | None = None,
     page: int = 1,
     per_page: int = 20,
 ) -> CampaignPage:
@@ -464,6 +541,8 @@ def list_campaigns(
         query = query.where(Campaign.status == _enum(Status, status, "status"))
     if channel:
         query = query.where(Campaign.channel == _enum(Channel, channel, "channel"))
+    if channel_group:
+        query = query.where(Campaign.channel_group == _enum(ChannelGroup, channel_group, "channel_group"))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(
         query.order_by(col(Campaign.priority), col(Campaign.id)).offset((page - 1) * per_page).limit(per_page)
@@ -499,7 +578,8 @@ def _flatten(config: dict[str, Any], locale: str) -> dict[str, str]:
     if parsed.budget:
         flat["Budget"] = f"{format_money(parsed.budget.amount, currency, locale)} {parsed.budget.period}"
     targets = parsed.targets
-    flat["Target CPA"] = "" if targets.target_cpa is None else format_money(targets.target_cpa, currency, locale)
+    target_currency = parsed.target_currency or ""
+    flat["Target CPA"] = "" if targets.target_cpa is None else format_money(targets.target_cpa, target_currency, locale)
     flat["Minimum ROAS"] = "" if targets.min_roas is None else format_ratio(targets.min_roas, locale)
     flat["Minimum conversion rate"] = (
         "" if targets.min_conversion_rate is None else format_percent(targets.min_conversion_rate, locale, digits=None)

@@ -4,7 +4,8 @@ Measures: sessions, visitors, converted sessions (sessions whose checkout got pa
 sessions / sessions: one population, never above 100 %), orders, new and returning customers, gross revenue (first
 and one-off payments), renewals and their revenue, refunds, net revenue (gross + renewals − refunds), AOV (gross /
 orders), ad spend, ROAS (net / spend), CPA (spend / orders; None without spend), refund rate (refunds / (gross +
-renewals)). Dimensions: campaign, version, channel, product, price, day, week, month. Money is integer minor units
+renewals)). Dimensions: campaign, version, channel (the ad platform), channel_group,
+product, price, day, week, month. Money is integer minor units
 per currency and never summed across currencies; a ratio whose base is zero is None ("n/a"), never an error.
 
 Figures come from the daily rollups (``services/rollups``) for the default lookback, or are computed from the raw
@@ -28,18 +29,20 @@ from sqlmodel import Session, col, select
 from app.models import Campaign, CampaignVersion, SalesRollup, TrafficRollup
 from app.services import rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
+from app.services.campaigns import CHANNEL_GROUP_LABELS
 from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
 from app.services.spend import DailySpend, daily_spend
 
-DIRECT = "direct"  # the channel of sessions and orders no campaign matched
+DIRECT = "direct"  # the channel (and channel group) of sessions and orders no campaign matched
 MAX_DAYS = 400
 
 
 class Dimension(StrEnum):
     CAMPAIGN = "campaign"
     VERSION = "version"
-    CHANNEL = "channel"
+    CHANNEL = "channel"  # the ad platform (meta, google, …): the name the API has always had
+    CHANNEL_GROUP = "channel_group"  # paid_social, paid_search, …
     PRODUCT = "product"
     PRICE = "price"
     DAY = "day"
@@ -129,8 +132,9 @@ class MetricsQuery:
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
     compare: Compare = Compare.PREVIOUS
     campaign: str | None = None  # public id
-    channel: str | None = None
+    channel: str | None = None  # platform
     product: str | None = None  # Stripe product id
+    channel_group: str | None = None
 
 
 @dataclass
@@ -396,9 +400,13 @@ class _Names:
     campaigns: dict[int, tuple[str, str, str]]  # id -> (public id, name, channel)
     versions: dict[int, tuple[str, int, int]]  # id -> (public id, number, campaign id)
     active: dict[int, list[tuple[date, int]]]  # campaign -> [(first day active, version id)], by day
+    groups: dict[int, str] = field(default_factory=dict)  # campaign id -> channel group
 
     def channel(self, campaign_id: int) -> str:
         return self.campaigns[campaign_id][2] if campaign_id in self.campaigns else DIRECT
+
+    def channel_group(self, campaign_id: int) -> str:
+        return self.groups.get(campaign_id, DIRECT)
 
     def version_on(self, campaign_id: int, day: date) -> int:
         """The version that was live at the end of ``day`` (where spend of that day is credited)."""
@@ -411,14 +419,14 @@ class _Names:
 
 def _names(session: Session, account_id: int) -> _Names:
     zone = rollups.account_zone(session, account_id)
-    campaigns = {
-        cid: (pid, name, channel)
-        for cid, pid, name, channel in session.exec(
-            select(Campaign.id, Campaign.public_id, Campaign.name, Campaign.channel).where(
-                Campaign.account_id == account_id
-            )
-        ).all()
-    }
+    campaigns: dict[int, tuple[str, str, str]] = {}
+    groups: dict[int, str] = {}
+    for cid, pid, name, channel, group in session.exec(
+        select(Campaign.id, Campaign.public_id, Campaign.name, Campaign.channel, Campaign.channel_group).where(
+            Campaign.account_id == account_id
+        )
+    ).all():
+        campaigns[cid], groups[cid] = (pid, name, channel), group
     versions: dict[int, tuple[str, int, int]] = {}
     active: dict[int, list[tuple[date, int]]] = defaultdict(list)
     for vid, pid, number, cid, published in session.exec(
@@ -434,7 +442,7 @@ def _names(session: Session, account_id: int) -> _Names:
     ).all():
         versions[vid] = (pid, number, cid)
         active[cid].append((rollups.local_day(published, zone), vid))
-    return _Names(campaigns, versions, dict(active))
+    return _Names(campaigns, versions, dict(active), groups)
 
 
 def _week(day: date) -> date:
@@ -466,6 +474,10 @@ def _key_function(
         return (lambda d, c, v, p, pr: str(v)), version_label
     if dimension is Dimension.CHANNEL:
         return (lambda d, c, v, p, pr: names.channel(c)), (lambda k: "Direct / unmatched" if k == DIRECT else k)
+    if dimension is Dimension.CHANNEL_GROUP:
+        return (lambda d, c, v, p, pr: names.channel_group(c)), (
+            lambda k: "Direct / unmatched" if k == DIRECT else CHANNEL_GROUP_LABELS.get(k, k)
+        )
     if dimension is Dimension.PRODUCT:
         return (lambda d, c, v, p, pr: p), (lambda k: k)
     if dimension is Dimension.PRICE:
@@ -563,6 +575,8 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
 
     def keep(cid: int, _vid: int) -> bool:
         if campaign_id is not None and cid != campaign_id:
+            return False
+        if query.channel_group and names.channel_group(cid) != query.channel_group:
             return False
         return not (query.channel and names.channel(cid) != query.channel)
 

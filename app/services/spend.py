@@ -33,6 +33,7 @@ from app.services.permissions import Actor, Permission, require
 
 MAX_ROWS = 50_000
 MAX_BYTES = 5 * 1024 * 1024
+FILE_TOO_LARGE = f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into smaller files."
 MAX_ENTRIES = 5_000
 MAX_PAGE = MAX_LIMIT
 
@@ -341,9 +342,7 @@ def _stored(session: Session, account_id: int, keys: set[tuple[Any, Any]]) -> di
 def decode_csv(data: bytes) -> str:
     """An uploaded file's bytes as text: UTF-8 (with or without BOM), at most MAX_BYTES."""
     if len(data) > MAX_BYTES:
-        raise ValidationFailed(
-            f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into smaller files.", field="file"
-        )
+        raise ValidationFailed(FILE_TOO_LARGE, field="file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -363,9 +362,7 @@ def parse_spend_csv(text: str, *, session: Session, account_id: int) -> SpendPre
     is in that row's ``errors``.
     """
     if len(text.encode()) > MAX_BYTES:
-        raise ValidationFailed(
-            f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into smaller files.", field="file"
-        )
+        raise ValidationFailed(FILE_TOO_LARGE, field="file")
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise ValidationFailed(f"The file is empty; a spend CSV has {CSV_FORMAT}.", field="file")

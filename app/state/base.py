@@ -83,7 +83,8 @@ class AppState(rx.State):
     # How the account's numbers and money read (a Babel locale, e.g. de_DE): pass it to app.lib.formatting.
     account_locale: str = DEFAULT_LOCALE
     role: str = ""
-    # Names of the Permission members the user has here, computed by the permissions service.
+    # Names of the Permission members the user has here, computed by the permissions service. Pages disable or hide
+    # every control whose handler the server would refuse (the can_* vars below); the server checks regardless.
     permissions: list[str] = []
 
     def _apply_context(self, context: account_service.SessionContext | None) -> None:
@@ -169,6 +170,14 @@ class AppState(rx.State):
     @rx.var
     def can_edit_marketing(self) -> bool:
         return Permission.EDIT_MARKETING.name in self.permissions
+
+    @rx.var
+    def can_manage_stripe(self) -> bool:
+        return Permission.MANAGE_STRIPE.name in self.permissions
+
+    @rx.var
+    def can_view_usage(self) -> bool:
+        return Permission.VIEW_USAGE.name in self.permissions
 
     @rx.event
     def check_login(self) -> Any:

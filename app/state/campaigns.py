@@ -18,18 +18,20 @@ from app import routes
 from app.lib.formatting import format_count
 from app.services import campaigns as campaign_service
 from app.services import pixels as pixel_service
-from app.services.campaigns import MATCH_FIELDS, Channel, Status
+from app.services.campaigns import CHANNEL_GROUP_LABELS, MATCH_FIELDS, Channel, ChannelGroup, Status
 from app.services.currency import format_major, parse_major
 from app.services.errors import ValidationFailed
 from app.services.paging import MAX_PAGE_NUMBER
 from app.state.base import AppState
 from app.state.format import format_time
+from app.state.metrics import VersionComparisonState
 from app.state.toasts import toast
 
 PER_PAGE = 20
 # A select item cannot have an empty value: the filters' "any" choice.
 ALL = "all"
 CHANNELS = [c.value for c in Channel]
+CHANNEL_GROUPS = [g.value for g in ChannelGroup]
 STATUSES = [s.value for s in Status]
 OPS = ["equals", "prefix", "contains"]
 PERIODS = ["daily", "monthly", "lifetime"]
@@ -43,6 +45,7 @@ class CampaignItem(TypedDict):
     name: str
     url: str
     channel: str
+    channel_group: str  # its label ("Paid social")
     status: str
     version: str
     has_draft: bool
@@ -61,27 +64,37 @@ class CampaignsState(AppState):
     search: str = ""
     status_filter: str = ALL
     channel_filter: str = ALL
+    group_filter: str = ALL
     new_channel: str = Channel.META.value
+    new_channel_group: str = campaign_service.default_channel_group(Channel.META.value)
     error: str = ""
     loaded: bool = False
 
     @rx.var
     def filtered(self) -> bool:
-        return bool(self.search) or self.status_filter != ALL or self.channel_filter != ALL
+        return bool(self.search) or any(f != ALL for f in (self.status_filter, self.channel_filter, self.group_filter))
 
     @rx.var
     def total_text(self) -> str:
         return format_count(self.total, "campaign", self.account_locale)
 
     def _url(
-        self, *, search: str | None = None, status: str | None = None, channel: str | None = None, page: int = 1
+        self,
+        *,
+        search: str | None = None,
+        status: str | None = None,
+        channel: str | None = None,
+        group: str | None = None,
+        page: int = 1,
     ) -> str:
         status = self.status_filter if status is None else status
         channel = self.channel_filter if channel is None else channel
+        group = self.group_filter if group is None else group
         return routes.campaigns_url(
             q=self.search if search is None else search,
             status="" if status == ALL else status,
             channel="" if channel == ALL else channel,
+            group="" if group == ALL else group,
             page=page,
         )
 
@@ -92,6 +105,7 @@ class CampaignsState(AppState):
                 "search": self.search,
                 "status": None if self.status_filter == ALL else self.status_filter,
                 "channel": None if self.channel_filter == ALL else self.channel_filter,
+                "channel_group": None if self.group_filter == ALL else self.group_filter,
                 "per_page": PER_PAGE,
             }
             found = campaign_service.list_campaigns(session=s, account_id=actor.account_id, page=self.page, **query)
@@ -114,6 +128,7 @@ class CampaignsState(AppState):
                 name=row.name,
                 url=routes.campaign_url(row.public_id),
                 channel=row.channel,
+                channel_group=CHANNEL_GROUP_LABELS.get(row.channel_group, row.channel_group),
                 status=row.status,
                 version=f"v{row.active_version}" if row.active_version else "—",
                 has_draft=row.has_draft,
@@ -129,6 +144,7 @@ class CampaignsState(AppState):
         self.search = " ".join(str(params.get("q", "")).split())
         self.status_filter = _choice(str(params.get("status", "")), STATUSES)
         self.channel_filter = _choice(str(params.get("channel", "")), CHANNELS)
+        self.group_filter = _choice(str(params.get("group", "")), CHANNEL_GROUPS)
         try:
             self.page = min(max(1, int(params.get("page", "1"))), MAX_PAGE_NUMBER)
         except ValueError:
@@ -149,6 +165,10 @@ class CampaignsState(AppState):
         return rx.redirect(self._url(channel=channel))
 
     @rx.event
+    def filter_group(self, group: str) -> Any:
+        return rx.redirect(self._url(group=group))
+
+    @rx.event
     def clear_filters(self) -> Any:
         return rx.redirect(routes.CAMPAIGNS)
 
@@ -162,7 +182,13 @@ class CampaignsState(AppState):
 
     @rx.event
     def set_new_channel(self, channel: str) -> None:
+        """Choosing the platform moves the channel group to its usual one (it can be changed after)."""
         self.new_channel = channel
+        self.new_channel_group = campaign_service.default_channel_group(channel)
+
+    @rx.event
+    def set_new_channel_group(self, group: str) -> None:
+        self.new_channel_group = group
 
     @rx.event
     def create_campaign(self, form: dict[str, Any]) -> Any:
@@ -170,7 +196,11 @@ class CampaignsState(AppState):
         self.error = ""
         created, error = self._run(
             lambda s: campaign_service.create_campaign(
-                session=s, actor=self._actor(s), name=str(form.get("name", "")), channel=self.new_channel
+                session=s,
+                actor=self._actor(s),
+                name=str(form.get("name", "")),
+                channel=self.new_channel,
+                channel_group=self.new_channel_group,
             )
         )
         if error or created is None:
@@ -237,7 +267,7 @@ def _minor(text: str, currency: str, label: str, field: str) -> int | None:
         return None
     if not currency:
         raise ValidationFailed(
-            f"{label} needs a currency: enter the budget's ISO 4217 code, such as EUR, USD or JPY.",
+            f"{label} needs a currency: enter its ISO 4217 code under Currency, such as EUR, USD or JPY.",
             field="budget.currency",
         )
     try:
@@ -267,6 +297,7 @@ class CampaignEditorState(AppState):
     not_found: str = ""
     name: str = ""
     channel: str = ""
+    channel_group: str = ""
     status: str = ""
     active_version: int = 0
     has_draft: bool = False
@@ -329,6 +360,7 @@ class CampaignEditorState(AppState):
             return
         row = result.row
         self.name, self.channel, self.status = row.name, row.channel, row.status
+        self.channel_group = row.channel_group
         self.active_version, self.has_draft = row.active_version or 0, row.has_draft
         self.versions = [
             VersionItem(
@@ -365,11 +397,11 @@ class CampaignEditorState(AppState):
         ]
         self.landing_url = config.get("landing_url") or ""
         budget = config.get("budget") or {}
-        self.budget_currency = budget.get("currency", "")
+        targets = config.get("targets") or {}
+        # One currency field: the budget's and the target CPA's (the config schema wants them the same).
+        self.budget_currency = budget.get("currency") or targets.get("currency") or ""
         self.budget_amount = _major(budget.get("amount"), self.budget_currency)
         self.budget_period = budget.get("period", "daily")
-        targets = config.get("targets") or {}
-        # The config schema accepts a target CPA only together with a budget: it is in the budget's currency.
         self.target_cpa = _major(targets.get("target_cpa"), self.budget_currency)
         self.min_roas = _number(targets.get("min_roas"))
         self.min_conversion_rate = _number(targets.get("min_conversion_rate"))
@@ -404,10 +436,11 @@ class CampaignEditorState(AppState):
             self.attach_choice = self.pixel_options[0]["public_id"] if self.pixel_options else ""
 
     def _config(self) -> dict[str, Any]:
-        """The editor's fields as a CampaignConfig dict: amounts in minor units, the rest as typed. The service
-        validates it (a target CPA without a budget, for one, is refused there)."""
+        """The editor's fields as a CampaignConfig dict: amounts in minor units of the one currency field, the rest
+        as typed. A target CPA needs only that currency, not a budget. The service validates the rest."""
         currency = self.budget_currency.strip().upper()
         amount = _minor(self.budget_amount, currency, "The budget", "budget.amount")
+        target_cpa = _minor(self.target_cpa, currency, "The target CPA", "targets.target_cpa")
         return {
             "matching_rules": [{"conditions": [dict(c) for c in rule["conditions"]]} for rule in self.rules],
             "landing_url": self.landing_url.strip() or None,
@@ -415,7 +448,8 @@ class CampaignEditorState(AppState):
             if amount is None
             else {"amount": amount, "currency": currency, "period": self.budget_period},
             "targets": {
-                "target_cpa": _minor(self.target_cpa, currency, "The target CPA", "targets.target_cpa"),
+                "target_cpa": target_cpa,
+                "currency": currency if target_cpa is not None else None,
                 "min_roas": self.min_roas.strip() or None,
                 "min_conversion_rate": self.min_conversion_rate.strip() or None,
             },
@@ -438,17 +472,33 @@ class CampaignEditorState(AppState):
 
     # header
 
-    @rx.event
-    def change_status(self, status: str) -> Any:
+    def _change(self, failure: str, **changes: str) -> tuple[campaign_service.CampaignRow | None, Any]:
+        """Change the campaign's unversioned fields (status, channel group): (the row, None) or (None, a toast)."""
         row, error = self._run(
             lambda s: campaign_service.update_campaign(
-                session=s, actor=self._actor(s), campaign_public_id=self.campaign_public_id, status=status
+                session=s, actor=self._actor(s), campaign_public_id=self.campaign_public_id, **changes
             )
         )
         if error or row is None:
-            return toast.error(error or "The status could not be changed.")
+            return None, toast.error(error or failure)
+        return row, None
+
+    @rx.event
+    def change_status(self, status: str) -> Any:
+        row, refused = self._change("The status could not be changed.", status=status)
+        if row is None:
+            return refused
         self.status = row.status
         return toast.success(f"Campaign {row.status}.")
+
+    @rx.event
+    def change_channel_group(self, group: str) -> Any:
+        """The channel group people report by (not versioned, like the status)."""
+        row, refused = self._change("The channel group could not be changed.", channel_group=group)
+        if row is None:
+            return refused
+        self.channel_group = row.channel_group
+        return toast.success(f"Channel group: {CHANNEL_GROUP_LABELS.get(row.channel_group, row.channel_group)}.")
 
     # draft editor (local until saved)
 
@@ -575,7 +625,11 @@ class CampaignEditorState(AppState):
             return self._failed(error, "The draft could not be published.")
         self.publish_note = ""
         self._reload()
-        return toast.success(f"Published v{version.number}: new sessions are tagged with it.")
+        return [
+            toast.success(f"Published v{version.number}: new sessions are tagged with it."),
+            # The "Versions compared" section has a new version to show.
+            VersionComparisonState.load_version_comparison,
+        ]
 
     @rx.event
     def discard_draft(self) -> Any:
@@ -641,7 +695,10 @@ class CampaignEditorState(AppState):
         if error or version is None:
             return self._failed(error, "The rollback failed.")
         self._reload()
-        return toast.success(f"Rolled back: v{version.number} has the config of v{number}.")
+        return [
+            toast.success(f"Rolled back: v{version.number} has the config of v{number}."),
+            VersionComparisonState.load_version_comparison,
+        ]
 
     # pixels
 

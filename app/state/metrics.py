@@ -7,6 +7,8 @@ Money is per currency everywhere: one KPI card, chart trace and table column per
 
 from __future__ import annotations
 
+import dataclasses
+import html
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,7 +26,7 @@ from app.services import events as event_service
 from app.services import metrics as metric_service
 from app.services import stripe_connection
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
-from app.services.campaigns import Channel
+from app.services.campaigns import CHANNEL_GROUP_LABELS, Channel, ChannelGroup
 from app.services.currency import currency_exponent
 from app.services.metrics import Compare, Dimension, Figures, MetricsQuery, MetricsReport, Period, Preset
 from app.state.base import AppState
@@ -55,7 +57,8 @@ MODEL_LABELS = {
 DIMENSION_LABELS = {
     Dimension.CAMPAIGN.value: "Campaign",
     Dimension.VERSION.value: "Campaign version",
-    Dimension.CHANNEL.value: "Channel",
+    Dimension.CHANNEL_GROUP.value: "Channel group",
+    Dimension.CHANNEL.value: "Platform",
     Dimension.PRODUCT.value: "Product",
     Dimension.PRICE.value: "Price",
     Dimension.DAY.value: "Day",
@@ -67,8 +70,11 @@ DEFAULT_PRESET = Preset.LAST_28_DAYS.value
 DEFAULT_MODEL = AttributionModel.LAST_TOUCH.value
 # A select item cannot have an empty value: the filters' "any" choice.
 ALL = "all"
-CHANNELS = [*(c.value for c in Channel), metric_service.DIRECT]
+CHANNELS = [*(c.value for c in Channel), metric_service.DIRECT]  # platforms
+CHANNEL_GROUPS = [*(g.value for g in ChannelGroup), metric_service.DIRECT]
+GROUP_OPTIONS = [*CHANNEL_GROUP_LABELS.items(), (metric_service.DIRECT, "Direct / unmatched")]
 TOP_CAMPAIGNS = 10
+CHART_LABEL_CHARS = 24  # a longer name is shortened under its bar (in full on hover)
 SMALL_SAMPLE_ORDERS = 30
 SMALL_SAMPLE_SESSIONS = 1000
 CURRENT_COLOR, COMPARISON_COLOR = "#3e63dd", "#8b8d98"
@@ -434,20 +440,53 @@ def line_figure(
     return figure
 
 
-def bar_figure(labels: list[str], series: list[tuple[str, list[float | None], bool]], *, y_title: str) -> go.Figure:
+def plotly_text(text: str) -> str:
+    """``text`` as plotly.js shows it literally. Plotly reads ``<b>``, ``<br>``, ``<a href>``… and entities in tick
+    labels, legends and hover text as markup, so names (campaigns, products: anyone's text) are escaped."""
+    return html.escape(text, quote=False)
+
+
+def short_label(text: str, limit: int = CHART_LABEL_CHARS) -> str:
+    """A tick label of at most ``limit`` characters and an ellipsis (long names would squeeze the plot)."""
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def bar_figure(
+    labels: list[str],
+    series: list[tuple[str, list[float | None], bool]],
+    *,
+    y_title: str,
+    keys: list[str] | None = None,
+) -> go.Figure:
+    """Bars per row: ``labels`` are names (shown as text, shortened under the bars, in full on hover); ``keys``
+    tell rows apart (two names may share their first characters), default: the labels."""
+    keys = keys if keys is not None and len(keys) == len(labels) else labels
+    full = [plotly_text(label) for label in labels]
     figure = go.Figure()
     for name, values, comparison in series:
         figure.add_trace(
             go.Bar(
-                x=labels,
+                x=keys,
                 y=values,
-                name=name,
+                name=plotly_text(name),
                 marker_color=COMPARISON_COLOR if comparison else CURRENT_COLOR,
                 opacity=0.6 if comparison else 1.0,
+                customdata=full,
+                hovertemplate="%{customdata}: %{y}<extra>" + plotly_text(name) + "</extra>",
             )
         )
     _layout(figure, y_title)
-    figure.update_layout(barmode="group")
+    figure.update_layout(
+        barmode="group",
+        hovermode="closest",
+        xaxis={
+            "type": "category",  # keys may look like numbers
+            "tickmode": "array",
+            "tickvals": keys,
+            "ticktext": [plotly_text(short_label(label)) for label in labels],
+            "automargin": True,
+        },
+    )
     return figure
 
 
@@ -599,9 +638,10 @@ class ExplorerChoice:
     dimension: str
     lookback: int
     campaign: str  # "" = every campaign
-    channel: str
+    channel: str  # platform
     product: str
     measure: str  # a column key ("orders", "net:EUR"); "" = the default
+    channel_group: str = ""
 
     @property
     def query_campaign(self) -> str | None:
@@ -609,8 +649,9 @@ class ExplorerChoice:
 
 
 def explorer_choice(params: Mapping[str, Any]) -> ExplorerChoice:
-    """``?dimension=&lookback_days=&campaign=&channel=&product=&measure=`` plus the range; unknown values fall back to
-    the defaults (by campaign, 28 days, no filter)."""
+    """``?dimension=&lookback_days=&campaign=&channel=&group=&product=&measure=`` plus the range (``channel`` is the
+    platform, ``group`` the channel group); unknown values fall back to the defaults (by campaign, 28 days, no
+    filter)."""
     lookback = _pick(params.get("lookback_days"), LOOKBACKS, str(DEFAULT_LOOKBACK_DAYS))
     measure = str(params.get("measure") or "")
     if measure.partition(":")[0] not in MEASURES:
@@ -623,6 +664,7 @@ def explorer_choice(params: Mapping[str, Any]) -> ExplorerChoice:
         channel=_pick(params.get("channel"), CHANNELS, ""),
         product=str(params.get("product") or "")[:100],
         measure=measure,
+        channel_group=_pick(params.get("group"), CHANNEL_GROUPS, ""),
     )
 
 
@@ -638,7 +680,10 @@ class ExplorerData:
     campaigns: list[OptionItem]
     products: list[OptionItem]
     labels: dict[str, str]  # row key -> a readable label where the service shows an id (products, prices)
-    urls: dict[str, str]  # row key -> campaign page
+    urls: dict[str, str]  # public row key -> campaign page
+    # Row key -> the public id the API shows (``cmp_…``, ``cv_…``, ``direct``) where the service keys rows by
+    # internal ids (campaigns, versions): the table, its chart and the CSV use these.
+    keys: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def read_explorer(session: Session, account_id: int, choice: ExplorerChoice, locale: str) -> ExplorerData:
@@ -659,10 +704,12 @@ def read_explorer(session: Session, account_id: int, choice: ExplorerChoice, loc
         campaign=choice.query_campaign,
         channel=choice.channel or None,
         product=choice.product or None,
+        channel_group=choice.channel_group or None,
     )
     report = metric_service.metrics(session=session, account_id=account_id, query=query)
     labels: dict[str, str] = {}
     urls: dict[str, str] = {}
+    keys = metric_service.public_ids(session, account_id, Dimension(choice.dimension))
     if choice.dimension == Dimension.PRODUCT.value:
         labels = {key: name for key, name in products.items() if name and name != key}
     elif choice.dimension == Dimension.PRICE.value:
@@ -671,13 +718,14 @@ def read_explorer(session: Session, account_id: int, choice: ExplorerChoice, loc
             for p in prices
         }
     elif choice.dimension == Dimension.CAMPAIGN.value:
-        urls = {key: routes.campaign_url(pid) for key, pid in campaign_public_ids(session, account_id).items()}
+        urls = {pid: routes.campaign_url(pid) for pid in keys.values() if pid != metric_service.DIRECT}
     return ExplorerData(
         report=report,
         campaigns=campaigns,
         products=[OptionItem(value=pid, label=name) for pid, name in sorted(products.items(), key=lambda i: i[1])],
         labels=labels,
         urls=urls,
+        keys=keys,
     )
 
 
@@ -733,6 +781,7 @@ class ExplorerState(AppState):
     lookback: str = str(DEFAULT_LOOKBACK_DAYS)
     campaign_filter: str = ALL
     channel_filter: str = ALL
+    group_filter: str = ALL
     product_filter: str = ALL
     measure: str = "orders"
     campaign_options: list[OptionItem] = []
@@ -749,6 +798,7 @@ class ExplorerState(AppState):
     loaded: bool = False
     error: str = ""
     chart_labels: list[str] = []
+    chart_keys: list[str] = []
     chart_values: list[float | None] = []
     chart_previous: list[float | None] = []
 
@@ -759,7 +809,9 @@ class ExplorerState(AppState):
 
     @rx.var
     def filtered(self) -> bool:
-        return self.campaign_filter != ALL or self.channel_filter != ALL or self.product_filter != ALL
+        return any(
+            f != ALL for f in (self.campaign_filter, self.channel_filter, self.group_filter, self.product_filter)
+        )
 
     @rx.var
     def row_count_text(self) -> str:
@@ -782,7 +834,7 @@ class ExplorerState(AppState):
         if self.is_time:
             return line_figure(self.chart_labels, [(n, [v or 0.0 for v in vs], c) for n, vs, c in series],
                                y_title=label)  # fmt: skip
-        return bar_figure(self.chart_labels, series, y_title=label)
+        return bar_figure(self.chart_labels, series, y_title=label, keys=self.chart_keys)
 
     @rx.event
     def load_explorer(self) -> Iterator[None]:
@@ -790,6 +842,7 @@ class ExplorerState(AppState):
         choice = explorer_choice(self.router.url.query_parameters)
         self.dimension, self.lookback = choice.dimension, str(choice.lookback)
         self.channel_filter = choice.channel or ALL
+        self.group_filter = choice.channel_group or ALL
         self.computed_live = choice.lookback != DEFAULT_LOOKBACK_DAYS
         self.loading, self.error = True, ""
         yield
@@ -802,7 +855,7 @@ class ExplorerState(AppState):
             if error and self.is_authenticated:
                 self.error = error
             self._table, self._total, self.rows, self.total, self.columns = [], {}, [], {}, []
-            self.chart_labels, self.chart_values, self.chart_previous = [], [], []
+            self.chart_labels, self.chart_keys, self.chart_values, self.chart_previous = [], [], [], []
             return
         self._show(found, choice)
 
@@ -825,7 +878,8 @@ class ExplorerState(AppState):
         default = next((c for c in columns if c.startswith("net:")), "orders")
         self.measure = choice.measure if choice.measure in columns else default
         self._table = [
-            _table_row(r.key, found.labels.get(r.key, r.label), r.figures, r.previous, columns) for r in report.rows
+            _table_row(found.keys.get(r.key, r.key), found.labels.get(r.key, r.label), r.figures, r.previous, columns)
+            for r in report.rows
         ]
         self._total = _table_row("total", "Total", report.total.figures, report.total.previous, columns)
         self._urls = found.urls
@@ -859,6 +913,7 @@ class ExplorerState(AppState):
         self.total = self._display(self._total, columns) if self._total else {}
         chart_rows = ordered if not self.is_time else sorted(ordered, key=lambda r: r["key"])
         self.chart_labels = [r["label"] for r in chart_rows]
+        self.chart_keys = [r["key"] for r in chart_rows]
         self.chart_values = [self._chart_value(r["values"].get(self.measure)) for r in chart_rows]
         self.chart_previous = [self._chart_value(r["previous"].get(self.measure)) for r in chart_rows]
 
@@ -930,13 +985,17 @@ class ExplorerState(AppState):
         return rx.redirect(changed_url(self.router, channel=_pick(channel, CHANNELS, "")))
 
     @rx.event
+    def choose_channel_group(self, group: str) -> Any:
+        return rx.redirect(changed_url(self.router, group=_pick(group, CHANNEL_GROUPS, "")))
+
+    @rx.event
     def choose_product(self, product: str) -> Any:
         known = {o["value"] for o in self.product_options}
         return rx.redirect(changed_url(self.router, product=product if product in known else ""))
 
     @rx.event
     def clear_filters(self) -> Any:
-        return rx.redirect(changed_url(self.router, campaign="", channel="", product=""))
+        return rx.redirect(changed_url(self.router, campaign="", channel="", group="", product=""))
 
 
 # --- a campaign's versions compared (/campaigns/[campaign_id]) -----------------------------------------------------

@@ -105,6 +105,31 @@ def spend_row(row: spend_service.SpendItem, locale: str) -> SpendRow:
     )
 
 
+# react-dropzone's reasons for refusing a file, by code (its own messages say "larger than 5242880 bytes").
+_REJECTIONS = {
+    "file-too-large": spend_service.FILE_TOO_LARGE,
+    "file-invalid-type": "Only .csv files can be imported; export the spend from the ad platform as CSV.",
+    "file-too-small": "The file is empty; a spend CSV has a header row and one row per day and campaign.",
+}
+
+
+def rejection_message(rejected: Any) -> str:
+    """Why the upload refused the files (``[{"name": "big.csv", "codes": ["file-too-large"]}]``, from the page), for
+    people: ``big.csv: The file is larger than 5 MB; …``."""
+    entries = [r for r in rejected if isinstance(r, dict)] if isinstance(rejected, list) else []
+    if len(entries) > 1:
+        return "Drop one CSV file at a time."
+    entry = entries[0] if entries else {}
+    name = str(entry.get("name") or "")
+    codes = [str(c) for c in entry.get("codes") or []] if isinstance(entry.get("codes"), list) else []
+    if "too-many-files" in codes:
+        return "Drop one CSV file at a time."
+    reason = next(
+        (_REJECTIONS[c] for c in codes if c in _REJECTIONS), "The file could not be used; choose a .csv file."
+    )
+    return f"{name[:200]}: {reason}" if name else reason
+
+
 def imported_message(result: spend_service.ImportResult, locale: str) -> str:
     total = result.inserted + result.replaced
     return (
@@ -188,7 +213,9 @@ class SpendState(AppState):
 
     @rx.event
     def load_spend(self) -> None:
-        """on_load of /spend: the campaigns for the filter and the first page of stored spend."""
+        """on_load of /spend: the campaigns for the filter and the first page of stored spend (a file's error from
+        before is gone: it was about a file the page no longer shows)."""
+        self.upload_error = ""
         self.campaign_options = self._campaign_options()
         if self.campaign_filter not in {c["public_id"] for c in self.campaign_options}:
             self.campaign_filter = ALL
@@ -273,6 +300,14 @@ class SpendState(AppState):
         upload: UploadedFile = files[0]
         data = await upload.read(spend_service.MAX_BYTES + 1)
         self._preview(upload.filename or "spend.csv", data)
+
+    @rx.event
+    def upload_rejected(self, rejected: list[dict[str, Any]]) -> None:
+        """on_drop_rejected: the browser refused the file before sending it (too large, not a .csv, several files).
+        Says why in words, in place of the previous file's preview or error."""
+        self.upload_generation += 1
+        self._clear_preview()
+        self.upload_error = rejection_message(rejected)
 
     @rx.event
     def cancel_preview(self) -> None:

@@ -14,7 +14,6 @@ from sqlmodel import Session
 
 from app.lib.formatting import format_count, format_money
 from app.services import stripe_connection as stripe_service
-from app.services.permissions import Permission
 from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
@@ -78,10 +77,6 @@ class StripeState(AppState):
     sync_note: str = ""
     form_key: int = 0
     syncing: bool = False
-
-    @rx.var
-    def can_manage_stripe(self) -> bool:
-        return Permission.MANAGE_STRIPE.name in self.permissions
 
     def _refresh(self) -> None:
         def load(s: Session) -> tuple[stripe_service.ConnectionRow | None, list[stripe_service.PriceRow]]:

@@ -346,10 +346,6 @@ class UsageState(UsageRangeMixin, AppState):
             for row in found.top_questions
         ]
 
-    @rx.var
-    def can_view_usage(self) -> bool:
-        return Permission.VIEW_USAGE.name in self.permissions
-
     @rx.event
     def filter_dates(self, form: dict[str, Any]) -> Any:
         """Apply the From/To dates (UTC days, both included): a new URL, so the view can be shared."""

@@ -1,7 +1,7 @@
 """account.locale: how numbers and money read on the account's pages and in its e-mails
 
 Revision ID: fde0bdb44e17
-Revises: d4065ae639c5
+Revises: c96cf3ad0903
 Create Date: 2026-12-05 10:00:00.000000
 """
 

@@ -59,3 +59,19 @@ def test_bad_campaign_input_is_a_clear_422(client: TestClient, db: Session) -> N
     response = client.get("/api/v1/campaigns?status=sleeping", headers=auth)
     assert response.status_code == 422
     assert client.get("/api/v1/campaigns/cmp_missing", headers=auth).status_code == 404
+
+
+def test_channel_group_next_to_the_platform(client: TestClient, db: Session) -> None:
+    """``channel`` stays the platform; ``channel_group`` defaults from it and can be given."""
+    auth = _auth(db)
+    default = client.post("/api/v1/campaigns", json={"name": "Ads", "channel": "tiktok"}, headers=auth)
+    assert default.status_code == 201, default.text
+    assert (default.json()["channel"], default.json()["channel_group"]) == ("tiktok", "paid_social")
+    chosen = client.post(
+        "/api/v1/campaigns", json={"name": "Partners", "channel": "other", "channel_group": "affiliates"}, headers=auth
+    )
+    assert chosen.status_code == 201 and chosen.json()["channel_group"] == "affiliates"
+    listed = client.get("/api/v1/campaigns?channel_group=affiliates", headers=auth).json()
+    assert [c["name"] for c in listed["campaigns"]] == ["Partners"]
+    bad = client.post("/api/v1/campaigns", json={"name": "x", "channel": "meta", "channel_group": "tv"}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "channel_group"

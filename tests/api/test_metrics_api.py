@@ -76,6 +76,10 @@ def test_rows_by_dimension_use_public_ids(client: TestClient, db: Session, world
     assert versions == {world.a1.public_id, world.a2.public_id}
     days = _get(client, auth, dimension="day")["rows"]
     assert [d["key"] for d in days] == ["2026-03-29", "2026-03-30", "2026-03-31"]
+    groups = {r["key"]: r["label"] for r in _get(client, auth, dimension="channel_group")["rows"]}
+    assert groups == {"paid_social": "Paid social", "paid_search": "Paid search", "direct": "Direct / unmatched"}
+    search = _get(client, auth, dimension="channel", channel_group="paid_search")["rows"]
+    assert [r["key"] for r in search] == ["google"]  # dimension=channel is still the platform
     live = _get(client, auth, dimension="channel", lookback_days=7, model="linear", channel="google")
     assert live["source"] == "raw" and live["model"] == "linear" and [r["key"] for r in live["rows"]] == ["google"]
     raw = metrics.metrics(session=db, account_id=world.account_id, query=MetricsQuery(

@@ -146,6 +146,7 @@ def test_overview_range_picker_and_explorer(server: Server, page: Page, _stripe_
     text = downloaded.value.path().read_text()
     table = list(csv.DictReader(io.StringIO(text)))
     assert [r["label"] for r in table] == ["Direct / unmatched", "Spring", "Total"]  # as sorted on screen
+    assert [r["key"] for r in table] == ["direct", campaign, "total"]  # the API's public ids, not database ids
     assert table[-1]["Net revenue (EUR)"] == "99.00" and table[-1]["Net revenue (EUR) comparison"] == "0.00"
     assert table[-1]["Sessions"] == "3" and "Orders change %" in table[0]
 

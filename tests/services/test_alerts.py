@@ -253,6 +253,17 @@ def test_account_wide_rules_cover_each_active_campaign(world: World) -> None:
     assert events(w.db) == []  # a preview records nothing
 
 
+def test_a_target_cpa_in_its_own_currency_without_a_budget_is_the_threshold(world: World) -> None:
+    w = world
+    w.a2.config = {"targets": {"target_cpa": 4000, "currency": "EUR"}}  # no budget: the target's own currency
+    w.db.add(w.a2)
+    w.db.commit()
+    previews = alerts.preview_rule(session=w.db, actor=w.actor, data={
+        "name": "x", "campaign": w.a.public_id, "metric": "cpa", "recipient_roles": ["owner"]}, now=NOW)  # fmt: skip
+    assert [(p.campaign, p.verdict) for p in previews] == [("Spring sale v2", "Would fire")]
+    assert previews[0].subject == "[PaidSignal] Spring sale v2: CPA 100.00 EUR above 40.00 EUR"
+
+
 def test_no_threshold_and_no_target_says_how_to_set_one(world: World) -> None:
     w = world
     [preview] = alerts.preview_rule(session=w.db, actor=w.actor, data={

@@ -247,3 +247,51 @@ def test_a_session_that_started_unmatched_stays_unmatched_after_a_publish(db: Se
     assert (stored.campaign_id, stored.campaign_version_id, stored.event_count) == (None, None, 2)
     touch = db.exec(select(Touch)).one()
     assert (touch.campaign_id, touch.campaign_version_id) == (None, None)
+
+
+def test_channel_group_defaults_from_the_platform_and_is_editable(db: Session) -> None:
+    _, _, owner = make_owner(db)
+    defaults = {
+        platform: campaigns.create_campaign(session=db, actor=owner, name=platform, channel=platform).channel_group
+        for platform in ("meta", "tiktok", "google", "email", "other")
+    }
+    assert defaults == {"meta": "paid_social", "tiktok": "paid_social", "google": "paid_search", "email": "email",
+                        "other": "other"}  # fmt: skip
+    chosen = campaigns.create_campaign(
+        session=db, actor=owner, name="Partners", channel="other", channel_group="affiliates"
+    )
+    assert (chosen.channel, chosen.channel_group) == ("other", "affiliates")
+
+    # Editable; a new platform keeps the group (the marketer chose it).
+    moved = campaigns.update_campaign(
+        session=db, actor=owner, campaign_public_id=chosen.public_id, channel_group="referral"
+    )
+    assert moved.channel_group == "referral"
+    moved = campaigns.update_campaign(session=db, actor=owner, campaign_public_id=chosen.public_id, channel="google")
+    assert (moved.channel, moved.channel_group) == ("google", "referral")
+    with pytest.raises(ValidationFailed) as caught:
+        campaigns.update_campaign(session=db, actor=owner, campaign_public_id=chosen.public_id, channel_group="tv")
+    assert caught.value.field == "channel_group" and "paid_social" in caught.value.message
+
+    social = campaigns.list_campaigns(session=db, account_id=owner.account_id, channel_group="paid_social")
+    assert sorted(r.name for r in social.rows) == ["meta", "tiktok"]
+
+
+def test_a_target_cpa_needs_a_currency_not_a_budget(db: Session) -> None:
+    _, _, owner = make_owner(db)
+    row = campaigns.create_campaign(
+        session=db, actor=owner, name="t", channel="meta", config={"targets": {"target_cpa": 500, "currency": "eur"}}
+    )
+    detail = campaigns.campaign_detail(session=db, account_id=owner.account_id, campaign_public_id=row.public_id)
+    assert detail.draft["budget"] is None and detail.draft["targets"]["currency"] == "EUR"
+    # With a budget, the budget's currency is the target's (older configs have no target currency).
+    config = campaigns.parse_config({"budget": {"amount": 100, "currency": "USD"}, "targets": {"target_cpa": 500}})
+    assert config.target_currency == "USD"
+    with pytest.raises(ValidationFailed, match="give its currency"):
+        campaigns.parse_config({"targets": {"target_cpa": 500}})
+    with pytest.raises(ValidationFailed, match="the target CPA is in EUR and the budget in USD"):
+        campaigns.parse_config(
+            {"budget": {"amount": 100, "currency": "USD"}, "targets": {"target_cpa": 500, "currency": "EUR"}}
+        )
+    # A currency without a target CPA says nothing: it is dropped.
+    assert campaigns.parse_config({"targets": {"currency": "EUR"}}).targets.currency is None

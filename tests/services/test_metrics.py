@@ -146,6 +146,27 @@ def test_products_channels_and_filters(world: World) -> None:
     assert [(r.label, r.figures.money["EUR"].spend) for r in early.rows] == [("Spring sale v1", 700)]
 
 
+def test_rows_by_channel_group_and_by_platform(world: World) -> None:
+    """``channel`` is still the platform (the API's old dimension); ``channel_group`` groups campaigns as
+    marketers do, and either can filter."""
+    world.b.channel_group = "affiliates"  # edited away from its platform's default (google → paid_search)
+    world.db.add(world.b)
+    world.db.commit()
+    start, end = date(2026, 3, 29), date(2026, 3, 31)
+    by_group = world.report(start, end, dimension=Dimension.CHANNEL_GROUP, compare=Compare.NONE)
+    groups = {r.key: r for r in by_group.rows}
+    assert set(groups) == {"paid_social", "affiliates", "direct"}
+    assert (groups["paid_social"].label, groups["affiliates"].label, groups["direct"].label) == (
+        "Paid social", "Affiliates", "Direct / unmatched")  # fmt: skip
+    assert groups["affiliates"].figures.money["EUR"].spend == 2_000 and groups["paid_social"].figures.sessions == 2
+    by_platform = world.report(start, end, dimension=Dimension.CHANNEL, compare=Compare.NONE)
+    assert {r.key for r in by_platform.rows} == {"meta", "google", "direct"}
+    only = world.report(start, end, channel_group="affiliates", compare=Compare.NONE).total.figures
+    assert only.money["EUR"].spend == 2_000 and only.sessions == 1
+    both = world.report(start, end, channel_group="affiliates", channel="meta", compare=Compare.NONE).total.figures
+    assert both.sessions == 0 and not both.money
+
+
 def test_comparison_periods_and_deltas(world: World) -> None:
     report = world.report(date(2026, 3, 30), date(2026, 3, 31), compare=Compare.PREVIOUS)
     assert report.comparison == metrics.Period(date(2026, 3, 28), date(2026, 3, 29))

@@ -162,8 +162,6 @@ def test_editor_reports_the_services_messages(root: State, db: Session) -> None:
     assert "at most 2 decimals" in editor.error
     editor.set_budget_amount("")
     editor.set_target_cpa("5")
-    editor.save_draft()  # the config schema's own message
-    assert editor.error == "a target CPA is an amount: set the budget (its currency) too"
     editor.set_budget_currency("")
     editor.save_draft()
     assert editor.error.startswith("The target CPA needs a currency")
@@ -391,3 +389,79 @@ def test_pixel_handlers_refuse_crafted_events(root: State, db: Session) -> None:
     pixels.save_edit({"edit_name": "x"})  # no edit in progress
     assert pixels.edit_error
     assert db.exec(select(Pixel)).first() is None
+
+
+def test_a_target_cpa_needs_its_currency_only_asked_in_one_step(root: State, db: Session) -> None:
+    """A target CPA is an amount: the editor asks for its currency, and with it the draft saves (no budget)."""
+    _, owner_user, owner = make_owner(db)
+    row = campaigns.create_campaign(session=db, actor=owner, name="Targets", channel="meta")
+    db.commit()
+    _login(root, db, owner_user)
+    editor = substate(root, CampaignEditorState)
+    editor._open(row.public_id)
+
+    editor.set_target_cpa("25")
+    editor.save_draft()
+    assert editor.error.startswith("The target CPA needs a currency")  # and only that: no budget
+    editor.set_budget_currency("eur")
+    editor.save_draft()
+    assert editor.error == ""
+    draft = db.get(Campaign, db.exec(select(Campaign.id).where(Campaign.public_id == row.public_id)).one())
+    assert draft is not None and draft.draft_config is not None
+    db.refresh(draft)
+    assert draft.draft_config["budget"] is None
+    assert draft.draft_config["targets"]["target_cpa"] == 2500 and draft.draft_config["targets"]["currency"] == "EUR"
+    editor._open(row.public_id)  # read back: the amount in the currency shown next to it
+    assert (editor.target_cpa, editor.budget_currency, editor.budget_amount) == ("25.00", "EUR", "")
+
+
+def test_channel_group_defaults_from_the_platform_and_is_edited_on_the_campaign(root: State, db: Session) -> None:
+    _, owner_user, _ = make_owner(db)
+    _login(root, db, owner_user)
+    listing = substate(root, CampaignsState)
+    _visit(root, routes.CAMPAIGNS)
+    listing.load_campaigns()
+    assert (listing.new_channel, listing.new_channel_group) == ("meta", "paid_social")
+    listing.set_new_channel("google")  # the group follows the platform …
+    assert listing.new_channel_group == "paid_search"
+    listing.set_new_channel_group("display")  # … and can be changed
+    listing.create_campaign({"name": "Banners"})
+    listing.load_campaigns()
+    [item] = listing.campaigns
+    assert (item["channel"], item["channel_group"]) == ("google", "Display")
+    _visit(root, routes.campaigns_url(group="display"))
+    listing.load_campaigns()
+    assert listing.group_filter == "display" and listing.filtered and len(listing.campaigns) == 1
+    assert "group=paid_search" in str(listing.filter_group("paid_search").args)
+
+    editor = substate(root, CampaignEditorState)
+    _visit(root, item["url"])
+    list(editor.load_campaign())
+    assert (editor.channel, editor.channel_group) == ("google", "display")
+    editor.change_channel_group("referral")
+    assert editor.channel_group == "referral"
+    assert db.exec(select(Campaign.channel_group)).one() == "referral"
+    assert "channel_group must be one of" in str(editor.change_channel_group("tv").args)
+    assert editor.channel_group == "referral"
+
+
+def test_publishing_reloads_the_versions_compared(root: State, db: Session) -> None:
+    """The "Versions compared" section shows a version published a moment ago (no reload needed)."""
+    from app.state.metrics import VersionComparisonState
+
+    _, owner_user, owner = make_owner(db)
+    row = campaigns.create_campaign(session=db, actor=owner, name="Fresh", channel="meta")
+    db.commit()
+    _login(root, db, owner_user)
+    _visit(root, routes.campaign_url(row.public_id))
+    editor = substate(root, CampaignEditorState)
+    list(editor.load_campaign())
+    comparison = substate(root, VersionComparisonState)
+    comparison.load_version_comparison()
+    assert comparison.version_windows == []
+
+    events = editor.publish()
+    assert VersionComparisonState.load_version_comparison in events
+    comparison.load_version_comparison()  # what the event does in the browser
+    assert [line["version"] for line in comparison.version_windows] == ["v1"]
+    assert VersionComparisonState.load_version_comparison in editor.rollback_to(1)

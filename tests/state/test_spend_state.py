@@ -128,6 +128,28 @@ def test_file_problems_and_cancel(root: State, db: Session) -> None:
     assert not state.has_preview and state.preview_rows == [] and state.valid_count == 0
 
 
+def test_a_refused_file_says_why_in_words_and_a_reload_forgets_the_error(root: State, db: Session) -> None:
+    """The browser refuses a file over 5 MB before sending it (react-dropzone says "larger than 5242880 bytes"):
+    the page says it in MB, in place of the previous file's error; a reload starts without an old error."""
+    _, user, _ = make_owner(db)
+    _login(root, db, user)
+    state = _open(root)
+    _upload(state, "day,cost\n2026-01-01,3\n", name="export.csv")
+    assert state.upload_error.startswith("export.csv: The header row lacks")
+
+    state.upload_rejected([{"name": "huge.csv", "codes": ["file-too-large"]}])  # what the page sends
+    assert state.upload_error == "huge.csv: The file is larger than 5 MB; split it into smaller files."
+    state.upload_rejected([{"name": "notes.txt", "codes": ["file-invalid-type"]}])
+    assert state.upload_error.startswith("notes.txt: Only .csv files can be imported")
+    state.upload_rejected([{"name": "a.csv", "codes": []}, {"name": "b.csv", "codes": []}])
+    assert state.upload_error == "Drop one CSV file at a time."
+    state.upload_rejected("not a list")  # type: ignore[arg-type]
+    assert state.upload_error == "The file could not be used; choose a .csv file."
+
+    _open(root)  # a reload
+    assert state.upload_error == ""
+
+
 def test_filters_load_more_and_delete(root: State, db: Session) -> None:
     _, user, owner = make_owner(db)
     spring = campaigns.create_campaign(session=db, actor=owner, name="Spring sale", channel="meta").public_id

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from app.models import AdSpend, Campaign, CampaignVersion, Order, Payment, Refund, VisitSession
 from app.models.base import new_public_id
 from app.services import metrics
+from app.services.campaigns import default_channel_group
 from app.services.metrics import MetricsQuery
 from tests.utils.factories import make_owner
 
@@ -36,7 +37,7 @@ class World:
 
     def _campaign(self, name: str, channel: str) -> Campaign:
         campaign = Campaign(public_id=new_public_id("cmp"), account_id=self.account_id, name=name, channel=channel,
-                            status="active")  # fmt: skip
+                            channel_group=default_channel_group(channel), status="active")  # fmt: skip
         self.db.add(campaign)
         self.db.flush()
         return campaign

@@ -21,7 +21,10 @@ _ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 409, 422)}
 class CampaignOut(BaseModel):
     id: str
     name: str
-    channel: str
+    channel: str = Field(description="the ad platform: meta | google | tiktok | email | other")
+    channel_group: str = Field(
+        description="paid_social | paid_search | display | affiliates | email | organic_social | referral | other"
+    )
     status: str
     priority: int
     active_version: int | None
@@ -63,7 +66,14 @@ class CampaignCreate(BaseModel):
         json_schema_extra={"minLength": 1, "maxLength": campaign_service.NAME_MAX, "pattern": r"\S"},
         description="spaces are collapsed",
     )
-    channel: str = Field(json_schema_extra={"enum": [c.value for c in campaign_service.Channel]})
+    channel: str = Field(
+        description="the ad platform", json_schema_extra={"enum": [c.value for c in campaign_service.Channel]}
+    )
+    channel_group: str | None = Field(
+        default=None,
+        description="the marketing channel group; default: the platform's (meta → paid_social, …)",
+        json_schema_extra={"anyOf": [{"enum": [g.value for g in campaign_service.ChannelGroup]}, {"type": "null"}]},
+    )
     priority: int = Field(default=100, ge=0, le=1_000_000, description="lower first when matching")
     config: ConfigBody = Field(default_factory=dict, description="matching_rules, landing_url, budget, targets, notes")
     publish: bool = Field(default=False, description="publish the config as v1 at once")
@@ -84,6 +94,7 @@ def _out(row: campaign_service.CampaignRow) -> CampaignOut:
         id=row.public_id,
         name=row.name,
         channel=row.channel,
+        channel_group=row.channel_group,
         status=row.status,
         priority=row.priority,
         active_version=row.active_version,
@@ -118,7 +129,8 @@ def list_campaigns(
     session: SessionDep,
     search: str = "",
     status: Annotated[str | None, choice(campaign_service.Status)] = None,
-    channel: Annotated[str | None, choice(campaign_service.Channel)] = None,
+    channel: Annotated[str | None, choice(campaign_service.Channel, description="the ad platform")] = None,
+    channel_group: Annotated[str | None, choice(campaign_service.ChannelGroup)] = None,
     page: PageNumber = 1,
     per_page: Annotated[int, per_page(campaign_service.MAX_PER_PAGE)] = 20,
 ) -> CampaignList:
@@ -128,6 +140,7 @@ def list_campaigns(
         search=search,
         status=status,
         channel=channel,
+        channel_group=channel_group,
         page=page,
         per_page=per_page,
     )
@@ -140,7 +153,13 @@ def list_campaigns(
 def create_campaign(body: CampaignCreate, identity: SecretKeyDep, session: SessionDep) -> CampaignDetailOut:
     actor = key_actor(identity.account_id)
     row = campaign_service.create_campaign(
-        session=session, actor=actor, name=body.name, channel=body.channel, config=body.config, priority=body.priority
+        session=session,
+        actor=actor,
+        name=body.name,
+        channel=body.channel,
+        channel_group=body.channel_group,
+        config=body.config,
+        priority=body.priority,
     )
     if body.publish:
         campaign_service.publish_draft(

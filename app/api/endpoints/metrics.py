@@ -75,7 +75,10 @@ def get_metrics(
     model: Annotated[str, choice(AttributionModel)] = "last_touch",
     lookback_days: Annotated[int, choice(LOOKBACK_DAYS)] = DEFAULT_LOOKBACK_DAYS,
     campaign: Annotated[str | None, Query(max_length=40, description="campaign id (cmp_…)")] = None,
-    channel: Annotated[str | None, Query(max_length=40, description="meta | google | … | direct")] = None,
+    channel: Annotated[str | None, Query(max_length=40, description="platform: meta | google | … | direct")] = None,
+    channel_group: Annotated[
+        str | None, Query(max_length=40, description="paid_social | paid_search | … | direct")
+    ] = None,
     product: Annotated[str | None, Query(max_length=100, description="Stripe product id (prod_…)")] = None,
 ) -> MetricsResponse:
     """Figures for a date range (in the account's timezone) with the comparison period's, in total and by one
@@ -97,6 +100,7 @@ def get_metrics(
         campaign=campaign or None,
         channel=channel or None,
         product=product or None,
+        channel_group=channel_group or None,
     )
     report = metric_service.metrics(session=session, account_id=identity.account_id, query=query)
     keys = metric_service.public_ids(session, identity.account_id, by)
