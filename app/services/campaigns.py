@@ -169,7 +169,9 @@ class Targets(BaseModel):
 
     target_cpa: int | None = Field(default=None, ge=0, description="minor units of ``currency``")
     # The target CPA's currency: needed with a target CPA unless the budget gives it (then it must be the same).
-    currency: str | None = None
+    currency: str | None = Field(
+        default=None, json_schema_extra={"anyOf": [{"enum": list(CURRENCY_CODES)}, {"type": "null"}]}
+    )
     min_roas: float | None = Field(default=None, ge=0)
     min_conversion_rate: float | None = Field(default=None, ge=0, le=1)
 

@@ -56,6 +56,8 @@ DOCUMENTED_REJECTIONS: list[tuple[str, str, str | None, str]] = [
     ("GET", "/api/v1/conversions/google-ads.csv", None, "Export at most 92 days"),
     ("POST", "/api/v1/campaigns", None, "a target CPA is an amount"),
     ("POST", "/api/v1/campaigns/{campaign_id}/versions", None, "a target CPA is an amount"),
+    ("POST", "/api/v1/campaigns", None, "the target CPA is in"),  # …and the budget in another currency
+    ("POST", "/api/v1/campaigns/{campaign_id}/versions", None, "the target CPA is in"),
     # Unknown ids, and rules on today's date, in a request body.
     ("POST", "/api/v1/spend", "entries[*].campaign", "Unknown campaign"),
     ("POST", "/api/v1/spend", "entries[*].date", "is in the future"),

@@ -259,9 +259,10 @@ def test_a_target_cpa_in_its_own_currency_without_a_budget_is_the_threshold(worl
     w.db.add(w.a2)
     w.db.commit()
     previews = alerts.preview_rule(session=w.db, actor=w.actor, data={
-        "name": "x", "campaign": w.a.public_id, "metric": "cpa", "recipient_roles": ["owner"]}, now=NOW)  # fmt: skip
+        "name": "x", "campaign": w.a.public_id, "metric": "cpa", "recipient_roles": ["owner"], "min_sessions": 0},
+        now=NOW)  # fmt: skip
     assert [(p.campaign, p.verdict) for p in previews] == [("Spring sale v2", "Would fire")]
-    assert previews[0].subject == "[PaidSignal] Spring sale v2: CPA 100.00 EUR above 40.00 EUR"
+    assert previews[0].subject == "[PaidSignal] Spring sale v2: CPA €100.00 above €40.00"
 
 
 def test_no_threshold_and_no_target_says_how_to_set_one(world: World) -> None:
