@@ -200,9 +200,11 @@ def test_checkout_to_meta_and_ga4_end_to_end(
     shop["html"] = shop_page(server.url, key, SHOP_BODY.replace("{price}", price["id"]))
 
     visitor = browser.new_context(user_agent=DESKTOP_UA)
+    # A GA session that started a minute ago: its id (its start, in seconds) goes with a purchase inside it only.
+    ga_session = str(int(time.time()) - 60)
     visitor.add_cookies([
         {"name": "_ga", "value": "GA1.1.555123.1732000000", "url": shop["origin"]},
-        {"name": "_ga_E2E", "value": "GS1.1.1732000999.1.1.1732001000.0.0.0", "url": shop["origin"]},
+        {"name": "_ga_E2E", "value": f"GS1.1.{ga_session}.1.1.{ga_session}.0.0.0", "url": shop["origin"]},
     ])  # fmt: skip
     stripe_page = {"status": 200, "content_type": "text/html", "body": "<title>Stripe</title>"}
     visitor.route("https://checkout.stripe.com/**", lambda route: route.fulfill(**stripe_page))
@@ -243,7 +245,7 @@ def test_checkout_to_meta_and_ga4_end_to_end(
         assert purchase["client_id"] == "555123.1732000000"
         params = purchase["events"][0]["params"]
         assert params["transaction_id"] == order_id == ga_params["transaction_id"]
-        assert (params["value"], params["currency"], params["session_id"]) == (99.0, "EUR", "1732000999")
+        assert (params["value"], params["currency"], params["session_id"]) == (99.0, "EUR", ga_session)
         [(statuses,)] = _db_rows(
             server, "SELECT group_concat(d.status) FROM conversion_delivery d JOIN shop_order o ON o.id = d.order_id "
             "WHERE o.public_id = ?", order_id,
