@@ -104,3 +104,25 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
         text = path.read_text(encoding="utf-8", errors="ignore")
         found += [f"{name}:{n}" for n, line in enumerate(text.splitlines(), 1) if outside in line]
     assert not found, f"references outside the repository (vendor what the code needs instead): {found}"
+
+
+# Paths the docs name that no checkout has: folders made at run time.
+_MADE_AT_RUN_TIME = {"bench/results/"}
+
+
+def test_every_file_the_docs_name_exists() -> None:
+    """A file or folder of the repository named in the docs (`app/db.py`, `tests/utils/stripe_fakes.StripeRecorder`)
+    exists: code that moves takes its docs along (the code map included)."""
+    named = r"`((?:app|tests|scripts|bench|assets|migrations|docs)/[\w/.*-]*)"
+    missing = []
+    for page in [README, *DOCS.rglob("*.md")]:
+        for path in re.findall(named, page.read_text(encoding="utf-8")):
+            module = ROOT / (path.rsplit(".", 1)[0] + ".py")  # tests/utils/smtp.SmtpServer: a name in a module
+            if not ((ROOT / path).exists() or module.exists() or path in _MADE_AT_RUN_TIME or "*" in path):
+                missing.append(f"{page.relative_to(ROOT)}: {path}")
+    # The code map: each line of the README's tree starts with a file or folder.
+    code_map = README.read_text(encoding="utf-8").split("[start:code-map]")[1].split("[end:code-map]")[0]
+    tree = re.findall(r"^([\w.-]+(?:/[\w.-]*)*)\s{2,}", code_map, flags=re.MULTILINE)
+    assert len(tree) > 10, "the code map's tree was not found"
+    missing += [f"README.md (code map): {path}" for path in tree if not (ROOT / path).exists()]
+    assert not missing, f"the docs name files the repository does not have: {missing}"
