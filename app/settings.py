@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
-# Values that must never reach production: the placeholder documented in the README and the empty string.
+# Values that must never reach production: the usual placeholders and the empty string.
 _DEFAULT_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret"}
 
 
