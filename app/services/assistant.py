@@ -144,7 +144,7 @@ def setup_hint() -> str:
         "gpt-4o-mini or anthropic/claude-sonnet-4-5) and the provider's API key in its usual variable "
         "(OPENAI_API_KEY, ANTHROPIC_API_KEY, …) or in LLM_API_KEY. For a local OpenAI-compatible server, set "
         "LLM_MODEL=openai/<model name> and LLM_API_BASE=http://host:port/v1. Then restart PaidSignal "
-        "(see the README, section Assistant)."
+        "(see the docs: User guide, Assistant)."
     )
 
 

@@ -156,7 +156,7 @@ _crawlers = CrawlerDetect()
 
 @functools.lru_cache(maxsize=4096)
 def is_bot(user_agent: str) -> bool:
-    """Bots by user agent: empty ones, headless browsers and the crawlerdetect list (see README, Bots)."""
+    """Bots by user agent: empty ones, headless browsers and the crawlerdetect list (see docs/api/events.md, Bots)."""
     ua = user_agent.strip()
     if not ua or "headless" in ua.lower():
         return True

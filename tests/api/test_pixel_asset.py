@@ -17,7 +17,7 @@ def test_pixel_js_is_served_with_caching(client: TestClient) -> None:
 
 def test_pixel_js_stays_small_and_lists_its_commands(client: TestClient) -> None:
     body = client.get("/pixel.js").content
-    # Every shop page downloads it: growth needs a reason (README states the size).
+    # Every shop page downloads it: growth needs a reason (docs/integrate/pixel.md states the size).
     assert len(body) < 25_000 and len(gzip.compress(body)) < 10_000
     for command in ("track", "identify", "consent", "eventId", "flush", "checkout", "purchase"):
         assert f" *  '{command}'" in body.decode(), command

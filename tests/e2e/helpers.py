@@ -10,6 +10,12 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from tests.utils.server import ROOT
+
+# The user guide's screenshots (docs/images, committed): the browser tests take them, so each run keeps them current.
+DOCS_IMAGES = ROOT / "docs" / "images"
+_NO_TOASTS = "[data-sonner-toaster], [data-sonner-toast] { display: none !important; }"
+
 # The form is interactive once React has hydrated it (the pages are prerendered HTML until then; a click before
 # that would submit the form natively). Reflex queues events until its websocket is connected.
 _HYDRATED_FORM = """() => {
@@ -22,6 +28,22 @@ def open_form_page(page: Page, url: str) -> None:
     page.goto(url)
     # Poll on a timer: requestAnimationFrame (the default) can stall in a page that is not in front.
     page.wait_for_function(_HYDRATED_FORM, polling=100)
+
+
+def docs_screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """Save what ``page`` shows now as ``docs/images/<name>.png`` for the docs (the README shows ``overview``).
+
+    Call it once the page shows what the guide describes (after the test's own expectations). The viewport is the
+    test context's 1280×900; ``full_page`` for pages whose point is below the fold.
+    """
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)  # no hover highlight or tooltip in the picture
+    page.screenshot(
+        path=str(DOCS_IMAGES / f"{name}.png"),
+        full_page=full_page,
+        animations="disabled",
+        style=_NO_TOASTS,  # a toast left by an earlier step of the test is no part of the page the docs describe
+    )
 
 
 def url_is(base: str, path: str) -> re.Pattern[str]:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app.db import make_engine
 from app.services import jobs
 from tests.e2e.conftest import Server
-from tests.e2e.helpers import log_in, url_is
+from tests.e2e.helpers import docs_screenshot, log_in, url_is
 
 pytestmark = pytest.mark.e2e
 
@@ -63,6 +63,7 @@ def test_staff_see_job_runs_and_others_do_not(server: Server, new_context: Calla
     expect(runs.filter(has_text="provider down").locator(".run-outcome")).to_have_text("error")
     expect(runs.filter(has_text="3 things done").locator(".run-outcome")).to_have_text("ok")
     expect(page.locator("#runs-total")).to_contain_text("Showing")
+    docs_screenshot(page, "admin-jobs")
 
     page.locator("#filter-outcome").click()
     page.get_by_role("option", name="error", exact=True).click()

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import Server
-from tests.e2e.helpers import log_in, url_is
+from tests.e2e.helpers import docs_screenshot, log_in, url_is
 from tests.utils.events import event
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +111,7 @@ def test_create_test_save_fire_and_delete_a_rule(server: Server, page: Page) -> 
     result.locator(".preview-email summary").click()
     expect(result.locator(".preview-subject")).to_contain_text("[PaidSignal] Spring v1: no paid order in 1 h")
     expect(result.locator(".preview-text")).to_contain_text(f"Open the campaign: {base}/campaigns/{campaign}")
+    docs_screenshot(page, "alert-editor")
 
     page.locator("#save-rule").click()
     expect(_toast(page, f"Rule {RULE} saved")).to_be_visible()
@@ -142,6 +143,7 @@ def test_create_test_save_fire_and_delete_a_rule(server: Server, page: Page) -> 
     entry.locator(".event-toggle").click()
     expect(page.locator(".event-details .event-to")).to_contain_text(owner)
     expect(page.locator(".event-details")).to_contain_text("sent")
+    docs_screenshot(page, "alerts")
 
     # Filters are in the URL.
     _choose(page, "#filter-kind", "Resolved")

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from app.services.demo import DEMO_EMAIL
 from tests.e2e.conftest import Server
-from tests.e2e.helpers import log_in, url_is
+from tests.e2e.helpers import docs_screenshot, log_in, url_is
 from tests.utils.llm_server import LlmServer, text, tool_calls
 
 pytestmark = pytest.mark.e2e
@@ -77,6 +77,7 @@ def test_a_question_is_answered_with_its_figures_and_the_conversation_reopens(
     expect(page.locator("#assistant-cancel")).to_have_count(0)
     expect(box).to_be_enabled()
     _check_panel(page)
+    docs_screenshot(page, "assistant")
 
     # The model was offered the tools and sent back the figures the panel shows.
     first, second = llm_server.requests

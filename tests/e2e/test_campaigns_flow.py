@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.e2e.conftest import SCREENSHOTS, Server, shop_page
-from tests.e2e.helpers import invite_link, invite_mail, log_out, open_form_page, sign_up, url_is
+from tests.e2e.helpers import docs_screenshot, invite_link, invite_mail, log_out, open_form_page, sign_up, url_is
 from tests.utils.events import DESKTOP_UA
 
 pytestmark = pytest.mark.e2e
@@ -133,6 +133,7 @@ def test_pixels_campaign_versions_rollback_and_a_viewer(
     dialog.locator("#edit_name").fill("Meta main pixel")
     dialog.locator("#edit_setting_test_event_code").fill("TEST123")
     page.screenshot(path=str(SCREENSHOTS / "pixel-edit.png"))
+    docs_screenshot(page, "pixel-edit")
     dialog.locator("#save-pixel").click()
     expect(dialog).to_have_count(0)
     meta = _pixel_card(page, "Meta main pixel")
@@ -202,6 +203,7 @@ def test_pixels_campaign_versions_rollback_and_a_viewer(
     expect(rows.filter(has_text="GA4 shop")).to_contain_text("account default")
     expect(page.locator("#no-pixel-options")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "campaign-editor.png"), full_page=True)
+    docs_screenshot(page, "campaign-editor", full_page=True)
 
     # Activation without a version is refused with the service's message.
     _create_campaign(page, base, "Autumn teaser")

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import SCREENSHOTS, Server
-from tests.e2e.helpers import open_form_page, sign_up, url_is
+from tests.e2e.helpers import docs_screenshot, open_form_page, sign_up, url_is
 from tests.utils.ad_platforms import AdPlatforms
 from tests.utils.events import DESKTOP_UA
 from tests.utils.stripe_fakes import StripeRecorder, sign, stripe_event
@@ -184,6 +184,8 @@ def test_paid_order_conversions_are_sent_and_explained(
     expect(attempt.locator(".attempt-http")).to_have_text("HTTP 200")
     assert META_TOKEN not in page.content() and GA4_SECRET not in page.content()
     page.screenshot(path=str(SCREENSHOTS / "conversion-detail.png"), full_page=True)
+    detail.evaluate("el => { el.scrollTop = 0; el.scrollIntoView({block: 'start'}); }")  # the checklist, at the top
+    docs_screenshot(page, "conversion-detail")
     page.keyboard.press("Escape")
     expect(detail).to_have_count(0)
 
@@ -194,6 +196,7 @@ def test_paid_order_conversions_are_sent_and_explained(
     page.locator("#clear-filters").click()
     expect(page).to_have_url(url_is(base, "/conversions"))
     expect(page.locator(".delivery-row")).to_have_count(2)
+    docs_screenshot(page, "conversions")
     page.goto(f"{base}/conversions?provider=ga4")
     expect(page.locator(".delivery-row")).to_have_count(1)
     expect(page.locator("#filter-provider")).to_have_text("GA4")

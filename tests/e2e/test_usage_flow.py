@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.conftest import Server
-from tests.e2e.helpers import log_in, url_is
+from tests.e2e.helpers import docs_screenshot, log_in, url_is
 from tests.utils.events import event
 
 pytestmark = pytest.mark.e2e
@@ -93,6 +93,8 @@ def test_an_owner_sees_api_calls_counted_and_staff_download_the_csv(
     expect(page.locator("#usage-users-empty")).to_contain_text("Nobody asked the assistant")
     today = datetime.now(UTC).date().isoformat()
     expect(page.locator(f".day-row[data-day='{today}'] .day-requests")).to_have_text("3")
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    docs_screenshot(page, "usage", full_page=True)
 
     # More calls; "Refresh" shows them.
     assert _call(server, "GET", "/api/v1/events", secret) == 200
@@ -113,6 +115,8 @@ def test_an_owner_sees_api_calls_counted_and_staff_download_the_csv(
     row = admin.locator(".account-row").filter(has_text=f"Usage owner {tag}")
     expect(row.locator(".account-requests")).to_have_text("4")
     expect(row.locator(".account-events")).to_have_text("3")
+    expect(admin.locator(".js-plotly-plot").first).to_be_visible()
+    docs_screenshot(admin, "admin-usage")
     with admin.expect_download() as download_info:
         admin.locator("#download-usage-csv").click()
     download = download_info.value

@@ -9,7 +9,8 @@
 * :func:`stripe_object`, :func:`stripe_event` and :func:`sign` build webhook payloads localstripe cannot send and
   sign the exact bytes with the real ``Stripe-Signature`` scheme.
 
-Stripe example objects come from ``../shared/stripe/fixtures3.json`` (MIT, Stripe's OpenAPI repository).
+Stripe example objects come from ``tests/fixtures/stripe/fixtures3.json`` (MIT, Stripe's OpenAPI repository; its
+README says which commit).
 """
 
 from __future__ import annotations

@@ -134,6 +134,7 @@ def list_campaigns(
     page: PageNumber = 1,
     per_page: Annotated[int, per_page(campaign_service.MAX_PER_PAGE)] = 20,
 ) -> CampaignList:
+    """The account's campaigns in priority order, filtered by name (``search``), status, platform and channel group."""
     result = campaign_service.list_campaigns(
         session=session,
         account_id=identity.account_id,
@@ -151,6 +152,8 @@ def list_campaigns(
 
 @router.post("/campaigns", response_model=CampaignDetailOut, status_code=201, responses=_ERRORS)
 def create_campaign(body: CampaignCreate, identity: SecretKeyDep, session: SessionDep) -> CampaignDetailOut:
+    """Create a campaign with ``config`` as its draft; ``publish`` makes that draft v1 at once (the campaign becomes
+    active). ``channel_group`` defaults from the platform."""
     actor = key_actor(identity.account_id)
     row = campaign_service.create_campaign(
         session=session,
@@ -170,11 +173,13 @@ def create_campaign(body: CampaignCreate, identity: SecretKeyDep, session: Sessi
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignDetailOut, responses=_ERRORS)
 def get_campaign(campaign_id: str, identity: SecretKeyDep, session: SessionDep) -> CampaignDetailOut:
+    """One campaign with its draft and its versions."""
     return _detail(session, identity, campaign_id)
 
 
 @router.get("/campaigns/{campaign_id}/versions", response_model=list[VersionOut], responses=_ERRORS)
 def list_versions(campaign_id: str, identity: SecretKeyDep, session: SessionDep) -> list[VersionOut]:
+    """The campaign's published versions, newest first."""
     rows = campaign_service.list_versions(
         session=session, account_id=identity.account_id, campaign_public_id=campaign_id
     )
