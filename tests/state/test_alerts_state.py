@@ -198,7 +198,7 @@ def test_testing_an_unsaved_rule_says_what_it_would_send(root: State, db: Sessio
 
 
 def _events(db: Session, world: World, rule_public_id: str, count: int, kind: str = "suppressed_volume") -> None:
-    rule = alerts._get_rule(db, world.account_id, rule_public_id)
+    rule = alerts.get_rule(db, world.account_id, rule_public_id)
     start = utcnow() - timedelta(days=2)
     db.add_all(
         AlertEvent(
