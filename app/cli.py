@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 user = accounts.make_staff(session=session, email=args.email)
                 print(f"{user.email} is now staff")
         elif args.command == "seed-demo":
-            from app.services import demo
+            from app.devtools import demo
 
             with session_scope() as session:
                 made = demo.seed_demo(session=session, days=args.days, sessions_per_day=args.sessions_per_day,
