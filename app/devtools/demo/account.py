@@ -107,8 +107,8 @@ def create_campaigns(
                 published = datetime.combine(first_day + timedelta(days=offset), datetime.min.time(), zone) - (
                     timedelta(days=1) if number == 1 else timedelta(hours=-9)
                 )
-                session.exec(
-                    update(CampaignVersion)  # type: ignore[call-overload]
+                session.execute(
+                    update(CampaignVersion)
                     .where(col(CampaignVersion.public_id) == version.public_id)
                     .values(published_at=published.astimezone(UTC))
                 )

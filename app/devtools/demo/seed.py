@@ -62,8 +62,8 @@ def delete_demo(session: Session) -> bool:
         select(Membership.account_id).where(Membership.user_id == user.id, Membership.role == Role.OWNER.value)
     ).all()
     with write_lock:
-        session.exec(delete(Account).where(col(Account.id).in_(owned)))  # type: ignore[call-overload]
-        session.exec(delete(User).where(col(User.id) == user.id))  # type: ignore[call-overload]
+        session.execute(delete(Account).where(col(Account.id).in_(owned)))
+        session.execute(delete(User).where(col(User.id) == user.id))
         session.commit()
     return True
 

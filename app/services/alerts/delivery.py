@@ -33,8 +33,12 @@ def send_due_emails(
     """Send the alert e-mails that are due; (sent, given up). Each attempt is committed before the e-mail leaves,
     so one cut short by a crash reads ``interrupted`` and is tried again. Transient failures retry with backoff
     up to ``ALERT_EMAIL_MAX_ATTEMPTS``; permanent ones (the server refused) stop at once."""
-    clock = (lambda: now) if now is not None else utcnow  # a given ``now`` also dates the attempts (tests)
-    now = now or utcnow()
+    given = now
+
+    def clock() -> datetime:
+        return given if given is not None else utcnow()  # a given ``now`` also dates the attempts (tests)
+
+    now = clock()
     settings = get_settings()
     query = (
         select(AlertEvent)

@@ -121,7 +121,7 @@ def _main_currency(figures: Iterable[Figures]) -> str:
 
 
 def _major(amount: int, currency: str) -> float:
-    return amount / 10 ** (currency_exponent(currency) or 0)
+    return amount / float(10 ** (currency_exponent(currency) or 0))
 
 
 def metric_value(metric: Metric, figures: Figures, currency: str) -> float | None:
@@ -214,12 +214,12 @@ def _drivers(
         for change, product in moves[:3]:
             if change == 0:
                 continue
-            before = net(previous.products.get((cid, product)))
-            after = net(current.products.get((cid, product)))
+            net_before = net(previous.products.get((cid, product)))
+            net_after = net(current.products.get((cid, product)))
             sign = "+" if change > 0 else "−"
             lines.append(
-                f"Product {names.get(product) or product}: net revenue {format_money(before, currency, locale)} → "
-                f"{format_money(after, currency, locale)} ({sign}{format_money(abs(change), currency, locale)})."
+                f"Product {names.get(product) or product}: net revenue {format_money(net_before, currency, locale)} → "
+                f"{format_money(net_after, currency, locale)} ({sign}{format_money(abs(change), currency, locale)})."
             )
     return lines
 
@@ -266,6 +266,7 @@ def evaluate(
                 CampaignVersion.account_id == rule.account_id
             )
         ).all()
+        if vid is not None
     }
     out = []
     for campaign in campaigns:

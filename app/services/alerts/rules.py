@@ -86,6 +86,7 @@ def campaign_names(session: Session, account_id: int) -> dict[int, tuple[str, st
         for cid, pid, name in session.exec(
             select(Campaign.id, Campaign.public_id, Campaign.name).where(Campaign.account_id == account_id)
         ).all()
+        if cid is not None
     }
 
 
