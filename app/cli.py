@@ -4,15 +4,20 @@ rebuild-rollups | make-staff | seed-demo | evaluate-alerts``."""
 from __future__ import annotations
 
 import argparse
+import secrets
+import socket
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlmodel import Session, col, select
 
-from app.db import session_scope
-from app.models import Membership, Role
+from app.db import get_engine, session_scope, write_lock
+from app.models import Account, Membership, Role
 from app.services import accounts, keys, pixels, rollups, stripe_connection
 from app.services.errors import ServiceError
 from app.services.permissions import Actor
@@ -32,10 +37,7 @@ def migrate(database_url: str | None = None) -> None:
     command.upgrade(alembic_config(database_url), "head")
 
 
-def _owner_actor(session: object, account_id: int) -> Actor:
-    from sqlmodel import Session, col, select
-
-    assert isinstance(session, Session)
+def _owner_actor(session: Session, account_id: int) -> Actor:
     owner = session.exec(
         select(Membership)
         .where(Membership.account_id == account_id, Membership.role == Role.OWNER.value)
@@ -60,13 +62,6 @@ def evaluate_alerts(account_ref: str = "") -> str:
     """What the ``evaluate_alerts`` job does, now: evaluate the enabled rules (of one account, or all), then send
     the alert e-mails that are due. It runs through the job runner under the job's lease (waiting up to a minute
     while a scheduled run holds it) and is recorded as a job run; the scheduler's slots are left as they were."""
-    import secrets
-    import socket
-    import time
-
-    from sqlmodel import Session
-
-    from app.db import get_engine
     from app.jobs.runner import JobSpec, run_job
     from app.services import alerts
     from app.settings import get_settings
@@ -94,153 +89,233 @@ def evaluate_alerts(account_ref: str = "") -> str:
     return said[-1] or "no enabled alert rule and no e-mail due"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# --- the subcommands: each a function of its parsed arguments, with the function that declares them -------------
+
+
+def run_migrate(args: argparse.Namespace) -> None:
+    migrate()
+    print("database is up to date")
+
+
+def create_account_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--email", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--timezone", default="UTC")
+
+
+def run_create_account(args: argparse.Namespace) -> None:
+    with session_scope() as session:
+        account, _user = accounts.signup(
+            session=session,
+            account_name=args.name,
+            email=args.email,
+            password=args.password,
+            timezone=args.timezone,
+        )
+        print(f"account slug={account.slug} id={account.public_id}")
+
+
+def _account_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    if required:
+        parser.add_argument("--account", required=True, help="account slug or id (acc_…)")
+    else:
+        parser.add_argument("--account", default="", help="account slug or id (acc_…); every account when left out")
+
+
+def optional_account_arguments(parser: argparse.ArgumentParser) -> None:
+    _account_argument(parser, required=False)
+
+
+def _find_account(session: Session, ref: str) -> tuple[Account, Actor]:
+    """The account ``ref`` names, and its owner acting on it."""
+    account = accounts.find_account(session=session, ref=ref)
+    assert account.id is not None
+    return account, _owner_actor(session, account.id)
+
+
+def create_key_arguments(parser: argparse.ArgumentParser) -> None:
+    _account_argument(parser)
+    parser.add_argument("--kind", required=True, choices=["publishable", "secret"])
+    parser.add_argument("--origin", action="append", default=[], help="allowed origin (publishable keys)")
+    parser.add_argument("--label", default="")
+
+
+def run_create_key(args: argparse.Namespace) -> None:
+    with session_scope() as session:
+        _account, owner = _find_account(session, args.account)
+        created = keys.create_key(session=session, actor=owner, kind=args.kind, label=args.label, origins=args.origin)
+        print(created.plaintext)
+
+
+def connect_stripe_arguments(parser: argparse.ArgumentParser) -> None:
+    _account_argument(parser)
+    parser.add_argument("--key", required=True, help="secret or restricted key (sk_… / rk_…)")
+    parser.add_argument("--webhook-secret", default="", help="the webhook endpoint's signing secret (whsec_…)")
+
+
+def run_connect_stripe(args: argparse.Namespace) -> None:
+    with session_scope() as session:
+        account, owner = _find_account(session, args.account)
+        result = stripe_connection.connect_stripe(
+            session=session, actor=owner, secret_key=args.key, webhook_secret=args.webhook_secret
+        )
+        row = result.connection
+        print(
+            f"connected {row.stripe_account_name or row.stripe_account_id or 'Stripe'}; "
+            f"{row.products} products, {row.prices} prices"
+        )
+        print(f"webhook URL: {stripe_connection.webhook_url(account.public_id)}")
+        if result.sync_error:
+            print(result.sync_error, file=sys.stderr)
+
+
+def create_pixel_arguments(parser: argparse.ArgumentParser) -> None:
+    _account_argument(parser)
+    parser.add_argument("--provider", required=True, choices=["meta", "ga4", "google_ads", "webhook"])
+    parser.add_argument("--name", default="")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE", help="e.g. pixel_id=123…")
+    parser.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE", help="e.g. access_token=EAA…")
+    parser.add_argument("--events", default="purchase", help="comma-separated: purchase, renewal, lead, begin_checkout")
+    parser.add_argument("--default", action="store_true", help="receives every campaign's conversions")
+    parser.add_argument("--test-mode", action="store_true")
+
+
+def run_create_pixel(args: argparse.Namespace) -> None:
+    with session_scope() as session:
+        _account, owner = _find_account(session, args.account)
+        row = pixels.create_pixel(
+            session=session,
+            actor=owner,
+            provider=args.provider,
+            name=args.name,
+            settings=_pairs(args.setting, "--setting"),
+            credentials=_pairs(args.secret, "--secret"),
+            events=[e.strip() for e in args.events.split(",") if e.strip()],
+            is_default=args.default,
+            test_mode=args.test_mode,
+        )
+        print(row.public_id)
+
+
+def run_rebuild_rollups(args: argparse.Namespace) -> None:
+    with session_scope() as session:
+        if args.account:
+            targets = [accounts.find_account(session=session, ref=args.account)]
+        else:
+            targets = list(session.exec(select(Account)).all())
+        for account in targets:
+            assert account.id is not None
+            with write_lock:
+                traffic_days, sales_days = rollups.rebuild(session, account.id)
+            print(f"{account.slug}: {traffic_days} traffic day(s), {sales_days} sales day(s) recomputed")
+
+
+def make_staff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--email", required=True)
+
+
+def run_make_staff(args: argparse.Namespace) -> None:
+    with session_scope() as session:
+        user = accounts.make_staff(session=session, email=args.email)
+        print(f"{user.email} is now staff")
+
+
+def seed_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, default=90, help="days of history (default 90)")
+    parser.add_argument("--sessions-per-day", type=int, default=300)
+    parser.add_argument("--password", default="", help="the demo owner's password (default: a generated one, printed)")
+    parser.add_argument("--reset", action="store_true", help="delete the existing demo account first")
+
+
+def run_seed_demo(args: argparse.Namespace) -> None:
+    from app.devtools import demo
+
+    with session_scope() as session:
+        made = demo.seed_demo(session=session, days=args.days, sessions_per_day=args.sessions_per_day,
+                              reset=args.reset, password=args.password or None)  # fmt: skip
+    c = made.counts
+    print(f"demo account {made.account_slug} ({made.account_id}), {made.start} to {made.end}, "
+          f"made in {made.seconds:.0f} s:")  # fmt: skip
+    print(f"  {c['campaigns']} campaigns with {c['versions']} versions, {c['pixels']} pixels (disabled)")
+    print(f"  {c['sessions']:,} sessions, {c['events']:,} events through the ingest pipeline")
+    print(
+        f"  {c['orders']:,} orders ({c['subscriptions']:,} subscriptions), {c['renewals']:,} renewals, "
+        f"{c['refunds']:,} refunds, {c['churned']:,} cancellations: {c['webhooks']:,} signed webhooks"
+    )
+    print(f"  {c['spend_rows']:,} ad spend rows (CSV import)")
+    print(f"log in with {made.email} / {made.password}")
+
+
+def run_evaluate_alerts(args: argparse.Namespace) -> None:
+    print(evaluate_alerts(args.account))
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], None]
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
+SUBCOMMANDS = (
+    Subcommand("migrate", "apply database migrations", run_migrate),
+    Subcommand("create-account", "create an account and its owner", run_create_account, create_account_arguments),
+    Subcommand("create-key", "create an API key and print it", run_create_key, create_key_arguments),
+    Subcommand(
+        "connect-stripe",
+        "connect an account's Stripe (checks the key with Stripe)",
+        run_connect_stripe,
+        connect_stripe_arguments,
+    ),
+    Subcommand(
+        "create-pixel",
+        "add a conversion destination (Meta, GA4, Google Ads, webhook)",
+        run_create_pixel,
+        create_pixel_arguments,
+    ),
+    Subcommand(
+        "rebuild-rollups",
+        "recompute the dashboard's daily rollups from the raw tables",
+        run_rebuild_rollups,
+        optional_account_arguments,
+    ),
+    Subcommand("make-staff", "give a user platform staff rights (/admin)", run_make_staff, make_staff_arguments),
+    Subcommand(
+        "seed-demo",
+        "create a demo account with campaigns, traffic, orders, refunds and spend",
+        run_seed_demo,
+        seed_demo_arguments,
+    ),
+    Subcommand(
+        "evaluate-alerts",
+        "evaluate the alert rules now and send the alert e-mails that are due",
+        run_evaluate_alerts,
+        optional_account_arguments,
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description="PaidSignal operator commands")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply database migrations")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for subcommand in SUBCOMMANDS:
+        subcommand.arguments(subparsers.add_parser(subcommand.name, help=subcommand.help))
+    return parser
 
-    p = sub.add_parser("create-account", help="create an account and its owner")
-    p.add_argument("--name", required=True)
-    p.add_argument("--email", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--timezone", default="UTC")
 
-    p = sub.add_parser("create-key", help="create an API key and print it")
-    p.add_argument("--account", required=True, help="account slug or id (acc_…)")
-    p.add_argument("--kind", required=True, choices=["publishable", "secret"])
-    p.add_argument("--origin", action="append", default=[], help="allowed origin (publishable keys)")
-    p.add_argument("--label", default="")
-
-    p = sub.add_parser("connect-stripe", help="connect an account's Stripe (checks the key with Stripe)")
-    p.add_argument("--account", required=True, help="account slug or id (acc_…)")
-    p.add_argument("--key", required=True, help="secret or restricted key (sk_… / rk_…)")
-    p.add_argument("--webhook-secret", default="", help="the webhook endpoint's signing secret (whsec_…)")
-
-    p = sub.add_parser("create-pixel", help="add a conversion destination (Meta, GA4, Google Ads, webhook)")
-    p.add_argument("--account", required=True, help="account slug or id (acc_…)")
-    p.add_argument("--provider", required=True, choices=["meta", "ga4", "google_ads", "webhook"])
-    p.add_argument("--name", default="")
-    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE", help="e.g. pixel_id=123…")
-    p.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE", help="e.g. access_token=EAA…")
-    p.add_argument("--events", default="purchase", help="comma-separated: purchase, renewal, lead, begin_checkout")
-    p.add_argument("--default", action="store_true", help="receives every campaign's conversions")
-    p.add_argument("--test-mode", action="store_true")
-
-    p = sub.add_parser("rebuild-rollups", help="recompute the dashboard's daily rollups from the raw tables")
-    p.add_argument("--account", default="", help="account slug or id (acc_…); every account when left out")
-
-    p = sub.add_parser("make-staff", help="give a user platform staff rights (/admin)")
-    p.add_argument("--email", required=True)
-
-    p = sub.add_parser("seed-demo", help="create a demo account with campaigns, traffic, orders, refunds and spend")
-    p.add_argument("--days", type=int, default=90, help="days of history (default 90)")
-    p.add_argument("--sessions-per-day", type=int, default=300)
-    p.add_argument("--password", default="", help="the demo owner's password (default: a generated one, printed)")
-    p.add_argument("--reset", action="store_true", help="delete the existing demo account first")
-
-    p = sub.add_parser("evaluate-alerts", help="evaluate the alert rules now and send the alert e-mails that are due")
-    p.add_argument("--account", default="", help="account slug or id (acc_…); every account when left out")
-
-    args = parser.parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand. Exit code 0, or 2 with ``error: …`` on stderr when a service refuses (argparse exits 2
+    on bad arguments)."""
+    args = build_parser().parse_args(argv)
+    run = next(s.run for s in SUBCOMMANDS if s.name == args.command)
     try:
-        if args.command == "migrate":
-            migrate()
-            print("database is up to date")
-        elif args.command == "create-account":
-            with session_scope() as session:
-                account, _user = accounts.signup(
-                    session=session,
-                    account_name=args.name,
-                    email=args.email,
-                    password=args.password,
-                    timezone=args.timezone,
-                )
-                print(f"account slug={account.slug} id={account.public_id}")
-        elif args.command == "create-key":
-            with session_scope() as session:
-                account = accounts.find_account(session=session, ref=args.account)
-                assert account.id is not None
-                created = keys.create_key(
-                    session=session,
-                    actor=_owner_actor(session, account.id),
-                    kind=args.kind,
-                    label=args.label,
-                    origins=args.origin,
-                )
-                print(created.plaintext)
-        elif args.command == "connect-stripe":
-            with session_scope() as session:
-                account = accounts.find_account(session=session, ref=args.account)
-                assert account.id is not None
-                result = stripe_connection.connect_stripe(
-                    session=session,
-                    actor=_owner_actor(session, account.id),
-                    secret_key=args.key,
-                    webhook_secret=args.webhook_secret,
-                )
-                row = result.connection
-                print(
-                    f"connected {row.stripe_account_name or row.stripe_account_id or 'Stripe'}; "
-                    f"{row.products} products, {row.prices} prices"
-                )
-                print(f"webhook URL: {stripe_connection.webhook_url(account.public_id)}")
-                if result.sync_error:
-                    print(result.sync_error, file=sys.stderr)
-        elif args.command == "create-pixel":
-            with session_scope() as session:
-                account = accounts.find_account(session=session, ref=args.account)
-                assert account.id is not None
-                row = pixels.create_pixel(
-                    session=session,
-                    actor=_owner_actor(session, account.id),
-                    provider=args.provider,
-                    name=args.name,
-                    settings=_pairs(args.setting, "--setting"),
-                    credentials=_pairs(args.secret, "--secret"),
-                    events=[e.strip() for e in args.events.split(",") if e.strip()],
-                    is_default=args.default,
-                    test_mode=args.test_mode,
-                )
-                print(row.public_id)
-        elif args.command == "rebuild-rollups":
-            from sqlmodel import select
-
-            from app.db import write_lock
-            from app.models import Account
-
-            with session_scope() as session:
-                if args.account:
-                    targets = [accounts.find_account(session=session, ref=args.account)]
-                else:
-                    targets = list(session.exec(select(Account)).all())
-                for account in targets:
-                    assert account.id is not None
-                    with write_lock:
-                        traffic_days, sales_days = rollups.rebuild(session, account.id)
-                    print(f"{account.slug}: {traffic_days} traffic day(s), {sales_days} sales day(s) recomputed")
-        elif args.command == "make-staff":
-            with session_scope() as session:
-                user = accounts.make_staff(session=session, email=args.email)
-                print(f"{user.email} is now staff")
-        elif args.command == "seed-demo":
-            from app.services import demo
-
-            with session_scope() as session:
-                made = demo.seed_demo(session=session, days=args.days, sessions_per_day=args.sessions_per_day,
-                                      reset=args.reset, password=args.password or None)  # fmt: skip
-            c = made.counts
-            print(f"demo account {made.account_slug} ({made.account_id}), {made.start} to {made.end}, "
-                  f"made in {made.seconds:.0f} s:")  # fmt: skip
-            print(f"  {c['campaigns']} campaigns with {c['versions']} versions, {c['pixels']} pixels (disabled)")
-            print(f"  {c['sessions']:,} sessions, {c['events']:,} events through the ingest pipeline")
-            print(
-                f"  {c['orders']:,} orders ({c['subscriptions']:,} subscriptions), {c['renewals']:,} renewals, "
-                f"{c['refunds']:,} refunds, {c['churned']:,} cancellations: {c['webhooks']:,} signed webhooks"
-            )
-            print(f"  {c['spend_rows']:,} ad spend rows (CSV import)")
-            print(f"log in with {made.email} / {made.password}")
-        elif args.command == "evaluate-alerts":
-            print(evaluate_alerts(args.account))
+        run(args)
     except ServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2

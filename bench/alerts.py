@@ -523,15 +523,18 @@ def timed_run(now: datetime, *, cache: bool = True) -> Run:
     """``evaluate_rules`` as the job runs it; ``cache=False``: ``alerts.evaluate`` loses the run's shared cache, so
     every rule reads its own windows (the baseline)."""
     from app.services import alerts, metrics
+    from app.services.alerts import runs  # evaluate_rules calls runs.evaluate
 
-    evaluate, window_figures = alerts.evaluate, metrics.window_figures
+    evaluate, window_figures = runs.evaluate, metrics.window_figures
     calls: list[tuple[int, datetime, datetime]] = []
     spent = {"evaluate": 0.0, "window": 0.0}
 
-    def timed_evaluate(session: Any, rule: Any, *, now: datetime | None = None, cache: Any = None) -> Any:
+    def timed_evaluate(
+        session: Any, rule: Any, *, now: datetime | None = None, cache: Any = None, locale: str | None = None
+    ) -> Any:
         started = time.perf_counter()
         try:
-            return evaluate(session, rule, now=now, cache=cache if keep else None)
+            return evaluate(session, rule, now=now, cache=cache if keep else None, locale=locale)
         finally:
             spent["evaluate"] += time.perf_counter() - started
 
@@ -544,14 +547,14 @@ def timed_run(now: datetime, *, cache: bool = True) -> Run:
             spent["window"] += time.perf_counter() - started
 
     keep = cache
-    alerts.evaluate, metrics.window_figures = timed_evaluate, timed_window_figures  # type: ignore[assignment]
+    runs.evaluate, metrics.window_figures = timed_evaluate, timed_window_figures  # type: ignore[assignment]
     try:
         with job_session() as session:
             started = time.perf_counter()
             summary = alerts.evaluate_rules(session, now=now)
             ms = (time.perf_counter() - started) * 1e3
     finally:
-        alerts.evaluate, metrics.window_figures = evaluate, window_figures  # type: ignore[assignment]
+        runs.evaluate, metrics.window_figures = evaluate, window_figures  # type: ignore[assignment]
     return Run(ms, spent["evaluate"] * 1e3, spent["window"] * 1e3, len(calls), len(set(calls)), summary)
 
 

@@ -1,5 +1,5 @@
-"""The alerts page's views: the rules table, the rule editor (a dialog) with its "Test this rule now" results, and
-the history table."""
+"""The alerts page's tables: the rules (with their status and actions) and the history (filters, e-mail details,
+"Load more"). The rule editor is in ``alert_editor``."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from typing import Any
 
 import reflex as rx
 
-from app.components.conversions import disclosure, small
-from app.components.forms import clear_filters_button, labelled, load_more_footer, option_select, select_input
-from app.components.layout import confirm_button, form_error, no_match_card
-from app.services.alerts import DEFAULT_MIN_SESSIONS, EVENT_LABELS, EventKind
-from app.state.alerts import ALL, AlertsState, EventItem, PreviewItem, RuleItem
+from app.components.conversions import small
+from app.components.forms import clear_filters_button, load_more_footer, select_input
+from app.components.layout import confirm_button, no_match_card
+from app.presenters.alerts import ALL, EMAIL_COLORS, KIND_OPTIONS, EventItem, RuleItem
+from app.state.alerts import AlertsState
 
 S = AlertsState
-EMAIL_COLORS = {"sent": "green", "pending": "amber", "sending": "blue", "failed": "red"}
 RULE_COLUMNS = ("Name", "Campaign", "Condition", "Window", "Volume", "Cooldown", "Recipients", "Status", "On", "")
 EVENT_COLUMNS = ("When", "Rule", "Campaign", "Event", "Value vs threshold", "Summary", "E-mail", "")
 
@@ -135,288 +134,6 @@ def rules_empty() -> rx.Component:
     )
 
 
-# --- the editor -----------------------------------------------------------------------------------------------------
-
-
-def field_error(name: str) -> rx.Component:
-    return rx.cond(
-        S.error_field == name,
-        rx.text(
-            S.field_error, size="1", color_scheme="red", role="alert", class_name="field-error", id=f"error-{name}"
-        ),
-    )
-
-
-def text_input(label: Any, name: str, *, hint: Any = "", **props: Any) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, as_="label", size="2", weight="medium", html_for=f"rule-{name}"),
-        rx.input(
-            value=getattr(S, f"form_{name}"),
-            on_change=lambda value: S.set_form_value(name, value),
-            id=f"rule-{name}",
-            width="100%",
-            color_scheme=rx.cond(S.error_field == name, "red", "gray"),
-            **props,
-        ),
-        *([rx.cond(hint != "", small(hint))] if isinstance(hint, rx.Var) else [small(hint)] if hint else []),
-        field_error(name),
-        spacing="1",
-        width="100%",
-    )
-
-
-def menu(label: str, name: str, options: Any) -> rx.Component:
-    return rx.vstack(
-        labelled(
-            label,
-            option_select(
-                options,
-                value=getattr(S, f"form_{name}"),
-                on_change=lambda value: S.set_form_value(name, value),
-                id=f"rule-{name}",
-            ),
-            width="100%",
-        ),
-        field_error(name),
-        spacing="1",
-        width="100%",
-    )
-
-
-def condition_fields() -> rx.Component:
-    return rx.cond(
-        S.is_stopped,
-        rx.grid(
-            text_input(
-                "No paid order for (hours)",
-                "stopped_hours",
-                hint="Fires when a campaign had sessions but no paid order for this long.",
-                type="number",
-                min=1,
-                max=168,
-            ),
-            text_input("Minimum sessions", "min_sessions", hint="in that time; at least 1", type="number", min=0),
-            columns="2",
-            spacing="3",
-            width="100%",
-        ),
-        rx.vstack(
-            rx.grid(
-                menu("Is", "comparator", S.comparator_options),
-                menu("Compare", "mode", S.mode_options),
-                text_input(S.threshold_label, "threshold", hint=S.threshold_hint, input_mode="decimal"),
-                rx.cond(
-                    S.shows_currency,
-                    text_input("Currency", "currency", hint=S.currency_hint, max_length=3, placeholder="EUR"),
-                ),
-                columns="2",
-                spacing="3",
-                width="100%",
-            ),
-            rx.grid(
-                menu("Window", "window", S.window_options),
-                text_input(
-                    "Minimum sessions",
-                    "min_sessions",
-                    hint=f"in the window; new rules: {DEFAULT_MIN_SESSIONS}, 0: no minimum",
-                    type="number",
-                    min=0,
-                ),
-                text_input("Minimum orders", "min_orders", hint="0: no minimum", type="number", min=0),
-                columns="3",
-                spacing="3",
-                width="100%",
-            ),
-            spacing="3",
-            width="100%",
-        ),
-    )
-
-
-def recipients_fields() -> rx.Component:
-    return rx.vstack(
-        rx.text("E-mail to", size="2", weight="medium"),
-        rx.hstack(
-            rx.foreach(
-                S.role_options,
-                lambda o: rx.checkbox(
-                    o["label"],
-                    checked=S.form_roles.contains(o["value"]),  # type: ignore[attr-defined]
-                    on_change=lambda checked: S.toggle_role(o["value"], checked),
-                    class_name="rule-role",
-                    custom_attrs={"data-role": o["value"]},
-                ),
-            ),
-            spacing="4",
-            wrap="wrap",
-        ),
-        rx.input(
-            value=S.form_recipient_emails,
-            on_change=lambda value: S.set_form_value("recipient_emails", value),
-            placeholder="and/or addresses: ops@shop.com, ceo@shop.com",
-            id="rule-recipient_emails",
-            width="100%",
-        ),
-        small("Every member with a ticked role gets the e-mail, and every address (comma or space separated)."),
-        field_error("recipients"),
-        spacing="1",
-        width="100%",
-    )
-
-
-def preview_card(item: PreviewItem) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.hstack(
-                rx.badge(item["verdict"], color_scheme=item["color"], variant="solid", class_name="preview-verdict"),
-                campaign_cell(item["campaign"], item["campaign_url"], "preview-campaign"),
-                align="center",
-                spacing="2",
-            ),
-            rx.text(item["summary"], size="2", class_name="preview-summary"),
-            rx.cond(
-                item["drivers"].length() > 0,  # type: ignore[attr-defined]
-                rx.vstack(
-                    small("What changed since the previous window:"),
-                    rx.el.ul(
-                        rx.foreach(item["drivers"], lambda line: rx.el.li(rx.text(line, size="1"))),
-                        padding_left="18px",
-                        margin="0",
-                    ),
-                    spacing="1",
-                    class_name="preview-drivers",
-                ),
-            ),
-            rx.cond(
-                item["subject"] != "",
-                disclosure(
-                    "The e-mail it would send",
-                    rx.vstack(
-                        rx.text(rx.text.strong("Subject: "), item["subject"], size="2", class_name="preview-subject"),
-                        rx.el.pre(
-                            item["text"],
-                            white_space="pre-wrap",
-                            font_size="12px",
-                            max_height="320px",
-                            overflow="auto",
-                            margin="0",
-                            padding="8px 10px",
-                            width="100%",
-                            border_radius="6px",
-                            background=rx.color("gray", 3),
-                            class_name="preview-text",
-                        ),
-                        spacing="2",
-                        width="100%",
-                    ),
-                    class_name="preview-email",
-                ),
-            ),
-            spacing="2",
-            width="100%",
-        ),
-        width="100%",
-        class_name="preview-result",
-    )
-
-
-def preview_results() -> rx.Component:
-    return rx.vstack(
-        rx.cond(
-            S.preview_error != "",
-            rx.callout(S.preview_error, icon="info", color_scheme="amber", size="1", id="preview-error", width="100%"),
-        ),
-        rx.cond(
-            S.previews.length() > 0,  # type: ignore[attr-defined]
-            rx.vstack(
-                rx.hstack(
-                    rx.heading("If this rule ran now", size="3"),
-                    rx.cond(S.preview_stale, small("(edited since: test again)", id="preview-stale")),
-                    align="baseline",
-                    spacing="2",
-                ),
-                small("Nothing is recorded or sent by a test."),
-                rx.foreach(S.previews, preview_card),
-                spacing="2",
-                width="100%",
-                id="preview-results",
-            ),
-        ),
-        spacing="2",
-        width="100%",
-    )
-
-
-def editor_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(S.editor_title),
-            rx.dialog.description(
-                "Checked every few minutes for each campaign it covers: one e-mail when it fires, one when it "
-                "recovers.",
-                size="2",
-                color_scheme="gray",
-            ),
-            rx.vstack(
-                form_error(S.form_error),
-                rx.grid(
-                    text_input("Name", "name", placeholder="e.g. Spring sale ROAS too low"),
-                    menu("Campaign", "campaign", S.campaign_options),
-                    columns="2",
-                    spacing="3",
-                    width="100%",
-                ),
-                menu("Metric", "metric", S.metric_options),
-                condition_fields(),
-                rx.grid(
-                    text_input(
-                        "Cooldown (minutes)",
-                        "cooldown_minutes",
-                        hint="After an alert, no new one for the same campaign within this time (0: none).",
-                        type="number",
-                        min=0,
-                    ),
-                    rx.text(
-                        rx.switch(checked=S.form_enabled, on_change=S.set_form_enabled, id="rule-enabled"),
-                        " Enabled",
-                        as_="label",
-                        size="2",
-                        align_self="center",
-                    ),
-                    columns="2",
-                    spacing="3",
-                    width="100%",
-                ),
-                recipients_fields(),
-                rx.hstack(
-                    rx.button(
-                        rx.icon("flask-conical", size=14),
-                        "Test this rule now",
-                        variant="soft",
-                        color_scheme="gray",
-                        loading=S.previewing,
-                        on_click=S.test_rule,
-                        id="test-rule",
-                    ),
-                    rx.spacer(),
-                    rx.button("Cancel", variant="soft", color_scheme="gray", on_click=S.close_editor, id="cancel-rule"),
-                    rx.button("Save", loading=S.saving, on_click=S.save_rule, id="save-rule"),
-                    spacing="3",
-                    width="100%",
-                ),
-                preview_results(),
-                spacing="3",
-                width="100%",
-                margin_top="12px",
-            ),
-            max_width="760px",
-            id="rule-editor",
-        ),
-        open=S.editor_open,
-        on_open_change=S.set_editor_open,
-    )
-
-
 # --- history --------------------------------------------------------------------------------------------------------
 
 
@@ -432,7 +149,7 @@ def history_filters() -> rx.Component:
             on_change=S.filter_rule,
         ),
         select_input(
-            [(ALL, "All events"), *[(k.value, EVENT_LABELS[k]) for k in EventKind]],
+            KIND_OPTIONS,
             value=S.kind_filter,
             on_change=S.filter_kind,
             id="filter-kind",

@@ -21,6 +21,7 @@ class AlertRule(SQLModel, table=True):
     # None: account-wide, evaluated for every active campaign.
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="CASCADE")
     metric: str = Field(max_length=24)
+    # The defaults below are a new rule's, whose home is services/alerts/definitions.py (a test holds them equal).
     comparator: str = Field(default="below", max_length=8)  # below | above
     mode: str = Field(default="value", max_length=8)  # value | change (percent vs the previous window)
     # In the metric's unit (ROAS ratio, rates as fractions, money in major units of ``currency``, change in percent).
@@ -29,7 +30,7 @@ class AlertRule(SQLModel, table=True):
     currency: str = Field(default="", max_length=3)
     window: str = Field(default="24h", max_length=4)  # 1h | 24h | 7d
     stopped_hours: int = Field(default=6)  # "conversions stopped": no paid order for this many hours
-    min_sessions: int = Field(default=0)
+    min_sessions: int = Field(default=100)
     min_orders: int = Field(default=0)
     cooldown_minutes: int = Field(default=360)
     recipient_roles: list[str] = Field(

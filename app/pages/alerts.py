@@ -6,8 +6,8 @@ from __future__ import annotations
 import reflex as rx
 
 from app import routes
+from app.components.alert_editor import editor_dialog
 from app.components.alerts import (
-    editor_dialog,
     history_empty,
     history_filters,
     history_table,

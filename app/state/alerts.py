@@ -2,241 +2,38 @@
 "Load more" through the service's cursor).
 
 Every change goes through app.services.alerts, which checks the role; the page only hides the controls. A refused
-save names the field it is about, and the editor shows the message next to it.
+save names the field it is about, and the editor shows the message next to it. Rows, hints and the editor's fields
+are made by app.presenters.alerts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypeVar
 
 import reflex as rx
 from sqlmodel import Session
 
 from app import routes
 from app.db import session_scope
+from app.presenters import alerts as present
+from app.presenters.alerts import ALL, KINDS, TEXT_FIELDS, EventItem, Option, PreviewItem, RuleItem
 from app.services import alerts as alert_service
-from app.services.alerts import DEFAULT_COMPARATOR, MONEY_METRICS, TARGET_METRICS, EventKind, Metric, Mode
+from app.services.alerts import DEFAULT_COMPARATOR, Metric, Mode
 from app.services.errors import ServiceError
 from app.state.base import AppState, next_page
-from app.state.format import format_time
 from app.state.toasts import toast
 
 T = TypeVar("T")
 
 PAGE_SIZE = 50
-# A select item cannot have an empty value: "every active campaign" in the editor, "any" in the history filters.
-ALL = "all"
-KINDS = [k.value for k in EventKind]
-KIND_COLORS = {
-    EventKind.FIRED.value: "red",
-    EventKind.RESOLVED.value: "green",
-    EventKind.SUPPRESSED_VOLUME.value: "gray",
-    EventKind.SUPPRESSED_COOLDOWN.value: "gray",
-}
-VERDICT_COLORS = {"Would fire": "red", "OK": "green"}
-# The editor's fields that are plain text or a select's value (the rest: recipient roles and the enabled switch).
-TEXT_FIELDS = (
-    "name",
-    "campaign",
-    "metric",
-    "comparator",
-    "mode",
-    "threshold",
-    "currency",
-    "window",
-    "stopped_hours",
-    "min_sessions",
-    "min_orders",
-    "cooldown_minutes",
-    "recipient_emails",
-)
 NEW_RULE_NAME = "New alert"
-
-
-# --- read models ---------------------------------------------------------------------------------------------------
-
-
-class Option(TypedDict):
-    value: str
-    label: str
-
-
-class RuleItem(TypedDict):
-    public_id: str
-    name: str
-    campaign: str
-    campaign_url: str  # "" for "Every active campaign"
-    metric: str
-    condition: str
-    window: str
-    volume: str
-    cooldown: str
-    recipients: str
-    enabled: bool
-    firing: int
-    status: str  # firing | ok | unchecked (not evaluated since it was saved) | disabled
-    last_event_at: str
-
-
-class PreviewItem(TypedDict):
-    campaign: str
-    campaign_url: str
-    verdict: str
-    color: str
-    summary: str
-    subject: str
-    text: str
-    drivers: list[str]
-
-
-class AttemptItem(TypedDict):
-    at: str
-    outcome: str
-    error: str
-
-
-class EventItem(TypedDict):
-    public_id: str
-    created_at: str
-    kind: str
-    kind_label: str
-    color: str
-    rule_public_id: str
-    rule_name: str
-    campaign: str
-    campaign_url: str
-    metric: str
-    value: str
-    threshold: str
-    summary: str
-    email_status: str
-    email_label: str
-    email_attempts: int
-    email_error: str
-    recipients: str
-    attempts: list[AttemptItem]
-
-
-def rule_item(row: alert_service.RuleRow, timezone: str) -> RuleItem:
-    return RuleItem(
-        public_id=row.public_id,
-        name=row.name,
-        campaign=row.campaign,
-        campaign_url=routes.campaign_url(row.campaign_public_id) if row.campaign_public_id else "",
-        metric=row.metric,
-        condition=row.condition,
-        window=row.window,
-        volume=row.volume,
-        cooldown=row.cooldown,
-        recipients=row.recipients,
-        enabled=row.enabled,
-        firing=row.firing,
-        status=_status(row),
-        last_event_at=format_time(row.last_event_at, timezone),
-    )
-
-
-def _status(row: alert_service.RuleRow) -> str:
-    if not row.enabled:
-        return "disabled"
-    if row.firing:
-        return "firing"
-    # A test says "Would fire" before the rule ever ran: "OK" would contradict it until the job judges it.
-    return "ok" if row.checked else "unchecked"
-
-
-def preview_item(preview: alert_service.Preview) -> PreviewItem:
-    return PreviewItem(
-        campaign=preview.campaign,
-        campaign_url=routes.campaign_url(preview.campaign_public_id) if preview.campaign_public_id else "",
-        verdict=preview.verdict,
-        color=VERDICT_COLORS.get(preview.verdict, "gray"),
-        summary=preview.summary,
-        subject=preview.subject,
-        text=preview.text,
-        drivers=list(preview.drivers),
-    )
-
-
-def _attempt_time(text: str, timezone: str) -> str:
-    try:
-        return format_time(datetime.fromisoformat(text), timezone, seconds=True)
-    except (TypeError, ValueError):
-        return text
-
-
-def _attempts(count: int) -> str:
-    return f"{count} attempt{'s' if count != 1 else ''}"
-
-
-def email_label(row: alert_service.EventRow) -> str:
-    """What the e-mail column says: sent, pending (with the attempts so far), failed, or nothing to send."""
-    if row.email_status == "pending":
-        return f"pending · {_attempts(row.email_attempts)}" if row.email_attempts else "pending"
-    if row.email_status == "failed":
-        return f"failed after {_attempts(row.email_attempts)}"
-    if row.email_status == "none":
-        return "not e-mailed" if row.email_error else "—"
-    return row.email_status
-
-
-def event_item(row: alert_service.EventRow, timezone: str) -> EventItem:
-    return EventItem(
-        public_id=row.public_id,
-        created_at=format_time(row.created_at, timezone),
-        kind=row.kind,
-        kind_label=row.kind_label,
-        color=KIND_COLORS.get(row.kind, "gray"),
-        rule_public_id=row.rule_public_id,
-        rule_name=row.rule_name,
-        campaign=row.campaign,
-        campaign_url=routes.campaign_url(row.campaign_public_id) if row.campaign_public_id else "",
-        metric=row.metric,
-        value=row.value,
-        threshold=row.threshold,
-        summary=row.summary,
-        email_status=row.email_status,
-        email_label=email_label(row),
-        email_attempts=row.email_attempts,
-        email_error=row.email_error,
-        recipients=", ".join(row.recipients),
-        attempts=[
-            AttemptItem(
-                at=_attempt_time(str(a.get("at", "")), timezone),
-                outcome=str(a.get("outcome", "")),
-                error=str(a.get("error", "")),
-            )
-            for a in row.attempts
-        ],
-    )
+# The editor's fields before it is first opened: a new rule's (the service's defaults).
+NEW_RULE = present.editor_values({})
 
 
 def _filters_url(*, rule: str = "", kind: str = "") -> str:
     return routes.alerts_url(rule="" if rule == ALL else rule, kind="" if kind == ALL else kind)
-
-
-def error_field(error: ServiceError) -> str:
-    """The editor field a refusal is about (``recipient_roles.0`` → ``recipients``), else "" (shown above the
-    form)."""
-    if not error.field:
-        return ""
-    name = error.field.split(".", 1)[0]
-    return "recipients" if name in {"recipient_roles", "recipient_emails"} else name
-
-
-def uses_currency(metric: str) -> bool:
-    """Money metrics need a currency for their amount; ROAS and refund rate may pick one (else the main one)."""
-    return metric in {m.value for m in (*MONEY_METRICS, Metric.ROAS, Metric.REFUND_RATE)}
-
-
-def _number_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 class AlertsState(AppState):
@@ -256,21 +53,21 @@ class AlertsState(AppState):
     # The editor (a dialog): controlled fields, as text until the service parses them.
     editor_open: bool = False
     editing_id: str = ""  # "" while creating
-    form_name: str = ""
-    form_campaign: str = ALL
-    form_metric: str = Metric.ROAS.value
-    form_comparator: str = DEFAULT_COMPARATOR[Metric.ROAS].value
-    form_mode: str = Mode.VALUE.value
-    form_threshold: str = ""
-    form_currency: str = ""
-    form_window: str = "24h"
-    form_stopped_hours: str = "6"
-    form_min_sessions: str = "0"
-    form_min_orders: str = "0"
-    form_cooldown_minutes: str = "360"
-    form_recipient_emails: str = ""
-    form_roles: list[str] = ["owner", "admin"]
-    form_enabled: bool = True
+    form_name: str = NEW_RULE["fields"]["name"]
+    form_campaign: str = NEW_RULE["fields"]["campaign"]
+    form_metric: str = NEW_RULE["fields"]["metric"]
+    form_comparator: str = NEW_RULE["fields"]["comparator"]
+    form_mode: str = NEW_RULE["fields"]["mode"]
+    form_threshold: str = NEW_RULE["fields"]["threshold"]
+    form_currency: str = NEW_RULE["fields"]["currency"]
+    form_window: str = NEW_RULE["fields"]["window"]
+    form_stopped_hours: str = NEW_RULE["fields"]["stopped_hours"]
+    form_min_sessions: str = NEW_RULE["fields"]["min_sessions"]
+    form_min_orders: str = NEW_RULE["fields"]["min_orders"]
+    form_cooldown_minutes: str = NEW_RULE["fields"]["cooldown_minutes"]
+    form_recipient_emails: str = NEW_RULE["fields"]["recipient_emails"]
+    form_roles: list[str] = NEW_RULE["roles"]
+    form_enabled: bool = NEW_RULE["enabled"]
     form_error: str = ""  # a refusal that is about no single field
     field_error: str = ""
     error_field: str = ""
@@ -309,38 +106,20 @@ class AlertsState(AppState):
 
     @rx.var
     def shows_currency(self) -> bool:
-        return uses_currency(self.form_metric)
+        return present.uses_currency(self.form_metric)
 
     @rx.var
     def threshold_label(self) -> str:
-        if self.form_mode == Mode.CHANGE.value:
-            return "Change (%)"
-        return "Threshold (optional)" if self.form_metric in {m.value for m in TARGET_METRICS} else "Threshold"
+        return present.threshold_label(self.form_metric, self.form_mode)
 
     @rx.var
     def threshold_hint(self) -> str:
         """The unit of the threshold field, for the chosen metric and mode."""
-        if self.form_mode == Mode.CHANGE.value:
-            return "% change against the previous window of the same length, e.g. 30"
-        currency = self.form_currency.strip().upper() or "currency"
-        hints = {
-            Metric.ROAS.value: "ROAS, e.g. 2.0",
-            Metric.CPA.value: f"{currency} amount, e.g. 25.00",
-            Metric.CONVERSION_RATE.value: "% e.g. 1.5",
-            Metric.NET_REVENUE.value: f"{currency} amount, e.g. 500",
-            Metric.REFUND_RATE.value: "% e.g. 5",
-            Metric.ORDERS.value: "orders, e.g. 3",
-        }
-        hint = hints.get(self.form_metric, "")
-        if self.form_metric in {m.value for m in TARGET_METRICS}:
-            hint += ". Leave empty: uses the version's KPI target"
-        return hint
+        return present.threshold_hint(self.form_metric, self.form_mode, self.form_currency)
 
     @rx.var
     def currency_hint(self) -> str:
-        if self.form_metric in {m.value for m in MONEY_METRICS}:
-            return "ISO code, e.g. EUR: the threshold's currency"
-        return "ISO code, e.g. EUR; empty: the campaign's main currency"
+        return present.currency_hint(self.form_metric)
 
     @rx.var
     def filtered(self) -> bool:
@@ -382,14 +161,13 @@ class AlertsState(AppState):
             return
         rows, menus = result
         self.error = ""
-        self.rules = [rule_item(row, self.account_timezone) for row in rows]
-
-        def options(name: str) -> list[Option]:
-            return [Option(value=value or ALL, label=label) for value, label in menus.get(name, [])]
-
-        self.metric_options, self.comparator_options = options("metric"), options("comparator")
-        self.mode_options, self.window_options = options("mode"), options("window")
-        self.role_options, self.campaign_options = options("role"), options("campaign")
+        self.rules = [present.rule_item(row, self.account_timezone) for row in rows]
+        self.metric_options = present.options(menus, "metric")
+        self.comparator_options = present.options(menus, "comparator")
+        self.mode_options = present.options(menus, "mode")
+        self.window_options = present.options(menus, "window")
+        self.role_options = present.options(menus, "role")
+        self.campaign_options = present.options(menus, "campaign")
 
     def _events_page(self, cursor: str | None) -> tuple[alert_service.EventPage | None, str | None]:
         rule = "" if self.rule_filter == ALL else self.rule_filter
@@ -409,7 +187,7 @@ class AlertsState(AppState):
             self.events_error = error or "The alert history could not be loaded."
             return
         self.events_error = ""
-        self.events = [event_item(row, self.account_timezone) for row in found.rows]
+        self.events = [present.event_item(row, self.account_timezone) for row in found.rows]
         self.next_cursor, self.events_total = found.next_cursor or "", found.total
 
     @rx.event
@@ -432,7 +210,7 @@ class AlertsState(AppState):
         yield from next_page(self, self._events_page, self._append, "history")
 
     def _append(self, found: alert_service.EventPage) -> None:
-        self.events = [*self.events, *(event_item(row, self.account_timezone) for row in found.rows)]
+        self.events = [*self.events, *(present.event_item(row, self.account_timezone) for row in found.rows)]
         self.next_cursor, self.events_total = found.next_cursor or "", found.total
 
     @rx.event
@@ -487,21 +265,10 @@ class AlertsState(AppState):
         self.form_error = self.field_error = self.error_field = ""
 
     def _fill(self, data: dict[str, Any]) -> None:
-        self.form_name = str(data.get("name") or "")
-        self.form_campaign = str(data.get("campaign") or "") or ALL
-        self.form_metric = str(data.get("metric") or Metric.ROAS.value)
-        self.form_comparator = str(data.get("comparator") or DEFAULT_COMPARATOR.get(Metric(self.form_metric), "below"))
-        self.form_mode = str(data.get("mode") or Mode.VALUE.value)
-        self.form_threshold = _number_text(data.get("threshold"))
-        self.form_currency = str(data.get("currency") or "")
-        self.form_window = str(data.get("window") or "24h")
-        self.form_stopped_hours = _number_text(data.get("stopped_hours", 6))
-        self.form_min_sessions = _number_text(data.get("min_sessions", 0))
-        self.form_min_orders = _number_text(data.get("min_orders", 0))
-        self.form_cooldown_minutes = _number_text(data.get("cooldown_minutes", 360))
-        self.form_roles = [str(r) for r in data.get("recipient_roles", ["owner", "admin"])]
-        self.form_recipient_emails = ", ".join(str(e) for e in data.get("recipient_emails", []))
-        self.form_enabled = bool(data.get("enabled", True))
+        values = present.editor_values(data)
+        for name in TEXT_FIELDS:
+            setattr(self, f"form_{name}", values["fields"][name])
+        self.form_roles, self.form_enabled = values["roles"], values["enabled"]
 
     def _open_editor(self, rule_public_id: str, data: dict[str, Any]) -> None:
         self._fill(data)
@@ -573,34 +340,12 @@ class AlertsState(AppState):
         self.form_enabled = bool(enabled)
 
     def _data(self) -> dict[str, Any]:
-        """The editor's fields as the service's rule data: empty numbers are "none" (no minimum, no cooldown),
-        an empty threshold is None (the KPI target); everything else is parsed and checked by the service."""
-
-        def count(text: str) -> str | int:
-            return text.strip() or 0
-
-        is_stopped = self.form_metric == Metric.CONVERSIONS_STOPPED.value
-        return {
-            # The service checks the length before it strips: a blank name would pass as "".
-            "name": self.form_name.strip(),
-            "campaign": "" if self.form_campaign == ALL else self.form_campaign,
-            "metric": self.form_metric,
-            "comparator": None if is_stopped else self.form_comparator,
-            "mode": Mode.VALUE.value if is_stopped else self.form_mode,
-            "threshold": None if is_stopped else (self.form_threshold.strip().replace(",", ".") or None),
-            "currency": self.form_currency if uses_currency(self.form_metric) else "",
-            "window": self.form_window,
-            "stopped_hours": self.form_stopped_hours.strip() if is_stopped else (self.form_stopped_hours.strip() or 6),
-            "min_sessions": count(self.form_min_sessions),
-            "min_orders": 0 if is_stopped else count(self.form_min_orders),
-            "cooldown_minutes": count(self.form_cooldown_minutes),
-            "recipient_roles": list(self.form_roles),
-            "recipient_emails": self.form_recipient_emails,
-            "enabled": self.form_enabled,
-        }
+        """The editor's fields as the service's rule data (see ``rule_data``)."""
+        fields = {name: str(getattr(self, f"form_{name}")) for name in TEXT_FIELDS}
+        return present.rule_data(fields, self.form_roles, self.form_enabled)
 
     def _refused(self, error: ServiceError) -> None:
-        field = error_field(error)
+        field = present.error_field(error)
         if field:
             self.error_field, self.field_error, self.form_error = field, error.message, ""
         else:
@@ -658,9 +403,9 @@ class AlertsState(AppState):
         if error or found is None:
             # A refusal about one field is shown next to it; anything else (no active campaign, …) in the results.
             self.previews = []
-            if error is not None and error_field(error):
+            if error is not None and present.error_field(error):
                 self._refused(error)
             else:
                 self.preview_error = error.message if error else "The rule could not be tested."
             return
-        self.previews = [preview_item(p) for p in found]
+        self.previews = [present.preview_item(p) for p in found]

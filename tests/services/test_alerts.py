@@ -19,9 +19,11 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from app.models import Account, AlertEvent, AlertState, Role
+from app.models import Account, AlertEvent, AlertRule, AlertState, Role
 from app.models.base import utcnow
 from app.services import alerts
+from app.services.alerts import delivery as alert_delivery
+from app.services.alerts import runs as alert_runs
 from app.services.errors import NotFound, PermissionDenied, ValidationFailed
 from app.settings import get_settings
 from tests.utils.factories import add_member, make_owner
@@ -88,7 +90,7 @@ def test_roas_below_the_versions_target_fires_once_emails_and_resolves(world: Wo
     w.order(NOW - timedelta(hours=3), _all(w.a2), amount=8000, items=[("prod_shoe", "price_shoe", 8000, 1)])
     w.db.commit()
 
-    [evaluation] = alerts.evaluate(w.db, w.db.exec(select(alerts.AlertRule)).one(), now=NOW)
+    [evaluation] = alerts.evaluate(w.db, w.db.exec(select(AlertRule)).one(), now=NOW)
     assert (evaluation.value, evaluation.threshold, evaluation.threshold_source) == (0.8, 2.0, "version targets")
     assert evaluation.verdict == "breached" and evaluation.sessions == 20 and evaluation.orders == 1.0
 
@@ -175,7 +177,7 @@ def test_too_little_volume_is_held_back_once_and_sends_nothing(world: World, out
 def test_minimum_orders_and_no_spend_read_as_no_data(world: World) -> None:
     w = world
     rule(w, campaign=w.b.public_id, threshold=1.5, min_orders=2)  # B has no spend: ROAS is n/a
-    [e] = alerts.evaluate(w.db, w.db.exec(select(alerts.AlertRule)).one(), now=NOW)
+    [e] = alerts.evaluate(w.db, w.db.exec(select(AlertRule)).one(), now=NOW)
     assert e.verdict == "no_data" and e.value is None and "no spend recorded" in e.summary
     assert run(w.db, NOW).fired == 0 and events(w.db) == []
 
@@ -186,7 +188,7 @@ def test_conversions_stopped_fires_while_sessions_arrive_and_resolves_on_the_nex
     w.visit(NOW - timedelta(minutes=90), w.a2, "late1")
     w.visit(NOW - timedelta(minutes=30), w.a2, "late2")
     w.db.commit()
-    [e] = alerts.evaluate(w.db, w.db.exec(select(alerts.AlertRule)).one(), now=NOW)
+    [e] = alerts.evaluate(w.db, w.db.exec(select(AlertRule)).one(), now=NOW)
     assert e.verdict == "breached" and e.sessions == 2
     assert e.summary == "No paid order in the last 2 h while 2 sessions arrived"
     assert run(w.db, NOW).fired == 1
@@ -206,7 +208,7 @@ def test_change_mode_compares_with_the_previous_window(world: World) -> None:
     w.order(NOW - timedelta(hours=2), _all(w.a2), amount=5000)  # one now
     w.db.commit()
     rule(w, name="Orders fell", metric="orders", mode="change", threshold=50)
-    [e] = alerts.evaluate(w.db, w.db.exec(select(alerts.AlertRule)).one(), now=NOW)
+    [e] = alerts.evaluate(w.db, w.db.exec(select(AlertRule)).one(), now=NOW)
     assert (e.current, e.previous, e.value) == (1.0, 4.0, -75.0) and e.breached
     assert e.summary.startswith("Orders dropped 75.0% (4 → 1) against the previous window; the rule fires at −50%")
     assert alerts.compose(alerts.EventKind.FIRED, _rule(w), e, "Europe/Paris").subject == (
@@ -214,8 +216,8 @@ def test_change_mode_compares_with_the_previous_window(world: World) -> None:
     )
 
 
-def _rule(w: World) -> alerts.AlertRule:
-    return w.db.exec(select(alerts.AlertRule)).one()
+def _rule(w: World) -> AlertRule:
+    return w.db.exec(select(AlertRule)).one()
 
 
 def test_what_changed_names_the_new_version_and_the_products(world: World) -> None:
@@ -382,6 +384,22 @@ def test_new_rules_wait_for_a_minimum_volume(world: World) -> None:
     assert row.volume == "≥ 100 sessions"
     [e] = alerts.evaluate(w.db, _rule(w), now=NOW)  # ROAS 0 with 20 sessions: breached, but too little to tell
     assert e.breached and e.verdict == "low_volume" and "needs ≥ 100 sessions" in e.summary
+
+
+def test_the_rule_tables_defaults_are_a_new_rules() -> None:
+    """A new rule's settings live in the service; the table keeps its column defaults equal to them (a rule stored
+    without the service once got no minimum volume while the editor's new rules wait for 100 sessions)."""
+    form = alerts.new_rule_form()
+    columns = AlertRule.model_fields
+    for name in ("mode", "threshold", "currency", "window", "stopped_hours", "min_sessions", "min_orders",
+                 "cooldown_minutes", "enabled"):  # fmt: skip
+        assert columns[name].default == form[name], name
+    assert columns["comparator"].default == form["comparator"] == alerts.DEFAULT_COMPARATOR[form["metric"]]
+    for name in ("recipient_roles", "recipient_emails"):
+        factory = columns[name].default_factory
+        assert factory is not None and factory() == [str(value) for value in form[name]], name
+    stored = AlertRule(public_id="alr_defaults", account_id=1, name="ROAS", metric=form["metric"])
+    assert (stored.min_sessions, stored.cooldown_minutes, stored.recipient_roles) == (100, 360, ["owner", "admin"])
 
 
 def test_a_rule_is_not_checked_until_its_first_evaluation(world: World) -> None:
@@ -587,7 +605,7 @@ def test_a_rule_changed_during_its_evaluation_is_not_applied(world: World, monke
             alerts.set_enabled(session=other, actor=actor, rule_public_id=public_id, enabled=False)
         return found
 
-    monkeypatch.setattr(alerts, "evaluate", disabled_meanwhile)
+    monkeypatch.setattr(alert_runs, "evaluate", disabled_meanwhile)  # as ``evaluate_rules`` calls it
     assert run(w.db, NOW).fired == 0 and events(w.db) == []
 
 
@@ -599,7 +617,7 @@ def test_an_unexpected_backend_error_is_retried_and_does_not_stop_the_batch(
     rule(w, name="two", threshold=2.0, currency="EUR")
     w.order(NOW - timedelta(hours=1), _all(w.a2), amount=1000)
     w.db.commit()
-    real = alerts.send_email
+    real = alert_delivery.send_email
     calls: list[str] = []
 
     def flaky(message: Any) -> Any:
@@ -608,7 +626,7 @@ def test_an_unexpected_backend_error_is_retried_and_does_not_stop_the_batch(
             raise OSError(28, "No space left on device")
         return real(message)
 
-    monkeypatch.setattr(alerts, "send_email", flaky)
+    monkeypatch.setattr(alert_delivery, "send_email", flaky)
     summary = run(w.db, NOW)
     assert (summary.fired, summary.emails_sent, summary.emails_failed) == (2, 1, 0)
     pending = [e for e in events(w.db) if e.email_status == "pending"]

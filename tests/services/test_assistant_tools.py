@@ -112,7 +112,7 @@ def shop(db: Session, *, amount: int = 10_000, note: str = "Spring creative, 20 
             "min_sessions": 0,
         },
     )
-    rule_id = alerts._get_rule(db, w.account_id, w.rule.public_id).id
+    rule_id = alerts.get_rule(db, w.account_id, w.rule.public_id).id
     assert rule_id is not None
     for n, kind in enumerate(["fired", "resolved"]):
         db.add(

@@ -119,6 +119,21 @@ def test_a_rule_is_created_edited_disabled_and_deleted_through_the_editor(
     assert state.rules == []
 
 
+def test_the_editor_starts_from_the_services_new_rule(root: State) -> None:
+    """Before the editor is first opened its fields are a new rule's, read from the service (they were written again
+    here, and the minimum sessions said 0 where a new rule waits for 100)."""
+    state = substate(root, AlertsState)
+    form = alerts.new_rule_form()
+    assert (state.form_metric, state.form_comparator, state.form_mode, state.form_window) == (
+        form["metric"], form["comparator"], form["mode"], form["window"]
+    )  # fmt: skip
+    assert (state.form_stopped_hours, state.form_min_sessions, state.form_min_orders, state.form_cooldown_minutes) == (
+        str(form["stopped_hours"]), str(form["min_sessions"]), str(form["min_orders"]), str(form["cooldown_minutes"])
+    )  # fmt: skip
+    assert state.form_min_sessions == "100" and state.form_campaign == ALL
+    assert (state.form_roles, state.form_enabled) == ([str(r) for r in form["recipient_roles"]], form["enabled"])
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
@@ -198,7 +213,7 @@ def test_testing_an_unsaved_rule_says_what_it_would_send(root: State, db: Sessio
 
 
 def _events(db: Session, world: World, rule_public_id: str, count: int, kind: str = "suppressed_volume") -> None:
-    rule = alerts._get_rule(db, world.account_id, rule_public_id)
+    rule = alerts.get_rule(db, world.account_id, rule_public_id)
     start = utcnow() - timedelta(days=2)
     db.add_all(
         AlertEvent(

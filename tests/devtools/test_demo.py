@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, col, func, select
 
+from app.devtools import demo
 from app.models import Order, Payment, Refund, StripeEvent, Touch, VisitSession
-from app.services import accounts, demo
+from app.services import accounts
 from app.services import metrics as metric_service
 from app.services.errors import Conflict
 

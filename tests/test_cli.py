@@ -1,0 +1,74 @@
+"""The operator CLI in process: its table of subcommands is what argparse offers, each prints what scripts read
+(the account's slug and id, a key, a pixel id, …), a refusal exits 2 with ``error: …`` on stderr, and bad
+arguments exit 2 through argparse."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlmodel import Session, select
+
+from app import cli
+from app.models import User
+
+PASSWORD = "cli-password-0123"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_subcommands_are_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    names = [s.name for s in cli.SUBCOMMANDS]
+    assert names == ["migrate", "create-account", "create-key", "connect-stripe", "create-pixel", "rebuild-rollups",
+                     "make-staff", "seed-demo", "evaluate-alerts"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "{" + ",".join(names) + "}" in capsys.readouterr().out
+
+
+def test_accounts_keys_pixels_and_staff_through_the_cli(db: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "create-account", "--name", "Cli Shop", "--email", "cli@example.com",
+                        "--password", PASSWORD, "--timezone", "Europe/Paris")  # fmt: skip
+    match = re.fullmatch(r"account slug=(cli-shop) id=(acc_\w+)\n", out)
+    assert code == 0 and match is not None
+    slug, public_id = match.groups()
+
+    code, out, _ = _run(capsys, "create-key", "--account", public_id, "--kind", "secret", "--label", "server")
+    assert code == 0 and out.startswith("ps_sk_") and out.count("\n") == 1
+    code, out, _ = _run(capsys, "create-key", "--account", slug, "--kind", "publishable",
+                        "--origin", "https://example.com")  # fmt: skip
+    assert code == 0 and out.startswith("ps_pk_")
+
+    code, out, _ = _run(capsys, "create-pixel", "--account", slug, "--provider", "ga4", "--name", "GA4",
+                        "--setting", "measurement_id=G-CLI12345", "--secret", "api_secret=cli-secret",
+                        "--events", "purchase, renewal", "--default")  # fmt: skip
+    assert code == 0 and re.fullmatch(r"px_\w+\n", out), out
+
+    code, out, _ = _run(capsys, "rebuild-rollups", "--account", slug)
+    assert code == 0 and out == "cli-shop: 0 traffic day(s), 0 sales day(s) recomputed\n"
+
+    code, out, _ = _run(capsys, "make-staff", "--email", "cli@example.com")
+    assert (code, out) == (0, "cli@example.com is now staff\n")
+    db.expire_all()
+    assert db.exec(select(User).where(User.email == "cli@example.com")).one().is_staff
+
+
+def test_a_refusal_exits_2_and_says_why(db: Session, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "create-key", "--account", "no-such-shop", "--kind", "secret")
+    assert (code, out) == (2, "") and err.startswith("error: ")
+    _run(capsys, "create-account", "--name", "Pairs", "--email", "pairs@example.com", "--password", PASSWORD)
+    code, out, err = _run(capsys, "create-pixel", "--account", "pairs", "--provider", "meta", "--setting", "pixel_id")
+    assert (code, out, err) == (2, "", "error: --setting takes NAME=VALUE, got 'pixel_id'.\n")
+
+
+def test_bad_arguments_exit_2_through_argparse(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["create-key", "--account", "x", "--kind", "public"], ["make-staff"], ["no-such-command"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2, argv
+    assert "invalid choice: 'public'" in capsys.readouterr().err
