@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.services.demo import DEMO_EMAIL
+from app.devtools.demo import DEMO_EMAIL
 from tests.e2e.conftest import Server
 from tests.e2e.helpers import docs_screenshot, log_in, url_is
 
