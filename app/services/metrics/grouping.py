@@ -20,6 +20,7 @@ from app.services.metrics.sources import SalesRow, TrafficRow
 from app.services.spend import DailySpend
 
 DIRECT = "direct"  # the channel (and channel group) of sessions and orders no campaign matched
+DIRECT_LABEL = "Direct / unmatched"
 
 
 class Dimension(StrEnum):
@@ -104,7 +105,7 @@ def key_function(dimension: Dimension | None, names: CampaignNames) -> tuple[Row
 
         def campaign_label(key: str) -> str:
             cid = int(key)
-            return names.campaigns[cid][1] if cid in names.campaigns else "Direct / unmatched"
+            return names.campaigns[cid][1] if cid in names.campaigns else DIRECT_LABEL
 
         return (lambda d, c, v, p, pr: str(c)), campaign_label
     if dimension is Dimension.VERSION:
@@ -112,16 +113,16 @@ def key_function(dimension: Dimension | None, names: CampaignNames) -> tuple[Row
         def version_label(key: str) -> str:
             vid = int(key)
             if vid not in names.versions:
-                return "Direct / unmatched"
+                return DIRECT_LABEL
             _pid, number, cid = names.versions[vid]
             return f"{names.campaigns.get(cid, ('', '?', ''))[1]} v{number}"
 
         return (lambda d, c, v, p, pr: str(v)), version_label
     if dimension is Dimension.CHANNEL:
-        return (lambda d, c, v, p, pr: names.channel(c)), (lambda k: "Direct / unmatched" if k == DIRECT else k)
+        return (lambda d, c, v, p, pr: names.channel(c)), (lambda k: DIRECT_LABEL if k == DIRECT else k)
     if dimension is Dimension.CHANNEL_GROUP:
         return (lambda d, c, v, p, pr: names.channel_group(c)), (
-            lambda k: "Direct / unmatched" if k == DIRECT else CHANNEL_GROUP_LABELS.get(k, k)
+            lambda k: DIRECT_LABEL if k == DIRECT else CHANNEL_GROUP_LABELS.get(k, k)
         )
     if dimension is Dimension.PRODUCT:
         return (lambda d, c, v, p, pr: p), (lambda k: k)
