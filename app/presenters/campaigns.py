@@ -8,8 +8,9 @@ from typing import Any, TypedDict
 
 from app import routes
 from app.lib.formatting import format_time
+from app.presenters.inputs import money_text, number_text
 from app.services.campaigns import CHANNEL_GROUP_LABELS, MATCH_FIELDS, CampaignRow, Change, VersionRow
-from app.services.currency import format_major, parse_major
+from app.services.currency import parse_major
 from app.services.errors import ValidationFailed
 from app.services.pixels import PixelRow
 
@@ -130,16 +131,6 @@ class RuleItem(TypedDict):
 
 def new_condition() -> ConditionItem:
     return ConditionItem(field=MATCH_FIELDS[0], op="equals", value="")
-
-
-def number_text(value: float | None) -> str:
-    """A stored number as the text of an input (None → blank)."""
-    return "" if value is None else str(value)
-
-
-def money_text(amount: int | None, currency: str) -> str:
-    """Minor units as the text of a money input (``1999, "EUR"`` → ``"19.99"``); None → blank."""
-    return "" if amount is None else format_major(amount, currency)
 
 
 def minor_units(text: str, currency: str, label: str, field: str) -> int | None:
