@@ -53,8 +53,8 @@ class TableRow(TypedDict):
 
 def explorer_columns(dimension: str, currencies: list[str]) -> list[str]:
     """The column keys for rows by ``dimension``: money measures once per currency."""
-    names = PRODUCT_MEASURES if dimension in {Dimension.PRODUCT.value, Dimension.PRICE.value} else EXPLORER_MEASURES
-    names = tuple(n for n in EXPLORER_MEASURES if n in names)
+    shown = PRODUCT_MEASURES if dimension in {Dimension.PRODUCT.value, Dimension.PRICE.value} else EXPLORER_MEASURES
+    names = [n for n in EXPLORER_MEASURES if n in shown]
     return [column_key(n, c) for n in names for c in (currencies if MEASURES[n].per_currency else [""])]
 
 

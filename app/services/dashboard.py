@@ -91,7 +91,7 @@ def overview(*, session: Session, account_id: int, choice: DashboardRange) -> Ov
 
 
 @dataclass(frozen=True)
-class ExplorerChoice:
+class ExplorerQuery:
     """The explorer's rows, attribution lookback and filters (``None``: no filter)."""
 
     dimension: Dimension
@@ -113,27 +113,27 @@ class Explorer:
     keys: dict[str, str]
 
 
-def explorer(*, session: Session, account_id: int, choice: DashboardRange, rows: ExplorerChoice) -> Explorer:
+def explorer(*, session: Session, account_id: int, choice: DashboardRange, query: ExplorerQuery) -> Explorer:
     """The explorer's report for the range and choices, with what its filters and labels need."""
     period = resolve_range(session=session, account_id=account_id, choice=choice).period
     campaigns = campaign_service.campaign_choices(session=session, account_id=account_id)
-    campaign = rows.campaign if rows.campaign in {pid for pid, _name in campaigns} else None
-    query = MetricsQuery(
+    campaign = query.campaign if query.campaign in {pid for pid, _name in campaigns} else None
+    metrics_query = MetricsQuery(
         start=period.start,
         end=period.end,
-        dimension=rows.dimension,
+        dimension=query.dimension,
         model=choice.model,
-        lookback_days=rows.lookback_days,
+        lookback_days=query.lookback_days,
         compare=choice.compare,
         campaign=campaign,
-        channel=rows.channel,
-        product=rows.product,
-        channel_group=rows.channel_group,
+        channel=query.channel,
+        product=query.product,
+        channel_group=query.channel_group,
     )
     return Explorer(
-        report=metrics(session=session, account_id=account_id, query=query),
+        report=metrics(session=session, account_id=account_id, query=metrics_query),
         campaign=campaign,
         campaigns=campaigns,
         prices=stripe_connection.list_prices(session=session, account_id=account_id, include_inactive=True),
-        keys=public_ids(session, account_id, rows.dimension),
+        keys=public_ids(session, account_id, query.dimension),
     )

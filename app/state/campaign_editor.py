@@ -200,11 +200,17 @@ class CampaignEditorState(AppState):
 
     # header
 
-    def _change(self, failure: str, **changes: str) -> tuple[campaign_service.CampaignRow | None, Any]:
+    def _change(
+        self, failure: str, *, status: str | None = None, channel_group: str | None = None
+    ) -> tuple[campaign_service.CampaignRow | None, Any]:
         """Change the campaign's unversioned fields (status, channel group): (the row, None) or (None, a toast)."""
         row, error = self._run(
             lambda s: campaign_service.update_campaign(
-                session=s, actor=self._actor(s), campaign_public_id=self.campaign_public_id, **changes
+                session=s,
+                actor=self._actor(s),
+                campaign_public_id=self.campaign_public_id,
+                status=status,
+                channel_group=channel_group,
             )
         )
         if error or row is None:

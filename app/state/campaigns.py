@@ -79,20 +79,23 @@ class CampaignsState(AppState):
         )
 
     def _refresh(self) -> None:
+        def page(s: Session, number: int) -> campaign_service.CampaignPage:
+            return campaign_service.list_campaigns(
+                session=s,
+                account_id=self._actor(s).account_id,
+                search=self.search,
+                status=None if self.status_filter == ALL else self.status_filter,
+                channel=None if self.channel_filter == ALL else self.channel_filter,
+                channel_group=None if self.group_filter == ALL else self.group_filter,
+                page=number,
+                per_page=PER_PAGE,
+            )
+
         def load(s: Session) -> campaign_service.CampaignPage:
-            actor = self._actor(s)
-            query = {
-                "search": self.search,
-                "status": None if self.status_filter == ALL else self.status_filter,
-                "channel": None if self.channel_filter == ALL else self.channel_filter,
-                "channel_group": None if self.group_filter == ALL else self.group_filter,
-                "per_page": PER_PAGE,
-            }
-            found = campaign_service.list_campaigns(session=s, account_id=actor.account_id, page=self.page, **query)
+            found = page(s, self.page)
             last = max(1, math.ceil(found.total / PER_PAGE))
-            if self.page > last:  # a shared link to a page that no longer exists: show the last one
-                found = campaign_service.list_campaigns(session=s, account_id=actor.account_id, page=last, **query)
-            return found
+            # A shared link to a page that no longer exists: show the last one.
+            return page(s, last) if self.page > last else found
 
         result, error = self._run(load)
         self.loaded = True

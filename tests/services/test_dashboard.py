@@ -42,8 +42,8 @@ def test_the_range_ends_today_in_the_accounts_timezone(world: World) -> None:  #
 
 
 def test_the_explorer_in_one_call(world: World) -> None:  # noqa: F811
-    rows = dashboard.ExplorerChoice(dimension=Dimension.VERSION, lookback_days=28, campaign=world.a.public_id)
-    found = dashboard.explorer(session=world.db, account_id=world.account_id, choice=DST_WEEKEND, rows=rows)
+    query = dashboard.ExplorerQuery(dimension=Dimension.VERSION, lookback_days=28, campaign=world.a.public_id)
+    found = dashboard.explorer(session=world.db, account_id=world.account_id, choice=DST_WEEKEND, query=query)
     assert found.campaign == world.a.public_id
     assert [name for _pid, name in found.campaigns] == ["Search", "Spring sale"]  # by name: the filter's choices
     assert [found.keys[r.key] for r in found.report.rows] == [world.a2.public_id, world.a1.public_id]
@@ -52,11 +52,11 @@ def test_the_explorer_in_one_call(world: World) -> None:  # noqa: F811
 
 def test_a_filter_by_another_accounts_campaign_is_left_out(db: Session, world: World) -> None:  # noqa: F811
     stranger, _, _ = make_owner(db)
-    rows = dashboard.ExplorerChoice(dimension=Dimension.CAMPAIGN, lookback_days=28, campaign=world.a.public_id)
-    found = dashboard.explorer(session=db, account_id=stranger.id or 0, choice=DST_WEEKEND, rows=rows)
+    query = dashboard.ExplorerQuery(dimension=Dimension.CAMPAIGN, lookback_days=28, campaign=world.a.public_id)
+    found = dashboard.explorer(session=db, account_id=stranger.id or 0, choice=DST_WEEKEND, query=query)
     assert found.campaign is None and found.campaigns == [] and found.report.rows == []
     mine = dashboard.explorer(session=db, account_id=world.account_id, choice=DST_WEEKEND,
-                              rows=dashboard.ExplorerChoice(Dimension.CAMPAIGN, 28, campaign="cmp_nobody"))  # fmt: skip
+                              query=dashboard.ExplorerQuery(Dimension.CAMPAIGN, 28, campaign="cmp_nobody"))  # fmt: skip
     assert mine.campaign is None and len(mine.report.rows) == 3  # every campaign, not "No campaign with this id"
 
 

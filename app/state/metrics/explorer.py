@@ -61,8 +61,8 @@ class ExplorerChoice:
     measure: str  # a column key ("orders", "net:EUR"); "" = the default
     channel_group: str = ""
 
-    def rows(self) -> dashboard.ExplorerChoice:
-        return dashboard.ExplorerChoice(
+    def query(self) -> dashboard.ExplorerQuery:
+        return dashboard.ExplorerQuery(
             dimension=Dimension(self.dimension),
             lookback_days=self.lookback,
             campaign=self.campaign or None,
@@ -167,7 +167,7 @@ class ExplorerState(AppState):
         def read(s: Session) -> dashboard.Explorer:
             account_id = self._actor(s).account_id
             return dashboard.explorer(
-                session=s, account_id=account_id, choice=choice.range.dashboard_range(), rows=choice.rows()
+                session=s, account_id=account_id, choice=choice.range.dashboard_range(), query=choice.query()
             )
 
         try:
