@@ -632,7 +632,7 @@ def build_dataset(args: argparse.Namespace, last_day: date) -> tuple[dict[str, A
 
 
 def overview(session: Any, account_id: int, last_day: date, source: str) -> list[Any]:
-    """What ``/`` reads (``app/state/metrics.read_overview_figures``) for 30 days ending on ``last_day`` compared with
+    """What ``/`` reads (``app/services/dashboard.overview``) for 30 days ending on ``last_day`` compared with
     the previous 30: the period by day, the comparison period by day, and the period by campaign."""
     from app.services.metrics import Compare, Dimension, MetricsQuery, metrics
 

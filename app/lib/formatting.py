@@ -1,14 +1,16 @@
 """Numbers and money as a person reads them, in an account's locale: the one formatter of pages, e-mails, webhook
 notes and the assistant's texts, built on Babel (CLDR data). ``€20,442.50`` in ``en_US``, ``20.442,50 €`` in
 ``de_DE``. CSV files and the API keep raw numbers and minor units; editable inputs keep plain ``19.99`` text
-(``services.currency.format_major``) so what a person types back parses.
+(``services.currency.format_major``) so what a person types back parses. Times read in the account's timezone.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import NumberPattern
@@ -113,3 +115,10 @@ def plural(count: Number, singular: str, plural_form: str = "") -> str:
 def format_count(count: Number, singular: str, locale: str, plural_form: str = "") -> str:
     """``1, "order"`` → ``1 order``; ``1234, "order"`` → ``1,234 orders``."""
     return f"{format_number(count, locale)} {plural(count, singular, plural_form)}"
+
+
+def format_time(value: datetime | None, timezone: str, *, seconds: bool = False) -> str:
+    """A moment in the account's timezone, ``2026-03-29 14:05`` (``:07`` with ``seconds``); None → ""."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(timezone or "UTC")).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))

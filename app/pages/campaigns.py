@@ -7,8 +7,7 @@ import reflex as rx
 from app import routes
 from app.components.forms import readonly_note, select_input, status_badge
 from app.components.layout import field, form_error, loading, no_match_card, template
-from app.services.campaigns import CHANNEL_GROUP_LABELS
-from app.state.campaigns import ALL, CHANNELS, STATUSES, CampaignItem, CampaignsState
+from app.state.campaigns import ALL, CHANNEL_GROUP_OPTIONS, CHANNELS, STATUSES, CampaignItem, CampaignsState
 
 S = CampaignsState
 
@@ -31,7 +30,7 @@ def create_form() -> rx.Component:
                         rx.vstack(
                             rx.text("Channel group", size="2", weight="medium"),
                             select_input(
-                                list(CHANNEL_GROUP_LABELS.items()),
+                                CHANNEL_GROUP_OPTIONS,
                                 value=S.new_channel_group,
                                 on_change=S.set_new_channel_group,
                                 id="new-channel-group",
@@ -78,7 +77,7 @@ def filters() -> rx.Component:
                 id="filter-status",
             ),
             select_input(
-                [(ALL, "All channel groups"), *CHANNEL_GROUP_LABELS.items()],
+                [(ALL, "All channel groups"), *CHANNEL_GROUP_OPTIONS],
                 value=S.group_filter,
                 on_change=S.filter_group,
                 id="filter-group",

@@ -13,10 +13,10 @@ from app.components.forms import clear_filters_button, select_input
 from app.components.layout import template
 from app.state.metrics import (
     ALL,
-    CHANNELS,
     DIMENSION_LABELS,
     GROUP_OPTIONS,
     LOOKBACKS,
+    PLATFORM_OPTIONS,
     ColumnItem,
     ExplorerState,
     RangeState,
@@ -42,7 +42,7 @@ def option_select(options: Any, *, all_label: str, value: Any, on_change: Any, i
 
 
 def controls() -> rx.Component:
-    channels = [(ALL, "All platforms"), *((c, "Direct / unmatched" if c == "direct" else c) for c in CHANNELS)]
+    channels = [(ALL, "All platforms"), *PLATFORM_OPTIONS]
     groups = [(ALL, "All channel groups"), *GROUP_OPTIONS]
     return rx.hstack(
         labelled(

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, func, select
 
 from app.integrations.google_ads import CLICK_ID_PRECEDENCE, click_conversions_csv, click_id
-from app.lib.formatting import format_money
+from app.lib.formatting import format_money, to_major
 from app.models import (
     Campaign,
     ConversionDelivery,
@@ -36,7 +35,7 @@ from app.models import (
 )
 from app.models.base import new_public_id, utcnow
 from app.services.accounts import account_locale
-from app.services.currency import currency_exponent, format_major
+from app.services.currency import format_major
 from app.services.errors import NotFound, ValidationFailed
 from app.services.orders import OrderStatus, payment_status
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
@@ -82,8 +81,7 @@ def set_wake(callback: Callable[[], None] | None) -> None:
 
 def major(amount: int, currency: str) -> float:
     """Minor units as the number providers want (``1999 EUR`` → ``19.99``, ``500 JPY`` → ``500``)."""
-    exponent = currency_exponent(currency) or 0
-    return float(Decimal(amount).scaleb(-exponent))
+    return float(to_major(amount, currency))
 
 
 def _items(session: Session, order: Order) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from iso4217 import Currency
 
-from app.lib.formatting import currency_exponent
+from app.lib.formatting import currency_exponent, to_major
 
 __all__ = ["CURRENCY_CODES", "currency_exponent", "format_major", "parse_major"]
 
@@ -47,9 +47,4 @@ def parse_major(text: str, currency: str) -> int:
 def format_major(amount: int, currency: str) -> str:
     """``1999, "EUR"`` → ``"19.99"``: minor units as the plain major-unit text ``parse_major`` reads back (for
     inputs and CSV files: no grouping, no symbol, a decimal point whatever the locale)."""
-    exponent = currency_exponent(currency) or 0
-    if exponent == 0:
-        return str(amount)
-    sign = "-" if amount < 0 else ""
-    whole, fraction = divmod(abs(amount), 10**exponent)
-    return f"{sign}{whole}.{fraction:0{exponent}d}"
+    return format(to_major(amount, currency), "f")

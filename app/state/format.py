@@ -1,16 +1,14 @@
-"""Formatting of values for display in the account's timezone."""
+"""Dates read from a URL or a form; ``format_time`` (times in the account's timezone) lives in ``app.lib.formatting``
+and is importable from here too, as the states always have."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from app.lib.formatting import format_time
 
-def format_time(value: datetime | None, timezone: str, *, seconds: bool = False) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(ZoneInfo(timezone or "UTC")).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
+__all__ = ["date_text", "format_time", "parse_date"]
 
 
 def parse_date(text: str) -> date | None:

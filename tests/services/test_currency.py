@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
+from app.lib.formatting import format_money, to_major
+from app.presenters.charts import chart_number
+from app.presenters.explorer import csv_number
+from app.services import conversions
 from app.services.currency import currency_exponent, format_major, parse_major
 from app.services.errors import ValidationFailed
 
@@ -42,3 +48,16 @@ def test_formatting() -> None:
     assert format_major(204425000, "EUR") == "2044250.00"  # no grouping: an input reads it back
     with pytest.raises(ValidationFailed):
         parse_major("1", "EURO")
+
+
+@pytest.mark.parametrize("currency", ["EUR", "JPY", "KWD", "XYZ"])
+def test_every_minor_to_major_conversion_reads_what_the_pages_show(currency: str) -> None:
+    """One home for minor → major units (``lib.formatting.to_major``): inputs and CSV files, charts and the values
+    sent to ad platforms read the amount the pages show, also for a code that is not ISO 4217 (stored data)."""
+    amount = -123456
+    shown = to_major(amount, currency)
+    assert format_money(amount, currency, "en_US").replace(",", "").lstrip("-").endswith(str(abs(shown)))
+    assert Decimal(format_major(amount, currency)) == shown
+    assert conversions.major(amount, currency) == float(shown)
+    assert chart_number(f"net:{currency}", amount) == float(shown)
+    assert Decimal(csv_number(f"net:{currency}", amount)) == shown

@@ -12,7 +12,8 @@ from app import routes
 from app.models import Campaign, CampaignVersion, Pixel, Role
 from app.services import accounts, campaigns
 from app.state.base import AppState
-from app.state.campaigns import CampaignEditorState, CampaignsState
+from app.state.campaign_editor import CampaignEditorState
+from app.state.campaigns import CampaignsState
 from app.state.pixels import PixelsState
 from tests.state.conftest import substate
 from tests.utils.ad_platforms import AdPlatforms

@@ -322,14 +322,6 @@ def test_versions_compared_on_the_campaign_page(root: State, db: Session, world:
     assert v2["small_sample"] and versions.window_days == 68
 
 
-def test_explorer_csv_neutralises_names_a_spreadsheet_would_run() -> None:
-    from app.state.metrics import explorer_csv
-
-    row = {"key": "cmp_1", "label": '=HYPERLINK("http://x","y")', "values": {"sessions": 3.0}, "previous": {}}
-    rows = list(csv.reader(io.StringIO(explorer_csv(["sessions"], [row], comparing=False))))
-    assert rows[1] == ["cmp_1", '\'=HYPERLINK("http://x","y")', "3"]
-
-
 def test_explorer_csv_keys_are_the_public_ids_the_api_uses(root: State, db: Session, world: World) -> None:  # noqa: F811
     _login(root, db, _owner(db, world))
     explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=campaign")
@@ -361,24 +353,3 @@ def test_explorer_by_channel_group_or_platform(root: State, db: Session, world: 
     assert _url(explorer.choose_channel_group("paid_social"))[1]["group"] == "paid_social"
     assert "group" not in _url(explorer.choose_channel_group("bogus"))[1]
     assert "group" not in _url(explorer.clear_filters())[1]
-
-
-def test_chart_names_are_text_and_long_ones_are_shortened() -> None:
-    """Plotly reads <b>, <br>, <a href> in labels as markup: names are escaped, shortened under the bars (two names
-    with the same start stay two bars), and in full on hover."""
-    from app.state.metrics import bar_figure
-
-    markup = '<b>Bold</b><br>Next <a href="https://x">link</a>'
-    long_name = "Spring sale " + "x" * 108
-    figure = bar_figure([markup, long_name, long_name[:-1] + "y"], [("Orders", [1.0, 2.0, 3.0], False)],
-                        y_title="Orders", keys=["cmp_1", "cmp_2", "cmp_3"])  # fmt: skip
-    axis = figure.layout.xaxis
-    assert list(axis.tickvals) == ["cmp_1", "cmp_2", "cmp_3"] and axis.type == "category"
-    assert axis.ticktext[0] == "&lt;b&gt;Bold&lt;/b&gt;&lt;br&gt;Next &lt;a h…"  # 24 characters, then …
-    assert axis.ticktext[1] == axis.ticktext[2] == "Spring sale xxxxxxxxxxxx…"
-    assert list(figure.data[0].customdata) == [
-        '&lt;b&gt;Bold&lt;/b&gt;&lt;br&gt;Next &lt;a href="https://x"&gt;link&lt;/a&gt;',
-        long_name,
-        long_name[:-1] + "y",
-    ]
-    assert "<" not in "".join(axis.ticktext) and all("<" not in text for text in figure.data[0].customdata)

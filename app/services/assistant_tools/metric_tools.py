@@ -1,0 +1,103 @@
+"""The assistant's tools over the dashboard's figures: ``get_metrics`` (a range in total and by one dimension, with the
+comparison) and ``top_products`` (products ranked by net revenue)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from app.models import StripeProduct
+from app.services import campaigns, metrics
+from app.services.assistant_tools.results import (
+    ToolResult,
+    figures_row,
+    locale_of,
+    query_echo,
+    requested_period,
+    run_report,
+)
+from app.services.assistant_tools.schemas import MetricsArguments, ProductsArguments
+from app.services.metrics import Dimension, MetricsQuery, MetricsRow, Preset
+from app.services.permissions import Actor
+
+_TIME_DIMENSIONS = {d.value for d in metrics.TIME_DIMENSIONS}
+
+
+def metrics_result(session: Session, actor: Actor, a: MetricsArguments) -> ToolResult:
+    locale = locale_of(session, actor)
+    period, preset = requested_period(session, actor, a, Preset.LAST_28_DAYS)
+    query = MetricsQuery(
+        start=period.start,
+        end=period.end,
+        dimension=a.dimension,
+        model=a.model.value,
+        lookback_days=a.lookback_days,
+        compare=a.compare,
+        campaign=a.campaign or None,
+        channel=a.channel or None,
+        product=a.product or None,
+    )
+    report = run_report(session, actor, query)
+    keys = metrics.public_ids(session, actor.account_id, a.dimension)
+    limit = a.limit or (62 if a.dimension and a.dimension.value in _TIME_DIMENSIONS else 25)
+    filters = {"campaign": a.campaign or None, "channel": a.channel or None, "product": a.product or None}
+    if a.campaign:
+        filters["campaign_name"] = campaigns.get_campaign(session, actor.account_id, a.campaign).name
+    return {
+        "query": query_echo(
+            session,
+            actor,
+            report,
+            preset,
+            dimension=a.dimension.value if a.dimension else None,
+            compare=a.compare.value,
+            filters={k: v for k, v in filters.items() if v},
+        ),
+        "currencies": report.currencies,
+        "total": figures_row(report.total, "total", locale),
+        "rows": [figures_row(r, keys.get(r.key, r.key), locale) for r in report.rows[:limit]] if a.dimension else [],
+        "rows_total": len(report.rows) if a.dimension else 0,
+    }
+
+
+def top_products_result(session: Session, actor: Actor, a: ProductsArguments) -> ToolResult:
+    locale = locale_of(session, actor)
+    period, preset = requested_period(session, actor, a, Preset.LAST_28_DAYS)
+    query = MetricsQuery(
+        start=period.start,
+        end=period.end,
+        dimension=Dimension.PRODUCT,
+        model=a.model.value,
+        compare=a.compare,
+        campaign=a.campaign or None,
+        channel=a.channel or None,
+    )
+    report = run_report(session, actor, query)
+    totals = report.total.figures.money
+    currency = max(totals, key=lambda code: (totals[code].net, code)) if totals else None
+
+    def net(row: MetricsRow) -> int:
+        money = row.figures.money.get(currency or "")
+        return money.net if money else 0
+
+    ranked = sorted(report.rows, key=lambda r: (-net(r), r.label))[: a.limit]
+    names = dict(
+        session.exec(
+            select(StripeProduct.stripe_id, StripeProduct.name).where(
+                StripeProduct.account_id == actor.account_id,
+                col(StripeProduct.stripe_id).in_([r.key for r in ranked]),
+            )
+        ).all()
+    )
+    filters = {"campaign": a.campaign or None, "channel": a.channel or None}
+    return {
+        "query": query_echo(
+            session, actor, report, preset, compare=a.compare.value, filters={k: v for k, v in filters.items() if v}
+        ),
+        "ranked_by": f"net revenue in {currency}" if currency else "net revenue (no sales in the period)",
+        "currencies": report.currencies,
+        "products": [
+            {"rank": n, "product_id": r.key, "name": names.get(r.key, ""), **figures_row(r, r.key, locale)}
+            for n, r in enumerate(ranked, start=1)
+        ],
+        "products_total": len(report.rows),
+    }

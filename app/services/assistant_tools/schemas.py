@@ -1,0 +1,185 @@
+"""What the assistant's tools take: each tool's arguments as a pydantic model (unknown arguments refused), and the
+JSON-schema function definitions the model sees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.services import alerts, campaigns
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
+from app.services.metrics import Compare, Dimension, Preset
+from app.services.pixels import Provider
+
+# --- arguments ------------------------------------------------------------------------------------------------------
+
+
+class ToolArguments(BaseModel):
+    # Unknown arguments are refused (an "account_id" the model made up is an error, not silently ignored).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PeriodArguments(ToolArguments):
+    preset: Preset | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+class MetricsArguments(PeriodArguments):
+    dimension: Dimension | None = None
+    compare: Compare = Compare.PREVIOUS
+    model: AttributionModel = AttributionModel.LAST_TOUCH
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    campaign: str | None = Field(default=None, max_length=40)
+    channel: str | None = Field(default=None, max_length=40)
+    product: str | None = Field(default=None, max_length=100)
+    limit: int | None = Field(default=None, ge=1, le=100)
+
+
+class CampaignsArguments(ToolArguments):
+    search: str = Field(default="", max_length=120)
+    status: campaigns.Status | None = None
+    channel: campaigns.Channel | None = None
+    limit: int = Field(default=20, ge=1, le=50)
+    versions_per_campaign: int = Field(default=5, ge=0, le=20)
+
+
+class ProductsArguments(PeriodArguments):
+    model: AttributionModel = AttributionModel.LAST_TOUCH
+    compare: Compare = Compare.PREVIOUS
+    campaign: str | None = Field(default=None, max_length=40)
+    channel: str | None = Field(default=None, max_length=40)
+    limit: int = Field(default=10, ge=1, le=50)
+
+
+class OrdersArguments(PeriodArguments):
+    campaign: str | None = Field(default=None, max_length=40)
+    latest: int = Field(default=5, ge=0, le=20)
+
+
+class ConversionsArguments(PeriodArguments):
+    provider: Provider | None = None
+    failures: int = Field(default=5, ge=0, le=20)
+
+
+class AlertsArguments(ToolArguments):
+    kind: alerts.EventKind | None = None
+    rule: str | None = Field(default=None, max_length=40)
+    limit: int = Field(default=10, ge=1, le=50)
+
+
+# --- JSON schemas the model sees ------------------------------------------------------------------------------------
+
+
+def _enum(values: Iterable[StrEnum], description: str) -> dict[str, Any]:
+    return {"type": "string", "enum": [v.value for v in values], "description": description}
+
+
+_PERIOD: dict[str, Any] = {
+    "preset": _enum(
+        [p for p in Preset if p is not Preset.CUSTOM],
+        "A date range ending today, in the account's timezone (month_to_date = this month). Omit it to give "
+        "start and end instead.",
+    ),
+    "start": {"type": "string", "format": "date", "description": "First day, YYYY-MM-DD (with end; no preset)."},
+    "end": {"type": "string", "format": "date", "description": "Last day included, YYYY-MM-DD (with start)."},
+}
+_CAMPAIGN = {"type": "string", "description": "Only this campaign: its id (cmp_…) from list_campaigns or get_metrics."}
+_CHANNEL = {"type": "string", "description": "Only this channel: meta, google, tiktok, email, other or direct."}
+_MODEL = _enum(AttributionModel, "Attribution model: which campaign gets credit for an order. Default last_touch.")
+_COMPARE = _enum(Compare, "Compare with: previous (as many days just before; default), year (52 weeks before), none.")
+
+
+def _function(name: str, description: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties, "additionalProperties": False},
+        },
+    }
+
+
+DEFINITIONS: list[dict[str, Any]] = [
+    _function(
+        "get_metrics",
+        "The dashboard's figures for a date range, in total and by one dimension, each with the comparison "
+        "period's change: sessions, visitors, converted sessions (sessions whose checkout got paid), orders, "
+        "new/returning customers, conversion rate (converted sessions / sessions, a fraction), and per currency "
+        "gross, renewal revenue, refunds, net revenue, ad spend, AOV, CPA (minor units, with *_formatted text), ROAS "
+        "(net / spend) and refund rate (a fraction); null is n/a (e.g. ROAS and CPA without spend). Rows of "
+        "campaign/version are keyed by their ids.",
+        {
+            "dimension": _enum(Dimension, "Split the figures by this; omit for the total only."),
+            **_PERIOD,
+            "compare": _COMPARE,
+            "model": _MODEL,
+            "lookback_days": {"type": "integer", "enum": list(LOOKBACK_DAYS), "description": "Attribution lookback."},
+            "campaign": _CAMPAIGN,
+            "channel": _CHANNEL,
+            "product": {"type": "string", "description": "Only orders containing this Stripe product id (prod_…)."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "Most rows returned."},
+        },
+    ),
+    _function(
+        "list_campaigns",
+        "The account's campaigns (id, name, channel, status, live version) with their latest versions: when each "
+        "was published, its change note, and what changed against the version before it (the first version: "
+        "what it set).",
+        {
+            "search": {"type": "string", "description": "Part of the campaign name."},
+            "status": _enum(campaigns.Status, "Only campaigns in this status."),
+            "channel": _enum(campaigns.Channel, "Only campaigns of this channel."),
+            "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "Most campaigns (default 20)."},
+            "versions_per_campaign": {"type": "integer", "minimum": 0, "maximum": 20, "description": "Default 5."},
+        },
+    ),
+    _function(
+        "top_products",
+        "Products ranked by net revenue for a date range (the metrics by product), with orders, gross, refunds, "
+        "net and the change against the comparison period.",
+        {
+            **_PERIOD,
+            "model": _MODEL,
+            "compare": _COMPARE,
+            "campaign": _CAMPAIGN,
+            "channel": _CHANNEL,
+            "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "Most products (default 10)."},
+        },
+    ),
+    _function(
+        "orders_and_refunds",
+        "Orders and refunds in a date range: orders started per status, payments and refunds made (amounts per "
+        "currency), and the latest orders and refunds.",
+        {
+            **_PERIOD,
+            "campaign": _CAMPAIGN,
+            "latest": {"type": "integer", "minimum": 0, "maximum": 20, "description": "Latest orders/refunds listed."},
+        },
+    ),
+    _function(
+        "conversion_status",
+        "Server-side conversions sent to ad platforms (meta, ga4, google_ads, webhook) in a date range: the count "
+        "per provider and delivery status (pending, retrying, sent, dead, skipped) and the latest failures.",
+        {
+            **_PERIOD,
+            "provider": _enum(Provider, "Only this provider."),
+            "failures": {"type": "integer", "minimum": 0, "maximum": 20, "description": "Latest failures listed."},
+        },
+    ),
+    _function(
+        "alert_history",
+        "The latest alert events (fired, resolved, held back) with their values and thresholds, and the alert "
+        "rules with how many campaigns are firing now.",
+        {
+            "kind": _enum(alerts.EventKind, "Only events of this kind."),
+            "rule": {"type": "string", "description": "Only events of this rule id (alr_…)."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "Most events (default 10)."},
+        },
+    ),
+]

@@ -1,0 +1,139 @@
+"""What the dashboard pages read, in one call each: the overview (``/``) and the metrics explorer (``/metrics``). They
+combine the metrics, campaigns, events and Stripe catalogue services for the range a page's URL chose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session
+
+from app.services import campaigns as campaign_service
+from app.services import events as event_service
+from app.services import stripe_connection
+from app.services.attribution import AttributionModel
+from app.services.metrics import (
+    DIRECT,
+    Compare,
+    Dimension,
+    MetricsQuery,
+    MetricsReport,
+    Period,
+    Preset,
+    account_today,
+    comparison_period,
+    has_figures,
+    metrics,
+    public_ids,
+    resolve_period,
+)
+from app.services.stripe_connection import PriceRow
+
+
+@dataclass(frozen=True)
+class DashboardRange:
+    """A page's date range (a preset, or custom dates), its comparison and the attribution model."""
+
+    preset: Preset
+    compare: Compare
+    model: AttributionModel
+    start: date | None = None  # custom ranges only
+    end: date | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedRange:
+    period: Period
+    comparison: Period | None
+
+
+def resolve_range(*, session: Session, account_id: int, choice: DashboardRange) -> ResolvedRange:
+    """The range's days, ending today in the account's timezone at the latest, and the comparison's."""
+    today = account_today(session, account_id)
+    period = resolve_period(choice.preset, today=today, start=choice.start, end=choice.end)
+    return ResolvedRange(period, comparison_period(period, choice.compare))
+
+
+# --- the overview ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    period: Period
+    comparison: Period | None
+    by_day: MetricsReport
+    by_day_before: MetricsReport | None  # by day, over the comparison period
+    by_campaign: MetricsReport
+    campaign_ids: dict[str, str]  # a campaign row's key (internal id) -> its public id; none for direct
+    any_data: bool  # anything in the account at all, in this range or not (else the page offers to get started)
+
+
+def overview(*, session: Session, account_id: int, choice: DashboardRange) -> Overview:
+    """The overview's three queries: the period by day, the comparison period by day, the period by campaign."""
+    found = resolve_range(session=session, account_id=account_id, choice=choice)
+    period, comparison = found.period, found.comparison
+
+    def report(p: Period, dimension: Dimension) -> MetricsReport:
+        query = MetricsQuery(start=p.start, end=p.end, dimension=dimension, model=choice.model, compare=Compare.NONE)
+        return metrics(session=session, account_id=account_id, query=query)
+
+    by_day = report(period, Dimension.DAY)
+    by_day_before = report(comparison, Dimension.DAY) if comparison else None
+    by_campaign = report(period, Dimension.CAMPAIGN)
+    ids = {key: pid for key, pid in public_ids(session, account_id, Dimension.CAMPAIGN).items() if pid != DIRECT}
+    any_data = has_figures(by_day.total.figures) or has_figures(by_day_before.total.figures if by_day_before else None)
+    if not any_data:
+        any_data = bool(event_service.list_events(session=session, account_id=account_id, limit=1).events)
+    return Overview(period, comparison, by_day, by_day_before, by_campaign, ids, any_data)
+
+
+# --- the explorer ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExplorerQuery:
+    """The explorer's rows, attribution lookback and filters (``None``: no filter)."""
+
+    dimension: Dimension
+    lookback_days: int
+    campaign: str | None = None  # public id; one that is not this account's is left out
+    channel: str | None = None  # platform
+    channel_group: str | None = None
+    product: str | None = None  # Stripe product id
+
+
+@dataclass(frozen=True)
+class Explorer:
+    report: MetricsReport
+    campaign: str | None  # the campaign filter applied
+    campaigns: list[tuple[str, str]]  # every campaign as (public id, name), by name: the filter's choices
+    prices: list[PriceRow]  # the catalogue, inactive prices too: product and price names
+    # Row key -> the public id the API shows (``cmp_…``, ``cv_…``, ``direct``) where the metrics key rows by internal
+    # ids (campaigns, versions); empty for other dimensions.
+    keys: dict[str, str]
+
+
+def explorer(*, session: Session, account_id: int, choice: DashboardRange, query: ExplorerQuery) -> Explorer:
+    """The explorer's report for the range and choices, with what its filters and labels need."""
+    period = resolve_range(session=session, account_id=account_id, choice=choice).period
+    campaigns = campaign_service.campaign_choices(session=session, account_id=account_id)
+    campaign = query.campaign if query.campaign in {pid for pid, _name in campaigns} else None
+    metrics_query = MetricsQuery(
+        start=period.start,
+        end=period.end,
+        dimension=query.dimension,
+        model=choice.model,
+        lookback_days=query.lookback_days,
+        compare=choice.compare,
+        campaign=campaign,
+        channel=query.channel,
+        product=query.product,
+        channel_group=query.channel_group,
+    )
+    return Explorer(
+        report=metrics(session=session, account_id=account_id, query=metrics_query),
+        campaign=campaign,
+        campaigns=campaigns,
+        prices=stripe_connection.list_prices(session=session, account_id=account_id, include_inactive=True),
+        keys=public_ids(session, account_id, query.dimension),
+    )

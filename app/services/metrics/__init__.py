@@ -1,0 +1,78 @@
+"""The metrics service: every figure the dashboard, the metrics API, alerts and the assistant show, in one place.
+
+Measures: sessions, visitors, converted sessions (sessions whose checkout got paid), conversion rate (converted
+sessions / sessions: one population, never above 100 %), orders, new and returning customers, gross revenue (first
+and one-off payments), renewals and their revenue, refunds, net revenue (gross + renewals − refunds), AOV (gross /
+orders), ad spend, ROAS (net / spend), CPA (spend / orders; None without spend), refund rate (refunds / (gross +
+renewals)). Dimensions: campaign, version, channel (the ad platform), channel_group, product, price, day, week,
+month. Money is integer minor units per currency and never summed across currencies; a ratio whose base is zero is
+None ("n/a"), never an error.
+
+Figures come from the daily rollups (``services/rollups``) for the default lookback, or are computed from the raw
+tables with the same per-day functions (any lookback, and ``source="raw"`` for checks and benchmarks): the two
+agree by construction. Visitors are distinct per day and summed over days (visitor-days).
+
+The modules: ``periods`` (ranges and comparison periods), ``figures`` (what is measured), ``sources`` (rows from
+rollups or raw tables), ``grouping`` (dimensions, keys and labels, summing), ``query`` (``metrics``), ``windows``
+(exact time windows, for alerts), ``versions`` (a campaign's versions compared). This package exports their public
+names, so callers import ``app.services.metrics`` alone.
+"""
+
+from __future__ import annotations
+
+from app.services.metrics.figures import (
+    Delta,
+    Figures,
+    MetricsReport,
+    MetricsRow,
+    Money,
+    delta,
+    figure_dict,
+    has_figures,
+    ratio,
+)
+from app.services.metrics.grouping import DIRECT, DIRECT_LABEL, TIME_DIMENSIONS, Dimension
+from app.services.metrics.periods import (
+    MAX_DAYS,
+    Compare,
+    Period,
+    Preset,
+    account_today,
+    comparison_period,
+    resolve_period,
+)
+from app.services.metrics.query import MetricsQuery, metrics, public_ids
+from app.services.metrics.versions import SMALL_SAMPLE_ORDERS, SMALL_SAMPLE_SESSIONS, VersionWindow, version_comparison
+from app.services.metrics.windows import WindowFigures, window_figures
+
+__all__ = [
+    "DIRECT",
+    "DIRECT_LABEL",
+    "MAX_DAYS",
+    "SMALL_SAMPLE_ORDERS",
+    "SMALL_SAMPLE_SESSIONS",
+    "TIME_DIMENSIONS",
+    "Compare",
+    "Delta",
+    "Dimension",
+    "Figures",
+    "MetricsQuery",
+    "MetricsReport",
+    "MetricsRow",
+    "Money",
+    "Period",
+    "Preset",
+    "VersionWindow",
+    "WindowFigures",
+    "account_today",
+    "comparison_period",
+    "delta",
+    "figure_dict",
+    "has_figures",
+    "metrics",
+    "public_ids",
+    "ratio",
+    "resolve_period",
+    "version_comparison",
+    "window_figures",
+]
