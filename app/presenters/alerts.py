@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from app import routes
+from app.lib.formatting import format_time
 from app.services import alerts as alert_service
 from app.services.alerts import (
     DEFAULT_COMPARATOR,
@@ -22,7 +23,6 @@ from app.services.alerts import (
     Mode,
 )
 from app.services.errors import ServiceError
-from app.state.format import format_time
 
 # A select item cannot have an empty value: "every active campaign" in the editor, "any" in the history filters.
 ALL = "all"

@@ -8,6 +8,7 @@ payment is kept and shows once the order is paid.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -155,6 +156,13 @@ class OrderDetail:
     attribution: dict[str, Any]
     payments: list[PaymentRow] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
+
+
+def line_total(item: Mapping[str, Any]) -> int | None:
+    """An order line's amount in minor units: unit amount × quantity (None when Stripe's price has no unit amount,
+    e.g. tiered or custom-amount prices)."""
+    unit = item.get("unit_amount")
+    return None if unit is None else int(unit) * int(item.get("quantity") or 1)
 
 
 def _product_names(session: Session, account_id: int, orders: list[Order]) -> dict[str, str]:

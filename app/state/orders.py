@@ -417,13 +417,7 @@ class OrderDetailState(AppState):
                 price_id=str(item.get("price") or ""),
                 quantity=int(item.get("quantity") or 1),
                 unit_amount=_amount(item.get("unit_amount"), currency, loc),
-                total=_amount(
-                    None
-                    if item.get("unit_amount") is None
-                    else int(item["unit_amount"]) * int(item.get("quantity") or 1),
-                    currency,
-                    loc,
-                ),
+                total=_amount(order_service.line_total(item), currency, loc),
             )
             for item in detail.items
         ]

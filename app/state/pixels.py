@@ -20,6 +20,9 @@ from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
 
+# For the page: the fields each provider's form shows.
+provider_fields = pixel_service.provider_fields
+
 PROVIDERS = [p.value for p in Provider]
 PROVIDER_LABELS = {
     Provider.META.value: "Meta (Conversions API)",

@@ -20,6 +20,10 @@ from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, parse_date
 from app.state.toasts import toast
 
+# For the page's upload limits.
+MAX_BYTES = spend_service.MAX_BYTES
+MAX_ROWS = spend_service.MAX_ROWS
+
 PAGE_SIZE = 50
 # The preview shows at most this many rows (every row with an error first); the counts cover the whole file.
 PREVIEW_LIMIT = 300

@@ -18,6 +18,9 @@ from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
 
+# For the page: the events Stripe must send to the webhook.
+WEBHOOK_EVENTS = stripe_service.WEBHOOK_EVENTS
+
 INTERVALS = {"day": "per day", "week": "per week", "month": "per month", "year": "per year"}
 
 

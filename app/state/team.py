@@ -13,6 +13,9 @@ from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
 
+# For the page's role menu.
+INVITABLE_ROLES = team_service.INVITABLE_ROLES
+
 
 class MemberItem(TypedDict):
     user_public_id: str

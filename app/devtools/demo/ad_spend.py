@@ -14,6 +14,7 @@ from sqlmodel import Session
 from app.db import write_lock
 from app.devtools.demo.shop import DemoCampaign
 from app.services import spend
+from app.services.currency import format_major
 from app.services.permissions import Actor
 
 
@@ -48,7 +49,7 @@ def import_spend(session: Session, actor: Actor, rows: list[SpendRow]) -> None:
     writer = csv.writer(text)
     writer.writerow(["date", "campaign", "spend", "currency", "impressions", "clicks"])
     for row in rows:
-        writer.writerow([row.day.isoformat(), row.campaign_public_id, f"{row.amount / 100:.2f}", "EUR",
+        writer.writerow([row.day.isoformat(), row.campaign_public_id, format_major(row.amount, "EUR"), "EUR",
                          row.impressions, row.clicks])  # fmt: skip
     with write_lock:
         preview = spend.parse_spend_csv(text.getvalue(), session=session, account_id=actor.account_id)

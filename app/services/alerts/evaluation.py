@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from app.lib.formatting import DEFAULT_LOCALE, format_count, format_money, format_number
+from app.lib.formatting import DEFAULT_LOCALE, format_count, format_money, format_number, to_major
 from app.models import AlertRule, Campaign, CampaignVersion, StripeProduct
 from app.models.base import utcnow
 from app.services import metrics
@@ -34,7 +34,6 @@ from app.services.alerts.texts import (
     volume_text,
     window_text,
 )
-from app.services.currency import currency_exponent
 from app.services.metrics import Figures, WindowFigures
 
 
@@ -107,8 +106,7 @@ def _target(rule: AlertRule, version: CampaignVersion | None) -> tuple[float | N
         return float(targets["min_conversion_rate"]) * 100, rule.currency, "version targets"
     cpa_currency = str(targets.get("currency") or budget_currency)  # the target's own currency, else the budget's
     if rule.metric == Metric.CPA and targets.get("target_cpa") is not None and cpa_currency:
-        exponent = currency_exponent(cpa_currency) or 0
-        return int(targets["target_cpa"]) / 10**exponent, cpa_currency, "version targets"
+        return float(to_major(int(targets["target_cpa"]), cpa_currency)), cpa_currency, "version targets"
     return None, rule.currency or budget_currency, ""
 
 
@@ -120,10 +118,6 @@ def _main_currency(figures: Iterable[Figures]) -> str:
     return max(sorted(totals), key=lambda c: totals[c]) if totals else ""
 
 
-def _major(amount: int, currency: str) -> float:
-    return amount / float(10 ** (currency_exponent(currency) or 0))
-
-
 def metric_value(metric: Metric, figures: Figures, currency: str) -> float | None:
     """The metric in display units (rates in percent, money in major units). CPA with spend but no order yet
     reads as the whole spend: one order would cost at least that."""
@@ -133,12 +127,12 @@ def metric_value(metric: Metric, figures: Figures, currency: str) -> float | Non
     if metric is Metric.CPA:
         if money is None or not money.spend:
             return None
-        return _major(money.spend, currency) / max(figures.orders, 1.0)
+        return float(to_major(money.spend, currency)) / max(figures.orders, 1.0)
     if metric is Metric.CONVERSION_RATE:
         rate = figures.conversion_rate
         return None if rate is None else rate * 100
     if metric is Metric.NET_REVENUE:
-        return _major(money.net, currency) if money else 0.0
+        return float(to_major(money.net, currency)) if money else 0.0
     if metric is Metric.REFUND_RATE:
         rate = figures.refund_rate(currency)
         return None if rate is None else rate * 100
