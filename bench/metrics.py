@@ -559,7 +559,8 @@ def _version_at(versions: list[tuple[int, int, float]], at: int) -> tuple[int | 
 def build_dataset(args: argparse.Namespace, last_day: date) -> tuple[dict[str, Any], dict[str, int], int]:
     """Accounts through the CLI, then every account's data in bulk. Returns (counts, account ids, big account id)."""
     from app.cli import main as cli
-    from app.services.attribution import AttributionModel, credit
+    from app.models import AttributionModel
+    from app.services.attribution import credit
     from app.services.campaigns import CampaignConfig
 
     def config_of(key: str, note: str) -> dict[str, Any]:

@@ -10,8 +10,16 @@ import reflex as rx
 from app.components.conversions import disclosure, small
 from app.components.forms import clear_filters_button, labelled, load_more_footer, option_select, select_input
 from app.components.layout import confirm_button, form_error, no_match_card
-from app.services.alerts import DEFAULT_MIN_SESSIONS, EVENT_LABELS, EventKind
-from app.state.alerts import ALL, AlertsState, EventItem, PreviewItem, RuleItem
+from app.state.alerts import (
+    ALL,
+    DEFAULT_MIN_SESSIONS,
+    EVENT_LABELS,
+    AlertsState,
+    EventItem,
+    EventKind,
+    PreviewItem,
+    RuleItem,
+)
 
 S = AlertsState
 EMAIL_COLORS = {"sent": "green", "pending": "amber", "sending": "blue", "failed": "red"}

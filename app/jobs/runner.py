@@ -1,6 +1,6 @@
 """The job runner: APScheduler in-process, with a database lease so each leased job runs once in a cluster.
 
-Started from a Reflex lifespan task (see app/app.py); the mounted FastAPI app's own lifespan never runs.
+Started and stopped by the process's runtime (app/runtime.py), which picks the jobs for the way the process runs.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -23,7 +21,6 @@ from sqlmodel import Session
 
 from app.db import JOB_THREADS, get_engine
 from app.models.base import utcnow
-from app.services import conversions
 from app.services import jobs as job_service
 from app.settings import get_settings
 
@@ -51,6 +48,12 @@ class JobSpec:
     quiet: bool = False
     # Once per interval slot across the cluster (not once per process per interval): e.g. alert evaluation.
     once_per_interval: bool = False
+
+    @property
+    def per_process(self) -> bool:
+        """Work on this process's memory (the usage flushes): every process that counts runs it, and once more when
+        it stops."""
+        return not self.leased and not self.quiet
 
 
 def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None = None) -> str:
@@ -178,8 +181,6 @@ class JobRunner:
                 coalesce=True,
             )
         self.scheduler.start()
-        if any(spec.name == "send_conversions" for spec in self.specs):
-            conversions.set_wake(lambda: self.wake("send_conversions"))
         log.info("job runner %s started with %d job(s)", current_holder(), len(self.specs))
 
     def wake(self, name: str) -> None:
@@ -190,24 +191,9 @@ class JobRunner:
             log.debug("could not wake %s", name, exc_info=True)
 
     def stop(self) -> None:
-        conversions.set_wake(None)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         # Last flush of in-memory state so nothing counted is lost on shutdown.
         for spec in self.specs:
-            if not spec.leased and not spec.quiet:
+            if spec.per_process:
                 run_job(spec)
-
-
-@asynccontextmanager
-async def job_runner_lifespan(app: Any = None) -> AsyncIterator[None]:
-    """Reflex lifespan task: start the scheduler with the backend, stop it with the backend."""
-    if not get_settings().jobs_enabled:
-        yield
-        return
-    runner = JobRunner(default_jobs())
-    runner.start()
-    try:
-        yield
-    finally:
-        runner.stop()

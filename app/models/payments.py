@@ -4,12 +4,13 @@ Stripe confirmed (payments and refunds), and every webhook event processed once.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
 
 
 def _json(*, nullable: bool = True) -> Any:
@@ -73,6 +74,19 @@ class StripePrice(SQLModel, table=True):
     synced_at: datetime = utc_field(default_now=True)
 
 
+class OrderStatus(StrEnum):
+    """Where an order's payment is (services/orders.py moves it forward only; the refunded ones are shown, not
+    stored: see ``display_status``)."""
+
+    CREATED = "created"
+    PENDING = "pending"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
 class Order(SQLModel, table=True):
     """A checkout started through PaidSignal, with the attribution snapshot taken when it started."""
 
@@ -95,7 +109,7 @@ class Order(SQLModel, table=True):
     # Deterministic per request (see checkout.idempotency_key): the same request twice is one order.
     request_key: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     mode: str = Field(max_length=16)  # payment | subscription
-    status: str = Field(default="created", max_length=24)
+    status: OrderStatus = enum_field(OrderStatus, 24, default=OrderStatus.CREATED)
     status_changed_at: datetime = utc_field(default_now=True)
     currency: str = Field(max_length=3)
     # What the items cost at our catalogue's prices when checkout started; Stripe's amount_total once known.

@@ -11,8 +11,7 @@ import reflex as rx
 
 from app import routes
 from app.components.layout import field, form_error, public_page
-from app.services.passwords import MIN_PASSWORD_LENGTH
-from app.state.auth import InviteState, LoginState, SignupState
+from app.state.auth import MIN_PASSWORD_LENGTH, InviteState, LoginState, SignupState
 
 # Evaluated by the page itself, in the browser (the policy forbids running scripts the server sends).
 BROWSER_TIMEZONE: rx.Var[str] = rx.Var("Intl.DateTimeFormat().resolvedOptions().timeZone").to(str)

@@ -10,8 +10,9 @@ import reflex as rx
 from app import routes
 from app.components.forms import labelled, readonly_note, select_input, status_badge
 from app.components.layout import confirm_button, form_error, loading, template
-from app.services.campaigns import CHANNEL_GROUP_LABELS, MATCH_FIELDS
 from app.state.campaigns import (
+    CHANNEL_GROUP_LABELS,
+    MATCH_FIELDS,
     OPS,
     PERIODS,
     STATUSES,

@@ -7,8 +7,7 @@ import reflex as rx
 from app import routes
 from app.components.forms import readonly_note, select_input, status_badge
 from app.components.layout import field, form_error, loading, no_match_card, template
-from app.services.campaigns import CHANNEL_GROUP_LABELS
-from app.state.campaigns import ALL, CHANNELS, STATUSES, CampaignItem, CampaignsState
+from app.state.campaigns import ALL, CHANNEL_GROUP_LABELS, CHANNELS, STATUSES, CampaignItem, CampaignsState
 
 S = CampaignsState
 

@@ -9,8 +9,17 @@ import reflex as rx
 from app import routes
 from app.components.forms import labelled, readonly_note, select_input
 from app.components.layout import confirm_button, form_error, loading, template
-from app.services.pixels import PIXEL_EVENTS, provider_fields
-from app.state.pixels import EDIT, EVENT_LABELS, NEW, PROVIDER_LABELS, PROVIDERS, PixelItem, PixelsState
+from app.state.pixels import (
+    EDIT,
+    EVENT_LABELS,
+    NEW,
+    PIXEL_EVENTS,
+    PROVIDER_LABELS,
+    PROVIDERS,
+    PixelItem,
+    PixelsState,
+    provider_fields,
+)
 
 S = PixelsState
 _WORDS = {"id": "ID", "api": "API", "oauth": "OAuth", "url": "URL"}

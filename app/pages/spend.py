@@ -11,8 +11,7 @@ from reflex.vars import ArrayVar, ObjectVar, Var
 from app import routes
 from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, readonly_note
 from app.components.layout import confirm_button, loading, no_match_card, template
-from app.services.spend import MAX_BYTES, MAX_ROWS
-from app.state.spend import ALL, PREVIEW_LIMIT, UPLOAD_ID, PreviewRow, SpendRow, SpendState
+from app.state.spend import ALL, MAX_BYTES, MAX_ROWS, PREVIEW_LIMIT, UPLOAD_ID, PreviewRow, SpendRow, SpendState
 
 S = SpendState
 

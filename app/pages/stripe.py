@@ -9,8 +9,7 @@ import reflex as rx
 from app import routes
 from app.components.forms import readonly_note
 from app.components.layout import confirm_button, loading, template
-from app.services.stripe_connection import WEBHOOK_EVENTS
-from app.state.stripe import PriceItem, StripeState
+from app.state.stripe import WEBHOOK_EVENTS, PriceItem, StripeState
 
 S = StripeState
 

@@ -7,8 +7,7 @@ import reflex as rx
 from app import routes
 from app.components.forms import labelled, option_select
 from app.components.layout import confirm_button, field, form_error, template
-from app.services.team import INVITABLE_ROLES
-from app.state.team import InviteItem, MemberItem, TeamState
+from app.state.team import INVITABLE_ROLES, InviteItem, MemberItem, TeamState
 
 ROLE_NAMES = [r.value for r in INVITABLE_ROLES]
 

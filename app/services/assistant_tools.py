@@ -20,14 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 
 from app.lib.formatting import format_money, plural
-from app.models import Order, Refund, StripeProduct
+from app.models import AttributionModel, Order, Provider, Refund, StripeProduct
 from app.services import alerts, campaigns, conversions, metrics, orders, rollups
 from app.services.accounts import account_locale
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS
 from app.services.errors import ServiceError, ValidationFailed, validation_failed
 from app.services.metrics import Compare, Dimension, MetricsQuery, MetricsReport, MetricsRow, Period, Preset
 from app.services.permissions import Actor, Permission, require
-from app.services.pixels import Provider
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,9 @@ from sqlmodel import Session, col, select
 
 from app.integrations import ga4, google_ads, meta_capi, signed_webhook
 from app.integrations.hashing import hash_self_test, is_hashed
-from app.models import ConversionDelivery, Event, Order, VisitSession
+from app.models import ConversionDelivery, Event, Order, Provider, VisitSession
 from app.models.base import utcnow
 from app.services.conversions import CheckItem, consent_skip
-from app.services.pixels import Provider
 
 _FBC = re.compile(r"^fb\.(\d)\.(\d+)\.(.+)$")
 _FBP = re.compile(r"^fb\.(\d)\.(\d+)\.(\d+)$")

@@ -25,11 +25,11 @@ from sqlmodel import Session, col, select
 from app.db import get_engine, write_lock, writing
 from app.integrations import ga4, google_ads, meta_capi, outbound, signed_webhook
 from app.integrations.outbound import Answer, Refused, Skip
-from app.models import ConversionDelivery, DeliveryAttempt, Pixel
+from app.models import ConversionDelivery, DeliveryAttempt, DeliveryStatus, Pixel, Provider
 from app.models.base import utcnow
-from app.services.conversions import DUE, DeliveryStatus, consent_skip
+from app.services.conversions import DUE, consent_skip
 from app.services.permissions import Actor
-from app.services.pixels import Provider, TestResult, pixel_credentials
+from app.services.pixels import TestResult, pixel_credentials
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -37,10 +37,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from app import runtime
 from app.db import write_lock
 from app.models import Account, CampaignVersion, Membership, Order, Role, StripeConnection, User
 from app.models.base import new_public_id, utcnow
-from app.services import accounts, attribution, campaigns, ingest, keys, pixels, rollups, spend, stripe_connection
+from app.services import accounts, attribution, campaigns, ingest, keys, pixels, rollups, spend
 from app.services.checkout import META_ACCOUNT, META_EVENT, META_ORDER, META_VISITOR
 from app.services.crypto import encrypt_secret
 from app.services.errors import Conflict
@@ -226,7 +227,7 @@ def seed_demo(
             )
         )
         session.commit()
-    stripe_connection.webhook_secrets.clear()
+    runtime.current().webhook_secrets.clear()
     stripe = _Stripe(session, account.public_id, webhook_secret)
     start_at = datetime.combine(first_day - timedelta(days=WARMUP_DAYS + 2), datetime.min.time(), zone)
     for product, name, price, amount, monthly in CATALOGUE:
@@ -271,7 +272,7 @@ def seed_demo(
             made.append({"public_id": row.public_id, "id": campaign.id, "channel": channel, "utm": (source, medium,
                          key_value), "click": click, "weight": weight, "schedule": schedule, "cpc": cpc})  # fmt: skip
         session.commit()
-    campaigns.matcher_cache.clear()
+    runtime.current().campaign_matchers.clear()
     counts["campaigns"] = len(made)
     counts["versions"] = sum(len(c["schedule"]) for c in made)
 

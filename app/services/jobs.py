@@ -10,14 +10,14 @@ from sqlalchemy import delete, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.models import AuthSession, JobLease, JobRun
+from app.models import AuthSession, JobLease, JobOutcome, JobRun
 from app.models.base import utcnow
 from app.services.errors import PermissionDenied, ValidationFailed
 from app.services.paging import decode_cursor, encode_cursor
 from app.services.permissions import Actor
 
-# What a run's outcome may be: ``running`` until it finishes (forever, when its process died mid-run).
-RUN_OUTCOMES = ("running", "ok", "error", "lease_lost", "interrupted")
+# What a stored run's outcome may be (``skipped`` is never stored).
+RUN_OUTCOMES = tuple(outcome.value for outcome in JobOutcome if outcome is not JobOutcome.SKIPPED)
 MAX_RUNS_PAGE = 200
 
 

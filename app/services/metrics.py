@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.models import Campaign, CampaignVersion, SalesRollup, TrafficRollup
+from app.models import AttributionModel, Campaign, CampaignVersion, SalesRollup, TrafficRollup
 from app.services import rollups
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS
 from app.services.campaigns import CHANNEL_GROUP_LABELS
 from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed

@@ -9,7 +9,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,20 +16,13 @@ from sqlmodel import Session, col, select
 
 from app.integrations import address_guard
 from app.models import CampaignPixel, Pixel
+from app.models import Provider as Provider
 from app.models.base import new_public_id
 from app.services.campaigns import get_campaign
 from app.services.crypto import decrypt_secret, encrypt_secret
 from app.services.errors import NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
-
-
-class Provider(StrEnum):
-    META = "meta"
-    GA4 = "ga4"
-    GOOGLE_ADS = "google_ads"
-    WEBHOOK = "webhook"
-
 
 # "renewal": also send each subscription renewal as a purchase (off by default: many shops optimise on first sales).
 PIXEL_EVENTS = ("purchase", "renewal", "lead", "begin_checkout")

@@ -37,9 +37,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.db import write_lock
-from app.models import Account, Order, Payment, Refund, RollupDirty, SalesRollup, TrafficRollup, VisitSession
+from app.models import (
+    Account,
+    AttributionModel,
+    Order,
+    Payment,
+    Refund,
+    RollupDirty,
+    SalesRollup,
+    TrafficRollup,
+    VisitSession,
+)
 from app.models.base import utcnow
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, AttributionModel, TouchPoint, credit, split_by_shares
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
 
 MICRO = 1_000_000
 TRAFFIC, SALES = "traffic", "sales"

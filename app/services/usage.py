@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from app import runtime
 from app.db import write_lock
 from app.lib.csv_export import csv_text
 from app.lib.formatting import format_amount
@@ -233,9 +234,6 @@ class ApiUsageCounter:
             self._counts.clear()
 
 
-api_usage = ApiUsageCounter()
-
-
 def _upsert_usage(session: Session) -> Any:
     table = ApiUsageDaily.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
@@ -256,7 +254,8 @@ def flush_api_usage(session: Session) -> int:
     If anything fails the counts go back to memory for the next flush: nothing counted is lost. Counts of an account
     deleted since are dropped. Returns the number of rows written.
     """
-    pending = api_usage.take()
+    counter = runtime.current().api_usage
+    pending = counter.take()
     if not pending:
         return 0
     try:
@@ -281,7 +280,7 @@ def flush_api_usage(session: Session) -> int:
             session.commit()
     except BaseException:
         session.rollback()
-        api_usage.give_back(pending)
+        counter.give_back(pending)
         raise
     return len(rows)
 

@@ -18,6 +18,8 @@ from app import routes
 from app.db import session_scope
 from app.services import alerts as alert_service
 from app.services.alerts import DEFAULT_COMPARATOR, MONEY_METRICS, TARGET_METRICS, EventKind, Metric, Mode
+from app.services.alerts import DEFAULT_MIN_SESSIONS as DEFAULT_MIN_SESSIONS
+from app.services.alerts import EVENT_LABELS as EVENT_LABELS
 from app.services.errors import ServiceError
 from app.state.base import AppState, next_page
 from app.state.format import format_time

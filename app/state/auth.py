@@ -13,6 +13,7 @@ from app.db import session_scope
 from app.services import accounts as account_service
 from app.services import team as team_service
 from app.services.errors import ServiceError
+from app.services.passwords import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH  # for the page
 from app.state.base import AppState
 
 

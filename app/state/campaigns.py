@@ -16,9 +16,11 @@ from sqlmodel import Session
 
 from app import routes
 from app.lib.formatting import format_count
+from app.models import CampaignStatus, Channel, ChannelGroup
 from app.services import campaigns as campaign_service
 from app.services import pixels as pixel_service
-from app.services.campaigns import CHANNEL_GROUP_LABELS, MATCH_FIELDS, Channel, ChannelGroup, Status
+from app.services.campaigns import CHANNEL_GROUP_LABELS as CHANNEL_GROUP_LABELS
+from app.services.campaigns import MATCH_FIELDS as MATCH_FIELDS
 from app.services.currency import format_major, parse_major
 from app.services.errors import ValidationFailed
 from app.services.paging import MAX_PAGE_NUMBER
@@ -32,7 +34,7 @@ PER_PAGE = 20
 ALL = "all"
 CHANNELS = [c.value for c in Channel]
 CHANNEL_GROUPS = [g.value for g in ChannelGroup]
-STATUSES = [s.value for s in Status]
+STATUSES = [s.value for s in CampaignStatus]
 OPS = ["equals", "prefix", "contains"]
 PERIODS = ["daily", "monthly", "lifetime"]
 

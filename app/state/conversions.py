@@ -18,9 +18,9 @@ from sqlmodel import Session
 
 from app import routes
 from app.lib.formatting import format_money
+from app.models import Provider
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
-from app.services.pixels import Provider
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, format_time, parse_date
 from app.state.toasts import toast

@@ -21,12 +21,13 @@ from sqlmodel import Session
 from app import routes
 from app.lib.csv_export import csv_text
 from app.lib.formatting import format_count, format_money, format_number, format_percent, format_ratio
+from app.models import AttributionModel, Channel, ChannelGroup
 from app.services import campaigns as campaign_service
 from app.services import events as event_service
 from app.services import metrics as metric_service
 from app.services import stripe_connection
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
-from app.services.campaigns import CHANNEL_GROUP_LABELS, Channel, ChannelGroup
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS
+from app.services.campaigns import CHANNEL_GROUP_LABELS
 from app.services.currency import currency_exponent
 from app.services.metrics import Compare, Dimension, Figures, MetricsQuery, MetricsReport, Period, Preset
 from app.state.base import AppState

@@ -18,10 +18,10 @@ from sqlmodel import Session
 
 from app import routes
 from app.lib.formatting import format_money, format_percent
+from app.models import AttributionModel
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
 from app.services import pixels as pixel_service
-from app.services.attribution import AttributionModel
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.conversions import DeliveryView, delivery_view, replay_message
 from app.state.format import date_text, format_time, parse_date

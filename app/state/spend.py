@@ -16,6 +16,8 @@ from sqlmodel import Session
 from app.lib.formatting import format_count, format_money, format_number
 from app.services import spend as spend_service
 from app.services.errors import ValidationFailed
+from app.services.spend import MAX_BYTES as MAX_BYTES  # for the page
+from app.services.spend import MAX_ROWS as MAX_ROWS
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, parse_date
 from app.state.toasts import toast

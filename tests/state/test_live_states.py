@@ -10,6 +10,7 @@ import wrapt
 from reflex.state import State
 from sqlmodel import Session, select
 
+from app import runtime
 from app.models import CampaignVersion, Event, Role
 from app.services import accounts, campaigns, keys
 from app.services import install as install_service
@@ -164,7 +165,7 @@ def test_latest_events_show_the_receipt_time_they_are_sorted_by_and_the_matched_
         version.published_at = datetime.now(UTC) - timedelta(minutes=60 if version.number == 1 else 30)
         db.add(version)
     db.commit()
-    campaigns.matcher_cache.clear()
+    runtime.current().campaign_matchers.clear()
     ctx = IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA)
     sent_late = datetime.now(UTC) - timedelta(minutes=3)  # a batch the browser kept while offline
     ingest_now([event(visitor_id="ann", session_id="s1", utm_campaign="spring", timestamp=sent_late.isoformat())], ctx)

@@ -16,12 +16,11 @@ from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session, select
 
-from app import routes
+from app import routes, runtime
 from app.models import ApiKey, ApiUsageDaily, Conversation, ConversationMessage, EventCountDaily, Role, User
 from app.models.base import new_public_id
 from app.services import accounts, keys
 from app.services import usage as usage_service
-from app.services.usage import api_usage
 from app.state.admin_usage import STAFF_ONLY, AdminUsageState
 from app.state.base import AppState
 from app.state.usage import ADMINS_ONLY, UsageState, period_label
@@ -33,9 +32,9 @@ EVENTS = "POST /api/v1/events"
 
 @pytest.fixture(autouse=True)
 def _fresh_counts() -> Any:
-    api_usage.discard()
+    runtime.current().api_usage.discard()
     yield
-    api_usage.discard()
+    runtime.current().api_usage.discard()
 
 
 def _login(root: State, db: Session, user: User) -> None:
@@ -159,16 +158,16 @@ def test_an_owner_sees_the_accounts_usage(root: State, db: Session) -> None:
 
 def test_requests_counted_in_memory_show_at_once(root: State, db: Session) -> None:
     shop = _shop(db, "Gamma")
-    api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200, events=5)
-    api_usage.count(shop["account"].id, shop["key_id"], "GET /api/v1/events", 401)
+    runtime.current().api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200, events=5)
+    runtime.current().api_usage.count(shop["account"].id, shop["key_id"], "GET /api/v1/events", 401)
     _login(root, db, shop["user"])
     state = _usage(root)
-    assert api_usage.pending() == {}  # flushed by the page before it read
+    assert runtime.current().api_usage.pending() == {}  # flushed by the page before it read
     assert {e["endpoint"]: (e["requests"], e["errors"], e["events"]) for e in state.by_endpoint} == {
         EVENTS: ("8", "1", "25"),
         "GET /api/v1/events": ("1", "1", "0"),
     }
-    api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200, events=1)
+    runtime.current().api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200, events=1)
     state.refresh()
     assert {item["id"]: item["value"] for item in state.totals}["total-requests"] == "10"
 
@@ -196,13 +195,13 @@ def test_the_range_comes_from_the_url(root: State, db: Session) -> None:
 def test_other_roles_are_told_who_can_see_usage(root: State, db: Session, role: Role) -> None:
     shop = _shop(db, "Epsilon")
     member, _ = add_member(db, shop["account"], role)
-    api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200)
+    runtime.current().api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200)
     _login(root, db, member)
     state = _usage(root)
     assert state.loaded and state.forbidden and not state.can_view_usage
     assert state.limits == [] and state.totals == [] and state.days == [] and state.questions == []
     assert ADMINS_ONLY.startswith("Only owners and admins")
-    assert len(api_usage.pending()) == 1  # nothing was read, nor written
+    assert len(runtime.current().api_usage.pending()) == 1  # nothing was read, nor written
 
 
 def test_an_admin_sees_usage(root: State, db: Session) -> None:
@@ -222,7 +221,9 @@ def _staff(db: Session) -> User:
 
 def test_staff_see_every_account_and_download_the_csv(root: State, db: Session) -> None:
     alpha, beta = _shop(db, "Alpha"), _shop(db, "Beta")
-    api_usage.count(beta["account"].id, beta["key_id"], EVENTS, 200, events=3)  # pending: flushed on load
+    runtime.current().api_usage.count(
+        beta["account"].id, beta["key_id"], EVENTS, 200, events=3
+    )  # pending: flushed on load
     _login(root, db, _staff(db))
     state = _admin(root)
     assert state.loaded and not state.forbidden and state.error == "" and state.has_activity
