@@ -27,7 +27,8 @@ from app.integrations import ga4, google_ads, meta_capi, outbound, signed_webhoo
 from app.integrations.outbound import Answer, Refused, Skip
 from app.models import ConversionDelivery, DeliveryAttempt, DeliveryStatus, Pixel, Provider
 from app.models.base import utcnow
-from app.services.conversions import DUE, consent_skip
+from app.services.conversion_checks import consent_skip
+from app.services.conversions import DUE
 from app.services.permissions import Actor
 from app.services.pixels import TestResult, pixel_credentials
 from app.settings import get_settings
@@ -347,12 +348,12 @@ def send_test(*, session: Session, actor: Actor, pixel_public_id: str) -> TestRe
     pixel's test event code (it then shows under Test events, and Meta still records it in the pixel's data:
     the sample says "PaidSignal test" everywhere it can), a webhook with ``"test": true``. Nothing is stored.
     """
-    from app.services.pixels import _get, check_pixel
+    from app.services.pixels import check_pixel, get_pixel
 
     checked = check_pixel(session=session, actor=actor, pixel_public_id=pixel_public_id)
     if not checked.ok:
         return checked
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     now = utcnow()
     conversion = sample_conversion(now)
     try:

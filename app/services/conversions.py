@@ -39,6 +39,7 @@ from app.models import (
 from app.models import DeliveryStatus as DeliveryStatus
 from app.models.base import new_public_id, utcnow
 from app.services.accounts import account_locale
+from app.services.conversion_checks import CheckItem, checklist, consent_skip
 from app.services.currency import currency_exponent, format_major
 from app.services.errors import NotFound, ValidationFailed
 from app.services.orders import payment_status
@@ -55,7 +56,6 @@ REPLAYABLE = (DeliveryStatus.DEAD.value, DeliveryStatus.RETRYING.value)
 # Providers that take refunds: GA4's ``refund`` event, Google Ads as an adjustment restating the sale's value (the
 # Data Manager API, same transactionId), and a webhook receives everything. Meta has no refund event.
 REFUND_PROVIDERS = frozenset({Provider.GA4.value, Provider.GOOGLE_ADS.value, Provider.WEBHOOK.value})
-AD_PLATFORMS = frozenset({Provider.META.value, Provider.GOOGLE_ADS.value})
 
 
 def _wake_sender_after_commit(session: Session) -> None:
@@ -238,15 +238,6 @@ def refunded_units(items: list[dict[str, Any]], left: list[int], amount: int) ->
     if len(lines) != 1:
         return None
     return [amount // units[index] if index == lines[0] else 0 for index in range(len(items))]
-
-
-def consent_skip(provider: str, consent: dict[str, Any]) -> str | None:
-    """Why a conversion must not go to this provider under the buyer's consent, or None."""
-    if provider in AD_PLATFORMS and consent.get("ad_user_data") is False:
-        return "The buyer denied consent to using their data for ads (ad_user_data): not sent to an ad platform."
-    if provider == Provider.GA4.value and consent.get("analytics") is False:
-        return "The buyer denied analytics consent: not sent to Google Analytics."
-    return None
 
 
 # --- the outbox -----------------------------------------------------------------------------------------------------
@@ -440,13 +431,6 @@ class AttemptRow:
 
 
 @dataclass(frozen=True)
-class CheckItem:
-    label: str
-    state: str  # ok | warn | fail | info
-    detail: str
-
-
-@dataclass(frozen=True)
 class DeliveryDetail:
     row: DeliveryRow
     conversion: dict[str, Any]
@@ -579,8 +563,6 @@ def _attempts(session: Session, delivery_id: int) -> list[AttemptRow]:
 
 
 def delivery_detail(*, session: Session, account_id: int, delivery_public_id: str) -> DeliveryDetail:
-    from app.services.conversion_checks import checklist
-
     delivery = _get(session, account_id, delivery_public_id)
     assert delivery.id is not None
     return DeliveryDetail(

@@ -201,7 +201,12 @@ def _row(pixel: Pixel) -> PixelRow:
     )
 
 
-def _get(session: Session, account_id: int, pixel_public_id: str) -> Pixel:
+def get_pixel(session: Session, account_id: int, pixel_public_id: str) -> Pixel:
+    """The account's pixel with this public id.
+
+    Raises:
+        NotFound: the account has no such pixel.
+    """
     pixel = session.exec(
         select(Pixel).where(Pixel.public_id == pixel_public_id, Pixel.account_id == account_id)
     ).first()
@@ -260,7 +265,7 @@ def update_pixel(
 ) -> PixelRow:
     """Change a pixel; empty credentials keep the stored ones (they are never shown again)."""
     require(actor, Permission.EDIT_MARKETING)
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     kind = Provider(pixel.provider)
     if name is not None and name.strip():
         pixel.name = " ".join(name.split())[:120]
@@ -288,7 +293,7 @@ def update_pixel(
 
 def delete_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> None:
     require(actor, Permission.EDIT_MARKETING)
-    session.delete(_get(session, actor.account_id, pixel_public_id))
+    session.delete(get_pixel(session, actor.account_id, pixel_public_id))
 
 
 def list_pixels(*, session: Session, account_id: int) -> list[PixelRow]:
@@ -310,7 +315,7 @@ def campaign_pixels(*, session: Session, account_id: int, campaign_public_id: st
 def attach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pixel_public_id: str) -> None:
     require(actor, Permission.EDIT_MARKETING)
     campaign = get_campaign(session, actor.account_id, campaign_public_id)
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     if session.get(CampaignPixel, (campaign.id, pixel.id)) is None:
         session.add(CampaignPixel(campaign_id=campaign.id, pixel_id=pixel.id))  # type: ignore[arg-type]
 
@@ -318,7 +323,7 @@ def attach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pix
 def detach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pixel_public_id: str) -> None:
     require(actor, Permission.EDIT_MARKETING)
     campaign = get_campaign(session, actor.account_id, campaign_public_id)
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     link = session.get(CampaignPixel, (campaign.id, pixel.id))
     if link is not None:
         session.delete(link)
@@ -350,7 +355,7 @@ def check_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> Test
     """Checks the stored config's format and that its credentials decrypt, and a webhook's host again (nothing is
     sent; ``conversion_sender.send_test`` runs this first, then sends a sample purchase)."""
     require(actor, Permission.EDIT_MARKETING)
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     kind = Provider(pixel.provider)
     try:
         _clean_settings(kind, pixel.settings)

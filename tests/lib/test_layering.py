@@ -48,3 +48,34 @@ def test_no_module_keeps_process_state_in_a_module_global() -> None:
         if isinstance(node, ast.Global)
     ]
     assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    name = ".".join(path.relative_to(APP.parent).with_suffix("").parts)
+    return name.removesuffix(".__init__")
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """Module-level and in-function imports alike; the runtime aside: it imports the parts it builds when it builds
+    them, and every part reaches it through ``runtime.current()``."""
+    paths = {_module_name(path): path for path in _modules(".")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        targets = {n if n in paths else n.rsplit(".", 1)[0] for n in _imports(path) if n.startswith("app")}
+        graph[name] = {t for t in targets if t in paths and t not in {name, "app.runtime"}}
+    graph.pop("app.runtime", None)
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            for nxt in graph.get(current, ()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    cycles = sorted(f"{a} <-> {b}" for a, targets in graph.items() for b in targets if a < b and reaches(b, a))
+    assert cycles == []
