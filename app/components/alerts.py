@@ -21,7 +21,6 @@ from app.state.alerts import (
     RuleItem,
 )
 
-S = AlertsState
 EMAIL_COLORS = {"sent": "green", "pending": "amber", "sending": "blue", "failed": "red"}
 RULE_COLUMNS = ("Name", "Campaign", "Condition", "Window", "Volume", "Cooldown", "Recipients", "Status", "On", "")
 EVENT_COLUMNS = ("When", "Rule", "Campaign", "Event", "Value vs threshold", "Summary", "E-mail", "")
@@ -54,7 +53,7 @@ def rule_status(rule: RuleItem) -> rx.Component:
 
 
 def rule_row(rule: RuleItem) -> rx.Component:
-    editable = S.can_edit_marketing
+    editable = AlertsState.can_edit_marketing
     return rx.table.row(
         rx.table.cell(rx.text(rule["name"], size="2", weight="medium", class_name="rule-name")),
         rx.table.cell(campaign_cell(rule["campaign"], rule["campaign_url"], "rule-campaign")),
@@ -67,7 +66,7 @@ def rule_row(rule: RuleItem) -> rx.Component:
         rx.table.cell(
             rx.switch(
                 checked=rule["enabled"],
-                on_change=lambda enabled: S.set_rule_enabled(rule["public_id"], enabled),
+                on_change=lambda enabled: AlertsState.set_rule_enabled(rule["public_id"], enabled),
                 disabled=~editable,
                 class_name="rule-enabled",
             )
@@ -80,7 +79,7 @@ def rule_row(rule: RuleItem) -> rx.Component:
                         "Edit",
                         size="1",
                         variant="soft",
-                        on_click=S.edit_rule(rule["public_id"]),
+                        on_click=AlertsState.edit_rule(rule["public_id"]),
                         class_name="edit-rule",
                     ),
                     confirm_button(
@@ -89,7 +88,7 @@ def rule_row(rule: RuleItem) -> rx.Component:
                         description="The rule stops being checked, and its whole history (what fired, resolved or "
                         "was held back, and the e-mails sent) is deleted with it.",
                         confirm_label="Delete rule and history",
-                        on_confirm=S.delete_rule(rule["public_id"]),
+                        on_confirm=AlertsState.delete_rule(rule["public_id"]),
                         class_name="delete-rule",
                     ),
                     spacing="2",
@@ -105,7 +104,7 @@ def rules_table() -> rx.Component:
     return rx.box(
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in RULE_COLUMNS])),
-            rx.table.body(rx.foreach(S.rules, rule_row)),
+            rx.table.body(rx.foreach(AlertsState.rules, rule_row)),
             width="100%",
             size="1",
             id="rules-table",
@@ -116,7 +115,7 @@ def rules_table() -> rx.Component:
 
 
 def new_rule_button(**props: Any) -> rx.Component:
-    return rx.button(rx.icon("plus", size=14), "New rule", on_click=S.new_rule, **props)
+    return rx.button(rx.icon("plus", size=14), "New rule", on_click=AlertsState.new_rule, **props)
 
 
 def rules_empty() -> rx.Component:
@@ -133,7 +132,7 @@ def rules_empty() -> rx.Component:
                 text_align="center",
                 max_width="600px",
             ),
-            rx.cond(S.can_edit_marketing, new_rule_button(id="new-rule-empty")),
+            rx.cond(AlertsState.can_edit_marketing, new_rule_button(id="new-rule-empty")),
             align="center",
             spacing="3",
             padding="24px",
@@ -148,9 +147,14 @@ def rules_empty() -> rx.Component:
 
 def field_error(name: str) -> rx.Component:
     return rx.cond(
-        S.error_field == name,
+        AlertsState.error_field == name,
         rx.text(
-            S.field_error, size="1", color_scheme="red", role="alert", class_name="field-error", id=f"error-{name}"
+            AlertsState.field_error,
+            size="1",
+            color_scheme="red",
+            role="alert",
+            class_name="field-error",
+            id=f"error-{name}",
         ),
     )
 
@@ -159,11 +163,11 @@ def text_input(label: Any, name: str, *, hint: Any = "", **props: Any) -> rx.Com
     return rx.vstack(
         rx.text(label, as_="label", size="2", weight="medium", html_for=f"rule-{name}"),
         rx.input(
-            value=getattr(S, f"form_{name}"),
-            on_change=lambda value: S.set_form_value(name, value),
+            value=getattr(AlertsState, f"form_{name}"),
+            on_change=lambda value: AlertsState.set_form_value(name, value),
             id=f"rule-{name}",
             width="100%",
-            color_scheme=rx.cond(S.error_field == name, "red", "gray"),
+            color_scheme=rx.cond(AlertsState.error_field == name, "red", "gray"),
             **props,
         ),
         *([rx.cond(hint != "", small(hint))] if isinstance(hint, rx.Var) else [small(hint)] if hint else []),
@@ -179,8 +183,8 @@ def menu(label: str, name: str, options: Any) -> rx.Component:
             label,
             option_select(
                 options,
-                value=getattr(S, f"form_{name}"),
-                on_change=lambda value: S.set_form_value(name, value),
+                value=getattr(AlertsState, f"form_{name}"),
+                on_change=lambda value: AlertsState.set_form_value(name, value),
                 id=f"rule-{name}",
             ),
             width="100%",
@@ -193,7 +197,7 @@ def menu(label: str, name: str, options: Any) -> rx.Component:
 
 def condition_fields() -> rx.Component:
     return rx.cond(
-        S.is_stopped,
+        AlertsState.is_stopped,
         rx.grid(
             text_input(
                 "No paid order for (hours)",
@@ -210,19 +214,21 @@ def condition_fields() -> rx.Component:
         ),
         rx.vstack(
             rx.grid(
-                menu("Is", "comparator", S.comparator_options),
-                menu("Compare", "mode", S.mode_options),
-                text_input(S.threshold_label, "threshold", hint=S.threshold_hint, input_mode="decimal"),
+                menu("Is", "comparator", AlertsState.comparator_options),
+                menu("Compare", "mode", AlertsState.mode_options),
+                text_input(
+                    AlertsState.threshold_label, "threshold", hint=AlertsState.threshold_hint, input_mode="decimal"
+                ),
                 rx.cond(
-                    S.shows_currency,
-                    text_input("Currency", "currency", hint=S.currency_hint, max_length=3, placeholder="EUR"),
+                    AlertsState.shows_currency,
+                    text_input("Currency", "currency", hint=AlertsState.currency_hint, max_length=3, placeholder="EUR"),
                 ),
                 columns="2",
                 spacing="3",
                 width="100%",
             ),
             rx.grid(
-                menu("Window", "window", S.window_options),
+                menu("Window", "window", AlertsState.window_options),
                 text_input(
                     "Minimum sessions",
                     "min_sessions",
@@ -246,11 +252,11 @@ def recipients_fields() -> rx.Component:
         rx.text("E-mail to", size="2", weight="medium"),
         rx.hstack(
             rx.foreach(
-                S.role_options,
+                AlertsState.role_options,
                 lambda o: rx.checkbox(
                     o["label"],
-                    checked=S.form_roles.contains(o["value"]),  # type: ignore[attr-defined]
-                    on_change=lambda checked: S.toggle_role(o["value"], checked),
+                    checked=AlertsState.form_roles.contains(o["value"]),  # type: ignore[attr-defined]
+                    on_change=lambda checked: AlertsState.toggle_role(o["value"], checked),
                     class_name="rule-role",
                     custom_attrs={"data-role": o["value"]},
                 ),
@@ -259,8 +265,8 @@ def recipients_fields() -> rx.Component:
             wrap="wrap",
         ),
         rx.input(
-            value=S.form_recipient_emails,
-            on_change=lambda value: S.set_form_value("recipient_emails", value),
+            value=AlertsState.form_recipient_emails,
+            on_change=lambda value: AlertsState.set_form_value("recipient_emails", value),
             placeholder="and/or addresses: ops@shop.com, ceo@shop.com",
             id="rule-recipient_emails",
             width="100%",
@@ -331,20 +337,22 @@ def preview_card(item: PreviewItem) -> rx.Component:
 def preview_results() -> rx.Component:
     return rx.vstack(
         rx.cond(
-            S.preview_error != "",
-            rx.callout(S.preview_error, icon="info", color_scheme="amber", size="1", id="preview-error", width="100%"),
+            AlertsState.preview_error != "",
+            rx.callout(
+                AlertsState.preview_error, icon="info", color_scheme="amber", size="1", id="preview-error", width="100%"
+            ),
         ),
         rx.cond(
-            S.previews.length() > 0,  # type: ignore[attr-defined]
+            AlertsState.previews.length() > 0,  # type: ignore[attr-defined]
             rx.vstack(
                 rx.hstack(
                     rx.heading("If this rule ran now", size="3"),
-                    rx.cond(S.preview_stale, small("(edited since: test again)", id="preview-stale")),
+                    rx.cond(AlertsState.preview_stale, small("(edited since: test again)", id="preview-stale")),
                     align="baseline",
                     spacing="2",
                 ),
                 small("Nothing is recorded or sent by a test."),
-                rx.foreach(S.previews, preview_card),
+                rx.foreach(AlertsState.previews, preview_card),
                 spacing="2",
                 width="100%",
                 id="preview-results",
@@ -358,7 +366,7 @@ def preview_results() -> rx.Component:
 def editor_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(S.editor_title),
+            rx.dialog.title(AlertsState.editor_title),
             rx.dialog.description(
                 "Checked every few minutes for each campaign it covers: one e-mail when it fires, one when it "
                 "recovers.",
@@ -366,15 +374,15 @@ def editor_dialog() -> rx.Component:
                 color_scheme="gray",
             ),
             rx.vstack(
-                form_error(S.form_error),
+                form_error(AlertsState.form_error),
                 rx.grid(
                     text_input("Name", "name", placeholder="e.g. Spring sale ROAS too low"),
-                    menu("Campaign", "campaign", S.campaign_options),
+                    menu("Campaign", "campaign", AlertsState.campaign_options),
                     columns="2",
                     spacing="3",
                     width="100%",
                 ),
-                menu("Metric", "metric", S.metric_options),
+                menu("Metric", "metric", AlertsState.metric_options),
                 condition_fields(),
                 rx.grid(
                     text_input(
@@ -385,7 +393,9 @@ def editor_dialog() -> rx.Component:
                         min=0,
                     ),
                     rx.text(
-                        rx.switch(checked=S.form_enabled, on_change=S.set_form_enabled, id="rule-enabled"),
+                        rx.switch(
+                            checked=AlertsState.form_enabled, on_change=AlertsState.set_form_enabled, id="rule-enabled"
+                        ),
                         " Enabled",
                         as_="label",
                         size="2",
@@ -402,13 +412,19 @@ def editor_dialog() -> rx.Component:
                         "Test this rule now",
                         variant="soft",
                         color_scheme="gray",
-                        loading=S.previewing,
-                        on_click=S.test_rule,
+                        loading=AlertsState.previewing,
+                        on_click=AlertsState.test_rule,
                         id="test-rule",
                     ),
                     rx.spacer(),
-                    rx.button("Cancel", variant="soft", color_scheme="gray", on_click=S.close_editor, id="cancel-rule"),
-                    rx.button("Save", loading=S.saving, on_click=S.save_rule, id="save-rule"),
+                    rx.button(
+                        "Cancel",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=AlertsState.close_editor,
+                        id="cancel-rule",
+                    ),
+                    rx.button("Save", loading=AlertsState.saving, on_click=AlertsState.save_rule, id="save-rule"),
                     spacing="3",
                     width="100%",
                 ),
@@ -420,8 +436,8 @@ def editor_dialog() -> rx.Component:
             max_width="760px",
             id="rule-editor",
         ),
-        open=S.editor_open,
-        on_open_change=S.set_editor_open,
+        open=AlertsState.editor_open,
+        on_open_change=AlertsState.set_editor_open,
     )
 
 
@@ -434,18 +450,18 @@ def history_filters() -> rx.Component:
             rx.select.trigger(id="filter-rule", placeholder="All rules"),
             rx.select.content(
                 rx.select.item("All rules", value=ALL),
-                rx.foreach(S.rules, lambda r: rx.select.item(r["name"], value=r["public_id"])),
+                rx.foreach(AlertsState.rules, lambda r: rx.select.item(r["name"], value=r["public_id"])),
             ),
-            value=S.rule_filter,
-            on_change=S.filter_rule,
+            value=AlertsState.rule_filter,
+            on_change=AlertsState.filter_rule,
         ),
         select_input(
             [(ALL, "All events"), *[(k.value, EVENT_LABELS[k]) for k in EventKind]],
-            value=S.kind_filter,
-            on_change=S.filter_kind,
+            value=AlertsState.kind_filter,
+            on_change=AlertsState.filter_kind,
             id="filter-kind",
         ),
-        clear_filters_button(S.filtered, S.clear_filters),
+        clear_filters_button(AlertsState.filtered, AlertsState.clear_filters),
         spacing="3",
         align="center",
         wrap="wrap",
@@ -510,7 +526,7 @@ def event_details(item: EventItem) -> rx.Component:
 
 
 def event_row(item: EventItem) -> rx.Component:
-    expanded = S.expanded_id == item["public_id"]
+    expanded = AlertsState.expanded_id == item["public_id"]
     return rx.fragment(
         rx.table.row(
             rx.table.cell(rx.text(item["created_at"], size="2", white_space="nowrap", class_name="event-time")),
@@ -537,7 +553,7 @@ def event_row(item: EventItem) -> rx.Component:
                     rx.icon(rx.cond(expanded, "chevron-up", "chevron-down"), size=14),
                     size="1",
                     variant="ghost",
-                    on_click=S.toggle_event(item["public_id"]),
+                    on_click=AlertsState.toggle_event(item["public_id"]),
                     aria_label="Details",
                     class_name="event-toggle",
                 )
@@ -554,7 +570,7 @@ def history_table() -> rx.Component:
         rx.box(
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in EVENT_COLUMNS])),
-                rx.table.body(rx.foreach(S.events, event_row)),
+                rx.table.body(rx.foreach(AlertsState.events, event_row)),
                 width="100%",
                 size="1",
                 id="history-table",
@@ -563,13 +579,13 @@ def history_table() -> rx.Component:
             width="100%",
         ),
         load_more_footer(
-            shown=S.events_shown,
-            total=S.events_total,
+            shown=AlertsState.events_shown,
+            total=AlertsState.events_total,
             noun="entries, newest first",
             singular="entry, newest first",
-            has_more=S.has_more,
-            loading=S.loading_more,
-            on_click=S.load_more,
+            has_more=AlertsState.has_more,
+            loading=AlertsState.loading_more,
+            on_click=AlertsState.load_more,
             id="history-count",
         ),
         spacing="3",
@@ -579,8 +595,8 @@ def history_table() -> rx.Component:
 
 def history_empty() -> rx.Component:
     return rx.cond(
-        S.filtered,
-        no_match_card("alerts", S.clear_filters),
+        AlertsState.filtered,
+        no_match_card("alerts", AlertsState.clear_filters),
         rx.card(
             rx.vstack(
                 rx.icon("bell-off", size=28, color=rx.color("gray", 9)),

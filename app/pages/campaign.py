@@ -25,9 +25,8 @@ from app.state.campaigns import (
 )
 from app.state.metrics import VersionComparisonState, VersionLine
 
-E = CampaignEditorState
-EDITABLE = E.can_edit_marketing
-READ_ONLY = ~E.can_edit_marketing
+EDITABLE = CampaignEditorState.can_edit_marketing
+READ_ONLY = ~CampaignEditorState.can_edit_marketing
 
 
 def section(title: str, *children: rx.Component, id: str, **props: Any) -> rx.Component:
@@ -55,17 +54,19 @@ def header() -> rx.Component:
             id="back-to-campaigns",
         ),
         rx.hstack(
-            rx.heading(E.name, size="6", id="campaign-name"),
+            rx.heading(CampaignEditorState.name, size="6", id="campaign-name"),
             rx.tooltip(
-                rx.badge(E.channel, variant="outline", color_scheme="gray", id="campaign-channel"),
+                rx.badge(CampaignEditorState.channel, variant="outline", color_scheme="gray", id="campaign-channel"),
                 content="The ad platform",
             ),
             rx.cond(
-                E.active_version > 0,
-                rx.badge("live: v", E.active_version, color_scheme="green", id="live-version"),
+                CampaignEditorState.active_version > 0,
+                rx.badge("live: v", CampaignEditorState.active_version, color_scheme="green", id="live-version"),
                 rx.badge("not published", color_scheme="gray", id="live-version"),
             ),
-            rx.cond(E.has_draft, rx.badge("unpublished draft", color_scheme="amber", id="draft-badge")),
+            rx.cond(
+                CampaignEditorState.has_draft, rx.badge("unpublished draft", color_scheme="amber", id="draft-badge")
+            ),
             rx.spacer(),
             rx.hstack(
                 rx.text("Channel group", size="2", color_scheme="gray"),
@@ -73,12 +74,16 @@ def header() -> rx.Component:
                     EDITABLE,
                     select_input(
                         list(CHANNEL_GROUP_LABELS.items()),
-                        value=E.channel_group,
-                        on_change=E.change_channel_group,
+                        value=CampaignEditorState.channel_group,
+                        on_change=CampaignEditorState.change_channel_group,
                         id="channel-group-select",
                     ),
                     rx.badge(
-                        rx.match(E.channel_group, *CHANNEL_GROUP_LABELS.items(), E.channel_group),
+                        rx.match(
+                            CampaignEditorState.channel_group,
+                            *CHANNEL_GROUP_LABELS.items(),
+                            CampaignEditorState.channel_group,
+                        ),
                         variant="soft",
                         color_scheme="gray",
                         id="campaign-channel-group",
@@ -91,8 +96,13 @@ def header() -> rx.Component:
                 rx.text("Status", size="2", color_scheme="gray"),
                 rx.cond(
                     EDITABLE,
-                    select_input(STATUSES, value=E.status, on_change=E.change_status, id="status-select"),
-                    status_badge(E.status, id="campaign-status", size="2"),
+                    select_input(
+                        STATUSES,
+                        value=CampaignEditorState.status,
+                        on_change=CampaignEditorState.change_status,
+                        id="status-select",
+                    ),
+                    status_badge(CampaignEditorState.status, id="campaign-status", size="2"),
                 ),
                 align="center",
                 spacing="2",
@@ -124,7 +134,7 @@ def condition_row(condition: ConditionItem, rule: rx.Var[int], index: rx.Var[int
         select_input(
             list(MATCH_FIELDS),
             value=condition["field"],
-            on_change=lambda value: E.set_condition_field(rule, index, value),
+            on_change=lambda value: CampaignEditorState.set_condition_field(rule, index, value),
             class_name="cond-field",
             disabled=READ_ONLY,
             width="160px",
@@ -132,14 +142,14 @@ def condition_row(condition: ConditionItem, rule: rx.Var[int], index: rx.Var[int
         select_input(
             OPS,
             value=condition["op"],
-            on_change=lambda value: E.set_condition_op(rule, index, value),
+            on_change=lambda value: CampaignEditorState.set_condition_op(rule, index, value),
             class_name="cond-op",
             disabled=READ_ONLY,
             width="110px",
         ),
         rx.input(
             value=condition["value"],
-            on_change=lambda value: E.set_condition_value(rule, index, value),
+            on_change=lambda value: CampaignEditorState.set_condition_value(rule, index, value),
             placeholder="value, e.g. spring",
             class_name="cond-value",
             read_only=READ_ONLY,
@@ -152,7 +162,7 @@ def condition_row(condition: ConditionItem, rule: rx.Var[int], index: rx.Var[int
                 size="1",
                 variant="ghost",
                 color_scheme="gray",
-                on_click=E.remove_condition(rule, index),
+                on_click=CampaignEditorState.remove_condition(rule, index),
                 class_name="remove-condition",
                 aria_label="Remove this condition",
             ),
@@ -177,7 +187,7 @@ def rule_card(rule: RuleItem, index: rx.Var[int]) -> rx.Component:
                         size="1",
                         variant="ghost",
                         color_scheme="red",
-                        on_click=E.remove_rule(index),
+                        on_click=CampaignEditorState.remove_rule(index),
                         class_name="remove-rule",
                     ),
                 ),
@@ -192,7 +202,7 @@ def rule_card(rule: RuleItem, index: rx.Var[int]) -> rx.Component:
                     "And condition",
                     size="1",
                     variant="ghost",
-                    on_click=E.add_condition(index),
+                    on_click=CampaignEditorState.add_condition(index),
                     class_name="add-condition",
                 ),
             ),
@@ -216,16 +226,21 @@ def rules_editor() -> rx.Component:
             "msclkid or ttclid."
         ),
         rx.cond(
-            E.rules.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.rules.length() == 0,  # type: ignore[attr-defined]
             rx.text(
                 "No rules: no session is tagged with this campaign.", size="2", color_scheme="amber", id="rules-empty"
             ),
         ),
-        rx.foreach(E.rules, rule_card),
+        rx.foreach(CampaignEditorState.rules, rule_card),
         rx.cond(
             EDITABLE,
             rx.button(
-                rx.icon("plus", size=14), "Add rule", size="1", variant="soft", on_click=E.add_rule, id="add-rule"
+                rx.icon("plus", size=14),
+                "Add rule",
+                size="1",
+                variant="soft",
+                on_click=CampaignEditorState.add_rule,
+                id="add-rule",
             ),
         ),
         spacing="2",
@@ -241,20 +256,34 @@ def settings_fields() -> rx.Component:
     return rx.vstack(
         labelled(
             "Landing URL",
-            text_input(E.landing_url, E.set_landing_url, "landing-url", placeholder="https://shop.example.com/spring"),
+            text_input(
+                CampaignEditorState.landing_url,
+                CampaignEditorState.set_landing_url,
+                "landing-url",
+                placeholder="https://shop.example.com/spring",
+            ),
             html_for="landing-url",
             width="100%",
         ),
         rx.grid(
             labelled(
                 "Budget",
-                text_input(E.budget_amount, E.set_budget_amount, "budget-amount", placeholder="e.g. 150.00"),
+                text_input(
+                    CampaignEditorState.budget_amount,
+                    CampaignEditorState.set_budget_amount,
+                    "budget-amount",
+                    placeholder="e.g. 150.00",
+                ),
                 html_for="budget-amount",
             ),
             labelled(
                 "Currency",
                 text_input(
-                    E.budget_currency, E.set_budget_currency, "budget-currency", placeholder="EUR", max_length=3
+                    CampaignEditorState.budget_currency,
+                    CampaignEditorState.set_budget_currency,
+                    "budget-currency",
+                    placeholder="EUR",
+                    max_length=3,
                 ),
                 html_for="budget-currency",
             ),
@@ -262,8 +291,8 @@ def settings_fields() -> rx.Component:
                 "Period",
                 select_input(
                     PERIODS,
-                    value=E.budget_period,
-                    on_change=E.set_budget_period,
+                    value=CampaignEditorState.budget_period,
+                    on_change=CampaignEditorState.set_budget_period,
                     id="budget-period",
                     disabled=READ_ONLY,
                     width="100%",
@@ -281,14 +310,14 @@ def settings_fields() -> rx.Component:
             labelled(
                 "Target CPA",
                 text_input(
-                    E.target_cpa,
-                    E.set_target_cpa,
+                    CampaignEditorState.target_cpa,
+                    CampaignEditorState.set_target_cpa,
                     "target-cpa",
                     # The currency it is in, next to it: the Currency field above (a target needs only that).
                     rx.input.slot(
                         rx.cond(
-                            E.budget_currency != "",
-                            rx.text(E.budget_currency, size="1", id="target-cpa-currency"),
+                            CampaignEditorState.budget_currency != "",
+                            rx.text(CampaignEditorState.budget_currency, size="1", id="target-cpa-currency"),
                             rx.text("set Currency", size="1", color_scheme="amber", id="target-cpa-currency"),
                         ),
                         side="right",
@@ -299,13 +328,18 @@ def settings_fields() -> rx.Component:
             ),
             labelled(
                 "Minimum ROAS",
-                text_input(E.min_roas, E.set_min_roas, "min-roas", placeholder="e.g. 2.5"),
+                text_input(
+                    CampaignEditorState.min_roas, CampaignEditorState.set_min_roas, "min-roas", placeholder="e.g. 2.5"
+                ),
                 html_for="min-roas",
             ),
             labelled(
                 "Minimum conversion rate",
                 text_input(
-                    E.min_conversion_rate, E.set_min_conversion_rate, "min-conversion-rate", placeholder="e.g. 0.02"
+                    CampaignEditorState.min_conversion_rate,
+                    CampaignEditorState.set_min_conversion_rate,
+                    "min-conversion-rate",
+                    placeholder="e.g. 0.02",
                 ),
                 html_for="min-conversion-rate",
             ),
@@ -317,8 +351,8 @@ def settings_fields() -> rx.Component:
         labelled(
             "Notes (creative, offer)",
             rx.text_area(
-                value=E.notes,
-                on_change=E.set_notes,
+                value=CampaignEditorState.notes,
+                on_change=CampaignEditorState.set_notes,
                 id="notes",
                 read_only=READ_ONLY,
                 width="100%",
@@ -337,19 +371,21 @@ def draft_actions() -> rx.Component:
     return rx.cond(
         EDITABLE,
         rx.hstack(
-            rx.button("Save draft", on_click=E.save_draft, id="save-draft"),
+            rx.button("Save draft", on_click=CampaignEditorState.save_draft, id="save-draft"),
             rx.cond(
-                E.can_publish,
+                CampaignEditorState.can_publish,
                 confirm_button(
                     "Discard draft",
                     title="Discard the draft?",
                     description="Unpublished changes are dropped; the editor shows the live version again.",
                     confirm_label="Discard draft",
-                    on_confirm=E.discard_draft,
+                    on_confirm=CampaignEditorState.discard_draft,
                     id="discard-draft",
                 ),
             ),
-            rx.cond(E.dirty, rx.text("Unsaved edits", size="2", color_scheme="amber", id="unsaved-edits")),
+            rx.cond(
+                CampaignEditorState.dirty, rx.text("Unsaved edits", size="2", color_scheme="amber", id="unsaved-edits")
+            ),
             align="center",
             spacing="3",
         ),
@@ -360,7 +396,7 @@ def draft_section() -> rx.Component:
     return section(
         "Draft",
         hint("Edits change the draft; the live version stays as it is until you publish."),
-        form_error(E.error),
+        form_error(CampaignEditorState.error),
         rules_editor(),
         rx.divider(),
         settings_fields(),
@@ -402,23 +438,27 @@ def publish_section() -> rx.Component:
                 "tagged with it, earlier ones keep theirs. A draft campaign becomes active with its first version."
             ),
             rx.cond(
-                E.pending_changes.length() > 0,  # type: ignore[attr-defined]
+                CampaignEditorState.pending_changes.length() > 0,  # type: ignore[attr-defined]
                 rx.vstack(
                     rx.text("Saved draft compared with the live version:", size="2"),
-                    changes_table(E.pending_changes, "pending-changes"),
+                    changes_table(CampaignEditorState.pending_changes, "pending-changes"),
                     width="100%",
                 ),
             ),
             rx.hstack(
                 rx.input(
-                    value=E.publish_note,
-                    on_change=E.set_publish_note,
+                    value=CampaignEditorState.publish_note,
+                    on_change=CampaignEditorState.set_publish_note,
                     placeholder="Change note: what changed and why (shown in the history)",
                     id="publish-note",
                     flex="1",
                 ),
                 rx.button(
-                    rx.icon("rocket", size=14), "Publish", on_click=E.publish, disabled=~E.can_publish, id="publish"
+                    rx.icon("rocket", size=14),
+                    "Publish",
+                    on_click=CampaignEditorState.publish,
+                    disabled=~CampaignEditorState.can_publish,
+                    id="publish",
                 ),
                 width="100%",
                 spacing="2",
@@ -455,7 +495,7 @@ def version_row(version: VersionItem) -> rx.Component:
                         "An unpublished draft is dropped."
                     ),
                     confirm_label="Roll back",
-                    on_confirm=E.rollback_to(version["number"]),
+                    on_confirm=CampaignEditorState.rollback_to(version["number"]),
                     class_name="rollback",
                 ),
             )
@@ -468,21 +508,33 @@ def compare_controls() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.text("Compare", size="2", weight="medium"),
-            select_input(E.version_labels, value=E.compare_from, on_change=E.set_compare_from, id="compare-from"),
+            select_input(
+                CampaignEditorState.version_labels,
+                value=CampaignEditorState.compare_from,
+                on_change=CampaignEditorState.set_compare_from,
+                id="compare-from",
+            ),
             rx.icon("arrow-right", size=14),
-            select_input(E.version_labels, value=E.compare_to, on_change=E.set_compare_to, id="compare-to"),
-            rx.button("Compare", size="2", variant="soft", on_click=E.compare, id="compare"),
+            select_input(
+                CampaignEditorState.version_labels,
+                value=CampaignEditorState.compare_to,
+                on_change=CampaignEditorState.set_compare_to,
+                id="compare-to",
+            ),
+            rx.button("Compare", size="2", variant="soft", on_click=CampaignEditorState.compare, id="compare"),
             align="center",
             spacing="2",
         ),
         rx.cond(
-            E.compared != "",
+            CampaignEditorState.compared != "",
             rx.cond(
-                E.changes.length() == 0,  # type: ignore[attr-defined]
-                rx.text(E.compared, ": no differences.", size="2", color_scheme="gray", id="diff-empty"),
+                CampaignEditorState.changes.length() == 0,  # type: ignore[attr-defined]
+                rx.text(
+                    CampaignEditorState.compared, ": no differences.", size="2", color_scheme="gray", id="diff-empty"
+                ),
                 rx.vstack(
-                    rx.text("Changes ", E.compared, size="2", id="diff-title"),
-                    changes_table(E.changes, "diff-table"),
+                    rx.text("Changes ", CampaignEditorState.compared, size="2", id="diff-title"),
+                    changes_table(CampaignEditorState.changes, "diff-table"),
                     width="100%",
                 ),
             ),
@@ -496,7 +548,7 @@ def versions_section() -> rx.Component:
     return section(
         "Versions",
         rx.cond(
-            E.versions.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.versions.length() == 0,  # type: ignore[attr-defined]
             rx.text(
                 "Not published yet: publish the draft to make v1.", size="2", color_scheme="gray", id="versions-empty"
             ),
@@ -507,11 +559,11 @@ def versions_section() -> rx.Component:
                             *[rx.table.column_header_cell(h) for h in ("Version", "Published", "By", "Change note", "")]
                         )
                     ),
-                    rx.table.body(rx.foreach(E.versions, version_row)),
+                    rx.table.body(rx.foreach(CampaignEditorState.versions, version_row)),
                     width="100%",
                     id="versions-table",
                 ),
-                rx.cond(E.versions.length() > 1, compare_controls()),  # type: ignore[attr-defined]
+                rx.cond(CampaignEditorState.versions.length() > 1, compare_controls()),  # type: ignore[attr-defined]
                 width="100%",
                 spacing="3",
             ),
@@ -620,7 +672,7 @@ def pixel_row(pixel: PixelItem) -> rx.Component:
                     size="1",
                     variant="soft",
                     color_scheme="gray",
-                    on_click=E.detach_pixel(pixel["public_id"]),
+                    on_click=CampaignEditorState.detach_pixel(pixel["public_id"]),
                     class_name="detach-pixel",
                 ),
             )
@@ -631,7 +683,7 @@ def pixel_row(pixel: PixelItem) -> rx.Component:
 
 def attach_controls() -> rx.Component:
     return rx.cond(
-        E.pixel_options.length() == 0,  # type: ignore[attr-defined]
+        CampaignEditorState.pixel_options.length() == 0,  # type: ignore[attr-defined]
         rx.text(
             "Every pixel of the account is attached. Add pixels on the ",
             rx.link("Pixels", href=routes.PIXELS),
@@ -645,13 +697,14 @@ def attach_controls() -> rx.Component:
                 rx.select.trigger(id="attach-pixel-select", placeholder="Choose a pixel", min_width="240px"),
                 rx.select.content(
                     rx.foreach(
-                        E.pixel_options, lambda option: rx.select.item(option["label"], value=option["public_id"])
+                        CampaignEditorState.pixel_options,
+                        lambda option: rx.select.item(option["label"], value=option["public_id"]),
                     )
                 ),
-                value=E.attach_choice,
-                on_change=E.set_attach_choice,
+                value=CampaignEditorState.attach_choice,
+                on_change=CampaignEditorState.set_attach_choice,
             ),
-            rx.button("Attach", variant="soft", on_click=E.attach_pixel, id="attach-pixel"),
+            rx.button("Attach", variant="soft", on_click=CampaignEditorState.attach_pixel, id="attach-pixel"),
             spacing="2",
             align="center",
         ),
@@ -663,11 +716,11 @@ def pixels_section() -> rx.Component:
         "Pixels",
         hint("This campaign's conversions go to these pixels, and to the account's default pixels."),
         rx.cond(
-            E.pixels.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.pixels.length() == 0,  # type: ignore[attr-defined]
             rx.text("No pixel attached.", size="2", color_scheme="gray", id="campaign-pixels-empty"),
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in ("Pixel", "Provider", "", "")])),
-                rx.table.body(rx.foreach(E.pixels, pixel_row)),
+                rx.table.body(rx.foreach(CampaignEditorState.pixels, pixel_row)),
                 width="100%",
                 id="campaign-pixels",
             ),
@@ -679,7 +732,7 @@ def pixels_section() -> rx.Component:
 
 def not_found() -> rx.Component:
     return rx.vstack(
-        rx.callout(E.not_found, icon="triangle-alert", color_scheme="red", id="campaign-not-found"),
+        rx.callout(CampaignEditorState.not_found, icon="triangle-alert", color_scheme="red", id="campaign-not-found"),
         rx.link("Back to the campaigns", href=routes.CAMPAIGNS),
         spacing="3",
     )
@@ -692,9 +745,9 @@ def not_found() -> rx.Component:
 )
 def campaign_page() -> rx.Component:
     return rx.cond(
-        E.loaded,
+        CampaignEditorState.loaded,
         rx.cond(
-            E.not_found != "",
+            CampaignEditorState.not_found != "",
             not_found(),
             rx.vstack(
                 header(),
