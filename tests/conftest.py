@@ -43,6 +43,7 @@ from app.cli import migrate  # noqa: E402
 from app.db import get_engine  # noqa: E402
 from app.runtime import reset_for_tests  # noqa: E402
 from app.settings import get_settings  # noqa: E402
+from tests.utils.world import World, known_answers_world  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +66,12 @@ def db(engine: object) -> Iterator[Session]:
         yield session
     _wipe(engine)
     reset_for_tests()
+
+
+@pytest.fixture
+def world(db: Session) -> World:
+    """The shop with known answers the metrics tests work out (tests/utils/world.py)."""
+    return known_answers_world(db)
 
 
 @pytest.fixture
