@@ -11,8 +11,9 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import routes, runtime
+from app import routes
 from app.api.errors import code_for_status, error_response
+from app.services.usage import count_api_request
 
 log = logging.getLogger("paidsignal.api")
 _API_PREFIX = "/api/"
@@ -34,9 +35,7 @@ def _count_usage(state: MutableMapping[str, Any], scope: Scope, status: int) -> 
         if usage_key is None:
             return
         account_id, key_id = usage_key
-        runtime.current().api_usage.count(
-            account_id, key_id, _endpoint(scope), status, int(state.get("usage_events") or 0)
-        )
+        count_api_request(account_id, key_id, _endpoint(scope), status, int(state.get("usage_events") or 0))
     except Exception:  # counting must never fail a request
         log.exception("counting an API request failed")
 

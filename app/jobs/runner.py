@@ -20,6 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from app.db import JOB_THREADS, get_engine
+from app.models import JobOutcome
 from app.models.base import utcnow
 from app.services import jobs as job_service
 from app.settings import get_settings
@@ -56,7 +57,7 @@ class JobSpec:
         return not self.leased and not self.quiet
 
 
-def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None = None) -> str:
+def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None = None) -> JobOutcome:
     """Run one job now if we can take its lease; return the outcome (``skipped`` when another holds it)."""
     holder = holder or current_holder()
     ttl = ttl_seconds or get_settings().job_lease_seconds
@@ -66,7 +67,7 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
             if not job_service.acquire_lease(
                 session=session, name=spec.name, holder=holder, ttl_seconds=ttl, due_only=spec.once_per_interval
             ):
-                return "skipped"
+                return JobOutcome.SKIPPED
             # We hold the lease: a run of this job still marked running belongs to a holder that died.
             job_service.mark_interrupted(session=session, job_name=spec.name, holder=holder)
     stop = threading.Event()
@@ -97,20 +98,20 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
             run_id = job_service.start_run(session=session, job_name=spec.name, holder=holder)
     if renewer:
         renewer.start()
-    outcome, detail = "ok", ""
+    outcome, detail = JobOutcome.OK, ""
     try:
         detail = spec.func() or ""
         if lost.is_set():
-            outcome, detail = "lease_lost", "the lease expired during the run; another process may have run it"
+            outcome, detail = JobOutcome.LEASE_LOST, "the lease expired during the run; another process may have run it"
     except Exception as error:
         log.exception("job %s failed", spec.name)
-        outcome, detail = "error", f"{type(error).__name__}: {error}"
+        outcome, detail = JobOutcome.ERROR, f"{type(error).__name__}: {error}"
     finally:
         stop.set()
         if renewer:
             renewer.join(timeout=5)
         with Session(engine) as session:
-            if run_id is None and (detail or outcome != "ok"):
+            if run_id is None and (detail or outcome != JobOutcome.OK):
                 run_id = job_service.start_run(
                     session=session, job_name=spec.name, holder=holder, started_at=started_at
                 )

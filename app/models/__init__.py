@@ -22,20 +22,23 @@ from app.models.campaigns import (
     Pixel,
     Provider,
 )
-from app.models.conversions import ConversionDelivery, ConversionKind, DeliveryAttempt, DeliveryStatus
+from app.models.conversions import AttemptOutcome, ConversionDelivery, ConversionKind, DeliveryAttempt, DeliveryStatus
 from app.models.jobs import JobLease, JobOutcome, JobRun
 from app.models.keys import ApiKey, KeyKind
 from app.models.metrics import AdSpend, AttributionModel, RollupDirty, SalesRollup, SpendSource, TrafficRollup
 from app.models.payments import (
     Order,
+    OrderMode,
     OrderStatus,
     Payment,
+    PaymentKind,
     Refund,
     StripeConnection,
     StripeEvent,
     StripePrice,
     StripeProduct,
     Subscription,
+    WebhookOutcome,
 )
 from app.models.tracking import Event, EventSource, Touch, Visitor, VisitSession
 from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
@@ -53,6 +56,7 @@ __all__ = [
     "AlertWindow",
     "ApiKey",
     "ApiUsageDaily",
+    "AttemptOutcome",
     "AttributionModel",
     "AuthSession",
     "Campaign",
@@ -78,8 +82,10 @@ __all__ = [
     "LlmCall",
     "Membership",
     "Order",
+    "OrderMode",
     "OrderStatus",
     "Payment",
+    "PaymentKind",
     "Pixel",
     "Provider",
     "Refund",
@@ -97,4 +103,5 @@ __all__ = [
     "User",
     "VisitSession",
     "Visitor",
+    "WebhookOutcome",
 ]

@@ -94,7 +94,7 @@ def enum_field(
     column_kwargs: dict[str, Any] = {} if server_default is None else {"server_default": server_default.value}
     return Field(
         default=PydanticUndefined if default is None and not nullable else default,
-        sa_type=EnumString(enum, length),  # type: ignore[arg-type]  # SQLModel's stub wants a class; Column takes both
+        sa_type=EnumString(enum, length),
         nullable=nullable,
         index=index,
         primary_key=primary_key,

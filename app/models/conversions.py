@@ -14,6 +14,18 @@ from app.models.base import enum_field, utc_field
 from app.models.campaigns import Provider
 
 
+class AttemptOutcome(StrEnum):
+    """How one attempt to send a conversion ended: ``in_flight`` until it does (``interrupted`` when its process
+    stopped first)."""
+
+    IN_FLIGHT = "in_flight"
+    SENT = "sent"
+    RETRY = "retry"
+    DEAD = "dead"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
 class ConversionKind(StrEnum):
     """What a conversion reports: a sale, a subscription's renewal, or a refund of either."""
 
@@ -90,6 +102,5 @@ class DeliveryAttempt(SQLModel, table=True):
     request: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     response_status: int | None = Field(default=None)
     response_body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    # in_flight | sent | retry | dead | skipped | interrupted
-    outcome: str = Field(default="in_flight", max_length=16)
+    outcome: AttemptOutcome = enum_field(AttemptOutcome, 16, default=AttemptOutcome.IN_FLIGHT)
     message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

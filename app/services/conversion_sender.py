@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from app.db import get_engine, write_lock, writing
 from app.integrations import ga4, google_ads, meta_capi, outbound, signed_webhook
 from app.integrations.outbound import Answer, Refused, Skip
-from app.models import ConversionDelivery, DeliveryAttempt, DeliveryStatus, Pixel, Provider
+from app.models import AttemptOutcome, ConversionDelivery, DeliveryAttempt, DeliveryStatus, Pixel, Provider
 from app.models.base import utcnow
 from app.services.conversion_checks import consent_skip
 from app.services.conversions import DUE
@@ -242,11 +242,11 @@ def _interrupted(session: Session, delivery: ConversionDelivery) -> None:
     """An attempt still in flight from an earlier holder means that process died mid-send."""
     stale = session.exec(
         select(DeliveryAttempt).where(
-            DeliveryAttempt.delivery_id == delivery.id, DeliveryAttempt.outcome == "in_flight"
+            DeliveryAttempt.delivery_id == delivery.id, DeliveryAttempt.outcome == AttemptOutcome.IN_FLIGHT
         )
     ).all()
     for attempt in stale:
-        attempt.outcome = "interrupted"
+        attempt.outcome = AttemptOutcome.INTERRUPTED
         attempt.message = "The sending process stopped before the answer was recorded; the request may have arrived."
         session.add(attempt)
 

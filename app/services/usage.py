@@ -234,6 +234,11 @@ class ApiUsageCounter:
             self._counts.clear()
 
 
+def count_api_request(account_id: int, key_id: int, endpoint: str, status: int, events: int = 0) -> None:
+    """Count one answered API request in this process's memory (see ApiUsageCounter; the runtime holds it)."""
+    runtime.current().api_usage.count(account_id, key_id, endpoint, status, events)
+
+
 def _upsert_usage(session: Session) -> Any:
     table = ApiUsageDaily.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name

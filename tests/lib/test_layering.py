@@ -33,6 +33,11 @@ def test_pages_and_components_reach_services_only_through_state(path: Path) -> N
     assert wrong == [], f"{path.relative_to(APP)} imports {wrong}; give the page what it needs through its state"
 
 
+@pytest.mark.parametrize("path", _modules("api", "state"), ids=lambda p: str(p.relative_to(APP)))
+def test_the_api_and_states_reach_the_runtime_only_through_services(path: Path) -> None:
+    assert sorted(name for name in _imports(path) if name.startswith("app.runtime")) == []
+
+
 @pytest.mark.parametrize("path", _modules("models"), ids=lambda p: str(p.relative_to(APP)))
 def test_models_import_no_layer_above_them(path: Path) -> None:
     above = ("app.services", "app.state", "app.pages", "app.api", "app.jobs", "app.runtime")

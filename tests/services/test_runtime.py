@@ -17,6 +17,10 @@ from app.settings import get_settings
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import make_owner
 
+# Per-process work (this process's counters) and the jobs one process runs for the cluster.
+FLUSHES = {"flush_key_usage", "flush_api_usage"}
+SHARED_JOBS = {"purge_sessions", "evaluate_alerts", "update_rollups", "send_conversions"}
+
 
 def test_the_runtime_is_one_per_process_until_reset(db: Session) -> None:
     first = runtime.current()
@@ -59,31 +63,9 @@ def test_stop_drains_the_writer_and_a_second_start_is_refused(db: Session) -> No
         (ProcessRole.CLI, True, set()),
         (ProcessRole.WEB, False, set()),
         (ProcessRole.API, False, set()),
-        (ProcessRole.API, True, {"flush_key_usage", "flush_api_usage"}),
-        (
-            ProcessRole.WEB,
-            True,
-            {
-                "flush_key_usage",
-                "flush_api_usage",
-                "purge_sessions",
-                "evaluate_alerts",
-                "update_rollups",
-                "send_conversions",
-            },
-        ),
-        (
-            ProcessRole.JOBS,
-            False,
-            {
-                "flush_key_usage",
-                "flush_api_usage",
-                "purge_sessions",
-                "evaluate_alerts",
-                "update_rollups",
-                "send_conversions",
-            },
-        ),
+        (ProcessRole.API, True, FLUSHES),
+        (ProcessRole.WEB, True, FLUSHES | SHARED_JOBS),
+        (ProcessRole.JOBS, False, FLUSHES | SHARED_JOBS),
     ],
 )
 def test_each_role_runs_its_jobs(

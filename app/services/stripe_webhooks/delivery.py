@@ -16,7 +16,7 @@ from app import runtime
 from app.db import writing
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, MalformedPayload, StripeCallFailed
-from app.models import Order, Payment, StripeConnection, StripeEvent
+from app.models import Order, Payment, StripeConnection, StripeEvent, WebhookOutcome
 from app.models.base import utcnow
 from app.services import conversions, rollups
 from app.services.errors import Conflict, ServiceError
@@ -41,7 +41,7 @@ class NoWebhookSecret(ServiceError):
 class WebhookResult:
     event_id: str
     type: str
-    outcome: str  # applied | ignored | unlinked | duplicate
+    outcome: WebhookOutcome
     message: str
     order_id: str | None = None
 
@@ -116,7 +116,7 @@ def apply_event(
         api_version=(str(event.get("api_version")) if event.get("api_version") else None),
         stripe_created=created,
         object_id=str(obj.get("id") or "")[:255] or None,
-        outcome="applied",
+        outcome=WebhookOutcome.APPLIED,
         received_at=now,
         last_delivery_at=now,
     )
@@ -131,7 +131,7 @@ def apply_event(
         record.outcome = effect.outcome
         record.message = effect.message[:2000]
         record.order_id = effect.order.id if effect.order is not None else None
-        if effect.outcome == "unlinked" and effect.link_key:
+        if effect.outcome == WebhookOutcome.UNLINKED and effect.link_key:
             record.link_key = effect.link_key[:255]
             record.payload = obj
         session.add(record)
@@ -172,7 +172,7 @@ def _duplicate(session: Session, account_id: int, event_id: str, type_: str) -> 
         .values(deliveries=StripeEvent.deliveries + 1, last_delivery_at=utcnow())
     )
     session.commit()
-    return WebhookResult(event_id, type_, "duplicate", "Already processed; this delivery changed nothing.")
+    return WebhookResult(event_id, type_, WebhookOutcome.DUPLICATE, "Already processed; this delivery changed nothing.")
 
 
 def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
@@ -189,7 +189,7 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
             select(StripeEvent)
             .where(
                 StripeEvent.account_id == account_id,
-                StripeEvent.outcome == "unlinked",
+                StripeEvent.outcome == WebhookOutcome.UNLINKED,
                 col(StripeEvent.link_key).in_(keys),
             )
             .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
@@ -205,7 +205,7 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
                 record.stripe_created,
                 {},
             )
-            if effect.outcome == "unlinked":
+            if effect.outcome == WebhookOutcome.UNLINKED:
                 continue
             applied += 1
             record.outcome = effect.outcome

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from app.lib.formatting import format_money
-from app.models import Order, OrderStatus, Payment, Refund, Subscription
+from app.models import Order, OrderMode, OrderStatus, Payment, PaymentKind, Refund, Subscription, WebhookOutcome
 from app.models.base import utcnow
 from app.services import orders as order_rules
 from app.services.accounts import account_locale
@@ -33,7 +33,7 @@ from app.services.stripe_webhooks.ledger import (
 class Effect:
     """What one event did: its outcome (applied | ignored | unlinked), a sentence for the order's history."""
 
-    outcome: str
+    outcome: WebhookOutcome
     message: str
     order: Order | None = None
     link_key: str | None = None  # for unlinked events: the Stripe id that would link them to an order
@@ -45,21 +45,23 @@ def _amount(session: Session, account_id: int, amount: int, currency: str) -> st
 
 
 def _applied(order: Order | None, message: str) -> Effect:
-    return Effect("applied", message, order)
+    return Effect(WebhookOutcome.APPLIED, message, order)
 
 
 def _ignored(message: str, order: Order | None = None) -> Effect:
-    return Effect("ignored", message, order)
+    return Effect(WebhookOutcome.IGNORED, message, order)
 
 
 def _not_ours(kind: str, link_key: str | None = None) -> Effect:
     if link_key:
         return Effect(
-            "unlinked",
+            WebhookOutcome.UNLINKED,
             f"No PaidSignal order matches this {kind} yet; it is kept and applied if an order claims {link_key}.",
             link_key=link_key,
         )
-    return Effect("unlinked", f"No PaidSignal order matches this {kind}; it was not started through PaidSignal.")
+    return Effect(
+        WebhookOutcome.UNLINKED, f"No PaidSignal order matches this {kind}; it was not started through PaidSignal."
+    )
 
 
 def _note(change: str | None, what: str) -> str:
@@ -139,17 +141,17 @@ def _checkout_paid_or_pending(session: Session, account_id: int, obj: dict[str, 
     if status in {"paid", "no_payment_required"}:
         amount = int(obj.get("amount_total") or 0)
         currency = str(obj.get("currency") or order.currency).upper()
-        if order.mode == "subscription":
+        if order.mode == OrderMode.SUBSCRIPTION:
             invoice = id_of(obj.get("invoice"))
             record_payment(
-                session, order, kind="first", key=invoice or session_key(obj), amount=amount,
+                session, order, kind=PaymentKind.FIRST, key=invoice or session_key(obj), amount=amount,
                 currency=currency, paid_at=at, invoice_id=invoice, subscription=order.subscription_id,
                 billing_reason="subscription_create",
             )  # fmt: skip
         else:
             payment_intent = id_of(obj.get("payment_intent"))
             record_payment(
-                session, order, kind="one_off", key=payment_intent or session_key(obj), amount=amount,
+                session, order, kind=PaymentKind.ONE_OFF, key=payment_intent or session_key(obj), amount=amount,
                 currency=currency, paid_at=at, payment_intent_id=payment_intent,
             )  # fmt: skip
         change = order_rules.advance(order, OrderStatus.PAID, at)
@@ -178,13 +180,13 @@ def _payment_intent_succeeded(session: Session, account_id: int, obj: dict[str, 
     order = find_order(session, account_id, public_id=metadata_order(obj), payment_intent=id_of(obj.get("id")))
     if order is None:
         return _not_ours("PaymentIntent", id_of(obj.get("id")))
-    if order.mode == "subscription":
+    if order.mode == OrderMode.SUBSCRIPTION:
         return _ignored("Subscription payments are recorded from their invoices.", order)
     order.payment_intent_id = order.payment_intent_id or id_of(obj.get("id"))
     amount = int(obj.get("amount_received") or obj.get("amount") or 0)
     currency = str(obj.get("currency") or order.currency).upper()
     record_payment(
-        session, order, kind="one_off", key=str(obj["id"]), amount=amount, currency=currency, paid_at=at,
+        session, order, kind=PaymentKind.ONE_OFF, key=str(obj["id"]), amount=amount, currency=currency, paid_at=at,
         payment_intent_id=id_of(obj.get("id")), charge_id=latest_charge(obj),
     )  # fmt: skip
     change = order_rules.advance(order, OrderStatus.PAID, at)
@@ -304,18 +306,20 @@ def _invoice_paid(
     invoice_id = str(obj.get("id"))
     reason = str(obj.get("billing_reason") or "")
     if reason:
-        kind = {"subscription_create": "first", "subscription_cycle": "renewal"}.get(reason, "adjustment")
+        kind = {"subscription_create": PaymentKind.FIRST, "subscription_cycle": PaymentKind.RENEWAL}.get(
+            reason, PaymentKind.ADJUSTMENT
+        )
     else:
         # API versions before 2018 have no billing_reason: the subscription's first invoice is its first payment.
         has_first = session.exec(
             select(Payment.id).where(
                 Payment.order_id == order.id,
-                Payment.kind == "first",
+                Payment.kind == PaymentKind.FIRST,
                 col(Payment.invoice_id).is_not(None),
                 Payment.invoice_id != invoice_id,
             )
         ).first()
-        kind = "renewal" if has_first else "first"
+        kind = PaymentKind.RENEWAL if has_first else PaymentKind.FIRST
     amount = int(obj.get("amount_paid") or 0)
     currency = str(obj.get("currency") or order.currency).upper()
     paid_at = timestamp((obj.get("status_transitions") or {}).get("paid_at")) or at
@@ -326,9 +330,13 @@ def _invoice_paid(
         invoice_id=invoice_id, payment_intent_id=payment_intent, charge_id=charge, subscription=subscription,
         billing_reason=reason or None,
     )  # fmt: skip
-    change = order_rules.advance(order, OrderStatus.PAID, at) if kind == "first" else order_rules.settle(order)
+    change = (
+        order_rules.advance(order, OrderStatus.PAID, at) if kind == PaymentKind.FIRST else order_rules.settle(order)
+    )
     session.add(order)
-    label = {"first": "First payment", "renewal": "Renewal"}.get(kind, f"Invoice ({reason or 'other'})")
+    label = {PaymentKind.FIRST: "First payment", PaymentKind.RENEWAL: "Renewal"}.get(
+        kind, f"Invoice ({reason or 'other'})"
+    )
     what = f"{label} {invoice_id}: {_amount(session, account_id, amount, currency)}" + (
         "." if new else ", already recorded."
     )

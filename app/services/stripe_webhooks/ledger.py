@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from app.models import Order, Payment
+from app.models import Order, Payment, PaymentKind
 from app.services.checkout import META_ORDER
 
 
@@ -76,7 +76,7 @@ def record_payment(
     session: Session,
     order: Order,
     *,
-    kind: str,
+    kind: PaymentKind,
     key: str,
     amount: int,
     currency: str,
@@ -92,7 +92,7 @@ def record_payment(
     existing = session.exec(
         select(Payment).where(Payment.account_id == order.account_id, Payment.stripe_key == key)
     ).first()
-    if existing is None and kind in {"one_off", "first"}:
+    if existing is None and kind in {PaymentKind.ONE_OFF, PaymentKind.FIRST}:
         existing = session.exec(select(Payment).where(Payment.order_id == order.id, Payment.kind == kind)).first()
     if existing is not None:
         existing.invoice_id = existing.invoice_id or invoice_id
