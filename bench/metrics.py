@@ -795,6 +795,7 @@ def main() -> int:
     from app.cli import migrate
     from app.db import get_engine
     from app.services import rollups
+    from app.services.days import time_zone
 
     failures: list[str] = []
     result: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "events_target": args.events,
@@ -862,8 +863,8 @@ def main() -> int:
     total = rollup_reports[0].total.figures
     with Session(engine) as session:
         start = last_day - timedelta(days=29)
-        zone_start, _ = rollups.day_bounds(start, rollups._zone(TIMEZONE))
-        _, zone_end = rollups.day_bounds(last_day, rollups._zone(TIMEZONE))
+        zone_start, _ = rollups.day_bounds(start, time_zone(TIMEZONE))
+        _, zone_end = rollups.day_bounds(last_day, time_zone(TIMEZONE))
         first_payments = session.exec(  # type: ignore[call-overload]
             text("SELECT count(*) FROM payment WHERE account_id = :a AND kind IN ('one_off', 'first') "
                  "AND paid_at >= :s AND paid_at < :e"),
