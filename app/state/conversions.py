@@ -8,7 +8,7 @@ The read models here are shared with the order page, which shows the same delive
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
@@ -168,6 +168,27 @@ def replay_message(row: conversion_service.DeliveryRow) -> str:
     return f"The {row.kind} conversion for {who} is queued to be sent again now."
 
 
+def send_again(state: Any, delivery_public_id: str, refresh: Callable[[str], None]) -> Iterator[Any]:
+    """ "Send again" for a dead or retrying delivery (``yield from`` it in the state's event; the conversions page and
+    an order's page both have it): ``state.replaying`` is shown meanwhile, ``refresh`` shows the delivery's new
+    state, and a toast says what happened. The conversions service checks the role."""
+    if state.replaying:
+        return
+    state.replaying = True
+    yield
+    try:
+        row, error = state._run(
+            lambda s: conversion_service.replay(session=s, actor=state._actor(s), delivery_public_id=delivery_public_id)
+        )
+    finally:
+        state.replaying = False
+    if error or row is None:
+        yield toast.error(error or "The conversion could not be sent again.")
+        return
+    refresh(delivery_public_id)
+    yield toast.success(replay_message(row))
+
+
 # --- the page -------------------------------------------------------------------------------------------------------
 
 
@@ -312,25 +333,12 @@ class ConversionsState(FilteredListMixin, AppState):
     @rx.event
     def replay(self, delivery_public_id: str) -> Iterator[Any]:
         """Send a dead or retrying delivery again (after fixing the pixel, say); the list and detail refresh."""
-        if self.replaying:
-            return
-        self.replaying = True
-        yield
-        try:
-            row, error = self._run(
-                lambda s: conversion_service.replay(
-                    session=s, actor=self._actor(s), delivery_public_id=str(delivery_public_id)
-                )
-            )
-        finally:
-            self.replaying = False
-        if error or row is None:
-            yield toast.error(error or "The conversion could not be sent again.")
-            return
+        yield from send_again(self, str(delivery_public_id), self._after_replay)
+
+    def _after_replay(self, delivery_public_id: str) -> None:
         self._reload()
         if self.open_id == delivery_public_id:
             self._load_view(delivery_public_id)
-        yield toast.success(replay_message(row))
 
     # the Google Ads CSV
 

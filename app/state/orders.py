@@ -23,11 +23,10 @@ from app.services import conversions as conversion_service
 from app.services import orders as order_service
 from app.services import pixels as pixel_service
 from app.state.base import AppState
-from app.state.conversions import DeliveryView, delivery_view, replay_message
+from app.state.conversions import DeliveryView, delivery_view, send_again
 from app.state.format import format_time
 from app.state.lists import ALL as ALL
 from app.state.lists import FilteredListMixin
-from app.state.toasts import toast
 
 PAGE_SIZE = 50
 STATUSES = list(order_service.STATUSES)
@@ -408,23 +407,7 @@ class OrderDetailState(AppState):
     @rx.event
     def replay_delivery(self, delivery_public_id: str) -> Iterator[Any]:
         """ "Send again" for one of this order's dead or retrying conversions; the section refreshes."""
-        if self.replaying:
-            return
-        self.replaying = True
-        yield
-        try:
-            row, error = self._run(
-                lambda s: conversion_service.replay(
-                    session=s, actor=self._actor(s), delivery_public_id=str(delivery_public_id)
-                )
-            )
-        finally:
-            self.replaying = False
-        if error or row is None:
-            yield toast.error(error or "The conversion could not be sent again.")
-            return
-        self._load_conversions()
-        yield toast.success(replay_message(row))
+        yield from send_again(self, str(delivery_public_id), lambda _delivery: self._load_conversions())
 
     @rx.event
     def load_order(self) -> Iterator[None]:
