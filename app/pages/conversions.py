@@ -15,7 +15,11 @@ from app.components.conversions import (
     small,
     test_mode_badge,
 )
-from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, select_input
+from app.components.forms import (
+    campaign_and_date_filters,
+    load_more_footer,
+    select_input,
+)
 from app.components.layout import loading, no_match_card, template
 from app.state.conversions import (
     ALL,
@@ -78,19 +82,7 @@ def filters() -> rx.Component:
             on_change=ConversionsState.filter_status,
             id="filter-status",
         ),
-        campaign_filter(
-            ConversionsState.campaign_options,
-            value=ConversionsState.campaign_filter,
-            on_change=ConversionsState.filter_campaign,
-            all_value=ALL,
-        ),
-        date_range_form(
-            since=ConversionsState.since,
-            until=ConversionsState.until,
-            on_submit=ConversionsState.filter_dates,
-            prefix="conversions",
-        ),
-        clear_filters_button(ConversionsState.filtered, ConversionsState.clear_filters),
+        *campaign_and_date_filters(ConversionsState, prefix="conversions", all_value=ALL),
         spacing="3",
         align="center",
         wrap="wrap",

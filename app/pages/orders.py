@@ -9,7 +9,11 @@ import reflex as rx
 
 from app import routes
 from app.components.conversions import delivery_body, delivery_summary, send_again_button
-from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, select_input
+from app.components.forms import (
+    campaign_and_date_filters,
+    load_more_footer,
+    select_input,
+)
 from app.components.layout import loading, no_match_card, template
 from app.state.conversions import DeliveryView
 from app.state.orders import (
@@ -70,16 +74,7 @@ def filters() -> rx.Component:
             on_change=OrdersState.filter_status,
             id="filter-status",
         ),
-        campaign_filter(
-            OrdersState.campaign_options,
-            value=OrdersState.campaign_filter,
-            on_change=OrdersState.filter_campaign,
-            all_value=ALL,
-        ),
-        date_range_form(
-            since=OrdersState.since, until=OrdersState.until, on_submit=OrdersState.filter_dates, prefix="orders"
-        ),
-        clear_filters_button(OrdersState.filtered, OrdersState.clear_filters),
+        *campaign_and_date_filters(OrdersState, prefix="orders", all_value=ALL),
         spacing="3",
         align="center",
         wrap="wrap",

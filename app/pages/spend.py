@@ -9,7 +9,11 @@ import reflex as rx
 from reflex.vars import ArrayVar, ObjectVar, Var
 
 from app import routes
-from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, readonly_note
+from app.components.forms import (
+    campaign_and_date_filters,
+    load_more_footer,
+    readonly_note,
+)
 from app.components.layout import confirm_button, loading, no_match_card, template
 from app.state.spend import ALL, MAX_BYTES, MAX_ROWS, PREVIEW_LIMIT, UPLOAD_ID, PreviewRow, SpendRow, SpendState
 
@@ -283,16 +287,7 @@ def import_section() -> rx.Component:
 
 def filters() -> rx.Component:
     return rx.hstack(
-        campaign_filter(
-            SpendState.campaign_options,
-            value=SpendState.campaign_filter,
-            on_change=SpendState.filter_campaign,
-            all_value=ALL,
-        ),
-        date_range_form(
-            since=SpendState.since, until=SpendState.until, on_submit=SpendState.filter_dates, prefix="spend"
-        ),
-        clear_filters_button(SpendState.filtered, SpendState.clear_filters),
+        *campaign_and_date_filters(SpendState, prefix="spend", all_value=ALL),
         spacing="3",
         align="center",
         wrap="wrap",
