@@ -1,4 +1,4 @@
-"""The Reflex app: pages, the mounted API and the lifespan of background workers. Wiring only."""
+"""The Reflex app: pages, the mounted API and the process's runtime for the server's lifespan. Wiring only."""
 
 from __future__ import annotations
 
@@ -10,33 +10,21 @@ import reflex as rx
 from starlette.types import ASGIApp
 
 import app.pages  # registers every page with the layout decorator
-from app import routes
-from app.api import JsonApiErrors, build_api
+from app import routes, runtime
+from app.api.factory import build_api
+from app.api.middleware import JsonApiErrors
 from app.components.layout import registered_pages
 from app.components.toasts import pending_toasts
-from app.jobs.runner import job_runner_lifespan
+from app.runtime import ProcessRole
 from app.security_headers import security_headers
-from app.services.ingest import writer
-from app.settings import get_settings
 
 
 @asynccontextmanager
-async def ingest_writer_lifespan(app: Any = None) -> AsyncIterator[None]:
-    """Drain the group-commit writer on shutdown: every queued request is committed and answered."""
-    yield
-    writer.stop()
-
-
-@asynccontextmanager
-async def llm_warmup_lifespan(app: Any = None) -> AsyncIterator[None]:
-    """With an assistant configured, import litellm (10-20 s) in a thread at start, not in the first question."""
-    if get_settings().llm_model.strip():
-        import threading
-
-        from app.integrations import llm
-
-        threading.Thread(target=llm.load, name="litellm-import", daemon=True).start()
-    yield
+async def runtime_lifespan(app: Any = None) -> AsyncIterator[None]:
+    """The process's runtime as the web app (app/runtime.py): the jobs when enabled, the ingest writer drained and
+    the usage counts flushed on shutdown."""
+    async with runtime.running(ProcessRole.WEB):
+        yield
 
 
 class PaidSignalApp(rx.App):
@@ -58,6 +46,4 @@ app = PaidSignalApp(
 )
 for page, options in registered_pages():
     app.add_page(page, **options)
-app.register_lifespan_task(ingest_writer_lifespan)
-app.register_lifespan_task(job_runner_lifespan)
-app.register_lifespan_task(llm_warmup_lifespan)
+app.register_lifespan_task(runtime_lifespan)

@@ -17,7 +17,7 @@ from alembic.config import Config
 from sqlmodel import Session, col, select
 
 from app.db import get_engine, session_scope, write_lock
-from app.models import Account, Membership, Role
+from app.models import Account, JobOutcome, Membership, Role
 from app.services import accounts, keys, pixels, rollups, stripe_connection
 from app.services.errors import ServiceError
 from app.services.permissions import Actor
@@ -80,11 +80,11 @@ def evaluate_alerts(account_ref: str = "") -> str:
     spec = JobSpec("evaluate_alerts", work, get_settings().alerts_evaluate_seconds)
     holder = f"cli:{socket.gethostname()}:{secrets.token_hex(3)}"
     deadline = time.monotonic() + 60
-    while (outcome := run_job(spec, holder=holder)) == "skipped":
+    while (outcome := run_job(spec, holder=holder)) == JobOutcome.SKIPPED:
         if time.monotonic() > deadline:
             raise ServiceError("The scheduled alert evaluation is still running; try again in a minute.")
         time.sleep(0.5)
-    if outcome != "ok":
+    if outcome != JobOutcome.OK:
         raise ServiceError(f"The evaluation ended with {outcome!r}: see the job runs on /admin/jobs.")
     return said[-1] or "no enabled alert rule and no e-mail due"
 

@@ -125,7 +125,8 @@ def build_account(
     seed: int,
 ) -> dict[str, int]:  # fmt: skip
     """One account's campaigns, sessions, visitors, orders, payments, refunds and spend; returns row counts."""
-    from app.services.attribution import AttributionModel, TouchPoint, credit
+    from app.models import AttributionModel
+    from app.services.attribution import TouchPoint, credit
     from app.services.campaigns import CampaignConfig
 
     rng = random.Random(seed)

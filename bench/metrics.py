@@ -559,7 +559,8 @@ def _version_at(versions: list[tuple[int, int, float]], at: int) -> tuple[int | 
 def build_dataset(args: argparse.Namespace, last_day: date) -> tuple[dict[str, Any], dict[str, int], int]:
     """Accounts through the CLI, then every account's data in bulk. Returns (counts, account ids, big account id)."""
     from app.cli import main as cli
-    from app.services.attribution import AttributionModel, credit
+    from app.models import AttributionModel
+    from app.services.attribution import credit
     from app.services.campaigns import CampaignConfig
 
     def config_of(key: str, note: str) -> dict[str, Any]:
@@ -794,6 +795,7 @@ def main() -> int:
     from app.cli import migrate
     from app.db import get_engine
     from app.services import rollups
+    from app.services.days import time_zone
 
     failures: list[str] = []
     result: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "events_target": args.events,
@@ -861,8 +863,8 @@ def main() -> int:
     total = rollup_reports[0].total.figures
     with Session(engine) as session:
         start = last_day - timedelta(days=29)
-        zone_start, _ = rollups.day_bounds(start, rollups._zone(TIMEZONE))
-        _, zone_end = rollups.day_bounds(last_day, rollups._zone(TIMEZONE))
+        zone_start, _ = rollups.day_bounds(start, time_zone(TIMEZONE))
+        _, zone_end = rollups.day_bounds(last_day, time_zone(TIMEZONE))
         first_payments = session.exec(  # type: ignore[call-overload]
             text("SELECT count(*) FROM payment WHERE account_id = :a AND kind IN ('one_off', 'first') "
                  "AND paid_at >= :s AND paid_at < :e"),

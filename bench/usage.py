@@ -46,7 +46,8 @@ NOOP = "/api/v1/bench/noop/{thing_id}"
 
 
 def _app(*, counting: bool) -> Any:
-    from app.api import CountApiUsage, build_api
+    from app.api.factory import build_api
+    from app.api.middleware import CountApiUsage
 
     api = build_api()
 
@@ -122,19 +123,19 @@ def bench_count(n: int) -> dict[str, float]:
 
 
 def bench_middleware(n: int, rounds: int) -> dict[str, float]:
-    from app.services.usage import api_usage
+    from app import runtime
 
     with_mw, without_mw = _app(counting=True), _app(counting=False)
     asyncio.run(_drive(with_mw, 500))  # warm-up
     asyncio.run(_drive(without_mw, 500))
-    api_usage.discard()
+    runtime.current().api_usage.discard()
     timings: dict[str, list[float]] = {"with": [], "without": []}
     for _ in range(rounds):
         for name, app in (("without", without_mw), ("with", with_mw)):
             timings[name].append(asyncio.run(_drive(app, n)) / n * 1e6)
-    counted = sum(c[0] for c in api_usage.pending().values())
+    counted = sum(c[0] for c in runtime.current().api_usage.pending().values())
     assert counted == n * rounds, counted  # every request through the middleware was counted once
-    api_usage.discard()
+    runtime.current().api_usage.discard()
     with_us, without_us = statistics.median(timings["with"]), statistics.median(timings["without"])
     return {"with_us": with_us, "without_us": without_us, "overhead_us": with_us - without_us}
 
@@ -144,10 +145,11 @@ def bench_flush(slots: int) -> dict[str, float]:
 
     from sqlmodel import Session
 
+    from app import runtime
     from app.cli import migrate
     from app.db import get_engine
     from app.models import Account
-    from app.services.usage import api_usage, flush_api_usage
+    from app.services.usage import flush_api_usage
 
     migrate()
     engine = get_engine()
@@ -162,7 +164,7 @@ def bench_flush(slots: int) -> dict[str, float]:
     timings = []
     for _ in range(3):
         for i in range(slots):
-            api_usage.count(ids[i % 20] or 0, i // 20, f"GET /api/v1/route{i % 7}", 200)
+            runtime.current().api_usage.count(ids[i % 20] or 0, i // 20, f"GET /api/v1/route{i % 7}", 200)
         with Session(engine) as session:
             start = time.perf_counter()
             written = flush_api_usage(session)

@@ -41,15 +41,9 @@ from sqlmodel import Session, SQLModel  # noqa: E402
 
 from app.cli import migrate  # noqa: E402
 from app.db import get_engine  # noqa: E402
-from app.integrations.google_ads import forget_tokens  # noqa: E402
-from app.services.accounts import reset_login_limits  # noqa: E402
-from app.services.campaigns import matcher_cache  # noqa: E402
-from app.services.keys import identities, usage  # noqa: E402
-from app.services.ratelimit import reset as reset_rate_limits  # noqa: E402
-from app.services.stripe_connection import webhook_secrets  # noqa: E402
-from app.services.stripe_webhooks import reset_caches as reset_webhook_caches  # noqa: E402
-from app.services.usage import api_usage  # noqa: E402
+from app.runtime import reset_for_tests  # noqa: E402
 from app.settings import get_settings  # noqa: E402
+from tests.utils.world import World, known_answers_world  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -71,15 +65,13 @@ def db(engine: object) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:  # type: ignore[arg-type]
         yield session
     _wipe(engine)
-    reset_login_limits()
-    usage.discard()
-    api_usage.discard()
-    identities.clear()
-    matcher_cache.clear()
-    webhook_secrets.clear()
-    reset_webhook_caches()
-    reset_rate_limits()
-    forget_tokens()
+    reset_for_tests()
+
+
+@pytest.fixture
+def world(db: Session) -> World:
+    """The shop with known answers the metrics tests work out (tests/utils/world.py)."""
+    return known_answers_world(db)
 
 
 @pytest.fixture

@@ -14,14 +14,17 @@ from app.components.layout import form_error
 from app.presenters.alerts import MIN_SESSIONS_HINT, PreviewItem
 from app.state.alerts import AlertsState
 
-S = AlertsState
-
 
 def field_error(name: str) -> rx.Component:
     return rx.cond(
-        S.error_field == name,
+        AlertsState.error_field == name,
         rx.text(
-            S.field_error, size="1", color_scheme="red", role="alert", class_name="field-error", id=f"error-{name}"
+            AlertsState.field_error,
+            size="1",
+            color_scheme="red",
+            role="alert",
+            class_name="field-error",
+            id=f"error-{name}",
         ),
     )
 
@@ -30,11 +33,11 @@ def text_input(label: Any, name: str, *, hint: Any = "", **props: Any) -> rx.Com
     return rx.vstack(
         rx.text(label, as_="label", size="2", weight="medium", html_for=f"rule-{name}"),
         rx.input(
-            value=getattr(S, f"form_{name}"),
-            on_change=lambda value: S.set_form_value(name, value),
+            value=getattr(AlertsState, f"form_{name}"),
+            on_change=lambda value: AlertsState.set_form_value(name, value),
             id=f"rule-{name}",
             width="100%",
-            color_scheme=rx.cond(S.error_field == name, "red", "gray"),
+            color_scheme=rx.cond(AlertsState.error_field == name, "red", "gray"),
             **props,
         ),
         *([rx.cond(hint != "", small(hint))] if isinstance(hint, rx.Var) else [small(hint)] if hint else []),
@@ -50,8 +53,8 @@ def menu(label: str, name: str, options: Any) -> rx.Component:
             label,
             option_select(
                 options,
-                value=getattr(S, f"form_{name}"),
-                on_change=lambda value: S.set_form_value(name, value),
+                value=getattr(AlertsState, f"form_{name}"),
+                on_change=lambda value: AlertsState.set_form_value(name, value),
                 id=f"rule-{name}",
             ),
             width="100%",
@@ -64,7 +67,7 @@ def menu(label: str, name: str, options: Any) -> rx.Component:
 
 def condition_fields() -> rx.Component:
     return rx.cond(
-        S.is_stopped,
+        AlertsState.is_stopped,
         rx.grid(
             text_input(
                 "No paid order for (hours)",
@@ -81,19 +84,21 @@ def condition_fields() -> rx.Component:
         ),
         rx.vstack(
             rx.grid(
-                menu("Is", "comparator", S.comparator_options),
-                menu("Compare", "mode", S.mode_options),
-                text_input(S.threshold_label, "threshold", hint=S.threshold_hint, input_mode="decimal"),
+                menu("Is", "comparator", AlertsState.comparator_options),
+                menu("Compare", "mode", AlertsState.mode_options),
+                text_input(
+                    AlertsState.threshold_label, "threshold", hint=AlertsState.threshold_hint, input_mode="decimal"
+                ),
                 rx.cond(
-                    S.shows_currency,
-                    text_input("Currency", "currency", hint=S.currency_hint, max_length=3, placeholder="EUR"),
+                    AlertsState.shows_currency,
+                    text_input("Currency", "currency", hint=AlertsState.currency_hint, max_length=3, placeholder="EUR"),
                 ),
                 columns="2",
                 spacing="3",
                 width="100%",
             ),
             rx.grid(
-                menu("Window", "window", S.window_options),
+                menu("Window", "window", AlertsState.window_options),
                 text_input(
                     "Minimum sessions",
                     "min_sessions",
@@ -117,11 +122,11 @@ def recipients_fields() -> rx.Component:
         rx.text("E-mail to", size="2", weight="medium"),
         rx.hstack(
             rx.foreach(
-                S.role_options,
+                AlertsState.role_options,
                 lambda o: rx.checkbox(
                     o["label"],
-                    checked=S.form_roles.contains(o["value"]),  # type: ignore[attr-defined]
-                    on_change=lambda checked: S.toggle_role(o["value"], checked),
+                    checked=AlertsState.form_roles.contains(o["value"]),  # type: ignore[attr-defined]
+                    on_change=lambda checked: AlertsState.toggle_role(o["value"], checked),
                     class_name="rule-role",
                     custom_attrs={"data-role": o["value"]},
                 ),
@@ -130,8 +135,8 @@ def recipients_fields() -> rx.Component:
             wrap="wrap",
         ),
         rx.input(
-            value=S.form_recipient_emails,
-            on_change=lambda value: S.set_form_value("recipient_emails", value),
+            value=AlertsState.form_recipient_emails,
+            on_change=lambda value: AlertsState.set_form_value("recipient_emails", value),
             placeholder="and/or addresses: ops@shop.com, ceo@shop.com",
             id="rule-recipient_emails",
             width="100%",
@@ -202,20 +207,22 @@ def preview_card(item: PreviewItem) -> rx.Component:
 def preview_results() -> rx.Component:
     return rx.vstack(
         rx.cond(
-            S.preview_error != "",
-            rx.callout(S.preview_error, icon="info", color_scheme="amber", size="1", id="preview-error", width="100%"),
+            AlertsState.preview_error != "",
+            rx.callout(
+                AlertsState.preview_error, icon="info", color_scheme="amber", size="1", id="preview-error", width="100%"
+            ),
         ),
         rx.cond(
-            S.previews.length() > 0,  # type: ignore[attr-defined]
+            AlertsState.previews.length() > 0,  # type: ignore[attr-defined]
             rx.vstack(
                 rx.hstack(
                     rx.heading("If this rule ran now", size="3"),
-                    rx.cond(S.preview_stale, small("(edited since: test again)", id="preview-stale")),
+                    rx.cond(AlertsState.preview_stale, small("(edited since: test again)", id="preview-stale")),
                     align="baseline",
                     spacing="2",
                 ),
                 small("Nothing is recorded or sent by a test."),
-                rx.foreach(S.previews, preview_card),
+                rx.foreach(AlertsState.previews, preview_card),
                 spacing="2",
                 width="100%",
                 id="preview-results",
@@ -229,7 +236,7 @@ def preview_results() -> rx.Component:
 def editor_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(S.editor_title),
+            rx.dialog.title(AlertsState.editor_title),
             rx.dialog.description(
                 "Checked every few minutes for each campaign it covers: one e-mail when it fires, one when it "
                 "recovers.",
@@ -237,15 +244,15 @@ def editor_dialog() -> rx.Component:
                 color_scheme="gray",
             ),
             rx.vstack(
-                form_error(S.form_error),
+                form_error(AlertsState.form_error),
                 rx.grid(
                     text_input("Name", "name", placeholder="e.g. Spring sale ROAS too low"),
-                    menu("Campaign", "campaign", S.campaign_options),
+                    menu("Campaign", "campaign", AlertsState.campaign_options),
                     columns="2",
                     spacing="3",
                     width="100%",
                 ),
-                menu("Metric", "metric", S.metric_options),
+                menu("Metric", "metric", AlertsState.metric_options),
                 condition_fields(),
                 rx.grid(
                     text_input(
@@ -256,7 +263,9 @@ def editor_dialog() -> rx.Component:
                         min=0,
                     ),
                     rx.text(
-                        rx.switch(checked=S.form_enabled, on_change=S.set_form_enabled, id="rule-enabled"),
+                        rx.switch(
+                            checked=AlertsState.form_enabled, on_change=AlertsState.set_form_enabled, id="rule-enabled"
+                        ),
                         " Enabled",
                         as_="label",
                         size="2",
@@ -273,13 +282,19 @@ def editor_dialog() -> rx.Component:
                         "Test this rule now",
                         variant="soft",
                         color_scheme="gray",
-                        loading=S.previewing,
-                        on_click=S.test_rule,
+                        loading=AlertsState.previewing,
+                        on_click=AlertsState.test_rule,
                         id="test-rule",
                     ),
                     rx.spacer(),
-                    rx.button("Cancel", variant="soft", color_scheme="gray", on_click=S.close_editor, id="cancel-rule"),
-                    rx.button("Save", loading=S.saving, on_click=S.save_rule, id="save-rule"),
+                    rx.button(
+                        "Cancel",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=AlertsState.close_editor,
+                        id="cancel-rule",
+                    ),
+                    rx.button("Save", loading=AlertsState.saving, on_click=AlertsState.save_rule, id="save-rule"),
                     spacing="3",
                     width="100%",
                 ),
@@ -291,6 +306,6 @@ def editor_dialog() -> rx.Component:
             max_width="760px",
             id="rule-editor",
         ),
-        open=S.editor_open,
-        on_open_change=S.set_editor_open,
+        open=AlertsState.editor_open,
+        on_open_change=AlertsState.set_editor_open,
     )

@@ -13,7 +13,6 @@ from app.components.layout import confirm_button, no_match_card
 from app.presenters.alerts import ALL, EMAIL_COLORS, KIND_OPTIONS, EventItem, RuleItem
 from app.state.alerts import AlertsState
 
-S = AlertsState
 RULE_COLUMNS = ("Name", "Campaign", "Condition", "Window", "Volume", "Cooldown", "Recipients", "Status", "On", "")
 EVENT_COLUMNS = ("When", "Rule", "Campaign", "Event", "Value vs threshold", "Summary", "E-mail", "")
 
@@ -45,7 +44,7 @@ def rule_status(rule: RuleItem) -> rx.Component:
 
 
 def rule_row(rule: RuleItem) -> rx.Component:
-    editable = S.can_edit_marketing
+    editable = AlertsState.can_edit_marketing
     return rx.table.row(
         rx.table.cell(rx.text(rule["name"], size="2", weight="medium", class_name="rule-name")),
         rx.table.cell(campaign_cell(rule["campaign"], rule["campaign_url"], "rule-campaign")),
@@ -58,7 +57,7 @@ def rule_row(rule: RuleItem) -> rx.Component:
         rx.table.cell(
             rx.switch(
                 checked=rule["enabled"],
-                on_change=lambda enabled: S.set_rule_enabled(rule["public_id"], enabled),
+                on_change=lambda enabled: AlertsState.set_rule_enabled(rule["public_id"], enabled),
                 disabled=~editable,
                 class_name="rule-enabled",
             )
@@ -71,7 +70,7 @@ def rule_row(rule: RuleItem) -> rx.Component:
                         "Edit",
                         size="1",
                         variant="soft",
-                        on_click=S.edit_rule(rule["public_id"]),
+                        on_click=AlertsState.edit_rule(rule["public_id"]),
                         class_name="edit-rule",
                     ),
                     confirm_button(
@@ -80,7 +79,7 @@ def rule_row(rule: RuleItem) -> rx.Component:
                         description="The rule stops being checked, and its whole history (what fired, resolved or "
                         "was held back, and the e-mails sent) is deleted with it.",
                         confirm_label="Delete rule and history",
-                        on_confirm=S.delete_rule(rule["public_id"]),
+                        on_confirm=AlertsState.delete_rule(rule["public_id"]),
                         class_name="delete-rule",
                     ),
                     spacing="2",
@@ -96,7 +95,7 @@ def rules_table() -> rx.Component:
     return rx.box(
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in RULE_COLUMNS])),
-            rx.table.body(rx.foreach(S.rules, rule_row)),
+            rx.table.body(rx.foreach(AlertsState.rules, rule_row)),
             width="100%",
             size="1",
             id="rules-table",
@@ -107,7 +106,7 @@ def rules_table() -> rx.Component:
 
 
 def new_rule_button(**props: Any) -> rx.Component:
-    return rx.button(rx.icon("plus", size=14), "New rule", on_click=S.new_rule, **props)
+    return rx.button(rx.icon("plus", size=14), "New rule", on_click=AlertsState.new_rule, **props)
 
 
 def rules_empty() -> rx.Component:
@@ -124,7 +123,7 @@ def rules_empty() -> rx.Component:
                 text_align="center",
                 max_width="600px",
             ),
-            rx.cond(S.can_edit_marketing, new_rule_button(id="new-rule-empty")),
+            rx.cond(AlertsState.can_edit_marketing, new_rule_button(id="new-rule-empty")),
             align="center",
             spacing="3",
             padding="24px",
@@ -143,18 +142,18 @@ def history_filters() -> rx.Component:
             rx.select.trigger(id="filter-rule", placeholder="All rules"),
             rx.select.content(
                 rx.select.item("All rules", value=ALL),
-                rx.foreach(S.rules, lambda r: rx.select.item(r["name"], value=r["public_id"])),
+                rx.foreach(AlertsState.rules, lambda r: rx.select.item(r["name"], value=r["public_id"])),
             ),
-            value=S.rule_filter,
-            on_change=S.filter_rule,
+            value=AlertsState.rule_filter,
+            on_change=AlertsState.filter_rule,
         ),
         select_input(
             KIND_OPTIONS,
-            value=S.kind_filter,
-            on_change=S.filter_kind,
+            value=AlertsState.kind_filter,
+            on_change=AlertsState.filter_kind,
             id="filter-kind",
         ),
-        clear_filters_button(S.filtered, S.clear_filters),
+        clear_filters_button(AlertsState.filtered, AlertsState.clear_filters),
         spacing="3",
         align="center",
         wrap="wrap",
@@ -219,7 +218,7 @@ def event_details(item: EventItem) -> rx.Component:
 
 
 def event_row(item: EventItem) -> rx.Component:
-    expanded = S.expanded_id == item["public_id"]
+    expanded = AlertsState.expanded_id == item["public_id"]
     return rx.fragment(
         rx.table.row(
             rx.table.cell(rx.text(item["created_at"], size="2", white_space="nowrap", class_name="event-time")),
@@ -246,7 +245,7 @@ def event_row(item: EventItem) -> rx.Component:
                     rx.icon(rx.cond(expanded, "chevron-up", "chevron-down"), size=14),
                     size="1",
                     variant="ghost",
-                    on_click=S.toggle_event(item["public_id"]),
+                    on_click=AlertsState.toggle_event(item["public_id"]),
                     aria_label="Details",
                     class_name="event-toggle",
                 )
@@ -263,7 +262,7 @@ def history_table() -> rx.Component:
         rx.box(
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in EVENT_COLUMNS])),
-                rx.table.body(rx.foreach(S.events, event_row)),
+                rx.table.body(rx.foreach(AlertsState.events, event_row)),
                 width="100%",
                 size="1",
                 id="history-table",
@@ -272,13 +271,13 @@ def history_table() -> rx.Component:
             width="100%",
         ),
         load_more_footer(
-            shown=S.events_shown,
-            total=S.events_total,
+            shown=AlertsState.events_shown,
+            total=AlertsState.events_total,
             noun="entries, newest first",
             singular="entry, newest first",
-            has_more=S.has_more,
-            loading=S.loading_more,
-            on_click=S.load_more,
+            has_more=AlertsState.has_more,
+            loading=AlertsState.loading_more,
+            on_click=AlertsState.load_more,
             id="history-count",
         ),
         spacing="3",
@@ -288,8 +287,8 @@ def history_table() -> rx.Component:
 
 def history_empty() -> rx.Component:
     return rx.cond(
-        S.filtered,
-        no_match_card("alerts", S.clear_filters),
+        AlertsState.filtered,
+        no_match_card("alerts", AlertsState.clear_filters),
         rx.card(
             rx.vstack(
                 rx.icon("bell-off", size=28, color=rx.color("gray", 9)),

@@ -8,8 +8,6 @@ import reflex as rx
 
 from app.state.assistant import INPUT_ID, AssistantState, ConversationItem, MessageItem, ParamItem, ToolItem
 
-S = AssistantState
-
 STATUS_COLORS = {"cancelled": "gray", "streaming": "blue", "error": "red", "refused": "amber"}
 MONO = "var(--code-font-family, ui-monospace, monospace)"
 
@@ -25,7 +23,7 @@ def delete_button(item: ConversationItem) -> rx.Component:
                 size="1",
                 variant="ghost",
                 color_scheme="gray",
-                disabled=S.streaming,
+                disabled=AssistantState.streaming,
                 aria_label="Delete conversation",
                 class_name="conversation-delete",
             )
@@ -41,7 +39,7 @@ def delete_button(item: ConversationItem) -> rx.Component:
                     rx.button(
                         "Delete",
                         color_scheme="red",
-                        on_click=S.delete_conversation(item["public_id"]),
+                        on_click=AssistantState.delete_conversation(item["public_id"]),
                         class_name="confirm",
                     )
                 ),
@@ -54,13 +52,13 @@ def delete_button(item: ConversationItem) -> rx.Component:
 
 
 def conversation_row(item: ConversationItem) -> rx.Component:
-    active = item["public_id"] == S.conversation_id
+    active = item["public_id"] == AssistantState.conversation_id
     return rx.hstack(
         rx.box(
             rx.text(item["title"], size="2", weight=rx.cond(active, "bold", "regular"), trim="both", truncate=True),
             rx.text(item["updated_at"], size="1", color_scheme="gray"),
-            on_click=S.open_conversation(item["public_id"]),
-            cursor=rx.cond(S.streaming, "not-allowed", "pointer"),
+            on_click=AssistantState.open_conversation(item["public_id"]),
+            cursor=rx.cond(AssistantState.streaming, "not-allowed", "pointer"),
             flex="1",
             min_width="0",
             class_name="conversation-open",
@@ -88,13 +86,13 @@ def conversation_list() -> rx.Component:
             size="2",
             variant="soft",
             width="100%",
-            on_click=S.new_conversation,
-            disabled=S.streaming,
+            on_click=AssistantState.new_conversation,
+            disabled=AssistantState.streaming,
             id="new-conversation",
         ),
         rx.cond(
-            S.conversations.length() > 0,  # type: ignore[attr-defined]
-            rx.vstack(rx.foreach(S.conversations, conversation_row), spacing="1", width="100%"),
+            AssistantState.conversations.length() > 0,  # type: ignore[attr-defined]
+            rx.vstack(rx.foreach(AssistantState.conversations, conversation_row), spacing="1", width="100%"),
             rx.text("Your conversations will be listed here.", size="1", color_scheme="gray"),
         ),
         spacing="3",
@@ -317,21 +315,21 @@ def streaming_message() -> rx.Component:
             rx.icon("sparkles", size=14),
             rx.text("Assistant", size="1", weight="medium"),
             rx.spinner(size="1"),
-            rx.text(rx.cond(S.cancelling, "Cancelling…", "Writing…"), size="1", color_scheme="gray"),
+            rx.text(rx.cond(AssistantState.cancelling, "Cancelling…", "Writing…"), size="1", color_scheme="gray"),
             align="center",
             spacing="2",
         ),
         rx.cond(
-            S.streaming_error != "",
-            answer_body(S.streaming_error, "error"),
+            AssistantState.streaming_error != "",
+            answer_body(AssistantState.streaming_error, "error"),
             rx.cond(
-                S.streaming_text != "",
-                rx.box(answer_markdown(S.streaming_text), width="100%", class_name="message-content"),
+                AssistantState.streaming_text != "",
+                rx.box(answer_markdown(AssistantState.streaming_text), width="100%", class_name="message-content"),
             ),
         ),
         rx.cond(
-            S.streaming_tools.length() > 0,  # type: ignore[attr-defined]
-            how_i_got_this(S.streaming_tools, S.streaming_tools.length(), open=True),  # type: ignore[attr-defined]
+            AssistantState.streaming_tools.length() > 0,  # type: ignore[attr-defined]
+            how_i_got_this(AssistantState.streaming_tools, AssistantState.streaming_tools.length(), open=True),  # type: ignore[attr-defined]
         ),
         spacing="2",
         width="100%",
@@ -348,14 +346,14 @@ def suggested_questions() -> rx.Component:
         ),
         rx.flex(
             rx.foreach(
-                S.suggestions,
+                AssistantState.suggestions,
                 lambda q: rx.button(
                     q,
                     variant="surface",
                     radius="full",
                     size="2",
-                    on_click=S.ask_suggestion(q),
-                    disabled=S.input_disabled,
+                    on_click=AssistantState.ask_suggestion(q),
+                    disabled=AssistantState.input_disabled,
                     class_name="suggestion",
                     height="auto",
                     padding="6px 12px",
@@ -376,7 +374,7 @@ def not_configured() -> rx.Component:
         rx.callout.icon(rx.icon("plug-zap")),
         rx.vstack(
             rx.callout.text("The assistant is not configured: no AI provider is set up for PaidSignal.", weight="bold"),
-            rx.text(S.setup_hint, size="2", white_space="pre-wrap", id="setup-hint"),
+            rx.text(AssistantState.setup_hint, size="2", white_space="pre-wrap", id="setup-hint"),
             spacing="1",
         ),
         color_scheme="amber",
@@ -394,16 +392,16 @@ def composer() -> rx.Component:
                     name="question",
                     id=INPUT_ID,
                     placeholder=rx.cond(
-                        S.configured, "Ask a question about your data…", "The assistant is not configured"
+                        AssistantState.configured, "Ask a question about your data…", "The assistant is not configured"
                     ),
-                    disabled=S.input_disabled,
+                    disabled=AssistantState.input_disabled,
                     auto_complete="off",
                     max_length=2000,
                     size="3",
                     flex="1",
                 ),
                 rx.cond(
-                    S.streaming,
+                    AssistantState.streaming,
                     rx.button(
                         rx.icon("square", size=14),
                         "Cancel",
@@ -411,8 +409,8 @@ def composer() -> rx.Component:
                         size="3",
                         variant="soft",
                         color_scheme="red",
-                        on_click=S.cancel_answer,
-                        disabled=S.cancelling,
+                        on_click=AssistantState.cancel_answer,
+                        disabled=AssistantState.cancelling,
                         id="assistant-cancel",
                     ),
                     rx.button(
@@ -420,7 +418,7 @@ def composer() -> rx.Component:
                         "Send",
                         type="submit",
                         size="3",
-                        disabled=S.input_disabled,
+                        disabled=AssistantState.input_disabled,
                         id="assistant-send",
                     ),
                 ),
@@ -429,14 +427,14 @@ def composer() -> rx.Component:
             ),
             # Scrolled by the page itself (the answer is written just above the box): a scroll sent by the server
             # would need eval(), which the Content-Security-Policy refuses.
-            on_submit=[S.send_question, rx.scroll_to(INPUT_ID)],
+            on_submit=[AssistantState.send_question, rx.scroll_to(INPUT_ID)],
             reset_on_submit=False,
             width="100%",
             id="assistant-form",
         ),
         rx.cond(
-            S.question_error != "",
-            rx.text(S.question_error, size="1", color_scheme="red", role="alert", id="question-error"),
+            AssistantState.question_error != "",
+            rx.text(AssistantState.question_error, size="1", color_scheme="red", role="alert", id="question-error"),
         ),
         spacing="1",
         width="100%",
@@ -445,15 +443,15 @@ def composer() -> rx.Component:
 
 def chat() -> rx.Component:
     return rx.vstack(
-        rx.cond(~S.configured, not_configured()),
+        rx.cond(~AssistantState.configured, not_configured()),
         rx.vstack(
-            rx.foreach(S.messages, message_view),
-            rx.cond(S.streaming, streaming_message()),
+            rx.foreach(AssistantState.messages, message_view),
+            rx.cond(AssistantState.streaming, streaming_message()),
             spacing="4",
             width="100%",
             id="assistant-messages",
         ),
-        rx.cond(S.is_empty & S.configured, suggested_questions()),
+        rx.cond(AssistantState.is_empty & AssistantState.configured, suggested_questions()),
         composer(),
         rx.text(
             "Answers come from your account's data through the tools listed under each answer; check a figure "

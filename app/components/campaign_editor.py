@@ -14,9 +14,8 @@ from app.components.layout import confirm_button, form_error
 from app.state.campaign_editor import CONDITION_FIELDS, OPS, PERIODS, CampaignEditorState, ConditionItem, RuleItem
 from app.state.campaigns import CHANNEL_GROUP_OPTIONS, STATUSES
 
-E = CampaignEditorState
-EDITABLE = E.can_edit_marketing
-READ_ONLY = ~E.can_edit_marketing
+EDITABLE = CampaignEditorState.can_edit_marketing
+READ_ONLY = ~CampaignEditorState.can_edit_marketing
 
 
 def section(title: str, *children: rx.Component, id: str, **props: Any) -> rx.Component:
@@ -44,17 +43,19 @@ def header() -> rx.Component:
             id="back-to-campaigns",
         ),
         rx.hstack(
-            rx.heading(E.name, size="6", id="campaign-name"),
+            rx.heading(CampaignEditorState.name, size="6", id="campaign-name"),
             rx.tooltip(
-                rx.badge(E.channel, variant="outline", color_scheme="gray", id="campaign-channel"),
+                rx.badge(CampaignEditorState.channel, variant="outline", color_scheme="gray", id="campaign-channel"),
                 content="The ad platform",
             ),
             rx.cond(
-                E.active_version > 0,
-                rx.badge("live: v", E.active_version, color_scheme="green", id="live-version"),
+                CampaignEditorState.active_version > 0,
+                rx.badge("live: v", CampaignEditorState.active_version, color_scheme="green", id="live-version"),
                 rx.badge("not published", color_scheme="gray", id="live-version"),
             ),
-            rx.cond(E.has_draft, rx.badge("unpublished draft", color_scheme="amber", id="draft-badge")),
+            rx.cond(
+                CampaignEditorState.has_draft, rx.badge("unpublished draft", color_scheme="amber", id="draft-badge")
+            ),
             rx.spacer(),
             rx.hstack(
                 rx.text("Channel group", size="2", color_scheme="gray"),
@@ -62,12 +63,14 @@ def header() -> rx.Component:
                     EDITABLE,
                     select_input(
                         CHANNEL_GROUP_OPTIONS,
-                        value=E.channel_group,
-                        on_change=E.change_channel_group,
+                        value=CampaignEditorState.channel_group,
+                        on_change=CampaignEditorState.change_channel_group,
                         id="channel-group-select",
                     ),
                     rx.badge(
-                        rx.match(E.channel_group, *CHANNEL_GROUP_OPTIONS, E.channel_group),
+                        rx.match(
+                            CampaignEditorState.channel_group, *CHANNEL_GROUP_OPTIONS, CampaignEditorState.channel_group
+                        ),
                         variant="soft",
                         color_scheme="gray",
                         id="campaign-channel-group",
@@ -80,8 +83,13 @@ def header() -> rx.Component:
                 rx.text("Status", size="2", color_scheme="gray"),
                 rx.cond(
                     EDITABLE,
-                    select_input(STATUSES, value=E.status, on_change=E.change_status, id="status-select"),
-                    status_badge(E.status, id="campaign-status", size="2"),
+                    select_input(
+                        STATUSES,
+                        value=CampaignEditorState.status,
+                        on_change=CampaignEditorState.change_status,
+                        id="status-select",
+                    ),
+                    status_badge(CampaignEditorState.status, id="campaign-status", size="2"),
                 ),
                 align="center",
                 spacing="2",
@@ -113,7 +121,7 @@ def condition_row(condition: ConditionItem, rule: rx.Var[int], index: rx.Var[int
         select_input(
             CONDITION_FIELDS,
             value=condition["field"],
-            on_change=lambda value: E.set_condition_field(rule, index, value),
+            on_change=lambda value: CampaignEditorState.set_condition_field(rule, index, value),
             class_name="cond-field",
             disabled=READ_ONLY,
             width="160px",
@@ -121,14 +129,14 @@ def condition_row(condition: ConditionItem, rule: rx.Var[int], index: rx.Var[int
         select_input(
             OPS,
             value=condition["op"],
-            on_change=lambda value: E.set_condition_op(rule, index, value),
+            on_change=lambda value: CampaignEditorState.set_condition_op(rule, index, value),
             class_name="cond-op",
             disabled=READ_ONLY,
             width="110px",
         ),
         rx.input(
             value=condition["value"],
-            on_change=lambda value: E.set_condition_value(rule, index, value),
+            on_change=lambda value: CampaignEditorState.set_condition_value(rule, index, value),
             placeholder="value, e.g. spring",
             class_name="cond-value",
             read_only=READ_ONLY,
@@ -141,7 +149,7 @@ def condition_row(condition: ConditionItem, rule: rx.Var[int], index: rx.Var[int
                 size="1",
                 variant="ghost",
                 color_scheme="gray",
-                on_click=E.remove_condition(rule, index),
+                on_click=CampaignEditorState.remove_condition(rule, index),
                 class_name="remove-condition",
                 aria_label="Remove this condition",
             ),
@@ -166,7 +174,7 @@ def rule_card(rule: RuleItem, index: rx.Var[int]) -> rx.Component:
                         size="1",
                         variant="ghost",
                         color_scheme="red",
-                        on_click=E.remove_rule(index),
+                        on_click=CampaignEditorState.remove_rule(index),
                         class_name="remove-rule",
                     ),
                 ),
@@ -181,7 +189,7 @@ def rule_card(rule: RuleItem, index: rx.Var[int]) -> rx.Component:
                     "And condition",
                     size="1",
                     variant="ghost",
-                    on_click=E.add_condition(index),
+                    on_click=CampaignEditorState.add_condition(index),
                     class_name="add-condition",
                 ),
             ),
@@ -205,16 +213,21 @@ def rules_editor() -> rx.Component:
             "msclkid or ttclid."
         ),
         rx.cond(
-            E.rules.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.rules.length() == 0,  # type: ignore[attr-defined]
             rx.text(
                 "No rules: no session is tagged with this campaign.", size="2", color_scheme="amber", id="rules-empty"
             ),
         ),
-        rx.foreach(E.rules, rule_card),
+        rx.foreach(CampaignEditorState.rules, rule_card),
         rx.cond(
             EDITABLE,
             rx.button(
-                rx.icon("plus", size=14), "Add rule", size="1", variant="soft", on_click=E.add_rule, id="add-rule"
+                rx.icon("plus", size=14),
+                "Add rule",
+                size="1",
+                variant="soft",
+                on_click=CampaignEditorState.add_rule,
+                id="add-rule",
             ),
         ),
         spacing="2",
@@ -230,20 +243,34 @@ def settings_fields() -> rx.Component:
     return rx.vstack(
         labelled(
             "Landing URL",
-            text_input(E.landing_url, E.set_landing_url, "landing-url", placeholder="https://shop.example.com/spring"),
+            text_input(
+                CampaignEditorState.landing_url,
+                CampaignEditorState.set_landing_url,
+                "landing-url",
+                placeholder="https://shop.example.com/spring",
+            ),
             html_for="landing-url",
             width="100%",
         ),
         rx.grid(
             labelled(
                 "Budget",
-                text_input(E.budget_amount, E.set_budget_amount, "budget-amount", placeholder="e.g. 150.00"),
+                text_input(
+                    CampaignEditorState.budget_amount,
+                    CampaignEditorState.set_budget_amount,
+                    "budget-amount",
+                    placeholder="e.g. 150.00",
+                ),
                 html_for="budget-amount",
             ),
             labelled(
                 "Currency",
                 text_input(
-                    E.budget_currency, E.set_budget_currency, "budget-currency", placeholder="EUR", max_length=3
+                    CampaignEditorState.budget_currency,
+                    CampaignEditorState.set_budget_currency,
+                    "budget-currency",
+                    placeholder="EUR",
+                    max_length=3,
                 ),
                 html_for="budget-currency",
             ),
@@ -251,8 +278,8 @@ def settings_fields() -> rx.Component:
                 "Period",
                 select_input(
                     PERIODS,
-                    value=E.budget_period,
-                    on_change=E.set_budget_period,
+                    value=CampaignEditorState.budget_period,
+                    on_change=CampaignEditorState.set_budget_period,
                     id="budget-period",
                     disabled=READ_ONLY,
                     width="100%",
@@ -270,14 +297,14 @@ def settings_fields() -> rx.Component:
             labelled(
                 "Target CPA",
                 text_input(
-                    E.target_cpa,
-                    E.set_target_cpa,
+                    CampaignEditorState.target_cpa,
+                    CampaignEditorState.set_target_cpa,
                     "target-cpa",
                     # The currency it is in, next to it: the Currency field above (a target needs only that).
                     rx.input.slot(
                         rx.cond(
-                            E.budget_currency != "",
-                            rx.text(E.budget_currency, size="1", id="target-cpa-currency"),
+                            CampaignEditorState.budget_currency != "",
+                            rx.text(CampaignEditorState.budget_currency, size="1", id="target-cpa-currency"),
                             rx.text("set Currency", size="1", color_scheme="amber", id="target-cpa-currency"),
                         ),
                         side="right",
@@ -288,13 +315,18 @@ def settings_fields() -> rx.Component:
             ),
             labelled(
                 "Minimum ROAS",
-                text_input(E.min_roas, E.set_min_roas, "min-roas", placeholder="e.g. 2.5"),
+                text_input(
+                    CampaignEditorState.min_roas, CampaignEditorState.set_min_roas, "min-roas", placeholder="e.g. 2.5"
+                ),
                 html_for="min-roas",
             ),
             labelled(
                 "Minimum conversion rate",
                 text_input(
-                    E.min_conversion_rate, E.set_min_conversion_rate, "min-conversion-rate", placeholder="e.g. 0.02"
+                    CampaignEditorState.min_conversion_rate,
+                    CampaignEditorState.set_min_conversion_rate,
+                    "min-conversion-rate",
+                    placeholder="e.g. 0.02",
                 ),
                 html_for="min-conversion-rate",
             ),
@@ -306,8 +338,8 @@ def settings_fields() -> rx.Component:
         labelled(
             "Notes (creative, offer)",
             rx.text_area(
-                value=E.notes,
-                on_change=E.set_notes,
+                value=CampaignEditorState.notes,
+                on_change=CampaignEditorState.set_notes,
                 id="notes",
                 read_only=READ_ONLY,
                 width="100%",
@@ -326,19 +358,21 @@ def draft_actions() -> rx.Component:
     return rx.cond(
         EDITABLE,
         rx.hstack(
-            rx.button("Save draft", on_click=E.save_draft, id="save-draft"),
+            rx.button("Save draft", on_click=CampaignEditorState.save_draft, id="save-draft"),
             rx.cond(
-                E.can_publish,
+                CampaignEditorState.can_publish,
                 confirm_button(
                     "Discard draft",
                     title="Discard the draft?",
                     description="Unpublished changes are dropped; the editor shows the live version again.",
                     confirm_label="Discard draft",
-                    on_confirm=E.discard_draft,
+                    on_confirm=CampaignEditorState.discard_draft,
                     id="discard-draft",
                 ),
             ),
-            rx.cond(E.dirty, rx.text("Unsaved edits", size="2", color_scheme="amber", id="unsaved-edits")),
+            rx.cond(
+                CampaignEditorState.dirty, rx.text("Unsaved edits", size="2", color_scheme="amber", id="unsaved-edits")
+            ),
             align="center",
             spacing="3",
         ),
@@ -349,7 +383,7 @@ def draft_section() -> rx.Component:
     return section(
         "Draft",
         hint("Edits change the draft; the live version stays as it is until you publish."),
-        form_error(E.error),
+        form_error(CampaignEditorState.error),
         rules_editor(),
         rx.divider(),
         settings_fields(),
@@ -360,7 +394,7 @@ def draft_section() -> rx.Component:
 
 def not_found() -> rx.Component:
     return rx.vstack(
-        rx.callout(E.not_found, icon="triangle-alert", color_scheme="red", id="campaign-not-found"),
+        rx.callout(CampaignEditorState.not_found, icon="triangle-alert", color_scheme="red", id="campaign-not-found"),
         rx.link("Back to the campaigns", href=routes.CAMPAIGNS),
         spacing="3",
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from app import routes
-from app.components.campaign_editor import EDITABLE, E, hint, section
-from app.state.campaign_editor import PixelItem
+from app.components.campaign_editor import EDITABLE, hint, section
+from app.state.campaign_editor import CampaignEditorState, PixelItem
 
 # --- pixels --------------------------------------------------------------------------------------------------------
 
@@ -30,7 +30,7 @@ def pixel_row(pixel: PixelItem) -> rx.Component:
                     size="1",
                     variant="soft",
                     color_scheme="gray",
-                    on_click=E.detach_pixel(pixel["public_id"]),
+                    on_click=CampaignEditorState.detach_pixel(pixel["public_id"]),
                     class_name="detach-pixel",
                 ),
             )
@@ -41,7 +41,7 @@ def pixel_row(pixel: PixelItem) -> rx.Component:
 
 def attach_controls() -> rx.Component:
     return rx.cond(
-        E.pixel_options.length() == 0,  # type: ignore[attr-defined]
+        CampaignEditorState.pixel_options.length() == 0,  # type: ignore[attr-defined]
         rx.text(
             "Every pixel of the account is attached. Add pixels on the ",
             rx.link("Pixels", href=routes.PIXELS),
@@ -55,13 +55,14 @@ def attach_controls() -> rx.Component:
                 rx.select.trigger(id="attach-pixel-select", placeholder="Choose a pixel", min_width="240px"),
                 rx.select.content(
                     rx.foreach(
-                        E.pixel_options, lambda option: rx.select.item(option["label"], value=option["public_id"])
+                        CampaignEditorState.pixel_options,
+                        lambda option: rx.select.item(option["label"], value=option["public_id"]),
                     )
                 ),
-                value=E.attach_choice,
-                on_change=E.set_attach_choice,
+                value=CampaignEditorState.attach_choice,
+                on_change=CampaignEditorState.set_attach_choice,
             ),
-            rx.button("Attach", variant="soft", on_click=E.attach_pixel, id="attach-pixel"),
+            rx.button("Attach", variant="soft", on_click=CampaignEditorState.attach_pixel, id="attach-pixel"),
             spacing="2",
             align="center",
         ),
@@ -73,11 +74,11 @@ def pixels_section() -> rx.Component:
         "Pixels",
         hint("This campaign's conversions go to these pixels, and to the account's default pixels."),
         rx.cond(
-            E.pixels.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.pixels.length() == 0,  # type: ignore[attr-defined]
             rx.text("No pixel attached.", size="2", color_scheme="gray", id="campaign-pixels-empty"),
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in ("Pixel", "Provider", "", "")])),
-                rx.table.body(rx.foreach(E.pixels, pixel_row)),
+                rx.table.body(rx.foreach(CampaignEditorState.pixels, pixel_row)),
                 width="100%",
                 id="campaign-pixels",
             ),

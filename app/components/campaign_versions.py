@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.components.campaign_editor import EDITABLE, E, hint, section
+from app.components.campaign_editor import EDITABLE, hint, section
 from app.components.forms import select_input
 from app.components.layout import confirm_button
-from app.state.campaign_editor import ChangeItem, VersionItem
+from app.state.campaign_editor import CampaignEditorState, ChangeItem, VersionItem
 from app.state.metrics import SMALL_SAMPLE_HINT, VersionComparisonState, VersionLine
 
 # --- publish -------------------------------------------------------------------------------------------------------
@@ -44,23 +44,27 @@ def publish_section() -> rx.Component:
                 "tagged with it, earlier ones keep theirs. A draft campaign becomes active with its first version."
             ),
             rx.cond(
-                E.pending_changes.length() > 0,  # type: ignore[attr-defined]
+                CampaignEditorState.pending_changes.length() > 0,  # type: ignore[attr-defined]
                 rx.vstack(
                     rx.text("Saved draft compared with the live version:", size="2"),
-                    changes_table(E.pending_changes, "pending-changes"),
+                    changes_table(CampaignEditorState.pending_changes, "pending-changes"),
                     width="100%",
                 ),
             ),
             rx.hstack(
                 rx.input(
-                    value=E.publish_note,
-                    on_change=E.set_publish_note,
+                    value=CampaignEditorState.publish_note,
+                    on_change=CampaignEditorState.set_publish_note,
                     placeholder="Change note: what changed and why (shown in the history)",
                     id="publish-note",
                     flex="1",
                 ),
                 rx.button(
-                    rx.icon("rocket", size=14), "Publish", on_click=E.publish, disabled=~E.can_publish, id="publish"
+                    rx.icon("rocket", size=14),
+                    "Publish",
+                    on_click=CampaignEditorState.publish,
+                    disabled=~CampaignEditorState.can_publish,
+                    id="publish",
                 ),
                 width="100%",
                 spacing="2",
@@ -97,7 +101,7 @@ def version_row(version: VersionItem) -> rx.Component:
                         "An unpublished draft is dropped."
                     ),
                     confirm_label="Roll back",
-                    on_confirm=E.rollback_to(version["number"]),
+                    on_confirm=CampaignEditorState.rollback_to(version["number"]),
                     class_name="rollback",
                 ),
             )
@@ -110,21 +114,33 @@ def compare_controls() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.text("Compare", size="2", weight="medium"),
-            select_input(E.version_labels, value=E.compare_from, on_change=E.set_compare_from, id="compare-from"),
+            select_input(
+                CampaignEditorState.version_labels,
+                value=CampaignEditorState.compare_from,
+                on_change=CampaignEditorState.set_compare_from,
+                id="compare-from",
+            ),
             rx.icon("arrow-right", size=14),
-            select_input(E.version_labels, value=E.compare_to, on_change=E.set_compare_to, id="compare-to"),
-            rx.button("Compare", size="2", variant="soft", on_click=E.compare, id="compare"),
+            select_input(
+                CampaignEditorState.version_labels,
+                value=CampaignEditorState.compare_to,
+                on_change=CampaignEditorState.set_compare_to,
+                id="compare-to",
+            ),
+            rx.button("Compare", size="2", variant="soft", on_click=CampaignEditorState.compare, id="compare"),
             align="center",
             spacing="2",
         ),
         rx.cond(
-            E.compared != "",
+            CampaignEditorState.compared != "",
             rx.cond(
-                E.changes.length() == 0,  # type: ignore[attr-defined]
-                rx.text(E.compared, ": no differences.", size="2", color_scheme="gray", id="diff-empty"),
+                CampaignEditorState.changes.length() == 0,  # type: ignore[attr-defined]
+                rx.text(
+                    CampaignEditorState.compared, ": no differences.", size="2", color_scheme="gray", id="diff-empty"
+                ),
                 rx.vstack(
-                    rx.text("Changes ", E.compared, size="2", id="diff-title"),
-                    changes_table(E.changes, "diff-table"),
+                    rx.text("Changes ", CampaignEditorState.compared, size="2", id="diff-title"),
+                    changes_table(CampaignEditorState.changes, "diff-table"),
                     width="100%",
                 ),
             ),
@@ -138,7 +154,7 @@ def versions_section() -> rx.Component:
     return section(
         "Versions",
         rx.cond(
-            E.versions.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.versions.length() == 0,  # type: ignore[attr-defined]
             rx.text(
                 "Not published yet: publish the draft to make v1.", size="2", color_scheme="gray", id="versions-empty"
             ),
@@ -149,11 +165,11 @@ def versions_section() -> rx.Component:
                             *[rx.table.column_header_cell(h) for h in ("Version", "Published", "By", "Change note", "")]
                         )
                     ),
-                    rx.table.body(rx.foreach(E.versions, version_row)),
+                    rx.table.body(rx.foreach(CampaignEditorState.versions, version_row)),
                     width="100%",
                     id="versions-table",
                 ),
-                rx.cond(E.versions.length() > 1, compare_controls()),  # type: ignore[attr-defined]
+                rx.cond(CampaignEditorState.versions.length() > 1, compare_controls()),  # type: ignore[attr-defined]
                 width="100%",
                 spacing="3",
             ),

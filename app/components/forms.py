@@ -113,6 +113,18 @@ def clear_filters_button(filtered: Any, on_click: Any) -> rx.Component:
     )
 
 
+def campaign_and_date_filters(state: Any, *, prefix: str, all_value: str) -> tuple[rx.Component, ...]:
+    """The campaign menu, the From/To form and "Clear filters" of a list whose filters live in the URL: ``state``
+    has the filter names of app/state/lists.FilteredListMixin (orders, conversions, spend)."""
+    return (
+        campaign_filter(
+            state.campaign_options, value=state.campaign_filter, on_change=state.filter_campaign, all_value=all_value
+        ),
+        date_range_form(since=state.since, until=state.until, on_submit=state.filter_dates, prefix=prefix),
+        clear_filters_button(state.filtered, state.clear_filters),
+    )
+
+
 def load_more_footer(
     *,
     shown: Any,

@@ -20,6 +20,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from app import runtime
 from app.settings import get_settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -69,18 +70,15 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-_resolver: Resolver = system_resolver
-
-
 @contextmanager
 def use_resolver(resolver: Resolver) -> Iterator[None]:
     """Resolve host names with ``resolver`` meanwhile (tests: a DNS that answers what the test needs)."""
-    global _resolver
-    previous, _resolver = _resolver, resolver
+    process = runtime.current()
+    previous, process.resolver = process.resolver, resolver
     try:
         yield
     finally:
-        _resolver = previous
+        process.resolver = previous
 
 
 def why_not_public(address: IPAddress) -> str | None:
@@ -150,7 +148,7 @@ def _resolve(host: str, port: int) -> list[str]:
     except (OSError, UnicodeError):
         pass
     try:
-        addresses = list(_resolver(host, port))
+        addresses = list(runtime.current().resolver(host, port))
     except (OSError, UnicodeError) as error:
         raise Blocked(f"The host {host} could not be found (DNS).", temporary=True) from error
     if not addresses:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from app import runtime
 from app.integrations.hashing import google_hash
 from app.integrations.outbound import Outbound, Refused, Skip
 from app.lib.csv_export import csv_text
@@ -25,17 +26,32 @@ from app.settings import get_settings
 MAX_AGE = timedelta(days=90)
 SCOPE = "https://www.googleapis.com/auth/datamanager"
 
-_tokens: dict[str, tuple[str, float]] = {}
-_tokens_lock = threading.Lock()
+
+class TokenCache:
+    """Access tokens per (OAuth client, refresh token) in this process (its runtime's, app/runtime.py), each until a
+    minute before it expires."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cache_key: str) -> str | None:
+        with self._lock:
+            cached = self._tokens.get(cache_key)
+        return cached[0] if cached and cached[1] > time.monotonic() else None
+
+    def put(self, cache_key: str, token: str, expires_in: int) -> None:
+        with self._lock:
+            self._tokens[cache_key] = (token, time.monotonic() + max(0, expires_in - 60))
 
 
 def access_token(secrets: dict[str, str]) -> str:
     """An OAuth access token for the Data Manager API, cached until a minute before it expires."""
     cache_key = hashlib.sha256(f"{secrets['oauth_client_id']}:{secrets['refresh_token']}".encode()).hexdigest()
-    with _tokens_lock:
-        cached = _tokens.get(cache_key)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
+    tokens = runtime.current().google_tokens
+    cached = tokens.get(cache_key)
+    if cached is not None:
+        return cached
     settings = get_settings()
     form = {
         "grant_type": "refresh_token",
@@ -61,14 +77,8 @@ def access_token(secrets: dict[str, str]) -> str:
         )  # fmt: skip
     data = response.json()
     token = str(data["access_token"])
-    with _tokens_lock:
-        _tokens[cache_key] = (token, time.monotonic() + max(0, int(data.get("expires_in") or 3600) - 60))
+    tokens.put(cache_key, token, int(data.get("expires_in") or 3600))
     return token
-
-
-def forget_tokens() -> None:
-    with _tokens_lock:
-        _tokens.clear()
 
 
 def _consent(consent: dict[str, Any]) -> dict[str, str]:

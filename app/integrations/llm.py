@@ -10,6 +10,7 @@ shipped with the pinned version and fetches nothing on its own (``LITELLM_LOCAL_
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -23,7 +24,6 @@ from app.settings import get_settings
 log = logging.getLogger(__name__)
 
 _load_lock = threading.Lock()
-_litellm: ModuleType | None = None
 _registered: set[tuple[str, float | None, float | None]] = set()
 _unpriced: set[str] = set()
 
@@ -111,24 +111,21 @@ class Reply:
         return int(index)
 
 
+@functools.cache
 def load() -> ModuleType:
     """litellm, imported once (slow: call it from a worker thread in async code)."""
-    global _litellm
-    if _litellm is None:
-        with _load_lock:
-            if _litellm is None:
-                os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-                os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
-                import litellm
+    with _load_lock:  # two first callers at once: one imports, the other waits for it
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+        import litellm
 
-                litellm.suppress_debug_info = True
-                _litellm = litellm
-    return _litellm
+        litellm.suppress_debug_info = True
+        return litellm
 
 
 def is_loaded() -> bool:
     """Whether litellm is imported (before that, no request can have been sent)."""
-    return _litellm is not None
+    return load.cache_info().currsize > 0
 
 
 def register_custom_prices() -> None:

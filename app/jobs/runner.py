@@ -1,6 +1,6 @@
 """The job runner: APScheduler in-process, with a database lease so each leased job runs once in a cluster.
 
-Started from a Reflex lifespan task (see app/app.py); the mounted FastAPI app's own lifespan never runs.
+Started and stopped by the process's runtime (app/runtime.py), which picks the jobs for the way the process runs.
 """
 
 from __future__ import annotations
@@ -11,19 +11,17 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session
 
 from app.db import JOB_THREADS, get_engine
+from app.models import JobOutcome
 from app.models.base import utcnow
-from app.services import conversions
 from app.services import jobs as job_service
 from app.settings import get_settings
 
@@ -52,8 +50,14 @@ class JobSpec:
     # Once per interval slot across the cluster (not once per process per interval): e.g. alert evaluation.
     once_per_interval: bool = False
 
+    @property
+    def per_process(self) -> bool:
+        """Work on this process's memory (the usage flushes): every process that counts runs it, and once more when
+        it stops."""
+        return not self.leased and not self.quiet
 
-def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None = None) -> str:
+
+def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None = None) -> JobOutcome:
     """Run one job now if we can take its lease; return the outcome (``skipped`` when another holds it)."""
     holder = holder or current_holder()
     ttl = ttl_seconds or get_settings().job_lease_seconds
@@ -63,7 +67,7 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
             if not job_service.acquire_lease(
                 session=session, name=spec.name, holder=holder, ttl_seconds=ttl, due_only=spec.once_per_interval
             ):
-                return "skipped"
+                return JobOutcome.SKIPPED
             # We hold the lease: a run of this job still marked running belongs to a holder that died.
             job_service.mark_interrupted(session=session, job_name=spec.name, holder=holder)
     stop = threading.Event()
@@ -94,20 +98,20 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
             run_id = job_service.start_run(session=session, job_name=spec.name, holder=holder)
     if renewer:
         renewer.start()
-    outcome, detail = "ok", ""
+    outcome, detail = JobOutcome.OK, ""
     try:
         detail = spec.func() or ""
         if lost.is_set():
-            outcome, detail = "lease_lost", "the lease expired during the run; another process may have run it"
+            outcome, detail = JobOutcome.LEASE_LOST, "the lease expired during the run; another process may have run it"
     except Exception as error:
         log.exception("job %s failed", spec.name)
-        outcome, detail = "error", f"{type(error).__name__}: {error}"
+        outcome, detail = JobOutcome.ERROR, f"{type(error).__name__}: {error}"
     finally:
         stop.set()
         if renewer:
             renewer.join(timeout=5)
         with Session(engine) as session:
-            if run_id is None and (detail or outcome != "ok"):
+            if run_id is None and (detail or outcome != JobOutcome.OK):
                 run_id = job_service.start_run(
                     session=session, job_name=spec.name, holder=holder, started_at=started_at
                 )
@@ -178,8 +182,6 @@ class JobRunner:
                 coalesce=True,
             )
         self.scheduler.start()
-        if any(spec.name == "send_conversions" for spec in self.specs):
-            conversions.set_wake(lambda: self.wake("send_conversions"))
         log.info("job runner %s started with %d job(s)", current_holder(), len(self.specs))
 
     def wake(self, name: str) -> None:
@@ -190,24 +192,9 @@ class JobRunner:
             log.debug("could not wake %s", name, exc_info=True)
 
     def stop(self) -> None:
-        conversions.set_wake(None)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         # Last flush of in-memory state so nothing counted is lost on shutdown.
         for spec in self.specs:
-            if not spec.leased and not spec.quiet:
+            if spec.per_process:
                 run_job(spec)
-
-
-@asynccontextmanager
-async def job_runner_lifespan(app: Any = None) -> AsyncIterator[None]:
-    """Reflex lifespan task: start the scheduler with the backend, stop it with the backend."""
-    if not get_settings().jobs_enabled:
-        yield
-        return
-    runner = JobRunner(default_jobs())
-    runner.start()
-    try:
-        yield
-    finally:
-        runner.stop()

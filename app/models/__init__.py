@@ -1,57 +1,98 @@
 """SQLModel tables, one module per domain. Importing this package registers every table's metadata."""
 
 from app.models.accounts import Account, AuthSession, Invite, Membership, Role, User
-from app.models.alerts import AlertEvent, AlertRule, AlertState
+from app.models.alerts import (
+    AlertComparator,
+    AlertEvent,
+    AlertEventKind,
+    AlertMetric,
+    AlertMode,
+    AlertRule,
+    AlertState,
+    AlertWindow,
+)
 from app.models.assistant import Conversation, ConversationMessage
-from app.models.campaigns import Campaign, CampaignPixel, CampaignVersion, Pixel
-from app.models.conversions import ConversionDelivery, DeliveryAttempt
-from app.models.jobs import JobLease, JobRun
+from app.models.campaigns import (
+    Campaign,
+    CampaignPixel,
+    CampaignStatus,
+    CampaignVersion,
+    Channel,
+    ChannelGroup,
+    Pixel,
+    Provider,
+)
+from app.models.conversions import AttemptOutcome, ConversionDelivery, ConversionKind, DeliveryAttempt, DeliveryStatus
+from app.models.jobs import JobLease, JobOutcome, JobRun
 from app.models.keys import ApiKey, KeyKind
-from app.models.metrics import AdSpend, RollupDirty, SalesRollup, TrafficRollup
+from app.models.metrics import AdSpend, AttributionModel, RollupDirty, SalesRollup, SpendSource, TrafficRollup
 from app.models.payments import (
     Order,
+    OrderMode,
+    OrderStatus,
     Payment,
+    PaymentKind,
     Refund,
     StripeConnection,
     StripeEvent,
     StripePrice,
     StripeProduct,
     Subscription,
+    WebhookOutcome,
 )
-from app.models.tracking import Event, Touch, Visitor, VisitSession
+from app.models.tracking import Event, EventSource, Touch, Visitor, VisitSession
 from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
 
 __all__ = [
     "Account",
     "AdSpend",
+    "AlertComparator",
     "AlertEvent",
+    "AlertEventKind",
+    "AlertMetric",
+    "AlertMode",
     "AlertRule",
     "AlertState",
+    "AlertWindow",
     "ApiKey",
     "ApiUsageDaily",
+    "AttemptOutcome",
+    "AttributionModel",
     "AuthSession",
     "Campaign",
     "CampaignPixel",
+    "CampaignStatus",
     "CampaignVersion",
+    "Channel",
+    "ChannelGroup",
     "Conversation",
     "ConversationMessage",
     "ConversionDelivery",
+    "ConversionKind",
     "DeliveryAttempt",
+    "DeliveryStatus",
     "Event",
     "EventCountDaily",
+    "EventSource",
     "Invite",
     "JobLease",
+    "JobOutcome",
     "JobRun",
     "KeyKind",
     "LlmCall",
     "Membership",
     "Order",
+    "OrderMode",
+    "OrderStatus",
     "Payment",
+    "PaymentKind",
     "Pixel",
+    "Provider",
     "Refund",
     "Role",
     "RollupDirty",
     "SalesRollup",
+    "SpendSource",
     "StripeConnection",
     "StripeEvent",
     "StripePrice",
@@ -62,4 +103,5 @@ __all__ = [
     "User",
     "VisitSession",
     "Visitor",
+    "WebhookOutcome",
 ]

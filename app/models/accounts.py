@@ -8,10 +8,12 @@ from enum import StrEnum
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
 
 
 class Role(StrEnum):
+    """A member's role in an account (what each may do: services/permissions.py)."""
+
     OWNER = "owner"
     ADMIN = "admin"
     MARKETER = "marketer"
@@ -50,7 +52,7 @@ class Membership(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
     user_id: int = Field(foreign_key="app_user.id", index=True, ondelete="CASCADE")
-    role: str = Field(max_length=16)
+    role: Role = enum_field(Role, 16)
     created_at: datetime = utc_field(default_now=True)
 
 
@@ -77,7 +79,7 @@ class Invite(SQLModel, table=True):
     public_id: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
     account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
     email: str = Field(max_length=254)
-    role: str = Field(max_length=16)
+    role: Role = enum_field(Role, 16)
     invited_by_user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
     created_at: datetime = utc_field(default_now=True)
     expires_at: datetime = utc_field()

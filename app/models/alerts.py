@@ -3,12 +3,50 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
+
+
+class AlertMetric(StrEnum):
+    """What an alert rule watches."""
+
+    ROAS = "roas"
+    CPA = "cpa"
+    CONVERSION_RATE = "conversion_rate"
+    NET_REVENUE = "net_revenue"
+    REFUND_RATE = "refund_rate"
+    ORDERS = "orders"
+    CONVERSIONS_STOPPED = "conversions_stopped"
+
+
+class AlertComparator(StrEnum):
+    BELOW = "below"
+    ABOVE = "above"
+
+
+class AlertMode(StrEnum):
+    """The figure compared: the value itself, or its change in percent against the previous window."""
+
+    VALUE = "value"
+    CHANGE = "change"
+
+
+class AlertWindow(StrEnum):
+    HOUR = "1h"
+    DAY = "24h"
+    WEEK = "7d"
+
+
+class AlertEventKind(StrEnum):
+    FIRED = "fired"
+    RESOLVED = "resolved"
+    SUPPRESSED_VOLUME = "suppressed_volume"
+    SUPPRESSED_COOLDOWN = "suppressed_cooldown"
 
 
 class AlertRule(SQLModel, table=True):
@@ -20,15 +58,16 @@ class AlertRule(SQLModel, table=True):
     name: str = Field(max_length=120)
     # None: account-wide, evaluated for every active campaign.
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="CASCADE")
-    metric: str = Field(max_length=24)
+    metric: AlertMetric = enum_field(AlertMetric, 24)
     # The defaults below are a new rule's, whose home is services/alerts/definitions.py (a test holds them equal).
-    comparator: str = Field(default="below", max_length=8)  # below | above
-    mode: str = Field(default="value", max_length=8)  # value | change (percent vs the previous window)
+    comparator: AlertComparator = enum_field(AlertComparator, 8, default=AlertComparator.BELOW)
+    # value, or change: percent vs the previous window
+    mode: AlertMode = enum_field(AlertMode, 8, default=AlertMode.VALUE)
     # In the metric's unit (ROAS ratio, rates as fractions, money in major units of ``currency``, change in percent).
     # None: from the campaign version's KPI targets (ROAS, CPA, conversion rate).
     threshold: float | None = Field(default=None)
     currency: str = Field(default="", max_length=3)
-    window: str = Field(default="24h", max_length=4)  # 1h | 24h | 7d
+    window: AlertWindow = enum_field(AlertWindow, 4, default=AlertWindow.DAY)
     stopped_hours: int = Field(default=6)  # "conversions stopped": no paid order for this many hours
     min_sessions: int = Field(default=100)
     min_orders: int = Field(default=0)
@@ -74,8 +113,8 @@ class AlertEvent(SQLModel, table=True):
     rule_id: int = Field(foreign_key="alert_rule.id", index=True, ondelete="CASCADE")
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
     campaign_version_id: int | None = Field(default=None, foreign_key="campaign_version.id", ondelete="SET NULL")
-    kind: str = Field(max_length=24)  # fired | resolved | suppressed_volume | suppressed_cooldown
-    metric: str = Field(max_length=24)
+    kind: AlertEventKind = enum_field(AlertEventKind, 24)
+    metric: AlertMetric = enum_field(AlertMetric, 24)
     value: float | None = Field(default=None)
     threshold: float | None = Field(default=None)
     previous_value: float | None = Field(default=None)

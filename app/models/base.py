@@ -1,17 +1,21 @@
-"""Column types and helpers shared by every table: aware UTC times and prefixed opaque ids."""
+"""Column types and helpers shared by every table: aware UTC times, status-like enums as VARCHAR, prefixed opaque
+ids."""
 
 from __future__ import annotations
 
 import secrets
 import string
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime
+from pydantic_core import PydanticUndefined
+from sqlalchemy import DateTime, String
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
 
 _ALPHABET = string.ascii_lowercase + string.digits
+E = TypeVar("E", bound=StrEnum)
 
 
 def utcnow() -> datetime:
@@ -50,3 +54,49 @@ def utc_field(*, nullable: bool = False, default_now: bool = False, index: bool 
     elif nullable:
         kwargs["default"] = None
     return Field(**kwargs)
+
+
+class EnumString(TypeDecorator[str]):
+    """A ``StrEnum`` in a plain VARCHAR column (no database enum type, no CHECK: the schema stays text). Members are
+    written as their values; a stored value is read back as its member, or as the plain string when it is not (or no
+    longer) one: stored data never makes a read fail."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return self.enum(value)
+        except ValueError:
+            return value
+
+
+def enum_field(
+    enum: type[E],
+    length: int,
+    *,
+    default: E | None = None,
+    nullable: bool = False,
+    index: bool = False,
+    primary_key: bool = False,
+    server_default: E | None = None,
+) -> Any:
+    """A column annotated with ``enum``, stored as VARCHAR(``length``) (see EnumString)."""
+    column_kwargs: dict[str, Any] = {} if server_default is None else {"server_default": server_default.value}
+    return Field(
+        default=PydanticUndefined if default is None and not nullable else default,
+        sa_type=EnumString(enum, length),
+        nullable=nullable,
+        index=index,
+        primary_key=primary_key,
+        sa_column_kwargs=column_kwargs,
+    )

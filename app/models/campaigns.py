@@ -3,12 +3,54 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
+
+
+class Channel(StrEnum):
+    """The ad platform a campaign runs on (``channel`` in the API and the database)."""
+
+    META = "meta"
+    GOOGLE = "google"
+    TIKTOK = "tiktok"
+    EMAIL = "email"
+    OTHER = "other"
+
+
+class ChannelGroup(StrEnum):
+    """The marketing channel group people report by; editable, it defaults from the platform."""
+
+    PAID_SOCIAL = "paid_social"
+    PAID_SEARCH = "paid_search"
+    DISPLAY = "display"
+    AFFILIATES = "affiliates"
+    EMAIL = "email"
+    ORGANIC_SOCIAL = "organic_social"
+    REFERRAL = "referral"
+    OTHER = "other"
+
+
+class CampaignStatus(StrEnum):
+    """A campaign's life: only active ones match sessions."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class Provider(StrEnum):
+    """Where a pixel sends conversions."""
+
+    META = "meta"
+    GA4 = "ga4"
+    GOOGLE_ADS = "google_ads"
+    WEBHOOK = "webhook"
 
 
 class Campaign(SQLModel, table=True):
@@ -20,10 +62,12 @@ class Campaign(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
     name: str = Field(max_length=120)
     # The ad platform (meta, google, tiktok, email, other): where the ads run and where conversions are sent.
-    channel: str = Field(max_length=16)
+    channel: Channel = enum_field(Channel, 16)
     # The marketing channel group people report by (paid_social, paid_search, …); defaults from the platform.
-    channel_group: str = Field(default="other", max_length=24, sa_column_kwargs={"server_default": "other"})
-    status: str = Field(default="draft", max_length=16)
+    channel_group: ChannelGroup = enum_field(
+        ChannelGroup, 24, default=ChannelGroup.OTHER, server_default=ChannelGroup.OTHER
+    )
+    status: CampaignStatus = enum_field(CampaignStatus, 16, default=CampaignStatus.DRAFT)
     # Lower first when matching sessions; ties by creation order.
     priority: int = Field(default=100)
     active_version_id: int | None = Field(default=None)
@@ -59,7 +103,7 @@ class Pixel(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     public_id: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
     account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
-    provider: str = Field(max_length=16)
+    provider: Provider = enum_field(Provider, 16)
     name: str = Field(max_length=120)
     # Non-secret settings (pixel id, measurement id, …), shown in the UI.
     settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

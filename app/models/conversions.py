@@ -4,12 +4,44 @@ to send it (request with secrets redacted, the provider's answer, timing)."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
+from app.models.campaigns import Provider
+
+
+class AttemptOutcome(StrEnum):
+    """How one attempt to send a conversion ended: ``in_flight`` until it does (``interrupted`` when its process
+    stopped first)."""
+
+    IN_FLIGHT = "in_flight"
+    SENT = "sent"
+    RETRY = "retry"
+    DEAD = "dead"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
+class ConversionKind(StrEnum):
+    """What a conversion reports: a sale, a subscription's renewal, or a refund of either."""
+
+    PURCHASE = "purchase"
+    RENEWAL = "renewal"
+    REFUND = "refund"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a conversion's delivery to one pixel is."""
+
+    PENDING = "pending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    DEAD = "dead"
+    SKIPPED = "skipped"
 
 
 class ConversionDelivery(SQLModel, table=True):
@@ -33,8 +65,8 @@ class ConversionDelivery(SQLModel, table=True):
     # Kept when the pixel is deleted (history stays readable through provider and pixel_name).
     pixel_id: int | None = Field(default=None, foreign_key="pixel.id", ondelete="SET NULL")
     pixel_name: str = Field(default="", max_length=120)
-    provider: str = Field(max_length=16)
-    kind: str = Field(max_length=16)  # purchase | renewal | refund
+    provider: Provider = enum_field(Provider, 16)
+    kind: ConversionKind = enum_field(ConversionKind, 16)
     dedup_key: str = Field(sa_column=Column(String(160), unique=True, nullable=False))
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", ondelete="SET NULL")
     # The internal conversion (services/conversions.Conversion as JSON): what every provider's serializer reads.
@@ -42,7 +74,7 @@ class ConversionDelivery(SQLModel, table=True):
     event_time: datetime = utc_field()
     test: bool = Field(default=False)
     # pending | retrying | sent | dead | skipped
-    status: str = Field(default="pending", max_length=16)
+    status: DeliveryStatus = enum_field(DeliveryStatus, 16, default=DeliveryStatus.PENDING)
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     attempts: int = Field(default=0)
     next_attempt_at: datetime = utc_field(default_now=True)
@@ -70,6 +102,5 @@ class DeliveryAttempt(SQLModel, table=True):
     request: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     response_status: int | None = Field(default=None)
     response_body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    # in_flight | sent | retry | dead | skipped | interrupted
-    outcome: str = Field(default="in_flight", max_length=16)
+    outcome: AttemptOutcome = enum_field(AttemptOutcome, 16, default=AttemptOutcome.IN_FLIGHT)
     message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

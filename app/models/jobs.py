@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
+
+
+class JobOutcome(StrEnum):
+    """How a job run ended: ``running`` until it does (forever, when its process died mid-run: then the next holder
+    marks it ``interrupted``). ``skipped`` is never stored: another process held the lease."""
+
+    RUNNING = "running"
+    OK = "ok"
+    ERROR = "error"
+    LEASE_LOST = "lease_lost"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
 
 
 class JobLease(SQLModel, table=True):
@@ -29,5 +42,5 @@ class JobRun(SQLModel, table=True):
     holder: str = Field(max_length=120)
     started_at: datetime = utc_field(index=True)
     finished_at: datetime | None = utc_field(nullable=True)
-    outcome: str = Field(default="running", max_length=16)
+    outcome: JobOutcome = enum_field(JobOutcome, 16, default=JobOutcome.RUNNING)
     detail: str = Field(default="", max_length=2000)

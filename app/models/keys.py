@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, String
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
 
 
 class KeyKind(StrEnum):
@@ -22,7 +22,7 @@ class ApiKey(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     public_id: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
     account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
-    kind: str = Field(max_length=16)
+    kind: KeyKind = enum_field(KeyKind, 16)
     label: str = Field(default="", max_length=120)
     # Secret keys: the first characters (shown in lists, used to find the row); publishable keys: the whole key.
     lookup: str = Field(sa_column=Column(String(80), unique=True, nullable=False))

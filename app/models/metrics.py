@@ -9,16 +9,34 @@ rows were added in.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
 
 
 def _big() -> Any:
     return Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class SpendSource(StrEnum):
+    """How ad spend arrived: an uploaded CSV or the API."""
+
+    CSV = "csv"
+    API = "api"
+
+
+class AttributionModel(StrEnum):
+    """Which touches get credit for a conversion, and how much."""
+
+    LAST_TOUCH = "last_touch"
+    FIRST_TOUCH = "first_touch"
+    LINEAR = "linear"
+    POSITION_BASED = "position_based"
+    TIME_DECAY = "time_decay"
 
 
 class AdSpend(SQLModel, table=True):
@@ -38,7 +56,7 @@ class AdSpend(SQLModel, table=True):
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     impressions: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     clicks: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    source: str = Field(default="csv", max_length=16)  # csv | api
+    source: SpendSource = enum_field(SpendSource, 16, default=SpendSource.CSV)
     imported_at: datetime = utc_field(default_now=True)
 
 
@@ -70,7 +88,7 @@ class SalesRollup(SQLModel, table=True):
 
     account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
     day: date = Field(primary_key=True)
-    model: str = Field(primary_key=True, max_length=16)
+    model: AttributionModel = enum_field(AttributionModel, 16, primary_key=True)
     campaign_id: int = Field(default=0, primary_key=True)
     campaign_version_id: int = Field(default=0, primary_key=True)
     product_id: str = Field(default="", primary_key=True, max_length=64)

@@ -4,12 +4,13 @@ Stripe confirmed (payments and refunds), and every webhook event processed once.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
 
 
 def _json(*, nullable: bool = True) -> Any:
@@ -73,6 +74,45 @@ class StripePrice(SQLModel, table=True):
     synced_at: datetime = utc_field(default_now=True)
 
 
+class OrderStatus(StrEnum):
+    """Where an order's payment is (services/orders.py moves it forward only; the refunded ones are shown, not
+    stored: see ``display_status``)."""
+
+    CREATED = "created"
+    PENDING = "pending"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class OrderMode(StrEnum):
+    """What the Checkout Session sold: a one-off payment or a subscription."""
+
+    PAYMENT = "payment"
+    SUBSCRIPTION = "subscription"
+
+
+class PaymentKind(StrEnum):
+    """Which money a payment is: a one-off order's, a subscription's first invoice, a renewal, or another invoice
+    of the subscription (an adjustment)."""
+
+    ONE_OFF = "one_off"
+    FIRST = "first"
+    RENEWAL = "renewal"
+    ADJUSTMENT = "adjustment"
+
+
+class WebhookOutcome(StrEnum):
+    """What a Stripe event did (``duplicate`` is only answered, never stored: the first delivery's row stays)."""
+
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    UNLINKED = "unlinked"  # no order yet: kept, and applied once an order claims its link key
+    DUPLICATE = "duplicate"
+
+
 class Order(SQLModel, table=True):
     """A checkout started through PaidSignal, with the attribution snapshot taken when it started."""
 
@@ -94,8 +134,8 @@ class Order(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
     # Deterministic per request (see checkout.idempotency_key): the same request twice is one order.
     request_key: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
-    mode: str = Field(max_length=16)  # payment | subscription
-    status: str = Field(default="created", max_length=24)
+    mode: OrderMode = enum_field(OrderMode, 16)
+    status: OrderStatus = enum_field(OrderStatus, 24, default=OrderStatus.CREATED)
     status_changed_at: datetime = utc_field(default_now=True)
     currency: str = Field(max_length=3)
     # What the items cost at our catalogue's prices when checkout started; Stripe's amount_total once known.
@@ -165,7 +205,7 @@ class Payment(SQLModel, table=True):
     order_id: int | None = Field(default=None, foreign_key="shop_order.id", index=True, ondelete="SET NULL")
     subscription_stripe_id: str | None = Field(default=None, max_length=64)
     stripe_key: str = Field(max_length=64)
-    kind: str = Field(max_length=16)  # one_off | first | renewal
+    kind: PaymentKind = enum_field(PaymentKind, 16)
     billing_reason: str | None = Field(default=None, max_length=40)
     invoice_id: str | None = Field(default=None, max_length=64)
     payment_intent_id: str | None = Field(default=None, max_length=64, index=True)
@@ -212,8 +252,7 @@ class StripeEvent(SQLModel, table=True):
     stripe_created: int = Field(sa_column=Column(BigInteger, nullable=False))
     object_id: str | None = Field(default=None, max_length=255)
     order_id: int | None = Field(default=None, foreign_key="shop_order.id", ondelete="SET NULL")
-    # applied | ignored | unlinked
-    outcome: str = Field(max_length=16)
+    outcome: WebhookOutcome = enum_field(WebhookOutcome, 16)
     # Unlinked events keep their object and the Stripe id that would link them (a subscription, a PaymentIntent),
     # so they are applied as soon as an order claims that id: nothing Stripe sent is lost to arrival order.
     link_key: str | None = Field(default=None, max_length=255)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.base import utc_field
+from app.models.base import enum_field, utc_field
 
 # BIGINT on PostgreSQL; plain INTEGER on SQLite so the key stays the rowid (autoincrement).
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -21,6 +22,14 @@ def _s(length: int, *, nullable: bool = True, index: bool = False) -> Any:
 def _m(length: int) -> Any:
     # sa_type, not sa_column: a mixin's Column object cannot be shared by two tables.
     return Field(default=None, sa_type=String(length), nullable=True)
+
+
+class EventSource(StrEnum):
+    """Who sent an event: the shop's browser pixel, its server, or the install page's test (stored, never counted)."""
+
+    BROWSER = "browser"
+    SERVER = "server"
+    TEST = "test"
 
 
 class MarketingFields(SQLModel):
@@ -57,7 +66,7 @@ class Event(MarketingFields, table=True):
     type: str = Field(sa_column=Column(String(40), nullable=False))
     occurred_at: datetime = utc_field()
     received_at: datetime = utc_field()
-    source: str = Field(default="browser", max_length=16)  # browser | server | test
+    source: EventSource = enum_field(EventSource, 16, default=EventSource.BROWSER)
     visitor_id: str | None = _s(64)
     session_key: str | None = _s(64)
     url: str | None = _s(2048)

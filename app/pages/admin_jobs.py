@@ -9,7 +9,6 @@ from app.components.forms import clear_filters_button, load_more_footer, select_
 from app.components.layout import loading, no_match_card, template
 from app.state.admin_jobs import ALL, OUTCOMES, STAFF_ONLY, AdminJobsState, LeaseItem, RunItem
 
-S = AdminJobsState
 OUTCOME_COLORS = {"ok": "green", "error": "red", "lease_lost": "amber", "running": "blue", "abandoned": "orange"}
 LEASE_COLUMNS = ("Job", "Holder", "Acquired", "Expires", "Next slot due", "Held now")
 RUN_COLUMNS = ("Job", "Holder", "Started", "Finished", "Duration", "Outcome", "Detail")
@@ -56,11 +55,11 @@ def leases_table() -> rx.Component:
             "process (the next slot may run from its due time). A holder that died keeps its lease until it expires."
         ),
         rx.cond(
-            S.leases.length() == 0,  # type: ignore[attr-defined]
+            AdminJobsState.leases.length() == 0,  # type: ignore[attr-defined]
             small("No job has taken a lease yet.", id="leases-empty"),
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in LEASE_COLUMNS])),
-                rx.table.body(rx.foreach(S.leases, lease_row)),
+                rx.table.body(rx.foreach(AdminJobsState.leases, lease_row)),
                 width="100%",
                 size="1",
                 id="leases-table",
@@ -96,20 +95,26 @@ def run_filters() -> rx.Component:
             rx.select.trigger(id="filter-job", placeholder="All jobs"),
             rx.select.content(
                 rx.select.item("All jobs", value=ALL),
-                rx.foreach(S.job_names, lambda name: rx.select.item(name, value=name)),
+                rx.foreach(AdminJobsState.job_names, lambda name: rx.select.item(name, value=name)),
             ),
-            value=S.job_filter,
-            on_change=S.filter_job,
+            value=AdminJobsState.job_filter,
+            on_change=AdminJobsState.filter_job,
         ),
         select_input(
             [(ALL, "All outcomes"), *[(o, o) for o in OUTCOMES]],
-            value=S.outcome_filter,
-            on_change=S.filter_outcome,
+            value=AdminJobsState.outcome_filter,
+            on_change=AdminJobsState.filter_outcome,
             id="filter-outcome",
         ),
-        clear_filters_button(S.filtered, S.clear_filters),
+        clear_filters_button(AdminJobsState.filtered, AdminJobsState.clear_filters),
         rx.spacer(),
-        rx.button(rx.icon("refresh-cw", size=14), "Refresh", variant="soft", on_click=S.refresh, id="refresh-jobs"),
+        rx.button(
+            rx.icon("refresh-cw", size=14),
+            "Refresh",
+            variant="soft",
+            on_click=AdminJobsState.refresh,
+            id="refresh-jobs",
+        ),
         spacing="3",
         align="center",
         wrap="wrap",
@@ -121,18 +126,18 @@ def runs_table() -> rx.Component:
     return rx.vstack(
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in RUN_COLUMNS])),
-            rx.table.body(rx.foreach(S.runs, run_row)),
+            rx.table.body(rx.foreach(AdminJobsState.runs, run_row)),
             width="100%",
             size="1",
             id="runs-table",
         ),
         load_more_footer(
-            shown=S.runs.length(),  # type: ignore[attr-defined]
-            total=S.total,
+            shown=AdminJobsState.runs.length(),  # type: ignore[attr-defined]
+            total=AdminJobsState.total,
             noun="runs",
-            has_more=S.has_more,
-            loading=S.loading_more,
-            on_click=S.load_more,
+            has_more=AdminJobsState.has_more,
+            loading=AdminJobsState.loading_more,
+            on_click=AdminJobsState.load_more,
             id="runs-total",
         ),
         spacing="3",
@@ -149,10 +154,10 @@ def runs_section() -> rx.Component:
         ),
         run_filters(),
         rx.cond(
-            S.runs.length() == 0,  # type: ignore[attr-defined]
+            AdminJobsState.runs.length() == 0,  # type: ignore[attr-defined]
             rx.cond(
-                S.filtered,
-                no_match_card("runs", S.clear_filters),
+                AdminJobsState.filtered,
+                no_match_card("runs", AdminJobsState.clear_filters),
                 small("No job has run yet.", id="runs-empty"),
             ),
             runs_table(),
@@ -169,14 +174,16 @@ def staff_only() -> rx.Component:
 @template(routes.ADMIN_JOBS, "Jobs", on_load=AdminJobsState.load_jobs)
 def admin_jobs_page() -> rx.Component:
     return rx.cond(
-        S.loaded,
+        AdminJobsState.loaded,
         rx.cond(
-            S.forbidden,
+            AdminJobsState.forbidden,
             staff_only(),
             rx.vstack(
                 rx.cond(
-                    S.error != "",
-                    rx.callout(S.error, icon="triangle-alert", color_scheme="red", size="1", id="jobs-error"),
+                    AdminJobsState.error != "",
+                    rx.callout(
+                        AdminJobsState.error, icon="triangle-alert", color_scheme="red", size="1", id="jobs-error"
+                    ),
                 ),
                 leases_table(),
                 runs_section(),

@@ -21,7 +21,6 @@ from app.pages.usage import (
 )
 from app.state.admin_usage import STAFF_ONLY, AccountItem, AdminUsageState
 
-S = AdminUsageState
 ACCOUNT_COLUMNS = (
     "Account",
     "Plan",
@@ -69,7 +68,11 @@ def top_row(item: AccountItem) -> rx.Component:
 
 def download_button() -> rx.Component:
     return rx.button(
-        rx.icon("download", size=14), "Download CSV", variant="soft", on_click=S.download_csv, id="download-usage-csv"
+        rx.icon("download", size=14),
+        "Download CSV",
+        variant="soft",
+        on_click=AdminUsageState.download_csv,
+        id="download-usage-csv",
     )
 
 
@@ -79,28 +82,28 @@ def staff_only() -> rx.Component:
 
 def admin_usage_content() -> rx.Component:
     return rx.vstack(
-        range_bar(S, download_button()),
+        range_bar(AdminUsageState, download_button()),
         small(
             "The CSV has one row per account per day with any usage: day, account, account_name, plan, requests, "
             "errors, events (accepted through the API), llm_calls, prompt_tokens, completion_tokens, cost_usd, "
             "conversions_sent, emails_sent."
         ),
-        error_callout(S),
+        error_callout(AdminUsageState),
         rx.cond(
-            S.range_start != "",
+            AdminUsageState.range_start != "",
             rx.vstack(
-                totals_grid(S),
+                totals_grid(AdminUsageState),
                 rx.cond(
-                    S.has_activity,
+                    AdminUsageState.has_activity,
                     rx.vstack(
                         section(
                             "Top accounts by assistant cost",
                             empty_or(
-                                S.top_by_cost,
+                                AdminUsageState.top_by_cost,
                                 "No assistant cost in this range.",
                                 table(
                                     ("Account", "Plan", "Assistant calls", "Tokens in / out", "Cost"),
-                                    S.top_by_cost,
+                                    AdminUsageState.top_by_cost,
                                     top_row,
                                     id="usage-top-accounts",
                                 ),
@@ -110,10 +113,10 @@ def admin_usage_content() -> rx.Component:
                         ),
                         section(
                             "Accounts",
-                            table(ACCOUNT_COLUMNS, S.account_rows, account_row, id="usage-accounts"),
+                            table(ACCOUNT_COLUMNS, AdminUsageState.account_rows, account_row, id="usage-accounts"),
                             id="usage-accounts-section",
                         ),
-                        days_section(S),
+                        days_section(AdminUsageState),
                         spacing="5",
                         width="100%",
                     ),
@@ -130,4 +133,6 @@ def admin_usage_content() -> rx.Component:
 
 @template(routes.ADMIN_USAGE, "Usage across accounts", on_load=AdminUsageState.load_admin_usage)
 def admin_usage_page() -> rx.Component:
-    return rx.cond(S.loaded, rx.cond(S.forbidden, staff_only(), admin_usage_content()), loading())
+    return rx.cond(
+        AdminUsageState.loaded, rx.cond(AdminUsageState.forbidden, staff_only(), admin_usage_content()), loading()
+    )

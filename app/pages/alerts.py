@@ -19,32 +19,32 @@ from app.components.forms import readonly_note
 from app.components.layout import loading, template
 from app.state.alerts import AlertsState
 
-S = AlertsState
-
 
 def rules_section() -> rx.Component:
     return rx.vstack(
         rx.hstack(
             rx.heading("Rules", size="4"),
             rx.spacer(),
-            rx.cond(S.can_edit_marketing & (S.rules.length() > 0), new_rule_button(id="new-rule")),  # type: ignore[attr-defined]
+            rx.cond(AlertsState.can_edit_marketing & (AlertsState.rules.length() > 0), new_rule_button(id="new-rule")),  # type: ignore[attr-defined]
             align="center",
             width="100%",
         ),
         rx.cond(
-            ~S.can_edit_marketing,
+            ~AlertsState.can_edit_marketing,
             readonly_note(
                 "Your role can look at alerts and their history; a marketer, an admin or the owner edits them.",
                 "alerts-readonly-note",
             ),
         ),
         rx.cond(
-            S.error != "",
-            rx.callout(S.error, icon="triangle-alert", color_scheme="red", size="1", id="alerts-error", width="100%"),
+            AlertsState.error != "",
+            rx.callout(
+                AlertsState.error, icon="triangle-alert", color_scheme="red", size="1", id="alerts-error", width="100%"
+            ),
         ),
         rx.cond(
-            S.loaded,
-            rx.cond(S.rules.length() == 0, rules_empty(), rules_table()),  # type: ignore[attr-defined]
+            AlertsState.loaded,
+            rx.cond(AlertsState.rules.length() == 0, rules_empty(), rules_table()),  # type: ignore[attr-defined]
             loading(),
         ),
         spacing="3",
@@ -57,14 +57,19 @@ def history_section() -> rx.Component:
         rx.heading("History", size="4"),
         history_filters(),
         rx.cond(
-            S.events_error != "",
+            AlertsState.events_error != "",
             rx.callout(
-                S.events_error, icon="triangle-alert", color_scheme="red", size="1", id="history-error", width="100%"
+                AlertsState.events_error,
+                icon="triangle-alert",
+                color_scheme="red",
+                size="1",
+                id="history-error",
+                width="100%",
             ),
         ),
         rx.cond(
-            S.events_loaded,
-            rx.cond(S.events.length() == 0, history_empty(), history_table()),  # type: ignore[attr-defined]
+            AlertsState.events_loaded,
+            rx.cond(AlertsState.events.length() == 0, history_empty(), history_table()),  # type: ignore[attr-defined]
             loading(),
         ),
         spacing="3",

@@ -13,8 +13,6 @@ from app.components.layout import loading, template
 from app.state.campaign_editor import CampaignEditorState
 from app.state.metrics import VersionComparisonState
 
-E = CampaignEditorState
-
 
 @template(
     routes.CAMPAIGN,
@@ -23,9 +21,9 @@ E = CampaignEditorState
 )
 def campaign_page() -> rx.Component:
     return rx.cond(
-        E.loaded,
+        CampaignEditorState.loaded,
         rx.cond(
-            E.not_found != "",
+            CampaignEditorState.not_found != "",
             not_found(),
             rx.vstack(
                 header(),

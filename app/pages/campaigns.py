@@ -9,30 +9,33 @@ from app.components.forms import readonly_note, select_input, status_badge
 from app.components.layout import field, form_error, loading, no_match_card, template
 from app.state.campaigns import ALL, CHANNEL_GROUP_OPTIONS, CHANNELS, STATUSES, CampaignItem, CampaignsState
 
-S = CampaignsState
-
 
 def create_form() -> rx.Component:
     return rx.cond(
-        S.can_edit_marketing,
+        CampaignsState.can_edit_marketing,
         rx.card(
             rx.form(
                 rx.vstack(
                     rx.heading("New campaign", size="3"),
-                    form_error(S.error),
+                    form_error(CampaignsState.error),
                     rx.hstack(
                         field("Name", "name", placeholder="e.g. Spring sale (Meta)", required=True),
                         rx.vstack(
                             rx.text("Platform", size="2", weight="medium"),
-                            select_input(CHANNELS, value=S.new_channel, on_change=S.set_new_channel, id="new-channel"),
+                            select_input(
+                                CHANNELS,
+                                value=CampaignsState.new_channel,
+                                on_change=CampaignsState.set_new_channel,
+                                id="new-channel",
+                            ),
                             spacing="1",
                         ),
                         rx.vstack(
                             rx.text("Channel group", size="2", weight="medium"),
                             select_input(
                                 CHANNEL_GROUP_OPTIONS,
-                                value=S.new_channel_group,
-                                on_change=S.set_new_channel_group,
+                                value=CampaignsState.new_channel_group,
+                                on_change=CampaignsState.set_new_channel_group,
                                 id="new-channel-group",
                             ),
                             spacing="1",
@@ -44,7 +47,7 @@ def create_form() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                on_submit=S.create_campaign,
+                on_submit=CampaignsState.create_campaign,
                 reset_on_submit=True,
             ),
             width="100%",
@@ -64,38 +67,38 @@ def filters() -> rx.Component:
                 name="q",
                 id="campaign-search",
                 placeholder="Search by name",
-                default_value=S.search,
+                default_value=CampaignsState.search,
                 # A new value from the URL (back button, shared link) remounts the input with it.
-                key=S.search,
+                key=CampaignsState.search,
                 width="240px",
             ),
             rx.button("Search", type="submit", variant="soft", id="search-campaigns"),
             select_input(
                 [(ALL, "All statuses"), *[(s, s.capitalize()) for s in STATUSES]],
-                value=S.status_filter,
-                on_change=S.filter_status,
+                value=CampaignsState.status_filter,
+                on_change=CampaignsState.filter_status,
                 id="filter-status",
             ),
             select_input(
                 [(ALL, "All channel groups"), *CHANNEL_GROUP_OPTIONS],
-                value=S.group_filter,
-                on_change=S.filter_group,
+                value=CampaignsState.group_filter,
+                on_change=CampaignsState.filter_group,
                 id="filter-group",
             ),
             select_input(
                 [(ALL, "All platforms"), *[(c, c.capitalize()) for c in CHANNELS]],
-                value=S.channel_filter,
-                on_change=S.filter_channel,
+                value=CampaignsState.channel_filter,
+                on_change=CampaignsState.filter_channel,
                 id="filter-channel",
             ),
             rx.cond(
-                S.filtered,
+                CampaignsState.filtered,
                 rx.button(
                     "Clear filters",
                     type="button",
                     variant="ghost",
                     size="2",
-                    on_click=S.clear_filters,
+                    on_click=CampaignsState.clear_filters,
                     id="clear-filters",
                 ),
             ),
@@ -103,7 +106,7 @@ def filters() -> rx.Component:
             align="center",
             wrap="wrap",
         ),
-        on_submit=S.search_campaigns,
+        on_submit=CampaignsState.search_campaigns,
         width="100%",
     )
 
@@ -131,25 +134,25 @@ def campaign_row(item: CampaignItem) -> rx.Component:
 
 def pagination() -> rx.Component:
     return rx.hstack(
-        rx.text(S.total_text, size="2", color_scheme="gray", id="campaign-total"),
+        rx.text(CampaignsState.total_text, size="2", color_scheme="gray", id="campaign-total"),
         rx.spacer(),
         rx.button(
             rx.icon("chevron-left", size=14),
             "Previous",
             size="1",
             variant="soft",
-            disabled=S.page <= 1,
-            on_click=S.previous_page,
+            disabled=CampaignsState.page <= 1,
+            on_click=CampaignsState.previous_page,
             id="prev-page",
         ),
-        rx.text("Page ", S.page, " of ", S.pages, size="2", id="page-info"),
+        rx.text("Page ", CampaignsState.page, " of ", CampaignsState.pages, size="2", id="page-info"),
         rx.button(
             "Next",
             rx.icon("chevron-right", size=14),
             size="1",
             variant="soft",
-            disabled=S.page >= S.pages,
-            on_click=S.next_page,
+            disabled=CampaignsState.page >= CampaignsState.pages,
+            on_click=CampaignsState.next_page,
             id="next-page",
         ),
         align="center",
@@ -160,8 +163,8 @@ def pagination() -> rx.Component:
 
 def empty_state() -> rx.Component:
     return rx.cond(
-        S.filtered,
-        no_match_card("campaigns", S.clear_filters),
+        CampaignsState.filtered,
+        no_match_card("campaigns", CampaignsState.clear_filters),
         rx.card(
             rx.vstack(
                 rx.icon("megaphone", size=32, color=rx.color("gray", 9)),
@@ -193,7 +196,7 @@ def campaigns_table() -> rx.Component:
                     ]
                 )
             ),
-            rx.table.body(rx.foreach(S.campaigns, campaign_row)),
+            rx.table.body(rx.foreach(CampaignsState.campaigns, campaign_row)),
             width="100%",
             id="campaigns-table",
         ),
@@ -209,8 +212,8 @@ def campaigns_page() -> rx.Component:
         create_form(),
         filters(),
         rx.cond(
-            S.loaded,
-            rx.cond(S.campaigns.length() == 0, empty_state(), campaigns_table()),  # type: ignore[attr-defined]
+            CampaignsState.loaded,
+            rx.cond(CampaignsState.campaigns.length() == 0, empty_state(), campaigns_table()),  # type: ignore[attr-defined]
             loading(),
         ),
         spacing="4",

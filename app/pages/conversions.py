@@ -15,7 +15,11 @@ from app.components.conversions import (
     small,
     test_mode_badge,
 )
-from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, select_input
+from app.components.forms import (
+    campaign_and_date_filters,
+    load_more_footer,
+    select_input,
+)
 from app.components.layout import loading, no_match_card, template
 from app.state.conversions import (
     ALL,
@@ -28,7 +32,6 @@ from app.state.conversions import (
     StatusTotal,
 )
 
-S = ConversionsState
 COLUMNS = ("Time", "Order", "Provider", "Kind", "Value", "Campaign", "Status", "Attempts", "Reason")
 
 
@@ -39,10 +42,10 @@ def total_button(total: StatusTotal) -> rx.Component:
         rx.badge(
             total["count"], variant="solid", color_scheme=rx.match(status, *DELIVERY_STATUS_COLORS.items(), "gray")
         ),
-        variant=rx.cond(S.status_filter == status, "solid", "soft"),
+        variant=rx.cond(ConversionsState.status_filter == status, "solid", "soft"),
         color_scheme=rx.match(status, *DELIVERY_STATUS_COLORS.items(), "gray"),
         size="2",
-        on_click=S.filter_status(status),
+        on_click=ConversionsState.filter_status(status),
         class_name="status-total",
         id="total-" + status,
     )
@@ -52,13 +55,13 @@ def totals_bar() -> rx.Component:
     return rx.hstack(
         rx.button(
             "all",
-            variant=rx.cond(S.status_filter == ALL, "solid", "soft"),
+            variant=rx.cond(ConversionsState.status_filter == ALL, "solid", "soft"),
             color_scheme="gray",
             size="2",
-            on_click=S.filter_status(ALL),
+            on_click=ConversionsState.filter_status(ALL),
             id="total-all",
         ),
-        rx.foreach(S.totals, total_button),
+        rx.foreach(ConversionsState.totals, total_button),
         spacing="2",
         wrap="wrap",
         id="conversion-totals",
@@ -69,19 +72,17 @@ def filters() -> rx.Component:
     return rx.hstack(
         select_input(
             [(ALL, "All providers"), *[(p, PROVIDER_NAMES[p]) for p in PROVIDERS]],
-            value=S.provider_filter,
-            on_change=S.filter_provider,
+            value=ConversionsState.provider_filter,
+            on_change=ConversionsState.filter_provider,
             id="filter-provider",
         ),
         select_input(
             [(ALL, "All statuses"), *[(s, s.capitalize()) for s in STATUSES]],
-            value=S.status_filter,
-            on_change=S.filter_status,
+            value=ConversionsState.status_filter,
+            on_change=ConversionsState.filter_status,
             id="filter-status",
         ),
-        campaign_filter(S.campaign_options, value=S.campaign_filter, on_change=S.filter_campaign, all_value=ALL),
-        date_range_form(since=S.since, until=S.until, on_submit=S.filter_dates, prefix="conversions"),
-        clear_filters_button(S.filtered, S.clear_filters),
+        *campaign_and_date_filters(ConversionsState, prefix="conversions", all_value=ALL),
         spacing="3",
         align="center",
         wrap="wrap",
@@ -129,7 +130,7 @@ def delivery_row(item: DeliveryItem) -> rx.Component:
             ),
             class_name="delivery-reason",
         ),
-        on_click=S.open_delivery(item["delivery_id"]),
+        on_click=ConversionsState.open_delivery(item["delivery_id"]),
         cursor="pointer",
         _hover={"background": rx.color("gray", 3)},
         class_name="delivery-row",
@@ -141,18 +142,18 @@ def deliveries_table() -> rx.Component:
     return rx.vstack(
         rx.table.root(
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in COLUMNS])),
-            rx.table.body(rx.foreach(S.deliveries, delivery_row)),
+            rx.table.body(rx.foreach(ConversionsState.deliveries, delivery_row)),
             width="100%",
             size="1",
             id="deliveries-table",
         ),
         load_more_footer(
-            shown=S.deliveries.length(),  # type: ignore[attr-defined]
-            total=S.total,
+            shown=ConversionsState.deliveries.length(),  # type: ignore[attr-defined]
+            total=ConversionsState.total,
             noun="conversions",
-            has_more=S.has_more,
-            loading=S.loading_more,
-            on_click=S.load_more,
+            has_more=ConversionsState.has_more,
+            loading=ConversionsState.loading_more,
+            on_click=ConversionsState.load_more,
             id="deliveries-total",
         ),
         spacing="3",
@@ -162,8 +163,8 @@ def deliveries_table() -> rx.Component:
 
 def empty_state() -> rx.Component:
     return rx.cond(
-        S.filtered,
-        no_match_card("conversions", S.clear_filters),
+        ConversionsState.filtered,
+        no_match_card("conversions", ConversionsState.clear_filters),
         rx.card(
             rx.vstack(
                 rx.icon("send", size=32, color=rx.color("gray", 9)),
@@ -189,13 +190,18 @@ def empty_state() -> rx.Component:
 
 
 def detail_dialog() -> rx.Component:
-    view = S.open_view
+    view = ConversionsState.open_view
     return rx.dialog.root(
         rx.dialog.content(
             rx.hstack(
                 rx.dialog.title("Conversion ", rx.code(view["row"]["delivery_id"], size="2"), margin="0"),
                 rx.spacer(),
-                send_again_button(view, can_replay=S.can_edit_marketing, on_replay=S.replay, loading=S.replaying),
+                send_again_button(
+                    view,
+                    can_replay=ConversionsState.can_edit_marketing,
+                    on_replay=ConversionsState.replay,
+                    loading=ConversionsState.replaying,
+                ),
                 rx.dialog.close(rx.icon_button(rx.icon("x", size=16), variant="ghost", color_scheme="gray")),
                 align="center",
                 width="100%",
@@ -219,8 +225,8 @@ def detail_dialog() -> rx.Component:
             max_width="860px",
             id="delivery-detail",
         ),
-        open=S.detail_open,
-        on_open_change=S.set_detail_open,
+        open=ConversionsState.detail_open,
+        on_open_change=ConversionsState.set_detail_open,
     )
 
 
@@ -241,8 +247,8 @@ def export_form() -> rx.Component:
                             type="date",
                             name="from",
                             id="export-from",
-                            default_value=S.export_since,
-                            key=S.export_since,
+                            default_value=ConversionsState.export_since,
+                            key=ConversionsState.export_since,
                             required=True,
                         ),
                         spacing="1",
@@ -253,8 +259,8 @@ def export_form() -> rx.Component:
                             type="date",
                             name="to",
                             id="export-to",
-                            default_value=S.export_until,
-                            key=S.export_until,
+                            default_value=ConversionsState.export_until,
+                            key=ConversionsState.export_until,
                             required=True,
                         ),
                         spacing="1",
@@ -273,7 +279,7 @@ def export_form() -> rx.Component:
                 width="100%",
                 align="start",
             ),
-            on_submit=S.export_google_ads,
+            on_submit=ConversionsState.export_google_ads,
         ),
         width="100%",
         id="google-ads-export",
@@ -286,14 +292,19 @@ def conversions_page() -> rx.Component:
         totals_bar(),
         filters(),
         rx.cond(
-            S.error != "",
+            ConversionsState.error != "",
             rx.callout(
-                S.error, icon="triangle-alert", color_scheme="red", size="1", id="conversions-error", width="100%"
+                ConversionsState.error,
+                icon="triangle-alert",
+                color_scheme="red",
+                size="1",
+                id="conversions-error",
+                width="100%",
             ),
         ),
         rx.cond(
-            S.loaded,
-            rx.cond(S.deliveries.length() == 0, empty_state(), deliveries_table()),  # type: ignore[attr-defined]
+            ConversionsState.loaded,
+            rx.cond(ConversionsState.deliveries.length() == 0, empty_state(), deliveries_table()),  # type: ignore[attr-defined]
             loading(),
         ),
         export_form(),

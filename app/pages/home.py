@@ -14,8 +14,6 @@ from app.state.base import AppState
 from app.state.live import OverviewState
 from app.state.metrics import CampaignLine, DashboardState, RangeState
 
-D = DashboardState
-
 
 def empty_state() -> rx.Component:
     return rx.card(
@@ -78,7 +76,7 @@ def top_campaigns() -> rx.Component:
                 align="center",
             ),
             rx.cond(
-                D.campaigns.length() == 0,  # type: ignore[attr-defined]
+                DashboardState.campaigns.length() == 0,  # type: ignore[attr-defined]
                 rx.text("No campaign had traffic, orders or spend in this range.", size="2", color_scheme="gray"),
                 rx.table.root(
                     rx.table.header(
@@ -89,7 +87,7 @@ def top_campaigns() -> rx.Component:
                             ]
                         )
                     ),
-                    rx.table.body(rx.foreach(D.campaigns, campaign_row)),
+                    rx.table.body(rx.foreach(DashboardState.campaigns, campaign_row)),
                     width="100%",
                     size="1",
                 ),
@@ -105,7 +103,7 @@ def top_campaigns() -> rx.Component:
 def figures() -> rx.Component:
     return rx.vstack(
         rx.cond(
-            ~D.has_figures,
+            ~DashboardState.has_figures,
             rx.callout(
                 "Nothing in this range yet: no sessions, orders or spend. Try a longer range.",
                 icon="info",
@@ -114,16 +112,16 @@ def figures() -> rx.Component:
                 width="100%",
             ),
         ),
-        kpi_grid(D.kpis, "kpis"),
+        kpi_grid(DashboardState.kpis, "kpis"),
         rx.grid(
-            chart_card("Net revenue per day", D.revenue_chart, id="chart-revenue"),
-            chart_card("Orders per day", D.orders_chart, id="chart-orders"),
+            chart_card("Net revenue per day", DashboardState.revenue_chart, id="chart-revenue"),
+            chart_card("Orders per day", DashboardState.orders_chart, id="chart-orders"),
             columns=rx.breakpoints(initial="1", md="2"),
             spacing="3",
             width="100%",
         ),
         rx.cond(
-            D.comparing,
+            DashboardState.comparing,
             rx.text("Dashed: the comparison period, day by day.", size="1", color_scheme="gray"),
         ),
         top_campaigns(),
@@ -155,10 +153,16 @@ def dashboard() -> rx.Component:
     return rx.vstack(
         range_picker(),
         rx.cond(
-            D.error != "",
-            rx.callout(D.error, icon="triangle-alert", color_scheme="red", id="dashboard-error", width="100%"),
+            DashboardState.error != "",
+            rx.callout(
+                DashboardState.error, icon="triangle-alert", color_scheme="red", id="dashboard-error", width="100%"
+            ),
         ),
-        rx.cond(D.loading | ~D.loaded, dashboard_skeleton("dashboard-loading"), rx.cond(D.error == "", figures())),
+        rx.cond(
+            DashboardState.loading | ~DashboardState.loaded,
+            dashboard_skeleton("dashboard-loading"),
+            rx.cond(DashboardState.error == "", figures()),
+        ),
         rx.divider(),
         today(),
         spacing="4",
@@ -172,5 +176,11 @@ def dashboard() -> rx.Component:
     on_load=[RangeState.read_range, DashboardState.load_dashboard, OverviewState.load_overview],
 )
 def home() -> rx.Component:
-    no_data = D.loaded & ~D.loading & ~D.has_data & ~OverviewState.has_events & (D.error == "")
+    no_data = (
+        DashboardState.loaded
+        & ~DashboardState.loading
+        & ~DashboardState.has_data
+        & ~OverviewState.has_events
+        & (DashboardState.error == "")
+    )
     return rx.cond(no_data, empty_state(), dashboard())

@@ -22,8 +22,6 @@ from app.state.metrics import (
     RangeState,
 )
 
-X = ExplorerState
-
 
 def labelled(label: str, control: rx.Component) -> rx.Component:
     return rx.vstack(rx.text(label, size="1", color_scheme="gray"), control, spacing="1")
@@ -48,7 +46,10 @@ def controls() -> rx.Component:
         labelled(
             "Rows by",
             select_input(
-                list(DIMENSION_LABELS.items()), value=X.dimension, on_change=X.choose_dimension, id="explorer-dimension"
+                list(DIMENSION_LABELS.items()),
+                value=ExplorerState.dimension,
+                on_change=ExplorerState.choose_dimension,
+                id="explorer-dimension",
             ),
         ),
         labelled(
@@ -56,12 +57,12 @@ def controls() -> rx.Component:
             rx.hstack(
                 select_input(
                     [(d, f"{d} days") for d in LOOKBACKS],
-                    value=X.lookback,
-                    on_change=X.choose_lookback,
+                    value=ExplorerState.lookback,
+                    on_change=ExplorerState.choose_lookback,
                     id="explorer-lookback",
                 ),
                 rx.cond(
-                    X.computed_live,
+                    ExplorerState.computed_live,
                     rx.tooltip(
                         rx.badge("computed live", color_scheme="amber", id="computed-live"),
                         content="Rollups keep the 28-day lookback; other lookbacks are computed from the raw data.",
@@ -74,32 +75,42 @@ def controls() -> rx.Component:
         labelled(
             "Campaign",
             option_select(
-                X.campaign_options,
+                ExplorerState.campaign_options,
                 all_label="All campaigns",
-                value=X.campaign_filter,
-                on_change=X.choose_campaign,
+                value=ExplorerState.campaign_filter,
+                on_change=ExplorerState.choose_campaign,
                 id="explorer-campaign",
             ),
         ),
         labelled(
             "Channel group",
-            select_input(groups, value=X.group_filter, on_change=X.choose_channel_group, id="explorer-channel-group"),
+            select_input(
+                groups,
+                value=ExplorerState.group_filter,
+                on_change=ExplorerState.choose_channel_group,
+                id="explorer-channel-group",
+            ),
         ),
         labelled(
             "Platform",
-            select_input(channels, value=X.channel_filter, on_change=X.choose_channel, id="explorer-channel"),
+            select_input(
+                channels,
+                value=ExplorerState.channel_filter,
+                on_change=ExplorerState.choose_channel,
+                id="explorer-channel",
+            ),
         ),
         labelled(
             "Product",
             option_select(
-                X.product_options,
+                ExplorerState.product_options,
                 all_label="All products",
-                value=X.product_filter,
-                on_change=X.choose_product,
+                value=ExplorerState.product_filter,
+                on_change=ExplorerState.choose_product,
                 id="explorer-product",
             ),
         ),
-        clear_filters_button(X.filtered, X.clear_filters),
+        clear_filters_button(ExplorerState.filtered, ExplorerState.clear_filters),
         align="end",
         spacing="3",
         wrap="wrap",
@@ -118,7 +129,7 @@ def sort_mark(column: ColumnItem) -> rx.Component:
 def header_cell(column: ColumnItem) -> rx.Component:
     return rx.table.column_header_cell(
         rx.hstack(rx.text(column["label"]), sort_mark(column), spacing="1", align="center"),
-        on_click=X.sort_by(column["key"]),
+        on_click=ExplorerState.sort_by(column["key"]),
         cursor="pointer",
         white_space="nowrap",
         class_name="sortable",
@@ -130,7 +141,7 @@ def value_cell(row: Any, column: ColumnItem) -> rx.Component:
     return rx.table.cell(
         rx.vstack(
             rx.text(row[column["key"]], size="2"),
-            rx.cond(X.comparing, rx.text(row[column["key"] + "~"], size="1", color_scheme="gray")),
+            rx.cond(ExplorerState.comparing, rx.text(row[column["key"] + "~"], size="1", color_scheme="gray")),
             spacing="0",
         ),
         white_space="nowrap",
@@ -147,8 +158,8 @@ def label_cell(row: Any) -> rx.Component:
 
 def table() -> rx.Component:
     label_sort = rx.cond(
-        X.sort_key == "label",
-        rx.cond(X.sort_desc, rx.icon("arrow-down", size=12), rx.icon("arrow-up", size=12)),
+        ExplorerState.sort_key == "label",
+        rx.cond(ExplorerState.sort_desc, rx.icon("arrow-down", size=12), rx.icon("arrow-up", size=12)),
         rx.fragment(),
     )
     return rx.box(
@@ -157,31 +168,31 @@ def table() -> rx.Component:
                 rx.table.row(
                     rx.table.column_header_cell(
                         rx.hstack(
-                            rx.text(rx.match(X.dimension, *DIMENSION_LABELS.items(), "Row")),
+                            rx.text(rx.match(ExplorerState.dimension, *DIMENSION_LABELS.items(), "Row")),
                             label_sort,
                             spacing="1",
                             align="center",
                         ),
-                        on_click=X.sort_by("label"),
+                        on_click=ExplorerState.sort_by("label"),
                         cursor="pointer",
                         class_name="sortable",
                         custom_attrs={"data-column": "label"},
                     ),
-                    rx.foreach(X.columns, header_cell),
+                    rx.foreach(ExplorerState.columns, header_cell),
                 )
             ),
             rx.table.body(
                 rx.foreach(
-                    X.rows,
+                    ExplorerState.rows,
                     lambda row: rx.table.row(
                         label_cell(row),
-                        rx.foreach(X.columns, lambda column: value_cell(row, column)),
+                        rx.foreach(ExplorerState.columns, lambda column: value_cell(row, column)),
                         class_name="explorer-row",
                     ),
                 ),
                 rx.table.row(
                     rx.table.cell(rx.text("Total", weight="bold")),
-                    rx.foreach(X.columns, lambda column: value_cell(X.total, column)),
+                    rx.foreach(ExplorerState.columns, lambda column: value_cell(ExplorerState.total, column)),
                     class_name="explorer-total",
                 ),
             ),
@@ -212,24 +223,30 @@ def replace_url_parameter(name: str, value: rx.Var[str]) -> rx.event.EventSpec:
 def results() -> rx.Component:
     measure = rx.select.root(
         rx.select.trigger(id="explorer-measure"),
-        rx.select.content(rx.foreach(X.measure_options, lambda o: rx.select.item(o["label"], value=o["value"]))),
-        value=X.measure,
-        on_change=lambda value: [X.choose_measure(value), replace_url_parameter("measure", value)],
+        rx.select.content(
+            rx.foreach(ExplorerState.measure_options, lambda o: rx.select.item(o["label"], value=o["value"]))
+        ),
+        value=ExplorerState.measure,
+        on_change=lambda value: [ExplorerState.choose_measure(value), replace_url_parameter("measure", value)],
         size="1",
     )
     return rx.vstack(
-        chart_card(X.measure_label, X.chart, measure, id="explorer-chart"),
+        chart_card(ExplorerState.measure_label, ExplorerState.chart, measure, id="explorer-chart"),
         rx.hstack(
-            rx.text(X.row_count_text, size="2", color_scheme="gray", id="explorer-count"),
+            rx.text(ExplorerState.row_count_text, size="2", color_scheme="gray", id="explorer-count"),
             rx.spacer(),
             rx.button(
-                rx.icon("download", size=14), "Export CSV", variant="soft", on_click=X.export_csv, id="export-csv"
+                rx.icon("download", size=14),
+                "Export CSV",
+                variant="soft",
+                on_click=ExplorerState.export_csv,
+                id="export-csv",
             ),
             width="100%",
             align="center",
         ),
         rx.cond(
-            X.rows.length() == 0,  # type: ignore[attr-defined]
+            ExplorerState.rows.length() == 0,  # type: ignore[attr-defined]
             rx.callout("No data for these choices.", icon="info", color_scheme="gray", id="explorer-empty"),
         ),
         table(),
@@ -244,10 +261,16 @@ def metrics_page() -> rx.Component:
         range_picker(),
         controls(),
         rx.cond(
-            X.error != "",
-            rx.callout(X.error, icon="triangle-alert", color_scheme="red", id="explorer-error", width="100%"),
+            ExplorerState.error != "",
+            rx.callout(
+                ExplorerState.error, icon="triangle-alert", color_scheme="red", id="explorer-error", width="100%"
+            ),
         ),
-        rx.cond(X.loading | ~X.loaded, dashboard_skeleton("explorer-loading"), rx.cond(X.error == "", results())),
+        rx.cond(
+            ExplorerState.loading | ~ExplorerState.loaded,
+            dashboard_skeleton("explorer-loading"),
+            rx.cond(ExplorerState.error == "", results()),
+        ),
         spacing="4",
         width="100%",
     )

@@ -9,7 +9,11 @@ import reflex as rx
 
 from app import routes
 from app.components.conversions import delivery_body, delivery_summary, send_again_button
-from app.components.forms import campaign_filter, clear_filters_button, date_range_form, load_more_footer, select_input
+from app.components.forms import (
+    campaign_and_date_filters,
+    load_more_footer,
+    select_input,
+)
 from app.components.layout import loading, no_match_card, template
 from app.state.conversions import DeliveryView
 from app.state.orders import (
@@ -25,9 +29,6 @@ from app.state.orders import (
     TimelineItem,
     TouchItem,
 )
-
-S = OrdersState
-D = OrderDetailState
 
 ORDER_STATUS_COLORS = {
     "created": "gray",
@@ -69,13 +70,11 @@ def filters() -> rx.Component:
     return rx.hstack(
         select_input(
             [(ALL, "All statuses"), *[(s, s.replace("_", " ").capitalize()) for s in STATUSES]],
-            value=S.status_filter,
-            on_change=S.filter_status,
+            value=OrdersState.status_filter,
+            on_change=OrdersState.filter_status,
             id="filter-status",
         ),
-        campaign_filter(S.campaign_options, value=S.campaign_filter, on_change=S.filter_campaign, all_value=ALL),
-        date_range_form(since=S.since, until=S.until, on_submit=S.filter_dates, prefix="orders"),
-        clear_filters_button(S.filtered, S.clear_filters),
+        *campaign_and_date_filters(OrdersState, prefix="orders", all_value=ALL),
         spacing="3",
         align="center",
         wrap="wrap",
@@ -120,17 +119,17 @@ def orders_table() -> rx.Component:
                     ]
                 )
             ),
-            rx.table.body(rx.foreach(S.orders, order_row)),
+            rx.table.body(rx.foreach(OrdersState.orders, order_row)),
             width="100%",
             id="orders-table",
         ),
         load_more_footer(
-            shown=S.orders.length(),  # type: ignore[attr-defined]
-            total=S.total,
+            shown=OrdersState.orders.length(),  # type: ignore[attr-defined]
+            total=OrdersState.total,
             noun="orders",
-            has_more=S.has_more,
-            loading=S.loading_more,
-            on_click=S.load_more,
+            has_more=OrdersState.has_more,
+            loading=OrdersState.loading_more,
+            on_click=OrdersState.load_more,
             id="orders-total",
         ),
         spacing="3",
@@ -140,8 +139,8 @@ def orders_table() -> rx.Component:
 
 def empty_state() -> rx.Component:
     return rx.cond(
-        S.filtered,
-        no_match_card("orders", S.clear_filters),
+        OrdersState.filtered,
+        no_match_card("orders", OrdersState.clear_filters),
         rx.card(
             rx.vstack(
                 rx.icon("receipt", size=32, color=rx.color("gray", 9)),
@@ -172,12 +171,14 @@ def orders_page() -> rx.Component:
     return rx.vstack(
         filters(),
         rx.cond(
-            S.error != "",
-            rx.callout(S.error, icon="triangle-alert", color_scheme="red", size="1", id="orders-error", width="100%"),
+            OrdersState.error != "",
+            rx.callout(
+                OrdersState.error, icon="triangle-alert", color_scheme="red", size="1", id="orders-error", width="100%"
+            ),
         ),
         rx.cond(
-            S.loaded,
-            rx.cond(S.orders.length() == 0, empty_state(), orders_table()),  # type: ignore[attr-defined]
+            OrdersState.loaded,
+            rx.cond(OrdersState.orders.length() == 0, empty_state(), orders_table()),  # type: ignore[attr-defined]
             loading(),
         ),
         spacing="4",
@@ -209,15 +210,15 @@ def summary() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.heading(rx.code(D.order_public_id), size="5", id="order-id"),
-                order_status_badge(D.status, id="order-status", size="2"),
-                rx.badge(D.mode, variant="outline", color_scheme="gray"),
+                rx.heading(rx.code(OrderDetailState.order_public_id), size="5", id="order-id"),
+                order_status_badge(OrderDetailState.status, id="order-status", size="2"),
+                rx.badge(OrderDetailState.mode, variant="outline", color_scheme="gray"),
                 rx.cond(
-                    D.disputed,
+                    OrderDetailState.disputed,
                     rx.badge(
                         rx.icon("shield-alert", size=12),
                         "disputed",
-                        rx.cond(D.dispute_status != "", f": {D.dispute_status}", ""),
+                        rx.cond(OrderDetailState.dispute_status != "", f": {OrderDetailState.dispute_status}", ""),
                         color_scheme="red",
                         id="order-disputed",
                     ),
@@ -229,33 +230,51 @@ def summary() -> rx.Component:
             rx.grid(
                 hint("Amount"),
                 rx.text(
-                    rx.text.strong(D.amount, id="order-amount"),
-                    rx.cond(D.refunded != "", rx.text.span(" · refunded ", D.refunded, color=rx.color("purple", 11))),
+                    rx.text.strong(OrderDetailState.amount, id="order-amount"),
+                    rx.cond(
+                        OrderDetailState.refunded != "",
+                        rx.text.span(" · refunded ", OrderDetailState.refunded, color=rx.color("purple", 11)),
+                    ),
                     size="3",
                 ),
                 hint("Expected at checkout"),
-                rx.text(D.amount_expected, size="2"),
+                rx.text(OrderDetailState.amount_expected, size="2"),
                 hint("Paid"),
-                rx.text(D.amount_paid, size="2"),
+                rx.text(OrderDetailState.amount_paid, size="2"),
                 hint("Created"),
-                rx.text(D.created_at, size="2"),
+                rx.text(OrderDetailState.created_at, size="2"),
                 hint("Paid at"),
-                rx.text(rx.cond(D.paid_at != "", D.paid_at, "—"), size="2"),
+                rx.text(rx.cond(OrderDetailState.paid_at != "", OrderDetailState.paid_at, "—"), size="2"),
                 hint("Customer"),
-                rx.text(rx.cond(D.customer_email != "", D.customer_email, "—"), size="2", id="order-email"),
+                rx.text(
+                    rx.cond(OrderDetailState.customer_email != "", OrderDetailState.customer_email, "—"),
+                    size="2",
+                    id="order-email",
+                ),
                 hint("Campaign"),
                 rx.cond(
-                    D.campaign != "",
-                    rx.text(D.campaign, " ", rx.badge(D.campaign_version, variant="outline"), size="2"),
+                    OrderDetailState.campaign != "",
+                    rx.text(
+                        OrderDetailState.campaign,
+                        " ",
+                        rx.badge(OrderDetailState.campaign_version, variant="outline"),
+                        size="2",
+                    ),
                     rx.text("direct / none (last touch)", size="2", color_scheme="gray"),
                 ),
                 hint("Subscription"),
                 rx.cond(
-                    D.subscription_id != "",
+                    OrderDetailState.subscription_id != "",
                     rx.text(
-                        rx.code(D.subscription_id, size="1"),
+                        rx.code(OrderDetailState.subscription_id, size="1"),
                         " ",
-                        rx.badge(rx.cond(D.subscription_status != "", D.subscription_status, "unknown")),
+                        rx.badge(
+                            rx.cond(
+                                OrderDetailState.subscription_status != "",
+                                OrderDetailState.subscription_status,
+                                "unknown",
+                            )
+                        ),
                         size="2",
                         id="order-subscription",
                     ),
@@ -267,7 +286,7 @@ def summary() -> rx.Component:
                 width="100%",
             ),
             rx.divider(),
-            facts_grid(D.ids, "order-ids"),
+            facts_grid(OrderDetailState.ids, "order-ids"),
             spacing="3",
             width="100%",
         ),
@@ -378,18 +397,22 @@ def attribution_section() -> rx.Component:
         hint("What the order kept when checkout started; later visits never change it."),
         rx.text("Touches", weight="medium", size="2"),
         rx.cond(
-            D.touches.length() == 0,  # type: ignore[attr-defined]
+            OrderDetailState.touches.length() == 0,  # type: ignore[attr-defined]
             hint("No campaign touches for this visitor (a direct or untracked visit).", id="touches-empty"),
             simple_table(
                 ("When", "Source", "Medium", "utm_campaign", "Click id", "Campaign"),
-                rx.foreach(D.touches, touch_row),
+                rx.foreach(OrderDetailState.touches, touch_row),
                 "touches-table",
             ),
         ),
         rx.text("Credit per model", weight="medium", size="2"),
-        simple_table(("Model", "Campaign and version", "Share"), rx.foreach(D.credits, credit_row), "credits-table"),
+        simple_table(
+            ("Model", "Campaign and version", "Share"),
+            rx.foreach(OrderDetailState.credits, credit_row),
+            "credits-table",
+        ),
         rx.text("Click and analytics ids", weight="medium", size="2"),
-        facts_grid(D.signals, "order-signals"),
+        facts_grid(OrderDetailState.signals, "order-signals"),
         id="order-attribution",
     )
 
@@ -401,7 +424,10 @@ def order_delivery(view: DeliveryView) -> rx.Component:
                 delivery_summary(view),
                 rx.spacer(),
                 send_again_button(
-                    view, can_replay=D.can_edit_marketing, on_replay=D.replay_delivery, loading=D.replaying
+                    view,
+                    can_replay=OrderDetailState.can_edit_marketing,
+                    on_replay=OrderDetailState.replay_delivery,
+                    loading=OrderDetailState.replaying,
                 ),
                 align="center",
                 width="100%",
@@ -421,13 +447,13 @@ def conversions_empty() -> rx.Component:
     return rx.vstack(
         rx.text("No conversions for this order", weight="medium", size="2"),
         rx.cond(
-            ~D.is_paid,
+            ~OrderDetailState.is_paid,
             hint(
                 "It is not paid yet: a conversion is created for each pixel once Stripe's signed webhook confirms "
                 "the payment."
             ),
             rx.cond(
-                D.has_pixels,
+                OrderDetailState.has_pixels,
                 hint(
                     "No enabled pixel received this order's campaign when it was paid: make a pixel the account "
                     "default or attach it to the campaign on ",
@@ -456,9 +482,14 @@ def conversions_section() -> rx.Component:
             ".",
         ),
         rx.cond(
-            D.conversions.length() == 0,  # type: ignore[attr-defined]
+            OrderDetailState.conversions.length() == 0,  # type: ignore[attr-defined]
             conversions_empty(),
-            rx.vstack(rx.foreach(D.conversions, order_delivery), spacing="3", width="100%", id="order-deliveries"),
+            rx.vstack(
+                rx.foreach(OrderDetailState.conversions, order_delivery),
+                spacing="3",
+                width="100%",
+                id="order-deliveries",
+            ),
         ),
         id="order-conversions",
     )
@@ -471,7 +502,7 @@ def order_sections() -> rx.Component:
             "Items",
             simple_table(
                 ("Product", "Price id", "Quantity", "Unit price", "Total"),
-                rx.foreach(D.items, line_item_row),
+                rx.foreach(OrderDetailState.items, line_item_row),
                 "items-table",
             ),
             id="order-items",
@@ -479,11 +510,11 @@ def order_sections() -> rx.Component:
         section(
             "Payments and refunds",
             rx.cond(
-                D.payments.length() == 0,  # type: ignore[attr-defined]
+                OrderDetailState.payments.length() == 0,  # type: ignore[attr-defined]
                 hint("No payment yet: Stripe's signed webhook records it.", id="payments-empty"),
                 simple_table(
                     ("Kind", "Paid", "Amount", "Refunded", "Reference"),
-                    rx.foreach(D.payments, payment_row),
+                    rx.foreach(OrderDetailState.payments, payment_row),
                     "payments-table",
                 ),
             ),
@@ -491,7 +522,9 @@ def order_sections() -> rx.Component:
         ),
         section(
             "Stripe timeline",
-            rx.vstack(rx.foreach(D.timeline, timeline_entry), spacing="3", width="100%", id="order-timeline"),
+            rx.vstack(
+                rx.foreach(OrderDetailState.timeline, timeline_entry), spacing="3", width="100%", id="order-timeline"
+            ),
             id="order-timeline-section",
         ),
         attribution_section(),
@@ -506,7 +539,7 @@ def not_found() -> rx.Component:
         rx.vstack(
             rx.icon("search-x", size=32, color=rx.color("gray", 9)),
             rx.heading("Order not found", size="4"),
-            rx.text(D.not_found, color_scheme="gray", id="order-not-found"),
+            rx.text(OrderDetailState.not_found, color_scheme="gray", id="order-not-found"),
             rx.link("Back to the orders", href=routes.ORDERS),
             align="center",
             spacing="3",
@@ -525,7 +558,9 @@ def order_page() -> rx.Component:
             color_scheme="gray",
             id="back-to-orders",
         ),
-        rx.cond(D.loaded, rx.cond(D.not_found != "", not_found(), order_sections()), loading()),
+        rx.cond(
+            OrderDetailState.loaded, rx.cond(OrderDetailState.not_found != "", not_found(), order_sections()), loading()
+        ),
         spacing="3",
         width="100%",
     )

@@ -21,7 +21,6 @@ from app.state.pixels import (
     provider_fields,
 )
 
-S = PixelsState
 _WORDS = {"id": "ID", "api": "API", "oauth": "OAuth", "url": "URL"}
 
 
@@ -142,27 +141,30 @@ def create_form() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.heading("Add a pixel", size="3"),
-                form_error(S.error),
+                form_error(PixelsState.error),
                 rx.grid(
                     labelled(
                         "Provider",
                         select_input(
                             [(p, PROVIDER_LABELS[p]) for p in PROVIDERS],
-                            value=S.new_provider,
-                            on_change=S.set_new_provider,
+                            value=PixelsState.new_provider,
+                            on_change=PixelsState.set_new_provider,
                             id="new-provider",
                             width="100%",
                         ),
                     ),
                     text_field(
-                        "Name", f"{NEW}name", placeholder="e.g. Meta main pixel", default_value=S.new_defaults["name"]
+                        "Name",
+                        f"{NEW}name",
+                        placeholder="e.g. Meta main pixel",
+                        default_value=PixelsState.new_defaults["name"],
                     ),
                     columns="2",
                     spacing="3",
                     width="100%",
                 ),
-                provider_switch(S.new_provider, NEW, S.new_defaults, editing=False),
-                events_and_default(NEW, S.new_events, S.new_is_default, S.new_test_mode),
+                provider_switch(PixelsState.new_provider, NEW, PixelsState.new_defaults, editing=False),
+                events_and_default(NEW, PixelsState.new_events, PixelsState.new_is_default, PixelsState.new_test_mode),
                 rx.text(
                     "Credentials are encrypted and never shown again; the list shows their last 4 characters.",
                     size="1",
@@ -173,9 +175,9 @@ def create_form() -> rx.Component:
                 width="100%",
                 align="start",
             ),
-            on_submit=S.create_pixel,
+            on_submit=PixelsState.create_pixel,
             reset_on_submit=True,
-            key=S.new_key,
+            key=PixelsState.new_key,
             id="pixel-form",
         ),
         width="100%",
@@ -189,16 +191,18 @@ def edit_dialog() -> rx.Component:
             rx.form(
                 rx.vstack(
                     rx.cond(
-                        S.edit_error != "",
-                        rx.callout(S.edit_error, icon="triangle-alert", color_scheme="red", size="1", id="edit-error"),
+                        PixelsState.edit_error != "",
+                        rx.callout(
+                            PixelsState.edit_error, icon="triangle-alert", color_scheme="red", size="1", id="edit-error"
+                        ),
                     ),
-                    rx.text("Provider: ", rx.text.strong(S.edit_provider), size="2"),
-                    text_field("Name", f"{EDIT}name", default_value=S.edit_defaults["name"]),
-                    provider_switch(S.edit_provider, EDIT, S.edit_defaults, editing=True),
+                    rx.text("Provider: ", rx.text.strong(PixelsState.edit_provider), size="2"),
+                    text_field("Name", f"{EDIT}name", default_value=PixelsState.edit_defaults["name"]),
+                    provider_switch(PixelsState.edit_provider, EDIT, PixelsState.edit_defaults, editing=True),
                     rx.callout(
                         rx.text(
                             "Leave the credential fields empty to keep the stored ones (",
-                            rx.code(S.edit_credentials_hint),
+                            rx.code(PixelsState.edit_credentials_hint),
                             "). To replace them, enter all of them.",
                         ),
                         icon="lock",
@@ -206,7 +210,9 @@ def edit_dialog() -> rx.Component:
                         color_scheme="gray",
                         id="keep-secrets-note",
                     ),
-                    events_and_default(EDIT, S.edit_events, S.edit_is_default, S.edit_test_mode),
+                    events_and_default(
+                        EDIT, PixelsState.edit_events, PixelsState.edit_is_default, PixelsState.edit_test_mode
+                    ),
                     rx.hstack(
                         rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
                         rx.button("Save pixel", type="submit", id="save-pixel"),
@@ -216,19 +222,19 @@ def edit_dialog() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                on_submit=S.save_edit,
+                on_submit=PixelsState.save_edit,
                 reset_on_submit=True,
-                key=S.edit_key,
+                key=PixelsState.edit_key,
             ),
             max_width="640px",
         ),
-        open=S.editing,
-        on_open_change=S.set_edit_open,
+        open=PixelsState.editing,
+        on_open_change=PixelsState.set_edit_open,
     )
 
 
 def pixel_card(pixel: PixelItem) -> rx.Component:
-    editable = S.can_edit_marketing
+    editable = PixelsState.can_edit_marketing
     return rx.card(
         rx.vstack(
             rx.hstack(
@@ -248,7 +254,7 @@ def pixel_card(pixel: PixelItem) -> rx.Component:
                 rx.text(
                     rx.switch(
                         checked=pixel["enabled"],
-                        on_change=lambda enabled: S.set_enabled(pixel["public_id"], enabled),
+                        on_change=lambda enabled: PixelsState.set_enabled(pixel["public_id"], enabled),
                         disabled=~editable,
                         class_name="pixel-enabled",
                     ),
@@ -277,11 +283,11 @@ def pixel_card(pixel: PixelItem) -> rx.Component:
                 width="100%",
             ),
             rx.cond(
-                S.checked_id == pixel["public_id"],
+                PixelsState.checked_id == pixel["public_id"],
                 rx.callout(
-                    S.check_message,
-                    icon=rx.cond(S.check_ok, "circle-check", "triangle-alert"),
-                    color_scheme=rx.cond(S.check_ok, "green", "red"),
+                    PixelsState.check_message,
+                    icon=rx.cond(PixelsState.check_ok, "circle-check", "triangle-alert"),
+                    color_scheme=rx.cond(PixelsState.check_ok, "green", "red"),
                     size="1",
                     width="100%",
                     id="pixel-check-result",
@@ -294,7 +300,7 @@ def pixel_card(pixel: PixelItem) -> rx.Component:
                         "Edit",
                         size="1",
                         variant="soft",
-                        on_click=S.start_edit(pixel["public_id"]),
+                        on_click=PixelsState.start_edit(pixel["public_id"]),
                         class_name="edit-pixel",
                     ),
                     rx.button(
@@ -308,8 +314,8 @@ def pixel_card(pixel: PixelItem) -> rx.Component:
                         size="1",
                         variant="soft",
                         color_scheme="gray",
-                        loading=S.testing_id == pixel["public_id"],
-                        on_click=S.send_test_event(pixel["public_id"]),
+                        loading=PixelsState.testing_id == pixel["public_id"],
+                        on_click=PixelsState.send_test_event(pixel["public_id"]),
                         class_name="send-test-event",
                     ),
                     rx.spacer(),
@@ -318,7 +324,7 @@ def pixel_card(pixel: PixelItem) -> rx.Component:
                         title="Delete this pixel?",
                         description="Campaigns stop sending conversions to it, and its credentials are deleted.",
                         confirm_label="Delete pixel",
-                        on_confirm=S.delete_pixel(pixel["public_id"]),
+                        on_confirm=PixelsState.delete_pixel(pixel["public_id"]),
                         class_name="delete-pixel",
                     ),
                     width="100%",
@@ -354,7 +360,7 @@ def empty_state() -> rx.Component:
 def pixels_page() -> rx.Component:
     return rx.vstack(
         rx.cond(
-            S.can_edit_marketing,
+            PixelsState.can_edit_marketing,
             create_form(),
             readonly_note(
                 "Your role can look at pixels; adding, editing and testing them needs a marketer, an admin or the "
@@ -363,11 +369,11 @@ def pixels_page() -> rx.Component:
             ),
         ),
         rx.cond(
-            S.loaded,
+            PixelsState.loaded,
             rx.cond(
-                S.pixels.length() == 0,  # type: ignore[attr-defined]
+                PixelsState.pixels.length() == 0,  # type: ignore[attr-defined]
                 empty_state(),
-                rx.vstack(rx.foreach(S.pixels, pixel_card), spacing="3", width="100%", id="pixels-list"),
+                rx.vstack(rx.foreach(PixelsState.pixels, pixel_card), spacing="3", width="100%", id="pixels-list"),
             ),
             loading(),
         ),

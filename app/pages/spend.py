@@ -13,8 +13,6 @@ from app.components.forms import campaign_filter, clear_filters_button, date_ran
 from app.components.layout import confirm_button, loading, no_match_card, template
 from app.state.spend import ALL, MAX_BYTES, MAX_ROWS, PREVIEW_LIMIT, UPLOAD_ID, PreviewRow, SpendRow, SpendState
 
-S = SpendState
-
 
 def hint(*children: Any, **props: Any) -> rx.Component:
     return rx.text(*children, size="1", color_scheme="gray", **props)
@@ -53,7 +51,7 @@ def csv_format() -> rx.Component:
             "Download a template",
             variant="soft",
             size="2",
-            on_click=S.download_template,
+            on_click=SpendState.download_template,
             id="spend-template",
         ),
         spacing="2",
@@ -96,9 +94,9 @@ def upload_zone() -> rx.Component:
         multiple=False,
         max_files=1,
         max_size=MAX_BYTES,
-        on_drop=S.handle_upload(rx.upload_files(upload_id=UPLOAD_ID)),
+        on_drop=SpendState.handle_upload(rx.upload_files(upload_id=UPLOAD_ID)),
         # In place of Reflex's toast with react-dropzone's raw "larger than 5242880 bytes": our own words, inline.
-        on_drop_rejected=lambda rejected: S.upload_rejected(rejected_files(rejected)),
+        on_drop_rejected=lambda rejected: SpendState.upload_rejected(rejected_files(rejected)),
         border=f"1px dashed {rx.color('gray', 7)}",
         border_radius="8px",
         padding="24px",
@@ -107,7 +105,7 @@ def upload_zone() -> rx.Component:
     )
     # A new key after every upload mounts a fresh file input: browsers fire no change event when the same file is
     # chosen again in the same input, and re-importing a corrected (or the same) file is the common case.
-    return rx.box(upload, id="spend-upload-zone", width="100%", key=S.upload_generation)
+    return rx.box(upload, id="spend-upload-zone", width="100%", key=SpendState.upload_generation)
 
 
 def preview_row(row: PreviewRow) -> rx.Component:
@@ -144,10 +142,12 @@ def preview_row(row: PreviewRow) -> rx.Component:
 
 def preview_counts() -> rx.Component:
     return rx.hstack(
-        rx.badge(S.valid_count, " valid", color_scheme="green", variant="soft", size="2", id="preview-valid"),
-        rx.badge(S.invalid_count, " with errors", color_scheme="red", variant="soft", size="2", id="preview-invalid"),
+        rx.badge(SpendState.valid_count, " valid", color_scheme="green", variant="soft", size="2", id="preview-valid"),
         rx.badge(
-            S.replace_count,
+            SpendState.invalid_count, " with errors", color_scheme="red", variant="soft", size="2", id="preview-invalid"
+        ),
+        rx.badge(
+            SpendState.replace_count,
             " replace stored days",
             color_scheme="amber",
             variant="soft",
@@ -164,20 +164,20 @@ def preview_card() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.icon("file-spreadsheet", size=18),
-                rx.heading(S.file_name, size="4", id="preview-file"),
+                rx.heading(SpendState.file_name, size="4", id="preview-file"),
                 align="center",
                 spacing="2",
             ),
             preview_counts(),
             rx.cond(
-                S.invalid_count > 0,
+                SpendState.invalid_count > 0,
                 hint("Rows with errors are skipped; fix them in the file and upload it again to import them too."),
             ),
             rx.cond(
-                S.preview_truncated,
+                SpendState.preview_truncated,
                 hint(
                     f"Showing {PREVIEW_LIMIT} of ",
-                    S.row_count,
+                    SpendState.row_count,
                     " rows: rows with errors first, then rows that replace stored days.",
                 ),
             ),
@@ -191,7 +191,7 @@ def preview_card() -> rx.Component:
                             ]
                         )
                     ),
-                    rx.table.body(rx.foreach(S.preview_rows, preview_row)),
+                    rx.table.body(rx.foreach(SpendState.preview_rows, preview_row)),
                     width="100%",
                     size="1",
                     id="preview-table",
@@ -202,13 +202,19 @@ def preview_card() -> rx.Component:
             ),
             rx.hstack(
                 rx.button(
-                    S.import_label,
-                    on_click=S.import_rows,
-                    disabled=S.valid_count == 0,
-                    loading=S.importing,
+                    SpendState.import_label,
+                    on_click=SpendState.import_rows,
+                    disabled=SpendState.valid_count == 0,
+                    loading=SpendState.importing,
                     id="import-spend",
                 ),
-                rx.button("Cancel", variant="soft", color_scheme="gray", on_click=S.cancel_preview, id="cancel-import"),
+                rx.button(
+                    "Cancel",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=SpendState.cancel_preview,
+                    id="cancel-import",
+                ),
                 spacing="3",
             ),
             spacing="3",
@@ -225,13 +231,13 @@ def import_section() -> rx.Component:
         rx.vstack(
             rx.heading("Import a CSV", size="4"),
             rx.cond(
-                S.can_edit_marketing,
+                SpendState.can_edit_marketing,
                 rx.vstack(
                     upload_zone(),
                     rx.cond(
-                        S.upload_error != "",
+                        SpendState.upload_error != "",
                         rx.callout(
-                            S.upload_error,
+                            SpendState.upload_error,
                             icon="triangle-alert",
                             color_scheme="red",
                             size="1",
@@ -251,7 +257,7 @@ def import_section() -> rx.Component:
                     "Template",
                     variant="ghost",
                     size="1",
-                    on_click=S.download_template,
+                    on_click=SpendState.download_template,
                     id="spend-template-link",
                 ),
                 align="center",
@@ -277,9 +283,16 @@ def import_section() -> rx.Component:
 
 def filters() -> rx.Component:
     return rx.hstack(
-        campaign_filter(S.campaign_options, value=S.campaign_filter, on_change=S.filter_campaign, all_value=ALL),
-        date_range_form(since=S.since, until=S.until, on_submit=S.filter_dates, prefix="spend"),
-        clear_filters_button(S.filtered, S.clear_filters),
+        campaign_filter(
+            SpendState.campaign_options,
+            value=SpendState.campaign_filter,
+            on_change=SpendState.filter_campaign,
+            all_value=ALL,
+        ),
+        date_range_form(
+            since=SpendState.since, until=SpendState.until, on_submit=SpendState.filter_dates, prefix="spend"
+        ),
+        clear_filters_button(SpendState.filtered, SpendState.clear_filters),
         spacing="3",
         align="center",
         wrap="wrap",
@@ -297,14 +310,14 @@ def spend_row(row: SpendRow) -> rx.Component:
         rx.table.cell(rx.badge(row["source"], variant="outline")),
         rx.table.cell(
             rx.cond(
-                S.can_edit_marketing,
+                SpendState.can_edit_marketing,
                 confirm_button(
                     "Delete",
                     title="Delete this day's spend?",
                     description="The spend, impressions and clicks of this day and campaign are removed; the "
                     "dashboard no longer counts them.",
                     confirm_label="Delete",
-                    on_confirm=S.delete_row(row["day"], row["campaign_id"]),
+                    on_confirm=SpendState.delete_row(row["day"], row["campaign_id"]),
                     class_name="delete-spend",
                 ),
             )
@@ -324,17 +337,17 @@ def spend_table() -> rx.Component:
                     ]
                 )
             ),
-            rx.table.body(rx.foreach(S.rows, spend_row)),
+            rx.table.body(rx.foreach(SpendState.rows, spend_row)),
             width="100%",
             id="spend-table",
         ),
         load_more_footer(
-            shown=S.rows.length(),  # type: ignore[attr-defined]
-            total=S.total,
+            shown=SpendState.rows.length(),  # type: ignore[attr-defined]
+            total=SpendState.total,
             noun="rows",
-            has_more=S.has_more,
-            loading=S.loading_more,
-            on_click=S.load_more,
+            has_more=SpendState.has_more,
+            loading=SpendState.loading_more,
+            on_click=SpendState.load_more,
             id="spend-total",
         ),
         spacing="3",
@@ -344,8 +357,8 @@ def spend_table() -> rx.Component:
 
 def empty_state() -> rx.Component:
     return rx.cond(
-        S.filtered,
-        no_match_card("spend", S.clear_filters),
+        SpendState.filtered,
+        no_match_card("spend", SpendState.clear_filters),
         rx.card(
             rx.vstack(
                 rx.icon("wallet", size=32, color=rx.color("gray", 9)),
@@ -373,12 +386,14 @@ def stored_section() -> rx.Component:
         rx.heading("Stored spend", size="4"),
         filters(),
         rx.cond(
-            S.error != "",
-            rx.callout(S.error, icon="triangle-alert", color_scheme="red", size="1", id="spend-error", width="100%"),
+            SpendState.error != "",
+            rx.callout(
+                SpendState.error, icon="triangle-alert", color_scheme="red", size="1", id="spend-error", width="100%"
+            ),
         ),
         rx.cond(
-            S.loaded,
-            rx.cond(S.rows.length() == 0, empty_state(), spend_table()),  # type: ignore[attr-defined]
+            SpendState.loaded,
+            rx.cond(SpendState.rows.length() == 0, empty_state(), spend_table()),  # type: ignore[attr-defined]
             loading(),
         ),
         spacing="3",
@@ -390,7 +405,7 @@ def stored_section() -> rx.Component:
 def spend_page() -> rx.Component:
     return rx.vstack(
         import_section(),
-        rx.cond(S.has_preview, preview_card()),
+        rx.cond(SpendState.has_preview, preview_card()),
         stored_section(),
         spacing="4",
         width="100%",

@@ -11,8 +11,6 @@ from app.components.forms import readonly_note
 from app.components.layout import confirm_button, loading, template
 from app.state.stripe import WEBHOOK_EVENTS, PriceItem, StripeState
 
-S = StripeState
-
 
 def inline_error(message: rx.Var[str], id: str) -> rx.Component:
     return rx.cond(
@@ -48,7 +46,7 @@ def connect_form() -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading(rx.cond(S.connected, "Replace the key", "Connect Stripe"), size="3"),
+                rx.heading(rx.cond(StripeState.connected, "Replace the key", "Connect Stripe"), size="3"),
                 rx.text(
                     "Use a secret key (sk_…) or a restricted key (rk_…) that can read the account, products and "
                     "prices and create Checkout Sessions. It is checked with Stripe, stored encrypted and never "
@@ -56,7 +54,7 @@ def connect_form() -> rx.Component:
                     size="2",
                     color_scheme="gray",
                 ),
-                inline_error(S.connect_error, "connect-error"),
+                inline_error(StripeState.connect_error, "connect-error"),
                 rx.grid(
                     secret_input(
                         "Secret key",
@@ -77,14 +75,16 @@ def connect_form() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                rx.button(rx.cond(S.connected, "Replace key", "Connect Stripe"), type="submit", id="connect-stripe"),
+                rx.button(
+                    rx.cond(StripeState.connected, "Replace key", "Connect Stripe"), type="submit", id="connect-stripe"
+                ),
                 spacing="3",
                 width="100%",
                 align="start",
             ),
-            on_submit=S.connect_stripe,
+            on_submit=StripeState.connect_stripe,
             reset_on_submit=True,
-            key=S.form_key,
+            key=StripeState.form_key,
             id="stripe-connect-form",
         ),
         width="100%",
@@ -97,18 +97,18 @@ def connection_card() -> rx.Component:
             rx.hstack(
                 rx.icon("circle-check", color=rx.color("green", 9)),
                 rx.heading(
-                    rx.cond(S.stripe_account_name != "", S.stripe_account_name, "Stripe account"),
+                    rx.cond(StripeState.stripe_account_name != "", StripeState.stripe_account_name, "Stripe account"),
                     size="4",
                     id="stripe-account-name",
                 ),
                 rx.cond(
-                    S.livemode,
+                    StripeState.livemode,
                     rx.badge("live", color_scheme="green", id="stripe-mode"),
                     rx.badge("test mode", color_scheme="amber", id="stripe-mode"),
                 ),
                 rx.spacer(),
                 rx.cond(
-                    S.can_manage_stripe,
+                    StripeState.can_manage_stripe,
                     confirm_button(
                         "Disconnect",
                         title="Disconnect Stripe?",
@@ -117,7 +117,7 @@ def connection_card() -> rx.Component:
                             "events are refused until you connect again. Orders, payments and the catalogue stay."
                         ),
                         confirm_label="Disconnect Stripe",
-                        on_confirm=S.disconnect_stripe,
+                        on_confirm=StripeState.disconnect_stripe,
                         id="disconnect-stripe",
                     ),
                 ),
@@ -128,24 +128,26 @@ def connection_card() -> rx.Component:
             rx.grid(
                 *fact(
                     "Account",
-                    rx.code(rx.cond(S.stripe_account_id != "", S.stripe_account_id, "—")),
+                    rx.code(rx.cond(StripeState.stripe_account_id != "", StripeState.stripe_account_id, "—")),
                     id="stripe-account-id",
                 ),
-                *fact("Key", rx.code(S.key_hint), id="stripe-key-hint"),
-                *fact("Connected", S.connected_at),
+                *fact("Key", rx.code(StripeState.key_hint), id="stripe-key-hint"),
+                *fact("Connected", StripeState.connected_at),
                 *fact(
                     "Webhook secret",
-                    rx.cond(S.has_webhook_secret, "saved", "missing: Stripe's events are refused until you add it"),
+                    rx.cond(
+                        StripeState.has_webhook_secret, "saved", "missing: Stripe's events are refused until you add it"
+                    ),
                     id="stripe-webhook-secret-status",
                 ),
                 *fact(
                     "Last webhook",
-                    rx.cond(S.last_webhook_at != "", S.last_webhook_at, "none received yet"),
+                    rx.cond(StripeState.last_webhook_at != "", StripeState.last_webhook_at, "none received yet"),
                     id="stripe-last-webhook",
                 ),
                 *fact(
                     "Catalogue synced",
-                    rx.cond(S.catalog_synced_at != "", S.catalog_synced_at, "never"),
+                    rx.cond(StripeState.catalog_synced_at != "", StripeState.catalog_synced_at, "never"),
                     id="stripe-synced-at",
                 ),
                 columns="140px 1fr",
@@ -154,8 +156,10 @@ def connection_card() -> rx.Component:
                 width="100%",
             ),
             rx.cond(
-                S.sync_note != "",
-                rx.callout(S.sync_note, icon="triangle-alert", color_scheme="amber", size="1", id="stripe-sync-note"),
+                StripeState.sync_note != "",
+                rx.callout(
+                    StripeState.sync_note, icon="triangle-alert", color_scheme="amber", size="1", id="stripe-sync-note"
+                ),
             ),
             spacing="3",
             width="100%",
@@ -176,13 +180,13 @@ def webhook_card() -> rx.Component:
                 color_scheme="gray",
             ),
             rx.hstack(
-                rx.code(S.webhook_url, id="webhook-url", word_break="break-all"),
+                rx.code(StripeState.webhook_url, id="webhook-url", word_break="break-all"),
                 rx.button(
                     rx.icon("copy", size=14),
                     "Copy",
                     size="1",
                     variant="soft",
-                    on_click=[rx.set_clipboard(S.webhook_url), rx.toast.success("Webhook URL copied.")],
+                    on_click=[rx.set_clipboard(StripeState.webhook_url), rx.toast.success("Webhook URL copied.")],
                     id="copy-webhook-url",
                 ),
                 align="center",
@@ -197,10 +201,10 @@ def webhook_card() -> rx.Component:
                 id="webhook-events",
             ),
             rx.cond(
-                S.can_manage_stripe & S.connected,
+                StripeState.can_manage_stripe & StripeState.connected,
                 rx.form(
                     rx.vstack(
-                        inline_error(S.secret_error, "secret-error"),
+                        inline_error(StripeState.secret_error, "secret-error"),
                         rx.hstack(
                             rx.box(
                                 secret_input(
@@ -208,7 +212,7 @@ def webhook_card() -> rx.Component:
                                     "webhook_secret",
                                     "replace-webhook-secret",
                                     hint=rx.cond(
-                                        S.has_webhook_secret,
+                                        StripeState.has_webhook_secret,
                                         "A secret is saved; paste a new one to replace it (e.g. after rolling it).",
                                         "Shown on the endpoint's page in Stripe, or printed by stripe listen.",
                                     ),
@@ -223,9 +227,9 @@ def webhook_card() -> rx.Component:
                         ),
                         width="100%",
                     ),
-                    on_submit=S.save_webhook_secret,
+                    on_submit=StripeState.save_webhook_secret,
                     reset_on_submit=True,
-                    key=S.form_key,
+                    key=StripeState.form_key,
                     id="webhook-secret-form",
                     width="100%",
                 ),
@@ -245,7 +249,7 @@ def develop_locally() -> rx.Component:
             rx.text("Develop locally", weight="bold"),
             rx.text("Forward Stripe's test events to this account with the Stripe CLI:", size="2"),
             rx.code_block(
-                f"stripe listen --forward-to {S.webhook_url}",
+                f"stripe listen --forward-to {StripeState.webhook_url}",
                 language="bash",
                 width="100%",
                 wrap_long_lines=True,
@@ -282,17 +286,17 @@ def catalogue_card() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.heading("Catalogue", size="3"),
-                rx.text(S.catalogue_text, size="2", color_scheme="gray"),
+                rx.text(StripeState.catalogue_text, size="2", color_scheme="gray"),
                 rx.spacer(),
                 rx.cond(
-                    S.can_edit_marketing,
+                    StripeState.can_edit_marketing,
                     rx.button(
                         rx.icon("refresh-cw", size=14),
                         "Sync products and prices",
                         size="2",
                         variant="soft",
-                        loading=S.syncing,
-                        on_click=S.sync_catalog,
+                        loading=StripeState.syncing,
+                        on_click=StripeState.sync_catalog,
                         id="sync-catalog",
                     ),
                 ),
@@ -306,7 +310,7 @@ def catalogue_card() -> rx.Component:
                 color_scheme="gray",
             ),
             rx.cond(
-                S.prices.length() == 0,  # type: ignore[attr-defined]
+                StripeState.prices.length() == 0,  # type: ignore[attr-defined]
                 rx.text("No active prices in Stripe yet.", size="2", color_scheme="gray", id="prices-empty"),
                 rx.table.root(
                     rx.table.header(
@@ -314,7 +318,7 @@ def catalogue_card() -> rx.Component:
                             *[rx.table.column_header_cell(h) for h in ("Product", "Price id", "Amount", "Billing")]
                         )
                     ),
-                    rx.table.body(rx.foreach(S.prices, price_row)),
+                    rx.table.body(rx.foreach(StripeState.prices, price_row)),
                     width="100%",
                     id="prices-table",
                 ),
@@ -339,7 +343,7 @@ def not_connected() -> rx.Component:
 
 def key_form() -> rx.Component:
     return rx.cond(
-        S.can_manage_stripe,
+        StripeState.can_manage_stripe,
         connect_form(),
         readonly_note(
             "Your role can look at the Stripe connection; connecting, replacing the key or the webhook secret and "
@@ -352,9 +356,9 @@ def key_form() -> rx.Component:
 @template(routes.SETTINGS_STRIPE, "Stripe", on_load=StripeState.load_stripe)
 def stripe_page() -> rx.Component:
     return rx.cond(
-        S.loaded,
+        StripeState.loaded,
         rx.cond(
-            S.connected,
+            StripeState.connected,
             rx.vstack(
                 connection_card(),
                 catalogue_card(),

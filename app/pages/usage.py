@@ -14,7 +14,6 @@ from app.components.forms import date_range_form
 from app.components.layout import loading, template
 from app.state.usage import ADMINS_ONLY, ApiItem, DayItem, LimitItem, QuestionItem, TotalItem, UsageState, UserItem
 
-S = UsageState
 TONES = {"green": "green", "amber": "amber", "red": "red"}
 DAY_COLUMNS = (
     "Day",
@@ -188,13 +187,16 @@ def limits_section() -> rx.Component:
     return section(
         "Plan limits",
         small(
-            S.plan_label,
+            UsageState.plan_label,
             " plan. Events and cost count from the 1st of the month, requests from midnight (UTC), whatever the "
             "range below. Events stored are every tracking event kept, whatever brought it (the pixel, the server "
             "API, an import); test events never count. The figures below count the API's traffic only.",
         ),
         rx.grid(
-            rx.foreach(S.limits, limit_card), columns=rx.breakpoints(initial="1", sm="3"), spacing="3", width="100%"
+            rx.foreach(UsageState.limits, limit_card),
+            columns=rx.breakpoints(initial="1", sm="3"),
+            spacing="3",
+            width="100%",
         ),
         id="usage-limits",
     )
@@ -236,9 +238,9 @@ def api_section() -> rx.Component:
         section(
             "Per key",
             empty_or(
-                S.by_key,
+                UsageState.by_key,
                 "No API request in this range.",
-                table(("Key", "Requests", "Errors", "Events accepted"), S.by_key, key_row, id="usage-keys"),
+                table(("Key", "Requests", "Errors", "Events accepted"), UsageState.by_key, key_row, id="usage-keys"),
                 id="usage-keys-empty",
             ),
             id="usage-keys-section",
@@ -246,11 +248,11 @@ def api_section() -> rx.Component:
         section(
             "Per endpoint",
             empty_or(
-                S.by_endpoint,
+                UsageState.by_endpoint,
                 "No API request in this range.",
                 table(
                     ("Endpoint", "Requests", "Errors", "Events accepted"),
-                    S.by_endpoint,
+                    UsageState.by_endpoint,
                     endpoint_row,
                     id="usage-endpoints",
                 ),
@@ -296,11 +298,11 @@ def assistant_section() -> rx.Component:
         section(
             "Assistant per user",
             empty_or(
-                S.by_user,
+                UsageState.by_user,
                 "Nobody asked the assistant anything in this range.",
                 table(
                     ("User", "Questions", "Calls", "Tokens in", "Tokens out", "Cost"),
-                    S.by_user,
+                    UsageState.by_user,
                     user_row,
                     id="usage-users",
                 ),
@@ -311,11 +313,11 @@ def assistant_section() -> rx.Component:
         section(
             "Most expensive questions",
             empty_or(
-                S.questions,
+                UsageState.questions,
                 "No question in this range.",
                 table(
                     ("Question", "Asked by", "Asked (UTC)", "Calls", "Tokens in / out", "Cost"),
-                    S.questions,
+                    UsageState.questions,
                     question_row,
                     id="usage-questions",
                 ),
@@ -334,16 +336,16 @@ def admins_only() -> rx.Component:
 
 def usage_content() -> rx.Component:
     return rx.vstack(
-        range_bar(S),
-        error_callout(S),
+        range_bar(UsageState),
+        error_callout(UsageState),
         rx.cond(
-            S.range_start != "",
+            UsageState.range_start != "",
             rx.vstack(
                 limits_section(),
-                totals_grid(S),
+                totals_grid(UsageState),
                 rx.cond(
-                    S.has_activity,
-                    rx.vstack(days_section(S), api_section(), assistant_section(), spacing="5", width="100%"),
+                    UsageState.has_activity,
+                    rx.vstack(days_section(UsageState), api_section(), assistant_section(), spacing="5", width="100%"),
                     nothing_yet(
                         "Nothing used in this range yet. API requests show here shortly after they are made; "
                         "questions to the assistant, conversions and e-mails as soon as they are sent."
@@ -360,4 +362,4 @@ def usage_content() -> rx.Component:
 
 @template(routes.USAGE, "Usage and cost", on_load=UsageState.load_usage)
 def usage_page() -> rx.Component:
-    return rx.cond(S.loaded, rx.cond(S.forbidden, admins_only(), usage_content()), loading())
+    return rx.cond(UsageState.loaded, rx.cond(UsageState.forbidden, admins_only(), usage_content()), loading())

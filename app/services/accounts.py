@@ -212,10 +212,6 @@ def make_staff(*, session: Session, email: str) -> User:
 # --- login and sessions -----------------------------------------------------------------------------------
 
 
-def reset_login_limits() -> None:
-    ratelimit.reset()
-
-
 def check_login_rate(email: str, ip: str) -> None:
     """Count a login attempt (or an invitation's password check) for ``email`` from client ``ip``.
 

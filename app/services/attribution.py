@@ -11,20 +11,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-
-class AttributionModel(StrEnum):
-    """Which touches get credit for a conversion, and how much."""
-
-    LAST_TOUCH = "last_touch"
-    FIRST_TOUCH = "first_touch"
-    LINEAR = "linear"
-    POSITION_BASED = "position_based"
-    TIME_DECAY = "time_decay"
-
+from app.models import AttributionModel as AttributionModel
 
 LOOKBACK_DAYS: tuple[int, ...] = (1, 7, 28, 90)
 DEFAULT_LOOKBACK_DAYS = 28

@@ -18,38 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import event, func
 from sqlmodel import Session, col, select
 
+from app import runtime
 from app.lib.formatting import DEFAULT_LOCALE, format_money, format_percent, format_ratio
-from app.models import Campaign, CampaignPixel, CampaignVersion, User
+from app.models import Campaign, CampaignPixel, CampaignStatus, CampaignVersion, User
+from app.models import Channel as Channel
+from app.models import ChannelGroup as ChannelGroup
 from app.models.base import new_public_id, utcnow
 from app.services.currency import CURRENCY_CODES, currency_exponent
 from app.services.errors import Conflict, NotFound, ValidationFailed, validation_failed
 from app.services.paging import check_page_number
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
-
-
-class Channel(StrEnum):
-    """The ad platform a campaign runs on (``channel`` in the API and the database)."""
-
-    META = "meta"
-    GOOGLE = "google"
-    TIKTOK = "tiktok"
-    EMAIL = "email"
-    OTHER = "other"
-
-
-class ChannelGroup(StrEnum):
-    """The marketing channel group people report by; editable, it defaults from the platform."""
-
-    PAID_SOCIAL = "paid_social"
-    PAID_SEARCH = "paid_search"
-    DISPLAY = "display"
-    AFFILIATES = "affiliates"
-    EMAIL = "email"
-    ORGANIC_SOCIAL = "organic_social"
-    REFERRAL = "referral"
-    OTHER = "other"
-
 
 CHANNEL_GROUP_LABELS: dict[str, str] = {
     ChannelGroup.PAID_SOCIAL: "Paid social",
@@ -76,12 +55,8 @@ def default_channel_group(channel: str) -> str:
     return str(DEFAULT_CHANNEL_GROUP.get(channel, ChannelGroup.OTHER))
 
 
-class Status(StrEnum):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    ARCHIVED = "archived"
-
+# The names the assistant's tools and older callers use.
+Status = CampaignStatus
 
 MATCH_FIELDS = ("utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "landing_path", "click_id_type")
 CLICK_ID_TYPES = ("gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid")
@@ -369,7 +344,7 @@ def create_campaign(
         channel_group=default_channel_group(platform)
         if channel_group is None
         else _enum(ChannelGroup, channel_group, "channel_group"),
-        status=Status.DRAFT.value,
+        status=CampaignStatus.DRAFT.value,
         priority=_priority(priority),
         draft_config=parse_config(config or {}).model_dump(mode="json"),
         draft_updated_at=utcnow(),
@@ -401,8 +376,8 @@ def update_campaign(
     if channel_group is not None:
         campaign.channel_group = _enum(ChannelGroup, channel_group, "channel_group")
     if status is not None:
-        new_status = _enum(Status, status, "status")
-        if new_status == Status.ACTIVE and campaign.active_version_id is None:
+        new_status = _enum(CampaignStatus, status, "status")
+        if new_status == CampaignStatus.ACTIVE and campaign.active_version_id is None:
             raise ValidationFailed("Publish a first version before activating the campaign.", field="status")
         campaign.status = new_status
     if priority is not None:
@@ -410,7 +385,7 @@ def update_campaign(
     campaign.updated_at = utcnow()
     session.add(campaign)
     session.flush()
-    matcher_cache.clear_after_commit(session)
+    runtime.current().campaign_matchers.clear_after_commit(session)
     return _row(session, campaign)
 
 
@@ -449,11 +424,11 @@ def _publish(session: Session, actor: Actor, campaign: Campaign, config: dict[st
     campaign.active_version_id = version.id
     campaign.draft_config = None
     campaign.updated_at = utcnow()
-    if campaign.status == Status.DRAFT:
-        campaign.status = Status.ACTIVE.value
+    if campaign.status == CampaignStatus.DRAFT:
+        campaign.status = CampaignStatus.ACTIVE.value
     session.add(campaign)
     session.flush()
-    matcher_cache.clear_after_commit(session)
+    runtime.current().campaign_matchers.clear_after_commit(session)
     return _version_row(session, version)
 
 
@@ -540,7 +515,7 @@ def list_campaigns(
     if search.strip():
         query = query.where(func.lower(Campaign.name).contains(search.strip().lower(), autoescape=True))
     if status:
-        query = query.where(Campaign.status == _enum(Status, status, "status"))
+        query = query.where(Campaign.status == _enum(CampaignStatus, status, "status"))
     if channel:
         query = query.where(Campaign.channel == _enum(Channel, channel, "channel"))
     if channel_group:
@@ -661,7 +636,7 @@ def load_matcher(session: Session, account_id: int) -> Matcher:
     rows = session.exec(
         select(Campaign.id, Campaign.priority, CampaignVersion.id, CampaignVersion.published_at, CampaignVersion.config)
         .join(CampaignVersion, col(CampaignVersion.campaign_id) == col(Campaign.id))
-        .where(Campaign.account_id == account_id, Campaign.status == Status.ACTIVE.value)
+        .where(Campaign.account_id == account_id, Campaign.status == CampaignStatus.ACTIVE.value)
         .order_by(col(CampaignVersion.published_at))
     ).all()
     by_campaign: dict[int, _Candidate] = {}
@@ -697,9 +672,6 @@ class MatcherCache:
         """Clear now and again once the change is committed, so no reader caches the state before it."""
         self.clear()
         event.listen(session, "after_commit", lambda _session: self.clear(), once=True)
-
-
-matcher_cache = MatcherCache()
 
 
 def session_facts(row: dict[str, Any]) -> dict[str, str | None]:

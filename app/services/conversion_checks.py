@@ -7,6 +7,7 @@ is right, what is weak and what is wrong, per provider.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +15,30 @@ from sqlmodel import Session, col, select
 
 from app.integrations import ga4, google_ads, meta_capi, signed_webhook
 from app.integrations.hashing import hash_self_test, is_hashed
-from app.models import ConversionDelivery, Event, Order, VisitSession
+from app.models import ConversionDelivery, Event, Order, Provider, VisitSession
 from app.models.base import utcnow
-from app.services.conversions import CheckItem, consent_skip
-from app.services.pixels import Provider
+
+# Providers that serve ads: the buyer's ``ad_user_data`` consent decides whether they may have the conversion.
+AD_PLATFORMS = frozenset({Provider.META.value, Provider.GOOGLE_ADS.value})
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One line of the checklist."""
+
+    label: str
+    state: str  # ok | warn | fail | info
+    detail: str
+
+
+def consent_skip(provider: str, consent: dict[str, Any]) -> str | None:
+    """Why a conversion must not go to this provider under the buyer's consent, or None."""
+    if provider in AD_PLATFORMS and consent.get("ad_user_data") is False:
+        return "The buyer denied consent to using their data for ads (ad_user_data): not sent to an ad platform."
+    if provider == Provider.GA4.value and consent.get("analytics") is False:
+        return "The buyer denied analytics consent: not sent to Google Analytics."
+    return None
+
 
 _FBC = re.compile(r"^fb\.(\d)\.(\d+)\.(.+)$")
 _FBP = re.compile(r"^fb\.(\d)\.(\d+)\.(\d+)$")

@@ -25,11 +25,12 @@ from sqlmodel import Session, col, select
 from app.db import get_engine, write_lock, writing
 from app.integrations import ga4, google_ads, meta_capi, outbound, signed_webhook
 from app.integrations.outbound import Answer, Refused, Skip
-from app.models import ConversionDelivery, DeliveryAttempt, Pixel
+from app.models import AttemptOutcome, ConversionDelivery, DeliveryAttempt, DeliveryStatus, Pixel, Provider
 from app.models.base import utcnow
-from app.services.conversions import DUE, DeliveryStatus, consent_skip
+from app.services.conversion_checks import consent_skip
+from app.services.conversions import DUE
 from app.services.permissions import Actor
-from app.services.pixels import Provider, TestResult, pixel_credentials
+from app.services.pixels import TestResult, pixel_credentials
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -241,11 +242,11 @@ def _interrupted(session: Session, delivery: ConversionDelivery) -> None:
     """An attempt still in flight from an earlier holder means that process died mid-send."""
     stale = session.exec(
         select(DeliveryAttempt).where(
-            DeliveryAttempt.delivery_id == delivery.id, DeliveryAttempt.outcome == "in_flight"
+            DeliveryAttempt.delivery_id == delivery.id, DeliveryAttempt.outcome == AttemptOutcome.IN_FLIGHT
         )
     ).all()
     for attempt in stale:
-        attempt.outcome = "interrupted"
+        attempt.outcome = AttemptOutcome.INTERRUPTED
         attempt.message = "The sending process stopped before the answer was recorded; the request may have arrived."
         session.add(attempt)
 
@@ -347,12 +348,12 @@ def send_test(*, session: Session, actor: Actor, pixel_public_id: str) -> TestRe
     pixel's test event code (it then shows under Test events, and Meta still records it in the pixel's data:
     the sample says "PaidSignal test" everywhere it can), a webhook with ``"test": true``. Nothing is stored.
     """
-    from app.services.pixels import _get, check_pixel
+    from app.services.pixels import check_pixel, get_pixel
 
     checked = check_pixel(session=session, actor=actor, pixel_public_id=pixel_public_id)
     if not checked.ok:
         return checked
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     now = utcnow()
     conversion = sample_conversion(now)
     try:

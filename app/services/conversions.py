@@ -10,53 +10,43 @@ whatever order and however often, each conversion is enqueued once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, func, select
 
+from app import runtime
 from app.integrations.google_ads import CLICK_ID_PRECEDENCE, click_conversions_csv, click_id
 from app.lib.formatting import format_money, to_major
 from app.models import (
     Campaign,
     ConversionDelivery,
+    ConversionKind,
     DeliveryAttempt,
     Event,
     Order,
+    OrderStatus,
     Payment,
     Pixel,
+    Provider,
     Refund,
     StripePrice,
     StripeProduct,
 )
+from app.models import DeliveryStatus as DeliveryStatus
 from app.models.base import new_public_id, utcnow
 from app.services.accounts import account_locale
+from app.services.conversion_checks import CheckItem, checklist, consent_skip
 from app.services.currency import format_major
 from app.services.errors import NotFound, ValidationFailed
-from app.services.orders import OrderStatus, payment_status
+from app.services.orders import payment_status
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
-from app.services.pixels import Provider, pixels_for_campaign
+from app.services.pixels import pixels_for_campaign
 
 MAX_PAGE = MAX_LIMIT
-
-
-class Kind(StrEnum):
-    PURCHASE = "purchase"
-    RENEWAL = "renewal"
-    REFUND = "refund"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    RETRYING = "retrying"
-    SENT = "sent"
-    DEAD = "dead"
-    SKIPPED = "skipped"
 
 
 STATUSES = tuple(s.value for s in DeliveryStatus)
@@ -65,15 +55,14 @@ REPLAYABLE = (DeliveryStatus.DEAD.value, DeliveryStatus.RETRYING.value)
 # Providers that take refunds: GA4's ``refund`` event, Google Ads as an adjustment restating the sale's value (the
 # Data Manager API, same transactionId), and a webhook receives everything. Meta has no refund event.
 REFUND_PROVIDERS = frozenset({Provider.GA4.value, Provider.GOOGLE_ADS.value, Provider.WEBHOOK.value})
-AD_PLATFORMS = frozenset({Provider.META.value, Provider.GOOGLE_ADS.value})
-
-# Set by the job runner: wakes the sender after a commit that enqueued deliveries (else it runs on its interval).
-_wake: Callable[[], None] | None = None
 
 
-def set_wake(callback: Callable[[], None] | None) -> None:
-    global _wake
-    _wake = callback
+def _wake_sender_after_commit(session: Session) -> None:
+    """Once the deliveries are committed, wake this process's sender when it has one (app/runtime.py); else the
+    sender finds them on its interval."""
+    wake = runtime.current().wake_conversion_sender
+    if wake is not None:
+        sa_event.listen(session, "after_commit", lambda _session: wake(), once=True)
 
 
 # --- the internal conversion ----------------------------------------------------------------------------------------
@@ -129,7 +118,7 @@ def build_conversion(
     session: Session,
     order: Order,
     *,
-    kind: Kind,
+    kind: ConversionKind,
     transaction_id: str,
     event_id: str,
     amount: int,
@@ -249,21 +238,12 @@ def refunded_units(items: list[dict[str, Any]], left: list[int], amount: int) ->
     return [amount // units[index] if index == lines[0] else 0 for index in range(len(items))]
 
 
-def consent_skip(provider: str, consent: dict[str, Any]) -> str | None:
-    """Why a conversion must not go to this provider under the buyer's consent, or None."""
-    if provider in AD_PLATFORMS and consent.get("ad_user_data") is False:
-        return "The buyer denied consent to using their data for ads (ad_user_data): not sent to an ad platform."
-    if provider == Provider.GA4.value and consent.get("analytics") is False:
-        return "The buyer denied analytics consent: not sent to Google Analytics."
-    return None
-
-
 # --- the outbox -----------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Owed:
-    kind: Kind
+    kind: ConversionKind
     source_key: str
     conversion: dict[str, Any]
     at: datetime
@@ -280,10 +260,10 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
     if first is not None:
         at = order.paid_at or first.paid_at
         conversion = build_conversion(
-            session, order, kind=Kind.PURCHASE, transaction_id=order.public_id, event_id=order.event_id,
+            session, order, kind=ConversionKind.PURCHASE, transaction_id=order.public_id, event_id=order.event_id,
             amount=first.amount, currency=first.currency, at=at, invoice=first.invoice_id, **parts,
         )  # fmt: skip
-        owed.append(_Owed(Kind.PURCHASE, order.public_id, conversion, at))
+        owed.append(_Owed(ConversionKind.PURCHASE, order.public_id, conversion, at))
     # Per payment: its transaction id, amount and time (the sale a refund of it restates).
     transactions: dict[int, tuple[str, int, datetime]] = {}
     if first is not None and first.id is not None:
@@ -294,11 +274,11 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
         transaction = f"{order.public_id}.{payment.stripe_key}"
         transactions[payment.id] = (transaction, payment.amount, payment.paid_at)
         conversion = build_conversion(
-            session, order, kind=Kind.RENEWAL, transaction_id=transaction,
+            session, order, kind=ConversionKind.RENEWAL, transaction_id=transaction,
             event_id=f"{order.event_id}.{payment.stripe_key}", amount=payment.amount, currency=payment.currency,
             at=payment.paid_at, invoice=payment.invoice_id, **parts,
         )  # fmt: skip
-        owed.append(_Owed(Kind.RENEWAL, payment.stripe_key, conversion, payment.paid_at))
+        owed.append(_Owed(ConversionKind.RENEWAL, payment.stripe_key, conversion, payment.paid_at))
     refunds = session.exec(select(Refund).where(Refund.order_id == order.id).order_by(col(Refund.id))).all()
     refunded: Counter[str] = Counter()
     left: dict[str, list[int]] = {}
@@ -323,19 +303,19 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
         quantities[:] = [q - r for q, r in zip(quantities, returned, strict=True)]
         returned_items = [{**item, "quantity": r} for item, r in zip(parts["items"], returned, strict=True) if r]
         conversion = build_conversion(
-            session, order, kind=Kind.REFUND, transaction_id=transaction,
+            session, order, kind=ConversionKind.REFUND, transaction_id=transaction,
             event_id=f"{order.event_id}.refund.{refund.id}", amount=refund.amount, currency=refund.currency,
             at=refund.refunded_at, partial=partial, hashed=parts["hashed"], items=returned_items,
             refund=RefundFacts(max(0, paid - refunded[transaction]), sold_at, note),
         )  # fmt: skip
-        owed.append(_Owed(Kind.REFUND, f"re{refund.id}", conversion, refund.refunded_at))
+        owed.append(_Owed(ConversionKind.REFUND, f"re{refund.id}", conversion, refund.refunded_at))
     return owed
 
 
-def _wants(pixel: Pixel, kind: Kind) -> bool:
-    if kind is Kind.PURCHASE:
+def _wants(pixel: Pixel, kind: ConversionKind) -> bool:
+    if kind is ConversionKind.PURCHASE:
         return "purchase" in pixel.events
-    if kind is Kind.RENEWAL:
+    if kind is ConversionKind.RENEWAL:
         return "renewal" in pixel.events
     return "purchase" in pixel.events and pixel.provider in REFUND_PROVIDERS
 
@@ -381,9 +361,8 @@ def enqueue_for_order(*, session: Session, order: Order) -> int:
             )
             have.add(key)
             added += 1
-    if added and _wake is not None:
-        wake = _wake
-        sa_event.listen(session, "after_commit", lambda _session: wake(), once=True)
+    if added:
+        _wake_sender_after_commit(session)
     return added
 
 
@@ -400,9 +379,7 @@ def replay(*, session: Session, actor: Actor, delivery_public_id: str) -> Delive
     delivery.next_attempt_at = utcnow()
     delivery.updated_at = utcnow()
     session.add(delivery)
-    if _wake is not None:
-        wake = _wake
-        sa_event.listen(session, "after_commit", lambda _session: wake(), once=True)
+    _wake_sender_after_commit(session)
     session.commit()
     return _rows(session, [delivery])[0]
 
@@ -449,13 +426,6 @@ class AttemptRow:
     response_body: str
     message: str
     request: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class CheckItem:
-    label: str
-    state: str  # ok | warn | fail | info
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -591,8 +561,6 @@ def _attempts(session: Session, delivery_id: int) -> list[AttemptRow]:
 
 
 def delivery_detail(*, session: Session, account_id: int, delivery_public_id: str) -> DeliveryDetail:
-    from app.services.conversion_checks import checklist
-
     delivery = _get(session, account_id, delivery_public_id)
     assert delivery.id is not None
     return DeliveryDetail(

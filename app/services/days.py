@@ -3,7 +3,9 @@ calendar's ends (year 1, year 9999) cannot be turned into UTC times or stepped f
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from app.services.errors import ValidationFailed
 
@@ -23,3 +25,9 @@ def check_day(value: date | datetime | None, field: str) -> None:
         raise ValidationFailed(
             f"{field} must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}.", field=field
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def time_zone(name: str) -> ZoneInfo:
+    """The time zone named ``name`` (an account's setting), UTC when empty; cached: accounts share few zones."""
+    return ZoneInfo(name or "UTC")

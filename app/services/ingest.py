@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from app.models import Event
+from app import runtime
+from app.models import Event, EventSource
 from app.models.base import utcnow
 from app.services import ratelimit, usage
 from app.services import sessions as session_service
@@ -33,12 +34,7 @@ from app.services.events_schema import MAX_BATCH, EventIn
 from app.settings import get_settings
 
 log = logging.getLogger("paidsignal.ingest")
-
-
-class Source:
-    BROWSER = "browser"
-    SERVER = "server"
-    TEST = "test"
+Source = EventSource  # the name the pipeline's callers use
 
 
 @dataclass(frozen=True)
@@ -133,10 +129,6 @@ def parse_events(raw_events: list[Any], *, now: datetime, result: IngestResult) 
 
 
 # --- gatekeeper: rate limit per key ------------------------------------------------------------------------------
-
-
-def reset_rate_limits() -> None:
-    ratelimit.reset()
 
 
 def check_rate(key_id: int) -> None:
@@ -379,13 +371,10 @@ def _resolve(
         pass
 
 
-def _engine() -> Engine:
-    from app.db import get_engine
-
-    return get_engine()
-
-
-writer = GroupCommitWriter(_engine)
+def submit(account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:
+    """Queue ``rows`` for this process's group-commit writer (app/runtime.py); the future is (accepted,
+    duplicates) once they are committed."""
+    return runtime.current().writer.submit(account_id, rows)
 
 
 # --- the whole pipeline -----------------------------------------------------------------------------------------
@@ -412,4 +401,4 @@ def ingest_now(raw_events: list[Any], ctx: IngestContext, *, timeout: float = 30
     result, rows = prepare(raw_events, ctx)
     if not rows:
         return result
-    return settle(result, writer.submit(ctx.account_id, rows).result(timeout))
+    return settle(result, submit(ctx.account_id, rows).result(timeout))

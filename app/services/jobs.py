@@ -10,14 +10,14 @@ from sqlalchemy import delete, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.models import AuthSession, JobLease, JobRun
+from app.models import AuthSession, JobLease, JobOutcome, JobRun
 from app.models.base import utcnow
 from app.services.errors import PermissionDenied, ValidationFailed
 from app.services.paging import decode_cursor, encode_cursor
 from app.services.permissions import Actor
 
-# What a run's outcome may be: ``running`` until it finishes (forever, when its process died mid-run).
-RUN_OUTCOMES = ("running", "ok", "error", "lease_lost", "interrupted")
+# What a stored run's outcome may be (``skipped`` is never stored).
+RUN_OUTCOMES = tuple(outcome.value for outcome in JobOutcome if outcome is not JobOutcome.SKIPPED)
 MAX_RUNS_PAGE = 200
 
 
@@ -120,8 +120,10 @@ def mark_interrupted(*, session: Session, job_name: str, holder: str) -> int:
     lease, so their holder's lease expired (it died, or lost the lease and will record ``lease_lost`` itself)."""
     result = session.execute(
         update(JobRun)
-        .where(col(JobRun.job_name) == job_name, col(JobRun.outcome) == "running", col(JobRun.holder) != holder)
-        .values(outcome="interrupted", finished_at=utcnow(), detail="its process stopped before the run ended")
+        .where(
+            col(JobRun.job_name) == job_name, col(JobRun.outcome) == JobOutcome.RUNNING, col(JobRun.holder) != holder
+        )
+        .values(outcome=JobOutcome.INTERRUPTED, finished_at=utcnow(), detail="its process stopped before the run ended")
     )
     session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -234,7 +236,7 @@ def list_runs(
 
 def _run_rows(session: Session, runs: list[JobRun]) -> list[JobRunRow]:
     now = utcnow()
-    running = {r.job_name for r in runs if r.outcome == "running"}
+    running = {r.job_name for r in runs if r.outcome == JobOutcome.RUNNING}
     leases = {
         lease.name: lease for lease in session.exec(select(JobLease).where(col(JobLease.name).in_(running))).all()
     }
@@ -243,7 +245,7 @@ def _run_rows(session: Session, runs: list[JobRun]) -> list[JobRunRow]:
         # Jobs without a lease (per-process work) cannot be told apart from a slow run: never called abandoned.
         lease = leases.get(run.job_name)
         return (
-            run.outcome == "running"
+            run.outcome == JobOutcome.RUNNING
             and lease is not None
             and (lease.holder != run.holder or lease.expires_at <= now or lease.acquired_at > run.started_at)
         )

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
+from app import runtime
 from app.models import Account, ApiKey, KeyKind
 from app.models.base import new_public_id, utcnow
 from app.services.crypto import KeyPurpose, hmac_hex, previous_subkeys, sha256_hex
@@ -101,7 +102,7 @@ def _row(key: ApiKey) -> KeyRow:
         display=display,
         allowed_origins=list(key.allowed_origins),
         created_at=key.created_at,
-        last_used_at=usage.last_used(key.id) or key.last_used_at,
+        last_used_at=runtime.current().key_usage.last_used(key.id) or key.last_used_at,
         revoked=key.revoked_at is not None,
     )
 
@@ -161,7 +162,7 @@ def revoke_key(*, session: Session, actor: Actor, key_public_id: str) -> None:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.add(key)
-    identities.clear_after_commit(session)
+    runtime.current().key_identities.clear_after_commit(session)
 
 
 def update_origins(*, session: Session, actor: Actor, key_public_id: str, origins: list[str]) -> KeyRow:
@@ -174,7 +175,7 @@ def update_origins(*, session: Session, actor: Actor, key_public_id: str, origin
         raise ValidationFailed("A publishable key needs at least one allowed origin.", field="origins")
     key.allowed_origins = allowed
     session.add(key)
-    identities.clear_after_commit(session)
+    runtime.current().key_identities.clear_after_commit(session)
     return _row(key)
 
 
@@ -220,9 +221,6 @@ class IdentityCache:
         event.listen(session, "after_commit", lambda _session: self.clear(), once=True)
 
 
-identities = IdentityCache()
-
-
 def _secret_matches(session: Session, key: ApiKey, raw: str) -> bool:
     if hmac.compare_digest(key.secret_hash, hmac_hex(KeyPurpose.API_KEY_PEPPER, raw)):
         return True
@@ -241,9 +239,9 @@ def authenticate_secret_key(*, session: Session, raw: str) -> KeyIdentity:
         raise PermissionDenied("This endpoint needs a secret key (ps_sk_…); a publishable key was given.")
     if not raw.startswith(SECRET_PREFIX) or len(raw) < _LOOKUP_LENGTH:
         raise AuthenticationFailed("Send a secret API key as 'Authorization: Bearer ps_sk_…'.")
-    cached = identities.get(raw)
+    cached = runtime.current().key_identities.get(raw)
     if cached is not None:
-        usage.touch(cached.key_id)
+        runtime.current().key_usage.touch(cached.key_id)
         return cached
     key = session.exec(select(ApiKey).where(ApiKey.lookup == raw[:_LOOKUP_LENGTH])).first()
     if key is None or not _secret_matches(session, key, raw):
@@ -251,8 +249,8 @@ def authenticate_secret_key(*, session: Session, raw: str) -> KeyIdentity:
     if key.revoked_at is not None:
         raise AuthenticationFailed("This API key was revoked; create a new one on the API keys page.")
     identity = _identity(session, key)
-    identities.put(raw, identity)
-    usage.touch(identity.key_id)
+    runtime.current().key_identities.put(raw, identity)
+    runtime.current().key_usage.touch(identity.key_id)
     return identity
 
 
@@ -261,7 +259,7 @@ def authenticate_publishable_key(*, session: Session, raw: str, origin: str | No
     raw = (raw or "").strip()
     if not raw.startswith(PUBLISHABLE_PREFIX):
         raise AuthenticationFailed("Send a publishable key (ps_pk_…) in the 'key' query parameter or body.")
-    identity = identities.get(raw)
+    identity = runtime.current().key_identities.get(raw)
     if identity is None:
         key = session.exec(select(ApiKey).where(ApiKey.lookup == raw)).first()
         if key is None:
@@ -269,7 +267,7 @@ def authenticate_publishable_key(*, session: Session, raw: str, origin: str | No
         if key.revoked_at is not None:
             raise AuthenticationFailed("This publishable key was revoked.")
         identity = _identity(session, key)
-        identities.put(raw, identity)
+        runtime.current().key_identities.put(raw, identity)
     if not origin:
         raise PermissionDenied(
             "A publishable key is only accepted from a browser on an allowed origin; servers use a secret key."
@@ -280,7 +278,7 @@ def authenticate_publishable_key(*, session: Session, raw: str, origin: str | No
         normalized = ""
     if normalized not in identity.allowed_origins:
         raise PermissionDenied(f"Origin {origin} is not allowed for this key; add it on the API keys page.")
-    usage.touch(identity.key_id)
+    runtime.current().key_usage.touch(identity.key_id)
     return identity
 
 
@@ -320,8 +318,5 @@ class KeyUsage:
         return len(pending)
 
 
-usage = KeyUsage()
-
-
 def flush_key_usage(*, session: Session) -> int:
-    return usage.flush(session)
+    return runtime.current().key_usage.flush(session)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,21 +28,12 @@ from app.models import (
     StripeProduct,
     Subscription,
 )
+from app.models import OrderStatus as OrderStatus
 from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 
 MAX_PAGE = MAX_LIMIT
-
-
-class OrderStatus(StrEnum):
-    CREATED = "created"
-    PENDING = "pending"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    PAID = "paid"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
 
 
 # Payment progress only moves up this ladder. Paid outranks failed and expired: if Stripe says money arrived (a

@@ -9,7 +9,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,20 +16,13 @@ from sqlmodel import Session, col, select
 
 from app.integrations import address_guard
 from app.models import CampaignPixel, Pixel
+from app.models import Provider as Provider
 from app.models.base import new_public_id
 from app.services.campaigns import get_campaign
 from app.services.crypto import decrypt_secret, encrypt_secret
 from app.services.errors import NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
-
-
-class Provider(StrEnum):
-    META = "meta"
-    GA4 = "ga4"
-    GOOGLE_ADS = "google_ads"
-    WEBHOOK = "webhook"
-
 
 # "renewal": also send each subscription renewal as a purchase (off by default: many shops optimise on first sales).
 PIXEL_EVENTS = ("purchase", "renewal", "lead", "begin_checkout")
@@ -209,7 +201,12 @@ def _row(pixel: Pixel) -> PixelRow:
     )
 
 
-def _get(session: Session, account_id: int, pixel_public_id: str) -> Pixel:
+def get_pixel(session: Session, account_id: int, pixel_public_id: str) -> Pixel:
+    """The account's pixel with this public id.
+
+    Raises:
+        NotFound: the account has no such pixel.
+    """
     pixel = session.exec(
         select(Pixel).where(Pixel.public_id == pixel_public_id, Pixel.account_id == account_id)
     ).first()
@@ -268,7 +265,7 @@ def update_pixel(
 ) -> PixelRow:
     """Change a pixel; empty credentials keep the stored ones (they are never shown again)."""
     require(actor, Permission.EDIT_MARKETING)
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     kind = Provider(pixel.provider)
     if name is not None and name.strip():
         pixel.name = " ".join(name.split())[:120]
@@ -296,7 +293,7 @@ def update_pixel(
 
 def delete_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> None:
     require(actor, Permission.EDIT_MARKETING)
-    session.delete(_get(session, actor.account_id, pixel_public_id))
+    session.delete(get_pixel(session, actor.account_id, pixel_public_id))
 
 
 def list_pixels(*, session: Session, account_id: int) -> list[PixelRow]:
@@ -318,7 +315,7 @@ def campaign_pixels(*, session: Session, account_id: int, campaign_public_id: st
 def attach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pixel_public_id: str) -> None:
     require(actor, Permission.EDIT_MARKETING)
     campaign = get_campaign(session, actor.account_id, campaign_public_id)
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     if session.get(CampaignPixel, (campaign.id, pixel.id)) is None:
         session.add(CampaignPixel(campaign_id=campaign.id, pixel_id=pixel.id))  # type: ignore[arg-type]
 
@@ -326,7 +323,7 @@ def attach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pix
 def detach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pixel_public_id: str) -> None:
     require(actor, Permission.EDIT_MARKETING)
     campaign = get_campaign(session, actor.account_id, campaign_public_id)
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     link = session.get(CampaignPixel, (campaign.id, pixel.id))
     if link is not None:
         session.delete(link)
@@ -358,7 +355,7 @@ def check_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> Test
     """Checks the stored config's format and that its credentials decrypt, and a webhook's host again (nothing is
     sent; ``conversion_sender.send_test`` runs this first, then sends a sample purchase)."""
     require(actor, Permission.EDIT_MARKETING)
-    pixel = _get(session, actor.account_id, pixel_public_id)
+    pixel = get_pixel(session, actor.account_id, pixel_public_id)
     kind = Provider(pixel.provider)
     try:
         _clean_settings(kind, pixel.settings)

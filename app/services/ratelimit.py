@@ -8,15 +8,31 @@ from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from app import runtime
 from app.services.errors import RateLimited
 
-_storage = MemoryStorage()
-_limiter = MovingWindowRateLimiter(_storage)
 
+class RateLimiter:
+    """The counters of one process (its runtime's, app/runtime.py)."""
 
-def reset() -> None:
-    """Forget every counter (tests)."""
-    _storage.reset()
+    def __init__(self) -> None:
+        self._storage = MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(self._storage)
+
+    def reset(self) -> None:
+        """Forget every counter (tests that need a fresh budget within one test)."""
+        self._storage.reset()
+
+    def hit(self, limits: str, *scope: str, message: str) -> None:
+        """See :func:`hit`."""
+        for limit in parse_many(limits):
+            if not self._limiter.hit(limit, *scope):
+                reset_at = self._limiter.get_window_stats(limit, *scope).reset_time
+                retry_after = max(1, int(reset_at - time.time()) + 1)
+                raise RateLimited(
+                    message.format(limit=limit, retry_after=retry_after, retry_minutes=-(-retry_after // 60)),
+                    retry_after=retry_after,
+                )
 
 
 def hit(limits: str, *scope: str, message: str) -> None:
@@ -26,11 +42,4 @@ def hit(limits: str, *scope: str, message: str) -> None:
         RateLimited: a limit is exceeded; ``message`` may use ``{limit}`` and ``{retry_after}`` (seconds) and
             ``{retry_minutes}``.
     """
-    for limit in parse_many(limits):
-        if not _limiter.hit(limit, *scope):
-            reset_at = _limiter.get_window_stats(limit, *scope).reset_time
-            retry_after = max(1, int(reset_at - time.time()) + 1)
-            raise RateLimited(
-                message.format(limit=limit, retry_after=retry_after, retry_minutes=-(-retry_after // 60)),
-                retry_after=retry_after,
-            )
+    runtime.current().rate_limiter.hit(limits, *scope, message=message)

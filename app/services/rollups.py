@@ -22,7 +22,6 @@ Sales rules (one place; the metrics service reads them through the rollups or ca
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,9 +36,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.db import write_lock
-from app.models import Account, Order, Payment, Refund, RollupDirty, SalesRollup, TrafficRollup, VisitSession
+from app.models import (
+    Account,
+    AttributionModel,
+    Order,
+    Payment,
+    Refund,
+    RollupDirty,
+    SalesRollup,
+    TrafficRollup,
+    VisitSession,
+)
 from app.models.base import utcnow
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, AttributionModel, TouchPoint, credit, split_by_shares
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
+from app.services.days import time_zone
 
 MICRO = 1_000_000
 TRAFFIC, SALES = "traffic", "sales"
@@ -50,13 +60,9 @@ SALES_MEASURES = ("orders_micro", "new_customers_micro", "gross", "renewals_micr
 # --- days in the account's timezone ---------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name or "UTC")
-
-
 def account_zone(session: Session, account_id: int) -> ZoneInfo:
-    return _zone(session.exec(select(Account.timezone).where(Account.id == account_id)).first() or "UTC")
+    """The account's time zone (its days start there)."""
+    return time_zone(session.exec(select(Account.timezone).where(Account.id == account_id)).first() or "UTC")
 
 
 def local_day(moment: datetime, zone: ZoneInfo) -> date:

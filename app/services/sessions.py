@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from app import runtime
 from app.db import executemany
 from app.models import Touch, Visitor, VisitSession
 from app.services import rollups
@@ -217,9 +218,9 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
                 row[name] = getattr(event, name)
 
     if rows:
-        from app.services.campaigns import matcher_cache, session_facts
+        from app.services.campaigns import session_facts
 
-        matcher = matcher_cache.get(session, account_id)
+        matcher = runtime.current().campaign_matchers.get(session, account_id)
         for row in rows.values():
             match = matcher.match(session_facts(row), row["started_at"])
             row["campaign_id"], row["campaign_version_id"] = match.campaign_id, match.version_id

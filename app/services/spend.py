@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.lib.csv_export import csv_text, unneutralise
-from app.models import Account, AdSpend, Campaign
+from app.models import Account, AdSpend, Campaign, SpendSource
 from app.models.base import utcnow
 from app.services.currency import currency_exponent, format_major, parse_major
 from app.services.days import check_day
@@ -48,11 +47,6 @@ CSV_FORMAT = (
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _WHOLE = re.compile(r"^[+-]?\d+$")
 _BIG = 10**15  # beyond any real count; keeps a typo from overflowing BIGINT
-
-
-class SpendSource(StrEnum):
-    CSV = "csv"
-    API = "api"
 
 
 @dataclass(frozen=True)

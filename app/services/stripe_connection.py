@@ -16,6 +16,7 @@ from typing import Any
 import stripe
 from sqlmodel import Session, col, func, select
 
+from app import runtime
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import StripeCallFailed
 from app.models import Account, StripeConnection, StripePrice, StripeProduct
@@ -225,7 +226,7 @@ def connect_stripe(*, session: Session, actor: Actor, secret_key: str, webhook_s
         connection.webhook_secret_encrypted = encrypt_secret(secret)
     session.add(connection)
     session.flush()
-    webhook_secrets.clear()
+    runtime.current().webhook_secrets.clear()
     sync_error = ""
     try:
         _sync(session, connection, client)
@@ -244,7 +245,7 @@ def set_webhook_secret(*, session: Session, actor: Actor, webhook_secret: str) -
     connection.webhook_secret_encrypted = encrypt_secret(secret)
     session.add(connection)
     session.commit()
-    webhook_secrets.clear()
+    runtime.current().webhook_secrets.clear()
     return _row(session, connection)
 
 
@@ -254,7 +255,7 @@ def disconnect_stripe(*, session: Session, actor: Actor) -> None:
     connection = require_connection(session, actor.account_id)
     session.delete(connection)
     session.commit()
-    webhook_secrets.clear()
+    runtime.current().webhook_secrets.clear()
 
 
 def sync_catalog(*, session: Session, actor: Actor) -> SyncResult:
@@ -455,4 +456,10 @@ class WebhookSecretCache:
             self._entries.clear()
 
 
-webhook_secrets = WebhookSecretCache()
+def webhook_target(session: Session, account_public_id: str) -> WebhookTarget:
+    """The account and signing secret a webhook URL names, from this process's cache (app/runtime.py).
+
+    Raises:
+        NotFound: no account with Stripe connected has this id.
+    """
+    return runtime.current().webhook_secrets.get(session, account_public_id)

@@ -20,6 +20,8 @@ from app.presenters import alerts as present
 from app.presenters.alerts import ALL, KINDS, TEXT_FIELDS, EventItem, Option, PreviewItem, RuleItem
 from app.services import alerts as alert_service
 from app.services.alerts import DEFAULT_COMPARATOR, Metric, Mode
+from app.services.alerts import DEFAULT_MIN_SESSIONS as DEFAULT_MIN_SESSIONS
+from app.services.alerts import EVENT_LABELS as EVENT_LABELS
 from app.services.errors import ServiceError
 from app.state.base import AppState, next_page
 from app.state.toasts import toast

@@ -14,9 +14,10 @@ from sqlmodel import Session
 
 from app import routes
 from app.lib.formatting import format_count
+from app.models import CampaignStatus, Channel, ChannelGroup
 from app.presenters.campaigns import CampaignItem, campaign_item
 from app.services import campaigns as campaign_service
-from app.services.campaigns import CHANNEL_GROUP_LABELS, Channel, ChannelGroup, Status
+from app.services.campaigns import CHANNEL_GROUP_LABELS
 from app.services.paging import MAX_PAGE_NUMBER
 from app.state.base import AppState
 from app.state.toasts import toast
@@ -26,7 +27,7 @@ PER_PAGE = 20
 ALL = "all"
 CHANNELS = [c.value for c in Channel]
 CHANNEL_GROUPS = [g.value for g in ChannelGroup]
-STATUSES = [s.value for s in Status]
+STATUSES = [s.value for s in CampaignStatus]
 CHANNEL_GROUP_OPTIONS = list(CHANNEL_GROUP_LABELS.items())  # (group, label), for the pages' menus
 
 

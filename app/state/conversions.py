@@ -8,7 +8,7 @@ The read models here are shared with the order page, which shows the same delive
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
@@ -18,16 +18,16 @@ from sqlmodel import Session
 
 from app import routes
 from app.lib.formatting import format_money
+from app.models import Provider
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
-from app.services.pixels import Provider
-from app.state.base import AppState, CampaignOption, next_page
-from app.state.format import date_text, format_time, parse_date
+from app.state.base import AppState
+from app.state.format import format_time, parse_date
+from app.state.lists import ALL as ALL
+from app.state.lists import FilteredListMixin
 from app.state.toasts import toast
 
 PAGE_SIZE = 50
-# A select item cannot have an empty value: the filters' "any" choice.
-ALL = "all"
 STATUSES = list(conversion_service.STATUSES)
 PROVIDERS = [p.value for p in Provider]
 PROVIDER_NAMES = {
@@ -168,24 +168,34 @@ def replay_message(row: conversion_service.DeliveryRow) -> str:
     return f"The {row.kind} conversion for {who} is queued to be sent again now."
 
 
+def send_again(state: Any, delivery_public_id: str, refresh: Callable[[str], None]) -> Iterator[Any]:
+    """ "Send again" for a dead or retrying delivery (``yield from`` it in the state's event; the conversions page and
+    an order's page both have it): ``state.replaying`` is shown meanwhile, ``refresh`` shows the delivery's new
+    state, and a toast says what happened. The conversions service checks the role."""
+    if state.replaying:
+        return
+    state.replaying = True
+    yield
+    try:
+        row, error = state._run(
+            lambda s: conversion_service.replay(session=s, actor=state._actor(s), delivery_public_id=delivery_public_id)
+        )
+    finally:
+        state.replaying = False
+    if error or row is None:
+        yield toast.error(error or "The conversion could not be sent again.")
+        return
+    refresh(delivery_public_id)
+    yield toast.success(replay_message(row))
+
+
 # --- the page -------------------------------------------------------------------------------------------------------
 
 
-class ConversionsState(AppState):
+class ConversionsState(FilteredListMixin, AppState):
     deliveries: list[DeliveryItem] = []
-    total: int = 0
     totals: list[StatusTotal] = []
-    next_cursor: str = ""
-    loaded: bool = False
-    loading_more: bool = False
-    error: str = ""
-
     provider_filter: str = ALL
-    status_filter: str = ALL
-    campaign_filter: str = ALL
-    since: str = ""
-    until: str = ""
-    campaign_options: list[CampaignOption] = []
 
     # The open delivery (a dialog).
     open_id: str = ""
@@ -207,38 +217,36 @@ class ConversionsState(AppState):
         )
 
     @rx.var
-    def has_more(self) -> bool:
-        return self.next_cursor != ""
-
-    @rx.var
     def detail_open(self) -> bool:
         return self.open_id != ""
 
-    def _url(self, **changes: str) -> str:
-        values = {
-            "provider": self.provider_filter,
-            "status": self.status_filter,
-            "campaign": self.campaign_filter,
-            "since": self.since,
-            "until": self.until,
-        } | changes
-        return routes.conversions_url(**{k: "" if v == ALL else v for k, v in values.items()})
+    def _list_url(self, filters: dict[str, str]) -> str:
+        return routes.conversions_url(**filters)
+
+    def _filter_values(self) -> dict[str, str]:
+        return super()._filter_values() | {"provider": self.provider_filter}
+
+    def _known_statuses(self) -> list[str]:
+        return STATUSES
+
+    def _noun(self) -> str:
+        return "conversions"
 
     def _page(self, cursor: str | None) -> tuple[conversion_service.DeliveryPage | None, str | None]:
-        since, until = parse_date(self.since), parse_date(self.until)
+        chosen = self._filters()
         provider = None if self.provider_filter == ALL else self.provider_filter
-        status = None if self.status_filter == ALL else self.status_filter
-        campaign = None if self.campaign_filter == ALL else self.campaign_filter
 
         def load(s: Session) -> conversion_service.DeliveryPage:
             account_id = self._actor(s).account_id
-            start, end = order_service.day_range(session=s, account_id=account_id, since=since, until=until)
+            start, end = order_service.day_range(
+                session=s, account_id=account_id, since=chosen.since, until=chosen.until
+            )
             return conversion_service.list_deliveries(
                 session=s,
                 account_id=account_id,
                 provider=provider,
-                status=status,
-                campaign_public_id=campaign,
+                status=chosen.status,
+                campaign_public_id=chosen.campaign,
                 since=start,
                 until=end,
                 limit=PAGE_SIZE,
@@ -274,22 +282,12 @@ class ConversionsState(AppState):
     def load_conversions(self) -> None:
         """on_load: the filters come from the URL (?provider=&status=&campaign=&from=&to=); unknown values are
         ignored."""
-        params = self.router.url.query_parameters
-        provider, status = str(params.get("provider", "")), str(params.get("status", ""))
+        provider = str(self.router.url.query_parameters.get("provider", ""))
         self.provider_filter = provider if provider in PROVIDERS else ALL
-        self.status_filter = status if status in STATUSES else ALL
-        self.since, self.until = date_text(params.get("from")), date_text(params.get("to"))
-        self.campaign_options = self._campaign_options()
-        campaign = str(params.get("campaign", ""))
-        self.campaign_filter = campaign if campaign in {c["public_id"] for c in self.campaign_options} else ALL
+        self._read_filters(self._campaign_options())
         self.open_id, self.open_view = "", empty_view()
         self._default_export_range()
         self._reload()
-
-    @rx.event
-    def load_more(self) -> Iterator[Any]:
-        """Append the next page."""
-        yield from next_page(self, self._page, self._append, "conversions")
 
     def _append(self, found: Any) -> None:
         self.deliveries = [
@@ -299,30 +297,11 @@ class ConversionsState(AppState):
         self.total, self.next_cursor = found.total, found.next_cursor or ""
         self.totals = [StatusTotal(status=s, count=found.totals.get(s, 0)) for s in STATUSES]
 
-    # filters: each one is a new URL, so the view can be shared and the back button works
-
-    @rx.event
-    def filter_status(self, status: str) -> Any:
-        return rx.redirect(self._url(status=status if status in STATUSES else ALL))
+    # the filter only this list has (the others are FilteredListMixin's)
 
     @rx.event
     def filter_provider(self, provider: str) -> Any:
         return rx.redirect(self._url(provider=provider if provider in PROVIDERS else ALL))
-
-    @rx.event
-    def filter_campaign(self, campaign: str) -> Any:
-        known = {c["public_id"] for c in self.campaign_options}
-        return rx.redirect(self._url(campaign=campaign if campaign in known else ALL))
-
-    @rx.event
-    def filter_dates(self, form: dict[str, Any]) -> Any:
-        """Apply the From/To dates (days in the account's timezone, both included)."""
-        form = form if isinstance(form, dict) else {}
-        return rx.redirect(self._url(since=date_text(form.get("from")), until=date_text(form.get("to"))))
-
-    @rx.event
-    def clear_filters(self) -> Any:
-        return rx.redirect(routes.CONVERSIONS)
 
     # one delivery
 
@@ -354,25 +333,12 @@ class ConversionsState(AppState):
     @rx.event
     def replay(self, delivery_public_id: str) -> Iterator[Any]:
         """Send a dead or retrying delivery again (after fixing the pixel, say); the list and detail refresh."""
-        if self.replaying:
-            return
-        self.replaying = True
-        yield
-        try:
-            row, error = self._run(
-                lambda s: conversion_service.replay(
-                    session=s, actor=self._actor(s), delivery_public_id=str(delivery_public_id)
-                )
-            )
-        finally:
-            self.replaying = False
-        if error or row is None:
-            yield toast.error(error or "The conversion could not be sent again.")
-            return
+        yield from send_again(self, str(delivery_public_id), self._after_replay)
+
+    def _after_replay(self, delivery_public_id: str) -> None:
         self._reload()
         if self.open_id == delivery_public_id:
             self._load_view(delivery_public_id)
-        yield toast.success(replay_message(row))
 
     # the Google Ads CSV
 

@@ -18,18 +18,17 @@ from sqlmodel import Session
 
 from app import routes
 from app.lib.formatting import format_money, format_percent
+from app.models import AttributionModel
 from app.services import conversions as conversion_service
 from app.services import orders as order_service
 from app.services import pixels as pixel_service
-from app.services.attribution import AttributionModel
-from app.state.base import AppState, CampaignOption, next_page
-from app.state.conversions import DeliveryView, delivery_view, replay_message
-from app.state.format import date_text, format_time, parse_date
-from app.state.toasts import toast
+from app.state.base import AppState
+from app.state.conversions import DeliveryView, delivery_view, send_again
+from app.state.format import format_time
+from app.state.lists import ALL as ALL
+from app.state.lists import FilteredListMixin
 
 PAGE_SIZE = 50
-# A select item cannot have an empty value: the filters' "any" choice.
-ALL = "all"
 STATUSES = list(order_service.STATUSES)
 MODEL_LABELS = {
     AttributionModel.LAST_TOUCH.value: "Last touch",
@@ -92,59 +91,37 @@ def order_item(row: order_service.OrderRow, timezone: str, locale: str) -> Order
     )
 
 
-class OrdersState(AppState):
+class OrdersState(FilteredListMixin, AppState):
     orders: list[OrderItem] = []
-    total: int = 0
-    next_cursor: str = ""
-    loaded: bool = False
-    loading_more: bool = False
-    error: str = ""
-    status_filter: str = ALL
-    since: str = ""
-    until: str = ""
-    campaign_filter: str = ALL
-    campaign_options: list[CampaignOption] = []
 
     @rx.var
     def filtered(self) -> bool:
         return self.status_filter != ALL or self.campaign_filter != ALL or bool(self.since or self.until)
 
-    @rx.var
-    def has_more(self) -> bool:
-        return self.next_cursor != ""
+    def _list_url(self, filters: dict[str, str]) -> str:
+        return routes.orders_url(**filters)
 
-    def _url(
-        self,
-        *,
-        status: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        campaign: str | None = None,
-    ) -> str:
-        status = self.status_filter if status is None else status
-        campaign = self.campaign_filter if campaign is None else campaign
-        return routes.orders_url(
-            status="" if status == ALL else status,
-            since=self.since if since is None else since,
-            until=self.until if until is None else until,
-            campaign="" if campaign == ALL else campaign,
-        )
+    def _known_statuses(self) -> list[str]:
+        return STATUSES
+
+    def _noun(self) -> str:
+        return "orders"
 
     def _page(self, cursor: str | None) -> tuple[order_service.OrderPage | None, str | None]:
-        since, until = parse_date(self.since), parse_date(self.until)
-        status = None if self.status_filter == ALL else self.status_filter
-        campaign = None if self.campaign_filter == ALL else self.campaign_filter
+        chosen = self._filters()
 
         def load(s: Session) -> order_service.OrderPage:
             account_id = self._actor(s).account_id
-            start, end = order_service.day_range(session=s, account_id=account_id, since=since, until=until)
+            start, end = order_service.day_range(
+                session=s, account_id=account_id, since=chosen.since, until=chosen.until
+            )
             return order_service.list_orders(
                 session=s,
                 account_id=account_id,
-                status=status,
+                status=chosen.status,
                 since=start,
                 until=end,
-                campaign_public_id=campaign,
+                campaign_public_id=chosen.campaign,
                 limit=PAGE_SIZE,
                 cursor=cursor,
             )
@@ -154,13 +131,7 @@ class OrdersState(AppState):
     @rx.event
     def load_orders(self) -> None:
         """on_load: the filters come from the URL (?status=&from=&to=&campaign=); unknown values are ignored."""
-        params = self.router.url.query_parameters
-        status = str(params.get("status", ""))
-        self.status_filter = status if status in STATUSES else ALL
-        self.since, self.until = date_text(params.get("from")), date_text(params.get("to"))
-        self.campaign_options = self._campaign_options()
-        campaign = str(params.get("campaign", ""))
-        self.campaign_filter = campaign if campaign in {c["public_id"] for c in self.campaign_options} else ALL
+        self._read_filters(self._campaign_options())
         self.error = ""
         found, error = self._page(None)
         self.loaded = True
@@ -171,36 +142,12 @@ class OrdersState(AppState):
         self.orders = [order_item(row, self.account_timezone, self.account_locale) for row in found.orders]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
 
-    @rx.event
-    def load_more(self) -> Iterator[Any]:
-        """Append the next page."""
-        yield from next_page(self, self._page, self._append, "orders")
-
     def _append(self, found: Any) -> None:
         self.orders = [
             *self.orders,
             *(order_item(row, self.account_timezone, self.account_locale) for row in found.orders),
         ]
         self.total, self.next_cursor = found.total, found.next_cursor or ""
-
-    @rx.event
-    def filter_status(self, status: str) -> Any:
-        return rx.redirect(self._url(status=status if status in STATUSES else ALL))
-
-    @rx.event
-    def filter_campaign(self, campaign: str) -> Any:
-        known = {c["public_id"] for c in self.campaign_options}
-        return rx.redirect(self._url(campaign=campaign if campaign in known else ALL))
-
-    @rx.event
-    def filter_dates(self, form: dict[str, Any]) -> Any:
-        """Apply the From/To dates (days in the account's timezone, both included)."""
-        form = form if isinstance(form, dict) else {}
-        return rx.redirect(self._url(since=date_text(form.get("from")), until=date_text(form.get("to"))))
-
-    @rx.event
-    def clear_filters(self) -> Any:
-        return rx.redirect(routes.ORDERS)
 
 
 # --- one order -----------------------------------------------------------------------------------------------------
@@ -454,23 +401,7 @@ class OrderDetailState(AppState):
     @rx.event
     def replay_delivery(self, delivery_public_id: str) -> Iterator[Any]:
         """ "Send again" for one of this order's dead or retrying conversions; the section refreshes."""
-        if self.replaying:
-            return
-        self.replaying = True
-        yield
-        try:
-            row, error = self._run(
-                lambda s: conversion_service.replay(
-                    session=s, actor=self._actor(s), delivery_public_id=str(delivery_public_id)
-                )
-            )
-        finally:
-            self.replaying = False
-        if error or row is None:
-            yield toast.error(error or "The conversion could not be sent again.")
-            return
-        self._load_conversions()
-        yield toast.success(replay_message(row))
+        yield from send_again(self, str(delivery_public_id), lambda _delivery: self._load_conversions())
 
     @rx.event
     def load_order(self) -> Iterator[None]:

@@ -12,16 +12,15 @@ from typing import Any, TypedDict
 import reflex as rx
 from sqlmodel import Session
 
+from app.models import Provider
 from app.services import conversion_sender
 from app.services import pixels as pixel_service
 from app.services.errors import ServiceError
-from app.services.pixels import PIXEL_EVENTS, Provider
+from app.services.pixels import PIXEL_EVENTS as PIXEL_EVENTS
+from app.services.pixels import provider_fields as provider_fields  # the page lays out each provider's form
 from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
-
-# For the page: the fields each provider's form shows.
-provider_fields = pixel_service.provider_fields
 
 PROVIDERS = [p.value for p in Provider]
 PROVIDER_LABELS = {

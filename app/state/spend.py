@@ -16,13 +16,11 @@ from sqlmodel import Session
 from app.lib.formatting import format_count, format_money, format_number
 from app.services import spend as spend_service
 from app.services.errors import ValidationFailed
+from app.services.spend import MAX_BYTES as MAX_BYTES  # for the page
+from app.services.spend import MAX_ROWS as MAX_ROWS
 from app.state.base import AppState, CampaignOption, next_page
 from app.state.format import date_text, parse_date
 from app.state.toasts import toast
-
-# For the page's upload limits.
-MAX_BYTES = spend_service.MAX_BYTES
-MAX_ROWS = spend_service.MAX_ROWS
 
 PAGE_SIZE = 50
 # The preview shows at most this many rows (every row with an error first); the counts cover the whole file.

@@ -14,12 +14,10 @@ from sqlmodel import Session
 
 from app.lib.formatting import format_count, format_money
 from app.services import stripe_connection as stripe_service
+from app.services.stripe_connection import WEBHOOK_EVENTS as WEBHOOK_EVENTS  # for the page
 from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
-
-# For the page: the events Stripe must send to the webhook.
-WEBHOOK_EVENTS = stripe_service.WEBHOOK_EVENTS
 
 INTERVALS = {"day": "per day", "week": "per week", "month": "per month", "year": "per year"}
 

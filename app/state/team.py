@@ -9,12 +9,10 @@ import reflex as rx
 from app.lib.formatting import format_money
 from app.services import accounts as account_service
 from app.services import team as team_service
+from app.services.team import INVITABLE_ROLES as INVITABLE_ROLES  # for the page
 from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
-
-# For the page's role menu.
-INVITABLE_ROLES = team_service.INVITABLE_ROLES
 
 
 class MemberItem(TypedDict):

@@ -18,9 +18,9 @@ import reflex as rx
 from app import routes
 from app.db import session_scope
 from app.lib.formatting import format_amount, format_number, format_percent
+from app.models import Provider
 from app.services import usage as usage_service
 from app.services.permissions import Permission
-from app.services.pixels import Provider
 from app.services.usage import AccountUsage, ApiUsageRow, LimitUse, UsageDay, UsageFigures
 from app.state.base import AppState
 from app.state.format import date_text, format_time, parse_date

@@ -29,7 +29,7 @@ def live_api() -> Iterator[str]:
 
     import uvicorn
 
-    from app.api import build_api
+    from app.api.factory import build_api
     from tests.utils.server import free_port
 
     port = free_port()

@@ -12,12 +12,13 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from app.models import Event
+from app import runtime
+from app.models import AttributionModel, Event
 from app.services import campaigns as campaign_service
 from app.services import conversions as conversion_service
-from app.services import ingest, keys, metrics
+from app.services import keys, metrics
 from app.services import orders as order_service
-from app.services.attribution import LOOKBACK_DAYS, AttributionModel
+from app.services.attribution import LOOKBACK_DAYS
 from app.services.json_depth import CUT
 from app.services.paging import MAX_PAGE_NUMBER
 from app.state.live import read_install, read_overview
@@ -41,9 +42,9 @@ def shop(db: Session) -> Iterator[dict[str, Any]]:
     secret = keys.create_key(session=db, actor=owner, kind="secret").plaintext
     publishable = keys.create_key(session=db, actor=owner, kind="publishable", origins=[SHOP]).plaintext
     db.commit()
-    ingest.reset_rate_limits()
+    runtime.current().rate_limiter.reset()
     yield {"account_id": account.id, "secret": secret, "publishable": publishable}
-    ingest.reset_rate_limits()
+    runtime.current().rate_limiter.reset()
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import json
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
-from app.services import campaigns, ingest, install, keys
+from app import runtime
+from app.services import campaigns, install, keys
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import make_owner
 
@@ -22,7 +23,7 @@ def test_listed_events_carry_the_matched_campaign_and_version(client: TestClient
     secret = keys.create_key(session=db, actor=owner, kind="secret").plaintext
     publishable = keys.create_key(session=db, actor=owner, kind="publishable", origins=[SHOP]).plaintext
     db.commit()
-    ingest.reset_rate_limits()
+    runtime.current().rate_limiter.reset()
     batch = [
         event(visitor_id="ann", session_id="s1", utm_campaign="spring", gclid="G-1"),
         event(visitor_id="bob", session_id="s2", utm_campaign="winter"),

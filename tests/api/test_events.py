@@ -8,8 +8,9 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from app import runtime
 from app.models import Event, Touch, VisitSession
-from app.services import ingest, keys
+from app.services import keys
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import make_owner
 
@@ -22,9 +23,9 @@ def shop(db: Session) -> Iterator[dict[str, str]]:
     secret = keys.create_key(session=db, actor=owner, kind="secret").plaintext
     publishable = keys.create_key(session=db, actor=owner, kind="publishable", origins=[SHOP]).plaintext
     db.commit()
-    ingest.reset_rate_limits()
+    runtime.current().rate_limiter.reset()
     yield {"account_id": str(account.id), "secret": secret, "publishable": publishable}
-    ingest.reset_rate_limits()
+    runtime.current().rate_limiter.reset()
 
 
 def _browser(client: TestClient, shop: dict[str, str], body: object, **headers: str) -> object:

@@ -13,15 +13,15 @@ from starlette.testclient import TestClient
 
 from app.services import keys, metrics
 from app.services.metrics import Compare, Dimension, MetricsQuery, figure_dict
-from tests.services.test_metrics import World, world  # noqa: F401  (the fixture with known answers)
 from tests.utils.factories import make_owner
+from tests.utils.world import World
 
 URL = "/api/v1/metrics"
 DST_WEEKEND = {"range": "custom", "start": "2026-03-29", "end": "2026-03-31"}
 
 
 @pytest.fixture
-def auth(db: Session, world: World) -> dict[str, str]:  # noqa: F811
+def auth(db: Session, world: World) -> dict[str, str]:
     secret = keys.create_key(session=db, actor=world.actor, kind="secret").plaintext
     db.commit()
     return {"Authorization": f"Bearer {secret}"}
@@ -33,7 +33,7 @@ def _get(client: TestClient, auth: dict[str, str], **params: Any) -> Any:
     return response.json()
 
 
-def test_a_secret_key_in_a_header_only(client: TestClient, db: Session, world: World) -> None:  # noqa: F811
+def test_a_secret_key_in_a_header_only(client: TestClient, db: Session, world: World) -> None:
     assert client.get(URL).status_code == 401
     publishable = keys.create_key(session=db, actor=world.actor, kind="publishable", origins=["https://s.example"])
     secret = keys.create_key(session=db, actor=world.actor, kind="secret")
@@ -44,7 +44,7 @@ def test_a_secret_key_in_a_header_only(client: TestClient, db: Session, world: W
     assert in_url.status_code == 422 and in_url.json()["error"]["field"] == "api_key"
 
 
-def test_totals_equal_the_service_with_deltas(client: TestClient, db: Session, world: World, auth: Any) -> None:  # noqa: F811
+def test_totals_equal_the_service_with_deltas(client: TestClient, db: Session, world: World, auth: Any) -> None:
     body = _get(client, auth)
     assert body["period"] == {"start": "2026-03-29", "end": "2026-03-31", "days": 3}
     assert body["comparison"] == {"start": "2026-03-26", "end": "2026-03-28", "days": 3}
@@ -67,7 +67,7 @@ def test_totals_equal_the_service_with_deltas(client: TestClient, db: Session, w
     assert none["comparison"] is None and none["total"]["previous"] is None and none["total"]["deltas"] is None
 
 
-def test_rows_by_dimension_use_public_ids(client: TestClient, db: Session, world: World, auth: Any) -> None:  # noqa: F811
+def test_rows_by_dimension_use_public_ids(client: TestClient, db: Session, world: World, auth: Any) -> None:
     rows = {r["key"]: r for r in _get(client, auth, dimension="campaign")["rows"]}
     assert set(rows) == {world.a.public_id, world.b.public_id, "direct"}
     assert rows[world.b.public_id]["label"] == "Search"
@@ -124,7 +124,7 @@ def test_an_unknown_campaign_is_404(client: TestClient, auth: dict[str, str]) ->
     assert response.status_code == 404 and response.json()["error"]["field"] == "campaign"
 
 
-def test_another_accounts_key_sees_zeros(client: TestClient, db: Session, world: World) -> None:  # noqa: F811
+def test_another_accounts_key_sees_zeros(client: TestClient, db: Session, world: World) -> None:
     _, _, stranger = make_owner(db)
     secret = keys.create_key(session=db, actor=stranger, kind="secret").plaintext
     db.commit()

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlmodel import Session
 
-from app.api import build_api
+from app.api.factory import build_api
 from app.services import campaigns as campaign_service
 from app.services.permissions import key_actor
 from tests.utils.events import DESKTOP_UA

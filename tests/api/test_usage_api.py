@@ -14,9 +14,10 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from app import runtime
 from app.models import ApiKey, ApiUsageDaily
-from app.services import ingest, keys
-from app.services.usage import api_usage, flush_api_usage
+from app.services import keys
+from app.services.usage import flush_api_usage
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import make_owner
 from tests.utils.payments import WEBHOOK_SECRET, Shop, make_shop
@@ -28,11 +29,11 @@ EVENTS = "POST /api/v1/events"
 
 @pytest.fixture(autouse=True)
 def _fresh_counts() -> Iterator[None]:
-    api_usage.discard()
-    ingest.reset_rate_limits()
+    runtime.current().api_usage.discard()
+    runtime.current().rate_limiter.reset()
     yield
-    api_usage.discard()
-    ingest.reset_rate_limits()
+    runtime.current().api_usage.discard()
+    runtime.current().rate_limiter.reset()
 
 
 def _keys(db: Session) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def _pending() -> dict[tuple[int, int, str], tuple[int, int, int]]:
     """Pending counts without the day (every request of a test is today)."""
     today = datetime.now(UTC).date()
     found = {}
-    for (account_id, key_id, endpoint, day), counts in api_usage.pending().items():
+    for (account_id, key_id, endpoint, day), counts in runtime.current().api_usage.pending().items():
         assert day == today
         found[(account_id, key_id, endpoint)] = counts
     return found
@@ -111,7 +112,7 @@ def test_requests_whose_key_never_checked_out_are_counted_nowhere(client: TestCl
     assert client.post("/api/v1/events", content="{not json", headers={"Content-Type": "text/plain"}).status_code == 422
     assert client.get("/api/v1/nope", headers=_bearer(shop["secret"])).status_code == 404
     assert client.get("/api/v1/health").status_code == 200
-    assert api_usage.pending() == {}
+    assert runtime.current().api_usage.pending() == {}
 
 
 def test_accounts_are_counted_apart(client: TestClient, db: Session, shop: dict) -> None:
@@ -129,7 +130,7 @@ def test_flushed_counts_land_in_api_usage_daily(client: TestClient, db: Session,
     assert _browser_events(client, shop["publishable"], [event(), event()]).status_code == 200
     assert client.get("/api/v1/campaigns/cmp_nope", headers=_bearer(shop["secret"])).status_code == 404
     assert flush_api_usage(db) == 2
-    assert api_usage.pending() == {}
+    assert runtime.current().api_usage.pending() == {}
     assert _browser_events(client, shop["publishable"], [event()]).status_code == 200
     assert flush_api_usage(db) == 1
     rows = {(r.key_id, r.endpoint): (r.requests, r.errors, r.events) for r in db.exec(select(ApiUsageDaily)).all()}
@@ -148,7 +149,7 @@ def test_a_verified_stripe_webhook_counts_for_its_account_without_a_key(
     forged = client.post(url, content=body, headers={"Stripe-Signature": sign(body, "whsec_forged_0000000000")})
     assert forged.status_code == 400
     assert client.post("/api/v1/stripe/webhook/acc_unknown", content=body).status_code in {400, 404}
-    assert api_usage.pending() == {}
+    assert runtime.current().api_usage.pending() == {}
     good = client.post(url, content=body, headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
     assert good.status_code == 200, good.text
     assert _pending() == {(shop.account.id, 0, "POST /api/v1/stripe/webhook/{account_id}"): (1, 0, 0)}
@@ -160,7 +161,7 @@ def test_counting_never_fails_a_request(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("counter broken")
 
-    monkeypatch.setattr(api_usage, "count", broken)
+    monkeypatch.setattr(runtime.current().api_usage, "count", broken)
     response = _browser_events(client, shop["publishable"], [event()])
     assert response.status_code == 200 and response.json()["accepted"] == 1
 

@@ -8,31 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.utils.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, llm_env, require_chromium
 from tests.utils.llm_server import LlmServer
 from tests.utils.server import ROOT, Server, free_port, server_env, start_server
 
-__all__ = ["Server", "free_port"]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(tempfile.gettempdir()) / "paidsignal-e2e"
 START_TIMEOUT_S = 300
 
 # Every browser expectation waits at most this long (Reflex events are a websocket round trip).
@@ -46,20 +33,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call" and report.failed:
         item.stash[_FAILED] = True
     return report
-
-
-def _require_chromium() -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: these tests need Debian's chromium (`make test` installs it; by hand: "
-            "apt-get install chromium). Playwright's own browser download does not work offline."
-        )
-
-
-def llm_env(llm: LlmServer) -> dict[str, str]:
-    """The settings that make the local model server the assistant's provider (litellm ``openai/<name>``)."""
-    # Any key: the OpenAI client refuses to start without one, the local server ignores it.
-    return {"LLM_MODEL": llm.model, "LLM_API_BASE": llm.url, "LLM_API_KEY": "sk-local-e2e"}
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +55,7 @@ def server(
 ) -> Iterator[Server]:
     """The shared server. The recording Stripe API and ad platforms start first: the server inherits their base
     URLs (STRIPE_API_BASE, META_GRAPH_BASE, GA4_BASE, …); the local model server is its assistant's provider."""
-    _require_chromium()  # before the slow start
+    require_chromium()  # before the slow start
     port = free_port()
     data_dir = tmp_path_factory.mktemp("e2e-data")
     web_dir = tmp_path_factory.mktemp("e2e-web") / ".web"
@@ -109,7 +82,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright, server: Server) -> Iterator[Browser]:
-    _require_chromium()
+    require_chromium()
     chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
@@ -145,17 +118,6 @@ def new_context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Ca
 @pytest.fixture
 def page(new_context: Callable[[], BrowserContext]) -> Page:
     return new_context().new_page()
-
-
-SHOP_PAGE = """<!doctype html><html><head><title>Shop</title>
-<script>window.paidsignal=window.paidsignal||function(){(paidsignal.q=paidsignal.q||[]).push(arguments)};</script>
-<script async src="{base}/pixel.js" data-key="{key}"></script></head>
-<body>{body}</body></html>"""
-
-
-def shop_page(base: str, key: str, body: str = "<h1>Spring sale</h1>") -> bytes:
-    """A shop's page embedding the pixel from ``base`` with the publishable ``key`` (the install snippet)."""
-    return SHOP_PAGE.replace("{base}", base).replace("{key}", key).replace("{body}", body).encode()
 
 
 @pytest.fixture

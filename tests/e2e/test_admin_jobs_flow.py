@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from app.db import make_engine
 from app.services import jobs
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import docs_screenshot, log_in, url_is
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

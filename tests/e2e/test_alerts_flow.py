@@ -15,9 +15,9 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import docs_screenshot, log_in, url_is
 from tests.utils.events import event
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

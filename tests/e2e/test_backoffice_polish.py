@@ -20,10 +20,9 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import log_in, open_form_page, url_is
 from tests.utils.events import event
-from tests.utils.server import PYTHON, ROOT
+from tests.utils.server import PYTHON, ROOT, Server
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.e2e.conftest import SCREENSHOTS, Server, shop_page
 from tests.e2e.helpers import docs_screenshot, invite_link, invite_mail, log_out, open_form_page, sign_up, url_is
+from tests.utils.browser import SCREENSHOTS, shop_page
 from tests.utils.events import DESKTOP_UA
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

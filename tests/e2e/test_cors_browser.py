@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.e2e.conftest import Server, free_port
+from tests.utils.server import Server, free_port
 
 pytestmark = pytest.mark.e2e
 

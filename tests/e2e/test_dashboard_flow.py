@@ -15,9 +15,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import log_in, url_is
 from tests.utils.events import event
+from tests.utils.server import Server
 from tests.utils.stripe_fakes import StripeRecorder, sign, stripe_event
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.devtools.demo import DEMO_EMAIL
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import docs_screenshot, log_in, url_is
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

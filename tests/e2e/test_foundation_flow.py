@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.conftest import SCREENSHOTS, Server
 from tests.e2e.helpers import invite_link, invite_mail, log_in, log_out, open_form_page, sign_up, url_is
+from tests.utils.browser import SCREENSHOTS
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import log_in, open_form_page, url_is
+from tests.utils.server import Server
 from tests.utils.stripe_fakes import StripeRecorder
 
 pytestmark = pytest.mark.e2e

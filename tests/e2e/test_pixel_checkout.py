@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Route
 
-from tests.e2e.conftest import Server, shop_page
+from tests.utils.browser import shop_page
 from tests.utils.events import DESKTOP_UA
+from tests.utils.server import Server
 from tests.utils.stripe_fakes import StripeRecorder
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, Route
 
 from app.integrations import hashing
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _require_chromium
+from tests.utils.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.utils.server import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +41,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def chromium(playwright: Playwright) -> Iterator[Browser]:
-    _require_chromium()
+    require_chromium()
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser
     browser.close()

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import Server, shop_page
 from tests.e2e.helpers import sign_up, url_is
+from tests.utils.browser import shop_page
 from tests.utils.events import DESKTOP_UA
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

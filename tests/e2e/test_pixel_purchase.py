@@ -15,9 +15,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
-from tests.e2e.conftest import Server, shop_page
 from tests.utils.ad_platforms import AdPlatforms
+from tests.utils.browser import shop_page
 from tests.utils.events import DESKTOP_UA
+from tests.utils.server import Server
 from tests.utils.stripe_fakes import StripeRecorder, sign, stripe_event
 
 pytestmark = pytest.mark.e2e

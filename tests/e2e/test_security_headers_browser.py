@@ -21,10 +21,10 @@ from playwright.sync_api import BrowserContext, Page, expect
 import app.pages  # noqa: F401  (registers every page)
 from app import routes
 from app.components.layout import registered_pages
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import log_in, log_out, open_form_page, sign_up, url_is
 from tests.e2e.test_dashboard_flow import PASSWORD, _seed
 from tests.utils.llm_server import LlmServer, text
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

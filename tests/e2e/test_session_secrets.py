@@ -20,9 +20,8 @@ import socketio
 from playwright.sync_api import BrowserContext, Page, WebSocket, expect
 
 from app.state.base import AppState
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import log_in, log_out, sign_up, url_is
-from tests.utils.server import free_port, server_env, start_server
+from tests.utils.server import Server, free_port, server_env, start_server
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import open_form_page, sign_up
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

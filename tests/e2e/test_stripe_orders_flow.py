@@ -13,8 +13,9 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import SCREENSHOTS, Server
 from tests.e2e.helpers import open_form_page, sign_up, url_is
+from tests.utils.browser import SCREENSHOTS
+from tests.utils.server import Server
 from tests.utils.stripe_fakes import StripeRecorder, sign, stripe_event
 
 pytestmark = pytest.mark.e2e

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.conftest import Server
 from tests.e2e.helpers import docs_screenshot, log_in, url_is
 from tests.utils.events import event
+from tests.utils.server import Server
 
 pytestmark = pytest.mark.e2e
 

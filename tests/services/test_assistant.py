@@ -31,9 +31,9 @@ from app.services.errors import Conflict, NotFound, RateLimited, ServiceUnavaila
 from app.services.metrics import Dimension, MetricsQuery
 from app.services.permissions import Actor
 from app.settings import get_settings
-from tests.services.test_assistant_tools import CUSTOM, END, START, Shop, shop
 from tests.utils.factories import add_member, make_owner
 from tests.utils.llm_server import LlmServer, ScriptedReply, text, tool_calls
+from tests.utils.shop_history import CUSTOM, END, START, Shop, shop
 
 # litellm's own deprecation noise (its pydantic use), not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince211")

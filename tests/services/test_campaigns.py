@@ -193,7 +193,8 @@ def test_sessions_and_touches_are_tagged_with_the_version_active_at_their_start(
 def test_attribute_conversions_uses_stored_touches(db: Session) -> None:
     from datetime import UTC, datetime
 
-    from app.services.attribution import AttributionModel, ConversionInput, attribute_conversions
+    from app.models import AttributionModel
+    from app.services.attribution import ConversionInput, attribute_conversions
 
     _, _, owner = make_owner(db)
     row = campaigns.create_campaign(session=db, actor=owner, name="Spring", channel="meta", config=SPRING)

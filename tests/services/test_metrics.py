@@ -15,7 +15,6 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from app.models import (
-    CampaignVersion,
     Order,
     RollupDirty,
     SalesRollup,
@@ -25,49 +24,7 @@ from app.models import (
 from app.services import metrics, rollups
 from app.services.errors import ValidationFailed
 from app.services.metrics import Compare, Dimension, MetricsQuery, delta
-from tests.utils.world import World, utc
-
-
-def _all(version: CampaignVersion | None) -> dict[str, list[tuple[CampaignVersion | None, str]]]:
-    return {m: [(version, "1")] for m in rollups.MODELS}
-
-
-@pytest.fixture
-def world(db: Session) -> World:
-    w = World(db)
-    a1, a2, b1 = w.a1, w.a2, w.b1
-    # DST starts in Paris on 2026-03-29 at 02:00 (UTC+1 → UTC+2).
-    w.visit(utc(2026, 3, 28, 22, 59), a2, "v1")  # 23:59 on the 28th
-    s2 = w.visit(utc(2026, 3, 28, 23, 30), a2, "v1")  # 00:30 on the 29th
-    s3 = w.visit(utc(2026, 3, 29, 21, 59), a2, "v2")  # 23:59 on the 29th (UTC+2 now)
-    w.visit(utc(2026, 3, 29, 22, 30), b1, "v2")  # 00:30 on the 30th
-    s5 = w.visit(utc(2026, 3, 30, 9), None, "v3")  # direct
-    w.visit(utc(2026, 3, 30, 10), None, "v3")  # the same visitor again that day: 2 sessions, 1 visitor
-    # A month end: 23:30 UTC on Jan 31 is Feb 1 in Paris.
-    w.visit(utc(2026, 1, 31, 23, 30), a1, "v4")
-    w.visit(utc(2026, 1, 31, 22, 30), a1, "v4")  # 23:30 on Jan 31
-
-    # Orders, each checked out in a session of that weekend (so 3 of its 5 sessions converted). Linear splits the
-    # Mar 29 order three ways.
-    linear = {
-        "last_touch": [(b1, "1")], "first_touch": [(a2, "1")], "linear": [(a2, "1/3"), (b1, "1/3"), (None, "1/3")],
-        "position_based": [(a2, "2/5"), (b1, "2/5"), (None, "1/5")], "time_decay": [(b1, "1")],
-    }  # fmt: skip
-    w.mar29 = w.order(utc(2026, 3, 29, 10), linear, amount=10_000, email="ann@example.com", session=s2,
-                      items=[("prod_shoe", "price_shoe", 4_000, 1), ("prod_sock", "price_sock", 1_000, 1)])  # fmt: skip
-    w.mar30 = w.order(utc(2026, 3, 29, 22, 30), _all(a2), amount=3_000, email="ANN@example.com ",
-                      session=s3)  # 00:30 Mar 30  # fmt: skip
-    w.usd = w.order(utc(2026, 3, 30, 12), _all(None), amount=2_500, currency="USD", session=s5)
-    w.sub = w.order(utc(2026, 2, 28, 22, 30), _all(a1), amount=1_500, email="bob@example.com",
-                    mode="subscription")  # 23:30 Feb 28  # fmt: skip
-    w.renewal(w.sub, utc(2026, 3, 28, 23, 30), 1_500)  # 00:30 Mar 29 (still UTC+1 then)
-    w.refund(w.mar29, utc(2026, 3, 31, 8), 2_000)  # partial refund, on Mar 31
-    w.spend(date(2026, 3, 29), w.a, 5_000)
-    w.spend(date(2026, 3, 30), w.b, 2_000)
-    w.spend(date(2026, 3, 9), w.a, 700)  # A's v1 was live then (v2 from Mar 10)
-    db.commit()
-    rollups.rebuild(db, w.account_id)
-    return w
+from tests.utils.world import World, all_models, utc
 
 
 def test_known_totals_for_the_dst_weekend(world: World) -> None:
@@ -250,14 +207,14 @@ def test_incremental_updates_in_any_order_equal_a_rebuild(world: World) -> None:
 
 def test_a_late_earlier_order_turns_the_later_one_returning(world: World) -> None:
     db = world.db
-    later = world.order(utc(2026, 3, 31, 12), _all(None), amount=1_000, email="carol@example.com")
+    later = world.order(utc(2026, 3, 31, 12), all_models(None), amount=1_000, email="carol@example.com")
     db.commit()
     rollups.mark_order_dirty(db, later)
     db.commit()
     rollups.refresh_dirty(db)
     assert world.report(date(2026, 3, 31), date(2026, 3, 31), compare=Compare.NONE).total.figures.new_customers == 1
     # Stripe reports an older order of the same customer only now (a late webhook).
-    earlier = world.order(utc(2026, 3, 20, 12), _all(None), amount=1_000, email="carol@example.com")
+    earlier = world.order(utc(2026, 3, 20, 12), all_models(None), amount=1_000, email="carol@example.com")
     db.commit()
     rollups.mark_order_dirty(db, earlier)
     db.commit()
@@ -289,11 +246,11 @@ def test_conversion_rate_counts_sessions_that_converted(db: Session) -> None:
     back = w.visit(utc(2026, 4, 2, 9), None, "ann")  # Ann comes back directly
     w.visit(utc(2026, 4, 2, 10), w.b1, "bob")
     # Two orders in the ad's visit and one in the direct one: last touch credits all three to Spring sale v2.
-    w.order(utc(2026, 4, 1, 9, 30), _all(w.a2), amount=1_000, session=ad, visitor="ann")
-    w.order(utc(2026, 4, 1, 9, 40), _all(w.a2), amount=1_000, session=ad, visitor="ann")
-    w.order(utc(2026, 4, 2, 9, 30), _all(w.a2), amount=1_000, session=back, visitor="ann")
+    w.order(utc(2026, 4, 1, 9, 30), all_models(w.a2), amount=1_000, session=ad, visitor="ann")
+    w.order(utc(2026, 4, 1, 9, 40), all_models(w.a2), amount=1_000, session=ad, visitor="ann")
+    w.order(utc(2026, 4, 2, 9, 30), all_models(w.a2), amount=1_000, session=back, visitor="ann")
     # A checkout started without a session id converted the visitor's latest session before it (Bob's Search visit).
-    w.order(utc(2026, 4, 2, 10, 30), _all(w.b1), amount=2_000, visitor="bob",
+    w.order(utc(2026, 4, 2, 10, 30), all_models(w.b1), amount=2_000, visitor="bob",
             items=[("prod_sock", "price_sock", 2_000, 1)])  # fmt: skip
     db.commit()
     rollups.rebuild(db, w.account_id)
@@ -325,7 +282,7 @@ def test_a_payment_marks_the_day_of_the_session_it_converted(db: Session) -> Non
     key = w.visit(utc(2026, 4, 1, 21, 30), w.a2, "ann")  # 23:30 on Apr 1 in Paris
     db.commit()
     rollups.rebuild(db, w.account_id)
-    order = w.order(utc(2026, 4, 3, 9), _all(w.a2), amount=1_000, session=key)  # paid two days later
+    order = w.order(utc(2026, 4, 3, 9), all_models(w.a2), amount=1_000, session=key)  # paid two days later
     db.commit()
     rollups.mark_order_dirty(db, order)
     db.commit()
@@ -353,7 +310,7 @@ def test_conversion_rate_never_exceeds_one(db: Session, data: st.DataObject) -> 
     for _ in range(data.draw(st.integers(0, 8))):
         link = data.draw(st.sampled_from([None, *sessions]))
         version = data.draw(st.sampled_from(versions))
-        w.order(data.draw(moments), _all(version), amount=1_000, session=link[0] if link else None,
+        w.order(data.draw(moments), all_models(version), amount=1_000, session=link[0] if link else None,
                 visitor=link[1] if link else data.draw(visitors))  # fmt: skip
     db.commit()
     rollups.rebuild(db, w.account_id)

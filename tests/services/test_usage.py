@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
+from app import runtime
 from app.models import (
     AlertEvent,
     AlertRule,
@@ -31,7 +32,7 @@ from app.services import keys
 from app.services import usage as usage_service
 from app.services.errors import PermissionDenied, ValidationFailed
 from app.services.permissions import Actor
-from app.services.usage import api_usage, flush_api_usage
+from app.services.usage import flush_api_usage
 from tests.utils.factories import add_member, make_owner
 
 NOW = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
@@ -41,9 +42,9 @@ EVENTS = "POST /api/v1/events"
 
 @pytest.fixture(autouse=True)
 def _fresh_counts() -> Iterator[None]:
-    api_usage.discard()
+    runtime.current().api_usage.discard()
     yield
-    api_usage.discard()
+    runtime.current().api_usage.discard()
 
 
 def _day(n: int) -> date:
@@ -75,7 +76,7 @@ def test_counts_add_up_under_threads_while_flushes_run(db: Session, engine: obje
 
     def hammer(n: int) -> None:
         for i in range(per_thread):
-            api_usage.count(account_id, n % 2, EVENTS, 200 if i % 10 else 503, events=3)
+            runtime.current().api_usage.count(account_id, n % 2, EVENTS, 200 if i % 10 else 503, events=3)
 
     def flusher() -> None:
         while not stop.is_set():
@@ -100,7 +101,7 @@ def test_counts_add_up_under_threads_while_flushes_run(db: Session, engine: obje
         (account.id, 0, EVENTS, today): (half, half // 10, half * 3),
         (account.id, 1, EVENTS, today): (half, half // 10, half * 3),
     }
-    assert api_usage.pending() == {}
+    assert runtime.current().api_usage.pending() == {}
     assert len(flushes) >= 1
 
 
@@ -108,12 +109,12 @@ def test_a_flush_adds_to_the_rows_already_there(db: Session) -> None:
     account, _, _ = make_owner(db)
     assert account.id is not None
     today = datetime.now(UTC).date()
-    api_usage.count(account.id, 7, EVENTS, 200, events=5)
-    api_usage.count(account.id, 7, "GET /api/v1/events", 401)
+    runtime.current().api_usage.count(account.id, 7, EVENTS, 200, events=5)
+    runtime.current().api_usage.count(account.id, 7, "GET /api/v1/events", 401)
     assert flush_api_usage(db) == 2
     assert flush_api_usage(db) == 0  # nothing new
-    api_usage.count(account.id, 7, EVENTS, 200, events=2)
-    api_usage.count(account.id, 7, EVENTS, 429)
+    runtime.current().api_usage.count(account.id, 7, EVENTS, 200, events=2)
+    runtime.current().api_usage.count(account.id, 7, EVENTS, 429)
     assert flush_api_usage(db) == 1
     assert _rows(db) == {
         (account.id, 7, EVENTS, today): (3, 1, 7),
@@ -125,8 +126,8 @@ def test_a_failed_flush_keeps_its_counts_for_the_next(db: Session, monkeypatch: 
     account, _, _ = make_owner(db)
     assert account.id is not None
     today = datetime.now(UTC).date()
-    api_usage.count(account.id, 1, EVENTS, 200, events=4)
-    api_usage.count(account.id, 1, EVENTS, 500)
+    runtime.current().api_usage.count(account.id, 1, EVENTS, 200, events=4)
+    runtime.current().api_usage.count(account.id, 1, EVENTS, 500)
 
     def locked(*args: object, **kwargs: object) -> None:
         raise OperationalError("COMMIT", {}, Exception("database is locked"))
@@ -136,8 +137,8 @@ def test_a_failed_flush_keeps_its_counts_for_the_next(db: Session, monkeypatch: 
         flush_api_usage(db)
     monkeypatch.undo()
     # Kept, and what was counted meanwhile is added to it.
-    api_usage.count(account.id, 1, EVENTS, 200, events=1)
-    assert api_usage.pending() == {(account.id, 1, EVENTS, today): (3, 1, 5)}
+    runtime.current().api_usage.count(account.id, 1, EVENTS, 200, events=1)
+    assert runtime.current().api_usage.pending() == {(account.id, 1, EVENTS, today): (3, 1, 5)}
     assert _rows(db) == {}
     assert flush_api_usage(db) == 1
     assert _rows(db) == {(account.id, 1, EVENTS, today): (3, 1, 5)}
@@ -147,13 +148,13 @@ def test_counts_of_a_deleted_account_are_dropped(db: Session) -> None:
     kept, _, _ = make_owner(db)
     gone, _, _ = make_owner(db)
     assert kept.id is not None and gone.id is not None
-    api_usage.count(kept.id, 1, EVENTS, 200)
-    api_usage.count(gone.id, 2, EVENTS, 200)
+    runtime.current().api_usage.count(kept.id, 1, EVENTS, 200)
+    runtime.current().api_usage.count(gone.id, 2, EVENTS, 200)
     db.delete(gone)
     db.commit()
     assert flush_api_usage(db) == 1
     assert [key[0] for key in _rows(db)] == [kept.id]
-    assert api_usage.pending() == {}
+    assert runtime.current().api_usage.pending() == {}
 
 
 def test_the_flush_job_reports_what_it_wrote(db: Session) -> None:
@@ -162,7 +163,7 @@ def test_the_flush_job_reports_what_it_wrote(db: Session) -> None:
 
     account, _, _ = make_owner(db)
     assert account.id is not None
-    api_usage.count(account.id, 0, EVENTS, 200)
+    runtime.current().api_usage.count(account.id, 0, EVENTS, 200)
     assert job() == "1 usage row(s) added"
     assert job() == "0 usage row(s) added"
     spec = next(s for s in default_jobs() if s.name == "flush_api_usage")

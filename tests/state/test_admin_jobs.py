@@ -15,15 +15,8 @@ from app.models.base import utcnow
 from app.services import accounts
 from app.services import jobs as job_service
 from app.state.admin_jobs import ALL, STAFF_ONLY, AdminJobsState, duration_text
-from app.state.base import AppState
-from tests.state.conftest import substate
 from tests.utils.factories import make_owner
-
-
-def _login(root: State, db: Session, user: User) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
+from tests.utils.states import sign_in, substate
 
 
 def _staff(db: Session) -> User:
@@ -54,7 +47,7 @@ def ran(db: Session) -> None:
 
 
 def test_staff_see_leases_and_runs_and_the_nav_link(root: State, db: Session, ran: None) -> None:
-    _login(root, db, _staff(db))
+    sign_in(root, db, _staff(db))
     state = _open(root)
     assert state.loaded and not state.forbidden and state.error == "" and state.is_staff
     leases = {lease["name"]: lease for lease in state.leases}
@@ -74,7 +67,7 @@ def test_staff_see_leases_and_runs_and_the_nav_link(root: State, db: Session, ra
 
 
 def test_filters_by_job_and_outcome(root: State, db: Session, ran: None) -> None:
-    _login(root, db, _staff(db))
+    sign_in(root, db, _staff(db))
     state = _open(root)
     state.filter_outcome("error")
     assert state.filtered and state.total == 1 and state.runs[0]["job_name"] == "flaky"
@@ -100,7 +93,7 @@ def test_load_more_pages_through_every_run(root: State, db: Session, monkeypatch
         begun = start + timedelta(seconds=n)
         db.add(JobRun(job_name="tick", holder="h", started_at=begun, finished_at=begun, outcome="ok", detail=str(n)))
     db.commit()
-    _login(root, db, _staff(db))
+    sign_in(root, db, _staff(db))
     state = _open(root)
     assert len(state.runs) == 4 and state.total == 10 and state.has_more
     while state.has_more:
@@ -114,7 +107,7 @@ def test_load_more_pages_through_every_run(root: State, db: Session, monkeypatch
 
 def test_an_owner_who_is_not_staff_sees_staff_only(root: State, db: Session, ran: None) -> None:
     _, owner, _ = make_owner(db)
-    _login(root, db, owner)
+    sign_in(root, db, owner)
     state = _open(root)
     assert state.loaded and state.forbidden and not state.is_staff
     assert state.leases == [] and state.runs == [] and state.job_names == [] and state.total == 0
@@ -127,7 +120,7 @@ def test_an_owner_who_is_not_staff_sees_staff_only(root: State, db: Session, ran
 
 def test_staff_rights_are_read_on_every_load(root: State, db: Session, ran: None) -> None:
     user = _staff(db)
-    _login(root, db, user)
+    sign_in(root, db, user)
     assert _open(root).runs
     user.is_staff = False
     db.add(user)

@@ -9,33 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session
 
 from app import routes
-from app.models import Account, AlertEvent, Role, User
+from app.models import Account, AlertEvent, Role
 from app.models.base import new_public_id, utcnow
 from app.routes import alerts_url
-from app.services import accounts, alerts
+from app.services import alerts
 from app.state.alerts import ALL, AlertsState
-from app.state.base import AppState
-from tests.state.conftest import substate
 from tests.utils.factories import add_member
+from tests.utils.states import sign_in, substate, user_of, visit
 from tests.utils.world import World
 
 
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
-
-
 def _open(root: State, path: str = routes.ALERTS) -> AlertsState:
-    """What the browser sends with the on_load event: the path and query."""
-    root.router = RouterData.from_router_data(
-        {"pathname": path.split("?")[0], "asPath": path, "headers": {"origin": "http://localhost:3000"}}
-    )
+    visit(root, path)
     state = substate(root, AlertsState)
     state.load_alerts()
     return state
@@ -52,12 +41,6 @@ def _fill(state: AlertsState, **fields: str) -> None:
         state.set_form_value(name, value)
 
 
-def _owner(db: Session, world: World) -> User:
-    user = db.get(User, world.actor.user_id)
-    assert user is not None
-    return user
-
-
 @pytest.fixture
 def world(db: Session) -> World:
     """Campaign A ("Spring sale") had 3 sessions in the last half hour and no order; B ("Search") nothing."""
@@ -72,7 +55,7 @@ def world(db: Session) -> World:
 def test_a_rule_is_created_edited_disabled_and_deleted_through_the_editor(
     root: State, db: Session, world: World
 ) -> None:
-    _login(root, db, _owner(db, world))
+    sign_in(root, db, user_of(db, world))
     state = _open(root)
     assert state.loaded and state.rules == [] and state.events_loaded and state.events == []
     assert state.can_edit_marketing and not state.editor_open
@@ -150,7 +133,7 @@ def test_the_editor_starts_from_the_services_new_rule(root: State) -> None:
 def test_a_refused_rule_shows_the_message_next_to_its_field(
     root: State, db: Session, world: World, fields: dict[str, str], field: str, message: str
 ) -> None:
-    _login(root, db, _owner(db, world))
+    sign_in(root, db, user_of(db, world))
     state = _open(root)
     state.new_rule()
     _fill(state, **({"name": "Watch"} | fields))
@@ -165,7 +148,7 @@ def test_a_refused_rule_shows_the_message_next_to_its_field(
 
 
 def test_no_recipients_is_shown_next_to_the_recipients(root: State, db: Session, world: World) -> None:
-    _login(root, db, _owner(db, world))
+    sign_in(root, db, user_of(db, world))
     state = _open(root)
     state.new_rule()
     _fill(state, name="Nobody")
@@ -176,7 +159,7 @@ def test_no_recipients_is_shown_next_to_the_recipients(root: State, db: Session,
 
 
 def test_testing_an_unsaved_rule_says_what_it_would_send(root: State, db: Session, world: World) -> None:
-    _login(root, db, _owner(db, world))
+    sign_in(root, db, user_of(db, world))
     state = _open(root)
     state.new_rule()
     _fill(state, metric="conversions_stopped", stopped_hours="1", min_sessions="1")
@@ -243,7 +226,7 @@ def test_history_shows_the_fired_alert_its_email_and_pages_with_filters(
     assert summary.fired == 1 and summary.emails_sent == 1, summary.text()
     _events(db, world, other, 55)
 
-    _login(root, db, _owner(db, world))
+    sign_in(root, db, user_of(db, world))
     state = _open(root)
     assert len(state.events) == 50 and state.has_more
     newest = state.events[0]
@@ -251,7 +234,7 @@ def test_history_shows_the_fired_alert_its_email_and_pages_with_filters(
     assert newest["rule_name"] == "Orders stopped" and newest["campaign"] == "Spring sale"
     assert newest["summary"].startswith("No paid order in the last 1 h while 3 sessions arrived")
     assert newest["email_status"] == "sent" and newest["email_label"] == "sent"
-    assert newest["recipients"] == _owner(db, world).email
+    assert newest["recipients"] == user_of(db, world).email
     assert [a["outcome"] for a in newest["attempts"]] == ["sent"]
     assert state.events[1]["summary"] == "held back 54" and state.events[1]["color"] == "gray"
     assert state.events[1]["email_label"] == "—"
@@ -293,7 +276,7 @@ def test_a_viewer_sees_rules_and_history_but_cannot_change_them(root: State, db:
     rule = alerts.create_rule(session=db, actor=world.actor, data={"name": "ROAS", "metric": "roas"}).public_id
     db.commit()
     viewer, _ = add_member(db, account, Role.VIEWER)
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
     state = _open(root)
     assert [r["name"] for r in state.rules] == ["ROAS"] and not state.can_edit_marketing
 

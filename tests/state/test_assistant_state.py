@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import wrapt
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session, select
 
@@ -22,8 +21,8 @@ from app.models.base import utcnow
 from app.services import accounts, assistant, rollups, usage
 from app.settings import get_settings
 from app.state.assistant import INPUT_ID, AssistantState, tool_item
-from tests.state.conftest import run_coroutine, substate
 from tests.utils.llm_server import LlmServer, text, tool_calls
+from tests.utils.states import run_coroutine, sign_in, substate, user_of, visit
 from tests.utils.world import World
 
 QUESTION = "Which campaign has the best ROAS this month?"
@@ -77,20 +76,10 @@ def world(db: Session) -> World:
     return w
 
 
-def _owner(db: Session, world: World) -> User:
-    user = db.get(User, world.actor.user_id)
-    assert user is not None
-    return user
-
-
 def _open(root: State, db: Session, user: User) -> AssistantState:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
+    sign_in(root, db, user)
     state = substate(root, AssistantState)
-    state.auth_token = token
-    root.router = RouterData.from_router_data(
-        {"pathname": routes.ASSISTANT, "asPath": routes.ASSISTANT, "headers": {"origin": "http://localhost:3000"}}
-    )
+    visit(root, routes.ASSISTANT)
     state.load_assistant()
     return state
 
@@ -121,7 +110,7 @@ def test_a_question_streams_its_answer_and_tool_calls_then_reopens_from_the_list
         tool_calls(("get_metrics", {"dimension": "campaign", "preset": "month_to_date"})),
         text(ANSWER),
     )
-    state = _open(root, db, _owner(db, world))
+    state = _open(root, db, user_of(db, world))
     assert state.loaded and state.configured and state.setup_hint == ""
     assert state.conversations == [] and state.is_empty and not state.input_disabled
     assert state.suggestions == assistant.SUGGESTED_QUESTIONS
@@ -156,7 +145,7 @@ def test_a_question_streams_its_answer_and_tool_calls_then_reopens_from_the_list
 
     # Reload: a fresh page state lists the conversation; a new conversation, then reopening the old one.
     root = State(_reflex_internal_init=True)
-    state = _open(root, db, _owner(db, world))
+    state = _open(root, db, user_of(db, world))
     assert [c["title"] for c in state.conversations] == [QUESTION]
     state.new_conversation()
     assert state.conversation_id == "" and state.messages == [] and state.is_empty
@@ -176,7 +165,7 @@ def test_cancel_stops_a_slow_answer_and_keeps_what_was_written(
     root: State, db: Session, world: World, llm: LlmServer
 ) -> None:
     llm.script(text("Spring sale leads, because its spend is low and its orders are high.", hold_after=2))
-    state = _open(root, db, _owner(db, world))
+    state = _open(root, db, user_of(db, world))
     state.send_question({"question": QUESTION})
 
     # Cancel once the stream is held mid-answer (no event arrives meanwhile: the flag alone must stop it).
@@ -203,7 +192,7 @@ def test_a_reached_budget_is_refused_in_the_chat(root: State, db: Session, world
         session=db, account_id=world.account_id, user_id=world.actor.user_id, conversation_id=None, question_id=None,
         model=llm.model, prompt_tokens=1_000, completion_tokens=1_000, cost_usd=99.0, duration_ms=10,
     )  # fmt: skip
-    state = _open(root, db, _owner(db, world))
+    state = _open(root, db, user_of(db, world))
     returned = _events(state.send_question({"question": QUESTION}))
     assert not state.streaming and not any("stream_answer" in str(e) for e in returned)
     question, refusal = state.messages
@@ -215,7 +204,7 @@ def test_a_reached_budget_is_refused_in_the_chat(root: State, db: Session, world
 
 
 def test_an_empty_question_is_refused_next_to_the_box(root: State, db: Session, world: World, llm: LlmServer) -> None:
-    state = _open(root, db, _owner(db, world))
+    state = _open(root, db, user_of(db, world))
     state.send_question({"question": "   "})
     assert state.question_error == "Type a question first." and state.messages == [] and not state.streaming
 
@@ -223,7 +212,7 @@ def test_an_empty_question_is_refused_next_to_the_box(root: State, db: Session, 
 def test_without_a_model_the_page_says_how_to_configure_one(
     root: State, db: Session, world: World, not_configured: None
 ) -> None:
-    state = _open(root, db, _owner(db, world))
+    state = _open(root, db, user_of(db, world))
     assert state.loaded and not state.configured and state.input_disabled
     assert state.setup_hint == assistant.setup_hint() and "LLM_MODEL" in state.setup_hint
     state.ask_suggestion(assistant.SUGGESTED_QUESTIONS[0])  # a chip clicked anyway: nothing breaks
@@ -237,7 +226,7 @@ def test_a_conversation_is_deleted_and_others_are_not_listed(
     mine = assistant.ask(session=db, actor=owner, question="How many orders today?")
     other_account = World(db).actor  # another shop's owner
     assistant.ask(session=db, actor=other_account, question="Not yours")
-    state = _open(root, db, _owner(db, world))
+    state = _open(root, db, user_of(db, world))
     assert [c["title"] for c in state.conversations] == ["How many orders today?"]
     state.open_conversation(mine.conversation_public_id)
     assert state.conversation_id == mine.conversation_public_id

@@ -20,14 +20,8 @@ from app.state.auth import LoginState, SignupState, _safe_next
 from app.state.base import AppState
 from app.state.keys import KeysState
 from app.state.team import TeamState
-from tests.state.conftest import substate
 from tests.utils.factories import PASSWORD, add_member, make_owner
-
-
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
+from tests.utils.states import sign_in, substate
 
 
 def test_signup_handler_creates_account_and_signs_in(root: State, db: Session) -> None:
@@ -162,7 +156,7 @@ def test_pages_send_signed_out_visitors_to_login(root: State, db: Session) -> No
 def test_viewer_is_refused_by_the_server_when_creating_a_key(root: State, db: Session) -> None:
     account, _, _ = make_owner(db)
     viewer, _ = add_member(db, account, Role.VIEWER)
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
     keys_state = substate(root, KeysState)
     keys_state.load_keys()
     assert keys_state.can_manage_keys is False
@@ -175,7 +169,7 @@ def test_viewer_is_refused_by_the_server_when_creating_a_key(root: State, db: Se
 def test_admin_creates_and_revokes_keys_through_the_state(root: State, db: Session) -> None:
     account, _, _ = make_owner(db)
     admin, _ = add_member(db, account, Role.ADMIN)
-    _login(root, db, admin)
+    sign_in(root, db, admin)
     keys_state = substate(root, KeysState)
     keys_state.load_keys()
     keys_state.set_new_kind("publishable")
@@ -195,7 +189,7 @@ def _shown_keys(returned: Any) -> list[str]:
 
 def test_a_new_key_is_shown_once(root: State, db: Session) -> None:
     _, owner, _ = make_owner(db)
-    _login(root, db, owner)
+    sign_in(root, db, owner)
     keys_state = substate(root, KeysState)
     keys_state.load_keys()
     keys_state.set_new_kind("secret")
@@ -211,7 +205,7 @@ def test_a_new_key_is_shown_once(root: State, db: Session) -> None:
 
 def test_team_state_invites_and_lists(root: State, db: Session, outbox: Any) -> None:
     _, owner, _ = make_owner(db)
-    _login(root, db, owner)
+    sign_in(root, db, owner)
     team = substate(root, TeamState)
     team.load_team()
     assert [m["email"] for m in team.members] == [owner.email] and team.members[0]["is_you"]
@@ -230,7 +224,7 @@ def test_team_state_invites_and_lists(root: State, db: Session, outbox: Any) -> 
 
 def test_owners_choose_the_accounts_locale_on_the_team_page(root: State, db: Session) -> None:
     account, owner, _ = make_owner(db)
-    _login(root, db, owner)
+    sign_in(root, db, owner)
     team = substate(root, TeamState)
     team.load_team()
     assert team.account_locale == team.locale_choice == "en_US" and team.can_manage_account
@@ -242,7 +236,7 @@ def test_owners_choose_the_accounts_locale_on_the_team_page(root: State, db: Ses
     assert account.locale == "de_DE"
 
     marketer, _ = add_member(db, account, Role.MARKETER)
-    _login(root, db, marketer)
+    sign_in(root, db, marketer)
     team.load_team()
     assert team.locale_choice == "de_DE" and not team.can_manage_account
     team.set_locale_choice("en_US")

@@ -4,40 +4,25 @@ import time
 from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session, select
 
 from app import routes
 from app.models import Campaign, CampaignVersion, Pixel, Role
-from app.services import accounts, campaigns
-from app.state.base import AppState
+from app.services import campaigns
 from app.state.campaign_editor import CampaignEditorState
 from app.state.campaigns import CampaignsState
 from app.state.pixels import PixelsState
-from tests.state.conftest import substate
 from tests.utils.ad_platforms import AdPlatforms
 from tests.utils.factories import add_member, make_owner
-
-
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
-
-
-def _visit(root: State, path: str) -> None:
-    """What the browser sends with an on_load event: the page's path and query."""
-    root.router = RouterData.from_router_data(
-        {"pathname": path.split("?")[0], "asPath": path, "headers": {"origin": "http://localhost:3000"}}
-    )
+from tests.utils.states import sign_in, substate, visit
 
 
 def test_create_save_publish_edit_and_roll_back_through_the_states(root: State, db: Session) -> None:
     _, owner_user, _ = make_owner(db)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     listing = substate(root, CampaignsState)
-    _visit(root, routes.CAMPAIGNS)
+    visit(root, routes.CAMPAIGNS)
     listing.load_campaigns()
     assert listing.loaded and listing.campaigns == [] and listing.total == 0
     assert listing.can_edit_marketing is True
@@ -51,7 +36,7 @@ def test_create_save_publish_edit_and_roll_back_through_the_states(root: State, 
     assert item["has_draft"] and item["url"] == routes.campaign_url(item["public_id"])
 
     editor = substate(root, CampaignEditorState)
-    _visit(root, item["url"])
+    visit(root, item["url"])
     list(editor.load_campaign())
     assert editor.loaded and editor.not_found == "" and editor.name == "Spring sale" and editor.rules == []
     editor.add_rule()
@@ -109,11 +94,11 @@ def test_create_save_publish_edit_and_roll_back_through_the_states(root: State, 
     assert v1.config == v3.config
 
     # The list shows the live version; the filters come from the URL.
-    _visit(root, routes.campaigns_url(q="spring", status="active", channel="google"))
+    visit(root, routes.campaigns_url(q="spring", status="active", channel="google"))
     listing.load_campaigns()
     assert (listing.search, listing.status_filter, listing.channel_filter) == ("spring", "active", "google")
     assert [c["version"] for c in listing.campaigns] == ["v3"] and listing.campaigns[0]["has_draft"] is False
-    _visit(root, routes.campaigns_url(status="paused"))
+    visit(root, routes.campaigns_url(status="paused"))
     listing.load_campaigns()
     assert listing.campaigns == [] and listing.filtered
 
@@ -123,21 +108,21 @@ def test_list_pages_of_twenty_from_the_url(root: State, db: Session) -> None:
     for n in range(25):
         campaigns.create_campaign(session=db, actor=owner, name=f"Campaign {n:02d}", channel="meta")
     db.commit()
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     listing = substate(root, CampaignsState)
-    _visit(root, routes.campaigns_url())
+    visit(root, routes.campaigns_url())
     listing.load_campaigns()
     assert (len(listing.campaigns), listing.total, listing.page, listing.pages) == (20, 25, 1, 2)
     assert listing.filtered is False
-    _visit(root, routes.campaigns_url(page=2))
+    visit(root, routes.campaigns_url(page=2))
     listing.load_campaigns()
     assert [c["name"] for c in listing.campaigns] == [f"Campaign {n}" for n in range(20, 25)]
     # A shared link to a page past the end shows the last page; junk in the URL is ignored.
-    _visit(root, "/campaigns?page=9&status=bogus&channel=myspace")
+    visit(root, "/campaigns?page=9&status=bogus&channel=myspace")
     listing.load_campaigns()
     assert (listing.page, len(listing.campaigns), listing.status_filter, listing.channel_filter) == (2, 5, "all", "all")
     assert listing.error == ""
-    _visit(root, "/campaigns?page=x&q=Campaign%2001")
+    visit(root, "/campaigns?page=x&q=Campaign%2001")
     listing.load_campaigns()
     assert (listing.page, listing.search, [c["name"] for c in listing.campaigns]) == (1, "Campaign 01", ["Campaign 01"])
 
@@ -146,7 +131,7 @@ def test_editor_reports_the_services_messages(root: State, db: Session) -> None:
     _, owner_user, owner = make_owner(db)
     row = campaigns.create_campaign(session=db, actor=owner, name="Later", channel="meta")
     db.commit()
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     editor = substate(root, CampaignEditorState)
     editor._open(row.public_id)
 
@@ -189,7 +174,7 @@ def test_viewer_sees_campaigns_but_the_server_refuses_their_changes(root: State,
         config={"matching_rules": [{"conditions": [{"field": "utm_campaign", "value": "spring"}]}]},
     )
     db.commit()
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
 
     listing = substate(root, CampaignsState)
     listing.load_campaigns()
@@ -215,7 +200,7 @@ def test_viewer_sees_campaigns_but_the_server_refuses_their_changes(root: State,
 
 def test_pixels_state_never_keeps_secrets(root: State, db: Session, ad_platforms: AdPlatforms) -> None:
     _, owner_user, _ = make_owner(db)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     pixels = substate(root, PixelsState)
     pixels.load_pixels()
     secret = "EAAB-super-secret-token-4321"
@@ -290,7 +275,7 @@ def test_pixels_state_refuses_webhooks_to_internal_hosts_and_never_shows_their_a
     root: State, db: Session, ad_platforms: AdPlatforms, guard_settings: Any
 ) -> None:
     _, owner_user, _ = make_owner(db)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     pixels = substate(root, PixelsState)
     pixels.load_pixels()
     pixels.set_new_provider("webhook")
@@ -317,7 +302,7 @@ def _editor_for(root: State, db: Session) -> tuple[CampaignEditorState, str]:
     _, owner_user, owner = make_owner(db)
     row = campaigns.create_campaign(session=db, actor=owner, name="Money", channel="meta")
     db.commit()
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     editor = substate(root, CampaignEditorState)
     editor._open(row.public_id)
     return editor, row.public_id
@@ -378,7 +363,7 @@ def test_money_inputs_refuse_what_they_cannot_read(
 
 def test_pixel_handlers_refuse_crafted_events(root: State, db: Session) -> None:
     _, owner_user, _ = make_owner(db)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     pixels = substate(root, PixelsState)
     pixels.load_pixels()
     pixels.set_new_provider("no-such-provider")
@@ -397,7 +382,7 @@ def test_a_target_cpa_needs_its_currency_only_asked_in_one_step(root: State, db:
     _, owner_user, owner = make_owner(db)
     row = campaigns.create_campaign(session=db, actor=owner, name="Targets", channel="meta")
     db.commit()
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     editor = substate(root, CampaignEditorState)
     editor._open(row.public_id)
 
@@ -418,9 +403,9 @@ def test_a_target_cpa_needs_its_currency_only_asked_in_one_step(root: State, db:
 
 def test_channel_group_defaults_from_the_platform_and_is_edited_on_the_campaign(root: State, db: Session) -> None:
     _, owner_user, _ = make_owner(db)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     listing = substate(root, CampaignsState)
-    _visit(root, routes.CAMPAIGNS)
+    visit(root, routes.CAMPAIGNS)
     listing.load_campaigns()
     assert (listing.new_channel, listing.new_channel_group) == ("meta", "paid_social")
     listing.set_new_channel("google")  # the group follows the platform …
@@ -430,13 +415,13 @@ def test_channel_group_defaults_from_the_platform_and_is_edited_on_the_campaign(
     listing.load_campaigns()
     [item] = listing.campaigns
     assert (item["channel"], item["channel_group"]) == ("google", "Display")
-    _visit(root, routes.campaigns_url(group="display"))
+    visit(root, routes.campaigns_url(group="display"))
     listing.load_campaigns()
     assert listing.group_filter == "display" and listing.filtered and len(listing.campaigns) == 1
     assert "group=paid_search" in str(listing.filter_group("paid_search").args)
 
     editor = substate(root, CampaignEditorState)
-    _visit(root, item["url"])
+    visit(root, item["url"])
     list(editor.load_campaign())
     assert (editor.channel, editor.channel_group) == ("google", "display")
     editor.change_channel_group("referral")
@@ -453,8 +438,8 @@ def test_publishing_reloads_the_versions_compared(root: State, db: Session) -> N
     _, owner_user, owner = make_owner(db)
     row = campaigns.create_campaign(session=db, actor=owner, name="Fresh", channel="meta")
     db.commit()
-    _login(root, db, owner_user)
-    _visit(root, routes.campaign_url(row.public_id))
+    sign_in(root, db, owner_user)
+    visit(root, routes.campaign_url(row.public_id))
     editor = substate(root, CampaignEditorState)
     list(editor.load_campaign())
     comparison = substate(root, VersionComparisonState)

@@ -10,39 +10,20 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session
 
 from app import routes
-from app.models import Role, User
-from app.services import accounts, pixels
-from app.state.base import AppState
+from app.models import Role
+from app.services import pixels
 from app.state.conversions import ALL, ConversionsState
 from app.state.orders import OrderDetailState
-from tests.state.conftest import substate
 from tests.utils.ad_platforms import AdPlatforms
 from tests.utils.conversions import META_TOKEN, deliveries, drain, make_pixels, pay
 from tests.utils.factories import add_member
 from tests.utils.payments import Shop, make_shop, start_checkout
+from tests.utils.states import event_args, sign_in, substate, user_of, visit
 from tests.utils.stripe_fakes import StripeRecorder
-
-
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
-
-
-def _visit(root: State, path: str) -> None:
-    """What the browser sends with an on_load event: the page's path and query."""
-    root.router = RouterData.from_router_data(
-        {"pathname": path.split("?")[0], "asPath": path, "headers": {"origin": "http://localhost:3000"}}
-    )
-
-
-def _args(spec: Any) -> dict[str, Any]:
-    return {str(name): value._var_value for name, value in spec.args}
 
 
 def _toast(specs: Any) -> str:
@@ -51,15 +32,9 @@ def _toast(specs: Any) -> str:
     return " ".join(found)
 
 
-def _owner(db: Session, shop: Shop) -> User:
-    user = db.get(User, shop.actor.user_id)
-    assert user is not None
-    return user
-
-
 def _open_list(root: State, path: str = routes.CONVERSIONS) -> ConversionsState:
     state = substate(root, ConversionsState)
-    _visit(root, path)
+    visit(root, path)
     state.load_conversions()
     return state
 
@@ -84,7 +59,7 @@ def paid(shop: Shop, db: Session, ad_platforms: AdPlatforms) -> list[str]:
 def test_empty_state_then_totals_and_filters_from_the_url(
     root: State, db: Session, shop: Shop, ad_platforms: AdPlatforms
 ) -> None:
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     state = _open_list(root)
     assert state.loaded and state.deliveries == [] and state.total == 0 and not state.filtered
     assert [(t["status"], t["count"]) for t in state.totals] == [
@@ -162,21 +137,21 @@ def test_empty_state_then_totals_and_filters_from_the_url(
 
     # The handlers build shareable URLs.
     state = _open_list(root, routes.conversions_url(provider="meta"))
-    assert _args(state.filter_status("dead"))["path"] == "/conversions?provider=meta&status=dead"
-    assert _args(state.filter_status(ALL))["path"] == "/conversions?provider=meta"
-    assert _args(state.filter_provider("webhook"))["path"] == "/conversions?provider=webhook"
-    assert _args(state.filter_provider("nope"))["path"] == "/conversions"
+    assert event_args(state.filter_status("dead"))["path"] == "/conversions?provider=meta&status=dead"
+    assert event_args(state.filter_status(ALL))["path"] == "/conversions?provider=meta"
+    assert event_args(state.filter_provider("webhook"))["path"] == "/conversions?provider=webhook"
+    assert event_args(state.filter_provider("nope"))["path"] == "/conversions"
     dates = state.filter_dates({"from": "2024-05-01", "to": "2024-05-31"})
-    assert _args(dates)["path"] == "/conversions?provider=meta&from=2024-05-01&to=2024-05-31"
-    assert _args(state.filter_campaign("cmp_someone_elses"))["path"] == "/conversions?provider=meta"
-    assert _args(state.clear_filters())["path"] == "/conversions"
+    assert event_args(dates)["path"] == "/conversions?provider=meta&from=2024-05-01&to=2024-05-31"
+    assert event_args(state.filter_campaign("cmp_someone_elses"))["path"] == "/conversions?provider=meta"
+    assert event_args(state.clear_filters())["path"] == "/conversions"
 
 
 def test_pages_through_the_cursor(
     root: State, db: Session, shop: Shop, paid: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("app.state.conversions.PAGE_SIZE", 3)
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     state = _open_list(root)
     assert len(state.deliveries) == 3 and state.total == 8 and state.has_more
     while state.has_more:
@@ -191,7 +166,7 @@ def test_pages_through_the_cursor(
 def test_detail_then_send_again_after_fixing_the_token(
     root: State, db: Session, shop: Shop, paid: list[str], ad_platforms: AdPlatforms
 ) -> None:
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     state = _open_list(root, routes.conversions_url(provider="meta"))
     dead = state.deliveries[0]
     assert state.open_delivery(dead["delivery_id"]) is None
@@ -241,7 +216,7 @@ def test_detail_then_send_again_after_fixing_the_token(
 
 def test_a_viewer_sees_conversions_but_cannot_send_again(root: State, db: Session, shop: Shop, paid: list[str]) -> None:
     viewer, _ = add_member(db, shop.account, Role.VIEWER)
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
     state = _open_list(root, routes.conversions_url(status="dead"))
     assert state.total == 2 and state.can_edit_marketing is False
     target = state.deliveries[0]["delivery_id"]
@@ -250,7 +225,7 @@ def test_a_viewer_sees_conversions_but_cannot_send_again(root: State, db: Sessio
     assert {d.public_id: d.status for d in deliveries(db)}[target] == "dead"
 
     detail = substate(root, OrderDetailState)
-    _visit(root, routes.order_url(paid[0]))
+    visit(root, routes.order_url(paid[0]))
     list(detail.load_order())
     dead = next(v for v in detail.conversions if v["row"]["status"] == "dead")
     toast = _toast(list(detail.replay_delivery(dead["row"]["delivery_id"])))
@@ -259,12 +234,12 @@ def test_a_viewer_sees_conversions_but_cannot_send_again(root: State, db: Sessio
 
 def test_google_ads_csv_downloads_and_refuses_bad_input(root: State, db: Session, shop: Shop) -> None:
     order_id = start_checkout(shop, db)  # not paid: not in the export
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     state = _open_list(root)
     today = date.today()
     form = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat(), "conversion_name": "Purchase"}
     spec = state.export_google_ads(form)
-    args = _args(spec)
+    args = event_args(spec)
     assert "_download" in str(spec.handler.fn)
     assert args["filename"] == f"google-ads-conversions-{form['from']}-{form['to']}.csv"
     assert args["url"].startswith("data:text/csv;base64,")
@@ -283,25 +258,25 @@ def test_google_ads_csv_downloads_and_refuses_bad_input(root: State, db: Session
 def test_order_page_shows_its_conversions_and_why_there_are_none(
     root: State, db: Session, shop: Shop, ad_platforms: AdPlatforms
 ) -> None:
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     detail = substate(root, OrderDetailState)
 
     # Paid before any pixel existed: none, and the page says why.
     early = pay(shop, db)
-    _visit(root, routes.order_url(early))
+    visit(root, routes.order_url(early))
     list(detail.load_order())
     assert detail.conversions == [] and detail.is_paid and detail.has_pixels is False
 
     made = make_pixels(db, shop, ad_platforms)
     waiting = start_checkout(shop, db)
-    _visit(root, routes.order_url(waiting))
+    visit(root, routes.order_url(waiting))
     list(detail.load_order())
     assert detail.conversions == [] and not detail.is_paid and detail.has_pixels
 
     ad_platforms.bad_tokens.add(META_TOKEN)
     order_id = pay(shop, db)
     drain()
-    _visit(root, routes.order_url(order_id))
+    visit(root, routes.order_url(order_id))
     list(detail.load_order())
     assert [(v["row"]["provider"], v["row"]["status"]) for v in detail.conversions] == [
         ("meta", "dead"),
@@ -328,6 +303,6 @@ def test_order_page_shows_its_conversions_and_why_there_are_none(
     # Opening an order of another account shows nothing of this one's conversions.
     other = make_shop(db, shop.recorder, name="Other shop")
     theirs = start_checkout(other, db)
-    _visit(root, routes.order_url(theirs))
+    visit(root, routes.order_url(theirs))
     list(detail.load_order())
     assert detail.not_found and detail.conversions == []

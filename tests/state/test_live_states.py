@@ -10,6 +10,7 @@ import wrapt
 from reflex.state import State
 from sqlmodel import Session, select
 
+from app import runtime
 from app.models import CampaignVersion, Event, Role
 from app.services import accounts, campaigns, keys
 from app.services import install as install_service
@@ -17,24 +18,18 @@ from app.services.ingest import IngestContext, Source, ingest_now
 from app.state import live
 from app.state.format import format_time
 from app.state.live import InstallState, OverviewState, poll_live, read_install, read_overview
-from tests.state.conftest import substate
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import add_member, make_owner
+from tests.utils.states import sign_in, substate
 
 SPRING = {"matching_rules": [{"conditions": [{"field": "utm_campaign", "value": "spring"}]}]}
-
-
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, InstallState).auth_token = token
 
 
 def test_install_shows_snippet_waits_then_receives(root: State, db: Session) -> None:
     account, owner_user, owner = make_owner(db)
     key = keys.create_key(session=db, actor=owner, kind="publishable", origins=["https://shop.example.com"])
     db.commit()
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     install = substate(root, InstallState)
     install.load_install()
     assert key.plaintext in install.snippet and "pixel.js" in install.snippet
@@ -66,7 +61,7 @@ def test_overview_counts_today_for_any_role(root: State, db: Session) -> None:
         ],
         ctx,
     )
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
     overview = substate(root, OverviewState)
     overview.load_overview()
     assert (overview.events_today, overview.visitors_today, overview.sessions_today) == (3, 2, 2)
@@ -86,7 +81,7 @@ def test_live_pages_stay_quiet_for_a_signed_out_visitor(root: State, db: Session
 def test_viewer_cannot_send_a_test_event(root: State, db: Session) -> None:
     account, _, _ = make_owner(db)
     viewer, _ = add_member(db, account, Role.VIEWER)
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
     install = substate(root, InstallState)
     install.load_install()
     assert install.can_edit_marketing is False
@@ -125,7 +120,7 @@ def test_the_watch_polls_off_the_event_loop_and_shows_new_events(
     root: State, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account, owner_user, _ = make_owner(db)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     install = substate(root, InstallState)
     install.load_install()
     assert install.received is False
@@ -164,14 +159,14 @@ def test_latest_events_show_the_receipt_time_they_are_sorted_by_and_the_matched_
         version.published_at = datetime.now(UTC) - timedelta(minutes=60 if version.number == 1 else 30)
         db.add(version)
     db.commit()
-    campaigns.matcher_cache.clear()
+    runtime.current().campaign_matchers.clear()
     ctx = IngestContext(account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA)
     sent_late = datetime.now(UTC) - timedelta(minutes=3)  # a batch the browser kept while offline
     ingest_now([event(visitor_id="ann", session_id="s1", utm_campaign="spring", timestamp=sent_late.isoformat())], ctx)
     ingest_now([event(visitor_id="bob", session_id="s2", utm_campaign="winter")], ctx)  # no campaign takes it
     ingest_now([event(visitor_id="cy", session_id="s3")], ctx)  # no UTM, no click id
     install_service.record_test_event(account_id=account.id, user_agent=DESKTOP_UA)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     overview = substate(root, OverviewState)
     overview.load_overview()
 

@@ -13,55 +13,29 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import plotly.graph_objects as go
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session
 
 from app import routes
-from app.models import Role, User
-from app.services import accounts
+from app.models import Role
 from app.services.metrics import account_today
 from app.state.base import AppState
 from app.state.metrics import DashboardState, ExplorerState, RangeState, VersionComparisonState, explorer_choice
-from tests.services.test_metrics import World, world  # noqa: F401  (the fixture with known answers)
-from tests.state.conftest import substate
 from tests.utils.factories import add_member, make_owner
+from tests.utils.states import redirect_path, sign_in, substate, user_of, visit
+from tests.utils.world import World
 
 DST_WEEKEND = "range=custom&start=2026-03-29&end=2026-03-31"
 
 
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
-
-
-def _owner(db: Session, w: World) -> User:
-    user = db.get(User, w.actor.user_id)
-    assert user is not None
-    return user
-
-
-def _visit(root: State, path: str) -> None:
-    """What the browser sends with an on_load event: the page's path and query."""
-    root.router = RouterData.from_router_data(
-        {"pathname": path.split("?")[0], "asPath": path, "headers": {"origin": "http://localhost:3000"}}
-    )
-
-
-def _path(spec: Any) -> str:
-    """Where a redirect event sends the browser."""
-    return {str(name): value._var_value for name, value in spec.args}["path"]
-
-
 def _url(spec_or_path: Any) -> tuple[str, dict[str, str]]:
     """A redirect's (or a path's) page and query parameters, in any order."""
-    url = urlsplit(spec_or_path if isinstance(spec_or_path, str) else _path(spec_or_path))
+    url = urlsplit(spec_or_path if isinstance(spec_or_path, str) else redirect_path(spec_or_path))
     return url.path, dict(parse_qsl(url.query))
 
 
 def _overview(root: State, path: str) -> DashboardState:
-    _visit(root, path)
+    visit(root, path)
     substate(root, RangeState).read_range()
     dashboard = substate(root, DashboardState)
     list(dashboard.load_dashboard())
@@ -69,15 +43,15 @@ def _overview(root: State, path: str) -> DashboardState:
 
 
 def _explorer(root: State, path: str) -> ExplorerState:
-    _visit(root, path)
+    visit(root, path)
     substate(root, RangeState).read_range()
     explorer = substate(root, ExplorerState)
     list(explorer.load_explorer())
     return explorer
 
 
-def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
+def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
     dashboard = _overview(root, f"/?{DST_WEEKEND}")
     assert dashboard.loaded and not dashboard.loading and dashboard.error == ""
     assert dashboard.has_data and dashboard.has_figures and dashboard.comparing
@@ -123,12 +97,12 @@ def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world:
     assert campaigns["Direct / unmatched"]["url"] == "" and campaigns["Direct / unmatched"]["net"] == "$25.00"
 
 
-def test_the_dashboard_reads_in_the_accounts_locale(root: State, db: Session, world: World) -> None:  # noqa: F811
+def test_the_dashboard_reads_in_the_accounts_locale(root: State, db: Session, world: World) -> None:
     account = _account(db, world)
     account.locale = "de_DE"
     db.add(account)
     db.commit()
-    _login(root, db, _owner(db, world))
+    sign_in(root, db, user_of(db, world))
     kpis = {k["id"]: k for k in _overview(root, f"/?{DST_WEEKEND}").kpis}
     net = kpis["metric-net-eur"]
     assert (net["value"], net["previous"], net["change"]) == ("125,00\xa0€", "0,00\xa0€", "+125,00\xa0€")
@@ -142,8 +116,8 @@ def test_the_dashboard_reads_in_the_accounts_locale(root: State, db: Session, wo
     assert "125.00" in text and "125,00" not in text  # the CSV keeps plain numbers
 
 
-def test_overview_models_and_no_comparison(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
+def test_overview_models_and_no_comparison(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
     dashboard = _overview(root, f"/?{DST_WEEKEND}&compare=none&model=linear")
     kpis = {k["id"]: k for k in dashboard.kpis}
     assert not dashboard.comparing and kpis["metric-sessions"]["previous"] == "" and dashboard.revenue_previous == {
@@ -153,8 +127,8 @@ def test_overview_models_and_no_comparison(root: State, db: Session, world: Worl
     assert campaigns["Search"]["orders"] == "0.33"  # a third of the Mar 29 order under the linear model
 
 
-def test_default_range_and_the_pickers_urls(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
+def test_default_range_and_the_pickers_urls(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
     dashboard = _overview(root, "/")
     picker = substate(root, RangeState)
     today = account_today(db, world.account_id)
@@ -163,7 +137,7 @@ def test_default_range_and_the_pickers_urls(root: State, db: Session, world: Wor
     assert picker.period_label.endswith("(28 days)") and picker.comparison_label.endswith("(28 days)")
     assert len(dashboard.days) == 28 and dashboard.error == ""
 
-    _visit(root, "/?range=last_7_days&model=linear")
+    visit(root, "/?range=last_7_days&model=linear")
     picker.read_range()
     assert _url(picker.choose_preset("month_to_date")) == ("/", {"range": "month_to_date", "model": "linear"})
     assert _url(picker.choose_compare("year")) == ("/", {"range": "last_7_days", "model": "linear", "compare": "year"})
@@ -173,12 +147,12 @@ def test_default_range_and_the_pickers_urls(root: State, db: Session, world: Wor
     applied = picker.apply_custom({"start": "2026-03-01", "end": "2026-03-31"})
     assert _url(applied) == ("/", {**custom, "start": "2026-03-01", "end": "2026-03-31"})
     assert "error" in str(picker.apply_custom({"start": "2026-03-01", "end": ""}).args)
-    _visit(root, f"{routes.METRICS}?dimension=product&{DST_WEEKEND}")
+    visit(root, f"{routes.METRICS}?dimension=product&{DST_WEEKEND}")
     assert _url(picker.choose_compare("none")) == _url(f"{routes.METRICS}?dimension=product&{DST_WEEKEND}&compare=none")
 
 
-def test_a_bad_range_says_what_is_wrong(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
+def test_a_bad_range_says_what_is_wrong(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
     dashboard = _overview(root, "/?range=custom&start=2026-03-31&end=2026-03-01")
     assert dashboard.error == "The end date is before the start date." and dashboard.kpis == []
     dashboard = _overview(root, "/?range=custom&start=2026-03-31")
@@ -187,29 +161,29 @@ def test_a_bad_range_says_what_is_wrong(root: State, db: Session, world: World) 
 
 def test_empty_account_gets_the_get_started_card(root: State, db: Session) -> None:
     _, user, _ = make_owner(db)
-    _login(root, db, user)
+    sign_in(root, db, user)
     dashboard = _overview(root, "/")
     assert dashboard.loaded and not dashboard.has_data and not dashboard.has_figures and dashboard.error == ""
     assert dashboard.currencies == [] and {k["id"]: k["value"] for k in dashboard.kpis} == {
         "metric-orders": "0", "metric-conversion-rate": "n/a", "metric-sessions": "0"}  # fmt: skip
 
 
-def test_tenancy_and_a_signed_out_visitor(root: State, db: Session, world: World) -> None:  # noqa: F811
+def test_tenancy_and_a_signed_out_visitor(root: State, db: Session, world: World) -> None:
     # Another account's owner sees none of the world's figures.
     _, stranger, _ = make_owner(db)
-    _login(root, db, stranger)
+    sign_in(root, db, stranger)
     dashboard = _overview(root, f"/?{DST_WEEKEND}")
     assert not dashboard.has_figures and dashboard.campaigns == [] and dashboard.currencies == []
     explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&campaign={world.a.public_id}")
     assert explorer.campaign_filter == "all" and explorer.rows == []  # someone else's campaign is not a filter
     versions = substate(root, VersionComparisonState)
-    _visit(root, routes.campaign_url(world.a.public_id))
+    visit(root, routes.campaign_url(world.a.public_id))
     versions.load_version_comparison()
     assert versions.version_windows == [] and versions.versions_error == "No campaign with this id."
 
     # A viewer of the account sees the figures.
     viewer, _ = add_member(db, _account(db, world), Role.VIEWER)
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
     assert _overview(root, f"/?{DST_WEEKEND}").has_figures
 
     # Signed out: the layout's check_login redirects; the page's loads stay quiet.
@@ -225,8 +199,8 @@ def _account(db: Session, w: World) -> Any:
     return db.get(Account, w.account_id)
 
 
-def test_explorer_rows_sorting_and_csv(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
+def test_explorer_rows_sorting_and_csv(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
     explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=campaign")
     assert explorer.loaded and explorer.error == "" and not explorer.computed_live and explorer.comparing
     keys = [c["key"] for c in explorer.columns]
@@ -276,8 +250,8 @@ def _csv_text(download: Any) -> str:
     return base64.b64decode(url.split(",", 1)[1]).decode()
 
 
-def test_explorer_dimensions_filters_and_live_lookback(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
+def test_explorer_dimensions_filters_and_live_lookback(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
     explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=day&compare=none")
     assert [r["key"] for r in explorer.rows] == ["2026-03-29", "2026-03-30", "2026-03-31"]  # time in order
     assert explorer.is_time and explorer.chart.data[0].type == "scatter" and explorer.rows[0]["sessions~"] == ""
@@ -296,7 +270,7 @@ def test_explorer_dimensions_filters_and_live_lookback(root: State, db: Session,
     assert [r["label"] for r in explorer.rows] == ["Spring sale v2", "Spring sale v1"]  # v1: the renewal
 
     # The choices go to the URL, the other parameters stay.
-    _visit(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=version")
+    visit(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=version")
     assert _url(explorer.choose_dimension("week")) == _url(f"{routes.METRICS}?{DST_WEEKEND}&dimension=week")
     assert _url(explorer.choose_lookback("90"))[1]["lookback_days"] == "90"
     assert _url(explorer.choose_campaign(world.a.public_id))[1]["campaign"] == world.a.public_id
@@ -306,9 +280,9 @@ def test_explorer_dimensions_filters_and_live_lookback(root: State, db: Session,
     assert (choice.dimension, choice.lookback, choice.measure, choice.channel) == ("campaign", 28, "", "")
 
 
-def test_versions_compared_on_the_campaign_page(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
-    _visit(root, routes.campaign_url(world.a.public_id))
+def test_versions_compared_on_the_campaign_page(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
+    visit(root, routes.campaign_url(world.a.public_id))
     versions = substate(root, VersionComparisonState)
     versions.load_version_comparison()
     assert versions.versions_loaded and versions.versions_error == ""
@@ -322,8 +296,8 @@ def test_versions_compared_on_the_campaign_page(root: State, db: Session, world:
     assert v2["small_sample"] and versions.window_days == 68
 
 
-def test_explorer_csv_keys_are_the_public_ids_the_api_uses(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
+def test_explorer_csv_keys_are_the_public_ids_the_api_uses(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
     explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=campaign")
     rows = list(csv.DictReader(io.StringIO(_csv_text(explorer.export_csv()))))
     assert {r["label"]: r["key"] for r in rows} == {
@@ -339,8 +313,8 @@ def test_explorer_csv_keys_are_the_public_ids_the_api_uses(root: State, db: Sess
     assert keys == [world.a2.public_id, world.a1.public_id, "total"]
 
 
-def test_explorer_by_channel_group_or_platform(root: State, db: Session, world: World) -> None:  # noqa: F811
-    _login(root, db, _owner(db, world))
+def test_explorer_by_channel_group_or_platform(root: State, db: Session, world: World) -> None:
+    sign_in(root, db, user_of(db, world))
     explorer = _explorer(root, f"{routes.METRICS}?{DST_WEEKEND}&dimension=channel_group")
     assert {r["key"]: r["label"] for r in explorer.rows} == {
         "paid_social": "Paid social",

@@ -5,47 +5,20 @@ Stripe timeline after a delivered webhook, and tenancy. Orders come from the che
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session
 
 from app import routes
-from app.models import Role, User
-from app.services import accounts, campaigns
+from app.models import Role
+from app.services import campaigns
 from app.services.checkout import META_ORDER
-from app.state.base import AppState
 from app.state.orders import ALL, OrderDetailState, OrdersState
-from tests.state.conftest import substate
 from tests.utils.factories import add_member
 from tests.utils.payments import Shop, deliver, make_shop, session_of, start_checkout
+from tests.utils.states import redirect_path, sign_in, substate, user_of, visit
 from tests.utils.stripe_fakes import StripeRecorder, stripe_event, stripe_object
-
-
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
-
-
-def _visit(root: State, path: str) -> None:
-    """What the browser sends with an on_load event: the page's path and query."""
-    root.router = RouterData.from_router_data(
-        {"pathname": path.split("?")[0], "asPath": path, "headers": {"origin": "http://localhost:3000"}}
-    )
-
-
-def _path(spec: Any) -> str:
-    """Where a redirect event sends the browser."""
-    return {str(name): value._var_value for name, value in spec.args}["path"]
-
-
-def _owner(db: Session, shop: Shop) -> User:
-    user = db.get(User, shop.actor.user_id)
-    assert user is not None
-    return user
 
 
 def _pay(shop: Shop, db: Session, order_id: str) -> str:
@@ -67,9 +40,9 @@ def shop(db: Session, stripe_api: StripeRecorder) -> Shop:
 
 
 def test_empty_list_then_filters_from_the_url(root: State, db: Session, shop: Shop) -> None:
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     orders = substate(root, OrdersState)
-    _visit(root, routes.ORDERS)
+    visit(root, routes.ORDERS)
     orders.load_orders()
     assert orders.loaded and orders.orders == [] and orders.total == 0 and not orders.filtered
 
@@ -88,66 +61,66 @@ def test_empty_list_then_filters_from_the_url(root: State, db: Session, shop: Sh
     assert row["url"] == routes.order_url(paid) and row["products"] == "Sneakers"
     assert orders.orders[0]["products"] == "Sneakers × 3" and orders.orders[0]["amount"] == "€147.00"
 
-    _visit(root, routes.orders_url(status="paid"))
+    visit(root, routes.orders_url(status="paid"))
     orders.load_orders()
     assert orders.status_filter == "paid" and orders.filtered
     assert [o["order_id"] for o in orders.orders] == [paid] and orders.total == 1
-    _visit(root, routes.orders_url(status="created"))
+    visit(root, routes.orders_url(status="created"))
     orders.load_orders()
     assert {o["order_id"] for o in orders.orders} == set(waiting)
 
     # Days in the account's timezone (Europe/Paris), both ends included.
     today = date.today()
-    _visit(
+    visit(
         root,
         routes.orders_url(since=(today - timedelta(days=1)).isoformat(), until=(today + timedelta(days=1)).isoformat()),
     )
     orders.load_orders()
     assert orders.total == 3
-    _visit(root, routes.orders_url(since="2001-01-01", until="2001-01-31"))
+    visit(root, routes.orders_url(since="2001-01-01", until="2001-01-31"))
     orders.load_orders()
     assert orders.orders == [] and orders.total == 0 and orders.error == ""
-    _visit(root, routes.orders_url(since="2001-02-01", until="2001-01-01"))
+    visit(root, routes.orders_url(since="2001-02-01", until="2001-01-01"))
     orders.load_orders()
     assert orders.error == "The end date is before the start date." and orders.orders == []
 
     # Junk in the URL is ignored, not an error.
-    _visit(root, "/orders?status=bogus&from=yesterday&to=2001-13-45&campaign=cmp_nope")
+    visit(root, "/orders?status=bogus&from=yesterday&to=2001-13-45&campaign=cmp_nope")
     orders.load_orders()
     assert (orders.status_filter, orders.since, orders.until, orders.campaign_filter) == (ALL, "", "", ALL)
     assert orders.total == 3 and orders.error == ""
 
     # The handlers build shareable URLs.
-    _visit(root, routes.orders_url(status="paid"))
+    visit(root, routes.orders_url(status="paid"))
     orders.load_orders()
     spec = orders.filter_dates({"from": "2024-05-01", "to": "2024-05-31"})
-    assert _path(spec) == "/orders?status=paid&from=2024-05-01&to=2024-05-31"
-    assert _path(orders.filter_dates({"from": "junk", "to": ""})) == "/orders?status=paid"
-    assert _path(orders.filter_status(ALL)) == "/orders"
-    assert _path(orders.filter_status("refunded")) == "/orders?status=refunded"
-    assert _path(orders.clear_filters()) == "/orders"
+    assert redirect_path(spec) == "/orders?status=paid&from=2024-05-01&to=2024-05-31"
+    assert redirect_path(orders.filter_dates({"from": "junk", "to": ""})) == "/orders?status=paid"
+    assert redirect_path(orders.filter_status(ALL)) == "/orders"
+    assert redirect_path(orders.filter_status("refunded")) == "/orders?status=refunded"
+    assert redirect_path(orders.clear_filters()) == "/orders"
 
 
 def test_campaign_filter_lists_the_accounts_campaigns(root: State, db: Session, shop: Shop) -> None:
     row = campaigns.create_campaign(session=db, actor=shop.actor, name="Spring sale", channel="meta")
     db.commit()
     start_checkout(shop, db)
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     orders = substate(root, OrdersState)
-    _visit(root, routes.orders_url(campaign=row.public_id))
+    visit(root, routes.orders_url(campaign=row.public_id))
     orders.load_orders()
     assert orders.campaign_options == [{"public_id": row.public_id, "name": "Spring sale"}]
     assert orders.campaign_filter == row.public_id and orders.orders == [] and orders.total == 0
-    assert _path(orders.filter_status("paid")) == f"/orders?status=paid&campaign={row.public_id}"
-    assert _path(orders.filter_campaign("cmp_someone_elses")) == "/orders"
+    assert redirect_path(orders.filter_status("paid")) == f"/orders?status=paid&campaign={row.public_id}"
+    assert redirect_path(orders.filter_campaign("cmp_someone_elses")) == "/orders"
 
 
 def test_pages_through_the_cursor(root: State, db: Session, shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("app.state.orders.PAGE_SIZE", 2)
     created = [start_checkout(shop, db, quantity=n) for n in range(1, 6)]
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     orders = substate(root, OrdersState)
-    _visit(root, routes.ORDERS)
+    visit(root, routes.ORDERS)
     orders.load_orders()
     assert len(orders.orders) == 2 and orders.total == 5 and orders.has_more
     while orders.has_more:
@@ -159,9 +132,9 @@ def test_pages_through_the_cursor(root: State, db: Session, shop: Shop, monkeypa
 
 def test_detail_shows_the_timeline_after_a_delivered_webhook(root: State, db: Session, shop: Shop) -> None:
     order_id = start_checkout(shop, db, customer_email="ada@example.com")
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     detail = substate(root, OrderDetailState)
-    _visit(root, routes.order_url(order_id))
+    visit(root, routes.order_url(order_id))
     list(detail.load_order())
     assert detail.loaded and detail.not_found == "" and detail.status == "created"
     assert [(t["kind"], t["title"], t["outcome"]) for t in detail.timeline] == [
@@ -202,20 +175,20 @@ def test_another_accounts_order_is_not_found(root: State, db: Session, shop: Sho
     theirs = start_checkout(other, db)
     mine = start_checkout(shop, db)
     viewer, _ = add_member(db, shop.account, Role.VIEWER)
-    _login(root, db, viewer)  # any role may read orders
+    sign_in(root, db, viewer)  # any role may read orders
     detail = substate(root, OrderDetailState)
-    _visit(root, routes.order_url(theirs))
+    visit(root, routes.order_url(theirs))
     list(detail.load_order())
     assert detail.loaded and detail.not_found == "No order with this id in this account."
     assert detail.timeline == []
 
     orders = substate(root, OrdersState)
-    _visit(root, routes.ORDERS)
+    visit(root, routes.ORDERS)
     orders.load_orders()
     assert [o["order_id"] for o in orders.orders] == [mine]
 
     # Opening one of ours afterwards shows it (the spinner first, not the previous order's state).
-    _visit(root, routes.order_url(mine))
+    visit(root, routes.order_url(mine))
     steps = detail.load_order()
     next(steps)
     assert detail.loaded is False
@@ -226,11 +199,11 @@ def test_another_accounts_order_is_not_found(root: State, db: Session, shop: Sho
 def test_signed_out_visitor_sees_nothing(root: State, db: Session, shop: Shop) -> None:
     start_checkout(shop, db)
     orders = substate(root, OrdersState)
-    _visit(root, routes.ORDERS)
+    visit(root, routes.ORDERS)
     orders.load_orders()
     assert orders.orders == [] and orders.error == "Your session has ended; log in again."
     detail = substate(root, OrderDetailState)
-    _visit(root, routes.order_url("ord_x"))
+    visit(root, routes.order_url("ord_x"))
     list(detail.load_order())
     assert detail.not_found == "Your session has ended; log in again."
 
@@ -251,14 +224,14 @@ def test_a_partial_refund_shows_in_the_list_and_on_the_order(root: State, db: Se
         metadata={META_ORDER: order_id},
     )
     assert deliver(shop, db, "charge.refunded", charge).outcome == "applied"
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     orders = substate(root, OrdersState)
-    _visit(root, routes.orders_url(status="partially_refunded"))
+    visit(root, routes.orders_url(status="partially_refunded"))
     orders.load_orders()
     [row] = orders.orders
     assert (row["status"], row["amount"], row["refunded"]) == ("partially_refunded", "€49.00", "€10.00")
     detail = substate(root, OrderDetailState)
-    _visit(root, row["url"])
+    visit(root, row["url"])
     list(detail.load_order())
     assert detail.refunded == "€10.00" and detail.payments[0]["refunded"] == "€10.00"
     assert [t["title"] for t in detail.timeline][-1] == "charge.refunded"
@@ -269,14 +242,14 @@ def test_amounts_read_in_the_accounts_locale(root: State, db: Session, shop: Sho
     shop.account.locale = "de_DE"
     db.add(shop.account)
     db.commit()
-    _login(root, db, _owner(db, shop))
+    sign_in(root, db, user_of(db, shop))
     orders = substate(root, OrdersState)
-    _visit(root, routes.ORDERS)
+    visit(root, routes.ORDERS)
     orders.load_orders()
     assert orders.account_locale == "de_DE"
     assert [(o["order_id"], o["amount"]) for o in orders.orders] == [(order_id, "4.900,00\xa0€")]
     detail = substate(root, OrderDetailState)
-    _visit(root, routes.order_url(order_id))
+    visit(root, routes.order_url(order_id))
     list(detail.load_order())
     assert detail.amount == detail.amount_expected == "4.900,00\xa0€" and detail.amount_paid == "0,00\xa0€"
     [item] = detail.items

@@ -13,12 +13,11 @@ from sqlmodel import Session
 
 from app import routes
 from app.models import Role
-from app.services import accounts, campaigns
+from app.services import campaigns
 from app.services import spend as spend_service
-from app.state.base import AppState
 from app.state.spend import ALL, SpendState
-from tests.state.conftest import run_coroutine, substate
 from tests.utils.factories import add_member, make_owner
+from tests.utils.states import run_coroutine, sign_in, substate
 
 DAY = datetime.now(ZoneInfo("Europe/Paris")).date() - timedelta(days=2)
 D = DAY.isoformat()
@@ -32,12 +31,6 @@ class FakeUpload:
 
     async def read(self, size: int = -1) -> bytes:
         return self._data if size < 0 else self._data[:size]
-
-
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
 
 
 def _open(root: State) -> SpendState:
@@ -65,7 +58,7 @@ def test_upload_preview_import_and_reupload_replaces(root: State, db: Session) -
     _, user, owner = make_owner(db)
     campaigns.create_campaign(session=db, actor=owner, name="Spring sale", channel="meta")
     db.commit()
-    _login(root, db, user)
+    sign_in(root, db, user)
     state = _open(root)
     assert state.loaded and state.rows == [] and state.total == 0 and not state.has_preview
 
@@ -107,7 +100,7 @@ def test_upload_preview_import_and_reupload_replaces(root: State, db: Session) -
 
 def test_file_problems_and_cancel(root: State, db: Session) -> None:
     _, user, _ = make_owner(db)
-    _login(root, db, user)
+    sign_in(root, db, user)
     state = _open(root)
     _upload(state, "day,cost\n2026-01-01,3\n", name="export.csv")
     assert state.upload_error.startswith("export.csv: The header row lacks the columns date, campaign, spend, currency")
@@ -132,7 +125,7 @@ def test_a_refused_file_says_why_in_words_and_a_reload_forgets_the_error(root: S
     """The browser refuses a file over 5 MB before sending it (react-dropzone says "larger than 5242880 bytes"):
     the page says it in MB, in place of the previous file's error; a reload starts without an old error."""
     _, user, _ = make_owner(db)
-    _login(root, db, user)
+    sign_in(root, db, user)
     state = _open(root)
     _upload(state, "day,cost\n2026-01-01,3\n", name="export.csv")
     assert state.upload_error.startswith("export.csv: The header row lacks")
@@ -161,7 +154,7 @@ def test_filters_load_more_and_delete(root: State, db: Session) -> None:
     ]
     spend_service.record_spend(session=db, actor=owner, entries=entries)
     db.commit()
-    _login(root, db, user)
+    sign_in(root, db, user)
     state = _open(root)
     assert state.total == 60 and len(state.rows) == 50 and state.has_more
     _drain(state.load_more())
@@ -189,7 +182,7 @@ def test_a_viewer_sees_but_cannot_import_or_delete(root: State, db: Session) -> 
         session=db, actor=owner, entries=[{"date": D, "campaign": spring, "spend": "1", "currency": "EUR"}]
     )
     viewer, _ = add_member(db, account, Role.VIEWER)
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
     state = _open(root)
     assert state.total == 1 and not state.can_edit_marketing
     _upload(state, f"date,campaign,spend,currency\n{D},Spring sale,2,EUR\n")

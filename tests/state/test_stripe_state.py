@@ -10,19 +10,11 @@ from reflex.state import State
 from sqlmodel import Session
 
 from app.models import Role
-from app.services import accounts
-from app.state.base import AppState
 from app.state.stripe import StripeState
-from tests.state.conftest import substate
 from tests.utils.factories import add_member, make_owner
 from tests.utils.payments import STRIPE_KEY, WEBHOOK_SECRET
+from tests.utils.states import sign_in, substate
 from tests.utils.stripe_fakes import StripeRecorder
-
-
-def _login(root: State, db: Session, user: Any) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
 
 
 def _toast(spec: Any) -> str:
@@ -41,7 +33,7 @@ def _catalogue(recorder: StripeRecorder) -> tuple[str, str, str]:
 
 def test_connect_with_a_bad_key_shows_the_error(root: State, db: Session, stripe_api: StripeRecorder) -> None:
     _, owner_user, _ = make_owner(db)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     stripe = substate(root, StripeState)
     stripe.load_stripe()
     assert stripe.loaded and not stripe.connected and stripe.can_manage_stripe
@@ -71,7 +63,7 @@ def test_connect_shows_the_account_and_its_prices_then_sync_secret_and_disconnec
 ) -> None:
     _, owner_user, _ = make_owner(db)
     tag, one_off, monthly = _catalogue(stripe_api)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     stripe = substate(root, StripeState)
     stripe.load_stripe()
     form_key = stripe.form_key
@@ -135,7 +127,7 @@ def test_connect_keeps_the_key_when_the_catalogue_cannot_be_synced(
     root: State, db: Session, stripe_api: StripeRecorder
 ) -> None:
     _, owner_user, _ = make_owner(db)
-    _login(root, db, owner_user)
+    sign_in(root, db, owner_user)
     stripe = substate(root, StripeState)
     stripe.load_stripe()
     stripe_api.fail_next("/v1/products", 400, method="GET")
@@ -153,7 +145,7 @@ def test_viewer_cannot_connect_and_a_marketer_can_only_sync(
     account, _, _ = make_owner(db)
     viewer, _ = add_member(db, account, Role.VIEWER)
     marketer, _ = add_member(db, account, Role.MARKETER)
-    _login(root, db, viewer)
+    sign_in(root, db, viewer)
     stripe = substate(root, StripeState)
     stripe.load_stripe()
     assert stripe.can_manage_stripe is False and stripe.can_edit_marketing is False
@@ -168,7 +160,7 @@ def test_viewer_cannot_connect_and_a_marketer_can_only_sync(
 
     # A marketer may sync (once an admin has connected) but not connect.
     root2 = State()
-    _login(root2, db, marketer)
+    sign_in(root2, db, marketer)
     as_marketer = substate(root2, StripeState)
     as_marketer.load_stripe()
     assert as_marketer.can_manage_stripe is False and as_marketer.can_edit_marketing is True

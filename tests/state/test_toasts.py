@@ -8,7 +8,7 @@ from pathlib import Path
 from reflex.state import State
 
 from app.state.toasts import MAX_PENDING, ToastState, toast
-from tests.state.conftest import substate
+from tests.utils.states import substate
 
 STATE_DIR = Path(__file__).resolve().parents[2] / "app" / "state"
 # Reflex helpers that, returned by a backend handler, reach the browser as a script string run with eval().

@@ -12,64 +12,45 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlmodel import Session, select
 
-from app import routes
+from app import routes, runtime
 from app.models import ApiKey, ApiUsageDaily, Conversation, ConversationMessage, EventCountDaily, Role, User
 from app.models.base import new_public_id
 from app.services import accounts, keys
 from app.services import usage as usage_service
-from app.services.usage import api_usage
 from app.state.admin_usage import STAFF_ONLY, AdminUsageState
-from app.state.base import AppState
 from app.state.usage import ADMINS_ONLY, UsageState, period_label
-from tests.state.conftest import substate
 from tests.utils.factories import add_member, make_owner
+from tests.utils.states import event_args, sign_in, substate, visit
 
 EVENTS = "POST /api/v1/events"
 
 
 @pytest.fixture(autouse=True)
 def _fresh_counts() -> Any:
-    api_usage.discard()
+    runtime.current().api_usage.discard()
     yield
-    api_usage.discard()
-
-
-def _login(root: State, db: Session, user: User) -> None:
-    token = accounts.start_session(session=db, user=user)
-    db.commit()
-    substate(root, AppState).auth_token = token
-
-
-def _visit(root: State, path: str) -> None:
-    root.router = RouterData.from_router_data(
-        {"pathname": path.split("?")[0], "asPath": path, "headers": {"origin": "http://localhost:3000"}}
-    )
+    runtime.current().api_usage.discard()
 
 
 def _usage(root: State, path: str = routes.USAGE) -> UsageState:
     state = substate(root, UsageState)
-    _visit(root, path)
+    visit(root, path)
     state.load_usage()
     return state
 
 
 def _admin(root: State, path: str = routes.ADMIN_USAGE) -> AdminUsageState:
     state = substate(root, AdminUsageState)
-    _visit(root, path)
+    visit(root, path)
     state.load_admin_usage()
     return state
 
 
-def _args(spec: Any) -> dict[str, Any]:
-    return {str(name): value._var_value for name, value in spec.args}
-
-
 def _redirect(spec: Any) -> tuple[str, dict[str, str]]:
-    url = urlsplit(_args(spec)["path"])
+    url = urlsplit(event_args(spec)["path"])
     return url.path, dict(parse_qsl(url.query))
 
 
@@ -124,7 +105,7 @@ def _shop(db: Session, name: str) -> dict[str, Any]:
 def test_an_owner_sees_the_accounts_usage(root: State, db: Session) -> None:
     shop = _shop(db, "Alpha")
     _shop(db, "Beta")  # another account: never on Alpha's page
-    _login(root, db, shop["user"])
+    sign_in(root, db, shop["user"])
     state = _usage(root)
     assert state.loaded and not state.forbidden and state.error == "" and state.can_view_usage
     assert state.range_start == _today().replace(day=1).isoformat() and state.range_end == _today().isoformat()
@@ -159,23 +140,23 @@ def test_an_owner_sees_the_accounts_usage(root: State, db: Session) -> None:
 
 def test_requests_counted_in_memory_show_at_once(root: State, db: Session) -> None:
     shop = _shop(db, "Gamma")
-    api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200, events=5)
-    api_usage.count(shop["account"].id, shop["key_id"], "GET /api/v1/events", 401)
-    _login(root, db, shop["user"])
+    runtime.current().api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200, events=5)
+    runtime.current().api_usage.count(shop["account"].id, shop["key_id"], "GET /api/v1/events", 401)
+    sign_in(root, db, shop["user"])
     state = _usage(root)
-    assert api_usage.pending() == {}  # flushed by the page before it read
+    assert runtime.current().api_usage.pending() == {}  # flushed by the page before it read
     assert {e["endpoint"]: (e["requests"], e["errors"], e["events"]) for e in state.by_endpoint} == {
         EVENTS: ("8", "1", "25"),
         "GET /api/v1/events": ("1", "1", "0"),
     }
-    api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200, events=1)
+    runtime.current().api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200, events=1)
     state.refresh()
     assert {item["id"]: item["value"] for item in state.totals}["total-requests"] == "10"
 
 
 def test_the_range_comes_from_the_url(root: State, db: Session) -> None:
     shop = _shop(db, "Delta")
-    _login(root, db, shop["user"])
+    sign_in(root, db, shop["user"])
     yesterday = _today() - timedelta(days=1)
     state = _usage(root, f"{routes.USAGE}?from={yesterday.isoformat()}&to={yesterday.isoformat()}")
     assert (state.since, state.until) == (yesterday.isoformat(), yesterday.isoformat()) and state.custom_range
@@ -196,19 +177,19 @@ def test_the_range_comes_from_the_url(root: State, db: Session) -> None:
 def test_other_roles_are_told_who_can_see_usage(root: State, db: Session, role: Role) -> None:
     shop = _shop(db, "Epsilon")
     member, _ = add_member(db, shop["account"], role)
-    api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200)
-    _login(root, db, member)
+    runtime.current().api_usage.count(shop["account"].id, shop["key_id"], EVENTS, 200)
+    sign_in(root, db, member)
     state = _usage(root)
     assert state.loaded and state.forbidden and not state.can_view_usage
     assert state.limits == [] and state.totals == [] and state.days == [] and state.questions == []
     assert ADMINS_ONLY.startswith("Only owners and admins")
-    assert len(api_usage.pending()) == 1  # nothing was read, nor written
+    assert len(runtime.current().api_usage.pending()) == 1  # nothing was read, nor written
 
 
 def test_an_admin_sees_usage(root: State, db: Session) -> None:
     shop = _shop(db, "Zeta")
     admin, _ = add_member(db, shop["account"], Role.ADMIN)
-    _login(root, db, admin)
+    sign_in(root, db, admin)
     state = _usage(root)
     assert not state.forbidden and {i["id"]: i["value"] for i in state.totals}["total-requests"] == "7"
 
@@ -222,8 +203,10 @@ def _staff(db: Session) -> User:
 
 def test_staff_see_every_account_and_download_the_csv(root: State, db: Session) -> None:
     alpha, beta = _shop(db, "Alpha"), _shop(db, "Beta")
-    api_usage.count(beta["account"].id, beta["key_id"], EVENTS, 200, events=3)  # pending: flushed on load
-    _login(root, db, _staff(db))
+    runtime.current().api_usage.count(
+        beta["account"].id, beta["key_id"], EVENTS, 200, events=3
+    )  # pending: flushed on load
+    sign_in(root, db, _staff(db))
     state = _admin(root)
     assert state.loaded and not state.forbidden and state.error == "" and state.has_activity
     accounts_shown = {a["name"]: a for a in state.account_rows}
@@ -236,7 +219,7 @@ def test_staff_see_every_account_and_download_the_csv(root: State, db: Session) 
     assert totals["total-requests"] == "15" and totals["total-cost"] == "$0.1000"
 
     download = state.download_csv()
-    args = _args(download)
+    args = event_args(download)
     assert "_download" in str(download.handler.fn)
     assert args["filename"] == f"paidsignal-usage-{state.range_start}-{state.range_end}.csv"
     text = base64.b64decode(args["url"].split(",", 1)[1]).decode()
@@ -249,7 +232,7 @@ def test_staff_see_every_account_and_download_the_csv(root: State, db: Session) 
 
 def test_everyone_else_gets_staff_only(root: State, db: Session) -> None:
     shop = _shop(db, "Eta")
-    _login(root, db, shop["user"])  # an owner, not staff
+    sign_in(root, db, shop["user"])  # an owner, not staff
     state = _admin(root)
     assert state.loaded and state.forbidden and state.account_rows == [] and state.totals == []
     assert STAFF_ONLY.startswith("Only PaidSignal staff")

@@ -15,7 +15,7 @@ import uvicorn
 from sqlalchemy import event
 from sqlmodel import Session
 
-from app.api import build_api
+from app.api.factory import build_api
 from app.models import StripeEvent
 
 

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from app.models import AdSpend, Campaign, CampaignVersion, Order, Payment, Refund, VisitSession
 from app.models.base import new_public_id
-from app.services import metrics
+from app.services import metrics, rollups
 from app.services.campaigns import default_channel_group
 from app.services.metrics import MetricsQuery
 from tests.utils.factories import make_owner
@@ -114,3 +114,48 @@ class World:
     def report(self, start: date, end: date, **options: Any) -> metrics.MetricsReport:
         query = MetricsQuery(start=start, end=end, **options)
         return metrics.metrics(session=self.db, account_id=self.account_id, query=query)
+
+
+def all_models(version: CampaignVersion | None) -> dict[str, list[tuple[CampaignVersion | None, str]]]:
+    """An order's credits when every attribution model gives the whole order to ``version`` (None: direct)."""
+    return {m: [(version, "1")] for m in rollups.MODELS}
+
+
+def known_answers_world(db: Session) -> World:
+    """The metrics tests' dataset: a DST weekend in Paris, a month end, every attribution model, products, a USD
+    order, a subscription renewal, a partial refund and spend; its answers are worked out in tests/services/
+    test_metrics.py. Rolled up."""
+    w = World(db)
+    a1, a2, b1 = w.a1, w.a2, w.b1
+    # DST starts in Paris on 2026-03-29 at 02:00 (UTC+1 → UTC+2).
+    w.visit(utc(2026, 3, 28, 22, 59), a2, "v1")  # 23:59 on the 28th
+    s2 = w.visit(utc(2026, 3, 28, 23, 30), a2, "v1")  # 00:30 on the 29th
+    s3 = w.visit(utc(2026, 3, 29, 21, 59), a2, "v2")  # 23:59 on the 29th (UTC+2 now)
+    w.visit(utc(2026, 3, 29, 22, 30), b1, "v2")  # 00:30 on the 30th
+    s5 = w.visit(utc(2026, 3, 30, 9), None, "v3")  # direct
+    w.visit(utc(2026, 3, 30, 10), None, "v3")  # the same visitor again that day: 2 sessions, 1 visitor
+    # A month end: 23:30 UTC on Jan 31 is Feb 1 in Paris.
+    w.visit(utc(2026, 1, 31, 23, 30), a1, "v4")
+    w.visit(utc(2026, 1, 31, 22, 30), a1, "v4")  # 23:30 on Jan 31
+
+    # Orders, each checked out in a session of that weekend (so 3 of its 5 sessions converted). Linear splits the
+    # Mar 29 order three ways.
+    linear = {
+        "last_touch": [(b1, "1")], "first_touch": [(a2, "1")], "linear": [(a2, "1/3"), (b1, "1/3"), (None, "1/3")],
+        "position_based": [(a2, "2/5"), (b1, "2/5"), (None, "1/5")], "time_decay": [(b1, "1")],
+    }  # fmt: skip
+    w.mar29 = w.order(utc(2026, 3, 29, 10), linear, amount=10_000, email="ann@example.com", session=s2,
+                      items=[("prod_shoe", "price_shoe", 4_000, 1), ("prod_sock", "price_sock", 1_000, 1)])  # fmt: skip
+    w.mar30 = w.order(utc(2026, 3, 29, 22, 30), all_models(a2), amount=3_000, email="ANN@example.com ",
+                      session=s3)  # 00:30 Mar 30  # fmt: skip
+    w.usd = w.order(utc(2026, 3, 30, 12), all_models(None), amount=2_500, currency="USD", session=s5)
+    w.sub = w.order(utc(2026, 2, 28, 22, 30), all_models(a1), amount=1_500, email="bob@example.com",
+                    mode="subscription")  # 23:30 Feb 28  # fmt: skip
+    w.renewal(w.sub, utc(2026, 3, 28, 23, 30), 1_500)  # 00:30 Mar 29 (still UTC+1 then)
+    w.refund(w.mar29, utc(2026, 3, 31, 8), 2_000)  # partial refund, on Mar 31
+    w.spend(date(2026, 3, 29), w.a, 5_000)
+    w.spend(date(2026, 3, 30), w.b, 2_000)
+    w.spend(date(2026, 3, 9), w.a, 700)  # A's v1 was live then (v2 from Mar 10)
+    db.commit()
+    rollups.rebuild(db, w.account_id)
+    return w

@@ -71,7 +71,7 @@ async def record_events(request: Request) -> JSONResponse:
         result, rows = ingest.prepare(raw_events, ctx)
         if rows:
             try:
-                outcome = await asyncio.wrap_future(ingest.writer.submit(identity.account_id, rows))
+                outcome = await asyncio.wrap_future(ingest.submit(identity.account_id, rows))
             except ServiceError:
                 raise
             except Exception:

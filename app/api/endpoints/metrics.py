@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 from app.api.deps import SecretKeyDep, SessionDep
 from app.api.params import choice, day
 from app.api.schemas import ErrorResponse, MetricsFigures, MetricsPeriod, MetricsResponse
+from app.models import AttributionModel
 from app.services import metrics as metric_service
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS
 from app.services.errors import ValidationFailed
 from app.services.metrics import Compare, Dimension, MetricsQuery, MetricsRow, Period, Preset
 

@@ -14,7 +14,7 @@ from app.api.schemas import ErrorResponse, WebhookAck
 from app.db import session_scope
 from app.services import stripe_webhooks
 from app.services.errors import ServiceError
-from app.services.stripe_connection import webhook_secrets
+from app.services.stripe_connection import webhook_target
 from app.settings import get_settings
 
 router = APIRouter(tags=["stripe"])
@@ -41,7 +41,7 @@ def _receive(
             session=session, account_public_id=account_id, payload=payload, signature=signature
         )
         try:
-            owner: int | None = webhook_secrets.get(session, account_id).account_id  # cached by the verification
+            owner: int | None = webhook_target(session, account_id).account_id  # cached by the verification
         except ServiceError:  # disconnected meanwhile: the delivery still counts as applied
             owner = None
         return result, owner

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from app import runtime
 from app.db import write_lock
 from app.devtools.demo.shop import (
     CAMPAIGNS,
@@ -26,7 +27,7 @@ from app.devtools.demo.shop import (
 )
 from app.devtools.demo.stripe_events import DemoStripe
 from app.models import Account, CampaignVersion, Role, StripeConnection
-from app.services import accounts, campaigns, keys, pixels, stripe_connection
+from app.services import accounts, campaigns, keys, pixels
 from app.services.crypto import encrypt_secret
 from app.services.keys import KeyIdentity
 from app.services.permissions import Actor
@@ -65,7 +66,7 @@ def connect_stripe(session: Session, account: Account, *, now: datetime, catalog
             )
         )
         session.commit()
-    stripe_connection.webhook_secrets.clear()
+    runtime.current().webhook_secrets.clear()
     stripe = DemoStripe(session, account.public_id, webhook_secret)
     for product, name, price, amount, monthly in CATALOGUE:
         stripe.send("product.created", {"id": product, "object": "product", "name": name, "active": True}, catalogue_at)
@@ -128,7 +129,7 @@ def create_campaigns(
                 )
             )
         session.commit()
-    campaigns.matcher_cache.clear()
+    runtime.current().campaign_matchers.clear()
     return made
 
 

@@ -4,42 +4,16 @@ rule's settings (the one home of the defaults: ``RuleInput``, the editor and ``A
 from __future__ import annotations
 
 from datetime import timedelta
-from enum import StrEnum
 
 from app.models import Role
+from app.models.alerts import AlertComparator, AlertEventKind, AlertMetric, AlertMode, AlertWindow
 
-
-class Metric(StrEnum):
-    ROAS = "roas"
-    CPA = "cpa"
-    CONVERSION_RATE = "conversion_rate"
-    NET_REVENUE = "net_revenue"
-    REFUND_RATE = "refund_rate"
-    ORDERS = "orders"
-    CONVERSIONS_STOPPED = "conversions_stopped"
-
-
-class Comparator(StrEnum):
-    BELOW = "below"
-    ABOVE = "above"
-
-
-class Mode(StrEnum):
-    VALUE = "value"
-    CHANGE = "change"
-
-
-class Window(StrEnum):
-    HOUR = "1h"
-    DAY = "24h"
-    WEEK = "7d"
-
-
-class EventKind(StrEnum):
-    FIRED = "fired"
-    RESOLVED = "resolved"
-    SUPPRESSED_VOLUME = "suppressed_volume"
-    SUPPRESSED_COOLDOWN = "suppressed_cooldown"
+# The enums live with the table (app/models/alerts.py); the service's names for them:
+Metric = AlertMetric
+Comparator = AlertComparator
+Mode = AlertMode
+Window = AlertWindow
+EventKind = AlertEventKind
 
 
 METRIC_LABELS: dict[Metric, str] = {

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from app import routes
 from app.models import AlertRule
-from app.services import rollups
 from app.services.alerts.definitions import METRIC_LABELS, Comparator, EventKind, Metric, Mode
 from app.services.alerts.evaluation import Evaluation
 from app.services.alerts.texts import change_text, value_text, volume_text
+from app.services.days import time_zone
 from app.settings import get_settings
 
 
@@ -46,7 +46,7 @@ def _subject(kind: EventKind, e: Evaluation) -> str:
 def compose(kind: EventKind, rule: AlertRule, e: Evaluation, zone_name: str) -> Message:
     """The alert (or resolved) e-mail: plain text and HTML with the same facts, in the account's locale."""
     loc = e.locale
-    zone = rollups._zone(zone_name)
+    zone = time_zone(zone_name)
     link = f"{get_settings().public_url}{routes.campaign_url(e.campaign_public_id)}"
     alerts_link = f"{get_settings().public_url}{routes.ALERTS}"
     start, end = e.window_start.astimezone(zone), e.window_end.astimezone(zone)

@@ -13,7 +13,7 @@ This module exports what the rest of the code uses.
 
 from __future__ import annotations
 
-from app.services.usage.api_counter import ApiUsageCounter, Slot, api_usage, flush_api_usage
+from app.services.usage.api_counter import ApiUsageCounter, Slot, count_api_request, flush_api_usage
 from app.services.usage.daily import MAX_RANGE_DAYS, UsageDay, UsageFigures, usage_range
 from app.services.usage.export import CSV_COLUMNS, usage_csv
 from app.services.usage.meters import (
@@ -62,8 +62,8 @@ __all__ = [
     "UsageFigures",
     "UserLlmUsage",
     "account_usage",
-    "api_usage",
     "check_llm_budget",
+    "count_api_request",
     "count_stored_events",
     "events_stored",
     "flush_api_usage",

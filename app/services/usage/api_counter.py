@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from app import runtime
 from app.db import write_lock
 from app.models import Account, ApiUsageDaily
 
@@ -69,7 +70,9 @@ class ApiUsageCounter:
             self._counts.clear()
 
 
-api_usage = ApiUsageCounter()
+def count_api_request(account_id: int, key_id: int, endpoint: str, status: int, events: int = 0) -> None:
+    """Count one answered API request in this process's memory (see ApiUsageCounter; the runtime holds it)."""
+    runtime.current().api_usage.count(account_id, key_id, endpoint, status, events)
 
 
 def _upsert_usage(session: Session) -> Any:
@@ -92,7 +95,8 @@ def flush_api_usage(session: Session) -> int:
     If anything fails the counts go back to memory for the next flush: nothing counted is lost. Counts of an account
     deleted since are dropped. Returns the number of rows written.
     """
-    pending = api_usage.take()
+    counter = runtime.current().api_usage
+    pending = counter.take()
     if not pending:
         return 0
     try:
@@ -117,6 +121,6 @@ def flush_api_usage(session: Session) -> int:
             session.commit()
     except BaseException:
         session.rollback()
-        api_usage.give_back(pending)
+        counter.give_back(pending)
         raise
     return len(rows)

@@ -1,0 +1,244 @@
+"""One Stripe delivery: verify its signature, claim its event id once, apply its effect and record the outcome in
+one transaction; events that name no order yet wait, and are applied once an order claims them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select, update
+
+from app import runtime
+from app.db import writing
+from app.integrations import stripe as stripe_api
+from app.integrations.stripe import BadSignature, MalformedPayload, StripeCallFailed
+from app.models import Order, Payment, StripeConnection, StripeEvent, WebhookOutcome
+from app.models.base import utcnow
+from app.services import conversions, rollups
+from app.services.errors import Conflict, ServiceError
+from app.services.stripe_connection import client_for, webhook_target
+from app.services.stripe_event_shapes import MalformedEvent, check_event
+from app.services.stripe_webhooks.effects import dispatch, invoice_payment_links
+
+log = logging.getLogger("app.services.stripe_webhooks")
+
+
+class InvalidSignature(ServiceError):
+    status_code = 400
+    code = "invalid_signature"
+
+
+class NoWebhookSecret(ServiceError):
+    status_code = 400
+    code = "webhook_secret_missing"
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    event_id: str
+    type: str
+    outcome: WebhookOutcome
+    message: str
+    order_id: str | None = None
+
+
+class WebhookArrivals:
+    """When each account last had a webhook in this process: "last webhook received" is stored at most once a
+    minute per account, not on every event."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, account_id: int) -> bool:
+        """Whether the stored time is a minute old or more (as far as this process knows)."""
+        with self._lock:
+            return self._seen.get(account_id, 0.0) < time.monotonic() - 60
+
+    def stamped(self, account_id: int) -> None:
+        with self._lock:
+            self._seen[account_id] = time.monotonic()
+
+
+# --- entry point ----------------------------------------------------------------------------------------------------
+
+
+def receive_webhook(
+    *, session: Session, account_public_id: str, payload: bytes, signature: str | None
+) -> WebhookResult:
+    """Verify one delivery and apply it exactly once.
+
+    Raises:
+        NotFound: no account with Stripe connected has this id.
+        NoWebhookSecret: the shop has not entered the endpoint's signing secret yet.
+        InvalidSignature: the signature does not match the raw body, or its time is beyond the tolerance (either
+            way).
+        MalformedEvent: the body is signed but a field we read has the wrong shape (``field`` names it); nothing
+            is written, so a corrected delivery of the same event applies.
+        Conflict: another process changed the same records meanwhile; nothing is kept and Stripe's retry applies.
+    """
+    target = webhook_target(session, account_public_id)
+    if not target.secret:
+        raise NoWebhookSecret(
+            "This account has no webhook signing secret yet; paste the endpoint's whsec_… in Settings → Stripe."
+        )
+    try:
+        parsed = stripe_api.verify_webhook(payload, signature, target.secret)
+    except BadSignature as error:
+        raise InvalidSignature(str(error)) from error
+    except MalformedPayload as error:
+        raise MalformedEvent(str(error)) from error
+    event = check_event(parsed)  # before anything is written
+    prefetched = prefetch(session, target.account_id, event)
+    # One write transaction at a time per process (app.db.write_lock), waited for holding no connection: the
+    # account look-up above ends its read first, so a burst of deliveries cannot hold the pool while they queue.
+    with writing(session):
+        return apply_event(session=session, account_id=target.account_id, event=event, prefetched=prefetched)
+
+
+def apply_event(
+    *, session: Session, account_id: int, event: dict[str, Any], prefetched: dict[str, Any] | None = None
+) -> WebhookResult:
+    """Record the event id and its effect in one transaction; a repeat only counts the delivery."""
+    event_id = str(event.get("id") or "")
+    type_ = str(event.get("type") or "")
+    obj = event["data"].get("object") or {}
+    created = int(event.get("created") or 0)
+    now = utcnow()
+    record = StripeEvent(
+        account_id=account_id,
+        stripe_event_id=event_id[:255],
+        type=type_[:80],
+        api_version=(str(event.get("api_version")) if event.get("api_version") else None),
+        stripe_created=created,
+        object_id=str(obj.get("id") or "")[:255] or None,
+        outcome=WebhookOutcome.APPLIED,
+        received_at=now,
+        last_delivery_at=now,
+    )
+    session.add(record)
+    try:
+        session.flush()  # the unique (account, event id) claims the event before any effect
+    except IntegrityError:
+        session.rollback()
+        return _duplicate(session, account_id, event_id, type_)
+    try:
+        effect = dispatch(session, account_id, event_id, type_, obj, created, prefetched or {})
+        record.outcome = effect.outcome
+        record.message = effect.message[:2000]
+        record.order_id = effect.order.id if effect.order is not None else None
+        if effect.outcome == WebhookOutcome.UNLINKED and effect.link_key:
+            record.link_key = effect.link_key[:255]
+            record.payload = obj
+        session.add(record)
+        if effect.order is not None:
+            session.flush()
+            replay_unlinked(session, account_id, effect.order)
+            # The outbox: conversions the order now owes are written in this same transaction.
+            conversions.enqueue_for_order(session=session, order=effect.order)
+            rollups.mark_order_dirty(session, effect.order)
+        arrivals = runtime.current().webhook_arrivals
+        stamp = arrivals.due(account_id)
+        if stamp:
+            # "Last webhook received" is shown to the minute: not one more write per event.
+            session.exec(
+                update(StripeConnection)
+                .where(col(StripeConnection.account_id) == account_id)
+                .values(last_webhook_at=now)
+            )
+        session.commit()
+    except IntegrityError as error:
+        # Not the claim (that failed above): another process wrote the same payment, subscription… between our
+        # reads and our writes. Nothing of this event is kept, its id included, so Stripe's retry applies it.
+        session.rollback()
+        raise Conflict(
+            "Another delivery changed the same records at the same moment; nothing of this one was kept. "
+            "Stripe retries it, and the retry applies it."
+        ) from error
+    if stamp:  # only once committed: a rolled-back delivery did not stamp it
+        arrivals.stamped(account_id)
+    order_public_id = effect.order.public_id if effect.order is not None else None
+    return WebhookResult(event_id, type_, effect.outcome, effect.message, order_public_id)
+
+
+def _duplicate(session: Session, account_id: int, event_id: str, type_: str) -> WebhookResult:
+    session.exec(
+        update(StripeEvent)
+        .where(col(StripeEvent.account_id) == account_id, col(StripeEvent.stripe_event_id) == event_id)
+        .values(deliveries=StripeEvent.deliveries + 1, last_delivery_at=utcnow())
+    )
+    session.commit()
+    return WebhookResult(event_id, type_, WebhookOutcome.DUPLICATE, "Already processed; this delivery changed nothing.")
+
+
+def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
+    """Apply the events that arrived before anything linked them to this order (e.g. a renewal invoice before
+    its subscription's first event), once, in the order Stripe created them. A replayed invoice can link a
+    PaymentIntent that a waiting refund names, so this repeats until nothing more applies."""
+    for _ in range(5):
+        keys = {order.subscription_id, order.payment_intent_id}
+        keys |= set(session.exec(select(Payment.payment_intent_id).where(Payment.order_id == order.id)).all())
+        keys.discard(None)
+        if not keys:
+            return
+        waiting = session.exec(
+            select(StripeEvent)
+            .where(
+                StripeEvent.account_id == account_id,
+                StripeEvent.outcome == WebhookOutcome.UNLINKED,
+                col(StripeEvent.link_key).in_(keys),
+            )
+            .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
+        ).all()
+        applied = 0
+        for record in waiting:
+            effect = dispatch(
+                session,
+                account_id,
+                record.stripe_event_id,
+                record.type,
+                record.payload or {},
+                record.stripe_created,
+                {},
+            )
+            if effect.outcome == WebhookOutcome.UNLINKED:
+                continue
+            applied += 1
+            record.outcome = effect.outcome
+            record.message = f"Applied once its order was known: {effect.message}"[:2000]
+            record.order_id = effect.order.id if effect.order is not None else order.id
+            record.payload = None
+            session.add(record)
+        if not applied:
+            return
+        session.flush()
+
+
+# --- what must be fetched from Stripe before the transaction --------------------------------------------------------
+
+
+def prefetch(session: Session, account_id: int, event: dict[str, Any]) -> dict[str, Any]:
+    """Invoices of recent API versions may not say which payment paid them. Ask Stripe for the invoice's payments,
+    only then, and outside the transaction so no lock waits on the network. Failure is not fatal: the payment is
+    recorded without the link (the order's timeline says so)."""
+    if event.get("type") not in {"invoice.paid", "invoice.payment_succeeded"}:
+        return {}
+    obj = event["data"].get("object") or {}
+    if invoice_payment_links(obj, {}) != (None, None):
+        return {}
+    connection = session.exec(select(StripeConnection).where(StripeConnection.account_id == account_id)).first()
+    if connection is None:
+        return {}
+    try:
+        client = client_for(connection)
+        listed = stripe_api.call(client.v1.invoice_payments.list, params={"invoice": str(obj.get("id")), "limit": 10})
+        return {"invoice_payments": stripe_api.as_dict(listed).get("data") or []}
+    except StripeCallFailed as error:
+        log.warning("could not fetch the payments of invoice %s: %s", obj.get("id"), error)
+        return {}
+    finally:
+        session.rollback()  # end the read transaction before the write one
