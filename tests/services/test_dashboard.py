@@ -12,8 +12,8 @@ from app.services import dashboard, metrics
 from app.services.attribution import AttributionModel
 from app.services.metrics import Compare, Dimension, Preset
 from app.services.rollups import MICRO
-from tests.services.test_metrics import World, world  # noqa: F401  (the fixture with known answers)
 from tests.utils.factories import make_owner
+from tests.utils.world import World
 
 DST_WEEKEND = dashboard.DashboardRange(
     preset=Preset.CUSTOM, compare=Compare.PREVIOUS, model=AttributionModel.LAST_TOUCH,
@@ -21,7 +21,7 @@ DST_WEEKEND = dashboard.DashboardRange(
 )  # fmt: skip
 
 
-def test_the_overview_in_one_call(world: World) -> None:  # noqa: F811
+def test_the_overview_in_one_call(world: World) -> None:
     found = dashboard.overview(session=world.db, account_id=world.account_id, choice=DST_WEEKEND)
     assert (found.period.start, found.period.end) == (date(2026, 3, 29), date(2026, 3, 31))
     assert found.comparison is not None and found.comparison.start == date(2026, 3, 26)
@@ -32,7 +32,7 @@ def test_the_overview_in_one_call(world: World) -> None:  # noqa: F811
     assert found.campaign_ids == {str(world.a.id): world.a.public_id, str(world.b.id): world.b.public_id}
 
 
-def test_the_range_ends_today_in_the_accounts_timezone(world: World) -> None:  # noqa: F811
+def test_the_range_ends_today_in_the_accounts_timezone(world: World) -> None:
     choice = dashboard.DashboardRange(preset=Preset.LAST_7_DAYS, compare=Compare.YEAR,
                                       model=AttributionModel.LAST_TOUCH)  # fmt: skip
     found = dashboard.resolve_range(session=world.db, account_id=world.account_id, choice=choice)
@@ -41,7 +41,7 @@ def test_the_range_ends_today_in_the_accounts_timezone(world: World) -> None:  #
     assert found.comparison is not None and found.comparison.end == today - timedelta(weeks=52)
 
 
-def test_the_explorer_in_one_call(world: World) -> None:  # noqa: F811
+def test_the_explorer_in_one_call(world: World) -> None:
     query = dashboard.ExplorerQuery(dimension=Dimension.VERSION, lookback_days=28, campaign=world.a.public_id)
     found = dashboard.explorer(session=world.db, account_id=world.account_id, choice=DST_WEEKEND, query=query)
     assert found.campaign == world.a.public_id
@@ -50,7 +50,7 @@ def test_the_explorer_in_one_call(world: World) -> None:  # noqa: F811
     assert found.keys["0"] == "direct"
 
 
-def test_a_filter_by_another_accounts_campaign_is_left_out(db: Session, world: World) -> None:  # noqa: F811
+def test_a_filter_by_another_accounts_campaign_is_left_out(db: Session, world: World) -> None:
     stranger, _, _ = make_owner(db)
     query = dashboard.ExplorerQuery(dimension=Dimension.CAMPAIGN, lookback_days=28, campaign=world.a.public_id)
     found = dashboard.explorer(session=db, account_id=stranger.id or 0, choice=DST_WEEKEND, query=query)
@@ -60,7 +60,7 @@ def test_a_filter_by_another_accounts_campaign_is_left_out(db: Session, world: W
     assert mine.campaign is None and len(mine.report.rows) == 3  # every campaign, not "No campaign with this id"
 
 
-def test_versions_compared_flag_small_samples(world: World) -> None:  # noqa: F811
+def test_versions_compared_flag_small_samples(world: World) -> None:
     windows = metrics.version_comparison(session=world.db, account_id=world.account_id,
                                          campaign_public_id=world.a.public_id)  # fmt: skip
     assert [w.small_sample for w in windows] == [True, True]  # a handful of sessions and orders
