@@ -61,6 +61,15 @@ def _db_rows(server: Server, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         db.close()
 
 
+def _stored_rows(server: Server, sql: str, *args: Any, timeout: float = 15) -> list[tuple[Any, ...]]:
+    """The rows once there are any: an event the pixel sent with sendBeacon as the page unloaded (a reload) is
+    committed after the page has moved on, so the test waits for it rather than reading too early."""
+    deadline = time.monotonic() + timeout
+    while not (rows := _db_rows(server, sql, *args)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return rows
+
+
 def test_thank_you_page_fires_the_shops_pixels_once_with_our_ids(
     server: Server, browser: Browser, shop: dict[str, Any], _stripe_recorder: StripeRecorder
 ) -> None:
@@ -133,7 +142,7 @@ def test_thank_you_page_fires_the_shops_pixels_once_with_our_ids(
         page.evaluate("() => paidsignal('flush')")
 
         # PaidSignal's own purchase carries the order's event id: Meta gets one Purchase from browser and server.
-        [(value, currency, properties, items)] = _db_rows(
+        [(value, currency, properties, items)] = _stored_rows(
             server, "SELECT value, currency, properties, items FROM event WHERE type = 'purchase' AND event_id = ?",
             event_id,
         )  # fmt: skip
