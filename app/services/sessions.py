@@ -219,7 +219,7 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
                 row[name] = getattr(event, name)
 
     if rows:
-        from app.services.campaigns import session_facts
+        from app.services.campaign_matching import session_facts
 
         matcher = runtime.current().campaign_matchers.get(session, account_id)
         for row in rows.values():
