@@ -21,8 +21,8 @@ from sqlmodel import Session
 
 from app.db import JOB_THREADS, get_engine
 from app.models import JobOutcome
-from app.observability import metrics
 from app.models.base import utcnow
+from app.observability import metrics
 from app.services import jobs as job_service
 from app.settings import get_settings
 

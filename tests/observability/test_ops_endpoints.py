@@ -58,7 +58,7 @@ def test_readiness_fails_when_redis_does_not_answer(db: Session, settings_env: p
 
 
 def test_metrics_are_served_only_when_enabled(db: Session, settings_env: pytest.MonkeyPatch) -> None:
-    account, _, owner = make_owner(db)
+    _, _, owner = make_owner(db)
     publishable = keys.create_key(session=db, actor=owner, kind="publishable", origins=[SHOP]).plaintext
     db.commit()
     with _api_client() as client:
