@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import event, func
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
 from app import runtime
@@ -30,6 +31,8 @@ from app.services.paging import check_page_number
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
 
+E = TypeVar("E", bound=StrEnum)
+
 CHANNEL_GROUP_LABELS: dict[str, str] = {
     ChannelGroup.PAID_SOCIAL: "Paid social",
     ChannelGroup.PAID_SEARCH: "Paid search",
@@ -41,7 +44,7 @@ CHANNEL_GROUP_LABELS: dict[str, str] = {
     ChannelGroup.OTHER: "Other",
 }
 # The group a new campaign starts in, by platform (the migration that added groups mapped existing campaigns so).
-DEFAULT_CHANNEL_GROUP: dict[str, str] = {
+DEFAULT_CHANNEL_GROUP: dict[str, ChannelGroup] = {
     Channel.META: ChannelGroup.PAID_SOCIAL,
     Channel.TIKTOK: ChannelGroup.PAID_SOCIAL,
     Channel.GOOGLE: ChannelGroup.PAID_SEARCH,
@@ -50,9 +53,9 @@ DEFAULT_CHANNEL_GROUP: dict[str, str] = {
 }
 
 
-def default_channel_group(channel: str) -> str:
+def default_channel_group(channel: str) -> ChannelGroup:
     """The channel group a campaign on this platform starts in (``other`` for an unknown platform)."""
-    return str(DEFAULT_CHANNEL_GROUP.get(channel, ChannelGroup.OTHER))
+    return DEFAULT_CHANNEL_GROUP.get(channel, ChannelGroup.OTHER)
 
 
 # The names the assistant's tools and older callers use.
@@ -274,9 +277,9 @@ def _priority(priority: int) -> int:
     return priority
 
 
-def _enum(enum: type[StrEnum], value: str, field: str) -> str:
+def _enum(enum: type[E], value: str, field: str) -> E:
     try:
-        return enum(value).value
+        return enum(value)
     except ValueError as error:
         raise ValidationFailed(f"{field} must be one of {', '.join(e.value for e in enum)}.", field=field) from error
 
@@ -344,7 +347,7 @@ def create_campaign(
         channel_group=default_channel_group(platform)
         if channel_group is None
         else _enum(ChannelGroup, channel_group, "channel_group"),
-        status=CampaignStatus.DRAFT.value,
+        status=CampaignStatus.DRAFT,
         priority=_priority(priority),
         draft_config=parse_config(config or {}).model_dump(mode="json"),
         draft_updated_at=utcnow(),
@@ -412,7 +415,7 @@ def _publish(session: Session, actor: Actor, campaign: Campaign, config: dict[st
     version = CampaignVersion(
         public_id=new_public_id("cv"),
         account_id=campaign.account_id,
-        campaign_id=campaign.id,  # type: ignore[arg-type]
+        campaign_id=campaign.id,  # type: ignore[arg-type]  # a stored row's id is set; the column is Optional only before insert
         number=int(last or 0) + 1,
         config=parse_config(config).model_dump(mode="json"),
         change_note=note.strip()[:2000],
@@ -425,7 +428,7 @@ def _publish(session: Session, actor: Actor, campaign: Campaign, config: dict[st
     campaign.draft_config = None
     campaign.updated_at = utcnow()
     if campaign.status == CampaignStatus.DRAFT:
-        campaign.status = CampaignStatus.ACTIVE.value
+        campaign.status = CampaignStatus.ACTIVE
     session.add(campaign)
     session.flush()
     runtime.current().campaign_matchers.clear_after_commit(session)
@@ -633,14 +636,21 @@ class Matcher:
 
 
 def load_matcher(session: Session, account_id: int) -> Matcher:
-    rows = session.exec(
-        select(Campaign.id, Campaign.priority, CampaignVersion.id, CampaignVersion.published_at, CampaignVersion.config)
+    rows = session.execute(
+        sa_select(
+            col(Campaign.id),
+            col(Campaign.priority),
+            col(CampaignVersion.id),
+            col(CampaignVersion.published_at),
+            col(CampaignVersion.config),
+        )
         .join(CampaignVersion, col(CampaignVersion.campaign_id) == col(Campaign.id))
-        .where(Campaign.account_id == account_id, Campaign.status == CampaignStatus.ACTIVE.value)
+        .where(col(Campaign.account_id) == account_id, col(Campaign.status) == CampaignStatus.ACTIVE.value)
         .order_by(col(CampaignVersion.published_at))
     ).all()
     by_campaign: dict[int, _Candidate] = {}
     for campaign_id, priority, version_id, published_at, config in rows:
+        assert campaign_id is not None and version_id is not None  # stored rows
         candidate = by_campaign.setdefault(campaign_id, _Candidate(campaign_id, priority, []))
         candidate.versions.append((published_at, version_id, CampaignConfig.model_validate(config).matching_rules))
     return Matcher(list(by_campaign.values()))
