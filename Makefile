@@ -97,7 +97,8 @@ cluster-stop:
 # Not part of `make test`: the tests in tests/cluster start the cluster with scripts/cluster.sh on ports of their own
 # and stop it at the end.
 test-cluster: setup /usr/bin/chromium
-	PAIDSIGNAL_TEST_CLUSTER=1 $(PY) -m pytest tests/cluster -p no:cacheprovider
+	PAIDSIGNAL_TEST_CLUSTER=1 TEST_DATABASE_URL=postgresql+psycopg://paidsignal:paidsignal@127.0.0.1:55434/paidsignal_cluster_test \
+		$(PY) -m pytest tests/cluster -p no:cacheprovider
 
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
