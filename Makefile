@@ -20,13 +20,16 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export LITELLM_OFFLINE_MODE := true
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup run demo test test-backends docs docs-reference lint format clean
+.PHONY: help setup run demo test test-backends cluster cluster-stop test-cluster docs docs-reference lint format clean
 
 help:
 	@echo "make run            set up and start PaidSignal on http://localhost:$(PORT)"
 	@echo "make demo           seed a demo shop (90 days of data), then start PaidSignal; DEMO_ARGS=--reset recreates it"
 	@echo "make test           set up and run ruff, the strict docs build and the whole test suite (SQLite, Chromium)"
 	@echo "make test-backends  rerun service and API tests on PostgreSQL and libSQL"
+	@echo "make cluster        start the cluster on http://localhost:$(PORT): nginx, web (2 workers), 2 api, jobs, PostgreSQL, Redis"
+	@echo "make cluster-stop   stop every process of the cluster"
+	@echo "make test-cluster   start the cluster, test it through nginx (Chromium, kill -9, rolling restart), stop it"
 	@echo "make docs           serve the documentation on http://127.0.0.1:$(DOCS_PORT) (regenerates the reference pages)"
 	@echo "make lint           ruff"
 
@@ -82,6 +85,20 @@ docs-reference: setup
 
 test-backends: setup
 	bash scripts/test-backends.sh
+
+# The cluster on this machine (scripts/cluster.sh, deploy/): installs Debian's postgresql, redis-server and nginx if
+# missing, migrates once, then runs deploy/Procfile under honcho behind nginx on PORT. Files and logs in .cluster/.
+cluster: setup
+	PORT=$(PORT) bash scripts/cluster.sh start
+
+cluster-stop:
+	bash scripts/cluster.sh stop
+
+# Not part of `make test`: the tests in tests/cluster start the cluster with scripts/cluster.sh on ports of their own
+# and stop it at the end.
+test-cluster: setup /usr/bin/chromium
+	PAIDSIGNAL_TEST_CLUSTER=1 TEST_DATABASE_URL=postgresql+psycopg://paidsignal:paidsignal@127.0.0.1:55434/paidsignal_cluster_test \
+		$(PY) -m pytest tests/cluster -p no:cacheprovider
 
 lint:
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy

@@ -14,6 +14,9 @@ config = rx.Config(
     deploy_url=settings.public_url,
     # Reflex applies this list, with credentials, to everything including our API: backoffice origins only.
     cors_allowed_origins=settings.backoffice_origins,
+    # With Redis, each tab's state lives there and the backend may run several workers (GRANIAN_WORKERS); without
+    # it, Reflex keeps state in the one worker's memory.
+    redis_url=settings.redis_url or None,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="jade", radius="medium"))],

@@ -1,5 +1,5 @@
 """Operator commands: ``python -m app.cli migrate | create-account | create-key | connect-stripe | create-pixel |
-rebuild-rollups | make-staff | seed-demo | evaluate-alerts``."""
+rebuild-rollups | make-staff | seed-demo | evaluate-alerts | jobs``."""
 
 from __future__ import annotations
 
@@ -251,6 +251,20 @@ def run_evaluate_alerts(args: argparse.Namespace) -> None:
     print(evaluate_alerts(args.account))
 
 
+def jobs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ops-port", type=int, default=None, help="serve /_ops/live, /_ops/ready and /_ops/metrics on this port"
+    )
+    parser.add_argument("--ops-host", default="127.0.0.1", help="address of that port (default 127.0.0.1)")
+
+
+def run_jobs(args: argparse.Namespace) -> None:
+    """The jobs role: every scheduled job, until SIGTERM (app/jobs/worker.py)."""
+    from app.jobs.worker import run_jobs as run
+
+    run(ops_host=args.ops_host, ops_port=args.ops_port)
+
+
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -297,6 +311,12 @@ SUBCOMMANDS = (
         "evaluate the alert rules now and send the alert e-mails that are due",
         run_evaluate_alerts,
         optional_account_arguments,
+    ),
+    Subcommand(
+        "jobs",
+        "run the scheduled jobs (rollups, conversion sender, alerts, purges) until SIGTERM: a cluster's jobs process",
+        run_jobs,
+        jobs_arguments,
     ),
 )
 

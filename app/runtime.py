@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from app.services.stripe_connection import WebhookSecretCache
     from app.services.stripe_webhooks.delivery import WebhookArrivals
     from app.services.usage import ApiUsageCounter
+    from app.services.wakeups import WakeListener
 
 log = logging.getLogger("paidsignal.runtime")
 
@@ -38,8 +39,10 @@ log = logging.getLogger("paidsignal.runtime")
 class ProcessRole(StrEnum):
     """How a process runs, which decides what ``start`` starts."""
 
-    WEB = "web"  # the Reflex app (pages and the mounted API); the scheduled jobs too when JOBS_ENABLED
-    API = "api"  # a plain ASGI app serving the API only: with JOBS_ENABLED, only the flushes of its own counters
+    # the Reflex app (pages and the mounted API); with JOBS_ENABLED the scheduled jobs too, or only the flushes of its
+    # own counters when WEB_RUNS_JOBS is false (a cluster's jobs process runs the rest)
+    WEB = "web"
+    API = "api"  # the plain ASGI API (app/api/server.py): with JOBS_ENABLED, only the flushes of its own counters
     JOBS = "jobs"  # a job process: every scheduled job, no requests
     CLI = "cli"  # one command: nothing in the background
 
@@ -58,11 +61,13 @@ class Runtime:
     rate_limiter: RateLimiter  # login, ingest and checkout limits
     google_tokens: TokenCache  # Google OAuth access tokens until shortly before they expire
     resolver: Resolver  # host names to addresses for the outbound guard (tests put a fake DNS here)
-    # Wakes the conversion sender after a commit that enqueued deliveries; None where no sender is scheduled (it
-    # then runs on its interval in the process that has it).
+    # Wakes the conversion sender after a commit that enqueued deliveries: this process's own, and on PostgreSQL
+    # every other process's through NOTIFY (services/wakeups.py); None where neither applies (a sender elsewhere
+    # then finds the work on its interval).
     wake_conversion_sender: Callable[[], None] | None = None
     role: ProcessRole | None = None  # set by start(), None until then and after stop()
     job_runner: JobRunner | None = field(default=None, repr=False)
+    wake_listener: WakeListener | None = field(default=None, repr=False)  # LISTENs for other processes' wake-ups
 
     @classmethod
     def create(cls) -> Runtime:
@@ -96,6 +101,7 @@ class Runtime:
             raise RuntimeError(f"the runtime already runs as {self.role}")
         self.role = role
         specs = jobs_for(role)
+        local_wake: Callable[[], None] | None = None
         if specs:
             from app.jobs.runner import JobRunner
 
@@ -103,7 +109,10 @@ class Runtime:
             runner.start()
             self.job_runner = runner
             if any(spec.name == "send_conversions" for spec in specs):
-                self.wake_conversion_sender = functools.partial(runner.wake, "send_conversions")
+                local_wake = functools.partial(runner.wake, "send_conversions")
+        self.wake_conversion_sender = local_wake
+        if role is not ProcessRole.CLI:
+            self._wake_across_processes(local_wake)
         if role is ProcessRole.WEB and get_settings().llm_model.strip():
             # litellm takes 10-20 s to import: in a thread at start, not in the first question.
             from app.integrations import llm
@@ -111,10 +120,41 @@ class Runtime:
             threading.Thread(target=llm.load, name="litellm-import", daemon=True).start()
         log.info("runtime started as %s with %d job(s)", role, len(specs))
 
+    @property
+    def runs_shared_jobs(self) -> bool:
+        """Whether this process runs the cluster's shared jobs (the sender among them): its metrics then include the
+        figures read from the database (app/observability/metrics.py), so one process in a cluster reports them."""
+        runner = self.job_runner
+        return runner is not None and any(spec.name == "send_conversions" for spec in runner.specs)
+
+    def _wake_across_processes(self, local_wake: Callable[[], None] | None) -> None:
+        """On PostgreSQL: a process with a sender listens for other processes' wake-ups, and every process notifies
+        them after enqueueing (its own sender, if any, is woken in memory as well)."""
+        from app.services import wakeups
+
+        if not wakeups.supported():
+            return
+        if local_wake is not None:
+            runner = self.job_runner
+            assert runner is not None
+            listener = wakeups.WakeListener(runner.wake)
+            listener.start()
+            self.wake_listener = listener
+
+        def wake_everywhere() -> None:
+            if local_wake is not None:
+                local_wake()
+            wakeups.notify("send_conversions")
+
+        self.wake_conversion_sender = wake_everywhere
+
     def stop(self) -> None:
         """Stop the jobs (their last flush writes what this process counted), then drain the ingest writer: every
         queued request is committed and answered."""
         self.wake_conversion_sender = None
+        listener, self.wake_listener = self.wake_listener, None
+        if listener is not None:
+            listener.stop()
         runner, self.job_runner = self.job_runner, None
         if runner is not None:
             runner.stop()
@@ -128,9 +168,10 @@ def jobs_for(role: ProcessRole) -> list[JobSpec]:
 
     if role is ProcessRole.JOBS:
         return default_jobs()
-    if role is ProcessRole.CLI or not get_settings().jobs_enabled:
+    settings = get_settings()
+    if role is ProcessRole.CLI or not settings.jobs_enabled:
         return []
-    if role is ProcessRole.API:
+    if role is ProcessRole.API or not settings.web_runs_jobs:
         return [spec for spec in default_jobs() if spec.per_process]
     return default_jobs()
 
@@ -167,12 +208,17 @@ def stop() -> None:
 
 @asynccontextmanager
 async def running(role: ProcessRole) -> AsyncIterator[Runtime]:
-    """The runtime started as ``role`` for the body's duration: a server's lifespan (app/app.py)."""
+    """The runtime started as ``role`` for the body's duration: a server's lifespan (app/app.py, app/asgi_api.py),
+    with the process's log format set first (app/observability/logs.py)."""
+    from app.observability import logs, metrics
+
+    logs.configure(role.value)
     runtime = start(role)
     try:
         yield runtime
     finally:
         runtime.stop()
+        metrics.process_exited()
 
 
 def reset_for_tests() -> None:

@@ -30,6 +30,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class EmailBackend(StrEnum):
     FILE = "file"
     SMTP = "smtp"
@@ -173,8 +178,8 @@ class Settings(BaseSettings):
     # Ingest
     ingest_rate_limit: str = Field(
         "500/second",
-        description="Requests per API key per process on `POST /api/v1/events` (`limits` notation; several "
-        "separated by `;`). Raise it for benchmarks.",
+        description="Requests per API key on `POST /api/v1/events` (`limits` notation; several separated by `;`), "
+        "per process, or across every process with `REDIS_URL`. Raise it for benchmarks.",
     )
     key_cache_seconds: float = Field(
         5.0,
@@ -216,8 +221,8 @@ class Settings(BaseSettings):
     )
     checkout_rate_limit: str = Field(
         "20/minute",
-        description="Checkouts per publishable key and client IP per process (`limits` notation): a public key "
-        "cannot flood the shop's Stripe account with sessions.",
+        description="Checkouts per publishable key and client IP (`limits` notation), per process or across "
+        "every process with `REDIS_URL`: a public key cannot flood the shop's Stripe account with sessions.",
     )
 
     # Server-side conversions
@@ -347,6 +352,12 @@ class Settings(BaseSettings):
 
     # Jobs
     jobs_enabled: bool = Field(True, description="Start the in-process job runner with the backend.")
+    web_runs_jobs: bool = Field(
+        True,
+        description="With `JOBS_ENABLED`, the web process (Reflex) runs every scheduled job. `false` in a cluster "
+        "where `python -m app.cli jobs` runs them: the web process then only flushes its own in-memory counters (as an "
+        "api process does).",
+    )
     job_lease_seconds: int = Field(
         60, ge=5, description="Lease length of a leased job; renewed every third of it while the job runs."
     )
@@ -359,6 +370,34 @@ class Settings(BaseSettings):
         description="How often each process adds the API requests it counted in memory to `api_usage_daily` (once "
         "more at shutdown).",
     )
+
+    # Cluster
+    redis_url: str = Field(
+        "",
+        description="Empty: one process keeps everything in memory (the embedded default). `redis://host:6379/0`: "
+        "Reflex keeps each tab's state in Redis, so the web role may run several backend workers "
+        "(`GRANIAN_WORKERS`) and any of them serves any tab, and the login, ingest and checkout rate limits are "
+        "counted in Redis, shared by every process instead of multiplied by their number.",
+    )
+    log_format: LogFormat = Field(
+        LogFormat.TEXT,
+        description="`text`: plain log lines (the default). `json`: one JSON object per line, with the request id, "
+        "account id, route, status and duration of each request.",
+    )
+    metrics_enabled: bool = Field(
+        False,
+        description="Serve Prometheus metrics on `/_ops/metrics` of each process's own port (multiprocess mode when "
+        "`PROMETHEUS_MULTIPROC_DIR` is set). Off by default: the single process listens on its public port. In a "
+        "cluster the proxy must not expose `/_ops/` (the nginx template refuses it).",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError(f"REDIS_URL {value!r} must be a redis:// (or rediss://, unix://) URL")
+        return value
 
     @field_validator(
         "meta_graph_base", "ga4_base", "google_datamanager_base", "google_oauth_token_url", "sendgrid_api_host"

@@ -36,6 +36,9 @@ os.environ.update(
 )
 
 import pytest  # noqa: E402
+
+# tests/cluster starts the whole cluster (nginx, PostgreSQL, Redis, several roles): only `make test-cluster` runs it.
+collect_ignore = [] if os.environ.get("PAIDSIGNAL_TEST_CLUSTER") else ["cluster"]
 from sqlalchemy import text  # noqa: E402
 from sqlmodel import Session, SQLModel  # noqa: E402
 

@@ -19,13 +19,18 @@ log = logging.getLogger("paidsignal.api")
 _API_PREFIX = "/api/"
 
 
-def _endpoint(scope: Scope) -> str:
-    """``METHOD /route/template``: the matched route's path with its parameters, never the URL (ids stay out)."""
+def route_template(scope: Scope) -> str | None:
+    """The matched route's path with its parameters (``/api/v1/orders/{order_id}``), never the URL (ids stay out);
+    None before routing or when no route of ours matched."""
     # FastAPI 0.165 keeps an included route's own path relative to its router (``/events``) in scope["route"]; the
     # full template is on the effective route context it records (tests/api/test_usage_api.py checks the result).
     context = (scope.get("fastapi") or {}).get("effective_route_context")
-    template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None) or "?"
-    return f"{scope.get('method', '?')} {template}"
+    return getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None) or None
+
+
+def _endpoint(scope: Scope) -> str:
+    """``METHOD /route/template``."""
+    return f"{scope.get('method', '?')} {route_template(scope) or '?'}"
 
 
 def _count_usage(state: MutableMapping[str, Any], scope: Scope, status: int) -> None:

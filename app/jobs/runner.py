@@ -22,6 +22,7 @@ from sqlmodel import Session
 from app.db import JOB_THREADS, get_engine
 from app.models import JobOutcome
 from app.models.base import utcnow
+from app.observability import metrics
 from app.services import jobs as job_service
 from app.settings import get_settings
 
@@ -67,6 +68,7 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
             if not job_service.acquire_lease(
                 session=session, name=spec.name, holder=holder, ttl_seconds=ttl, due_only=spec.once_per_interval
             ):
+                metrics.JOB_RUNS.labels(spec.name, JobOutcome.SKIPPED.value).inc()
                 return JobOutcome.SKIPPED
             # We hold the lease: a run of this job still marked running belongs to a holder that died.
             job_service.mark_interrupted(session=session, job_name=spec.name, holder=holder)
@@ -99,6 +101,7 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
     if renewer:
         renewer.start()
     outcome, detail = JobOutcome.OK, ""
+    clock = time.perf_counter()
     try:
         detail = spec.func() or ""
         if lost.is_set():
@@ -131,6 +134,8 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
                 ),
                 release=spec.leased and not lost.is_set(),
             )
+        metrics.JOB_RUNS.labels(spec.name, outcome.value).inc()
+        metrics.JOB_SECONDS.labels(spec.name).observe(time.perf_counter() - clock)
     return outcome
 
 

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from sqlalchemy import text
 
 from app.db import get_engine
+from app.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,30 @@ def check_health() -> HealthReport:
     except Exception as error:
         database = f"unreachable: {type(error).__name__}"
     return HealthReport(status="ok" if database == "ok" else "degraded", version=app_version(), database=database)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    database: str
+    redis: str  # "ok", "unreachable: …", or "not used" without REDIS_URL
+
+
+def check_readiness() -> Readiness:
+    """Whether this process can serve: the database answers, and Redis too when ``REDIS_URL`` is set."""
+    database = check_health().database
+    redis_url = get_settings().redis_url
+    redis = "not used"
+    if redis_url:
+        import redis as redis_client
+
+        try:
+            client = redis_client.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+            try:
+                client.ping()
+            finally:
+                client.close()
+            redis = "ok"
+        except Exception as error:
+            redis = f"unreachable: {type(error).__name__}"
+    return Readiness(ready=database == "ok" and redis in {"ok", "not used"}, database=database, redis=redis)

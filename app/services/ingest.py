@@ -11,6 +11,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
@@ -27,6 +28,7 @@ from sqlmodel import Session, col, select
 from app import runtime
 from app.models import Event, EventSource
 from app.models.base import table_of, utcnow
+from app.observability import metrics
 from app.services import ratelimit, usage
 from app.services import sessions as session_service
 from app.services.errors import ValidationFailed
@@ -276,6 +278,7 @@ class GroupCommitWriter:
     def submit(self, account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:
         request = WriteRequest(account_id, rows)
         self._ensure_started()
+        metrics.INGEST_QUEUE.inc()
         self._queue.put(request)
         return request.future
 
@@ -309,8 +312,13 @@ class GroupCommitWriter:
                     break
                 group.append(nxt)
                 rows += len(nxt.rows)
+            metrics.INGEST_QUEUE.dec(len(group))
             try:
+                started = time.perf_counter()
                 self._write(group)
+                metrics.INGEST_GROUP_REQUESTS.observe(len(group))
+                metrics.INGEST_GROUP_ROWS.observe(rows)
+                metrics.INGEST_COMMIT_SECONDS.observe(time.perf_counter() - started)
             except Exception:  # the thread must never die: every later request would hang
                 log.exception("ingest writer failed on a group")
                 for request in group:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,12 @@ from starlette.testclient import TestClient
 
 @pytest.fixture(scope="session")
 def asgi_app() -> object:
+    """The web role's whole app; with ``TEST_API_APP=api``, the api role's (app/asgi_api.py), which must answer the
+    same (make test-cluster runs these tests that way)."""
+    if os.environ.get("TEST_API_APP") == "api":
+        from app.asgi_api import build_api_server
+
+        return build_api_server()
     from reflex.utils.prerequisites import get_and_validate_app
 
     return get_and_validate_app().app()

@@ -58,20 +58,24 @@ def test_stop_drains_the_writer_and_a_second_start_is_refused(db: Session) -> No
 
 
 @pytest.mark.parametrize(
-    ("role", "jobs_enabled", "expected"),
+    ("role", "jobs_enabled", "web_runs_jobs", "expected"),
     [
-        (ProcessRole.CLI, True, set()),
-        (ProcessRole.WEB, False, set()),
-        (ProcessRole.API, False, set()),
-        (ProcessRole.API, True, FLUSHES),
-        (ProcessRole.WEB, True, FLUSHES | SHARED_JOBS),
-        (ProcessRole.JOBS, False, FLUSHES | SHARED_JOBS),
+        (ProcessRole.CLI, True, True, set()),
+        (ProcessRole.WEB, False, True, set()),
+        (ProcessRole.API, False, True, set()),
+        (ProcessRole.API, True, True, FLUSHES),
+        (ProcessRole.WEB, True, True, FLUSHES | SHARED_JOBS),
+        # a cluster's web process: its own counters only, the jobs process runs the rest
+        (ProcessRole.WEB, True, False, FLUSHES),
+        (ProcessRole.API, True, False, FLUSHES),
+        (ProcessRole.JOBS, False, False, FLUSHES | SHARED_JOBS),
     ],
 )
 def test_each_role_runs_its_jobs(
-    monkeypatch: pytest.MonkeyPatch, role: ProcessRole, jobs_enabled: bool, expected: set[str]
+    monkeypatch: pytest.MonkeyPatch, role: ProcessRole, jobs_enabled: bool, web_runs_jobs: bool, expected: set[str]
 ) -> None:
     monkeypatch.setenv("JOBS_ENABLED", "true" if jobs_enabled else "false")
+    monkeypatch.setenv("WEB_RUNS_JOBS", "true" if web_runs_jobs else "false")
     get_settings.cache_clear()
     try:
         assert {spec.name for spec in runtime.jobs_for(role)} == expected

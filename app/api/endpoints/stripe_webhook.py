@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from app.api.errors import error_response, service_error_response
 from app.api.schemas import ErrorResponse, WebhookAck
 from app.db import session_scope
+from app.observability import metrics
 from app.services import stripe_webhooks
 from app.services.errors import ServiceError
 from app.services.stripe_connection import webhook_target
@@ -69,7 +70,9 @@ async def stripe_webhook(account_id: str, request: Request) -> JSONResponse:
             _receive, account_id, bytes(raw), request.headers.get("stripe-signature"), limiter=_limiter()
         )
     except ServiceError as error:
+        metrics.WEBHOOKS.labels(f"refused_{error.code}").inc()
         return service_error_response(error)
+    metrics.WEBHOOKS.labels(str(result.outcome)).inc()
     if owner is not None:
         request.state.usage_key = (owner, 0)  # counted by the usage middleware; no API key
     return JSONResponse(
