@@ -25,13 +25,13 @@ export NO_MKDOCS_2_WARNING := 1
 help:
 	@echo "make run            set up and start PaidSignal on http://localhost:$(PORT)"
 	@echo "make demo           seed a demo shop (90 days of data), then start PaidSignal; DEMO_ARGS=--reset recreates it"
-	@echo "make test           set up and run ruff, the strict docs build and the whole test suite (SQLite, Chromium)"
+	@echo "make test           set up and run ruff, mypy, the strict docs build and the whole test suite (SQLite, Chromium)"
 	@echo "make test-backends  rerun service and API tests on PostgreSQL and libSQL"
 	@echo "make cluster        start the cluster on http://localhost:$(PORT): nginx, web (2 workers), 2 api, jobs, PostgreSQL, Redis"
 	@echo "make cluster-stop   stop every process of the cluster"
 	@echo "make test-cluster   start the cluster, test it through nginx (Chromium, kill -9, rolling restart), stop it"
 	@echo "make docs           serve the documentation on http://127.0.0.1:$(DOCS_PORT) (regenerates the reference pages)"
-	@echo "make lint           ruff"
+	@echo "make lint           ruff (check and format) and mypy"
 
 $(UV):
 	python3 -m venv $(TOOLS)/uv-venv
