@@ -108,6 +108,39 @@ def test_a_free_checkout_without_payment_intent_is_paid_once(shop: Shop, db: Ses
     assert payment.stripe_key.startswith("cs:") and len(payment.stripe_key) <= 64
 
 
+def test_a_repeated_delivery_is_counted_by_the_claim_without_a_database_error(shop: Shop, db: Session) -> None:
+    """The event id is claimed with one ``INSERT … ON CONFLICT``: a repeat is counted, no constraint error is
+    raised and caught on the way (that path cost a rolled-back flush per duplicate)."""
+    from sqlalchemy import event as sa_event
+
+    from app.db import get_engine
+
+    order_id = start_checkout(shop, db)
+    body = stripe_event("checkout.session.completed", _paid_session(shop, db, order_id))
+    ignored = stripe_event("customer.created", stripe_object("customer"))
+    assert deliver(shop, db, "", {}, payload=body).outcome == "applied"
+    assert deliver(shop, db, "", {}, payload=ignored).outcome == "ignored"
+    errors: list[BaseException] = []
+    engine = get_engine()
+
+    def seen(context: Any) -> None:
+        errors.append(context.original_exception)
+
+    sa_event.listen(engine, "handle_error", seen)
+    try:
+        again = [deliver(shop, db, "", {}, payload=payload).outcome for payload in (body, ignored, body)]
+    finally:
+        sa_event.remove(engine, "handle_error", seen)
+    assert again == ["duplicate"] * 3
+    assert errors == []
+    db.expire_all()
+    assert sorted(db.exec(select(StripeEvent.type, StripeEvent.deliveries, StripeEvent.outcome)).all()) == [
+        ("checkout.session.completed", 3, "applied"),
+        ("customer.created", 2, "ignored"),
+    ]
+    assert len(db.exec(select(Payment)).all()) == 1
+
+
 def test_forged_and_stale_signatures_are_refused_and_change_nothing(shop: Shop, db: Session) -> None:
     order_id = start_checkout(shop, db)
     body = stripe_event("checkout.session.completed", _paid_session(shop, db, order_id))

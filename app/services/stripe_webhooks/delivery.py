@@ -3,12 +3,16 @@ one transaction; events that name no order yet wait, and are applied once an ord
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
@@ -17,12 +21,12 @@ from app.db import writing
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, MalformedPayload, StripeCallFailed
 from app.models import Order, Payment, StripeConnection, StripeEvent, WebhookOutcome
-from app.models.base import utcnow
+from app.models.base import table_of, utcnow
 from app.services import conversions, rollups
 from app.services.errors import Conflict, ServiceError
 from app.services.stripe_connection import client_for, webhook_target
 from app.services.stripe_event_shapes import MalformedEvent, check_event
-from app.services.stripe_webhooks.effects import dispatch, invoice_payment_links
+from app.services.stripe_webhooks.effects import Effect, dispatch, handles, ignored_type, invoice_payment_links
 
 log = logging.getLogger("app.services.stripe_webhooks")
 
@@ -109,32 +113,48 @@ def apply_event(
     obj = event["data"].get("object") or {}
     created = int(event.get("created") or 0)
     now = utcnow()
-    record = StripeEvent(
-        account_id=account_id,
-        stripe_event_id=event_id[:255],
-        type=type_[:80],
-        api_version=(str(event.get("api_version")) if event.get("api_version") else None),
-        stripe_created=created,
-        object_id=str(obj.get("id") or "")[:255] or None,
-        outcome=WebhookOutcome.APPLIED,
-        received_at=now,
-        last_delivery_at=now,
-    )
-    session.add(record)
+    # A type no handler reads is stored with its final outcome by the claim itself: one statement.
+    handled = handles(type_)
+    outcome, message = (WebhookOutcome.APPLIED, "") if handled else ignored_type(type_)
+    claimed = session.execute(
+        claim_statement(session),
+        {
+            "account_id": account_id,
+            "stripe_event_id": event_id[:255],
+            "type": type_[:80],
+            "api_version": (str(event.get("api_version")) if event.get("api_version") else None),
+            "stripe_created": created,
+            "object_id": str(obj.get("id") or "")[:255] or None,
+            "outcome": outcome,
+            "message": message,
+            "deliveries": 1,
+            "received_at": now,
+            "last_delivery_at": now,
+        },
+    ).one()
+    if claimed.deliveries > 1:
+        # The unique (account, event id) held it already: this delivery was counted by the claim, nothing else.
+        session.commit()
+        return WebhookResult(
+            event_id, type_, WebhookOutcome.DUPLICATE, "Already processed; this delivery changed nothing."
+        )
     try:
-        session.flush()  # the unique (account, event id) claims the event before any effect
-    except IntegrityError:
-        session.rollback()
-        return _duplicate(session, account_id, event_id, type_)
-    try:
-        effect = dispatch(session, account_id, event_id, type_, obj, created, prefetched or {})
-        record.outcome = effect.outcome
-        record.message = effect.message[:2000]
-        record.order_id = effect.order.id if effect.order is not None else None
-        if effect.outcome == WebhookOutcome.UNLINKED and effect.link_key:
-            record.link_key = effect.link_key[:255]
-            record.payload = obj
-        session.add(record)
+        if handled:
+            effect = dispatch(session, account_id, event_id, type_, obj, created, prefetched or {})
+            unlinked = effect.outcome == WebhookOutcome.UNLINKED and bool(effect.link_key)
+            session.execute(
+                _record_effect(),
+                {
+                    "row_id": claimed.id,
+                    "outcome": effect.outcome,
+                    "message": effect.message[:2000],
+                    "order_id": effect.order.id if effect.order is not None else None,
+                    "link_key": effect.link_key[:255] if unlinked and effect.link_key else None,
+                    "payload": obj if unlinked else None,
+                },
+            )
+        else:
+            effect = Effect(outcome, message)
         if effect.order is not None:
             session.flush()
             replay_unlinked(session, account_id, effect.order)
@@ -152,8 +172,9 @@ def apply_event(
             )
         session.commit()
     except IntegrityError as error:
-        # Not the claim (that failed above): another process wrote the same payment, subscription… between our
-        # reads and our writes. Nothing of this event is kept, its id included, so Stripe's retry applies it.
+        # Not the claim (an upsert cannot fail on its key): another process wrote the same payment,
+        # subscription… between our reads and our writes. Nothing of this event is kept, its id included, so
+        # Stripe's retry applies it.
         session.rollback()
         raise Conflict(
             "Another delivery changed the same records at the same moment; nothing of this one was kept. "
@@ -165,14 +186,30 @@ def apply_event(
     return WebhookResult(event_id, type_, effect.outcome, effect.message, order_public_id)
 
 
-def _duplicate(session: Session, account_id: int, event_id: str, type_: str) -> WebhookResult:
-    session.exec(
-        update(StripeEvent)
-        .where(col(StripeEvent.account_id) == account_id, col(StripeEvent.stripe_event_id) == event_id)
-        .values(deliveries=StripeEvent.deliveries + 1, last_delivery_at=utcnow())
-    )
-    session.commit()
-    return WebhookResult(event_id, type_, WebhookOutcome.DUPLICATE, "Already processed; this delivery changed nothing.")
+_EVENTS = table_of(StripeEvent)
+_CLAIMS: dict[str, Any] = {}
+
+
+def claim_statement(session: Session) -> Any:
+    """``INSERT … ON CONFLICT (account, event id) DO UPDATE deliveries + 1 RETURNING id, deliveries``: one
+    statement claims a new event id or counts a repeated delivery (``deliveries`` > 1), with no exception path.
+    On PostgreSQL a delivery of an id another transaction has claimed but not committed waits for it, then counts
+    as a repeat (or claims the id, if that transaction rolled back). Built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    statement = _CLAIMS.get(dialect)
+    if statement is None:
+        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(_EVENTS)
+        statement = _CLAIMS[dialect] = insert.on_conflict_do_update(
+            index_elements=["account_id", "stripe_event_id"],
+            set_={"deliveries": _EVENTS.c.deliveries + 1, "last_delivery_at": insert.excluded.last_delivery_at},
+        ).returning(_EVENTS.c.id, _EVENTS.c.deliveries)
+    return statement
+
+
+@functools.cache
+def _record_effect() -> Any:
+    """What the event did, on the row its claim inserted."""
+    return _EVENTS.update().where(_EVENTS.c.id == bindparam("row_id"))  # SET from the parameters' names
 
 
 def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
