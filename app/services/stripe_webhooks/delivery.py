@@ -7,23 +7,28 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
 from app import runtime
-from app.db import writing
+from app.db import end_reads, write_lock
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, MalformedPayload, StripeCallFailed
 from app.models import Order, Payment, StripeConnection, StripeEvent, WebhookOutcome
 from app.models.base import table_of, utcnow
 from app.services import conversions, rollups
 from app.services.errors import Conflict, ServiceError
+from app.services.group_commit import GroupCommit
 from app.services.stripe_connection import client_for, webhook_target
 from app.services.stripe_event_shapes import MalformedEvent, check_event
 from app.services.stripe_webhooks.effects import Effect, dispatch, handles, ignored_type, invoice_payment_links
@@ -74,7 +79,7 @@ class WebhookArrivals:
 def receive_webhook(
     *, session: Session, account_public_id: str, payload: bytes, signature: str | None
 ) -> WebhookResult:
-    """Verify one delivery and apply it exactly once.
+    """Verify one delivery and apply it exactly once; answered once its transaction has committed.
 
     Raises:
         NotFound: no account with Stripe connected has this id.
@@ -85,6 +90,18 @@ def receive_webhook(
             is written, so a corrected delivery of the same event applies.
         Conflict: another process changed the same records meanwhile; nothing is kept and Stripe's retry applies.
     """
+    result = submit_webhook(
+        session=session, account_public_id=account_public_id, payload=payload, signature=signature
+    ).result()
+    session.expire_all()  # the writer applied it in a session of its own: what this one loaded may be stale
+    return result
+
+
+def submit_webhook(
+    *, session: Session, account_public_id: str, payload: bytes, signature: str | None
+) -> Future[WebhookResult]:
+    """Verify one delivery (signature first: nothing is written for a bad one) and hand it to this process's
+    webhook writer; the future is its result once committed, or the error ``receive_webhook`` lists."""
     target = webhook_target(session, account_public_id)
     if not target.secret:
         raise NoWebhookSecret(
@@ -98,16 +115,63 @@ def receive_webhook(
         raise MalformedEvent(str(error)) from error
     event = check_event(parsed)  # before anything is written
     prefetched = prefetch(session, target.account_id, event)
-    # One write transaction at a time per process (app.db.write_lock), waited for holding no connection: the
-    # account look-up above ends its read first, so a burst of deliveries cannot hold the pool while they queue.
-    with writing(session):
-        return apply_event(session=session, account_id=target.account_id, event=event, prefetched=prefetched)
+    # The caller waits for the writer holding no database connection (app/db.py): its reads end here.
+    end_reads(session)
+    return runtime.current().webhook_writer.submit_item(Delivery(target.account_id, event, prefetched))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified delivery waiting for the webhook writer."""
+
+    account_id: int
+    event: dict[str, Any]
+    prefetched: dict[str, Any]
+
+
+class WebhookWriter(GroupCommit[Delivery, WebhookResult]):
+    """One thread per process applies the deliveries: those that arrive while a transaction commits share the next
+    one, each is answered after its commit, and when a group fails each is retried alone (services/group_commit.py).
+    Its transactions take ``write_lock`` like every other write outside the ingest writer (app/db.py)."""
+
+    thread_name = "paidsignal-webhook-writer"
+
+    def __init__(self, engine_factory: Callable[[], Engine], *, max_group: int = 256) -> None:
+        super().__init__(engine_factory, max_weight=max_group, lock=write_lock)
+
+    def write_group(self, session: Session, items: list[Delivery]) -> list[WebhookResult]:
+        return [record_event(session, item.account_id, item.event, item.prefetched) for item in items]
+
+    def write_one(self, session: Session, item: Delivery) -> WebhookResult:
+        return apply_event(session=session, account_id=item.account_id, event=item.event, prefetched=item.prefetched)
 
 
 def apply_event(
     *, session: Session, account_id: int, event: dict[str, Any], prefetched: dict[str, Any] | None = None
 ) -> WebhookResult:
-    """Record the event id and its effect in one transaction; a repeat only counts the delivery."""
+    """Record the event id and its effect in one transaction; a repeat only counts the delivery.
+
+    Raises:
+        Conflict: another process wrote the same records meanwhile; nothing is kept, so Stripe's retry applies it.
+    """
+    try:
+        result = record_event(session, account_id, event, prefetched or {})
+        session.commit()
+    except IntegrityError as error:
+        # Not the claim (an upsert cannot fail on its key): another process wrote the same payment,
+        # subscription… between our reads and our writes. Nothing of this event is kept, its id included, so
+        # Stripe's retry applies it.
+        session.rollback()
+        raise Conflict(
+            "Another delivery changed the same records at the same moment; nothing of this one was kept. "
+            "Stripe retries it, and the retry applies it."
+        ) from error
+    return result
+
+
+def record_event(session: Session, account_id: int, event: dict[str, Any], prefetched: dict[str, Any]) -> WebhookResult:
+    """Claim the event id and apply its effect on ``session``, uncommitted (the caller commits, alone or with a
+    group); the result holds once that commit succeeds."""
     event_id = str(event.get("id") or "")
     type_ = str(event.get("type") or "")
     obj = event["data"].get("object") or {}
@@ -134,54 +198,39 @@ def apply_event(
     ).one()
     if claimed.deliveries > 1:
         # The unique (account, event id) held it already: this delivery was counted by the claim, nothing else.
-        session.commit()
         return WebhookResult(
             event_id, type_, WebhookOutcome.DUPLICATE, "Already processed; this delivery changed nothing."
         )
-    try:
-        if handled:
-            effect = dispatch(session, account_id, event_id, type_, obj, created, prefetched or {})
-            unlinked = effect.outcome == WebhookOutcome.UNLINKED and bool(effect.link_key)
-            session.execute(
-                _record_effect(),
-                {
-                    "row_id": claimed.id,
-                    "outcome": effect.outcome,
-                    "message": effect.message[:2000],
-                    "order_id": effect.order.id if effect.order is not None else None,
-                    "link_key": effect.link_key[:255] if unlinked and effect.link_key else None,
-                    "payload": obj if unlinked else None,
-                },
-            )
-        else:
-            effect = Effect(outcome, message)
-        if effect.order is not None:
-            session.flush()
-            replay_unlinked(session, account_id, effect.order)
-            # The outbox: conversions the order now owes are written in this same transaction.
-            conversions.enqueue_for_order(session=session, order=effect.order)
-            rollups.mark_order_dirty(session, effect.order)
-        arrivals = runtime.current().webhook_arrivals
-        stamp = arrivals.due(account_id)
-        if stamp:
-            # "Last webhook received" is shown to the minute: not one more write per event.
-            session.exec(
-                update(StripeConnection)
-                .where(col(StripeConnection.account_id) == account_id)
-                .values(last_webhook_at=now)
-            )
-        session.commit()
-    except IntegrityError as error:
-        # Not the claim (an upsert cannot fail on its key): another process wrote the same payment,
-        # subscription… between our reads and our writes. Nothing of this event is kept, its id included, so
-        # Stripe's retry applies it.
-        session.rollback()
-        raise Conflict(
-            "Another delivery changed the same records at the same moment; nothing of this one was kept. "
-            "Stripe retries it, and the retry applies it."
-        ) from error
-    if stamp:  # only once committed: a rolled-back delivery did not stamp it
-        arrivals.stamped(account_id)
+    if handled:
+        effect = dispatch(session, account_id, event_id, type_, obj, created, prefetched)
+        unlinked = effect.outcome == WebhookOutcome.UNLINKED and bool(effect.link_key)
+        session.execute(
+            _record_effect(),
+            {
+                "row_id": claimed.id,
+                "outcome": effect.outcome,
+                "message": effect.message[:2000],
+                "order_id": effect.order.id if effect.order is not None else None,
+                "link_key": effect.link_key[:255] if unlinked and effect.link_key else None,
+                "payload": obj if unlinked else None,
+            },
+        )
+    else:
+        effect = Effect(outcome, message)
+    if effect.order is not None:
+        session.flush()
+        replay_unlinked(session, account_id, effect.order)
+        # The outbox: conversions the order now owes are written in this same transaction.
+        conversions.enqueue_for_order(session=session, order=effect.order)
+        rollups.mark_order_dirty(session, effect.order)
+    arrivals = runtime.current().webhook_arrivals
+    if arrivals.due(account_id):
+        # "Last webhook received" is shown to the minute: not one more write per event. Noted as stamped only
+        # once committed: a rolled-back delivery did not stamp it.
+        session.exec(
+            update(StripeConnection).where(col(StripeConnection.account_id) == account_id).values(last_webhook_at=now)
+        )
+        sa_event.listen(session, "after_commit", lambda _session: arrivals.stamped(account_id), once=True)
     order_public_id = effect.order.public_id if effect.order is not None else None
     return WebhookResult(event_id, type_, effect.outcome, effect.message, order_public_id)
 
