@@ -267,19 +267,11 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
     PaymentIntent that a waiting refund names, so this repeats until nothing more applies."""
     for _ in range(5):
         keys = {order.subscription_id, order.payment_intent_id}
-        keys |= set(session.exec(select(Payment.payment_intent_id).where(Payment.order_id == order.id)).all())
+        keys |= set(session.exec(_PAYMENT_INTENTS, params={"order_id": order.id}).all())
         keys.discard(None)
         if not keys:
             return
-        waiting = session.exec(
-            select(StripeEvent)
-            .where(
-                StripeEvent.account_id == account_id,
-                StripeEvent.outcome == WebhookOutcome.UNLINKED,
-                col(StripeEvent.link_key).in_(keys),
-            )
-            .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
-        ).all()
+        waiting = session.exec(_WAITING, params={"account_id": account_id, "keys": sorted(k for k in keys if k)}).all()
         applied = 0
         for record in waiting:
             effect = dispatch(
@@ -302,6 +294,18 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
         if not applied:
             return
         session.flush()
+
+
+_PAYMENT_INTENTS = select(Payment.payment_intent_id).where(Payment.order_id == bindparam("order_id"))
+_WAITING = (
+    select(StripeEvent)
+    .where(
+        StripeEvent.account_id == bindparam("account_id"),
+        StripeEvent.outcome == WebhookOutcome.UNLINKED,
+        col(StripeEvent.link_key).in_(bindparam("keys", expanding=True)),
+    )
+    .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
+)
 
 
 # --- what must be fetched from Stripe before the transaction --------------------------------------------------------
