@@ -1,5 +1,6 @@
-"""One Stripe delivery: verify its signature, claim its event id once, apply its effect and record the outcome in
-one transaction; events that name no order yet wait, and are applied once an order claims them."""
+"""One Stripe delivery: verify its signature, then (in the process's webhook writer, which group-commits) claim its
+event id once, apply its effect and record the outcome in one transaction; events that name no order yet wait, and
+are applied once an order claims them."""
 
 from __future__ import annotations
 
