@@ -6,10 +6,11 @@ How the pool, the write lock and the server's threads fit together
 ------------------------------------------------------------------
 A server process has a known set of threads that touch the database, each holding at most one pooled connection
 at a time (:func:`thread_budget`): the API's worker threads (anyio's default limiter, 40: every sync route and
-``run_in_threadpool`` call), the Stripe webhook route's own ``WEBHOOK_CONCURRENCY`` threads (further deliveries wait
-in the event loop holding neither a thread nor a connection), the event loop itself (Reflex event handlers), the
-job runner's ``JOB_THREADS`` and one lease renewer per running leased job, the conversion sender's workers
-(``CONVERSIONS_CONCURRENCY`` per provider) and the ingest writer (one thread).
+``run_in_threadpool`` call), the Stripe webhook route's own ``WEBHOOK_CONCURRENCY`` threads that verify deliveries
+(further deliveries wait in the event loop holding neither a thread nor a connection, and so do verified ones until
+the webhook writer has committed them), the event loop itself (Reflex event handlers), the job runner's
+``JOB_THREADS`` and one lease renewer per running leased job, the conversion sender's workers
+(``CONVERSIONS_CONCURRENCY`` per provider), the ingest writer and the webhook writer (one thread each).
 
 1. The pool has a connection for each of them (``DATABASE_POOL_SIZE=0``, the default: ``pool_size`` kept open,
    the rest as overflow opened on demand), so no checkout waits for another thread. A smaller
@@ -24,7 +25,8 @@ job runner's ``JOB_THREADS`` and one lease renewer per running leased job, the c
    their account held every connection while waiting for the lock, and the lock's holder, which had read nothing,
    waited 30 s for a connection (``QueuePool limit … reached``). A wait in that order is logged ("waited for the
    write lock holding a database connection", with the place) and is an error under ``write_lock.strict`` (tests).
-   Holders of the lock never call the network.
+   Holders of the lock never call the network. The webhook writer (services/stripe_webhooks) takes it for each
+   group transaction, holding no connection until it has it.
 3. The ingest writer does not take ``write_lock``: it is one thread with one connection whose group transaction
    meets the lock's holder at the database's own lock, and it never waits for ``write_lock``, so it closes no cycle.
 4. Processes (several workers, several instances) do not share the lock or the pool: their writes meet at the
@@ -70,6 +72,7 @@ def thread_budget(settings: Settings | None = None) -> dict[str, int]:
         "lease renewers (one per running leased job)": JOB_THREADS,
         "conversion sender workers": settings.conversions_concurrency * SENDER_PROVIDERS,
         "ingest writer": 1,
+        "Stripe webhook writer": 1,
     }
 
 

@@ -1,5 +1,6 @@
-"""The process's in-memory parts (ingest writer, caches, rate limiter, usage counters, job runner), owned in one place:
-created on first use in each process, started and stopped for the way the process runs, reset between tests.
+"""The process's in-memory parts (ingest and webhook writers, caches, rate limiter, usage counters, job runner), owned
+in one place: created on first use in each process, started and stopped for the way the process runs,
+reset between tests.
 
 Services reach them through ``current()``: nothing here is created at import, so a worker forked from a parent that
 imported the app starts with parts of its own. The classes stay with their domain (``GroupCommitWriter`` in
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from app.services.keys import IdentityCache, KeyUsage
     from app.services.ratelimit import RateLimiter
     from app.services.stripe_connection import WebhookSecretCache
-    from app.services.stripe_webhooks.delivery import WebhookArrivals
+    from app.services.stripe_webhooks.delivery import WebhookArrivals, WebhookWriter
     from app.services.usage import ApiUsageCounter
     from app.services.wakeups import WakeListener
 
@@ -52,6 +53,7 @@ class Runtime:
     """One process's in-memory state. Each part is safe to share between the process's threads."""
 
     writer: GroupCommitWriter  # group-commit writer of tracking events (services/ingest.py)
+    webhook_writer: WebhookWriter  # group-commit writer of Stripe deliveries (services/stripe_webhooks)
     api_usage: ApiUsageCounter  # API requests per account, key, route and day, until flush_api_usage
     key_usage: KeyUsage  # API keys' last-used times, until flush_key_usage
     key_identities: IdentityCache  # valid API keys, for KEY_CACHE_SECONDS
@@ -79,11 +81,12 @@ class Runtime:
         from app.services.keys import IdentityCache, KeyUsage
         from app.services.ratelimit import RateLimiter
         from app.services.stripe_connection import WebhookSecretCache
-        from app.services.stripe_webhooks.delivery import WebhookArrivals
+        from app.services.stripe_webhooks.delivery import WebhookArrivals, WebhookWriter
         from app.services.usage import ApiUsageCounter
 
         return cls(
             writer=GroupCommitWriter(get_engine),
+            webhook_writer=WebhookWriter(get_engine),
             api_usage=ApiUsageCounter(),
             key_usage=KeyUsage(),
             key_identities=IdentityCache(),
@@ -149,8 +152,8 @@ class Runtime:
         self.wake_conversion_sender = wake_everywhere
 
     def stop(self) -> None:
-        """Stop the jobs (their last flush writes what this process counted), then drain the ingest writer: every
-        queued request is committed and answered."""
+        """Stop the jobs (their last flush writes what this process counted), then drain the ingest and webhook
+        writers: every queued request is committed and answered."""
         self.wake_conversion_sender = None
         listener, self.wake_listener = self.wake_listener, None
         if listener is not None:
@@ -159,6 +162,7 @@ class Runtime:
         if runner is not None:
             runner.stop()
         self.writer.stop()
+        self.webhook_writer.stop()
         self.role = None
 
 

@@ -215,9 +215,9 @@ class Settings(BaseSettings):
         8,
         ge=1,
         le=64,
-        description="Stripe deliveries one process works on at once, on threads of their own. More wait in the "
-        "event loop without a thread or a database connection (their writes go one at a time anyway), so a burst "
-        "of deliveries never starves the other routes.",
+        description="Stripe deliveries one process verifies at once, on threads of their own. More wait in the "
+        "event loop without a thread or a database connection, and so do verified ones until the process's webhook "
+        "writer has committed them (in groups), so a burst of deliveries never starves the other routes.",
     )
     checkout_rate_limit: str = Field(
         "20/minute",

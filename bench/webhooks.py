@@ -19,8 +19,11 @@ one thread, and on 32 threads like the server's threadpool) as a second line of 
 same effects (what SQLite and fsync cost without the ORM); and where the time goes (signature, JSON, a SQLite commit
 with synchronous FULL and NORMAL, the threadpool hop, a cProfile by package).
 
-Usage: ``.venv/bin/python bench/webhooks.py [--seconds 10] [--connections 32]``. Needs ``wrk`` (apt-get install wrk).
-Writes a JSON result to bench/results/ and prints a Markdown table.
+Usage: ``.venv/bin/python bench/webhooks.py [--seconds 10] [--connections 32] [--server-cpus 0 --load-cpus 1]``.
+Needs ``wrk`` (apt-get install wrk). ``DATABASE_URL`` (an empty database, e.g. a private PostgreSQL) runs it on that
+database instead of a fresh SQLite file; the checks and the raw-SQL floor run on it too. ``--server-cpus`` and
+``--load-cpus`` pin the server and wrk with ``taskset``. Writes a JSON result to bench/results/ and prints a Markdown
+table.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +140,22 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / CLK_TCK
 
 
+def pin_group(pgid: int, cpus: str) -> None:
+    """``taskset`` every thread of every process in the server's process group to ``cpus``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            subprocess.run(["taskset", "-a", "-p", "-c", cpus, entry.name], check=False, capture_output=True)
+
+
+LOAD_CPUS: list[str] = []  # ``taskset -c`` prefix for wrk (--load-cpus)
+
+
 def run_wrk(
     url: str, script: str, seconds: int, connections: int, server_pgid: int, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -146,7 +166,7 @@ def run_wrk(
     started = time.monotonic()
     try:
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
+            [*LOAD_CPUS, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
             capture_output=True,
             text=True,
             env=os.environ | (env or {}),
@@ -283,7 +303,40 @@ def connect_account() -> tuple[int, str]:
 # --- checks against the database ----------------------------------------------------------------------------------
 
 
-def stored_events(db: sqlite3.Connection, prefix: str) -> dict[str, tuple[int, int, str]]:
+class CheckDB:
+    """The checks' SQL (``?`` placeholders) on any database the app runs on, each statement in a transaction of its
+    own (a fresh snapshot on PostgreSQL); sums come back as ints whatever the driver's type."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> CheckRows:
+        from sqlalchemy import text
+
+        numbers = iter(range(len(params)))
+        statement = text(re.sub(r"\?", lambda _m: f":p{next(numbers)}", sql))
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement, {f"p{i}": v for i, v in enumerate(params)}).fetchall()
+        return CheckRows([tuple(int(v) if isinstance(v, Decimal) else v for v in row) for row in rows])
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class CheckRows:
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...]:
+        return self.rows[0]
+
+
+def stored_events(db: CheckDB, prefix: str) -> dict[str, tuple[int, int, str]]:
     """event id -> (rows, deliveries, outcome) for every stored event id starting with ``evt_{prefix}``."""
     rows = db.execute(
         "SELECT stripe_event_id, COUNT(*), SUM(deliveries), MIN(outcome) FROM stripe_event "
@@ -293,7 +346,7 @@ def stored_events(db: sqlite3.Connection, prefix: str) -> dict[str, tuple[int, i
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def check_phase(db: sqlite3.Connection, prefix: str, acks: list[tuple[int, str, str]], expected: str) -> dict[str, Any]:
+def check_phase(db: CheckDB, prefix: str, acks: list[tuple[int, str, str]], expected: str) -> dict[str, Any]:
     """Every acknowledged event stored once, delivered once, with the outcome it answered."""
     ok = [(event_id, outcome) for status, event_id, outcome in acks if status == 200]
     stored = stored_events(db, prefix)
@@ -310,7 +363,7 @@ def check_phase(db: sqlite3.Connection, prefix: str, acks: list[tuple[int, str, 
     }
 
 
-def wait_until_idle(db: sqlite3.Connection, quiet_s: float = 2.0, limit_s: float = 120.0) -> None:
+def wait_until_idle(db: CheckDB, quiet_s: float = 2.0, limit_s: float = 120.0) -> None:
     """Until the stored events have not changed for ``quiet_s``: the server answers deliveries wrk sent before it
     stopped (up to one per connection, and those queued for a webhook thread) after wrk has returned."""
     last: tuple[int, int] | None = None
@@ -341,9 +394,7 @@ def errors_seen(acks: list[tuple[int, str, str]]) -> str:
     return ", ".join(f"{kind}: {n}" for kind, n in kinds.most_common()) or "none"
 
 
-def check_orders(
-    db: sqlite3.Connection, prefix: str, order_of_event: dict[str, str], acked_ids: set[str]
-) -> dict[str, int]:
+def check_orders(db: CheckDB, prefix: str, order_of_event: dict[str, str], acked_ids: set[str]) -> dict[str, int]:
     """Orders whose event was acknowledged: paid, amount_paid = AMOUNT, exactly one payment."""
     targeted = {order_of_event[e] for e in acked_ids if e in order_of_event}
     rows = db.execute(
@@ -416,16 +467,42 @@ def inprocess_loop(account_public_id: str, bodies: list[bytes], threads: int = 1
     }
 
 
-def raw_sql_floor(db_path: Path, account_id: int, bodies: list[bytes]) -> dict[str, Any]:
+class RawDB:
+    """The driver itself, no SQLAlchemy: stdlib sqlite3 (the app's pragmas) or psycopg, ``?`` placeholders."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        self.sqlite = parsed.get_backend_name() == "sqlite"
+        if self.sqlite:
+            self.connection: Any = sqlite3.connect(parsed.database or "", isolation_level=None)
+            for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=FULL"):
+                self.connection.execute(f"PRAGMA {pragma}")
+        else:
+            import psycopg
+
+            conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.connection = psycopg.connect(conninfo, autocommit=True)
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        if sql == "BEGIN IMMEDIATE" and not self.sqlite:
+            sql = "BEGIN"
+        return self.connection.execute(sql if self.sqlite else sql.replace("?", "%s"), params)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def raw_sql_floor(database_url: str, account_id: int, bodies: list[bytes]) -> dict[str, Any]:
     """A sketch of the same work with few plain statements (bench only, not the app's full rules): verify with the
     app's ``verify_webhook``, then in one ``BEGIN IMMEDIATE`` … ``COMMIT`` (synchronous=FULL, as the app): claim the
     event id with ``INSERT … ON CONFLICT DO UPDATE deliveries+1 RETURNING``, and for a paid Checkout Session read
-    the order, insert the payment, mark the order paid, link the event. Tells what the engine and fsync cost."""
+    the order, insert the payment, mark the order paid, link the event. Tells what the engine and fsync cost.
+    One delivery per transaction, like the app before group commit: the floor of that design."""
     from app.integrations.stripe import verify_webhook
 
-    db = sqlite3.connect(db_path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=FULL"):
-        db.execute(f"PRAGMA {pragma}")
+    db = RawDB(database_url)
     signed = [(body, sign(body, WEBHOOK_SECRET)) for body in bodies]
     outcomes: Counter[str] = Counter()
     started = time.perf_counter()
@@ -438,8 +515,9 @@ def raw_sql_floor(db_path: Path, account_id: int, bodies: list[bytes]) -> dict[s
         (event_row, deliveries) = db.execute(
             "INSERT INTO stripe_event (account_id, stripe_event_id, type, api_version, stripe_created, object_id, "
             "outcome, message, deliveries, received_at, last_delivery_at) VALUES (?, ?, ?, ?, ?, ?, 'ignored', '', "
-            "1, ?, ?) ON CONFLICT (account_id, stripe_event_id) DO UPDATE SET deliveries = deliveries + 1, "
-            "last_delivery_at = excluded.last_delivery_at RETURNING id, deliveries",
+            "1, ?, ?) ON CONFLICT (account_id, stripe_event_id) DO UPDATE SET "
+            "deliveries = stripe_event.deliveries + 1, last_delivery_at = excluded.last_delivery_at "
+            "RETURNING id, deliveries",
             (account_id, event["id"], event["type"], event.get("api_version"), event["created"], obj.get("id"), *stamp),
         ).fetchone()
         if deliveries > 1:
@@ -519,6 +597,7 @@ def threadpool_hop_us(repeat: int = 5_000) -> float:
 
 PROFILE_BUCKETS = (
     ("sqlite3 C calls (execute, commit incl. fsync)", lambda f, n: f == "~" and "sqlite3" in n),
+    ("psycopg (PostgreSQL driver, incl. waiting for the server)", lambda f, n: "/psycopg" in f),
     ("SQLAlchemy + SQLModel (Python)", lambda f, n: "/sqlalchemy/" in f or "/sqlmodel/" in f),
     ("pydantic", lambda f, n: "/pydantic" in f),
     ("stripe verify (stripe-python, hmac, hashlib)", lambda f, n: "/stripe/" in f or "hmac" in f or "_hashlib" in n),
@@ -527,11 +606,25 @@ PROFILE_BUCKETS = (
 )
 
 
-def profile_buckets(account_public_id: str, bodies: list[bytes]) -> tuple[dict[str, float], list[str]]:
-    """cProfile the in-process loop; own time grouped by package (profiling inflates Python-heavy parts)."""
+def apply_loop(account_id: int, bodies: list[bytes]) -> None:
+    """What the route's thread and the webhook writer do for each delivery, all on this thread (cProfile sees one
+    thread): verify, then claim and apply in a transaction of its own (a group of one)."""
+    from app.db import session_scope
+    from app.integrations.stripe import verify_webhook
+    from app.services.stripe_event_shapes import check_event
+    from app.services.stripe_webhooks import apply_event
+
+    for body in bodies:
+        event = check_event(verify_webhook(body, sign(body, WEBHOOK_SECRET), WEBHOOK_SECRET))
+        with session_scope() as session:
+            apply_event(session=session, account_id=account_id, event=event)
+
+
+def profile_buckets(account_id: int, bodies: list[bytes]) -> tuple[dict[str, float], list[str]]:
+    """cProfile ``apply_loop``; own time grouped by package (profiling inflates Python-heavy parts)."""
     profiler = cProfile.Profile()
     profiler.enable()
-    inprocess_loop(account_public_id, bodies)
+    apply_loop(account_id, bodies)
     profiler.disable()
     stats = pstats.Stats(profiler)
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
@@ -561,7 +654,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--inprocess-events", type=int, default=1_000)
+    parser.add_argument("--server-cpus", help="pin the server's processes to these CPUs (taskset -c list)")
+    parser.add_argument("--load-cpus", help="pin wrk to these CPUs (taskset -c list)")
     args = parser.parse_args()
+    if (args.server_cpus or args.load_cpus) and not shutil.which("taskset"):
+        print("taskset is missing (util-linux): run without --server-cpus/--load-cpus", file=sys.stderr)
+        return 2
+    if args.load_cpus:
+        LOAD_CPUS[:] = ["taskset", "-c", args.load_cpus]
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -570,7 +670,9 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="paidsignal-bench-webhooks-"))
     recorder = StripeRecorder(display_name="Bench shop").start()
     port = free_port()
-    env = server_env(port, data_dir, STRIPE_API_BASE=recorder.url)
+    given_url = os.environ.get("DATABASE_URL")  # else a fresh SQLite file in data_dir
+    database_url = given_url or f"sqlite:///{data_dir / 'paidsignal.db'}"
+    env = server_env(port, data_dir, STRIPE_API_BASE=recorder.url, **({"DATABASE_URL": given_url} if given_url else {}))
     # This process works on the same database (setup, checks, the in-process rows): same settings as the server.
     os.environ.update(env)
     server = None
@@ -596,6 +698,8 @@ def main() -> int:
         reset_engine()  # no pooled connection of ours while the server runs
         server = start_server(port, data_dir, env, backend_only=True, timeout=120)
         pgid = server.process.pid
+        if args.server_cpus:
+            pin_group(pgid, args.server_cpus)
         base = f"http://127.0.0.1:{port}"
         hook_url = f"{base}/api/v1/stripe/webhook/{account_public_id}"
         c, s = args.connections, args.seconds
@@ -619,7 +723,7 @@ def main() -> int:
         warm_check = {"acknowledged": warm_ok, "non200": len(warm_acks) - warm_ok, "errors": errors_seen(warm_acks)}
         stop_if_failed("the warm-up", warm_check)
 
-        db = sqlite3.connect(data_dir / "paidsignal.db")
+        db = CheckDB(database_url)
         phases = (
             ("(b) ignored type: verify + record", f"b{run}_", "ignored"),
             ("(c) checkout.session.completed: pay an order", f"c{run}_", "applied"),
@@ -704,6 +808,8 @@ def main() -> int:
     http_seconds = time.monotonic() - run_started
 
     # --- in-process: the service alone, one thread, same database, server stopped ------------------------------------
+    from sqlalchemy.engine import make_url
+
     from app.db import reset_engine
     from app.integrations.stripe import verify_webhook
 
@@ -715,11 +821,14 @@ def main() -> int:
     orders = insert_orders(account_id, f"ic{run}_", n)
     inproc["checkout.session.completed"] = inprocess_loop(account_public_id, checkout_events(f"ic{run}_", orders))
     inproc["duplicate (checkout, again)"] = inprocess_loop(account_public_id, checkout_events(f"ic{run}_", orders))
-    db_path = data_dir / "paidsignal.db"
-    floor = {"ignored": raw_sql_floor(db_path, account_id, customer_events(f"fb{run}_", n))}
+    orders = insert_orders(account_id, f"ict{run}_", n)
+    inproc["checkout.session.completed, 32 threads"] = inprocess_loop(
+        account_public_id, checkout_events(f"ict{run}_", orders), threads=32
+    )
+    floor = {"ignored": raw_sql_floor(database_url, account_id, customer_events(f"fb{run}_", n))}
     orders = insert_orders(account_id, f"fc{run}_", n)
-    floor["checkout.session.completed"] = raw_sql_floor(db_path, account_id, checkout_events(f"fc{run}_", orders))
-    floor["duplicate"] = raw_sql_floor(db_path, account_id, checkout_events(f"fc{run}_", orders))
+    floor["checkout.session.completed"] = raw_sql_floor(database_url, account_id, checkout_events(f"fc{run}_", orders))
+    floor["duplicate"] = raw_sql_floor(database_url, account_id, checkout_events(f"fc{run}_", orders))
     sample = checkout_events(f"sig{run}_", ["ord_x"])[0]
     header = sign(sample, WEBHOOK_SECRET)
     pieces = {
@@ -730,12 +839,13 @@ def main() -> int:
         "  of which bare HMAC-SHA256": per_call_us(
             lambda: hmac.new(WEBHOOK_SECRET.encode(), b"1." + sample, hashlib.sha256).hexdigest(), 5_000
         ),
-        "SQLite 1-row commit, synchronous=FULL (app)": sqlite_commit_us(data_dir, "FULL"),
-        "SQLite 1-row commit, synchronous=NORMAL": sqlite_commit_us(data_dir, "NORMAL"),
         "threadpool hop (run_in_threadpool no-op)": threadpool_hop_us(),
     }
+    if not given_url:
+        pieces["SQLite 1-row commit, synchronous=FULL (app)"] = sqlite_commit_us(data_dir, "FULL")
+        pieces["SQLite 1-row commit, synchronous=NORMAL"] = sqlite_commit_us(data_dir, "NORMAL")
     profile_orders = insert_orders(account_id, f"ip{run}_", 300)
-    shares, top = profile_buckets(account_public_id, checkout_events(f"ip{run}_", profile_orders))
+    shares, top = profile_buckets(account_id, checkout_events(f"ip{run}_", profile_orders))
 
     ping = results["(a) GET /ping (no-op)"]
     b, c_row = results[phases[0][0]], results[phases[1][0]]
@@ -752,7 +862,9 @@ def main() -> int:
     summary = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
-        "server": "reflex run --env prod --backend-only (granian, 1 worker), SQLite WAL synchronous=FULL",
+        "server": "reflex run --env prod --backend-only (granian, 1 worker), "
+        + (make_url(given_url).get_backend_name() if given_url else "SQLite WAL synchronous=FULL"),
+        "pinned": {"server": args.server_cpus, "load": args.load_cpus},
         "load": f"wrk -t1 -c{args.connections}, {args.seconds} s per row",
         "results": results,
         "checks": checks,
@@ -785,19 +897,22 @@ def main() -> int:
         )
     if exhausted:
         print(f"WARNING: {exhausted} phase(s) ran out of prepared bodies; their req/s is understated")
-    print("\nIn-process receive_webhook, no HTTP (same database, server stopped), one thread unless said:")
+    print(
+        "\nIn-process receive_webhook, no HTTP (same database, server stopped), one thread unless said (sequential "
+        "calls are groups of one; 32 threads share the webhook writer's transactions):"
+    )
     for name, row in inproc.items():
         print(
             f"  {name}: {row['per_s']:,.0f}/s ({row['us_per_call']:,.0f} µs/call, CPU {row['cpu_pct']:.0f} %, "
             f"{row['sql_per_call']:.1f} SQL statements/call, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms)"
         )
-    print("Raw-SQL floor (bench sketch: verify_webhook + few plain statements, one fsync'd commit):")
+    print("Raw-SQL floor (bench sketch: verify_webhook + few plain statements, one commit per delivery):")
     for name, row in floor.items():
         print(f"  {name}: {row['per_s']:,.0f}/s ({row['us_per_call']:,.0f} µs/call) {row['outcomes']}")
     print("Pieces (µs per call):")
     for name, value in pieces.items():
         print(f"  {name}: {value:,.1f}")
-    print("cProfile of checkout.session.completed, own time by package:")
+    print("cProfile of checkout.session.completed (verify, then apply_event alone), own time by package:")
     for name, share in sorted(shares.items(), key=lambda kv: -kv[1]):
         print(f"  {share:4.1f} %  {name}")
     print("  top own time:\n    " + "\n    ".join(top))

@@ -11,6 +11,7 @@ from datetime import timedelta
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -196,8 +197,11 @@ def set_account_locale(*, session: Session, actor: Actor, locale: str) -> Accoun
 
 def account_locale(session: Session, account_id: int) -> str:
     """The locale an account's figures are written in (the default when the account is gone)."""
-    found = session.exec(select(Account.locale).where(Account.id == account_id)).first()
+    found = session.exec(_LOCALE, params={"account_id": account_id}).first()
     return found or DEFAULT_LOCALE
+
+
+_LOCALE = select(Account.locale).where(Account.id == bindparam("account_id"))  # built once: every webhook asks
 
 
 def make_staff(*, session: Session, email: str) -> User:

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -33,6 +30,7 @@ from app.services import ratelimit, usage
 from app.services import sessions as session_service
 from app.services.errors import ValidationFailed
 from app.services.events_schema import MAX_BATCH, EventIn
+from app.services.group_commit import GroupCommit
 from app.settings import get_settings
 
 log = logging.getLogger("paidsignal.ingest")
@@ -216,11 +214,10 @@ _EVENT_COLUMNS = [c.name for c in table_of(Event).columns if c.name != "id"]
 # --- record: the group-commit writer ----------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class WriteRequest:
     account_id: int
     rows: list[dict[str, Any]]
-    future: Future[tuple[int, int]] = field(default_factory=Future)
 
 
 def write_rows(session: Session, account_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -263,121 +260,43 @@ def write_requests(session: Session, account_id: int, requests: list[list[dict[s
     return outcomes
 
 
-class GroupCommitWriter:
+class GroupCommitWriter(GroupCommit[WriteRequest, tuple[int, int]]):
     """One writer thread per process. Requests that arrive while a transaction commits share the next one."""
 
+    thread_name = "paidsignal-ingest-writer"
+
     def __init__(self, engine_factory: Callable[[], Engine], *, max_rows: int = 20_000) -> None:
-        self._engine_factory = engine_factory
-        self._max_rows = max_rows
-        self._queue: queue.Queue[WriteRequest | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self.transactions = 0  # for benchmarks and tests: how many commits served how many requests
-        self.requests = 0
+        super().__init__(engine_factory, max_weight=max_rows)
 
     def submit(self, account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:
-        request = WriteRequest(account_id, rows)
-        self._ensure_started()
+        return self.submit_item(WriteRequest(account_id, rows))
+
+    def weight(self, item: WriteRequest) -> int:
+        return len(item.rows)
+
+    def write_group(self, session: Session, items: list[WriteRequest]) -> list[tuple[int, int]]:
+        by_account: dict[int, list[int]] = {}
+        for index, request in enumerate(items):
+            by_account.setdefault(request.account_id, []).append(index)
+        results: list[tuple[int, int]] = [(0, 0)] * len(items)
+        # Accounts in one order in every process: each takes its accounts' event-count rows in the same order, so
+        # two writers (two workers on PostgreSQL) cannot deadlock on them.
+        for account_id, indexes in sorted(by_account.items()):
+            outcomes = write_requests(session, account_id, [items[i].rows for i in indexes])
+            for index, outcome in zip(indexes, outcomes, strict=True):
+                results[index] = outcome
+        return results
+
+    def queued(self) -> None:
         metrics.INGEST_QUEUE.inc()
-        self._queue.put(request)
-        return request.future
 
-    def _ensure_started(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="paidsignal-ingest-writer", daemon=True)
-                self._thread.start()
+    def dequeued(self, count: int) -> None:
+        metrics.INGEST_QUEUE.dec(count)
 
-    def stop(self, timeout: float = 10) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            group, rows, stop = [first], len(first.rows), False
-            while rows < self._max_rows:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                group.append(nxt)
-                rows += len(nxt.rows)
-            metrics.INGEST_QUEUE.dec(len(group))
-            try:
-                started = time.perf_counter()
-                self._write(group)
-                metrics.INGEST_GROUP_REQUESTS.observe(len(group))
-                metrics.INGEST_GROUP_ROWS.observe(rows)
-                metrics.INGEST_COMMIT_SECONDS.observe(time.perf_counter() - started)
-            except Exception:  # the thread must never die: every later request would hang
-                log.exception("ingest writer failed on a group")
-                for request in group:
-                    _resolve(request.future, error=RuntimeError("the ingest writer failed"))
-            if stop:
-                return
-
-    def _write(self, group: list[WriteRequest]) -> None:
-        engine = self._engine_factory()
-        by_account: dict[int, list[WriteRequest]] = {}
-        for request in group:
-            by_account.setdefault(request.account_id, []).append(request)
-        results: list[tuple[WriteRequest, tuple[int, int]]] = []
-        try:
-            with Session(engine) as session:
-                # Accounts in one order in every process: each takes its accounts' event-count rows in the same
-                # order, so two writers (two workers on PostgreSQL) cannot deadlock on them.
-                for account_id, requests in sorted(by_account.items()):
-                    outcomes = write_requests(session, account_id, [r.rows for r in requests])
-                    results.extend(zip(requests, outcomes, strict=True))
-                session.commit()
-        except Exception:
-            results = []
-            if len(group) == 1:
-                log.exception("ingest write failed")
-        if results:
-            self.transactions += 1
-            self.requests += len(group)
-            for request, outcome in results:
-                _resolve(request.future, outcome=outcome)
-            return
-        # One request's failure must not fail the others: retry each on its own.
-        for request in group:
-            try:
-                with Session(engine) as session:
-                    outcome = write_rows(session, request.account_id, request.rows)
-                    session.commit()
-            except Exception as error:
-                log.exception("ingest write failed for one request")
-                _resolve(request.future, error=error)
-                continue
-            self.transactions += 1
-            self.requests += 1
-            _resolve(request.future, outcome=outcome)
-
-
-def _resolve(
-    future: Future[tuple[int, int]], *, outcome: tuple[int, int] | None = None, error: BaseException | None = None
-) -> None:
-    """Answer a request's future unless its caller gave up (a cancelled future refuses a result). Its events are
-    written all the same: the client was not told they were, and a retry counts them as duplicates."""
-    try:
-        if error is not None:
-            future.set_exception(error)
-        else:
-            assert outcome is not None, "a request is answered with an outcome or an error"
-            future.set_result(outcome)
-    except InvalidStateError:
-        pass
+    def written(self, requests: int, weight: int, seconds: float) -> None:
+        metrics.INGEST_GROUP_REQUESTS.observe(requests)
+        metrics.INGEST_GROUP_ROWS.observe(weight)
+        metrics.INGEST_COMMIT_SECONDS.observe(seconds)
 
 
 def submit(account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:

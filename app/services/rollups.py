@@ -63,7 +63,19 @@ SALES_MEASURES = ("orders_micro", "new_customers_micro", "gross", "renewals_micr
 
 def account_zone(session: Session, account_id: int) -> ZoneInfo:
     """The account's time zone (its days start there)."""
-    return time_zone(session.exec(select(Account.timezone).where(Account.id == account_id)).first() or "UTC")
+    return time_zone(session.exec(_TIMEZONE, params={"account_id": account_id}).first() or "UTC")
+
+
+# Statements every paid order's webhook runs, built once (building one costs more than running it).
+_TIMEZONE = select(Account.timezone).where(Account.id == bindparam("account_id"))
+_PAID_AT = select(Payment.paid_at).where(Payment.order_id == bindparam("order_id"))
+_REFUNDED_AT = select(Refund.refunded_at).where(Refund.order_id == bindparam("order_id"))
+_LATER_ORDERS = select(Order.paid_at).where(
+    Order.account_id == bindparam("account_id"),
+    Order.customer_key == bindparam("key"),
+    col(Order.paid_at) > bindparam("paid_at"),
+)
+_DIRTY: dict[str, Any] = {}
 
 
 def local_day(moment: datetime, zone: ZoneInfo) -> date:
@@ -86,33 +98,48 @@ def mark_dirty(session: Session, account_id: int, days: Iterable[date], kind: st
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(RollupDirty))
-    statement = statement.on_conflict_do_update(
-        index_elements=["account_id", "day", "kind"], set_={"marked_at": statement.excluded.marked_at}
-    )
+    statement = _DIRTY.get(dialect)
+    if statement is None:
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(RollupDirty))
+        statement = _DIRTY[dialect] = statement.on_conflict_do_update(
+            index_elements=["account_id", "day", "kind"], set_={"marked_at": statement.excluded.marked_at}
+        )
     session.execute(statement, rows)
 
 
 def converted_session_start(session: Session, order: Order) -> datetime | None:
     """When the session this order's checkout converted started (see ``converted_sessions``), or None."""
-    query = select(VisitSession.started_at).where(VisitSession.account_id == order.account_id)
     if order.session_key:
-        return session.exec(query.where(VisitSession.session_key == order.session_key)).first()
+        return session.exec(_SESSION_START, params={"account_id": order.account_id, "key": order.session_key}).first()
     if not order.visitor_id:
         return None
     return session.exec(
-        query.where(VisitSession.visitor_key == order.visitor_id, col(VisitSession.started_at) <= order.created_at)
-        .order_by(col(VisitSession.started_at).desc(), col(VisitSession.id).desc())
-        .limit(1)
+        _VISITOR_SESSION_START,
+        params={"account_id": order.account_id, "visitor": order.visitor_id, "at": order.created_at},
     ).first()
+
+
+_SESSION_START = select(VisitSession.started_at).where(
+    VisitSession.account_id == bindparam("account_id"), VisitSession.session_key == bindparam("key")
+)
+_VISITOR_SESSION_START = (
+    select(VisitSession.started_at)
+    .where(
+        VisitSession.account_id == bindparam("account_id"),
+        VisitSession.visitor_key == bindparam("visitor"),
+        col(VisitSession.started_at) <= bindparam("at"),
+    )
+    .order_by(col(VisitSession.started_at).desc(), col(VisitSession.id).desc())
+    .limit(1)
+)
 
 
 def mark_order_dirty(session: Session, order: Order) -> None:
     """The days an order's money touches, and those of the same customer's later orders (new vs returning); and the
     traffic day of the session it converted (a payment turns that session into a converted one)."""
     zone = account_zone(session, order.account_id)
-    days = {local_day(p, zone) for p in session.exec(select(Payment.paid_at).where(Payment.order_id == order.id))}
-    days |= {local_day(r, zone) for r in session.exec(select(Refund.refunded_at).where(Refund.order_id == order.id))}
+    days = {local_day(p, zone) for p in session.exec(_PAID_AT, params={"order_id": order.id})}
+    days |= {local_day(r, zone) for r in session.exec(_REFUNDED_AT, params={"order_id": order.id})}
     key = customer_key(order)
     if order.customer_key != key:
         order.customer_key = key
@@ -120,9 +147,7 @@ def mark_order_dirty(session: Session, order: Order) -> None:
         session.flush()
     if order.paid_at is not None and not key.startswith("order:"):
         later = session.exec(
-            select(Order.paid_at).where(
-                Order.account_id == order.account_id, Order.customer_key == key, col(Order.paid_at) > order.paid_at
-            )
+            _LATER_ORDERS, params={"account_id": order.account_id, "key": key, "paid_at": order.paid_at}
         ).all()
         days |= {local_day(at, zone) for at in later if at is not None}
     mark_dirty(session, order.account_id, days, SALES)

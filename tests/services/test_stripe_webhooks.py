@@ -3,10 +3,15 @@ from Stripe's own example objects, delivered in order, out of order and twice.""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from app.models import Payment, Refund, StripeEvent, StripePrice, Subscription
@@ -106,6 +111,39 @@ def test_a_free_checkout_without_payment_intent_is_paid_once(shop: Shop, db: Ses
     [payment] = db.exec(select(Payment)).all()
     assert (payment.amount, payment.payment_intent_id) == (0, None)
     assert payment.stripe_key.startswith("cs:") and len(payment.stripe_key) <= 64
+
+
+def test_a_repeated_delivery_is_counted_by_the_claim_without_a_database_error(shop: Shop, db: Session) -> None:
+    """The event id is claimed with one ``INSERT … ON CONFLICT``: a repeat is counted, no constraint error is
+    raised and caught on the way (that path cost a rolled-back flush per duplicate)."""
+    from sqlalchemy import event as sa_event
+
+    from app.db import get_engine
+
+    order_id = start_checkout(shop, db)
+    body = stripe_event("checkout.session.completed", _paid_session(shop, db, order_id))
+    ignored = stripe_event("customer.created", stripe_object("customer"))
+    assert deliver(shop, db, "", {}, payload=body).outcome == "applied"
+    assert deliver(shop, db, "", {}, payload=ignored).outcome == "ignored"
+    errors: list[BaseException] = []
+    engine = get_engine()
+
+    def seen(context: Any) -> None:
+        errors.append(context.original_exception)
+
+    sa_event.listen(engine, "handle_error", seen)
+    try:
+        again = [deliver(shop, db, "", {}, payload=payload).outcome for payload in (body, ignored, body)]
+    finally:
+        sa_event.remove(engine, "handle_error", seen)
+    assert again == ["duplicate"] * 3
+    assert errors == []
+    db.expire_all()
+    assert sorted(db.exec(select(StripeEvent.type, StripeEvent.deliveries, StripeEvent.outcome)).all()) == [
+        ("checkout.session.completed", 3, "applied"),
+        ("customer.created", 2, "ignored"),
+    ]
+    assert len(db.exec(select(Payment)).all()) == 1
 
 
 def test_forged_and_stale_signatures_are_refused_and_change_nothing(shop: Shop, db: Session) -> None:
@@ -492,3 +530,85 @@ def test_a_delivery_meeting_another_process_write_is_a_conflict_that_keeps_nothi
     retry = stripe_webhooks.apply_event(session=db, account_id=account_id, event=updated)
     assert retry.outcome == "applied"
     assert db.exec(select(Subscription.status)).one() == "active"
+
+
+def _writer_held_until(gate: threading.Event, busy: threading.Event) -> stripe_webhooks.WebhookWriter:
+    """A webhook writer whose transactions wait for ``gate`` (``busy`` is set once one does): what is submitted
+    meanwhile forms the next group."""
+    from app.db import get_engine
+
+    def engine_after_gate() -> Engine:
+        busy.set()
+        gate.wait(10)
+        return get_engine()
+
+    return stripe_webhooks.WebhookWriter(engine_after_gate)
+
+
+def test_webhooks_arriving_while_a_transaction_commits_share_the_next_one(shop: Shop, db: Session) -> None:
+    """Group commit: the deliveries queued behind a transaction are applied in one, and none is answered before
+    that transaction has committed."""
+    from app.services.stripe_webhooks.delivery import Delivery
+
+    orders = [start_checkout(shop, db) for _ in range(6)]
+    events = [json.loads(stripe_event("checkout.session.completed", _paid_session(shop, db, o))) for o in orders]
+    ignored = json.loads(stripe_event("customer.created", stripe_object("customer")))
+    db.commit()
+    account_id = shop.account.id or 0
+    gate, busy = threading.Event(), threading.Event()
+    writer = _writer_held_until(gate, busy)
+    commits: list[list[bool]] = []
+    futures: list[Future[stripe_webhooks.WebhookResult]] = []
+
+    def before_commit(_session: Session) -> None:
+        commits.append([future.done() for future in futures])
+
+    sa_event.listen(Session, "before_commit", before_commit)
+    try:
+        futures.append(writer.submit_item(Delivery(account_id, events[0], {})))  # held by the gate
+        assert busy.wait(10)
+        futures.extend(writer.submit_item(Delivery(account_id, e, {})) for e in [*events[1:], ignored, events[1]])
+        gate.set()
+        results = [future.result(30) for future in futures]
+    finally:
+        sa_event.remove(Session, "before_commit", before_commit)
+        writer.stop()
+    assert [r.outcome for r in results] == ["applied"] * 6 + ["ignored", "duplicate"]
+    assert [r.order_id for r in results[:6]] == orders
+    assert (writer.transactions, writer.requests) == (2, 8)  # the first alone, the seven queued behind it in one
+    assert commits == [[False] * 8, [True] + [False] * 7]  # answered only once committed
+    db.expire_all()
+    assert {_status(shop, db, o) for o in orders} == {"paid"}
+    assert len(db.exec(select(Payment)).all()) == 6
+    assert sorted(db.exec(select(StripeEvent.deliveries)).all()) == [1] * 6 + [2]
+
+
+def test_a_delivery_that_fails_in_a_group_is_retried_alone_and_cannot_take_the_others_down(
+    shop: Shop, db: Session
+) -> None:
+    from app.services.errors import Conflict
+    from app.services.stripe_webhooks.delivery import Delivery
+
+    orders = [start_checkout(shop, db) for _ in range(3)]
+    events = [json.loads(stripe_event("checkout.session.completed", _paid_session(shop, db, o))) for o in orders]
+    db.commit()
+    account_id = shop.account.id or 0
+    gate, busy = threading.Event(), threading.Event()
+    writer = _writer_held_until(gate, busy)
+    try:
+        first = writer.submit_item(Delivery(account_id, events[0], {}))
+        assert busy.wait(10)
+        # No such account: its claim breaks the foreign key, and with it the group's transaction.
+        doomed = writer.submit_item(Delivery(999_999, events[1], {}))
+        rest = [writer.submit_item(Delivery(account_id, e, {})) for e in events[1:]]
+        gate.set()
+        assert first.result(30).outcome == "applied"
+        with pytest.raises(Conflict):
+            doomed.result(30)
+        assert [future.result(30).outcome for future in rest] == ["applied", "applied"]
+    finally:
+        writer.stop()
+    db.expire_all()
+    assert {_status(shop, db, o) for o in orders} == {"paid"}
+    assert len(db.exec(select(Payment)).all()) == 3
+    assert sorted(db.exec(select(StripeEvent.account_id, StripeEvent.deliveries)).all()) == [(account_id, 1)] * 3

@@ -9,21 +9,23 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Session
 
 from app.api.factory import build_api
 from app.models import StripeEvent
+from app.models.base import table_of
 
 
 def _pause_before_commit(marker: Path) -> None:
-    @event.listens_for(Session, "after_flush")
-    def _seen(session: Session, _context: Any) -> None:
-        if any(isinstance(obj, StripeEvent) for obj in session.new):
-            session.info["stripe_event"] = True
+    @event.listens_for(Session, "do_orm_execute")
+    def _seen(state: ORMExecuteState) -> None:
+        # The claim is an INSERT … ON CONFLICT on the event table (app/services/stripe_webhooks/delivery.py).
+        if state.is_insert and getattr(state.statement, "table", None) is table_of(StripeEvent):
+            state.session.info["stripe_event"] = True
 
     @event.listens_for(Session, "before_commit")
     def _hang(session: Session) -> None:

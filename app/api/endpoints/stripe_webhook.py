@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from concurrent.futures import Future
 
 import anyio
 from fastapi import APIRouter, Request
@@ -33,12 +34,13 @@ def _limiter() -> anyio.CapacityLimiter:
     return limiter
 
 
-def _receive(
+def _submit(
     account_id: str, payload: bytes, signature: str | None
-) -> tuple[stripe_webhooks.WebhookResult, int | None]:
-    """Apply the delivery; also the account's id once its signature checked out (for the usage counts)."""
+) -> tuple[Future[stripe_webhooks.WebhookResult], int | None]:
+    """Verify the delivery and queue it for the webhook writer; also the account's id once its signature checked
+    out (for the usage counts)."""
     with session_scope() as session:
-        result = stripe_webhooks.receive_webhook(
+        result = stripe_webhooks.submit_webhook(
             session=session, account_public_id=account_id, payload=payload, signature=signature
         )
         try:
@@ -66,9 +68,11 @@ async def stripe_webhook(account_id: str, request: Request) -> JSONResponse:
             return error_response(413, "payload_too_large", f"The body is larger than {MAX_BODY} bytes.")
     try:
         # A burst (a sale, a renewal day) queues here, holding no thread and no database connection (app/db.py).
-        result, owner = await anyio.to_thread.run_sync(
-            _receive, account_id, bytes(raw), request.headers.get("stripe-signature"), limiter=_limiter()
+        queued, owner = await anyio.to_thread.run_sync(
+            _submit, account_id, bytes(raw), request.headers.get("stripe-signature"), limiter=_limiter()
         )
+        # Answered once its group's transaction has committed; waiting takes no thread either.
+        result = await asyncio.wrap_future(queued)
     except ServiceError as error:
         metrics.WEBHOOKS.labels(f"refused_{error.code}").inc()
         return service_error_response(error)

@@ -3,8 +3,8 @@ subscriptions, payments and refunds forward.
 
 Delivery is at least once and in no guaranteed order, so every handler treats the event as a snapshot of the
 object at ``event.created`` and only moves state forward. Events of the pinned API version and older shapes
-(localstripe sends 2017 events) are read alike. ``delivery`` verifies and claims, ``effects`` applies each event
-type, ``ledger`` finds orders and records payments.
+(localstripe sends 2017 events) are read alike. ``delivery`` verifies, claims and group-commits, ``effects``
+applies each event type, ``ledger`` finds orders and records payments.
 """
 
 from app.services.stripe_webhooks.delivery import (
@@ -12,8 +12,19 @@ from app.services.stripe_webhooks.delivery import (
     NoWebhookSecret,
     WebhookArrivals,
     WebhookResult,
+    WebhookWriter,
     apply_event,
     receive_webhook,
+    submit_webhook,
 )
 
-__all__ = ["InvalidSignature", "NoWebhookSecret", "WebhookArrivals", "WebhookResult", "apply_event", "receive_webhook"]
+__all__ = [
+    "InvalidSignature",
+    "NoWebhookSecret",
+    "WebhookArrivals",
+    "WebhookResult",
+    "WebhookWriter",
+    "apply_event",
+    "receive_webhook",
+    "submit_webhook",
+]

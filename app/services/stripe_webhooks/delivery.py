@@ -1,28 +1,38 @@
-"""One Stripe delivery: verify its signature, claim its event id once, apply its effect and record the outcome in
-one transaction; events that name no order yet wait, and are applied once an order claims them."""
+"""One Stripe delivery: verify its signature, then (in the process's webhook writer, which group-commits) claim its
+event id once, apply its effect and record the outcome in one transaction; events that name no order yet wait, and
+are applied once an order claims them."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
 from app import runtime
-from app.db import writing
+from app.db import end_reads, write_lock
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, MalformedPayload, StripeCallFailed
 from app.models import Order, Payment, StripeConnection, StripeEvent, WebhookOutcome
-from app.models.base import utcnow
+from app.models.base import table_of, utcnow
 from app.services import conversions, rollups
 from app.services.errors import Conflict, ServiceError
+from app.services.group_commit import GroupCommit
 from app.services.stripe_connection import client_for, webhook_target
 from app.services.stripe_event_shapes import MalformedEvent, check_event
-from app.services.stripe_webhooks.effects import dispatch, invoice_payment_links
+from app.services.stripe_webhooks.effects import Effect, dispatch, handles, ignored_type, invoice_payment_links
 
 log = logging.getLogger("app.services.stripe_webhooks")
 
@@ -70,7 +80,7 @@ class WebhookArrivals:
 def receive_webhook(
     *, session: Session, account_public_id: str, payload: bytes, signature: str | None
 ) -> WebhookResult:
-    """Verify one delivery and apply it exactly once.
+    """Verify one delivery and apply it exactly once; answered once its transaction has committed.
 
     Raises:
         NotFound: no account with Stripe connected has this id.
@@ -81,6 +91,18 @@ def receive_webhook(
             is written, so a corrected delivery of the same event applies.
         Conflict: another process changed the same records meanwhile; nothing is kept and Stripe's retry applies.
     """
+    result = submit_webhook(
+        session=session, account_public_id=account_public_id, payload=payload, signature=signature
+    ).result()
+    session.expire_all()  # the writer applied it in a session of its own: what this one loaded may be stale
+    return result
+
+
+def submit_webhook(
+    *, session: Session, account_public_id: str, payload: bytes, signature: str | None
+) -> Future[WebhookResult]:
+    """Verify one delivery (signature first: nothing is written for a bad one) and hand it to this process's
+    webhook writer; the future is its result once committed, or the error ``receive_webhook`` lists."""
     target = webhook_target(session, account_public_id)
     if not target.secret:
         raise NoWebhookSecret(
@@ -94,85 +116,150 @@ def receive_webhook(
         raise MalformedEvent(str(error)) from error
     event = check_event(parsed)  # before anything is written
     prefetched = prefetch(session, target.account_id, event)
-    # One write transaction at a time per process (app.db.write_lock), waited for holding no connection: the
-    # account look-up above ends its read first, so a burst of deliveries cannot hold the pool while they queue.
-    with writing(session):
-        return apply_event(session=session, account_id=target.account_id, event=event, prefetched=prefetched)
+    # The caller waits for the writer holding no database connection (app/db.py): its reads end here.
+    end_reads(session)
+    return runtime.current().webhook_writer.submit_item(Delivery(target.account_id, event, prefetched))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified delivery waiting for the webhook writer."""
+
+    account_id: int
+    event: dict[str, Any]
+    prefetched: dict[str, Any]
+
+
+class WebhookWriter(GroupCommit[Delivery, WebhookResult]):
+    """One thread per process applies the deliveries: those that arrive while a transaction commits share the next
+    one, each is answered after its commit, and when a group fails each is retried alone (services/group_commit.py).
+    Its transactions take ``write_lock`` like every other write outside the ingest writer (app/db.py)."""
+
+    thread_name = "paidsignal-webhook-writer"
+
+    def __init__(self, engine_factory: Callable[[], Engine], *, max_group: int = 256) -> None:
+        super().__init__(engine_factory, max_weight=max_group, lock=write_lock)
+
+    def write_group(self, session: Session, items: list[Delivery]) -> list[WebhookResult]:
+        return [record_event(session, item.account_id, item.event, item.prefetched) for item in items]
+
+    def write_one(self, session: Session, item: Delivery) -> WebhookResult:
+        return apply_event(session=session, account_id=item.account_id, event=item.event, prefetched=item.prefetched)
 
 
 def apply_event(
     *, session: Session, account_id: int, event: dict[str, Any], prefetched: dict[str, Any] | None = None
 ) -> WebhookResult:
-    """Record the event id and its effect in one transaction; a repeat only counts the delivery."""
-    event_id = str(event.get("id") or "")
-    type_ = str(event.get("type") or "")
-    obj = event["data"].get("object") or {}
-    created = int(event.get("created") or 0)
-    now = utcnow()
-    record = StripeEvent(
-        account_id=account_id,
-        stripe_event_id=event_id[:255],
-        type=type_[:80],
-        api_version=(str(event.get("api_version")) if event.get("api_version") else None),
-        stripe_created=created,
-        object_id=str(obj.get("id") or "")[:255] or None,
-        outcome=WebhookOutcome.APPLIED,
-        received_at=now,
-        last_delivery_at=now,
-    )
-    session.add(record)
+    """Record the event id and its effect in one transaction; a repeat only counts the delivery.
+
+    Raises:
+        Conflict: another process wrote the same records meanwhile; nothing is kept, so Stripe's retry applies it.
+    """
     try:
-        session.flush()  # the unique (account, event id) claims the event before any effect
-    except IntegrityError:
-        session.rollback()
-        return _duplicate(session, account_id, event_id, type_)
-    try:
-        effect = dispatch(session, account_id, event_id, type_, obj, created, prefetched or {})
-        record.outcome = effect.outcome
-        record.message = effect.message[:2000]
-        record.order_id = effect.order.id if effect.order is not None else None
-        if effect.outcome == WebhookOutcome.UNLINKED and effect.link_key:
-            record.link_key = effect.link_key[:255]
-            record.payload = obj
-        session.add(record)
-        if effect.order is not None:
-            session.flush()
-            replay_unlinked(session, account_id, effect.order)
-            # The outbox: conversions the order now owes are written in this same transaction.
-            conversions.enqueue_for_order(session=session, order=effect.order)
-            rollups.mark_order_dirty(session, effect.order)
-        arrivals = runtime.current().webhook_arrivals
-        stamp = arrivals.due(account_id)
-        if stamp:
-            # "Last webhook received" is shown to the minute: not one more write per event.
-            session.exec(
-                update(StripeConnection)
-                .where(col(StripeConnection.account_id) == account_id)
-                .values(last_webhook_at=now)
-            )
+        result = record_event(session, account_id, event, prefetched or {})
         session.commit()
     except IntegrityError as error:
-        # Not the claim (that failed above): another process wrote the same payment, subscription… between our
-        # reads and our writes. Nothing of this event is kept, its id included, so Stripe's retry applies it.
+        # Not the claim (an upsert cannot fail on its key): another process wrote the same payment,
+        # subscription… between our reads and our writes. Nothing of this event is kept, its id included, so
+        # Stripe's retry applies it.
         session.rollback()
         raise Conflict(
             "Another delivery changed the same records at the same moment; nothing of this one was kept. "
             "Stripe retries it, and the retry applies it."
         ) from error
-    if stamp:  # only once committed: a rolled-back delivery did not stamp it
-        arrivals.stamped(account_id)
+    return result
+
+
+def record_event(session: Session, account_id: int, event: dict[str, Any], prefetched: dict[str, Any]) -> WebhookResult:
+    """Claim the event id and apply its effect on ``session``, uncommitted (the caller commits, alone or with a
+    group); the result holds once that commit succeeds."""
+    event_id = str(event.get("id") or "")
+    type_ = str(event.get("type") or "")
+    obj = event["data"].get("object") or {}
+    created = int(event.get("created") or 0)
+    now = utcnow()
+    # A type no handler reads is stored with its final outcome by the claim itself: one statement.
+    handled = handles(type_)
+    outcome, message = (WebhookOutcome.APPLIED, "") if handled else ignored_type(type_)
+    claimed = session.execute(
+        claim_statement(session),
+        {
+            "account_id": account_id,
+            "stripe_event_id": event_id[:255],
+            "type": type_[:80],
+            "api_version": (str(event.get("api_version")) if event.get("api_version") else None),
+            "stripe_created": created,
+            "object_id": str(obj.get("id") or "")[:255] or None,
+            "outcome": outcome,
+            "message": message,
+            "deliveries": 1,
+            "received_at": now,
+            "last_delivery_at": now,
+        },
+    ).one()
+    if claimed.deliveries > 1:
+        # The unique (account, event id) held it already: this delivery was counted by the claim, nothing else.
+        return WebhookResult(
+            event_id, type_, WebhookOutcome.DUPLICATE, "Already processed; this delivery changed nothing."
+        )
+    if handled:
+        effect = dispatch(session, account_id, event_id, type_, obj, created, prefetched)
+        unlinked = effect.outcome == WebhookOutcome.UNLINKED and bool(effect.link_key)
+        session.execute(
+            _record_effect(),
+            {
+                "row_id": claimed.id,
+                "outcome": effect.outcome,
+                "message": effect.message[:2000],
+                "order_id": effect.order.id if effect.order is not None else None,
+                "link_key": effect.link_key[:255] if unlinked and effect.link_key else None,
+                "payload": obj if unlinked else None,
+            },
+        )
+    else:
+        effect = Effect(outcome, message)
+    if effect.order is not None:
+        session.flush()
+        replay_unlinked(session, account_id, effect.order)
+        # The outbox: conversions the order now owes are written in this same transaction.
+        conversions.enqueue_for_order(session=session, order=effect.order)
+        rollups.mark_order_dirty(session, effect.order)
+    arrivals = runtime.current().webhook_arrivals
+    if arrivals.due(account_id):
+        # "Last webhook received" is shown to the minute: not one more write per event. Noted as stamped only
+        # once committed: a rolled-back delivery did not stamp it.
+        session.exec(
+            update(StripeConnection).where(col(StripeConnection.account_id) == account_id).values(last_webhook_at=now)
+        )
+        sa_event.listen(session, "after_commit", lambda _session: arrivals.stamped(account_id), once=True)
     order_public_id = effect.order.public_id if effect.order is not None else None
     return WebhookResult(event_id, type_, effect.outcome, effect.message, order_public_id)
 
 
-def _duplicate(session: Session, account_id: int, event_id: str, type_: str) -> WebhookResult:
-    session.exec(
-        update(StripeEvent)
-        .where(col(StripeEvent.account_id) == account_id, col(StripeEvent.stripe_event_id) == event_id)
-        .values(deliveries=StripeEvent.deliveries + 1, last_delivery_at=utcnow())
-    )
-    session.commit()
-    return WebhookResult(event_id, type_, WebhookOutcome.DUPLICATE, "Already processed; this delivery changed nothing.")
+_EVENTS = table_of(StripeEvent)
+_CLAIMS: dict[str, Any] = {}
+
+
+def claim_statement(session: Session) -> Any:
+    """``INSERT … ON CONFLICT (account, event id) DO UPDATE deliveries + 1 RETURNING id, deliveries``: one
+    statement claims a new event id or counts a repeated delivery (``deliveries`` > 1), with no exception path.
+    On PostgreSQL a delivery of an id another transaction has claimed but not committed waits for it, then counts
+    as a repeat (or claims the id, if that transaction rolled back). Built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    statement = _CLAIMS.get(dialect)
+    if statement is None:
+        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(_EVENTS)
+        statement = _CLAIMS[dialect] = insert.on_conflict_do_update(
+            index_elements=["account_id", "stripe_event_id"],
+            set_={"deliveries": _EVENTS.c.deliveries + 1, "last_delivery_at": insert.excluded.last_delivery_at},
+        ).returning(_EVENTS.c.id, _EVENTS.c.deliveries)
+    return statement
+
+
+@functools.cache
+def _record_effect() -> Any:
+    """What the event did, on the row its claim inserted."""
+    return _EVENTS.update().where(_EVENTS.c.id == bindparam("row_id"))  # SET from the parameters' names
 
 
 def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
@@ -181,19 +268,11 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
     PaymentIntent that a waiting refund names, so this repeats until nothing more applies."""
     for _ in range(5):
         keys = {order.subscription_id, order.payment_intent_id}
-        keys |= set(session.exec(select(Payment.payment_intent_id).where(Payment.order_id == order.id)).all())
+        keys |= set(session.exec(_PAYMENT_INTENTS, params={"order_id": order.id}).all())
         keys.discard(None)
         if not keys:
             return
-        waiting = session.exec(
-            select(StripeEvent)
-            .where(
-                StripeEvent.account_id == account_id,
-                StripeEvent.outcome == WebhookOutcome.UNLINKED,
-                col(StripeEvent.link_key).in_(keys),
-            )
-            .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
-        ).all()
+        waiting = session.exec(_WAITING, params={"account_id": account_id, "keys": sorted(k for k in keys if k)}).all()
         applied = 0
         for record in waiting:
             effect = dispatch(
@@ -216,6 +295,18 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
         if not applied:
             return
         session.flush()
+
+
+_PAYMENT_INTENTS = select(Payment.payment_intent_id).where(Payment.order_id == bindparam("order_id"))
+_WAITING = (
+    select(StripeEvent)
+    .where(
+        StripeEvent.account_id == bindparam("account_id"),
+        StripeEvent.outcome == WebhookOutcome.UNLINKED,
+        col(StripeEvent.link_key).in_(bindparam("keys", expanding=True)),
+    )
+    .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
+)
 
 
 # --- what must be fetched from Stripe before the transaction --------------------------------------------------------

@@ -78,6 +78,8 @@ def dispatch(
     prefetched: dict[str, Any],
 ) -> Effect:
     """Apply one event's object to the account's records (nothing is committed here)."""
+    if not handles(type_):
+        return _ignored(ignored_type(type_)[1])
     at = timestamp(created) or utcnow()
     if type_ in {"checkout.session.completed", "checkout.session.async_payment_succeeded"}:
         return _checkout_paid_or_pending(session, account_id, obj, at)
@@ -105,7 +107,34 @@ def dispatch(
     if type_.startswith(("price.", "plan.")):
         applied = apply_price(session, account_id, obj, event_created=created, deleted=type_.endswith(".deleted"))
         return _catalogue(applied, f"price {obj.get('id')}")
-    return _ignored(f"PaidSignal does not use {type_} events.")
+    return _ignored(ignored_type(type_)[1])  # a type of a handled prefix this function does not read
+
+
+_HANDLED = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+        "charge.refunded",
+    }
+)
+_HANDLED_PREFIXES = ("customer.subscription.", "charge.dispute.", "product.", "price.", "plan.")
+
+
+def handles(type_: str) -> bool:
+    """Whether ``dispatch`` reads events of this type (the others are recorded as ignored, and nothing else)."""
+    return type_ in _HANDLED or type_.startswith(_HANDLED_PREFIXES)
+
+
+def ignored_type(type_: str) -> tuple[WebhookOutcome, str]:
+    """The outcome and message of an event of a type ``dispatch`` does not read."""
+    return WebhookOutcome.IGNORED, f"PaidSignal does not use {type_} events."
 
 
 def _catalogue(applied: bool, what: str) -> Effect:

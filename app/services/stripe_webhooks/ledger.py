@@ -3,11 +3,14 @@ refund or dispute is about; and the readers of fields in both old and new event 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.models import Order, Payment, PaymentKind
 from app.services.checkout import META_ORDER
@@ -56,20 +59,38 @@ def find_order(
     checkout_session: str | None = None,
 ) -> Order | None:
     """The account's order with our public id, else the first that holds one of the Stripe ids."""
-    if public_id:
-        order = session.exec(select(Order).where(Order.account_id == account_id, Order.public_id == public_id)).first()
-        if order is not None:
-            return order
     for column, value in (
-        (Order.payment_intent_id, payment_intent),
-        (Order.subscription_id, subscription),
-        (Order.checkout_session_id, checkout_session),
+        ("public_id", public_id),
+        ("payment_intent_id", payment_intent),
+        ("subscription_id", subscription),
+        ("checkout_session_id", checkout_session),
     ):
         if value:
-            order = session.exec(select(Order).where(Order.account_id == account_id, column == value)).first()
+            order = session.exec(_order_by(column), params={"account_id": account_id, "value": value}).first()
             if order is not None:
                 return order
     return None
+
+
+# Statements of the webhook path, built once (building one costs more than running it; app/services/stripe_webhooks).
+
+
+@functools.cache
+def _order_by(column: str) -> SelectOfScalar[Order]:
+    return select(Order).where(
+        Order.account_id == bindparam("account_id"), getattr(Order, column) == bindparam("value")
+    )
+
+
+@functools.cache
+def _payment_by(column: str) -> SelectOfScalar[Payment]:
+    return select(Payment).where(
+        Payment.account_id == bindparam("account_id"), getattr(Payment, column) == bindparam("value")
+    )
+
+
+_PAYMENT_OF_KIND = select(Payment).where(Payment.order_id == bindparam("order_id"), Payment.kind == bindparam("kind"))
+_AMOUNT_PAID = select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.order_id == bindparam("order_id"))
 
 
 def record_payment(
@@ -89,11 +110,9 @@ def record_payment(
 ) -> bool:
     """Record money once, whichever event reports it first; later reports only fill in missing links. A one-off
     order and a subscription's first invoice have one payment each, even when events name it differently."""
-    existing = session.exec(
-        select(Payment).where(Payment.account_id == order.account_id, Payment.stripe_key == key)
-    ).first()
+    existing = session.exec(_payment_by("stripe_key"), params={"account_id": order.account_id, "value": key}).first()
     if existing is None and kind in {PaymentKind.ONE_OFF, PaymentKind.FIRST}:
-        existing = session.exec(select(Payment).where(Payment.order_id == order.id, Payment.kind == kind)).first()
+        existing = session.exec(_PAYMENT_OF_KIND, params={"order_id": order.id, "kind": kind}).first()
     if existing is not None:
         existing.invoice_id = existing.invoice_id or invoice_id
         existing.payment_intent_id = existing.payment_intent_id or payment_intent_id
@@ -120,9 +139,7 @@ def record_payment(
         )
     )
     session.flush()
-    order.amount_paid = int(
-        session.exec(select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.order_id == order.id)).one()
-    )
+    order.amount_paid = int(session.exec(_AMOUNT_PAID, params={"order_id": order.id}).one())
     return True
 
 
@@ -130,9 +147,9 @@ def payment_for_charge(
     session: Session, account_id: int, charge: str | None, payment_intent: str | None
 ) -> Payment | None:
     """The recorded payment a charge (or its PaymentIntent) belongs to."""
-    for column, value in ((Payment.charge_id, charge), (Payment.payment_intent_id, payment_intent)):
+    for column, value in (("charge_id", charge), ("payment_intent_id", payment_intent)):
         if value:
-            payment = session.exec(select(Payment).where(Payment.account_id == account_id, column == value)).first()
+            payment = session.exec(_payment_by(column), params={"account_id": account_id, "value": value}).first()
             if payment is not None:
                 return payment
     return None
