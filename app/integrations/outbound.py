@@ -13,6 +13,7 @@ GA4's ``events``) can share one request: :func:`batch_key` says which may, :func
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import threading
 import time
@@ -115,6 +116,7 @@ def merge(requests: list[Outbound]) -> Outbound:
     return dataclasses.replace(first, body={**first.body, first.batch_field: items})
 
 
+@functools.lru_cache(maxsize=1024)  # a batch's parts share their URL
 def redact_url(url: str) -> str:
     parts = urlsplit(url)
     query = [(k, "[redacted]" if k in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from app import runtime
@@ -32,7 +32,7 @@ from app.integrations import ga4, google_ads, meta_capi, outbound, signed_webhoo
 from app.integrations.conversion import Conversion, ConversionProvider, stored_conversion
 from app.integrations.outbound import Answer, Outbound, Refused, Skip
 from app.models import AttemptOutcome, ConversionDelivery, DeliveryAttempt, DeliveryStatus, Pixel, Provider
-from app.models.base import utcnow
+from app.models.base import table_of, utcnow
 from app.services.conversion_checks import consent_skip
 from app.services.conversions import DUE
 from app.services.permissions import Actor
@@ -306,8 +306,7 @@ def _start(session: Session, plan: _Plan, holder: str) -> Counter[str]:
         if delivery.id in held:
             rows.append({"id": delivery.id, "next_attempt_at": at, "lease_holder": None, "lease_until": None})
             outcomes["deferred"] += 1
-    if rows:
-        session.execute(update(ConversionDelivery), rows)
+    _bulk_update(session, table_of(ConversionDelivery), rows)
     starting = [part for part in parts + [p for p, _ in plan.refused] if part.delivery.id in held]
     if starting:
         inserted = session.execute(
@@ -321,8 +320,10 @@ def _start(session: Session, plan: _Plan, holder: str) -> Counter[str]:
         ).scalars().all()  # fmt: skip
         for part, attempt_id in zip(starting, inserted, strict=True):
             part.attempt_id = attempt_id
-        session.execute(
-            update(ConversionDelivery), [{"id": part.delivery.id, "attempts": part.number} for part in starting]
+        _bulk_update(
+            session,
+            table_of(ConversionDelivery),
+            [{"id": part.delivery.id, "attempts": part.number} for part in starting],
         )
     refused = [_Result([part], answer) for part, answer in plan.refused if part.attempt_id]
     if refused:
@@ -392,6 +393,7 @@ def _record(session: Session, results: list[_Result], holder: str) -> Counter[st
     now = utcnow()
     for result in results:
         answer = result.answer
+        outcome = AttemptOutcome(answer.outcome)
         size = len(result.parts)
         for part in result.parts:
             delivery = part.delivery
@@ -406,14 +408,25 @@ def _record(session: Session, results: list[_Result], holder: str) -> Counter[st
                 message += f" [{result.note}]"
             attempts.append({"id": part.attempt_id, "duration_ms": answer.duration_ms,
                              "response_status": answer.status, "response_body": answer.body,
-                             "message": message[:2000], "outcome": AttemptOutcome(answer.outcome)})  # fmt: skip
+                             "message": message[:2000], "outcome": outcome})  # fmt: skip
             row = _verdict(delivery, part.number, answer, message, now)
             deliveries.append(row)
             outcomes[row["status"].value] += 1
-    if attempts:
-        session.execute(update(DeliveryAttempt), attempts)
-        session.execute(update(ConversionDelivery), deliveries)
+    _bulk_update(session, table_of(DeliveryAttempt), attempts)
+    _bulk_update(session, table_of(ConversionDelivery), deliveries)
     return outcomes
+
+
+def _bulk_update(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """UPDATE each row by its ``id`` with its other keys, as one executemany per set of keys (Core: the ORM's bulk
+    UPDATE costs more than the database here)."""
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_keys.setdefault(tuple(sorted(row)), []).append(row)
+    for keys, group in by_keys.items():
+        values: dict[str, Any] = {key: bindparam(f"v_{key}") for key in keys if key != "id"}
+        statement = update(table).where(table.c.id == bindparam("v_id")).values(values)
+        session.connection().execute(statement, [{f"v_{k}": v for k, v in row.items()} for row in group])
 
 
 def _verdict(
