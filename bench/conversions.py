@@ -156,7 +156,7 @@ def main() -> int:
                               "transaction_id": f"ord_bench_{key}", "event_time": now.isoformat(),
                               "clicks": {"gclid": f"bench-gclid-{n}"},
                               "ga": {**template.conversion["ga"], "client_id": f"{n + 1}.1732000000"}}  # fmt: skip
-                rows.append({"public_id": f"cvd_bench_{key}", "account_id": template.account_id,
+                rows.append({"public_id": f"cvd_{uuid.uuid4().hex[:24]}", "account_id": template.account_id,
                              "pixel_id": google_pixel_id if provider == "google_ads" else template.pixel_id,
                              "pixel_name": provider, "provider": provider, "kind": "purchase", "dedup_key": key,
                              "conversion": conversion, "event_time": now, "test": False, "status": "pending",
