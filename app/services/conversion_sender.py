@@ -226,6 +226,7 @@ def _plan(ids: list[int], holder: str) -> _Plan:
                     continue
             to_build.append((delivery, pixel))
     credentials: dict[int, dict[str, str]] = {}
+    refusals: dict[int, Refused] = {}  # a pixel whose OAuth refresh failed is not asked again in this pass
     groups: dict[tuple[str, ...], list[_Part]] = {}
     for delivery, pixel in to_build:
         pixel_id = pixel.id or 0
@@ -233,6 +234,8 @@ def _plan(ids: list[int], holder: str) -> _Plan:
             credentials[pixel_id] = pixel_credentials(pixel)
         part = _Part(delivery, number=delivery.attempts + 1)
         try:
+            if pixel_id in refusals:
+                raise refusals[pixel_id]
             part.request = PROVIDERS[delivery.provider].build(
                 stored_conversion(delivery.conversion), dict(pixel.settings), credentials[pixel_id],
                 test=delivery.test, now=now, delivery_id=delivery.public_id,
@@ -242,6 +245,7 @@ def _plan(ids: list[int], holder: str) -> _Plan:
             continue
         except Refused as refused:
             # Sending could not start (an OAuth refresh failed): an attempt with the token endpoint's answer.
+            refusals[pixel_id] = refused
             part.record = {"step": "oauth token refresh"}
             plan.refused.append((part, Answer(refused.outcome, refused.status, refused.body, str(refused), 0)))
             continue

@@ -140,6 +140,19 @@ def test_a_refused_batch_retries_each_delivery_with_its_own_attempt_and_retry_af
     assert [[a.outcome for a in attempts] for attempts in _attempts(db).values()] == [["retry", "sent"]] * 3
 
 
+def test_a_refused_oauth_refresh_is_asked_once_per_pixel_and_pass(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    make_pixels(db, shop, ad_platforms)
+    ad_platforms.revoked_tokens.add("1//refresh-token-0123")
+    for _ in range(3):
+        pay(shop, db)
+    send_as_job()
+    google = [d for d in deliveries(db) if d.provider == "google_ads"]
+    assert {d.status for d in google} == {"dead"} and all("Reconnect Google" in d.reason for d in google)
+    assert len(ad_platforms.requests_to("/token")) == 1 and not ad_platforms.requests_to("/v1/events:ingest")
+
+
 # --- (2) Meta refuses a whole batch for one bad event: halve until it is alone ---------------------------------------
 
 
