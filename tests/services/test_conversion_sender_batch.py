@@ -6,6 +6,7 @@ request rate is kept per project; GA4's distinct buyers go in parallel requests.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,3 +242,16 @@ def test_ga4_sends_distinct_buyers_in_parallel_requests(shop: Shop, db: Session,
     clients = {r.json()["client_id"] for r in held if r.path == "/mp/collect"}
     assert clients == {f"{n}11.1732000000" for n in range(1, 5)}
     assert {d.status for d in deliveries(db)} == {"sent"}
+
+
+def test_ga4_sends_one_buyers_events_of_one_moment_in_one_request(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms
+) -> None:
+    make_pixels(db, shop, ad_platforms)
+    paid_at = int(time.time()) - 60
+    first, second = (pay(shop, db, ga_client_id="777.1732000000", created=paid_at) for _ in range(2))
+    other = pay(shop, db, ga_client_id="888.1732000000", created=paid_at)
+    send_as_job()
+    bodies = ad_platforms.bodies("/mp/collect")
+    by_client = {b["client_id"]: [e["params"]["transaction_id"] for e in b["events"]] for b in bodies}
+    assert len(bodies) == 2 and by_client == {"777.1732000000": [first, second], "888.1732000000": [other]}
