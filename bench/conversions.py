@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -251,6 +252,8 @@ def main() -> int:
                   f"{row['vs_httpx']:.2f}× |")  # fmt: skip
     stripe_api.stop()
     platforms.stop()
+    engine.dispose()
+    shutil.rmtree(DATA, ignore_errors=True)  # the SQLite file and data folder of this run (results are kept above)
     return 0
 
 
