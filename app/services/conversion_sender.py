@@ -140,17 +140,42 @@ def send_due(*, holder: str, limit: int | None = None) -> SendReport:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conversions") as pool:
         for batch in batches:
             pool.submit(one, batch)
-        waiting = len(batches)
-        while waiting:
-            arrived = [answers.get()]
+        # A pass may outlast the lease (thousands of GA4 requests, slow answers): while it runs, the leases of the
+        # deliveries not yet recorded are renewed every third of the lease; a process that dies stops renewing.
+        unanswered = {part.delivery.id or 0 for batch in batches for part in batch}
+        every = settings.conversions_lease_seconds / 3
+        renew_at = time.monotonic() + every
+        while unanswered:
+            try:
+                arrived = [answers.get(timeout=max(0.0, renew_at - time.monotonic()))]
+            except queue.Empty:
+                arrived = []
             while True:
                 try:
                     arrived.append(answers.get_nowait())
                 except queue.Empty:
                     break
-            waiting -= len(arrived)
-            report.outcomes.update(_record_arrived(arrived, holder))
+            for item in arrived:
+                done = item.batch if isinstance(item, _Failed) else [p for result in item for p in result.parts]
+                unanswered.difference_update(part.delivery.id or 0 for part in done)
+            if arrived:
+                report.outcomes.update(_record_arrived(arrived, holder))
+            if unanswered and time.monotonic() >= renew_at:
+                _renew_leases(unanswered, holder)
+                renew_at = time.monotonic() + every
     return report
+
+
+def _renew_leases(ids: set[int], holder: str) -> None:
+    """Extend this holder's leases of ``ids`` by ``CONVERSIONS_LEASE_SECONDS`` from now."""
+    until = utcnow() + timedelta(seconds=get_settings().conversions_lease_seconds)
+    with Session(get_engine()) as session, writing(session):
+        session.exec(
+            update(ConversionDelivery)
+            .where(col(ConversionDelivery.id).in_(ids), col(ConversionDelivery.lease_holder) == holder)
+            .values(lease_until=until)
+        )
+        session.commit()
 
 
 @dataclass

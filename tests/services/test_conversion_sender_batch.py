@@ -154,6 +154,36 @@ def test_a_refused_oauth_refresh_is_asked_once_per_pixel_and_pass(
     assert len(ad_platforms.requests_to("/token")) == 1 and not ad_platforms.requests_to("/v1/events:ingest")
 
 
+def test_a_pass_longer_than_the_lease_keeps_its_deliveries(
+    shop: Shop, db: Session, ad_platforms: AdPlatforms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass renews the leases of what it has not recorded yet, so no other sender takes them meanwhile."""
+    monkeypatch.setenv("CONVERSIONS_LEASE_SECONDS", "5")
+    monkeypatch.setenv("CONVERSIONS_TIMEOUT_SECONDS", "20")  # Meta holds the request longer than the lease
+    get_settings.cache_clear()
+    try:
+        _meta_only(db, shop)
+        pay(shop, db)
+        ad_platforms.held_paths = ("/v26.0/",)
+        ad_platforms.arrived_held.clear()
+        ad_platforms.hold.set()
+        slow = threading.Thread(target=send_as_job, args=("slow",))
+        slow.start()
+        try:
+            assert ad_platforms.arrived_held.wait(20)
+            time.sleep(6.5)  # longer than the lease
+            assert send_as_job("other").claimed == 0
+        finally:
+            ad_platforms.hold.clear()
+            ad_platforms.held_paths = ()
+            slow.join(30)
+        [meta] = deliveries(db)
+        assert (meta.status, meta.attempts) == ("sent", 1)
+        assert len(ad_platforms.requests_to("/v26.0/")) == 1
+    finally:
+        get_settings.cache_clear()
+
+
 # --- (2) Meta refuses a whole batch for one bad event: halve until it is alone ---------------------------------------
 
 
