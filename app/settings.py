@@ -246,6 +246,20 @@ class Settings(BaseSettings):
         "enqueues some).",
     )
     conversions_concurrency: int = Field(4, ge=1, le=32, description="Requests in flight per provider per process.")
+    conversions_claim_limit: int = Field(
+        2000,
+        ge=1,
+        le=10_000,
+        description="Deliveries one pass of the sender claims. Deliveries of one pixel in a pass share requests where "
+        "the provider allows it (Meta up to 1,000 events per request, the Data Manager API 2,000), so this also bounds "
+        "the batches.",
+    )
+    google_datamanager_requests_per_minute: int = Field(
+        300,
+        ge=1,
+        description="Requests per minute this process sends to the Data Manager API per OAuth client (Google allows "
+        "about 300 per minute per Cloud project). Batches over the limit wait for the next free slot.",
+    )
     conversions_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of one request to a provider (a timeout is retried)."
     )

@@ -5,10 +5,15 @@ from the internal conversion; this module sends it with httpx and classifies the
 (timeouts, 5xx, 408, 425, 429, honouring ``Retry-After``) or dead (any other 4xx: sending it again would fail
 again); redirects are never followed. Secrets never leave here unredacted: :attr:`Outbound.record` is what attempts
 store and pages show. A user-entered URL (:attr:`Outbound.user_url`) goes through ``address_guard``.
+
+Requests of several conversions that differ only in one list of their body (Meta's ``data``, the Data Manager's and
+GA4's ``events``) can share one request: :func:`batch_key` says which may, :func:`merge` builds the shared one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import threading
 import time
@@ -56,6 +61,15 @@ class Outbound:
     # A URL that a user of an account entered (a webhook pixel), not a provider's: it is sent only to a public
     # address checked by ``address_guard`` and its answer's body is never read, kept or shown (status and reason).
     user_url: bool = False
+    # Batching: the list in ``body`` that several conversions' otherwise equal requests can share, and how many
+    # items one request of this provider takes (see batch_key and merge).
+    batch_field: str | None = None
+    batch_limit: int = 1
+    # Whether a refusal of a request of several items may be one item's fault, so that halving the request finds
+    # that item and sends the others (Meta refuses a whole request for one invalid event).
+    split_on: Callable[[Answer], bool] | None = None
+    # The request quota this request counts against (the Data Manager API's per Cloud project), if any.
+    quota_key: str | None = None
 
     @property
     def content(self) -> bytes:
@@ -84,6 +98,25 @@ class Answer:
     retry_after: float | None = None
 
 
+def batch_key(request: Outbound) -> tuple[str, ...] | None:
+    """What requests must share to be merged into one (all but their batch list), or None when this one cannot be."""
+    if request.batch_field is None or request.raw is not None or request.user_url or not isinstance(request.body, dict):
+        return None
+    rest = {k: v for k, v in request.body.items() if k != request.batch_field}
+    headers = json.dumps(sorted(request.headers.items()))
+    return (request.method, request.url, headers, json.dumps(rest, sort_keys=True), request.quota_key or "")
+
+
+def merge(requests: list[Outbound]) -> Outbound:
+    """One request carrying the batch lists of ``requests`` (which share a :func:`batch_key`), in their order."""
+    first = requests[0]
+    if len(requests) == 1 or first.batch_field is None:
+        return first
+    items = [item for request in requests for item in request.body[first.batch_field]]
+    return dataclasses.replace(first, body={**first.body, first.batch_field: items})
+
+
+@functools.lru_cache(maxsize=1024)  # a batch's parts share their URL
 def redact_url(url: str) -> str:
     parts = urlsplit(url)
     query = [(k, "[redacted]" if k in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]

@@ -5,8 +5,9 @@ the Data Manager API and a shop's webhook receiver. It records every request and
 Routes (``META_GRAPH_BASE``, ``GA4_BASE``, ``GOOGLE_DATAMANAGER_BASE`` and ``GOOGLE_OAUTH_TOKEN_URL`` all point here):
 
 * ``POST /{version}/{pixel_id}/events?access_token=…`` — Meta CAPI: 400 (code 100, subcode 2804003) when an
-  event is older than 7 days, 400 when a website event lacks ``client_user_agent``, 400 (code 190) for a token
-  in :attr:`AdPlatforms.bad_tokens`; else ``{events_received, messages, fbtrace_id}``.
+  event is older than 7 days, 400 when a website event lacks ``client_user_agent``, 400 (code 100) when an event's
+  ``event_id`` is in :attr:`AdPlatforms.bad_event_ids`, 400 (code 190) for a token in :attr:`AdPlatforms.bad_tokens`;
+  each refuses the whole request, as Meta does; else ``{events_received, messages, fbtrace_id}``.
 * ``POST /mp/collect`` — 204, like GA4 (which never reports errors); ``POST /debug/mp/collect`` — 200 with
   ``validationMessages`` for a missing ``client_id``, a bad event name, or ``value`` without ``currency``.
 * ``POST /token`` — OAuth refresh: ``invalid_grant`` for a refresh token in :attr:`revoked_tokens`.
@@ -44,6 +45,7 @@ class AdPlatforms(_RecordingServer):
         self._failures: list[_Failure] = []
         self._down: dict[str, Reply] = {}
         self.bad_tokens: set[str] = set()
+        self.bad_event_ids: set[str] = set()  # Meta refuses any request carrying one of these
         self.revoked_tokens: set[str] = set()
         self.issued: set[str] = set()
         self.hold = threading.Event()  # set: requests to held paths wait until it is cleared
@@ -58,6 +60,7 @@ class AdPlatforms(_RecordingServer):
             self._failures.clear()
             self._down.clear()
         self.bad_tokens.clear()
+        self.bad_event_ids.clear()
         self.revoked_tokens.clear()
 
     def fail_next(
@@ -134,6 +137,12 @@ class AdPlatforms(_RecordingServer):
                         user_msg="The timestamp for this event is too far in the past. Events need to be sent from "
                         "your server within 7 days of when they occurred.",
                     ),
+                )  # fmt: skip
+            if event.get("event_id") in self.bad_event_ids:
+                return Reply(
+                    400,
+                    _meta_error("Invalid parameter", 100, "OAuthException", title="Invalid custom_data",
+                                user_msg=f"The event {event['event_id']} has an invalid parameter."),
                 )  # fmt: skip
             if event.get("action_source") == "website" and not (event.get("user_data") or {}).get("client_user_agent"):
                 message = "Invalid parameter: client_user_agent is required"

@@ -90,6 +90,20 @@ def drain(holder: str = "test-sender", *, rounds: int = 50, pause: float = 0.06)
     return total
 
 
+def sent_events(platforms: AdPlatforms, path_prefix: str) -> list[dict[str, Any]]:
+    """Every event the recorder received under ``path_prefix``, in order, whatever request carried it: Meta's
+    ``data`` items, the Data Manager's and GA4's ``events`` (GA4's with the request's ``client_id`` added)."""
+    out: list[dict[str, Any]] = []
+    for body in platforms.bodies(path_prefix):
+        if "data" in body:
+            out.extend(body["data"])
+        elif "client_id" in body:
+            out.extend({**event, "client_id": body["client_id"]} for event in body["events"])
+        else:
+            out.extend(body.get("events") or [])
+    return out
+
+
 def Session_() -> Session:  # noqa: N802 (reads like the class it returns)
     from app.db import get_engine
 
