@@ -257,8 +257,9 @@ class Settings(BaseSettings):
     google_datamanager_requests_per_minute: int = Field(
         300,
         ge=1,
-        description="Requests per minute this process sends to the Data Manager API per OAuth client (Google allows "
-        "about 300 per minute per Cloud project). Batches over the limit wait for the next free slot.",
+        description="Requests per minute sent to the Data Manager API per OAuth client (Google allows about 300 per "
+        "minute per Cloud project): counted per process, or across processes in Redis when REDIS_URL is set. "
+        "Batches over the limit wait for the next free slot.",
     )
     conversions_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of one request to a provider (a timeout is retried)."

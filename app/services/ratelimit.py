@@ -75,10 +75,8 @@ class RateLimiter:
     def take(self, limit: str, *scope: str) -> float:
         """Count one hit against ``limit`` (e.g. "300/minute") for ``scope`` if it has room: 0.0; else nothing is
         counted and the answer is the seconds until the oldest hit leaves the window."""
-        parsed = parse_many(limit)[0]
-        if self._limiter.hit(parsed, *scope):
-            return 0.0
-        return max(0.01, self._limiter.get_window_stats(parsed, *scope).reset_time - time.time())
+        allowed, reset_at = self._hit(parse_many(limit)[0], scope)
+        return 0.0 if allowed else max(0.01, reset_at - time.time())
 
 
 def hit(limits: str, *scope: str, message: str) -> None:
