@@ -118,9 +118,37 @@ def machine_busy() -> float:
     return (sum(values[:8]) - values[3] - values[4]) / CLK_TCK  # minus idle and iowait
 
 
-def cpu_by_component(roots: dict[str, list[int]]) -> dict[str, float]:
+def cpu_by_component(roots: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+    """component -> {pid: CPU seconds so far} over the process trees of its roots."""
     processes = _processes()
-    return {name: sum(processes[p][1] for r in pids for p in tree(r, processes)) for name, pids in roots.items()}
+    return {name: {p: processes[p][1] for r in pids for p in tree(r, processes)} for name, pids in roots.items()}
+
+
+def cpu_spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds per component between two snapshots: a process that exited meanwhile (a PostgreSQL backend whose
+    connection closed) drops out, so it cannot make the difference negative; one that started counts in full."""
+    return {
+        name: sum(max(0.0, cpu - before.get(name, {}).get(pid, 0.0)) for pid, cpu in pids.items())
+        for name, pids in after.items()
+    }
+
+
+WRITER_METRICS = ("paidsignal_ingest_group_requests_count", "paidsignal_ingest_group_requests_sum",
+                  "paidsignal_ingest_commit_seconds_count", "paidsignal_ingest_commit_seconds_sum")  # fmt: skip
+
+
+def writer_totals(ports: list[int]) -> dict[str, float]:
+    """The ingest writers' group and commit counters, summed over the api processes (their Prometheus metrics)."""
+    import urllib.request
+
+    totals = dict.fromkeys(WRITER_METRICS, 0.0)
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_ops/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                name, _, value = line.partition(" ")
+                if name in totals:
+                    totals[name] += float(value)
+    return totals
 
 
 # --- databases --------------------------------------------------------------------------------------------------------
@@ -189,6 +217,7 @@ class Target:
     roots: Callable[[], dict[str, list[int]]]  # component -> root PIDs
     pin_servers: Callable[[], None]
     wrk_cpus: str | None
+    ops_ports: list[int] = field(default_factory=list)  # api processes' /_ops/metrics (the cluster only)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -197,11 +226,22 @@ def measure(
 ) -> dict[str, Any]:
     target.pin_servers()  # PostgreSQL backends and nginx workers forked since the last row
     roots = target.roots()
+    writer_before = writer_totals(target.ops_ports)
     before, busy_before = cpu_by_component(roots), machine_busy()
     row = wh.run_wrk(url, script, args.seconds, args.connections, None, env, cpus=target.wrk_cpus)
     after, busy = cpu_by_component(roots), machine_busy() - busy_before
+    writer = {k: v - writer_before[k] for k, v in writer_totals(target.ops_ports).items()}
+    if groups := writer["paidsignal_ingest_group_requests_count"]:
+        # How many requests each of the ingest writers' transactions carried, and what one cost.
+        row["writer"] = {
+            "groups": groups,
+            "requests_per_group": writer["paidsignal_ingest_group_requests_sum"] / groups,
+            "commit_ms": 1e3
+            * writer["paidsignal_ingest_commit_seconds_sum"]
+            / max(1.0, writer["paidsignal_ingest_commit_seconds_count"]),
+        }
     wall = row["duration_us"] / 1e6
-    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    spent = cpu_spent(before, after)
     spent["wrk"] = row["client_cpu_pct"] / 100 * wall
     spent["other"] = max(0.0, busy - sum(spent.values()))
     row["cpu_pct"] = {name: 100 * seconds / wall for name, seconds in spent.items()}  # 200 % = both cores
@@ -356,6 +396,7 @@ def cluster_targets(directory: Path, db: Db, account: tuple[int, str, str], apis
             roots,
             servers_on_core_1,
             "0",
+            ports,
         ),
         Target(
             f"cluster, {label}, api a core each",
@@ -365,6 +406,7 @@ def cluster_targets(directory: Path, db: Db, account: tuple[int, str, str], apis
             roots,
             api_a_core_each,
             None,
+            ports,
         ),
     ]
 
@@ -509,8 +551,14 @@ def report(
     print("\nCPU µs per request by component (where the cores go):")
     for config, result in results.items():
         for name, row in result["rows"].items():
-            if name.startswith("ingest x1") or name == "paying webhooks":
+            if name.startswith("ingest") or name == "paying webhooks":
                 cpu = ", ".join(f"{k} {v:,.0f}" for k, v in row["cpu_us_per_req"].items() if v >= 1)
+                writer = row.get("writer")
+                if writer and name.startswith("ingest"):
+                    cpu += (
+                        f"; ingest writer: {writer['groups']:,.0f} transactions of {writer['requests_per_group']:.1f}"
+                        f" requests, {writer['commit_ms']:.1f} ms each"
+                    )
                 print(f"  {config}, {name}: {cpu}")
     print("\nChecks (every acknowledged item, after the load):")
     for config, result in results.items():

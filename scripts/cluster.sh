@@ -183,7 +183,11 @@ start() {
   (set -a && source "$CLUSTER_DIR/env" && set +a && .venv/bin/python -m app.cli migrate >/dev/null)
   start_nginx
   start_roles
-  echo "cluster: waiting for every role (the first start builds the frontend: a few minutes)" >&2
+  if has_role web; then
+    echo "cluster: waiting for every role (the first start builds the frontend: a few minutes)" >&2
+  else
+    echo "cluster: waiting for every role" >&2
+  fi
   wait_ready
   if ((${#ROLES[@]})); then
     echo "cluster: ready on http://localhost:$PORT (roles: ${ROLES[*]}); logs in $CLUSTER_DIR/logs" >&2
