@@ -254,7 +254,7 @@ def measure(
     return row
 
 
-def run_target(target: Target, args: argparse.Namespace, tmp: Path, orders_hint: int) -> dict[str, Any]:
+def run_target(target: Target, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """The four rows of one configuration, each checked against the database."""
     common = {"BENCH_ORIGIN": ORIGIN, "BENCH_UA": UA}
     target.pin_servers()
@@ -287,7 +287,7 @@ def run_target(target: Target, args: argparse.Namespace, tmp: Path, orders_hint:
         }
     # Paying webhooks: one order each, as many as single-event ingest could have answered and more.
     name, prefix = "paying webhooks", f"c{time.time_ns() % 10**12}_"
-    count = max(orders_hint, int(target.rows["ingest x1"]["rps"] * args.seconds * 1.5) + 500)
+    count = int(target.rows["ingest x1"]["rps"] * args.seconds * 1.5) + 500
     orders = wh.insert_orders(target.account_id, prefix, count)
     from app.db import reset_engine
 
@@ -479,7 +479,7 @@ def main() -> int:
                 lambda: pin(server.process.pid, {1}),
                 "0",
             )
-            results[target.name] = run_target(target, args, tmp, 0)
+            results[target.name] = run_target(target, args, tmp)
             db.close()
         finally:
             server.stop()
@@ -495,7 +495,7 @@ def main() -> int:
                     script("stop-roles", env1)
                     script("start", cluster_env(base_env, directory, roles, common))
                 for target in cluster_targets(directory, pg, account, apis):
-                    results[target.name] = run_target(target, args, tmp, 0)
+                    results[target.name] = run_target(target, args, tmp)
             pg.close()
         subprocess.run(["bash", "scripts/pg.sh", "drop"], cwd=ROOT, env=env1, check=False, capture_output=True)
     finally:
