@@ -157,16 +157,25 @@ LOAD_CPUS: list[str] = []  # ``taskset -c`` prefix for wrk (--load-cpus)
 
 
 def run_wrk(
-    url: str, script: str, seconds: int, connections: int, server_pgid: int, env: dict[str, str] | None = None
+    url: str,
+    script: str,
+    seconds: int,
+    connections: int,
+    server_pgid: int | None,
+    env: dict[str, str] | None = None,
+    cpus: str | None = None,
 ) -> dict[str, Any]:
+    """One wrk run (``-t1``); ``server_pgid``: the process group whose CPU is counted (None: not counted; the caller
+    counts); ``cpus``: pin wrk to these cores (``taskset -c``)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script + LUA_DONE)
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_before = group_cpu_seconds(server_pgid)
+    server_before = group_cpu_seconds(server_pgid) if server_pgid is not None else 0.0
+    pin = ["taskset", "-c", cpus] if cpus else LOAD_CPUS  # this call's cores, else --load-cpus
     started = time.monotonic()
     try:
         out = subprocess.run(
-            [*LOAD_CPUS, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
+            [*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", handle.name, url],
             capture_output=True,
             text=True,
             env=os.environ | (env or {}),
@@ -176,7 +185,7 @@ def run_wrk(
         Path(handle.name).unlink()
     wall = time.monotonic() - started
     client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_cpu = group_cpu_seconds(server_pgid) - server_before
+    server_cpu = group_cpu_seconds(server_pgid) - server_before if server_pgid is not None else 0.0
     match = re.search(r"BENCH_JSON (\{.*\})", out)
     if not match:
         raise RuntimeError(f"wrk gave no summary:\n{out}")

@@ -6,6 +6,11 @@
 #   scripts/cluster.sh start   install what is missing, start everything, wait until every role is ready
 #   scripts/cluster.sh stop    stop honcho (and so every role), nginx, Redis and PostgreSQL, each by its PID
 #   scripts/cluster.sh status  the PIDs and ports
+#   scripts/cluster.sh stop-roles  stop honcho only (PostgreSQL, Redis and nginx keep running; `start` starts the
+#                              roles again and reloads nginx's configuration)
+#
+# CLUSTER_ROLES (default: every line of deploy/Procfile) names the roles to start, e.g. "api1 api2" without web and
+# jobs (bench/cluster.py); with API2_PORT=API1_PORT and only api1, nginx's upstream is that one process.
 #
 # Everything lives in CLUSTER_DIR (.cluster): the environment file, logs, PID files, Redis' and nginx's files, the
 # frontend build. Ports: PORT (3000, public), WEB_PORT (8100), API1_PORT (8101), API2_PORT (8102), JOBS_OPS_PORT
@@ -21,6 +26,7 @@ export JOBS_OPS_PORT=${JOBS_OPS_PORT:-8103} REDIS_PORT=${REDIS_PORT:-6390} WEB_W
 export PG_PORT=${PG_PORT:-55433} PG_DIR=${PG_DIR:-/tmp/paidsignal-cluster-postgres-${PG_PORT:-55433}}
 export PG_DB=${PG_DB:-paidsignal}
 START_TIMEOUT=${CLUSTER_START_TIMEOUT:-900}
+read -r -a ROLES <<<"${CLUSTER_ROLES:-}"
 
 pid_of() {  # the PID in a PID file, if that process is alive
   local file=$1 pid
@@ -130,7 +136,7 @@ start_roles() {
   if [[ ! -d $CLUSTER_DIR/web/.web && -d $ROOT/.web/node_modules ]]; then
     cp -a "$ROOT/.web" "$CLUSTER_DIR/web/.web"  # start from the checkout's build: only what changed is rebuilt
   fi
-  setsid .venv/bin/honcho -f deploy/Procfile -e "$CLUSTER_DIR/env" -d "$ROOT" start \
+  setsid .venv/bin/honcho -f deploy/Procfile -e "$CLUSTER_DIR/env" -d "$ROOT" start "${ROLES[@]}" \
     >>"$CLUSTER_DIR/logs/roles.log" 2>&1 </dev/null &
   echo $! >"$CLUSTER_DIR/honcho.pid"
 }
@@ -139,12 +145,18 @@ http_status() {
   curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1" 2>/dev/null || true
 }
 
+has_role() {  # every role when CLUSTER_ROLES is empty
+  ((${#ROLES[@]} == 0)) || [[ " ${ROLES[*]} " == *" $1 "* ]]
+}
+
 wait_ready() {
-  local deadline=$((SECONDS + START_TIMEOUT)) urls=(
-    "http://127.0.0.1:$WEB_PORT/_ops/ready" "http://127.0.0.1:$API1_PORT/_ops/ready"
-    "http://127.0.0.1:$API2_PORT/_ops/ready" "http://127.0.0.1:$JOBS_OPS_PORT/_ops/ready"
-    "http://127.0.0.1:$PORT/api/v1/health" "http://127.0.0.1:$PORT/"
-  )
+  local deadline=$((SECONDS + START_TIMEOUT)) urls=()
+  has_role web && urls+=("http://127.0.0.1:$WEB_PORT/_ops/ready")
+  has_role api1 && urls+=("http://127.0.0.1:$API1_PORT/_ops/ready")
+  has_role api2 && urls+=("http://127.0.0.1:$API2_PORT/_ops/ready")
+  has_role jobs && urls+=("http://127.0.0.1:$JOBS_OPS_PORT/_ops/ready")
+  urls+=("http://127.0.0.1:$PORT/api/v1/health")
+  has_role web && urls+=("http://127.0.0.1:$PORT/")
   for url in "${urls[@]}"; do
     until [[ $(http_status "$url") == 200 ]]; do
       if ! pid_of "$CLUSTER_DIR/honcho.pid" >/dev/null; then
@@ -171,10 +183,18 @@ start() {
   (set -a && source "$CLUSTER_DIR/env" && set +a && .venv/bin/python -m app.cli migrate >/dev/null)
   start_nginx
   start_roles
-  echo "cluster: waiting for every role (the first start builds the frontend: a few minutes)" >&2
+  if has_role web; then
+    echo "cluster: waiting for every role (the first start builds the frontend: a few minutes)" >&2
+  else
+    echo "cluster: waiting for every role" >&2
+  fi
   wait_ready
-  echo "cluster: ready on http://localhost:$PORT (web :$WEB_PORT with $WEB_WORKERS workers, api :$API1_PORT and" \
-    ":$API2_PORT, jobs /_ops/ on :$JOBS_OPS_PORT); logs in $CLUSTER_DIR/logs; stop with make cluster-stop" >&2
+  if ((${#ROLES[@]})); then
+    echo "cluster: ready on http://localhost:$PORT (roles: ${ROLES[*]}); logs in $CLUSTER_DIR/logs" >&2
+  else
+    echo "cluster: ready on http://localhost:$PORT (web :$WEB_PORT with $WEB_WORKERS workers, api :$API1_PORT and" \
+      ":$API2_PORT, jobs /_ops/ on :$JOBS_OPS_PORT); logs in $CLUSTER_DIR/logs; stop with make cluster-stop" >&2
+  fi
 }
 
 stop_pid_file() {  # SIGTERM, then wait for the process to exit (SIGKILL after the grace period)
@@ -213,6 +233,7 @@ status() {
 case ${1:-} in
   start) start ;;
   stop) stop ;;
+  stop-roles) stop_pid_file "$CLUSTER_DIR/honcho.pid" honcho 40 ;;
   status) status ;;
-  *) echo "usage: scripts/cluster.sh start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: scripts/cluster.sh start|stop|stop-roles|status" >&2; exit 2 ;;
 esac

@@ -59,3 +59,13 @@ def test_procfile_runs_every_role() -> None:
     roles = {line.split(":", 1)[0] for line in (DEPLOY / "Procfile").read_text().splitlines() if ":" in line
              and not line.startswith("#")}  # fmt: skip
     assert roles == {"web", "api1", "api2", "jobs"}
+
+
+def test_nginx_site_keeps_request_bodies_in_memory() -> None:
+    """An ingest batch is not spooled to a temporary file before nginx passes it on: that costs a disk write per
+    batch, and fails with 500 when nginx's worker user may not write the temporary directory (a private nginx
+    started by root in a 0700 directory, as bench/cluster.py found)."""
+    site = (DEPLOY / "nginx" / "paidsignal.conf").read_text()
+    sizes = dict(re.findall(r"^\s*(client_max_body_size|client_body_buffer_size)\s+(\d+)m;", site, re.MULTILINE))
+    assert "client_body_buffer_size" in sizes, "client_body_buffer_size is not set: nginx's default is 16 KB"
+    assert int(sizes["client_body_buffer_size"]) >= int(sizes["client_max_body_size"])
