@@ -15,6 +15,9 @@ config = rx.Config(
     # Reflex applies this list, with credentials, to everything including our API: backoffice origins only.
     cors_allowed_origins=settings.backoffice_origins,
     telemetry_enabled=False,
+    # The build writes brotli and gzip copies of the frontend's files; the server sends the best one the browser
+    # accepts (browsers offer brotli over https only). docs/performance.md has the sizes.
+    frontend_compression_formats=["brotli", "gzip"],
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="jade", radius="medium"))],
     disable_plugins=[SitemapPlugin],

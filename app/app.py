@@ -17,6 +17,7 @@ from app.components.layout import registered_pages
 from app.components.toasts import pending_toasts
 from app.runtime import ProcessRole
 from app.security_headers import security_headers
+from app.static_cache import static_caching
 
 
 @asynccontextmanager
@@ -28,12 +29,13 @@ async def runtime_lifespan(app: Any = None) -> AsyncIterator[None]:
 
 
 class PaidSignalApp(rx.App):
-    """Reflex's app with every ``/api`` error answered in JSON (some never reach our API: see JsonApiErrors) and the
-    security headers on every HTTP response: pages, static files, Reflex's routes, our API, and the answers Reflex's
-    own outermost middleware gives (see app/security_headers.py)."""
+    """Reflex's app with every ``/api`` error answered in JSON (some never reach our API: see JsonApiErrors), the
+    built frontend's cache lifetimes (app/static_cache.py) and the security headers on every HTTP response: pages,
+    static files, Reflex's routes, our API, and the answers Reflex's own outermost middleware gives (see
+    app/security_headers.py)."""
 
     def __call__(self) -> ASGIApp:
-        return security_headers(JsonApiErrors(super().__call__()))
+        return security_headers(static_caching(JsonApiErrors(super().__call__())))
 
 
 app = PaidSignalApp(
