@@ -67,6 +67,7 @@ demo: setup
 
 test: setup /usr/bin/chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) -m pytest
 
@@ -83,7 +84,7 @@ test-backends: setup
 	bash scripts/test-backends.sh
 
 lint:
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 format:
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

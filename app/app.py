@@ -9,8 +9,11 @@ from typing import Any
 import reflex as rx
 from starlette.types import ASGIApp
 
-import app.pages  # registers every page with the layout decorator
-from app import routes, runtime
+from app import (
+    pages,  # noqa: F401  (importing the pages registers each with the layout decorator)
+    routes,
+    runtime,
+)
 from app.api.factory import build_api
 from app.api.middleware import JsonApiErrors
 from app.components.layout import registered_pages

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from app.integrations.address_guard import Resolver
     from app.integrations.google_ads import TokenCache
     from app.jobs.runner import JobRunner, JobSpec
-    from app.services.campaigns import MatcherCache
+    from app.services.campaign_matching import MatcherCache
     from app.services.ingest import GroupCommitWriter
     from app.services.keys import IdentityCache, KeyUsage
     from app.services.ratelimit import RateLimiter
@@ -69,7 +69,7 @@ class Runtime:
         from app.db import get_engine
         from app.integrations.address_guard import system_resolver
         from app.integrations.google_ads import TokenCache
-        from app.services.campaigns import MatcherCache
+        from app.services.campaign_matching import MatcherCache
         from app.services.ingest import GroupCommitWriter
         from app.services.keys import IdentityCache, KeyUsage
         from app.services.ratelimit import RateLimiter

@@ -25,7 +25,8 @@ def self_contained(model: type[BaseModel]) -> dict[str, Any]:
             return [inline(v) for v in node]
         return node
 
-    return inline(schema)
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
 
 
 class ErrorDetail(BaseModel):

@@ -125,7 +125,7 @@ def recipients_fields() -> rx.Component:
                 AlertsState.role_options,
                 lambda o: rx.checkbox(
                     o["label"],
-                    checked=AlertsState.form_roles.contains(o["value"]),  # type: ignore[attr-defined]
+                    checked=AlertsState.form_roles.contains(o["value"]),
                     on_change=lambda checked: AlertsState.toggle_role(o["value"], checked),
                     class_name="rule-role",
                     custom_attrs={"data-role": o["value"]},
@@ -159,7 +159,7 @@ def preview_card(item: PreviewItem) -> rx.Component:
             ),
             rx.text(item["summary"], size="2", class_name="preview-summary"),
             rx.cond(
-                item["drivers"].length() > 0,  # type: ignore[attr-defined]
+                item["drivers"].length() > 0,  # type: ignore[attr-defined]  # a list inside a TypedDict Var is an ArrayVar at run time; mypy sees Var
                 rx.vstack(
                     small("What changed since the previous window:"),
                     rx.el.ul(
@@ -213,7 +213,7 @@ def preview_results() -> rx.Component:
             ),
         ),
         rx.cond(
-            AlertsState.previews.length() > 0,  # type: ignore[attr-defined]
+            AlertsState.previews.length() > 0,
             rx.vstack(
                 rx.hstack(
                     rx.heading("If this rule ran now", size="3"),

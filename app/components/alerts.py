@@ -195,7 +195,7 @@ def event_details(item: EventItem) -> rx.Component:
                     ),
                 ),
                 rx.cond(
-                    item["attempts"].length() > 0,  # type: ignore[attr-defined]
+                    item["attempts"].length() > 0,  # type: ignore[attr-defined]  # a list inside a TypedDict Var is an ArrayVar at run time; mypy sees Var
                     rx.vstack(
                         rx.text("Delivery attempts", size="2", weight="medium"),
                         rx.foreach(

@@ -91,7 +91,7 @@ def conversation_list() -> rx.Component:
             id="new-conversation",
         ),
         rx.cond(
-            AssistantState.conversations.length() > 0,  # type: ignore[attr-defined]
+            AssistantState.conversations.length() > 0,
             rx.vstack(rx.foreach(AssistantState.conversations, conversation_row), spacing="1", width="100%"),
             rx.text("Your conversations will be listed here.", size="1", color_scheme="gray"),
         ),
@@ -119,7 +119,7 @@ def param_chip(param: ParamItem) -> rx.Component:
 def figures_table(tool: ToolItem) -> rx.Component:
     return rx.vstack(
         rx.cond(
-            tool["facts"].length() > 0,  # type: ignore[attr-defined]
+            tool["facts"].length() > 0,  # type: ignore[attr-defined]  # a list inside a TypedDict Var is an ArrayVar at run time; mypy sees Var
             rx.flex(rx.foreach(tool["facts"], param_chip), wrap="wrap", gap="4px"),
         ),
         rx.box(
@@ -189,7 +189,7 @@ def tool_call(tool: ToolItem) -> rx.Component:
             wrap="wrap",
         ),
         rx.cond(
-            tool["params"].length() > 0,  # type: ignore[attr-defined]
+            tool["params"].length() > 0,  # type: ignore[attr-defined]  # a list inside a TypedDict Var is an ArrayVar at run time; mypy sees Var
             rx.flex(rx.foreach(tool["params"], param_chip), wrap="wrap", gap="4px", class_name="tool-params"),
         ),
         rx.match(
@@ -328,8 +328,8 @@ def streaming_message() -> rx.Component:
             ),
         ),
         rx.cond(
-            AssistantState.streaming_tools.length() > 0,  # type: ignore[attr-defined]
-            how_i_got_this(AssistantState.streaming_tools, AssistantState.streaming_tools.length(), open=True),  # type: ignore[attr-defined]
+            AssistantState.streaming_tools.length() > 0,
+            how_i_got_this(AssistantState.streaming_tools, AssistantState.streaming_tools.length(), open=True),
         ),
         spacing="2",
         width="100%",

@@ -165,7 +165,7 @@ def rule_card(rule: RuleItem, index: rx.Var[int]) -> rx.Component:
     return rx.box(
         rx.vstack(
             rx.hstack(
-                rx.text("Rule ", index + 1, size="2", weight="medium"),
+                rx.text("Rule ", index.to(int) + 1, size="2", weight="medium"),
                 rx.spacer(),
                 rx.cond(
                     EDITABLE,
@@ -213,7 +213,7 @@ def rules_editor() -> rx.Component:
             "msclkid or ttclid."
         ),
         rx.cond(
-            CampaignEditorState.rules.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.rules.length() == 0,
             rx.text(
                 "No rules: no session is tagged with this campaign.", size="2", color_scheme="amber", id="rules-empty"
             ),

@@ -41,7 +41,7 @@ def pixel_row(pixel: PixelItem) -> rx.Component:
 
 def attach_controls() -> rx.Component:
     return rx.cond(
-        CampaignEditorState.pixel_options.length() == 0,  # type: ignore[attr-defined]
+        CampaignEditorState.pixel_options.length() == 0,
         rx.text(
             "Every pixel of the account is attached. Add pixels on the ",
             rx.link("Pixels", href=routes.PIXELS),
@@ -74,7 +74,7 @@ def pixels_section() -> rx.Component:
         "Pixels",
         hint("This campaign's conversions go to these pixels, and to the account's default pixels."),
         rx.cond(
-            CampaignEditorState.pixels.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.pixels.length() == 0,
             rx.text("No pixel attached.", size="2", color_scheme="gray", id="campaign-pixels-empty"),
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in ("Pixel", "Provider", "", "")])),

@@ -3,6 +3,8 @@ any two versions and rollback, and the versions compared over windows of the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import reflex as rx
 
 from app.components.campaign_editor import EDITABLE, hint, section
@@ -23,7 +25,7 @@ def change_row(change: ChangeItem) -> rx.Component:
     )
 
 
-def changes_table(changes: rx.Var[list[ChangeItem]], id: str) -> rx.Component:
+def changes_table(changes: rx.Var[Sequence[ChangeItem]], id: str) -> rx.Component:
     return rx.table.root(
         rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in ("What", "Before", "After")])),
         rx.table.body(rx.foreach(changes, change_row)),
@@ -44,7 +46,7 @@ def publish_section() -> rx.Component:
                 "tagged with it, earlier ones keep theirs. A draft campaign becomes active with its first version."
             ),
             rx.cond(
-                CampaignEditorState.pending_changes.length() > 0,  # type: ignore[attr-defined]
+                CampaignEditorState.pending_changes.length() > 0,
                 rx.vstack(
                     rx.text("Saved draft compared with the live version:", size="2"),
                     changes_table(CampaignEditorState.pending_changes, "pending-changes"),
@@ -134,7 +136,7 @@ def compare_controls() -> rx.Component:
         rx.cond(
             CampaignEditorState.compared != "",
             rx.cond(
-                CampaignEditorState.changes.length() == 0,  # type: ignore[attr-defined]
+                CampaignEditorState.changes.length() == 0,
                 rx.text(
                     CampaignEditorState.compared, ": no differences.", size="2", color_scheme="gray", id="diff-empty"
                 ),
@@ -154,7 +156,7 @@ def versions_section() -> rx.Component:
     return section(
         "Versions",
         rx.cond(
-            CampaignEditorState.versions.length() == 0,  # type: ignore[attr-defined]
+            CampaignEditorState.versions.length() == 0,
             rx.text(
                 "Not published yet: publish the draft to make v1.", size="2", color_scheme="gray", id="versions-empty"
             ),
@@ -169,7 +171,7 @@ def versions_section() -> rx.Component:
                     width="100%",
                     id="versions-table",
                 ),
-                rx.cond(CampaignEditorState.versions.length() > 1, compare_controls()),  # type: ignore[attr-defined]
+                rx.cond(CampaignEditorState.versions.length() > 1, compare_controls()),
                 width="100%",
                 spacing="3",
             ),
@@ -227,7 +229,7 @@ def versions_compared_section() -> rx.Component:
             v.versions_error != "",
             rx.callout(v.versions_error, icon="triangle-alert", color_scheme="red", size="1"),
             rx.cond(
-                v.version_windows.length() == 0,  # type: ignore[attr-defined]
+                v.version_windows.length() == 0,
                 rx.text("No published version yet.", size="2", color_scheme="gray", id="versions-compared-empty"),
                 rx.vstack(
                     rx.text("Windows of ", v.window_days, " days.", size="2", color_scheme="gray"),

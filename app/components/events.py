@@ -3,6 +3,8 @@ and version each event's session matched."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import reflex as rx
 
 from app.state.live import EventItem
@@ -25,9 +27,9 @@ def _row(event: EventItem) -> rx.Component:
     )
 
 
-def events_table(events: rx.Var[list[EventItem]], *, empty: str, id: str) -> rx.Component:
+def events_table(events: rx.Var[Sequence[EventItem]], *, empty: str, id: str) -> rx.Component:
     return rx.cond(
-        events.length() == 0,  # type: ignore[attr-defined]
+        events.length() == 0,  # type: ignore[attr-defined]  # a list inside a TypedDict Var is an ArrayVar at run time; mypy sees Var
         rx.text(empty, color_scheme="gray", size="2", id=f"{id}-empty"),
         rx.table.root(
             rx.table.header(

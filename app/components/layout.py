@@ -49,7 +49,7 @@ def nav_link(label: str, href: str, icon: str) -> rx.Component:
 
 def account_switcher() -> rx.Component:
     return rx.cond(
-        AppState.accounts.length() > 1,  # type: ignore[attr-defined]
+        AppState.accounts.length() > 1,
         rx.select.root(
             rx.select.trigger(width="100%", id="account-switcher"),
             rx.select.content(

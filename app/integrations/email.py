@@ -220,7 +220,8 @@ class SendGridBackend:
             else:
                 detail = str(reason) or type(reason).__name__
             raise EmailSendError(f"SendGrid API at {s.sendgrid_api_host} could not be reached: {detail}") from error
-        return response.headers.get("X-Message-Id")
+        message_id: str | None = response.headers.get("X-Message-Id")
+        return message_id
 
     def _refusal(self, error: HTTPError) -> EmailSendError:
         status = int(error.status_code)

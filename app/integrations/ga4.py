@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from app.integrations.conversion import Conversion
 from app.integrations.outbound import Outbound, Outcome, Skip
 from app.settings import get_settings
 
@@ -30,7 +31,7 @@ def fallback_client_id(seed: str) -> str:
     return f"{digest % 10**10}.{digest // 10**10 % 10**10}"
 
 
-def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[str, str], *, test: bool,
+def build(conversion: Conversion, settings: dict[str, str], secrets: dict[str, str], *, test: bool,
           now: datetime, delivery_id: str) -> Outbound:  # fmt: skip
     event_time = datetime.fromisoformat(conversion["event_time"])
     if now - event_time > MAX_AGE:
@@ -68,7 +69,7 @@ def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[st
     return Outbound("POST", f"{get_settings().ga4_base}/{path}?{query}", body, check_ok=_validated if test else None)
 
 
-def in_session(conversion: dict[str, Any], event_time: datetime, now: datetime) -> bool:
+def in_session(conversion: Conversion, event_time: datetime, now: datetime) -> bool:
     """Whether the event happened inside the checkout's GA session, so ``session_id`` may be sent.
 
     Only a purchase can: renewals and refunds happen without the buyer, days or weeks later. And only while the

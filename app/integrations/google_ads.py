@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 
 from app import runtime
+from app.integrations.conversion import Conversion
 from app.integrations.hashing import google_hash
-from app.integrations.outbound import Outbound, Refused, Skip
+from app.integrations.outbound import Outbound, Outcome, Refused, Skip
 from app.lib.csv_export import csv_text
 from app.settings import get_settings
 
@@ -64,7 +65,7 @@ def access_token(secrets: dict[str, str]) -> str:
     except httpx.HTTPError as error:
         raise Refused(f"Google's token endpoint could not be reached: {error}", outcome="retry") from error
     if response.status_code != 200:
-        outcome = "retry" if response.status_code >= 500 or response.status_code == 429 else "dead"
+        outcome: Outcome = "retry" if response.status_code >= 500 or response.status_code == 429 else "dead"
         try:
             data = response.json()
             detail = f"{data.get('error', '')}: {data.get('error_description', '')}"
@@ -119,7 +120,7 @@ def age_start(conversion: Mapping[str, Any], event_time: datetime) -> datetime:
     return event_time
 
 
-def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[str, str], *, test: bool,
+def build(conversion: Conversion, settings: dict[str, str], secrets: dict[str, str], *, test: bool,
           now: datetime, delivery_id: str) -> Outbound:  # fmt: skip
     """A conversion as one Data Manager event. A refund is an adjustment: the sale's event again, with the same
     ``transactionId`` and the value left after the refunds (``0`` once all is refunded); Google overwrites the

@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.integrations.conversion import Conversion
 from app.integrations.hashing import meta_hash
 from app.integrations.outbound import Outbound, Outcome, Skip
 from app.settings import get_settings
@@ -18,7 +19,7 @@ from app.settings import get_settings
 MAX_AGE = timedelta(days=7)
 
 
-def user_data(conversion: dict[str, Any]) -> dict[str, Any]:
+def user_data(conversion: Conversion) -> dict[str, Any]:
     """``user_data``: e-mail, phone and external id normalised and hashed (browser hashes pass through);
     IP, user agent, fbc and fbp as they are (Meta forbids hashing them)."""
     user = conversion.get("user") or {}
@@ -32,12 +33,13 @@ def user_data(conversion: dict[str, Any]) -> dict[str, Any]:
         if values:
             data[field] = values
     for key, name in (("ip", "client_ip_address"), ("user_agent", "client_user_agent"), ("fbc", "fbc"), ("fbp", "fbp")):
-        if user.get(key):
-            data[name] = user[key]
+        value = user.get(key)
+        if value:
+            data[name] = value
     return data
 
 
-def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[str, str], *, test: bool,
+def build(conversion: Conversion, settings: dict[str, str], secrets: dict[str, str], *, test: bool,
           now: datetime, delivery_id: str) -> Outbound:  # fmt: skip
     if conversion["kind"] == "refund":
         raise Skip("Meta has no refund event: refunds are netted in PaidSignal's own figures.")

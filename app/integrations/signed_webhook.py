@@ -10,8 +10,8 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
-from typing import Any
 
+from app.integrations.conversion import Conversion
 from app.integrations.outbound import Outbound
 
 MAX_AGE = timedelta(days=3)
@@ -33,7 +33,7 @@ def verify(secret: str, header: str, raw: bytes, *, now: int, tolerance: int = 3
     return any(k == "v1" and hmac.compare_digest(v, expected) for k, v in parts)
 
 
-def build(conversion: dict[str, Any], settings: dict[str, str], secrets: dict[str, str], *, test: bool,
+def build(conversion: Conversion, settings: dict[str, str], secrets: dict[str, str], *, test: bool,
           now: datetime, delivery_id: str) -> Outbound:  # fmt: skip
     user = dict(conversion.get("user") or {})
     # No clear e-mail or phone leaves PaidSignal: the receiver gets the same SHA-256 Meta would.

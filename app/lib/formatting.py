@@ -75,9 +75,9 @@ def format_amount(amount: Number, currency: str, locale: str, *, digits: int | N
     places = digits if digits is not None else (_UNKNOWN_CURRENCY_DIGITS if exponent is None else exponent)
     loc = _locale(locale)
     if not currency:
-        return _with_digits(loc.decimal_formats[None], places, places).apply(_decimal(amount), loc)
+        return str(_with_digits(loc.decimal_formats[None], places, places).apply(_decimal(amount), loc))
     pattern = _with_digits(loc.currency_formats["standard"], places, places)
-    return pattern.apply(_decimal(amount), loc, currency=currency.upper(), currency_digits=False)
+    return str(pattern.apply(_decimal(amount), loc, currency=currency.upper(), currency_digits=False))
 
 
 def format_money(amount_minor: Number, currency: str, locale: str) -> str:
@@ -91,7 +91,7 @@ def format_number(value: Number, locale: str, *, digits: int | None = None) -> s
     numbers show no decimals and others up to two (``2.5`` orders); ``digits`` fixes them."""
     loc = _locale(locale)
     least, most = (0, 2) if digits is None else (digits, digits)
-    return _with_digits(loc.decimal_formats[None], least, most).apply(_decimal(value), loc)
+    return str(_with_digits(loc.decimal_formats[None], least, most).apply(_decimal(value), loc))
 
 
 def format_percent(ratio: Number, locale: str, *, digits: int | None = 1) -> str:
@@ -99,7 +99,7 @@ def format_percent(ratio: Number, locale: str, *, digits: int | None = 1) -> str
     as many as needed, up to two (``0.3`` → ``30%``, ``0.125`` → ``12.5%``)."""
     loc = _locale(locale)
     least, most = (0, 2) if digits is None else (digits, digits)
-    return _with_digits(loc.percent_formats[None], least, most).apply(_decimal(ratio), loc)
+    return str(_with_digits(loc.percent_formats[None], least, most).apply(_decimal(ratio), loc))
 
 
 def format_ratio(value: Number, locale: str, *, digits: int = 2) -> str:

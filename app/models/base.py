@@ -10,12 +10,19 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, Table, inspect
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 _ALPHABET = string.ascii_lowercase + string.digits
 E = TypeVar("E", bound=StrEnum)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model, for bulk statements (SQLModel's classes do not declare ``__table__``)."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table), model
+    return table
 
 
 def utcnow() -> datetime:

@@ -18,7 +18,7 @@ def small(*children: rx.Component | str | rx.Var, **props: object) -> rx.Compone
     return rx.text(*children, size="1", color_scheme="gray", **props)
 
 
-def outcome_badge(outcome: rx.Var[str]) -> rx.Component:
+def outcome_badge(outcome: str | rx.Var[str]) -> rx.Component:
     return rx.badge(
         outcome,
         color_scheme=rx.match(outcome, *OUTCOME_COLORS.items(), "gray"),
@@ -55,7 +55,7 @@ def leases_table() -> rx.Component:
             "process (the next slot may run from its due time). A holder that died keeps its lease until it expires."
         ),
         rx.cond(
-            AdminJobsState.leases.length() == 0,  # type: ignore[attr-defined]
+            AdminJobsState.leases.length() == 0,
             small("No job has taken a lease yet.", id="leases-empty"),
             rx.table.root(
                 rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in LEASE_COLUMNS])),
@@ -132,7 +132,7 @@ def runs_table() -> rx.Component:
             id="runs-table",
         ),
         load_more_footer(
-            shown=AdminJobsState.runs.length(),  # type: ignore[attr-defined]
+            shown=AdminJobsState.runs.length(),
             total=AdminJobsState.total,
             noun="runs",
             has_more=AdminJobsState.has_more,
@@ -154,7 +154,7 @@ def runs_section() -> rx.Component:
         ),
         run_filters(),
         rx.cond(
-            AdminJobsState.runs.length() == 0,  # type: ignore[attr-defined]
+            AdminJobsState.runs.length() == 0,
             rx.cond(
                 AdminJobsState.filtered,
                 no_match_card("runs", AdminJobsState.clear_filters),

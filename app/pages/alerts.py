@@ -25,7 +25,7 @@ def rules_section() -> rx.Component:
         rx.hstack(
             rx.heading("Rules", size="4"),
             rx.spacer(),
-            rx.cond(AlertsState.can_edit_marketing & (AlertsState.rules.length() > 0), new_rule_button(id="new-rule")),  # type: ignore[attr-defined]
+            rx.cond(AlertsState.can_edit_marketing & (AlertsState.rules.length() > 0), new_rule_button(id="new-rule")),
             align="center",
             width="100%",
         ),
@@ -44,7 +44,7 @@ def rules_section() -> rx.Component:
         ),
         rx.cond(
             AlertsState.loaded,
-            rx.cond(AlertsState.rules.length() == 0, rules_empty(), rules_table()),  # type: ignore[attr-defined]
+            rx.cond(AlertsState.rules.length() == 0, rules_empty(), rules_table()),
             loading(),
         ),
         spacing="3",
@@ -69,7 +69,7 @@ def history_section() -> rx.Component:
         ),
         rx.cond(
             AlertsState.events_loaded,
-            rx.cond(AlertsState.events.length() == 0, history_empty(), history_table()),  # type: ignore[attr-defined]
+            rx.cond(AlertsState.events.length() == 0, history_empty(), history_table()),
             loading(),
         ),
         spacing="3",

@@ -213,7 +213,7 @@ def campaigns_page() -> rx.Component:
         filters(),
         rx.cond(
             CampaignsState.loaded,
-            rx.cond(CampaignsState.campaigns.length() == 0, empty_state(), campaigns_table()),  # type: ignore[attr-defined]
+            rx.cond(CampaignsState.campaigns.length() == 0, empty_state(), campaigns_table()),
             loading(),
         ),
         spacing="4",

@@ -148,7 +148,7 @@ def deliveries_table() -> rx.Component:
             id="deliveries-table",
         ),
         load_more_footer(
-            shown=ConversionsState.deliveries.length(),  # type: ignore[attr-defined]
+            shown=ConversionsState.deliveries.length(),
             total=ConversionsState.total,
             noun="conversions",
             has_more=ConversionsState.has_more,
@@ -304,7 +304,7 @@ def conversions_page() -> rx.Component:
         ),
         rx.cond(
             ConversionsState.loaded,
-            rx.cond(ConversionsState.deliveries.length() == 0, empty_state(), deliveries_table()),  # type: ignore[attr-defined]
+            rx.cond(ConversionsState.deliveries.length() == 0, empty_state(), deliveries_table()),
             loading(),
         ),
         export_form(),

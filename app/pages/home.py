@@ -76,7 +76,7 @@ def top_campaigns() -> rx.Component:
                 align="center",
             ),
             rx.cond(
-                DashboardState.campaigns.length() == 0,  # type: ignore[attr-defined]
+                DashboardState.campaigns.length() == 0,
                 rx.text("No campaign had traffic, orders or spend in this range.", size="2", color_scheme="gray"),
                 rx.table.root(
                     rx.table.header(

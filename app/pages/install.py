@@ -56,7 +56,7 @@ def install() -> rx.Component:
             ),
             rx.text(
                 "Allowed origins for this key: ",
-                rx.code(InstallState.origins.join(", ")),  # type: ignore[attr-defined]
+                rx.code(InstallState.origins.join(", ")),
                 size="2",
             ),
         ),

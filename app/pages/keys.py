@@ -122,7 +122,7 @@ def keys_page() -> rx.Component:
         created_key_callout(),
         create_form(),
         rx.cond(
-            KeysState.keys.length() == 0,  # type: ignore[attr-defined]
+            KeysState.keys.length() == 0,
             rx.text(
                 "No keys yet. Create a publishable key to install the pixel.", color_scheme="gray", id="keys-empty"
             ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from app import routes
 from app.components.charts import chart_card, dashboard_skeleton, range_picker
@@ -209,7 +210,7 @@ def table() -> rx.Component:
     )
 
 
-def replace_url_parameter(name: str, value: rx.Var[str]) -> rx.event.EventSpec:
+def replace_url_parameter(name: str, value: rx.Var[str]) -> EventSpec:
     """Write ``name=value`` into the address bar without a navigation (the page's data is not loaded again). A
     function compiled into the page: a script sent by the server would need eval(), which the policy refuses."""
     return rx.run_script(
@@ -246,7 +247,7 @@ def results() -> rx.Component:
             align="center",
         ),
         rx.cond(
-            ExplorerState.rows.length() == 0,  # type: ignore[attr-defined]
+            ExplorerState.rows.length() == 0,
             rx.callout("No data for these choices.", icon="info", color_scheme="gray", id="explorer-empty"),
         ),
         table(),

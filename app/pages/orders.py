@@ -3,6 +3,7 @@ payments, the Stripe timeline, the attribution snapshot and the conversions sent
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import reflex as rx
@@ -124,7 +125,7 @@ def orders_table() -> rx.Component:
             id="orders-table",
         ),
         load_more_footer(
-            shown=OrdersState.orders.length(),  # type: ignore[attr-defined]
+            shown=OrdersState.orders.length(),
             total=OrdersState.total,
             noun="orders",
             has_more=OrdersState.has_more,
@@ -178,7 +179,7 @@ def orders_page() -> rx.Component:
         ),
         rx.cond(
             OrdersState.loaded,
-            rx.cond(OrdersState.orders.length() == 0, empty_state(), orders_table()),  # type: ignore[attr-defined]
+            rx.cond(OrdersState.orders.length() == 0, empty_state(), orders_table()),
             loading(),
         ),
         spacing="4",
@@ -189,7 +190,7 @@ def orders_page() -> rx.Component:
 # --- one order -----------------------------------------------------------------------------------------------------
 
 
-def facts_grid(items: rx.Var[list[FactItem]], id: str) -> rx.Component:
+def facts_grid(items: rx.Var[Sequence[FactItem]], id: str) -> rx.Component:
     return rx.grid(
         rx.foreach(
             items,
@@ -397,7 +398,7 @@ def attribution_section() -> rx.Component:
         hint("What the order kept when checkout started; later visits never change it."),
         rx.text("Touches", weight="medium", size="2"),
         rx.cond(
-            OrderDetailState.touches.length() == 0,  # type: ignore[attr-defined]
+            OrderDetailState.touches.length() == 0,
             hint("No campaign touches for this visitor (a direct or untracked visit).", id="touches-empty"),
             simple_table(
                 ("When", "Source", "Medium", "utm_campaign", "Click id", "Campaign"),
@@ -482,7 +483,7 @@ def conversions_section() -> rx.Component:
             ".",
         ),
         rx.cond(
-            OrderDetailState.conversions.length() == 0,  # type: ignore[attr-defined]
+            OrderDetailState.conversions.length() == 0,
             conversions_empty(),
             rx.vstack(
                 rx.foreach(OrderDetailState.conversions, order_delivery),
@@ -510,7 +511,7 @@ def order_sections() -> rx.Component:
         section(
             "Payments and refunds",
             rx.cond(
-                OrderDetailState.payments.length() == 0,  # type: ignore[attr-defined]
+                OrderDetailState.payments.length() == 0,
                 hint("No payment yet: Stripe's signed webhook records it.", id="payments-empty"),
                 simple_table(
                     ("Kind", "Paid", "Amount", "Refunded", "Reference"),

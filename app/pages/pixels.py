@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import reflex as rx
+from reflex.vars import ArrayVar, ObjectVar
 
 from app import routes
 from app.components.forms import labelled, readonly_note, select_input
@@ -39,7 +41,7 @@ def text_field(label: str, name: str, *, hint: str = "", **props: Any) -> rx.Com
     )
 
 
-def provider_inputs(provider: str, prefix: str, defaults: rx.Var[dict[str, str]], *, editing: bool) -> rx.Component:
+def provider_inputs(provider: str, prefix: str, defaults: ObjectVar[dict[str, str]], *, editing: bool) -> rx.Component:
     """A provider's setting inputs, then its secret inputs (password fields, never pre-filled)."""
     fields = provider_fields(provider)
     settings = [
@@ -74,7 +76,7 @@ def provider_inputs(provider: str, prefix: str, defaults: rx.Var[dict[str, str]]
     )
 
 
-def provider_switch(provider: rx.Var[str], prefix: str, defaults: rx.Var[dict[str, str]], *, editing: bool) -> Any:
+def provider_switch(provider: rx.Var[str], prefix: str, defaults: ObjectVar[dict[str, str]], *, editing: bool) -> Any:
     return rx.match(
         provider,
         *[(p, provider_inputs(p, prefix, defaults, editing=editing)) for p in PROVIDERS],
@@ -83,7 +85,7 @@ def provider_switch(provider: rx.Var[str], prefix: str, defaults: rx.Var[dict[st
 
 
 def events_and_default(
-    prefix: str, events: rx.Var[list[str]], is_default: rx.Var[bool], test_mode: rx.Var[bool]
+    prefix: str, events: ArrayVar[Sequence[str]], is_default: rx.Var[bool], test_mode: rx.Var[bool]
 ) -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -94,7 +96,7 @@ def events_and_default(
                         rx.checkbox(
                             EVENT_LABELS.get(event, event),
                             name=f"{prefix}event_{event}",
-                            default_checked=events.contains(event),  # type: ignore[attr-defined]
+                            default_checked=events.contains(event),
                             class_name=f"{prefix}event-{event}",
                         )
                         for event in PIXEL_EVENTS
@@ -371,7 +373,7 @@ def pixels_page() -> rx.Component:
         rx.cond(
             PixelsState.loaded,
             rx.cond(
-                PixelsState.pixels.length() == 0,  # type: ignore[attr-defined]
+                PixelsState.pixels.length() == 0,
                 empty_state(),
                 rx.vstack(rx.foreach(PixelsState.pixels, pixel_card), spacing="3", width="100%", id="pixels-list"),
             ),

@@ -342,7 +342,7 @@ def spend_table() -> rx.Component:
             id="spend-table",
         ),
         load_more_footer(
-            shown=SpendState.rows.length(),  # type: ignore[attr-defined]
+            shown=SpendState.rows.length(),
             total=SpendState.total,
             noun="rows",
             has_more=SpendState.has_more,
@@ -393,7 +393,7 @@ def stored_section() -> rx.Component:
         ),
         rx.cond(
             SpendState.loaded,
-            rx.cond(SpendState.rows.length() == 0, empty_state(), spend_table()),  # type: ignore[attr-defined]
+            rx.cond(SpendState.rows.length() == 0, empty_state(), spend_table()),
             loading(),
         ),
         spacing="3",

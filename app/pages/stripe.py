@@ -310,7 +310,7 @@ def catalogue_card() -> rx.Component:
                 color_scheme="gray",
             ),
             rx.cond(
-                StripeState.prices.length() == 0,  # type: ignore[attr-defined]
+                StripeState.prices.length() == 0,
                 rx.text("No active prices in Stripe yet.", size="2", color_scheme="gray", id="prices-empty"),
                 rx.table.root(
                     rx.table.header(

@@ -164,7 +164,7 @@ def team_page() -> rx.Component:
             id="members-table",
         ),
         rx.cond(
-            TeamState.invites.length() > 0,  # type: ignore[attr-defined]
+            TeamState.invites.length() > 0,
             rx.vstack(
                 rx.heading("Pending invitations", size="3"),
                 rx.table.root(

@@ -137,7 +137,7 @@ def create_account(*, session: Session, owner: User, name: str, timezone: str = 
     session.add(account)
     session.flush()
     assert account.id is not None and owner.id is not None
-    session.add(Membership(account_id=account.id, user_id=owner.id, role=Role.OWNER.value))
+    session.add(Membership(account_id=account.id, user_id=owner.id, role=Role.OWNER))
     session.flush()
     return account
 

@@ -443,13 +443,13 @@ def _load(actor: Actor, question: Question) -> tuple[_Answer, list[dict[str, Any
             raise NotFound("No such question in this conversation.", field="question")
         # Claim the answer: one run per question, even if the page (or a crafted client) asks twice at once.
         with write_lock:
-            claimed = session.execute(
+            claimed = session.exec(
                 update(ConversationMessage)
                 .where(col(ConversationMessage.id) == answer_row.id, col(ConversationMessage.status) == "streaming")
                 .values(status=ANSWERING)
             )
             session.commit()
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if claimed.rowcount != 1:
             raise Conflict("This question has already been answered.", field="question")
         history: list[dict[str, Any]] = []
         for m in rows:

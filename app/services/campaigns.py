@@ -1,4 +1,5 @@
-"""Campaigns and their versions: drafts, publishing, diffs, rollback, listing, and matching sessions to versions.
+"""Campaigns and their versions: drafts, publishing, diffs, rollback and listing (matching sessions to versions is
+``services/campaign_matching``).
 
 A version is an immutable snapshot of a campaign's config. Editing changes the campaign's draft; publishing the
 draft makes it version N+1. Sessions are tagged with the campaign and the version active when they started.
@@ -6,16 +7,14 @@ draft makes it version N+1. Sessions are tagged with the campaign and the versio
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import event, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app import runtime
@@ -28,7 +27,8 @@ from app.services.currency import CURRENCY_CODES, currency_exponent
 from app.services.errors import Conflict, NotFound, ValidationFailed, validation_failed
 from app.services.paging import check_page_number
 from app.services.permissions import Actor, Permission, require
-from app.settings import get_settings
+
+E = TypeVar("E", bound=StrEnum)
 
 CHANNEL_GROUP_LABELS: dict[str, str] = {
     ChannelGroup.PAID_SOCIAL: "Paid social",
@@ -41,7 +41,7 @@ CHANNEL_GROUP_LABELS: dict[str, str] = {
     ChannelGroup.OTHER: "Other",
 }
 # The group a new campaign starts in, by platform (the migration that added groups mapped existing campaigns so).
-DEFAULT_CHANNEL_GROUP: dict[str, str] = {
+DEFAULT_CHANNEL_GROUP: dict[str, ChannelGroup] = {
     Channel.META: ChannelGroup.PAID_SOCIAL,
     Channel.TIKTOK: ChannelGroup.PAID_SOCIAL,
     Channel.GOOGLE: ChannelGroup.PAID_SEARCH,
@@ -50,9 +50,9 @@ DEFAULT_CHANNEL_GROUP: dict[str, str] = {
 }
 
 
-def default_channel_group(channel: str) -> str:
+def default_channel_group(channel: str) -> ChannelGroup:
     """The channel group a campaign on this platform starts in (``other`` for an unknown platform)."""
-    return str(DEFAULT_CHANNEL_GROUP.get(channel, ChannelGroup.OTHER))
+    return DEFAULT_CHANNEL_GROUP.get(channel, ChannelGroup.OTHER)
 
 
 # The names the assistant's tools and older callers use.
@@ -274,9 +274,9 @@ def _priority(priority: int) -> int:
     return priority
 
 
-def _enum(enum: type[StrEnum], value: str, field: str) -> str:
+def _enum(enum: type[E], value: str, field: str) -> E:
     try:
-        return enum(value).value
+        return enum(value)
     except ValueError as error:
         raise ValidationFailed(f"{field} must be one of {', '.join(e.value for e in enum)}.", field=field) from error
 
@@ -344,7 +344,7 @@ def create_campaign(
         channel_group=default_channel_group(platform)
         if channel_group is None
         else _enum(ChannelGroup, channel_group, "channel_group"),
-        status=CampaignStatus.DRAFT.value,
+        status=CampaignStatus.DRAFT,
         priority=_priority(priority),
         draft_config=parse_config(config or {}).model_dump(mode="json"),
         draft_updated_at=utcnow(),
@@ -412,7 +412,7 @@ def _publish(session: Session, actor: Actor, campaign: Campaign, config: dict[st
     version = CampaignVersion(
         public_id=new_public_id("cv"),
         account_id=campaign.account_id,
-        campaign_id=campaign.id,  # type: ignore[arg-type]
+        campaign_id=campaign.id,  # type: ignore[arg-type]  # a stored row's id is set; the column is Optional only before insert
         number=int(last or 0) + 1,
         config=parse_config(config).model_dump(mode="json"),
         change_note=note.strip()[:2000],
@@ -425,7 +425,7 @@ def _publish(session: Session, actor: Actor, campaign: Campaign, config: dict[st
     campaign.draft_config = None
     campaign.updated_at = utcnow()
     if campaign.status == CampaignStatus.DRAFT:
-        campaign.status = CampaignStatus.ACTIVE.value
+        campaign.status = CampaignStatus.ACTIVE
     session.add(campaign)
     session.flush()
     runtime.current().campaign_matchers.clear_after_commit(session)
@@ -593,97 +593,3 @@ def diff_versions(
     if missing:
         raise NotFound(f"Version v{missing[0]} not found.")
     return diff_configs(versions[from_number].config, versions[to_number].config, locale)
-
-
-# --- matching sessions to versions -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    campaign_id: int
-    priority: int
-    versions: list[tuple[datetime, int, list[Rule]]]  # (published_at, version id, rules), oldest first
-
-
-@dataclass(frozen=True)
-class Match:
-    campaign_id: int | None
-    version_id: int | None
-
-
-UNMATCHED = Match(None, None)
-
-
-class Matcher:
-    """Evaluates active campaigns in priority order; within one, the rules of the version active when the session
-    started, in order. The first rule that matches wins; no match is the "unmatched" bucket."""
-
-    def __init__(self, candidates: list[_Candidate]) -> None:
-        self.candidates = sorted(candidates, key=lambda c: (c.priority, c.campaign_id))
-
-    def match(self, facts: dict[str, str | None], started_at: datetime) -> Match:
-        for candidate in self.candidates:
-            active = None
-            for published_at, version_id, rules in candidate.versions:
-                if published_at <= started_at:
-                    active = (version_id, rules)
-            if active and any(rule.matches(facts) for rule in active[1]):
-                return Match(candidate.campaign_id, active[0])
-        return UNMATCHED
-
-
-def load_matcher(session: Session, account_id: int) -> Matcher:
-    rows = session.exec(
-        select(Campaign.id, Campaign.priority, CampaignVersion.id, CampaignVersion.published_at, CampaignVersion.config)
-        .join(CampaignVersion, col(CampaignVersion.campaign_id) == col(Campaign.id))
-        .where(Campaign.account_id == account_id, Campaign.status == CampaignStatus.ACTIVE.value)
-        .order_by(col(CampaignVersion.published_at))
-    ).all()
-    by_campaign: dict[int, _Candidate] = {}
-    for campaign_id, priority, version_id, published_at, config in rows:
-        candidate = by_campaign.setdefault(campaign_id, _Candidate(campaign_id, priority, []))
-        candidate.versions.append((published_at, version_id, CampaignConfig.model_validate(config).matching_rules))
-    return Matcher(list(by_campaign.values()))
-
-
-class MatcherCache:
-    """Matchers per account for the ingest path; cleared here on publish or status change, and trusted for
-    KEY_CACHE_SECONDS in other processes."""
-
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[float, Matcher]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, session: Session, account_id: int) -> Matcher:
-        with self._lock:
-            entry = self._entries.get(account_id)
-        if entry is not None and entry[0] > time.monotonic():
-            return entry[1]
-        matcher = load_matcher(session, account_id)
-        with self._lock:
-            self._entries[account_id] = (time.monotonic() + get_settings().key_cache_seconds, matcher)
-        return matcher
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def clear_after_commit(self, session: Session) -> None:
-        """Clear now and again once the change is committed, so no reader caches the state before it."""
-        self.clear()
-        event.listen(session, "after_commit", lambda _session: self.clear(), once=True)
-
-
-def session_facts(row: dict[str, Any]) -> dict[str, str | None]:
-    """What rules look at in a session: UTM values, the landing path and the click-id type."""
-    landing = row.get("landing_url") or ""
-    click_type = next((name for name in CLICK_ID_TYPES if row.get(name)), None)
-    return {
-        "utm_campaign": row.get("utm_campaign"),
-        "utm_source": row.get("utm_source"),
-        "utm_medium": row.get("utm_medium"),
-        "utm_content": row.get("utm_content"),
-        "utm_term": row.get("utm_term"),
-        "landing_path": urlsplit(landing).path or None if landing else None,
-        "click_id_type": click_type,
-    }

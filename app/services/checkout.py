@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import StripeCallFailed
-from app.models import Order, StripePrice, Visitor, VisitSession
+from app.models import Order, OrderMode, StripePrice, Visitor, VisitSession
 from app.models.base import new_public_id, utcnow
 from app.services import attribution, ratelimit
 from app.services.errors import Conflict, ValidationFailed, validation_failed
@@ -257,11 +257,11 @@ def _click_data(session: Session, account_id: int, request: CheckoutRequest) -> 
         visit = session.exec(query.order_by(col(VisitSession.last_event_at).desc()).limit(1)).first()
 
     def pick(name: str) -> str | None:
-        given = getattr(request, name, None)
+        given: str | None = getattr(request, name, None)
         if given:
             return given
         for source in (visit, visitor):
-            value = getattr(source, name, None) if source is not None else None
+            value: str | None = getattr(source, name, None) if source is not None else None
             if value:
                 return value
         return None
@@ -357,7 +357,7 @@ def _create_order(
         public_id=public_id,
         account_id=identity.account_id,
         request_key=key,
-        mode=request.mode,
+        mode=OrderMode(request.mode),
         currency=prices[0][1].currency,
         amount_expected=expected,
         items=[

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.integrations import ga4, google_ads, meta_capi, signed_webhook
+from app.integrations.conversion import stored_conversion
 from app.integrations.hashing import hash_self_test, is_hashed
 from app.models import ConversionDelivery, Event, Order, Provider, VisitSession
 from app.models.base import utcnow
@@ -124,7 +125,7 @@ def _sent_body(session: Session, delivery: ConversionDelivery) -> dict[str, Any]
 
 
 def checklist(*, session: Session, delivery: ConversionDelivery, now: datetime | None = None) -> list[CheckItem]:
-    conversion = delivery.conversion
+    conversion = stored_conversion(delivery.conversion)
     provider = delivery.provider
     user = conversion.get("user") or {}
     items: list[CheckItem] = []

@@ -16,14 +16,13 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import ModuleType
-from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.db import get_engine, write_lock, writing
 from app.integrations import ga4, google_ads, meta_capi, outbound, signed_webhook
+from app.integrations.conversion import Conversion, ConversionProvider, stored_conversion
 from app.integrations.outbound import Answer, Refused, Skip
 from app.models import AttemptOutcome, ConversionDelivery, DeliveryAttempt, DeliveryStatus, Pixel, Provider
 from app.models.base import utcnow
@@ -35,7 +34,7 @@ from app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-PROVIDERS: dict[str, ModuleType] = {
+PROVIDERS: dict[str, ConversionProvider] = {
     Provider.META.value: meta_capi,
     Provider.GA4.value: ga4,
     Provider.GOOGLE_ADS.value: google_ads,
@@ -59,7 +58,8 @@ def backoff_seconds(attempts: int, *, retry_after: float | None = None) -> float
     """Exponential backoff with jitter (half to full of base·2ⁿ, capped); a provider's ``Retry-After`` wins when
     it asks for longer."""
     settings = get_settings()
-    ceiling = min(settings.conversions_retry_max_seconds, settings.conversions_retry_base_seconds * 2 ** (attempts - 1))
+    doubled = settings.conversions_retry_base_seconds * 2.0 ** (attempts - 1)
+    ceiling = min(settings.conversions_retry_max_seconds, doubled)
     delay = ceiling * random.uniform(0.5, 1.0)
     if retry_after is not None:
         delay = max(delay, min(retry_after, settings.conversions_retry_max_seconds))
@@ -87,15 +87,14 @@ def claim(*, holder: str, limit: int = 200, now: datetime | None = None) -> list
                 .values(lease_holder=holder, lease_until=until)
             )
             session.commit()
-        return list(
-            session.exec(
-                select(ConversionDelivery.id).where(
-                    col(ConversionDelivery.id).in_(candidates),
-                    ConversionDelivery.lease_holder == holder,
-                    ConversionDelivery.lease_until == until,
-                )
-            ).all()
-        )
+        leased = session.exec(
+            select(ConversionDelivery.id).where(
+                col(ConversionDelivery.id).in_(candidates),
+                ConversionDelivery.lease_holder == holder,
+                ConversionDelivery.lease_until == until,
+            )
+        ).all()
+        return [delivery_id for delivery_id in leased if delivery_id is not None]
 
 
 def send_due(*, holder: str, limit: int = 200) -> SendReport:
@@ -172,8 +171,8 @@ def send_one(delivery_id: int, *, holder: str) -> str:
         number = delivery.attempts + 1
         try:
             request = module.build(
-                delivery.conversion, dict(pixel.settings), pixel_credentials(pixel), test=delivery.test, now=now,
-                delivery_id=delivery.public_id,
+                stored_conversion(delivery.conversion), dict(pixel.settings), pixel_credentials(pixel),
+                test=delivery.test, now=now, delivery_id=delivery.public_id,
             )  # fmt: skip
         except Skip as skip:
             with writing(session):
@@ -255,7 +254,7 @@ def _start_attempt(
     session: Session, delivery: ConversionDelivery, number: int, holder: str, request: dict[str, object]
 ) -> DeliveryAttempt:
     attempt = DeliveryAttempt(
-        delivery_id=delivery.id,  # type: ignore[arg-type]
+        delivery_id=delivery.id,  # type: ignore[arg-type]  # a stored row's id is set; the column is Optional only before insert
         account_id=delivery.account_id,
         number=number,
         holder=holder,
@@ -276,7 +275,7 @@ def _record(
     attempt.response_status = answer.status
     attempt.response_body = answer.body
     attempt.message = answer.message[:2000]
-    attempt.outcome = answer.outcome
+    attempt.outcome = AttemptOutcome(answer.outcome)
     session.add(attempt)
     if answer.outcome == "sent":
         delivery.sent_at = utcnow()
@@ -323,7 +322,7 @@ def _finish(session: Session, delivery: ConversionDelivery, holder: str, status:
             updated_at=utcnow(),
         )
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         session.rollback()
         log.warning("lost the lease of delivery %s before recording %s", delivery.id, status)
         return "lost"
@@ -379,7 +378,7 @@ def send_test(*, session: Session, actor: Actor, pixel_public_id: str) -> TestRe
 TEST_LABEL = "PaidSignal test event (not a sale)"
 
 
-def sample_conversion(now: datetime) -> dict[str, Any]:
+def sample_conversion(now: datetime) -> Conversion:
     """A made-up 1.00 EUR purchase for test sends (no real buyer data), named as a test everywhere."""
     stamp = int(now.timestamp())
     return {

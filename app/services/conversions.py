@@ -18,6 +18,7 @@ from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, func, select
 
 from app import runtime
+from app.integrations.conversion import CampaignCredit, Conversion, ConversionLine
 from app.integrations.google_ads import CLICK_ID_PRECEDENCE, click_conversions_csv, click_id
 from app.lib.formatting import format_money, to_major
 from app.models import (
@@ -73,7 +74,7 @@ def major(amount: int, currency: str) -> float:
     return float(to_major(amount, currency))
 
 
-def _items(session: Session, order: Order) -> list[dict[str, Any]]:
+def _items(session: Session, order: Order) -> list[ConversionLine]:
     prices = [str(item.get("price")) for item in order.items]
     names = dict(
         session.exec(
@@ -87,15 +88,15 @@ def _items(session: Session, order: Order) -> list[dict[str, Any]]:
         ).all()
     )
     return [
-        {
+        ConversionLine(
             # The price id, as pixel.js's purchase helper uses for the browser's fbq/gtag items: one id space.
-            "id": str(item.get("price")),
-            "product_id": item.get("product"),
-            "name": names.get(str(item.get("price")), ""),
-            "quantity": int(item.get("quantity") or 1),
-            "unit_amount": item.get("unit_amount"),
-            "price": major(int(item.get("unit_amount") or 0), order.currency),
-        }
+            id=str(item.get("price")),
+            product_id=item.get("product"),
+            name=names.get(str(item.get("price")), ""),
+            quantity=int(item.get("quantity") or 1),
+            unit_amount=item.get("unit_amount"),
+            price=major(int(item.get("unit_amount") or 0), order.currency),
+        )
         for item in order.items
     ]
 
@@ -126,10 +127,10 @@ def build_conversion(
     at: datetime,
     partial: bool = False,
     invoice: str | None = None,
-    items: list[dict[str, Any]] | None = None,
+    items: list[ConversionLine] | None = None,
     hashed: dict[str, list[str]] | None = None,
     refund: RefundFacts | None = None,
-) -> dict[str, Any]:
+) -> Conversion:
     """The one internal conversion every provider's serializer reads (stored with each delivery as JSON).
     ``items`` and ``hashed`` may be passed in when one order builds several conversions; a refund's ``items`` are
     the ones it returned (see ``refunded_units``), and ``refund`` what is left of the sale it refunds."""
@@ -137,12 +138,12 @@ def build_conversion(
     last = ((snapshot.get("models") or {}).get("last_touch") or [{}])[0]
     credits = {
         model: [
-            {"campaign": c.get("campaign"), "campaign_version": c.get("campaign_version"), "share": c.get("share")}
+            CampaignCredit(campaign=c.get("campaign"), campaign_version=c.get("campaign_version"), share=c.get("share"))
             for c in entries
         ]
         for model, entries in (snapshot.get("models") or {}).items()
     }
-    conversion: dict[str, Any] = {
+    conversion: Conversion = {
         "kind": kind.value,
         "order_id": order.public_id,
         "event_id": event_id,
@@ -183,12 +184,10 @@ def build_conversion(
         "credits": credits,
     }
     if refund is not None:
-        conversion.update(
-            remaining=refund.remaining,
-            remaining_value=major(refund.remaining, currency),
-            sale_time=refund.sale_time.isoformat(),
-            items_note=refund.items_note,
-        )
+        conversion["remaining"] = refund.remaining
+        conversion["remaining_value"] = major(refund.remaining, currency)
+        conversion["sale_time"] = refund.sale_time.isoformat()
+        conversion["items_note"] = refund.items_note
     return conversion
 
 
@@ -217,7 +216,7 @@ def click_time(snapshot: dict[str, Any]) -> str | None:
     return str(max(same_kind, key=datetime.fromisoformat)) if same_kind else None
 
 
-def refunded_units(items: list[dict[str, Any]], left: list[int], amount: int) -> list[int] | None:
+def refunded_units(items: list[ConversionLine], left: list[int], amount: int) -> list[int] | None:
     """How many units of each line a refund of ``amount`` (minor units) returned, when the amount says so
     unambiguously; else None.
 
@@ -245,7 +244,7 @@ def refunded_units(items: list[dict[str, Any]], left: list[int], amount: int) ->
 class _Owed:
     kind: ConversionKind
     source_key: str
-    conversion: dict[str, Any]
+    conversion: Conversion
     at: datetime
 
 
@@ -256,12 +255,12 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
     payments = session.exec(select(Payment).where(Payment.order_id == order.id).order_by(col(Payment.id))).all()
     first = next((p for p in payments if p.kind in {"one_off", "first"}), None)
     owed: list[_Owed] = []
-    parts = {"items": _items(session, order), "hashed": _browser_hashes(session, order)}
+    items, hashed = _items(session, order), _browser_hashes(session, order)
     if first is not None:
         at = order.paid_at or first.paid_at
         conversion = build_conversion(
             session, order, kind=ConversionKind.PURCHASE, transaction_id=order.public_id, event_id=order.event_id,
-            amount=first.amount, currency=first.currency, at=at, invoice=first.invoice_id, **parts,
+            amount=first.amount, currency=first.currency, at=at, invoice=first.invoice_id, items=items, hashed=hashed,
         )  # fmt: skip
         owed.append(_Owed(ConversionKind.PURCHASE, order.public_id, conversion, at))
     # Per payment: its transaction id, amount and time (the sale a refund of it restates).
@@ -276,7 +275,7 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
         conversion = build_conversion(
             session, order, kind=ConversionKind.RENEWAL, transaction_id=transaction,
             event_id=f"{order.event_id}.{payment.stripe_key}", amount=payment.amount, currency=payment.currency,
-            at=payment.paid_at, invoice=payment.invoice_id, **parts,
+            at=payment.paid_at, invoice=payment.invoice_id, items=items, hashed=hashed,
         )  # fmt: skip
         owed.append(_Owed(ConversionKind.RENEWAL, payment.stripe_key, conversion, payment.paid_at))
     refunds = session.exec(select(Refund).where(Refund.order_id == order.id).order_by(col(Refund.id))).all()
@@ -289,9 +288,9 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
         refunded[transaction] += refund.amount
         # Partial while money is left on the transaction; the refund that completes it is a full refund.
         partial = refunded[transaction] < paid
-        quantities = left.setdefault(transaction, [int(item["quantity"]) for item in parts["items"]])
+        quantities = left.setdefault(transaction, [int(item["quantity"]) for item in items])
         # Items only when the amount is whole units (GA4 would otherwise count items as refunded that were not).
-        returned = refunded_units(parts["items"], quantities, refund.amount)
+        returned = refunded_units(items, quantities, refund.amount)
         note = ""
         if returned is None:
             note = (
@@ -301,11 +300,13 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
             )
             returned = [0] * len(quantities)
         quantities[:] = [q - r for q, r in zip(quantities, returned, strict=True)]
-        returned_items = [{**item, "quantity": r} for item, r in zip(parts["items"], returned, strict=True) if r]
+        returned_items: list[ConversionLine] = [
+            {**item, "quantity": r} for item, r in zip(items, returned, strict=True) if r
+        ]
         conversion = build_conversion(
             session, order, kind=ConversionKind.REFUND, transaction_id=transaction,
             event_id=f"{order.event_id}.refund.{refund.id}", amount=refund.amount, currency=refund.currency,
-            at=refund.refunded_at, partial=partial, hashed=parts["hashed"], items=returned_items,
+            at=refund.refunded_at, partial=partial, hashed=hashed, items=returned_items,
             refund=RefundFacts(max(0, paid - refunded[transaction]), sold_at, note),
         )  # fmt: skip
         owed.append(_Owed(ConversionKind.REFUND, f"re{refund.id}", conversion, refund.refunded_at))
@@ -346,13 +347,13 @@ def enqueue_for_order(*, session: Session, order: Order) -> int:
                     pixel_id=pixel.id,
                     pixel_name=pixel.name,
                     provider=pixel.provider,
-                    kind=item.kind.value,
+                    kind=item.kind,
                     dedup_key=key,
                     campaign_id=order.campaign_id,
-                    conversion=item.conversion,
+                    conversion=dict(item.conversion),
                     event_time=item.at,
                     test=pixel.test_mode,
-                    status=DeliveryStatus.SKIPPED.value if reason else DeliveryStatus.PENDING.value,
+                    status=DeliveryStatus.SKIPPED if reason else DeliveryStatus.PENDING,
                     reason=reason or "",
                     next_attempt_at=now,
                     created_at=now,
@@ -374,7 +375,7 @@ def replay(*, session: Session, actor: Actor, delivery_public_id: str) -> Delive
         raise ValidationFailed(
             f"Only dead or retrying deliveries can be sent again; this one is {delivery.status}.", field="delivery"
         )
-    delivery.status = DeliveryStatus.PENDING.value
+    delivery.status = DeliveryStatus.PENDING
     delivery.reason = "Sent again on request."
     delivery.next_attempt_at = utcnow()
     delivery.updated_at = utcnow()

@@ -41,7 +41,8 @@ def parse_major(text: str, currency: str) -> int:
     if len(fraction) > exponent:
         places = "no decimals" if exponent == 0 else f"at most {exponent} decimals"
         raise ValidationFailed(f"{currency.upper()} amounts take {places}.", field="amount")
-    return int(whole) * 10**exponent + (int(fraction.ljust(exponent, "0")) if exponent else 0)
+    scale: int = 10**exponent  # exponent >= 0
+    return int(whole) * scale + (int(fraction.ljust(exponent, "0")) if exponent else 0)
 
 
 def format_major(amount: int, currency: str) -> str:

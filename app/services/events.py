@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -125,7 +126,7 @@ def list_events(
 
 
 def with_campaigns(
-    session: Session, account_id: int, events: list[Event], views: list[dict[str, Any]]
+    session: Session, account_id: int, events: Sequence[Event], views: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Add to each event's view what its session matched when it started: ``campaign_match`` (``matched``,
     ``unmatched``: it came with UTM parameters or a click id no campaign's rules took, ``direct``: it came without),

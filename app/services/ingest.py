@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from app import runtime
 from app.models import Event, EventSource
-from app.models.base import utcnow
+from app.models.base import table_of, utcnow
 from app.services import ratelimit, usage
 from app.services import sessions as session_service
 from app.services.errors import ValidationFailed
@@ -208,7 +208,7 @@ def _client(event: EventIn, ctx: IngestContext) -> dict[str, str | None]:
     return {"user_agent": agent[:512] or None, "ip": ip[:64] or None}
 
 
-_EVENT_COLUMNS = [c.name for c in Event.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+_EVENT_COLUMNS = [c.name for c in table_of(Event).columns if c.name != "id"]
 
 
 # --- record: the group-commit writer ----------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def write_requests(session: Session, account_id: int, requests: list[list[dict[s
         session_service.infer_sessions(session, account_id, carriers)
         for row, carrier in zip(tracked, carriers, strict=True):
             row["session_key"] = carrier.session_key
-        session_service.insert_rows(session, Event.__table__, fresh)  # type: ignore[attr-defined]
+        session_service.insert_rows(session, table_of(Event), fresh)
         session_service.apply_events(session, account_id, carriers)
         usage.count_stored_events(session, account_id, [row["received_at"] for row in tracked])
     return outcomes
@@ -366,7 +366,8 @@ def _resolve(
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(outcome)  # type: ignore[arg-type]
+            assert outcome is not None, "a request is answered with an outcome or an error"
+            future.set_result(outcome)
     except InvalidStateError:
         pass
 

@@ -67,8 +67,8 @@ def acquire_lease(*, session: Session, name: str, holder: str, ttl_seconds: int,
     )
     if due_only:
         query = query.where(col(JobLease.due_at).is_(None) | (col(JobLease.due_at) <= now))
-    taken = session.execute(query.values(holder=holder, acquired_at=now, expires_at=expires))
-    if taken.rowcount == 1:  # type: ignore[attr-defined]
+    taken = session.exec(query.values(holder=holder, acquired_at=now, expires_at=expires))
+    if taken.rowcount == 1:
         session.commit()
         return True
     session.commit()
@@ -85,13 +85,13 @@ def acquire_lease(*, session: Session, name: str, holder: str, ttl_seconds: int,
 
 def renew_lease(*, session: Session, name: str, holder: str, ttl_seconds: int) -> bool:
     """Extend our lease; False when it was lost (it expired and another process took it)."""
-    renewed = session.execute(
+    renewed = session.exec(
         update(JobLease)
         .where(col(JobLease.name) == name, col(JobLease.holder) == holder)
         .values(expires_at=utcnow() + timedelta(seconds=ttl_seconds))
     )
     session.commit()
-    return renewed.rowcount == 1  # type: ignore[attr-defined]
+    return renewed.rowcount == 1
 
 
 def slot_end(moment: datetime, every_seconds: int) -> datetime:
@@ -118,7 +118,7 @@ def start_run(*, session: Session, job_name: str, holder: str, started_at: datet
 def mark_interrupted(*, session: Session, job_name: str, holder: str) -> int:
     """Runs of ``job_name`` still marked running by another holder: called by the process that just took the job's
     lease, so their holder's lease expired (it died, or lost the lease and will record ``lease_lost`` itself)."""
-    result = session.execute(
+    result = session.exec(
         update(JobRun)
         .where(
             col(JobRun.job_name) == job_name, col(JobRun.outcome) == JobOutcome.RUNNING, col(JobRun.holder) != holder
@@ -126,7 +126,7 @@ def mark_interrupted(*, session: Session, job_name: str, holder: str) -> int:
         .values(outcome=JobOutcome.INTERRUPTED, finished_at=utcnow(), detail="its process stopped before the run ended")
     )
     session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 def end_run(
@@ -259,7 +259,7 @@ def _run_rows(session: Session, runs: list[JobRun]) -> list[JobRunRow]:
 def purge_expired_sessions(*, session: Session, older_than_days: int = 30) -> int:
     """Delete browser sessions that ended (expired or revoked) more than ``older_than_days`` ago."""
     cutoff = utcnow() - timedelta(days=older_than_days)
-    result = session.execute(
+    result = session.exec(
         delete(AuthSession).where((col(AuthSession.expires_at) < cutoff) | (col(AuthSession.revoked_at) < cutoff))
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)

@@ -125,18 +125,22 @@ def create_key(
                 field="origins",
             )
         plaintext = PUBLISHABLE_PREFIX + _random(24)
-        row = ApiKey(lookup=plaintext, secret_hash="")
+        lookup, secret_hash = plaintext, ""
     else:
         if allowed:
             raise ValidationFailed("Secret keys are for servers and take no origins.", field="origins")
         plaintext = SECRET_PREFIX + _random(40)
-        row = ApiKey(lookup=plaintext[:_LOOKUP_LENGTH], secret_hash=hmac_hex(KeyPurpose.API_KEY_PEPPER, plaintext))
-    row.public_id = new_public_id("key")
-    row.account_id = actor.account_id
-    row.kind = key_kind.value
-    row.label = label
-    row.allowed_origins = allowed
-    row.created_by_user_id = actor.user_id
+        lookup, secret_hash = plaintext[:_LOOKUP_LENGTH], hmac_hex(KeyPurpose.API_KEY_PEPPER, plaintext)
+    row = ApiKey(
+        public_id=new_public_id("key"),
+        account_id=actor.account_id,
+        kind=key_kind,
+        label=label,
+        lookup=lookup,
+        secret_hash=secret_hash,
+        allowed_origins=allowed,
+        created_by_user_id=actor.user_id,
+    )
     session.add(row)
     session.flush()
     return CreatedKey(row=_row(row), plaintext=plaintext)

@@ -38,7 +38,7 @@ MAX_PAGE = MAX_LIMIT
 
 # Payment progress only moves up this ladder. Paid outranks failed and expired: if Stripe says money arrived (a
 # card retried after a decline), it arrived.
-_RANK: dict[str, int] = {
+_RANK: dict[OrderStatus, int] = {
     OrderStatus.CREATED: 0,
     OrderStatus.PENDING: 1,
     OrderStatus.FAILED: 2,
@@ -48,18 +48,18 @@ _RANK: dict[str, int] = {
 STATUSES = tuple(s.value for s in OrderStatus)
 
 
-def payment_status(order: Order) -> str:
+def payment_status(order: Order) -> OrderStatus:
     """The order's position on the payment ladder (a refunded order is paid)."""
     return order.status if order.status in _RANK else OrderStatus.PAID
 
 
-def display_status(base: str, amount_paid: int, amount_refunded: int) -> str:
+def display_status(base: OrderStatus, amount_paid: int, amount_refunded: int) -> OrderStatus:
     if base != OrderStatus.PAID or amount_refunded <= 0:
         return base
     return OrderStatus.REFUNDED if amount_refunded >= amount_paid else OrderStatus.PARTIALLY_REFUNDED
 
 
-def advance(order: Order, candidate: str, at: datetime) -> str | None:
+def advance(order: Order, candidate: OrderStatus, at: datetime) -> str | None:
     """Move the order to ``candidate`` if that is further along; returns "old → new" when the status changed."""
     base = payment_status(order)
     if _RANK[candidate] > _RANK[base]:
@@ -69,7 +69,7 @@ def advance(order: Order, candidate: str, at: datetime) -> str | None:
     return settle(order, base, at)
 
 
-def settle(order: Order, base: str | None = None, at: datetime | None = None) -> str | None:
+def settle(order: Order, base: OrderStatus | None = None, at: datetime | None = None) -> str | None:
     """Recompute the shown status from the payment status and the amounts; "old → new" when it changed."""
     new = display_status(base or payment_status(order), order.amount_paid, order.amount_refunded)
     if new == order.status:
@@ -163,8 +163,8 @@ def _product_names(session: Session, account_id: int, orders: list[Order]) -> di
         select(StripePrice.stripe_id, StripeProduct.name)
         .join(
             StripeProduct,
-            (StripeProduct.account_id == StripePrice.account_id)
-            & (StripeProduct.stripe_id == StripePrice.product_stripe_id),
+            (col(StripeProduct.account_id) == col(StripePrice.account_id))
+            & (col(StripeProduct.stripe_id) == col(StripePrice.product_stripe_id)),
         )
         .where(StripePrice.account_id == account_id, col(StripePrice.stripe_id).in_(price_ids))
     ).all()

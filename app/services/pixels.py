@@ -235,7 +235,7 @@ def create_pixel(
     pixel = Pixel(
         public_id=new_public_id("px"),
         account_id=actor.account_id,
-        provider=kind.value,
+        provider=kind,
         name=name[:120],
         settings=_clean_settings(kind, settings),
         credentials_encrypted=encrypt_secret(json.dumps(secrets)),
@@ -317,7 +317,7 @@ def attach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pix
     campaign = get_campaign(session, actor.account_id, campaign_public_id)
     pixel = get_pixel(session, actor.account_id, pixel_public_id)
     if session.get(CampaignPixel, (campaign.id, pixel.id)) is None:
-        session.add(CampaignPixel(campaign_id=campaign.id, pixel_id=pixel.id))  # type: ignore[arg-type]
+        session.add(CampaignPixel(campaign_id=campaign.id, pixel_id=pixel.id))  # type: ignore[arg-type]  # a stored row's id is set; the column is Optional only before insert
 
 
 def detach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pixel_public_id: str) -> None:
@@ -348,7 +348,8 @@ def pixels_for_campaign(*, session: Session, account_id: int, campaign_id: int |
 
 def pixel_credentials(pixel: Pixel) -> dict[str, str]:
     """The decrypted secrets, for the sending integration only (never for display)."""
-    return json.loads(decrypt_secret(pixel.credentials_encrypted))
+    credentials: dict[str, str] = json.loads(decrypt_secret(pixel.credentials_encrypted))
+    return credentials
 
 
 def check_pixel(*, session: Session, actor: Actor, pixel_public_id: str) -> TestResult:

@@ -31,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, delete, exists, func
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -47,7 +48,7 @@ from app.models import (
     TrafficRollup,
     VisitSession,
 )
-from app.models.base import utcnow
+from app.models.base import table_of, utcnow
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
 from app.services.days import time_zone
 
@@ -85,7 +86,7 @@ def mark_dirty(session: Session, account_id: int, days: Iterable[date], kind: st
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(RollupDirty.__table__)  # type: ignore[arg-type]
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(RollupDirty))
     statement = statement.on_conflict_do_update(
         index_elements=["account_id", "day", "kind"], set_={"marked_at": statement.excluded.marked_at}
     )
@@ -165,12 +166,17 @@ def converted_sessions(
 
     found: dict[int, tuple[datetime, int, int]] = {}
     named = (
-        select(VisitSession.id, VisitSession.started_at, VisitSession.campaign_id, VisitSession.campaign_version_id)
-        .add_columns(Order.items)
+        sa_select(
+            col(VisitSession.id),
+            col(VisitSession.started_at),
+            col(VisitSession.campaign_id),
+            col(VisitSession.campaign_version_id),
+            col(Order.items),
+        )
         .join(Order, and_(col(Order.account_id) == account_id, col(Order.session_key) == col(VisitSession.session_key)))
         .where(*in_range, paid)
     )
-    for session_id, started_at, campaign_id, version_id, items in session.exec(named).all():
+    for session_id, started_at, campaign_id, version_id, items in session.execute(named).all():
         if wanted(items):
             found[int(session_id or 0)] = (started_at, campaign_id or 0, version_id or 0)
 
@@ -188,23 +194,34 @@ def converted_sessions(
     ).first()
     if unnamed is not None:
         by_visitor = (
-            select(VisitSession.visitor_key, VisitSession.started_at, Order.created_at, Order.session_key)
-            .add_columns(Order.items)
+            sa_select(
+                col(VisitSession.visitor_key),
+                col(VisitSession.started_at),
+                col(Order.created_at),
+                col(Order.session_key),
+                col(Order.items),
+            )
             .join(
                 Order, and_(col(Order.account_id) == account_id, col(Order.visitor_id) == col(VisitSession.visitor_key))
             )
             .where(*in_range, paid)
         )
-        for visitor, started_at, created_at, session_key, items in session.exec(by_visitor).all():
+        for visitor, started_at, created_at, session_key, items in session.execute(by_visitor).all():
             if not session_key and created_at >= started_at and wanted(items):
                 checkouts.add((str(visitor), created_at))
     buyers = sorted({visitor for visitor, _ in checkouts})
     visits: dict[str, list[tuple[datetime, int, int, int]]] = defaultdict(list)
     for at in range(0, len(buyers), 500):
-        for visitor, session_id, started_at, campaign_id, version_id in session.exec(
-            select(VisitSession.visitor_key, VisitSession.id, VisitSession.started_at, VisitSession.campaign_id)
-            .add_columns(VisitSession.campaign_version_id)
-            .where(col(VisitSession.account_id) == account_id, col(VisitSession.visitor_key).in_(buyers[at : at + 500]))
+        for visitor, session_id, started_at, campaign_id, version_id in session.execute(
+            sa_select(
+                col(VisitSession.visitor_key),
+                col(VisitSession.id),
+                col(VisitSession.started_at),
+                col(VisitSession.campaign_id),
+                col(VisitSession.campaign_version_id),
+            ).where(
+                col(VisitSession.account_id) == account_id, col(VisitSession.visitor_key).in_(buyers[at : at + 500])
+            )
         ).all():
             visits[str(visitor)].append((started_at, int(session_id or 0), campaign_id or 0, version_id or 0))
     for visitor, created_at in checkouts:
@@ -221,14 +238,14 @@ def traffic_between(session: Session, account_id: int, start: datetime, end: dat
     per campaign version (counted in SQL: a week of a busy shop is 150k sessions)."""
     rows = session.exec(
         select(
-            VisitSession.campaign_id,
-            VisitSession.campaign_version_id,
+            col(VisitSession.campaign_id),
+            col(VisitSession.campaign_version_id),
             func.count(),
             func.count(func.distinct(func.nullif(VisitSession.visitor_key, ""))),
         )
         .where(VisitSession.account_id == account_id)
         .where(col(VisitSession.started_at) >= start, col(VisitSession.started_at) < end)
-        .group_by(VisitSession.campaign_id, VisitSession.campaign_version_id)
+        .group_by(col(VisitSession.campaign_id), col(VisitSession.campaign_version_id))
     ).all()
     merged: dict[tuple[int, int], tuple[int, int]] = {}
     for campaign_id, version_id, sessions, visitors in rows:  # NULL and 0 both mean "none": merge them
@@ -249,11 +266,16 @@ def traffic_between(session: Session, account_id: int, start: datetime, end: dat
 
 
 def customer_key(order: Order) -> str:
-    if order.customer_email:
-        return f"email:{order.customer_email.strip().lower()}"
-    if order.customer_id:
-        return f"customer:{order.customer_id}"
-    return f"order:{order.id}"
+    return customer_key_of(order_id=order.id, email=order.customer_email, customer_id=order.customer_id)
+
+
+def customer_key_of(*, order_id: int | None, email: str | None, customer_id: str | None) -> str:
+    """Who bought: the e-mail, else Stripe's customer, else the order alone."""
+    if email:
+        return f"email:{email.strip().lower()}"
+    if customer_id:
+        return f"customer:{customer_id}"
+    return f"order:{order_id}"
 
 
 def _new_orders(session: Session, account_id: int, firsts: Sequence[tuple[Order, datetime]]) -> set[int]:
@@ -268,8 +290,8 @@ def _new_orders(session: Session, account_id: int, firsts: Sequence[tuple[Order,
             .where(Order.account_id == account_id, col(Order.customer_key).in_(keys[at : at + 500]))
             .where(col(Payment.kind).in_(("one_off", "first")))
         ).all()
-        for key, paid_at, order_id in rows:
-            seen[str(key)].append((paid_at, int(order_id or 0)))
+        for customer, paid_at, order_id in rows:
+            seen[str(customer)].append((paid_at, int(order_id or 0)))
     new = set()
     for order, first_paid in firsts:
         key = customer_key(order)
@@ -311,8 +333,8 @@ def order_credits(
         TouchPoint(datetime.fromisoformat(t["at"]), *ids.get(t.get("campaign_version") or "", (None, None)))
         for t in touches
     ]
-    credits = credit(points, at, model=model, lookback_days=lookback_days)
-    return [_Credit(c.campaign_id or 0, c.version_id or 0, c.share) for c in credits]
+    recomputed = credit(points, at, model=model, lookback_days=lookback_days)
+    return [_Credit(c.campaign_id or 0, c.version_id or 0, c.share) for c in recomputed]
 
 
 def _version_ids(session: Session, account_id: int) -> dict[str, tuple[int | None, int | None]]:
@@ -461,7 +483,7 @@ def recompute_day(session: Session, account_id: int, day: date, kind: str, zone:
         )
         rows = traffic_for_day(session, account_id, day, zone)
         if rows:
-            session.execute(TrafficRollup.__table__.insert(), rows)  # type: ignore[attr-defined]
+            session.execute(table_of(TrafficRollup).insert(), rows)
         return
     session.execute(delete(SalesRollup).where(col(SalesRollup.account_id) == account_id, col(SalesRollup.day) == day))
     sales = sales_for_day(session, account_id, day, zone)
@@ -471,7 +493,7 @@ def recompute_day(session: Session, account_id: int, day: date, kind: str, zone:
         for (m, c, v, product, price, currency), measures in sales.items()
     ]  # fmt: skip
     if rows:
-        session.execute(SalesRollup.__table__.insert(), rows)  # type: ignore[attr-defined]
+        session.execute(table_of(SalesRollup).insert(), rows)
 
 
 def refresh_dirty(session: Session, *, limit: int = 500) -> int:
@@ -506,11 +528,11 @@ def _backfill_customer_keys(session: Session, account_id: int) -> None:
         )
     ).all()
     updates = [
-        {"order_id": order_id, "key": customer_key(Order(id=order_id, customer_email=email, customer_id=customer))}
+        {"order_id": order_id, "key": customer_key_of(order_id=order_id, email=email, customer_id=customer)}
         for order_id, email, customer in rows
     ]
     if updates:
-        table = Order.__table__  # type: ignore[attr-defined]
+        table = table_of(Order)
         session.execute(
             table.update().where(table.c.id == bindparam("order_id")).values(customer_key=bindparam("key")), updates
         )

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from app import runtime
 from app.db import executemany
 from app.models import Touch, Visitor, VisitSession
+from app.models.base import table_of
 from app.services import rollups
 
 INACTIVITY = timedelta(minutes=30)
@@ -166,7 +167,7 @@ def _update_visitors(session: Session, account_id: int, events: list[Any]) -> No
             row["fbc"] = event.fbc
         row["fbp"] = event.fbp or row["fbp"]
         row["ga_client_id"] = event.ga_client_id or row["ga_client_id"]
-    table = Visitor.__table__  # type: ignore[attr-defined]
+    table = table_of(Visitor)
     _upsert(
         session,
         table,
@@ -218,7 +219,7 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
                 row[name] = getattr(event, name)
 
     if rows:
-        from app.services.campaigns import session_facts
+        from app.services.campaign_matching import session_facts
 
         matcher = runtime.current().campaign_matchers.get(session, account_id)
         for row in rows.values():
@@ -241,9 +242,9 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
 
     _upsert(
         session,
-        VisitSession.__table__,
+        table_of(VisitSession),
         ["account_id", "session_key"],
-        list(rows.values()),  # type: ignore[attr-defined]
+        list(rows.values()),
         assignments,
     )
     return list(rows.values())
@@ -316,4 +317,4 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
         if visitor:
             touched_visitors.add(visitor)
     if new:
-        insert_rows(session, Touch.__table__, new)  # type: ignore[attr-defined]
+        insert_rows(session, table_of(Touch), new)

@@ -18,12 +18,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.lib.csv_export import csv_text, unneutralise
 from app.models import Account, AdSpend, Campaign, SpendSource
-from app.models.base import utcnow
+from app.models.base import table_of, utcnow
 from app.services.currency import currency_exponent, format_major, parse_major
 from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
@@ -148,14 +149,15 @@ def _name_key(name: str) -> str:
 
 def _lookup(session: Session, account_id: int) -> _Lookup:
     rows = session.exec(
-        select(Campaign.id, Campaign.public_id, Campaign.name)
+        select(col(Campaign.id), Campaign.public_id, Campaign.name)
         .where(Campaign.account_id == account_id)
         .order_by(col(Campaign.id))  # ambiguous names list their campaigns oldest first, on every database
     ).all()
     by_public_id: dict[str, _CampaignRef] = {}
     by_name: dict[str, list[_CampaignRef]] = {}
     for campaign_id, public_id, name in rows:
-        ref = _CampaignRef(int(campaign_id), str(public_id), str(name))
+        assert campaign_id is not None  # a stored row
+        ref = _CampaignRef(campaign_id, str(public_id), str(name))
         by_public_id[ref.public_id] = ref
         by_name.setdefault(_name_key(ref.name), []).append(ref)
     timezone = session.exec(select(Account.timezone).where(Account.id == account_id)).first() or "UTC"
@@ -310,7 +312,7 @@ def _mark_replacements(session: Session, account_id: int, rows: list[SpendRow]) 
     stored = _stored(session, account_id, keys)
     marked = []
     for row in rows:
-        old = stored.get((row.day, row.campaign_id)) if row.valid else None  # type: ignore[arg-type]
+        old = stored.get((row.day, row.campaign_id)) if row.valid else None  # type: ignore[arg-type]  # a valid row has both
         marked.append(replace(row, replaces_amount=old[0], replaces_currency=old[1]) if old else row)
     return marked
 
@@ -320,7 +322,7 @@ def _stored(session: Session, account_id: int, keys: set[tuple[Any, Any]]) -> di
     days = [day for day, _ in keys]
     campaign_ids = {campaign_id for _, campaign_id in keys}
     found = session.exec(
-        select(AdSpend.day, AdSpend.campaign_id, AdSpend.amount, AdSpend.currency).where(
+        select(col(AdSpend.day), col(AdSpend.campaign_id), col(AdSpend.amount), col(AdSpend.currency)).where(
             AdSpend.account_id == account_id,
             col(AdSpend.day) >= min(days),
             col(AdSpend.day) <= max(days),
@@ -448,7 +450,7 @@ def _upsert(session: Session, account_id: int, rows: list[SpendRow], source: str
     ]
     # One statement per chunk, atomic per row: a concurrent import of the same day cannot add a second row.
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(AdSpend.__table__)  # type: ignore[attr-defined]
+    statement = insert(table_of(AdSpend))
     statement = statement.on_conflict_do_update(
         index_elements=["account_id", "day", "campaign_id"],
         set_={
@@ -586,9 +588,16 @@ def list_spend(
 def daily_spend(*, session: Session, account_id: int, start: date, end: date) -> list[DailySpend]:
     """Every stored spend row of days ``[start, end]`` (both included): what the metrics service sums by campaign,
     version, channel and day. Missing impressions and clicks read as 0; currencies are never added together."""
-    found = session.exec(
-        select(AdSpend.day, AdSpend.campaign_id, AdSpend.currency, AdSpend.amount, AdSpend.impressions, AdSpend.clicks)
-        .where(AdSpend.account_id == account_id, col(AdSpend.day) >= start, col(AdSpend.day) <= end)
+    found = session.execute(
+        sa_select(
+            col(AdSpend.day),
+            col(AdSpend.campaign_id),
+            col(AdSpend.currency),
+            col(AdSpend.amount),
+            col(AdSpend.impressions),
+            col(AdSpend.clicks),
+        )
+        .where(col(AdSpend.account_id) == account_id, col(AdSpend.day) >= start, col(AdSpend.day) <= end)
         .order_by(col(AdSpend.day), col(AdSpend.campaign_id))
     ).all()
     return [

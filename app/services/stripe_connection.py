@@ -371,8 +371,8 @@ def list_prices(*, session: Session, account_id: int, include_inactive: bool = F
         select(StripePrice, StripeProduct.name)
         .join(
             StripeProduct,
-            (StripeProduct.account_id == StripePrice.account_id)
-            & (StripeProduct.stripe_id == StripePrice.product_stripe_id),
+            (col(StripeProduct.account_id) == col(StripePrice.account_id))
+            & (col(StripeProduct.stripe_id) == col(StripePrice.product_stripe_id)),
             isouter=True,
         )
         .where(StripePrice.account_id == account_id, ~col(StripePrice.deleted))
@@ -442,7 +442,8 @@ class WebhookSecretCache:
         if row is None:
             raise NotFound("No account with Stripe connected has this id; check the webhook URL.")
         account_id, encrypted = row
-        target = WebhookTarget(int(account_id), decrypt_secret(encrypted) if encrypted else "")
+        assert account_id is not None  # a stored row
+        target = WebhookTarget(account_id, decrypt_secret(encrypted) if encrypted else "")
         ttl = get_settings().key_cache_seconds
         if ttl > 0:
             with self._lock:

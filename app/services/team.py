@@ -126,7 +126,7 @@ def invite_member(*, session: Session, actor: Actor, email: str, role: str) -> C
         public_id=new_public_id("inv"),
         account_id=actor.account_id,
         email=email,
-        role=parsed_role.value,
+        role=parsed_role,
         invited_by_user_id=actor.user_id,
         expires_at=now + ttl,
     )
@@ -236,7 +236,7 @@ def change_role(*, session: Session, actor: Actor, user_public_id: str, role: st
         raise PermissionDenied("The owner's role cannot be changed.")
     if membership.user_id == actor.user_id:
         raise PermissionDenied("You cannot change your own role; ask another admin or the owner.")
-    membership.role = new_role.value
+    membership.role = new_role
     session.add(membership)
 
 

@@ -569,7 +569,7 @@ class AssistantState(AppState):
                 if failed:  # the service could not record how it ended: do not leave it "still being written"
                     for message in self.messages:
                         if message["public_id"] == question.answer_public_id and message["status"] == "streaming":
-                            message.update(status="error", status_label=STATUS_LABELS["error"])
+                            message["status"], message["status_label"] = "error", STATUS_LABELS["error"]
                             message["content"] = message["content"] or FALLBACK_TEXT["error"]
             elif self.conversation_id == question.conversation_public_id:
                 status = "cancelled" if cancelled else ("error" if failed or self.streaming_error else "done")

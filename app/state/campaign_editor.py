@@ -273,7 +273,7 @@ class CampaignEditorState(AppState):
     def _set_condition(self, rule: int, condition: int, key: str, value: str) -> None:
         rules = self._edit_rules()
         if 0 <= rule < len(rules) and 0 <= condition < len(rules[rule]["conditions"]):
-            rules[rule]["conditions"][condition][key] = value  # type: ignore[literal-required]
+            rules[rule]["conditions"][condition][key] = value  # type: ignore[literal-required]  # key is one of the condition's fields, checked by the caller's event
         self.rules = rules
 
     @rx.event

@@ -15,7 +15,8 @@ from sqlmodel import Session
 from app import routes
 from app.lib.formatting import format_count
 from app.models import CampaignStatus, Channel, ChannelGroup
-from app.presenters.campaigns import CampaignItem, campaign_item
+from app.presenters.campaigns import CampaignItem as CampaignItem
+from app.presenters.campaigns import campaign_item
 from app.services import campaigns as campaign_service
 from app.services.campaigns import CHANNEL_GROUP_LABELS
 from app.services.paging import MAX_PAGE_NUMBER

@@ -162,8 +162,8 @@ class PixelsState(AppState):
         self.new_key += 1
         try:
             submitted = read_form(form, self.new_provider, NEW)
-        except ServiceError as error:  # an unknown provider (only a crafted event sends one)
-            self.error = error.message
+        except ServiceError as refused:  # an unknown provider (only a crafted event sends one)
+            self.error = refused.message
             return toast.error(self.error)
         created, error = self._run(
             lambda s: pixel_service.create_pixel(
@@ -210,8 +210,8 @@ class PixelsState(AppState):
         self.edit_key += 1
         try:
             submitted = read_form(form, self.edit_provider, EDIT)
-        except ServiceError as error:  # no edit in progress (only a crafted event gets here)
-            self.edit_error = error.message
+        except ServiceError as refused:  # no edit in progress (only a crafted event gets here)
+            self.edit_error = refused.message
             return toast.error(self.edit_error)
         public_id = self.editing_id
         updated, error = self._run(

@@ -48,16 +48,23 @@ class toast:  # noqa: N801  (named like rx.toast, which it replaces in handlers)
 
     @staticmethod
     def error(message: str) -> EventSpec:
-        return ToastState.send("error", message)
+        return _send("error", message)
 
     @staticmethod
     def warning(message: str) -> EventSpec:
-        return ToastState.send("warning", message)
+        return _send("warning", message)
 
     @staticmethod
     def success(message: str) -> EventSpec:
-        return ToastState.send("success", message)
+        return _send("success", message)
 
     @staticmethod
     def info(message: str) -> EventSpec:
-        return ToastState.send("info", message)
+        return _send("info", message)
+
+
+def _send(level: str, message: str) -> EventSpec:
+    event = ToastState.send(level, message)
+    # A handler called with all its arguments is an EventSpec (Reflex's annotations call it an EventCallback).
+    assert isinstance(event, EventSpec)
+    return event

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from app.models import Role, Touch, VisitSession
 from app.models.base import utcnow
-from app.services import campaigns
+from app.services import campaign_matching, campaigns
 from app.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.services.ingest import IngestContext, Source, ingest_now
 from tests.utils.events import DESKTOP_UA, event
@@ -152,7 +152,7 @@ def test_rules_in_order_first_match_wins_and_unmatched_bucket(db: Session) -> No
     for row in (generic, spring):
         campaigns.publish_draft(session=db, actor=owner, campaign_public_id=row.public_id)
     db.commit()
-    matcher = campaigns.load_matcher(db, owner.account_id)
+    matcher = campaign_matching.load_matcher(db, owner.account_id)
     now = utcnow()
     spring_match = matcher.match({"utm_campaign": "SPRING", "click_id_type": "fbclid"}, now)
     generic_match = matcher.match({"utm_campaign": "autumn", "click_id_type": "fbclid"}, now)
@@ -160,8 +160,8 @@ def test_rules_in_order_first_match_wins_and_unmatched_bucket(db: Session) -> No
         spring_match.campaign_id,
         generic_match.campaign_id,
     )
-    assert matcher.match({"utm_campaign": "autumn"}, now) == campaigns.UNMATCHED
-    assert matcher.match({"utm_campaign": "spring"}, now - timedelta(hours=1)) == campaigns.UNMATCHED
+    assert matcher.match({"utm_campaign": "autumn"}, now) == campaign_matching.UNMATCHED
+    assert matcher.match({"utm_campaign": "spring"}, now - timedelta(hours=1)) == campaign_matching.UNMATCHED
 
 
 def test_sessions_and_touches_are_tagged_with_the_version_active_at_their_start(db: Session) -> None:

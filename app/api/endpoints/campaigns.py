@@ -15,7 +15,7 @@ from app.services.keys import KeyIdentity
 from app.services.permissions import key_actor
 
 router = APIRouter(tags=["campaigns"])
-_ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 409, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {k: {"model": ErrorResponse} for k in (401, 404, 409, 422)}
 
 
 class CampaignOut(BaseModel):

@@ -4,7 +4,7 @@ replays, and the Google Ads offline click-conversion CSV (secret key)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
@@ -24,16 +24,16 @@ from app.services import orders as order_service
 from app.services.permissions import key_actor
 
 router = APIRouter(tags=["conversions"])
-_ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {k: {"model": ErrorResponse} for k in (401, 404, 422)}
 _ERROR_REF = "#/components/schemas/ErrorResponse"
 
 
 def _out(detail: conversion_service.DeliveryDetail) -> ConversionOut:
     return ConversionOut(
-        delivery=ConversionItem(**detail.row.__dict__),
+        delivery=ConversionItem.model_validate(detail.row, from_attributes=True),
         conversion=detail.conversion,
-        attempts=[ConversionAttempt(**a.__dict__) for a in detail.attempts],
-        checklist=[ConversionCheck(**c.__dict__) for c in detail.checklist],
+        attempts=[ConversionAttempt.model_validate(a, from_attributes=True) for a in detail.attempts],
+        checklist=[ConversionCheck.model_validate(c, from_attributes=True) for c in detail.checklist],
     )
 
 
@@ -57,7 +57,7 @@ def list_conversions(
         campaign_public_id=campaign, order_public_id=order, since=start, until=end, limit=limit, cursor=cursor,
     )  # fmt: skip
     return ConversionList(
-        conversions=[ConversionItem(**row.__dict__) for row in page.rows],
+        conversions=[ConversionItem.model_validate(row, from_attributes=True) for row in page.rows],
         total=page.total,
         totals=page.totals,
         next_cursor=page.next_cursor,
@@ -112,4 +112,4 @@ def replay_conversion(delivery_id: str, identity: SecretKeyDep, session: Session
     row = conversion_service.replay(
         session=session, actor=key_actor(identity.account_id), delivery_public_id=delivery_id
     )
-    return ConversionItem(**row.__dict__)
+    return ConversionItem.model_validate(row, from_attributes=True)

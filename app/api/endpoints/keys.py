@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from app.api.body import parse_body
@@ -11,7 +13,7 @@ from app.api.schemas import ErrorResponse, WhoAmI, WhoAmIRequest
 
 router = APIRouter(tags=["keys"])
 
-_ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}}
+_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}}
 
 
 @router.get("/whoami", response_model=WhoAmI, responses=_ERRORS)

@@ -17,7 +17,7 @@ from app.services.errors import ValidationFailed
 from app.services.metrics import Compare, Dimension, MetricsQuery, MetricsRow, Period, Preset
 
 router = APIRouter(tags=["metrics"])
-_ERRORS = {k: {"model": ErrorResponse} for k in (401, 404, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {k: {"model": ErrorResponse} for k in (401, 404, 422)}
 
 
 def _choice(value: str | None, enum: Any, name: str) -> Any:
@@ -46,8 +46,8 @@ def deltas(current: Any, previous: Any, *, money: bool = False) -> Any:
     return None
 
 
-def _period(period: Period | None) -> MetricsPeriod | None:
-    return None if period is None else MetricsPeriod(start=period.start, end=period.end, days=period.days)
+def _period(period: Period) -> MetricsPeriod:
+    return MetricsPeriod(start=period.start, end=period.end, days=period.days)
 
 
 def _row(row: MetricsRow, key: str) -> MetricsFigures:
@@ -106,8 +106,8 @@ def get_metrics(
     report = metric_service.metrics(session=session, account_id=identity.account_id, query=query)
     keys = metric_service.public_ids(session, identity.account_id, by)
     return MetricsResponse(
-        period=_period(report.period),  # type: ignore[arg-type]
-        comparison=_period(report.comparison),
+        period=_period(report.period),
+        comparison=None if report.comparison is None else _period(report.comparison),
         dimension=by.value if by else None,
         model=report.model,
         lookback_days=report.lookback_days,

@@ -12,7 +12,7 @@ from app.api.cors import allow_origin, expose_error
 from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
 from app.api.errors import service_error_response
 from app.api.params import Cursor, Limit, choice, day
-from app.api.schemas import ErrorResponse, OrderList, OrderListItem, OrderOut
+from app.api.schemas import ErrorResponse, OrderList, OrderListItem, OrderOut, OrderPaymentOut, OrderTimelineEntry
 from app.models import KeyKind
 from app.services import orders as order_service
 from app.services.errors import ServiceError
@@ -40,8 +40,8 @@ def _out(detail: OrderDetail, *, full: bool) -> OrderOut:
         disputed=detail.disputed,
         event_id=detail.event_id,
         attribution=detail.attribution if full else None,
-        payments=[p.__dict__ for p in detail.payments] if full else None,
-        timeline=[e.__dict__ for e in detail.timeline],
+        payments=[OrderPaymentOut.model_validate(p, from_attributes=True) for p in detail.payments] if full else None,
+        timeline=[OrderTimelineEntry.model_validate(e, from_attributes=True) for e in detail.timeline],
     )
 
 
@@ -69,7 +69,9 @@ def list_orders(
         cursor=cursor,
     )
     return OrderList(
-        orders=[OrderListItem(**row.__dict__) for row in page.orders], total=page.total, next_cursor=page.next_cursor
+        orders=[OrderListItem.model_validate(row, from_attributes=True) for row in page.orders],
+        total=page.total,
+        next_cursor=page.next_cursor,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -14,7 +14,7 @@ from app.services import spend as spend_service
 from app.services.permissions import key_actor
 
 router = APIRouter(tags=["spend"])
-_ERRORS = {k: {"model": ErrorResponse} for k in (401, 403, 404, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {k: {"model": ErrorResponse} for k in (401, 403, 404, 422)}
 
 
 @router.post("/spend", response_model=SpendImported, responses=_ERRORS)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from app.db import write_lock
 from app.devtools.demo.shop import SHOP, SUBSCRIPTION, Checkout, RefundDue, Subscriber
 from app.integrations.signed_webhook import signature
-from app.models import Order
+from app.models import Order, OrderMode
 from app.models.base import new_public_id
 from app.services import attribution
 from app.services.checkout import META_ACCOUNT, META_EVENT, META_ORDER, META_VISITOR
@@ -71,7 +71,7 @@ def create_order(session: Session, account_id: int, checkout: Checkout) -> Order
         public_id=public_id,
         account_id=account_id,
         request_key=f"demo-{secrets.token_hex(16)}",
-        mode="subscription" if checkout.subscription else "payment",
+        mode=OrderMode.SUBSCRIPTION if checkout.subscription else OrderMode.PAYMENT,
         currency="EUR",
         amount_expected=checkout.amount,
         items=[

@@ -50,7 +50,7 @@ def preview_rule(*, session: Session, actor: Actor, data: dict[str, Any], now: d
     sending anything."""
     require(actor, Permission.VIEW)
     parsed = parse_rule(data)
-    rule = AlertRule(public_id="preview", account_id=actor.account_id, name=parsed.name, metric=parsed.metric.value)
+    rule = AlertRule(public_id="preview", account_id=actor.account_id, name=parsed.name, metric=parsed.metric)
     apply_input(rule, parsed, campaign_id_of(session, actor.account_id, parsed.campaign))
     zone = session.exec(select(Account.timezone).where(Account.id == actor.account_id)).first() or "UTC"
     out = []

@@ -124,12 +124,12 @@ def apply_input(rule: AlertRule, data: RuleInput, campaign_id: int | None) -> No
     """Copy a parsed rule onto the stored one."""
     rule.name = data.name
     rule.campaign_id = campaign_id
-    rule.metric = data.metric.value
-    rule.comparator = (data.comparator or DEFAULT_COMPARATOR[data.metric]).value
-    rule.mode = data.mode.value
+    rule.metric = data.metric
+    rule.comparator = data.comparator or DEFAULT_COMPARATOR[data.metric]
+    rule.mode = data.mode
     rule.threshold = data.threshold
     rule.currency = data.currency
-    rule.window = data.window.value
+    rule.window = data.window
     rule.stopped_hours = data.stopped_hours
     rule.min_sessions = data.min_sessions
     rule.min_orders = data.min_orders
@@ -198,7 +198,7 @@ def create_rule(*, session: Session, actor: Actor, data: dict[str, Any]) -> Rule
         public_id=new_public_id("alr"),
         account_id=actor.account_id,
         name=parsed.name,
-        metric=parsed.metric.value,
+        metric=parsed.metric,
         created_by_user_id=actor.user_id or None,
     )
     apply_input(rule, parsed, campaign_id)

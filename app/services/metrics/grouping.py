@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
+from sqlmodel import Session, col
 
 from app.models import Campaign, CampaignVersion
 from app.services import rollups
@@ -69,25 +70,31 @@ def campaign_names(session: Session, account_id: int) -> CampaignNames:
     zone = rollups.account_zone(session, account_id)
     campaigns: dict[int, tuple[str, str, str]] = {}
     groups: dict[int, str] = {}
-    for cid, pid, name, channel, group in session.exec(
-        select(Campaign.id, Campaign.public_id, Campaign.name, Campaign.channel, Campaign.channel_group).where(
-            Campaign.account_id == account_id
-        )
+    for cid, pid, name, channel, group in session.execute(
+        sa_select(
+            col(Campaign.id),
+            col(Campaign.public_id),
+            col(Campaign.name),
+            col(Campaign.channel),
+            col(Campaign.channel_group),
+        ).where(col(Campaign.account_id) == account_id)
     ).all():
+        assert cid is not None  # a stored row
         campaigns[cid], groups[cid] = (pid, name, channel), group
     versions: dict[int, tuple[str, int, int]] = {}
     active: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    for vid, pid, number, cid, published in session.exec(
-        select(
-            CampaignVersion.id,
-            CampaignVersion.public_id,
-            CampaignVersion.number,
-            CampaignVersion.campaign_id,
-            CampaignVersion.published_at,
+    for vid, pid, number, cid, published in session.execute(
+        sa_select(
+            col(CampaignVersion.id),
+            col(CampaignVersion.public_id),
+            col(CampaignVersion.number),
+            col(CampaignVersion.campaign_id),
+            col(CampaignVersion.published_at),
         )
-        .where(CampaignVersion.account_id == account_id)
+        .where(col(CampaignVersion.account_id) == account_id)
         .order_by(col(CampaignVersion.published_at), col(CampaignVersion.id))
     ).all():
+        assert vid is not None  # a stored row
         versions[vid] = (pid, number, cid)
         active[cid].append((rollups.local_day(published, zone), vid))
     return CampaignNames(campaigns, versions, dict(active), groups)

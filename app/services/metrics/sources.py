@@ -10,7 +10,9 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select  # the grouping columns vary: more than sqlmodel's select types
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col
 
 from app.models import SalesRollup, TrafficRollup
 from app.services import rollups
@@ -56,25 +58,25 @@ def read_traffic(
             for day in period.dates()
             for row in rollups.traffic_for_day(session, account_id, day, zone)
         ]
-    keys = [TrafficRollup.campaign_id]
+    keys: dict[str, Mapped[Any]] = {"campaign_id": col(TrafficRollup.campaign_id)}
     if "day" in grain:
-        keys.append(TrafficRollup.day)
+        keys["day"] = col(TrafficRollup.day)
     if "version" in grain:
-        keys.append(TrafficRollup.campaign_version_id)
-    rows = session.exec(
-        select(
-            *keys,
+        keys["campaign_version_id"] = col(TrafficRollup.campaign_version_id)
+    rows = session.execute(
+        sa_select(
+            *keys.values(),
             func.sum(TrafficRollup.sessions),
             func.sum(TrafficRollup.visitors),
             func.sum(TrafficRollup.converted_sessions),
         )
-        .where(TrafficRollup.account_id == account_id)
+        .where(col(TrafficRollup.account_id) == account_id)
         .where(col(TrafficRollup.day) >= period.start, col(TrafficRollup.day) <= period.end)
-        .group_by(*keys)
+        .group_by(*keys.values())
     ).all()
     out = []
     for row in rows:
-        values = dict(zip([k.key for k in keys], row, strict=False))
+        values = dict(zip(keys, row, strict=False))
         out.append(
             TrafficRow(
                 values.get("day", period.start),
@@ -124,29 +126,30 @@ def read_sales(
                 if bool(product_id or price) == products and (product is None or product_id == product):
                     out.append(SalesRow(day, c, v, product_id, price, currency, measures))
         return out
-    keys = [SalesRollup.campaign_id, SalesRollup.currency]
+    keys: dict[str, Mapped[Any]] = {"campaign_id": col(SalesRollup.campaign_id), "currency": col(SalesRollup.currency)}
     if "day" in grain:
-        keys.append(SalesRollup.day)
+        keys["day"] = col(SalesRollup.day)
     if "version" in grain:
-        keys.append(SalesRollup.campaign_version_id)
+        keys["campaign_version_id"] = col(SalesRollup.campaign_version_id)
     if "product" in grain:
-        keys += [SalesRollup.product_id, SalesRollup.price_id]
-    measures = [func.sum(getattr(SalesRollup, name)) for name in rollups.SALES_MEASURES]
+        keys["product_id"] = col(SalesRollup.product_id)
+        keys["price_id"] = col(SalesRollup.price_id)
+    sums = [func.sum(getattr(SalesRollup, name)) for name in rollups.SALES_MEASURES]
     query = (
-        select(*keys, *measures)
-        .where(SalesRollup.account_id == account_id, SalesRollup.model == model)
+        sa_select(*keys.values(), *sums)
+        .where(col(SalesRollup.account_id) == account_id, col(SalesRollup.model) == model)
         .where(col(SalesRollup.day) >= period.start, col(SalesRollup.day) <= period.end)
-        .group_by(*keys)
+        .group_by(*keys.values())
     )
     if product is not None:
-        query = query.where(SalesRollup.product_id == product)
+        query = query.where(col(SalesRollup.product_id) == product)
     elif products:
         query = query.where(col(SalesRollup.product_id) != "")
     else:
-        query = query.where(SalesRollup.product_id == "")
+        query = query.where(col(SalesRollup.product_id) == "")
     out = []
-    names = [k.key for k in keys]
-    for row in session.exec(query).all():
+    names = list(keys)
+    for row in session.execute(query).all():
         values = dict(zip(names, row[: len(names)], strict=True))
         out.append(
             SalesRow(

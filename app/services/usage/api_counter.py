@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from app import runtime
 from app.db import write_lock
 from app.models import Account, ApiUsageDaily
+from app.models.base import table_of
 
 # (account id, key id (0: no key), endpoint ("POST /api/v1/events"), UTC day)
 Slot = tuple[int, int, str, date]
@@ -76,7 +77,7 @@ def count_api_request(account_id: int, key_id: int, endpoint: str, status: int, 
 
 
 def _upsert_usage(session: Session) -> Any:
-    table = ApiUsageDaily.__table__  # type: ignore[attr-defined]
+    table = table_of(ApiUsageDaily)
     dialect = session.get_bind().dialect.name
     statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
     return statement.on_conflict_do_update(

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from app.db import write_lock
 from app.models import EventCountDaily, LlmCall
-from app.models.base import utcnow
+from app.models.base import table_of, utcnow
 
 
 def month_start(moment: datetime | None = None) -> datetime:
@@ -83,7 +83,7 @@ def count_stored_events(session: Session, account_id: int, received: Iterable[da
     dialect = session.get_bind().dialect.name
     statement = _EVENT_COUNT_UPSERTS.get(dialect)
     if statement is None:
-        table = EventCountDaily.__table__  # type: ignore[attr-defined]
+        table = table_of(EventCountDaily)
         statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.account_id, table.c.day],
