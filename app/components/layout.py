@@ -127,9 +127,10 @@ def loading() -> rx.Component:
 
 
 def template(
-    route: str, title: str, on_load: Any = None
+    route: str, title: str, on_load: Any = None, *, own_login_check: bool = False
 ) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
-    """Register a backoffice page: sidebar, header, and the auth gate (``check_login`` runs first)."""
+    """Register a backoffice page: sidebar, header, and the auth gate (``check_login`` runs first, unless
+    ``own_login_check``: the page's one on_load handler checks the session itself, in the same event as its reads)."""
 
     def decorator(content: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
         def page() -> rx.Component:
@@ -152,9 +153,8 @@ def template(
 
         _as_part_of(page, content)
         extra = on_load if isinstance(on_load, list) else ([on_load] if on_load else [])
-        _pages.append(
-            (page, {"route": route, "title": f"{title} · PaidSignal", "on_load": [AppState.check_login, *extra]})
-        )
+        gate = [] if own_login_check else [AppState.check_login]
+        _pages.append((page, {"route": route, "title": f"{title} · PaidSignal", "on_load": [*gate, *extra]}))
         return page
 
     return decorator

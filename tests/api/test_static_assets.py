@@ -64,14 +64,15 @@ def test_hashed_assets_are_kept_for_a_year_and_pages_are_revalidated(client: Tes
 
 
 def test_files_are_sent_compressed_as_the_browser_accepts(client: TestClient, build: Path) -> None:
-    # Brotli first (smaller), from the build's .br copy, when the browser offers it (browsers do over https).
+    # Brotli first (smaller), from the build's .br copy, when the browser offers it (in secure contexts: https,
+    # localhost).
     assert get_config().frontend_compression_formats == ["brotli", "gzip"]
     with client.stream("GET", "/assets/app-3f9a1c.js", headers={"Accept-Encoding": "gzip, deflate, br"}) as answer:
         assert answer.headers["content-encoding"] == "br" and "Accept-Encoding" in answer.headers["vary"]
         assert b"".join(answer.iter_raw()) == BROTLI
         assert answer.headers["cache-control"] == IMMUTABLE
 
-    # gzip otherwise (what Chromium offers over plain http), for the pages too.
+    # gzip otherwise (what browsers offer over plain http), for the pages too.
     for path, text in (("/assets/app-3f9a1c.js", SCRIPT), ("/", PAGE)):
         answer = client.get(path, headers={"Accept-Encoding": "gzip, deflate"})
         assert answer.headers["content-encoding"] == "gzip" and answer.text == text
