@@ -49,8 +49,11 @@ def _load_home(root: State, path: str) -> list[Any]:
 
 
 def _overview(root: State, path: str) -> DashboardState:
+    """``/`` loaded, then its charts drawn (the on_mount of their row, once the figures show)."""
     _load_home(root, path)
-    return substate(root, DashboardState)
+    dashboard = substate(root, DashboardState)
+    dashboard.draw_charts()
+    return dashboard
 
 
 def _explorer(root: State, path: str) -> ExplorerState:
@@ -124,10 +127,12 @@ def test_one_on_load_event_shows_the_whole_overview(root: State, db: Session, wo
     assert picker.period_label.endswith("(3 days)") and picker.comparison_label.endswith("(3 days)")
     dashboard = substate(root, DashboardState)
     assert dashboard.loaded and not dashboard.loading and len(dashboard.kpis) > 5 and dashboard.days
-    # The charts mount once the figures have (their row's on_mount): plotly's script is fetched after the KPIs.
+    # The charts mount once the figures have (their row's on_mount): plotly's script is fetched after the KPIs, and
+    # their figures are built then (not in the figures' delta).
     assert not dashboard.charts_drawn
+    assert not [t.y for chart in (dashboard.revenue_chart, dashboard.orders_chart) for t in chart.data if t.y]
     dashboard.draw_charts()
-    assert dashboard.charts_drawn
+    assert dashboard.charts_drawn and list(dashboard.orders_chart.data[0].y) == dashboard.orders
     today = substate(root, OverviewState)
     assert (today.events_today, len(today.recent)) == (2, 2)
 

@@ -67,22 +67,26 @@ class DashboardState(AppState):
 
     @rx.event
     def draw_charts(self) -> None:
-        """on_mount of the charts' row, which mounts with the KPI figures: plotly is fetched after they show."""
+        """on_mount of the charts' row, which mounts with the KPI figures: plotly is fetched after they show, and
+        the charts' figures are built and sent then too (the figures' delta stays small)."""
         self.charts_drawn = True
 
     @rx.var
     def revenue_chart(self) -> go.Figure:
+        drawn = self.charts_drawn
         return revenue_figure(
-            self.days,
-            self.comparison_days,
-            self.revenue,
-            self.revenue_previous,
-            self.currencies,
+            self.days if drawn else [],
+            self.comparison_days if drawn else [],
+            self.revenue if drawn else {},
+            self.revenue_previous if drawn else {},
+            self.currencies if drawn else [],
             comparing=self.comparing,
         )
 
     @rx.var
     def orders_chart(self) -> go.Figure:
+        if not self.charts_drawn:
+            return orders_figure([], [], [], [], comparing=self.comparing)
         return orders_figure(
             self.days, self.comparison_days, self.orders, self.orders_previous, comparing=self.comparing
         )
