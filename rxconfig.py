@@ -18,6 +18,12 @@ config = rx.Config(
     # it, Reflex keeps state in the one worker's memory.
     redis_url=settings.redis_url or None,
     telemetry_enabled=False,
+    # The build writes brotli and gzip copies of the frontend's files; the server sends the best one the browser
+    # accepts (browsers offer brotli in secure contexts: https, localhost). docs/performance.md has the sizes.
+    frontend_compression_formats=["brotli", "gzip"],
+    # Reflex otherwise imports all of @radix-ui/themes into every page for rx.dynamic components, which the app does
+    # not use: only the components a page draws are loaded (bench/bundle.py, docs/performance.md).
+    frontend_lazy_bundled_libraries=True,
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="jade", radius="medium"))],
     disable_plugins=[SitemapPlugin],

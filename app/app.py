@@ -21,6 +21,7 @@ from app.components.toasts import pending_toasts
 from app.observability.asgi import Observe
 from app.runtime import ProcessRole
 from app.security_headers import security_headers
+from app.static_cache import static_caching
 
 
 @asynccontextmanager
@@ -33,12 +34,13 @@ async def runtime_lifespan(app: Any = None) -> AsyncIterator[None]:
 
 class PaidSignalApp(rx.App):
     """Reflex's app with every ``/api`` error answered in JSON (some never reach our API: see JsonApiErrors), the
-    security headers on every HTTP response: pages, static files, Reflex's routes, our API, and the answers Reflex's
-    own outermost middleware gives (see app/security_headers.py), and around it all the request metrics, the access
-    log and the internal ``/_ops/`` endpoints (app/observability/asgi.py)."""
+    built frontend's cache lifetimes (app/static_cache.py), the security headers on every HTTP response: pages,
+    static files, Reflex's routes, our API, and the answers Reflex's own outermost middleware gives (see
+    app/security_headers.py), and around it all the request metrics, the access log and the internal ``/_ops/``
+    endpoints (app/observability/asgi.py)."""
 
     def __call__(self) -> ASGIApp:
-        wrapped = security_headers(JsonApiErrors(super().__call__()))
+        wrapped = security_headers(static_caching(JsonApiErrors(super().__call__())))
         return Observe(wrapped, role=ProcessRole.WEB.value, with_database=lambda: runtime.current().runs_shared_jobs)
 
 

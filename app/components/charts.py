@@ -117,12 +117,19 @@ def kpi_grid(items: Any, id: str) -> rx.Component:
     )
 
 
-def chart_card(title: Any, figure: Any, *controls: rx.Component, id: str) -> rx.Component:
-    """A plotly chart (the small "basic" bundle: lines and bars) in a card."""
+def chart_card(
+    title: Any, figure: Any, *controls: rx.Component, id: str, drawn: rx.Var[bool] | None = None
+) -> rx.Component:
+    """A plotly chart (the small "basic" bundle: lines and bars) in a card. Reflex fetches plotly's script (1 MB)
+    when a chart first mounts; with ``drawn``, the chart mounts only once that is true (a blank area of its size
+    until then), so a page can draw its charts after its figures."""
+    chart = rx.plotly.basic(data=figure, use_resize_handler=True, width="100%", height="280px")
+    if drawn is not None:
+        chart = rx.cond(drawn, chart, rx.box(height="280px", width="100%", class_name="chart-pending"))
     return rx.card(
         rx.vstack(
             rx.hstack(rx.heading(title, size="3"), rx.spacer(), *controls, align="center", width="100%"),
-            rx.plotly.basic(data=figure, use_resize_handler=True, width="100%", height="280px"),
+            chart,
             spacing="2",
             width="100%",
         ),

@@ -4,10 +4,13 @@ of its currency and rates in percent."""
 
 from __future__ import annotations
 
+import functools
 import html
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import ParamSpec
 
 import plotly.graph_objects as go
 
@@ -19,6 +22,33 @@ CHART_LABEL_CHARS = 24  # a longer name is shortened under its bar (in full on h
 CURRENT_COLOR, COMPARISON_COLOR = "#3e63dd", "#8b8d98"
 # A chart's series: (name, one value per x, is the comparison).
 Series = tuple[str, list[float | None], bool]
+# Figures of arguments this short (no data, or a day or two) are built once per process and shared (see reused).
+REUSED_KEY_CHARS = 600
+REUSED_FIGURES = 64
+P = ParamSpec("P")
+
+
+def reused(build: Callable[P, go.Figure]) -> Callable[P, go.Figure]:
+    """``build``, returning the figure it made before for the same small arguments. A new browser tab's first
+    state snapshot computes every chart var of every state for its empty data: seven plotly figures, about 100 ms
+    of the connect (docs/performance.md, "The dashboard's first paint"). Figures are only read and serialized
+    after they are built, so one object may serve every state."""
+    cache: OrderedDict[str, go.Figure] = OrderedDict()
+
+    @functools.wraps(build)
+    def build_or_reuse(*args: P.args, **kwargs: P.kwargs) -> go.Figure:
+        key = repr((args, sorted(kwargs.items())))
+        if len(key) > REUSED_KEY_CHARS:
+            return build(*args, **kwargs)
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        figure = cache[key] = build(*args, **kwargs)
+        if len(cache) > REUSED_FIGURES:
+            cache.popitem(last=False)
+        return figure
+
+    return build_or_reuse
 
 
 def plotly_text(text: str) -> str:
@@ -32,6 +62,7 @@ def short_label(text: str, limit: int = CHART_LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
 
+@reused
 def line_figure(x: list[str], series: list[Series], *, y_title: str = "", hover: list[str] | None = None) -> go.Figure:
     """Lines over days: ``series`` are (name, values, is_comparison); comparison lines are dashed and grey, aligned
     to the current days by position (their own dates in the hover text)."""
@@ -56,6 +87,7 @@ def line_figure(x: list[str], series: list[Series], *, y_title: str = "", hover:
     return figure
 
 
+@reused
 def bar_figure(labels: list[str], series: list[Series], *, y_title: str, keys: list[str] | None = None) -> go.Figure:
     """Bars per row: ``labels`` are names (shown as text, shortened under the bars, in full on hover); ``keys``
     tell rows apart (two names may share their first characters), default: the labels."""

@@ -19,6 +19,7 @@ from app import routes
 from app.db import session_scope
 from app.lib.formatting import format_amount, format_number, format_percent
 from app.models import Provider
+from app.presenters.charts import reused
 from app.services import usage as usage_service
 from app.services.permissions import Permission
 from app.services.usage import AccountUsage, ApiUsageRow, LimitUse, UsageDay, UsageFigures
@@ -171,6 +172,7 @@ def period_label(start: str, end: str) -> str:
     return f"{start} to {end} (UTC days)" if start != end else f"{start} (UTC)"
 
 
+@reused
 def bar_chart(days: list[str], series: list[tuple[str, list[float], str]], *, y_title: str) -> go.Figure:
     """Bars per day: ``series`` are (name, values, colour)."""
     figure = go.Figure()

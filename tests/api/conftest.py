@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -26,6 +27,30 @@ def asgi_app() -> object:
 def client(asgi_app: object, db: object) -> Iterator[TestClient]:
     with TestClient(asgi_app, base_url="http://localhost:3000") as test_client:  # type: ignore[arg-type]
         yield test_client
+
+
+@pytest.fixture
+def mount_frontend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], Path]]:
+    """Mounts a frontend build folder the way the production server mounts ``.web/build/client``; returns the empty
+    folder to write the build's files into."""
+    from reflex.utils.exec import get_frontend_mount
+    from reflex.utils.prerequisites import get_and_validate_app
+
+    web = tmp_path / ".web"
+    static = web / "build" / "client"
+    (static / "assets").mkdir(parents=True)
+    monkeypatch.setenv("REFLEX_WEB_WORKDIR", str(web))
+    routes = get_and_validate_app().app._api.routes  # type: ignore[union-attr]
+    mounts = []
+
+    def mount() -> Path:
+        mounts.append(get_frontend_mount(router=None))
+        routes.append(mounts[-1])
+        return static
+
+    yield mount
+    for added in mounts:
+        routes.remove(added)
 
 
 @pytest.fixture(scope="session")

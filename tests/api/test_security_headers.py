@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,24 +120,12 @@ def test_the_policy_follows_the_build_once_it_appears(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def built_frontend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def built_frontend(mount_frontend: Callable[[], Path]) -> Path:
     """A small frontend build, mounted the way the production server mounts ``.web/build/client``."""
-    from reflex.utils.exec import get_frontend_mount
-    from reflex.utils.prerequisites import get_and_validate_app
-
-    web = tmp_path / ".web"
-    static = web / "build" / "client"
-    (static / "assets").mkdir(parents=True)
+    static = mount_frontend()
     (static / "index.html").write_text(PAGE)
     (static / "assets" / "app.js").write_text("console.log('app');\n")
-    monkeypatch.setenv("REFLEX_WEB_WORKDIR", str(web))
-    routes = get_and_validate_app().app._api.routes  # type: ignore[union-attr]
-    mount = get_frontend_mount(router=None)
-    routes.append(mount)
-    try:
-        yield static
-    finally:
-        routes.remove(mount)
+    return static
 
 
 def assert_secured(response: object, policy: str | None = None) -> None:

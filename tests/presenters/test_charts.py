@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.presenters.charts import bar_figure, chart_number, measure_figure, overview_lines, revenue_figure
+from app.presenters.charts import (
+    bar_figure,
+    chart_number,
+    measure_figure,
+    orders_figure,
+    overview_lines,
+    revenue_figure,
+)
 from app.services.metrics import Figures, MetricsReport, MetricsRow, Money, Period
 
 
@@ -70,3 +77,17 @@ def test_overview_lines_per_day_with_the_comparison_aligned() -> None:
     assert one.layout.yaxis.title.text == "Net revenue (EUR)" and len(one.data) == 1
     alone = overview_lines(period, None, current, None, ["EUR"])
     assert alone.comparison_days == [] and alone.revenue_previous == {"EUR": []}
+
+
+def test_a_figure_of_small_arguments_is_built_once_and_shared() -> None:
+    # A new tab's first snapshot computes every chart var for its empty data: built once per process, not per tab.
+    empty = revenue_figure([], [], {}, {}, [], comparing=False)
+    assert revenue_figure([], [], {}, {}, [], comparing=False) is empty
+    assert orders_figure([], [], [], [], comparing=True) is orders_figure([], [], [], [], comparing=True)
+    assert orders_figure([], [], [], [], comparing=True) is not orders_figure([], [], [], [], comparing=False)
+    days = [f"2026-03-{day:02}" for day in range(1, 32)]
+    values = [float(day) for day in range(31)]
+    # Real data is built each time (its figures are many and each is drawn once).
+    first, second = (orders_figure(days, days, values, values, comparing=True) for _ in range(2))
+    assert first is not second and first.to_plotly_json() == second.to_plotly_json()
+    assert list(first.data[0].y) == values

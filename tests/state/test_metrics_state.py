@@ -17,12 +17,16 @@ from reflex.state import State
 from sqlmodel import Session
 
 from app import routes
+from app.components.layout import registered_pages
 from app.models import Role
+from app.services.ingest import IngestContext, Source, ingest_now
 from app.services.metrics import account_today
 from app.state.base import AppState
+from app.state.live import OverviewState
 from app.state.metrics import DashboardState, ExplorerState, RangeState, VersionComparisonState, explorer_choice
+from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import add_member, make_owner
-from tests.utils.states import redirect_path, sign_in, substate, user_of, visit
+from tests.utils.states import redirect_path, run_coroutine, sign_in, substate, user_of, visit
 from tests.utils.world import World
 
 DST_WEEKEND = "range=custom&start=2026-03-29&end=2026-03-31"
@@ -34,11 +38,21 @@ def _url(spec_or_path: Any) -> tuple[str, dict[str, str]]:
     return url.path, dict(parse_qsl(url.query))
 
 
-def _overview(root: State, path: str) -> DashboardState:
+def _load_home(root: State, path: str) -> list[Any]:
+    """``/``'s one on_load event; what it yielded (None for a delta, then a redirect or the live poller)."""
     visit(root, path)
-    substate(root, RangeState).read_range()
+
+    async def run() -> list[Any]:
+        return [event async for event in substate(root, DashboardState).load_home()]
+
+    return run_coroutine(run())
+
+
+def _overview(root: State, path: str) -> DashboardState:
+    """``/`` loaded, then its charts drawn (the on_mount of their row, once the figures show)."""
+    _load_home(root, path)
     dashboard = substate(root, DashboardState)
-    list(dashboard.load_dashboard())
+    dashboard.draw_charts()
     return dashboard
 
 
@@ -95,6 +109,36 @@ def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world:
     assert campaigns["Search"]["net"] == "€80.00" and campaigns["Search"]["spend"] == "€20.00"
     assert campaigns["Spring sale"]["roas"] == "0.90×" and campaigns["Spring sale"]["orders"] == "1"
     assert campaigns["Direct / unmatched"]["url"] == "" and campaigns["Direct / unmatched"]["net"] == "$25.00"
+
+
+def test_one_on_load_event_shows_the_whole_overview(root: State, db: Session, world: World) -> None:
+    # The session check, the range picker, the figures and today's live list: one event, so the first delta after
+    # hydration carries the KPI figures (it took four on_load events, each a trip through the event queue).
+    [options] = [options for _, options in registered_pages() if options["route"] == routes.HOME]
+    assert [handler.fn.__qualname__ for handler in options["on_load"]] == ["DashboardState.load_home"]
+    context = IngestContext(account_id=world.account_id, source=Source.BROWSER, user_agent=DESKTOP_UA)
+    ingest_now([event(visitor_id="a", session_id="s1"), event(visitor_id="b", session_id="s2")], context)
+    sign_in(root, db, user_of(db, world))
+    *deltas, watch = _load_home(root, f"/?{DST_WEEKEND}")
+    assert deltas == [] and watch.fn.__qualname__ == OverviewState.watch.fn.__qualname__  # then the live poller
+    assert substate(root, AppState).is_authenticated and substate(root, AppState).account_timezone == "Europe/Paris"
+    picker = substate(root, RangeState)
+    assert (picker.preset, picker.start, picker.end) == ("custom", "2026-03-29", "2026-03-31")
+    assert picker.period_label.endswith("(3 days)") and picker.comparison_label.endswith("(3 days)")
+    dashboard = substate(root, DashboardState)
+    assert dashboard.loaded and not dashboard.loading and len(dashboard.kpis) > 5 and dashboard.days
+    # The charts mount once the figures have (their row's on_mount): plotly's script is fetched after the KPIs, and
+    # their figures are built then (not in the figures' delta).
+    assert not dashboard.charts_drawn
+    assert not [t.y for chart in (dashboard.revenue_chart, dashboard.orders_chart) for t in chart.data if t.y]
+    dashboard.draw_charts()
+    assert dashboard.charts_drawn and list(dashboard.orders_chart.data[0].y) == dashboard.orders
+    today = substate(root, OverviewState)
+    assert (today.events_today, len(today.recent)) == (2, 2)
+
+    # A new range on the open page: the skeleton shows first (a delta), then the new figures.
+    *deltas, watch = _load_home(root, f"/?{DST_WEEKEND}&compare=none")
+    assert deltas == [None] and not dashboard.comparing and not dashboard.loading
 
 
 def test_the_dashboard_reads_in_the_accounts_locale(root: State, db: Session, world: World) -> None:
@@ -186,9 +230,12 @@ def test_tenancy_and_a_signed_out_visitor(root: State, db: Session, world: World
     sign_in(root, db, viewer)
     assert _overview(root, f"/?{DST_WEEKEND}").has_figures
 
-    # Signed out: the layout's check_login redirects; the page's loads stay quiet.
+    # Signed out: the overview's one on_load sends the visitor to the login page and reads nothing; the explorer's
+    # loads stay quiet (the layout's check_login redirects there).
     substate(root, AppState).auth_token = "not-a-token"
-    dashboard = _overview(root, f"/?{DST_WEEKEND}")
+    *_, redirect = _load_home(root, f"/?{DST_WEEKEND}")
+    assert _url(redirect) == (routes.LOGIN, {})
+    dashboard = substate(root, DashboardState)
     assert dashboard.error == "" and dashboard.kpis == [] and not dashboard.is_authenticated
     assert _explorer(root, routes.METRICS).error == ""
 

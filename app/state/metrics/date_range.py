@@ -93,13 +93,17 @@ class RangeState(AppState):
     def read_range(self) -> None:
         """on_load: the range from the URL, resolved against today in the account's timezone."""
         choice = range_choice(self.router.url.query_parameters)
-        self.preset, self.compare, self.model = choice.preset, choice.compare, choice.model
 
         def resolve(s: Session) -> dashboard.ResolvedRange:
             account_id = self._actor(s).account_id
             return dashboard.resolve_range(session=s, account_id=account_id, choice=choice.dashboard_range())
 
         found, _error = self._run(resolve)
+        self._show_range(choice, found)
+
+    def _show_range(self, choice: RangeChoice, found: dashboard.ResolvedRange | None) -> None:
+        """The picker shows ``choice`` and the days it resolved to (None: it did not resolve, e.g. a bad range)."""
+        self.preset, self.compare, self.model = choice.preset, choice.compare, choice.model
         if found is None:
             self.start, self.end, self.period_label, self.comparison_label = choice.start, choice.end, "", ""
             return
