@@ -82,15 +82,23 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 def mark_dirty(session: Session, account_id: int, days: Iterable[date], kind: str) -> None:
     """Mark days for recomputation, in the caller's transaction (an upsert: marking twice is one row)."""
-    rows = [{"account_id": account_id, "day": d, "kind": kind, "marked_at": utcnow()} for d in sorted(set(days))]
+    now = utcnow()
+    rows = [{"account_id": account_id, "day": d, "kind": kind, "marked_at": now} for d in sorted(set(days))]
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(RollupDirty))
-    statement = statement.on_conflict_do_update(
-        index_elements=["account_id", "day", "kind"], set_={"marked_at": statement.excluded.marked_at}
-    )
+    statement = _MARK_UPSERTS.get(dialect)
+    if statement is None:
+        # Built once per dialect: building an upsert costs more than running it (it ran once per ingest group).
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(RollupDirty))
+        statement = statement.on_conflict_do_update(
+            index_elements=["account_id", "day", "kind"], set_={"marked_at": statement.excluded.marked_at}
+        )
+        _MARK_UPSERTS[dialect] = statement
     session.execute(statement, rows)
+
+
+_MARK_UPSERTS: dict[str, Any] = {}
 
 
 def converted_session_start(session: Session, order: Order) -> datetime | None:
