@@ -2,7 +2,9 @@
 
 Each dropped or rejected event gets an explicit reason. Key and origin checks happen before (app.services.keys).
 The group-commit writer lets concurrent requests share one transaction; a request is answered only after its
-events are committed, and the unique (account_id, event_id) means nothing is stored twice.
+events are committed, and the unique (account_id, event_id) means nothing is stored twice. Visitors, sessions and
+touches are derived after that commit, off the request path: the writer runs a pass (services/sessions.py) within
+INGEST_DERIVE_DELAY_SECONDS, so the events of many requests share it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from crawlerdetect import CrawlerDetect
@@ -222,12 +224,12 @@ class WriteRequest:
 
 
 def write_rows(session: Session, account_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Insert the rows that are new, derive sessions and touches; return (accepted, duplicates). No commit."""
+    """Insert the rows that are new (queued for derivation); return (accepted, duplicates). No commit."""
     return write_requests(session, account_id, [rows])[0]
 
 
 def write_requests(session: Session, account_id: int, requests: list[list[dict[str, Any]]]) -> list[tuple[int, int]]:
-    """Several requests of one account in one pass: one duplicate check, one insert, one derivation.
+    """Several requests of one account in one pass: one duplicate check, one insert, one usage count.
 
     Statements per group stay constant however many requests it holds; that is what makes group commit pay.
     Returns (accepted, duplicates) per request; a repeat of an id earlier in the group is a duplicate.
@@ -249,27 +251,31 @@ def write_requests(session: Session, account_id: int, requests: list[list[dict[s
         outcomes.append((accepted, len(rows) - accepted))
     if fresh:
         # Test events are stored (and listed, marked) but derive no visitor, session or touch, so no figure built
-        # on those (rollups, raw metrics, alerts, the assistant) and no usage count ever includes them.
-        tracked = [row for row in fresh if row.get("source") != Source.TEST]
-        carriers = [SimpleNamespace(**row) for row in tracked]
-        session_service.infer_sessions(session, account_id, carriers)
-        for row, carrier in zip(tracked, carriers, strict=True):
-            row["session_key"] = carrier.session_key
+        # on those (rollups, raw metrics, alerts, the assistant) and no usage count ever includes them. Tracked
+        # events are derived after this commit (services/sessions.derive_pending), off the request path.
+        received = []
+        for row in fresh:
+            if row.get("source") != Source.TEST:
+                row["derive_pending"] = True
+                received.append(row["received_at"])
         session_service.insert_rows(session, table_of(Event), fresh)
-        session_service.apply_events(session, account_id, carriers)
-        usage.count_stored_events(session, account_id, [row["received_at"] for row in tracked])
+        usage.count_stored_events(session, account_id, received)
     return outcomes
 
 
 class GroupCommitWriter:
     """One writer thread per process. Requests that arrive while a transaction commits share the next one."""
 
-    def __init__(self, engine_factory: Callable[[], Engine], *, max_rows: int = 20_000) -> None:
+    def __init__(
+        self, engine_factory: Callable[[], Engine], *, max_rows: int = 20_000, derive_delay: float | None = None
+    ) -> None:
         self._engine_factory = engine_factory
         self._max_rows = max_rows
         self._queue: queue.Queue[WriteRequest | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._derive_delay = derive_delay
+        self._derive_due: float | None = None  # when the events committed since the last pass are to be derived
         self.transactions = 0  # for benchmarks and tests: how many commits served how many requests
         self.requests = 0
 
@@ -293,10 +299,25 @@ class GroupCommitWriter:
             self._thread.join(timeout)
         self._thread = None
 
+    @property
+    def derive_delay(self) -> float:
+        if self._derive_delay is None:
+            return get_settings().ingest_derive_delay_seconds
+        return self._derive_delay
+
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            # Between groups: derive what was committed once it has waited derive_delay (events that arrive in
+            # that time share one pass), or at once when nothing else is queued.
+            if self._derive_due is not None and time.monotonic() >= self._derive_due:
+                self._derive()
+            try:
+                wait = None if self._derive_due is None else max(0.0, self._derive_due - time.monotonic())
+                first = self._queue.get(timeout=wait)
+            except queue.Empty:
+                continue
             if first is None:
+                self._derive_left()
                 return
             group, rows, stop = [first], len(first.rows), False
             while rows < self._max_rows:
@@ -316,7 +337,27 @@ class GroupCommitWriter:
                 for request in group:
                     _resolve(request.future, error=RuntimeError("the ingest writer failed"))
             if stop:
+                self._derive_left()
                 return
+
+    def _derive(self) -> None:
+        """Derive everything committed so far (in passes of sessions.DERIVE_BATCH events, one transaction each). On
+        failure the events stay flagged: the next pass (or the derive_visits job) derives them."""
+        self._derive_due = None
+        try:
+            catch_up(engine=self._engine_factory())
+        except Exception:
+            log.exception("deriving visitors and sessions failed; retrying after the next delay")
+            self._derive_due = time.monotonic() + max(self.derive_delay, 1.0)
+
+    def _derive_left(self) -> None:
+        """At a clean stop: derive what this writer committed (a crash leaves it to the derive_visits job)."""
+        if self._derive_due is not None:
+            self._derive()
+
+    def _committed(self) -> None:
+        if self._derive_due is None:
+            self._derive_due = time.monotonic() + self.derive_delay
 
     def _write(self, group: list[WriteRequest]) -> None:
         engine = self._engine_factory()
@@ -337,6 +378,7 @@ class GroupCommitWriter:
             if len(group) == 1:
                 log.exception("ingest write failed")
         if results:
+            self._committed()
             self.transactions += 1
             self.requests += len(group)
             for request, outcome in results:
@@ -352,6 +394,7 @@ class GroupCommitWriter:
                 log.exception("ingest write failed for one request")
                 _resolve(request.future, error=error)
                 continue
+            self._committed()
             self.transactions += 1
             self.requests += 1
             _resolve(request.future, outcome=outcome)
@@ -370,6 +413,22 @@ def _resolve(
             future.set_result(outcome)
     except InvalidStateError:
         pass
+
+
+def catch_up(*, engine: Engine | None = None, account_id: int | None = None, visitor_key: str | None = None) -> int:
+    """Derive every stored event still waiting (all, an account's, or one visitor's), a transaction per pass of
+    sessions.DERIVE_BATCH events; returns how many were derived. Safe to call from any thread or process: passes
+    run one at a time."""
+    from app.db import get_engine
+
+    total = 0
+    with Session(engine or get_engine()) as session:
+        while True:
+            done = session_service.derive_pending(session, account_id=account_id, visitor_key=visitor_key)
+            session.commit()
+            total += done
+            if done < session_service.DERIVE_BATCH:
+                return total
 
 
 def submit(account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:
@@ -398,8 +457,11 @@ def settle(result: IngestResult, outcome: tuple[int, int]) -> IngestResult:
 
 
 def ingest_now(raw_events: list[Any], ctx: IngestContext, *, timeout: float = 30) -> IngestResult:
-    """Blocking form for in-process callers (the install page's test event, the CLI, tests)."""
+    """Blocking form for in-process callers (the install page's test event, the CLI, tests): returns once the
+    events are committed and the account's visitors, sessions and touches include them."""
     result, rows = prepare(raw_events, ctx)
     if not rows:
         return result
-    return settle(result, submit(ctx.account_id, rows).result(timeout))
+    settle(result, submit(ctx.account_id, rows).result(timeout))
+    catch_up(account_id=ctx.account_id)
+    return result
