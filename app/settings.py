@@ -197,8 +197,9 @@ class Settings(BaseSettings):
     derive_seconds: int = Field(
         5,
         ge=1,
-        description="How often the `derive_visits` job derives events still waiting (after a restart, or written "
-        "by another process); the ingest writer itself derives within `INGEST_DERIVE_DELAY_SECONDS`.",
+        description="How often the `derive_visits` job derives events left waiting longer than this plus "
+        "`INGEST_DERIVE_DELAY_SECONDS` (a crash between their commit and the writer's pass); the ingest writer "
+        "itself derives within `INGEST_DERIVE_DELAY_SECONDS`.",
     )
 
     # Stripe

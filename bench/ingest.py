@@ -103,17 +103,18 @@ def pin(pids: list[int], cpu: str) -> None:
         subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(pid)], capture_output=True, check=False)
 
 
-def busiest(pids: list[int]) -> int:
-    """The server process that used the most CPU (granian's worker, not the supervisors)."""
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return -1
+    return int(fields[11]) + int(fields[12])
 
-    def cpu_ticks(pid: int) -> int:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            return -1
-        return int(fields[11]) + int(fields[12])
 
-    return max(pids, key=cpu_ticks)
+def busiest(before: dict[int, int]) -> int:
+    """The server process that used the most CPU since ``before`` (granian's worker, not the supervisors, which
+    used more at start-up)."""
+    return max(before, key=lambda pid: cpu_ticks(pid) - before[pid])
 
 
 # --- the ceiling of the 100-event rows: the same rows through the bare driver ------------------------------------
@@ -209,7 +210,9 @@ def main() -> int:
     profiles: list[subprocess.Popen[bytes]] = []
     try:
         common = {"BENCH_ORIGIN": ORIGIN, "BENCH_UA": UA}
+        ticks = {pid: cpu_ticks(pid) for pid in server_pids(server)}
         run_wrk(f"{base}/ping", "", 2, args.connections, common, load_cpu)  # warm-up
+        worker = busiest(ticks)
         results["noop GET /ping"] = run_wrk(f"{base}/ping", "", args.seconds, args.connections, common, load_cpu)
         results["GET /api/v1/health"] = run_wrk(
             f"{base}/api/v1/health", "", args.seconds, args.connections, common, load_cpu
@@ -226,7 +229,6 @@ def main() -> int:
             }
             if args.profile and name in ("x1", "x100") and shutil.which("py-spy"):
                 args.profile.mkdir(parents=True, exist_ok=True)
-                target = busiest(server_pids(server))
                 out = args.profile / f"ingest-{name}.txt"
                 profiles.append(
                     subprocess.Popen(
@@ -234,7 +236,7 @@ def main() -> int:
                             "py-spy",
                             "record",
                             "--pid",
-                            str(target),
+                            str(worker),
                             "--duration",
                             str(args.seconds),
                             "--rate",

@@ -130,6 +130,16 @@ def has_pending(session: Session, *, account_id: int | None = None, visitor_key:
     return session.execute(query).first() is not None
 
 
+def oldest_pending(session: Session) -> datetime | None:
+    """When the oldest event still to derive (any account) was received; None when there is none."""
+    table = table_of(Event)
+    first_id = session.execute(sa_select(func.min(table.c.id)).where(table.c.derive_pending.is_not(None))).scalar()
+    if first_id is None:
+        return None
+    received: datetime | None = session.execute(sa_select(table.c.received_at).where(table.c.id == first_id)).scalar()
+    return received
+
+
 def derived_up_to(session: Session, account_id: int) -> datetime | None:
     """Until when the account's visitors, sessions and touches include every stored event: None when they are up
     to date, else the receipt time of the oldest event still waiting (the overview shows the lag)."""
@@ -162,7 +172,9 @@ def derive_pending(
         return 0
     by_account: dict[int, list[Any]] = {}
     for row in rows:
-        by_account.setdefault(row.account_id, []).append(SimpleNamespace(**row._mapping))
+        # By position: a row's keys() costs more than the rest of its derivation.
+        carrier = SimpleNamespace(**dict(zip(_DERIVED_COLUMNS, row, strict=True)))
+        by_account.setdefault(carrier.account_id, []).append(carrier)
     # Accounts in one order in every process, as the writer takes them: no deadlock on PostgreSQL.
     for account, events in sorted(by_account.items()):
         infer_sessions(session, account, events)
