@@ -176,26 +176,32 @@ def derive_pending(
         carrier = SimpleNamespace(**dict(zip(_DERIVED_COLUMNS, row, strict=True)))
         by_account.setdefault(carrier.account_id, []).append(carrier)
     # Accounts in one order in every process, as the writer takes them: no deadlock on PostgreSQL.
+    inferred = [e for events in by_account.values() for e in events if not e.session_key and e.visitor_id]
     for account, events in sorted(by_account.items()):
         infer_sessions(session, account, events)
         apply_events(session, account, events)
     table = table_of(Event)
-    executemany(
-        session,
-        _CLEAR_PENDING.setdefault(
-            "event",
-            table.update()
-            .where(table.c.id == bindparam("event_pk"))
-            .values(derive_pending=bindparam("pending"), session_key=bindparam("key")),
-        ),
-        [{"event_pk": e.id, "pending": None, "key": e.session_key} for events in by_account.values() for e in events],
+    if inferred:  # the events' own rows get the session key inferred for them
+        executemany(
+            session,
+            _STATEMENTS.setdefault(
+                "event_key",
+                table.update().where(table.c.id == bindparam("event_pk")).values(session_key=bindparam("key")),
+            ),
+            [{"event_pk": e.id, "key": e.session_key} for e in inferred],
+        )
+    # One statement for the whole pass: an executemany of per-row updates cost as much as the insert itself.
+    clear = _STATEMENTS.setdefault(
+        "event_clear",
+        table.update().where(table.c.id.in_(bindparam("ids", expanding=True))).values(derive_pending=None),
     )
+    session.execute(clear, {"ids": [row[0] for row in rows]})
     state = table_of(DeriveState)
     session.execute(state.update().where(state.c.id == 1).values(derived_events=state.c.derived_events + len(rows)))
     return len(rows)
 
 
-_CLEAR_PENDING: dict[str, Any] = {}
+_STATEMENTS: dict[str, Any] = {}
 
 
 def derive_all_pending(session: Session, *, account_id: int | None = None, visitor_key: str | None = None) -> int:
