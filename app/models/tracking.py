@@ -61,7 +61,6 @@ class Event(MarketingFields, table=True):
         # Only the events still to derive (a handful: the writer derives within a second): the deriver's queue.
         Index(
             "ix_event_derive_pending",
-            "account_id",
             "id",
             sqlite_where=text("derive_pending IS NOT NULL"),
             postgresql_where=text("derive_pending IS NOT NULL"),

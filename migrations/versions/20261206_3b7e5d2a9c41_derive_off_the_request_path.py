@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_index(
         'ix_event_derive_pending',
         'event',
-        ['account_id', 'id'],
+        ['id'],
         unique=False,
         sqlite_where=sa.text('derive_pending IS NOT NULL'),
         postgresql_where=sa.text('derive_pending IS NOT NULL'),
