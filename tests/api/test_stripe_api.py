@@ -172,15 +172,21 @@ def test_checkout_rate_limit_per_key_and_client(client: TestClient, shop: Shop, 
     assert codes == [200, 200, 429]
 
 
-def test_checkout_snapshots_the_campaign_version_that_brought_the_visitor(
-    client: TestClient, db: Session, shop: Shop
-) -> None:
+def _spring_campaign(db: Session, shop: Shop) -> Any:
+    """A live campaign that takes sessions with ``utm_campaign=spring``; returns its published version."""
     row = campaigns.create_campaign(
         session=db, actor=shop.actor, name="Spring", channel="meta",
         config={"matching_rules": [{"conditions": [{"field": "utm_campaign", "value": "spring"}]}]},
     )  # fmt: skip
     version = campaigns.publish_draft(session=db, actor=shop.actor, campaign_public_id=row.public_id)
     db.commit()
+    return version
+
+
+def test_checkout_snapshots_the_campaign_version_that_brought_the_visitor(
+    client: TestClient, db: Session, shop: Shop
+) -> None:
+    version = _spring_campaign(db, shop)
     ingest_now(
         [event(visitor_id="v-spring", session_id="s1", utm_source="facebook", utm_campaign="spring",
                fbclid="AbC123", ga_client_id="111.222")],
@@ -206,12 +212,7 @@ def test_checkout_derives_its_visitors_events_before_the_snapshot(
     from app.settings import get_settings
 
     monkeypatch.setattr(get_settings(), "ingest_derive_delay_seconds", 60)  # the writer's pass cannot come first
-    row = campaigns.create_campaign(
-        session=db, actor=shop.actor, name="Spring", channel="meta",
-        config={"matching_rules": [{"conditions": [{"field": "utm_campaign", "value": "spring"}]}]},
-    )  # fmt: skip
-    version = campaigns.publish_draft(session=db, actor=shop.actor, campaign_public_id=row.public_id)
-    db.commit()
+    version = _spring_campaign(db, shop)
     sent = client.post(
         f"/api/v1/events?key={shop.publishable_key}",
         content=json.dumps({"events": [
