@@ -24,6 +24,7 @@ from typing import Any
 from crawlerdetect import CrawlerDetect
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from app import runtime
@@ -308,7 +309,7 @@ class GroupCommitWriter:
     def _run(self) -> None:
         while True:
             # Between groups: derive what was committed once it has waited derive_delay (events that arrive in
-            # that time share one pass), or at once when nothing else is queued.
+            # that time share one pass).
             if self._derive_due is not None and time.monotonic() >= self._derive_due:
                 self._derive()
             try:
@@ -424,11 +425,35 @@ def catch_up(*, engine: Engine | None = None, account_id: int | None = None, vis
     total = 0
     with Session(engine or get_engine()) as session:
         while True:
-            done = session_service.derive_pending(session, account_id=account_id, visitor_key=visitor_key)
-            session.commit()
+            try:
+                done = session_service.derive_pending(session, account_id=account_id, visitor_key=visitor_key)
+                session.commit()
+            except Exception:
+                session.rollback()
+                log.exception("a derivation pass failed; deriving its events one by one")
+                done = _derive_one_by_one(session, account_id=account_id, visitor_key=visitor_key)
             total += done
             if done < session_service.DERIVE_BATCH:
                 return total
+
+
+def _derive_one_by_one(session: Session, *, account_id: int | None, visitor_key: str | None) -> int:
+    """After a failed pass: its events one per transaction, so one that cannot be derived (it is logged and left
+    out of visitors and sessions, its flag cleared) cannot hold up every later event. Returns how many it handled."""
+    for handled in range(session_service.DERIVE_BATCH):
+        try:
+            if not session_service.derive_pending(session, account_id=account_id, visitor_key=visitor_key, limit=1):
+                return handled
+            session.commit()
+        except OperationalError:
+            session.rollback()
+            raise  # the database is locked or gone: nothing wrong with the event, the next pass retries it
+        except Exception:
+            session.rollback()
+            event_pk = session_service.skip_oldest_pending(session, account_id=account_id, visitor_key=visitor_key)
+            session.commit()
+            log.exception("event %s cannot be derived: stored, left out of visitors and sessions", event_pk)
+    return session_service.DERIVE_BATCH
 
 
 def submit(account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:

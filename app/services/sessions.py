@@ -211,6 +211,22 @@ def derive_pending(
 _STATEMENTS: dict[str, Any] = {}
 
 
+def skip_oldest_pending(
+    session: Session, *, account_id: int | None = None, visitor_key: str | None = None
+) -> int | None:
+    """Clear the flag of the oldest event still to derive without deriving it (it made its pass fail); returns its
+    id. No commit."""
+    _lock(session)
+    table = table_of(Event)
+    row = session.execute(
+        _pending_query(account_id, visitor_key).with_only_columns(table.c.id).order_by(table.c.id).limit(1)
+    ).first()
+    if row is None:
+        return None
+    session.execute(table.update().where(table.c.id == row[0]).values(derive_pending=None))
+    return int(row[0])
+
+
 def derive_all_pending(session: Session, *, account_id: int | None = None, visitor_key: str | None = None) -> int:
     """``derive_pending`` until nothing is left, in the caller's transaction (checkout for its visitor, the demo for
     its account); returns how many events were derived."""

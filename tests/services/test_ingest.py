@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, col, select, update
@@ -247,3 +248,30 @@ def test_events_a_crash_left_underived_are_derived_once_by_the_job(db: Session) 
     # Inferred session keys are written back to the events, as when they were inferred before the insert.
     keys = {e.session_key for e in db.exec(select(Event).where(Event.account_id == account.id))}
     assert keys == {sessions[0].session_key}
+
+
+def test_an_event_that_cannot_be_derived_does_not_hold_up_the_others(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass that fails is retried event by event: the one that fails alone is logged and left out (its flag
+    cleared), every other event is derived, and later passes run as before."""
+    account, _, _ = make_owner(db)
+    from app.services import sessions as session_service
+
+    rows = ingest.prepare([event(visitor_id=v, session_id=v) for v in ("a", "poison", "b")], _ctx(account.id))[1]
+    ingest.write_rows(db, account.id, rows)
+    db.commit()
+    real = session_service.apply_events
+
+    def failing(session: Session, account_id: int, events: list[Any]) -> None:
+        if any(e.visitor_id == "poison" for e in events):
+            raise ValueError("cannot derive this one")
+        real(session, account_id, events)
+
+    monkeypatch.setattr(session_service, "apply_events", failing)
+    assert ingest.catch_up() == 3  # handled: two derived, one left out
+    assert sorted(s.visitor_key for s in db.exec(select(VisitSession))) == ["a", "b"]
+    assert derived_up_to(db, account.id) is None
+    monkeypatch.setattr(session_service, "apply_events", real)
+    ingest.ingest_now([event(visitor_id="c", session_id="c")], _ctx(account.id))
+    assert sorted(s.visitor_key for s in db.exec(select(VisitSession))) == ["a", "b", "c"]
