@@ -139,20 +139,20 @@ def has_pending(session: Session, *, account_id: int | None = None, visitor_key:
 
 def oldest_pending(session: Session) -> datetime | None:
     """When the oldest event still to derive (any account) was received; None when there is none."""
-    table = table_of(Event)
-    first_id = session.execute(sa_select(func.min(table.c.id)).where(table.c.derive_pending.is_not(None))).scalar()
-    if first_id is None:
-        return None
-    received: datetime | None = session.execute(sa_select(table.c.received_at).where(table.c.id == first_id)).scalar()
-    return received
+    return _first_pending_received(session)
 
 
 def derived_up_to(session: Session, account_id: int) -> datetime | None:
     """Until when the account's visitors, sessions and touches include every stored event: None when they are up
     to date, else the receipt time of the oldest event still waiting (the overview shows the lag)."""
+    return _first_pending_received(session, _account_of_pending(account_id))
+
+
+def _first_pending_received(session: Session, *where: Any) -> datetime | None:
+    # The first pending id through the partial index, then its row: MIN(received_at) would read every pending row.
     table = table_of(Event)
     first_id = session.execute(
-        sa_select(func.min(table.c.id)).where(table.c.derive_pending.is_not(None), _account_of_pending(account_id))
+        sa_select(func.min(table.c.id)).where(table.c.derive_pending.is_not(None), *where)
     ).scalar()
     if first_id is None:
         return None
