@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from app.db import get_engine, session_scope, write_lock
 from app.models import Account, JobOutcome, Membership, Role
-from app.services import accounts, keys, pixels, rollups, stripe_connection
+from app.services import accounts, ingest, keys, pixels, rollups, stripe_connection
 from app.services.errors import ServiceError
 from app.services.permissions import Actor
 
@@ -206,6 +206,8 @@ def run_rebuild_rollups(args: argparse.Namespace) -> None:
             targets = list(session.exec(select(Account)).all())
         for account in targets:
             assert account.id is not None
+            # Events stored a moment ago may wait for the server's derivation pass: include them.
+            ingest.catch_up(account_id=account.id)
             with write_lock:
                 traffic_days, sales_days = rollups.rebuild(session, account.id)
             print(f"{account.slug}: {traffic_days} traffic day(s), {sales_days} sales day(s) recomputed")

@@ -191,6 +191,21 @@ class Settings(BaseSettings):
     ingest_max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Largest accepted events body in bytes (413 above)."
     )
+    ingest_derive_delay_seconds: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="How long the ingest writer lets committed events wait before deriving visitors, sessions and "
+        "touches from them in one pass (events answered meanwhile share it); the dashboard shows the lag. 0: a pass "
+        "after every commit.",
+    )
+    derive_seconds: int = Field(
+        5,
+        ge=1,
+        description="How often the `derive_visits` job derives events left waiting longer than this plus "
+        "`INGEST_DERIVE_DELAY_SECONDS` (a crash between their commit and the writer's pass); the ingest writer "
+        "itself derives within `INGEST_DERIVE_DELAY_SECONDS`.",
+    )
 
     # Stripe
     stripe_api_version: str = Field(

@@ -140,6 +140,7 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
 
 
 def default_jobs() -> list[JobSpec]:
+    from app.jobs.derive_visits import derive_visits
     from app.jobs.evaluate_alerts import evaluate_alerts
     from app.jobs.flush_api_usage import flush_api_usage
     from app.jobs.flush_key_usage import flush_key_usage
@@ -154,6 +155,7 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("purge_sessions", purge_sessions, 6 * 3600, once_per_interval=True),
         # Once per interval slot across every process and instance (see JobSpec.once_per_interval).
         JobSpec("evaluate_alerts", evaluate_alerts, settings.alerts_evaluate_seconds, once_per_interval=True),
+        JobSpec("derive_visits", derive_visits, settings.derive_seconds, quiet=True),
         JobSpec("update_rollups", update_rollups, settings.rollup_seconds, quiet=True),
         # Not leased: every delivery carries its own lease, so several processes may send side by side.
         JobSpec(

@@ -40,7 +40,7 @@ from app.models.payments import (
     Subscription,
     WebhookOutcome,
 )
-from app.models.tracking import Event, EventSource, Touch, Visitor, VisitSession
+from app.models.tracking import DeriveState, Event, EventSource, Touch, Visitor, VisitSession
 from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "ConversionKind",
     "DeliveryAttempt",
     "DeliveryStatus",
+    "DeriveState",
     "Event",
     "EventCountDaily",
     "EventSource",

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import enum_field, utc_field
@@ -58,6 +58,13 @@ class Event(MarketingFields, table=True):
         UniqueConstraint("account_id", "event_id", name="uq_event_account_event_id"),
         Index("ix_event_account_occurred", "account_id", "occurred_at"),
         Index("ix_event_account_visitor", "account_id", "visitor_id"),
+        # Only the events still to derive (a handful: the writer derives within a second): the deriver's queue.
+        Index(
+            "ix_event_derive_pending",
+            "id",
+            sqlite_where=text("derive_pending IS NOT NULL"),
+            postgresql_where=text("derive_pending IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
@@ -79,6 +86,21 @@ class Event(MarketingFields, table=True):
     consent: dict[str, bool] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     user_agent: str | None = _s(512)
     ip: str | None = _s(64)
+    # True from the commit that stores the event until visitors, sessions and touches include it (then NULL, so
+    # the partial index holds only the queue); test events are never derived and stored with NULL.
+    derive_pending: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
+
+
+class DeriveState(SQLModel, table=True):
+    """The deriver's one row: every derivation pass updates it first, so passes run one at a time (a row lock on
+    PostgreSQL, the write lock on SQLite) and read the queue only once they hold it."""
+
+    __tablename__ = "derive_state"
+
+    id: int = Field(primary_key=True)
+    passes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    derived_events: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    last_pass_at: datetime | None = utc_field(nullable=True)
 
 
 class Visitor(SQLModel, table=True):

@@ -144,6 +144,7 @@ def today() -> rx.Component:
             spacing="3",
             wrap="wrap",
         ),
+        rx.text(OverviewState.derived_lag, size="1", color_scheme="gray", id="derived-lag"),
         rx.heading("Latest events", size="3"),
         events_table(OverviewState.recent, empty="No events yet.", id="overview-events"),
         spacing="3",

@@ -27,6 +27,7 @@ from app.services import attribution, ratelimit
 from app.services.errors import Conflict, ValidationFailed, validation_failed
 from app.services.events_schema import Consent, Id
 from app.services.keys import KeyIdentity
+from app.services.sessions import derive_all_pending
 from app.services.stripe_connection import client_for, fetch_price, require_connection, stripe_error
 from app.settings import get_settings
 
@@ -345,6 +346,10 @@ def _create_order(
             expected = None
         else:
             expected += price.unit_amount * item.quantity
+    if request.visitor_id:
+        # Visitors, sessions and touches are derived after the events' commit: bring this visitor's up to date, in
+        # this transaction, so the snapshot and the click ids include the events sent just before checkout.
+        derive_all_pending(session, account_id=identity.account_id, visitor_key=request.visitor_id)
     snapshot = attribution.snapshot(
         session=session, account_id=identity.account_id, visitor_key=request.visitor_id, at=now
     )

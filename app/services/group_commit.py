@@ -79,6 +79,23 @@ class GroupCommit(Generic[T, R]):
     def written(self, requests: int, weight: int, seconds: float) -> None:
         return None
 
+    # Hooks for work the writer thread does besides writing (the ingest writer derives visitors and sessions a
+    # moment after a commit): ``wait_seconds`` bounds the wait for the next request (None: wait for one),
+    # ``between_groups`` runs before each wait, ``committed`` after each successful commit, ``stopping`` at a clean
+    # stop once every queued request is answered.
+
+    def wait_seconds(self) -> float | None:
+        return None
+
+    def between_groups(self) -> None:
+        return None
+
+    def committed(self) -> None:
+        return None
+
+    def stopping(self) -> None:
+        return None
+
     # --- queue and thread ---------------------------------------------------------------------------------------
 
     def submit_item(self, item: T) -> Future[R]:
@@ -105,8 +122,13 @@ class GroupCommit(Generic[T, R]):
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            self.between_groups()
+            try:
+                first = self._queue.get(timeout=self.wait_seconds())
+            except queue.Empty:
+                continue
             if first is None:
+                self.stopping()
                 return
             group, weight, stop = [first], self.weight(first[0]), False
             while weight < self._max_weight:
@@ -130,6 +152,7 @@ class GroupCommit(Generic[T, R]):
                     with contextlib.suppress(InvalidStateError):
                         future.set_exception(RuntimeError(f"{self.thread_name} failed"))
             if stop:
+                self.stopping()
                 return
 
     def _write(self, group: list[tuple[T, Future[R]]]) -> None:
@@ -142,6 +165,7 @@ class GroupCommit(Generic[T, R]):
             except Exception as error:
                 log.info("%s: a group of %d failed (%s); each is retried alone", self.thread_name, len(group), error)
             else:
+                self.committed()
                 self.transactions += 1
                 self.requests += len(group)
                 for (_item, future), result in zip(group, results, strict=True):
@@ -157,6 +181,7 @@ class GroupCommit(Generic[T, R]):
             except Exception as error:
                 _fail(future, error)
                 continue
+            self.committed()
             self.transactions += 1
             self.requests += 1
             _answer(future, result)

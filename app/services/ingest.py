@@ -2,24 +2,27 @@
 
 Each dropped or rejected event gets an explicit reason. Key and origin checks happen before (app.services.keys).
 The group-commit writer lets concurrent requests share one transaction; a request is answered only after its
-events are committed, and the unique (account_id, event_id) means nothing is stored twice.
+events are committed, and the unique (account_id, event_id) means nothing is stored twice. Visitors, sessions and
+touches are derived after that commit, off the request path: the writer runs a pass (services/sessions.py) within
+INGEST_DERIVE_DELAY_SECONDS, so the events of many requests share it.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from crawlerdetect import CrawlerDetect
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from app import runtime
@@ -221,12 +224,12 @@ class WriteRequest:
 
 
 def write_rows(session: Session, account_id: int, rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """Insert the rows that are new, derive sessions and touches; return (accepted, duplicates). No commit."""
+    """Insert the rows that are new (queued for derivation); return (accepted, duplicates). No commit."""
     return write_requests(session, account_id, [rows])[0]
 
 
 def write_requests(session: Session, account_id: int, requests: list[list[dict[str, Any]]]) -> list[tuple[int, int]]:
-    """Several requests of one account in one pass: one duplicate check, one insert, one derivation.
+    """Several requests of one account in one pass: one duplicate check, one insert, one usage count.
 
     Statements per group stay constant however many requests it holds; that is what makes group commit pay.
     Returns (accepted, duplicates) per request; a repeat of an id earlier in the group is a duplicate.
@@ -248,15 +251,15 @@ def write_requests(session: Session, account_id: int, requests: list[list[dict[s
         outcomes.append((accepted, len(rows) - accepted))
     if fresh:
         # Test events are stored (and listed, marked) but derive no visitor, session or touch, so no figure built
-        # on those (rollups, raw metrics, alerts, the assistant) and no usage count ever includes them.
-        tracked = [row for row in fresh if row.get("source") != Source.TEST]
-        carriers = [SimpleNamespace(**row) for row in tracked]
-        session_service.infer_sessions(session, account_id, carriers)
-        for row, carrier in zip(tracked, carriers, strict=True):
-            row["session_key"] = carrier.session_key
+        # on those (rollups, raw metrics, alerts, the assistant) and no usage count ever includes them. Tracked
+        # events are derived after this commit (services/sessions.derive_pending), off the request path.
+        received = []
+        for row in fresh:
+            if row.get("source") != Source.TEST:
+                row["derive_pending"] = True
+                received.append(row["received_at"])
         session_service.insert_rows(session, table_of(Event), fresh)
-        session_service.apply_events(session, account_id, carriers)
-        usage.count_stored_events(session, account_id, [row["received_at"] for row in tracked])
+        usage.count_stored_events(session, account_id, received)
     return outcomes
 
 
@@ -265,8 +268,12 @@ class GroupCommitWriter(GroupCommit[WriteRequest, tuple[int, int]]):
 
     thread_name = "paidsignal-ingest-writer"
 
-    def __init__(self, engine_factory: Callable[[], Engine], *, max_rows: int = 20_000) -> None:
+    def __init__(
+        self, engine_factory: Callable[[], Engine], *, max_rows: int = 20_000, derive_delay: float | None = None
+    ) -> None:
         super().__init__(engine_factory, max_weight=max_rows)
+        self._derive_delay = derive_delay
+        self._derive_due: float | None = None  # when the events committed since the last pass are to be derived
 
     def submit(self, account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:
         return self.submit_item(WriteRequest(account_id, rows))
@@ -293,10 +300,85 @@ class GroupCommitWriter(GroupCommit[WriteRequest, tuple[int, int]]):
     def dequeued(self, count: int) -> None:
         metrics.INGEST_QUEUE.dec(count)
 
+    @property
+    def derive_delay(self) -> float:
+        if self._derive_delay is None:
+            return get_settings().ingest_derive_delay_seconds
+        return self._derive_delay
+
+    # Derive what was committed once it has waited derive_delay (events that arrive in that time share one pass),
+    # between groups on the writer's thread.
+
+    def wait_seconds(self) -> float | None:
+        return None if self._derive_due is None else max(0.0, self._derive_due - time.monotonic())
+
+    def between_groups(self) -> None:
+        if self._derive_due is not None and time.monotonic() >= self._derive_due:
+            self._derive()
+
+    def committed(self) -> None:
+        if self._derive_due is None:
+            self._derive_due = time.monotonic() + self.derive_delay
+
+    def stopping(self) -> None:
+        """At a clean stop: derive what this writer committed (a crash leaves it to the derive_visits job)."""
+        if self._derive_due is not None:
+            self._derive()
+
+    def _derive(self) -> None:
+        """Derive everything committed so far (in passes of sessions.DERIVE_BATCH events, one transaction each). On
+        failure the events stay flagged: the next pass (or the derive_visits job) derives them."""
+        self._derive_due = None
+        try:
+            catch_up(engine=self._engine_factory())
+        except Exception:
+            log.exception("deriving visitors and sessions failed; retrying after the next delay")
+            self._derive_due = time.monotonic() + max(self.derive_delay, 1.0)
+
     def written(self, requests: int, weight: int, seconds: float) -> None:
         metrics.INGEST_GROUP_REQUESTS.observe(requests)
         metrics.INGEST_GROUP_ROWS.observe(weight)
         metrics.INGEST_COMMIT_SECONDS.observe(seconds)
+
+
+def catch_up(*, engine: Engine | None = None, account_id: int | None = None, visitor_key: str | None = None) -> int:
+    """Derive every stored event still waiting (all, an account's, or one visitor's), a transaction per pass of
+    sessions.DERIVE_BATCH events; returns how many were derived. Safe to call from any thread or process: passes
+    run one at a time."""
+    from app.db import get_engine
+
+    total = 0
+    with Session(engine or get_engine()) as session:
+        while True:
+            try:
+                done = session_service.derive_pending(session, account_id=account_id, visitor_key=visitor_key)
+                session.commit()
+            except Exception:
+                session.rollback()
+                log.exception("a derivation pass failed; deriving its events one by one")
+                done = _derive_one_by_one(session, account_id=account_id, visitor_key=visitor_key)
+            total += done
+            if done < session_service.DERIVE_BATCH:
+                return total
+
+
+def _derive_one_by_one(session: Session, *, account_id: int | None, visitor_key: str | None) -> int:
+    """After a failed pass: its events one per transaction, so one that cannot be derived (it is logged and left
+    out of visitors and sessions, its flag cleared) cannot hold up every later event. Returns how many it handled."""
+    for handled in range(session_service.DERIVE_BATCH):
+        try:
+            if not session_service.derive_pending(session, account_id=account_id, visitor_key=visitor_key, limit=1):
+                return handled
+            session.commit()
+        except OperationalError:
+            session.rollback()
+            raise  # the database is locked or gone: nothing wrong with the event, the next pass retries it
+        except Exception:
+            session.rollback()
+            event_pk = session_service.skip_oldest_pending(session, account_id=account_id, visitor_key=visitor_key)
+            session.commit()
+            log.exception("event %s cannot be derived: stored, left out of visitors and sessions", event_pk)
+    return session_service.DERIVE_BATCH
 
 
 def submit(account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int]]:
@@ -325,8 +407,11 @@ def settle(result: IngestResult, outcome: tuple[int, int]) -> IngestResult:
 
 
 def ingest_now(raw_events: list[Any], ctx: IngestContext, *, timeout: float = 30) -> IngestResult:
-    """Blocking form for in-process callers (the install page's test event, the CLI, tests)."""
+    """Blocking form for in-process callers (the install page's test event, the CLI, tests): returns once the
+    events are committed and the account's visitors, sessions and touches include them."""
     result, rows = prepare(raw_events, ctx)
     if not rows:
         return result
-    return settle(result, submit(ctx.account_id, rows).result(timeout))
+    settle(result, submit(ctx.account_id, rows).result(timeout))
+    catch_up(account_id=ctx.account_id)
+    return result

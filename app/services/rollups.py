@@ -94,7 +94,8 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 def mark_dirty(session: Session, account_id: int, days: Iterable[date], kind: str) -> None:
     """Mark days for recomputation, in the caller's transaction (an upsert: marking twice is one row)."""
-    rows = [{"account_id": account_id, "day": d, "kind": kind, "marked_at": utcnow()} for d in sorted(set(days))]
+    now = utcnow()
+    rows = [{"account_id": account_id, "day": d, "kind": kind, "marked_at": now} for d in sorted(set(days))]
     if not rows:
         return
     dialect = session.get_bind().dialect.name

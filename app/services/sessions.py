@@ -1,4 +1,10 @@
-"""Visitors, sessions and touches derived from newly stored events, inside the writer's transaction.
+"""Visitors, sessions and touches derived from stored events, after the events' own commit.
+
+The ingest writer stores events with ``derive_pending`` set and answers; ``derive_pending`` here then folds them into
+visitors, sessions and touches (and marks the rollup days) in one transaction per pass, clearing the flag in the same
+transaction: each event is derived exactly once, whatever crashes in between. Passes run one at a time (the
+``derive_state`` row, updated first, is the lock). The writer runs a pass within INGEST_DERIVE_DELAY_SECONDS of a
+commit, the ``derive_visits`` job catches up after a restart, and checkout derives its visitor before it reads them.
 
 Written with bulk statements (one SELECT, one executemany INSERT and one executemany UPDATE per table and batch):
 the ORM's per-object flush was 90 % of the ingest time (bench/ingest.py).
@@ -9,17 +15,19 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, case, func
+from sqlalchemy import bindparam, case, func, literal_column
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app import runtime
 from app.db import executemany
-from app.models import Touch, Visitor, VisitSession
-from app.models.base import table_of
+from app.models import DeriveState, Event, Touch, Visitor, VisitSession
+from app.models.base import table_of, utcnow
 from app.services import rollups
 
 INACTIVITY = timedelta(minutes=30)
@@ -88,6 +96,163 @@ def apply_events(session: Session, account_id: int, events: Iterable[Any]) -> No
     days = {rollups.local_day(row["started_at"], zone) for row in sessions}
     days |= {rollups.local_day(row["last_event_at"], zone) for row in sessions}
     rollups.mark_dirty(session, account_id, days, rollups.TRAFFIC)
+
+
+# --- the deriver -------------------------------------------------------------------------------------------------
+
+DERIVE_BATCH = 5000  # events per pass (one transaction): big enough to amortise, small enough to hold the lock briefly
+_DERIVED_COLUMNS = (
+    "id",
+    "account_id",
+    "occurred_at",
+    "visitor_id",
+    "session_key",
+    "url",
+    "referrer",
+    "user_agent",
+    *_SESSION_COPY,
+)
+
+
+def _pending_query(account_id: int | None, visitor_key: str | None) -> Any:
+    table = table_of(Event)
+    query = sa_select(*(table.c[name] for name in _DERIVED_COLUMNS)).where(table.c.derive_pending.is_not(None))
+    if visitor_key is not None:  # a visitor's events, through (account_id, visitor_id): a few rows
+        query = query.where(table.c.account_id == account_id, table.c.visitor_id == visitor_key)
+    elif account_id is not None:
+        query = query.where(_account_of_pending(account_id))
+    return query
+
+
+def _account_of_pending(account_id: int) -> Any:
+    """``account_id = ?`` that no index serves (unary plus, valid on SQLite and PostgreSQL): SQLite would otherwise
+    scan the account's every event through (account_id, visitor_id) rather than the few pending ones through the
+    partial index."""
+    return literal_column(f"+{table_of(Event).name}.account_id") == account_id
+
+
+def has_pending(session: Session, *, account_id: int | None = None, visitor_key: str | None = None) -> bool:
+    """Whether stored events wait to be derived (all of them, an account's, or one visitor's): an index lookup."""
+    query = _pending_query(account_id, visitor_key).with_only_columns(table_of(Event).c.id).limit(1)
+    return session.execute(query).first() is not None
+
+
+def oldest_pending(session: Session) -> datetime | None:
+    """When the oldest event still to derive (any account) was received; None when there is none."""
+    return _first_pending_received(session)
+
+
+def derived_up_to(session: Session, account_id: int) -> datetime | None:
+    """Until when the account's visitors, sessions and touches include every stored event: None when they are up
+    to date, else the receipt time of the oldest event still waiting (the overview shows the lag)."""
+    return _first_pending_received(session, _account_of_pending(account_id))
+
+
+def _first_pending_received(session: Session, *where: Any) -> datetime | None:
+    # The first pending id through the partial index, then its row: MIN(received_at) would read every pending row.
+    table = table_of(Event)
+    first_id = session.execute(
+        sa_select(func.min(table.c.id)).where(table.c.derive_pending.is_not(None), *where)
+    ).scalar()
+    if first_id is None:
+        return None
+    received: datetime | None = session.execute(sa_select(table.c.received_at).where(table.c.id == first_id)).scalar()
+    return received
+
+
+def derive_pending(
+    session: Session,
+    *,
+    account_id: int | None = None,
+    visitor_key: str | None = None,
+    limit: int = DERIVE_BATCH,
+) -> int:
+    """Derive up to ``limit`` stored events (the oldest first; all accounts, one account, or one visitor's) into
+    visitors, sessions and touches, and clear their flag. No commit: the caller commits (or rolls back all of it).
+    Returns how many events were derived; fewer than ``limit`` means none are left.
+    """
+    if not has_pending(session, account_id=account_id, visitor_key=visitor_key):
+        return 0
+    _lock(session)
+    rows = session.execute(_pending_query(account_id, visitor_key).order_by(table_of(Event).c.id).limit(limit)).all()
+    if not rows:
+        return 0
+    by_account: dict[int, list[Any]] = {}
+    for row in rows:
+        # By position: a row's keys() costs more than the rest of its derivation.
+        carrier = SimpleNamespace(**dict(zip(_DERIVED_COLUMNS, row, strict=True)))
+        by_account.setdefault(carrier.account_id, []).append(carrier)
+    # Accounts in one order in every process, as the writer takes them: no deadlock on PostgreSQL.
+    inferred = [e for events in by_account.values() for e in events if not e.session_key and e.visitor_id]
+    for account, events in sorted(by_account.items()):
+        infer_sessions(session, account, events)
+        apply_events(session, account, events)
+    table = table_of(Event)
+    if inferred:  # the events' own rows get the session key inferred for them
+        executemany(
+            session,
+            _STATEMENTS.setdefault(
+                "event_key",
+                table.update().where(table.c.id == bindparam("event_pk")).values(session_key=bindparam("key")),
+            ),
+            [{"event_pk": e.id, "key": e.session_key} for e in inferred],
+        )
+    # One statement for the whole pass: an executemany of per-row updates cost as much as the insert itself.
+    clear = _STATEMENTS.setdefault(
+        "event_clear",
+        table.update().where(table.c.id.in_(bindparam("ids", expanding=True))).values(derive_pending=None),
+    )
+    session.execute(clear, {"ids": [row[0] for row in rows]})
+    state = table_of(DeriveState)
+    session.execute(state.update().where(state.c.id == 1).values(derived_events=state.c.derived_events + len(rows)))
+    return len(rows)
+
+
+_STATEMENTS: dict[str, Any] = {}
+
+
+def skip_oldest_pending(
+    session: Session, *, account_id: int | None = None, visitor_key: str | None = None
+) -> int | None:
+    """Clear the flag of the oldest event still to derive without deriving it (it made its pass fail); returns its
+    id. No commit."""
+    _lock(session)
+    table = table_of(Event)
+    row = session.execute(
+        _pending_query(account_id, visitor_key).with_only_columns(table.c.id).order_by(table.c.id).limit(1)
+    ).first()
+    if row is None:
+        return None
+    session.execute(table.update().where(table.c.id == row[0]).values(derive_pending=None))
+    return int(row[0])
+
+
+def derive_all_pending(session: Session, *, account_id: int | None = None, visitor_key: str | None = None) -> int:
+    """``derive_pending`` until nothing is left, in the caller's transaction (checkout for its visitor, the demo for
+    its account); returns how many events were derived."""
+    total = 0
+    while True:
+        done = derive_pending(session, account_id=account_id, visitor_key=visitor_key)
+        total += done
+        if done < DERIVE_BATCH:
+            return total
+
+
+def _lock(session: Session) -> None:
+    """Take the deriver's lock for the rest of the transaction: a write to the ``derive_state`` row (the row lock on
+    PostgreSQL; on SQLite, where a transaction begins at its first write, the database's write lock, so the reads
+    that follow see every commit before it)."""
+    table = table_of(DeriveState)
+    dialect = session.get_bind().dialect.name
+    statement = _UPSERTS.get((dialect, table.name))
+    if statement is None:
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"passes": table.c.passes + 1, "last_pass_at": statement.excluded.last_pass_at},
+        )
+        _UPSERTS[(dialect, table.name)] = statement
+    session.execute(statement, {"id": 1, "passes": 1, "derived_events": 0, "last_pass_at": utcnow()})
 
 
 def _by_shape(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:

@@ -12,9 +12,11 @@ import reflex as rx
 from sqlmodel import Session
 
 from app.db import session_scope
+from app.models.base import utcnow
 from app.services import accounts as account_service
 from app.services import events as event_service
 from app.services import install as install_service
+from app.services import sessions as session_service
 from app.services.errors import ServiceError
 from app.services.permissions import Permission, require
 from app.state.base import AppState
@@ -103,12 +105,22 @@ class OverviewData:
     visitors: int
     sessions: int
     recent: list[EventItem] = field(default_factory=list)
+    derived_lag: str = ""  # how far visitors and sessions trail the stored events
+
+
+def derived_lag(up_to: datetime | None, now: datetime) -> str:
+    """The overview's note on derivation: visitors and sessions are derived from events a moment after they are
+    stored (services/sessions.py), so their counts may trail the events'."""
+    if up_to is None:
+        return "Visitors and sessions: up to date"
+    return f"Visitors and sessions: events up to {max(0, int((now - up_to).total_seconds()))} s ago still to derive"
 
 
 def read_overview(session: Session, account_id: int, timezone: str) -> OverviewData:
     counts = event_service.today_counts(session=session, account_id=account_id, timezone=timezone)
     recent = event_service.list_events(session=session, account_id=account_id, limit=20)
-    return OverviewData(counts.events, counts.visitors, counts.sessions, event_items(recent.events, timezone))
+    lag = derived_lag(session_service.derived_up_to(session, account_id), utcnow())
+    return OverviewData(counts.events, counts.visitors, counts.sessions, event_items(recent.events, timezone), lag)
 
 
 def poll_live(
@@ -251,11 +263,13 @@ class OverviewState(LiveState):
     sessions_today: int = 0
     has_events: bool = False
     recent: list[EventItem] = []
+    derived_lag: str = ""
 
     _read_live = staticmethod(read_overview)
 
     def _show_live(self, data: OverviewData) -> None:
         self.events_today, self.visitors_today, self.sessions_today = data.events, data.visitors, data.sessions
+        self.derived_lag = data.derived_lag
         self.recent = data.recent
         self.has_events = bool(self.recent)
 

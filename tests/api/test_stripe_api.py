@@ -172,15 +172,21 @@ def test_checkout_rate_limit_per_key_and_client(client: TestClient, shop: Shop, 
     assert codes == [200, 200, 429]
 
 
-def test_checkout_snapshots_the_campaign_version_that_brought_the_visitor(
-    client: TestClient, db: Session, shop: Shop
-) -> None:
+def _spring_campaign(db: Session, shop: Shop) -> Any:
+    """A live campaign that takes sessions with ``utm_campaign=spring``; returns its published version."""
     row = campaigns.create_campaign(
         session=db, actor=shop.actor, name="Spring", channel="meta",
         config={"matching_rules": [{"conditions": [{"field": "utm_campaign", "value": "spring"}]}]},
     )  # fmt: skip
     version = campaigns.publish_draft(session=db, actor=shop.actor, campaign_public_id=row.public_id)
     db.commit()
+    return version
+
+
+def test_checkout_snapshots_the_campaign_version_that_brought_the_visitor(
+    client: TestClient, db: Session, shop: Shop
+) -> None:
+    version = _spring_campaign(db, shop)
     ingest_now(
         [event(visitor_id="v-spring", session_id="s1", utm_source="facebook", utm_campaign="spring",
                fbclid="AbC123", ga_client_id="111.222")],
@@ -196,6 +202,36 @@ def test_checkout_snapshots_the_campaign_version_that_brought_the_visitor(
     assert snapshot["touches"][0]["utm_campaign"] == "spring"
     assert snapshot["fbc"].startswith("fb.1.") and snapshot["fbc"].endswith(".AbC123")
     assert snapshot["ga_client_id"] == "111.222"
+
+
+def test_checkout_derives_its_visitors_events_before_the_snapshot(
+    client: TestClient, db: Session, shop: Shop, monkeypatch: Any
+) -> None:
+    """Events are answered once committed and derived later; a checkout right after them must still see their
+    touches and click ids (it derives its own visitor first), and leaves other visitors' events to the deriver."""
+    from app.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "ingest_derive_delay_seconds", 60)  # the writer's pass cannot come first
+    version = _spring_campaign(db, shop)
+    sent = client.post(
+        f"/api/v1/events?key={shop.publishable_key}",
+        content=json.dumps({"events": [
+            event(visitor_id="v-now", session_id="s-now", utm_source="facebook", utm_campaign="spring",
+                  fbclid="Fresh1"),
+            event(visitor_id="v-other", session_id="s-other", utm_campaign="spring"),
+        ]}),
+        headers={"Content-Type": "text/plain", "Origin": ORIGIN, "User-Agent": DESKTOP_UA},
+    )  # fmt: skip
+    assert sent.status_code == 200 and sent.json()["accepted"] == 2
+    assert db.exec(select(Touch)).first() is None  # answered before derivation
+
+    body = _checkout(client, shop, {"visitor_id": "v-now"}).json()
+    order = db.exec(select(Order).where(Order.public_id == body["order_id"])).one()
+    assert order.campaign_version_id is not None
+    assert order.attribution["models"]["last_touch"][0]["campaign_version"] == version.public_id
+    assert order.attribution["touches"][0]["utm_campaign"] == "spring"
+    assert order.attribution["fbc"].endswith(".Fresh1")
+    assert [t.visitor_key for t in db.exec(select(Touch))] == ["v-now"]
 
 
 # --- webhook endpoint -----------------------------------------------------------------------------------------------

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from app.models import Event, Touch, Visitor, VisitSession
 from app.services import ingest
 from app.services.ingest import GroupCommitWriter, IngestContext, Source, ingest_now
+from app.services.sessions import derived_up_to
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import make_owner
 
@@ -182,3 +185,93 @@ def test_a_cancelled_request_does_not_stop_the_writer(db: Session) -> None:
     assert later.result(10) == (1, 0)
     writer.stop()
     assert len(db.exec(select(Event)).all()) == 4  # the cancelled one was written too; a retry is a duplicate
+
+
+def test_events_are_answered_before_derivation_and_the_writer_derives_them_after(db: Session) -> None:
+    """The writer answers once the events are committed, then derives them in one pass after its delay; every
+    event counts once in its visitor and session, and the flag that queued it is cleared."""
+    account, _, _ = make_owner(db)
+    from app.db import get_engine
+
+    writer = GroupCommitWriter(get_engine, derive_delay=60)
+    rows = ingest.prepare([event(visitor_id="v", session_id="s", utm_campaign="spring") for _ in range(3)],
+                          _ctx(account.id))[1]  # fmt: skip
+    assert writer.submit(account.id, rows).result(10) == (3, 0)
+    pending = db.exec(select(Event).where(col(Event.derive_pending).is_not(None))).all()
+    assert len(pending) == 3 and db.exec(select(VisitSession)).first() is None
+    assert derived_up_to(db, account.id) == min(e.received_at for e in pending)
+    writer.stop()  # a clean stop derives what is left (else the pass comes after derive_delay)
+    db.expire_all()
+    assert db.exec(select(VisitSession)).one().event_count == 3
+    assert db.exec(select(Visitor)).one().event_count == 3
+    assert len(db.exec(select(Touch)).all()) == 1
+    assert db.exec(select(Event).where(col(Event.derive_pending).is_not(None))).first() is None
+    assert derived_up_to(db, account.id) is None
+
+
+def test_the_writer_derives_on_its_own_within_its_delay(db: Session) -> None:
+    account, _, _ = make_owner(db)
+    from app.db import get_engine
+
+    writer = GroupCommitWriter(get_engine, derive_delay=0)
+    rows = ingest.prepare([event(visitor_id="v", session_id="s")], _ctx(account.id))[1]
+    writer.submit(account.id, rows).result(10)
+    deadline = time.monotonic() + 30  # not a timing assertion: waits for the pass, however slow the machine
+    while derived_up_to(db, account.id) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    db.expire_all()
+    assert db.exec(select(VisitSession)).one().event_count == 1
+    writer.stop()
+
+
+def test_events_a_crash_left_underived_are_derived_once_by_the_job(db: Session) -> None:
+    """Committed events whose pass never ran (the process died after the answer) are derived by derive_visits,
+    once: a second run, or a pass racing it, finds nothing left. Events a live writer is about to derive are left
+    to it."""
+    account, _, _ = make_owner(db)
+    other, _, _ = make_owner(db)
+    from app.jobs.derive_visits import derive_visits
+
+    for acc, n in ((account, 4), (other, 2)):
+        rows = ingest.prepare([event(visitor_id="v", session_id=None, timestamp=_at(k)) for k in range(n)],
+                              _ctx(acc.id))[1]  # fmt: skip
+        ingest.write_rows(db, acc.id, rows)  # the writer's transaction, without its pass
+        db.commit()
+        assert derive_visits() is None  # just stored: the writer's pass is due within its delay
+    db.exec(update(Event).values(received_at=datetime.now(UTC) - timedelta(minutes=1)))  # the crash was a minute ago
+    db.commit()
+
+    assert derive_visits() == "6 event(s) derived"
+    assert derive_visits() is None and ingest.catch_up() == 0
+    sessions = db.exec(select(VisitSession).order_by(col(VisitSession.account_id))).all()
+    assert [(s.account_id, s.event_count, s.inferred) for s in sessions] == [(account.id, 4, True), (other.id, 2, True)]
+    # Inferred session keys are written back to the events, as when they were inferred before the insert.
+    keys = {e.session_key for e in db.exec(select(Event).where(Event.account_id == account.id))}
+    assert keys == {sessions[0].session_key}
+
+
+def test_an_event_that_cannot_be_derived_does_not_hold_up_the_others(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass that fails is retried event by event: the one that fails alone is logged and left out (its flag
+    cleared), every other event is derived, and later passes run as before."""
+    account, _, _ = make_owner(db)
+    from app.services import sessions as session_service
+
+    rows = ingest.prepare([event(visitor_id=v, session_id=v) for v in ("a", "poison", "b")], _ctx(account.id))[1]
+    ingest.write_rows(db, account.id, rows)
+    db.commit()
+    real = session_service.apply_events
+
+    def failing(session: Session, account_id: int, events: list[Any]) -> None:
+        if any(e.visitor_id == "poison" for e in events):
+            raise ValueError("cannot derive this one")
+        real(session, account_id, events)
+
+    monkeypatch.setattr(session_service, "apply_events", failing)
+    assert ingest.catch_up() == 3  # handled: two derived, one left out
+    assert sorted(s.visitor_key for s in db.exec(select(VisitSession))) == ["a", "b"]
+    assert derived_up_to(db, account.id) is None
+    monkeypatch.setattr(session_service, "apply_events", real)
+    ingest.ingest_now([event(visitor_id="c", session_id="c")], _ctx(account.id))
+    assert sorted(s.visitor_key for s in db.exec(select(VisitSession))) == ["a", "b", "c"]

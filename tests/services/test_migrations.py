@@ -12,7 +12,7 @@ from sqlmodel import Session, SQLModel, select
 import app.models  # noqa: F401  (every table)
 from app.cli import alembic_config
 from app.db import make_engine
-from app.models import Event, EventCountDaily, RollupDirty, Visitor, VisitSession
+from app.models import EventCountDaily, RollupDirty, Visitor, VisitSession
 
 
 def test_migrations_match_the_models(db: Session) -> None:
@@ -43,8 +43,12 @@ def test_figures_migration_drops_what_test_events_derived_and_counts_stored_even
             ("e2", "test", "paidsignal-test", "test-1"),
             ("e3", "test", "paidsignal-test", "test-2"),
         ]:
-            session.add(Event(account_id=aid, event_id=event_id, type="page_view", occurred_at=at, received_at=at,
-                              source=source, visitor_id=visitor, session_key=key))  # fmt: skip
+            session.execute(
+                text("INSERT INTO event (account_id, event_id, type, occurred_at, received_at, source, visitor_id, "
+                     "session_key) VALUES (:a, :e, 'page_view', :at, :at, :source, :visitor, :key)"),
+                {"a": aid, "e": event_id, "at": "2026-11-30 23:30:00.000000", "source": source, "visitor": visitor,
+                 "key": key},
+            )  # fmt: skip
             session.add(VisitSession(account_id=aid, session_key=key, visitor_key=visitor, started_at=at,
                                      last_event_at=at, event_count=1))  # fmt: skip
         session.add_all(

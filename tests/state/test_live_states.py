@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from app import runtime
 from app.models import CampaignVersion, Event, Role
-from app.services import accounts, campaigns, keys
+from app.services import accounts, campaigns, ingest, keys
 from app.services import install as install_service
 from app.services.ingest import IngestContext, Source, ingest_now
 from app.state import live
@@ -66,6 +66,25 @@ def test_overview_counts_today_for_any_role(root: State, db: Session) -> None:
     overview.load_overview()
     assert (overview.events_today, overview.visitors_today, overview.sessions_today) == (3, 2, 2)
     assert overview.has_events and len(overview.recent) == 3
+    assert overview.derived_lag == "Visitors and sessions: up to date"
+
+
+def test_overview_shows_how_far_visitors_and_sessions_trail_the_events(root: State, db: Session) -> None:
+    """Events the writer committed but has not derived yet: the counts trail them, and the overview says so."""
+    account, owner, _ = make_owner(db)
+    rows = ingest.prepare([event(visitor_id="a", session_id="s1")], IngestContext(
+        account_id=account.id, source=Source.BROWSER, user_agent=DESKTOP_UA))[1]  # fmt: skip
+    ingest.write_rows(db, account.id, rows)  # the writer's transaction; its pass has not run yet
+    db.commit()
+    sign_in(root, db, owner)
+    overview = substate(root, OverviewState)
+    overview.load_overview()
+    assert (overview.events_today, overview.sessions_today) == (1, 0)
+    assert overview.derived_lag.startswith("Visitors and sessions: events up to ")
+    ingest.catch_up()
+    overview.load_overview()
+    assert (overview.events_today, overview.sessions_today) == (1, 1)
+    assert overview.derived_lag == "Visitors and sessions: up to date"
 
 
 def test_live_pages_stay_quiet_for_a_signed_out_visitor(root: State, db: Session) -> None:

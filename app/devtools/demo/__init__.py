@@ -2,9 +2,9 @@
 spend, made by driving the real services, so a newcomer sees a living dashboard (``python -m app.cli seed-demo``).
 
 - Traffic goes through the ingest pipeline the events API uses (parse, enrich with bot check and ``fbc``, the
-  writer's ``write_requests`` deriving visitors, sessions, campaign/version tags and touches), one transaction per
-  simulated day. The pipeline refuses events older than 7 days when they arrive now, so each day is replayed with
-  the clock of that day (``now`` = the end of the simulated day).
+  writer's ``write_requests``, then the deriver's pass: visitors, sessions, campaign/version tags and touches), one
+  transaction per simulated day. The pipeline refuses events older than 7 days when they arrive now, so each day is
+  replayed with the clock of that day (``now`` = the end of the simulated day).
 - Orders are created as checkout creates them (with ``attribution.snapshot`` taken at checkout time); no Stripe is
   reachable offline, so the money arrives as signed Stripe webhook payloads (``checkout.session.completed``,
   ``customer.subscription.*``, ``invoice.paid`` renewals, ``charge.refunded``) delivered to

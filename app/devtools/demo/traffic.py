@@ -17,6 +17,7 @@ from sqlmodel import Session
 from app.db import write_lock
 from app.devtools.demo.shop import CATALOGUE, PATHS, SHOP, SUBSCRIPTION, USER_AGENTS, Checkout, DemoCampaign, Visitor
 from app.services import ingest
+from app.services.sessions import derive_all_pending
 
 WEEKDAY_TRAFFIC = (1.0, 1.0, 1.0, 1.05, 1.0, 0.8, 0.85)  # Monday first
 
@@ -178,4 +179,5 @@ def ingest_day(session: Session, account_id: int, key_id: int, traffic: DayTraff
                 raise RuntimeError(f"demo events refused: {result.as_dict()}")
             by_client.setdefault((visitor.user_agent, visitor.ip), []).append(rows)
         ingest.write_requests(session, account_id, [rows for groups in by_client.values() for rows in groups])
+        derive_all_pending(session, account_id=account_id)  # the writer's pass, in the same transaction
         session.commit()
