@@ -77,16 +77,7 @@ def load() -> str:
 
 def _processes() -> dict[int, tuple[int, float]]:
     """pid -> (parent pid, CPU seconds so far) of every process."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        found[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK)
-    return found
+    return {pid: (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK) for pid, fields in wh.proc_stats()}
 
 
 def tree(root: int, processes: dict[int, tuple[int, float]] | None = None) -> list[int]:

@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -125,32 +125,29 @@ end
 # --- load generation ------------------------------------------------------------------------------------------------
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """utime + stime of every live process in the server's process group (reflex, granian and its worker)."""
-    total = 0
+def proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/<pid>/stat after the command name) of every live process: fields[1] is the parent
+    pid, fields[2] the process group, fields[11] and fields[12] utime and stime in clock ticks."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+            yield int(entry.name), (entry / "stat").read_text().rsplit(")", 1)[-1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """utime + stime of every live process in the server's process group (reflex, granian and its worker)."""
+    total = sum(int(fields[11]) + int(fields[12]) for _pid, fields in proc_stats() if int(fields[2]) == pgid)
     return total / CLK_TCK
 
 
 def pin_group(pgid: int, cpus: str) -> None:
     """``taskset`` every thread of every process in the server's process group to ``cpus``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
+    for pid, fields in proc_stats():
         if int(fields[2]) == pgid:
-            subprocess.run(["taskset", "-a", "-p", "-c", cpus, entry.name], check=False, capture_output=True)
+            subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=False, capture_output=True)
 
 
 LOAD_CPUS: list[str] = []  # ``taskset -c`` prefix for wrk (--load-cpus)
