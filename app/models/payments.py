@@ -123,7 +123,7 @@ class Order(SQLModel, table=True):
         Index("ix_order_checkout_session", "checkout_session_id"),
         Index("ix_order_payment_intent", "account_id", "payment_intent_id"),
         Index("ix_order_subscription", "account_id", "subscription_id"),
-        Index("ix_order_customer", "account_id", "customer_key"),
+        Index("ix_order_customer", "account_id", "customer_key", "paid_at"),  # a customer's later orders: a range
         # The session a checkout converted (services/rollups.converted_sessions), by key or else by visitor.
         Index("ix_order_account_session", "account_id", "session_key"),
         Index("ix_order_account_visitor", "account_id", "visitor_id"),

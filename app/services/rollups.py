@@ -49,6 +49,7 @@ from app.models import (
     VisitSession,
 )
 from app.models.base import table_of, utcnow
+from app.services import orders as order_rules
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
 from app.services.days import time_zone
 
@@ -144,8 +145,7 @@ def mark_order_dirty(session: Session, order: Order) -> None:
     key = customer_key(order)
     if order.customer_key != key:
         order.customer_key = key
-        session.add(order)
-        session.flush()
+        order_rules.save(session, order)
     if order.paid_at is not None and not key.startswith("order:"):
         later = session.exec(
             _LATER_ORDERS, params={"account_id": order.account_id, "key": key, "paid_at": order.paid_at}

@@ -612,3 +612,26 @@ def test_a_delivery_that_fails_in_a_group_is_retried_alone_and_cannot_take_the_o
     assert {_status(shop, db, o) for o in orders} == {"paid"}
     assert len(db.exec(select(Payment)).all()) == 3
     assert sorted(db.exec(select(StripeEvent.account_id, StripeEvent.deliveries)).all()) == [(account_id, 1)] * 3
+
+
+def test_an_order_is_written_only_over_the_status_it_was_read_with(shop: Shop, db: Session) -> None:
+    """Webhook effects write the order with one UPDATE guarded by the status they computed from
+    (orders.save): a writer holding an older copy (another process, on PostgreSQL) cannot move it back."""
+    from datetime import UTC, datetime
+
+    from app.db import get_engine, write_lock
+    from app.models import Order
+
+    order_id = start_checkout(shop, db)
+    with Session(get_engine(), expire_on_commit=False) as stale:
+        old = stale.exec(select(Order).where(Order.public_id == order_id)).one()
+        stale.commit()  # it keeps its copy, status created
+        deliver(shop, db, "checkout.session.completed", _paid_session(shop, db, order_id))
+        assert _status(shop, db, order_id) == "paid"
+        db.rollback()  # no read held while waiting for the write lock
+
+        assert order_service.advance(old, order_service.OrderStatus.EXPIRED, datetime.now(UTC)) == "created → expired"
+        with write_lock, pytest.raises(order_service.OrderMoved):
+            order_service.save(stale, old)
+        stale.rollback()
+    assert _status(shop, db, order_id) == "paid"

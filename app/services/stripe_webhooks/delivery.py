@@ -30,6 +30,7 @@ from app.models.base import table_of, utcnow
 from app.services import conversions, rollups
 from app.services.errors import Conflict, ServiceError
 from app.services.group_commit import GroupCommit
+from app.services.orders import OrderMoved
 from app.services.stripe_connection import client_for, webhook_target
 from app.services.stripe_event_shapes import MalformedEvent, check_event
 from app.services.stripe_webhooks.effects import Effect, dispatch, handles, ignored_type, invoice_payment_links
@@ -158,10 +159,10 @@ def apply_event(
     try:
         result = record_event(session, account_id, event, prefetched or {})
         session.commit()
-    except IntegrityError as error:
+    except (IntegrityError, OrderMoved) as error:
         # Not the claim (an upsert cannot fail on its key): another process wrote the same payment,
-        # subscription… between our reads and our writes. Nothing of this event is kept, its id included, so
-        # Stripe's retry applies it.
+        # subscription… or moved the order's status, between our reads and our writes. Nothing of this event is
+        # kept, its id included, so Stripe's retry applies it.
         session.rollback()
         raise Conflict(
             "Another delivery changed the same records at the same moment; nothing of this one was kept. "

@@ -184,10 +184,10 @@ def _checkout_paid_or_pending(session: Session, account_id: int, obj: dict[str, 
                 currency=currency, paid_at=at, payment_intent_id=payment_intent,
             )  # fmt: skip
         change = order_rules.advance(order, OrderStatus.PAID, at)
-        session.add(order)
+        order_rules.save(session, order)
         return _applied(order, _note(change, f"Paid {_amount(session, account_id, amount, currency)}."))
     change = order_rules.advance(order, OrderStatus.PENDING, at)
-    session.add(order)
+    order_rules.save(session, order)
     return _applied(order, _note(change, f"Checkout completed; payment_status is {status!r}, waiting for the money."))
 
 
@@ -198,7 +198,7 @@ def _checkout_moved(
     if order is None:
         return _not_ours("Checkout Session")
     change = order_rules.advance(order, status, at)
-    session.add(order)
+    order_rules.save(session, order)
     return _applied(order, _note(change, what)) if change else _ignored(_note(None, what), order)
 
 
@@ -219,7 +219,7 @@ def _payment_intent_succeeded(session: Session, account_id: int, obj: dict[str, 
         payment_intent_id=id_of(obj.get("id")), charge_id=latest_charge(obj),
     )  # fmt: skip
     change = order_rules.advance(order, OrderStatus.PAID, at)
-    session.add(order)
+    order_rules.save(session, order)
     return _applied(order, _note(change, f"PaymentIntent succeeded: {_amount(session, account_id, amount, currency)}."))
 
 
@@ -232,10 +232,10 @@ def _payment_intent_failed(session: Session, account_id: int, obj: dict[str, Any
     order.payment_intent_id = order.payment_intent_id or id_of(obj.get("id"))
     if order.checkout_session_id:
         # Checkout lets the buyer try another card: a declined attempt does not end the order.
-        session.add(order)
+        order_rules.save(session, order)
         return _applied(order, f"A payment attempt was declined ({reason}); the buyer may retry in Checkout.")
     change = order_rules.advance(order, OrderStatus.FAILED, at)
-    session.add(order)
+    order_rules.save(session, order)
     return _applied(order, _note(change, f"Payment failed: {reason}."))
 
 
@@ -260,7 +260,7 @@ def _subscription(session: Session, account_id: int, obj: dict[str, Any], create
         row.order_id = row.order_id or order.id
         order.subscription_id = order.subscription_id or stripe_id
         order.customer_id = order.customer_id or id_of(obj.get("customer"))
-        session.add(order)
+        order_rules.save(session, order)
     status = str(obj.get("status") or "")
     if created < row.last_event_created:
         session.add(row)
@@ -362,7 +362,7 @@ def _invoice_paid(
     change = (
         order_rules.advance(order, OrderStatus.PAID, at) if kind == PaymentKind.FIRST else order_rules.settle(order)
     )
-    session.add(order)
+    order_rules.save(session, order)
     label = {PaymentKind.FIRST: "First payment", PaymentKind.RENEWAL: "Renewal"}.get(
         kind, f"Invoice ({reason or 'other'})"
     )
@@ -381,7 +381,7 @@ def _invoice_failed(session: Session, account_id: int, obj: dict[str, Any], at: 
     reason = str(obj.get("billing_reason") or "")
     what = f"Invoice {obj.get('id')} ({reason or 'other'}) payment failed."
     change = order_rules.advance(order, OrderStatus.FAILED, at) if reason == "subscription_create" else None
-    session.add(order)
+    order_rules.save(session, order)
     return _applied(order, _note(change, what))
 
 
@@ -437,7 +437,7 @@ def _charge_refunded(session: Session, account_id: int, event_id: str, obj: dict
         session.add(payment)
     order.amount_refunded += delta
     change = order_rules.settle(order, at=at)
-    session.add(order)
+    order_rules.save(session, order)
     return _applied(
         order,
         _note(
@@ -457,6 +457,6 @@ def _dispute(session: Session, account_id: int, obj: dict[str, Any]) -> Effect:
         return _not_ours("dispute", id_of(obj.get("payment_intent")))
     order.disputed = True
     order.dispute_status = str(obj.get("status") or "")[:32] or order.dispute_status
-    session.add(order)
+    order_rules.save(session, order)
     reason = obj.get("reason") or "no reason given"
     return _applied(order, f"Dispute {obj.get('id')} ({reason}): {order.dispute_status}.")

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.models import Order, Payment, PaymentKind
+from app.models.base import table_of
 from app.services.checkout import META_ORDER
 
 
@@ -89,8 +93,29 @@ def _payment_by(column: str) -> SelectOfScalar[Payment]:
     )
 
 
-_PAYMENT_OF_KIND = select(Payment).where(Payment.order_id == bindparam("order_id"), Payment.kind == bindparam("kind"))
-_AMOUNT_PAID = select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.order_id == bindparam("order_id"))
+_PAYMENTS = table_of(Payment)
+_LINKS = ("invoice_id", "payment_intent_id", "charge_id", "subscription_stripe_id", "stripe_key")
+_PAYMENT_BY_KEY = select(_PAYMENTS.c.id, *(_PAYMENTS.c[name] for name in _LINKS)).where(
+    _PAYMENTS.c.account_id == bindparam("account_id"), _PAYMENTS.c.stripe_key == bindparam("key")
+)
+_PAYMENT_OF_KIND = (
+    select(_PAYMENTS.c.id, *(_PAYMENTS.c[name] for name in _LINKS))
+    .where(_PAYMENTS.c.order_id == bindparam("order_id"), _PAYMENTS.c.kind == bindparam("kind"))
+    .order_by(_PAYMENTS.c.id)
+)
+_UPDATE_PAYMENT = _PAYMENTS.update().where(_PAYMENTS.c.id == bindparam("_id"))  # SET from the parameters' names
+_INSERT_PAYMENT = _PAYMENTS.insert()
+_AMOUNT_PAID = select(func.coalesce(func.sum(_PAYMENTS.c.amount), 0)).where(
+    _PAYMENTS.c.order_id == bindparam("order_id")
+)
+
+
+def _filled_links(stored: Mapping[str, Any], key: str, new: Mapping[str, str | None]) -> dict[str, Any]:
+    """What a later report of a recorded payment adds: the links it lacks, and a real key for a ``cs:`` one."""
+    changes = {name: value for name, value in new.items() if value and not stored[name]}
+    if str(stored["stripe_key"]).startswith("cs:") and not key.startswith("cs:"):
+        changes["stripe_key"] = key
+    return changes
 
 
 def record_payment(
@@ -109,37 +134,49 @@ def record_payment(
     billing_reason: str | None = None,
 ) -> bool:
     """Record money once, whichever event reports it first; later reports only fill in missing links. A one-off
-    order and a subscription's first invoice have one payment each, even when events name it differently."""
-    existing = session.exec(_payment_by("stripe_key"), params={"account_id": order.account_id, "value": key}).first()
+    order and a subscription's first invoice have one payment each, even when events name it differently.
+
+    Core statements, no ORM object (the webhook's hot path); a payment the session holds as an object (a refund
+    of it applied earlier in the same transaction) is changed through that object, so the two never disagree."""
+    # On the session's connection: Session.execute would first flush the ORM's pending changes (the order's).
+    connection = session.connection()
+    existing = connection.execute(_PAYMENT_BY_KEY, {"account_id": order.account_id, "key": key}).first()
     if existing is None and kind in {PaymentKind.ONE_OFF, PaymentKind.FIRST}:
-        existing = session.exec(_PAYMENT_OF_KIND, params={"order_id": order.id, "kind": kind}).first()
+        existing = connection.execute(_PAYMENT_OF_KIND, {"order_id": order.id, "kind": kind}).first()
     if existing is not None:
-        existing.invoice_id = existing.invoice_id or invoice_id
-        existing.payment_intent_id = existing.payment_intent_id or payment_intent_id
-        existing.charge_id = existing.charge_id or charge_id
-        existing.subscription_stripe_id = existing.subscription_stripe_id or subscription
-        if existing.stripe_key.startswith("cs:") and not key.startswith("cs:"):
-            existing.stripe_key = key
-        session.add(existing)
+        links = {
+            "invoice_id": invoice_id,
+            "payment_intent_id": payment_intent_id,
+            "charge_id": charge_id,
+            "subscription_stripe_id": subscription,
+        }
+        held = session.identity_map.get(identity_key(Payment, existing.id))
+        stored = dict(existing._mapping) if held is None else {name: getattr(held, name) for name in _LINKS}
+        changes = _filled_links(stored, key, links)
+        if changes:
+            connection.execute(_UPDATE_PAYMENT, {"_id": existing.id, **changes})
+            for name, value in changes.items() if held is not None else ():
+                set_committed_value(held, name, value)
         return False
-    session.add(
-        Payment(
-            account_id=order.account_id,
-            order_id=order.id,
-            subscription_stripe_id=subscription,
-            stripe_key=key,
-            kind=kind,
-            billing_reason=billing_reason,
-            invoice_id=invoice_id,
-            payment_intent_id=payment_intent_id,
-            charge_id=charge_id,
-            amount=amount,
-            currency=currency,
-            paid_at=paid_at,
-        )
+    connection.execute(
+        _INSERT_PAYMENT,
+        {
+            "account_id": order.account_id,
+            "order_id": order.id,
+            "subscription_stripe_id": subscription,
+            "stripe_key": key,
+            "kind": kind,
+            "billing_reason": billing_reason,
+            "invoice_id": invoice_id,
+            "payment_intent_id": payment_intent_id,
+            "charge_id": charge_id,
+            "amount": amount,
+            "amount_refunded": 0,
+            "currency": currency,
+            "paid_at": paid_at,
+        },
     )
-    session.flush()
-    order.amount_paid = int(session.exec(_AMOUNT_PAID, params={"order_id": order.id}).one())
+    order.amount_paid = int(connection.execute(_AMOUNT_PAID, {"order_id": order.id}).scalar_one())
     return True
 
 
