@@ -60,7 +60,9 @@ def test_a_route_that_takes_no_secret_key_must_say_how_it_authenticates() -> Non
 def test_the_readme_is_one_page_that_starts_with_the_two_commands() -> None:
     text = README.read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 200
-    assert "make run" in text and "make test" in text
+    # The first thing after the title: the two commands that set up and run, and set up and test.
+    first_block = text.split("\n\n")[1]
+    assert first_block.startswith("```sh\nmake run") and "\nmake test" in first_block, first_block
     assert "docs/images/overview.png" in text
     # The one code map: docs/architecture/index.md includes this section of the README.
     assert "--8<-- [start:code-map]" in text and "--8<-- [end:code-map]" in text
