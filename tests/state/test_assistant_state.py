@@ -181,7 +181,9 @@ def test_cancel_stops_a_slow_answer_and_keeps_what_was_written(
     assert not state.streaming and not state.cancelling
     answer = state.messages[-1]
     assert answer["status"] == "cancelled" and answer["status_label"] == "Cancelled"
-    assert answer["content"] == "Spring s"  # the two chunks that had arrived are kept
+    # What had arrived when the flag was seen is kept: the first chunk, or both when the second was read before the
+    # cancel (the server holds after two chunks; the client may not have read the second yet).
+    assert answer["content"] in ("Spri", "Spring s")
     stored = db.exec(select(ConversationMessage).where(ConversationMessage.role == "assistant")).one()
     db.refresh(stored)
     assert stored.status == "cancelled"
