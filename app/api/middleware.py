@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import MutableMapping
 from http import HTTPStatus
 from typing import Any
@@ -45,7 +46,7 @@ def _count_usage(state: MutableMapping[str, Any], scope: Scope, status: int) -> 
         log.exception("counting an API request failed")
 
 
-class _ApiMiddleware:
+class _ApiMiddleware(ABC):
     """Pure ASGI middleware that acts on HTTP requests under ``/api/`` (``handle``); others pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -57,8 +58,9 @@ class _ApiMiddleware:
             return
         await self.handle(scope, receive, send)
 
+    @abstractmethod
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        """What the middleware does with an ``/api/`` request."""
 
 
 class CountApiUsage(_ApiMiddleware):

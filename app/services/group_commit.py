@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from contextlib import AbstractContextManager
@@ -28,7 +29,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class GroupCommit(Generic[T, R]):
+class GroupCommit(ABC, Generic[T, R]):
     """Subclasses say how a group is written (``write_group``, no commit) and how one request is written alone
     (``write_one``: by default, as a group of one); this class queues, groups, commits, retries and answers.
 
@@ -59,9 +60,9 @@ class GroupCommit(Generic[T, R]):
         """How much of a group's ``max_weight`` the request takes (1 unless said otherwise)."""
         return 1
 
+    @abstractmethod
     def write_group(self, session: Session, items: list[T]) -> list[R]:
         """Write every request of the group on ``session`` (no commit); one result per request, in order."""
-        raise NotImplementedError
 
     def write_one(self, session: Session, item: T) -> R:
         """Write one request on its own (after its group failed); committed by the caller if not here."""
