@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from app.models.base import enum_field, utc_field
@@ -165,6 +166,9 @@ class Order(SQLModel, table=True):
     customer_id: str | None = Field(default=None, max_length=64)
     disputed: bool = Field(default=False)
     dispute_status: str | None = Field(default=None, max_length=32)
+    # Imported from Stripe's history (issue 21's backfill), not started through PaidSignal's checkout: never
+    # attributed, never credited to a campaign, never sent to an ad platform; its own bucket in every view.
+    imported: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     created_at: datetime = utc_field(default_now=True)
     paid_at: datetime | None = utc_field(nullable=True)
 
