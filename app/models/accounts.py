@@ -31,6 +31,8 @@ class Account(SQLModel, table=True):
     # How numbers and money read on its pages and in its e-mails (a Babel/CLDR locale: en_US, de_DE, …).
     locale: str = Field(default="en_US", max_length=16, sa_column_kwargs={"server_default": "en_US"})
     plan: str = Field(default="starter", max_length=16)  # its limits: services/usage.PLANS
+    # How sure (percent) "version B beat A" must be before a page, the API, an alert or the assistant calls a winner.
+    winner_probability: int = Field(default=95, sa_column_kwargs={"server_default": "95"})
     created_at: datetime = utc_field(default_now=True)
 
 

@@ -195,6 +195,32 @@ def set_account_locale(*, session: Session, actor: Actor, locale: str) -> Accoun
     return account
 
 
+WINNER_PROBABILITY_RANGE = (51, 99)  # percent: at 50 a coin flip would be a winner; 100 is never reached
+
+
+def set_winner_probability(*, session: Session, actor: Actor, percent: int) -> Account:
+    """How sure (percent) a version comparison must be before it calls a winner (owners and admins)."""
+    require(actor, Permission.MANAGE_ACCOUNT)
+    low, high = WINNER_PROBABILITY_RANGE
+    if isinstance(percent, bool) or not isinstance(percent, int) or not low <= percent <= high:
+        raise ValidationFailed(
+            f"The winner probability must be a whole percent between {low} and {high}.", field="winner_probability"
+        )
+    account = get_account(session=session, account_id=actor.account_id)
+    account.winner_probability = percent
+    session.add(account)
+    session.flush()
+    return account
+
+
+def winner_probability(session: Session, account_id: int) -> float:
+    """The account's threshold for calling a winner, as a probability (0.95); the default when the account is gone
+    or the stored value is out of range (stored data never makes a read fail)."""
+    found = session.exec(select(Account.winner_probability).where(Account.id == account_id)).first()
+    low, high = WINNER_PROBABILITY_RANGE
+    return (found if isinstance(found, int) and low <= found <= high else 95) / 100
+
+
 def account_locale(session: Session, account_id: int) -> str:
     """The locale an account's figures are written in (the default when the account is gone)."""
     found = session.exec(_LOCALE, params={"account_id": account_id}).first()

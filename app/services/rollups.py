@@ -170,7 +170,13 @@ FIRST_PAYMENTS = ("one_off", "first")
 
 
 def converted_sessions(
-    session: Session, account_id: int, start: datetime, end: datetime, *, product: str | None = None
+    session: Session,
+    account_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    product: str | None = None,
+    orders: dict[int, set[int]] | None = None,
 ) -> list[tuple[datetime, int, int]]:
     """The sessions that started in ``[start, end)`` and converted, as (start, campaign, version; 0: none).
 
@@ -178,7 +184,8 @@ def converted_sessions(
     first invoice; a later refund does not undo it). The checkout names its session (``session_id``); one that names
     none converted the visitor's latest session started at or before the checkout. With ``product``, only orders
     containing that product count. Each session counts once however many orders it brought: the conversion rate
-    (converted sessions / sessions) counts one population and can never pass 100 %.
+    (converted sessions / sessions) counts one population and can never pass 100 %. ``orders``, when given, gets
+    the ids of the orders each converted session (by its id) brought.
     """
     paid = exists().where(col(Payment.order_id) == col(Order.id), col(Payment.kind).in_(FIRST_PAYMENTS))
     in_range = (
@@ -198,20 +205,23 @@ def converted_sessions(
             col(VisitSession.campaign_id),
             col(VisitSession.campaign_version_id),
             col(Order.items),
+            col(Order.id),
         )
         .join(Order, and_(col(Order.account_id) == account_id, col(Order.session_key) == col(VisitSession.session_key)))
         .where(*in_range, paid)
     )
-    for session_id, started_at, campaign_id, version_id, items in session.execute(named).all():
+    by_session: dict[int, set[int]] = defaultdict(set)
+    for session_id, started_at, campaign_id, version_id, items, order_id in session.execute(named).all():
         if wanted(items):
             found[int(session_id or 0)] = (started_at, campaign_id or 0, version_id or 0)
+            by_session[int(session_id or 0)].add(int(order_id))
 
     # Checkouts that named no session: the visitor's latest session started at or before the checkout. Shops whose
     # checkouts always name their session (the pixel's do) skip this after one indexed look. The range's sessions
     # are joined to their visitors' paid orders by the (account, visitor) index, the time and "named no session"
     # tests done here: given them in SQL, SQLite (no table statistics) planned the join by a time range, which made
     # it quadratic.
-    checkouts: set[tuple[str, datetime]] = set()
+    checkouts: set[tuple[str, datetime, int]] = set()
     unnamed = session.exec(
         select(Order.id)
         .where(col(Order.account_id) == account_id, col(Order.session_key).is_(None))
@@ -226,16 +236,17 @@ def converted_sessions(
                 col(Order.created_at),
                 col(Order.session_key),
                 col(Order.items),
+                col(Order.id),
             )
             .join(
                 Order, and_(col(Order.account_id) == account_id, col(Order.visitor_id) == col(VisitSession.visitor_key))
             )
             .where(*in_range, paid)
         )
-        for visitor, started_at, created_at, session_key, items in session.execute(by_visitor).all():
+        for visitor, started_at, created_at, session_key, items, order_id in session.execute(by_visitor).all():
             if not session_key and created_at >= started_at and wanted(items):
-                checkouts.add((str(visitor), created_at))
-    buyers = sorted({visitor for visitor, _ in checkouts})
+                checkouts.add((str(visitor), created_at, int(order_id)))
+    buyers = sorted({visitor for visitor, _, _ in checkouts})
     visits: dict[str, list[tuple[datetime, int, int, int]]] = defaultdict(list)
     for at in range(0, len(buyers), 500):
         for visitor, session_id, started_at, campaign_id, version_id in session.execute(
@@ -250,12 +261,15 @@ def converted_sessions(
             )
         ).all():
             visits[str(visitor)].append((started_at, int(session_id or 0), campaign_id or 0, version_id or 0))
-    for visitor, created_at in checkouts:
+    for visitor, created_at, order_id in checkouts:
         before = [visit for visit in visits[visitor] if visit[0] <= created_at]
         if before:
             started_at, session_id, campaign_id, version_id = max(before)  # the latest (ties: the newest row)
             if start <= started_at < end:
                 found[session_id] = (started_at, campaign_id, version_id)
+                by_session[session_id].add(order_id)
+    if orders is not None:
+        orders.update(by_session)
     return list(found.values())
 
 

@@ -14,8 +14,9 @@ agree by construction. Visitors are distinct per day and summed over days (visit
 
 The modules: ``periods`` (ranges and comparison periods), ``figures`` (what is measured), ``sources`` (rows from
 rollups or raw tables), ``grouping`` (dimensions, keys and labels, summing), ``query`` (``metrics``), ``windows``
-(exact time windows, for alerts), ``versions`` (a campaign's versions compared). This package exports their public
-names, so callers import ``app.services.metrics`` alone.
+(exact time windows, for alerts), ``versions`` (a campaign's versions compared), ``confidence`` (how sure a
+difference between two versions is). This package exports their public names, so callers import
+``app.services.metrics`` alone.
 """
 
 from __future__ import annotations
@@ -42,13 +43,24 @@ from app.services.metrics.periods import (
     resolve_period,
 )
 from app.services.metrics.query import MetricsQuery, metrics, public_ids
-from app.services.metrics.versions import SMALL_SAMPLE_ORDERS, SMALL_SAMPLE_SESSIONS, VersionWindow, version_comparison
+from app.services.metrics.versions import (
+    SEASONALITY_NOTE,
+    SMALL_SAMPLE_ORDERS,
+    SMALL_SAMPLE_SESSIONS,
+    VersionPair,
+    VersionReport,
+    VersionWindow,
+    pair_summary,
+    version_comparison,
+    version_report,
+)
 from app.services.metrics.windows import WindowFigures, window_figures
 
 __all__ = [
     "DIRECT",
     "DIRECT_LABEL",
     "MAX_DAYS",
+    "SEASONALITY_NOTE",
     "SMALL_SAMPLE_ORDERS",
     "SMALL_SAMPLE_SESSIONS",
     "TIME_DIMENSIONS",
@@ -62,6 +74,8 @@ __all__ = [
     "Money",
     "Period",
     "Preset",
+    "VersionPair",
+    "VersionReport",
     "VersionWindow",
     "WindowFigures",
     "account_today",
@@ -70,9 +84,11 @@ __all__ = [
     "figure_dict",
     "has_figures",
     "metrics",
+    "pair_summary",
     "public_ids",
     "ratio",
     "resolve_period",
     "version_comparison",
+    "version_report",
     "window_figures",
 ]
