@@ -11,7 +11,7 @@ from app.components.campaign_editor import EDITABLE, hint, section
 from app.components.forms import select_input
 from app.components.layout import confirm_button
 from app.state.campaign_editor import CampaignEditorState, ChangeItem, VersionItem
-from app.state.metrics import SMALL_SAMPLE_HINT, VersionComparisonState, VersionLine
+from app.state.metrics import SMALL_SAMPLE_HINT, PairLine, VersionComparisonState, VersionLine
 
 # --- publish -------------------------------------------------------------------------------------------------------
 
@@ -208,6 +208,68 @@ def version_window_row(line: VersionLine) -> rx.Component:
     )
 
 
+def pair_card(line: PairLine) -> rx.Component:
+    """One pair of versions: the verdict in words, then every number behind it."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(line["title"], weight="bold", class_name="pair-title"),
+                rx.match(
+                    line["verdict"],
+                    ("winner", rx.badge(line["winner"], " wins", color_scheme="green", class_name="pair-verdict")),
+                    ("conflicting", rx.badge("no single winner", color_scheme="amber", class_name="pair-verdict")),
+                    rx.badge("not enough data", color_scheme="gray", class_name="pair-verdict"),
+                ),
+                spacing="2",
+                align="center",
+            ),
+            rx.text(line["summary"], size="2", class_name="pair-summary"),
+            rx.text(line["rate"], " · ", line["rate_probability"], size="2", class_name="pair-rate"),
+            rx.text(line["rate_interval"], size="1", color_scheme="gray", class_name="pair-interval"),
+            rx.text(line["mde"], size="1", color_scheme="gray", class_name="pair-mde"),
+            rx.foreach(line["revenue"], lambda text: rx.text(text, size="2", class_name="pair-revenue")),
+            rx.text(line["shop"], size="1", color_scheme="gray", class_name="pair-shop"),
+            spacing="1",
+            align="start",
+        ),
+        width="100%",
+        class_name="version-pair",
+        data_pair=line["key"],
+    )
+
+
+def versions_confidence() -> rx.Component:
+    """Each consecutive pair, then any two versions the reader picks; the threshold and the seasonality caveat."""
+    v = VersionComparisonState
+    return rx.cond(
+        v.version_pairs.length() > 0,
+        rx.vstack(
+            rx.heading("Did the new version win?", size="3"),
+            rx.text(
+                "A version is called the winner only when it is better with at least ",
+                rx.text.strong(v.winner_threshold, id="winner-threshold"),
+                " probability (an account setting on the Team page). How each number is computed: docs, "
+                "Versions compared.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.callout(v.seasonality_note, icon="calendar-clock", color_scheme="amber", size="1", id="seasonality"),
+            rx.vstack(rx.foreach(v.version_pairs, pair_card), width="100%", id="version-pairs"),
+            rx.hstack(
+                rx.text("Compare", size="2"),
+                select_input(v.version_choices, value=v.chosen_a, on_change=v.set_chosen_a, id="chosen-a", size="1"),
+                rx.text("with", size="2"),
+                select_input(v.version_choices, value=v.chosen_b, on_change=v.set_chosen_b, id="chosen-b", size="1"),
+                spacing="2",
+                align="center",
+            ),
+            rx.box(rx.foreach(v.chosen_pair, pair_card), width="100%", id="chosen-pair"),
+            width="100%",
+            spacing="2",
+        ),
+    )
+
+
 def versions_compared_section() -> rx.Component:
     v = VersionComparisonState
     headers = ("Version", "Window", "Days live", "Sessions", "Orders")
@@ -250,6 +312,7 @@ def versions_compared_section() -> rx.Component:
                         overflow_x="auto",
                         width="100%",
                     ),
+                    versions_confidence(),
                     width="100%",
                 ),
             ),

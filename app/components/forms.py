@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import reflex as rx
@@ -30,7 +31,7 @@ def option_select(options: Any, *, value: Any, on_change: Any, id: str, **props:
 
 
 def select_input(
-    items: list[tuple[str, str]] | list[str] | rx.Var[list[str]],
+    items: list[tuple[str, str]] | list[str] | rx.Var[list[str]] | rx.Var[Sequence[str]],
     *,
     value: Any,
     on_change: Any,

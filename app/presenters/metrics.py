@@ -26,10 +26,15 @@ from app.services.metrics import (
     Money,
     Period,
     Preset,
+    VersionPair,
+    VersionReport,
     VersionWindow,
     delta,
     has_figures,
+    pair_summary,
 )
+from app.services.metrics.confidence import MIN_BOOTSTRAP_SESSIONS
+from app.services.metrics.versions import probability_text
 
 PRESET_LABELS = {
     Preset.TODAY.value: "Today",
@@ -345,3 +350,92 @@ def version_lines(windows: list[VersionWindow], locale: str) -> list[VersionLine
             )
         )
     return lines
+
+
+# --- two versions compared, with confidence -------------------------------------------------------------------------
+
+
+class PairLine(TypedDict):
+    key: str  # "v1-v2"
+    title: str  # "v1 → v2"
+    verdict: str  # winner | not_enough | conflicting
+    winner: str  # "v2", or "" without a winner
+    summary: str  # the sentence the API, alerts and the assistant say too
+    rate: str  # "3.0% → 4.5%"
+    rate_probability: str  # "P(v2 higher): 96%"
+    rate_interval: str  # "95% credible interval of v2 − v1: −0.2 pp to +3.2 pp"
+    mde: str  # "At this volume a difference smaller than ±63% of the rate could go unseen."
+    revenue: list[str]  # one line per currency
+    shop: str  # the whole shop over the same windows
+
+
+def _points(value: float, locale: str) -> str:
+    sign = "+" if value > 0 else ("−" if value < 0 else "±")
+    return f"{sign}{format_number(abs(value) * 100, locale, digits=2)} pp"
+
+
+def _signed_money(value: float, currency: str, locale: str) -> str:
+    sign = "+" if value > 0 else ("−" if value < 0 else "±")
+    return sign + format_money(abs(value), currency, locale)
+
+
+def pair_line(pair: VersionPair, locale: str) -> PairLine:
+    """Everything the page says about version B against version A (the numbers behind ``pair_summary``)."""
+    a, b = f"v{pair.a.number}", f"v{pair.b.number}"
+    rate = pair.rate
+    if rate.mde is None:
+        mde = "No conversion yet: the smallest detectable difference cannot be estimated."
+    else:
+        mde = (
+            f"At this volume ({format_number(min(rate.sessions_a, rate.sessions_b), locale)} sessions per version) a "
+            f"difference smaller than ±{format_percent(rate.mde, locale, digits=0)} of the rate could go unseen"
+        )
+        mde += (
+            "; enough sessions to tell a 10% difference."
+            if not rate.more_sessions
+            else f"; about {format_number(rate.more_sessions, locale)} more sessions per version to tell a 10% "
+            "difference."
+        )
+    revenue = []
+    for r in pair.revenue:
+        per_a = format_money(r.per_session_a, r.currency, locale) if r.per_session_a is not None else "n/a"
+        per_b = format_money(r.per_session_b, r.currency, locale) if r.per_session_b is not None else "n/a"
+        text = f"Net revenue per session ({r.currency}): {per_a} → {per_b}"
+        if r.resamples and r.diff_low is not None and r.diff_high is not None:
+            text += (
+                f"; P({b} higher): {probability_text(r.p_b_better, locale)}; 95% interval of {b} − {a}: "
+                f"{_signed_money(r.diff_low, r.currency, locale)} to {_signed_money(r.diff_high, r.currency, locale)}"
+            )
+            if not r.enough_sessions:
+                text += f" (fewer than {MIN_BOOTSTRAP_SESSIONS} sessions in a version: shown, not a verdict)"
+        revenue.append(text)
+    shop = [
+        "Whole shop over the same windows: conversion rate "
+        f"{format_value('conversion_rate', pair.shop_rate.previous, locale)} → "
+        f"{format_value('conversion_rate', pair.shop_rate.current, locale)} "
+        f"({percent_text(pair.shop_rate.percent, locale)})"
+    ]
+    for code, change in pair.shop_revenue.items():
+        before = format_money(change.previous, code, locale) if change.previous is not None else "n/a"
+        after = format_money(change.current, code, locale) if change.current is not None else "n/a"
+        shop.append(f"net revenue per session ({code}) {before} → {after} ({percent_text(change.percent, locale)})")
+    winner = pair.winner
+    return PairLine(
+        key=f"{a}-{b}",
+        title=f"{a} → {b}",
+        verdict="winner" if winner else ("conflicting" if pair.conflicting else "not_enough"),
+        winner=f"v{winner.number}" if winner else "",
+        summary=pair_summary(pair, locale),
+        rate=f"Conversion rate: {format_value('conversion_rate', rate.rate_a, locale)} → "
+        f"{format_value('conversion_rate', rate.rate_b, locale)}",
+        rate_probability=f"P({b} higher): {probability_text(rate.p_b_better, locale)}",
+        rate_interval=f"95% credible interval of {b} − {a}: {_points(rate.diff_low, locale)} to "
+        f"{_points(rate.diff_high, locale)}",
+        mde=mde,
+        revenue=revenue,
+        shop="; ".join(shop) + ".",
+    )
+
+
+def pair_lines(report: VersionReport, locale: str) -> list[PairLine]:
+    return [pair_line(pair, locale) for pair in report.pairs]

@@ -165,3 +165,13 @@ def test_a_busy_version_gets_fewer_resamples_within_the_budget() -> None:
     means = confidence.bootstrap_means(values, 1_000_000, seed=1)
     assert len(means) == confidence.BOOTSTRAP_DRAW_BUDGET // 10_000 == 400
     assert means.mean() == pytest.approx(0.01, rel=0.01)
+
+
+def test_a_tiny_sample_is_shown_never_a_verdict() -> None:
+    # 3 sessions, 2 with an order, against 2 sessions without: most resamples favour B, by chance of 5 sessions.
+    a = confidence.revenue_sample("EUR", np.zeros(0), 2, seed=1)
+    b = confidence.revenue_sample("EUR", np.array([5000.0, 5000.0]), 3, seed=2)
+    result = confidence.compare_revenue(a, b)
+    assert result.p_b_better > 0.95 and not result.enough_sessions
+    big = confidence.revenue_sample("EUR", np.zeros(0), confidence.MIN_BOOTSTRAP_SESSIONS, seed=3)
+    assert confidence.compare_revenue(big, big).enough_sessions

@@ -76,11 +76,13 @@ def test_not_enough_data_says_what_is_missing(db: Session) -> None:
     rollups.rebuild(db, w.account_id)
     [pair] = version_report(session=db, account_id=w.account_id, campaign_public_id=w.a.public_id).pairs
     assert pair.winner is None
+    assert [v.measure for v in pair.verdicts] == ["conversion_rate"]  # 20 sessions: the bootstrap does not decide
+    assert not pair.revenue[0].enough_sessions
     expected = confidence.sessions_to_detect(3 / 40)
     assert expected is not None and pair.rate.more_sessions == expected - 20
     summary = pair_summary(pair)
     assert summary.startswith("Not enough data to call a winner: v2's conversion rate is higher with")
-    assert f"about {expected - 20:,} more sessions per version would tell a 10 % difference" in summary
+    assert f"about {expected - 20:,} more sessions per version would tell a 10% difference" in summary
 
 
 def test_the_accounts_threshold_decides(db: Session) -> None:
@@ -94,7 +96,7 @@ def test_the_accounts_threshold_decides(db: Session) -> None:
     db.commit()
     [pair] = version_report(session=db, account_id=w.account_id, campaign_public_id=w.a.public_id).pairs
     assert pair.threshold == 0.99 and pair.verdicts[0].better is None
-    assert "below the 99 % required" in pair_summary(pair)
+    assert "below the 99% required" in pair_summary(pair)
     for bad in (50, 100, 0):
         with pytest.raises(ValidationFailed, match="between 51 and 99"):
             accounts.set_winner_probability(session=db, actor=w.actor, percent=bad)

@@ -374,3 +374,33 @@ def test_explorer_by_channel_group_or_platform(root: State, db: Session, world: 
     assert _url(explorer.choose_channel_group("paid_social"))[1]["group"] == "paid_social"
     assert "group" not in _url(explorer.choose_channel_group("bogus"))[1]
     assert "group" not in _url(explorer.clear_filters())[1]
+
+
+def test_versions_compared_with_confidence(root: State, db: Session, world: World) -> None:
+    """Each consecutive pair, with its verdict in words and the numbers; any two versions chosen; tenancy."""
+    sign_in(root, db, user_of(db, world))
+    visit(root, routes.campaign_url(world.a.public_id))
+    versions = substate(root, VersionComparisonState)
+    versions.load_version_comparison()
+    assert versions.winner_threshold == "95%" and "one after another" in versions.seasonality_note
+    [pair] = versions.version_pairs
+    assert (pair["title"], pair["verdict"], pair["winner"]) == ("v1 → v2", "not_enough", "")
+    assert pair["summary"].startswith("Not enough data to call a winner: v2's conversion rate is higher with")
+    assert pair["rate"] == "Conversion rate: 0.0% → 66.7%" and pair["rate_probability"].startswith("P(v2 higher): ")
+    assert pair["rate_interval"].startswith("95% credible interval of v2 − v1: ")
+    assert pair["revenue"][0].startswith("Net revenue per session (EUR): ")
+    assert pair["shop"].startswith("Whole shop over the same windows: conversion rate ")
+    assert (versions.version_choices, versions.chosen_a, versions.chosen_b) == (["v1", "v2"], "v1", "v2")
+    assert [p["title"] for p in versions.chosen_pair] == ["v1 → v2"]
+    versions.set_chosen_a("v2")
+    versions.set_chosen_b("v1")
+    assert [p["title"] for p in versions.chosen_pair] == ["v2 → v1"] and versions.versions_error == ""
+    versions.set_chosen_b("v2")  # the same version twice: nothing to compare
+    assert versions.chosen_pair == []
+    versions.set_chosen_b("v7")  # not a version of this campaign
+    assert versions.chosen_pair == [] and versions.versions_error == "No version 'v7' in this campaign."
+
+    _, stranger, _ = make_owner(db)
+    sign_in(root, db, stranger)
+    versions.load_version_comparison()
+    assert versions.version_pairs == [] and versions.chosen_pair == []

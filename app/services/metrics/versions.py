@@ -13,6 +13,7 @@ from itertools import pairwise
 import numpy as np
 from sqlmodel import Session, col, select
 
+from app.lib.formatting import DEFAULT_LOCALE, format_number, format_percent
 from app.models import Payment, Refund, VisitSession
 from app.services import rollups
 from app.services.accounts import winner_probability
@@ -222,7 +223,9 @@ def compare_windows(a: VersionWindow, b: VersionWindow, *, threshold: float) -> 
     revenue = [compare_revenue(_sample(a, code), _sample(b, code)) for code in sorted(set(a.revenue) | set(b.revenue))]
     verdicts = [Verdict(RATE, None, rate.p_b_better, _better(rate.p_b_better, threshold))]
     verdicts += [
-        Verdict(REVENUE, r.currency, r.p_b_better, _better(r.p_b_better, threshold)) for r in revenue if r.resamples
+        Verdict(REVENUE, r.currency, r.p_b_better, _better(r.p_b_better, threshold))
+        for r in revenue
+        if r.resamples and r.enough_sessions
     ]
     shop_revenue = {
         code: delta(_per_session(a.shop, code), _per_session(b.shop, code))
@@ -305,16 +308,21 @@ def find_window(windows: list[VersionWindow], wanted: str, name: str) -> Version
 # --- the same language everywhere (page, API, alerts, assistant) ----------------------------------------------------
 
 
-def _pct(p: float) -> str:
-    return f"{p * 100:.0f} %" if 0.01 <= p <= 0.99 else f"{p * 100:.1f} %"
+def probability_text(p: float, locale: str = DEFAULT_LOCALE) -> str:
+    """A probability as a percentage: whole percents, one decimal near 0 and 1 (99.6 % is not 100 %)."""
+    return format_percent(p, locale, digits=0 if 0.01 <= p <= 0.99 else 1)
 
 
 def measure_name(verdict: Verdict) -> str:
     return "conversion rate" if verdict.measure == RATE else f"net revenue per session ({verdict.currency})"
 
 
-def pair_summary(pair: VersionPair) -> str:
+def pair_summary(pair: VersionPair, locale: str = DEFAULT_LOCALE) -> str:
     """One plain sentence: the winner and how sure, or that there is not enough data and what is missing."""
+
+    def _pct(p: float) -> str:
+        return probability_text(p, locale)
+
     a, b = f"v{pair.a.number}", f"v{pair.b.number}"
     threshold = _pct(pair.threshold)
     winner = pair.winner
@@ -335,7 +343,8 @@ def pair_summary(pair: VersionPair) -> str:
     )
     if rate.more_sessions:
         text += (
-            f"; about {rate.more_sessions:,} more sessions per version would tell a {TELL_APART * 100:.0f} % difference"
+            f"; about {format_number(rate.more_sessions, locale)} more sessions per version would tell a "
+            f"{format_percent(TELL_APART, locale, digits=0)} difference"
         )
     elif rate.sessions_needed is None:
         text += "; neither version has a conversion yet"

@@ -19,6 +19,7 @@ from app.presenters.metrics import (
     SMALL_SAMPLE_HINT,
     CampaignLine,
     KpiItem,
+    PairLine,
     VersionLine,
 )
 from app.state.metrics.date_range import RangeChoice, RangeState, range_choice
@@ -54,6 +55,7 @@ __all__ = [
     "ExplorerState",
     "KpiItem",
     "OptionItem",
+    "PairLine",
     "RangeChoice",
     "RangeState",
     "VersionComparisonState",
