@@ -143,6 +143,30 @@ def locale_card() -> rx.Component:
                 size="1",
                 color_scheme="gray",
             ),
+            rx.hstack(
+                labelled(
+                    "Winner probability (%)",
+                    rx.input(
+                        value=TeamState.winner_choice,
+                        on_change=TeamState.set_winner_choice,
+                        id="winner-probability",
+                        disabled=~TeamState.can_manage_account,
+                        width="6em",
+                    ),
+                ),
+                rx.cond(
+                    TeamState.can_manage_account,
+                    rx.button("Save", on_click=TeamState.save_winner_probability, id="save-winner-probability"),
+                ),
+                align="end",
+                spacing="3",
+            ),
+            rx.text(
+                "Versions compared calls a version the winner only when it is better with at least this probability "
+                "(51–99, default 95); alerts and the assistant use it too.",
+                size="1",
+                color_scheme="gray",
+            ),
             spacing="3",
             width="100%",
         ),

@@ -39,6 +39,7 @@ class LocaleOption(TypedDict):
 class TeamState(AppState):
     locale_options: list[LocaleOption] = []
     locale_choice: str = ""
+    winner_choice: str = ""  # percent, as typed: how sure a version comparison must be to call a winner
     members: list[MemberItem] = []
     invites: list[InviteItem] = []
     invite_role: str = "marketer"
@@ -81,6 +82,8 @@ class TeamState(AppState):
         self._show_locale()
 
     def _show_locale(self) -> None:
+        threshold, _error = self._run(lambda s: account_service.winner_probability(s, self._actor(s).account_id))
+        self.winner_choice = str(round((threshold or 0.95) * 100))
         self.locale_choice = self.account_locale
         self.locale_options = [
             LocaleOption(value=code, label=label) for code, label in account_service.locale_options(self.account_locale)
@@ -104,6 +107,28 @@ class TeamState(AppState):
         self.account_locale = saved
         self._show_locale()
         return toast.success(f"Saved: amounts now read like {format_money(2044250, 'EUR', saved)}.")
+
+    @rx.event
+    def set_winner_choice(self, value: str) -> None:
+        self.winner_choice = str(value)
+
+    @rx.event
+    def save_winner_probability(self) -> Any:
+        """Owners and admins: how sure (percent) "version B beat A" must be before the pages call a winner."""
+        text = self.winner_choice.strip().rstrip("%").strip()
+        if not text.isdigit():
+            return toast.error("Enter a whole percent between 51 and 99, e.g. 95.")
+        saved, error = self._run(
+            lambda s: (
+                account_service.set_winner_probability(
+                    session=s, actor=self._actor(s), percent=int(text)
+                ).winner_probability
+            )
+        )
+        if error or saved is None:
+            return toast.error(error or "The winner probability could not be saved.")
+        self.winner_choice = str(saved)
+        return toast.success(f"Saved: a version wins when it is better with at least {saved}% probability.")
 
     @rx.event
     def set_invite_role(self, role: str) -> None:

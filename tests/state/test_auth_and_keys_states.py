@@ -244,3 +244,27 @@ def test_owners_choose_the_accounts_locale_on_the_team_page(root: State, db: Ses
     assert team.locale_choice == "de_DE"
     db.refresh(account)
     assert account.locale == "de_DE"
+
+
+def test_owners_choose_the_winner_probability_on_the_team_page(root: State, db: Session) -> None:
+    account, owner, _ = make_owner(db)
+    sign_in(root, db, owner)
+    team = substate(root, TeamState)
+    team.load_team()
+    assert team.winner_choice == "95"
+    for bad in ("abc", "50", "100"):
+        team.set_winner_choice(bad)
+        assert "between 51 and 99" in str(team.save_winner_probability().args)
+    team.set_winner_choice("99 %")
+    assert "at least 99% probability" in str(team.save_winner_probability().args)
+    db.refresh(account)
+    assert account.winner_probability == 99
+
+    marketer, _ = add_member(db, account, Role.MARKETER)
+    sign_in(root, db, marketer)
+    team.load_team()
+    assert team.winner_choice == "99"
+    team.set_winner_choice("90")
+    assert "cannot change the account's settings" in str(team.save_winner_probability().args)
+    db.refresh(account)
+    assert account.winner_probability == 99
