@@ -305,3 +305,77 @@ class MetricsResponse(BaseModel):
     currencies: list[str]
     total: MetricsFigures
     rows: list[MetricsFigures]
+
+
+class VersionWindowOut(BaseModel):
+    """A version over its window (the first ``window_days`` days it was live). ``net_revenue_per_session``: per
+    currency, minor units per session (the money of the orders the window's sessions converted)."""
+
+    version: str
+    number: int
+    start: metrics_date
+    end: metrics_date
+    live_days: int
+    small_sample: bool
+    figures: dict[str, Any]
+    net_revenue_per_session: dict[str, float | None]
+
+
+class RateComparisonOut(BaseModel):
+    """Conversion rates (converted sessions / sessions) of A and B; ``p_b_better``: P(B's rate > A's), Beta(1, 1)
+    priors; ``difference_interval``: the 95 % credible interval of B − A; ``minimum_detectable_effect``: relative,
+    at the current volume (two-sided α 0.05, power 0.8); ``more_sessions_needed``: per version, to tell a 10 %
+    difference."""
+
+    a: float | None
+    b: float | None
+    sessions_a: int
+    sessions_b: int
+    converted_a: int
+    converted_b: int
+    p_b_better: float
+    difference_interval: list[float]
+    minimum_detectable_effect: float | None
+    sessions_needed: int | None
+    more_sessions_needed: int | None
+
+
+class RevenueComparisonOut(BaseModel):
+    """Net revenue per session (minor units) of A and B in one currency; ``difference_interval``: the bootstrap 95 %
+    interval of B − A; ``p_b_better``: the share of resamples where B − A > 0; ``enough_sessions``: whether it may
+    decide (at least 100 sessions per version)."""
+
+    a: float | None
+    b: float | None
+    p_b_better: float
+    difference_interval: list[float] | None
+    resamples: int
+    enough_sessions: bool
+
+
+class VersionPairOut(BaseModel):
+    """Version ``b`` against version ``a``: ``verdict`` is ``winner`` (``winner`` names it), ``not_enough_data`` or
+    ``conflicting`` (each better on a different measure); ``summary`` says it in one sentence; ``shop`` is the whole
+    shop's change over the same windows (the versions ran one after another)."""
+
+    a: str
+    b: str
+    a_number: int
+    b_number: int
+    threshold: float
+    winner: str | None
+    verdict: str
+    summary: str
+    conversion_rate: RateComparisonOut
+    net_revenue_per_session: dict[str, RevenueComparisonOut]
+    shop: dict[str, Any]
+
+
+class VersionComparisonResponse(BaseModel):
+    campaign: str
+    window_days: int
+    threshold: float
+    seasonality_note: str
+    versions: list[VersionWindowOut]
+    pairs: list[VersionPairOut]
+    chosen: VersionPairOut | None

@@ -1,4 +1,5 @@
-"""``GET /api/v1/metrics`` (secret key): the dashboard's figures as JSON, from the same metrics service."""
+"""``GET /api/v1/metrics`` (secret key): the dashboard's figures as JSON, from the same metrics service; and
+``GET /api/v1/metrics/versions``: a campaign's versions compared, with how sure "B beat A" is."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import SecretKeyDep, SessionDep
 from app.api.params import choice, day
-from app.api.schemas import ErrorResponse, MetricsFigures, MetricsPeriod, MetricsResponse
+from app.api.schemas import ErrorResponse, MetricsFigures, MetricsPeriod, MetricsResponse, VersionComparisonResponse
 from app.models import AttributionModel
 from app.services import metrics as metric_service
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS
@@ -116,3 +117,25 @@ def get_metrics(
         total=_row(report.total, "total"),
         rows=[_row(row, keys.get(row.key, row.key)) for row in report.rows],
     )
+
+
+@router.get("/metrics/versions", response_model=VersionComparisonResponse, responses=_ERRORS)
+def get_version_comparison(
+    identity: SecretKeyDep,
+    session: SessionDep,
+    campaign: Annotated[str, Query(max_length=40, description="campaign id (cmp_…)")],
+    days: Annotated[
+        int | None, Query(ge=1, le=metric_service.MAX_DAYS, description="window length (default: shortest live)")
+    ] = None,
+    model: Annotated[str, choice(AttributionModel)] = "last_touch",
+    a: Annotated[str | None, Query(max_length=40, description="a version to compare: cv_…, v2 or 2")] = None,
+    b: Annotated[str | None, Query(max_length=40, description="the version compared with a")] = None,
+) -> VersionComparisonResponse:
+    """A campaign's versions over windows of the same length from the day each went live, each consecutive pair
+    (and ``a`` against ``b`` when both are given) with the winner or what is missing: P(B better) and the 95 %
+    intervals for conversion rate and net revenue per session (per currency), the minimum detectable effect, and
+    the whole shop's change over the same windows. The threshold is the account's winner probability."""
+    report = metric_service.version_report(
+        session=session, account_id=identity.account_id, campaign_public_id=campaign, days=days, model=model, a=a, b=b
+    )
+    return VersionComparisonResponse.model_validate({"campaign": campaign, **metric_service.report_dict(report)})

@@ -21,6 +21,7 @@ difference between two versions is). This package exports their public names, so
 
 from __future__ import annotations
 
+from app.services.metrics import confidence
 from app.services.metrics.figures import (
     Delta,
     Figures,
@@ -50,7 +51,9 @@ from app.services.metrics.versions import (
     VersionPair,
     VersionReport,
     VersionWindow,
+    pair_dict,
     pair_summary,
+    report_dict,
     version_comparison,
     version_report,
 )
@@ -80,13 +83,16 @@ __all__ = [
     "WindowFigures",
     "account_today",
     "comparison_period",
+    "confidence",
     "delta",
     "figure_dict",
     "has_figures",
     "metrics",
+    "pair_dict",
     "pair_summary",
     "public_ids",
     "ratio",
+    "report_dict",
     "resolve_period",
     "version_comparison",
     "version_report",

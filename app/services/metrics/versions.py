@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session, col, select
@@ -28,7 +29,7 @@ from app.services.metrics.confidence import (
     revenue_sample,
     seed_for,
 )
-from app.services.metrics.figures import Delta, Figures, delta, ratio
+from app.services.metrics.figures import Delta, Figures, delta, figure_dict, ratio
 from app.services.metrics.grouping import Dimension, campaign_names
 from app.services.metrics.periods import MAX_DAYS, Compare, account_today
 from app.services.metrics.query import MetricsQuery, metrics
@@ -355,3 +356,83 @@ SEASONALITY_NOTE = (
     "The versions ran one after another, not at the same time: a change in season, prices or other campaigns can "
     "explain part of a difference. The whole shop's change over the same windows is shown for context."
 )
+
+
+# --- as plain data (API, assistant, alerts) -------------------------------------------------------------------------
+
+
+def window_dict(window: VersionWindow) -> dict[str, Any]:
+    """A version's window and figures; ``net_revenue_per_session``: per currency, minor units per session."""
+    return {
+        "version": window.version_id,
+        "number": window.number,
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
+        "live_days": window.live_days,
+        "small_sample": window.small_sample,
+        "figures": figure_dict(window.figures),
+        "net_revenue_per_session": {code: sample.per_session for code, sample in sorted(window.revenue.items())},
+    }
+
+
+def pair_dict(pair: VersionPair) -> dict[str, Any]:
+    """Version B against A: the verdict, its sentence and every number behind it."""
+    rate = pair.rate
+    winner = pair.winner
+    return {
+        "a": pair.a.version_id,
+        "b": pair.b.version_id,
+        "a_number": pair.a.number,
+        "b_number": pair.b.number,
+        "threshold": pair.threshold,
+        "winner": winner.version_id if winner else None,
+        "verdict": "winner" if winner else ("conflicting" if pair.conflicting else "not_enough_data"),
+        "summary": pair_summary(pair),
+        "conversion_rate": {
+            "a": rate.rate_a,
+            "b": rate.rate_b,
+            "sessions_a": rate.sessions_a,
+            "sessions_b": rate.sessions_b,
+            "converted_a": rate.converted_a,
+            "converted_b": rate.converted_b,
+            "p_b_better": rate.p_b_better,
+            "difference_interval": [rate.diff_low, rate.diff_high],
+            "minimum_detectable_effect": rate.mde,
+            "sessions_needed": rate.sessions_needed,
+            "more_sessions_needed": rate.more_sessions,
+        },
+        "net_revenue_per_session": {
+            r.currency: {
+                "a": r.per_session_a,
+                "b": r.per_session_b,
+                "p_b_better": r.p_b_better,
+                "difference_interval": None if r.diff_low is None else [r.diff_low, r.diff_high],
+                "resamples": r.resamples,
+                "enough_sessions": r.enough_sessions,
+            }
+            for r in pair.revenue
+        },
+        "shop": {
+            "conversion_rate": {
+                "a": pair.shop_rate.previous,
+                "b": pair.shop_rate.current,
+                "percent": pair.shop_rate.percent,
+            },
+            "net_revenue_per_session": {
+                code: {"a": d.previous, "b": d.current, "percent": d.percent} for code, d in pair.shop_revenue.items()
+            },
+        },
+    }
+
+
+def report_dict(report: VersionReport) -> dict[str, Any]:
+    """The whole comparison as plain data: windows, consecutive pairs, the chosen pair, the threshold and caveat."""
+    first = report.windows[0] if report.windows else None
+    return {
+        "window_days": (first.end - first.start).days + 1 if first else 0,
+        "threshold": report.threshold,
+        "seasonality_note": SEASONALITY_NOTE,
+        "versions": [window_dict(w) for w in report.windows],
+        "pairs": [pair_dict(p) for p in report.pairs],
+        "chosen": pair_dict(report.chosen) if report.chosen else None,
+    }
