@@ -22,6 +22,8 @@ class AlertMetric(StrEnum):
     REFUND_RATE = "refund_rate"
     ORDERS = "orders"
     CONVERSIONS_STOPPED = "conversions_stopped"
+    # The live version is worse than the one before it with at least the rule's probability (versions compared).
+    VERSION_UNDERPERFORMS = "version_underperforms"
 
 
 class AlertComparator(StrEnum):

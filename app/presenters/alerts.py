@@ -17,6 +17,7 @@ from app.services.alerts import (
     DEFAULT_STOPPED_HOURS,
     EVENT_LABELS,
     MONEY_METRICS,
+    PROBABILITY_METRICS,
     TARGET_METRICS,
     EventKind,
     Metric,
@@ -243,6 +244,8 @@ def uses_currency(metric: str) -> bool:
 def threshold_label(metric: str, mode: str) -> str:
     if mode == Mode.CHANGE.value:
         return "Change (%)"
+    if metric in {m.value for m in PROBABILITY_METRICS}:
+        return "Probability % (optional)"
     return "Threshold (optional)" if metric in {m.value for m in TARGET_METRICS} else "Threshold"
 
 
@@ -258,6 +261,10 @@ def threshold_hint(metric: str, mode: str, currency: str) -> str:
         Metric.NET_REVENUE.value: f"{currency} amount, e.g. 500",
         Metric.REFUND_RATE.value: "% e.g. 5",
         Metric.ORDERS.value: "orders, e.g. 3",
+        Metric.VERSION_UNDERPERFORMS.value: (
+            "% e.g. 95: how sure that the version before was better (conversion rate or net revenue per session). "
+            "Leave empty: uses the account's winner probability"
+        ),
     }
     hint = hints.get(metric, "")
     if metric in {m.value for m in TARGET_METRICS}:

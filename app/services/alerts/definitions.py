@@ -24,6 +24,7 @@ METRIC_LABELS: dict[Metric, str] = {
     Metric.REFUND_RATE: "Refund rate",
     Metric.ORDERS: "Orders",
     Metric.CONVERSIONS_STOPPED: "Conversions stopped",
+    Metric.VERSION_UNDERPERFORMS: "Version underperforms",
 }
 # The direction that means "underperforming", used when a rule does not say.
 DEFAULT_COMPARATOR: dict[Metric, Comparator] = {
@@ -34,6 +35,7 @@ DEFAULT_COMPARATOR: dict[Metric, Comparator] = {
     Metric.REFUND_RATE: Comparator.ABOVE,
     Metric.ORDERS: Comparator.BELOW,
     Metric.CONVERSIONS_STOPPED: Comparator.BELOW,
+    Metric.VERSION_UNDERPERFORMS: Comparator.ABOVE,  # the probability that the version before was better
 }
 WINDOWS: dict[Window, timedelta] = {
     Window.HOUR: timedelta(hours=1),
@@ -50,6 +52,9 @@ EVENT_LABELS: dict[EventKind, str] = {
 TARGET_METRICS = {Metric.ROAS, Metric.CPA, Metric.CONVERSION_RATE}
 MONEY_METRICS = {Metric.CPA, Metric.NET_REVENUE}
 RATE_METRICS = {Metric.CONVERSION_RATE, Metric.REFUND_RATE}
+# A probability in percent; without a threshold the account's winner probability applies; over the versions' aligned
+# windows (services/metrics/versions), not the rule's window.
+PROBABILITY_METRICS = {Metric.VERSION_UNDERPERFORMS}
 RECIPIENT_ROLES = (Role.OWNER, Role.ADMIN, Role.MARKETER, Role.VIEWER)
 MAX_RECIPIENTS = 20
 

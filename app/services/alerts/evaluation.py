@@ -14,11 +14,12 @@ from sqlmodel import Session, col, select
 from app.lib.formatting import DEFAULT_LOCALE, format_count, format_money, format_number, to_major
 from app.models import AlertRule, Campaign, CampaignVersion, StripeProduct
 from app.models.base import utcnow
-from app.services import metrics
-from app.services.accounts import account_locale
+from app.services import metrics, rollups
+from app.services.accounts import account_locale, winner_probability
 from app.services.alerts.definitions import (
     METRIC_LABELS,
     MONEY_METRICS,
+    PROBABILITY_METRICS,
     WINDOW_LABELS,
     WINDOWS,
     Comparator,
@@ -293,6 +294,10 @@ def evaluate(
             locale=locale,
         )
         result.volume_ok = now_figures.sessions >= rule.min_sessions and now_figures.orders >= rule.min_orders
+        if metric in PROBABILITY_METRICS:
+            _judge_versions(session, rule, campaign, result)
+            out.append(result)
+            continue
         if metric is Metric.CONVERSIONS_STOPPED:
             result.value = result.current = now_figures.orders
             result.previous = before_figures.orders
@@ -321,6 +326,48 @@ def evaluate(
         result.explain = functools.partial(_drivers, session, campaign, current, previous, currency, numbers, locale)
         out.append(result)
     return out
+
+
+def _judge_versions(session: Session, rule: AlertRule, campaign: Campaign, result: Evaluation) -> None:
+    """ "The live version underperforms the one before": the versions' last consecutive pair over their aligned
+    windows (``metrics.version_report``); the value is the highest probability, over conversion rate and net
+    revenue per session (per currency, where the bootstrap may decide), that the version before was better."""
+    loc = result.locale
+    account_threshold = winner_probability(session, rule.account_id) * 100
+    result.threshold = rule.threshold if rule.threshold is not None else account_threshold
+    result.threshold_source = "rule" if rule.threshold is not None else "account winner probability"
+    report = metrics.version_report(session=session, account_id=rule.account_id, campaign_public_id=campaign.public_id)
+    if not report.pairs:
+        result.verdict = "no_data"
+        result.summary = f"{campaign.name}: one version only, nothing to compare yet"
+        return
+    pair = report.pairs[-1]
+    live, before = pair.b, pair.a
+    result.version_number = live.number
+    result.window_start = rollups.day_bounds(live.start, rollups.account_zone(session, rule.account_id))[0]
+    result.sessions, result.orders = live.figures.sessions, live.figures.orders
+    result.current_figures, result.previous_figures = live.figures, before.figures
+    chances = [(1 - pair.rate.p_b_better, "conversion rate")] + [
+        (1 - r.p_b_better, f"net revenue per session ({r.currency})") for r in pair.revenue if r.enough_sessions
+    ]
+    worst, measure = max(chances, key=lambda c: c[0])
+    result.value = result.current = worst * 100
+    result.currency = ""
+    result.breached = result.value >= result.threshold
+    result.volume_ok = live.figures.sessions >= rule.min_sessions and live.figures.orders >= rule.min_orders
+    result.verdict = "low_volume" if not result.volume_ok else ("breached" if result.breached else "ok")
+    sure = value_text(Metric.VERSION_UNDERPERFORMS, result.value, locale=loc)
+    needed = value_text(Metric.VERSION_UNDERPERFORMS, result.threshold, locale=loc)
+    a, b = f"v{before.number}", f"v{live.number}"
+    if result.breached:
+        text = f"{b} underperforms {a} on {measure} with {sure} probability (the rule fires at {needed})"
+    else:
+        text = f"{b} against {a}: {a} better on {measure} with {sure} probability at most (the rule fires at {needed})"
+    volume = volume_text(result.sessions, result.orders, loc)
+    suffix = "" if result.volume_ok else f"; too little volume to alert (needs {volume_rule_text(rule, loc)})"
+    result.summary = f"{text} over {b}'s first {(live.end - live.start).days + 1} days ({volume}){suffix}"
+    summary = metrics.pair_summary(pair, loc)
+    result.explain = lambda: [summary, metrics.SEASONALITY_NOTE]
 
 
 _TARGET_NAMES = {

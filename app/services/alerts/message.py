@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from app import routes
 from app.models import AlertRule
-from app.services.alerts.definitions import METRIC_LABELS, Comparator, EventKind, Metric, Mode
+from app.services.alerts.definitions import METRIC_LABELS, PROBABILITY_METRICS, Comparator, EventKind, Metric, Mode
 from app.services.alerts.evaluation import Evaluation
 from app.services.alerts.texts import change_text, value_text, volume_text
 from app.services.days import time_zone
@@ -31,6 +31,11 @@ def _subject(kind: EventKind, e: Evaluation) -> str:
             f"[PaidSignal] Resolved: {e.campaign_label}: {label} back to "
             f"{value_text(e.metric, e.current, e.currency, loc)}"
         )
+    if e.metric in PROBABILITY_METRICS:
+        return (
+            f"[PaidSignal] {e.campaign_label}: underperforms the version before "
+            f"({value_text(e.metric, e.value, locale=loc)} probability)"
+        )
     if e.metric is Metric.CONVERSIONS_STOPPED:
         hours = int((e.window_end - e.window_start).total_seconds() // 3600)
         return f"[PaidSignal] {e.campaign_label}: no paid order in {hours} h"
@@ -51,7 +56,9 @@ def compose(kind: EventKind, rule: AlertRule, e: Evaluation, zone_name: str) -> 
     alerts_link = f"{get_settings().public_url}{routes.ALERTS}"
     start, end = e.window_start.astimezone(zone), e.window_end.astimezone(zone)
     window = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} ({zone_name})"
-    if e.metric is Metric.CONVERSIONS_STOPPED:
+    if e.metric in PROBABILITY_METRICS:
+        threshold = f"at least {value_text(e.metric, e.threshold, locale=loc)} probability ({e.threshold_source})"
+    elif e.metric is Metric.CONVERSIONS_STOPPED:
         threshold = f"no paid order for {rule.stopped_hours} h"
     elif e.mode is Mode.CHANGE:
         verb = "dropped" if e.comparator is Comparator.BELOW else "rose"
@@ -61,7 +68,7 @@ def compose(kind: EventKind, rule: AlertRule, e: Evaluation, zone_name: str) -> 
         if e.threshold_source == "version targets":
             threshold += " (the version's KPI target)"
     value = value_text(e.metric, e.current, e.currency, loc)
-    if e.metric is not Metric.CONVERSIONS_STOPPED:
+    if e.metric is not Metric.CONVERSIONS_STOPPED and e.metric not in PROBABILITY_METRICS:
         value += f" (previous window: {value_text(e.metric, e.previous, e.currency, loc)})"
     facts = [
         ("Campaign", f"{e.campaign_name}" + (f" (version {e.version_number})" if e.version_number else "")),

@@ -21,6 +21,7 @@ from app.services.alerts.definitions import (
     MAX_RECIPIENTS,
     METRIC_LABELS,
     MONEY_METRICS,
+    PROBABILITY_METRICS,
     RATE_METRICS,
     TARGET_METRICS,
     Comparator,
@@ -99,6 +100,8 @@ class RuleInput(BaseModel):
     def _defaults(self) -> RuleInput:
         if self.metric is Metric.CONVERSIONS_STOPPED:
             self.comparator = Comparator.BELOW
+        elif self.metric in PROBABILITY_METRICS:
+            self.comparator = Comparator.ABOVE
         elif self.comparator is None:
             self.comparator = DEFAULT_COMPARATOR[self.metric]
         return self
@@ -117,6 +120,17 @@ def check_rule(rule: RuleInput) -> None:
                 "'Conversions stopped' cannot require a minimum of orders: set minimum sessions.", field="min_orders"
             )
         rule.threshold = None
+    elif rule.metric in PROBABILITY_METRICS:
+        if rule.mode is Mode.CHANGE:
+            raise ValidationFailed(
+                f"'{label}' has no change mode: it compares the live version with the one before.", field="mode"
+            )
+        if rule.threshold is not None and not 51 <= rule.threshold <= 99.9:
+            raise ValidationFailed(
+                "The probability is a percentage between 51 and 99.9, e.g. 95 (empty: the account's winner "
+                "probability).",
+                field="threshold",
+            )
     elif rule.mode is Mode.CHANGE:
         if not rule.threshold:
             raise ValidationFailed(

@@ -17,6 +17,7 @@ from app.services.alerts.definitions import (
     DEFAULT_COMPARATOR,
     METRIC_LABELS,
     MONEY_METRICS,
+    PROBABILITY_METRICS,
     RATE_METRICS,
     WINDOW_LABELS,
     Comparator,
@@ -33,6 +34,13 @@ def condition_text(rule: AlertRule | RuleInput, locale: str = DEFAULT_LOCALE) ->
     label = METRIC_LABELS[metric]
     if metric is Metric.CONVERSIONS_STOPPED:
         return f"No paid order for {rule.stopped_hours} h while sessions arrive"
+    if metric in PROBABILITY_METRICS:
+        sure = (
+            "the account's winner probability"
+            if rule.threshold is None
+            else value_text(metric, rule.threshold, locale=locale) + " probability"
+        )
+        return f"The live version underperforms the one before with at least {sure}"
     comparator = Comparator(rule.comparator or DEFAULT_COMPARATOR[metric])
     if Mode(rule.mode) is Mode.CHANGE:
         verb = "dropped" if comparator is Comparator.BELOW else "rose"
@@ -71,6 +79,8 @@ def value_text(metric: Metric, value: float | None, currency: str = "", locale: 
         return format_amount(value, currency, locale)
     if metric in RATE_METRICS:
         return format_percent(value / 100, locale, digits=2)
+    if metric in PROBABILITY_METRICS:
+        return format_percent(value / 100, locale, digits=1)
     if metric in {Metric.ORDERS, Metric.CONVERSIONS_STOPPED}:
         return format_number(round(value, 1), locale)
     return format_ratio(value, locale)
@@ -98,4 +108,6 @@ def window_text(rule: AlertRule | RuleInput) -> str:
     """ "last 24 hours"; for "conversions stopped": "last 6 h"."""
     if rule.metric == Metric.CONVERSIONS_STOPPED:
         return f"last {rule.stopped_hours} h"
+    if rule.metric in PROBABILITY_METRICS:
+        return "versions' aligned windows"
     return WINDOW_LABELS[Window(rule.window)]
