@@ -40,6 +40,7 @@ SUGGESTED_QUESTIONS: list[str] = [
     "How much was refunded in the last 7 days, and on which orders?",
     "Are any conversions failing to reach the ad platforms?",
     "Which alerts fired recently, and why?",
+    "Did my campaign's latest version really beat the one before?",
 ]
 
 MAX_CONVERSATIONS_LISTED = 100
@@ -68,6 +69,9 @@ and refund rate are fractions (0.031 means 3.1 %). A null figure or "n/a" has no
 spend): say "n/a", never 0.
 - To explain a change, compare periods (get_metrics compares with the previous period by default) and break the \
 change down by campaign, version, channel or product.
+- Whether a version beat another: use compare_versions and say the verdict as it does (a winner only above the \
+account's winner probability, else "not enough data" and what is missing), with the probability and interval, and \
+that versions ran one after another (the shop's own change over the same windows is the context).
 - Be concise: the answer first, then the figures behind it. Markdown lists or small tables are fine.
 - Only questions about this account's data: decline anything else politely."""
 

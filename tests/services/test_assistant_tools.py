@@ -245,6 +245,7 @@ def test_every_result_is_json_and_only_of_the_actors_account(db: Session) -> Non
         assistant_tools.orders_and_refunds(db, mine.actor, **CUSTOM),
         assistant_tools.conversion_status(db, mine.actor, **CUSTOM),
         assistant_tools.alert_history(db, mine.actor),
+        assistant_tools.compare_versions(db, mine.actor, campaign=mine.a.public_id),
     ]
     text = json.dumps(results)  # plain JSON: no dates or objects left
     theirs = [
@@ -264,6 +265,7 @@ def test_every_result_is_json_and_only_of_the_actors_account(db: Session) -> Non
         ("top_products", {"campaign": other.a.public_id}),
         ("orders_and_refunds", {"campaign": other.a.public_id}),
         ("alert_history", {"rule": other.rule.public_id}),
+        ("compare_versions", {"campaign": other.a.public_id}),
     ]:
         result = assistant_tools.run_tool(db, mine.actor, tool, arguments)
         assert "error" in result or result.get("events") == [], (tool, result)
@@ -283,8 +285,9 @@ def statements(engine: Any) -> Iterator[list[str]]:
 
 def test_tools_never_write(world: Shop, statements: list[str]) -> None:
     world.db.expire_all()
+    needs = {"compare_versions": {"campaign": world.a.public_id}}
     for name in assistant_tools.TOOL_NAMES:
-        result = assistant_tools.run_tool(world.db, world.actor, name, {})
+        result = assistant_tools.run_tool(world.db, world.actor, name, needs.get(name, {}))
         assert "error" not in result, (name, result)
     assert statements and not [
         s for s in statements if s.lstrip().split()[0].upper() in {"INSERT", "UPDATE", "DELETE", "CREATE"}
@@ -296,7 +299,15 @@ def test_the_definitions_offer_read_tools_only_and_match_the_arguments() -> None
     assert (
         names
         == list(assistant_tools.TOOL_NAMES)
-        == ["get_metrics", "list_campaigns", "top_products", "orders_and_refunds", "conversion_status", "alert_history"]
+        == [
+            "get_metrics",
+            "list_campaigns",
+            "top_products",
+            "orders_and_refunds",
+            "conversion_status",
+            "alert_history",
+            "compare_versions",
+        ]
     )
     for definition in assistant_tools.DEFINITIONS:
         tool = assistant_tools.TOOLS[definition["function"]["name"]]
@@ -310,3 +321,36 @@ def test_dates_in_results_use_the_accounts_timezone(world: Shop) -> None:
     paid = [o["paid_at"] for o in result["latest_orders"]]
     assert "2026-03-30T15:00+02:00" in paid  # 13:00 UTC, after the change to summer time
     assert timedelta(hours=2) == timedelta(hours=int(paid[0][-5:-3]))
+
+
+def test_compare_versions_gives_the_pages_figures_with_provenance(world: Shop) -> None:
+    result = assistant_tools.compare_versions(world.db, world.actor, campaign=world.a.public_id)
+    assert "error" not in result, result
+    report = metrics.version_report(session=world.db, account_id=world.account_id, campaign_public_id=world.a.public_id)
+    query = result["query"]
+    assert (query["campaign"], query["campaign_name"], query["model"]) == (
+        world.a.public_id,
+        world.a.name,
+        "last_touch",
+    )
+    assert (
+        query["winner_probability"] == 0.95
+        and query["window_days"] == (report.windows[0].end - report.windows[0].start).days + 1
+    )
+    assert list(query["windows"]) == [f"v{w.number}" for w in report.windows]
+    assert "one after another" in result["seasonality_note"] and "Beta(1,1)" in result["method"]
+    [pair] = result["pairs"]
+    expected = metrics.pair_dict(report.pairs[0])
+    assert pair["summary"] == expected["summary"] and pair["verdict"] == expected["verdict"]
+    assert pair["conversion_rate"] == expected["conversion_rate"]
+    for code, figures in pair["net_revenue_per_session"].items():
+        assert figures["p_b_better"] == expected["net_revenue_per_session"][code]["p_b_better"]
+        assert figures["a_formatted"] is None or code in figures["a_formatted"] or figures["a_formatted"][0] in "€$£"
+    chosen = assistant_tools.compare_versions(world.db, world.actor, campaign=world.a.public_id, a="v2", b="v1")
+    assert chosen["chosen"]["a_number"] == 2 and chosen["query"]["chosen"] == ["v2", "v1"]
+    summary = assistant_tools.summary("compare_versions", {}, result)
+    assert summary.startswith(f"versions compared, {world.a.name}, windows of ") and "winner at ≥ 95%" in summary
+    missing = assistant_tools.run_tool(
+        world.db, world.actor, "compare_versions", {"campaign": world.a.public_id, "a": "v1"}
+    )
+    assert missing["error"] == "Name two versions to compare (a and b)."

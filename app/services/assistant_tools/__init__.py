@@ -7,8 +7,8 @@ answer can be checked against the dashboard. Money is integer minor units plus a
 currency. Bad arguments come back as ``{"error": "..."}`` for the model to correct, never as an exception.
 
 The modules: ``schemas`` (arguments and definitions), ``results`` (what results are made of), ``metric_tools``,
-``campaign_tools`` and ``activity_tools`` (the tools), ``registry`` (tools by name, ``run_tool``, ``summary``). This
-package exports the public names, so callers import ``app.services.assistant_tools`` alone.
+``campaign_tools``, ``activity_tools`` and ``version_tools`` (the tools), ``registry`` (tools by name, ``run_tool``,
+``summary``). This package exports the public names, so callers import ``app.services.assistant_tools`` alone.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from app.services.assistant_tools.registry import (
     TOOLS,
     Tool,
     alert_history,
+    compare_versions,
     conversion_status,
     get_metrics,
     list_campaigns,
@@ -36,6 +37,7 @@ __all__ = [
     "Tool",
     "ToolResult",
     "alert_history",
+    "compare_versions",
     "conversion_status",
     "get_metrics",
     "list_campaigns",

@@ -24,7 +24,9 @@ from app.services.assistant_tools.schemas import (
     OrdersArguments,
     ProductsArguments,
     ToolArguments,
+    VersionsArguments,
 )
+from app.services.assistant_tools.version_tools import versions_result
 from app.services.errors import ServiceError, ValidationFailed, validation_failed
 from app.services.permissions import Actor, Permission, require
 
@@ -47,6 +49,7 @@ TOOLS: dict[str, Tool] = {
         Tool("orders_and_refunds", OrdersArguments, orders_result),
         Tool("conversion_status", ConversionsArguments, conversions_result),
         Tool("alert_history", AlertsArguments, alerts_result),
+        Tool("compare_versions", VersionsArguments, versions_result),
     )
 }
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
@@ -105,6 +108,10 @@ def alert_history(session: Session, actor: Actor, **arguments: Any) -> ToolResul
     return run_tool(session, actor, "alert_history", arguments)
 
 
+def compare_versions(session: Session, actor: Actor, **arguments: Any) -> ToolResult:
+    return run_tool(session, actor, "compare_versions", arguments)
+
+
 # --- one-line summaries ("shows its work") --------------------------------------------------------------------------
 
 
@@ -148,6 +155,13 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
     elif name == "alert_history":
         total = result.get("events_total", 0)
         parts = [f"alert history, latest {len(result.get('events', []))} of {total} {plural(total, 'event')}"]
+    elif name == "compare_versions":
+        parts = [
+            f"versions compared, {query.get('campaign_name', '')}",
+            f"windows of {query.get('window_days', 0)} days",
+            str(query.get("model", "")).replace("_", " "),
+            f"winner at ≥ {round(float(query.get('winner_probability') or 0) * 100)}%",
+        ]
     else:
         parts = [name]
     if filters:

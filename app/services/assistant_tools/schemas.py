@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.services import alerts, campaigns
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
-from app.services.metrics import Compare, Dimension, Preset
+from app.services.metrics import MAX_DAYS, Compare, Dimension, Preset
 from app.services.pixels import Provider
 
 # --- arguments ------------------------------------------------------------------------------------------------------
@@ -64,6 +64,14 @@ class OrdersArguments(PeriodArguments):
 class ConversionsArguments(PeriodArguments):
     provider: Provider | None = None
     failures: int = Field(default=5, ge=0, le=20)
+
+
+class VersionsArguments(ToolArguments):
+    campaign: str = Field(max_length=40)
+    days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
+    model: AttributionModel = AttributionModel.LAST_TOUCH
+    a: str | None = Field(default=None, max_length=40)
+    b: str | None = Field(default=None, max_length=40)
 
 
 class AlertsArguments(ToolArguments):
@@ -182,4 +190,22 @@ DEFINITIONS: list[dict[str, Any]] = [
             "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "Most events (default 10)."},
         },
     ),
+    _function(
+        "compare_versions",
+        "Did a campaign's new version really beat the old one? Each version over the same number of days from the "
+        "day it went live; for each pair of consecutive versions (and versions a and b when both are given): the "
+        "verdict (winner / not_enough_data / conflicting) and its sentence, P(B better) and the 95% interval of "
+        "B − A for conversion rate and for net revenue per session (per currency), the minimum detectable effect, "
+        "the sessions still needed to tell a 10% difference, and the whole shop's change over the same windows "
+        "(versions ran one after another: seasonality).",
+        {
+            "campaign": {"type": "string", "description": "The campaign id (cmp_…) from list_campaigns."},
+            "days": {"type": "integer", "minimum": 1, "description": "Window length (default: shortest time live)."},
+            "model": _MODEL,
+            "a": {"type": "string", "description": "A version to compare: cv_…, v2 or 2 (with b)."},
+            "b": {"type": "string", "description": "The version compared with a (with a)."},
+        },
+    ),
 ]
+# compare_versions cannot guess the campaign: the model must name it.
+DEFINITIONS[-1]["function"]["parameters"]["required"] = ["campaign"]
