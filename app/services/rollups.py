@@ -177,6 +177,7 @@ def converted_sessions(
     *,
     product: str | None = None,
     orders: dict[int, set[int]] | None = None,
+    version_id: int | None = None,
 ) -> list[tuple[datetime, int, int]]:
     """The sessions that started in ``[start, end)`` and converted, as (start, campaign, version; 0: none).
 
@@ -185,14 +186,15 @@ def converted_sessions(
     none converted the visitor's latest session started at or before the checkout. With ``product``, only orders
     containing that product count. Each session counts once however many orders it brought: the conversion rate
     (converted sessions / sessions) counts one population and can never pass 100 %. ``orders``, when given, gets
-    the ids of the orders each converted session (by its id) brought.
+    the ids of the orders each converted session (by its id) brought. ``version_id`` reads only the range's
+    sessions of that campaign version for the candidates (a visitor's latest session may still be another one's).
     """
     paid = exists().where(col(Payment.order_id) == col(Order.id), col(Payment.kind).in_(FIRST_PAYMENTS))
     in_range = (
         col(VisitSession.account_id) == account_id,
         col(VisitSession.started_at) >= start,
         col(VisitSession.started_at) < end,
-    )
+    ) + (() if version_id is None else (col(VisitSession.campaign_version_id) == version_id,))
 
     def wanted(items: list[dict[str, Any]] | None) -> bool:
         return product is None or any(str(i.get("product") or "") == product for i in items or [])

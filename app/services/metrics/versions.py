@@ -122,7 +122,7 @@ def session_revenue(
     end)`` and converted: the payments of the orders it brought (first, one-off and renewals) minus their refunds,
     both before ``end``. A session whose orders were refunded in full counts 0, as one with no order does."""
     orders: dict[int, set[int]] = {}
-    rollups.converted_sessions(session, account_id, start, end, orders=orders)
+    rollups.converted_sessions(session, account_id, start, end, orders=orders, version_id=version_id)
     candidates = sorted(orders)
     mine: list[int] = []
     for at in range(0, len(candidates), 500):
