@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import integrate, stats
+from scipy import integrate, optimize, special, stats
 
 PRIOR = (1.0, 1.0)  # Beta(1, 1): uniform, every rate equally likely before any session
 ALPHA = 0.05  # two-sided significance for the minimum detectable effect
 POWER = 0.8
 TELL_APART = 0.10  # "about N more sessions per version to tell a 10 % difference" (relative to the rate)
 CREDIBLE = 0.95  # width of the credible and bootstrap intervals
-INTERVAL_DRAWS = 200_000  # Monte Carlo draws for the credible interval of the rate difference (quantiles to ~1e-4)
 BOOTSTRAP_RESAMPLES = 2000
 MIN_RESAMPLES = 200
 # Upper bound on the session draws of one version's bootstrap (resamples × converted sessions): keeps the campaign
@@ -66,31 +66,82 @@ def beta_posterior(converted: int, sessions: int) -> tuple[float, float]:
     return PRIOR[0] + converted, PRIOR[1] + sessions - converted
 
 
+def _density(a: float, b: float) -> Callable[[float], float]:
+    """The Beta(a, b) density from its logarithm (scipy.special.betaln for the norm): cheap per point and exact."""
+    log_norm = float(special.betaln(a, b))
+
+    def pdf(x: float) -> float:
+        if x <= 0.0 or x >= 1.0:
+            return 0.0
+        return math.exp((a - 1) * math.log(x) + (b - 1) * math.log1p(-x) - log_norm)
+
+    return pdf
+
+
+def _support(a: float, b: float) -> tuple[float, float]:
+    """Where Beta(a, b) has all but 2·10⁻¹² of its mass: the integrals run over it."""
+    return float(special.betaincinv(a, b, 1e-12)), float(special.betainccinv(a, b, 1e-12))
+
+
 def probability_b_beats_a(converted_a: int, sessions_a: int, converted_b: int, sessions_b: int) -> float:
     """P(p_B > p_A) = ∫ f_B(x) F_A(x) dx over [0, 1], integrated numerically (scipy.integrate.quad) over the
-    region where B's posterior density is not negligible (so a narrow peak of a large sample is not missed)."""
-    a = stats.beta(*beta_posterior(converted_a, sessions_a))
-    b = stats.beta(*beta_posterior(converted_b, sessions_b))
-    low, high = float(b.ppf(1e-12)), float(b.isf(1e-12))
-    peaks = sorted({x for x in (float(a.mean()), float(b.mean())) if low < x < high})
-    value, _error = integrate.quad(
-        lambda x: float(b.pdf(x) * a.cdf(x)), low, high, points=peaks or None, limit=200, epsabs=1e-10, epsrel=1e-9
-    )
+    region where B's posterior density is not negligible (so a narrow peak of a large sample is not missed).
+
+    The integrand is written with scipy.special (B's log-density, A's regularised incomplete beta function) rather
+    than frozen scipy.stats objects: the same values, a hundred times cheaper per point."""
+    aa, ba = beta_posterior(converted_a, sessions_a)
+    ab, bb = beta_posterior(converted_b, sessions_b)
+    density = _density(ab, bb)
+    low, high = _support(ab, bb)
+
+    def integrand(x: float) -> float:
+        return density(x) * float(special.betainc(aa, ba, x))
+
+    means = (aa / (aa + ba), ab / (ab + bb))
+    peaks = sorted({x for x in means if low < x < high})
+    value, _error = integrate.quad(integrand, low, high, points=peaks or None, limit=200, epsabs=1e-10, epsrel=1e-9)
     # The mass of B outside [low, high] is 2e-12: it changes nothing a page shows.
     return min(1.0, max(0.0, value))
 
 
+def difference_cdf(d: float, converted_a: int, sessions_a: int, converted_b: int, sessions_b: int) -> float:
+    """P(p_B − p_A ≤ d) = ∫ f_A(x) F_B(x + d) dx, integrated numerically over A's posterior (as
+    ``probability_b_beats_a``, which is 1 − this at d = 0)."""
+    aa, ba = beta_posterior(converted_a, sessions_a)
+    ab, bb = beta_posterior(converted_b, sessions_b)
+    density = _density(aa, ba)
+    low, high = _support(aa, ba)
+
+    def integrand(x: float) -> float:
+        shifted = x + d
+        if shifted <= 0.0:
+            return 0.0
+        return density(x) * (1.0 if shifted >= 1.0 else float(special.betainc(ab, bb, shifted)))
+
+    peak = aa / (aa + ba)
+    points = [peak] if low < peak < high else None
+    value, _error = integrate.quad(integrand, low, high, points=points, limit=200, epsabs=1e-10, epsrel=1e-9)
+    return min(1.0, max(0.0, value))
+
+
 def rate_difference_interval(
-    converted_a: int, sessions_a: int, converted_b: int, sessions_b: int, *, draws: int = INTERVAL_DRAWS
+    converted_a: int, sessions_a: int, converted_b: int, sessions_b: int
 ) -> tuple[float, float]:
-    """The central 95 % credible interval of p_B − p_A, from ``draws`` paired posterior draws (fixed seed)."""
-    rng = np.random.default_rng(SEED)
-    diff = rng.beta(*beta_posterior(converted_b, sessions_b), size=draws) - rng.beta(
-        *beta_posterior(converted_a, sessions_a), size=draws
-    )
-    tail = (1 - CREDIBLE) / 2 * 100
-    low, high = np.percentile(diff, [tail, 100 - tail])
-    return float(low), float(high)
+    """The central 95 % credible interval of p_B − p_A: the 2.5 % and 97.5 % quantiles of the exact distribution of
+    the difference (``difference_cdf`` solved with scipy.optimize.brentq, to 1e-7)."""
+    tail = (1 - CREDIBLE) / 2
+
+    def quantile(q: float) -> float:
+        return float(
+            optimize.brentq(
+                lambda d: difference_cdf(d, converted_a, sessions_a, converted_b, sessions_b) - q,
+                -1.0,
+                1.0,
+                xtol=1e-7,
+            )
+        )
+
+    return quantile(tail), quantile(1 - tail)
 
 
 def minimum_detectable_effect(rate: float, sessions: int) -> float | None:

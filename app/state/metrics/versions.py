@@ -55,7 +55,9 @@ class VersionComparisonState(AppState):
         self.chosen_pair = []
         if found and len(windows) > 1 and self.chosen_a != self.chosen_b:
             first, second = (find_window(windows, v, v) for v in (self.chosen_a, self.chosen_b))
-            chosen = compare_windows(first, second, threshold=found.threshold)
+            # A consecutive pair is already compared: reuse it rather than integrate and bootstrap again.
+            same = [p for p in found.pairs if p.a is first and p.b is second]
+            chosen = same[0] if same else compare_windows(first, second, threshold=found.threshold)
             self.chosen_pair = [pair_line(chosen, self.account_locale)]
 
     def _compare_chosen(self) -> None:
