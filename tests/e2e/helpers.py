@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import email
 import re
+import uuid
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, expect
 
-from tests.utils.server import ROOT
+from tests.utils.server import ROOT, Server
+from tests.utils.stripe_fakes import StripeRecorder, sign, stripe_event
 
 # The user guide's screenshots (docs/images, committed): the browser tests take them, so each run keeps them current.
 DOCS_IMAGES = ROOT / "docs" / "images"
@@ -95,3 +98,34 @@ def invite_link(message: EmailMessage, base: str) -> str:
     found = re.search(rf"{re.escape(base)}/invite/\S+", body.get_content())
     assert found, body.get_content()
     return found.group(0)
+
+
+def stripe_shop(
+    server: Server, *, prefix: str, password: str, webhook_secret: str
+) -> tuple[str, str, str, dict[str, str]]:
+    """An account made with the operator CLI, its Stripe connected (webhook secret ``webhook_secret``) and a secret
+    API key. Returns (owner e-mail, account id ``acc_…``, its slug for the CLI, the API's Authorization header)."""
+    tag = uuid.uuid4().hex[:8]
+    owner = f"{prefix}-{tag}@example.com"
+    out = server.cli("create-account", "--name", f"{prefix} shop {tag}", "--email", owner, "--password", password)
+    account = re.search(r"id=(acc_\w+)", out)
+    assert account, out
+    slug = f"{prefix}-shop-{tag}"
+    server.cli("connect-stripe", "--account", slug, "--key", "sk_test_51E2eShop000000000",
+               "--webhook-secret", webhook_secret)  # fmt: skip
+    key = server.cli("create-key", "--account", slug, "--kind", "secret").strip()
+    return owner, account.group(1), slug, {"Authorization": f"Bearer {key}"}
+
+
+def pay_checkout(server: Server, recorder: StripeRecorder, *, order_id: str, account: str, webhook_secret: str) -> None:
+    """What Stripe does when the buyer pays: the recorded Checkout Session of ``order_id`` completes and its signed
+    ``checkout.session.completed`` reaches the account's webhook."""
+    [session] = [s for s in recorder.sessions.values() if s["client_reference_id"] == order_id]
+    body = stripe_event("checkout.session.completed", recorder.complete_session(session["id"]))
+    delivered = httpx.post(
+        f"{server.base}/api/v1/stripe/webhook/{account}",
+        content=body,
+        headers={"Content-Type": "application/json", "Stripe-Signature": sign(body, webhook_secret)},
+        timeout=30,
+    )
+    assert delivered.status_code == 200 and delivered.json()["outcome"] == "applied", delivered.text
