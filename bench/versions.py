@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -206,7 +207,7 @@ def main() -> int:
 
             profiler = cProfile.Profile()
             profiler.runcall(now)
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(25)
         ceiling_times, _ = timed(before_issue_24, args.reps)
         page_times, report = timed(now, args.reps)
 
@@ -247,4 +248,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        shutil.rmtree(DATA, ignore_errors=True)
+    sys.exit(code)
