@@ -128,3 +128,20 @@ def test_a_stale_rollup_never_fails_the_read(db: Session) -> None:
     report = version_report(session=db, account_id=w.account_id, campaign_public_id=w.a.public_id)
     assert report.windows[0].revenue["EUR"].sessions == 2
     assert report.windows[0].start == date(2026, 1, 1)
+
+
+def test_enough_sessions_and_still_no_winner_says_the_difference_is_small() -> None:
+    from app.services.metrics import Figures
+    from app.services.metrics.versions import VersionWindow, compare_windows
+
+    def window(number: int, converted: int) -> VersionWindow:
+        day = date(2026, number, 1)
+        return VersionWindow(
+            f"cv_{number}", number, day, day, 30, Figures(sessions=100_000, converted_sessions=converted)
+        )
+
+    pair = compare_windows(window(1, 5_000), window(2, 5_050), threshold=0.95)
+    assert pair.winner is None and pair.rate.more_sessions == 0
+    assert pair_summary(pair).endswith(
+        "; there are enough sessions to tell a 10% difference, so any real difference is smaller than that."
+    )

@@ -349,6 +349,11 @@ def pair_summary(pair: VersionPair, locale: str = DEFAULT_LOCALE) -> str:
         )
     elif rate.sessions_needed is None:
         text += "; neither version has a conversion yet"
+    else:
+        text += (
+            f"; there are enough sessions to tell a {format_percent(TELL_APART, locale, digits=0)} difference, so "
+            "any real difference is smaller than that"
+        )
     return text + "."
 
 
