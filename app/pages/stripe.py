@@ -331,6 +331,58 @@ def catalogue_card() -> rx.Component:
     )
 
 
+def sync_card() -> rx.Component:
+    """Nothing missed: the catch-up of Stripe's events (services/stripe_sync)."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Nothing missed", size="3"),
+                rx.spacer(),
+                rx.cond(
+                    StripeState.can_edit_marketing,
+                    rx.button(
+                        rx.icon("refresh-ccw", size=14),
+                        "Check Stripe now",
+                        size="2",
+                        variant="soft",
+                        loading=StripeState.checking,
+                        on_click=StripeState.check_stripe_now,
+                        id="check-stripe-now",
+                    ),
+                ),
+                align="center",
+                width="100%",
+            ),
+            rx.text(
+                "Every few minutes PaidSignal lists Stripe's events and applies any whose webhook never arrived, "
+                "once: a webhook outage costs minutes, not revenue.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.grid(
+                *fact("Last check", StripeState.catchup_text, id="stripe-catchup"),
+                columns="140px 1fr",
+                spacing="2",
+                width="100%",
+            ),
+            rx.cond(
+                ~StripeState.catchup_ok,
+                rx.callout(
+                    StripeState.catchup_text, icon="triangle-alert", color_scheme="red", size="1", id="catchup-error"
+                ),
+            ),
+            rx.cond(
+                StripeState.gap_text != "",
+                rx.callout(StripeState.gap_text, icon="calendar-x", color_scheme="amber", size="1", id="catchup-gap"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="stripe-sync",
+    )
+
+
 def not_connected() -> rx.Component:
     return rx.callout(
         "Stripe is not connected: checkouts cannot start and no order can be paid yet.",
@@ -361,6 +413,7 @@ def stripe_page() -> rx.Component:
             StripeState.connected,
             rx.vstack(
                 connection_card(),
+                sync_card(),
                 catalogue_card(),
                 webhook_card(),
                 develop_locally(),

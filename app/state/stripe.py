@@ -15,6 +15,8 @@ from sqlmodel import Session
 from app.lib.formatting import format_count, format_money
 from app.services import stripe_connection as stripe_service
 from app.services.stripe_connection import WEBHOOK_EVENTS as WEBHOOK_EVENTS  # for the page
+from app.services.stripe_sync import catchup as catchup_service
+from app.services.stripe_sync.status import SyncStatus, sync_status
 from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
@@ -79,14 +81,25 @@ class StripeState(AppState):
     form_key: int = 0
     syncing: bool = False
 
+    # Nothing missed (services/stripe_sync): the last catch-up of Stripe's events and a retention gap.
+    checking: bool = False
+    catchup_text: str = ""
+    catchup_ok: bool = True
+    gap_text: str = ""
+
     def _refresh(self) -> None:
-        def load(s: Session) -> tuple[stripe_service.ConnectionRow | None, list[stripe_service.PriceRow]]:
+        def load(
+            s: Session,
+        ) -> tuple[stripe_service.ConnectionRow | None, list[stripe_service.PriceRow], SyncStatus]:
             account_id = self._actor(s).account_id
             status = stripe_service.connection_status(session=s, account_id=account_id)
-            return status, stripe_service.list_prices(session=s, account_id=account_id) if status else []
+            prices = stripe_service.list_prices(session=s, account_id=account_id) if status else []
+            return status, prices, sync_status(session=s, account_id=account_id)
 
         result, _error = self._run(load)
-        status, prices = result or (None, [])
+        status, prices, sync = result or (None, [], None)
+        if sync is not None:
+            self._show_sync(sync)
         self.loaded = True
         self.webhook_url = stripe_service.webhook_url(self.account_id) if self.account_id else ""
         self.connected = status is not None
@@ -143,6 +156,36 @@ class StripeState(AppState):
         return toast.success(
             f"Connected to {name}: {self._catalogue(result.connection.products, result.connection.prices)} synced."
         )
+
+    def _show_sync(self, sync: SyncStatus) -> None:
+        tz = self.account_timezone
+        self.catchup_ok = sync.catchup_ok
+        self.catchup_text = (
+            f"{format_time(sync.catchup_at, tz)}: {sync.catchup_message}" if sync.catchup_at else "not checked yet"
+        )
+        self.gap_text = (
+            f"Stripe no longer lists events from {format_time(sync.gap_from, tz)} to {format_time(sync.gap_to, tz)} "
+            "(30-day retention): import the history to close the gap."
+            if sync.gap_from and sync.gap_to
+            else ""
+        )
+
+    @rx.event
+    def check_stripe_now(self) -> Iterator[Any]:
+        """List Stripe's events since the last check and apply the ones whose webhook never arrived."""
+        if self.checking:
+            return
+        self.checking = True
+        yield
+        try:
+            result, error = self._run(lambda s: catchup_service.check_stripe_now(session=s, actor=self._actor(s)))
+        finally:
+            self.checking = False
+        self._refresh()
+        if error or result is None:
+            yield toast.error(error or "Stripe could not be checked.")
+            return
+        yield toast.success(result.message)
 
     def _catalogue(self, products: int, prices: int) -> str:
         loc = self.account_locale

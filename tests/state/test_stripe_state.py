@@ -167,3 +167,43 @@ def test_viewer_cannot_connect_and_a_marketer_can_only_sync(
     as_marketer.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": ""})
     assert "Your role (marketer) cannot connect and disconnect Stripe" in as_marketer.connect_error
     assert "Stripe is not connected" in _toast(list(as_marketer.sync_catalog())[-1])
+
+
+def test_check_stripe_now_applies_a_missed_event_and_shows_the_result(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    import json
+
+    from tests.utils.stripe_fakes import stripe_error, stripe_event, stripe_object
+
+    _, owner_user, _ = make_owner(db)
+    sign_in(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    _catalogue(stripe_api)
+    stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": WEBHOOK_SECRET})
+    stripe.load_stripe()
+    assert stripe.catchup_text == "not checked yet"
+    product = stripe_object("product", id="prod_CatchUpMissed1", name="Missed by the webhook")
+    stripe_api.add_history("events", json.loads(stripe_event("product.created", product)))
+
+    steps = list(stripe.check_stripe_now())
+
+    assert stripe.checking is False and stripe.catchup_ok
+    assert "1 missed webhook(s) applied" in _toast(steps[-1]) and "1 missed webhook(s) applied" in stripe.catchup_text
+    assert "Missed by the webhook" in {p.name for p in _products(db)}
+
+    # A restricted key without the permission: the page says which one to add.
+    message = "Having the 'rak_event_read' permission would allow this request to continue."
+    stripe_api.fail_next("/v1/events", 403, stripe_error(403, message))
+    steps = list(stripe.check_stripe_now())
+    assert "set “Events” to Read" in _toast(steps[-1])
+    assert not stripe.catchup_ok and "set “Events” to Read" in stripe.catchup_text
+
+
+def _products(db: Session) -> list[Any]:
+    from sqlmodel import select
+
+    from app.models import StripeProduct
+
+    db.expire_all()
+    return list(db.exec(select(StripeProduct)).all())

@@ -115,11 +115,21 @@ def submit_webhook(
         raise InvalidSignature(str(error)) from error
     except MalformedPayload as error:
         raise MalformedEvent(str(error)) from error
-    event = check_event(parsed)  # before anything is written
-    prefetched = prefetch(session, target.account_id, event)
+    return submit_event(session=session, account_id=target.account_id, event=parsed)
+
+
+def submit_event(*, session: Session, account_id: int, event: Any) -> Future[WebhookResult]:
+    """Hand one event to this process's webhook writer: a verified delivery, or an event the catch-up listed from
+    Stripe (services/stripe_sync): both take this one path, so an event is applied once whichever comes first.
+
+    Raises:
+        MalformedEvent: a field we read has the wrong shape; nothing is written.
+    """
+    checked = check_event(event)  # before anything is written
+    prefetched = prefetch(session, account_id, checked)
     # The caller waits for the writer holding no database connection (app/db.py): its reads end here.
     end_reads(session)
-    return runtime.current().webhook_writer.submit_item(Delivery(target.account_id, event, prefetched))
+    return runtime.current().webhook_writer.submit_item(Delivery(account_id, checked, prefetched))
 
 
 @dataclass(frozen=True)
