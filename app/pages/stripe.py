@@ -375,6 +375,54 @@ def sync_card() -> rx.Component:
                 StripeState.gap_text != "",
                 rx.callout(StripeState.gap_text, icon="calendar-x", color_scheme="amber", size="1", id="catchup-gap"),
             ),
+            rx.divider(),
+            rx.heading("History", size="2"),
+            rx.text(
+                "Paid Checkout Sessions, charges, refunds, disputes and subscription invoices of the last days, "
+                "imported as orders marked “Imported from Stripe”: their own bucket in every view, never credited to "
+                "a campaign, never sent to an ad platform. Importing again counts nothing twice.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.hstack(
+                rx.cond(
+                    (StripeState.backfill_status == "running") | (StripeState.backfill_status == "requested"),
+                    rx.spinner(size="2"),
+                ),
+                rx.text(StripeState.backfill_text, size="2", id="backfill-progress"),
+                align="center",
+                spacing="2",
+            ),
+            inline_error(StripeState.history_error, "history-error"),
+            rx.cond(
+                StripeState.can_edit_marketing,
+                rx.form(
+                    rx.hstack(
+                        rx.input(
+                            name="days",
+                            id="history-days",
+                            type="number",
+                            min=1,
+                            max=3650,
+                            default_value="90",
+                            width="90px",
+                            aria_label="Days of history",
+                        ),
+                        rx.text("days", size="2"),
+                        rx.button(
+                            "Import history",
+                            type="submit",
+                            variant="soft",
+                            id="import-history",
+                            disabled=StripeState.backfill_status == "running",
+                        ),
+                        align="center",
+                        spacing="2",
+                    ),
+                    on_submit=StripeState.import_history,
+                    id="history-form",
+                ),
+            ),
             spacing="3",
             width="100%",
         ),

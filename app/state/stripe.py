@@ -6,15 +6,18 @@ kept in a state var (the forms are reset on submit), and only the service's hint
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypedDict
 
 import reflex as rx
 from sqlmodel import Session
 
+from app.db import session_scope
 from app.lib.formatting import format_count, format_money
 from app.services import stripe_connection as stripe_service
 from app.services.stripe_connection import WEBHOOK_EVENTS as WEBHOOK_EVENTS  # for the page
+from app.services.stripe_sync import backfill as backfill_service
 from app.services.stripe_sync import catchup as catchup_service
 from app.services.stripe_sync.status import SyncStatus, sync_status
 from app.state.base import AppState
@@ -52,6 +55,13 @@ def price_item(price: stripe_service.PriceRow, locale: str) -> PriceItem:
     )
 
 
+def _run_import(account_id: int) -> str:
+    """The import, on a worker thread of its own (it calls Stripe page after page)."""
+    with session_scope() as session:
+        result = backfill_service.run_backfill(session=session, account_id=account_id)
+    return result.message if result is not None else ""
+
+
 def _field(form: Any, name: str) -> str:
     # Anything but a dict (only a crafted event sends one) reads as an empty form, which the service refuses.
     return str(form.get(name, "")) if isinstance(form, dict) else ""
@@ -86,6 +96,11 @@ class StripeState(AppState):
     catchup_text: str = ""
     catchup_ok: bool = True
     gap_text: str = ""
+    # The history import: its status, and the progress line shown while it runs.
+    backfill_status: str = ""
+    backfill_text: str = ""
+    backfill_days: int = 0
+    history_error: str = ""
 
     def _refresh(self) -> None:
         def load(
@@ -152,10 +167,14 @@ class StripeState(AppState):
         name = result.connection.stripe_account_name or result.connection.stripe_account_id or "your Stripe account"
         if result.sync_error:
             self.sync_note = result.sync_error
-            return toast.warning(f"Connected to {name}. {result.sync_error}")
-        return toast.success(
-            f"Connected to {name}: {self._catalogue(result.connection.products, result.connection.prices)} synced."
-        )
+            return [toast.warning(f"Connected to {name}. {result.sync_error}"), StripeState.run_history_import]
+        return [
+            toast.success(
+                f"Connected to {name}: {self._catalogue(result.connection.products, result.connection.prices)} "
+                "synced; importing its history."
+            ),
+            StripeState.run_history_import,
+        ]
 
     def _show_sync(self, sync: SyncStatus) -> None:
         tz = self.account_timezone
@@ -169,6 +188,70 @@ class StripeState(AppState):
             if sync.gap_from and sync.gap_to
             else ""
         )
+        self.backfill_status = sync.backfill_status
+        self.backfill_days = sync.backfill_days
+        counts = f"{sync.backfill_seen} Stripe object(s) read, {sync.backfill_imported} order(s) imported"
+        if sync.backfill_status == "requested":
+            self.backfill_text = f"Waiting to import {sync.backfill_days} day(s) of history…"
+        elif sync.backfill_status == "running":
+            phase = f"Importing {sync.backfill_phase}" if sync.backfill_phase else "Importing"
+            self.backfill_text = f"{phase}: {counts}…"
+        elif sync.backfill_status in {"done", "failed"}:
+            when = format_time(sync.backfill_finished_at, tz)
+            self.backfill_text = f"{when}: {sync.backfill_message}"
+        else:
+            self.backfill_text = "No history imported yet."
+
+    def _refresh_sync(self) -> None:
+        def load(s: Session) -> SyncStatus:
+            return sync_status(session=s, account_id=self._actor(s).account_id)
+
+        sync, _error = self._run(load)
+        if sync is not None:
+            self._show_sync(sync)
+
+    @rx.event
+    def import_history(self, form: dict[str, Any]) -> Any:
+        """Ask for the last N days of Stripe history as imported orders, then run it with its progress shown.
+
+        Args:
+            form: ``days`` from the import form.
+        """
+        self.history_error = ""
+        raw = _field(form, "days").strip()
+        if not raw.isdigit():
+            self.history_error = "Enter a number of days, e.g. 90."
+            return toast.error(self.history_error)
+        days = int(raw)
+        _, error = self._run(lambda s: backfill_service.request_backfill(session=s, actor=self._actor(s), days=days))
+        if error:
+            self.history_error = error
+            return toast.error(error)
+        self._refresh_sync()
+        return StripeState.run_history_import
+
+    @rx.event(background=True)
+    async def run_history_import(self) -> AsyncIterator[Any]:
+        """Run the requested import here (the job would pick it up too; one of them claims it) while the page
+        shows its progress every half second."""
+        async with self:
+            account_id = self._account_internal_id()
+        if account_id is None:
+            return
+        task = asyncio.get_running_loop().run_in_executor(None, _run_import, account_id)
+        while not task.done():
+            await asyncio.sleep(0.5)
+            async with self:
+                self._refresh_sync()
+        result = await task
+        async with self:
+            self._refresh()
+        if result:
+            yield toast.success(result)
+
+    def _account_internal_id(self) -> int | None:
+        found, _error = self._run(lambda s: self._actor(s).account_id)
+        return found
 
     @rx.event
     def check_stripe_now(self) -> Iterator[Any]:

@@ -18,6 +18,8 @@ from tests.utils.stripe_fakes import StripeRecorder
 
 
 def _toast(spec: Any) -> str:
+    if isinstance(spec, list):  # a toast and what runs next (connecting starts the history import)
+        spec = spec[0]
     return str(spec.args)
 
 
@@ -207,3 +209,32 @@ def _products(db: Session) -> list[Any]:
 
     db.expire_all()
     return list(db.exec(select(StripeProduct)).all())
+
+
+def test_import_history_asks_for_the_days_and_shows_the_progress(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    from app.state.stripe import _run_import
+    from tests.utils.stripe_history import History
+
+    _, owner_user, _ = make_owner(db)
+    sign_in(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    _catalogue(stripe_api)
+    History(stripe_api).charge(3_000, days_ago=3)
+    stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": WEBHOOK_SECRET})
+    assert stripe.backfill_text == "Waiting to import 90 day(s) of history…"
+
+    stripe.import_history({"days": "many"})
+    assert stripe.history_error == "Enter a number of days, e.g. 90."
+    stripe.import_history({"days": "0"})
+    assert stripe.history_error.startswith("Import between 1 and 3650 days")
+    assert stripe.import_history({"days": "30"}) == StripeState.run_history_import
+    assert stripe.history_error == "" and stripe.backfill_text == "Waiting to import 30 day(s) of history…"
+
+    account_id = stripe._account_internal_id()
+    assert account_id is not None
+    assert "Imported 1 order(s) from 30 day(s)" in _run_import(account_id)
+    assert _run_import(account_id) == ""  # nothing requested any more
+    stripe.load_stripe()
+    assert stripe.backfill_status == "done" and "Imported 1 order(s)" in stripe.backfill_text

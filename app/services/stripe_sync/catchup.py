@@ -187,6 +187,10 @@ def catch_up_all(*, session: Session) -> str | None:
             applied += catch_up_account(session=session, account_id=account_id).applied
         except ServiceError:
             failed += 1  # kept on the account's sync row, shown on its settings page
-    if not applied and not failed:
-        return None
-    return f"{applied} missed event(s) applied" + (f"; {failed} account(s) could not be checked" if failed else "")
+    from app.services.stripe_sync.backfill import run_pending_backfills
+
+    imports = run_pending_backfills(session=session)
+    parts = [f"{applied} missed event(s) applied"] if applied else []
+    parts += [f"{failed} account(s) could not be checked"] if failed else []
+    parts += [f"history imported ({imports})"] if imports else []
+    return "; ".join(parts) or None
