@@ -4,8 +4,9 @@ backfill's request and progress (issue 21; services/stripe_sync)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import utc_field
@@ -35,3 +36,8 @@ class StripeSync(SQLModel, table=True):
     backfill_message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     backfill_requested_at: datetime | None = utc_field(nullable=True)
     backfill_finished_at: datetime | None = utc_field(nullable=True)
+    # The last reconciliation against Stripe's balance transactions (services/stripe_sync/reconcile.py), as shown.
+    reconciled_at: datetime | None = utc_field(nullable=True)
+    reconciliation: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )

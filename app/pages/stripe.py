@@ -9,7 +9,7 @@ import reflex as rx
 from app import routes
 from app.components.forms import readonly_note
 from app.components.layout import confirm_button, loading, template
-from app.state.stripe import WEBHOOK_EVENTS, PriceItem, StripeState
+from app.state.stripe import WEBHOOK_EVENTS, PriceItem, ReconItem, StripeState
 
 
 def inline_error(message: rx.Var[str], id: str) -> rx.Component:
@@ -431,6 +431,97 @@ def sync_card() -> rx.Component:
     )
 
 
+def recon_row(item: ReconItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(item["kind"], size="2")),
+        rx.table.cell(rx.text(item["day"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.code(item["stripe_id"], size="1")),
+        rx.table.cell(
+            rx.cond(item["order_url"] != "", rx.link(rx.code(item["order_id"], size="1"), href=item["order_url"]), "—")
+        ),
+        rx.table.cell(rx.text(item["paidsignal"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.text(item["stripe"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.text(item["note"], size="1", color_scheme="gray")),
+        class_name="recon-row",
+    )
+
+
+def recon_table(items: Any, id: str) -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                *[
+                    rx.table.column_header_cell(h)
+                    for h in ("What", "Day", "Stripe object", "Order", "PaidSignal", "Stripe", "")
+                ]
+            )
+        ),
+        rx.table.body(rx.foreach(items, recon_row)),
+        width="100%",
+        size="1",
+        id=id,
+    )
+
+
+def reconciliation_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Reconciliation", size="3"),
+                rx.spacer(),
+                rx.cond(
+                    StripeState.can_edit_marketing,
+                    rx.button(
+                        rx.icon("scale", size=14),
+                        "Reconcile with Stripe",
+                        size="2",
+                        variant="soft",
+                        loading=StripeState.reconciling,
+                        on_click=StripeState.reconcile_with_stripe,
+                        id="reconcile-stripe",
+                    ),
+                ),
+                align="center",
+                width="100%",
+            ),
+            rx.text(
+                "The last 30 days, per day and currency: PaidSignal's payments, refunds and disputes against "
+                "Stripe's balance transactions, matched by charge, refund and dispute id. Checked every hour.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.callout(
+                StripeState.recon_summary,
+                icon=rx.cond(StripeState.recon_ok, "circle-check", "triangle-alert"),
+                color_scheme=rx.cond(StripeState.recon_ok, "green", "amber"),
+                size="1",
+                id="recon-summary",
+            ),
+            rx.cond(
+                StripeState.recon_checked != "",
+                rx.text("Checked ", StripeState.recon_checked, size="1", color_scheme="gray"),
+            ),
+            rx.cond(
+                StripeState.recon_differences.length() > 0,
+                recon_table(StripeState.recon_differences, "recon-differences"),
+            ),
+            rx.cond(
+                StripeState.recon_listed.length() > 0,
+                rx.vstack(
+                    rx.text("Not differences", size="2", weight="medium"),
+                    recon_table(StripeState.recon_listed, "recon-listed"),
+                    width="100%",
+                ),
+            ),
+            rx.cond(StripeState.recon_fees != "", rx.text(StripeState.recon_fees, size="2", id="recon-fees")),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="stripe-reconciliation",
+    )
+
+
 def not_connected() -> rx.Component:
     return rx.callout(
         "Stripe is not connected: checkouts cannot start and no order can be paid yet.",
@@ -462,6 +553,7 @@ def stripe_page() -> rx.Component:
             rx.vstack(
                 connection_card(),
                 sync_card(),
+                reconciliation_card(),
                 catalogue_card(),
                 webhook_card(),
                 develop_locally(),

@@ -13,18 +13,47 @@ from typing import Any, TypedDict
 import reflex as rx
 from sqlmodel import Session
 
+from app import routes
 from app.db import session_scope
 from app.lib.formatting import format_count, format_money
 from app.services import stripe_connection as stripe_service
 from app.services.stripe_connection import WEBHOOK_EVENTS as WEBHOOK_EVENTS  # for the page
 from app.services.stripe_sync import backfill as backfill_service
 from app.services.stripe_sync import catchup as catchup_service
+from app.services.stripe_sync import reconcile as reconcile_service
 from app.services.stripe_sync.status import SyncStatus, sync_status
 from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
 
 INTERVALS = {"day": "per day", "week": "per week", "month": "per month", "year": "per year"}
+
+
+class ReconItem(TypedDict):
+    kind: str  # the kind's words (reconcile.KINDS)
+    day: str
+    stripe_id: str
+    order_id: str
+    order_url: str
+    paidsignal: str  # the amounts as the account writes money, "—" when a side has none
+    stripe: str
+    note: str
+
+
+def recon_item(item: reconcile_service.Item, locale: str) -> ReconItem:
+    def money(amount: int | None) -> str:
+        return "—" if amount is None else format_money(amount, item.currency, locale)
+
+    return ReconItem(
+        kind=reconcile_service.KINDS.get(item.kind, item.kind),
+        day=item.day.isoformat(),
+        stripe_id=item.stripe_id or "—",
+        order_id=item.order_id,
+        order_url=routes.order_url(item.order_id) if item.order_id else "",
+        paidsignal=money(item.paidsignal_amount),
+        stripe=money(item.stripe_amount),
+        note=item.note,
+    )
 
 
 class PriceItem(TypedDict):
@@ -101,20 +130,35 @@ class StripeState(AppState):
     backfill_text: str = ""
     backfill_days: int = 0
     history_error: str = ""
+    # The last reconciliation against Stripe's balance transactions.
+    reconciling: bool = False
+    recon_summary: str = ""
+    recon_ok: bool = False
+    recon_checked: str = ""
+    recon_differences: list[ReconItem] = []
+    recon_listed: list[ReconItem] = []  # outside PaidSignal, waiting for Stripe, another settlement currency
+    recon_fees: str = ""
 
     def _refresh(self) -> None:
         def load(
             s: Session,
-        ) -> tuple[stripe_service.ConnectionRow | None, list[stripe_service.PriceRow], SyncStatus]:
+        ) -> tuple[
+            stripe_service.ConnectionRow | None,
+            list[stripe_service.PriceRow],
+            SyncStatus,
+            reconcile_service.Reconciliation | None,
+        ]:
             account_id = self._actor(s).account_id
             status = stripe_service.connection_status(session=s, account_id=account_id)
             prices = stripe_service.list_prices(session=s, account_id=account_id) if status else []
-            return status, prices, sync_status(session=s, account_id=account_id)
+            report = reconcile_service.last_reconciliation(session=s, account_id=account_id)
+            return status, prices, sync_status(session=s, account_id=account_id), report
 
         result, _error = self._run(load)
-        status, prices, sync = result or (None, [], None)
+        status, prices, sync, report = result or (None, [], None, None)
         if sync is not None:
             self._show_sync(sync)
+        self._show_reconciliation(report)
         self.loaded = True
         self.webhook_url = stripe_service.webhook_url(self.account_id) if self.account_id else ""
         self.connected = status is not None
@@ -201,6 +245,37 @@ class StripeState(AppState):
             self.backfill_text = f"{when}: {sync.backfill_message}"
         else:
             self.backfill_text = "No history imported yet."
+
+    def _show_reconciliation(self, report: reconcile_service.Reconciliation | None) -> None:
+        loc = self.account_locale
+        if report is None:
+            self.recon_summary, self.recon_ok, self.recon_checked = "Not reconciled yet.", False, ""
+            self.recon_differences, self.recon_listed, self.recon_fees = [], [], ""
+            return
+        self.recon_summary = report.summary()
+        self.recon_ok = report.reconciled and report.reconciled_through is not None
+        self.recon_checked = format_time(report.checked_at, self.account_timezone)
+        self.recon_differences = [recon_item(i, loc) for i in report.differences]
+        self.recon_listed = [recon_item(i, loc) for i in [*report.outside, *report.waiting, *report.settlement]]
+        fees = ", ".join(format_money(amount, currency, loc) for currency, amount in report.fees.items())
+        self.recon_fees = f"Stripe fees in this period: {fees} (shown, never subtracted from revenue)." if fees else ""
+
+    @rx.event
+    def reconcile_with_stripe(self) -> Iterator[Any]:
+        """Compare the last 30 days with Stripe's balance transactions now."""
+        if self.reconciling:
+            return
+        self.reconciling = True
+        yield
+        try:
+            report, error = self._run(lambda s: reconcile_service.reconcile_now(session=s, actor=self._actor(s)))
+        finally:
+            self.reconciling = False
+        if error or report is None:
+            yield toast.error(error or "Stripe could not be reconciled.")
+            return
+        self._show_reconciliation(report)
+        yield (toast.success if report.reconciled else toast.warning)(report.summary())
 
     def _refresh_sync(self) -> None:
         def load(s: Session) -> SyncStatus:

@@ -39,6 +39,8 @@ def upgrade() -> None:
         sa.Column('backfill_message', sa.Text(), nullable=False),
         sa.Column('backfill_requested_at', app.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column('backfill_finished_at', app.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('reconciled_at', app.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column('reconciliation', sa.JSON(none_as_null=True), nullable=True),
         sa.ForeignKeyConstraint(['account_id'], ['account.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('account_id'),

@@ -238,3 +238,30 @@ def test_import_history_asks_for_the_days_and_shows_the_progress(
     assert _run_import(account_id) == ""  # nothing requested any more
     stripe.load_stripe()
     assert stripe.backfill_status == "done" and "Imported 1 order(s)" in stripe.backfill_text
+
+
+def test_reconcile_with_stripe_shows_the_differences_then_reconciled(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    from tests.utils.stripe_history import History
+
+    _, owner_user, _ = make_owner(db)
+    sign_in(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    _catalogue(stripe_api)
+    stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": WEBHOOK_SECRET})
+    assert stripe.recon_summary == "Not reconciled yet." and not stripe.recon_ok
+    history = History(stripe_api)
+    outside = history.charge(6_600, days_ago=2)
+    history.balance_transaction(outside["id"], 6_600, days_ago=2, category="charge", fee=220)
+
+    steps = list(stripe.reconcile_with_stripe())
+
+    assert stripe.reconciling is False and stripe.recon_ok
+    assert stripe.recon_summary.startswith("Reconciled to the cent through ") and "Reconciled" in _toast(steps[-1])
+    assert [(i["kind"], i["stripe_id"], i["stripe"]) for i in stripe.recon_listed] == [
+        ("Charged outside PaidSignal", outside["id"], "€66.00")
+    ]
+    assert stripe.recon_differences == [] and "€2.20" in stripe.recon_fees
+    stripe.load_stripe()  # the stored report is shown without asking Stripe
+    assert stripe.recon_ok and len(stripe_api.requests_to("/v1/balance_transactions")) == 1

@@ -947,6 +947,9 @@ class StripeRecorder(_RecordingServer):
         for name_ in ("status", "source", "currency", "type", "charge", "payment_intent", "subscription"):
             if name != "events" and params.get(name_) is not None:
                 objects = [o for o in objects if str(o.get(name_)) == params[name_]]
+        if name == "balance_transactions" and "data.source" in self._expansions(params):
+            sources = {o["id"]: o for kind in ("charges", "refunds", "disputes") for o in self.history[kind]}
+            objects = [{**o, "source": sources.get(o["source"], o["source"])} for o in objects]
         return 200, self._list(f"/v1/{name}", _newest_first(objects, params), params)
 
     def _get_price(self, request: RecordedRequest, id: str) -> tuple[int, Any]:

@@ -188,9 +188,12 @@ def catch_up_all(*, session: Session) -> str | None:
         except ServiceError:
             failed += 1  # kept on the account's sync row, shown on its settings page
     from app.services.stripe_sync.backfill import run_pending_backfills
+    from app.services.stripe_sync.reconcile import reconcile_due
 
     imports = run_pending_backfills(session=session)
+    reconciled = reconcile_due(session=session)
     parts = [f"{applied} missed event(s) applied"] if applied else []
     parts += [f"{failed} account(s) could not be checked"] if failed else []
     parts += [f"history imported ({imports})"] if imports else []
+    parts += [f"{reconciled} account(s) reconciled"] if reconciled else []
     return "; ".join(parts) or None
