@@ -119,6 +119,7 @@ def stripe_api(_stripe_recorder: object) -> object:
     recorder.invoice_payments.clear()  # type: ignore[attr-defined]
     for listed in recorder.history.values():  # type: ignore[attr-defined]
         listed.clear()
+    recorder.list_delay.clear()  # type: ignore[attr-defined]
     return recorder
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from app.jobs.runner import JobSpec, default_jobs, run_job
-from app.models import JobOutcome, Payment, StripeEvent, StripeSync
+from app.models import JobOutcome, Payment, StripeConnection, StripeEvent, StripeSync
 from app.models.base import utcnow
 from app.services import orders as order_service
 from app.services.stripe_connection import WEBHOOK_EVENTS
@@ -52,6 +52,8 @@ def test_an_event_the_webhook_missed_is_applied_once_even_if_its_webhook_arrives
     shop.recorder.add_history("events", event)
 
     first = catch_up_account(session=db, account_id=shop.account.id or 0)
+    db.expire_all()
+    assert db.exec(select(StripeConnection.last_webhook_at)).one() is None  # no webhook arrived: none is shown
     late_webhook = deliver(shop, db, "", {}, payload=body)
     again = catch_up_account(session=db, account_id=shop.account.id or 0)
 

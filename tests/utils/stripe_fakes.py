@@ -587,6 +587,9 @@ class StripeRecorder(_RecordingServer):
         self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in HISTORY_LISTS}
         """Objects the list endpoints of :data:`HISTORY_LISTS` answer (events, charges, refunds, disputes, invoices,
         balance transactions), added with :meth:`add_history`."""
+        self.list_delay: dict[str, float] = {}
+        """Seconds to wait before answering a ``GET`` of these exact paths (a slow Stripe, so a browser test can
+        watch progress); empty by default."""
         self._failures: list[_Failure] = []
         self._idempotent: dict[str, tuple[tuple[str, str, FormDict], Reply]] = {}
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
@@ -803,6 +806,9 @@ class StripeRecorder(_RecordingServer):
     # -- serving -----------------------------------------------------------------------------------------------------
 
     def _respond(self, request: RecordedRequest) -> Reply:
+        delay = self.list_delay.get(request.path, 0.0) if request.method == "GET" else 0.0
+        if delay:
+            time.sleep(delay)  # outside the lock: other requests are answered meanwhile
         with self._lock:
             for failure in self._failures:
                 if request.path.startswith(failure.path_prefix) and failure.method in (None, request.method):

@@ -113,7 +113,7 @@ def catch_up_account(*, session: Session, account_id: int, now: datetime | None 
         if str(event.get("id")) in known:
             continue
         try:
-            result = submit_event(session=session, account_id=account_id, event=event).result()
+            result = submit_event(session=session, account_id=account_id, event=event, webhook=False).result()
         except MalformedEvent:
             failed += 1
             continue
