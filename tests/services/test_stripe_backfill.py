@@ -156,6 +156,11 @@ def test_imported_orders_have_their_own_bucket_in_orders_and_metrics(shop: Shop,
         assert (money.gross, money.renewal_revenue, money.refunds) == (2_500 + 7_000 + 1_500, 1_500, 1_000)
         assert rows["Imported from Stripe"].key == str(rollups.IMPORTED)
     assert metrics.public_ids(db, account_id, Dimension.CAMPAIGN)[str(rollups.IMPORTED)] == "imported"
+    # Alerts read a campaign's figures by its id: the imported money is under none of them.
+    window = metrics.window_figures(
+        session=db, account_id=account_id, start=utcnow() - timedelta(days=60), end=utcnow()
+    )
+    assert set(window.campaigns) == {rollups.IMPORTED} and 0 not in window.campaigns
 
 
 def test_a_restricted_key_without_charges_read_fails_the_import_with_the_permission(shop: Shop, db: Session) -> None:
