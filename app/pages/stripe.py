@@ -49,8 +49,9 @@ def connect_form() -> rx.Component:
                 rx.heading(rx.cond(StripeState.connected, "Replace the key", "Connect Stripe"), size="3"),
                 rx.text(
                     "Use a secret key (sk_…) or a restricted key (rk_…) that can read the account, products and "
-                    "prices and create Checkout Sessions. It is checked with Stripe, stored encrypted and never "
-                    "shown again.",
+                    "prices and create Checkout Sessions, and read events, Checkout Sessions, charges, refunds, "
+                    "disputes, invoices and balance (to catch up missed webhooks, import the history and reconcile). "
+                    "It is checked with Stripe, stored encrypted and never shown again.",
                     size="2",
                     color_scheme="gray",
                 ),
