@@ -191,3 +191,44 @@ def test_an_import_reaching_back_past_a_retention_gap_closes_it(shop: Shop, db: 
     run_backfill(session=db, account_id=shop.account.id or 0)
     db.expire_all()
     assert db.exec(select(StripeSync.gap_from, StripeSync.gap_to)).one() == (None, None)
+
+
+def test_a_subscription_whose_first_invoice_is_on_a_later_page_counts_every_invoice(shop: Shop, db: Session) -> None:
+    """Stripe lists newest first, 100 a page: the first invoice of a long subscription comes on the last page. The
+    import applies every listed object oldest first, so the first invoice opens the order and no renewal is taken
+    for it (which would drop the real first payment as a repeat)."""
+    history = History(shop.recorder)
+    first, _ = history.subscription_invoice("sub_LongRunning01", 1_500, days_ago=85, reason="subscription_create")
+    for n in range(100):
+        invoice = stripe_object(
+            "invoice", id=f"in_Renewal{n:04d}", status="paid", amount_paid=1_500, currency="eur",
+            billing_reason="subscription_cycle", created=history.now - (84 - n * 0.8) * 86_400 // 1,
+            subscription=None, customer_email="subscriber@example.com",
+            parent={"type": "subscription_details", "quote_details": None,
+                    "subscription_details": {"subscription": "sub_LongRunning01", "metadata": {}}},
+            status_transitions={"paid_at": None},
+        )  # fmt: skip
+        invoice["created"] = int(invoice["created"])
+        shop.recorder.add_history("invoices", invoice)
+
+    result = run_backfill(session=db, account_id=shop.account.id or 0)
+
+    assert result is not None and result.imported == 1  # the subscription; its first charge is linked to it
+    [order] = [o for o in _imported(db) if o.subscription_id == "sub_LongRunning01"]
+    kinds = db.exec(select(Payment.kind, Payment.invoice_id).where(Payment.order_id == order.id)).all()
+    assert len(kinds) == 101 and order.amount_paid == 101 * 1_500
+    assert [invoice for kind, invoice in kinds if kind == "first"] == [first["id"]]
+
+
+def test_a_subscription_begun_before_the_imported_days_keeps_its_renewals_as_renewals(shop: Shop, db: Session) -> None:
+    history = History(shop.recorder)
+    history.subscription_invoice("sub_OlderThanWindow", 1_500, days_ago=100, reason="subscription_create")
+    history.subscription_invoice("sub_OlderThanWindow", 1_500, days_ago=70, reason="subscription_cycle")
+    history.subscription_invoice("sub_OlderThanWindow", 1_500, days_ago=40, reason="subscription_cycle")
+
+    run_backfill(session=db, account_id=shop.account.id or 0)  # 90 days: the first invoice is not in them
+
+    [order] = _imported(db)
+    assert order.status == "paid" and order.amount_paid == 3_000
+    kinds = db.exec(select(Payment.kind).where(Payment.order_id == order.id)).all()
+    assert sorted(kinds) == ["renewal", "renewal"]

@@ -222,9 +222,16 @@ class _Importer:
         ]  # fmt: skip
         for phase, what, fn, params, apply in steps:
             _progress(self.session, self.account_id, self, phase=phase)
+            listed: list[dict[str, Any]] = []
             for page in self._pages(what, fn, params):
-                for obj in reversed(page):  # oldest first: a subscription's first invoice before its renewals
-                    self.seen += 1
+                listed += page
+                self.seen += len(page)
+                _progress(self.session, self.account_id, self, phase=phase)
+            # Oldest first across every page (Stripe lists newest first): a subscription's first invoice before its
+            # renewals, a charge before its refunds.
+            listed.sort(key=lambda o: (int(o.get("created") or 0), str(o.get("id"))))
+            for start in range(0, len(listed), 100):
+                for obj in listed[start : start + 100]:
                     apply(obj)
                 _progress(self.session, self.account_id, self, phase=phase)
 
@@ -354,25 +361,26 @@ class _Importer:
         reason = str(obj.get("billing_reason") or "")
         at = timestamp((obj.get("status_transitions") or {}).get("paid_at")) or timestamp(obj.get("created"))
         at = at or utcnow()
+        new = order is None
         if order is None:
             email = obj.get("customer_email")
             order = self._new_order(
                 obj, mode=OrderMode.SUBSCRIPTION, key=subscription, email=str(email) if email else None
             )
             order.subscription_id = subscription
-            kind = PaymentKind.FIRST
             self._imported(order)
-        else:
-            kind = {"subscription_create": PaymentKind.FIRST, "subscription_cycle": PaymentKind.RENEWAL}.get(
-                reason, PaymentKind.ADJUSTMENT
-            )
+        # A subscription begun before the imported days opens its order with a renewal: it stays a renewal (its
+        # first payment is not in the history), not a new order's money. No reason (old API versions): the first.
+        kind = {"subscription_create": PaymentKind.FIRST, "subscription_cycle": PaymentKind.RENEWAL, "": (
+            PaymentKind.FIRST if new else PaymentKind.RENEWAL
+        )}.get(reason, PaymentKind.ADJUSTMENT)  # fmt: skip
         record_payment(
             self.session, order, kind=kind, key=invoice_id, amount=int(obj.get("amount_paid") or 0),
             currency=str(obj.get("currency") or order.currency).upper(), paid_at=at, invoice_id=invoice_id,
             payment_intent_id=payment_intent, charge_id=charge, subscription=subscription,
             billing_reason=reason or None,
         )  # fmt: skip
-        if kind == PaymentKind.FIRST:
+        if kind == PaymentKind.FIRST or new:
             self._paid(order, at)
         else:
             order_rules.settle(order)
