@@ -153,3 +153,23 @@ def test_a_stored_report_that_is_not_readable_reads_as_none(shop: Shop, db: Sess
     db.add(row)
     db.commit()
     assert last_reconciliation(session=db, account_id=shop.account.id or 0) is None
+
+
+def test_a_refund_of_a_payment_older_than_the_period_is_matched_to_its_order(shop: Shop, db: Session) -> None:
+    history = History(shop.recorder)
+    order_id, intent = _pay(shop, db, 4_900, days_ago=60)
+    charge = history.charge(4_900, days_ago=60, payment_intent=intent)  # its BT is before the period
+    refund = history.refund(charge, 900, days_ago=2)
+    history.balance_transaction(refund["id"], -900, days_ago=2, category="refund")
+
+    report = reconcile(session=db, account_id=shop.account.id or 0)
+    assert [(d.kind, d.order_id) for d in report.differences] == [("refund_missed", order_id)]
+    assert report.outside == []
+
+    refunded = stripe_object(
+        "charge", id=charge["id"], amount=4_900, amount_captured=4_900, amount_refunded=900, refunded=False,
+        currency="eur", payment_intent=intent, metadata={},
+    )  # fmt: skip
+    deliver(shop, db, "charge.refunded", refunded)
+    report = reconcile(session=db, account_id=shop.account.id or 0)
+    assert report.reconciled and report.outside == [] and report.reconciled_through == _today(shop, db)

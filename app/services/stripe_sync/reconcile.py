@@ -203,15 +203,33 @@ class _Matcher:
         self.waiting: list[Item] = []
         self.settlement: list[Item] = []
         self.fees: dict[str, int] = defaultdict(int)
+        # The payments a window's BTs name are paid in it, or shortly before (a charge BT follows its charge within
+        # days); a refund or dispute of an older payment finds it by id on demand (``_payment_of_charge``).
         payments = self.session.exec(
-            select(Payment).where(Payment.account_id == account_id, col(Payment.order_id).is_not(None))
+            select(Payment).where(
+                Payment.account_id == account_id,
+                col(Payment.order_id).is_not(None),
+                col(Payment.paid_at) >= window_start - timedelta(days=7),
+            )
         ).all()
         self.by_charge = {p.charge_id: p for p in payments if p.charge_id}
         self.by_intent = {p.payment_intent_id: p for p in payments if p.payment_intent_id}
         self.window_payments = [p for p in payments if p.paid_at >= window_start and p.amount > 0]
-        order_ids = {p.order_id for p in payments}
-        self.orders = {o.id: o for o in self.session.exec(select(Order).where(col(Order.id).in_(order_ids))).all()}
-        self.refunds = list(self.session.exec(select(Refund).where(Refund.account_id == account_id)).all())
+        self.orders: dict[int | None, Order] = {}
+        self._load_orders(payments)
+        self.refunds = list(
+            self.session.exec(
+                select(Refund).where(
+                    Refund.account_id == account_id, col(Refund.refunded_at) >= window_start - timedelta(days=1)
+                )
+            ).all()
+        )
+
+    def _load_orders(self, payments: Any) -> None:
+        wanted = {p.order_id for p in payments} - set(self.orders)
+        if wanted:
+            found = self.session.exec(select(Order).where(col(Order.id).in_(wanted))).all()
+            self.orders.update({o.id: o for o in found})
 
     def _day(self, moment: datetime) -> date:
         return rollups.local_day(moment, self.zone)
@@ -234,9 +252,29 @@ class _Matcher:
         intent = id_of(payment_intent) or (id_of(charge.get("payment_intent")) if isinstance(charge, dict) else None)
         if payment is None and intent:
             payment = self.by_intent.get(intent)
+        if payment is None and (charge_id or intent):
+            payment = self._stored_payment(charge_id, intent)
         if payment is not None and charge_id:
             self.by_charge.setdefault(charge_id, payment)
         return payment
+
+    def _stored_payment(self, charge_id: str | None, intent: str | None) -> Payment | None:
+        """An older payment a refund or dispute names, read when first needed."""
+        for column, value in (("charge_id", charge_id), ("payment_intent_id", intent)):
+            if not value:
+                continue
+            payment = self.session.exec(
+                select(Payment).where(
+                    Payment.account_id == self.account_id,
+                    col(Payment.order_id).is_not(None),
+                    getattr(Payment, column) == value,
+                )
+            ).first()
+            if payment is not None:
+                self.by_intent.setdefault(payment.payment_intent_id or "", payment)
+                self._load_orders([payment])
+                return payment
+        return None
 
     def _difference(self, item: Item) -> None:
         self.differences.append(item)
@@ -371,12 +409,14 @@ class _Matcher:
                 self._difference(item)
 
     def _refunds(self, stripe_refunds: dict[str, int], items: dict[str, tuple[date, str, str]]) -> None:
+        # Per charge, PaidSignal's refunds against Stripe's refund BTs of the same stretch (the window and the day
+        # before it, as the BTs are listed).
         ours: dict[str, int] = defaultdict(int)
         latest: dict[str, Refund] = {}
         for refund in self.refunds:
-            ours[refund.charge_id] += refund.amount
             if refund.refunded_at >= self.window_start:
                 self._row(self._day(refund.refunded_at), refund.currency).paidsignal_refunds += refund.amount
+            ours[refund.charge_id] += refund.amount
             if refund.charge_id not in latest or refund.refunded_at > latest[refund.charge_id].refunded_at:
                 latest[refund.charge_id] = refund
         for charge, (day, currency, _refund_id) in items.items():
