@@ -226,6 +226,19 @@ class Settings(BaseSettings):
         description="How far a `Stripe-Signature` timestamp may be from this server's clock, in the past (older "
         "deliveries are refused as replays) or in the future.",
     )
+    stripe_catchup_seconds: int = Field(
+        300,
+        ge=10,
+        description="How often the `catch_up_stripe` job lists each connected account's Stripe events and applies the "
+        "ones whose webhook never arrived (and runs the history imports shops asked for).",
+    )
+    stripe_backfill_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="How many days of Stripe history (paid Checkout Sessions, charges, refunds, disputes, invoices) "
+        "a newly connected account imports, as orders marked imported.",
+    )
     webhook_concurrency: int = Field(
         8,
         ge=1,

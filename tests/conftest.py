@@ -117,6 +117,9 @@ def stripe_api(_stripe_recorder: object) -> object:
     for catalogue in (recorder.products, recorder.prices, recorder.sessions):  # type: ignore[attr-defined]
         catalogue.clear()
     recorder.invoice_payments.clear()  # type: ignore[attr-defined]
+    for listed in recorder.history.values():  # type: ignore[attr-defined]
+        listed.clear()
+    recorder.list_delay.clear()  # type: ignore[attr-defined]
     return recorder
 
 

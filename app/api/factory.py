@@ -26,6 +26,7 @@ from app.api.endpoints import (
     orders,
     pixel,
     spend,
+    stripe_reconciliation,
     stripe_webhook,
 )
 from app.api.errors import error_response, install_error_handlers
@@ -60,6 +61,7 @@ def build_api() -> FastAPI:
     v1.include_router(metrics.router)
     v1.include_router(spend.router)
     v1.include_router(stripe_webhook.router)
+    v1.include_router(stripe_reconciliation.router)
     api.include_router(v1)
     api.include_router(pixel.router)
 

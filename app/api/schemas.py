@@ -125,6 +125,7 @@ class OrderOut(BaseModel):
     attribution: dict[str, Any] | None = None
     payments: list[OrderPaymentOut] | None = None
     timeline: list[OrderTimelineEntry]
+    imported: bool = False  # imported from Stripe's history: never attributed to a campaign
 
 
 class OrderListItem(BaseModel):
@@ -139,6 +140,7 @@ class OrderListItem(BaseModel):
     campaign_version: str
     created_at: datetime
     paid_at: datetime | None
+    imported: bool = False  # imported from Stripe's history: never attributed to a campaign
 
 
 class OrderList(BaseModel):

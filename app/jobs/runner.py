@@ -140,6 +140,7 @@ def run_job(spec: JobSpec, *, holder: str | None = None, ttl_seconds: int | None
 
 
 def default_jobs() -> list[JobSpec]:
+    from app.jobs.catch_up_stripe import catch_up_stripe
     from app.jobs.derive_visits import derive_visits
     from app.jobs.evaluate_alerts import evaluate_alerts
     from app.jobs.flush_api_usage import flush_api_usage
@@ -165,6 +166,8 @@ def default_jobs() -> list[JobSpec]:
             leased=False,
             quiet=True,
         ),
+        # Missed Stripe webhooks applied within minutes, and history imports run (services/stripe_sync).
+        JobSpec("catch_up_stripe", catch_up_stripe, settings.stripe_catchup_seconds, quiet=True),
     ]
 
 

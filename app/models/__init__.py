@@ -40,6 +40,7 @@ from app.models.payments import (
     Subscription,
     WebhookOutcome,
 )
+from app.models.stripe_sync import StripeSync
 from app.models.tracking import DeriveState, Event, EventSource, Touch, Visitor, VisitSession
 from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
 
@@ -98,6 +99,7 @@ __all__ = [
     "StripeEvent",
     "StripePrice",
     "StripeProduct",
+    "StripeSync",
     "Subscription",
     "Touch",
     "TrafficRollup",

@@ -98,9 +98,13 @@ def order_row(order: OrderItem) -> rx.Component:
         rx.table.cell(rx.text(order["products"], size="2", class_name="order-products")),
         rx.table.cell(
             rx.cond(
-                order["campaign"] != "",
-                rx.text(order["campaign"], " ", rx.badge(order["campaign_version"], variant="outline"), size="2"),
-                hint("direct / none"),
+                order["imported"],
+                rx.badge(order["campaign"], color_scheme="gray", variant="soft", class_name="order-imported"),
+                rx.cond(
+                    order["campaign"] != "",
+                    rx.text(order["campaign"], " ", rx.badge(order["campaign_version"], variant="outline"), size="2"),
+                    hint("direct / none"),
+                ),
             ),
             class_name="order-campaign",
         ),

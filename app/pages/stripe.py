@@ -9,7 +9,7 @@ import reflex as rx
 from app import routes
 from app.components.forms import readonly_note
 from app.components.layout import confirm_button, loading, template
-from app.state.stripe import WEBHOOK_EVENTS, PriceItem, StripeState
+from app.state.stripe import WEBHOOK_EVENTS, PriceItem, ReconItem, StripeState
 
 
 def inline_error(message: rx.Var[str], id: str) -> rx.Component:
@@ -49,8 +49,9 @@ def connect_form() -> rx.Component:
                 rx.heading(rx.cond(StripeState.connected, "Replace the key", "Connect Stripe"), size="3"),
                 rx.text(
                     "Use a secret key (sk_…) or a restricted key (rk_…) that can read the account, products and "
-                    "prices and create Checkout Sessions. It is checked with Stripe, stored encrypted and never "
-                    "shown again.",
+                    "prices and create Checkout Sessions, and read events, Checkout Sessions, charges, refunds, "
+                    "disputes, invoices and balance (to catch up missed webhooks, import the history and reconcile). "
+                    "It is checked with Stripe, stored encrypted and never shown again.",
                     size="2",
                     color_scheme="gray",
                 ),
@@ -331,6 +332,197 @@ def catalogue_card() -> rx.Component:
     )
 
 
+def sync_card() -> rx.Component:
+    """Nothing missed: the catch-up of Stripe's events (services/stripe_sync)."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Nothing missed", size="3"),
+                rx.spacer(),
+                rx.cond(
+                    StripeState.can_edit_marketing,
+                    rx.button(
+                        rx.icon("refresh-ccw", size=14),
+                        "Check Stripe now",
+                        size="2",
+                        variant="soft",
+                        loading=StripeState.checking,
+                        on_click=StripeState.check_stripe_now,
+                        id="check-stripe-now",
+                    ),
+                ),
+                align="center",
+                width="100%",
+            ),
+            rx.text(
+                "Every few minutes PaidSignal lists Stripe's events and applies any whose webhook never arrived, "
+                "once: a webhook outage costs minutes, not revenue.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.grid(
+                *fact("Last check", StripeState.catchup_text, id="stripe-catchup"),
+                columns="140px 1fr",
+                spacing="2",
+                width="100%",
+            ),
+            rx.cond(
+                ~StripeState.catchup_ok,
+                rx.callout(
+                    StripeState.catchup_text, icon="triangle-alert", color_scheme="red", size="1", id="catchup-error"
+                ),
+            ),
+            rx.cond(
+                StripeState.gap_text != "",
+                rx.callout(StripeState.gap_text, icon="calendar-x", color_scheme="amber", size="1", id="catchup-gap"),
+            ),
+            rx.divider(),
+            rx.heading("History", size="2"),
+            rx.text(
+                "Paid Checkout Sessions, charges, refunds, disputes and subscription invoices of the last days, "
+                "imported as orders marked “Imported from Stripe”: their own bucket in every view, never credited to "
+                "a campaign, never sent to an ad platform. Importing again counts nothing twice.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.hstack(
+                rx.cond(
+                    (StripeState.backfill_status == "running") | (StripeState.backfill_status == "requested"),
+                    rx.spinner(size="2"),
+                ),
+                rx.text(StripeState.backfill_text, size="2", id="backfill-progress"),
+                align="center",
+                spacing="2",
+            ),
+            inline_error(StripeState.history_error, "history-error"),
+            rx.cond(
+                StripeState.can_edit_marketing,
+                rx.form(
+                    rx.hstack(
+                        rx.input(
+                            name="days",
+                            id="history-days",
+                            type="number",
+                            min=1,
+                            max=3650,
+                            default_value="90",
+                            width="90px",
+                            aria_label="Days of history",
+                        ),
+                        rx.text("days", size="2"),
+                        rx.button(
+                            "Import history",
+                            type="submit",
+                            variant="soft",
+                            id="import-history",
+                            disabled=StripeState.backfill_status == "running",
+                        ),
+                        align="center",
+                        spacing="2",
+                    ),
+                    on_submit=StripeState.import_history,
+                    id="history-form",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="stripe-sync",
+    )
+
+
+def recon_row(item: ReconItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(item["kind"], size="2")),
+        rx.table.cell(rx.text(item["day"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.code(item["stripe_id"], size="1")),
+        rx.table.cell(
+            rx.cond(item["order_url"] != "", rx.link(rx.code(item["order_id"], size="1"), href=item["order_url"]), "—")
+        ),
+        rx.table.cell(rx.text(item["paidsignal"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.text(item["stripe"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.text(item["note"], size="1", color_scheme="gray")),
+        class_name="recon-row",
+    )
+
+
+def recon_table(items: Any, id: str) -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                *[
+                    rx.table.column_header_cell(h)
+                    for h in ("What", "Day", "Stripe object", "Order", "PaidSignal", "Stripe", "")
+                ]
+            )
+        ),
+        rx.table.body(rx.foreach(items, recon_row)),
+        width="100%",
+        size="1",
+        id=id,
+    )
+
+
+def reconciliation_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Reconciliation", size="3"),
+                rx.spacer(),
+                rx.cond(
+                    StripeState.can_edit_marketing,
+                    rx.button(
+                        rx.icon("scale", size=14),
+                        "Reconcile with Stripe",
+                        size="2",
+                        variant="soft",
+                        loading=StripeState.reconciling,
+                        on_click=StripeState.reconcile_with_stripe,
+                        id="reconcile-stripe",
+                    ),
+                ),
+                align="center",
+                width="100%",
+            ),
+            rx.text(
+                "The last 30 days, per day and currency: PaidSignal's payments, refunds and disputes against "
+                "Stripe's balance transactions, matched by charge, refund and dispute id. Checked every hour.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.callout(
+                StripeState.recon_summary,
+                icon=rx.cond(StripeState.recon_ok, "circle-check", "triangle-alert"),
+                color_scheme=rx.cond(StripeState.recon_ok, "green", "amber"),
+                size="1",
+                id="recon-summary",
+            ),
+            rx.cond(
+                StripeState.recon_checked != "",
+                rx.text("Checked ", StripeState.recon_checked, size="1", color_scheme="gray"),
+            ),
+            rx.cond(
+                StripeState.recon_differences.length() > 0,
+                recon_table(StripeState.recon_differences, "recon-differences"),
+            ),
+            rx.cond(
+                StripeState.recon_listed.length() > 0,
+                rx.vstack(
+                    rx.text("Not differences", size="2", weight="medium"),
+                    recon_table(StripeState.recon_listed, "recon-listed"),
+                    width="100%",
+                ),
+            ),
+            rx.cond(StripeState.recon_fees != "", rx.text(StripeState.recon_fees, size="2", id="recon-fees")),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="stripe-reconciliation",
+    )
+
+
 def not_connected() -> rx.Component:
     return rx.callout(
         "Stripe is not connected: checkouts cannot start and no order can be paid yet.",
@@ -361,6 +553,8 @@ def stripe_page() -> rx.Component:
             StripeState.connected,
             rx.vstack(
                 connection_card(),
+                sync_card(),
+                reconciliation_card(),
                 catalogue_card(),
                 webhook_card(),
                 develop_locally(),

@@ -323,7 +323,10 @@ def _wants(pixel: Pixel, kind: ConversionKind) -> bool:
 
 def enqueue_for_order(*, session: Session, order: Order) -> int:
     """Add the deliveries the order owes and does not have yet; returns how many. Runs inside the caller's
-    transaction (the webhook's), so a delivery exists exactly when the change that owes it was committed."""
+    transaction (the webhook's), so a delivery exists exactly when the change that owes it was committed.
+    An order imported from Stripe's history owes nothing: it is never sent to an ad platform."""
+    if order.imported:
+        return 0
     pixels = pixels_for_campaign(session=session, account_id=order.account_id, campaign_id=order.campaign_id)
     if not pixels:
         return 0

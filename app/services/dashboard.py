@@ -14,6 +14,7 @@ from app.services import stripe_connection
 from app.services.attribution import AttributionModel
 from app.services.metrics import (
     DIRECT,
+    IMPORTED,
     Compare,
     Dimension,
     MetricsQuery,
@@ -80,7 +81,11 @@ def overview(*, session: Session, account_id: int, choice: DashboardRange) -> Ov
     by_day = report(period, Dimension.DAY)
     by_day_before = report(comparison, Dimension.DAY) if comparison else None
     by_campaign = report(period, Dimension.CAMPAIGN)
-    ids = {key: pid for key, pid in public_ids(session, account_id, Dimension.CAMPAIGN).items() if pid != DIRECT}
+    ids = {
+        key: pid
+        for key, pid in public_ids(session, account_id, Dimension.CAMPAIGN).items()
+        if pid not in {DIRECT, IMPORTED}
+    }
     any_data = has_figures(by_day.total.figures) or has_figures(by_day_before.total.figures if by_day_before else None)
     if not any_data:
         any_data = bool(event_service.list_events(session=session, account_id=account_id, limit=1).events)

@@ -132,6 +132,12 @@ class OrderRow:
     customer_email: str | None
     created_at: datetime
     paid_at: datetime | None
+    imported: bool = False  # from Stripe's history: its own bucket, never a campaign's
+
+
+# What an imported order shows where a campaign would be, and the campaign filter that lists them.
+IMPORTED_LABEL = "Imported from Stripe"
+IMPORTED_FILTER = "imported"
 
 
 @dataclass(frozen=True)
@@ -244,11 +250,12 @@ def _rows(session: Session, account_id: int, orders: list[Order]) -> list[OrderR
                 amount=order.amount_paid if order.paid_at else order.amount_expected,
                 amount_refunded=order.amount_refunded,
                 products=", ".join(names),
-                campaign=campaign,
-                campaign_version=version,
+                campaign=IMPORTED_LABEL if order.imported else campaign,
+                campaign_version="" if order.imported else version,
                 customer_email=order.customer_email,
                 created_at=order.created_at,
                 paid_at=order.paid_at,
+                imported=order.imported,
             )
         )
     return rows
@@ -295,7 +302,9 @@ def list_orders(
         conditions.append(Order.created_at < until)
     if visitor_id:
         conditions.append(Order.visitor_id == visitor_id)
-    if campaign_public_id:
+    if campaign_public_id == IMPORTED_FILTER:
+        conditions.append(col(Order.imported).is_(True))
+    elif campaign_public_id:
         campaign_id = session.exec(
             select(Campaign.id).where(Campaign.account_id == account_id, Campaign.public_id == campaign_public_id)
         ).first()

@@ -359,7 +359,10 @@ def order_credits(
     session: Session, order: Order, model: str, lookback_days: int = DEFAULT_LOOKBACK_DAYS
 ) -> list[_Credit]:
     """The order's credits under ``model``: the checkout snapshot's for the default lookback, else recomputed from
-    the snapshot's touches (they reach 90 days back). Nothing in the snapshot: all to no campaign."""
+    the snapshot's touches (they reach 90 days back). Nothing in the snapshot: all to no campaign. An order
+    imported from Stripe's history: all to its own bucket (``IMPORTED``), whatever the model."""
+    if order.imported:
+        return [_Credit(IMPORTED, IMPORTED, Fraction(1))]
     snapshot = order.attribution or {}
     if lookback_days == DEFAULT_LOOKBACK_DAYS and (snapshot.get("models") or {}).get(model) is not None:
         entries = snapshot["models"][model]
@@ -404,6 +407,9 @@ def _item_weights(order: Order) -> list[tuple[str, str, Fraction]]:
         for i, a in zip(items, amounts, strict=True)
     ]
 
+
+# The campaign and version id under which orders imported from Stripe's history are counted: never a campaign's.
+IMPORTED = -1
 
 SalesKey = tuple[str, int, int, str, str, str]  # model, campaign, version, product, price, currency
 

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, func, select
 from app import runtime
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import StripeCallFailed
-from app.models import Account, StripeConnection, StripePrice, StripeProduct
+from app.models import Account, StripeConnection, StripePrice, StripeProduct, StripeSync
 from app.models.base import utcnow
 from app.services.crypto import decrypt_secret, encrypt_secret
 from app.services.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
@@ -226,6 +226,7 @@ def connect_stripe(*, session: Session, actor: Actor, secret_key: str, webhook_s
         connection.webhook_secret_encrypted = encrypt_secret(secret)
     session.add(connection)
     session.flush()
+    _request_history(session, actor.account_id)
     runtime.current().webhook_secrets.clear()
     sync_error = ""
     try:
@@ -234,6 +235,16 @@ def connect_stripe(*, session: Session, actor: Actor, secret_key: str, webhook_s
         sync_error = f"The key works, but the products and prices could not be synced yet: {error}"
     session.commit()
     return ConnectResult(_row(session, connection), sync_error)
+
+
+def _request_history(session: Session, account_id: int) -> None:
+    """A first connection asks for the history import (services/stripe_sync/backfill.py runs it)."""
+    if session.exec(select(StripeSync.id).where(StripeSync.account_id == account_id)).first() is None:
+        days = get_settings().stripe_backfill_days
+        session.add(
+            StripeSync(account_id=account_id, backfill_status="requested", backfill_days=days,
+                       backfill_requested_at=utcnow())
+        )  # fmt: skip
 
 
 def set_webhook_secret(*, session: Session, actor: Actor, webhook_secret: str) -> ConnectionRow:

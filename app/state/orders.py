@@ -74,6 +74,7 @@ class OrderItem(TypedDict):
     campaign: str
     campaign_version: str
     customer_email: str
+    imported: bool
 
 
 def order_item(row: order_service.OrderRow, timezone: str, locale: str) -> OrderItem:
@@ -88,6 +89,7 @@ def order_item(row: order_service.OrderRow, timezone: str, locale: str) -> Order
         campaign=row.campaign,
         campaign_version=row.campaign_version,
         customer_email=row.customer_email or "",
+        imported=row.imported,
     )
 
 

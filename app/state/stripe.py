@@ -6,20 +6,54 @@ kept in a state var (the forms are reset on submit), and only the service's hint
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypedDict
 
 import reflex as rx
 from sqlmodel import Session
 
+from app import routes
+from app.db import session_scope
 from app.lib.formatting import format_count, format_money
 from app.services import stripe_connection as stripe_service
 from app.services.stripe_connection import WEBHOOK_EVENTS as WEBHOOK_EVENTS  # for the page
+from app.services.stripe_sync import backfill as backfill_service
+from app.services.stripe_sync import catchup as catchup_service
+from app.services.stripe_sync import reconcile as reconcile_service
+from app.services.stripe_sync.status import SyncStatus, sync_status
 from app.state.base import AppState
 from app.state.format import format_time
 from app.state.toasts import toast
 
 INTERVALS = {"day": "per day", "week": "per week", "month": "per month", "year": "per year"}
+
+
+class ReconItem(TypedDict):
+    kind: str  # the kind's words (reconcile.KINDS)
+    day: str
+    stripe_id: str
+    order_id: str
+    order_url: str
+    paidsignal: str  # the amounts as the account writes money, "—" when a side has none
+    stripe: str
+    note: str
+
+
+def recon_item(item: reconcile_service.Item, locale: str) -> ReconItem:
+    def money(amount: int | None) -> str:
+        return "—" if amount is None else format_money(amount, item.currency, locale)
+
+    return ReconItem(
+        kind=reconcile_service.KINDS.get(item.kind, item.kind),
+        day=item.day.isoformat(),
+        stripe_id=item.stripe_id or "—",
+        order_id=item.order_id,
+        order_url=routes.order_url(item.order_id) if item.order_id else "",
+        paidsignal=money(item.paidsignal_amount),
+        stripe=money(item.stripe_amount),
+        note=item.note,
+    )
 
 
 class PriceItem(TypedDict):
@@ -48,6 +82,13 @@ def price_item(price: stripe_service.PriceRow, locale: str) -> PriceItem:
         else format_money(price.unit_amount, price.currency, locale),
         billing=_billing(price.recurring_interval, price.recurring_interval_count),
     )
+
+
+def _run_import(account_id: int) -> str:
+    """The import, on a worker thread of its own (it calls Stripe page after page)."""
+    with session_scope() as session:
+        result = backfill_service.run_backfill(session=session, account_id=account_id)
+    return result.message if result is not None else ""
 
 
 def _field(form: Any, name: str) -> str:
@@ -79,14 +120,45 @@ class StripeState(AppState):
     form_key: int = 0
     syncing: bool = False
 
+    # Nothing missed (services/stripe_sync): the last catch-up of Stripe's events and a retention gap.
+    checking: bool = False
+    catchup_text: str = ""
+    catchup_ok: bool = True
+    gap_text: str = ""
+    # The history import: its status, and the progress line shown while it runs.
+    backfill_status: str = ""
+    backfill_text: str = ""
+    backfill_days: int = 0
+    history_error: str = ""
+    # The last reconciliation against Stripe's balance transactions.
+    reconciling: bool = False
+    recon_summary: str = ""
+    recon_ok: bool = False
+    recon_checked: str = ""
+    recon_differences: list[ReconItem] = []
+    recon_listed: list[ReconItem] = []  # outside PaidSignal, waiting for Stripe, another settlement currency
+    recon_fees: str = ""
+
     def _refresh(self) -> None:
-        def load(s: Session) -> tuple[stripe_service.ConnectionRow | None, list[stripe_service.PriceRow]]:
+        def load(
+            s: Session,
+        ) -> tuple[
+            stripe_service.ConnectionRow | None,
+            list[stripe_service.PriceRow],
+            SyncStatus,
+            reconcile_service.Reconciliation | None,
+        ]:
             account_id = self._actor(s).account_id
             status = stripe_service.connection_status(session=s, account_id=account_id)
-            return status, stripe_service.list_prices(session=s, account_id=account_id) if status else []
+            prices = stripe_service.list_prices(session=s, account_id=account_id) if status else []
+            report = reconcile_service.last_reconciliation(session=s, account_id=account_id)
+            return status, prices, sync_status(session=s, account_id=account_id), report
 
         result, _error = self._run(load)
-        status, prices = result or (None, [])
+        status, prices, sync, report = result or (None, [], None, None)
+        if sync is not None:
+            self._show_sync(sync)
+        self._show_reconciliation(report)
         self.loaded = True
         self.webhook_url = stripe_service.webhook_url(self.account_id) if self.account_id else ""
         self.connected = status is not None
@@ -139,10 +211,139 @@ class StripeState(AppState):
         name = result.connection.stripe_account_name or result.connection.stripe_account_id or "your Stripe account"
         if result.sync_error:
             self.sync_note = result.sync_error
-            return toast.warning(f"Connected to {name}. {result.sync_error}")
-        return toast.success(
-            f"Connected to {name}: {self._catalogue(result.connection.products, result.connection.prices)} synced."
+            return [toast.warning(f"Connected to {name}. {result.sync_error}"), StripeState.run_history_import]
+        return [
+            toast.success(
+                f"Connected to {name}: {self._catalogue(result.connection.products, result.connection.prices)} "
+                "synced; importing its history."
+            ),
+            StripeState.run_history_import,
+        ]
+
+    def _show_sync(self, sync: SyncStatus) -> None:
+        tz = self.account_timezone
+        self.catchup_ok = sync.catchup_ok
+        self.catchup_text = (
+            f"{format_time(sync.catchup_at, tz)}: {sync.catchup_message}" if sync.catchup_at else "not checked yet"
         )
+        self.gap_text = (
+            f"Stripe no longer lists events from {format_time(sync.gap_from, tz)} to {format_time(sync.gap_to, tz)} "
+            "(30-day retention): import the history to close the gap."
+            if sync.gap_from and sync.gap_to
+            else ""
+        )
+        self.backfill_status = sync.backfill_status
+        self.backfill_days = sync.backfill_days
+        counts = f"{sync.backfill_seen} Stripe object(s) read, {sync.backfill_imported} order(s) imported"
+        if sync.backfill_status == "requested":
+            self.backfill_text = f"Waiting to import {sync.backfill_days} day(s) of history…"
+        elif sync.backfill_status == "running":
+            phase = f"Importing {sync.backfill_phase}" if sync.backfill_phase else "Importing"
+            self.backfill_text = f"{phase}: {counts}…"
+        elif sync.backfill_status in {"done", "failed"}:
+            when = format_time(sync.backfill_finished_at, tz)
+            self.backfill_text = f"{when}: {sync.backfill_message}"
+        else:
+            self.backfill_text = "No history imported yet."
+
+    def _show_reconciliation(self, report: reconcile_service.Reconciliation | None) -> None:
+        loc = self.account_locale
+        if report is None:
+            self.recon_summary, self.recon_ok, self.recon_checked = "Not reconciled yet.", False, ""
+            self.recon_differences, self.recon_listed, self.recon_fees = [], [], ""
+            return
+        self.recon_summary = report.summary()
+        self.recon_ok = report.reconciled and report.reconciled_through is not None
+        self.recon_checked = format_time(report.checked_at, self.account_timezone)
+        self.recon_differences = [recon_item(i, loc) for i in report.differences]
+        self.recon_listed = [recon_item(i, loc) for i in [*report.outside, *report.waiting, *report.settlement]]
+        fees = ", ".join(format_money(amount, currency, loc) for currency, amount in report.fees.items())
+        self.recon_fees = f"Stripe fees in this period: {fees} (shown, never subtracted from revenue)." if fees else ""
+
+    @rx.event
+    def reconcile_with_stripe(self) -> Iterator[Any]:
+        """Compare the last 30 days with Stripe's balance transactions now."""
+        if self.reconciling:
+            return
+        self.reconciling = True
+        yield
+        try:
+            report, error = self._run(lambda s: reconcile_service.reconcile_now(session=s, actor=self._actor(s)))
+        finally:
+            self.reconciling = False
+        if error or report is None:
+            yield toast.error(error or "Stripe could not be reconciled.")
+            return
+        self._show_reconciliation(report)
+        yield (toast.success if report.reconciled else toast.warning)(report.summary())
+
+    def _refresh_sync(self) -> None:
+        def load(s: Session) -> SyncStatus:
+            return sync_status(session=s, account_id=self._actor(s).account_id)
+
+        sync, _error = self._run(load)
+        if sync is not None:
+            self._show_sync(sync)
+
+    @rx.event
+    def import_history(self, form: dict[str, Any]) -> Any:
+        """Ask for the last N days of Stripe history as imported orders, then run it with its progress shown.
+
+        Args:
+            form: ``days`` from the import form.
+        """
+        self.history_error = ""
+        raw = _field(form, "days").strip()
+        if not raw.isdigit():
+            self.history_error = "Enter a number of days, e.g. 90."
+            return toast.error(self.history_error)
+        days = int(raw)
+        _, error = self._run(lambda s: backfill_service.request_backfill(session=s, actor=self._actor(s), days=days))
+        if error:
+            self.history_error = error
+            return toast.error(error)
+        self._refresh_sync()
+        return StripeState.run_history_import
+
+    @rx.event(background=True)
+    async def run_history_import(self) -> AsyncIterator[Any]:
+        """Run the requested import here (the job would pick it up too; one of them claims it) while the page
+        shows its progress every half second."""
+        async with self:
+            account_id = self._account_internal_id()
+        if account_id is None:
+            return
+        task = asyncio.get_running_loop().run_in_executor(None, _run_import, account_id)
+        while not task.done():
+            await asyncio.sleep(0.5)
+            async with self:
+                self._refresh_sync()
+        result = await task
+        async with self:
+            self._refresh()
+        if result:
+            yield toast.success(result)
+
+    def _account_internal_id(self) -> int | None:
+        found, _error = self._run(lambda s: self._actor(s).account_id)
+        return found
+
+    @rx.event
+    def check_stripe_now(self) -> Iterator[Any]:
+        """List Stripe's events since the last check and apply the ones whose webhook never arrived."""
+        if self.checking:
+            return
+        self.checking = True
+        yield
+        try:
+            result, error = self._run(lambda s: catchup_service.check_stripe_now(session=s, actor=self._actor(s)))
+        finally:
+            self.checking = False
+        self._refresh()
+        if error or result is None:
+            yield toast.error(error or "Stripe could not be checked.")
+            return
+        yield toast.success(result.message)
 
     def _catalogue(self, products: int, prices: int) -> str:
         loc = self.account_locale

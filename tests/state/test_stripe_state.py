@@ -18,6 +18,8 @@ from tests.utils.stripe_fakes import StripeRecorder
 
 
 def _toast(spec: Any) -> str:
+    if isinstance(spec, list):  # a toast and what runs next (connecting starts the history import)
+        spec = spec[0]
     return str(spec.args)
 
 
@@ -167,3 +169,99 @@ def test_viewer_cannot_connect_and_a_marketer_can_only_sync(
     as_marketer.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": ""})
     assert "Your role (marketer) cannot connect and disconnect Stripe" in as_marketer.connect_error
     assert "Stripe is not connected" in _toast(list(as_marketer.sync_catalog())[-1])
+
+
+def test_check_stripe_now_applies_a_missed_event_and_shows_the_result(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    import json
+
+    from tests.utils.stripe_fakes import stripe_error, stripe_event, stripe_object
+
+    _, owner_user, _ = make_owner(db)
+    sign_in(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    _catalogue(stripe_api)
+    stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": WEBHOOK_SECRET})
+    stripe.load_stripe()
+    assert stripe.catchup_text == "not checked yet"
+    product = stripe_object("product", id="prod_CatchUpMissed1", name="Missed by the webhook")
+    stripe_api.add_history("events", json.loads(stripe_event("product.created", product)))
+
+    steps = list(stripe.check_stripe_now())
+
+    assert stripe.checking is False and stripe.catchup_ok
+    assert "1 missed webhook(s) applied" in _toast(steps[-1]) and "1 missed webhook(s) applied" in stripe.catchup_text
+    assert "Missed by the webhook" in {p.name for p in _products(db)}
+
+    # A restricted key without the permission: the page says which one to add.
+    message = "Having the 'rak_event_read' permission would allow this request to continue."
+    stripe_api.fail_next("/v1/events", 403, stripe_error(403, message))
+    steps = list(stripe.check_stripe_now())
+    assert "set “Events” to Read" in _toast(steps[-1])
+    assert not stripe.catchup_ok and "set “Events” to Read" in stripe.catchup_text
+
+
+def _products(db: Session) -> list[Any]:
+    from sqlmodel import select
+
+    from app.models import StripeProduct
+
+    db.expire_all()
+    return list(db.exec(select(StripeProduct)).all())
+
+
+def test_import_history_asks_for_the_days_and_shows_the_progress(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    from app.state.stripe import _run_import
+    from tests.utils.stripe_history import History
+
+    _, owner_user, _ = make_owner(db)
+    sign_in(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    _catalogue(stripe_api)
+    History(stripe_api).charge(3_000, days_ago=3)
+    stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": WEBHOOK_SECRET})
+    assert stripe.backfill_text == "Waiting to import 90 day(s) of history…"
+
+    stripe.import_history({"days": "many"})
+    assert stripe.history_error == "Enter a number of days, e.g. 90."
+    stripe.import_history({"days": "0"})
+    assert stripe.history_error.startswith("Import between 1 and 3650 days")
+    assert stripe.import_history({"days": "30"}) == StripeState.run_history_import
+    assert stripe.history_error == "" and stripe.backfill_text == "Waiting to import 30 day(s) of history…"
+
+    account_id = stripe._account_internal_id()
+    assert account_id is not None
+    assert "Imported 1 order(s) from 30 day(s)" in _run_import(account_id)
+    assert _run_import(account_id) == ""  # nothing requested any more
+    stripe.load_stripe()
+    assert stripe.backfill_status == "done" and "Imported 1 order(s)" in stripe.backfill_text
+
+
+def test_reconcile_with_stripe_shows_the_differences_then_reconciled(
+    root: State, db: Session, stripe_api: StripeRecorder
+) -> None:
+    from tests.utils.stripe_history import History
+
+    _, owner_user, _ = make_owner(db)
+    sign_in(root, db, owner_user)
+    stripe = substate(root, StripeState)
+    _catalogue(stripe_api)
+    stripe.connect_stripe({"secret_key": STRIPE_KEY, "webhook_secret": WEBHOOK_SECRET})
+    assert stripe.recon_summary == "Not reconciled yet." and not stripe.recon_ok
+    history = History(stripe_api)
+    outside = history.charge(6_600, days_ago=2)
+    history.balance_transaction(outside["id"], 6_600, days_ago=2, category="charge", fee=220)
+
+    steps = list(stripe.reconcile_with_stripe())
+
+    assert stripe.reconciling is False and stripe.recon_ok
+    assert stripe.recon_summary.startswith("Reconciled to the cent through ") and "Reconciled" in _toast(steps[-1])
+    assert [(i["kind"], i["stripe_id"], i["stripe"]) for i in stripe.recon_listed] == [
+        ("Charged outside PaidSignal", outside["id"], "€66.00")
+    ]
+    assert stripe.recon_differences == [] and "€2.20" in stripe.recon_fees
+    stripe.load_stripe()  # the stored report is shown without asking Stripe
+    assert stripe.recon_ok and len(stripe_api.requests_to("/v1/balance_transactions")) == 1

@@ -584,6 +584,12 @@ class StripeRecorder(_RecordingServer):
         self.products: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}
         self.invoice_payments: list[dict[str, Any]] = []
+        self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in HISTORY_LISTS}
+        """Objects the list endpoints of :data:`HISTORY_LISTS` answer (events, charges, refunds, disputes, invoices,
+        balance transactions), added with :meth:`add_history`."""
+        self.list_delay: dict[str, float] = {}
+        """Seconds to wait before answering a ``GET`` of these exact paths (a slow Stripe, so a browser test can
+        watch progress); empty by default."""
         self._failures: list[_Failure] = []
         self._idempotent: dict[str, tuple[tuple[str, str, FormDict], Reply]] = {}
         self._routes: list[tuple[str, re.Pattern[str], Callable[..., tuple[int, Any]]]] = [
@@ -596,6 +602,10 @@ class StripeRecorder(_RecordingServer):
             ("GET", re.compile(r"/v1/products"), self._list_products),
             ("GET", re.compile(r"/v1/products/(?P<id>[^/]+)"), self._get_product),
             ("GET", re.compile(r"/v1/invoice_payments"), self._list_invoice_payments),
+            *[
+                ("GET", re.compile(f"/v1/{name}"), functools.partial(self._list_history, name))
+                for name in HISTORY_LISTS
+            ],
         ]
 
     # -- test set-up -------------------------------------------------------------------------------------------------
@@ -715,6 +725,21 @@ class StripeRecorder(_RecordingServer):
             self.invoice_payments.append(payment)
         return payment
 
+    def add_history(self, name: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Add an object one of the list endpoints answers.
+
+        Args:
+            name: One of :data:`HISTORY_LISTS` (``"events"``, ``"charges"``, ``"refunds"``, ``"disputes"``,
+                ``"invoices"``, ``"balance_transactions"``).
+            obj: The object (with ``id`` and ``created``); stored as given, so a test may change it later.
+
+        Returns:
+            ``obj``.
+        """
+        with self._lock:
+            self.history[name].append(obj)
+        return obj
+
     def fail_next(
         self,
         path_prefix: str,
@@ -781,6 +806,9 @@ class StripeRecorder(_RecordingServer):
     # -- serving -----------------------------------------------------------------------------------------------------
 
     def _respond(self, request: RecordedRequest) -> Reply:
+        delay = self.list_delay.get(request.path, 0.0) if request.method == "GET" else 0.0
+        if delay:
+            time.sleep(delay)  # outside the lock: other requests are answered meanwhile
         with self._lock:
             for failure in self._failures:
                 if request.path.startswith(failure.path_prefix) and failure.method in (None, request.method):
@@ -903,8 +931,32 @@ class StripeRecorder(_RecordingServer):
         return 200, self.sessions[id]
 
     def _list_sessions(self, request: RecordedRequest) -> tuple[int, Any]:
-        newest_first = sorted(self.sessions.values(), key=lambda s: s["created"], reverse=True)
-        return 200, self._list("/v1/checkout/sessions", newest_first, request.params)
+        params = request.params
+        sessions = [s for s in self.sessions.values() if params.get("status") in (None, s.get("status"))]
+        return 200, self._list("/v1/checkout/sessions", _newest_first(sessions, params), params)
+
+    def _list_history(self, name: str, request: RecordedRequest) -> tuple[int, Any]:
+        """A list endpoint as Stripe documents it: newest first, ``created`` bounds, its own filters, pages."""
+        params = request.params
+        objects = list(self.history[name])
+        if name == "events":
+            types = params.get("types")
+            if isinstance(types, list) and len(types) > 20:
+                return 400, stripe_error(400, "You may pass at most 20 types.", param="types")
+            if types and params.get("type"):
+                return 400, stripe_error(400, "You cannot pass both type and types.", param="types")
+            wanted = [types] if isinstance(types, str) else types
+            objects = [e for e in objects if not wanted or e["type"] in wanted]
+            objects = [e for e in objects if params.get("type") in (None, e["type"])]
+            # Stripe keeps events 30 days.
+            objects = [e for e in objects if e["created"] >= time.time() - 30 * 86_400]
+        for name_ in ("status", "source", "currency", "type", "charge", "payment_intent", "subscription"):
+            if name != "events" and params.get(name_) is not None:
+                objects = [o for o in objects if str(o.get(name_)) == params[name_]]
+        if name == "balance_transactions" and "data.source" in self._expansions(params):
+            sources = {o["id"]: o for kind in ("charges", "refunds", "disputes") for o in self.history[kind]}
+            objects = [{**o, "source": sources.get(o["source"], o["source"])} for o in objects]
+        return 200, self._list(f"/v1/{name}", _newest_first(objects, params), params)
 
     def _get_price(self, request: RecordedRequest, id: str) -> tuple[int, Any]:
         if id not in self.prices:
@@ -937,6 +989,25 @@ class StripeRecorder(_RecordingServer):
         invoice = params.get("invoice")
         payments = [p for p in self.invoice_payments if invoice in (None, p["invoice"])]
         return 200, self._list("/v1/invoice_payments", payments, params)
+
+
+HISTORY_LISTS = ("events", "charges", "refunds", "disputes", "invoices", "balance_transactions")
+
+
+def _newest_first(objects: Iterable[dict[str, Any]], params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``objects`` within the ``created`` bounds of ``params`` (an int, or ``gt``/``gte``/``lt``/``lte``), newest
+    first as Stripe lists them (ties by id, so pages are stable)."""
+    created = params.get("created")
+    bounds = created if isinstance(created, dict) else ({"gte": created, "lte": created} if created else {})
+    tests: dict[str, Callable[[int, int], bool]] = {
+        "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b,
+    }  # fmt: skip
+    kept = [
+        o
+        for o in objects
+        if all(tests[op](int(o["created"]), int(value)) for op, value in bounds.items() if op in tests)
+    ]
+    return sorted(kept, key=lambda o: (int(o["created"]), str(o["id"])), reverse=True)
 
 
 # --------------------------------------------------------------------------------------------------------------------

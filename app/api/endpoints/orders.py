@@ -42,6 +42,7 @@ def _out(detail: OrderDetail, *, full: bool) -> OrderOut:
         attribution=detail.attribution if full else None,
         payments=[OrderPaymentOut.model_validate(p, from_attributes=True) for p in detail.payments] if full else None,
         timeline=[OrderTimelineEntry.model_validate(e, from_attributes=True) for e in detail.timeline],
+        imported=row.imported,
     )
 
 
@@ -52,7 +53,10 @@ def list_orders(
     status: Annotated[str | None, choice(order_service.OrderStatus, max_length=24)] = None,
     since: Annotated[date | None, day("first day, in the account's timezone")] = None,
     until: Annotated[date | None, day("last day (inclusive), in the account's timezone")] = None,
-    campaign: Annotated[str | None, Query(max_length=32, description="campaign id (cmp_…)")] = None,
+    campaign: Annotated[
+        str | None,
+        Query(max_length=32, description="campaign id (cmp_…), or `imported` for orders imported from Stripe"),
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> OrderList:

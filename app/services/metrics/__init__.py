@@ -33,7 +33,7 @@ from app.services.metrics.figures import (
     has_figures,
     ratio,
 )
-from app.services.metrics.grouping import DIRECT, DIRECT_LABEL, TIME_DIMENSIONS, Dimension
+from app.services.metrics.grouping import DIRECT, DIRECT_LABEL, IMPORTED, IMPORTED_LABEL, TIME_DIMENSIONS, Dimension
 from app.services.metrics.periods import (
     MAX_DAYS,
     Compare,
@@ -62,6 +62,8 @@ from app.services.metrics.windows import WindowFigures, window_figures
 __all__ = [
     "DIRECT",
     "DIRECT_LABEL",
+    "IMPORTED",
+    "IMPORTED_LABEL",
     "MAX_DAYS",
     "SEASONALITY_NOTE",
     "SMALL_SAMPLE_ORDERS",

@@ -22,6 +22,8 @@ from app.services.spend import DailySpend
 
 DIRECT = "direct"  # the channel (and channel group) of sessions and orders no campaign matched
 DIRECT_LABEL = "Direct / unmatched"
+IMPORTED = "imported"  # orders imported from Stripe's history (rollups.IMPORTED): their own bucket, never a campaign's
+IMPORTED_LABEL = "Imported from Stripe"
 
 
 class Dimension(StrEnum):
@@ -52,10 +54,12 @@ class CampaignNames:
     groups: dict[int, str] = field(default_factory=dict)  # campaign id -> channel group
 
     def channel(self, campaign_id: int) -> str:
+        if campaign_id == rollups.IMPORTED:
+            return IMPORTED
         return self.campaigns[campaign_id][2] if campaign_id in self.campaigns else DIRECT
 
     def channel_group(self, campaign_id: int) -> str:
-        return self.groups.get(campaign_id, DIRECT)
+        return IMPORTED if campaign_id == rollups.IMPORTED else self.groups.get(campaign_id, DIRECT)
 
     def version_on(self, campaign_id: int, day: date) -> int:
         """The version that was live at the end of ``day`` (where spend of that day is credited)."""
@@ -112,6 +116,8 @@ def key_function(dimension: Dimension | None, names: CampaignNames) -> tuple[Row
 
         def campaign_label(key: str) -> str:
             cid = int(key)
+            if cid == rollups.IMPORTED:
+                return IMPORTED_LABEL
             return names.campaigns[cid][1] if cid in names.campaigns else DIRECT_LABEL
 
         return (lambda d, c, v, p, pr: str(c)), campaign_label
@@ -119,6 +125,8 @@ def key_function(dimension: Dimension | None, names: CampaignNames) -> tuple[Row
 
         def version_label(key: str) -> str:
             vid = int(key)
+            if vid == rollups.IMPORTED:
+                return IMPORTED_LABEL
             if vid not in names.versions:
                 return DIRECT_LABEL
             _pid, number, cid = names.versions[vid]
@@ -126,10 +134,14 @@ def key_function(dimension: Dimension | None, names: CampaignNames) -> tuple[Row
 
         return (lambda d, c, v, p, pr: str(v)), version_label
     if dimension is Dimension.CHANNEL:
-        return (lambda d, c, v, p, pr: names.channel(c)), (lambda k: DIRECT_LABEL if k == DIRECT else k)
+        return (lambda d, c, v, p, pr: names.channel(c)), (
+            lambda k: DIRECT_LABEL if k == DIRECT else IMPORTED_LABEL if k == IMPORTED else k
+        )
     if dimension is Dimension.CHANNEL_GROUP:
         return (lambda d, c, v, p, pr: names.channel_group(c)), (
-            lambda k: DIRECT_LABEL if k == DIRECT else CHANNEL_GROUP_LABELS.get(k, k)
+            lambda k: (
+                DIRECT_LABEL if k == DIRECT else IMPORTED_LABEL if k == IMPORTED else CHANNEL_GROUP_LABELS.get(k, k)
+            )
         )
     if dimension is Dimension.PRODUCT:
         return (lambda d, c, v, p, pr: p), (lambda k: k)

@@ -8,11 +8,13 @@ from datetime import date
 
 from sqlmodel import Session
 
+from app.services import rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
 from app.services.errors import NotFound, ValidationFailed
 from app.services.metrics.figures import Figures, MetricsReport, MetricsRow
 from app.services.metrics.grouping import (
     DIRECT,
+    IMPORTED,
     TIME_DIMENSIONS,
     Dimension,
     campaign_names,
@@ -179,4 +181,8 @@ def public_ids(session: Session, account_id: int, dimension: Dimension | None) -
         return {}
     names = campaign_names(session, account_id)
     table = names.campaigns if dimension is Dimension.CAMPAIGN else names.versions
-    return {"0": DIRECT, **{str(internal): values[0] for internal, values in table.items()}}
+    return {
+        "0": DIRECT,
+        str(rollups.IMPORTED): IMPORTED,
+        **{str(internal): values[0] for internal, values in table.items()},
+    }

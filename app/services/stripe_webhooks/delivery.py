@@ -115,11 +115,23 @@ def submit_webhook(
         raise InvalidSignature(str(error)) from error
     except MalformedPayload as error:
         raise MalformedEvent(str(error)) from error
-    event = check_event(parsed)  # before anything is written
-    prefetched = prefetch(session, target.account_id, event)
+    return submit_event(session=session, account_id=target.account_id, event=parsed)
+
+
+def submit_event(*, session: Session, account_id: int, event: Any, webhook: bool = True) -> Future[WebhookResult]:
+    """Hand one event to this process's webhook writer: a verified delivery, or an event the catch-up listed from
+    Stripe (services/stripe_sync): both take this one path, so an event is applied once whichever comes first.
+
+    ``webhook`` False (the catch-up): the account's "last webhook received" is left as it is.
+
+    Raises:
+        MalformedEvent: a field we read has the wrong shape; nothing is written.
+    """
+    checked = check_event(event)  # before anything is written
+    prefetched = prefetch(session, account_id, checked)
     # The caller waits for the writer holding no database connection (app/db.py): its reads end here.
     end_reads(session)
-    return runtime.current().webhook_writer.submit_item(Delivery(target.account_id, event, prefetched))
+    return runtime.current().webhook_writer.submit_item(Delivery(account_id, checked, prefetched, webhook))
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,7 @@ class Delivery:
     account_id: int
     event: dict[str, Any]
     prefetched: dict[str, Any]
+    webhook: bool = True  # False: listed by the catch-up, not delivered (no "last webhook received" stamp)
 
 
 class WebhookWriter(GroupCommit[Delivery, WebhookResult]):
@@ -142,14 +155,22 @@ class WebhookWriter(GroupCommit[Delivery, WebhookResult]):
         super().__init__(engine_factory, max_weight=max_group, lock=write_lock)
 
     def write_group(self, session: Session, items: list[Delivery]) -> list[WebhookResult]:
-        return [record_event(session, item.account_id, item.event, item.prefetched) for item in items]
+        return [record_event(session, item.account_id, item.event, item.prefetched, item.webhook) for item in items]
 
     def write_one(self, session: Session, item: Delivery) -> WebhookResult:
-        return apply_event(session=session, account_id=item.account_id, event=item.event, prefetched=item.prefetched)
+        return apply_event(
+            session=session, account_id=item.account_id, event=item.event, prefetched=item.prefetched,
+            webhook=item.webhook,
+        )  # fmt: skip
 
 
 def apply_event(
-    *, session: Session, account_id: int, event: dict[str, Any], prefetched: dict[str, Any] | None = None
+    *,
+    session: Session,
+    account_id: int,
+    event: dict[str, Any],
+    prefetched: dict[str, Any] | None = None,
+    webhook: bool = True,
 ) -> WebhookResult:
     """Record the event id and its effect in one transaction; a repeat only counts the delivery.
 
@@ -157,7 +178,7 @@ def apply_event(
         Conflict: another process wrote the same records meanwhile; nothing is kept, so Stripe's retry applies it.
     """
     try:
-        result = record_event(session, account_id, event, prefetched or {})
+        result = record_event(session, account_id, event, prefetched or {}, webhook)
         session.commit()
     except (IntegrityError, OrderMoved) as error:
         # Not the claim (an upsert cannot fail on its key): another process wrote the same payment,
@@ -171,7 +192,9 @@ def apply_event(
     return result
 
 
-def record_event(session: Session, account_id: int, event: dict[str, Any], prefetched: dict[str, Any]) -> WebhookResult:
+def record_event(
+    session: Session, account_id: int, event: dict[str, Any], prefetched: dict[str, Any], webhook: bool = True
+) -> WebhookResult:
     """Claim the event id and apply its effect on ``session``, uncommitted (the caller commits, alone or with a
     group); the result holds once that commit succeeds."""
     event_id = str(event.get("id") or "")
@@ -226,7 +249,7 @@ def record_event(session: Session, account_id: int, event: dict[str, Any], prefe
         conversions.enqueue_for_order(session=session, order=effect.order)
         rollups.mark_order_dirty(session, effect.order)
     arrivals = runtime.current().webhook_arrivals
-    if arrivals.due(account_id):
+    if webhook and arrivals.due(account_id):
         # "Last webhook received" is shown to the minute: not one more write per event. Noted as stamped only
         # once committed: a rolled-back delivery did not stamp it.
         session.exec(
