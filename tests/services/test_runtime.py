@@ -19,7 +19,14 @@ from tests.utils.factories import make_owner
 
 # Per-process work (this process's counters) and the jobs one process runs for the cluster.
 FLUSHES = {"flush_key_usage", "flush_api_usage"}
-SHARED_JOBS = {"purge_sessions", "evaluate_alerts", "derive_visits", "update_rollups", "send_conversions"}
+SHARED_JOBS = {
+    "purge_sessions",
+    "evaluate_alerts",
+    "derive_visits",
+    "update_rollups",
+    "send_conversions",
+    "sync_ad_reports",
+}
 
 
 def test_the_runtime_is_one_per_process_until_reset(db: Session) -> None:
