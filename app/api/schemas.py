@@ -252,6 +252,9 @@ class SpendRequest(BaseModel):
 class SpendImported(BaseModel):
     inserted: int
     replaced: int
+    kept_synced: int = Field(
+        0, description="entries of days whose spend is synced from an ad platform: the synced figure wins"
+    )
 
 
 class SpendItemOut(BaseModel):
@@ -263,8 +266,13 @@ class SpendItemOut(BaseModel):
     spend: str = Field(description="the amount in major units, as text")
     impressions: int | None
     clicks: int | None
-    source: str
+    source: str = Field(description="csv, api, or meta/google/sync: synced from the ad platforms' reports")
     imported_at: datetime
+    replaced_amount: int | None = Field(
+        None, description="synced spend only: the CSV/API amount (minor units) it replaced, if any"
+    )
+    replaced_currency: str | None = None
+    replaced_source: str | None = None
 
 
 class SpendList(BaseModel):

@@ -20,7 +20,9 @@ from app.integrations import google_ads_reports, meta_ads
 from app.integrations.ad_reports import AdAccountInfo, ReportError
 from app.models import AdConnection, AdPlatform
 from app.models.base import new_public_id, utcnow
-from app.services.crypto import BadToken, decrypt_secret, encrypt_secret
+from app.services import ad_sync
+from app.services.ad_sync import connection_secrets as connection_secrets  # the page tests and sync read it
+from app.services.crypto import encrypt_secret
 from app.services.errors import NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 
@@ -161,8 +163,6 @@ def connect(*, session: Session, actor: Actor, platform: str, settings: dict[str
     connection = session.exec(
         select(AdConnection).where(AdConnection.account_id == actor.account_id, AdConnection.platform == kind)
     ).first()
-    from app.services import ad_sync  # the sync plans the backfill; it imports this module
-
     if connection is None or connection.ad_account_id != ad_account_id:
         if connection is not None:
             ad_sync.forget_connection(session, connection)  # another ad account: its figures go with it
@@ -188,42 +188,38 @@ def _store_info(connection: AdConnection, info: AdAccountInfo) -> None:
     connection.checked_at = utcnow()
 
 
-def test_connection(*, session: Session, actor: Actor, public_id: str) -> ConnectionRow:
-    """Ask the platform again with the stored credentials: the row with the fresh facts, or ValidationFailed with
-    the platform's refusal (also kept as the connection's last error)."""
+@dataclass(frozen=True)
+class ConnectionTest:
+    ok: bool
+    message: str  # the ad account's name, currency and timezone, or the platform's refusal in its words
+
+
+def test_connection(*, session: Session, actor: Actor, public_id: str) -> ConnectionTest:
+    """Ask the platform again with the stored credentials. A refusal is an answer, not an error: it is also kept
+    as the connection's last error (so the page shows it until a sync or test succeeds)."""
     require(actor, Permission.EDIT_MARKETING)
     connection = get_connection(session=session, account_id=actor.account_id, public_id=public_id)
     kind = AdPlatform(connection.platform)
     try:
         info = fetch_account_info(kind, connection.ad_account_id, connection.settings, connection_secrets(connection))
-    except ReportError as error:
-        connection.last_error = str(error)
+        _check_info(kind, info)
+    except (ReportError, ValidationFailed) as error:
+        connection.last_error = error.message if isinstance(error, ValidationFailed) else str(error)
         session.add(connection)
         session.flush()
-        raise ValidationFailed(str(error), field="credentials") from error
+        return ConnectionTest(False, connection.last_error)
     _store_info(connection, info)
     connection.last_error = ""
     session.add(connection)
     session.flush()
-    return _row(session, connection)
+    return ConnectionTest(True, f"Connected to {info.name} — {info.currency}, {info.timezone}.")
 
 
 def disconnect(*, session: Session, actor: Actor, public_id: str) -> None:
     """Remove a connection with its synced figures (spend it synced goes back to what CSV/API had, if anything)."""
     require(actor, Permission.EDIT_MARKETING)
     connection = get_connection(session=session, account_id=actor.account_id, public_id=public_id)
-    from app.services import ad_sync
-
     ad_sync.forget_connection(session, connection)
-
-
-def connection_secrets(connection: AdConnection) -> dict[str, str]:
-    """The decrypted secrets; a ValidationFailed (not a crash) when SECRET_KEY changed without a rotation."""
-    try:
-        data = json.loads(decrypt_secret(connection.credentials_encrypted))
-    except BadToken as error:
-        raise ValidationFailed(f"{error}; connect the platform again.", field="credentials") from error
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def get_connection(*, session: Session, account_id: int, public_id: str) -> AdConnection:

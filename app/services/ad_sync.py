@@ -11,6 +11,7 @@ the synced spend (which wins over CSV/API spend of the same campaign and day; se
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
@@ -25,7 +26,8 @@ from app.integrations.ad_reports import ReportError, ReportRow
 from app.models import AdConnection, AdPlatform, PlatformCampaign, PlatformDaily, ReportLevel
 from app.models.base import table_of, utcnow
 from app.services import spend as spend_service
-from app.services.errors import ServiceError
+from app.services.crypto import BadToken, decrypt_secret
+from app.services.errors import ServiceError, ValidationFailed
 from app.settings import get_settings
 
 LEVELS = (ReportLevel.CAMPAIGN.value, ReportLevel.ADSET.value, ReportLevel.AD.value)
@@ -127,8 +129,6 @@ def sync_connection(
     _take_due_window(connection, now)
     if not connection.sync_state:
         return SyncResult("idle")
-    from app.services.ad_connections import connection_secrets
-
     try:
         secrets = connection_secrets(connection)
     except ServiceError as error:
@@ -350,6 +350,15 @@ def refresh_platform_campaigns(session: Session, connection: AdConnection, since
             campaign.name = name
             session.add(campaign)
     session.flush()
+
+
+def connection_secrets(connection: AdConnection) -> dict[str, str]:
+    """The decrypted secrets; a ValidationFailed (not a crash) when SECRET_KEY changed without a rotation."""
+    try:
+        data = json.loads(decrypt_secret(connection.credentials_encrypted))
+    except BadToken as error:
+        raise ValidationFailed(f"{error}; connect the platform again.", field="credentials") from error
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def forget_connection(session: Session, connection: AdConnection) -> None:
