@@ -75,7 +75,8 @@ def test_spend_rows_say_what_synced_spend_replaced() -> None:
     from app.services.spend import SpendItem
     from app.state.spend import spend_row
 
-    item = SpendItem(date(2026, 12, 1), "cmp_x", "Brand", "USD", 6340, 100, 40, "meta", datetime(2026, 12, 2, tzinfo=UTC),
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    item = SpendItem(date(2026, 12, 1), "cmp_x", "Brand", "USD", 6340, 100, 40, "meta", at,
                      replaced_amount=5000, replaced_currency="USD", replaced_source="api")  # fmt: skip
     row = spend_row(item, "en_US")
     assert (row["source"], row["replaced"]) == ("meta", "replaced $50.00 (api)")
