@@ -1,5 +1,5 @@
 """Ad platform reporting: connections to Meta and Google Ads, platform campaigns and their mapping, daily platform
-figures, and what synced spend replaced on ad_spend
+figures, what synced spend replaced on ad_spend, and the platforms' campaign ids on events, sessions and touches
 
 Revision ID: 9a4c2e7b1d36
 Revises: 7d2e4b1c9a05
@@ -94,9 +94,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('replaced_amount', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('replaced_currency', sa.String(length=3), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('replaced_source', sa.String(length=16), nullable=False, server_default=''))
+    # The platforms' campaign ids from landing URLs (utm_id, gad_campaignid) on events, sessions and touches.
+    for table in ('event', 'visit_session', 'touch'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('utm_id', sa.String(length=200), nullable=True))
+            batch_op.add_column(sa.Column('gad_campaignid', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    for table in ('touch', 'visit_session', 'event'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('gad_campaignid')
+            batch_op.drop_column('utm_id')
     with op.batch_alter_table('ad_spend', schema=None) as batch_op:
         batch_op.drop_column('replaced_source')
         batch_op.drop_column('replaced_currency')
