@@ -8,6 +8,7 @@ from app import routes
 from app.components.forms import readonly_note
 from app.components.layout import confirm_button, loading, template
 from app.state.ad_platforms import PLATFORM_LABELS, PLATFORMS, AdPlatformsState, ConnectionItem, connection_fields
+from app.state.campaign_platforms import PlatformCampaignItem
 
 _WORDS = {"id": "ID", "oauth": "OAuth"}
 _HELP = {
@@ -144,6 +145,50 @@ def connection_card(item: ConnectionItem) -> rx.Component:
     )
 
 
+def platform_campaign_row(item: PlatformCampaignItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.badge(item["platform"], variant="outline")),
+        rx.table.cell(rx.text(item["name"], size="2")),
+        rx.table.cell(rx.text(item["spend"], size="2", white_space="nowrap")),
+        rx.table.cell(
+            rx.cond(
+                item["campaign_name"] != "",
+                rx.text(item["campaign_name"], size="2"),
+                rx.badge("not mapped", color_scheme="amber", class_name="unmapped"),
+            )
+        ),
+        class_name="platform-campaign-row",
+    )
+
+
+def platform_campaigns_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Platform campaigns", size="3"),
+            rx.text(
+                "Spend of the last 30 days. A platform campaign counts for a PaidSignal campaign when landing URLs "
+                "carry its id (see the docs' URL templates) or when it is mapped on the campaign's page; until then "
+                "its spend is listed here and counted nowhere.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[rx.table.column_header_cell(h) for h in ("Platform", "Campaign", "Spend", "Counts for")]
+                    )
+                ),
+                rx.table.body(rx.foreach(AdPlatformsState.platform_campaigns, platform_campaign_row)),
+                width="100%",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="platform-campaigns",
+    )
+
+
 @template(routes.SETTINGS_AD_PLATFORMS, "Ad platforms", on_load=AdPlatformsState.load_ad_platforms)
 def ad_platforms_page() -> rx.Component:
     return rx.cond(
@@ -167,6 +212,7 @@ def ad_platforms_page() -> rx.Component:
                 ),
             ),
             rx.foreach(AdPlatformsState.connections, connection_card),
+            rx.cond(AdPlatformsState.platform_campaigns.length() > 0, platform_campaigns_card()),
             rx.cond(
                 AdPlatformsState.can_edit_marketing,
                 rx.vstack(*[connect_form(p) for p in PLATFORMS], spacing="4", width="100%"),

@@ -6,14 +6,18 @@ empty after every submit); only the service's hint (••••abcd) comes back
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any, TypedDict
 
 import reflex as rx
+from sqlmodel import Session
 
 from app.services import ad_connections as connection_service
+from app.services import platform_mapping
 from app.services.ad_connections import LABELS, ConnectionRow
 from app.services.ad_connections import connection_fields as connection_fields  # the page lays out each form
 from app.state.base import AppState
+from app.state.campaign_platforms import SPEND_DAYS, PlatformCampaignItem, platform_campaign_item
 from app.state.format import format_time
 from app.state.toasts import toast
 
@@ -85,6 +89,8 @@ def read_form(form: Any, platform: str) -> tuple[dict[str, str], dict[str, str]]
 
 class AdPlatformsState(AppState):
     connections: list[ConnectionItem] = []
+    # Every platform campaign with its spend of the last 30 days; unmapped first (nothing is silently dropped).
+    platform_campaigns: list[PlatformCampaignItem] = []
     loaded: bool = False
     # Per platform: the last refusal (the platform's words), and a key that remounts (empties) its form.
     errors: dict[str, str] = {}
@@ -94,10 +100,18 @@ class AdPlatformsState(AppState):
     test_message: str = ""
 
     def _refresh(self) -> None:
-        rows, _error = self._run(
-            lambda s: connection_service.list_connections(session=s, account_id=self._actor(s).account_id)
-        )
-        self.connections = [connection_item(r, self.account_timezone) for r in rows or []]
+        def load(s: Session) -> tuple[list[ConnectionRow], list[platform_mapping.PlatformCampaignRow]]:
+            account_id = self._actor(s).account_id
+            today = date.today()
+            campaigns = platform_mapping.list_platform_campaigns(
+                session=s, account_id=account_id, since=today - timedelta(days=SPEND_DAYS - 1), until=today
+            )
+            return connection_service.list_connections(session=s, account_id=account_id), campaigns
+
+        result, _error = self._run(load)
+        rows, campaigns = result or ([], [])
+        self.connections = [connection_item(r, self.account_timezone) for r in rows]
+        self.platform_campaigns = [platform_campaign_item(r, self.account_locale) for r in campaigns]
         self.loaded = True
 
     @rx.event
