@@ -1,0 +1,96 @@
+"""Platform claims against Stripe-verified figures, on the metrics tests' known shop (tests/utils/world.py) with
+Meta and Google reports synced from the recording APIs: every figure worked out in advance."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from app.services import ad_connections, ad_sync, platform_mapping
+from app.services import platform_vs_verified as pvv
+from tests.utils.ad_reports import google_row, meta_row
+from tests.utils.world import World, known_answers_world
+
+SPRING = ("1201", "Spring sale – prospecting")
+OTHER = ("1301", "Retargeting")
+SEARCH = ("456", "Search – brand")
+
+
+@pytest.fixture
+def shop(db: Session, ad_platforms: Any) -> World:
+    w = known_answers_world(db)
+    ad_platforms.meta_accounts["1234567"] = {"name": "Shop", "currency": "EUR", "timezone_name": "Europe/Paris"}
+    ad_platforms.google_customers["1234567890"] = {"descriptiveName": "Shop search", "currencyCode": "EUR",
+                                                   "timeZone": "Europe/Paris"}  # fmt: skip
+    ad_platforms.meta_rows[:] = [
+        # Meta claims 3 purchases worth 240 € for Spring sale (the shop was paid 1 order): over-reporting ×3.
+        meta_row("2026-03-29", SPRING, ("1202", "Broad"), ("1203", "Video"), spend="40.00", purchases=2, value="160"),
+        meta_row("2026-03-30", SPRING, ("1202", "Broad"), ("1204", "Static"), spend="10.00", purchases=1, value="80"),
+        meta_row("2026-03-30", OTHER, ("1302", "Visitors"), ("1303", "Carousel"), spend="12.00", purchases=1,
+                 value="30"),
+    ]  # fmt: skip
+    ad_platforms.google_rows[:] = [
+        google_row("2026-03-30", SEARCH, ("457", "Exact"), ("458", "RSA"), cost_micros=20_000_000, conversions=0.5,
+                   value=50.0),
+    ]  # fmt: skip
+    for platform, settings, credentials in (
+        ("meta", {"ad_account_id": "1234567"}, {"access_token": "EAAB-known-shop-token"}),
+        ("google", {"customer_id": "1234567890"}, {"oauth_client_id": "client-known-shop",
+                                                   "oauth_client_secret": "secret-known-shop",
+                                                   "refresh_token": "1//refresh-known-shop"}),
+    ):  # fmt: skip
+        ad_connections.connect(session=db, actor=w.actor, platform=platform, settings=settings,
+                               credentials=credentials)  # fmt: skip
+    db.commit()
+    for connection in ad_connections.list_connections(session=db, account_id=w.account_id):
+        stored = ad_connections.get_connection(session=db, account_id=w.account_id, public_id=connection.public_id)
+        stored.sync_state = ad_sync.plan("backfill", date(2026, 3, 28), date(2026, 3, 31))
+        assert ad_sync.sync_connection(db, stored).status == "done"
+    for ref, campaign in (("meta:1201", w.a), ("google:456", w.b)):
+        platform_mapping.map_campaign(session=db, actor=w.actor, ref=ref, campaign_public_id=campaign.public_id)
+    db.commit()
+    return w
+
+
+def test_claimed_against_verified_per_campaign(db: Session, shop: World) -> None:
+    report = pvv.platform_vs_verified(session=db, account_id=shop.account_id, start=date(2026, 3, 28),
+                                      end=date(2026, 3, 31), compare="none")  # fmt: skip
+    rows = {r.campaign_name: r for r in report.rows}
+    assert list(rows) == ["Spring sale", "Search", ""]  # mapped by claimed spend, the unmapped last
+    spring = rows["Spring sale"]
+    assert spring.platforms == ("meta",)
+    assert (spring.claimed.currency, spring.claimed.spend, spring.claimed.purchases, spring.claimed.value) == (
+        "EUR", 5_000, 3.0, 24_000,
+    )  # fmt: skip
+    # Verified (last touch): the Mar 30 order (30 €) and the subscription's renewal on Mar 29 (15 €).
+    assert (spring.verified_orders, spring.verified_net) == (1.0, {"EUR": 4_500})
+    assert spring.reporting_ratio == pytest.approx(3.0)
+    assert spring.platform_roas == pytest.approx(240 / 50)
+    assert spring.verified_roas == pytest.approx(45 / 50)
+    search = rows["Search"]
+    # Google's half conversion against the Mar 29 order of 100 €, 20 € refunded on Mar 31: under-reporting.
+    assert (search.claimed.purchases, search.verified_orders, search.verified_net) == (0.5, 1.0, {"EUR": 8_000})
+    assert search.reporting_ratio == pytest.approx(0.5)
+    assert (search.platform_roas, search.verified_roas) == (pytest.approx(50 / 20), pytest.approx(80 / 20))
+    unmapped = rows[""]
+    assert (unmapped.claimed.spend, unmapped.claimed.purchases, unmapped.verified_orders) == (1_200, 1.0, 0.0)
+    assert unmapped.reporting_ratio is None and unmapped.verified_roas is None
+    assert not report.timezones_differ
+
+
+def test_one_campaign_day_by_day_and_the_comparison(db: Session, shop: World) -> None:
+    days = pvv.daily_claims(session=db, account_id=shop.account_id, campaign_public_id=shop.a.public_id,
+                            start=date(2026, 3, 29), end=date(2026, 3, 31))  # fmt: skip
+    assert [(d.day.day, d.claimed_purchases, d.verified_orders) for d in days] == [
+        (29, 2.0, 0.0), (30, 1.0, 1.0), (31, 0.0, 0.0),
+    ]  # fmt: skip
+    report = pvv.platform_vs_verified(session=db, account_id=shop.account_id, start=date(2026, 3, 30),
+                                      end=date(2026, 3, 31), campaign_public_id=shop.a.public_id)  # fmt: skip
+    [row] = report.rows
+    assert (row.claimed.purchases, row.verified_orders) == (1.0, 1.0)
+    previous = report.previous[shop.a.public_id]  # Mar 28–29
+    assert (previous.claimed.purchases, previous.verified_orders) == (2.0, 0.0)
+    assert previous.reporting_ratio is None  # claims without a verified order: no ratio, not infinity
