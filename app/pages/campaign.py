@@ -10,10 +10,12 @@ from app.components.campaign_editor import draft_section, header, not_found
 from app.components.campaign_pixels import pixels_section
 from app.components.campaign_platforms import platforms_section
 from app.components.campaign_versions import publish_section, versions_compared_section, versions_section
+from app.components.claims import claims_card
 from app.components.layout import loading, template
 from app.state.campaign_editor import CampaignEditorState
 from app.state.campaign_platforms import CampaignPlatformsState
 from app.state.metrics import VersionComparisonState
+from app.state.metrics.claims import PlatformClaimsState
 
 
 @template(
@@ -23,6 +25,7 @@ from app.state.metrics import VersionComparisonState
         CampaignEditorState.load_campaign,
         VersionComparisonState.load_version_comparison,
         CampaignPlatformsState.load_campaign_platforms,
+        PlatformClaimsState.load_campaign_claims,
     ],
 )
 def campaign_page() -> rx.Component:
@@ -39,6 +42,10 @@ def campaign_page() -> rx.Component:
                 versions_compared_section(),
                 pixels_section(),
                 platforms_section(),
+                rx.cond(
+                    PlatformClaimsState.claims.length() > 0,
+                    claims_card(id="campaign-claims", title="What the platforms claim vs what was paid (last 28 days)"),
+                ),
                 spacing="4",
                 width="100%",
             ),
