@@ -94,3 +94,17 @@ def test_one_campaign_day_by_day_and_the_comparison(db: Session, shop: World) ->
     previous = report.previous[shop.a.public_id]  # Mar 28–29
     assert (previous.claimed.purchases, previous.verified_orders) == (2.0, 0.0)
     assert previous.reporting_ratio is None  # claims without a verified order: no ratio, not infinity
+
+
+def test_the_assistants_tool_reads_the_same_figures(db: Session, shop: World) -> None:
+    from app.services import assistant_tools
+
+    result = assistant_tools.platform_vs_verified(db, shop.actor, start="2026-03-28", end="2026-03-31", compare="none")
+    assert "error" not in result, result
+    spring = next(c for c in result["campaigns"] if c["campaign"] == shop.a.public_id)
+    assert (spring["claimed_purchases"], spring["verified_orders"], spring["reporting_ratio"]) == (3.0, 1.0, 3.0)
+    assert spring["spend_formatted"] == "€50.00" and spring["verified_net"]["EUR"]["amount"] == 4_500
+    assert assistant_tools.summary("platform_vs_verified", {}, result) == (
+        "platform claims vs verified, 2026-03-28 – 2026-03-31, last touch"
+    )
+    assert "error" in assistant_tools.platform_vs_verified(db, shop.actor, campaign="cmp_nope")
