@@ -22,6 +22,8 @@ class AlertMetric(StrEnum):
     REFUND_RATE = "refund_rate"
     ORDERS = "orders"
     CONVERSIONS_STOPPED = "conversions_stopped"
+    # How many more purchases the ad platforms claim than were paid, in percent (services/platform_vs_verified).
+    PLATFORM_OVER_REPORTING = "platform_over_reporting"
 
 
 class AlertComparator(StrEnum):

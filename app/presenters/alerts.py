@@ -258,6 +258,7 @@ def threshold_hint(metric: str, mode: str, currency: str) -> str:
         Metric.NET_REVENUE.value: f"{currency} amount, e.g. 500",
         Metric.REFUND_RATE.value: "% e.g. 5",
         Metric.ORDERS.value: "orders, e.g. 3",
+        Metric.PLATFORM_OVER_REPORTING.value: "% more purchases claimed by Meta/Google than paid, e.g. 30",
     }
     hint = hints.get(metric, "")
     if metric in {m.value for m in TARGET_METRICS}:

@@ -253,3 +253,14 @@ def daily_claims(
         DailyClaim(day, claimed.get(day, 0) / MICRO, verified.get(day.isoformat(), 0.0))
         for day in (date.fromordinal(o) for o in range(start.toordinal(), end.toordinal() + 1))
     ]
+
+
+def over_reporting_percent(
+    *, session: Session, account_id: int, campaign_public_id: str, start: date, end: date, model: str = "last_touch"
+) -> float | None:
+    """How many more purchases the platforms claim than were paid, in percent (30 = 30 % more; negative: fewer);
+    None without platform figures or verified orders. What alert rules on platform over-reporting watch."""
+    report = platform_vs_verified(session=session, account_id=account_id, start=start, end=end, model=model,
+                                  compare=Compare.NONE.value, campaign_public_id=campaign_public_id)  # fmt: skip
+    ratio_ = report.rows[0].reporting_ratio if report.rows else None
+    return None if ratio_ is None else (ratio_ - 1) * 100

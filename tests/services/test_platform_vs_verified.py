@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.services import ad_connections, ad_sync, platform_mapping
 from app.services import platform_vs_verified as pvv
@@ -108,3 +108,42 @@ def test_the_assistants_tool_reads_the_same_figures(db: Session, shop: World) ->
         "platform claims vs verified, 2026-03-28 – 2026-03-31, last touch"
     )
     assert "error" in assistant_tools.platform_vs_verified(db, shop.actor, campaign="cmp_nope")
+
+
+def test_an_alert_rule_fires_when_meta_over_reports_a_campaign(db: Session, ad_platforms: Any) -> None:
+    """ "Meta over-reports Spring sale by more than 30 % over 7 days": 3 claimed purchases, 1 paid order → +200 %."""
+    from app.models import AlertRule
+    from app.services import alerts, rollups
+    from app.services.alerts.evaluation import evaluate
+    from tests.utils.world import all_models, utc
+
+    w = World(db)
+    w.order(utc(2026, 6, 1, 8), all_models(w.a2), amount=5_000)
+    ad_platforms.meta_accounts["1234567"] = {"name": "Shop", "currency": "EUR", "timezone_name": "Europe/Paris"}
+    ad_platforms.meta_rows[:] = [
+        meta_row("2026-05-30", SPRING, ("1202", "Broad"), ("1203", "Video"), spend="40.00", purchases=2, value="160"),
+        meta_row("2026-06-01", SPRING, ("1202", "Broad"), ("1203", "Video"), spend="10.00", purchases=1, value="50"),
+    ]  # fmt: skip
+    ad_connections.connect(session=db, actor=w.actor, platform="meta", settings={"ad_account_id": "1234567"},
+                           credentials={"access_token": "EAAB-alert-shop-token"})  # fmt: skip
+    db.commit()
+    [row] = ad_connections.list_connections(session=db, account_id=w.account_id)
+    connection = ad_connections.get_connection(session=db, account_id=w.account_id, public_id=row.public_id)
+    connection.sync_state = ad_sync.plan("backfill", date(2026, 5, 26), date(2026, 6, 1))
+    assert ad_sync.sync_connection(db, connection).status == "done"
+    platform_mapping.map_campaign(session=db, actor=w.actor, ref="meta:1201", campaign_public_id=w.a.public_id)
+    db.commit()
+    rollups.rebuild(db, w.account_id)
+    data = {"name": "Meta over-reports Spring sale", "campaign": w.a.public_id, "metric": "platform_over_reporting",
+            "comparator": "above", "threshold": 30, "window": "7d", "min_sessions": 0,
+            "recipient_emails": "ops@shop.test"}  # fmt: skip
+    public_id = alerts.create_rule(session=db, actor=w.actor, data=data).public_id
+    db.commit()
+    stored = db.exec(select(AlertRule).where(AlertRule.public_id == public_id)).one()
+    [result] = evaluate(db, stored, now=utc(2026, 6, 1, 12))
+    assert result.verdict == "breached" and result.value == pytest.approx(200.0)
+    assert "200" in result.summary
+    # A day later the two claims of May 30 are still in the 7 days; with a threshold of 250 it holds.
+    stored.threshold = 250
+    [calm] = evaluate(db, stored, now=utc(2026, 6, 2, 12))
+    assert calm.verdict == "ok" and calm.value == pytest.approx(200.0)

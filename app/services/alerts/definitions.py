@@ -24,6 +24,7 @@ METRIC_LABELS: dict[Metric, str] = {
     Metric.REFUND_RATE: "Refund rate",
     Metric.ORDERS: "Orders",
     Metric.CONVERSIONS_STOPPED: "Conversions stopped",
+    Metric.PLATFORM_OVER_REPORTING: "Platform over-reporting",
 }
 # The direction that means "underperforming", used when a rule does not say.
 DEFAULT_COMPARATOR: dict[Metric, Comparator] = {
@@ -34,6 +35,7 @@ DEFAULT_COMPARATOR: dict[Metric, Comparator] = {
     Metric.REFUND_RATE: Comparator.ABOVE,
     Metric.ORDERS: Comparator.BELOW,
     Metric.CONVERSIONS_STOPPED: Comparator.BELOW,
+    Metric.PLATFORM_OVER_REPORTING: Comparator.ABOVE,
 }
 WINDOWS: dict[Window, timedelta] = {
     Window.HOUR: timedelta(hours=1),

@@ -69,7 +69,7 @@ def value_text(metric: Metric, value: float | None, currency: str = "", locale: 
         return "n/a"
     if metric in MONEY_METRICS:
         return format_amount(value, currency, locale)
-    if metric in RATE_METRICS:
+    if metric in RATE_METRICS or metric is Metric.PLATFORM_OVER_REPORTING:
         return format_percent(value / 100, locale, digits=2)
     if metric in {Metric.ORDERS, Metric.CONVERSIONS_STOPPED}:
         return format_number(round(value, 1), locale)
