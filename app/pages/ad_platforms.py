@@ -81,12 +81,15 @@ def connection_card(item: ConnectionItem) -> rx.Component:
                 rx.heading(item["label"], size="3"),
                 rx.badge(item["ad_account_id"], variant="soft"),
                 rx.spacer(),
-                rx.button(
-                    "Test connection",
-                    variant="soft",
-                    size="1",
-                    id=f"test-{item['platform']}",
-                    on_click=AdPlatformsState.test_platform(item["public_id"]),
+                rx.cond(
+                    AdPlatformsState.can_edit_marketing,
+                    rx.button(
+                        "Test connection",
+                        variant="soft",
+                        size="1",
+                        id=f"test-{item['platform']}",
+                        on_click=AdPlatformsState.test_platform(item["public_id"]),
+                    ),
                 ),
                 rx.cond(
                     AdPlatformsState.can_edit_marketing,

@@ -140,10 +140,20 @@ def sync_connection(
         units = state.get("units") or []
         if not units:
             break
-        level, since_text, until_text = units[0]
-        cursor: dict[str, Any] = state.setdefault("cursor", {})
-        cursor.setdefault("started_at", utcnow().isoformat())
-        unit = (str(level), date.fromisoformat(since_text), date.fromisoformat(until_text))
+        try:
+            level, since_text, until_text = units[0]
+            unit = (str(level), date.fromisoformat(since_text), date.fromisoformat(until_text))
+            cursor: dict[str, Any] = state.setdefault("cursor", {})
+            cursor.setdefault("started_at", utcnow().isoformat())
+            datetime.fromisoformat(str(cursor["started_at"]))
+            if unit[0] not in LEVELS:
+                raise ValueError(unit[0])
+        except (TypeError, ValueError, AttributeError):
+            # Stored state this version cannot read must not stop the sync for good: start the window again.
+            connection.sync_state = None
+            connection.hourly_due_at = connection.nightly_due_at = now
+            return _stop(session, connection, now, "The sync's saved progress was unreadable; it starts again.",
+                         0, "failed")  # fmt: skip
         try:
             rows, finished = _advance(connection, unit, cursor, secrets, state)
         except _Wait as wait:

@@ -353,3 +353,19 @@ def test_the_job_syncs_due_connections_only(db: Session, ad_platforms: Any) -> N
     assert sync_ad_reports() == f"{connection.public_id} done (7 rows)"
     assert sync_ad_reports() is None  # nothing due until the next hour
     assert len(db.exec(select(PlatformDaily)).all()) == 7
+
+
+def test_unreadable_saved_progress_restarts_the_window_instead_of_failing_forever(
+    db: Session, ad_platforms: Any
+) -> None:
+    _meta_world(ad_platforms)
+    _, _, owner = make_owner(db)
+    connection = _connect_meta(db, owner)
+    connection.sync_state = {"kind": "hourly", "units": [["campaign", "not a date", None]], "done": "x"}
+    db.commit()
+    result = _run(db, connection)
+    assert result.status == "failed" and "unreadable" in result.message
+    assert ad_connections.list_connections(session=db, account_id=owner.account_id)[0].sync_kind == ""
+    # The nightly window, due at once, runs from scratch (here up to its first Meta report run).
+    assert _run(db, connection).status == "waiting"
+    assert (connection.sync_state or {})["kind"] == "nightly" and connection.sync_state["done"] == 0
