@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import func
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.models import Account, AdConnection, Campaign, PlatformCampaign, PlatformDaily, ReportLevel
+from app.models import Account, AdConnection, Campaign, PlatformCampaign, PlatformDaily
 from app.services import metrics as metric_service
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS
 from app.services.errors import NotFound
 from app.services.metrics import Compare, Dimension, MetricsQuery, Period, ratio
 from app.services.metrics.periods import check_span
+from app.services.platform_rows import campaign_days
 
 MICRO = 1_000_000
 
@@ -78,27 +78,17 @@ class PlatformVsVerifiedReport:
 def _claims(session: Session, account_id: int, period: Period) -> dict[int | None, tuple[set[str], Claimed]]:
     """Per mapped campaign id (None: unmapped), the platforms and their campaign-level claims over the period."""
     found = session.execute(
-        sa_select(
+        campaign_days(
             col(PlatformCampaign.campaign_id),
             col(AdConnection.platform),
             col(PlatformDaily.currency),
             func.sum(PlatformDaily.spend),
             func.sum(PlatformDaily.purchases_micro),
             func.sum(PlatformDaily.purchase_value),
-        )
-        .join(
-            PlatformCampaign,
-            (col(PlatformCampaign.connection_id) == col(PlatformDaily.connection_id))
-            & (col(PlatformCampaign.external_id) == col(PlatformDaily.external_id)),
-        )
-        .join(AdConnection, col(AdConnection.id) == col(PlatformDaily.connection_id))
-        .where(
-            col(PlatformDaily.account_id) == account_id,
-            col(PlatformDaily.level) == ReportLevel.CAMPAIGN.value,
-            col(PlatformDaily.day) >= period.start,
-            col(PlatformDaily.day) <= period.end,
-        )
-        .group_by(col(PlatformCampaign.campaign_id), col(AdConnection.platform), col(PlatformDaily.currency))
+            account_id=account_id,
+            start=period.start,
+            end=period.end,
+        ).group_by(col(PlatformCampaign.campaign_id), col(AdConnection.platform), col(PlatformDaily.currency))
     ).all()
     result: dict[int | None, tuple[set[str], Claimed]] = {}
     for campaign_id, platform, currency, spend, purchases, value in found:
@@ -225,19 +215,10 @@ def daily_claims(
         raise NotFound("No campaign with this id.", field="campaign")
     claimed: dict[date, int] = {}
     for day, purchases in session.execute(
-        sa_select(col(PlatformDaily.day), func.sum(PlatformDaily.purchases_micro))
-        .join(
-            PlatformCampaign,
-            (col(PlatformCampaign.connection_id) == col(PlatformDaily.connection_id))
-            & (col(PlatformCampaign.external_id) == col(PlatformDaily.external_id)),
+        campaign_days(
+            col(PlatformDaily.day), func.sum(PlatformDaily.purchases_micro), account_id=account_id, start=start, end=end
         )
-        .where(
-            col(PlatformDaily.account_id) == account_id,
-            col(PlatformDaily.level) == ReportLevel.CAMPAIGN.value,
-            col(PlatformCampaign.campaign_id) == campaign_id,
-            col(PlatformDaily.day) >= start,
-            col(PlatformDaily.day) <= end,
-        )
+        .where(col(PlatformCampaign.campaign_id) == campaign_id)
         .group_by(col(PlatformDaily.day))
     ).all():
         claimed[day] = int(purchases or 0)

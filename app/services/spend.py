@@ -30,7 +30,6 @@ from app.models import (
     Campaign,
     PlatformCampaign,
     PlatformDaily,
-    ReportLevel,
     SpendSource,
 )
 from app.models.base import table_of, utcnow
@@ -40,6 +39,7 @@ from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
+from app.services.platform_rows import campaign_days
 
 MAX_ROWS = 50_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -650,7 +650,7 @@ def _synced_totals(
     as (currency, amount, impressions, clicks, source). Two currencies on one day of one campaign cannot be added:
     the larger amount's currency wins (mapping refuses a second currency, so this is only a safety net)."""
     found = session.execute(
-        sa_select(
+        campaign_days(
             col(PlatformDaily.day),
             col(PlatformCampaign.campaign_id),
             col(PlatformDaily.currency),
@@ -658,20 +658,11 @@ def _synced_totals(
             func.sum(PlatformDaily.spend),
             func.sum(PlatformDaily.impressions),
             func.sum(PlatformDaily.clicks),
+            account_id=account_id,
+            start=start,
+            end=end,
         )
-        .join(
-            PlatformCampaign,
-            (col(PlatformCampaign.connection_id) == col(PlatformDaily.connection_id))
-            & (col(PlatformCampaign.external_id) == col(PlatformDaily.external_id)),
-        )
-        .join(AdConnection, col(AdConnection.id) == col(PlatformDaily.connection_id))
-        .where(
-            col(PlatformDaily.account_id) == account_id,
-            col(PlatformDaily.level) == ReportLevel.CAMPAIGN.value,
-            col(PlatformDaily.day) >= start,
-            col(PlatformDaily.day) <= end,
-            col(PlatformCampaign.campaign_id).is_not(None),
-        )
+        .where(col(PlatformCampaign.campaign_id).is_not(None))
         .group_by(
             col(PlatformDaily.day),
             col(PlatformCampaign.campaign_id),
