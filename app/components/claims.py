@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from app.state.metrics.claims import ClaimItem, PlatformClaimsState
+from app.state.metrics.claims import BreakdownItem, ClaimItem, PlatformClaimsState
 
 HEADERS = ("Campaign", "Platform", "Spend", "Claimed purchases", "Verified orders", "Claimed / verified",
            "Claimed value", "Verified net revenue", "Platform ROAS", "Verified ROAS")  # fmt: skip
@@ -79,9 +79,63 @@ def claims_card(*, id: str, title: str = "What the platforms claim vs what was p
                 color_scheme="gray",
             ),
             claims_table(id=f"{id}-table"),
+            breakdown_table(),
             spacing="3",
             width="100%",
         ),
         width="100%",
         id=id,
+    )
+
+
+def breakdown_row(item: BreakdownItem) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.cond(
+                item["level"] == "Ad",
+                rx.text("↳ ", item["name"], size="2", padding_left="16px"),
+                rx.text(item["name"], size="2", weight="medium"),
+            )
+        ),
+        rx.table.cell(rx.text(item["level"], size="1", color_scheme="gray")),
+        rx.table.cell(rx.text(item["spend"], size="2", white_space="nowrap")),
+        rx.table.cell(rx.text(item["claimed_purchases"], size="2")),
+        rx.table.cell(rx.text(item["verified_orders"], size="2")),
+        rx.table.cell(rx.text(item["reporting_ratio"], size="2")),
+        rx.table.cell(rx.text(item["platform_roas"], size="2")),
+        class_name="breakdown-row",
+    )
+
+
+def breakdown_table() -> rx.Component:
+    return rx.cond(
+        PlatformClaimsState.breakdown.length() > 0,
+        rx.vstack(
+            rx.heading("By ad set and ad", size="3"),
+            rx.text(
+                "Verified orders here are the paid orders whose last touch landed with the ad set's or ad's id in "
+                "the URL (utm_term, utm_content: see the URL templates).",
+                size="1",
+                color_scheme="gray",
+            ),
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in ("Name", "", "Spend", "Claimed", "Verified", "Claimed / verified", "ROAS")
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(PlatformClaimsState.breakdown, breakdown_row)),
+                    width="100%",
+                ),
+                overflow_x="auto",
+                width="100%",
+            ),
+            spacing="2",
+            width="100%",
+            id="campaign-breakdown",
+        ),
     )

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.models import Account, AdConnection, Campaign, PlatformCampaign, PlatformDaily
+from app.models import Account, AdConnection, Campaign, Order, PlatformCampaign, PlatformDaily, ReportLevel
 from app.services import metrics as metric_service
+from app.services import rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS
 from app.services.errors import NotFound
 from app.services.metrics import Compare, Dimension, MetricsQuery, Period, ratio
@@ -245,3 +247,114 @@ def over_reporting_percent(
                                   compare=Compare.NONE.value, campaign_public_id=campaign_public_id)  # fmt: skip
     ratio_ = report.rows[0].reporting_ratio if report.rows else None
     return None if ratio_ is None else (ratio_ - 1) * 100
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    """One ad set or ad of a campaign's platform campaigns: its claims, and the paid orders whose last touch landed
+    with its id in the URL (``utm_term`` = ad set, ``utm_content`` = ad, from the URL templates)."""
+
+    level: str  # adset | ad
+    external_id: str
+    name: str
+    adset_id: str  # an ad's ad set
+    claimed: Claimed
+    verified_orders: int
+
+    @property
+    def reporting_ratio(self) -> float | None:
+        return ratio(self.claimed.purchases, self.verified_orders)
+
+    @property
+    def platform_roas(self) -> float | None:
+        return ratio(self.claimed.value, self.claimed.spend)
+
+
+def _last_touch_ids(
+    session: Session, account_id: int, campaign_id: int, start: date, end: date
+) -> list[dict[str, Any]]:
+    """The last touch of each paid order of days ``[start, end]`` credited (last touch) to the campaign."""
+    zone = rollups.account_zone(session, account_id)
+    since, until = rollups.day_bounds(start, zone)[0], rollups.day_bounds(end, zone)[1]
+    found = session.exec(
+        select(Order.attribution).where(
+            Order.account_id == account_id,
+            Order.campaign_id == campaign_id,
+            col(Order.imported).is_(False),
+            col(Order.paid_at) >= since,
+            col(Order.paid_at) < until,
+        )
+    ).all()
+    touches = []
+    for attribution in found:
+        listed = attribution.get("touches") if isinstance(attribution, dict) else None
+        last = listed[-1] if isinstance(listed, list) and listed and isinstance(listed[-1], dict) else {}
+        touches.append(last)
+    return touches
+
+
+def breakdown(
+    *, session: Session, account_id: int, campaign_public_id: str, start: date, end: date
+) -> list[BreakdownRow]:
+    """The ad sets and ads of a campaign's platform campaigns over ``[start, end]``: claims per ad set and ad (synced
+    names), and verified orders by last touch where landing URLs carried the ids. Ad sets first, each followed by its
+    ads, by spend."""
+    campaign_id = session.exec(
+        select(Campaign.id).where(Campaign.account_id == account_id, Campaign.public_id == campaign_public_id)
+    ).first()
+    if campaign_id is None:
+        raise NotFound("No campaign with this id.", field="campaign")
+    mapped = session.exec(
+        select(PlatformCampaign.connection_id, PlatformCampaign.external_id).where(
+            PlatformCampaign.account_id == account_id, PlatformCampaign.campaign_id == campaign_id
+        )
+    ).all()
+    if not mapped:
+        return []
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    for connection_id, campaign_external_id in mapped:
+        for row in session.exec(
+            select(PlatformDaily)
+            .where(
+                PlatformDaily.connection_id == connection_id,
+                PlatformDaily.campaign_external_id == campaign_external_id,
+                col(PlatformDaily.level).in_([ReportLevel.ADSET.value, ReportLevel.AD.value]),
+                col(PlatformDaily.day) >= start,
+                col(PlatformDaily.day) <= end,
+            )
+            .order_by(col(PlatformDaily.day))
+        ).all():
+            entry = totals.setdefault(
+                (str(row.level), row.external_id),
+                {"name": row.name, "adset": row.adset_external_id, "currency": row.currency, "sums": [0, 0, 0]},
+            )
+            entry["name"] = row.name or entry["name"]  # the newest day's name
+            if row.currency == entry["currency"]:
+                sums = entry["sums"]
+                sums[0] += row.spend
+                sums[1] += row.purchases_micro
+                sums[2] += row.purchase_value
+    paid_adsets: dict[str, int] = {}
+    paid_ads: dict[str, int] = {}
+    for touch in _last_touch_ids(session, account_id, campaign_id, start, end):
+        if touch.get("utm_term"):
+            paid_adsets[str(touch["utm_term"])] = paid_adsets.get(str(touch["utm_term"]), 0) + 1
+        if touch.get("utm_content"):
+            paid_ads[str(touch["utm_content"])] = paid_ads.get(str(touch["utm_content"]), 0) + 1
+    rows = [
+        BreakdownRow(
+            level=level,
+            external_id=external_id,
+            name=str(entry["name"]),
+            adset_id=str(entry["adset"]) if level == ReportLevel.AD.value else external_id,
+            claimed=Claimed(str(entry["currency"]), *entry["sums"]),
+            verified_orders=(paid_adsets if level == ReportLevel.ADSET.value else paid_ads).get(external_id, 0),
+        )
+        for (level, external_id), entry in totals.items()
+    ]
+    spend_of = {r.external_id: r.claimed.spend for r in rows if r.level == ReportLevel.ADSET.value}
+    return sorted(
+        rows,
+        key=lambda r: (-spend_of.get(r.adset_id, 0), r.adset_id, r.level != ReportLevel.ADSET.value,
+                       -r.claimed.spend, r.name),
+    )  # fmt: skip

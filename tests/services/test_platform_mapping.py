@@ -10,7 +10,8 @@ import pytest
 from sqlmodel import Session, select
 
 from app.models import AdSpend, Event, PlatformCampaign, Touch, VisitSession
-from app.services import ad_sync, campaigns, platform_mapping
+from app.models.base import utcnow
+from app.services import ad_sync, attribution, campaigns, platform_mapping
 from app.services.errors import NotFound, ValidationFailed
 from app.services.ingest import IngestContext, Source, ingest_now
 from app.services.permissions import Actor
@@ -54,6 +55,9 @@ def test_ingest_keeps_the_platform_ids_of_the_landing_url(db: Session) -> None:
     touches = {t.session_key: (t.utm_id, t.gad_campaignid) for t in db.exec(select(Touch)).all()}
     assert touches == {"s1": ("1201", None), "s2": (None, "456")}  # a Google ad's id alone makes a touch
     assert db.exec(select(Event.gad_campaignid).where(Event.session_key == "s2")).one() == "456"
+    # An order's attribution snapshot keeps the ad set and ad ids of its touches (the ad set / ad breakdown reads them).
+    taken = attribution.snapshot(session=db, account_id=account.id, visitor_key="v-s1", at=utcnow())
+    assert (taken["touches"][-1]["utm_term"], taken["touches"][-1]["utm_content"]) == ("1202", "1203")
 
 
 def test_url_ids_map_platform_campaigns_and_synced_spend_follows(db: Session, ad_platforms: Any) -> None:

@@ -147,3 +147,21 @@ def test_an_alert_rule_fires_when_meta_over_reports_a_campaign(db: Session, ad_p
     stored.threshold = 250
     [calm] = evaluate(db, stored, now=utc(2026, 6, 2, 12))
     assert calm.verdict == "ok" and calm.value == pytest.approx(200.0)
+
+
+def test_ad_sets_and_ads_with_orders_by_the_last_touchs_url_ids(db: Session, shop: World) -> None:
+    # The Mar 30 order's last touch landed from the "Static" ad of the "Broad" ad set (URL template ids).
+    shop.mar30.attribution = {**shop.mar30.attribution, "touches": [{"utm_term": "1202", "utm_content": "1204"}]}
+    db.add(shop.mar30)
+    db.commit()
+    rows = pvv.breakdown(session=db, account_id=shop.account_id, campaign_public_id=shop.a.public_id,
+                         start=date(2026, 3, 28), end=date(2026, 3, 31))  # fmt: skip
+    assert [(r.level, r.name, r.claimed.spend, r.claimed.purchases, r.verified_orders) for r in rows] == [
+        ("adset", "Broad", 5_000, 3.0, 1),
+        ("ad", "Video", 4_000, 2.0, 0),
+        ("ad", "Static", 1_000, 1.0, 1),
+    ]
+    assert [r.reporting_ratio for r in rows] == [pytest.approx(3.0), None, pytest.approx(1.0)]
+    assert rows[0].platform_roas == pytest.approx(240 / 50)
+    assert pvv.breakdown(session=db, account_id=shop.account_id, campaign_public_id=shop.b.public_id,
+                         start=date(2026, 3, 31), end=date(2026, 3, 31)) == []  # fmt: skip

@@ -38,3 +38,7 @@ def test_the_metrics_table_and_a_campaigns_section(root: State, db: Session, sho
     visit(root, f"{routes.campaign_url(shop.b.public_id)}?range=custom&start=2026-03-30&end=2026-03-31")
     claims.load_campaign_claims()
     assert [r["campaign"] for r in claims.claims] == ["Search"] and claims.claims_comparing
+    assert [(b["level"], b["name"], b["spend"], b["claimed_purchases"]) for b in claims.breakdown] == [
+        ("Ad set", "Exact", "€20.00", "0.5"),
+        ("Ad", "RSA", "€20.00", "0.5"),
+    ]

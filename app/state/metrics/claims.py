@@ -60,6 +60,29 @@ def claim_item(row: pvv.PlatformVsVerifiedRow, previous: pvv.PlatformVsVerifiedR
     )
 
 
+class BreakdownItem(TypedDict):
+    level: str  # "Ad set" | "Ad"
+    name: str
+    spend: str
+    claimed_purchases: str
+    verified_orders: str
+    reporting_ratio: str
+    platform_roas: str
+
+
+def breakdown_item(row: pvv.BreakdownRow, locale: str) -> BreakdownItem:
+    claimed = row.claimed
+    return BreakdownItem(
+        level="Ad set" if row.level == "adset" else "Ad",
+        name=row.name or row.external_id,
+        spend=format_money(claimed.spend, claimed.currency, locale),
+        claimed_purchases=format_number(claimed.purchases, locale),
+        verified_orders=format_number(row.verified_orders, locale),
+        reporting_ratio=_ratio(row.reporting_ratio, locale),
+        platform_roas=_ratio(row.platform_roas, locale),
+    )
+
+
 class PlatformClaimsState(AppState):
     """The table of ``/metrics`` (every campaign) and of a campaign page (that campaign), over the URL's range."""
 
@@ -67,28 +90,38 @@ class PlatformClaimsState(AppState):
     claims_loaded: bool = False
     claims_timezone_note: str = ""
     claims_comparing: bool = False
+    # A campaign page's ad sets and ads (each ad set followed by its ads).
+    breakdown: list[BreakdownItem] = []
 
     def _load_claims(self, campaign_public_id: str | None) -> None:
         choice = range_choice(self.router.url.query_parameters)
 
-        def read(s: Session) -> pvv.PlatformVsVerifiedReport:
+        def read(s: Session) -> tuple[pvv.PlatformVsVerifiedReport, list[pvv.BreakdownRow]]:
             account_id = self._actor(s).account_id
             found = dashboard.resolve_range(session=s, account_id=account_id, choice=choice.dashboard_range())
-            return pvv.platform_vs_verified(
+            period = found.period
+            report = pvv.platform_vs_verified(
                 session=s,
                 account_id=account_id,
-                start=found.period.start,
-                end=found.period.end,
+                start=period.start,
+                end=period.end,
                 model=choice.model,
                 compare=choice.compare,
                 campaign_public_id=campaign_public_id,
             )
+            rows = []
+            if campaign_public_id:
+                rows = pvv.breakdown(session=s, account_id=account_id, campaign_public_id=campaign_public_id,
+                                     start=period.start, end=period.end)  # fmt: skip
+            return report, rows
 
-        report, _error = self._run(read)
+        found, _error = self._run(read)
         self.claims_loaded = True
-        if report is None:
-            self.claims, self.claims_timezone_note, self.claims_comparing = [], "", False
+        if found is None:
+            self.claims, self.breakdown, self.claims_timezone_note, self.claims_comparing = [], [], "", False
             return
+        report, rows = found
+        self.breakdown = [breakdown_item(r, self.account_locale) for r in rows]
         self.claims = [
             claim_item(r, report.previous.get(r.campaign_public_id), self.account_locale) for r in report.rows
         ]
