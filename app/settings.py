@@ -434,6 +434,43 @@ class Settings(BaseSettings):
         "cluster the proxy must not expose `/_ops/` (the nginx template refuses it).",
     )
 
+    # Ad platform reports
+    meta_ads_api_version: str = Field(
+        "v27.0", description="Graph API version of Meta Insights (ad reporting) calls; the base is `META_GRAPH_BASE`."
+    )
+    google_ads_api_base: str = Field(
+        "https://googleads.googleapis.com", description="Google Ads API base (reporting through `searchStream`)."
+    )
+    google_ads_api_version: str = Field("v26", description="Google Ads API version of reporting calls.")
+    ads_sync_seconds: int = Field(
+        300,
+        ge=1,
+        description="How often `sync_ad_reports` looks for due work: hourly syncs of today and yesterday, nightly "
+        "syncs of the last `ADS_NIGHTLY_DAYS`, backfills, and syncs that waited out a platform's rate limit.",
+    )
+    ads_backfill_days: int = Field(
+        90, ge=1, le=90, description="Days of reports fetched when an ad account is connected (up to 90)."
+    )
+    ads_nightly_days: int = Field(
+        28, ge=2, le=90, description="Days the nightly sync fetches again (the platforms revise recent figures)."
+    )
+    ads_meta_async_days: int = Field(
+        7,
+        ge=1,
+        description="Meta ranges longer than this many days are fetched as asynchronous report runs (Meta times out "
+        "on long synchronous Insights queries).",
+    )
+    ads_report_poll_seconds: float = Field(
+        15.0, ge=0, description="How long the sync waits before asking again whether a Meta report run is done."
+    )
+    ads_retry_base_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="Wait after a rate-limit or quota answer that does not say how long to wait (doubling each "
+        "time, up to 6 h); a platform's own estimate wins.",
+    )
+    ads_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one reporting request to a platform.")
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -443,7 +480,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "meta_graph_base", "ga4_base", "google_datamanager_base", "google_oauth_token_url", "sendgrid_api_host"
+        "meta_graph_base",
+        "ga4_base",
+        "google_datamanager_base",
+        "google_oauth_token_url",
+        "sendgrid_api_host",
+        "google_ads_api_base",
     )
     @classmethod
     def _base_url(cls, value: str) -> str:

@@ -45,8 +45,8 @@
   const OFF = !KEY || !tag.src || tag.hasAttribute('data-disabled');
   const BASE = OFF ? '' : new URL(tag.src).origin + '/api/v1/';
   const API = BASE && BASE + 'events?key=' + encodeURIComponent(KEY);
-  const ATTRS = 'utm_source utm_medium utm_campaign utm_term utm_content fbclid gclid gbraid wbraid msclkid ttclid'
-    .split(' ');
+  const ATTRS = ('utm_source utm_medium utm_campaign utm_term utm_content utm_id gad_campaignid fbclid gclid gbraid ' +
+    'wbraid msclkid ttclid').split(' ');
   // Calling codes of the largest e-commerce countries.
   const CODES = 'US1CA1GB44IE353DE49AT43CH41FR33BE32NL31LU352IT39ES34PT351PL48CZ420SK421HU36RO40GR30SE46NO47' +
     'DK45FI358TR90IL972AE971SA966IN91CN86JP81KR82TW886HK852SG65MY60TH66ID62PH63VN84AU61NZ64BR55MX52AR54CL56' +

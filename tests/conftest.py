@@ -134,6 +134,7 @@ def _ad_platforms() -> Iterator[object]:
                 "GA4_BASE": server.url,
                 "GOOGLE_DATAMANAGER_BASE": server.url,
                 "GOOGLE_OAUTH_TOKEN_URL": f"{server.url}/token",
+                "GOOGLE_ADS_API_BASE": server.url,
             }
         )
         get_settings.cache_clear()

@@ -254,6 +254,9 @@ class SpendRequest(BaseModel):
 class SpendImported(BaseModel):
     inserted: int
     replaced: int
+    kept_synced: int = Field(
+        0, description="entries of days whose spend is synced from an ad platform: the synced figure wins"
+    )
 
 
 class SpendItemOut(BaseModel):
@@ -265,8 +268,13 @@ class SpendItemOut(BaseModel):
     spend: str = Field(description="the amount in major units, as text")
     impressions: int | None
     clicks: int | None
-    source: str
+    source: str = Field(description="csv, api, or meta/google/sync: synced from the ad platforms' reports")
     imported_at: datetime
+    replaced_amount: int | None = Field(
+        None, description="synced spend only: the CSV/API amount (minor units) it replaced, if any"
+    )
+    replaced_currency: str | None = None
+    replaced_source: str | None = None
 
 
 class SpendList(BaseModel):
@@ -295,6 +303,38 @@ class MetricsFigures(BaseModel):
     figures: dict[str, Any]
     previous: dict[str, Any] | None
     deltas: dict[str, Any] | None
+
+
+class ClaimedFigures(BaseModel):
+    """One campaign's platform claims (one currency) against its Stripe-verified figures (per currency)."""
+
+    currency: str = Field(description="the platform campaigns' currency (spend, claimed value)")
+    spend: int = Field(description="synced spend, minor units")
+    claimed_purchases: float = Field(description="purchases the platforms report (one action type on Meta)")
+    claimed_value: int = Field(description="their value as the platforms report it, minor units")
+    verified_orders: float = Field(description="paid orders the attribution model credits (fractions under linear)")
+    verified_net: dict[str, int] = Field(description="net revenue credited, per currency, minor units")
+    reporting_ratio: float | None = Field(description="claimed / verified purchases; null without verified orders")
+    platform_roas: float | None = Field(description="claimed value / spend")
+    verified_roas: float | None = Field(description="verified net revenue in the spend's currency / spend")
+
+
+class PlatformVsVerifiedRow(BaseModel):
+    campaign: str = Field(description='campaign id (cmp_…); "" for platform campaigns mapped to no campaign')
+    campaign_name: str
+    platforms: list[str]
+    figures: ClaimedFigures
+    previous: ClaimedFigures | None
+
+
+class PlatformVsVerifiedResponse(BaseModel):
+    period: MetricsPeriod
+    comparison: MetricsPeriod | None
+    model: str
+    timezones_differ: bool = Field(
+        description="an ad account's timezone differs from the account's: platform days are the ad account's"
+    )
+    rows: list[PlatformVsVerifiedRow]
 
 
 class MetricsResponse(BaseModel):

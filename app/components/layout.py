@@ -24,6 +24,7 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     ("API keys", routes.SETTINGS_KEYS, "key-round"),
     ("Team", routes.SETTINGS_TEAM, "users"),
     ("Stripe", routes.SETTINGS_STRIPE, "credit-card"),
+    ("Ad platforms", routes.SETTINGS_AD_PLATFORMS, "plug"),
 ]
 
 _pages: list[tuple[Callable[[], rx.Component], dict[str, Any]]] = []

@@ -147,6 +147,7 @@ def default_jobs() -> list[JobSpec]:
     from app.jobs.flush_key_usage import flush_key_usage
     from app.jobs.purge_sessions import purge_sessions
     from app.jobs.send_conversions import send_conversions
+    from app.jobs.sync_ad_reports import sync_ad_reports
     from app.jobs.update_rollups import update_rollups
 
     settings = get_settings()
@@ -168,6 +169,7 @@ def default_jobs() -> list[JobSpec]:
         ),
         # Missed Stripe webhooks applied within minutes, and history imports run (services/stripe_sync).
         JobSpec("catch_up_stripe", catch_up_stripe, settings.stripe_catchup_seconds, quiet=True),
+        JobSpec("sync_ad_reports", sync_ad_reports, settings.ads_sync_seconds, quiet=True),
     ]
 
 

@@ -1,6 +1,7 @@
 """SQLModel tables, one module per domain. Importing this package registers every table's metadata."""
 
 from app.models.accounts import Account, AuthSession, Invite, Membership, Role, User
+from app.models.ads import AdConnection, AdPlatform, MappedBy, PlatformCampaign, PlatformDaily, ReportLevel
 from app.models.alerts import (
     AlertComparator,
     AlertEvent,
@@ -46,6 +47,8 @@ from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
 
 __all__ = [
     "Account",
+    "AdConnection",
+    "AdPlatform",
     "AdSpend",
     "AlertComparator",
     "AlertEvent",
@@ -82,6 +85,7 @@ __all__ = [
     "JobRun",
     "KeyKind",
     "LlmCall",
+    "MappedBy",
     "Membership",
     "Order",
     "OrderMode",
@@ -89,8 +93,11 @@ __all__ = [
     "Payment",
     "PaymentKind",
     "Pixel",
+    "PlatformCampaign",
+    "PlatformDaily",
     "Provider",
     "Refund",
+    "ReportLevel",
     "Role",
     "RollupDirty",
     "SalesRollup",

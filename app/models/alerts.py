@@ -24,6 +24,8 @@ class AlertMetric(StrEnum):
     CONVERSIONS_STOPPED = "conversions_stopped"
     # The live version is worse than the one before it with at least the rule's probability (versions compared).
     VERSION_UNDERPERFORMS = "version_underperforms"
+    # How many more purchases the ad platforms claim than were paid, in percent (services/platform_vs_verified).
+    PLATFORM_OVER_REPORTING = "platform_over_reporting"
 
 
 class AlertComparator(StrEnum):

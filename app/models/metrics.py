@@ -23,10 +23,17 @@ def _big() -> Any:
 
 
 class SpendSource(StrEnum):
-    """How ad spend arrived: an uploaded CSV or the API."""
+    """How ad spend arrived: an uploaded CSV, the API, or synced from an ad platform's reports (which win over the
+    other two for the same day and campaign)."""
 
     CSV = "csv"
     API = "api"
+    META = "meta"
+    GOOGLE = "google"
+    SYNC = "sync"  # synced from both platforms (two platform campaigns mapped to one campaign)
+
+
+SYNCED_SOURCES = (SpendSource.META, SpendSource.GOOGLE, SpendSource.SYNC)
 
 
 class AttributionModel(StrEnum):
@@ -58,6 +65,11 @@ class AdSpend(SQLModel, table=True):
     clicks: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     source: SpendSource = enum_field(SpendSource, 16, default=SpendSource.CSV)
     imported_at: datetime = utc_field(default_now=True)
+    # Synced spend that replaced CSV/API spend keeps what it replaced (shown on /spend; restored when the platform
+    # campaign is unmapped).
+    replaced_amount: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    replaced_currency: str = Field(default="", max_length=3)
+    replaced_source: str = Field(default="", max_length=16)
 
 
 class TrafficRollup(SQLModel, table=True):

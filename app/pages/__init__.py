@@ -1,6 +1,7 @@
 """Reflex page functions, one module per page, layout only. Importing this package registers them."""
 
 from app.pages import (
+    ad_platforms,
     admin_jobs,
     admin_usage,
     alerts,
@@ -22,6 +23,7 @@ from app.pages import (
 )
 
 __all__ = [
+    "ad_platforms",
     "admin_jobs",
     "admin_usage",
     "alerts",

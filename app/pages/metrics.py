@@ -10,6 +10,7 @@ from reflex.event import EventSpec
 
 from app import routes
 from app.components.charts import chart_card, dashboard_skeleton, range_picker
+from app.components.claims import claims_card
 from app.components.forms import clear_filters_button, select_input
 from app.components.layout import template
 from app.state.metrics import (
@@ -22,6 +23,7 @@ from app.state.metrics import (
     ExplorerState,
     RangeState,
 )
+from app.state.metrics.claims import PlatformClaimsState
 
 
 def labelled(label: str, control: rx.Component) -> rx.Component:
@@ -256,7 +258,11 @@ def results() -> rx.Component:
     )
 
 
-@template(routes.METRICS, "Metrics", on_load=[RangeState.read_range, ExplorerState.load_explorer])
+@template(
+    routes.METRICS,
+    "Metrics",
+    on_load=[RangeState.read_range, ExplorerState.load_explorer, PlatformClaimsState.load_platform_claims],
+)
 def metrics_page() -> rx.Component:
     return rx.vstack(
         range_picker(),
@@ -272,6 +278,7 @@ def metrics_page() -> rx.Component:
             dashboard_skeleton("explorer-loading"),
             rx.cond(ExplorerState.error == "", results()),
         ),
+        rx.cond(PlatformClaimsState.claims.length() > 0, claims_card(id="platform-vs-verified")),
         spacing="4",
         width="100%",
     )

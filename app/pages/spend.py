@@ -307,7 +307,16 @@ def spend_row(row: SpendRow) -> rx.Component:
         rx.table.cell(rx.text(row["spend"], size="2", white_space="nowrap", class_name="spend-amount")),
         rx.table.cell(rx.text(row["impressions"], size="2")),
         rx.table.cell(rx.text(row["clicks"], size="2")),
-        rx.table.cell(rx.badge(row["source"], variant="outline")),
+        rx.table.cell(
+            rx.vstack(
+                rx.badge(row["source"], variant="outline"),
+                rx.cond(
+                    row["replaced"] != "",
+                    rx.text(row["replaced"], size="1", color_scheme="gray", class_name="spend-replaced"),
+                ),
+                spacing="1",
+            )
+        ),
         rx.table.cell(
             rx.cond(
                 SpendState.can_edit_marketing,

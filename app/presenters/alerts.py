@@ -265,6 +265,7 @@ def threshold_hint(metric: str, mode: str, currency: str) -> str:
             "% e.g. 95: how sure that the version before was better (conversion rate or net revenue per session). "
             "Leave empty: uses the account's winner probability"
         ),
+        Metric.PLATFORM_OVER_REPORTING.value: "% more purchases claimed by Meta/Google than paid, e.g. 30",
     }
     hint = hints.get(metric, "")
     if metric in {m.value for m in TARGET_METRICS}:

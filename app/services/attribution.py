@@ -438,6 +438,9 @@ def snapshot(*, session: Any, account_id: int, visitor_key: str | None, at: date
                 "utm_source": t.utm_source,
                 "utm_medium": t.utm_medium,
                 "utm_campaign": t.utm_campaign,
+                # The ad platforms' ids from URL templates: ad set (utm_term) and ad (utm_content) of a paid order.
+                "utm_term": t.utm_term,
+                "utm_content": t.utm_content,
                 "click_id_type": t.click_id_type,
                 # The click id itself: Google Ads counts its 90 days from this touch (google_ads.age_start).
                 "click_id": t.click_id,

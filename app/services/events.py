@@ -33,6 +33,8 @@ PUBLIC_FIELDS = (
     "utm_campaign",
     "utm_term",
     "utm_content",
+    "utm_id",
+    "gad_campaignid",
     "fbclid",
     "fbc",
     "fbp",

@@ -91,6 +91,8 @@ class EventIn(BaseModel):
     utm_campaign: Short | None = None
     utm_term: Short | None = None
     utm_content: Short | None = None
+    utm_id: Short | None = Field(default=None, description="the ad platform's campaign id (URL templates)")
+    gad_campaignid: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     fbclid: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
     fbc: Annotated[str, StringConstraints(strip_whitespace=True, max_length=600)] | None = None
     fbp: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from crawlerdetect import CrawlerDetect
 from pydantic import ValidationError
@@ -181,6 +182,7 @@ def enrich(
         )
         if event.fbclid and not event.fbc:
             data["fbc"] = build_fbc(event.fbclid, occurred)
+        data.update(_ad_ids_from_url(event))
         if "user_data" in data:
             data["user_data"] = {k: v for k, v in data["user_data"].items() if v}
         row = dict.fromkeys(_EVENT_COLUMNS)
@@ -197,6 +199,20 @@ def enrich(
     result.dropped = sum(dropped.values())
     result.dropped_reasons = dict(dropped)
     return rows
+
+
+def _ad_ids_from_url(event: EventIn) -> dict[str, str]:
+    """``utm_id`` and ``gad_campaignid`` from the page URL when the event did not carry them (server senders, a
+    pixel.js cached from before it sent them): the platform campaign ids that map reports to campaigns."""
+    url = event.url or ""
+    if "utm_id=" not in url and "gad_campaignid=" not in url:
+        return {}
+    query = parse_qs(urlsplit(url).query)
+    found = {}
+    for name, limit in (("utm_id", 200), ("gad_campaignid", 64)):
+        if getattr(event, name) is None and query.get(name) and query[name][0].strip():
+            found[name] = query[name][0].strip()[:limit]
+    return found
 
 
 def _client(event: EventIn, ctx: IngestContext) -> dict[str, str | None]:

@@ -33,7 +33,9 @@ from app.services import rollups
 INACTIVITY = timedelta(minutes=30)
 CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-_SESSION_COPY = (*UTM_FIELDS, *CLICK_ID_FIELDS, "fbc", "fbp", "ga_client_id", "ga_session_id")
+# The ad platforms' own ids of the campaign a landing came from (see app/services/platform_mapping.py).
+AD_ID_FIELDS = ("utm_id", "gad_campaignid")
+_SESSION_COPY = (*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS, "fbc", "fbp", "ga_client_id", "ga_session_id")
 
 
 class EventLike(Protocol):
@@ -416,7 +418,7 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
 
 
 def _is_marketing(row: dict[str, Any]) -> bool:
-    return any(row[f] for f in (*UTM_FIELDS, *CLICK_ID_FIELDS))
+    return any(row[f] for f in (*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS))
 
 
 def _click(row: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -469,7 +471,7 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
                 "session_key": row["session_key"],
                 "touched_at": row["started_at"],
                 "is_first": bool(visitor) and visitor not in touched_visitors,
-                **{f: row[f] for f in UTM_FIELDS},
+                **{f: row[f] for f in (*UTM_FIELDS, *AD_ID_FIELDS)},
                 "click_id_type": click_type,
                 "click_id": click_id,
                 "landing_url": row["landing_url"],

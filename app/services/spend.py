@@ -17,19 +17,29 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import case, func, literal_column, or_
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from app.lib.csv_export import csv_text, unneutralise
-from app.models import Account, AdSpend, Campaign, SpendSource
+from app.models import (
+    Account,
+    AdConnection,
+    AdSpend,
+    Campaign,
+    PlatformCampaign,
+    PlatformDaily,
+    SpendSource,
+)
 from app.models.base import table_of, utcnow
+from app.models.metrics import SYNCED_SOURCES
 from app.services.currency import currency_exponent, format_major, parse_major
 from app.services.days import check_day
 from app.services.errors import NotFound, ValidationFailed
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
+from app.services.platform_rows import campaign_days
 
 MAX_ROWS = 50_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -70,6 +80,8 @@ class SpendRow:
     fields: tuple[str, ...] = ()
     replaces_amount: int | None = None  # the stored amount this row replaces (same day and campaign)
     replaces_currency: str = ""
+    # The day and campaign has spend synced from this ad platform (meta, google, sync): it wins over this row.
+    synced_wins: str = ""
 
     @property
     def valid(self) -> bool:
@@ -92,6 +104,7 @@ class SpendPreview:
 class ImportResult:
     inserted: int
     replaced: int
+    kept_synced: int = 0  # rows of days whose synced spend wins (kept as what the synced figure replaced)
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,10 @@ class SpendItem:
     clicks: int | None
     source: str
     imported_at: datetime
+    # Synced spend that replaced a CSV/API figure: what it replaced.
+    replaced_amount: int | None = None
+    replaced_currency: str = ""
+    replaced_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -313,23 +330,30 @@ def _mark_replacements(session: Session, account_id: int, rows: list[SpendRow]) 
     marked = []
     for row in rows:
         old = stored.get((row.day, row.campaign_id)) if row.valid else None  # type: ignore[arg-type]  # a valid row has both
-        marked.append(replace(row, replaces_amount=old[0], replaces_currency=old[1]) if old else row)
+        if old and old[2] in SYNCED_SOURCES:
+            marked.append(replace(row, synced_wins=old[2]))
+        else:
+            marked.append(replace(row, replaces_amount=old[0], replaces_currency=old[1]) if old else row)
     return marked
 
 
-def _stored(session: Session, account_id: int, keys: set[tuple[Any, Any]]) -> dict[tuple[date, int], tuple[int, str]]:
-    """The stored (amount, currency) of these (day, campaign id) keys."""
+def _stored(
+    session: Session, account_id: int, keys: set[tuple[Any, Any]]
+) -> dict[tuple[date, int], tuple[int, str, str]]:
+    """The stored (amount, currency, source) of these (day, campaign id) keys."""
     days = [day for day, _ in keys]
     campaign_ids = {campaign_id for _, campaign_id in keys}
-    found = session.exec(
-        select(col(AdSpend.day), col(AdSpend.campaign_id), col(AdSpend.amount), col(AdSpend.currency)).where(
-            AdSpend.account_id == account_id,
+    found = session.execute(
+        sa_select(
+            col(AdSpend.day), col(AdSpend.campaign_id), col(AdSpend.amount), col(AdSpend.currency), col(AdSpend.source)
+        ).where(
+            col(AdSpend.account_id) == account_id,
             col(AdSpend.day) >= min(days),
             col(AdSpend.day) <= max(days),
             col(AdSpend.campaign_id).in_(campaign_ids),
         )
     ).all()
-    return {(d, c): (int(a), str(cur)) for d, c, a, cur in found if (d, c) in keys}
+    return {(d, c): (int(a), str(cur), str(src)) for d, c, a, cur, src in found if (d, c) in keys}
 
 
 # --- CSV -------------------------------------------------------------------------------------------------------------
@@ -450,26 +474,36 @@ def _upsert(session: Session, account_id: int, rows: list[SpendRow], source: str
     ]
     # One statement per chunk, atomic per row: a concurrent import of the same day cannot add a second row.
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table_of(AdSpend))
+    table = table_of(AdSpend)
+    statement = insert(table)
+    # Synced spend wins over CSV/API spend of the same day and campaign: the incoming figure is kept as what the
+    # synced row replaced (shown on /spend, restored if the platform campaign is unmapped).
+    synced = or_(*(table.c.source == literal_column(f"'{s.value}'") for s in SYNCED_SOURCES))  # no IN: executemany
     statement = statement.on_conflict_do_update(
         index_elements=["account_id", "day", "campaign_id"],
         set_={
-            name: statement.excluded[name]
-            for name in ("currency", "amount", "impressions", "clicks", "source", "imported_at")
+            **{
+                name: case((synced, table.c[name]), else_=statement.excluded[name])
+                for name in ("currency", "amount", "impressions", "clicks", "source", "imported_at")
+            },
+            "replaced_amount": case((synced, statement.excluded.amount), else_=None),
+            "replaced_currency": case((synced, statement.excluded.currency), else_=""),
+            "replaced_source": case((synced, statement.excluded.source), else_=""),
         },
     )
     for start in range(0, len(values), 1000):
         session.execute(statement, values[start : start + 1000])
     session.flush()
-    replaced = sum(1 for key in keys if key in existing)
-    return ImportResult(inserted=len(rows) - replaced, replaced=replaced)
+    replaced = sum(1 for key in keys if key in existing and existing[key][2] not in SYNCED_SOURCES)
+    kept = sum(1 for key in keys if key in existing and existing[key][2] in SYNCED_SOURCES)
+    return ImportResult(inserted=len(rows) - replaced - kept, replaced=replaced, kept_synced=kept)
 
 
 def import_spend(*, session: Session, actor: Actor, rows: Iterable[SpendRow], source: str = "csv") -> ImportResult:
     """Store the valid rows of a preview (rows with errors are skipped): a stored row of the same day and campaign
     is replaced, never added to. All or nothing, in the caller's transaction."""
     require(actor, Permission.EDIT_MARKETING)
-    if source not in {s.value for s in SpendSource}:
+    if source not in {SpendSource.CSV.value, SpendSource.API.value}:
         raise ValidationFailed(f"Unknown source {source!r}; one of csv, api.", field="source")
     return _upsert(session, actor.account_id, [r for r in rows if r.valid], source)
 
@@ -577,6 +611,9 @@ def list_spend(
             clicks=spend.clicks,
             source=spend.source,
             imported_at=spend.imported_at,
+            replaced_amount=spend.replaced_amount,
+            replaced_currency=spend.replaced_currency,
+            replaced_source=spend.replaced_source,
         )
         for spend, public_id, name in found
     ]
@@ -604,6 +641,86 @@ def daily_spend(*, session: Session, account_id: int, start: date, end: date) ->
         DailySpend(day, int(campaign_id), str(currency), int(amount), int(impressions or 0), int(clicks or 0))
         for day, campaign_id, currency, amount, impressions, clicks in found
     ]
+
+
+def _synced_totals(
+    session: Session, account_id: int, start: date, end: date
+) -> dict[tuple[date, int], tuple[str, int, int, int, str]]:
+    """Per (day, PaidSignal campaign): the platforms' campaign-level spend of the platform campaigns mapped to it,
+    as (currency, amount, impressions, clicks, source). Two currencies on one day of one campaign cannot be added:
+    the larger amount's currency wins (mapping refuses a second currency, so this is only a safety net)."""
+    found = session.execute(
+        campaign_days(
+            col(PlatformDaily.day),
+            col(PlatformCampaign.campaign_id),
+            col(PlatformDaily.currency),
+            col(AdConnection.platform),
+            func.sum(PlatformDaily.spend),
+            func.sum(PlatformDaily.impressions),
+            func.sum(PlatformDaily.clicks),
+            account_id=account_id,
+            start=start,
+            end=end,
+        )
+        .where(col(PlatformCampaign.campaign_id).is_not(None))
+        .group_by(
+            col(PlatformDaily.day),
+            col(PlatformCampaign.campaign_id),
+            col(PlatformDaily.currency),
+            col(AdConnection.platform),
+        )
+    ).all()
+    per_currency: dict[tuple[date, int], dict[str, list[int]]] = {}
+    platforms: dict[tuple[date, int], set[str]] = {}
+    for day, campaign_id, currency, platform, amount, impressions, clicks in found:
+        key = (day, int(campaign_id))
+        totals = per_currency.setdefault(key, {}).setdefault(str(currency), [0, 0, 0])
+        totals[0] += int(amount or 0)
+        totals[1] += int(impressions or 0)
+        totals[2] += int(clicks or 0)
+        platforms.setdefault(key, set()).add(str(platform))
+    result: dict[tuple[date, int], tuple[str, int, int, int, str]] = {}
+    for key, currencies in per_currency.items():
+        currency, (amount, impressions, clicks) = max(currencies.items(), key=lambda item: (item[1][0], item[0]))
+        names = platforms[key]
+        source = next(iter(names)) if len(names) == 1 else SpendSource.SYNC.value
+        result[key] = (currency, amount, impressions, clicks, source)
+    return result
+
+
+def replace_synced_spend(*, session: Session, account_id: int, start: date, end: date) -> None:
+    """Bring ``ad_spend`` of days ``[start, end]`` in line with the synced platform figures: a mapped campaign-day
+    gets the platforms' spend (keeping a CSV/API figure it replaces as ``replaced_*``); a synced row whose platform
+    campaign is no longer mapped (or reported) goes back to the figure it replaced, or away."""
+    synced = _synced_totals(session, account_id, start, end)
+    existing = {
+        (row.day, row.campaign_id): row
+        for row in session.exec(
+            select(AdSpend).where(AdSpend.account_id == account_id, col(AdSpend.day) >= start, col(AdSpend.day) <= end)
+        ).all()
+    }
+    now = utcnow()
+    for key, (currency, amount, impressions, clicks, source) in synced.items():
+        row = existing.get(key)
+        if row is None:
+            row = AdSpend(account_id=account_id, day=key[0], campaign_id=key[1], currency=currency, amount=amount)
+        elif row.source not in SYNCED_SOURCES:
+            row.replaced_amount, row.replaced_currency, row.replaced_source = row.amount, row.currency, row.source
+        row.currency, row.amount, row.impressions, row.clicks = currency, amount, impressions, clicks
+        row.source, row.imported_at = SpendSource(source), now
+        session.add(row)
+    for key, row in existing.items():
+        if key in synced or row.source not in SYNCED_SOURCES:
+            continue
+        if row.replaced_amount is None:
+            session.delete(row)
+            continue
+        row.amount, row.currency = row.replaced_amount, row.replaced_currency or row.currency
+        row.source = SpendSource(row.replaced_source) if row.replaced_source in {"csv", "api"} else SpendSource.CSV
+        row.impressions = row.clicks = None
+        row.replaced_amount, row.replaced_currency, row.replaced_source = None, "", ""
+        session.add(row)
+    session.flush()
 
 
 def spend_text(amount: int, currency: str) -> str:

@@ -59,6 +59,8 @@ class SpendRow(TypedDict):
     impressions: str
     clicks: str
     source: str
+    # Synced spend that replaced a CSV/API figure: "replaced 50.00 $ (api)"; else "".
+    replaced: str
 
 
 def _count_text(value: int | None, locale: str) -> str:
@@ -82,6 +84,8 @@ def preview_row(row: spend_service.SpendRow, locale: str) -> PreviewRow:
         replaces=(
             f"replaces {format_money(row.replaces_amount, row.replaces_currency, locale)}"
             if row.replaces_amount is not None
+            else f"spend synced from {row.synced_wins} wins over this row"
+            if row.synced_wins
             else ""
         ),
     )
@@ -90,8 +94,8 @@ def preview_row(row: spend_service.SpendRow, locale: str) -> PreviewRow:
 def shown_rows(preview: spend_service.SpendPreview, limit: int = PREVIEW_LIMIT) -> list[spend_service.SpendRow]:
     """The rows worth seeing first when a file is long: errors, then replacements, then the rest; in line order."""
     invalid = [r for r in preview.rows if not r.valid]
-    replacing = [r for r in preview.rows if r.valid and r.replaces]
-    others = [r for r in preview.rows if r.valid and not r.replaces]
+    replacing = [r for r in preview.rows if r.valid and (r.replaces or r.synced_wins)]
+    others = [r for r in preview.rows if r.valid and not (r.replaces or r.synced_wins)]
     return sorted([*invalid, *replacing, *others][:limit], key=lambda r: r.line)
 
 
@@ -104,6 +108,11 @@ def spend_row(row: spend_service.SpendItem, locale: str) -> SpendRow:
         impressions=_count_text(row.impressions, locale),
         clicks=_count_text(row.clicks, locale),
         source=row.source,
+        replaced=(
+            f"replaced {format_money(row.replaced_amount, row.replaced_currency, locale)} ({row.replaced_source})"
+            if row.replaced_amount is not None
+            else ""
+        ),
     )
 
 
@@ -133,10 +142,13 @@ def rejection_message(rejected: Any) -> str:
 
 
 def imported_message(result: spend_service.ImportResult, locale: str) -> str:
-    total = result.inserted + result.replaced
+    total = result.inserted + result.replaced + result.kept_synced
+    kept = (
+        f", {format_number(result.kept_synced, locale)} kept behind synced platform spend" if result.kept_synced else ""
+    )
     return (
         f"Imported {format_count(total, 'row', locale)}: {format_number(result.inserted, locale)} new, "
-        f"{format_number(result.replaced, locale)} replaced."
+        f"{format_number(result.replaced, locale)} replaced{kept}."
     )
 
 

@@ -49,10 +49,16 @@ DOCUMENTED_REJECTIONS: list[tuple[str, str, str | None, str]] = [
         ("GET", path, "until", "The end date is before the start date")
         for path in ("/api/v1/orders", "/api/v1/conversions", "/api/v1/conversions/google-ads.csv", "/api/v1/spend")
     ],
-    ("GET", "/api/v1/metrics", "range", "start and end need range=custom"),
-    ("GET", "/api/v1/metrics", "start", "A custom range needs both a start and an end date"),
-    ("GET", "/api/v1/metrics", "start", "A range may span at most"),
-    ("GET", "/api/v1/metrics", "end", "The end date is before the start date"),
+    *[
+        rule
+        for path in ("/api/v1/metrics", "/api/v1/metrics/platform-vs-verified")
+        for rule in (
+            ("GET", path, "range", "start and end need range=custom"),
+            ("GET", path, "start", "A custom range needs both a start and an end date"),
+            ("GET", path, "start", "A range may span at most"),
+            ("GET", path, "end", "The end date is before the start date"),
+        )
+    ],
     ("GET", "/api/v1/conversions/google-ads.csv", None, "Export at most 92 days"),
     ("POST", "/api/v1/campaigns", None, "a target CPA is an amount"),
     ("POST", "/api/v1/campaigns/{campaign_id}/versions", None, "a target CPA is an amount"),

@@ -54,10 +54,10 @@ def test_record_replace_and_list(client: TestClient, db: Session) -> None:
     ]
     created = client.post("/api/v1/spend", json={"entries": entries}, headers=auth)
     assert created.status_code == 200, created.text
-    assert created.json() == {"inserted": 3, "replaced": 0}
+    assert created.json() == {"inserted": 3, "replaced": 0, "kept_synced": 0}
 
     again = client.post("/api/v1/spend", json={"entries": [_entry(DAY, spring, "20.00")]}, headers=auth)
-    assert again.json() == {"inserted": 0, "replaced": 1}
+    assert again.json() == {"inserted": 0, "replaced": 1, "kept_synced": 0}
 
     listed = client.get("/api/v1/spend", headers=auth).json()
     assert listed["total"] == 3 and listed["next_cursor"] is None

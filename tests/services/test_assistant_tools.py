@@ -307,6 +307,7 @@ def test_the_definitions_offer_read_tools_only_and_match_the_arguments() -> None
             "conversion_status",
             "alert_history",
             "compare_versions",
+            "platform_vs_verified",
         ]
     )
     for definition in assistant_tools.DEFINITIONS:

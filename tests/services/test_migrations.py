@@ -49,8 +49,12 @@ def test_figures_migration_drops_what_test_events_derived_and_counts_stored_even
                 {"a": aid, "e": event_id, "at": "2026-11-30 23:30:00.000000", "source": source, "visitor": visitor,
                  "key": key},
             )  # fmt: skip
-            session.add(VisitSession(account_id=aid, session_key=key, visitor_key=visitor, started_at=at,
-                                     last_event_at=at, event_count=1))  # fmt: skip
+            # SQL: today's VisitSession has columns added after d4065ae639c5.
+            session.execute(
+                text("INSERT INTO visit_session (account_id, session_key, visitor_key, inferred, started_at, "
+                     "last_event_at, event_count) VALUES (:a, :key, :visitor, 0, :at, :at, 1)"),
+                {"a": aid, "key": key, "visitor": visitor, "at": "2026-11-30 23:30:00.000000"},
+            )  # fmt: skip
         session.add_all(
             [
                 Visitor(account_id=aid, visitor_key=v, first_seen_at=at, last_seen_at=at)

@@ -26,6 +26,7 @@ SHARED_JOBS = {
     "update_rollups",
     "send_conversions",
     "catch_up_stripe",
+    "sync_ad_reports",
 }
 
 

@@ -14,6 +14,7 @@ Routes (``META_GRAPH_BASE``, ``GA4_BASE``, ``GOOGLE_DATAMANAGER_BASE`` and ``GOO
 * ``POST /v1/events:ingest`` — Data Manager: 401 without a token this server issued, 400 (google.rpc.Status)
   without ``transactionId``/``eventTimestamp`` or without any identifier; else ``{"requestId": …}``.
 * ``POST /hooks/…`` — 200 (a shop's generic webhook receiver).
+* Meta Insights and Google Ads reporting: see :mod:`tests.utils.ad_reports`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tests.utils.ad_reports import ReportingRoutes
 from tests.utils.stripe_fakes import RecordedRequest, Reply, _RecordingServer
 
 _GA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
@@ -39,9 +41,10 @@ class _Failure:
     remaining: int
 
 
-class AdPlatforms(_RecordingServer):
+class AdPlatforms(ReportingRoutes, _RecordingServer):
     def __init__(self) -> None:
         super().__init__()
+        self.reset_reporting()
         self._failures: list[_Failure] = []
         self._down: dict[str, Reply] = {}
         self.bad_tokens: set[str] = set()
@@ -62,6 +65,7 @@ class AdPlatforms(_RecordingServer):
         self.bad_tokens.clear()
         self.bad_event_ids.clear()
         self.revoked_tokens.clear()
+        self.reset_reporting()
 
     def fail_next(
         self,
@@ -115,6 +119,9 @@ class AdPlatforms(_RecordingServer):
             return Reply(200, {"validationMessages": self._ga_messages(request.json())})
         if request.path == "/v1/events:ingest":
             return self._ingest(request)
+        reporting = self._reporting(request)  # Meta Insights, Google Ads reporting (tests/utils/ad_reports.py)
+        if reporting is not None:
+            return reporting
         match = re.fullmatch(r"/v\d+\.\d+/(\d+)/events", request.path)
         if match:
             return self._meta(request)

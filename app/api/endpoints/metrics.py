@@ -10,9 +10,19 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import SecretKeyDep, SessionDep
 from app.api.params import choice, day
-from app.api.schemas import ErrorResponse, MetricsFigures, MetricsPeriod, MetricsResponse, VersionComparisonResponse
+from app.api.schemas import (
+    ClaimedFigures,
+    ErrorResponse,
+    MetricsFigures,
+    MetricsPeriod,
+    MetricsResponse,
+    PlatformVsVerifiedResponse,
+    PlatformVsVerifiedRow,
+    VersionComparisonResponse,
+)
 from app.models import AttributionModel
 from app.services import metrics as metric_service
+from app.services import platform_vs_verified as pvv
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS
 from app.services.errors import ValidationFailed
 from app.services.metrics import Compare, Dimension, MetricsQuery, MetricsRow, Period, Preset
@@ -139,3 +149,70 @@ def get_version_comparison(
         session=session, account_id=identity.account_id, campaign_public_id=campaign, days=days, model=model, a=a, b=b
     )
     return VersionComparisonResponse.model_validate({"campaign": campaign, **metric_service.report_dict(report)})
+
+
+def _claimed(row: pvv.PlatformVsVerifiedRow) -> ClaimedFigures:
+    return ClaimedFigures(
+        currency=row.claimed.currency,
+        spend=row.claimed.spend,
+        claimed_purchases=row.claimed.purchases,
+        claimed_value=row.claimed.value,
+        verified_orders=row.verified_orders,
+        verified_net=row.verified_net,
+        reporting_ratio=row.reporting_ratio,
+        platform_roas=row.platform_roas,
+        verified_roas=row.verified_roas,
+    )
+
+
+@router.get("/metrics/platform-vs-verified", response_model=PlatformVsVerifiedResponse, responses=_ERRORS)
+def get_platform_vs_verified(
+    identity: SecretKeyDep,
+    session: SessionDep,
+    preset: Annotated[
+        str, choice(Preset, alias="range", description="a preset, or custom with start and end")
+    ] = Preset.LAST_28_DAYS.value,
+    start: Annotated[date | None, day("first day (range=custom)")] = None,
+    end: Annotated[date | None, day("last day, inclusive (range=custom)")] = None,
+    compare: Annotated[str, choice(Compare)] = Compare.PREVIOUS.value,
+    model: Annotated[str, choice(AttributionModel)] = "last_touch",
+    lookback_days: Annotated[int, choice(LOOKBACK_DAYS)] = DEFAULT_LOOKBACK_DAYS,
+    campaign: Annotated[str | None, Query(max_length=40, description="campaign id (cmp_…)")] = None,
+) -> PlatformVsVerifiedResponse:
+    """What Meta and Google Ads claim (purchases, value, from their synced reports) against the Stripe-verified
+    orders and net revenue credited to each campaign, with the over-/under-reporting ratio and both ROAS. Money per
+    currency, never summed; the platform campaigns mapped to no campaign are one row with ``campaign: ""``."""
+    _choice(compare, Compare, "compare")
+    _choice(model, AttributionModel, "model")
+    if (start is not None or end is not None) and preset != Preset.CUSTOM.value:
+        raise ValidationFailed("start and end need range=custom.", field="range")
+    today = metric_service.account_today(session, identity.account_id)
+    period = metric_service.resolve_period(preset, today=today, start=start, end=end)
+    report = pvv.platform_vs_verified(
+        session=session,
+        account_id=identity.account_id,
+        start=period.start,
+        end=period.end,
+        model=model,
+        lookback_days=lookback_days,
+        compare=compare,
+        campaign_public_id=campaign or None,
+    )
+    return PlatformVsVerifiedResponse(
+        period=_period(report.period),
+        comparison=None if report.comparison is None else _period(report.comparison),
+        model=report.model,
+        timezones_differ=report.timezones_differ,
+        rows=[
+            PlatformVsVerifiedRow(
+                campaign=row.campaign_public_id,
+                campaign_name=row.campaign_name,
+                platforms=list(row.platforms),
+                figures=_claimed(row),
+                previous=_claimed(report.previous[row.campaign_public_id])
+                if row.campaign_public_id in report.previous
+                else None,
+            )
+            for row in report.rows
+        ],
+    )

@@ -27,7 +27,7 @@ def record_spend(body: SpendRequest, identity: SecretKeyDep, session: SessionDep
         actor=key_actor(identity.account_id),
         entries=[entry.model_dump() for entry in body.entries],
     )
-    return SpendImported(inserted=result.inserted, replaced=result.replaced)
+    return SpendImported(inserted=result.inserted, replaced=result.replaced, kept_synced=result.kept_synced)
 
 
 @router.get("/spend", response_model=SpendList, responses=_ERRORS)
@@ -63,6 +63,9 @@ def list_spend(
                 clicks=row.clicks,
                 source=row.source,
                 imported_at=row.imported_at,
+                replaced_amount=row.replaced_amount,
+                replaced_currency=row.replaced_currency or None,
+                replaced_source=row.replaced_source or None,
             )
             for row in page.rows
         ],

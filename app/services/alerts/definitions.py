@@ -25,6 +25,7 @@ METRIC_LABELS: dict[Metric, str] = {
     Metric.ORDERS: "Orders",
     Metric.CONVERSIONS_STOPPED: "Conversions stopped",
     Metric.VERSION_UNDERPERFORMS: "Version underperforms",
+    Metric.PLATFORM_OVER_REPORTING: "Platform over-reporting",
 }
 # The direction that means "underperforming", used when a rule does not say.
 DEFAULT_COMPARATOR: dict[Metric, Comparator] = {
@@ -36,6 +37,7 @@ DEFAULT_COMPARATOR: dict[Metric, Comparator] = {
     Metric.ORDERS: Comparator.BELOW,
     Metric.CONVERSIONS_STOPPED: Comparator.BELOW,
     Metric.VERSION_UNDERPERFORMS: Comparator.ABOVE,  # the probability that the version before was better
+    Metric.PLATFORM_OVER_REPORTING: Comparator.ABOVE,
 }
 WINDOWS: dict[Window, timedelta] = {
     Window.HOUR: timedelta(hours=1),

@@ -36,6 +36,7 @@ from app.services.alerts.texts import (
     window_text,
 )
 from app.services.metrics import Figures, WindowFigures
+from app.services.platform_vs_verified import over_reporting_percent
 
 
 @dataclass
@@ -229,6 +230,26 @@ def _window(session: Session, account_id: int, start: datetime, end: datetime, c
     return cache[key]
 
 
+def _over_reporting(
+    session: Session, rule: AlertRule, campaign: Campaign, now: datetime
+) -> tuple[float | None, float | None]:
+    """Platform over-reporting of the rule's window and of the one before, in percent. The platforms report whole
+    days, so the window is its length in whole days ending today (the last hour and 24 hours: today), and verified
+    orders are counted over the same days."""
+    days = max(1, WINDOWS[Window(rule.window)].days)
+    end = now.astimezone(rollups.account_zone(session, rule.account_id)).date()
+    values: list[float | None] = []
+    for _ in range(2):
+        start = end - timedelta(days=days - 1)
+        values.append(
+            over_reporting_percent(
+                session=session, account_id=rule.account_id, campaign_public_id=campaign.public_id, start=start, end=end
+            )
+        )
+        end = start - timedelta(days=1)
+    return values[0], values[1]
+
+
 def evaluate(
     session: Session,
     rule: AlertRule,
@@ -298,7 +319,15 @@ def evaluate(
             _judge_versions(session, rule, campaign, result)
             out.append(result)
             continue
-        if metric is Metric.CONVERSIONS_STOPPED:
+        if metric is Metric.PLATFORM_OVER_REPORTING:
+            result.current, result.previous = _over_reporting(session, rule, campaign, now)
+            result.value = (
+                metrics.delta(result.current, result.previous).percent if mode is Mode.CHANGE else result.current
+            )
+            if threshold is not None and result.value is not None:
+                limit = -threshold if mode is Mode.CHANGE and comparator is Comparator.BELOW else threshold
+                result.breached = result.value < limit if comparator is Comparator.BELOW else result.value > limit
+        elif metric is Metric.CONVERSIONS_STOPPED:
             result.value = result.current = now_figures.orders
             result.previous = before_figures.orders
             result.volume_ok = now_figures.sessions >= max(rule.min_sessions, 1)

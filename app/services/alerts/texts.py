@@ -77,7 +77,7 @@ def value_text(metric: Metric, value: float | None, currency: str = "", locale: 
         return "n/a"
     if metric in MONEY_METRICS:
         return format_amount(value, currency, locale)
-    if metric in RATE_METRICS:
+    if metric in RATE_METRICS or metric is Metric.PLATFORM_OVER_REPORTING:
         return format_percent(value / 100, locale, digits=2)
     if metric in PROBABILITY_METRICS:
         return format_percent(value / 100, locale, digits=1)

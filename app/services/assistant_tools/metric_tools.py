@@ -3,19 +3,24 @@ comparison) and ``top_products`` (products ranked by net revenue)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, select
 
 from app.models import StripeProduct
 from app.services import campaigns, metrics
+from app.services import platform_vs_verified as pvv
 from app.services.assistant_tools.results import (
     ToolResult,
     figures_row,
     locale_of,
+    money_text,
     query_echo,
     requested_period,
     run_report,
+    span,
 )
-from app.services.assistant_tools.schemas import MetricsArguments, ProductsArguments
+from app.services.assistant_tools.schemas import ClaimsArguments, MetricsArguments, ProductsArguments
 from app.services.metrics import Dimension, MetricsQuery, MetricsRow, Preset
 from app.services.permissions import Actor
 
@@ -100,4 +105,59 @@ def top_products_result(session: Session, actor: Actor, a: ProductsArguments) ->
             for n, r in enumerate(ranked, start=1)
         ],
         "products_total": len(report.rows),
+    }
+
+
+def _claimed(row: pvv.PlatformVsVerifiedRow, locale: str) -> dict[str, Any]:
+    claimed = row.claimed
+    return {
+        "currency": claimed.currency,
+        "spend": claimed.spend,
+        "spend_formatted": money_text(claimed.spend, claimed.currency, locale),
+        "claimed_purchases": claimed.purchases,
+        "claimed_value": claimed.value,
+        "claimed_value_formatted": money_text(claimed.value, claimed.currency, locale),
+        "verified_orders": row.verified_orders,
+        "verified_net": {
+            c: {"amount": v, "formatted": money_text(v, c, locale)} for c, v in sorted(row.verified_net.items())
+        },
+        "reporting_ratio": row.reporting_ratio,
+        "platform_roas": row.platform_roas,
+        "verified_roas": row.verified_roas,
+    }
+
+
+def claims_result(session: Session, actor: Actor, a: ClaimsArguments) -> ToolResult:
+    locale = locale_of(session, actor)
+    period, preset = requested_period(session, actor, a, Preset.LAST_28_DAYS)
+    report = pvv.platform_vs_verified(
+        session=session,
+        account_id=actor.account_id,
+        start=period.start,
+        end=period.end,
+        model=a.model.value,
+        compare=a.compare.value,
+        campaign_public_id=a.campaign or None,
+    )
+    return {
+        "query": {
+            "preset": preset,
+            **span(report.period),
+            "comparison": span(report.comparison) if report.comparison else None,
+            "model": report.model,
+            "filters": {"campaign": a.campaign} if a.campaign else {},
+        },
+        "timezones_differ": report.timezones_differ,
+        "campaigns": [
+            {
+                "campaign": row.campaign_public_id,
+                "campaign_name": row.campaign_name,
+                "platforms": list(row.platforms),
+                **_claimed(row, locale),
+                "previous": _claimed(report.previous[row.campaign_public_id], locale)
+                if row.campaign_public_id in report.previous
+                else None,
+            }
+            for row in report.rows
+        ],
     }

@@ -14,11 +14,12 @@ from sqlmodel import Session
 from app.lib.formatting import plural
 from app.services.assistant_tools.activity_tools import alerts_result, conversions_result, orders_result
 from app.services.assistant_tools.campaign_tools import campaigns_result
-from app.services.assistant_tools.metric_tools import metrics_result, top_products_result
+from app.services.assistant_tools.metric_tools import claims_result, metrics_result, top_products_result
 from app.services.assistant_tools.results import ToolResult
 from app.services.assistant_tools.schemas import (
     AlertsArguments,
     CampaignsArguments,
+    ClaimsArguments,
     ConversionsArguments,
     MetricsArguments,
     OrdersArguments,
@@ -50,6 +51,7 @@ TOOLS: dict[str, Tool] = {
         Tool("conversion_status", ConversionsArguments, conversions_result),
         Tool("alert_history", AlertsArguments, alerts_result),
         Tool("compare_versions", VersionsArguments, versions_result),
+        Tool("platform_vs_verified", ClaimsArguments, claims_result),
     )
 }
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
@@ -112,6 +114,10 @@ def compare_versions(session: Session, actor: Actor, **arguments: Any) -> ToolRe
     return run_tool(session, actor, "compare_versions", arguments)
 
 
+def platform_vs_verified(session: Session, actor: Actor, **arguments: Any) -> ToolResult:
+    return run_tool(session, actor, "platform_vs_verified", arguments)
+
+
 # --- one-line summaries ("shows its work") --------------------------------------------------------------------------
 
 
@@ -152,6 +158,8 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
         parts = ["orders and refunds", _dates(query)]
     elif name == "conversion_status":
         parts = ["conversion deliveries", _dates(query)]
+    elif name == "platform_vs_verified":
+        parts = ["platform claims vs verified", _dates(query), str(query.get("model", "")).replace("_", " ")]
     elif name == "alert_history":
         total = result.get("events_total", 0)
         parts = [f"alert history, latest {len(result.get('events', []))} of {total} {plural(total, 'event')}"]

@@ -74,6 +74,12 @@ class VersionsArguments(ToolArguments):
     b: str | None = Field(default=None, max_length=40)
 
 
+class ClaimsArguments(PeriodArguments):
+    model: AttributionModel = AttributionModel.LAST_TOUCH
+    compare: Compare = Compare.PREVIOUS
+    campaign: str | None = Field(default=None, max_length=40)
+
+
 class AlertsArguments(ToolArguments):
     kind: alerts.EventKind | None = None
     rule: str | None = Field(default=None, max_length=40)
@@ -112,6 +118,17 @@ def _function(name: str, description: str, properties: dict[str, Any]) -> dict[s
         },
     }
 
+
+_CLAIMS = _function(
+    "platform_vs_verified",
+    "What Meta and Google Ads claim against what was paid, per campaign with synced ad platform reports: spend, "
+    "claimed purchases and their value as the platforms report them, Stripe-verified orders and net revenue "
+    "credited by the attribution model, reporting_ratio (claimed / verified purchases: above 1 the platform "
+    "over-reports; null without verified orders), platform ROAS (claimed value / spend) and verified ROAS (verified "
+    "net / spend), with the comparison period's. Money in minor units with *_formatted text; currencies never summed. "
+    'A row with campaign "" is the platform campaigns mapped to no campaign.',
+    {**_PERIOD, "model": _MODEL, "compare": _COMPARE, "campaign": _CAMPAIGN},
+)
 
 DEFINITIONS: list[dict[str, Any]] = [
     _function(
@@ -206,6 +223,7 @@ DEFINITIONS: list[dict[str, Any]] = [
             "b": {"type": "string", "description": "The version compared with a (with a)."},
         },
     ),
+    _CLAIMS,
 ]
 # compare_versions cannot guess the campaign: the model must name it.
 DEFINITIONS[-1]["function"]["parameters"]["required"] = ["campaign"]
