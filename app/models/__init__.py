@@ -25,7 +25,16 @@ from app.models.campaigns import (
 from app.models.conversions import AttemptOutcome, ConversionDelivery, ConversionKind, DeliveryAttempt, DeliveryStatus
 from app.models.jobs import JobLease, JobOutcome, JobRun
 from app.models.keys import ApiKey, KeyKind
-from app.models.metrics import AdSpend, AttributionModel, RollupDirty, SalesRollup, SpendSource, TrafficRollup
+from app.models.metrics import (
+    AdSpend,
+    AttributionModel,
+    CustomerDirty,
+    CustomerValue,
+    RollupDirty,
+    SalesRollup,
+    SpendSource,
+    TrafficRollup,
+)
 from app.models.payments import (
     Order,
     OrderMode,
@@ -69,6 +78,8 @@ __all__ = [
     "ConversationMessage",
     "ConversionDelivery",
     "ConversionKind",
+    "CustomerDirty",
+    "CustomerValue",
     "DeliveryAttempt",
     "DeliveryStatus",
     "DeriveState",

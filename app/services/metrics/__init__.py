@@ -14,7 +14,8 @@ agree by construction. Visitors are distinct per day and summed over days (visit
 
 The modules: ``periods`` (ranges and comparison periods), ``figures`` (what is measured), ``sources`` (rows from
 rollups or raw tables), ``grouping`` (dimensions, keys and labels, summing), ``query`` (``metrics``), ``windows``
-(exact time windows, for alerts), ``versions`` (a campaign's versions compared). This package exports their public
+(exact time windows, for alerts), ``versions`` (a campaign's versions compared), ``ltv`` (lifetime value, payback
+and cohorts of the customers acquired, from ``services/lifetime``). This package exports their public
 names, so callers import ``app.services.metrics`` alone.
 """
 
@@ -32,6 +33,19 @@ from app.services.metrics.figures import (
     ratio,
 )
 from app.services.metrics.grouping import DIRECT, DIRECT_LABEL, TIME_DIMENSIONS, Dimension
+from app.services.metrics.ltv import (
+    HORIZONS,
+    IMPORTED,
+    LTV_DIMENSIONS,
+    CohortReport,
+    LtvFigures,
+    LtvQuery,
+    LtvReport,
+    cohort_dict,
+    cohorts,
+    lifetime_value,
+    ltv_dict,
+)
 from app.services.metrics.periods import (
     MAX_DAYS,
     Compare,
@@ -48,14 +62,21 @@ from app.services.metrics.windows import WindowFigures, window_figures
 __all__ = [
     "DIRECT",
     "DIRECT_LABEL",
+    "HORIZONS",
+    "IMPORTED",
+    "LTV_DIMENSIONS",
     "MAX_DAYS",
     "SMALL_SAMPLE_ORDERS",
     "SMALL_SAMPLE_SESSIONS",
     "TIME_DIMENSIONS",
+    "CohortReport",
     "Compare",
     "Delta",
     "Dimension",
     "Figures",
+    "LtvFigures",
+    "LtvQuery",
+    "LtvReport",
     "MetricsQuery",
     "MetricsReport",
     "MetricsRow",
@@ -65,10 +86,14 @@ __all__ = [
     "VersionWindow",
     "WindowFigures",
     "account_today",
+    "cohort_dict",
+    "cohorts",
     "comparison_period",
     "delta",
     "figure_dict",
     "has_figures",
+    "lifetime_value",
+    "ltv_dict",
     "metrics",
     "public_ids",
     "ratio",
