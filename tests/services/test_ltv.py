@@ -21,7 +21,7 @@ from app.models import CampaignVersion, CustomerDirty, CustomerValue, Order, Sub
 from app.models.base import new_public_id
 from app.services import lifetime, rollups
 from app.services.errors import NotFound, ValidationFailed
-from app.services.metrics import Dimension, LtvQuery, cohorts, lifetime_value, ltv_dict
+from app.services.metrics import Dimension, LtvQuery, cohort_dict, cohorts, lifetime_value, ltv_dict
 from tests.utils.world import World, all_models, utc
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -385,3 +385,20 @@ def test_bad_choices_are_refused(shop: Shop) -> None:
         run(lookback_days=7, source="rollup")
     with pytest.raises(NotFound):
         run(campaign="cmp_nope")
+
+
+def test_the_rollup_equals_the_live_computation(shop: Shop) -> None:
+    w = shop.world
+    for dimension in [None, Dimension.CAMPAIGN, Dimension.VERSION, Dimension.CHANNEL, Dimension.PRODUCT,
+                      Dimension.MONTH]:  # fmt: skip
+        query = LtvQuery(start=START, end=END, dimension=dimension)
+        rolled, live = (
+            lifetime_value(session=w.db, account_id=w.account_id, query=query, source=source, today=TODAY)
+            for source in ("rollup", "live")
+        )
+        assert (rolled.source, live.source) == ("rollup", "live")
+        assert [(r.key, ltv_dict(r.figures)) for r in rolled.rows] == [(r.key, ltv_dict(r.figures)) for r in live.rows]
+        assert ltv_dict(rolled.total.figures) == ltv_dict(live.total.figures)
+    grids = [cohorts(session=w.db, account_id=w.account_id, start=START, end=END, source=s, today=TODAY)
+             for s in ("rollup", "live")]  # fmt: skip
+    assert cohort_dict(grids[0]) == cohort_dict(grids[1])

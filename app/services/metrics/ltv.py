@@ -29,14 +29,13 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from app.models import CustomerValue
+from app.models import AdSpend, CustomerValue
 from app.services import lifetime, rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
 from app.services.errors import NotFound, ValidationFailed
 from app.services.metrics.figures import ratio
 from app.services.metrics.grouping import CampaignNames, Dimension, campaign_names, key_function
 from app.services.metrics.periods import Period, account_today, check_span
-from app.services.spend import daily_spend
 
 HORIZONS: tuple[int, ...] = (30, 60, 90, 180, 365)
 COHORT_MONTHS = 12  # month m of a cohort: days 0 … 30·m − 1 after the first order
@@ -178,7 +177,10 @@ class LtvFigures:
     spend_known: bool = True
 
     def currency(self, code: str) -> LtvMoney:
-        return self.money.setdefault(code, LtvMoney(code, spend=0 if self.spend_known else None))
+        money = self.money.get(code)
+        if money is None:
+            money = self.money[code] = LtvMoney(code, spend=0 if self.spend_known else None)
+        return money
 
     @property
     def customers(self) -> float:
@@ -317,6 +319,24 @@ def _filter(
     return keep, campaign_id
 
 
+def _spend(session: Session, account_id: int, period: Period, *, by_day: bool) -> list[tuple[date, int, str, int]]:
+    """Spend of the period as (day, campaign, currency, amount), summed in SQL per campaign and currency, and per day
+    when ``by_day`` (versions and months need the day; otherwise the day is the period's start)."""
+    columns: list[Any] = [col(AdSpend.campaign_id), col(AdSpend.currency)]
+    if by_day:
+        columns.append(col(AdSpend.day))
+    query = (
+        sa_select(*columns, func.sum(AdSpend.amount))
+        .where(col(AdSpend.account_id) == account_id)
+        .where(col(AdSpend.day) >= period.start, col(AdSpend.day) <= period.end)
+        .group_by(*columns)
+    )
+    return [
+        (row[2] if by_day else period.start, int(row[0]), str(row[1]), int(row[-1] or 0))
+        for row in session.execute(query).all()
+    ]
+
+
 def lifetime_value(
     *, session: Session, account_id: int, query: LtvQuery, source: str = "auto", today: date | None = None
 ) -> LtvReport:
@@ -363,17 +383,18 @@ def lifetime_value(
             key = key_of(month or period.start, campaign_id, version_id, product_id, "")
         rows.setdefault(key, LtvFigures(spend_known=spend_known)).add(sums, currency)
         total.add(sums, currency)
-    for spend in daily_spend(session=session, account_id=account_id, start=period.start, end=period.end):
-        if not keep(spend.campaign_id, False):
+    spend: dict[tuple[str, str], int] = defaultdict(int)
+    for day, campaign_id, currency, amount in _spend(session, account_id, period, by_day=dimension is not None):
+        if not keep(campaign_id, False):
             continue
-        total.currency(spend.currency).spend = (total.currency(spend.currency).spend or 0) + spend.amount
-        if not spend_known:
-            continue
-        version = names.version_on(spend.campaign_id, spend.day)
-        key = key_of(spend.day, spend.campaign_id, version, "", "")
-        figures = rows.setdefault(key, LtvFigures())
-        money = figures.currency(spend.currency)
-        money.spend = (money.spend or 0) + spend.amount
+        total_money = total.currency(currency)
+        total_money.spend = (total_money.spend or 0) + amount
+        if spend_known:
+            version = names.version_on(campaign_id, day) if dimension is Dimension.VERSION else 0
+            spend[(key_of(day, campaign_id, version, "", ""), currency)] += amount
+    for (key, currency), amount in spend.items():
+        money = rows.setdefault(key, LtvFigures()).currency(currency)
+        money.spend = (money.spend or 0) + amount
 
     def label(key: str) -> str:
         return IMPORTED_LABEL if key == IMPORTED and dimension in _ACQUISITION else label_of(key)
