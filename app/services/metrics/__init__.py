@@ -21,6 +21,7 @@ names, so callers import ``app.services.metrics`` alone.
 
 from __future__ import annotations
 
+from app.services.metrics.blended import Blended, blended
 from app.services.metrics.figures import (
     Delta,
     Figures,
@@ -69,6 +70,7 @@ __all__ = [
     "SMALL_SAMPLE_ORDERS",
     "SMALL_SAMPLE_SESSIONS",
     "TIME_DIMENSIONS",
+    "Blended",
     "CohortReport",
     "Compare",
     "Delta",
@@ -86,6 +88,7 @@ __all__ = [
     "VersionWindow",
     "WindowFigures",
     "account_today",
+    "blended",
     "cohort_dict",
     "cohorts",
     "comparison_period",
