@@ -296,7 +296,15 @@ def test_the_definitions_offer_read_tools_only_and_match_the_arguments() -> None
     assert (
         names
         == list(assistant_tools.TOOL_NAMES)
-        == ["get_metrics", "list_campaigns", "top_products", "orders_and_refunds", "conversion_status", "alert_history"]
+        == [
+            "get_metrics",
+            "list_campaigns",
+            "top_products",
+            "orders_and_refunds",
+            "conversion_status",
+            "alert_history",
+            "customer_value",
+        ]
     )
     for definition in assistant_tools.DEFINITIONS:
         tool = assistant_tools.TOOLS[definition["function"]["name"]]

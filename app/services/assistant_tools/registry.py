@@ -14,12 +14,13 @@ from sqlmodel import Session
 from app.lib.formatting import plural
 from app.services.assistant_tools.activity_tools import alerts_result, conversions_result, orders_result
 from app.services.assistant_tools.campaign_tools import campaigns_result
-from app.services.assistant_tools.metric_tools import metrics_result, top_products_result
+from app.services.assistant_tools.metric_tools import customer_value_result, metrics_result, top_products_result
 from app.services.assistant_tools.results import ToolResult
 from app.services.assistant_tools.schemas import (
     AlertsArguments,
     CampaignsArguments,
     ConversionsArguments,
+    CustomerValueArguments,
     MetricsArguments,
     OrdersArguments,
     ProductsArguments,
@@ -47,6 +48,7 @@ TOOLS: dict[str, Tool] = {
         Tool("orders_and_refunds", OrdersArguments, orders_result),
         Tool("conversion_status", ConversionsArguments, conversions_result),
         Tool("alert_history", AlertsArguments, alerts_result),
+        Tool("customer_value", CustomerValueArguments, customer_value_result),
     )
 }
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
@@ -105,6 +107,10 @@ def alert_history(session: Session, actor: Actor, **arguments: Any) -> ToolResul
     return run_tool(session, actor, "alert_history", arguments)
 
 
+def customer_value(session: Session, actor: Actor, **arguments: Any) -> ToolResult:
+    return run_tool(session, actor, "customer_value", arguments)
+
+
 # --- one-line summaries ("shows its work") --------------------------------------------------------------------------
 
 
@@ -148,6 +154,13 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
     elif name == "alert_history":
         total = result.get("events_total", 0)
         parts = [f"alert history, latest {len(result.get('events', []))} of {total} {plural(total, 'event')}"]
+    elif name == "customer_value":
+        parts = [
+            f"lifetime value by {query.get('dimension', 'campaign')}",
+            f"customers first ordering {_dates(query)}",
+            str(query.get("model", "")).replace("_", " "),
+            "computed live" if query.get("source") == "live" else "",
+        ]
     else:
         parts = [name]
     if filters:
