@@ -26,6 +26,7 @@ from app.models.conversions import AttemptOutcome, ConversionDelivery, Conversio
 from app.models.jobs import JobLease, JobOutcome, JobRun
 from app.models.keys import ApiKey, KeyKind
 from app.models.metrics import (
+    AcquisitionValue,
     AdSpend,
     AttributionModel,
     CustomerDirty,
@@ -54,6 +55,7 @@ from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
 
 __all__ = [
     "Account",
+    "AcquisitionValue",
     "AdSpend",
     "AlertComparator",
     "AlertEvent",

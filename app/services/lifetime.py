@@ -16,7 +16,8 @@ Rules (one place; ``services/metrics/ltv`` reads them through the table or calls
   canceled (or its status says it ended), else it is active.
 
 Incremental like the daily rollups: ``rollups.mark_order_dirty`` marks the order's customer in the webhook's
-transaction; ``refresh_dirty`` recomputes the marked customers whole with the same function ``rebuild`` uses.
+transaction; ``refresh_dirty`` recomputes the marked customers whole with the same function ``rebuild`` uses, then
+sums ``rollup_acquisition`` again for the first-order days those customers had and have (what the LTV table reads).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.db import write_lock
-from app.models import CustomerDirty, CustomerValue, Order, Payment, Refund, Subscription
+from app.models import AcquisitionValue, CustomerDirty, CustomerValue, Order, Payment, Refund, Subscription
 from app.models.base import table_of
 from app.services import rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, split_by_shares
@@ -266,19 +267,46 @@ def mark_dirty(session: Session, account_id: int, keys: Iterable[str]) -> None:
     rollups.mark_customers_dirty(session, account_id, keys)
 
 
+_SUMMED = ("customers_micro", "subscriber_micro", *(f"net_d{n}" for n in CHECKPOINTS), "net_total")
+_ACQUISITION_KEYS = ("account_id", "first_day", "campaign_id", "campaign_version_id", "imported", "currency")
+
+
+def _refresh_acquisitions(session: Session, account_id: int, days: list[date] | None) -> None:
+    """``rollup_acquisition`` of ``days`` (None: every day) summed again from ``rollup_customer`` in SQL."""
+    target, source = table_of(AcquisitionValue), table_of(CustomerValue)
+    parts: list[list[date] | None] = [None] if days is None else list(_chunks(sorted(days)))
+    for part in parts:
+        removed = delete(target).where(target.c.account_id == account_id)
+        summed = (
+            sa_select(
+                *(source.c[k] for k in _ACQUISITION_KEYS),
+                func.min(source.c.first_month),
+                *(func.sum(source.c[n]) for n in _SUMMED),
+            )
+            .where(source.c.account_id == account_id)
+            .group_by(*(source.c[k] for k in _ACQUISITION_KEYS))
+        )
+        if part is not None:
+            removed = removed.where(target.c.first_day.in_(part))
+            summed = summed.where(source.c.first_day.in_(part))
+        session.execute(removed)
+        session.execute(target.insert().from_select([*_ACQUISITION_KEYS, "first_month", *_SUMMED], summed))
+
+
 def _replace(session: Session, account_id: int, keys: list[str] | None) -> int:
+    days: set[date] = set()
     if keys is None:
         session.execute(delete(CustomerValue).where(col(CustomerValue.account_id) == account_id))
     else:
         for part in _chunks(keys):
-            session.execute(
-                delete(CustomerValue).where(
-                    col(CustomerValue.account_id) == account_id, col(CustomerValue.customer_key).in_(part)
-                )
-            )
+            mine = (col(CustomerValue.account_id) == account_id, col(CustomerValue.customer_key).in_(part))
+            days |= {d for (d,) in session.execute(sa_select(col(CustomerValue.first_day)).where(*mine).distinct())}
+            session.execute(delete(CustomerValue).where(*mine))
     rows = customer_rows(session, account_id, keys=keys)
     if rows:
         session.execute(table_of(CustomerValue).insert(), [row.as_record(account_id) for row in rows])
+    days |= {row.first_day for row in rows}
+    _refresh_acquisitions(session, account_id, None if keys is None else sorted(days))
     return len(rows)
 
 

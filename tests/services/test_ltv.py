@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from app.models import CampaignVersion, CustomerDirty, CustomerValue, Order, Subscription
+from app.models import AcquisitionValue, CampaignVersion, CustomerDirty, CustomerValue, Order, Subscription
 from app.models.base import new_public_id
 from app.services import lifetime, rollups
 from app.services.errors import NotFound, ValidationFailed
@@ -313,15 +313,12 @@ def test_cohorts_filter_by_campaign_and_channel(shop: Shop) -> None:
     assert sum(r.customers_micro for r in google.rows) == wanted * rollups.MICRO
 
 
-def _table(db: Session, account_id: int) -> list[tuple[Any, ...]]:
+def _table(db: Session, account_id: int) -> list[Any]:
+    """Both tables: per customer, and summed per first-order day and version."""
     db.expire_all()
-    return sorted(
-        (
-            tuple(row.model_dump().items())
-            for row in db.exec(select(CustomerValue).where(CustomerValue.account_id == account_id))
-        ),
-        key=repr,
-    )
+    rows = [*db.exec(select(CustomerValue).where(CustomerValue.account_id == account_id)),
+            *db.exec(select(AcquisitionValue).where(AcquisitionValue.account_id == account_id))]  # fmt: skip
+    return sorted(((type(row).__name__, *row.model_dump().items()) for row in rows), key=repr)
 
 
 def test_incremental_updates_in_any_order_equal_a_rebuild(shop: Shop) -> None:
@@ -330,6 +327,7 @@ def test_incremental_updates_in_any_order_equal_a_rebuild(shop: Shop) -> None:
     rebuilt = _table(db, w.account_id)
     assert rebuilt
     db.execute(delete(CustomerValue).where(CustomerValue.account_id == w.account_id))
+    db.execute(delete(AcquisitionValue).where(AcquisitionValue.account_id == w.account_id))
     db.commit()
     orders = list(db.exec(select(Order).where(Order.account_id == w.account_id)))
     random.Random(5).shuffle(orders)
