@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, bindparam, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -55,9 +55,10 @@ Measure = tuple[str, int]
 # --- summing per-customer rows: in SQL (rollup) or in Python (live), the same measures ---------------------------
 
 
-def _sql_measure(measure: Measure, today: date, table: Any) -> Any:
+def _sql_measure(measure: Measure, table: Any) -> Any:
+    """The SQL sum of ``measure``; a cohort's age is compared with the bound parameter ``cut_N`` (today − N days)."""
     kind, n = measure
-    old_enough = table.c.first_day <= today - timedelta(days=n)
+    old_enough = table.c.first_day <= bindparam(f"cut_{n}")
     if kind == "customers":
         return func.sum(table.c.customers_micro)
     if kind == "net_total":
@@ -90,7 +91,34 @@ def _row_measure(row: lifetime.CustomerRow, measure: Measure, today: date) -> in
     return row.subscriber_micro if row.ended_days is None or row.ended_days >= n else 0
 
 
-_GROUP_COLUMNS = ("campaign", "version", "product", "month")
+_UNCUT = frozenset({"customers", "net_total"})  # measures that count every cohort, whatever its age
+_QUERIES: dict[tuple[bool, frozenset[str], tuple[Measure, ...]], tuple[Any, list[str]]] = {}
+
+
+def _rollup_query(per_customer: bool, grain: frozenset[str], measures: tuple[Measure, ...]) -> tuple[Any, list[str]]:
+    """The grouped sums over ``rollup_customer`` (per customer) or ``rollup_acquisition``, built once per shape
+    (building the statement cost more than running it), with its group column names."""
+    found = _QUERIES.get((per_customer, grain, measures))
+    if found is not None:
+        return found
+    table = table_of(CustomerValue if per_customer else AcquisitionValue)
+    columns: dict[str, Any] = {"campaign": table.c.campaign_id}
+    if "version" in grain:
+        columns["version"] = table.c.campaign_version_id
+    if "product" in grain:
+        columns["product"] = table.c.product_id
+    if "month" in grain:
+        columns["month"] = table.c.first_month
+    columns["imported"] = table.c.imported
+    columns["currency"] = table.c.currency
+    query = (
+        sa_select(*columns.values(), *(_sql_measure(m, table) for m in measures))
+        .where(table.c.account_id == bindparam("account_id"))
+        .where(table.c.first_day >= bindparam("start"), table.c.first_day <= bindparam("end"))
+        .group_by(*columns.values())
+    )
+    found = _QUERIES[(per_customer, grain, measures)] = (query, list(columns))
+    return found
 
 
 def _group_sums(
@@ -112,24 +140,10 @@ def _group_sums(
         # Per first-order day and version where it will do (the LTV table: ~25× fewer rows); per customer for the
         # product (not in the day sums) and for subscriptions still active (each customer's end).
         per_customer = "product" in grain or any(kind == "active" for kind, _n in measures)
-        table = table_of(CustomerValue if per_customer else AcquisitionValue)
-        columns: dict[str, Any] = {"campaign": table.c.campaign_id}
-        if "version" in grain:
-            columns["version"] = table.c.campaign_version_id
-        if "product" in grain:
-            columns["product"] = table.c.product_id
-        if "month" in grain:
-            columns["month"] = table.c.first_month
-        columns["imported"] = table.c.imported
-        columns["currency"] = table.c.currency
-        query = (
-            sa_select(*columns.values(), *(_sql_measure(m, today, table) for m in measures))
-            .where(table.c.account_id == account_id)
-            .where(table.c.first_day >= period.start, table.c.first_day <= period.end)
-            .group_by(*columns.values())
-        )
-        names = list(columns)
-        for row in session.execute(query).all():
+        query, names = _rollup_query(per_customer, grain, tuple(measures))
+        params: dict[str, Any] = {"account_id": account_id, "start": period.start, "end": period.end}
+        params |= {f"cut_{n}": today - timedelta(days=n) for kind, n in measures if kind not in _UNCUT}
+        for row in session.execute(query, params).all():
             values = dict(zip(names, row[: len(names)], strict=True))
             key: GroupKey = (
                 int(values["campaign"]),
