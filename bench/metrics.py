@@ -14,7 +14,7 @@ One run, one SQLite file (``DATA_DIR/paidsignal.db``, the file the production se
 - (c) the overview query set, exactly what ``/`` needs: 30 days ending on the dataset's last day, previous-period
   comparison, the total, by campaign and by day (three ``metrics.metrics`` calls), N times from the rollups and M
   times from the raw tables (``source="raw"``), p50/p95 and the ratio; every figure from both sources must agree;
-  then the lifetime value page's query set (a year of customers by campaign and by version) from ``rollup_customer``
+  then the lifetime value page's query set (a year of customers by campaign and by version) from the customer rollup
   (rebuilt by ``lifetime.rebuild``, timed), p50/p95, and once computed live: both must agree;
 - (d) the overview page in headless Chromium: the production server on that database, the owner logged in, time
   from navigation to the KPI figures being visible.

@@ -2,9 +2,10 @@
 order, by acquiring campaign, version, channel, product or first-order month, with new-customer CPA, LTV:CAC and
 payback; and the cohort grid (first-order month × months since).
 
-The per-customer rules live in ``services/lifetime``. Figures come from ``rollup_customer`` for the default model
-and lookback (``source="rollup"``), or from the same per-customer rows computed on the fly (``source="live"``: any
-model and lookback, and checks); both add up the same integers, so they agree exactly.
+The per-customer rules live in ``services/lifetime``. For the default model and lookback (``source="rollup"``)
+figures come from ``rollup_acquisition`` (per first-order day) or ``rollup_customer`` (per customer); otherwise from
+the same per-customer rows computed on the fly (``source="live"``: any model and lookback, and checks). Both add up
+the same integers, so they agree exactly.
 
 Definitions (docs/guide/lifetime-value.md):
 - customers acquired = Σ customer shares (a multi-touch first order splits a customer);
