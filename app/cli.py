@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from app.db import get_engine, session_scope, write_lock
 from app.models import Account, JobOutcome, Membership, Role
-from app.services import accounts, ingest, keys, pixels, rollups, stripe_connection
+from app.services import accounts, ingest, keys, lifetime, pixels, rollups, stripe_connection
 from app.services.errors import ServiceError
 from app.services.permissions import Actor
 
@@ -210,7 +210,11 @@ def run_rebuild_rollups(args: argparse.Namespace) -> None:
             ingest.catch_up(account_id=account.id)
             with write_lock:
                 traffic_days, sales_days = rollups.rebuild(session, account.id)
-            print(f"{account.slug}: {traffic_days} traffic day(s), {sales_days} sales day(s) recomputed")
+                customer_rows = lifetime.rebuild(session, account.id)
+            print(
+                f"{account.slug}: {traffic_days} traffic day(s), {sales_days} sales day(s), "
+                f"{customer_rows} customer row(s) recomputed"
+            )
 
 
 def make_staff_arguments(parser: argparse.ArgumentParser) -> None:

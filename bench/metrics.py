@@ -14,6 +14,8 @@ One run, one SQLite file (``DATA_DIR/paidsignal.db``, the file the production se
 - (c) the overview query set, exactly what ``/`` needs: 30 days ending on the dataset's last day, previous-period
   comparison, the total, by campaign and by day (three ``metrics.metrics`` calls), N times from the rollups and M
   times from the raw tables (``source="raw"``), p50/p95 and the ratio; every figure from both sources must agree;
+  then the lifetime value page's query set (a year of customers by campaign and by version) from the customer rollup
+  (rebuilt by ``lifetime.rebuild``, timed), p50/p95, and once computed live: both must agree;
 - (d) the overview page in headless Chromium: the production server on that database, the owner logged in, time
   from navigation to the KPI figures being visible.
 
@@ -65,6 +67,7 @@ OWNER_EMAIL = "owner@bench.example"
 OWNER_PASSWORD = "bench-password-0123"
 TARGET_P95_MS = 50
 TARGET_RATIO = 50
+TARGET_LTV_P95_MS = 100  # the lifetime value page's query set from rollup_customer (issue 23)
 # The page: the first real KPI figure within 0.5 s of navigation at p50 and 1 s at worst, over cold browser contexts.
 TARGET_PAGE_P50_MS = 500
 TARGET_PAGE_MAX_MS = 1_000
@@ -697,6 +700,37 @@ def time_is_new(engine: Any, account_id: int, samples: int = 20) -> float:
         return (time.perf_counter() - started) * 1e3 / max(1, len(rows))
 
 
+def ltv_reports(session: Any, account_id: int, last_day: date, source: str) -> list[Any]:
+    """What the lifetime value page reads: the customers acquired over the year ending on ``last_day``, by campaign
+    and by version (``services/metrics/ltv``)."""
+    from app.services.metrics import Dimension, LtvQuery, lifetime_value
+
+    start = last_day - timedelta(days=364)
+    return [
+        lifetime_value(session=session, account_id=account_id, source=source, today=last_day + timedelta(days=1),
+                       query=LtvQuery(start=start, end=last_day, dimension=dimension))
+        for dimension in (Dimension.CAMPAIGN, Dimension.VERSION)
+    ]  # fmt: skip
+
+
+def ltv_data(reports: list[Any]) -> list[Any]:
+    from app.services.metrics import ltv_dict
+
+    return [[(row.key, ltv_dict(row.figures)) for row in [r.total, *r.rows]] for r in reports]
+
+
+def time_ltv(engine: Any, account_id: int, last_day: date, source: str, reps: int) -> tuple[list[float], Any]:
+    from sqlmodel import Session
+
+    times, data = [], None
+    for _ in range(reps):
+        with Session(engine) as session:
+            started = time.perf_counter()
+            data = ltv_reports(session, account_id, last_day, source)
+            times.append((time.perf_counter() - started) * 1e3)
+    return times, data
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
@@ -907,6 +941,7 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--rollup-reps", type=int, default=30)
     parser.add_argument("--raw-reps", type=int, default=3)
+    parser.add_argument("--ltv-reps", type=int, default=30, help="runs of the lifetime value page's query set")
     parser.add_argument("--page-reps", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--selector", default="#kpis .kpi-value",
@@ -935,7 +970,7 @@ def main() -> int:
 
     from app.cli import migrate
     from app.db import get_engine
-    from app.services import rollups
+    from app.services import lifetime, rollups
     from app.services.days import time_zone
 
     failures: list[str] = []
@@ -992,6 +1027,12 @@ def main() -> int:
             for table in ("rollup_traffic", "rollup_sales")
         }  # fmt: skip
     result |= {"rebuild_s": {k: round(v, 1) for k, v in rebuild_s.items()}, "rollup_rows": rollup_rows}
+    with Session(engine) as session:
+        started = time.perf_counter()
+        customer_rows = lifetime.rebuild(session, big)
+        customers_s = time.perf_counter() - started
+    result["customer_rebuild"] = {"rows": customer_rows, "s": round(customers_s, 1)}
+    print(f"  customer rollup of big: {customer_rows:,} rows in {customers_s:.1f} s", flush=True)
 
     # (c) the overview, rollups then raw (same process, same warm cache)
     time_overview(engine, big, last_day, "rollup", 2)  # warm-up
@@ -1038,6 +1079,23 @@ def main() -> int:
     if not all(result["targets"].values()):
         print("\n".join(result["profile_rollup"]))
 
+    # (c2) lifetime value: by campaign and by version over a year of customers, from rollup_customer, then computed
+    # live from the raw tables once (the same figures, or the run fails)
+    time_ltv(engine, big, last_day, "rollup", 2)  # warm-up
+    ltv_ms, ltv_rolled = time_ltv(engine, big, last_day, "rollup", args.ltv_reps)
+    live_ms, ltv_live = time_ltv(engine, big, last_day, "live", 1)
+    if ltv_data(ltv_rolled) != ltv_data(ltv_live):
+        failures.append("lifetime value from rollup_customer differs from the live computation")
+    ltv_customers = ltv_rolled[0].total.figures.customers
+    if not ltv_customers:
+        failures.append("lifetime value found no customers")
+    p50_l, p95_l = statistics.median(ltv_ms), percentile(ltv_ms, 95)
+    result["ltv"] = {"rollup_ms": [round(t, 2) for t in ltv_ms], "rollup_p50_ms": round(p50_l, 1),
+                     "rollup_p95_ms": round(p95_l, 1), "live_ms": round(live_ms[0]),
+                     "ratio_p95": round(live_ms[0] / p95_l), "customers": round(ltv_customers, 3)}  # fmt: skip
+    result["targets"]["ltv_p95_ms<=100"] = p95_l <= TARGET_LTV_P95_MS
+    print(f"  lifetime value p95 {p95_l:.1f} ms (live {live_ms[0]:.0f} ms)", flush=True)
+
     # (d) the page
     if not args.no_browser:
         measure_page(args, result, failures)
@@ -1060,6 +1118,10 @@ def main() -> int:
     print(f"| overview from rollups, p50 / p95 ({args.rollup_reps} runs) | {p50_r:,.0f} / {p95_r:,.0f} ms |")
     print(f"| overview from raw tables, p50 / p95 ({args.raw_reps} runs) | {p50_w:,.0f} / {p95_w:,.0f} ms |")
     print(f"| raw / rollups (p50) | {ratio:,.0f}× |")
+    print(f"| customer rollup rebuild, big account | {customers_s:,.1f} s ({customer_rows:,} rows) |")
+    print(f"| lifetime value (by campaign + by version, a year of customers) from rollup_customer, p50 / p95 "
+          f"({args.ltv_reps} runs) | {p50_l:,.1f} / {p95_l:,.1f} ms |")  # fmt: skip
+    print(f"| lifetime value computed live (1 run) / rollup p95 | {live_ms[0]:,.0f} ms, {live_ms[0] / p95_l:,.0f}× |")
     print_page(args, result)
     print(f"\ntargets: {result['targets']}")
     if failures:

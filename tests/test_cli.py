@@ -50,7 +50,7 @@ def test_accounts_keys_pixels_and_staff_through_the_cli(db: Session, capsys: pyt
     assert code == 0 and re.fullmatch(r"px_\w+\n", out), out
 
     code, out, _ = _run(capsys, "rebuild-rollups", "--account", slug)
-    assert code == 0 and out == "cli-shop: 0 traffic day(s), 0 sales day(s) recomputed\n"
+    assert code == 0 and out == "cli-shop: 0 traffic day(s), 0 sales day(s), 0 customer row(s) recomputed\n"
 
     code, out, _ = _run(capsys, "make-staff", "--email", "cli@example.com")
     assert (code, out) == (0, "cli@example.com is now staff\n")
@@ -89,5 +89,5 @@ def test_rebuild_rollups_includes_events_still_waiting_for_derivation(
     ingest.write_rows(db, account.id or 0, ingest.prepare([event(visitor_id="v", session_id="s")], ctx)[1])
     db.commit()  # the writer's transaction; its derivation pass has not run
     code, out, _ = _run(capsys, "rebuild-rollups", "--account", account.slug)
-    assert code == 0 and out.endswith(": 1 traffic day(s), 0 sales day(s) recomputed\n"), out
+    assert code == 0 and out.endswith(": 1 traffic day(s), 0 sales day(s), 0 customer row(s) recomputed\n"), out
     assert sum(row.sessions for row in db.exec(select(TrafficRollup))) == 1

@@ -421,3 +421,62 @@ class VersionComparisonResponse(BaseModel):
     versions: list[VersionWindowOut]
     pairs: list[VersionPairOut]
     chosen: VersionPairOut | None
+
+
+class LtvRowOut(BaseModel):
+    """``figures``: ``customers`` acquired, ``customers_by_horizon`` (those old enough for each horizon), and per
+    currency ``ltv`` (cumulative net revenue per customer at 30/60/90/180/365 days, minor units, null without old
+    enough customers), ``net_to_date``, ``spend`` (null by product), ``cpa``, ``ltv_cac`` per horizon,
+    ``payback_days`` and ``payback`` ("N days", "not yet" or "n/a")."""
+
+    key: str
+    label: str
+    figures: dict[str, Any]
+
+
+class LtvResponse(BaseModel):
+    period: MetricsPeriod  # the days of the customers' first orders
+    as_of: metrics_date
+    dimension: str | None
+    model: str
+    lookback_days: int
+    source: str  # rollup | live
+    currencies: list[str]
+    horizons: list[int]
+    total: LtvRowOut
+    rows: list[LtvRowOut]
+
+
+class CohortsResponse(BaseModel):
+    """``rows``: one per first-order month, with ``cells`` for months since 1 … 12 (the first 30·m days; null
+    while the cohort is younger): ``customers`` counted, ``net_per_customer`` per currency (minor units) and
+    ``active_share`` (subscriptions still active; null without subscribers)."""
+
+    period: MetricsPeriod
+    as_of: metrics_date
+    model: str
+    lookback_days: int
+    source: str
+    currencies: list[str]
+    months: list[int]
+    rows: list[dict[str, Any]]
+
+
+class BlendedOut(BaseModel):
+    currency: str
+    net: int
+    attributed_net: int
+    spend: int
+    new_customers: float
+    attributed_new_customers: float
+    mer: float | None
+    attributed_roas: float | None
+    blended_cpa: float | None
+    attributed_cpa: float | None
+    attributed_share: float | None
+
+
+class BlendedResponse(BaseModel):
+    period: MetricsPeriod
+    model: str
+    currencies: list[BlendedOut]

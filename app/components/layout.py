@@ -13,6 +13,7 @@ from app.state.base import AppState
 NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Overview", routes.HOME, "layout-dashboard"),
     ("Metrics", routes.METRICS, "chart-column"),
+    ("Lifetime value", routes.LTV, "hourglass"),
     ("Orders", routes.ORDERS, "receipt"),
     ("Conversions", routes.CONVERSIONS, "send"),
     ("Campaigns", routes.CAMPAIGNS, "megaphone"),

@@ -26,7 +26,17 @@ from app.models.campaigns import (
 from app.models.conversions import AttemptOutcome, ConversionDelivery, ConversionKind, DeliveryAttempt, DeliveryStatus
 from app.models.jobs import JobLease, JobOutcome, JobRun
 from app.models.keys import ApiKey, KeyKind
-from app.models.metrics import AdSpend, AttributionModel, RollupDirty, SalesRollup, SpendSource, TrafficRollup
+from app.models.metrics import (
+    AcquisitionValue,
+    AdSpend,
+    AttributionModel,
+    CustomerDirty,
+    CustomerValue,
+    RollupDirty,
+    SalesRollup,
+    SpendSource,
+    TrafficRollup,
+)
 from app.models.payments import (
     Order,
     OrderMode,
@@ -47,6 +57,7 @@ from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
 
 __all__ = [
     "Account",
+    "AcquisitionValue",
     "AdConnection",
     "AdPlatform",
     "AdSpend",
@@ -73,6 +84,8 @@ __all__ = [
     "ConversationMessage",
     "ConversionDelivery",
     "ConversionKind",
+    "CustomerDirty",
+    "CustomerValue",
     "DeliveryAttempt",
     "DeliveryStatus",
     "DeriveState",

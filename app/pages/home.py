@@ -12,7 +12,7 @@ from app.components.events import events_table
 from app.components.layout import template
 from app.state.base import AppState
 from app.state.live import OverviewState
-from app.state.metrics import CampaignLine, DashboardState
+from app.state.metrics import BlendedLine, CampaignLine, DashboardState
 
 
 def empty_state() -> rx.Component:
@@ -100,6 +100,54 @@ def top_campaigns() -> rx.Component:
     )
 
 
+def blended_row(line: BlendedLine) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(line["currency"]),
+        rx.table.cell(line["mer"], class_name="blended-mer"),
+        rx.table.cell(line["attributed_roas"], class_name="blended-roas"),
+        rx.table.cell(line["blended_cpa"], class_name="blended-cpa"),
+        rx.table.cell(line["attributed_cpa"], class_name="blended-attributed-cpa"),
+        rx.table.cell(line["attributed_share"]),
+        class_name="blended-line",
+    )
+
+
+def blended_figures() -> rx.Component:
+    """The whole business (MER, blended new-customer CPA) beside what campaigns are credited with."""
+    headers = ("Currency", "MER", "Attributed ROAS", "Blended new-customer CPA", "Attributed new-customer CPA",
+               "Attributed share of net")  # fmt: skip
+    return rx.cond(
+        DashboardState.blended.length() > 0,
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.heading("Whole business and campaigns", size="3"),
+                    rx.spacer(),
+                    rx.link("Lifetime value →", href=routes.LTV, size="2", id="go-ltv"),
+                    width="100%",
+                    align="center",
+                ),
+                rx.text(
+                    "MER = all net revenue / all ad spend; blended CPA = all spend / all new customers. The attributed "
+                    "figures count only what campaigns are credited with.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+                rx.table.root(
+                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+                    rx.table.body(rx.foreach(DashboardState.blended, blended_row)),
+                    width="100%",
+                    size="1",
+                ),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+            id="blended",
+        ),
+    )
+
+
 def figures() -> rx.Component:
     drawn = DashboardState.charts_drawn
     return rx.vstack(
@@ -127,6 +175,7 @@ def figures() -> rx.Component:
             DashboardState.comparing,
             rx.text("Dashed: the comparison period, day by day.", size="1", color_scheme="gray"),
         ),
+        blended_figures(),
         top_campaigns(),
         spacing="4",
         width="100%",

@@ -19,6 +19,7 @@ from app.services.metrics import (
     DIRECT_LABEL,
     SMALL_SAMPLE_ORDERS,
     SMALL_SAMPLE_SESSIONS,
+    Blended,
     Compare,
     Dimension,
     Figures,
@@ -313,6 +314,31 @@ def campaign_lines(report: MetricsReport, public_ids: Mapping[str, str], locale:
             )
         )
     return lines
+
+
+class BlendedLine(TypedDict):
+    currency: str
+    mer: str
+    attributed_roas: str
+    blended_cpa: str
+    attributed_cpa: str
+    attributed_share: str
+
+
+def blended_lines(items: list[Blended], locale: str) -> list[BlendedLine]:
+    """The whole business beside the campaigns, one line per currency (only currencies with spend)."""
+    return [
+        BlendedLine(
+            currency=b.currency,
+            mer=format_value(column_key("roas", b.currency), b.mer, locale),
+            attributed_roas=format_value(column_key("roas", b.currency), b.attributed_roas, locale),
+            blended_cpa=format_value(column_key("cpa", b.currency), b.blended_cpa, locale),
+            attributed_cpa=format_value(column_key("cpa", b.currency), b.attributed_cpa, locale),
+            attributed_share=format_value(column_key("refund_rate", b.currency), b.attributed_share, locale),
+        )
+        for b in items
+        if b.spend
+    ]
 
 
 # --- a campaign's versions compared ---------------------------------------------------------------------------------

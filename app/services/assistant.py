@@ -41,6 +41,7 @@ SUGGESTED_QUESTIONS: list[str] = [
     "Are any conversions failing to reach the ad platforms?",
     "Which alerts fired recently, and why?",
     "Did my campaign's latest version really beat the one before?",
+    "Which campaign brings the customers worth most after 90 days?",
 ]
 
 MAX_CONVERSATIONS_LISTED = 100
@@ -67,6 +68,8 @@ Never add up different currencies.
 - ROAS is net revenue / ad spend; CPA is ad spend / orders; conversion rate (sessions with a paid order / sessions) \
 and refund rate are fractions (0.031 means 3.1 %). A null figure or "n/a" has no base (ROAS and CPA without ad \
 spend): say "n/a", never 0.
+- Lifetime value (customer_value) belongs to the campaign that acquired each customer (their first paid order), \
+whatever brought them back; a horizon counts only customers acquired at least that long ago (null: none yet).
 - To explain a change, compare periods (get_metrics compares with the previous period by default) and break the \
 change down by campaign, version, channel or product.
 - Whether a version beat another: use compare_versions and say the verdict as it does (a winner only above the \

@@ -1,10 +1,11 @@
-"""What the dashboard pages read, in one call each: the overview (``/``) and the metrics explorer (``/metrics``). They
+"""What the dashboard pages read, in one call each: the overview (``/``), the metrics explorer (``/metrics``) and
+lifetime value (``/ltv``). They
 combine the metrics, campaigns, events and Stripe catalogue services for the range a page's URL chose."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlmodel import Session
 
@@ -15,15 +16,20 @@ from app.services.attribution import AttributionModel
 from app.services.metrics import (
     DIRECT,
     IMPORTED,
+    CohortReport,
     Compare,
     Dimension,
+    LtvQuery,
+    LtvReport,
     MetricsQuery,
     MetricsReport,
     Period,
     Preset,
     account_today,
+    cohorts,
     comparison_period,
     has_figures,
+    lifetime_value,
     metrics,
     public_ids,
     resolve_period,
@@ -142,3 +148,44 @@ def explorer(*, session: Session, account_id: int, choice: DashboardRange, query
         prices=stripe_connection.list_prices(session=session, account_id=account_id, include_inactive=True),
         keys=public_ids(session, account_id, query.dimension),
     )
+
+
+# --- lifetime value ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LifetimeChoice:
+    """The lifetime value page's choices: customers acquired over the last ``days`` days, by ``dimension``."""
+
+    dimension: Dimension
+    days: int
+    model: AttributionModel
+    lookback_days: int
+    campaign: str | None = None  # public id; one that is not this account's is left out
+    channel: str | None = None  # platform, ``direct`` or ``imported``
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    report: LtvReport
+    cohorts: CohortReport
+    campaign: str | None
+    campaigns: list[tuple[str, str]]
+    keys: dict[str, str]  # row key -> public id (campaigns, versions)
+
+
+def lifetime(*, session: Session, account_id: int, choice: LifetimeChoice) -> Lifetime:
+    """The LTV table by the chosen dimension and the cohort grid, for the customers whose first order was in the
+    last ``days`` days (today included), with the campaign and channel filters."""
+    today = account_today(session, account_id)
+    start = today - timedelta(days=choice.days - 1)
+    campaigns = campaign_service.campaign_choices(session=session, account_id=account_id)
+    campaign = choice.campaign if choice.campaign in {pid for pid, _name in campaigns} else None
+    query = LtvQuery(start=start, end=today, dimension=choice.dimension, model=choice.model,
+                     lookback_days=choice.lookback_days, campaign=campaign, channel=choice.channel)  # fmt: skip
+    report = lifetime_value(session=session, account_id=account_id, query=query, today=today)
+    grid = cohorts(session=session, account_id=account_id, start=start, end=today, campaign=campaign,
+                   channel=choice.channel, model=choice.model, lookback_days=choice.lookback_days,
+                   today=today)  # fmt: skip
+    keys = public_ids(session, account_id, choice.dimension)
+    return Lifetime(report, grid, campaign, campaigns, keys)

@@ -40,6 +40,7 @@ from app.db import write_lock
 from app.models import (
     Account,
     AttributionModel,
+    CustomerDirty,
     Order,
     Payment,
     Refund,
@@ -77,6 +78,7 @@ _LATER_ORDERS = select(Order.paid_at).where(
     col(Order.paid_at) > bindparam("paid_at"),
 )
 _DIRTY: dict[str, Any] = {}
+_CUSTOMER_DIRTY: dict[str, Any] = {}
 
 
 def local_day(moment: datetime, zone: ZoneInfo) -> date:
@@ -105,6 +107,22 @@ def mark_dirty(session: Session, account_id: int, days: Iterable[date], kind: st
         statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(RollupDirty))
         statement = _DIRTY[dialect] = statement.on_conflict_do_update(
             index_elements=["account_id", "day", "kind"], set_={"marked_at": statement.excluded.marked_at}
+        )
+    session.execute(statement, rows)
+
+
+def mark_customers_dirty(session: Session, account_id: int, keys: Iterable[str]) -> None:
+    """Mark customers whose lifetime rows (``services/lifetime``) must be recomputed, in the caller's transaction."""
+    now = utcnow()
+    rows = [{"account_id": account_id, "customer_key": key, "marked_at": now} for key in sorted(set(keys))]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = _CUSTOMER_DIRTY.get(dialect)
+    if statement is None:
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(CustomerDirty))
+        statement = _CUSTOMER_DIRTY[dialect] = statement.on_conflict_do_update(
+            index_elements=["account_id", "customer_key"], set_={"marked_at": statement.excluded.marked_at}
         )
     session.execute(statement, rows)
 
@@ -138,11 +156,14 @@ _VISITOR_SESSION_START = (
 
 def mark_order_dirty(session: Session, order: Order) -> None:
     """The days an order's money touches, and those of the same customer's later orders (new vs returning); and the
-    traffic day of the session it converted (a payment turns that session into a converted one)."""
+    traffic day of the session it converted (a payment turns that session into a converted one); and the customer
+    (their lifetime value rows)."""
     zone = account_zone(session, order.account_id)
     days = {local_day(p, zone) for p in session.exec(_PAID_AT, params={"order_id": order.id})}
     days |= {local_day(r, zone) for r in session.exec(_REFUNDED_AT, params={"order_id": order.id})}
     key = customer_key(order)
+    # The customer's lifetime rows, and those of the key the order had before (an e-mail learnt later moves it).
+    mark_customers_dirty(session, order.account_id, {key, order.customer_key or key})
     if order.customer_key != key:
         order.customer_key = key
         order_rules.save(session, order)

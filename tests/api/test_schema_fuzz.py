@@ -59,6 +59,15 @@ DOCUMENTED_REJECTIONS: list[tuple[str, str, str | None, str]] = [
             ("GET", path, "end", "The end date is before the start date"),
         )
     ],
+    *[
+        ("GET", path, field, message)
+        for path in ("/api/v1/metrics/ltv", "/api/v1/metrics/cohorts")
+        for field, message in (("start", "A range may span at most"), ("end", "The end date is before the start"))
+    ],
+    ("GET", "/api/v1/metrics/blended", "range", "start and end need range=custom"),
+    ("GET", "/api/v1/metrics/blended", "start", "A custom range needs both a start and an end date"),
+    ("GET", "/api/v1/metrics/blended", "start", "A range may span at most"),
+    ("GET", "/api/v1/metrics/blended", "end", "The end date is before the start date"),
     ("GET", "/api/v1/conversions/google-ads.csv", None, "Export at most 92 days"),
     ("POST", "/api/v1/campaigns", None, "a target CPA is an amount"),
     ("POST", "/api/v1/campaigns/{campaign_id}/versions", None, "a target CPA is an amount"),

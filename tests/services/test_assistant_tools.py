@@ -308,6 +308,7 @@ def test_the_definitions_offer_read_tools_only_and_match_the_arguments() -> None
             "alert_history",
             "compare_versions",
             "platform_vs_verified",
+            "customer_value",
         ]
     )
     for definition in assistant_tools.DEFINITIONS:

@@ -1,9 +1,11 @@
 """``GET /api/v1/metrics`` (secret key): the dashboard's figures as JSON, from the same metrics service; and
-``GET /api/v1/metrics/versions``: a campaign's versions compared, with how sure "B beat A" is."""
+``GET /api/v1/metrics/versions``: a campaign's versions compared, with how sure "B beat A" is; and
+``/metrics/ltv``, ``/metrics/cohorts`` and ``/metrics/blended``: lifetime value, cohorts and blended figures."""
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import asdict
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,8 +13,13 @@ from fastapi import APIRouter, Query
 from app.api.deps import SecretKeyDep, SessionDep
 from app.api.params import choice, day
 from app.api.schemas import (
+    BlendedOut,
+    BlendedResponse,
     ClaimedFigures,
+    CohortsResponse,
     ErrorResponse,
+    LtvResponse,
+    LtvRowOut,
     MetricsFigures,
     MetricsPeriod,
     MetricsResponse,
@@ -25,7 +32,7 @@ from app.services import metrics as metric_service
 from app.services import platform_vs_verified as pvv
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS
 from app.services.errors import ValidationFailed
-from app.services.metrics import Compare, Dimension, MetricsQuery, MetricsRow, Period, Preset
+from app.services.metrics import LTV_DIMENSIONS, Compare, Dimension, LtvQuery, MetricsQuery, MetricsRow, Period, Preset
 
 router = APIRouter(tags=["metrics"])
 _ERRORS: dict[int | str, dict[str, Any]] = {k: {"model": ErrorResponse} for k in (401, 404, 422)}
@@ -215,4 +222,112 @@ def get_platform_vs_verified(
             )
             for row in report.rows
         ],
+    )
+
+
+def _first_orders(session: Any, account_id: int, start: date | None, end: date | None) -> tuple[date, date]:
+    """The first-order days asked for; by default the 365 days ending today (the account's timezone)."""
+    today = metric_service.account_today(session, account_id)
+    end = end or today
+    return start or end - timedelta(days=364), end
+
+
+@router.get("/metrics/ltv", response_model=LtvResponse, responses=_ERRORS)
+def get_lifetime_value(
+    identity: SecretKeyDep,
+    session: SessionDep,
+    start: Annotated[date | None, day("first day of the customers' first orders (default: end - 364 days)")] = None,
+    end: Annotated[date | None, day("last day of the customers' first orders, inclusive (default: today)")] = None,
+    dimension: Annotated[str | None, choice(LTV_DIMENSIONS, description="the acquiring dimension")] = "campaign",
+    model: Annotated[str, choice(AttributionModel)] = "last_touch",
+    lookback_days: Annotated[int, choice(LOOKBACK_DAYS)] = DEFAULT_LOOKBACK_DAYS,
+    campaign: Annotated[str | None, Query(max_length=40, description="acquiring campaign id (cmp_…)")] = None,
+    channel: Annotated[
+        str | None, Query(max_length=40, description="acquiring platform: meta | google | … | direct | imported")
+    ] = None,
+) -> LtvResponse:
+    """What the customers acquired in a range of days are worth: customers, cumulative net revenue per customer at
+    30/60/90/180/365 days (each horizon counts only customers whose first order is that old), new-customer CPA,
+    LTV:CAC and payback, in total and by acquiring campaign, version, channel (platform), product or first-order
+    month. Customers imported from Stripe's history are the ``imported`` row. Money per currency in minor units.
+    The default model and lookback read the customer rollup (``source: rollup``); others are computed live."""
+    by = _choice(dimension, Dimension, "dimension")
+    first, last = _first_orders(session, identity.account_id, start, end)
+    query = LtvQuery(start=first, end=last, dimension=by, model=model, lookback_days=lookback_days,
+                     campaign=campaign or None, channel=channel or None)  # fmt: skip
+    report = metric_service.lifetime_value(session=session, account_id=identity.account_id, query=query)
+    keys = metric_service.public_ids(session, identity.account_id, by)
+    return LtvResponse(
+        period=_period(report.period),
+        as_of=report.as_of,
+        dimension=by.value if by else None,
+        model=report.model,
+        lookback_days=report.lookback_days,
+        source=report.source,
+        currencies=report.currencies,
+        horizons=list(metric_service.HORIZONS),
+        total=LtvRowOut(key="total", label="Total", figures=metric_service.ltv_dict(report.total.figures)),
+        rows=[
+            LtvRowOut(key=keys.get(r.key, r.key), label=r.label, figures=metric_service.ltv_dict(r.figures))
+            for r in report.rows
+        ],
+    )
+
+
+@router.get("/metrics/cohorts", response_model=CohortsResponse, responses=_ERRORS)
+def get_cohorts(
+    identity: SecretKeyDep,
+    session: SessionDep,
+    start: Annotated[date | None, day("first day of the customers' first orders (default: end - 364 days)")] = None,
+    end: Annotated[date | None, day("last day of the customers' first orders, inclusive (default: today)")] = None,
+    model: Annotated[str, choice(AttributionModel)] = "last_touch",
+    lookback_days: Annotated[int, choice(LOOKBACK_DAYS)] = DEFAULT_LOOKBACK_DAYS,
+    campaign: Annotated[str | None, Query(max_length=40, description="acquiring campaign id (cmp_…)")] = None,
+    channel: Annotated[
+        str | None, Query(max_length=40, description="acquiring platform: meta | google | … | direct | imported")
+    ] = None,
+) -> CohortsResponse:
+    """First-order month × months since: cumulative net revenue per customer and the share of subscriptions still
+    active, for the customers acquired by ``campaign`` / ``channel`` (all by default)."""
+    first, last = _first_orders(session, identity.account_id, start, end)
+    report = metric_service.cohorts(session=session, account_id=identity.account_id, start=first, end=last,
+                                    campaign=campaign or None, channel=channel or None, model=model,
+                                    lookback_days=lookback_days)  # fmt: skip
+    return CohortsResponse(
+        period=_period(report.period),
+        as_of=report.as_of,
+        model=report.model,
+        lookback_days=report.lookback_days,
+        source=report.source,
+        currencies=report.currencies,
+        months=report.months,
+        rows=metric_service.cohort_dict(report),
+    )
+
+
+@router.get("/metrics/blended", response_model=BlendedResponse, responses=_ERRORS)
+def get_blended(
+    identity: SecretKeyDep,
+    session: SessionDep,
+    preset: Annotated[
+        str, choice(Preset, alias="range", description="a preset, or custom with start and end")
+    ] = Preset.LAST_28_DAYS.value,
+    start: Annotated[date | None, day("first day (range=custom), in the account's timezone")] = None,
+    end: Annotated[date | None, day("last day, inclusive (range=custom)")] = None,
+    model: Annotated[str, choice(AttributionModel)] = "last_touch",
+) -> BlendedResponse:
+    """The whole business beside the campaigns, per currency: MER (all net revenue / all ad spend) and blended
+    new-customer CPA (all spend / all new customers), with the attributed ROAS and new-customer CPA (what the model
+    credits to campaigns: not direct, not imported) and the attributed share of net revenue."""
+    if (start is not None or end is not None) and preset != Preset.CUSTOM.value:
+        raise ValidationFailed("start and end need range=custom.", field="range")
+    today = metric_service.account_today(session, identity.account_id)
+    period = metric_service.resolve_period(preset, today=today, start=start, end=end)
+    query = MetricsQuery(start=period.start, end=period.end, dimension=Dimension.CAMPAIGN, model=model,
+                         compare=Compare.NONE)  # fmt: skip
+    report = metric_service.metrics(session=session, account_id=identity.account_id, query=query)
+    return BlendedResponse(
+        period=_period(report.period),
+        model=report.model,
+        currencies=[BlendedOut(**asdict(b)) for b in metric_service.blended(report)],
     )

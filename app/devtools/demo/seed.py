@@ -24,7 +24,7 @@ from app.devtools.demo.stripe_events import OrderBook, create_order
 from app.devtools.demo.traffic import ingest_day, session_count, simulate_day
 from app.models import Account, Membership, Role, User
 from app.models.base import utcnow
-from app.services import rollups
+from app.services import lifetime, rollups
 from app.services.errors import Conflict
 
 MAX_DAYS = 400
@@ -137,6 +137,7 @@ def seed_demo(
     totals["spend_rows"] = len(spend_rows)
     with write_lock:
         rollups.rebuild(session, actor.account_id)
+        lifetime.rebuild(session, actor.account_id)
     counts |= totals
     counts["webhooks"] = stripe.delivered
     return DemoResult(account.slug, account.public_id, DEMO_EMAIL, password, first_day, today, counts,

@@ -1,8 +1,10 @@
 """The assistant's tools over the dashboard's figures: ``get_metrics`` (a range in total and by one dimension, with the
-comparison) and ``top_products`` (products ranked by net revenue)."""
+comparison), ``top_products`` (products ranked by net revenue), ``platform_vs_verified`` (what the ad platforms
+claim against what was paid) and ``customer_value`` (lifetime value by acquisition, and cohorts)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -19,9 +21,15 @@ from app.services.assistant_tools.results import (
     requested_period,
     run_report,
     span,
+    zone_of,
 )
-from app.services.assistant_tools.schemas import ClaimsArguments, MetricsArguments, ProductsArguments
-from app.services.metrics import Dimension, MetricsQuery, MetricsRow, Preset
+from app.services.assistant_tools.schemas import (
+    ClaimsArguments,
+    CustomerValueArguments,
+    MetricsArguments,
+    ProductsArguments,
+)
+from app.services.metrics import Dimension, LtvFigures, LtvQuery, MetricsQuery, MetricsRow, Preset
 from app.services.permissions import Actor
 
 _TIME_DIMENSIONS = {d.value for d in metrics.TIME_DIMENSIONS}
@@ -161,3 +169,49 @@ def claims_result(session: Session, actor: Actor, a: ClaimsArguments) -> ToolRes
             for row in report.rows
         ],
     }
+
+
+def _ltv_row(key: str, label: str, figures: LtvFigures, locale: str) -> dict[str, Any]:
+    data = metrics.ltv_dict(figures)
+    for code, money in data["money"].items():
+        money["ltv_formatted"] = {n: money_text(v, code, locale) for n, v in money["ltv"].items()}
+        money["cpa_formatted"] = money_text(money["cpa"], code, locale)
+        money["net_to_date_formatted"] = money_text(money["net_to_date"], code, locale)
+    return {"key": key, "label": label, **data}
+
+
+def customer_value_result(session: Session, actor: Actor, a: CustomerValueArguments) -> ToolResult:
+    locale = locale_of(session, actor)
+    today = metrics.account_today(session, actor.account_id)
+    end = a.end or today
+    start = a.start or end - timedelta(days=364)
+    query = LtvQuery(start=start, end=end, dimension=a.dimension, model=a.model.value, lookback_days=a.lookback_days,
+                     campaign=a.campaign or None, channel=a.channel or None)  # fmt: skip
+    report = metrics.lifetime_value(session=session, account_id=actor.account_id, query=query)
+    keys = metrics.public_ids(session, actor.account_id, a.dimension)
+    filters: dict[str, Any] = {"campaign": a.campaign or None, "channel": a.channel or None}
+    if a.campaign:
+        filters["campaign_name"] = campaigns.get_campaign(session, actor.account_id, a.campaign).name
+    result: ToolResult = {
+        "query": {
+            **span(report.period),
+            "as_of": report.as_of.isoformat(),
+            "dimension": a.dimension.value,
+            "model": report.model,
+            "lookback_days": report.lookback_days,
+            "source": report.source,
+            "timezone": zone_of(session, actor).key,
+            "filters": {k: v for k, v in filters.items() if v},
+        },
+        "currencies": report.currencies,
+        "horizons_days": list(metrics.HORIZONS),
+        "total": _ltv_row("total", "All customers", report.total.figures, locale),
+        "rows": [_ltv_row(keys.get(r.key, r.key), r.label, r.figures, locale) for r in report.rows[: a.limit]],
+        "rows_total": len(report.rows),
+    }
+    if a.cohorts:
+        grid = metrics.cohorts(session=session, account_id=actor.account_id, start=start, end=end,
+                               campaign=a.campaign or None, channel=a.channel or None, model=a.model.value,
+                               lookback_days=a.lookback_days)  # fmt: skip
+        result["cohorts"] = metrics.cohort_dict(grid)
+    return result

@@ -14,13 +14,19 @@ from sqlmodel import Session
 from app.lib.formatting import plural
 from app.services.assistant_tools.activity_tools import alerts_result, conversions_result, orders_result
 from app.services.assistant_tools.campaign_tools import campaigns_result
-from app.services.assistant_tools.metric_tools import claims_result, metrics_result, top_products_result
+from app.services.assistant_tools.metric_tools import (
+    claims_result,
+    customer_value_result,
+    metrics_result,
+    top_products_result,
+)
 from app.services.assistant_tools.results import ToolResult
 from app.services.assistant_tools.schemas import (
     AlertsArguments,
     CampaignsArguments,
     ClaimsArguments,
     ConversionsArguments,
+    CustomerValueArguments,
     MetricsArguments,
     OrdersArguments,
     ProductsArguments,
@@ -52,6 +58,7 @@ TOOLS: dict[str, Tool] = {
         Tool("alert_history", AlertsArguments, alerts_result),
         Tool("compare_versions", VersionsArguments, versions_result),
         Tool("platform_vs_verified", ClaimsArguments, claims_result),
+        Tool("customer_value", CustomerValueArguments, customer_value_result),
     )
 }
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
@@ -118,6 +125,10 @@ def platform_vs_verified(session: Session, actor: Actor, **arguments: Any) -> To
     return run_tool(session, actor, "platform_vs_verified", arguments)
 
 
+def customer_value(session: Session, actor: Actor, **arguments: Any) -> ToolResult:
+    return run_tool(session, actor, "customer_value", arguments)
+
+
 # --- one-line summaries ("shows its work") --------------------------------------------------------------------------
 
 
@@ -169,6 +180,13 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
             f"windows of {query.get('window_days', 0)} days",
             str(query.get("model", "")).replace("_", " "),
             f"winner at ≥ {round(float(query.get('winner_probability') or 0) * 100)}%",
+        ]
+    elif name == "customer_value":
+        parts = [
+            f"lifetime value by {query.get('dimension', 'campaign')}",
+            f"customers first ordering {_dates(query)}",
+            str(query.get("model", "")).replace("_", " "),
+            "computed live" if query.get("source") == "live" else "",
         ]
     else:
         parts = [name]

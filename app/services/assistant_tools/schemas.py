@@ -40,6 +40,18 @@ class MetricsArguments(PeriodArguments):
     limit: int | None = Field(default=None, ge=1, le=100)
 
 
+class CustomerValueArguments(ToolArguments):
+    dimension: Dimension = Dimension.CAMPAIGN
+    start: date | None = None  # first-order days; default the 365 days ending today
+    end: date | None = None
+    model: AttributionModel = AttributionModel.LAST_TOUCH
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    campaign: str | None = Field(default=None, max_length=40)
+    channel: str | None = Field(default=None, max_length=40)
+    cohorts: bool = False
+    limit: int = Field(default=25, ge=1, le=100)
+
+
 class CampaignsArguments(ToolArguments):
     search: str = Field(default="", max_length=120)
     status: campaigns.Status | None = None
@@ -224,6 +236,30 @@ DEFINITIONS: list[dict[str, Any]] = [
         },
     ),
     _CLAIMS,
+    _function(
+        "customer_value",
+        "Lifetime value of the customers acquired in a range of first-order days (default: the last 365), by the "
+        "campaign, version, channel (platform), product or first-order month that acquired them (their first "
+        "paid order's attribution; customers imported from Stripe's history are the 'imported' row): customers, "
+        "cumulative net revenue per customer at 30/60/90/180/365 days after the first order (only customers "
+        "acquired at least that long ago count; null: none yet), new-customer CPA (spend / new customers; null by "
+        "product or without spend), LTV:CAC per horizon and payback ('N days', 'not yet' or 'n/a'), per currency "
+        "in minor units with *_formatted text. cohorts=true adds the first-order month × months-since grid.",
+        {
+            "dimension": _enum(
+                [Dimension.CAMPAIGN, Dimension.VERSION, Dimension.CHANNEL, Dimension.PRODUCT, Dimension.MONTH],
+                "The acquiring dimension (default campaign).",
+            ),
+            "start": {"type": "string", "format": "date", "description": "First first-order day, YYYY-MM-DD."},
+            "end": {"type": "string", "format": "date", "description": "Last first-order day, YYYY-MM-DD."},
+            "model": _MODEL,
+            "lookback_days": {"type": "integer", "enum": list(LOOKBACK_DAYS), "description": "Attribution lookback."},
+            "campaign": _CAMPAIGN,
+            "channel": {"type": "string", "description": "Only customers acquired by this channel (or imported)."},
+            "cohorts": {"type": "boolean", "description": "Also return the cohort grid (default false)."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "Most rows (default 25)."},
+        },
+    ),
 ]
 # compare_versions cannot guess the campaign: the model must name it.
 DEFINITIONS[-1]["function"]["parameters"]["required"] = ["campaign"]

@@ -15,13 +15,14 @@ agree by construction. Visitors are distinct per day and summed over days (visit
 The modules: ``periods`` (ranges and comparison periods), ``figures`` (what is measured), ``sources`` (rows from
 rollups or raw tables), ``grouping`` (dimensions, keys and labels, summing), ``query`` (``metrics``), ``windows``
 (exact time windows, for alerts), ``versions`` (a campaign's versions compared), ``confidence`` (how sure a
-difference between two versions is). This package exports their public names, so callers import
-``app.services.metrics`` alone.
+difference between two versions is), ``ltv`` (lifetime value, payback and cohorts of the customers acquired, from
+``services/lifetime``). This package exports their public names, so callers import ``app.services.metrics`` alone.
 """
 
 from __future__ import annotations
 
 from app.services.metrics import confidence
+from app.services.metrics.blended import Blended, blended
 from app.services.metrics.figures import (
     Delta,
     Figures,
@@ -34,6 +35,18 @@ from app.services.metrics.figures import (
     ratio,
 )
 from app.services.metrics.grouping import DIRECT, DIRECT_LABEL, IMPORTED, IMPORTED_LABEL, TIME_DIMENSIONS, Dimension
+from app.services.metrics.ltv import (
+    HORIZONS,
+    LTV_DIMENSIONS,
+    CohortReport,
+    LtvFigures,
+    LtvQuery,
+    LtvReport,
+    cohort_dict,
+    cohorts,
+    lifetime_value,
+    ltv_dict,
+)
 from app.services.metrics.periods import (
     MAX_DAYS,
     Compare,
@@ -62,17 +75,24 @@ from app.services.metrics.windows import WindowFigures, window_figures
 __all__ = [
     "DIRECT",
     "DIRECT_LABEL",
+    "HORIZONS",
     "IMPORTED",
     "IMPORTED_LABEL",
+    "LTV_DIMENSIONS",
     "MAX_DAYS",
     "SEASONALITY_NOTE",
     "SMALL_SAMPLE_ORDERS",
     "SMALL_SAMPLE_SESSIONS",
     "TIME_DIMENSIONS",
+    "Blended",
+    "CohortReport",
     "Compare",
     "Delta",
     "Dimension",
     "Figures",
+    "LtvFigures",
+    "LtvQuery",
+    "LtvReport",
     "MetricsQuery",
     "MetricsReport",
     "MetricsRow",
@@ -84,11 +104,16 @@ __all__ = [
     "VersionWindow",
     "WindowFigures",
     "account_today",
+    "blended",
+    "cohort_dict",
+    "cohorts",
     "comparison_period",
     "confidence",
     "delta",
     "figure_dict",
     "has_figures",
+    "lifetime_value",
+    "ltv_dict",
     "metrics",
     "pair_dict",
     "pair_summary",

@@ -14,11 +14,11 @@ from sqlmodel import Session
 from app import routes
 from app.db import session_scope
 from app.presenters.charts import orders_figure, overview_lines, revenue_figure
-from app.presenters.metrics import CampaignLine, KpiItem, campaign_lines, overview_kpis
+from app.presenters.metrics import BlendedLine, CampaignLine, KpiItem, blended_lines, campaign_lines, overview_kpis
 from app.services import dashboard
 from app.services.accounts import SessionContext
 from app.services.errors import ServiceError
-from app.services.metrics import has_figures
+from app.services.metrics import blended, has_figures
 from app.state.base import AppState
 from app.state.live import OverviewData, OverviewState, read_overview
 from app.state.metrics.date_range import RangeChoice, RangeState, range_choice
@@ -57,6 +57,7 @@ class DashboardState(AppState):
     currencies: list[str] = []
     kpis: list[KpiItem] = []
     campaigns: list[CampaignLine] = []
+    blended: list[BlendedLine] = []  # MER and blended CPA beside attributed ROAS and CPA, per currency with spend
     days: list[str] = []
     comparison_days: list[str] = []
     revenue: dict[str, list[float]] = {}  # currency -> net revenue per day (major units)
@@ -124,7 +125,7 @@ class DashboardState(AppState):
 
     def _show_found(self, found: dashboard.Overview | None) -> None:
         if found is None:
-            self.kpis, self.campaigns, self.has_figures = [], [], False
+            self.kpis, self.campaigns, self.blended, self.has_figures = [], [], [], False
             return
         self._show(found)
 
@@ -137,6 +138,7 @@ class DashboardState(AppState):
         self.currencies = sorted(set(current.currencies) | set(previous.currencies if previous else []))
         self.kpis = overview_kpis(total, before, self.currencies, self.account_locale)
         self.campaigns = campaign_lines(found.by_campaign, found.campaign_ids, self.account_locale)
+        self.blended = blended_lines(blended(found.by_campaign), self.account_locale)
         lines = overview_lines(found.period, found.comparison, current, previous, self.currencies)
         self.days, self.comparison_days = lines.days, lines.comparison_days
         self.revenue, self.revenue_previous = lines.revenue, lines.revenue_previous
