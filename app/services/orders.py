@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, inspect
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, func, select
 
 from app.models import (
@@ -106,8 +105,10 @@ def save(session: Session, order: Order) -> None:
     # On the session's connection: Session.execute would first flush the ORM's pending changes, this order's too.
     if session.connection().execute(_SAVE_ORDER, {"_id": order.id, "_seen": seen, **values}).rowcount != 1:
         raise OrderMoved(f"order {order.public_id} changed status meanwhile")
-    for key, value in values.items():
-        set_committed_value(order, key, value)
+    # Every changed field is stored now: the object reads as loaded, as after a flush. Not set_committed_value per
+    # field: it leaves the object flagged modified, so each later autoflush and the commit ran the unit of work
+    # over it for nothing (~0.15 ms per paying webhook). ``_commit_all`` is what the flush itself calls.
+    state._commit_all(state.dict, session.identity_map)
 
 
 _ORDERS = table_of(Order)
