@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, delete, exists, func
+from sqlalchemy import and_, bindparam, delete, exists, func, union_all
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -72,9 +72,8 @@ def account_zone(session: Session, account_id: int) -> ZoneInfo:
 _ACCOUNTS, _ORDERS, _PAYMENTS, _REFUNDS = table_of(Account), table_of(Order), table_of(Payment), table_of(Refund)
 _SESSIONS = table_of(VisitSession)
 _TIMEZONE = sa_select(_ACCOUNTS.c.timezone).where(_ACCOUNTS.c.id == bindparam("account_id"))
-_PAID_AT = sa_select(_PAYMENTS.c.paid_at).where(_PAYMENTS.c.order_id == bindparam("order_id"))
-_REFUNDED_AT = sa_select(_REFUNDS.c.refunded_at).where(_REFUNDS.c.order_id == bindparam("order_id"))
-# The customer's next order by payment time: one row of ix_order_customer (account, customer, paid_at).
+# The times an order's money moved (its payments and refunds) and the customer's next order by payment time (one
+# row of ix_order_customer: account, customer, paid_at), in one statement.
 _NEXT_ORDER = (
     sa_select(_ORDERS.c.paid_at)
     .where(
@@ -84,6 +83,12 @@ _NEXT_ORDER = (
     )
     .order_by(_ORDERS.c.paid_at)
     .limit(1)
+    .subquery()
+)
+_ORDER_DAYS = union_all(
+    sa_select(_PAYMENTS.c.paid_at).where(_PAYMENTS.c.order_id == bindparam("order_id")),
+    sa_select(_REFUNDS.c.refunded_at).where(_REFUNDS.c.order_id == bindparam("order_id")),
+    sa_select(_NEXT_ORDER.c.paid_at),
 )
 _DIRTY: dict[str, Any] = {}
 
@@ -157,19 +162,15 @@ def mark_order_dirty(session: Session, order: Order) -> None:
     session.flush()  # the reads below are Core on the connection: they see what is stored, refunds added included
     connection = session.connection()
     zone = account_zone(session, order.account_id)
-    days = {local_day(p, zone) for p in connection.execute(_PAID_AT, {"order_id": order.id}).scalars()}
-    days |= {local_day(r, zone) for r in connection.execute(_REFUNDED_AT, {"order_id": order.id}).scalars()}
     key = customer_key(order)
     if order.customer_key != key:
         order.customer_key = key
         order_rules.save(session, order)
-    if order.paid_at is not None and not key.startswith("order:"):
-        after = connection.execute(
-            _NEXT_ORDER, {"account_id": order.account_id, "key": key, "paid_at": order.paid_at}
-        ).scalar()
-        if after is not None:
-            days.add(local_day(after, zone))
-    mark_dirty(session, order.account_id, days, SALES)
+    # An unpaid order has no next order (``paid_at > NULL``); an ``order:`` key is this order's alone.
+    moments = connection.execute(
+        _ORDER_DAYS, {"order_id": order.id, "account_id": order.account_id, "key": key, "paid_at": order.paid_at}
+    ).scalars()
+    mark_dirty(session, order.account_id, {local_day(at, zone) for at in moments if at is not None}, SALES)
     converted = converted_session_start(session, order)
     if converted is not None:
         mark_dirty(session, order.account_id, [local_day(converted, zone)], TRAFFIC)

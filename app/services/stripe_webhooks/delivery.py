@@ -13,8 +13,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, or_
 from sqlalchemy import event as sa_event
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -266,14 +267,15 @@ def _record_effect() -> Any:
 def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
     """Apply the events that arrived before anything linked them to this order (e.g. a renewal invoice before
     its subscription's first event), once, in the order Stripe created them. A replayed invoice can link a
-    PaymentIntent that a waiting refund names, so this repeats until nothing more applies."""
+    PaymentIntent that a waiting refund names, so this repeats until nothing more applies.
+
+    Reads and writes are Core statements on the session's connection (every paid order's webhook asks, and almost
+    always nothing waits); the caller has flushed the effect's ORM changes."""
+    connection = session.connection()
     for _ in range(5):
-        keys = {order.subscription_id, order.payment_intent_id}
-        keys |= set(session.exec(_PAYMENT_INTENTS, params={"order_id": order.id}).all())
-        keys.discard(None)
-        if not keys:
-            return
-        waiting = session.exec(_WAITING, params={"account_id": account_id, "keys": sorted(k for k in keys if k)}).all()
+        # Keyed by the order's subscription or PaymentIntent, or by a PaymentIntent of its payments: one statement.
+        keys = sorted(key for key in (order.subscription_id, order.payment_intent_id) if key)
+        waiting = connection.execute(_WAITING, {"account_id": account_id, "keys": keys, "order_id": order.id}).all()
         applied = 0
         for record in waiting:
             effect = dispatch(
@@ -288,25 +290,40 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
             if effect.outcome == WebhookOutcome.UNLINKED:
                 continue
             applied += 1
-            record.outcome = effect.outcome
-            record.message = f"Applied once its order was known: {effect.message}"[:2000]
-            record.order_id = effect.order.id if effect.order is not None else order.id
-            record.payload = None
-            session.add(record)
+            connection.execute(
+                _record_effect(),
+                {
+                    "row_id": record.id,
+                    "outcome": effect.outcome,
+                    "message": f"Applied once its order was known: {effect.message}"[:2000],
+                    "order_id": effect.order.id if effect.order is not None else order.id,
+                    "payload": None,
+                },
+            )
         if not applied:
             return
-        session.flush()
+        session.flush()  # what the replayed effects added as objects (a refund, a subscription), for the next round
 
 
-_PAYMENT_INTENTS = select(Payment.payment_intent_id).where(Payment.order_id == bindparam("order_id"))
+_PAYMENTS = table_of(Payment)
+_PAYMENT_INTENTS = sa_select(_PAYMENTS.c.payment_intent_id).where(_PAYMENTS.c.order_id == bindparam("order_id"))
 _WAITING = (
-    select(StripeEvent)
-    .where(
-        StripeEvent.account_id == bindparam("account_id"),
-        StripeEvent.outcome == WebhookOutcome.UNLINKED,
-        col(StripeEvent.link_key).in_(bindparam("keys", expanding=True)),
+    sa_select(
+        _EVENTS.c.id,
+        _EVENTS.c.stripe_event_id,
+        _EVENTS.c.type,
+        _EVENTS.c.payload,
+        _EVENTS.c.stripe_created,
     )
-    .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
+    .where(
+        _EVENTS.c.account_id == bindparam("account_id"),
+        _EVENTS.c.outcome == WebhookOutcome.UNLINKED,
+        or_(
+            _EVENTS.c.link_key.in_(bindparam("keys", expanding=True)),
+            _EVENTS.c.link_key.in_(_PAYMENT_INTENTS.scalar_subquery()),
+        ),
+    )
+    .order_by(_EVENTS.c.stripe_created, _EVENTS.c.id)
 )
 
 
