@@ -15,6 +15,7 @@ from app.services.stripe_webhooks.delivery import (
     WebhookWriter,
     apply_event,
     receive_webhook,
+    submit_cached_webhook,
     submit_webhook,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "WebhookWriter",
     "apply_event",
     "receive_webhook",
+    "submit_cached_webhook",
     "submit_webhook",
 ]

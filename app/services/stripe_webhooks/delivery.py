@@ -32,7 +32,7 @@ from app.services import conversions, rollups
 from app.services.errors import Conflict, ServiceError
 from app.services.group_commit import GroupCommit
 from app.services.orders import OrderMoved
-from app.services.stripe_connection import client_for, webhook_target
+from app.services.stripe_connection import WebhookTarget, client_for, webhook_target
 from app.services.stripe_event_shapes import MalformedEvent, check_event
 from app.services.stripe_webhooks.effects import Effect, dispatch, handles, ignored_type, invoice_payment_links
 
@@ -106,6 +106,36 @@ def submit_webhook(
     """Verify one delivery (signature first: nothing is written for a bad one) and hand it to this process's
     webhook writer; the future is its result once committed, or the error ``receive_webhook`` lists."""
     target = webhook_target(session, account_public_id)
+    event = _verified(target, payload, signature)
+    prefetched = prefetch(session, target.account_id, event)
+    # The caller waits for the writer holding no database connection (app/db.py): its reads end here.
+    end_reads(session)
+    return runtime.current().webhook_writer.submit_item(Delivery(target.account_id, event, prefetched))
+
+
+# Bodies up to this size may be verified in the event loop (Stripe's events are a few KB; checking their shapes
+# takes tens of microseconds, not long enough to make other requests wait).
+MAX_INLINE_BODY = 64 * 1024
+
+
+def submit_cached_webhook(
+    *, account_public_id: str, payload: bytes, signature: str | None
+) -> tuple[Future[WebhookResult], int] | None:
+    """``submit_webhook`` without a database session or a thread, when the delivery needs neither: the account's
+    target is in this process's cache, the body is small, and the event needs nothing fetched from Stripe. Returns
+    the future and the account's id, or None: then call ``submit_webhook`` on a thread (which verifies again).
+    Raises what ``receive_webhook`` lists for a bad signature or shape (signature first, as there)."""
+    target = runtime.current().webhook_secrets.cached(account_public_id)
+    if target is None or len(payload) > MAX_INLINE_BODY:
+        return None
+    event = _verified(target, payload, signature)
+    if needs_prefetch(event):
+        return None
+    return runtime.current().webhook_writer.submit_item(Delivery(target.account_id, event, {})), target.account_id
+
+
+def _verified(target: WebhookTarget, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The event once its signature and then its shape checked out (nothing is written for a bad one)."""
     if not target.secret:
         raise NoWebhookSecret(
             "This account has no webhook signing secret yet; paste the endpoint's whsec_… in Settings → Stripe."
@@ -116,11 +146,7 @@ def submit_webhook(
         raise InvalidSignature(str(error)) from error
     except MalformedPayload as error:
         raise MalformedEvent(str(error)) from error
-    event = check_event(parsed)  # before anything is written
-    prefetched = prefetch(session, target.account_id, event)
-    # The caller waits for the writer holding no database connection (app/db.py): its reads end here.
-    end_reads(session)
-    return runtime.current().webhook_writer.submit_item(Delivery(target.account_id, event, prefetched))
+    return check_event(parsed)  # before anything is written
 
 
 @dataclass(frozen=True)
@@ -330,15 +356,20 @@ _WAITING = (
 # --- what must be fetched from Stripe before the transaction --------------------------------------------------------
 
 
+def needs_prefetch(event: dict[str, Any]) -> bool:
+    """An invoice payment that does not say which payment paid it (recent API versions): ``prefetch`` asks Stripe."""
+    if event.get("type") not in {"invoice.paid", "invoice.payment_succeeded"}:
+        return False
+    return invoice_payment_links(event["data"].get("object") or {}, {}) == (None, None)
+
+
 def prefetch(session: Session, account_id: int, event: dict[str, Any]) -> dict[str, Any]:
     """Invoices of recent API versions may not say which payment paid them. Ask Stripe for the invoice's payments,
     only then, and outside the transaction so no lock waits on the network. Failure is not fatal: the payment is
     recorded without the link (the order's timeline says so)."""
-    if event.get("type") not in {"invoice.paid", "invoice.payment_succeeded"}:
+    if not needs_prefetch(event):
         return {}
     obj = event["data"].get("object") or {}
-    if invoice_payment_links(obj, {}) != (None, None):
-        return {}
     connection = session.exec(select(StripeConnection).where(StripeConnection.account_id == account_id)).first()
     if connection is None:
         return {}
