@@ -52,6 +52,7 @@ from app.models.base import table_of, utcnow
 from app.services import orders as order_rules
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
 from app.services.days import time_zone
+from app.services.orders import customer_key, customer_key_of
 
 MICRO = 1_000_000
 TRAFFIC, SALES = "traffic", "sales"
@@ -308,19 +309,6 @@ def traffic_between(session: Session, account_id: int, start: datetime, end: dat
 
 
 # --- sales ----------------------------------------------------------------------------------------------------------
-
-
-def customer_key(order: Order) -> str:
-    return customer_key_of(order_id=order.id, email=order.customer_email, customer_id=order.customer_id)
-
-
-def customer_key_of(*, order_id: int | None, email: str | None, customer_id: str | None) -> str:
-    """Who bought: the e-mail, else Stripe's customer, else the order alone."""
-    if email:
-        return f"email:{email.strip().lower()}"
-    if customer_id:
-        return f"customer:{customer_id}"
-    return f"order:{order_id}"
 
 
 def _new_orders(session: Session, account_id: int, firsts: Sequence[tuple[Order, datetime]]) -> set[int]:
