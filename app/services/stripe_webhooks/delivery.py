@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, or_
+from sqlalchemy import String, bindparam, union_all
 from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -300,8 +300,8 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
     connection = session.connection()
     for _ in range(5):
         # Keyed by the order's subscription or PaymentIntent, or by a PaymentIntent of its payments: one statement.
-        keys = sorted(key for key in (order.subscription_id, order.payment_intent_id) if key)
-        waiting = connection.execute(_WAITING, {"account_id": account_id, "keys": keys, "order_id": order.id}).all()
+        keys = {"subscription": order.subscription_id, "payment_intent": order.payment_intent_id}
+        waiting = connection.execute(_WAITING, {"account_id": account_id, "order_id": order.id, **keys}).all()
         applied = 0
         for record in waiting:
             effect = dispatch(
@@ -344,9 +344,13 @@ _WAITING = (
     .where(
         _EVENTS.c.account_id == bindparam("account_id"),
         _EVENTS.c.outcome == WebhookOutcome.UNLINKED,
-        or_(
-            _EVENTS.c.link_key.in_(bindparam("keys", expanding=True)),
-            _EVENTS.c.link_key.in_(_PAYMENT_INTENTS.scalar_subquery()),
+        # One IN over a list of keys, not an OR of two: an OR makes SQLite read every event of the account.
+        _EVENTS.c.link_key.in_(
+            union_all(
+                sa_select(bindparam("subscription", type_=String)),
+                sa_select(bindparam("payment_intent", type_=String)),
+                _PAYMENT_INTENTS,
+            )
         ),
     )
     .order_by(_EVENTS.c.stripe_created, _EVENTS.c.id)
