@@ -12,12 +12,13 @@ from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.lib.formatting import DEFAULT_LOCALE, format_money, parse_locale
 from app.models import Account, AuthSession, Membership, Role, User
-from app.models.base import new_public_id, utcnow
+from app.models.base import new_public_id, table_of, utcnow
 from app.services import ratelimit
 from app.services.crypto import sha256_hex
 from app.services.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
@@ -222,12 +223,14 @@ def winner_probability(session: Session, account_id: int) -> float:
 
 
 def account_locale(session: Session, account_id: int) -> str:
-    """The locale an account's figures are written in (the default when the account is gone)."""
-    found = session.exec(_LOCALE, params={"account_id": account_id}).first()
-    return found or DEFAULT_LOCALE
+    """The locale an account's figures are written in (the default when the account is gone). Reads the stored row
+    on the session's connection, a plain Core row (every paying webhook asks; ``set_account_locale`` flushes)."""
+    found = session.connection().execute(_LOCALE, {"account_id": account_id}).scalar()
+    return str(found) if found else DEFAULT_LOCALE
 
 
-_LOCALE = select(Account.locale).where(Account.id == bindparam("account_id"))  # built once: every webhook asks
+_ACCOUNTS = table_of(Account)
+_LOCALE = sa_select(_ACCOUNTS.c.locale).where(_ACCOUNTS.c.id == bindparam("account_id"))  # built once
 
 
 def make_staff(*, session: Session, email: str) -> User:

@@ -30,7 +30,6 @@ from app.models import (
     Order,
     OrderStatus,
     Payment,
-    Pixel,
     Provider,
     Refund,
     StripePrice,
@@ -45,7 +44,7 @@ from app.services.errors import NotFound, ValidationFailed
 from app.services.orders import payment_status
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
-from app.services.pixels import pixels_for_campaign
+from app.services.pixels import PixelTarget, pixels_for_campaign
 
 MAX_PAGE = MAX_LIMIT
 
@@ -313,7 +312,7 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
     return owed
 
 
-def _wants(pixel: Pixel, kind: ConversionKind) -> bool:
+def _wants(pixel: PixelTarget, kind: ConversionKind) -> bool:
     if kind is ConversionKind.PURCHASE:
         return "purchase" in pixel.events
     if kind is ConversionKind.RENEWAL:

@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 from app.db import write_lock
 from app.models import AcquisitionValue, CustomerDirty, CustomerValue, Order, Payment, Refund, Subscription
 from app.models.base import table_of
-from app.services import rollups
+from app.services import orders, rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, split_by_shares
 
 DEFAULT_MODEL = "last_touch"
@@ -123,7 +123,7 @@ def customer_rows(
     found: list[tuple[int, str]] = []
     if keys is None:
         for order_id, stored, email, customer in session.execute(columns).all():
-            key = stored or rollups.customer_key_of(order_id=order_id, email=email, customer_id=customer)
+            key = stored or orders.customer_key_of(order_id=order_id, email=email, customer_id=customer)
             found.append((int(order_id), key))
     else:
         wanted = sorted(set(keys))

@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, inspect
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, func, select
 
 from app.models import (
@@ -98,6 +97,11 @@ def save(session: Session, order: Order) -> None:
     if not state.persistent or order.id is None:
         session.add(order)
         return
+    key = customer_key(order)
+    if order.customer_key != key:
+        # Who bought follows the e-mail and Stripe customer the effects set (the sales rollups count customers by
+        # it): written in this same UPDATE, not one more.
+        order.customer_key = key
     changed = state.committed_state
     if not changed:
         return
@@ -106,8 +110,23 @@ def save(session: Session, order: Order) -> None:
     # On the session's connection: Session.execute would first flush the ORM's pending changes, this order's too.
     if session.connection().execute(_SAVE_ORDER, {"_id": order.id, "_seen": seen, **values}).rowcount != 1:
         raise OrderMoved(f"order {order.public_id} changed status meanwhile")
-    for key, value in values.items():
-        set_committed_value(order, key, value)
+    # Every changed field is stored now: the object reads as loaded, as after a flush. Not set_committed_value per
+    # field: it leaves the object flagged modified, so each later autoflush and the commit ran the unit of work
+    # over it for nothing (~0.15 ms per paying webhook). ``_commit_all`` is what the flush itself calls.
+    state._commit_all(state.dict, session.identity_map)
+
+
+def customer_key(order: Order) -> str:
+    return customer_key_of(order_id=order.id, email=order.customer_email, customer_id=order.customer_id)
+
+
+def customer_key_of(*, order_id: int | None, email: str | None, customer_id: str | None) -> str:
+    """Who bought: the e-mail, else Stripe's customer, else the order alone."""
+    if email:
+        return f"email:{email.strip().lower()}"
+    if customer_id:
+        return f"customer:{customer_id}"
+    return f"order:{order_id}"
 
 
 _ORDERS = table_of(Order)

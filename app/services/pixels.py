@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.integrations import address_guard
 from app.models import CampaignPixel, Pixel
 from app.models import Provider as Provider
-from app.models.base import new_public_id
+from app.models.base import new_public_id, table_of
 from app.services.campaigns import get_campaign
 from app.services.crypto import decrypt_secret, encrypt_secret
 from app.services.errors import NotFound, ValidationFailed
@@ -330,21 +331,38 @@ def detach_pixel(*, session: Session, actor: Actor, campaign_public_id: str, pix
         session.delete(link)
 
 
-def pixels_for_campaign(*, session: Session, account_id: int, campaign_id: int | None) -> list[Pixel]:
-    """Enabled pixels that receive a conversion of ``campaign_id``: its own plus the account's defaults."""
-    defaults = list(session.exec(_DEFAULT_PIXELS, params={"account_id": account_id}).all())
-    own: list[Pixel] = []
-    if campaign_id is not None:
-        own = list(session.exec(_CAMPAIGN_PIXELS, params={"account_id": account_id, "campaign_id": campaign_id}).all())
-    seen: dict[int, Pixel] = {p.id: p for p in [*own, *defaults] if p.id is not None}
-    return list(seen.values())
+@dataclass(frozen=True)
+class PixelTarget:
+    """What the conversion outbox needs of an enabled pixel to queue a conversion for it (a row, not the ORM
+    object: every paid order's webhook asks)."""
+
+    id: int
+    name: str
+    provider: Provider
+    events: list[str]
+    test_mode: bool
 
 
-# Built once: every paid order's webhook asks (building a statement costs more than running it).
-_ENABLED_PIXELS = select(Pixel).where(Pixel.account_id == bindparam("account_id"), col(Pixel.enabled).is_(True))
-_DEFAULT_PIXELS = _ENABLED_PIXELS.where(col(Pixel.is_default).is_(True))
-_CAMPAIGN_PIXELS = _ENABLED_PIXELS.join(CampaignPixel, col(CampaignPixel.pixel_id) == col(Pixel.id)).where(
-    CampaignPixel.campaign_id == bindparam("campaign_id")
+def pixels_for_campaign(*, session: Session, account_id: int, campaign_id: int | None) -> list[PixelTarget]:
+    """Enabled pixels that receive a conversion of ``campaign_id``: its own plus the account's defaults, each once.
+    One Core statement on the session's connection: it reads stored pixels and links (their services flush)."""
+    found = session.connection().execute(_TARGETS, {"account_id": account_id, "campaign_id": campaign_id})
+    return [PixelTarget(row.id, row.name, row.provider, list(row.events or []), row.test_mode) for row in found]
+
+
+# Built once (building a statement costs more than running it).
+_PIXELS, _LINKS = table_of(Pixel), table_of(CampaignPixel)
+_TARGETS = (
+    sa_select(_PIXELS.c.id, _PIXELS.c.name, _PIXELS.c.provider, _PIXELS.c.events, _PIXELS.c.test_mode)
+    .where(
+        _PIXELS.c.account_id == bindparam("account_id"),
+        _PIXELS.c.enabled.is_(True),
+        or_(
+            _PIXELS.c.is_default.is_(True),
+            _PIXELS.c.id.in_(sa_select(_LINKS.c.pixel_id).where(_LINKS.c.campaign_id == bindparam("campaign_id"))),
+        ),
+    )
+    .order_by(_PIXELS.c.id)
 )
 
 

@@ -463,6 +463,12 @@ class WebhookSecretCache:
                 self._entries[account_public_id] = (time.monotonic() + ttl, target)
         return target
 
+    def cached(self, account_public_id: str) -> WebhookTarget | None:
+        """The target if this process has it and it is fresh, without the database (None: ``get`` it)."""
+        with self._lock:
+            entry = self._entries.get(account_public_id)
+        return entry[1] if entry is not None and entry[0] >= time.monotonic() else None
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

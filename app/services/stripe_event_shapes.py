@@ -271,6 +271,37 @@ def check_event(event: Any) -> dict[str, Any]:
 
 def _check_storable(value: Any) -> None:
     """No string a database cannot store, no nesting deeper than MAX_DEPTH (iteratively: the depth is the input's)."""
+    if _storable(value):
+        return
+    _find_unstorable(value)
+
+
+def _storable(value: Any) -> bool:
+    """True only if ``_find_unstorable`` would find nothing: the same walk, but the strings searched at once and no
+    path built per node (every webhook passes here; a path is only needed to say where a bad event is wrong)."""
+    if not isinstance(value, dict | list):
+        return False
+    texts: list[str] = []
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not node:
+            continue
+        if depth >= MAX_DEPTH:  # its children are deeper than MAX_DEPTH
+            return False
+        if isinstance(node, dict):
+            texts.extend(node)
+            node = node.values()
+        for child in node:
+            if isinstance(child, str):
+                texts.append(child)
+            elif isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return _UNSTORABLE.search("".join(texts)) is None
+
+
+def _find_unstorable(value: Any) -> None:
+    """Raise for the first string a database cannot store or nesting deeper than MAX_DEPTH, by its path."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         node, path = stack.pop()

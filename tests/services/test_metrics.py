@@ -223,6 +223,38 @@ def test_a_late_earlier_order_turns_the_later_one_returning(world: World) -> Non
     assert _table(db, world.account_id) == (rollups.rebuild(db, world.account_id) and _table(db, world.account_id))
 
 
+def test_a_frequent_buyers_late_order_marks_only_the_day_of_the_order_it_displaces(world: World) -> None:
+    """A customer with many orders: a newly paid one can only take "first order" (new customer) from the order that
+    held it, the next one by payment time; the orders after that one were returning and stay so. So its webhook
+    marks its own day and that order's, not the day of every later order of the customer (thousands for a frequent
+    buyer, each a day to recompute)."""
+    db = world.db
+    sales_marks = select(RollupDirty.day).where(RollupDirty.account_id == world.account_id, RollupDirty.kind == "sales")
+    for n in range(12):  # one order a day, Apr 1 to Apr 12
+        world.order(utc(2026, 4, 1 + n, 12), all_models(None), amount=1_000, email="dora@example.com")
+    db.commit()
+    rollups.rebuild(db, world.account_id)
+    db.exec(delete(RollupDirty))
+    db.commit()
+    # Stripe reports an older order of the same customer only now: it becomes her first.
+    earlier = world.order(utc(2026, 3, 20, 12), all_models(None), amount=1_000, email="dora@example.com")
+    db.commit()
+    rollups.mark_order_dirty(db, earlier)
+    db.commit()
+    assert sorted(db.exec(sales_marks).all()) == [date(2026, 3, 20), date(2026, 4, 1)]
+    rollups.refresh_dirty(db)
+    assert world.report(date(2026, 4, 1), date(2026, 4, 1), compare=Compare.NONE).total.figures.new_customers == 0
+    assert world.report(date(2026, 3, 20), date(2026, 3, 20), compare=Compare.NONE).total.figures.new_customers == 1
+    # One paid between two of hers changes nobody's first order: its day and the next order's at most.
+    between = world.order(utc(2026, 4, 5, 18), all_models(None), amount=1_000, email="dora@example.com")
+    db.commit()
+    rollups.mark_order_dirty(db, between)
+    db.commit()
+    assert sorted(db.exec(sales_marks).all()) == [date(2026, 4, 5), date(2026, 4, 6)]
+    rollups.refresh_dirty(db)
+    assert _table(db, world.account_id) == (rollups.rebuild(db, world.account_id) and _table(db, world.account_id))
+
+
 def test_version_comparison_uses_aligned_windows(world: World) -> None:
     windows = metrics.version_comparison(session=world.db, account_id=world.account_id,
                                          campaign_public_id=world.a.public_id)  # fmt: skip

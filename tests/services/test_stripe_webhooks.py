@@ -146,6 +146,48 @@ def test_a_repeated_delivery_is_counted_by_the_claim_without_a_database_error(sh
     assert len(db.exec(select(Payment)).all()) == 1
 
 
+def test_a_delivery_to_a_cached_account_is_verified_without_the_database(shop: Shop, db: Session) -> None:
+    """The endpoint verifies in its event loop when nothing needs the database or Stripe (no thread hop): only once
+    the account's secret is cached, signature first as on the thread, and never for an invoice whose payment must be
+    fetched from Stripe (those go by the thread, which fetches it before the transaction)."""
+    order_id = start_checkout(shop, db)
+    db.commit()
+    account = shop.account.public_id
+
+    def submit(body: bytes, signature: str | None) -> Any:
+        return stripe_webhooks.submit_cached_webhook(account_public_id=account, payload=body, signature=signature)
+
+    first = stripe_event("customer.created", stripe_object("customer"))
+    assert submit(first, sign(first, WEBHOOK_SECRET)) is None  # not cached yet: the thread's path reads it
+    deliver(shop, db, "customer.created", stripe_object("customer"), payload=first)  # caches the account's secret
+
+    body = stripe_event("checkout.session.completed", _paid_session(shop, db, order_id))
+    account_id = shop.account.id
+    db.rollback()  # this test's own reads end here
+    statements: list[int] = []
+
+    def count(*_args: Any) -> None:
+        statements.append(threading.get_ident())
+
+    sa_event.listen(Engine, "before_cursor_execute", count)
+    try:
+        with pytest.raises(stripe_webhooks.InvalidSignature):
+            submit(body, sign(body, "whsec_someone_else_000000"))
+        invoice = _invoice(random_id("in_"), random_id("sub_"), order_id, "subscription_cycle")
+        needs_fetch = stripe_event("invoice.paid", invoice)
+        assert submit(needs_fetch, sign(needs_fetch, WEBHOOK_SECRET)) is None
+        submitted = submit(body, sign(body, WEBHOOK_SECRET))
+        assert submitted is not None and submitted[1] == account_id
+        on_this_thread = [ident for ident in statements if ident == threading.get_ident()]
+        result = submitted[0].result()
+    finally:
+        sa_event.remove(Engine, "before_cursor_execute", count)
+    assert on_this_thread == []  # verified and queued without one statement here; the writer applied it
+    assert result.outcome == "applied" and _status(shop, db, order_id) == "paid"
+    assert db.exec(select(func.count()).select_from(StripeEvent)).one() == 2  # the forged one left nothing
+    assert not shop.recorder.requests_to("/v1/invoice_payments")
+
+
 def test_forged_and_stale_signatures_are_refused_and_change_nothing(shop: Shop, db: Session) -> None:
     order_id = start_checkout(shop, db)
     body = stripe_event("checkout.session.completed", _paid_session(shop, db, order_id))

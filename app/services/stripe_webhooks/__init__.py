@@ -15,6 +15,7 @@ from app.services.stripe_webhooks.delivery import (
     WebhookWriter,
     apply_event,
     receive_webhook,
+    submit_cached_webhook,
     submit_event,
     submit_webhook,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "WebhookWriter",
     "apply_event",
     "receive_webhook",
+    "submit_cached_webhook",
     "submit_event",
     "submit_webhook",
 ]

@@ -13,8 +13,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import String, bindparam, union_all
 from sqlalchemy import event as sa_event
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -31,7 +32,7 @@ from app.services import conversions, rollups
 from app.services.errors import Conflict, ServiceError
 from app.services.group_commit import GroupCommit
 from app.services.orders import OrderMoved
-from app.services.stripe_connection import client_for, webhook_target
+from app.services.stripe_connection import WebhookTarget, client_for, webhook_target
 from app.services.stripe_event_shapes import MalformedEvent, check_event
 from app.services.stripe_webhooks.effects import Effect, dispatch, handles, ignored_type, invoice_payment_links
 
@@ -105,6 +106,51 @@ def submit_webhook(
     """Verify one delivery (signature first: nothing is written for a bad one) and hand it to this process's
     webhook writer; the future is its result once committed, or the error ``receive_webhook`` lists."""
     target = webhook_target(session, account_public_id)
+    return _submit(session, target.account_id, _verified(target, payload, signature), webhook=True)
+
+
+def submit_event(*, session: Session, account_id: int, event: Any, webhook: bool = True) -> Future[WebhookResult]:
+    """Hand one event to this process's webhook writer: an event the catch-up listed from Stripe
+    (services/stripe_sync) takes the webhook's own path, so an event is applied once whichever comes first.
+
+    ``webhook`` False (the catch-up): the account's "last webhook received" is left as it is.
+
+    Raises:
+        MalformedEvent: a field we read has the wrong shape; nothing is written.
+    """
+    return _submit(session, account_id, check_event(event), webhook=webhook)  # checked before anything is written
+
+
+def _submit(session: Session, account_id: int, checked: dict[str, Any], *, webhook: bool) -> Future[WebhookResult]:
+    prefetched = prefetch(session, account_id, checked)
+    # The caller waits for the writer holding no database connection (app/db.py): its reads end here.
+    end_reads(session)
+    return runtime.current().webhook_writer.submit_item(Delivery(account_id, checked, prefetched, webhook))
+
+
+# Bodies up to this size may be verified in the event loop (Stripe's events are a few KB; checking their shapes
+# takes tens of microseconds, not long enough to make other requests wait).
+MAX_INLINE_BODY = 64 * 1024
+
+
+def submit_cached_webhook(
+    *, account_public_id: str, payload: bytes, signature: str | None
+) -> tuple[Future[WebhookResult], int] | None:
+    """``submit_webhook`` without a database session or a thread, when the delivery needs neither: the account's
+    target is in this process's cache, the body is small, and the event needs nothing fetched from Stripe. Returns
+    the future and the account's id, or None: then call ``submit_webhook`` on a thread (which verifies again).
+    Raises what ``receive_webhook`` lists for a bad signature or shape (signature first, as there)."""
+    target = runtime.current().webhook_secrets.cached(account_public_id)
+    if target is None or len(payload) > MAX_INLINE_BODY:
+        return None
+    event = _verified(target, payload, signature)
+    if needs_prefetch(event):
+        return None
+    return runtime.current().webhook_writer.submit_item(Delivery(target.account_id, event, {})), target.account_id
+
+
+def _verified(target: WebhookTarget, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The event once its signature and then its shape checked out (nothing is written for a bad one)."""
     if not target.secret:
         raise NoWebhookSecret(
             "This account has no webhook signing secret yet; paste the endpoint's whsec_… in Settings → Stripe."
@@ -115,23 +161,7 @@ def submit_webhook(
         raise InvalidSignature(str(error)) from error
     except MalformedPayload as error:
         raise MalformedEvent(str(error)) from error
-    return submit_event(session=session, account_id=target.account_id, event=parsed)
-
-
-def submit_event(*, session: Session, account_id: int, event: Any, webhook: bool = True) -> Future[WebhookResult]:
-    """Hand one event to this process's webhook writer: a verified delivery, or an event the catch-up listed from
-    Stripe (services/stripe_sync): both take this one path, so an event is applied once whichever comes first.
-
-    ``webhook`` False (the catch-up): the account's "last webhook received" is left as it is.
-
-    Raises:
-        MalformedEvent: a field we read has the wrong shape; nothing is written.
-    """
-    checked = check_event(event)  # before anything is written
-    prefetched = prefetch(session, account_id, checked)
-    # The caller waits for the writer holding no database connection (app/db.py): its reads end here.
-    end_reads(session)
-    return runtime.current().webhook_writer.submit_item(Delivery(account_id, checked, prefetched, webhook))
+    return check_event(parsed)  # before anything is written
 
 
 @dataclass(frozen=True)
@@ -289,14 +319,15 @@ def _record_effect() -> Any:
 def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
     """Apply the events that arrived before anything linked them to this order (e.g. a renewal invoice before
     its subscription's first event), once, in the order Stripe created them. A replayed invoice can link a
-    PaymentIntent that a waiting refund names, so this repeats until nothing more applies."""
+    PaymentIntent that a waiting refund names, so this repeats until nothing more applies.
+
+    Reads and writes are Core statements on the session's connection (every paid order's webhook asks, and almost
+    always nothing waits); the caller has flushed the effect's ORM changes."""
+    connection = session.connection()
     for _ in range(5):
-        keys = {order.subscription_id, order.payment_intent_id}
-        keys |= set(session.exec(_PAYMENT_INTENTS, params={"order_id": order.id}).all())
-        keys.discard(None)
-        if not keys:
-            return
-        waiting = session.exec(_WAITING, params={"account_id": account_id, "keys": sorted(k for k in keys if k)}).all()
+        # Keyed by the order's subscription or PaymentIntent, or by a PaymentIntent of its payments: one statement.
+        keys = {"subscription": order.subscription_id, "payment_intent": order.payment_intent_id}
+        waiting = connection.execute(_WAITING, {"account_id": account_id, "order_id": order.id, **keys}).all()
         applied = 0
         for record in waiting:
             effect = dispatch(
@@ -311,40 +342,64 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
             if effect.outcome == WebhookOutcome.UNLINKED:
                 continue
             applied += 1
-            record.outcome = effect.outcome
-            record.message = f"Applied once its order was known: {effect.message}"[:2000]
-            record.order_id = effect.order.id if effect.order is not None else order.id
-            record.payload = None
-            session.add(record)
+            connection.execute(
+                _record_effect(),
+                {
+                    "row_id": record.id,
+                    "outcome": effect.outcome,
+                    "message": f"Applied once its order was known: {effect.message}"[:2000],
+                    "order_id": effect.order.id if effect.order is not None else order.id,
+                    "payload": None,
+                },
+            )
         if not applied:
             return
-        session.flush()
+        session.flush()  # what the replayed effects added as objects (a refund, a subscription), for the next round
 
 
-_PAYMENT_INTENTS = select(Payment.payment_intent_id).where(Payment.order_id == bindparam("order_id"))
+_PAYMENTS = table_of(Payment)
+_PAYMENT_INTENTS = sa_select(_PAYMENTS.c.payment_intent_id).where(_PAYMENTS.c.order_id == bindparam("order_id"))
 _WAITING = (
-    select(StripeEvent)
-    .where(
-        StripeEvent.account_id == bindparam("account_id"),
-        StripeEvent.outcome == WebhookOutcome.UNLINKED,
-        col(StripeEvent.link_key).in_(bindparam("keys", expanding=True)),
+    sa_select(
+        _EVENTS.c.id,
+        _EVENTS.c.stripe_event_id,
+        _EVENTS.c.type,
+        _EVENTS.c.payload,
+        _EVENTS.c.stripe_created,
     )
-    .order_by(col(StripeEvent.stripe_created), col(StripeEvent.id))
+    .where(
+        _EVENTS.c.account_id == bindparam("account_id"),
+        _EVENTS.c.outcome == WebhookOutcome.UNLINKED,
+        # One IN over a list of keys, not an OR of two: an OR makes SQLite read every event of the account.
+        _EVENTS.c.link_key.in_(
+            union_all(
+                sa_select(bindparam("subscription", type_=String)),
+                sa_select(bindparam("payment_intent", type_=String)),
+                _PAYMENT_INTENTS,
+            )
+        ),
+    )
+    .order_by(_EVENTS.c.stripe_created, _EVENTS.c.id)
 )
 
 
 # --- what must be fetched from Stripe before the transaction --------------------------------------------------------
 
 
+def needs_prefetch(event: dict[str, Any]) -> bool:
+    """An invoice payment that does not say which payment paid it (recent API versions): ``prefetch`` asks Stripe."""
+    if event.get("type") not in {"invoice.paid", "invoice.payment_succeeded"}:
+        return False
+    return invoice_payment_links(event["data"].get("object") or {}, {}) == (None, None)
+
+
 def prefetch(session: Session, account_id: int, event: dict[str, Any]) -> dict[str, Any]:
     """Invoices of recent API versions may not say which payment paid them. Ask Stripe for the invoice's payments,
     only then, and outside the transaction so no lock waits on the network. Failure is not fatal: the payment is
     recorded without the link (the order's timeline says so)."""
-    if event.get("type") not in {"invoice.paid", "invoice.payment_succeeded"}:
+    if not needs_prefetch(event):
         return {}
     obj = event["data"].get("object") or {}
-    if invoice_payment_links(obj, {}) != (None, None):
-        return {}
     connection = session.exec(select(StripeConnection).where(StripeConnection.account_id == account_id)).first()
     if connection is None:
         return {}

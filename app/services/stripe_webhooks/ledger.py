@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, Select, bindparam, inspect
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, func, select
@@ -62,7 +64,10 @@ def find_order(
     subscription: str | None = None,
     checkout_session: str | None = None,
 ) -> Order | None:
-    """The account's order with our public id, else the first that holds one of the Stripe ids."""
+    """The account's order with our public id, else the first that holds one of the Stripe ids. Read as a Core row
+    on the session's connection and attached as a loaded object (``_attached``): the rules and ``orders.save`` work on
+    the object, without the ORM's query machinery on every webhook."""
+    connection = session.connection()
     for column, value in (
         ("public_id", public_id),
         ("payment_intent_id", payment_intent),
@@ -70,19 +75,36 @@ def find_order(
         ("checkout_session_id", checkout_session),
     ):
         if value:
-            order = session.exec(_order_by(column), params={"account_id": account_id, "value": value}).first()
-            if order is not None:
-                return order
+            row = connection.execute(_order_by(column), {"account_id": account_id, "value": value}).first()
+            if row is not None:
+                return _attached(session, row)
     return None
+
+
+def _attached(session: Session, row: Row[Any]) -> Order:
+    """The order of a stored row as an object of the session, as a query would give it: the one the session holds
+    if any (what this transaction changed wins, the identity map's rule), else one made from the row the way the
+    ORM's loading makes it (``make_transient_to_detached``: every field loaded and unchanged, then attached)."""
+    held = session.identity_map.get(identity_key(Order, row.id))
+    if held is not None:
+        return held
+    order: Order = inspect(Order).class_manager.new_instance()
+    order.__dict__.update(row._mapping)
+    make_transient_to_detached(order)
+    session.add(order)
+    return order
 
 
 # Statements of the webhook path, built once (building one costs more than running it; app/services/stripe_webhooks).
 
 
+_ORDERS = table_of(Order)
+
+
 @functools.cache
-def _order_by(column: str) -> SelectOfScalar[Order]:
-    return select(Order).where(
-        Order.account_id == bindparam("account_id"), getattr(Order, column) == bindparam("value")
+def _order_by(column: str) -> Select[Any]:
+    return sa_select(_ORDERS).where(
+        _ORDERS.c.account_id == bindparam("account_id"), _ORDERS.c[column] == bindparam("value")
     )
 
 
