@@ -23,8 +23,10 @@ from app.services.assistant_tools.schemas import (
     MetricsArguments,
     OrdersArguments,
     ProductsArguments,
+    SearchDocsArguments,
     ToolArguments,
 )
+from app.services.assistant_tools.support_tools import search_docs_result
 from app.services.errors import ServiceError, ValidationFailed, validation_failed
 from app.services.permissions import Actor, Permission, require
 
@@ -47,6 +49,7 @@ TOOLS: dict[str, Tool] = {
         Tool("orders_and_refunds", OrdersArguments, orders_result),
         Tool("conversion_status", ConversionsArguments, conversions_result),
         Tool("alert_history", AlertsArguments, alerts_result),
+        Tool("search_docs", SearchDocsArguments, search_docs_result),
     )
 }
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
@@ -148,6 +151,9 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
     elif name == "alert_history":
         total = result.get("events_total", 0)
         parts = [f"alert history, latest {len(result.get('events', []))} of {total} {plural(total, 'event')}"]
+    elif name == "search_docs":
+        found = len(result.get("sections", []))
+        parts = [f"docs search {query.get('search', '')!r}: {found} {plural(found, 'section')}"]
     else:
         parts = [name]
     if filters:

@@ -72,6 +72,11 @@ class AlertsArguments(ToolArguments):
     limit: int = Field(default=10, ge=1, le=50)
 
 
+class SearchDocsArguments(ToolArguments):
+    query: str = Field(min_length=2, max_length=300)
+    limit: int = Field(default=4, ge=1, le=8)
+
+
 # --- JSON schemas the model sees ------------------------------------------------------------------------------------
 
 
@@ -94,15 +99,13 @@ _MODEL = _enum(AttributionModel, "Attribution model: which campaign gets credit 
 _COMPARE = _enum(Compare, "Compare with: previous (as many days just before; default), year (52 weeks before), none.")
 
 
-def _function(name: str, description: str, properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": properties, "additionalProperties": False},
-        },
-    }
+def _function(
+    name: str, description: str, properties: dict[str, Any], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        parameters["required"] = list(required)
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}
 
 
 DEFINITIONS: list[dict[str, Any]] = [
@@ -181,5 +184,19 @@ DEFINITIONS: list[dict[str, Any]] = [
             "rule": {"type": "string", "description": "Only events of this rule id (alr_…)."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "Most events (default 10)."},
         },
+    ),
+    _function(
+        "search_docs",
+        "Search PaidSignal's documentation (how to install, connect Stripe, set up pixels, keys, alerts, the API, "
+        "what a page or figure means): the best-matching sections with their title, link and text. Answer support "
+        "questions from these sections and cite their links.",
+        {
+            "query": {
+                "type": "string",
+                "description": "What to look for, in a few words (e.g. stripe webhook events).",
+            },
+            "limit": {"type": "integer", "minimum": 1, "maximum": 8, "description": "Most sections (default 4)."},
+        },
+        required=("query",),
     ),
 ]
