@@ -41,7 +41,7 @@ from app.models.payments import (
     WebhookOutcome,
 )
 from app.models.tracking import DeriveState, Event, EventSource, Touch, Visitor, VisitSession
-from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
+from app.models.usage import ApiUsageDaily, EventCountDaily, IngestDropDaily, LlmCall
 
 __all__ = [
     "Account",
@@ -75,6 +75,7 @@ __all__ = [
     "Event",
     "EventCountDaily",
     "EventSource",
+    "IngestDropDaily",
     "Invite",
     "JobLease",
     "JobOutcome",

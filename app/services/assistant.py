@@ -73,6 +73,9 @@ change down by campaign, version, channel or product.
 - Support questions: answer from the sections search_docs returns, and cite them as markdown links with their \
 link as given. When the sections do not answer the question, say that the docs do not cover it; never make up a \
 setting, page or step.
+- "Why isn't it working?": read the account's setup (install_status, api_keys, stripe_status, pixel_status, \
+order_conversions for one order, alert_rules), say what is wrong and what to fix, and link the page where it is \
+fixed (fix_at) and the docs given with it. These tools never show a key or secret: never ask the user for one.
 - Only questions about this account's data or about using PaidSignal: decline anything else politely."""
 
 # Stored while an answer is being written by one run (shown as "streaming"); "streaming" alone means not started yet.

@@ -20,11 +20,24 @@ from app.services.assistant_tools.schemas import (
     AlertsArguments,
     CampaignsArguments,
     ConversionsArguments,
+    InstallArguments,
     MetricsArguments,
+    NoArguments,
+    OrderConversionsArguments,
     OrdersArguments,
+    PixelStatusArguments,
     ProductsArguments,
     SearchDocsArguments,
+    StripeStatusArguments,
     ToolArguments,
+)
+from app.services.assistant_tools.setup_tools import (
+    alert_rules_result,
+    install_result,
+    keys_result,
+    order_result,
+    pixel_result,
+    stripe_result,
 )
 from app.services.assistant_tools.support_tools import search_docs_result
 from app.services.errors import ServiceError, ValidationFailed, validation_failed
@@ -50,6 +63,12 @@ TOOLS: dict[str, Tool] = {
         Tool("conversion_status", ConversionsArguments, conversions_result),
         Tool("alert_history", AlertsArguments, alerts_result),
         Tool("search_docs", SearchDocsArguments, search_docs_result),
+        Tool("install_status", InstallArguments, install_result),
+        Tool("api_keys", NoArguments, keys_result),
+        Tool("stripe_status", StripeStatusArguments, stripe_result),
+        Tool("pixel_status", PixelStatusArguments, pixel_result),
+        Tool("order_conversions", OrderConversionsArguments, order_result),
+        Tool("alert_rules", NoArguments, alert_rules_result),
     )
 }
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
@@ -154,6 +173,19 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
     elif name == "search_docs":
         found = len(result.get("sections", []))
         parts = [f"docs search {query.get('search', '')!r}: {found} {plural(found, 'section')}"]
+    elif name == "install_status":
+        parts = [f"install status, last {query.get('days')} days: {result.get('status', '')}"]
+    elif name == "api_keys":
+        parts = [f"{len(result.get('keys', []))} API {plural(len(result.get('keys', [])), 'key')}"]
+    elif name == "stripe_status":
+        parts = ["Stripe connection" + ("" if result.get("connected") else ": not connected")]
+    elif name == "pixel_status":
+        parts = [f"{len(result.get('pixels', []))} {plural(len(result.get('pixels', [])), 'pixel')} with deliveries"]
+    elif name == "order_conversions":
+        found = len(result.get("deliveries", []))
+        parts = [f"conversions of order {query.get('order')}: {found} {plural(found, 'delivery', 'deliveries')}"]
+    elif name == "alert_rules":
+        parts = [f"{len(result.get('rules', []))} alert {plural(len(result.get('rules', [])), 'rule')}"]
     else:
         parts = [name]
     if filters:
