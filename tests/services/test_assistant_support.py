@@ -5,6 +5,7 @@ deliveries), each tool scoped to the actor's account and never returning a secre
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,10 +14,11 @@ from sqlmodel import Session
 
 from app import runtime
 from app.db import session_scope
-from app.services import alerts, assistant, assistant_tools, keys
+from app.services import alerts, assistant, assistant_tools, docs_search, keys
 from app.services.errors import PermissionDenied
 from app.services.usage.drops import flush_ingest_drops
 from app.settings import get_settings
+from app.state.assistant import tool_item
 from tests.services.test_assistant import (  # the assistant tests' fixtures: one local server, one event loop
     _llm_server,  # noqa: F401
     ask_and_answer,
@@ -218,6 +220,27 @@ def test_every_setup_tool_reads_the_accounts_state_and_no_secret(db: Session, pa
     text_ = json.dumps(results)
     assert [v for v in _secrets(shop) if v in text_] == []
     assert "ops@shop.test" not in text_
+    for name, result in results.items():  # each renders in "How I got this"
+        item = tool_item(assistant.ToolCallRow(name, {}, result, assistant_tools.summary(name, {}, result)), "en_US")
+        assert item["kind"] in {"table", "json"} and item["summary"]
+
+
+def test_every_docs_link_a_setup_tool_gives_leads_to_a_section(db: Session, stripe_api: StripeRecorder) -> None:
+    shop = make_shop(db, stripe_api)
+    runtime.current().ingest_drops.discard()
+    for reason in ("bot", "consent_denied", "wrong_origin"):
+        runtime.current().ingest_drops.count(shop.account.id or 0, reason, "https://elsewhere.example")
+    _, _, empty = make_owner(db)
+    results = [
+        assistant_tools.run_tool(db, actor, name, {"order": "ord_x"} if name == "order_conversions" else {})
+        for actor in (shop.actor, empty)
+        for name in SETUP_TOOLS
+    ]
+    runtime.current().ingest_drops.discard()
+    base = get_settings().docs_url.rstrip("/") + "/"
+    links = set(re.findall(re.escape(base) + r'[^"]*', json.dumps(results)))
+    sections = {section.path() for section in docs_search.load_sections()}
+    assert len(links) >= 6 and [link for link in links if link.removeprefix(base) not in sections] == []
 
 
 def test_another_accounts_ids_find_nothing(db: Session, paid: tuple[Shop, str], stripe_api: StripeRecorder) -> None:
