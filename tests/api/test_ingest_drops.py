@@ -14,6 +14,7 @@ from app import runtime
 from app.jobs.flush_api_usage import flush_api_usage
 from app.models import IngestDropDaily
 from app.services import assistant_tools, keys
+from app.services.usage.drops import MAX_ORIGINS, OTHER_ORIGINS, DropCounter
 from tests.utils.events import DESKTOP_UA, event
 from tests.utils.factories import make_owner
 
@@ -65,3 +66,18 @@ def test_dropped_events_are_counted_by_reason_and_origin(client: TestClient, db:
     flush_api_usage()  # adds to the day's row
     db.expire_all()
     assert db.exec(select(IngestDropDaily.count).where(IngestDropDaily.reason == "wrong_origin")).one() == 3
+
+
+def test_the_origins_counted_in_memory_are_bounded() -> None:
+    counter = DropCounter()
+    for n in range(MAX_ORIGINS + 30):
+        counter.count(1, "wrong_origin", f"https://site{n}.example")
+    counter.count(1, "wrong_origin", "https://site0.example")
+    counter.count(2, "wrong_origin", "https://mine.example")
+    pending = counter.pending()
+    assert len(pending) == MAX_ORIGINS + 2
+    counts = {origin: n for (account, _, _, origin), n in pending.items() if account == 1}
+    assert counts[OTHER_ORIGINS] == 30 and counts["https://site0.example"] == 2
+    counter.take()
+    counter.count(1, "wrong_origin", "https://new.example")  # a flush starts the bound again
+    assert [slot[3] for slot in counter.pending()] == ["https://new.example"]

@@ -18,6 +18,10 @@ from app.models import Account, IngestDropDaily
 from app.models.base import table_of
 
 REASONS = ("bot", "consent_denied", "wrong_origin")
+# Distinct origins kept per account, day and reason in a process's memory: the Origin header is the sender's to
+# choose, so further ones are counted together as OTHER_ORIGINS (memory stays bounded whatever a client sends).
+MAX_ORIGINS = 20
+OTHER_ORIGINS = "(other origins)"
 # (account id, UTC day, reason, origin)
 DropSlot = tuple[int, date, str, str]
 
@@ -27,11 +31,19 @@ class DropCounter:
 
     def __init__(self) -> None:
         self._counts: dict[DropSlot, int] = {}
+        self._origins: dict[tuple[int, date, str], int] = {}  # distinct origins per account, day and reason
         self._lock = threading.Lock()
 
     def count(self, account_id: int, reason: str, origin: str = "", n: int = 1) -> None:
-        slot = (account_id, datetime.now(UTC).date(), reason, (origin or "")[:255])
+        day = datetime.now(UTC).date()
+        slot = (account_id, day, reason, (origin or "")[:255])
         with self._lock:
+            if slot not in self._counts:
+                seen = self._origins.get(slot[:3], 0)
+                if seen >= MAX_ORIGINS:
+                    slot = (account_id, day, reason, OTHER_ORIGINS)
+                else:
+                    self._origins[slot[:3]] = seen + 1
             self._counts[slot] = self._counts.get(slot, 0) + n
 
     def pending(self) -> dict[DropSlot, int]:
@@ -40,7 +52,7 @@ class DropCounter:
 
     def take(self) -> dict[DropSlot, int]:
         with self._lock:
-            taken, self._counts = self._counts, {}
+            taken, self._counts, self._origins = self._counts, {}, {}
         return taken
 
     def give_back(self, counts: dict[DropSlot, int]) -> None:
@@ -51,6 +63,7 @@ class DropCounter:
     def discard(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._origins.clear()
 
 
 def count_drops(account_id: int, reasons: dict[str, int], origin: str = "") -> None:
