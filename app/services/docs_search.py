@@ -88,6 +88,13 @@ _STOP = frozenset(
         "wasn't",
         "doesn't",
         "don't",
+        "need",
+        "needs",
+        "want",
+        "should",
+        "must",
+        "get",
+        "got",
         "paidsignal",
     ]
 )

@@ -62,6 +62,8 @@ def test_search_ranks_the_section_that_answers_first(docs_url: str) -> None:
     assert [h.score for h in hits] == sorted(h.score for h in hits)  # BM25: lower is better
     webhooks = docs_search.search("stripe webhook endpoint events", limit=3)
     assert ("stripe.md", "connect") in [(h.section.page, h.section.anchor) for h in webhooks]
+    asked = docs_search.search("Which Stripe events do I need to select?", limit=3)
+    assert ("stripe.md", "connect") in [(h.section.page, h.section.anchor) for h in asked]  # question words left out
 
 
 def test_a_question_the_docs_do_not_cover_finds_nothing() -> None:
