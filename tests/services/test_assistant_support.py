@@ -203,6 +203,7 @@ def test_every_setup_tool_reads_the_accounts_state_and_no_secret(db: Session, pa
     assert not [name for name, result in results.items() if "error" in result]
     stripe = results["stripe_status"]
     assert stripe["connected"] is True and stripe["webhook_secret_set"] is True
+    assert stripe["webhook_url"].endswith(f"/api/v1/stripe/webhook/{shop.account.public_id}")
     assert stripe["last_event"]["type"] == "checkout.session.completed"
     assert stripe["last_event"]["outcome"] == "applied"
     assert "checkout.session.completed" not in stripe["event_types_not_received_in_period"]

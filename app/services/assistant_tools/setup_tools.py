@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from app import routes
-from app.models import Event, Order, StripeConnection, StripeEvent
+from app.models import Account, Event, Order, StripeEvent
 from app.models.base import utcnow
 from app.services import alerts, conversions, docs_search, install, keys, orders, pixels, stripe_connection
 from app.services.assistant_tools.results import ToolResult, when, zone_of
@@ -223,14 +223,14 @@ def stripe_result(session: Session, actor: Actor, a: StripeStatusArguments) -> T
                 "docs": docs,
             }
         )
-    account = session.exec(select(StripeConnection).where(StripeConnection.account_id == actor.account_id)).one()
+    account = session.get(Account, actor.account_id)
     return {
         "query": {"days": a.days, "timezone": zone.key},
         "connected": True,
         "stripe_account": status.stripe_account_name or status.stripe_account_id,
         "livemode": status.livemode,
         "webhook_secret_set": status.has_webhook_secret,
-        "webhook_url": stripe_connection.webhook_url(_account_public_id(session, account.account_id)),
+        "webhook_url": stripe_connection.webhook_url(account.public_id if account else ""),
         "connected_at": when(status.connected_at, zone),
         "catalog_synced_at": when(status.catalog_synced_at, zone),
         "products": status.products,
@@ -255,13 +255,6 @@ def stripe_result(session: Session, actor: Actor, a: StripeStatusArguments) -> T
         "fix_at": page(routes.SETTINGS_STRIPE),
         "docs": docs,
     }
-
-
-def _account_public_id(session: Session, account_id: int) -> str:
-    from app.models import Account
-
-    account = session.get(Account, account_id)
-    return account.public_id if account else ""
 
 
 # --- pixels and deliveries ------------------------------------------------------------------------------------------
