@@ -40,6 +40,8 @@ SUGGESTED_QUESTIONS: list[str] = [
     "How much was refunded in the last 7 days, and on which orders?",
     "Are any conversions failing to reach the ad platforms?",
     "Which alerts fired recently, and why?",
+    "Is my install working? If not, what should I fix?",
+    "Which Stripe events do I need to select?",
 ]
 
 MAX_CONVERSATIONS_LISTED = 100
