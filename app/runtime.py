@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from app.services.stripe_connection import WebhookSecretCache
     from app.services.stripe_webhooks.delivery import WebhookArrivals, WebhookWriter
     from app.services.usage import ApiUsageCounter
+    from app.services.usage.drops import DropCounter
     from app.services.wakeups import WakeListener
 
 log = logging.getLogger("paidsignal.runtime")
@@ -56,6 +57,7 @@ class Runtime:
     webhook_writer: WebhookWriter  # group-commit writer of Stripe deliveries (services/stripe_webhooks)
     api_usage: ApiUsageCounter  # API requests per account, key, route and day, until flush_api_usage
     key_usage: KeyUsage  # API keys' last-used times, until flush_key_usage
+    ingest_drops: DropCounter  # tracking events not kept, per account, reason and origin, until flush_api_usage
     key_identities: IdentityCache  # valid API keys, for KEY_CACHE_SECONDS
     campaign_matchers: MatcherCache  # campaign rules per account for the ingest path
     webhook_secrets: WebhookSecretCache  # Stripe signing secrets per account
@@ -83,12 +85,14 @@ class Runtime:
         from app.services.stripe_connection import WebhookSecretCache
         from app.services.stripe_webhooks.delivery import WebhookArrivals, WebhookWriter
         from app.services.usage import ApiUsageCounter
+        from app.services.usage.drops import DropCounter
 
         return cls(
             writer=GroupCommitWriter(get_engine),
             webhook_writer=WebhookWriter(get_engine),
             api_usage=ApiUsageCounter(),
             key_usage=KeyUsage(),
+            ingest_drops=DropCounter(),
             key_identities=IdentityCache(),
             campaign_matchers=MatcherCache(),
             webhook_secrets=WebhookSecretCache(),

@@ -378,6 +378,12 @@ class Settings(BaseSettings):
     assistant_history_messages: int = Field(
         20, ge=0, le=200, description="Earlier messages of the conversation sent with a question (its context)."
     )
+    docs_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Where the documentation site (`mkdocs build` of docs/) is published: the assistant's "
+        "`search_docs` links point there. The app does not serve the docs itself; the default is where `make docs` "
+        "serves them. Set it to the address users can open, e.g. `https://docs.paidsignal.example.com`.",
+    )
 
     @field_validator("llm_input_cost_per_mtok", "llm_output_cost_per_mtok", mode="before")
     @classmethod
@@ -486,6 +492,7 @@ class Settings(BaseSettings):
         "google_oauth_token_url",
         "sendgrid_api_host",
         "google_ads_api_base",
+        "docs_url",
     )
     @classmethod
     def _base_url(cls, value: str) -> str:

@@ -53,7 +53,7 @@ from app.models.payments import (
 )
 from app.models.stripe_sync import StripeSync
 from app.models.tracking import DeriveState, Event, EventSource, Touch, Visitor, VisitSession
-from app.models.usage import ApiUsageDaily, EventCountDaily, LlmCall
+from app.models.usage import ApiUsageDaily, EventCountDaily, IngestDropDaily, LlmCall
 
 __all__ = [
     "Account",
@@ -92,6 +92,7 @@ __all__ = [
     "Event",
     "EventCountDaily",
     "EventSource",
+    "IngestDropDaily",
     "Invite",
     "JobLease",
     "JobOutcome",

@@ -27,6 +27,23 @@ class ApiUsageDaily(SQLModel, table=True):
     events: int = Field(default=0)  # tracking events accepted
 
 
+class IngestDropDaily(SQLModel, table=True):
+    """Tracking events PaidSignal did not keep, per account, UTC day, reason and browser origin: ``bot`` (a bot's user
+    agent), ``consent_denied`` (analytics consent denied), ``wrong_origin`` (a publishable key used from an origin it
+    does not allow; counted per request). Counted in memory by each process and added by the ``flush_api_usage`` job.
+    """
+
+    __tablename__ = "ingest_drop_daily"
+    __table_args__ = (UniqueConstraint("account_id", "day", "reason", "origin"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    day: date
+    reason: str = Field(max_length=24)
+    origin: str = Field(default="", max_length=255)  # "" when the request had none
+    count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
 class EventCountDaily(SQLModel, table=True):
     """Tracking events stored per account and UTC day, whatever brought them (the pixel, the server API, an import);
     test events are left out. Added to by the ingest writer in the transaction that stores the events, so the plan's

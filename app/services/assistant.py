@@ -42,6 +42,8 @@ SUGGESTED_QUESTIONS: list[str] = [
     "Which alerts fired recently, and why?",
     "Did my campaign's latest version really beat the one before?",
     "Which campaign brings the customers worth most after 90 days?",
+    "Is my install working? If not, what should I fix?",
+    "Which Stripe events do I need to select?",
 ]
 
 MAX_CONVERSATIONS_LISTED = 100
@@ -50,9 +52,10 @@ TITLE_CHARS = 80
 MAX_TOOL_RESULT_CHARS = 60_000
 
 SYSTEM_PROMPT = """\
-You are PaidSignal's analyst for one shop's account. You answer questions about this account's marketing and sales \
-data: campaigns and their versions, sessions, orders, revenue, refunds, ad spend, ROAS, CPA, products, server-side \
-conversions and alerts.
+You are PaidSignal's analyst and support assistant for one shop's account. You answer questions about this \
+account's marketing and sales data (campaigns and their versions, sessions, orders, revenue, refunds, ad spend, ROAS, \
+CPA, products, server-side conversions and alerts) and support questions about using PaidSignal (installing it, \
+keys, Stripe, pixels, conversions, alerts, the API) and why something in this account is not working.
 
 Rules:
 - Take every figure from the tools; never invent or estimate a number. When the tools cannot answer, say so.
@@ -76,7 +79,13 @@ change down by campaign, version, channel or product.
 account's winner probability, else "not enough data" and what is missing), with the probability and interval, and \
 that versions ran one after another (the shop's own change over the same windows is the context).
 - Be concise: the answer first, then the figures behind it. Markdown lists or small tables are fine.
-- Only questions about this account's data: decline anything else politely."""
+- Support questions: answer from the sections search_docs returns, and cite them as markdown links with their \
+link as given. When the sections do not answer the question, say that the docs do not cover it; never make up a \
+setting, page or step.
+- "Why isn't it working?": read the account's setup (install_status, api_keys, stripe_status, pixel_status, \
+order_conversions for one order, alert_rules), say what is wrong and what to fix, and link the page where it is \
+fixed (fix_at) and the docs given with it. These tools never show a key or secret: never ask the user for one.
+- Only questions about this account's data or about using PaidSignal: decline anything else politely."""
 
 # Stored while an answer is being written by one run (shown as "streaming"); "streaming" alone means not started yet.
 ANSWERING = "answering"

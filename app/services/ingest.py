@@ -35,6 +35,7 @@ from app.services import sessions as session_service
 from app.services.errors import ValidationFailed
 from app.services.events_schema import MAX_BATCH, EventIn
 from app.services.group_commit import GroupCommit
+from app.services.usage.drops import count_drops
 from app.settings import get_settings
 
 log = logging.getLogger("paidsignal.ingest")
@@ -76,6 +77,7 @@ class IngestContext:
     key_id: int | None = None
     user_agent: str = ""
     ip: str = ""
+    origin: str = ""  # the browser's Origin header (counted with dropped events)
 
 
 # --- parse ------------------------------------------------------------------------------------------------------
@@ -198,6 +200,8 @@ def enrich(
         rows.append(row)
     result.dropped = sum(dropped.values())
     result.dropped_reasons = dict(dropped)
+    if dropped:
+        count_drops(ctx.account_id, dict(dropped), ctx.origin)
     return rows
 
 

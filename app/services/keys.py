@@ -20,6 +20,7 @@ from app.models.base import new_public_id, utcnow
 from app.services.crypto import KeyPurpose, hmac_hex, previous_subkeys, sha256_hex
 from app.services.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from app.services.permissions import Actor, Permission, require
+from app.services.usage.drops import count_drops
 from app.settings import get_settings
 
 # Prefixes that cannot be mistaken for Stripe's (pk_/sk_/rk_).
@@ -281,6 +282,7 @@ def authenticate_publishable_key(*, session: Session, raw: str, origin: str | No
     except ValidationFailed:
         normalized = ""
     if normalized not in identity.allowed_origins:
+        count_drops(identity.account_id, {"wrong_origin": 1}, normalized or origin)
         raise PermissionDenied(f"Origin {origin} is not allowed for this key; add it on the API keys page.")
     runtime.current().key_usage.touch(identity.key_id)
     return identity

@@ -67,6 +67,7 @@ async def record_events(request: Request) -> JSONResponse:
             key_id=identity.key_id,
             user_agent=request.headers.get("user-agent", ""),
             ip=_client_ip(request),
+            origin=origin or "",
         )
         result, rows = ingest.prepare(raw_events, ctx)
         if rows:

@@ -27,12 +27,27 @@ from app.services.assistant_tools.schemas import (
     ClaimsArguments,
     ConversionsArguments,
     CustomerValueArguments,
+    InstallArguments,
     MetricsArguments,
+    NoArguments,
+    OrderConversionsArguments,
     OrdersArguments,
+    PixelStatusArguments,
     ProductsArguments,
+    SearchDocsArguments,
+    StripeStatusArguments,
     ToolArguments,
     VersionsArguments,
 )
+from app.services.assistant_tools.setup_tools import (
+    alert_rules_result,
+    install_result,
+    keys_result,
+    order_result,
+    pixel_result,
+    stripe_result,
+)
+from app.services.assistant_tools.support_tools import search_docs_result
 from app.services.assistant_tools.version_tools import versions_result
 from app.services.errors import ServiceError, ValidationFailed, validation_failed
 from app.services.permissions import Actor, Permission, require
@@ -59,6 +74,13 @@ TOOLS: dict[str, Tool] = {
         Tool("compare_versions", VersionsArguments, versions_result),
         Tool("platform_vs_verified", ClaimsArguments, claims_result),
         Tool("customer_value", CustomerValueArguments, customer_value_result),
+        Tool("search_docs", SearchDocsArguments, search_docs_result),
+        Tool("install_status", InstallArguments, install_result),
+        Tool("api_keys", NoArguments, keys_result),
+        Tool("stripe_status", StripeStatusArguments, stripe_result),
+        Tool("pixel_status", PixelStatusArguments, pixel_result),
+        Tool("order_conversions", OrderConversionsArguments, order_result),
+        Tool("alert_rules", NoArguments, alert_rules_result),
     )
 }
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
@@ -188,6 +210,22 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
             str(query.get("model", "")).replace("_", " "),
             "computed live" if query.get("source") == "live" else "",
         ]
+    elif name == "search_docs":
+        found = len(result.get("sections", []))
+        parts = [f"docs search {query.get('search', '')!r}: {found} {plural(found, 'section')}"]
+    elif name == "install_status":
+        parts = [f"install status, last {query.get('days')} days: {result.get('status', '')}"]
+    elif name == "api_keys":
+        parts = [f"{len(result.get('keys', []))} API {plural(len(result.get('keys', [])), 'key')}"]
+    elif name == "stripe_status":
+        parts = ["Stripe connection" + ("" if result.get("connected") else ": not connected")]
+    elif name == "pixel_status":
+        parts = [f"{len(result.get('pixels', []))} {plural(len(result.get('pixels', [])), 'pixel')} with deliveries"]
+    elif name == "order_conversions":
+        found = len(result.get("deliveries", []))
+        parts = [f"conversions of order {query.get('order')}: {found} {plural(found, 'delivery', 'deliveries')}"]
+    elif name == "alert_rules":
+        parts = [f"{len(result.get('rules', []))} alert {plural(len(result.get('rules', [])), 'rule')}"]
     else:
         parts = [name]
     if filters:

@@ -98,6 +98,33 @@ class AlertsArguments(ToolArguments):
     limit: int = Field(default=10, ge=1, le=50)
 
 
+class SearchDocsArguments(ToolArguments):
+    query: str = Field(min_length=2, max_length=300)
+    limit: int = Field(default=4, ge=1, le=8)
+
+
+class NoArguments(ToolArguments):
+    pass
+
+
+class InstallArguments(ToolArguments):
+    days: int = Field(default=7, ge=1, le=90)
+
+
+class StripeStatusArguments(ToolArguments):
+    days: int = Field(default=30, ge=1, le=90)
+
+
+class PixelStatusArguments(ToolArguments):
+    provider: Provider | None = None
+    deliveries: int = Field(default=3, ge=0, le=10)
+
+
+class OrderConversionsArguments(ToolArguments):
+    order: str = Field(min_length=1, max_length=40)
+    provider: Provider | None = None
+
+
 # --- JSON schemas the model sees ------------------------------------------------------------------------------------
 
 
@@ -120,15 +147,13 @@ _MODEL = _enum(AttributionModel, "Attribution model: which campaign gets credit 
 _COMPARE = _enum(Compare, "Compare with: previous (as many days just before; default), year (52 weeks before), none.")
 
 
-def _function(name: str, description: str, properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": properties, "additionalProperties": False},
-        },
-    }
+def _function(
+    name: str, description: str, properties: dict[str, Any], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        parameters["required"] = list(required)
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}
 
 
 _CLAIMS = _function(
@@ -259,6 +284,64 @@ DEFINITIONS: list[dict[str, Any]] = [
             "cohorts": {"type": "boolean", "description": "Also return the cohort grid (default false)."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "Most rows (default 25)."},
         },
+    ),
+    _function(
+        "search_docs",
+        "Search PaidSignal's documentation (how to install, connect Stripe, set up pixels, keys, alerts, the API, "
+        "what a page or figure means): the best-matching sections with their title, link and text. Answer support "
+        "questions from these sections and cite their links.",
+        {
+            "query": {
+                "type": "string",
+                "description": "What to look for, in a few words (e.g. stripe webhook events).",
+            },
+            "limit": {"type": "integer", "minimum": 1, "maximum": 8, "description": "Most sections (default 4)."},
+        },
+        required=("query",),
+    ),
+    _function(
+        "install_status",
+        "Is the shop's install working: real events received in the last days (by source), the page origins they "
+        "came from, the publishable keys' allowed origins, events dropped by reason and origin (bot, consent_denied, "
+        "wrong_origin) and the problems found, each with what to fix and where.",
+        {"days": {"type": "integer", "minimum": 1, "maximum": 90, "description": "Days looked at (default 7)."}},
+    ),
+    _function(
+        "api_keys",
+        "The account's API keys: kind (publishable or secret), label, allowed origins, created and last used (never "
+        "the key itself).",
+        {},
+    ),
+    _function(
+        "stripe_status",
+        "The Stripe connection: connected, live or test mode, webhook secret set, the webhook URL, the last webhook "
+        "event and its outcome, outcomes in the period, the event types needed and those not received, and problems.",
+        {"days": {"type": "integer", "minimum": 1, "maximum": 90, "description": "Days looked at (default 30)."}},
+    ),
+    _function(
+        "pixel_status",
+        "The conversion pixels (Meta, GA4, Google Ads, webhook): enabled, default, test mode, events, settings, and "
+        "each one's latest deliveries with their attempts and diagnostics checklist (never credentials).",
+        {
+            "provider": _enum(Provider, "Only pixels of this provider."),
+            "deliveries": {"type": "integer", "minimum": 0, "maximum": 10, "description": "Per pixel (default 3)."},
+        },
+    ),
+    _function(
+        "order_conversions",
+        "Why an order was or was not sent to the ad platforms: its status, every delivery with attempts, the "
+        "diagnostics checklist and what to fix (with the page where it is fixed), or why no delivery exists.",
+        {
+            "order": {"type": "string", "description": "The order id (ord_…)."},
+            "provider": _enum(Provider, "Only deliveries to this provider."),
+        },
+        required=("order",),
+    ),
+    _function(
+        "alert_rules",
+        "The alert rules: what each watches (metric, condition, window, minimum volume, cooldown), enabled, checked "
+        "yet, campaigns firing now and the last event.",
+        {},
     ),
 ]
 # compare_versions cannot guess the campaign: the model must name it.
