@@ -53,6 +53,7 @@ setup: $(VENV)/.synced $(NODE_BIN)/node $(NODE_BIN)/bun
 
 run: setup
 	$(PY) -m app.cli migrate
+	$(VENV)/bin/mkdocs build --quiet  # the docs site the app serves at /help/
 	@echo ""
 	@echo "  PaidSignal is starting on $${PUBLIC_URL:-http://localhost:$(PORT)}"
 	@echo "  Open $${PUBLIC_URL:-http://localhost:$(PORT)}/signup to create your account."

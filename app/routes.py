@@ -42,6 +42,8 @@ API_V1 = "/api/v1"
 API_OPENAPI = "/api/openapi.json"
 API_DOCS = "/api/docs"
 API_DOCS_ASSETS = "/api/docs/assets"
+# The documentation site (docs/, built by `make run` with mkdocs into site/), served by the app itself.
+HELP = "/help"
 
 
 def invite_url(token: str) -> str:

@@ -379,10 +379,10 @@ class Settings(BaseSettings):
         20, ge=0, le=200, description="Earlier messages of the conversation sent with a question (its context)."
     )
     docs_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="Where the documentation site (`mkdocs build` of docs/) is published: the assistant's "
-        "`search_docs` links point there. The app does not serve the docs itself; the default is where `make docs` "
-        "serves them. Set it to the address users can open, e.g. `https://docs.paidsignal.example.com`.",
+        "",
+        description="Where users open the documentation site: the assistant's `search_docs` links point there. Empty "
+        "(the default): the app's own `/help/` (PUBLIC_URL + `/help`), where it serves the site `make run` builds "
+        "with mkdocs into `site/`. Set it when the docs are published elsewhere, e.g. `https://docs.example.com`.",
     )
 
     @field_validator("llm_input_cost_per_mtok", "llm_output_cost_per_mtok", mode="before")
@@ -492,13 +492,22 @@ class Settings(BaseSettings):
         "google_oauth_token_url",
         "sendgrid_api_host",
         "google_ads_api_base",
-        "docs_url",
     )
     @classmethod
     def _base_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError(f"{value!r} must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("docs_url")
+    @classmethod
+    def _docs_url(cls, value: str) -> str:
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(f"{value!r} must be an absolute http(s) URL, or empty for the app's own /help")
         return value.rstrip("/")
 
     @field_validator("public_url")

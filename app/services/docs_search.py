@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import routes
 from app.settings import get_settings
 
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
@@ -260,8 +261,14 @@ def search(query: str, limit: int = 5) -> list[Hit]:
 
 
 def link(section: Section) -> str:
-    """The section's address in the published docs (``DOCS_URL``)."""
-    return f"{get_settings().docs_url.rstrip('/')}/{section.path()}"
+    """The section's address in the published docs (``DOCS_URL``, else the app's own ``/help``)."""
+    return f"{docs_base()}/{section.path()}"
+
+
+def docs_base() -> str:
+    """Where the docs site is opened: ``DOCS_URL`` when set, else PUBLIC_URL + ``/help`` (app/api/docs_site.py)."""
+    settings = get_settings()
+    return (settings.docs_url or settings.public_url.rstrip("/") + routes.HELP).rstrip("/")
 
 
 def page_link(page: str, anchor: str = "") -> str:

@@ -238,7 +238,7 @@ def test_every_docs_link_a_setup_tool_gives_leads_to_a_section(db: Session, stri
         for name in SETUP_TOOLS
     ]
     runtime.current().ingest_drops.discard()
-    base = get_settings().docs_url.rstrip("/") + "/"
+    base = docs_search.docs_base() + "/"
     links = set(re.findall(re.escape(base) + r'[^"]*', json.dumps(results)))
     sections = {section.path() for section in docs_search.load_sections()}
     assert len(links) >= 6 and [link for link in links if link.removeprefix(base) not in sections] == []
