@@ -35,10 +35,12 @@ def registered_pages() -> list[tuple[Callable[[], rx.Component], dict[str, Any]]
     return list(_pages)
 
 
-def nav_link(label: str, href: str, icon: str) -> rx.Component:
+def nav_link(label: str, href: str, icon: str, *, external: bool = False) -> rx.Component:
+    """A sidebar entry; ``external``: a page the server answers itself (not a route of this frontend), in a new tab."""
     return rx.link(
         rx.hstack(rx.icon(icon, size=16), rx.text(label, size="2"), align="center", spacing="2"),
         href=href,
+        is_external=external,
         underline="none",
         color_scheme="gray",
         high_contrast=True,
@@ -78,6 +80,13 @@ def sidebar() -> rx.Component:
             rx.cond(
                 AppState.can_view_usage,
                 rx.box(nav_link("Usage", routes.USAGE, "gauge"), id="nav-usage", width="100%", display="flex"),
+            ),
+            # The docs site the app serves (app/api/docs_site.py).
+            rx.box(
+                nav_link("Help", routes.HELP + "/", "circle-help", external=True),
+                id="nav-help",
+                width="100%",
+                display="flex",
             ),
             spacing="1",
             width="100%",
