@@ -67,7 +67,29 @@ def claims_table(*, id: str) -> rx.Component:
     )
 
 
-def claims_card(*, id: str, title: str = "What the platforms claim vs what was paid") -> rx.Component:
+def claims_chart() -> rx.Component:
+    """A campaign's claimed purchases and verified orders day by day. It mounts with the table; plotly's script (and
+    the figure) follow once it has (see ``chart_card``)."""
+    return rx.vstack(
+        rx.heading("Day by day", size="3"),
+        rx.cond(
+            PlatformClaimsState.claims_chart_drawn,
+            rx.plotly.basic(
+                data=PlatformClaimsState.claims_chart, use_resize_handler=True, width="100%", height="280px"
+            ),
+            rx.box(height="280px", width="100%", class_name="chart-pending"),
+        ),
+        spacing="2",
+        width="100%",
+        id="campaign-claims-chart",
+        class_name="chart-card",
+        on_mount=PlatformClaimsState.draw_claims_chart,
+    )
+
+
+def claims_card(
+    *, id: str, title: str = "What the platforms claim vs what was paid", chart: bool = False
+) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading(title, size="4"),
@@ -79,6 +101,7 @@ def claims_card(*, id: str, title: str = "What the platforms claim vs what was p
                 color_scheme="gray",
             ),
             claims_table(id=f"{id}-table"),
+            *([claims_chart()] if chart else []),
             breakdown_table(),
             spacing="3",
             width="100%",

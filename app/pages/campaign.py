@@ -44,7 +44,11 @@ def campaign_page() -> rx.Component:
                 platforms_section(),
                 rx.cond(
                     PlatformClaimsState.claims.length() > 0,
-                    claims_card(id="campaign-claims", title="What the platforms claim vs what was paid (last 28 days)"),
+                    claims_card(
+                        id="campaign-claims",
+                        title="What the platforms claim vs what was paid (last 28 days)",
+                        chart=True,
+                    ),
                 ),
                 spacing="4",
                 width="100%",

@@ -243,3 +243,26 @@ def orders_figure(
     if comparing:
         series.append(("Comparison", list(previous), True))
     return line_figure(days, series, y_title="Orders", hover=comparison_days)
+
+
+CLAIMED_COLOR = "#e54d2e"  # what the platform claims, beside the verified (current) colour
+
+
+@reused
+def claims_figure(days: list[str], claimed: list[float], verified: list[float]) -> go.Figure:
+    """A campaign's platform-vs-verified day by day: the purchases its ad platforms claim and the paid orders credited
+    to it, two lines over the same days."""
+    figure = go.Figure()
+    for name, values, color in (("Claimed purchases", claimed, CLAIMED_COLOR), ("Verified orders", verified,
+                                                                                 CURRENT_COLOR)):  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=days,
+                y=values,
+                name=name,
+                mode="lines+markers" if len(days) <= 31 else "lines",
+                line={"color": color, "width": 2},
+            )
+        )
+    _layout(figure, "Purchases")
+    return figure

@@ -21,6 +21,9 @@ from tests.utils.llm_server import LlmServer
 from tests.utils.server import ROOT, Server, free_port, server_env, start_server
 
 START_TIMEOUT_S = 300
+# The ad sync looks for due work every 2 s and asks again at once whether a Meta report run is done, so a browser
+# test sees a connection's backfill land while it waits (test_ad_platforms_flow).
+_AD_SYNC_ENV = {"ADS_SYNC_SECONDS": "2", "ADS_REPORT_POLL_SECONDS": "0"}
 
 # Every browser expectation waits at most this long (Reflex events are a websocket round trip).
 expect.set_options(timeout=15_000)
@@ -64,7 +67,10 @@ def server(
         shutil.copytree(ROOT / ".web", web_dir, symlinks=True)
     try:
         running = start_server(
-            port, data_dir, server_env(port, data_dir, web_dir, **llm_env(_llm_server)), timeout=START_TIMEOUT_S
+            port,
+            data_dir,
+            server_env(port, data_dir, web_dir, **llm_env(_llm_server), **_AD_SYNC_ENV),
+            timeout=START_TIMEOUT_S,
         )
     except RuntimeError as error:
         pytest.fail(str(error))

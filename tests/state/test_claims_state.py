@@ -42,3 +42,25 @@ def test_the_metrics_table_and_a_campaigns_section(root: State, db: Session, sho
         ("Ad set", "Exact", "€20.00", "0.5"),
         ("Ad", "RSA", "€20.00", "0.5"),
     ]
+
+
+def test_a_campaigns_claims_day_by_day_as_a_chart(root: State, db: Session, shop: World) -> None:  # noqa: F811
+    """The campaign page's chart: claimed purchases and verified orders per day (the service's daily_claims), drawn
+    only once the chart has mounted; /metrics (every campaign) has no day-by-day chart."""
+    sign_in(root, db, user_of(db, shop))
+    claims = substate(root, PlatformClaimsState)
+    visit(root, f"{routes.campaign_url(shop.a.public_id)}?range=custom&start=2026-03-29&end=2026-03-31&compare=none")
+    claims.load_campaign_claims()
+    assert claims.claim_days == ["2026-03-29", "2026-03-30", "2026-03-31"]
+    assert (claims.claimed_daily, claims.verified_daily) == ([2.0, 1.0, 0.0], [0.0, 1.0, 0.0])
+    assert [list(t.x) for t in claims.claims_chart.data] == [[], []]  # not drawn yet: plotly comes after the table
+    claims.draw_claims_chart()
+    claimed, verified = claims.claims_chart.data
+    assert (claimed.name, list(claimed.x), list(claimed.y)) == (
+        "Claimed purchases", ["2026-03-29", "2026-03-30", "2026-03-31"], [2.0, 1.0, 0.0],
+    )  # fmt: skip
+    assert (verified.name, list(verified.y)) == ("Verified orders", [0.0, 1.0, 0.0])
+
+    visit(root, f"{routes.METRICS}?range=custom&start=2026-03-28&end=2026-03-31&compare=none")
+    claims.load_platform_claims()
+    assert claims.claim_days == [] and claims.claims

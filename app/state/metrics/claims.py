@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import plotly.graph_objects as go
 import reflex as rx
 from sqlmodel import Session
 
 from app import routes
 from app.lib.formatting import format_money, format_number, format_ratio
+from app.presenters.charts import claims_figure
 from app.services import dashboard
 from app.services import platform_vs_verified as pvv
 from app.state.base import AppState
@@ -92,11 +94,16 @@ class PlatformClaimsState(AppState):
     claims_comparing: bool = False
     # A campaign page's ad sets and ads (each ad set followed by its ads).
     breakdown: list[BreakdownItem] = []
+    # A campaign page's day by day: claimed purchases and verified orders per day of the range.
+    claim_days: list[str] = []
+    claimed_daily: list[float] = []
+    verified_daily: list[float] = []
+    claims_chart_drawn: bool = False  # the chart mounts (and plotly's script is fetched) once the table is shown
 
     def _load_claims(self, campaign_public_id: str | None) -> None:
         choice = range_choice(self.router.url.query_parameters)
 
-        def read(s: Session) -> tuple[pvv.PlatformVsVerifiedReport, list[pvv.BreakdownRow]]:
+        def read(s: Session) -> tuple[pvv.PlatformVsVerifiedReport, list[pvv.BreakdownRow], list[pvv.DailyClaim]]:
             account_id = self._actor(s).account_id
             found = dashboard.resolve_range(session=s, account_id=account_id, choice=choice.dashboard_range())
             period = found.period
@@ -109,18 +116,26 @@ class PlatformClaimsState(AppState):
                 compare=choice.compare,
                 campaign_public_id=campaign_public_id,
             )
-            rows = []
+            rows: list[pvv.BreakdownRow] = []
+            days: list[pvv.DailyClaim] = []
             if campaign_public_id:
                 rows = pvv.breakdown(session=s, account_id=account_id, campaign_public_id=campaign_public_id,
                                      start=period.start, end=period.end)  # fmt: skip
-            return report, rows
+            if campaign_public_id and report.rows:  # the chart shows with the table, only when there are claims
+                days = pvv.daily_claims(session=s, account_id=account_id, campaign_public_id=campaign_public_id,
+                                        start=period.start, end=period.end, model=choice.model)  # fmt: skip
+            return report, rows, days
 
         found, _error = self._run(read)
         self.claims_loaded = True
         if found is None:
             self.claims, self.breakdown, self.claims_timezone_note, self.claims_comparing = [], [], "", False
+            self.claim_days, self.claimed_daily, self.verified_daily = [], [], []
             return
-        report, rows = found
+        report, rows, days = found
+        self.claim_days = [d.day.isoformat() for d in days]
+        self.claimed_daily = [d.claimed_purchases for d in days]
+        self.verified_daily = [d.verified_orders for d in days]
         self.breakdown = [breakdown_item(r, self.account_locale) for r in rows]
         self.claims = [
             claim_item(r, report.previous.get(r.campaign_public_id), self.account_locale) for r in report.rows
@@ -132,6 +147,17 @@ class PlatformClaimsState(AppState):
             if report.timezones_differ
             else ""
         )
+
+    @rx.event
+    def draw_claims_chart(self) -> None:
+        """on_mount of a campaign page's claims chart, which mounts with the table: plotly is fetched after it."""
+        self.claims_chart_drawn = True
+
+    @rx.var
+    def claims_chart(self) -> go.Figure:
+        if not self.claims_chart_drawn:
+            return claims_figure([], [], [])
+        return claims_figure(self.claim_days, self.claimed_daily, self.verified_daily)
 
     @rx.event
     def load_platform_claims(self) -> None:
