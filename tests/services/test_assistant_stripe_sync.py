@@ -42,7 +42,7 @@ def _status(shop: Shop, db: Session) -> dict[str, Any]:
 
 
 def _docs_sections(result: dict[str, Any]) -> list[str]:
-    base = get_settings().docs_url.rstrip("/") + "/"
+    base = docs_search.page_link("stripe.md").removesuffix("stripe/")  # DOCS_URL's or the app's own /help
     sections = {section.path() for section in docs_search.load_sections()}
     links = [p["docs"] for p in result["problems"] if "docs" in p]
     assert links and all(link.startswith(base) for link in links)
