@@ -26,7 +26,7 @@ from app.db import get_engine, write_lock
 from app.integrations import llm
 from app.models import Conversation, ConversationMessage, LlmCall
 from app.models.base import new_public_id, utcnow
-from app.services import assistant_tools, metrics, rollups, usage
+from app.services import assistant_claims, assistant_tools, metrics, rollups, usage
 from app.services.errors import Conflict, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 from app.settings import get_settings
@@ -44,6 +44,7 @@ SUGGESTED_QUESTIONS: list[str] = [
     "Which campaign brings the customers worth most after 90 days?",
     "Is my install working? If not, what should I fix?",
     "Which Stripe events do I need to select?",
+    "What should I change?",
 ]
 
 MAX_CONVERSATIONS_LISTED = 100
@@ -85,6 +86,15 @@ setting, page or step.
 - "Why isn't it working?": read the account's setup (install_status, api_keys, stripe_status, pixel_status, \
 order_conversions for one order, alert_rules), say what is wrong and what to fix, and link the page where it is \
 fixed (fix_at) and the docs given with it. These tools never show a key or secret: never ask the user for one.
+- "What should I change?" and other requests for recommendations: recommend only from figures you fetched in \
+this answer: versions compared with compare_versions (verdict, probability, interval), verified against \
+platform-claimed ROAS (platform_vs_verified), lifetime value by acquisition (customer_value) and spend \
+(get_metrics). Give each recommendation with its evidence beside it: the tool, the figures, the period, and their \
+uncertainty (the probability and interval, the sample size, "not enough data"). A difference compare_versions did \
+not call a winner (not_enough_data or conflicting), or one from a small sample (small_sample), is a hint to keep \
+watching, never a finding: do not call such a version the winner, better, or say it beat another; PaidSignal \
+checks answers for this and adds a note when they do. You change nothing yourself: say what the user can change \
+and where.
 - Only questions about this account's data or about using PaidSignal: decline anything else politely."""
 
 # Stored while an answer is being written by one run (shown as "streaming"); "streaming" alone means not started yet.
@@ -622,6 +632,11 @@ async def answer(*, actor: Actor, question: Question) -> AsyncGenerator[AnswerEv
             state.save("error")
             yield AnswerEvent("error", text=message)
             return
+        flagged = assistant_claims.unbacked_claims(state.content, state.trace)
+        if flagged:  # a version called better where compare_versions found no winner: the user sees what it found
+            added = "\n\n" + assistant_claims.note(flagged)
+            state.content += added
+            yield AnswerEvent("text", text=added)
         state.save("done")
         yield AnswerEvent("done")
     except (asyncio.CancelledError, GeneratorExit):

@@ -219,6 +219,10 @@ def summary(name: str, arguments: dict[str, Any], result: Any) -> str:
         parts = [f"{len(result.get('keys', []))} API {plural(len(result.get('keys', [])), 'key')}"]
     elif name == "stripe_status":
         parts = ["Stripe connection" + ("" if result.get("connected") else ": not connected")]
+        reconciliation = (result.get("sync") or {}).get("reconciliation")
+        if isinstance(reconciliation, dict) and reconciliation.get("summary"):
+            said = str(reconciliation["summary"]).rstrip(".")
+            parts.append(said[:1].lower() + said[1:])
     elif name == "pixel_status":
         parts = [f"{len(result.get('pixels', []))} {plural(len(result.get('pixels', [])), 'pixel')} with deliveries"]
     elif name == "order_conversions":

@@ -315,7 +315,9 @@ DEFINITIONS: list[dict[str, Any]] = [
     _function(
         "stripe_status",
         "The Stripe connection: connected, live or test mode, webhook secret set, the webhook URL, the last webhook "
-        "event and its outcome, outcomes in the period, the event types needed and those not received, and problems.",
+        "event and its outcome, outcomes in the period, the event types needed and those not received, what was read "
+        "back from Stripe (sync: the last reconciliation, 'reconciled to the cent through <date>' or its differences; "
+        "the events catch-up's last run; a retention gap), and problems.",
         {"days": {"type": "integer", "minimum": 1, "maximum": 90, "description": "Days looked at (default 30)."}},
     ),
     _function(

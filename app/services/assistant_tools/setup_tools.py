@@ -8,6 +8,7 @@ sent to a provider). Where something needs fixing the result says so with the ba
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ from app.services.assistant_tools.schemas import (
 from app.services.conversion_checks import CheckItem
 from app.services.errors import NotFound
 from app.services.permissions import Actor
+from app.services.stripe_sync import reconcile as stripe_reconcile
+from app.services.stripe_sync import status as stripe_sync_status
 from app.services.usage.drops import drops_since
 from app.settings import get_settings
 
@@ -223,6 +226,8 @@ def stripe_result(session: Session, actor: Actor, a: StripeStatusArguments) -> T
                 "docs": docs,
             }
         )
+    sync, sync_problems = _sync_result(session, actor, zone)
+    problems += sync_problems
     account = session.get(Account, actor.account_id)
     return {
         "query": {"days": a.days, "timezone": zone.key},
@@ -251,10 +256,91 @@ def stripe_result(session: Session, actor: Actor, a: StripeStatusArguments) -> T
         "event_types_not_received_in_period": not_seen,
         "not_received_meaning": "either not selected on the Stripe endpoint or nothing of that type happened; "
         "checkout.session.completed missing while orders are paid in Stripe means it is not selected",
+        "sync": sync,
         "problems": problems,
         "fix_at": page(routes.SETTINGS_STRIPE),
         "docs": docs,
     }
+
+
+# Anything shaped like a Stripe key or signing secret in a stored message (Stripe masks keys in its errors; this
+# makes sure none reaches the model whatever a message contains).
+_SECRET = re.compile(r"\b(?:sk|rk|pk|whsec)_[A-Za-z0-9_*]+")
+MAX_DIFFERENCES_LISTED = 5
+
+
+def _sync_result(session: Session, actor: Actor, zone: ZoneInfo) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """What PaidSignal read back from Stripe (issue 21): the last reconciliation ("reconciled to the cent through
+    <date>" or its differences), the events catch-up's last run and any retention gap, with the problems in them."""
+    sync = stripe_sync_status.sync_status(session=session, account_id=actor.account_id)
+    report = stripe_reconcile.last_reconciliation(session=session, account_id=actor.account_id)
+    fix_at = page(routes.SETTINGS_STRIPE)
+    problems: list[dict[str, str]] = []
+    reconciliation: dict[str, Any] | None = None
+    if report is not None:
+        reconciliation = {
+            "summary": report.summary(),
+            "reconciled": report.reconciled,
+            "reconciled_through": report.reconciled_through.isoformat() if report.reconciled_through else None,
+            "period": f"{report.start.isoformat()} – {report.end.isoformat()}",
+            "checked_at": when(report.checked_at, zone),
+            "differences": len(report.differences),
+            "waiting_for_stripe": len(report.waiting),
+            "first_differences": [
+                {
+                    "kind": item.kind,
+                    "day": item.day.isoformat(),
+                    "currency": item.currency,
+                    "order": item.order_id or None,
+                    "stripe_id": item.stripe_id or None,
+                    "paidsignal_amount": item.paidsignal_amount,
+                    "stripe_amount": item.stripe_amount,
+                    "note": _SECRET.sub("[hidden]", item.note)[:300],
+                }
+                for item in report.differences[:MAX_DIFFERENCES_LISTED]
+            ],
+        }
+        if report.differences:
+            problems.append(
+                problem(
+                    report.summary(),
+                    "Open Settings → Stripe, Reconciliation: each difference names the order and what differs.",
+                    fix_at,
+                    docs_search.page_link("stripe.md", "reconciliation"),
+                )
+            )
+    if not sync.catchup_ok:
+        problems.append(
+            problem(
+                f"The last events catch-up failed: {_SECRET.sub('[hidden]', sync.catchup_message)[:300]}",
+                "Check the Stripe key's permissions in Settings → Stripe; the catch-up runs again by itself.",
+                fix_at,
+                docs_search.page_link("stripe.md", "nothing-missed"),
+            )
+        )
+    gap = None
+    if sync.gap_from is not None:
+        gap = {"from": when(sync.gap_from, zone), "to": when(sync.gap_to, zone)}
+        problems.append(
+            problem(
+                "Some Stripe events are older than Stripe keeps (30 days) and could not be caught up.",
+                "Import the history (Settings → Stripe) to fill the gap from Stripe's objects.",
+                fix_at,
+                docs_search.page_link("stripe.md", "nothing-missed"),
+            )
+        )
+    return {
+        "reconciliation": reconciliation,
+        "reconciliation_meaning": None
+        if report
+        else "not reconciled yet (it runs every hour once Stripe is connected)",
+        "catchup": {
+            "last_run_at": when(sync.catchup_at, zone),
+            "ok": sync.catchup_ok,
+            "message": _SECRET.sub("[hidden]", sync.catchup_message)[:300],
+        },
+        "retention_gap": gap,
+    }, problems
 
 
 # --- pixels and deliveries ------------------------------------------------------------------------------------------
