@@ -386,10 +386,10 @@ def sync_card() -> rx.Component:
                 color_scheme="gray",
             ),
             rx.hstack(
-                rx.cond(
-                    (StripeState.backfill_status == "running") | (StripeState.backfill_status == "requested"),
-                    rx.spinner(size="2"),
-                ),
+                # Running: a spinner; asked for and waiting for the jobs process to take it: an hourglass (a page
+                # that waits for no work of its own shows no spinner).
+                rx.cond(StripeState.backfill_status == "running", rx.spinner(size="2")),
+                rx.cond(StripeState.backfill_status == "requested", rx.icon("hourglass", size=16, color="gray")),
                 rx.text(StripeState.backfill_text, size="2", id="backfill-progress"),
                 align="center",
                 spacing="2",

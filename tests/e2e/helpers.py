@@ -111,7 +111,9 @@ def stripe_shop(
     account = re.search(r"id=(acc_\w+)", out)
     assert account, out
     slug = f"{prefix}-shop-{tag}"
-    server.cli("connect-stripe", "--account", slug, "--key", "sk_test_51E2eShop000000000",
+    # A key of its own: the recording Stripe API lists each key's Checkout Sessions apart (a history import of one
+    # shop must not find another's sales).
+    server.cli("connect-stripe", "--account", slug, "--key", f"sk_test_51E2eShop{tag}",
                "--webhook-secret", webhook_secret)  # fmt: skip
     key = server.cli("create-key", "--account", slug, "--kind", "secret").strip()
     return owner, account.group(1), slug, {"Authorization": f"Bearer {key}"}

@@ -108,7 +108,7 @@ VIEWER_PAGES: list[tuple[str, str, set[str]]] = [
     (
         "/campaigns/{campaign}",
         "#versions-compared-table .version-window-row",
-        {"compare-from", "compare-to", "compare"},
+        {"compare-from", "compare-to", "compare", "chosen-a", "chosen-b"},  # any two versions compared: a read
     ),
     ("/pixels", ".pixel-card", set()),
     ("/spend", ".spend-row", {"spend-template-link", "filter-campaign", "spend-from", "spend-to", "apply-dates"}),
@@ -119,7 +119,12 @@ VIEWER_PAGES: list[tuple[str, str, set[str]]] = [
 ]
 MARKETER_PAGES: list[tuple[str, str, set[str]]] = [
     ("/settings/keys", "#keys-table .key-row", set()),
-    ("/settings/stripe", "#stripe-connection", {"copy-webhook-url", "sync-catalog"}),
+    (
+        "/settings/stripe",
+        "#stripe-connection",
+        # Syncing reads from Stripe (catalogue, missed events, history, reconciliation): a marketer may.
+        {"copy-webhook-url", "sync-catalog", "check-stripe-now", "history-days", "import-history", "reconcile-stripe"},
+    ),
     ("/settings/team", ".member-row", set()),
 ]
 

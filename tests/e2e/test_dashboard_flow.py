@@ -41,7 +41,7 @@ def _seed(server: Server, recorder: StripeRecorder) -> tuple[str, str]:
     slug = f"dashboard-shop-{tag}"
     product = recorder.add_product(name="Sneakers")
     price = recorder.add_price(product=product["id"], unit_amount=4_950, currency="eur")
-    server.cli("connect-stripe", "--account", slug, "--key", "sk_test_51DashboardShop0000",
+    server.cli("connect-stripe", "--account", slug, "--key", f"sk_test_51DashboardShop{tag}",  # its own account
                "--webhook-secret", WEBHOOK_SECRET)  # fmt: skip
     auth = {"Authorization": f"Bearer {server.cli('create-key', '--account', slug, '--kind', 'secret').strip()}"}
     with httpx.Client(base_url=server.base, headers=auth, timeout=30) as api:

@@ -32,7 +32,7 @@ def test_connect_with_history_then_reconciled_to_the_cent(
 ) -> None:
     base = server.url
     tag = uuid.uuid4().hex[:6]
-    history = History(stripe_api)
+    history = History(stripe_api, api_key=STRIPE_KEY)
     earlier = history.checkout(2_500, days_ago=10)
     [earlier_charge] = [c for c in stripe_api.history["charges"] if c["payment_intent"] == earlier["payment_intent"]]
     history.balance_transaction(earlier_charge["id"], 2_500, days_ago=10, category="charge", fee=100)
@@ -64,7 +64,7 @@ def test_connect_with_history_then_reconciled_to_the_cent(
         "charge", id=earlier_charge["id"], amount=2_500, amount_captured=2_500, amount_refunded=1_000,
         refunded=False, currency="eur", payment_intent=earlier_charge["payment_intent"], metadata={},
     )  # fmt: skip
-    stripe_api.add_history("events", json.loads(stripe_event("charge.refunded", refunded)))
+    stripe_api.add_history("events", json.loads(stripe_event("charge.refunded", refunded)), api_key=STRIPE_KEY)
 
     open_form_page(page, f"{base}/settings/stripe")
     page.locator("#reconcile-stripe").click()

@@ -587,6 +587,10 @@ class StripeRecorder(_RecordingServer):
         self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in HISTORY_LISTS}
         """Objects the list endpoints of :data:`HISTORY_LISTS` answer (events, charges, refunds, disputes, invoices,
         balance transactions), added with :meth:`add_history`."""
+        self.owners: dict[str, str] = {}
+        """Which secret key's account an object belongs to (by id): the list endpoints answer a key with its own
+        objects and those of no key (added by a test without one), as two Stripe accounts never see each other's.
+        Many tests' shops share this one recorder."""
         self.list_delay: dict[str, float] = {}
         """Seconds to wait before answering a ``GET`` of these exact paths (a slow Stripe, so a browser test can
         watch progress); empty by default."""
@@ -725,20 +729,28 @@ class StripeRecorder(_RecordingServer):
             self.invoice_payments.append(payment)
         return payment
 
-    def add_history(self, name: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def add_history(self, name: str, obj: dict[str, Any], *, api_key: str | None = None) -> dict[str, Any]:
         """Add an object one of the list endpoints answers.
 
         Args:
             name: One of :data:`HISTORY_LISTS` (``"events"``, ``"charges"``, ``"refunds"``, ``"disputes"``,
                 ``"invoices"``, ``"balance_transactions"``).
             obj: The object (with ``id`` and ``created``); stored as given, so a test may change it later.
+            api_key: The account's secret key: only that key lists it (None: every key).
 
         Returns:
             ``obj``.
         """
         with self._lock:
             self.history[name].append(obj)
+            if api_key is not None:
+                self.owners[obj["id"]] = api_key
         return obj
+
+    def _visible(self, objects: list[dict[str, Any]], request: RecordedRequest) -> list[dict[str, Any]]:
+        """The objects the request's key may list: its account's and those of no account (see ``owners``)."""
+        key = (request.header("Authorization") or "").removeprefix("Bearer ").strip()
+        return [o for o in objects if self.owners.get(str(o.get("id"))) in (None, key)]
 
     def fail_next(
         self,
@@ -923,6 +935,7 @@ class StripeRecorder(_RecordingServer):
             invoice_creation=None,
         )
         self.sessions[session_id] = session
+        self.owners[session_id] = (request.header("Authorization") or "").removeprefix("Bearer ").strip()
         return 200, session
 
     def _get_session(self, request: RecordedRequest, id: str) -> tuple[int, Any]:
@@ -933,12 +946,13 @@ class StripeRecorder(_RecordingServer):
     def _list_sessions(self, request: RecordedRequest) -> tuple[int, Any]:
         params = request.params
         sessions = [s for s in self.sessions.values() if params.get("status") in (None, s.get("status"))]
+        sessions = self._visible(sessions, request)
         return 200, self._list("/v1/checkout/sessions", _newest_first(sessions, params), params)
 
     def _list_history(self, name: str, request: RecordedRequest) -> tuple[int, Any]:
         """A list endpoint as Stripe documents it: newest first, ``created`` bounds, its own filters, pages."""
         params = request.params
-        objects = list(self.history[name])
+        objects = self._visible(list(self.history[name]), request)
         if name == "events":
             types = params.get("types")
             if isinstance(types, list) and len(types) > 20:

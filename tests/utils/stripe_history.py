@@ -18,6 +18,7 @@ class History:
 
     recorder: StripeRecorder
     now: int = field(default_factory=lambda: int(time.time()))
+    api_key: str | None = None  # the shop's secret key: only it lists these objects (None: every key)
 
     def checkout(self, amount: int, *, days_ago: float, currency: str = "eur", **fields: Any) -> dict[str, Any]:
         """A paid, complete one-off Checkout Session with its charge; returns the session."""
@@ -33,6 +34,8 @@ class History:
             **fields,
         )  # fmt: skip
         self.recorder.sessions[session_id] = session
+        if self.api_key is not None:
+            self.recorder.owners[session_id] = self.api_key
         self.charge(amount, days_ago=days_ago, currency=currency, payment_intent=payment_intent)
         return session
 
@@ -48,7 +51,7 @@ class History:
                              "tax_id": None},
             **fields,
         )  # fmt: skip
-        return self.recorder.add_history("charges", charge)
+        return self.recorder.add_history("charges", charge, api_key=self.api_key)
 
     def refund(self, charge: dict[str, Any], amount: int, *, days_ago: float) -> dict[str, Any]:
         refund = stripe_object(
@@ -56,7 +59,7 @@ class History:
             payment_intent=charge["payment_intent"], currency=charge["currency"], status="succeeded",
             created=int(self.now - days_ago * DAY), metadata={},
         )  # fmt: skip
-        return self.recorder.add_history("refunds", refund)
+        return self.recorder.add_history("refunds", refund, api_key=self.api_key)
 
     def dispute(self, charge: dict[str, Any], *, days_ago: float, status: str = "needs_response") -> dict[str, Any]:
         dispute = stripe_object(
@@ -64,7 +67,7 @@ class History:
             payment_intent=charge["payment_intent"], currency=charge["currency"], status=status,
             reason="fraudulent", created=int(self.now - days_ago * DAY), balance_transactions=[], metadata={},
         )  # fmt: skip
-        return self.recorder.add_history("disputes", dispute)
+        return self.recorder.add_history("disputes", dispute, api_key=self.api_key)
 
     def subscription_invoice(
         self, subscription: str, amount: int, *, days_ago: float, reason: str, currency: str = "eur"
@@ -80,7 +83,7 @@ class History:
                                 "voided_at": None},
             customer_email="subscriber@example.com",
         )  # fmt: skip
-        self.recorder.add_history("invoices", invoice)
+        self.recorder.add_history("invoices", invoice, api_key=self.api_key)
         charge = self.charge(amount, days_ago=days_ago, currency=currency)
         self.recorder.add_invoice_payment(
             invoice=invoice["id"], payment_intent=charge["payment_intent"], amount_paid=amount, currency=currency
@@ -110,4 +113,4 @@ class History:
             fee_details=[{"amount": fee, "currency": currency, "description": "Stripe processing fees",
                           "type": "stripe_fee", "application": None}] if fee else [],
         )  # fmt: skip
-        return self.recorder.add_history("balance_transactions", transaction)
+        return self.recorder.add_history("balance_transactions", transaction, api_key=self.api_key)
