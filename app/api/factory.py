@@ -15,7 +15,7 @@ from starlette.routing import Route, compile_path
 from starlette.types import Receive, Scope, Send
 
 from app import routes
-from app.api import docs_site
+from app.api.docs_site import router as docs_site_router
 from app.api.endpoints import (
     campaigns,
     checkout,
@@ -65,7 +65,7 @@ def build_api() -> FastAPI:
     v1.include_router(stripe_reconciliation.router)
     api.include_router(v1)
     api.include_router(pixel.router)
-    api.include_router(docs_site.router)  # the documentation site at /help/
+    api.include_router(docs_site_router)  # the documentation site at /help/
 
     # Swagger UI from files in a Python package: FastAPI's default loads them from a CDN, unreachable offline.
     api.mount(routes.API_DOCS_ASSETS, StaticFiles(directory=str(SWAGGER_UI_FILES)), name="swagger-assets")

@@ -178,6 +178,8 @@ def test_every_page_loads_under_the_policy_without_a_violation(
         routes.SETTINGS_KEYS,
         routes.SETTINGS_TEAM,
         routes.SETTINGS_STRIPE,
+        routes.SETTINGS_AD_PLATFORMS,
+        routes.LTV,
         routes.USAGE,
         routes.ADMIN_JOBS,
         routes.ADMIN_USAGE,
