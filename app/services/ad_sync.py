@@ -25,8 +25,7 @@ from app.integrations import google_ads_reports, meta_ads
 from app.integrations.ad_reports import ReportError, ReportRow
 from app.models import AdConnection, AdPlatform, PlatformCampaign, PlatformDaily, ReportLevel
 from app.models.base import table_of, utcnow
-from app.services import platform_mapping
-from app.services import spend as spend_service
+from app.services import platform_mapping, synced_spend
 from app.services.crypto import BadToken, decrypt_secret
 from app.services.errors import ServiceError, ValidationFailed
 from app.settings import get_settings
@@ -325,7 +324,7 @@ def _complete_unit(session: Session, connection: AdConnection, unit: tuple[str, 
     if level == ReportLevel.CAMPAIGN.value:
         refresh_platform_campaigns(session, connection, since, until)
         platform_mapping.auto_map(session, connection.account_id)
-        spend_service.replace_synced_spend(session=session, account_id=connection.account_id, start=since, end=until)
+        synced_spend.replace_synced_spend(session=session, account_id=connection.account_id, start=since, end=until)
 
 
 def refresh_platform_campaigns(session: Session, connection: AdConnection, since: date, until: date) -> None:
@@ -385,6 +384,4 @@ def forget_connection(session: Session, connection: AdConnection) -> None:
     session.delete(connection)
     session.flush()
     if span[0] is not None:
-        spend_service.replace_synced_spend(
-            session=session, account_id=connection.account_id, start=span[0], end=span[1]
-        )
+        synced_spend.replace_synced_spend(session=session, account_id=connection.account_id, start=span[0], end=span[1])

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from app.models import AdConnection, AdPlatform, Campaign, MappedBy, PlatformCampaign, PlatformDaily, VisitSession
 from app.models.ads import ReportLevel
-from app.services import spend as spend_service
+from app.services import synced_spend
 from app.services.errors import NotFound, ValidationFailed
 from app.services.permissions import Actor, Permission, require
 
@@ -83,7 +83,7 @@ def _span(session: Session, platform_campaign: PlatformCampaign) -> tuple[date |
 def _apply(session: Session, platform_campaign: PlatformCampaign) -> None:
     first, last = _span(session, platform_campaign)
     if first is not None and last is not None:
-        spend_service.replace_synced_spend(
+        synced_spend.replace_synced_spend(
             session=session, account_id=platform_campaign.account_id, start=first, end=last
         )
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from app.models import AdConnection, AdSpend, PlatformCampaign, PlatformDaily
 from app.models.base import utcnow
-from app.services import ad_connections, ad_sync, campaigns
+from app.services import ad_connections, ad_sync, campaigns, synced_spend
 from app.services import spend as spend_service
 from app.services.errors import ValidationFailed
 from app.services.permissions import Actor
@@ -289,7 +289,7 @@ def test_synced_spend_wins_over_csv_spend_and_keeps_what_it_replaced(db: Session
     platform_campaign = db.exec(select(PlatformCampaign).where(PlatformCampaign.external_id == "1201")).one()
     platform_campaign.campaign_id = db.exec(select(AdSpend.campaign_id)).one()
     db.add(platform_campaign)
-    spend_service.replace_synced_spend(session=db, account_id=owner.account_id, start=day, end=day)
+    synced_spend.replace_synced_spend(session=db, account_id=owner.account_id, start=day, end=day)
     db.commit()
     row = db.exec(select(AdSpend)).one()
     assert (row.amount, row.currency, row.source, row.clicks) == (6340, "USD", "meta", 40)
@@ -308,7 +308,7 @@ def test_synced_spend_wins_over_csv_spend_and_keeps_what_it_replaced(db: Session
     # Unmapped: the CSV figure comes back.
     platform_campaign.campaign_id = None
     db.add(platform_campaign)
-    spend_service.replace_synced_spend(session=db, account_id=owner.account_id, start=day, end=day)
+    synced_spend.replace_synced_spend(session=db, account_id=owner.account_id, start=day, end=day)
     db.commit()
     db.refresh(row)
     assert (row.amount, row.source, row.replaced_amount) == (5500, "csv", None)

@@ -80,6 +80,14 @@ def _row(row: MetricsRow, key: str) -> MetricsFigures:
     )
 
 
+def _requested_period(session: Any, account_id: int, preset: str, start: date | None, end: date | None) -> Period:
+    """The days asked for: a preset, or ``range=custom`` with both dates, in the account's timezone."""
+    if (start is not None or end is not None) and preset != Preset.CUSTOM.value:
+        raise ValidationFailed("start and end need range=custom.", field="range")
+    today = metric_service.account_today(session, account_id)
+    return metric_service.resolve_period(preset, today=today, start=start, end=end)
+
+
 @router.get("/metrics", response_model=MetricsResponse, responses=_ERRORS)
 def get_metrics(
     identity: SecretKeyDep,
@@ -105,10 +113,7 @@ def get_metrics(
     visitors summed over the days. Lookbacks other than 28 days are computed from the raw data (``source: raw``)."""
     compared = _choice(compare, Compare, "compare") or Compare.PREVIOUS
     by = _choice(dimension, Dimension, "dimension")
-    if (start is not None or end is not None) and preset != Preset.CUSTOM.value:
-        raise ValidationFailed("start and end need range=custom.", field="range")
-    today = metric_service.account_today(session, identity.account_id)
-    period = metric_service.resolve_period(preset, today=today, start=start, end=end)
+    period = _requested_period(session, identity.account_id, preset, start, end)
     query = MetricsQuery(
         start=period.start,
         end=period.end,
@@ -191,10 +196,7 @@ def get_platform_vs_verified(
     currency, never summed; the platform campaigns mapped to no campaign are one row with ``campaign: ""``."""
     _choice(compare, Compare, "compare")
     _choice(model, AttributionModel, "model")
-    if (start is not None or end is not None) and preset != Preset.CUSTOM.value:
-        raise ValidationFailed("start and end need range=custom.", field="range")
-    today = metric_service.account_today(session, identity.account_id)
-    period = metric_service.resolve_period(preset, today=today, start=start, end=end)
+    period = _requested_period(session, identity.account_id, preset, start, end)
     report = pvv.platform_vs_verified(
         session=session,
         account_id=identity.account_id,
@@ -319,10 +321,7 @@ def get_blended(
     """The whole business beside the campaigns, per currency: MER (all net revenue / all ad spend) and blended
     new-customer CPA (all spend / all new customers), with the attributed ROAS and new-customer CPA (what the model
     credits to campaigns: not direct, not imported) and the attributed share of net revenue."""
-    if (start is not None or end is not None) and preset != Preset.CUSTOM.value:
-        raise ValidationFailed("start and end need range=custom.", field="range")
-    today = metric_service.account_today(session, identity.account_id)
-    period = metric_service.resolve_period(preset, today=today, start=start, end=end)
+    period = _requested_period(session, identity.account_id, preset, start, end)
     query = MetricsQuery(start=period.start, end=period.end, dimension=Dimension.CAMPAIGN, model=model,
                          compare=Compare.NONE)  # fmt: skip
     report = metric_service.metrics(session=session, account_id=identity.account_id, query=query)
