@@ -4,8 +4,9 @@ job: one counter per process, one upsert per account, key, endpoint and day."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -90,13 +91,21 @@ def _upsert_usage(session: Session) -> Any:
     )
 
 
-def flush_api_usage(session: Session) -> int:
-    """Add this process's counts to ``api_usage_daily`` (one upsert per account, key, endpoint and day) and commit.
+class PendingCounts(Protocol):
+    """A process's counts in memory, keyed by tuples whose first item is the account id (this module's counter and
+    services/usage/drops.py's)."""
 
-    If anything fails the counts go back to memory for the next flush: nothing counted is lost. Counts of an account
-    deleted since are dropped. Returns the number of rows written.
-    """
-    counter = runtime.current().api_usage
+    def take(self) -> Mapping[Any, Any]: ...
+
+    def give_back(self, counts: Any) -> None: ...
+
+
+def flush_pending(
+    session: Session, counter: PendingCounts, statement: Any, row: Callable[[Any, Any], dict[str, Any]]
+) -> int:
+    """Write a counter's pending counts with ``statement`` (an upsert that adds them) and commit: ``row`` makes one
+    row from a key and its count. Counts of an account deleted since are dropped; if anything fails they go back to
+    memory for the next flush, so nothing counted is lost. Returns the number of rows written."""
     pending = counter.take()
     if not pending:
         return 0
@@ -104,24 +113,25 @@ def flush_api_usage(session: Session) -> int:
         with write_lock:
             account_ids = {slot[0] for slot in pending}
             existing = set(session.exec(select(Account.id).where(col(Account.id).in_(account_ids))).all())
-            rows = [
-                {
-                    "account_id": account_id,
-                    "key_id": key_id,
-                    "endpoint": endpoint[:120],
-                    "day": day,
-                    "requests": requests,
-                    "errors": errors,
-                    "events": events,
-                }
-                for (account_id, key_id, endpoint, day), (requests, errors, events) in pending.items()
-                if account_id in existing
-            ]
+            rows = [row(slot, counts) for slot, counts in pending.items() if slot[0] in existing]
             if rows:
-                session.execute(_upsert_usage(session), rows)
+                session.execute(statement, rows)
             session.commit()
     except BaseException:
         session.rollback()
         counter.give_back(pending)
         raise
     return len(rows)
+
+
+def flush_api_usage(session: Session) -> int:
+    """Add this process's counts to ``api_usage_daily`` (one upsert per account, key, endpoint and day) and commit
+    (``flush_pending``: nothing counted is lost). Returns the number of rows written."""
+
+    def row(slot: Slot, counts: list[int]) -> dict[str, Any]:
+        account_id, key_id, endpoint, day = slot
+        requests, errors, events = counts
+        return {"account_id": account_id, "key_id": key_id, "endpoint": endpoint[:120], "day": day,
+                "requests": requests, "errors": errors, "events": events}  # fmt: skip
+
+    return flush_pending(session, runtime.current().api_usage, _upsert_usage(session), row)

@@ -13,9 +13,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
 from app import runtime
-from app.db import write_lock
-from app.models import Account, IngestDropDaily
+from app.models import IngestDropDaily
 from app.models.base import table_of
+from app.services.usage.api_counter import flush_pending
 
 REASONS = ("bot", "consent_denied", "wrong_origin")
 # Distinct origins kept per account, day and reason in a process's memory: the Origin header is the sender's to
@@ -86,27 +86,12 @@ def _upsert(session: Session) -> Any:
 
 def flush_ingest_drops(session: Session) -> int:
     """Add this process's counts to ``ingest_drop_daily`` and commit; on failure they go back to memory."""
-    counter = runtime.current().ingest_drops
-    pending = counter.take()
-    if not pending:
-        return 0
-    try:
-        with write_lock:
-            account_ids = {slot[0] for slot in pending}
-            existing = set(session.exec(select(Account.id).where(col(Account.id).in_(account_ids))).all())
-            rows = [
-                {"account_id": account_id, "day": day, "reason": reason, "origin": origin, "count": n}
-                for (account_id, day, reason, origin), n in pending.items()
-                if account_id in existing
-            ]
-            if rows:
-                session.execute(_upsert(session), rows)
-            session.commit()
-    except BaseException:
-        session.rollback()
-        counter.give_back(pending)
-        raise
-    return len(rows)
+
+    def row(slot: DropSlot, count: int) -> dict[str, Any]:
+        account_id, day, reason, origin = slot
+        return {"account_id": account_id, "day": day, "reason": reason, "origin": origin, "count": count}
+
+    return flush_pending(session, runtime.current().ingest_drops, _upsert(session), row)
 
 
 def drops_since(session: Session, account_id: int, since: date) -> dict[tuple[str, str], int]:
