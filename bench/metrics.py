@@ -673,6 +673,150 @@ def time_overview(engine: Any, account_id: int, last_day: date, source: str, rep
     return times, data
 
 
+def first_payments(engine: Any, account_id: int, last_day: date) -> int:
+    """A plain SQL count of the first and one-off payments in the overview's 30 days (Europe/Berlin days)."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from app.services import rollups
+    from app.services.days import time_zone
+
+    with Session(engine) as session:
+        start = last_day - timedelta(days=29)
+        zone_start, _ = rollups.day_bounds(start, time_zone(TIMEZONE))
+        _, zone_end = rollups.day_bounds(last_day, time_zone(TIMEZONE))
+        return int(session.exec(  # type: ignore[call-overload]
+            text("SELECT count(*) FROM payment WHERE account_id = :a AND kind IN ('one_off', 'first') "
+                 "AND paid_at >= :s AND paid_at < :e"),
+            params={"a": account_id, "s": ts(int((zone_start - EPOCH).total_seconds() * 1e6)),
+                    "e": ts(int((zone_end - EPOCH).total_seconds() * 1e6))},
+        ).one()[0])  # fmt: skip
+
+
+def overview_reads(engine: Any, account_id: int, last_day: date) -> dict[str, int]:
+    """The SQL statements one overview runs and the rows they return to Python: each statement is traced with its
+    bound values (sqlite3's trace callback) and run again on a connection of its own to count its rows."""
+    from sqlmodel import Session
+
+    statements: list[str] = []
+    with Session(engine) as session:
+        raw = session.connection().connection.driver_connection
+        raw.set_trace_callback(statements.append)
+        try:
+            overview(session, account_id, last_day, "rollup")
+        finally:
+            raw.set_trace_callback(None)
+    selects = [sql for sql in statements if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+    db = sqlite3.connect(f"file:{DB_PATH}?mode=ro", uri=True)
+    try:
+        rows = sum(len(db.execute(sql).fetchall()) for sql in selects)
+    finally:
+        db.close()
+    return {"statements": len(selects), "rows": rows}
+
+
+def measure_overview(
+    engine: Any, big: int, last_day: date, args: argparse.Namespace, result: dict[str, Any], failures: list[str]
+) -> tuple[float, float, float, float]:
+    """The overview from the rollups (``--rollup-reps`` runs) then the raw tables (``--raw-reps``, 0: none) in this
+    process, every figure equal from both and the orders equal to a SQL count; p50/p95 into ``result``."""
+    time_overview(engine, big, last_day, "rollup", 2)  # warm-up
+    rollup_ms, rollup_reports = time_overview(engine, big, last_day, "rollup", args.rollup_reps)
+    p50_r, p95_r = statistics.median(rollup_ms), percentile(rollup_ms, 95)
+    print(f"  rollup overview p50 {p50_r:.1f} ms, p95 {p95_r:.1f} ms", flush=True)
+    raw_ms: list[float] = []
+    if args.raw_reps:
+        raw_ms, raw_reports = time_overview(engine, big, last_day, "raw", args.raw_reps)
+        print(f"  raw overview p50 {statistics.median(raw_ms):.0f} ms", flush=True)
+        if as_data(rollup_reports) != as_data(raw_reports):
+            failures.append("the overview from rollups differs from the raw tables")
+    total = rollup_reports[0].total.figures
+    paid = first_payments(engine, big, last_day)
+    if round(total.orders) != paid:
+        failures.append(f"overview orders {total.orders} != {paid} first payments in SQL")
+    eur = total.money.get("EUR")
+    if not (eur and eur.refunds and eur.renewal_revenue and eur.spend and total.sessions):
+        failures.append("the overview lacks refunds, renewals, spend or sessions")
+    p50_w = statistics.median(raw_ms) if raw_ms else float("nan")
+    p95_w = percentile(raw_ms, 95) if raw_ms else float("nan")
+    result["overview"] = {
+        "rollup_ms": [round(t, 2) for t in rollup_ms], "raw_ms": [round(t) for t in raw_ms],
+        "rollup_p50_ms": round(p50_r, 1), "rollup_p95_ms": round(p95_r, 1),
+        "raw_p50_ms": round(p50_w) if raw_ms else None, "raw_p95_ms": round(p95_w) if raw_ms else None,
+        "ratio_p50": round(p50_w / p50_r) if raw_ms else None, "ratio_p95": round(p95_w / p95_r) if raw_ms else None,
+        "rows": {"day": len(rollup_reports[0].rows), "campaign": len(rollup_reports[2].rows)},
+        "reads": overview_reads(engine, big, last_day),
+        "total": {"sessions": total.sessions, "orders": round(total.orders, 3),
+                  "net_eur": eur.net if eur else None, "spend_eur": eur.spend if eur else None},
+    }  # fmt: skip
+    print(f"  overview reads: {result['overview']['reads']}", flush=True)
+    result.setdefault("targets", {})[f"rollup_p95_ms<={TARGET_P95_MS}"] = p95_r <= TARGET_P95_MS
+    if raw_ms:
+        result["targets"][f"ratio>={TARGET_RATIO}"] = p50_w / p50_r >= TARGET_RATIO
+
+    def profiled() -> None:
+        from sqlmodel import Session
+
+        with Session(engine) as session:
+            overview(session, big, last_day, "rollup")
+
+    result["profile_rollup"] = profile_top(profiled)
+    if not all(result["targets"].values()):
+        print("\n".join(result["profile_rollup"]))
+    return p50_r, p95_r, p50_w, p95_w
+
+
+def dataset_of(engine: Any) -> tuple[int, date]:
+    """The big shop's id and the last day of a dataset an earlier run kept (its last day of spend)."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        big = session.exec(  # type: ignore[call-overload]
+            text("SELECT account.id FROM account JOIN membership ON membership.account_id = account.id "
+                 "JOIN app_user ON app_user.id = membership.user_id WHERE app_user.email = :e"),
+            params={"e": OWNER_EMAIL},
+        ).one()[0]  # fmt: skip
+        last = session.exec(  # type: ignore[call-overload]
+            text("SELECT max(day) FROM ad_spend WHERE account_id = :a"), params={"a": big}
+        ).one()[0]
+    return int(big), date.fromisoformat(str(last)[:10])
+
+
+def overview_only(args: argparse.Namespace) -> int:
+    """Time the overview's query set again on a dataset built by an earlier run (``--data DIR``), e.g. after a
+    change to the metrics' reads: rollups ``--rollup-reps`` times, the raw tables ``--raw-reps`` times (each
+    ~2 minutes at 10M events; 0 skips the equality check)."""
+    from app.db import get_engine
+
+    engine = get_engine()
+    big, last_day = dataset_of(engine)
+    result: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "data": str(DATA), "overview_only": True,
+                              "last_day": last_day.isoformat(), "load_average_start": os.getloadavg()}  # fmt: skip
+    failures: list[str] = []
+    print(f"data in {DATA}; the overview of 30 days ending {last_day}", flush=True)
+    p50_r, p95_r, p50_w, p95_w = measure_overview(engine, big, last_day, args, result, failures)
+    result["load_average_end"] = os.getloadavg()
+    result["failures"] = failures
+    out = ROOT / "bench" / "results" / f"metrics-overview-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    reads = result["overview"]["reads"]
+    print(f"\nresults in {out.relative_to(ROOT)}\n")
+    print("| what | figure |\n| --- | ---: |")
+    print(f"| overview from rollups, p50 / p95 ({args.rollup_reps} runs) | {p50_r:,.1f} / {p95_r:,.1f} ms |")
+    if args.raw_reps:
+        print(f"| overview from raw tables, p50 / p95 ({args.raw_reps} runs) | {p50_w:,.0f} / {p95_w:,.0f} ms |")
+        print(f"| raw / rollups (p50) | {p50_w / p50_r:,.0f}× |")
+    print(f"| SQL statements / rows returned per overview | {reads['statements']} / {reads['rows']:,} |")
+    print(f"| load average at start / end | {result['load_average_start'][0]:.2f} / "
+          f"{result['load_average_end'][0]:.2f} |")  # fmt: skip
+    print(f"\ntargets: {result.get('targets')}")
+    if failures:
+        print("\nFAILED:\n- " + "\n- ".join(failures))
+    return 1 if failures else 0
+
+
 CUSTOMER_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_order_account_email_key ON shop_order (account_id, lower(trim(customer_email)))",
     "CREATE INDEX IF NOT EXISTS ix_order_account_customer ON shop_order (account_id, customer_id)",
@@ -955,6 +1099,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help="the data folder to use (kept), instead of a new temporary one")
     parser.add_argument("--page-only", action="store_true",
                         help="only time the page, on the dataset a run with --data DIR built")  # fmt: skip
+    parser.add_argument("--overview-only", action="store_true",
+                        help="only time the overview's reads, on the dataset a run with --data DIR built")  # fmt: skip
     args = parser.parse_args()
     if args.data is not None:
         use_data_dir(args.data)
@@ -963,6 +1109,10 @@ def main() -> int:
         if args.data is None or not DB_PATH.is_file():
             parser.error("--page-only needs --data DIR holding the paidsignal.db of an earlier run")
         return page_only(args)
+    if args.overview_only:
+        if args.data is None or not DB_PATH.is_file():
+            parser.error("--overview-only needs --data DIR holding the paidsignal.db of an earlier run")
+        return overview_only(args)
     DATA.mkdir(mode=0o700, exist_ok=True)
 
     from sqlalchemy import text
@@ -971,11 +1121,10 @@ def main() -> int:
     from app.cli import migrate
     from app.db import get_engine
     from app.services import lifetime, rollups
-    from app.services.days import time_zone
 
     failures: list[str] = []
     result: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "events_target": args.events,
-                              "orders_target": args.orders}  # fmt: skip
+                              "orders_target": args.orders, "load_average_start": os.getloadavg()}  # fmt: skip
     last_day = datetime.now(UTC).date() - timedelta(days=1)
     result["last_day"] = last_day.isoformat()
     print(f"data in {DATA}; building {args.events:,} events / {args.orders:,} orders ending {last_day}", flush=True)
@@ -1035,49 +1184,8 @@ def main() -> int:
     print(f"  customer rollup of big: {customer_rows:,} rows in {customers_s:.1f} s", flush=True)
 
     # (c) the overview, rollups then raw (same process, same warm cache)
-    time_overview(engine, big, last_day, "rollup", 2)  # warm-up
-    rollup_ms, rollup_reports = time_overview(engine, big, last_day, "rollup", args.rollup_reps)
-    print(f"  rollup overview p50 {statistics.median(rollup_ms):.1f} ms", flush=True)
-    raw_ms, raw_reports = time_overview(engine, big, last_day, "raw", args.raw_reps)
-    print(f"  raw overview p50 {statistics.median(raw_ms):.0f} ms", flush=True)
-    if as_data(rollup_reports) != as_data(raw_reports):
-        failures.append("the overview from rollups differs from the raw tables")
-    total = rollup_reports[0].total.figures
-    with Session(engine) as session:
-        start = last_day - timedelta(days=29)
-        zone_start, _ = rollups.day_bounds(start, time_zone(TIMEZONE))
-        _, zone_end = rollups.day_bounds(last_day, time_zone(TIMEZONE))
-        first_payments = session.exec(  # type: ignore[call-overload]
-            text("SELECT count(*) FROM payment WHERE account_id = :a AND kind IN ('one_off', 'first') "
-                 "AND paid_at >= :s AND paid_at < :e"),
-            params={"a": big, "s": ts(int((zone_start - EPOCH).total_seconds() * 1e6)),
-                    "e": ts(int((zone_end - EPOCH).total_seconds() * 1e6))},
-        ).one()[0]  # fmt: skip
-    if round(total.orders) != first_payments:
-        failures.append(f"overview orders {total.orders} != {first_payments} first payments in SQL")
-    eur = total.money.get("EUR")
-    if not (eur and eur.refunds and eur.renewal_revenue and eur.spend and total.sessions):
-        failures.append("the overview lacks refunds, renewals, spend or sessions")
-    p50_r, p95_r = statistics.median(rollup_ms), percentile(rollup_ms, 95)
-    p50_w, p95_w = statistics.median(raw_ms), percentile(raw_ms, 95)
+    p50_r, p95_r, p50_w, p95_w = measure_overview(engine, big, last_day, args, result, failures)
     ratio = p50_w / p50_r
-    result["overview"] = {
-        "rollup_ms": [round(t, 2) for t in rollup_ms], "raw_ms": [round(t) for t in raw_ms],
-        "rollup_p50_ms": round(p50_r, 1), "rollup_p95_ms": round(p95_r, 1), "raw_p50_ms": round(p50_w),
-        "raw_p95_ms": round(p95_w), "ratio_p50": round(ratio), "ratio_p95": round(p95_w / p95_r),
-        "rows": {"day": len(rollup_reports[0].rows), "campaign": len(rollup_reports[2].rows)},
-        "total": {"sessions": total.sessions, "orders": round(total.orders, 3),
-                  "net_eur": eur.net if eur else None, "spend_eur": eur.spend if eur else None},
-    }  # fmt: skip
-    result["targets"] = {"rollup_p95_ms<=50": p95_r <= TARGET_P95_MS, "ratio>=50": ratio >= TARGET_RATIO}
-
-    def profiled() -> None:
-        with Session(engine) as session:
-            overview(session, big, last_day, "rollup")
-
-    result["profile_rollup"] = profile_top(profiled)
-    if not all(result["targets"].values()):
-        print("\n".join(result["profile_rollup"]))
 
     # (c2) lifetime value: by campaign and by version over a year of customers, from rollup_customer, then computed
     # live from the raw tables once (the same figures, or the run fails)
@@ -1100,6 +1208,7 @@ def main() -> int:
     if not args.no_browser:
         measure_page(args, result, failures)
 
+    result["load_average_end"] = os.getloadavg()
     result["failures"] = failures
     out = ROOT / "bench" / "results" / f"metrics-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(exist_ok=True)
