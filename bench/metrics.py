@@ -638,18 +638,16 @@ def build_dataset(args: argparse.Namespace, last_day: date) -> tuple[dict[str, A
 
 
 def overview(session: Any, account_id: int, last_day: date, source: str) -> list[Any]:
-    """What ``/`` reads (``app/services/dashboard.overview``) for 30 days ending on ``last_day`` compared with
-    the previous 30: the period by day, the comparison period by day, and the period by campaign."""
-    from app.services.metrics import Compare, Dimension, MetricsQuery, metrics
+    """What ``/`` reads (``app/services/dashboard.overview`` through ``metrics.overview_reports``) for 30 days ending
+    on ``last_day`` compared with the previous 30: the period by day, the comparison period by day, and the period
+    by campaign."""
+    from app.services.metrics import Period, overview_reports
 
     start = last_day - timedelta(days=29)
-    previous = (start - timedelta(days=30), start - timedelta(days=1))
-    calls = [(start, last_day, Dimension.DAY), (*previous, Dimension.DAY), (start, last_day, Dimension.CAMPAIGN)]
-    return [
-        metrics(session=session, account_id=account_id, source=source,
-                query=MetricsQuery(start=a, end=b, dimension=dimension, compare=Compare.NONE))
-        for a, b, dimension in calls
-    ]  # fmt: skip
+    found = overview_reports(session=session, account_id=account_id, source=source, model="last_touch",
+                             period=Period(start, last_day),
+                             comparison=Period(start - timedelta(days=30), start - timedelta(days=1)))  # fmt: skip
+    return [found.by_day, found.by_day_before, found.by_campaign]
 
 
 def as_data(reports: list[Any]) -> list[Any]:

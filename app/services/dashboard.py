@@ -31,6 +31,7 @@ from app.services.metrics import (
     has_figures,
     lifetime_value,
     metrics,
+    overview_reports,
     public_ids,
     resolve_period,
 )
@@ -80,13 +81,10 @@ def overview(*, session: Session, account_id: int, choice: DashboardRange) -> Ov
     found = resolve_range(session=session, account_id=account_id, choice=choice)
     period, comparison = found.period, found.comparison
 
-    def report(p: Period, dimension: Dimension) -> MetricsReport:
-        query = MetricsQuery(start=p.start, end=p.end, dimension=dimension, model=choice.model, compare=Compare.NONE)
-        return metrics(session=session, account_id=account_id, query=query)
-
-    by_day = report(period, Dimension.DAY)
-    by_day_before = report(comparison, Dimension.DAY) if comparison else None
-    by_campaign = report(period, Dimension.CAMPAIGN)
+    reports = overview_reports(
+        session=session, account_id=account_id, period=period, comparison=comparison, model=choice.model
+    )
+    by_day, by_day_before, by_campaign = reports.by_day, reports.by_day_before, reports.by_campaign
     ids = {
         key: pid
         for key, pid in public_ids(session, account_id, Dimension.CAMPAIGN).items()

@@ -182,6 +182,35 @@ def test_raw_and_rollups_give_identical_figures(world: World, source: str) -> No
         assert metrics.figure_dict(raw.total.figures) == metrics.figure_dict(rolled.total.figures)
 
 
+@pytest.mark.parametrize("source", ["rollup", "raw"])
+def test_the_overviews_reports_read_together_equal_three_queries(world: World, source: str) -> None:
+    """``overview_reports`` reads the campaigns and each period's spend once for its three reports, and SQL sums
+    what a report does not tell apart (by day: every campaign of a day): the figures are those of three
+    ``metrics`` queries, to the unit."""
+    period, before = (
+        metrics.Period(date(2026, 3, 2), date(2026, 3, 31)),
+        metrics.Period(date(2026, 1, 31), date(2026, 3, 1)),
+    )
+    for model in ("last_touch", "linear"):
+        found = metrics.overview_reports(session=world.db, account_id=world.account_id, period=period,
+                                         comparison=before, model=model, source=source)  # fmt: skip
+        for report, (p, dimension) in zip(
+            (found.by_day, found.by_day_before, found.by_campaign),
+            ((period, Dimension.DAY), (before, Dimension.DAY), (period, Dimension.CAMPAIGN)),
+            strict=True,
+        ):
+            assert report is not None
+            query = MetricsQuery(start=p.start, end=p.end, dimension=dimension, model=model, compare=Compare.NONE)
+            alone = metrics.metrics(session=world.db, account_id=world.account_id, query=query, source=source)
+            assert [(r.key, r.label, metrics.figure_dict(r.figures)) for r in [report.total, *report.rows]] == [
+                (r.key, r.label, metrics.figure_dict(r.figures)) for r in [alone.total, *alone.rows]
+            ]
+        total = found.by_day.total.figures
+        assert total.sessions and total.money["EUR"].spend and total.money["USD"].gross  # something to add up
+    assert metrics.overview_reports(session=world.db, account_id=world.account_id, period=period, comparison=None,
+                                    model="last_touch").by_day_before is None  # fmt: skip
+
+
 def test_incremental_updates_in_any_order_equal_a_rebuild(world: World) -> None:
     db, account_id = world.db, world.account_id
     rebuilt = _table(db, account_id)

@@ -56,7 +56,7 @@ from app.services.metrics.periods import (
     comparison_period,
     resolve_period,
 )
-from app.services.metrics.query import MetricsQuery, metrics, public_ids
+from app.services.metrics.query import MetricsQuery, OverviewReports, metrics, overview_reports, public_ids
 from app.services.metrics.versions import (
     SEASONALITY_NOTE,
     SMALL_SAMPLE_ORDERS,
@@ -97,6 +97,7 @@ __all__ = [
     "MetricsReport",
     "MetricsRow",
     "Money",
+    "OverviewReports",
     "Period",
     "Preset",
     "VersionPair",
@@ -115,6 +116,7 @@ __all__ = [
     "lifetime_value",
     "ltv_dict",
     "metrics",
+    "overview_reports",
     "pair_dict",
     "pair_summary",
     "public_ids",

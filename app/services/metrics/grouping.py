@@ -39,6 +39,8 @@ class Dimension(StrEnum):
 
 
 TIME_DIMENSIONS = (Dimension.DAY, Dimension.WEEK, Dimension.MONTH)
+# The dimensions whose key is read from a row's campaign (or version: a version's rows are of one campaign).
+CAMPAIGN_DIMENSIONS = (Dimension.CAMPAIGN, Dimension.VERSION, Dimension.CHANNEL, Dimension.CHANNEL_GROUP)
 # A row's key from (day, campaign id, version id, product id, price id), and a key's label.
 RowKey = Callable[[date, int, int, str, str], str]
 RowLabel = Callable[[str], str]

@@ -13,9 +13,11 @@ from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, Attri
 from app.services.errors import NotFound, ValidationFailed
 from app.services.metrics.figures import Figures, MetricsReport, MetricsRow
 from app.services.metrics.grouping import (
+    CAMPAIGN_DIMENSIONS,
     DIRECT,
     IMPORTED,
     TIME_DIMENSIONS,
+    CampaignNames,
     Dimension,
     campaign_names,
     key_function,
@@ -23,7 +25,7 @@ from app.services.metrics.grouping import (
 )
 from app.services.metrics.periods import Compare, Period, check_span, comparison_period
 from app.services.metrics.sources import SalesRow, product_conversions, read_sales, read_traffic
-from app.services.spend import daily_spend
+from app.services.spend import DailySpend, daily_spend
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,36 @@ class MetricsQuery:
     channel_group: str | None = None
 
 
-def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: str = "auto") -> MetricsReport:
+class SharedReads:
+    """What several reports of one page read alike, read once: the account's campaigns and versions, and the spend
+    of each period (the overview's by-day and by-campaign reports are of the same 30 days)."""
+
+    def __init__(self, session: Session, account_id: int) -> None:
+        self._session, self._account_id = session, account_id
+        self._names: CampaignNames | None = None
+        self._spend: dict[Period, list[DailySpend]] = {}
+
+    def names(self) -> CampaignNames:
+        if self._names is None:
+            self._names = campaign_names(self._session, self._account_id)
+        return self._names
+
+    def spend(self, period: Period) -> list[DailySpend]:
+        found = self._spend.get(period)
+        if found is None:
+            found = self._spend[period] = daily_spend(
+                session=self._session, account_id=self._account_id, start=period.start, end=period.end
+            )
+        return found
+
+
+def metrics(
+    *, session: Session, account_id: int, query: MetricsQuery, source: str = "auto", shared: SharedReads | None = None
+) -> MetricsReport:
     """Figures for ``query``: a total and one row per dimension value, each with the comparison period's.
 
-    ``source``: ``auto`` (rollups for the default lookback, raw otherwise), ``rollup`` or ``raw``.
+    ``source``: ``auto`` (rollups for the default lookback, raw otherwise), ``rollup`` or ``raw``. ``shared``: the
+    reads of the other reports of the same page (``overview_reports``), or None.
     """
     try:
         model = AttributionModel(query.model).value
@@ -64,7 +92,8 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
     period = Period(query.start, query.end)
     check_span(period)
     comparison = comparison_period(period, query.compare)
-    names = campaign_names(session, account_id)
+    shared = shared or SharedReads(session, account_id)
+    names = shared.names()
     campaign_id: int | None = None
     if query.campaign:
         match = [cid for cid, (pid, _n, _c) in names.campaigns.items() if pid == query.campaign]
@@ -81,7 +110,8 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
 
     product_dimension = query.dimension in {Dimension.PRODUCT, Dimension.PRICE}
     key_of, label_of = key_function(query.dimension, names)
-    # What the rows must be grouped by in SQL (campaign and currency always: filters and money need them).
+    # What the rows must be grouped by in SQL (currency always: money is never summed across currencies); the rest is
+    # summed in SQL. The campaign only when a row's key or a filter needs it (campaign, version, channel, a filter).
     grain = frozenset(
         {"day"}
         if query.dimension in TIME_DIMENSIONS
@@ -89,6 +119,10 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
         if query.dimension is Dimension.VERSION
         else {"product"}
         if product_dimension
+        else set()
+    ) | (
+        {"campaign"}
+        if query.campaign or query.channel or query.channel_group or query.dimension in CAMPAIGN_DIMENSIONS
         else set()
     )
 
@@ -104,7 +138,7 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
         if query.product:
             traffic = [replace(t, converted=0) for t in traffic]
             traffic += product_conversions(session, account_id, p, query.product)
-        spend = daily_spend(session=session, account_id=account_id, start=p.start, end=p.end)
+        spend = shared.spend(p)
         order_sales: list[SalesRow] = []
         product_sales: list[SalesRow] = []
         if not query.product:
@@ -167,6 +201,31 @@ def metrics(*, session: Session, account_id: int, query: MetricsQuery, source: s
         total=MetricsRow("total", "Total", current_total, previous_total),
         rows=rows,
         currencies=currencies,
+    )
+
+
+@dataclass(frozen=True)
+class OverviewReports:
+    by_day: MetricsReport
+    by_day_before: MetricsReport | None  # by day, over the comparison period
+    by_campaign: MetricsReport
+
+
+def overview_reports(
+    *, session: Session, account_id: int, period: Period, comparison: Period | None, model: str, source: str = "auto"
+) -> OverviewReports:
+    """The overview's three reports (``/``): ``period`` by day, ``comparison`` by day, ``period`` by campaign, each
+    without a comparison of its own; the account's campaigns and each period's spend read once for the three."""
+    shared = SharedReads(session, account_id)
+
+    def report(p: Period, dimension: Dimension) -> MetricsReport:
+        query = MetricsQuery(start=p.start, end=p.end, dimension=dimension, model=model, compare=Compare.NONE)
+        return metrics(session=session, account_id=account_id, query=query, source=source, shared=shared)
+
+    return OverviewReports(
+        report(period, Dimension.DAY),
+        report(comparison, Dimension.DAY) if comparison else None,
+        report(period, Dimension.CAMPAIGN),
     )
 
 

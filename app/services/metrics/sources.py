@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select  # the grouping columns vary: more than sqlmodel's select types
-from sqlalchemy.orm import Mapped
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from app.models import SalesRollup, TrafficRollup
+from app.models.base import table_of
 from app.services import rollups
 from app.services.metrics.periods import Period
 
@@ -50,7 +50,8 @@ def traffic_row(day: date, row: dict[str, Any]) -> TrafficRow:
 def read_traffic(
     session: Session, account_id: int, period: Period, source: str, grain: frozenset[str]
 ) -> list[TrafficRow]:
-    """Sessions and visitors per campaign (and per day / version when ``grain`` has them)."""
+    """Sessions and visitors per what ``grain`` names (campaign, day, version), the rest summed in SQL; a row's
+    campaign (version) is 0 when the grain has none. Raw: per day, campaign and version."""
     if source == "raw":
         zone = rollups.account_zone(session, account_id)
         return [
@@ -58,29 +59,16 @@ def read_traffic(
             for day in period.dates()
             for row in rollups.traffic_for_day(session, account_id, day, zone)
         ]
-    keys: dict[str, Mapped[Any]] = {"campaign_id": col(TrafficRollup.campaign_id)}
-    if "day" in grain:
-        keys["day"] = col(TrafficRollup.day)
-    if "version" in grain:
-        keys["campaign_version_id"] = col(TrafficRollup.campaign_version_id)
-    rows = session.execute(
-        sa_select(
-            *keys.values(),
-            func.sum(TrafficRollup.sessions),
-            func.sum(TrafficRollup.visitors),
-            func.sum(TrafficRollup.converted_sessions),
-        )
-        .where(col(TrafficRollup.account_id) == account_id)
-        .where(col(TrafficRollup.day) >= period.start, col(TrafficRollup.day) <= period.end)
-        .group_by(*keys.values())
-    ).all()
+    query, names = _traffic_query(grain)
     out = []
-    for row in rows:
-        values = dict(zip(keys, row, strict=False))
+    for row in session.execute(query, {"account_id": account_id, "start": period.start, "end": period.end}):
+        if row[-1] is None:  # no rows at all, grouped by nothing: one row of NULL sums
+            continue
+        values = dict(zip(names, row, strict=False))
         out.append(
             TrafficRow(
                 values.get("day", period.start),
-                values["campaign_id"],
+                values.get("campaign_id", 0),
                 values.get("campaign_version_id", 0),
                 int(row[-3]),
                 int(row[-2]),
@@ -88,6 +76,61 @@ def read_traffic(
             )
         )
     return out
+
+
+# The grouped sums over the rollups, built once per shape (building a statement costs more than running it here).
+_TRAFFIC = table_of(TrafficRollup)
+_SALES = table_of(SalesRollup)
+_TRAFFIC_QUERIES: dict[frozenset[str], tuple[Any, list[str]]] = {}
+_SALES_QUERIES: dict[tuple[frozenset[str], str], tuple[Any, list[str]]] = {}
+
+
+def _traffic_query(grain: frozenset[str]) -> tuple[Any, list[str]]:
+    """Traffic summed per the ``grain``'s columns (campaign, day, version): SQL adds up the days and campaigns a
+    report does not tell apart, so Python gets one row per row of the report (about 30 for a month by day)."""
+    found = _TRAFFIC_QUERIES.get(grain)
+    if found is not None:
+        return found
+    t = _TRAFFIC.c
+    keys = {name: column for name, column, part in (("campaign_id", t.campaign_id, "campaign"), ("day", t.day, "day"),
+                                                    ("campaign_version_id", t.campaign_version_id, "version"))
+            if part in grain}  # fmt: skip
+    query = (
+        sa_select(*keys.values(), func.sum(t.sessions), func.sum(t.visitors), func.sum(t.converted_sessions))
+        .where(t.account_id == bindparam("account_id"), t.day >= bindparam("start"), t.day <= bindparam("end"))
+        .group_by(*keys.values())
+    )
+    found = _TRAFFIC_QUERIES[grain] = (query, list(keys))
+    return found
+
+
+def _sales_query(grain: frozenset[str], rows: str) -> tuple[Any, list[str]]:
+    """Sales summed per currency and the ``grain``'s columns (campaign, day, version, product and price), of the
+    order-level rows (``rows`` "orders"), the product rows ("products") or one product's ("product")."""
+    found = _SALES_QUERIES.get((grain, rows))
+    if found is not None:
+        return found
+    s = _SALES.c
+    keys = {"currency": s.currency} | {
+        name: column
+        for name, column, part in (("campaign_id", s.campaign_id, "campaign"), ("day", s.day, "day"),
+                                   ("campaign_version_id", s.campaign_version_id, "version"),
+                                   ("product_id", s.product_id, "product"), ("price_id", s.price_id, "product"))
+        if part in grain
+    }  # fmt: skip
+    products = {
+        "orders": s.product_id == "",
+        "products": s.product_id != "",
+        "product": s.product_id == bindparam("product"),
+    }
+    query = (
+        sa_select(*keys.values(), *(func.sum(s[name]) for name in rollups.SALES_MEASURES))
+        .where(s.account_id == bindparam("account_id"), s.model == bindparam("model"), products[rows])
+        .where(s.day >= bindparam("start"), s.day <= bindparam("end"))
+        .group_by(*keys.values())
+    )
+    found = _SALES_QUERIES[(grain, rows)] = (query, list(keys))
+    return found
 
 
 def product_conversions(session: Session, account_id: int, period: Period, product: str) -> list[TrafficRow]:
@@ -116,7 +159,8 @@ def read_sales(
     product: str | None = None,
 ) -> list[SalesRow]:
     """Order-level rows (``products`` False) or the per-product rows (of ``product`` only, when given), grouped by
-    campaign and currency, and by day / version / product and price when ``grain`` has them."""
+    currency and by what ``grain`` names (campaign, day, version, product and price), the rest summed in SQL. Raw:
+    per day, campaign, version, product and price."""
     if source == "raw":
         zone = rollups.account_zone(session, account_id)
         out = []
@@ -126,40 +170,23 @@ def read_sales(
                 if bool(product_id or price) == products and (product is None or product_id == product):
                     out.append(SalesRow(day, c, v, product_id, price, currency, measures))
         return out
-    keys: dict[str, Mapped[Any]] = {"campaign_id": col(SalesRollup.campaign_id), "currency": col(SalesRollup.currency)}
-    if "day" in grain:
-        keys["day"] = col(SalesRollup.day)
-    if "version" in grain:
-        keys["campaign_version_id"] = col(SalesRollup.campaign_version_id)
-    if "product" in grain:
-        keys["product_id"] = col(SalesRollup.product_id)
-        keys["price_id"] = col(SalesRollup.price_id)
-    sums = [func.sum(getattr(SalesRollup, name)) for name in rollups.SALES_MEASURES]
-    query = (
-        sa_select(*keys.values(), *sums)
-        .where(col(SalesRollup.account_id) == account_id, col(SalesRollup.model) == model)
-        .where(col(SalesRollup.day) >= period.start, col(SalesRollup.day) <= period.end)
-        .group_by(*keys.values())
-    )
+    query, names = _sales_query(grain, "product" if product is not None else "products" if products else "orders")
+    parameters = {"account_id": account_id, "model": model, "start": period.start, "end": period.end}
     if product is not None:
-        query = query.where(col(SalesRollup.product_id) == product)
-    elif products:
-        query = query.where(col(SalesRollup.product_id) != "")
-    else:
-        query = query.where(col(SalesRollup.product_id) == "")
+        parameters["product"] = product
     out = []
-    names = list(keys)
-    for row in session.execute(query).all():
-        values = dict(zip(names, row[: len(names)], strict=True))
+    width = len(names)
+    for row in session.execute(query, parameters):
+        values = dict(zip(names, row[:width], strict=True))
         out.append(
             SalesRow(
                 values.get("day", period.start),
-                values["campaign_id"],
+                values.get("campaign_id", 0),
                 values.get("campaign_version_id", 0),
                 values.get("product_id", ""),
                 values.get("price_id", ""),
                 values["currency"],
-                dict(zip(rollups.SALES_MEASURES, map(int, row[len(names) :]), strict=True)),
+                dict(zip(rollups.SALES_MEASURES, map(int, row[width:]), strict=True)),
             )
         )
     return out
