@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, delete, exists, func, union_all
+from sqlalchemy import Subquery, and_, bindparam, delete, exists, func, union_all
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -74,23 +74,31 @@ def account_zone(session: Session, account_id: int) -> ZoneInfo:
 _ACCOUNTS, _ORDERS, _PAYMENTS, _REFUNDS = table_of(Account), table_of(Order), table_of(Payment), table_of(Refund)
 _SESSIONS = table_of(VisitSession)
 _TIMEZONE = sa_select(_ACCOUNTS.c.timezone).where(_ACCOUNTS.c.id == bindparam("account_id"))
-# The times an order's money moved (its payments and refunds) and the customer's next order by payment time (one
-# row of ix_order_customer: account, customer, paid_at), in one statement.
-_NEXT_ORDER = (
-    sa_select(_ORDERS.c.paid_at)
-    .where(
-        _ORDERS.c.account_id == bindparam("account_id"),
-        _ORDERS.c.customer_key == bindparam("key"),
-        _ORDERS.c.paid_at > bindparam("paid_at"),
+# The times an order's money moved (its payments and refunds) and the next order by payment time of the customer
+# key it has and of the key it had before (one row of ix_order_customer each: account, customer, paid_at), in one
+# statement.
+
+
+def _next_order(key: str) -> Subquery:
+    return (
+        sa_select(_ORDERS.c.paid_at)
+        .where(
+            _ORDERS.c.account_id == bindparam("account_id"),
+            _ORDERS.c.customer_key == bindparam(key),
+            _ORDERS.c.paid_at > bindparam("paid_at"),
+        )
+        .order_by(_ORDERS.c.paid_at)
+        .limit(1)
+        .subquery()
     )
-    .order_by(_ORDERS.c.paid_at)
-    .limit(1)
-    .subquery()
-)
+
+
+_NEXT_ORDER, _OLD_KEYS_NEXT_ORDER = _next_order("key"), _next_order("old_key")
 _ORDER_DAYS = union_all(
     sa_select(_PAYMENTS.c.paid_at).where(_PAYMENTS.c.order_id == bindparam("order_id")),
     sa_select(_REFUNDS.c.refunded_at).where(_REFUNDS.c.order_id == bindparam("order_id")),
     sa_select(_NEXT_ORDER.c.paid_at),
+    sa_select(_OLD_KEYS_NEXT_ORDER.c.paid_at),
 )
 _DIRTY: dict[str, Any] = {}
 _CUSTOMER_DIRTY: dict[str, Any] = {}
@@ -178,20 +186,28 @@ def mark_order_dirty(session: Session, order: Order) -> None:
     A customer is new on their first paid order only (``_new_orders``). Paying this order can take "first" from one
     order at most, the one that held it, which is then the next order by payment time; the orders after it were
     returning and stay so. So one row of the index, not every later order of the customer (a frequent buyer has
-    thousands): marking the next order's day when this one is not first is harmless (its figures do not change)."""
+    thousands): marking the next order's day when this one is not first is harmless (its figures do not change).
+
+    When the order's customer key changes (an e-mail learnt later moves it from Stripe's customer to the e-mail), the
+    order leaves its old key too: if it was that key's first order, the old key's next order becomes its first (a
+    new customer), so that order's day is marked as well."""
     session.flush()  # the reads below are Core on the connection: they see what is stored, refunds added included
     connection = session.connection()
     zone = account_zone(session, order.account_id)
     key = customer_key(order)
+    old_key = order.customer_key or key
     # The customer's lifetime rows, and those of the key the order had before (an e-mail learnt later moves it).
-    mark_customers_dirty(session, order.account_id, {key, order.customer_key or key})
+    mark_customers_dirty(session, order.account_id, {key, old_key})
     if order.customer_key != key:
         order.customer_key = key
         order_rules.save(session, order)
-    # An unpaid order has no next order (``paid_at > NULL``); an ``order:`` key is this order's alone.
+    # An unpaid order has no next order (``paid_at > NULL``); an ``order:`` key is this order's alone. The order is
+    # stored under its new key now: the old key's next order is another order.
     moments = connection.execute(
-        _ORDER_DAYS, {"order_id": order.id, "account_id": order.account_id, "key": key, "paid_at": order.paid_at}
-    ).scalars()
+        _ORDER_DAYS,
+        {"order_id": order.id, "account_id": order.account_id, "key": key, "old_key": old_key,
+         "paid_at": order.paid_at},
+    ).scalars()  # fmt: skip
     mark_dirty(session, order.account_id, {local_day(at, zone) for at in moments if at is not None}, SALES)
     converted = converted_session_start(session, order)
     if converted is not None:

@@ -284,6 +284,31 @@ def test_a_frequent_buyers_late_order_marks_only_the_day_of_the_order_it_displac
     assert _table(db, world.account_id) == (rollups.rebuild(db, world.account_id) and _table(db, world.account_id))
 
 
+def test_a_customer_key_change_marks_the_old_keys_next_order(world: World) -> None:
+    """An order's customer key changes when its e-mail is learnt later (Stripe's customer → the e-mail): the order
+    leaves the old key. If it was the old key's first order, the old key's next order becomes its first (a new
+    customer): its day must be recomputed too, or the rollups keep it returning while the raw tables say new."""
+    db = world.db
+    first = world.order(utc(2026, 4, 1, 12), all_models(None), amount=1_000)
+    second = world.order(utc(2026, 4, 5, 12), all_models(None), amount=1_000)
+    first.customer_id = second.customer_id = "cus_erin"
+    for order in (first, second):
+        rollups.mark_order_dirty(db, order)
+    db.commit()
+    rollups.refresh_dirty(db)
+    assert world.report(date(2026, 4, 5), date(2026, 4, 5), compare=Compare.NONE).total.figures.new_customers == 0
+    # Stripe's next event for the first order carries the buyer's e-mail: that order moves to the e-mail's key.
+    first.customer_email = "erin@example.com"
+    rollups.mark_order_dirty(db, first)
+    db.commit()
+    rollups.refresh_dirty(db)
+    query = MetricsQuery(start=date(2026, 4, 5), end=date(2026, 4, 5), compare=Compare.NONE)
+    for source in ("rollup", "raw"):
+        report = metrics.metrics(session=db, account_id=world.account_id, query=query, source=source)
+        assert report.total.figures.new_customers == 1, source
+    assert _table(db, world.account_id) == (rollups.rebuild(db, world.account_id) and _table(db, world.account_id))
+
+
 def test_version_comparison_uses_aligned_windows(world: World) -> None:
     windows = metrics.version_comparison(session=world.db, account_id=world.account_id,
                                          campaign_public_id=world.a.public_id)  # fmt: skip
