@@ -25,6 +25,7 @@ from app.services.metrics import (
     MetricsReport,
     Period,
     Preset,
+    SharedReads,
     account_today,
     cohorts,
     comparison_period,
@@ -81,13 +82,14 @@ def overview(*, session: Session, account_id: int, choice: DashboardRange) -> Ov
     found = resolve_range(session=session, account_id=account_id, choice=choice)
     period, comparison = found.period, found.comparison
 
+    shared = SharedReads(session, account_id)  # the account's campaigns, read once for the reports and their links
     reports = overview_reports(
-        session=session, account_id=account_id, period=period, comparison=comparison, model=choice.model
+        session=session, account_id=account_id, period=period, comparison=comparison, model=choice.model, shared=shared
     )
     by_day, by_day_before, by_campaign = reports.by_day, reports.by_day_before, reports.by_campaign
     ids = {
         key: pid
-        for key, pid in public_ids(session, account_id, Dimension.CAMPAIGN).items()
+        for key, pid in public_ids(session, account_id, Dimension.CAMPAIGN, shared).items()
         if pid not in {DIRECT, IMPORTED}
     }
     any_data = has_figures(by_day.total.figures) or has_figures(by_day_before.total.figures if by_day_before else None)

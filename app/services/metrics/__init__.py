@@ -56,7 +56,14 @@ from app.services.metrics.periods import (
     comparison_period,
     resolve_period,
 )
-from app.services.metrics.query import MetricsQuery, OverviewReports, metrics, overview_reports, public_ids
+from app.services.metrics.query import (
+    MetricsQuery,
+    OverviewReports,
+    SharedReads,
+    metrics,
+    overview_reports,
+    public_ids,
+)
 from app.services.metrics.versions import (
     SEASONALITY_NOTE,
     SMALL_SAMPLE_ORDERS,
@@ -100,6 +107,7 @@ __all__ = [
     "OverviewReports",
     "Period",
     "Preset",
+    "SharedReads",
     "VersionPair",
     "VersionReport",
     "VersionWindow",

@@ -212,11 +212,19 @@ class OverviewReports:
 
 
 def overview_reports(
-    *, session: Session, account_id: int, period: Period, comparison: Period | None, model: str, source: str = "auto"
+    *,
+    session: Session,
+    account_id: int,
+    period: Period,
+    comparison: Period | None,
+    model: str,
+    source: str = "auto",
+    shared: SharedReads | None = None,
 ) -> OverviewReports:
     """The overview's three reports (``/``): ``period`` by day, ``comparison`` by day, ``period`` by campaign, each
-    without a comparison of its own; the account's campaigns and each period's spend read once for the three."""
-    shared = SharedReads(session, account_id)
+    without a comparison of its own; the account's campaigns and each period's spend read once for the three (and
+    for the caller's other reads, with ``shared``)."""
+    shared = shared or SharedReads(session, account_id)
 
     def report(p: Period, dimension: Dimension) -> MetricsReport:
         query = MetricsQuery(start=p.start, end=p.end, dimension=dimension, model=model, compare=Compare.NONE)
@@ -233,12 +241,14 @@ def _net_sort(figures: Figures) -> float:
     return float(sum(m.net for m in figures.money.values())) + figures.orders_micro / 1e12
 
 
-def public_ids(session: Session, account_id: int, dimension: Dimension | None) -> dict[str, str]:
+def public_ids(
+    session: Session, account_id: int, dimension: Dimension | None, shared: SharedReads | None = None
+) -> dict[str, str]:
     """Rows by campaign or version are keyed by internal ids: their public ids (``cmp_…``, ``cv_…``) for links,
     filters and the API; no campaign is ``direct``. Empty for other dimensions (their keys are public already)."""
     if dimension not in {Dimension.CAMPAIGN, Dimension.VERSION}:
         return {}
-    names = campaign_names(session, account_id)
+    names = (shared or SharedReads(session, account_id)).names()
     table = names.campaigns if dimension is Dimension.CAMPAIGN else names.versions
     return {
         "0": DIRECT,
