@@ -22,6 +22,7 @@ from app.models import (
     VisitSession,
 )
 from app.services import metrics, rollups
+from app.services import spend as spend_service
 from app.services.errors import ValidationFailed
 from app.services.metrics import Compare, Dimension, MetricsQuery, delta
 from tests.utils.world import World, all_models, utc
@@ -209,6 +210,25 @@ def test_the_overviews_reports_read_together_equal_three_queries(world: World, s
         assert total.sessions and total.money["EUR"].spend and total.money["USD"].gross  # something to add up
     assert metrics.overview_reports(session=world.db, account_id=world.account_id, period=period, comparison=None,
                                     model="last_touch").by_day_before is None  # fmt: skip
+
+
+def test_spend_summed_in_sql_equals_its_rows_added_up(world: World) -> None:
+    """The reports that tell neither days nor campaigns apart read spend summed in SQL (``daily_spend(by=...)``):
+    the same money, impressions and clicks per key as every stored row added up."""
+    world.spend(date(2026, 2, 14), world.b, 900, currency="USD")  # a second currency, never added to euros
+    world.db.commit()
+    start, end = date(2026, 1, 1), date(2026, 3, 31)
+    rows = spend_service.daily_spend(session=world.db, account_id=world.account_id, start=start, end=end)
+    assert len({(r.day, r.campaign_id) for r in rows}) > 2 and len({r.currency for r in rows}) == 2
+    for by in (frozenset(), frozenset({"day"}), frozenset({"campaign"}), frozenset({"day", "campaign"})):
+        expected: dict[tuple[Any, ...], list[int]] = {}
+        for r in rows:
+            key = (r.currency, r.day if "day" in by else start, r.campaign_id if "campaign" in by else 0)
+            sums = expected.setdefault(key, [0, 0, 0])
+            sums[0], sums[1], sums[2] = sums[0] + r.amount, sums[1] + r.impressions, sums[2] + r.clicks
+        summed = spend_service.daily_spend(session=world.db, account_id=world.account_id, start=start, end=end, by=by)
+        assert {(r.currency, r.day, r.campaign_id): [r.amount, r.impressions, r.clicks] for r in summed} == expected
+        assert len(summed) == len(expected)
 
 
 def test_incremental_updates_in_any_order_equal_a_rebuild(world: World) -> None:

@@ -51,18 +51,19 @@ class SharedReads:
     def __init__(self, session: Session, account_id: int) -> None:
         self._session, self._account_id = session, account_id
         self._names: CampaignNames | None = None
-        self._spend: dict[Period, list[DailySpend]] = {}
+        self._spend: dict[tuple[Period, frozenset[str] | None], list[DailySpend]] = {}
 
     def names(self) -> CampaignNames:
         if self._names is None:
             self._names = campaign_names(self._session, self._account_id)
         return self._names
 
-    def spend(self, period: Period) -> list[DailySpend]:
-        found = self._spend.get(period)
+    def spend(self, period: Period, by: frozenset[str] | None) -> list[DailySpend]:
+        """``daily_spend`` of ``period``, summed in SQL per currency and ``by``'s columns (None: every row)."""
+        found = self._spend.get((period, by))
         if found is None:
-            found = self._spend[period] = daily_spend(
-                session=self._session, account_id=self._account_id, start=period.start, end=period.end
+            found = self._spend[(period, by)] = daily_spend(
+                session=self._session, account_id=self._account_id, start=period.start, end=period.end, by=by
             )
         return found
 
@@ -126,6 +127,9 @@ def metrics(
         else set()
     )
 
+    # Spend is credited to the version live that day: rows by version need it per day and campaign.
+    spend_grain = None if "version" in grain else grain & {"day", "campaign"}
+
     def total_key(_day: date, _campaign: int, _version: int, _product: str, _price: str) -> str:
         return "total"
 
@@ -138,7 +142,7 @@ def metrics(
         if query.product:
             traffic = [replace(t, converted=0) for t in traffic]
             traffic += product_conversions(session, account_id, p, query.product)
-        spend = shared.spend(p)
+        spend = shared.spend(p, spend_grain)
         order_sales: list[SalesRow] = []
         product_sales: list[SalesRow] = []
         if not query.product:
