@@ -20,7 +20,9 @@ One run, one SQLite file (``DATA_DIR/paidsignal.db``, the file the production se
   from navigation to the KPI figures being visible.
 
 Usage: ``.venv/bin/python bench/metrics.py [--events 10000000] [--orders 200000] [--rollup-reps 30] [--raw-reps 3]
-[--no-browser]``; ``--events 200000 --orders 4000`` runs in about a minute. Writes bench/results/metrics-*.json and
+[--no-browser] [--data DIR]``; ``--events 200000 --orders 4000`` runs in about a minute. ``--data DIR`` keeps the
+dataset; ``--overview-only --data DIR`` (the overview again, ``--raw-reps 0`` to skip the raw tables) and
+``--page-only --data DIR`` (the page again) time a kept dataset. Writes bench/results/metrics-*.json and
 prints a Markdown table. The run fails (exit 1) when a check fails: the dataset is off its target size, a measure is
 missing (refunds, renewals, spend), rollups and raw disagree, or the page never shows its figures.
 """
