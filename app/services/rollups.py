@@ -1,5 +1,6 @@
 """Daily rollups: what one calendar day (in the account's timezone) contributes to the dashboard, computed from the
-raw tables by one function per kind, and kept in ``rollup_traffic`` / ``rollup_sales``.
+raw tables by one function per kind, and kept in ``rollup_traffic`` / ``rollup_sales`` (and, by ad set and ad, in
+``rollup_ad_traffic`` / ``rollup_ad_sales``: the last section).
 
 Incremental without cursors: the transaction that changes raw data (the ingest writer for sessions, a webhook
 for payments and refunds) marks the days it touched dirty, and the ``update_rollups`` job recomputes exactly those
@@ -22,6 +23,7 @@ Sales rules (one place; the metrics service reads them through the rollups or ca
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ from sqlmodel import Session, col, select
 from app.db import write_lock
 from app.models import (
     Account,
+    AdSalesRollup,
+    AdTrafficRollup,
     AttributionModel,
     CustomerDirty,
     Order,
@@ -486,17 +490,19 @@ def sales_for_day(
     return sales_between(session, account_id, start, end, models=models, lookback_days=lookback_days)
 
 
-def sales_between(
-    session: Session,
-    account_id: int,
-    start: datetime,
-    end: datetime,
-    *,
-    models: Sequence[str] = MODELS,
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
-) -> dict[SalesKey, dict[str, int]]:
-    """What payments and refunds in ``[start, end)`` add to each (model, version, product, price, currency), by the
-    same rules as a day (alerts use it for windows of hours)."""
+@dataclass(frozen=True)
+class MoneyMoves:
+    """The payments and refunds of a time range, their orders by id, and which of those orders' first payments made
+    a new customer: what the sales rules (by campaign version, and by ad set and ad) count."""
+
+    payments: Sequence[Payment]
+    refunds: Sequence[Refund]
+    orders: dict[int | None, Order]
+    new_orders: set[int]
+
+
+def money_moves(session: Session, account_id: int, start: datetime, end: datetime) -> MoneyMoves:
+    """The payments and refunds in ``[start, end)`` with their orders, and the new customers' orders among them."""
     payments = session.exec(
         select(Payment)
         .where(Payment.account_id == account_id, col(Payment.order_id).is_not(None))
@@ -509,6 +515,27 @@ def sales_between(
     ).all()
     order_ids = {p.order_id for p in payments} | {r.order_id for r in refunds}
     orders = {o.id: o for o in session.exec(select(Order).where(col(Order.id).in_(order_ids))).all()}
+    new_orders = _new_orders(
+        session,
+        account_id,
+        [(orders[p.order_id], p.paid_at) for p in payments if p.kind in {"one_off", "first"} and p.order_id in orders],
+    )
+    return MoneyMoves(payments, refunds, orders, new_orders)
+
+
+def sales_between(
+    session: Session,
+    account_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    models: Sequence[str] = MODELS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> dict[SalesKey, dict[str, int]]:
+    """What payments and refunds in ``[start, end)`` add to each (model, version, product, price, currency), by the
+    same rules as a day (alerts use it for windows of hours)."""
+    moves = money_moves(session, account_id, start, end)
+    payments, refunds, orders, new_orders = moves.payments, moves.refunds, moves.orders, moves.new_orders
     out: dict[SalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
     credits_cache: dict[tuple[int, str], list[_Credit]] = {}
 
@@ -518,11 +545,6 @@ def sales_between(
             credits_cache[key] = order_credits(session, order, model, lookback_days)
         return credits_cache[key]
 
-    new_orders = _new_orders(
-        session,
-        account_id,
-        [(orders[p.order_id], p.paid_at) for p in payments if p.kind in {"one_off", "first"} and p.order_id in orders],
-    )
     for payment in payments:
         order = orders.get(payment.order_id)
         if order is None:
@@ -551,8 +573,10 @@ def sales_between(
 
 
 def recompute_day(session: Session, account_id: int, day: date, kind: str, zone: ZoneInfo | None = None) -> None:
-    """Replace one day's rollup rows with what the raw tables say now (in the caller's transaction)."""
+    """Replace one day's rollup rows with what the raw tables say now (in the caller's transaction), the rows by ad
+    set and ad included (the last section)."""
     zone = zone or account_zone(session, account_id)
+    _recompute_ad_day(session, account_id, day, kind, zone)
     if kind == TRAFFIC:
         session.execute(
             delete(TrafficRollup).where(col(TrafficRollup.account_id) == account_id, col(TrafficRollup.day) == day)
@@ -621,6 +645,7 @@ def rebuild(session: Session, account_id: int) -> tuple[int, int]:
     session.execute(delete(TrafficRollup).where(col(TrafficRollup.account_id) == account_id))
     session.execute(delete(SalesRollup).where(col(SalesRollup.account_id) == account_id))
     session.execute(delete(RollupDirty).where(col(RollupDirty.account_id) == account_id))
+    _clear_ad_rollups(session, account_id)
     traffic_days = {
         local_day(at, zone)
         for at in session.exec(select(VisitSession.started_at).where(VisitSession.account_id == account_id))
@@ -634,3 +659,219 @@ def rebuild(session: Session, account_id: int) -> tuple[int, int]:
         recompute_day(session, account_id, day, SALES, zone)
     session.commit()
     return len(traffic_days), len(sales_days)
+
+
+# --- ad sets and ads ------------------------------------------------------------------------------------------------
+# ``rollup_ad_traffic`` / ``rollup_ad_sales``: what the metrics' ``ad_set`` and ``ad`` dimensions read, apart from the
+# campaign-level rollups so the overview's reads stay small; recomputed with them (same dirty days, same rebuild).
+#
+# The ids are the ad platforms' own, from the landing URL templates (Meta ``utm_term={{adset.id}}`` and
+# ``utm_content={{ad.id}}``, Google ``utm_term={adgroupid}`` and ``utm_content={creative}``): a session counts under
+# the ids it landed with, an order under those of the touches its credit came from. Platform ids are numbers: a
+# ``utm_term`` / ``utm_content`` that is not (a keyword, free text) counts as none (""). Whether the touch's campaign is
+# mapped to a platform campaign is decided when the figures are read (``services/metrics/ads``), so mapping a campaign
+# later needs no rebuild. Sales: order level only, each campaign version's credit of an order (split exactly as in
+# ``_add``) split again across the ad sets and ads of its touches, by the same model per touch: per campaign, the
+# ad-level rows sum to the campaign-level rollup exactly.
+
+_PLATFORM_ID = re.compile(r"[0-9]{1,40}")
+NO_AD = ""  # no ad set / no ad
+AdKey = tuple[str, str]  # ad set id, ad id
+AdSalesKey = tuple[str, int, str, str, str]  # model, campaign, ad set, ad, currency
+
+
+def ad_ids(term: Any, content: Any) -> AdKey:
+    """The (ad set, ad) ids a landing's ``utm_term`` / ``utm_content`` carry: platform ids are numbers, else none."""
+
+    def clean(value: Any) -> str:
+        text = str(value or "").strip()
+        return text if _PLATFORM_ID.fullmatch(text) else NO_AD
+
+    return clean(term), clean(content)
+
+
+def ad_traffic_between(session: Session, account_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Sessions that started in ``[start, end)``, their distinct visitors and converted sessions, per campaign, ad set
+    and ad (the session's own landing ids, as its campaign is its own tag)."""
+    grouped = session.execute(
+        sa_select(
+            col(VisitSession.campaign_id),
+            col(VisitSession.utm_term),
+            col(VisitSession.utm_content),
+            col(VisitSession.visitor_key),
+            func.count(),
+        )
+        .where(col(VisitSession.account_id) == account_id)
+        .where(col(VisitSession.started_at) >= start, col(VisitSession.started_at) < end)
+        .group_by(
+            col(VisitSession.campaign_id),
+            col(VisitSession.utm_term),
+            col(VisitSession.utm_content),
+            col(VisitSession.visitor_key),
+        )
+    ).all()
+    sessions: dict[tuple[int, str, str], int] = defaultdict(int)
+    visitors: dict[tuple[int, str, str], set[str]] = defaultdict(set)
+    for campaign_id, term, content, visitor, count in grouped:
+        key = (campaign_id or 0, *ad_ids(term, content))
+        sessions[key] += int(count)
+        if visitor:
+            visitors[key].add(str(visitor))
+    converted: dict[tuple[int, str, str], int] = defaultdict(int)
+    by_session: dict[int, set[int]] = {}
+    converted_sessions(session, account_id, start, end, orders=by_session)
+    ids = sorted(by_session)
+    for at in range(0, len(ids), 500):
+        for campaign_id, term, content in session.execute(
+            sa_select(col(VisitSession.campaign_id), col(VisitSession.utm_term), col(VisitSession.utm_content)).where(
+                col(VisitSession.id).in_(ids[at : at + 500])
+            )
+        ).all():
+            converted[(campaign_id or 0, *ad_ids(term, content))] += 1
+    return [
+        {"account_id": account_id, "campaign_id": c, "adset_id": adset, "ad_id": ad, "sessions": n,
+         "visitors": len(visitors.get((c, adset, ad), ())), "converted_sessions": converted.get((c, adset, ad), 0)}
+        for (c, adset, ad), n in sorted(sessions.items())
+    ]  # fmt: skip
+
+
+def _touch_splits(
+    order: Order,
+    model: str,
+    lookback_days: int,
+    credits: Sequence[_Credit],
+    version_ids: dict[str, tuple[int | None, int | None]],
+) -> list[list[tuple[AdKey, Fraction]]]:
+    """For each of the order's credits (campaign versions): its ad sets and ads with their shares of that credit,
+    from the snapshot's touches of that version weighted by the model per touch. A credit with no such touch (direct,
+    imported, an old snapshot without touches) goes whole to no ad set."""
+    snapshot = order.attribution if isinstance(order.attribution, dict) else {}
+    touches = [t for t in snapshot.get("touches") or [] if isinstance(t, dict) and t.get("at")]
+    per_touch: dict[int, Fraction] = {}
+    try:
+        at = datetime.fromisoformat(snapshot["at"]) if snapshot.get("at") else order.created_at
+        points = [TouchPoint(datetime.fromisoformat(str(t["at"])), i, i) for i, t in enumerate(touches, 1)]
+        per_touch = {
+            c.version_id: c.share
+            for c in credit(points, at, model=model, lookback_days=lookback_days)
+            if c.version_id is not None
+        }
+    except (TypeError, ValueError):  # stored data never makes a read fail: no per-touch split, no ad set
+        per_touch = {}
+    splits = []
+    for c in credits:
+        weights: dict[AdKey, Fraction] = defaultdict(Fraction)
+        if c.campaign_id > 0:
+            for index, touch in enumerate(touches, 1):
+                share = per_touch.get(index)
+                version = version_ids.get(str(touch.get("campaign_version") or ""), (None, None))[1] or 0
+                if share and version == c.version_id:
+                    weights[ad_ids(touch.get("utm_term"), touch.get("utm_content"))] += share
+        total = sum(weights.values(), Fraction(0))
+        splits.append([(key, w / total) for key, w in weights.items()] if total else [((NO_AD, NO_AD), Fraction(1))])
+    return splits
+
+
+def ad_sales_between(
+    session: Session,
+    account_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    models: Sequence[str] = MODELS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> dict[AdSalesKey, dict[str, int]]:
+    """What payments and refunds in ``[start, end)`` add to each (model, campaign, ad set, ad, currency)."""
+    moves = money_moves(session, account_id, start, end)
+    out: dict[AdSalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
+    version_ids = _version_ids(session, account_id)
+    cache: dict[tuple[int, str], tuple[list[_Credit], list[list[tuple[AdKey, Fraction]]]]] = {}
+
+    def add(order: Order, model: str, currency: str, amount: int, money: str, count: str | None, new: bool) -> None:
+        key = (order.id or 0, model)
+        if key not in cache:
+            credits = order_credits(session, order, model, lookback_days)
+            cache[key] = (credits, _touch_splits(order, model, lookback_days, credits, version_ids))
+        credits, splits = cache[key]
+        shares = [c.share for c in credits]
+        # As _add splits the order-level row, then each credit's part across its ad sets and ads.
+        for c, micro, part, split in zip(
+            credits, split_by_shares(MICRO, shares), split_by_shares(amount, shares), splits, strict=True
+        ):
+            subshares = [s for _, s in split]
+            for (adset, ad), sub_micro, sub_part in zip(
+                [k for k, _ in split], split_by_shares(micro, subshares), split_by_shares(part, subshares), strict=True
+            ):
+                row = out[(model, c.campaign_id, adset, ad, currency)]
+                row[money] += sub_part
+                if count:
+                    row[count] += sub_micro
+                if new:
+                    row["new_customers_micro"] += sub_micro
+
+    for payment in moves.payments:
+        order = moves.orders.get(payment.order_id)
+        if order is None:
+            continue
+        first = payment.kind in FIRST_PAYMENTS
+        new = first and (order.id or 0) in moves.new_orders
+        for model in models:
+            if first:
+                add(order, model, payment.currency, payment.amount, "gross", "orders_micro", new)
+            else:
+                count = "renewals_micro" if payment.kind == "renewal" else None
+                add(order, model, payment.currency, payment.amount, "renewal_revenue", count, False)
+    for refund in moves.refunds:
+        order = moves.orders.get(refund.order_id)
+        if order is not None:
+            for model in models:
+                add(order, model, refund.currency, refund.amount, "refunds", None, False)
+    return dict(out)
+
+
+def ad_traffic_for_day(session: Session, account_id: int, day: date, zone: ZoneInfo) -> list[dict[str, Any]]:
+    start, end = day_bounds(day, zone)
+    return [{"day": day, **row} for row in ad_traffic_between(session, account_id, start, end)]
+
+
+def ad_sales_for_day(
+    session: Session,
+    account_id: int,
+    day: date,
+    zone: ZoneInfo,
+    *,
+    models: Sequence[str] = MODELS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> dict[AdSalesKey, dict[str, int]]:
+    start, end = day_bounds(day, zone)
+    return ad_sales_between(session, account_id, start, end, models=models, lookback_days=lookback_days)
+
+
+def _recompute_ad_day(session: Session, account_id: int, day: date, kind: str, zone: ZoneInfo) -> None:
+    """Replace one day's ad-level rows of ``kind`` (traffic | sales), in the caller's transaction."""
+    if kind == TRAFFIC:
+        session.execute(
+            delete(AdTrafficRollup).where(
+                col(AdTrafficRollup.account_id) == account_id, col(AdTrafficRollup.day) == day
+            )
+        )
+        rows = ad_traffic_for_day(session, account_id, day, zone)
+        if rows:
+            session.execute(table_of(AdTrafficRollup).insert(), rows)
+        return
+    session.execute(
+        delete(AdSalesRollup).where(col(AdSalesRollup.account_id) == account_id, col(AdSalesRollup.day) == day)
+    )
+    sales = [
+        {"account_id": account_id, "day": day, "model": m, "campaign_id": c, "adset_id": adset, "ad_id": ad,
+         "currency": currency, **measures}
+        for (m, c, adset, ad, currency), measures in ad_sales_for_day(session, account_id, day, zone).items()
+    ]  # fmt: skip
+    if sales:
+        session.execute(table_of(AdSalesRollup).insert(), sales)
+
+
+def _clear_ad_rollups(session: Session, account_id: int) -> None:
+    """Every ad-level row of the account (a rebuild recomputes them)."""
+    session.execute(delete(AdTrafficRollup).where(col(AdTrafficRollup.account_id) == account_id))
+    session.execute(delete(AdSalesRollup).where(col(AdSalesRollup.account_id) == account_id))
