@@ -320,9 +320,12 @@ def converted_sessions(
     return list(found.values())
 
 
-def traffic_between(session: Session, account_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def traffic_between(
+    session: Session, account_id: int, start: datetime, end: datetime, *, orders: dict[int, set[int]] | None = None
+) -> list[dict[str, Any]]:
     """Sessions that started in ``[start, end)``, their distinct visitors and the sessions among them that converted,
-    per campaign version (counted in SQL: a week of a busy shop is 150k sessions)."""
+    per campaign version (counted in SQL: a week of a busy shop is 150k sessions); ``orders``, when given, gets the
+    converted sessions' ids (as ``converted_sessions`` gives them)."""
     rows = session.exec(
         select(
             col(VisitSession.campaign_id),
@@ -340,7 +343,7 @@ def traffic_between(session: Session, account_id: int, start: datetime, end: dat
         before = merged.get(key, (0, 0))
         merged[key] = (before[0] + int(sessions), before[1] + int(visitors))
     converted: dict[tuple[int, int], int] = defaultdict(int)
-    for _started, campaign_id, version_id in converted_sessions(session, account_id, start, end):
+    for _started, campaign_id, version_id in converted_sessions(session, account_id, start, end, orders=orders):
         converted[(campaign_id, version_id)] += 1
     return [
         {"account_id": account_id, "campaign_id": c, "campaign_version_id": v, "sessions": n, "visitors": u,
@@ -531,10 +534,11 @@ def sales_between(
     *,
     models: Sequence[str] = MODELS,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    moves: MoneyMoves | None = None,
 ) -> dict[SalesKey, dict[str, int]]:
     """What payments and refunds in ``[start, end)`` add to each (model, version, product, price, currency), by the
-    same rules as a day (alerts use it for windows of hours)."""
-    moves = money_moves(session, account_id, start, end)
+    same rules as a day (alerts use it for windows of hours); ``moves``: that range's, when already read."""
+    moves = moves or money_moves(session, account_id, start, end)
     payments, refunds, orders, new_orders = moves.payments, moves.refunds, moves.orders, moves.new_orders
     out: dict[SalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
     credits_cache: dict[tuple[int, str], list[_Credit]] = {}
@@ -576,17 +580,21 @@ def recompute_day(session: Session, account_id: int, day: date, kind: str, zone:
     """Replace one day's rollup rows with what the raw tables say now (in the caller's transaction), the rows by ad
     set and ad included (the last section)."""
     zone = zone or account_zone(session, account_id)
-    _recompute_ad_day(session, account_id, day, kind, zone)
+    start, end = day_bounds(day, zone)
     if kind == TRAFFIC:
         session.execute(
             delete(TrafficRollup).where(col(TrafficRollup.account_id) == account_id, col(TrafficRollup.day) == day)
         )
-        rows = traffic_for_day(session, account_id, day, zone)
+        converted: dict[int, set[int]] = {}  # the ad-level rows count the same converted sessions
+        rows = [{"day": day, **row} for row in traffic_between(session, account_id, start, end, orders=converted)]
         if rows:
             session.execute(table_of(TrafficRollup).insert(), rows)
+        _recompute_ad_day(session, account_id, day, TRAFFIC, zone, converted=converted)
         return
     session.execute(delete(SalesRollup).where(col(SalesRollup.account_id) == account_id, col(SalesRollup.day) == day))
-    sales = sales_for_day(session, account_id, day, zone)
+    moves = money_moves(session, account_id, start, end)  # read once for both levels
+    sales = sales_between(session, account_id, start, end, moves=moves)
+    _recompute_ad_day(session, account_id, day, SALES, zone, moves=moves)
     rows = [
         {"account_id": account_id, "day": day, "model": m, "campaign_id": c, "campaign_version_id": v,
          "product_id": product, "price_id": price, "currency": currency, **measures}
@@ -690,7 +698,9 @@ def ad_ids(term: Any, content: Any) -> AdKey:
     return clean(term), clean(content)
 
 
-def ad_traffic_between(session: Session, account_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def ad_traffic_between(
+    session: Session, account_id: int, start: datetime, end: datetime, *, converted: dict[int, set[int]] | None = None
+) -> list[dict[str, Any]]:
     """Sessions that started in ``[start, end)``, their distinct visitors and converted sessions, per campaign, ad set
     and ad (the session's own landing ids, as its campaign is its own tag)."""
     grouped = session.execute(
@@ -717,58 +727,83 @@ def ad_traffic_between(session: Session, account_id: int, start: datetime, end: 
         sessions[key] += int(count)
         if visitor:
             visitors[key].add(str(visitor))
-    converted: dict[tuple[int, str, str], int] = defaultdict(int)
-    by_session: dict[int, set[int]] = {}
-    converted_sessions(session, account_id, start, end, orders=by_session)
-    ids = sorted(by_session)
+    counts: dict[tuple[int, str, str], int] = defaultdict(int)
+    if converted is None:  # else already read (by the campaign-level rows of the same range)
+        converted = {}
+        converted_sessions(session, account_id, start, end, orders=converted)
+    ids = sorted(converted)
     for at in range(0, len(ids), 500):
         for campaign_id, term, content in session.execute(
             sa_select(col(VisitSession.campaign_id), col(VisitSession.utm_term), col(VisitSession.utm_content)).where(
                 col(VisitSession.id).in_(ids[at : at + 500])
             )
         ).all():
-            converted[(campaign_id or 0, *ad_ids(term, content))] += 1
+            counts[(campaign_id or 0, *ad_ids(term, content))] += 1
     return [
         {"account_id": account_id, "campaign_id": c, "adset_id": adset, "ad_id": ad, "sessions": n,
-         "visitors": len(visitors.get((c, adset, ad), ())), "converted_sessions": converted.get((c, adset, ad), 0)}
+         "visitors": len(visitors.get((c, adset, ad), ())), "converted_sessions": counts.get((c, adset, ad), 0)}
         for (c, adset, ad), n in sorted(sessions.items())
     ]  # fmt: skip
 
 
-def _touch_splits(
-    order: Order,
-    model: str,
-    lookback_days: int,
-    credits: Sequence[_Credit],
-    version_ids: dict[str, tuple[int | None, int | None]],
-) -> list[list[tuple[AdKey, Fraction]]]:
-    """For each of the order's credits (campaign versions): its ad sets and ads with their shares of that credit,
-    from the snapshot's touches of that version weighted by the model per touch. A credit with no such touch (direct,
-    imported, an old snapshot without touches) goes whole to no ad set."""
+@dataclass(frozen=True)
+class _AdTouches:
+    """An order's snapshot touches as the ad-level split needs them: when it converted, and per touch its time,
+    campaign version id (0: none) and (ad set, ad) ids. ``readable`` False: times that cannot be read (no split)."""
+
+    at: datetime
+    times: list[datetime]
+    versions: list[int]
+    keys: list[AdKey]
+    readable: bool = True
+
+
+def _ad_touches(order: Order, version_ids: dict[str, tuple[int | None, int | None]]) -> _AdTouches:
     snapshot = order.attribution if isinstance(order.attribution, dict) else {}
     touches = [t for t in snapshot.get("touches") or [] if isinstance(t, dict) and t.get("at")]
-    per_touch: dict[int, Fraction] = {}
+    versions = [version_ids.get(str(t.get("campaign_version") or ""), (None, None))[1] or 0 for t in touches]
+    keys = [ad_ids(t.get("utm_term"), t.get("utm_content")) for t in touches]
     try:
         at = datetime.fromisoformat(snapshot["at"]) if snapshot.get("at") else order.created_at
-        points = [TouchPoint(datetime.fromisoformat(str(t["at"])), i, i) for i, t in enumerate(touches, 1)]
-        per_touch = {
-            c.version_id: c.share
-            for c in credit(points, at, model=model, lookback_days=lookback_days)
-            if c.version_id is not None
-        }
-    except (TypeError, ValueError):  # stored data never makes a read fail: no per-touch split, no ad set
-        per_touch = {}
+        times = [datetime.fromisoformat(str(t["at"])) for t in touches]
+        if any(moment.tzinfo is None for moment in [at, *times]):
+            raise ValueError("naive time")
+    except (TypeError, ValueError):  # stored data never makes a read fail: no split, no ad set
+        return _AdTouches(order.created_at, [], [], [], readable=False)
+    return _AdTouches(at, times, versions, keys)
+
+
+def _touch_splits(
+    touches: _AdTouches, model: str, lookback_days: int, credits: Sequence[_Credit]
+) -> list[list[tuple[AdKey, Fraction]]]:
+    """For each of the order's credits (campaign versions): its ad sets and ads with their shares of that credit,
+    from the touches of that version in the lookback window, weighted by the model per touch. A credit with no such
+    touch (direct, imported, an old snapshot without touches) goes whole to no ad set."""
+    none = [((NO_AD, NO_AD), Fraction(1))]
+    if not touches.readable:
+        return [none for _ in credits]
+    window = touches.at - timedelta(days=lookback_days)
+    counting = [i for i, moment in enumerate(touches.times) if window <= moment <= touches.at]
+    per_touch: dict[int, Fraction] | None = None
     splits = []
     for c in credits:
+        mine = [i for i in counting if touches.versions[i] == c.version_id] if c.campaign_id > 0 else []
+        keys = {touches.keys[i] for i in mine}
+        if len(keys) <= 1:  # one ad set and ad (or none): no need to weigh the touches
+            splits.append([(keys.pop(), Fraction(1))] if keys else none)
+            continue
+        if per_touch is None:  # the model per touch: each touch its own "version" (ids 1…n)
+            points = [TouchPoint(moment, i + 1, i + 1) for i, moment in enumerate(touches.times)]
+            per_touch = {
+                (found.version_id or 0) - 1: found.share
+                for found in credit(points, touches.at, model=model, lookback_days=lookback_days)
+                if found.version_id is not None
+            }
         weights: dict[AdKey, Fraction] = defaultdict(Fraction)
-        if c.campaign_id > 0:
-            for index, touch in enumerate(touches, 1):
-                share = per_touch.get(index)
-                version = version_ids.get(str(touch.get("campaign_version") or ""), (None, None))[1] or 0
-                if share and version == c.version_id:
-                    weights[ad_ids(touch.get("utm_term"), touch.get("utm_content"))] += share
+        for i in mine:
+            weights[touches.keys[i]] += per_touch.get(i, Fraction(0))
         total = sum(weights.values(), Fraction(0))
-        splits.append([(key, w / total) for key, w in weights.items()] if total else [((NO_AD, NO_AD), Fraction(1))])
+        splits.append([(key, w / total) for key, w in weights.items() if w] if total else none)
     return splits
 
 
@@ -780,28 +815,38 @@ def ad_sales_between(
     *,
     models: Sequence[str] = MODELS,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    moves: MoneyMoves | None = None,
 ) -> dict[AdSalesKey, dict[str, int]]:
-    """What payments and refunds in ``[start, end)`` add to each (model, campaign, ad set, ad, currency)."""
-    moves = money_moves(session, account_id, start, end)
+    """What payments and refunds in ``[start, end)`` add to each (model, campaign, ad set, ad, currency); ``moves``:
+    that range's, when already read."""
+    moves = moves or money_moves(session, account_id, start, end)
     out: dict[AdSalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
     version_ids = _version_ids(session, account_id)
     cache: dict[tuple[int, str], tuple[list[_Credit], list[list[tuple[AdKey, Fraction]]]]] = {}
+    touches_of: dict[int, _AdTouches] = {}
 
     def add(order: Order, model: str, currency: str, amount: int, money: str, count: str | None, new: bool) -> None:
         key = (order.id or 0, model)
         if key not in cache:
+            if key[0] not in touches_of:
+                touches_of[key[0]] = _ad_touches(order, version_ids)
             credits = order_credits(session, order, model, lookback_days)
-            cache[key] = (credits, _touch_splits(order, model, lookback_days, credits, version_ids))
+            cache[key] = (credits, _touch_splits(touches_of[key[0]], model, lookback_days, credits))
         credits, splits = cache[key]
         shares = [c.share for c in credits]
         # As _add splits the order-level row, then each credit's part across its ad sets and ads.
         for c, micro, part, split in zip(
             credits, split_by_shares(MICRO, shares), split_by_shares(amount, shares), splits, strict=True
         ):
-            subshares = [s for _, s in split]
-            for (adset, ad), sub_micro, sub_part in zip(
-                [k for k, _ in split], split_by_shares(micro, subshares), split_by_shares(part, subshares), strict=True
-            ):
+            if len(split) == 1:
+                parts: Iterable[tuple[AdKey, int, int]] = [(split[0][0], micro, part)]
+            else:
+                subshares = [s for _, s in split]
+                parts = zip(
+                    [k for k, _ in split], split_by_shares(micro, subshares), split_by_shares(part, subshares),
+                    strict=True,
+                )  # fmt: skip
+            for (adset, ad), sub_micro, sub_part in parts:
                 row = out[(model, c.campaign_id, adset, ad, currency)]
                 row[money] += sub_part
                 if count:
@@ -847,15 +892,26 @@ def ad_sales_for_day(
     return ad_sales_between(session, account_id, start, end, models=models, lookback_days=lookback_days)
 
 
-def _recompute_ad_day(session: Session, account_id: int, day: date, kind: str, zone: ZoneInfo) -> None:
-    """Replace one day's ad-level rows of ``kind`` (traffic | sales), in the caller's transaction."""
+def _recompute_ad_day(
+    session: Session,
+    account_id: int,
+    day: date,
+    kind: str,
+    zone: ZoneInfo,
+    *,
+    converted: dict[int, set[int]] | None = None,
+    moves: MoneyMoves | None = None,
+) -> None:
+    """Replace one day's ad-level rows of ``kind`` (traffic | sales), in the caller's transaction, with what the
+    campaign-level rows of that day already read (its converted sessions, its payments and refunds)."""
+    start, end = day_bounds(day, zone)
     if kind == TRAFFIC:
         session.execute(
             delete(AdTrafficRollup).where(
                 col(AdTrafficRollup.account_id) == account_id, col(AdTrafficRollup.day) == day
             )
         )
-        rows = ad_traffic_for_day(session, account_id, day, zone)
+        rows = [{"day": day, **row} for row in ad_traffic_between(session, account_id, start, end, converted=converted)]
         if rows:
             session.execute(table_of(AdTrafficRollup).insert(), rows)
         return
@@ -865,7 +921,9 @@ def _recompute_ad_day(session: Session, account_id: int, day: date, kind: str, z
     sales = [
         {"account_id": account_id, "day": day, "model": m, "campaign_id": c, "adset_id": adset, "ad_id": ad,
          "currency": currency, **measures}
-        for (m, c, adset, ad, currency), measures in ad_sales_for_day(session, account_id, day, zone).items()
+        for (m, c, adset, ad, currency), measures in ad_sales_between(
+            session, account_id, start, end, moves=moves
+        ).items()
     ]  # fmt: skip
     if sales:
         session.execute(table_of(AdSalesRollup).insert(), sales)
