@@ -61,7 +61,7 @@ class AdLabels:
 
 
 def ad_labels(session: Session, account_id: int, dimension: Dimension) -> AdLabels:
-    """The account's synced ad set (ad) names, newest day's name first, and its mapped campaigns' platforms."""
+    """The account's synced ad set (ad) names (the newest day's wins), and its mapped campaigns' platforms."""
     names: dict[str, tuple[str, str, str]] = {}
     for external_id, name, platform, currency in session.execute(
         sa_select(
