@@ -28,7 +28,9 @@ from app.models.jobs import JobLease, JobOutcome, JobRun
 from app.models.keys import ApiKey, KeyKind
 from app.models.metrics import (
     AcquisitionValue,
+    AdSalesRollup,
     AdSpend,
+    AdTrafficRollup,
     AttributionModel,
     CustomerDirty,
     CustomerValue,
@@ -60,7 +62,9 @@ __all__ = [
     "AcquisitionValue",
     "AdConnection",
     "AdPlatform",
+    "AdSalesRollup",
     "AdSpend",
+    "AdTrafficRollup",
     "AlertComparator",
     "AlertEvent",
     "AlertEventKind",

@@ -114,6 +114,45 @@ class SalesRollup(SQLModel, table=True):
     refunds: int = _big()
 
 
+class AdTrafficRollup(SQLModel, table=True):
+    """Sessions, visitors and converted sessions per day, campaign, ad set and ad (the ad platforms' ids the session
+    landed with: ``utm_term`` / ``utm_content``; "" = none): the ``ad_set`` and ``ad`` dimensions' traffic, kept apart
+    from ``rollup_traffic`` so the campaign-level reads stay small."""
+
+    __tablename__ = "rollup_ad_traffic"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    campaign_id: int = Field(default=0, primary_key=True)
+    adset_id: str = Field(default="", primary_key=True, max_length=40)
+    ad_id: str = Field(default="", primary_key=True, max_length=40)
+    sessions: int = Field(default=0)
+    visitors: int = Field(default=0)
+    converted_sessions: int = Field(default=0)
+
+
+class AdSalesRollup(SQLModel, table=True):
+    """Order-level money and orders per day, attribution model, campaign, ad set, ad and currency: each campaign's
+    credit of an order (as in ``rollup_sales``) split across the ad sets and ads of the touches it came from."""
+
+    __tablename__ = "rollup_ad_sales"
+    __table_args__ = (Index("ix_rollup_ad_sales_read", "account_id", "model", "day"),)
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    model: AttributionModel = enum_field(AttributionModel, 16, primary_key=True)
+    campaign_id: int = Field(default=0, primary_key=True)
+    adset_id: str = Field(default="", primary_key=True, max_length=40)
+    ad_id: str = Field(default="", primary_key=True, max_length=40)
+    currency: str = Field(primary_key=True, max_length=3)
+    orders_micro: int = _big()
+    new_customers_micro: int = _big()
+    gross: int = _big()
+    renewals_micro: int = _big()
+    renewal_revenue: int = _big()
+    refunds: int = _big()
+
+
 class RollupDirty(SQLModel, table=True):
     """A day whose rollups must be recomputed from the raw tables (marked in the transaction that changed them)."""
 

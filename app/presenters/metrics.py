@@ -68,6 +68,8 @@ DIMENSION_LABELS = {
     Dimension.DAY.value: "Day",
     Dimension.WEEK.value: "Week",
     Dimension.MONTH.value: "Month",
+    Dimension.AD_SET.value: "Ad set",
+    Dimension.AD.value: "Ad",
 }
 # The channel groups a filter offers, with sessions and orders no campaign matched.
 GROUP_OPTIONS = [*CHANNEL_GROUP_LABELS.items(), (DIRECT, DIRECT_LABEL)]

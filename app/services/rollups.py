@@ -1,5 +1,6 @@
 """Daily rollups: what one calendar day (in the account's timezone) contributes to the dashboard, computed from the
-raw tables by one function per kind, and kept in ``rollup_traffic`` / ``rollup_sales``.
+raw tables by one function per kind, and kept in ``rollup_traffic`` / ``rollup_sales`` (and, by ad set and ad, in
+``rollup_ad_traffic`` / ``rollup_ad_sales``: the last section).
 
 Incremental without cursors: the transaction that changes raw data (the ingest writer for sessions, a webhook
 for payments and refunds) marks the days it touched dirty, and the ``update_rollups`` job recomputes exactly those
@@ -22,6 +23,7 @@ Sales rules (one place; the metrics service reads them through the rollups or ca
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ from sqlmodel import Session, col, select
 from app.db import write_lock
 from app.models import (
     Account,
+    AdSalesRollup,
+    AdTrafficRollup,
     AttributionModel,
     CustomerDirty,
     Order,
@@ -332,9 +336,12 @@ def converted_sessions(
     return list(found.values())
 
 
-def traffic_between(session: Session, account_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def traffic_between(
+    session: Session, account_id: int, start: datetime, end: datetime, *, orders: dict[int, set[int]] | None = None
+) -> list[dict[str, Any]]:
     """Sessions that started in ``[start, end)``, their distinct visitors and the sessions among them that converted,
-    per campaign version (counted in SQL: a week of a busy shop is 150k sessions)."""
+    per campaign version (counted in SQL: a week of a busy shop is 150k sessions); ``orders``, when given, gets the
+    converted sessions' ids (as ``converted_sessions`` gives them)."""
     rows = session.exec(
         select(
             col(VisitSession.campaign_id),
@@ -352,7 +359,7 @@ def traffic_between(session: Session, account_id: int, start: datetime, end: dat
         before = merged.get(key, (0, 0))
         merged[key] = (before[0] + int(sessions), before[1] + int(visitors))
     converted: dict[tuple[int, int], int] = defaultdict(int)
-    for _started, campaign_id, version_id in converted_sessions(session, account_id, start, end):
+    for _started, campaign_id, version_id in converted_sessions(session, account_id, start, end, orders=orders):
         converted[(campaign_id, version_id)] += 1
     return [
         {"account_id": account_id, "campaign_id": c, "campaign_version_id": v, "sessions": n, "visitors": u,
@@ -502,17 +509,19 @@ def sales_for_day(
     return sales_between(session, account_id, start, end, models=models, lookback_days=lookback_days)
 
 
-def sales_between(
-    session: Session,
-    account_id: int,
-    start: datetime,
-    end: datetime,
-    *,
-    models: Sequence[str] = MODELS,
-    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
-) -> dict[SalesKey, dict[str, int]]:
-    """What payments and refunds in ``[start, end)`` add to each (model, version, product, price, currency), by the
-    same rules as a day (alerts use it for windows of hours)."""
+@dataclass(frozen=True)
+class MoneyMoves:
+    """The payments and refunds of a time range, their orders by id, and which of those orders' first payments made
+    a new customer: what the sales rules (by campaign version, and by ad set and ad) count."""
+
+    payments: Sequence[Payment]
+    refunds: Sequence[Refund]
+    orders: dict[int | None, Order]
+    new_orders: set[int]
+
+
+def money_moves(session: Session, account_id: int, start: datetime, end: datetime) -> MoneyMoves:
+    """The payments and refunds in ``[start, end)`` with their orders, and the new customers' orders among them."""
     payments = session.exec(
         select(Payment)
         .where(Payment.account_id == account_id, col(Payment.order_id).is_not(None))
@@ -525,6 +534,28 @@ def sales_between(
     ).all()
     order_ids = {p.order_id for p in payments} | {r.order_id for r in refunds}
     orders = {o.id: o for o in session.exec(select(Order).where(col(Order.id).in_(order_ids))).all()}
+    new_orders = _new_orders(
+        session,
+        account_id,
+        [(orders[p.order_id], p.paid_at) for p in payments if p.kind in {"one_off", "first"} and p.order_id in orders],
+    )
+    return MoneyMoves(payments, refunds, orders, new_orders)
+
+
+def sales_between(
+    session: Session,
+    account_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    models: Sequence[str] = MODELS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    moves: MoneyMoves | None = None,
+) -> dict[SalesKey, dict[str, int]]:
+    """What payments and refunds in ``[start, end)`` add to each (model, version, product, price, currency), by the
+    same rules as a day (alerts use it for windows of hours); ``moves``: that range's, when already read."""
+    moves = moves or money_moves(session, account_id, start, end)
+    payments, refunds, orders, new_orders = moves.payments, moves.refunds, moves.orders, moves.new_orders
     out: dict[SalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
     credits_cache: dict[tuple[int, str], list[_Credit]] = {}
 
@@ -534,11 +565,6 @@ def sales_between(
             credits_cache[key] = order_credits(session, order, model, lookback_days)
         return credits_cache[key]
 
-    new_orders = _new_orders(
-        session,
-        account_id,
-        [(orders[p.order_id], p.paid_at) for p in payments if p.kind in {"one_off", "first"} and p.order_id in orders],
-    )
     for payment in payments:
         order = orders.get(payment.order_id)
         if order is None:
@@ -567,18 +593,24 @@ def sales_between(
 
 
 def recompute_day(session: Session, account_id: int, day: date, kind: str, zone: ZoneInfo | None = None) -> None:
-    """Replace one day's rollup rows with what the raw tables say now (in the caller's transaction)."""
+    """Replace one day's rollup rows with what the raw tables say now (in the caller's transaction), the rows by ad
+    set and ad included (the last section)."""
     zone = zone or account_zone(session, account_id)
+    start, end = day_bounds(day, zone)
     if kind == TRAFFIC:
         session.execute(
             delete(TrafficRollup).where(col(TrafficRollup.account_id) == account_id, col(TrafficRollup.day) == day)
         )
-        rows = traffic_for_day(session, account_id, day, zone)
+        converted: dict[int, set[int]] = {}  # the ad-level rows count the same converted sessions
+        rows = [{"day": day, **row} for row in traffic_between(session, account_id, start, end, orders=converted)]
         if rows:
             session.execute(table_of(TrafficRollup).insert(), rows)
+        _recompute_ad_day(session, account_id, day, TRAFFIC, zone, converted=converted)
         return
     session.execute(delete(SalesRollup).where(col(SalesRollup.account_id) == account_id, col(SalesRollup.day) == day))
-    sales = sales_for_day(session, account_id, day, zone)
+    moves = money_moves(session, account_id, start, end)  # read once for both levels
+    sales = sales_between(session, account_id, start, end, moves=moves)
+    _recompute_ad_day(session, account_id, day, SALES, zone, moves=moves)
     rows = [
         {"account_id": account_id, "day": day, "model": m, "campaign_id": c, "campaign_version_id": v,
          "product_id": product, "price_id": price, "currency": currency, **measures}
@@ -637,6 +669,7 @@ def rebuild(session: Session, account_id: int) -> tuple[int, int]:
     session.execute(delete(TrafficRollup).where(col(TrafficRollup.account_id) == account_id))
     session.execute(delete(SalesRollup).where(col(SalesRollup.account_id) == account_id))
     session.execute(delete(RollupDirty).where(col(RollupDirty.account_id) == account_id))
+    _clear_ad_rollups(session, account_id)
     traffic_days = {
         local_day(at, zone)
         for at in session.exec(select(VisitSession.started_at).where(VisitSession.account_id == account_id))
@@ -650,3 +683,269 @@ def rebuild(session: Session, account_id: int) -> tuple[int, int]:
         recompute_day(session, account_id, day, SALES, zone)
     session.commit()
     return len(traffic_days), len(sales_days)
+
+
+# --- ad sets and ads ------------------------------------------------------------------------------------------------
+# ``rollup_ad_traffic`` / ``rollup_ad_sales``: what the metrics' ``ad_set`` and ``ad`` dimensions read, apart from the
+# campaign-level rollups so the overview's reads stay small; recomputed with them (same dirty days, same rebuild).
+#
+# The ids are the ad platforms' own, from the landing URL templates (Meta ``utm_term={{adset.id}}`` and
+# ``utm_content={{ad.id}}``, Google ``utm_term={adgroupid}`` and ``utm_content={creative}``): a session counts under
+# the ids it landed with, an order under those of the touches its credit came from. Platform ids are numbers: a
+# ``utm_term`` / ``utm_content`` that is not (a keyword, free text) counts as none (""). Whether the touch's campaign is
+# mapped to a platform campaign is decided when the figures are read (``services/metrics/ads``), so mapping a campaign
+# later needs no rebuild. Sales: order level only, each campaign version's credit of an order (split exactly as in
+# ``_add``) split again across the ad sets and ads of its touches, by the same model per touch: per campaign, the
+# ad-level rows sum to the campaign-level rollup exactly.
+
+_PLATFORM_ID = re.compile(r"[0-9]{1,40}")
+NO_AD = ""  # no ad set / no ad
+AdKey = tuple[str, str]  # ad set id, ad id
+AdSalesKey = tuple[str, int, str, str, str]  # model, campaign, ad set, ad, currency
+
+
+def ad_ids(term: Any, content: Any) -> AdKey:
+    """The (ad set, ad) ids a landing's ``utm_term`` / ``utm_content`` carry: platform ids are numbers, else none."""
+
+    def clean(value: Any) -> str:
+        text = str(value or "").strip()
+        return text if _PLATFORM_ID.fullmatch(text) else NO_AD
+
+    return clean(term), clean(content)
+
+
+def ad_traffic_between(
+    session: Session, account_id: int, start: datetime, end: datetime, *, converted: dict[int, set[int]] | None = None
+) -> list[dict[str, Any]]:
+    """Sessions that started in ``[start, end)``, their distinct visitors and converted sessions, per campaign, ad set
+    and ad (the session's own landing ids, as its campaign is its own tag)."""
+    grouped = session.execute(
+        sa_select(
+            col(VisitSession.campaign_id),
+            col(VisitSession.utm_term),
+            col(VisitSession.utm_content),
+            col(VisitSession.visitor_key),
+            func.count(),
+        )
+        .where(col(VisitSession.account_id) == account_id)
+        .where(col(VisitSession.started_at) >= start, col(VisitSession.started_at) < end)
+        .group_by(
+            col(VisitSession.campaign_id),
+            col(VisitSession.utm_term),
+            col(VisitSession.utm_content),
+            col(VisitSession.visitor_key),
+        )
+    ).all()
+    sessions: dict[tuple[int, str, str], int] = defaultdict(int)
+    visitors: dict[tuple[int, str, str], set[str]] = defaultdict(set)
+    for campaign_id, term, content, visitor, count in grouped:
+        key = (campaign_id or 0, *ad_ids(term, content))
+        sessions[key] += int(count)
+        if visitor:
+            visitors[key].add(str(visitor))
+    counts: dict[tuple[int, str, str], int] = defaultdict(int)
+    if converted is None:  # else already read (by the campaign-level rows of the same range)
+        converted = {}
+        converted_sessions(session, account_id, start, end, orders=converted)
+    ids = sorted(converted)
+    for at in range(0, len(ids), 500):
+        for campaign_id, term, content in session.execute(
+            sa_select(col(VisitSession.campaign_id), col(VisitSession.utm_term), col(VisitSession.utm_content)).where(
+                col(VisitSession.id).in_(ids[at : at + 500])
+            )
+        ).all():
+            counts[(campaign_id or 0, *ad_ids(term, content))] += 1
+    return [
+        {"account_id": account_id, "campaign_id": c, "adset_id": adset, "ad_id": ad, "sessions": n,
+         "visitors": len(visitors.get((c, adset, ad), ())), "converted_sessions": counts.get((c, adset, ad), 0)}
+        for (c, adset, ad), n in sorted(sessions.items())
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _AdTouches:
+    """An order's snapshot touches as the ad-level split needs them: when it converted, and per touch its time,
+    campaign version id (0: none) and (ad set, ad) ids. ``readable`` False: times that cannot be read (no split)."""
+
+    at: datetime
+    times: list[datetime]
+    versions: list[int]
+    keys: list[AdKey]
+    readable: bool = True
+
+
+def _ad_touches(order: Order, version_ids: dict[str, tuple[int | None, int | None]]) -> _AdTouches:
+    snapshot = order.attribution if isinstance(order.attribution, dict) else {}
+    touches = [t for t in snapshot.get("touches") or [] if isinstance(t, dict) and t.get("at")]
+    versions = [version_ids.get(str(t.get("campaign_version") or ""), (None, None))[1] or 0 for t in touches]
+    keys = [ad_ids(t.get("utm_term"), t.get("utm_content")) for t in touches]
+    try:
+        at = datetime.fromisoformat(snapshot["at"]) if snapshot.get("at") else order.created_at
+        times = [datetime.fromisoformat(str(t["at"])) for t in touches]
+        if any(moment.tzinfo is None for moment in [at, *times]):
+            raise ValueError("naive time")
+    except (TypeError, ValueError):  # stored data never makes a read fail: no split, no ad set
+        return _AdTouches(order.created_at, [], [], [], readable=False)
+    return _AdTouches(at, times, versions, keys)
+
+
+def _touch_splits(
+    touches: _AdTouches, model: str, lookback_days: int, credits: Sequence[_Credit]
+) -> list[list[tuple[AdKey, Fraction]]]:
+    """For each of the order's credits (campaign versions): its ad sets and ads with their shares of that credit,
+    from the touches of that version in the lookback window, weighted by the model per touch. A credit with no such
+    touch (direct, imported, an old snapshot without touches) goes whole to no ad set."""
+    none = [((NO_AD, NO_AD), Fraction(1))]
+    if not touches.readable:
+        return [none for _ in credits]
+    window = touches.at - timedelta(days=lookback_days)
+    counting = [i for i, moment in enumerate(touches.times) if window <= moment <= touches.at]
+    per_touch: dict[int, Fraction] | None = None
+    splits = []
+    for c in credits:
+        mine = [i for i in counting if touches.versions[i] == c.version_id] if c.campaign_id > 0 else []
+        keys = {touches.keys[i] for i in mine}
+        if len(keys) <= 1:  # one ad set and ad (or none): no need to weigh the touches
+            splits.append([(keys.pop(), Fraction(1))] if keys else none)
+            continue
+        if per_touch is None:  # the model per touch: each touch its own "version" (ids 1…n)
+            points = [TouchPoint(moment, i + 1, i + 1) for i, moment in enumerate(touches.times)]
+            per_touch = {
+                (found.version_id or 0) - 1: found.share
+                for found in credit(points, touches.at, model=model, lookback_days=lookback_days)
+                if found.version_id is not None
+            }
+        weights: dict[AdKey, Fraction] = defaultdict(Fraction)
+        for i in mine:
+            weights[touches.keys[i]] += per_touch.get(i, Fraction(0))
+        total = sum(weights.values(), Fraction(0))
+        splits.append([(key, w / total) for key, w in weights.items() if w] if total else none)
+    return splits
+
+
+def ad_sales_between(
+    session: Session,
+    account_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    models: Sequence[str] = MODELS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    moves: MoneyMoves | None = None,
+) -> dict[AdSalesKey, dict[str, int]]:
+    """What payments and refunds in ``[start, end)`` add to each (model, campaign, ad set, ad, currency); ``moves``:
+    that range's, when already read."""
+    moves = moves or money_moves(session, account_id, start, end)
+    out: dict[AdSalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
+    version_ids = _version_ids(session, account_id)
+    cache: dict[tuple[int, str], tuple[list[_Credit], list[list[tuple[AdKey, Fraction]]]]] = {}
+    touches_of: dict[int, _AdTouches] = {}
+
+    def add(order: Order, model: str, currency: str, amount: int, money: str, count: str | None, new: bool) -> None:
+        key = (order.id or 0, model)
+        if key not in cache:
+            if key[0] not in touches_of:
+                touches_of[key[0]] = _ad_touches(order, version_ids)
+            credits = order_credits(session, order, model, lookback_days)
+            cache[key] = (credits, _touch_splits(touches_of[key[0]], model, lookback_days, credits))
+        credits, splits = cache[key]
+        shares = [c.share for c in credits]
+        # As _add splits the order-level row, then each credit's part across its ad sets and ads.
+        for c, micro, part, split in zip(
+            credits, split_by_shares(MICRO, shares), split_by_shares(amount, shares), splits, strict=True
+        ):
+            if len(split) == 1:
+                parts: Iterable[tuple[AdKey, int, int]] = [(split[0][0], micro, part)]
+            else:
+                subshares = [s for _, s in split]
+                parts = zip(
+                    [k for k, _ in split], split_by_shares(micro, subshares), split_by_shares(part, subshares),
+                    strict=True,
+                )  # fmt: skip
+            for (adset, ad), sub_micro, sub_part in parts:
+                row = out[(model, c.campaign_id, adset, ad, currency)]
+                row[money] += sub_part
+                if count:
+                    row[count] += sub_micro
+                if new:
+                    row["new_customers_micro"] += sub_micro
+
+    for payment in moves.payments:
+        order = moves.orders.get(payment.order_id)
+        if order is None:
+            continue
+        first = payment.kind in FIRST_PAYMENTS
+        new = first and (order.id or 0) in moves.new_orders
+        for model in models:
+            if first:
+                add(order, model, payment.currency, payment.amount, "gross", "orders_micro", new)
+            else:
+                count = "renewals_micro" if payment.kind == "renewal" else None
+                add(order, model, payment.currency, payment.amount, "renewal_revenue", count, False)
+    for refund in moves.refunds:
+        order = moves.orders.get(refund.order_id)
+        if order is not None:
+            for model in models:
+                add(order, model, refund.currency, refund.amount, "refunds", None, False)
+    return dict(out)
+
+
+def ad_traffic_for_day(session: Session, account_id: int, day: date, zone: ZoneInfo) -> list[dict[str, Any]]:
+    start, end = day_bounds(day, zone)
+    return [{"day": day, **row} for row in ad_traffic_between(session, account_id, start, end)]
+
+
+def ad_sales_for_day(
+    session: Session,
+    account_id: int,
+    day: date,
+    zone: ZoneInfo,
+    *,
+    models: Sequence[str] = MODELS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> dict[AdSalesKey, dict[str, int]]:
+    start, end = day_bounds(day, zone)
+    return ad_sales_between(session, account_id, start, end, models=models, lookback_days=lookback_days)
+
+
+def _recompute_ad_day(
+    session: Session,
+    account_id: int,
+    day: date,
+    kind: str,
+    zone: ZoneInfo,
+    *,
+    converted: dict[int, set[int]] | None = None,
+    moves: MoneyMoves | None = None,
+) -> None:
+    """Replace one day's ad-level rows of ``kind`` (traffic | sales), in the caller's transaction, with what the
+    campaign-level rows of that day already read (its converted sessions, its payments and refunds)."""
+    start, end = day_bounds(day, zone)
+    if kind == TRAFFIC:
+        session.execute(
+            delete(AdTrafficRollup).where(
+                col(AdTrafficRollup.account_id) == account_id, col(AdTrafficRollup.day) == day
+            )
+        )
+        rows = [{"day": day, **row} for row in ad_traffic_between(session, account_id, start, end, converted=converted)]
+        if rows:
+            session.execute(table_of(AdTrafficRollup).insert(), rows)
+        return
+    session.execute(
+        delete(AdSalesRollup).where(col(AdSalesRollup.account_id) == account_id, col(AdSalesRollup.day) == day)
+    )
+    sales = [
+        {"account_id": account_id, "day": day, "model": m, "campaign_id": c, "adset_id": adset, "ad_id": ad,
+         "currency": currency, **measures}
+        for (m, c, adset, ad, currency), measures in ad_sales_between(
+            session, account_id, start, end, moves=moves
+        ).items()
+    ]  # fmt: skip
+    if sales:
+        session.execute(table_of(AdSalesRollup).insert(), sales)
+
+
+def _clear_ad_rollups(session: Session, account_id: int) -> None:
+    """Every ad-level row of the account (a rebuild recomputes them)."""
+    session.execute(delete(AdTrafficRollup).where(col(AdTrafficRollup.account_id) == account_id))
+    session.execute(delete(AdSalesRollup).where(col(AdSalesRollup.account_id) == account_id))

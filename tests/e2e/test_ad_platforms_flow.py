@@ -6,6 +6,7 @@ page, and the platform-vs-verified table reads the figures worked out in advance
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,9 @@ def _seed(server: Server, recorder: StripeRecorder) -> tuple[str, str, str]:
         "spring": "https://shop.example.com/?utm_source=facebook&utm_campaign=spring&utm_id=1201",
         "brand": "https://shop.example.com/?utm_source=google&utm_campaign=brand",
     }
+    # Meta's URL template also carries the ad set and ad (utm_term / utm_content): the two paid Spring sale visits
+    # came from the "Broad" ad set's "Video" and "Static" ads, the third visit from an ad set Meta never reported.
+    ad_ids = {("spring", 0): ("1202", "1203"), ("spring", 1): ("1202", "1204"), ("spring", 2): ("1999", "1998")}
     sources = {"spring": "facebook", "brand": "google"}
     ids: dict[str, str] = {}
     with httpx.Client(base_url=server.base, headers=auth, timeout=30) as api:
@@ -50,11 +54,12 @@ def _seed(server: Server, recorder: StripeRecorder) -> tuple[str, str, str]:
             ids[key] = created.json()["id"]
         visits = [("spring", 0), ("spring", 1), ("spring", 2), ("brand", 0), ("brand", 1)]
         # Server-sent events carry their UTM fields; Meta's campaign id is only in the landing URL (its template).
-        events = [
-            event(visitor_id=f"vis-{tag}-{k}-{i}", session_id=f"s-{tag}-{k}-{i}", url=landings[k],
-                  utm_source=sources[k], utm_campaign=k)
-            for k, i in visits
-        ]  # fmt: skip
+        events = []
+        for k, i in visits:
+            term, content = ad_ids.get((k, i), (None, None))
+            url = landings[k] + (f"&utm_term={term}&utm_content={content}" if term else "")
+            events.append(event(visitor_id=f"vis-{tag}-{k}-{i}", session_id=f"s-{tag}-{k}-{i}", url=url,
+                                utm_source=sources[k], utm_campaign=k, utm_term=term, utm_content=content))  # fmt: skip
         recorded = api.post("/api/v1/events", json={"events": events})
         assert recorded.status_code == 200 and recorded.json()["accepted"] == len(events), recorded.text
         for key, i in (("spring", 0), ("spring", 1), ("brand", 0)):
@@ -176,3 +181,19 @@ def test_connect_sync_map_and_read_claims_against_paid(
     expect(brand_row.locator(".verified-orders")).to_have_text("1")
     expect(brand_row.locator(".platform-roas")).to_have_text("10.00×")  # 200 € / 20 €
     expect(brand_row.locator(".verified-roas")).to_have_text("2.48×")  # 49.50 € / 20 €
+
+    # The explorer by ad set: Meta's "Broad" (synced name, platform, currency) with both paid orders and its spend;
+    # the unreported ad set by its id; everything else (Google's visits, carrying no ids) under "No ad set".
+    page.goto(f"{server.url}/metrics?range=last_28_days&compare=none")
+    page.locator("#explorer-dimension").click()
+    page.get_by_role("option", name="Ad set", exact=True).click()
+    expect(page).to_have_url(re.compile(r"dimension=ad_set"))
+    rows = page.locator("#explorer-table .explorer-row")
+    broad = rows.filter(has=page.locator(".row-label", has_text="Broad · Meta · EUR"))
+    expect(broad).to_have_count(1)
+    expect(broad.locator('[data-column="sessions"]')).to_have_text("2")
+    expect(broad.locator('[data-column="orders"]')).to_have_text("2")
+    expect(broad.locator('[data-column="net:EUR"]')).to_have_text("€99.00")
+    expect(broad.locator('[data-column="spend:EUR"]')).to_have_text("€50.00")
+    expect(rows.filter(has=page.locator(".row-label", has_text="1999 · Meta · EUR"))).to_have_count(1)
+    expect(rows.filter(has=page.locator(".row-label", has_text="No ad set"))).to_have_count(1)

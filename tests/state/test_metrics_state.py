@@ -404,3 +404,27 @@ def test_versions_compared_with_confidence(root: State, db: Session, world: Worl
     sign_in(root, db, stranger)
     versions.load_version_comparison()
     assert versions.version_pairs == [] and versions.chosen_pair == []
+
+
+def test_explorer_rows_by_ad_set_and_ad(root: State, db: Session) -> None:
+    """Rows by the platforms' ad sets and ads, labelled with the synced name, platform and currency; money columns per
+    currency (never summed); the product filter, which cannot apply, says so (tests/utils/ad_shop.py)."""
+    from tests.utils.ad_shop import ad_shop
+
+    shop = ad_shop(db)
+    sign_in(root, db, user_of(db, shop))
+    window = "range=custom&start=2026-04-01&end=2026-04-02&compare=none"
+    explorer = _explorer(root, f"{routes.METRICS}?{window}&dimension=ad_set")
+    assert explorer.error == "" and explorer.dimension == "ad_set"
+    assert [r["label"] for r in explorer.rows] == [
+        "Broad · Meta · EUR", "No ad set", "9999 · Meta · EUR", "Lookalike · Meta · EUR",
+    ]  # fmt: skip
+    broad = explorer.rows[0]
+    assert (broad["sessions"], broad["orders"], broad["net:EUR"], broad["spend:EUR"]) == ("2", "1", "€100.00", "€60.00")
+    assert {r["label"]: r["net:USD"] for r in explorer.rows}["No ad set"] == "$10.00"
+    by_ad = _explorer(root, f"{routes.METRICS}?{window}&dimension=ad")
+    assert {"Video · Meta · EUR", "Story · Meta · EUR", "9998 · Meta · EUR", "No ad"} <= {
+        r["label"] for r in by_ad.rows
+    }
+    filtered = _explorer(root, f"{routes.METRICS}?{window}&dimension=ad&product=prod_shoe")
+    assert "cannot be filtered by product" in filtered.error

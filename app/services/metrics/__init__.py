@@ -5,8 +5,8 @@ sessions / sessions: one population, never above 100 %), orders, new and returni
 and one-off payments), renewals and their revenue, refunds, net revenue (gross + renewals − refunds), AOV (gross /
 orders), ad spend, ROAS (net / spend), CPA (spend / orders; None without spend), refund rate (refunds / (gross +
 renewals)). Dimensions: campaign, version, channel (the ad platform), channel_group, product, price, day, week,
-month. Money is integer minor units per currency and never summed across currencies; a ratio whose base is zero is
-None ("n/a"), never an error.
+month, and the ad platforms' ad_set and ad (``ads``: their own rollups, the synced names). Money is integer minor
+units per currency and never summed across currencies; a ratio whose base is zero is None ("n/a"), never an error.
 
 Figures come from the daily rollups (``services/rollups``) for the default lookback, or are computed from the raw
 tables with the same per-day functions (any lookback, and ``source="raw"`` for checks and benchmarks): the two
@@ -22,6 +22,7 @@ difference between two versions is), ``ltv`` (lifetime value, payback and cohort
 from __future__ import annotations
 
 from app.services.metrics import confidence
+from app.services.metrics.ads import AD_DIMENSIONS, NONE_KEY
 from app.services.metrics.blended import Blended, blended
 from app.services.metrics.figures import (
     Delta,
@@ -80,6 +81,7 @@ from app.services.metrics.versions import (
 from app.services.metrics.windows import WindowFigures, window_figures
 
 __all__ = [
+    "AD_DIMENSIONS",
     "DIRECT",
     "DIRECT_LABEL",
     "HORIZONS",
@@ -87,6 +89,7 @@ __all__ = [
     "IMPORTED_LABEL",
     "LTV_DIMENSIONS",
     "MAX_DAYS",
+    "NONE_KEY",
     "SEASONALITY_NOTE",
     "SMALL_SAMPLE_ORDERS",
     "SMALL_SAMPLE_SESSIONS",

@@ -36,6 +36,8 @@ class Dimension(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+    AD_SET = "ad_set"  # the ad platforms' ad sets (Google: ad groups), by the ids the landing URLs carried
+    AD = "ad"
 
 
 TIME_DIMENSIONS = (Dimension.DAY, Dimension.WEEK, Dimension.MONTH)

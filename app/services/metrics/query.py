@@ -11,6 +11,7 @@ from sqlmodel import Session
 from app.services import rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, AttributionModel
 from app.services.errors import NotFound, ValidationFailed
+from app.services.metrics.ads import AD_DIMENSIONS, ad_figures, ad_labels
 from app.services.metrics.figures import Figures, MetricsReport, MetricsRow
 from app.services.metrics.grouping import (
     CAMPAIGN_DIMENSIONS,
@@ -111,6 +112,12 @@ def metrics(
 
     product_dimension = query.dimension in {Dimension.PRODUCT, Dimension.PRICE}
     key_of, label_of = key_function(query.dimension, names)
+    labels = None
+    if query.dimension in AD_DIMENSIONS:
+        if query.product:
+            raise ValidationFailed("Rows by ad set or ad cannot be filtered by product.", field="product")
+        labels = ad_labels(session, account_id, query.dimension)
+        label_of = labels.label
     # What the rows must be grouped by in SQL (currency always: money is never summed across currencies); the rest is
     # summed in SQL. The campaign only when a row's key or a filter needs it (campaign, version, channel, a filter).
     grain = frozenset(
@@ -163,6 +170,13 @@ def metrics(
             )
         row_sales = product_sales if product_dimension or query.product else order_sales
         total_sales = product_sales if query.product else order_sales
+        total = sum_figures(
+            traffic, total_sales, spend, total_key, keep, names, traffic_counts=True, spend_counts=not query.product
+        )
+        if labels is not None:  # rows from the ad-level rollups; the total as for every other dimension
+            ad_rows = ad_figures(session, account_id, p, model=model, lookback_days=query.lookback_days,
+                                 source=source, labels=labels, keep=keep)  # fmt: skip
+            return ad_rows, total.get("total", Figures())
         rows = sum_figures(
             traffic,
             row_sales,
@@ -172,9 +186,6 @@ def metrics(
             names,
             traffic_counts=not product_dimension,
             spend_counts=not product_dimension and not query.product,
-        )
-        total = sum_figures(
-            traffic, total_sales, spend, total_key, keep, names, traffic_counts=True, spend_counts=not query.product
         )
         return rows, total.get("total", Figures())
 
