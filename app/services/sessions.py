@@ -285,8 +285,11 @@ def _upsert(
     rows: list[dict[str, Any]],
     assignments: Callable[[Any, Any], dict[str, Any]],
 ) -> None:
-    """One executemany ``INSERT … ON CONFLICT (keys) DO UPDATE``: the same SQL on SQLite, libSQL and PostgreSQL,
-    and no need to read the rows first. The statement is built once per dialect (building it costs ~1 ms)."""
+    """One executemany ``INSERT … ON CONFLICT (keys) DO UPDATE`` per row shape: the same SQL on SQLite, libSQL and
+    PostgreSQL, and no need to read the rows first. The statement is built once per dialect (building it costs
+    ~1 ms). Columns a row leaves empty are left out of its INSERT (a session's dozen empty UTM and click-id columns
+    were half its cost): none of these tables has a server default, so they are NULL either way, and so is their
+    ``excluded`` value in the update."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
@@ -295,7 +298,8 @@ def _upsert(
         statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
         statement = statement.on_conflict_do_update(index_elements=keys, set_=assignments(table.c, statement.excluded))
         _UPSERTS[(dialect, table.name)] = statement
-    executemany(session, statement, rows)
+    for group in _by_shape([{k: v for k, v in r.items() if v is not None} for r in rows]).values():
+        executemany(session, statement, group)
 
 
 def _earlier(new: Any, old: Any) -> Any:
