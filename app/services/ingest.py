@@ -189,17 +189,12 @@ def enrich(
         data.update(_ad_ids_from_url(event))
         if "user_data" in data:
             data["user_data"] = {k: v for k, v in data["user_data"].items() if v}
-        row = dict.fromkeys(_EVENT_COLUMNS)
-        row.update(data)
-        row.update(
-            account_id=ctx.account_id,
-            occurred_at=occurred,
-            received_at=now,
-            source=ctx.source,
-            session_key=event.session_id,
-            **_client(event, ctx),
-        )
-        rows.append(row)
+        # Only the columns that have values (the insert leaves the others out, so they are NULL).
+        data.update(account_id=ctx.account_id, occurred_at=occurred, received_at=now, source=ctx.source)
+        if event.session_id:
+            data["session_key"] = event.session_id
+        data.update((name, value) for name, value in _client(event, ctx).items() if value)
+        rows.append(data)
     result.dropped = sum(dropped.values())
     result.dropped_reasons = dict(dropped)
     if dropped:
@@ -231,9 +226,6 @@ def _client(event: EventIn, ctx: IngestContext) -> dict[str, str | None]:
     else:
         agent, ip = event.client_user_agent or ctx.user_agent, event.client_ip or ctx.ip
     return {"user_agent": agent[:512] or None, "ip": ip[:64] or None}
-
-
-_EVENT_COLUMNS = [c.name for c in table_of(Event).columns if c.name != "id"]
 
 
 # --- record: the group-commit writer ----------------------------------------------------------------------------
