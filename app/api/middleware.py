@@ -160,9 +160,10 @@ class _Template:
 
 
 class IngestFastPath:
-    """``POST /api/v1/events`` straight to its endpoint, around Reflex's app (inside ``JsonApiErrors``): the busiest
-    route skips the routing every other request goes through (Reflex's context and CORS layers, FastAPI's router
-    trying each route, its middleware stack), which cost it as much server CPU as its own work (bench/ingest.py).
+    """``POST /api/v1/events`` straight to its endpoint, around the app (Reflex's in the web role, the API's in the
+    api role; inside ``JsonApiErrors``): the busiest route skips the routing every other request goes through
+    (Reflex's context and CORS layers, FastAPI's router trying each route, its middleware stack), which cost it as
+    much server CPU as its own work (docs/performance.md, Ingest).
 
     What those layers did for it is done here: usage counted per account and key (``CountApiUsage``, with the same
     route template, which the request metrics use too), and an unexpected error answered as the JSON 500 it would
