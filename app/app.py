@@ -15,7 +15,7 @@ from app import (
     runtime,
 )
 from app.api.factory import build_api
-from app.api.middleware import JsonApiErrors
+from app.api.middleware import IngestFastPath, JsonApiErrors
 from app.components.layout import registered_pages
 from app.components.toasts import pending_toasts
 from app.observability.asgi import Observe
@@ -40,7 +40,7 @@ class PaidSignalApp(rx.App):
     endpoints (app/observability/asgi.py)."""
 
     def __call__(self) -> ASGIApp:
-        wrapped = security_headers(static_caching(JsonApiErrors(super().__call__())))
+        wrapped = security_headers(static_caching(JsonApiErrors(IngestFastPath(super().__call__()))))
         return Observe(wrapped, role=ProcessRole.WEB.value, with_database=lambda: runtime.current().runs_shared_jobs)
 
 

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 
 from app import runtime
 from app.api.factory import build_api
-from app.api.middleware import JsonApiErrors
+from app.api.middleware import IngestFastPath, JsonApiErrors
 from app.observability.asgi import Observe
 from app.runtime import ProcessRole
 from app.security_headers import SecurityHeaders
@@ -48,7 +48,10 @@ def build_api_server() -> ASGIApp:
         allow_origins=settings.backoffice_origins,
     )
     # No frontend is built for this role: pages' script hashes are never read (it serves no page).
-    headers = SecurityHeaders(JsonApiErrors(api), static_dir=settings.data_dir / "no-frontend-in-the-api-role")
+    # POST /api/v1/events straight to its endpoint, as in the web role (app/app.py).
+    headers = SecurityHeaders(
+        JsonApiErrors(IngestFastPath(api)), static_dir=settings.data_dir / "no-frontend-in-the-api-role"
+    )
     return Observe(headers, role=ProcessRole.API.value)
 
 

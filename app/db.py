@@ -311,6 +311,8 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     # isoformat instead of its %-formatting: datetime conversion was the largest single cost of an ingest batch.
     if value is None:
         return None
+    if value.tzinfo is UTC:  # nearly always: drop the "+00:00" rather than convert
+        return value.isoformat(" ", "microseconds")[:-6]
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column; use timezone-aware datetimes")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

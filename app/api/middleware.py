@@ -1,5 +1,5 @@
-"""The API's ASGI middleware: per-account request counting (inside the API) and JSON for every ``/api`` error
-(around Reflex's whole app, see app/app.py)."""
+"""The API's ASGI middleware: per-account request counting (inside the API), JSON for every ``/api`` error
+(around Reflex's whole app, see app/app.py), and the tracking events' direct path (``IngestFastPath``)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from http import HTTPStatus
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import routes
+from app.api.endpoints.events import record_events
 from app.api.errors import code_for_status, error_response
 from app.services.usage import count_api_request
 
@@ -145,3 +147,46 @@ async def _send_json_error(send: Send, scope: Scope, status: int, headers: Mutab
     raw = [*headers.raw, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+_EVENTS_PATH = f"{routes.API_V1}/events"
+
+
+class _Template:
+    """What ``route_template`` reads of a matched route: its path template."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+class IngestFastPath:
+    """``POST /api/v1/events`` straight to its endpoint, around the app (Reflex's in the web role, the API's in the
+    api role; inside ``JsonApiErrors``): the busiest route skips the routing every other request goes through
+    (Reflex's context and CORS layers, FastAPI's router trying each route, its middleware stack), which cost it as
+    much server CPU as its own work (docs/performance.md, Ingest).
+
+    What those layers did for it is done here: usage counted per account and key (``CountApiUsage``, with the same
+    route template, which the request metrics use too), and an unexpected error answered as the JSON 500 it would
+    have become. The endpoint does its own CORS headers, errors and body limit; every other method and path (the
+    CORS preflight, ``GET /api/v1/events``) takes the usual way."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._events = CountApiUsage(self._record_events)
+        self._route = _Template(_EVENTS_PATH)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") == _EVENTS_PATH and scope.get("method") == "POST":
+            scope["route"] = self._route
+            await self._events(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _record_events(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await record_events(Request(scope, receive))
+        except Exception:
+            log.exception("POST %s failed", _EVENTS_PATH)
+            response = error_response(500, "internal_error", "Something failed on our side; retry later.")
+        await response(scope, receive, send)

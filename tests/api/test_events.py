@@ -257,3 +257,33 @@ def test_server_events_never_take_the_senders_own_agent_or_address(client: TestC
     _browser(client, shop, {"events": [event(client_user_agent="Spoofed/1.0", client_ip="1.2.3.4")]})
     browser_row = db.exec(select(Event).where(Event.source == "browser")).one()
     assert browser_row.user_agent == DESKTOP_UA and browser_row.ip != "1.2.3.4"
+
+
+def test_an_unexpected_failure_is_a_json_500_counted_under_the_route(
+    client: TestClient, shop: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``POST /api/v1/events`` goes straight to its endpoint (app/api/middleware.py, IngestFastPath): what the
+    layers it skips did for it still happens: a crash is the JSON 500 every ``/api`` error is, inside the security
+    headers and the request id, and the request is counted for its key under the route template."""
+    runtime.current().api_usage.discard()
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ingest, "prepare", broken)
+    response = _browser(client, shop, {"events": [event()]})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error" and "boom" not in response.text
+    assert response.headers["x-request-id"] and response.headers["x-content-type-options"] == "nosniff"
+    counted = {endpoint: counts for (_a, _k, endpoint, _d), counts in runtime.current().api_usage.pending().items()}
+    assert counted == {"POST /api/v1/events": (1, 1, 0)}
+    runtime.current().api_usage.discard()
+
+
+def test_other_methods_and_paths_of_events_take_the_usual_way(client: TestClient, shop: dict) -> None:
+    preflight = client.options("/api/v1/events", headers={"Origin": SHOP, "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code < 500
+    listed = client.get("/api/v1/events", headers={"Authorization": f"Bearer {shop['secret']}"})
+    assert listed.status_code == 200 and listed.json()["events"] == []
+    slash = client.post(f"/api/v1/events/?key={shop['publishable']}", content="{}")
+    assert slash.status_code in (307, 404, 405) and (slash.status_code == 307 or "error" in slash.json())

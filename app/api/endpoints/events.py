@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
+from sqlmodel import Session
 
 from app.api.body import read_json
 from app.api.cors import allow_origin, expose_error
@@ -15,7 +16,7 @@ from app.api.deps import SecretKeyDep, SessionDep, resolve_browser_or_server_key
 from app.api.errors import error_response, service_error_response
 from app.api.params import Cursor, Limit, choice, day
 from app.api.schemas import ErrorResponse, EventList, IngestResponse, self_contained
-from app.db import session_scope
+from app.db import get_engine
 from app.models import KeyKind
 from app.services import events as event_service
 from app.services import ingest
@@ -57,9 +58,11 @@ async def record_events(request: Request) -> JSONResponse:
         payload = await read_json(request, max_bytes=get_settings().ingest_max_body_bytes)
         raw_events, body_key = ingest.split_payload(payload)
         # No per-request session dependency: with the key cached, the ingest path never touches the database
-        # before the writer.
-        with session_scope() as session:
+        # before the writer (and the session below never begins a transaction to commit).
+        with Session(get_engine(), expire_on_commit=False) as session:
             identity = resolve_browser_or_server_key(request, session, body_key)
+            if session.in_transaction():  # the key was read (and perhaps re-hashed): not cached
+                session.commit()
         source = ingest.Source.BROWSER if identity.kind is KeyKind.PUBLISHABLE else ingest.Source.SERVER
         ctx = ingest.IngestContext(
             account_id=identity.account_id,

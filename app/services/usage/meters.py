@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from app.db import write_lock
+from app.db import executemany, write_lock
 from app.models import EventCountDaily, LlmCall
 from app.models.base import table_of, utcnow
 
@@ -90,7 +90,9 @@ def count_stored_events(session: Session, account_id: int, received: Iterable[da
             set_={"events": table.c.events + statement.excluded.events},
         )
         _EVENT_COUNT_UPSERTS[dialect] = statement
-    session.execute(statement, [{"account_id": account_id, "day": d, "events": n} for d, n in sorted(per_day.items())])
+    executemany(
+        session, statement, [{"account_id": account_id, "day": d, "events": n} for d, n in sorted(per_day.items())]
+    )
 
 
 def events_stored(session: Session, account_id: int, start: date, end: date) -> int:
