@@ -358,7 +358,7 @@ class _Compiled:
     Python-side column defaults it would fill in, and (after the first execution) the result's row type and
     processors."""
 
-    __slots__ = ("binds", "columns", "defaults", "names", "positional", "processors", "row_type", "sql")
+    __slots__ = ("binds", "columns", "defaults", "positional", "processors", "row_type", "sql")
 
     def __init__(self, statement: Any, dialect: Any, keys: frozenset[str]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
@@ -400,16 +400,16 @@ class _Compiled:
         return {bind[0]: value for bind, value in zip(self.binds, values, strict=True)}
 
     def result(self, dialect: Any, description: Any, fetched: list[Any]) -> list[Any]:
-        if self.processors is None:
+        if self.processors is None:  # the first execution (threads racing here compute the same)
             from collections import namedtuple
 
             names = [name for name, _type in self.columns] or [column[0] for column in description]
             types = [type_ for _name, type_ in self.columns] or [None] * len(description)
-            self.processors = [
+            self.row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]  # names known at run time
+            self.processors = [  # set last: another thread reads both once this is set
                 type_._cached_result_processor(dialect, column[1]) if type_ is not None else None
                 for type_, column in zip(types, description, strict=True)
             ]
-            self.row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]  # names known at run time
         row_type, processors = self.row_type, self.processors
         if not any(processors):
             return [row_type._make(row) for row in fetched]
