@@ -431,9 +431,11 @@ def execute(connection: Any, statement: Any, params: dict[str, Any] | None = Non
     paying webhook's time went there, bench/webhooks.py). Errors are SQLAlchemy's (``IntegrityError``…), through
     the connection's own handling (libSQL's mapping, a lost PostgreSQL connection invalidated).
 
-    ``connection`` is a SQLAlchemy ``Connection`` (``session.connection()``: in the session's transaction). A
-    statement this cannot run as is (expanding ``IN`` parameters, SQL-expression defaults), or an engine with
-    cursor-execute listeners (tests and benches that count statements), goes through ``connection.execute``."""
+    ``connection`` is a SQLAlchemy ``Connection`` (``session.connection()``: in the session's transaction).
+    ``statement`` must be built once (a module constant or cached): its compiled form is kept for the process's life.
+    A statement this cannot run as is (expanding ``IN`` parameters, SQL-expression defaults), an engine with
+    cursor-execute listeners (tests and benches that count statements) or echoing its SQL, goes through
+    ``connection.execute``."""
     params = params or {}
     dialect = connection.dialect
     cache_key = (dialect.name, id(statement), frozenset(params))
@@ -447,7 +449,7 @@ def execute(connection: Any, statement: Any, params: dict[str, Any] | None = Non
         _PREPARED[cache_key] = prepared
         _statements_in_use.append(statement)  # keep id() stable
     dispatch = connection.dispatch
-    if prepared is None or dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+    if prepared is None or dispatch.before_cursor_execute or dispatch.after_cursor_execute or connection._echo:
         result = connection.execute(statement, params)
         return Rows(list(result) if result.returns_rows else [], result.rowcount)
     parameters = prepared.parameters(params)
