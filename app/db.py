@@ -324,3 +324,145 @@ def _fast_processor(dialect_name: str, type_: Any) -> Any:
     if dialect_name == "sqlite" and isinstance(type_, UTCDateTime):
         return _sqlite_utc_text
     return None
+
+
+# --- compiled statements on the driver's cursor -----------------------------------------------------------------
+
+
+class Rows:
+    """What :func:`execute` returns: the rows (tuples with the columns' names as attributes, each value as
+    SQLAlchemy's result processing gives it) and the driver's rowcount."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def first(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Any:
+        if len(self.rows) != 1:
+            raise exc.NoResultFound("expected one row") if not self.rows else exc.MultipleResultsFound()
+        return self.rows[0]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self.rows]
+
+
+class _Compiled:
+    """One statement compiled for one dialect and one set of parameter names: the SQL, where each parameter comes
+    from (the caller's value or the statement's own constant) with the type processor SQLAlchemy would apply, the
+    Python-side column defaults it would fill in, and (after the first execution) the result's row type and
+    processors."""
+
+    __slots__ = ("binds", "columns", "defaults", "positional", "processors", "row_type", "sql")
+
+    def __init__(self, statement: Any, dialect: Any, keys: frozenset[str]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise NotImplementedError("expanding or literal-execute parameters")
+        processors = compiled._bind_processors
+        self.positional = compiled.positiontup is not None
+        order = compiled.positiontup if self.positional else list(compiled.binds)
+        escaped = compiled.escaped_bind_names or {}
+        self.binds: list[tuple[str, str, bool, Any, Any]] = []
+        for name in order:
+            bind = compiled.binds[name]
+            given = bind.key in keys
+            if not given and (bind.callable is not None or (bind.value is None and bind.required)):
+                raise NotImplementedError(f"parameter {bind.key} has no value")
+            process = _fast_processor(dialect.name, bind.type) or processors.get(name)
+            self.binds.append((escaped.get(name, name), bind.key, given, bind.value, process))
+        self.defaults: list[tuple[str, Any]] = []
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            default = column.default if column in compiled.insert_prefetch else column.onupdate
+            if default is None or not (default.is_scalar or default.is_callable):
+                raise NotImplementedError(f"default of {column.key}")
+            self.defaults.append((column.key, default))
+        self.sql = str(compiled)
+        self.columns = [(entry.keyname, entry.type) for entry in compiled._result_columns]
+        self.row_type: Any = None
+        self.processors: list[Any] | None = None
+
+    def parameters(self, params: dict[str, Any]) -> Any:
+        for key, default in self.defaults:
+            if key not in params:
+                params = {**params, key: default.arg(None) if default.is_callable else default.arg}
+        values = []
+        for _name, key, given, constant, process in self.binds:
+            value = params[key] if given or key in params else constant
+            values.append(process(value) if process else value)
+        if self.positional:
+            return tuple(values)
+        return {bind[0]: value for bind, value in zip(self.binds, values, strict=True)}
+
+    def result(self, dialect: Any, description: Any, fetched: list[Any]) -> list[Any]:
+        if self.processors is None:  # the first execution (threads racing here compute the same)
+            from collections import namedtuple
+
+            names = [name for name, _type in self.columns] or [column[0] for column in description]
+            types = [type_ for _name, type_ in self.columns] or [None] * len(description)
+            self.row_type = namedtuple("Row", names, rename=True)  # type: ignore[misc]  # names known at run time
+            self.processors = [  # set last: another thread reads both once this is set
+                type_._cached_result_processor(dialect, column[1]) if type_ is not None else None
+                for type_, column in zip(types, description, strict=True)
+            ]
+        row_type, processors = self.row_type, self.processors
+        if not any(processors):
+            return [row_type._make(row) for row in fetched]
+        return [
+            row_type._make(
+                [process(value) if process else value for process, value in zip(processors, row, strict=True)]
+            )
+            for row in fetched
+        ]
+
+
+_PREPARED: dict[tuple[str, int, frozenset[str]], _Compiled | None] = {}
+
+
+def execute(connection: Any, statement: Any, params: dict[str, Any] | None = None) -> Rows:
+    """``connection.execute(statement, params)`` for the hot paths (the Stripe webhook's statements), on the
+    driver's cursor: the statement compiled once per dialect and set of parameter names, with the same SQL, type
+    processors and column defaults as SQLAlchemy's own execution, without its per-statement Python (about half a
+    paying webhook's time went there, bench/webhooks.py). Errors are SQLAlchemy's (``IntegrityError``…), through
+    the connection's own handling (libSQL's mapping, a lost PostgreSQL connection invalidated).
+
+    ``connection`` is a SQLAlchemy ``Connection`` (``session.connection()``: in the session's transaction).
+    ``statement`` must be built once (a module constant or cached): its compiled form is kept for the process's life.
+    A statement this cannot run as is (expanding ``IN`` parameters, SQL-expression defaults), an engine with
+    cursor-execute listeners (tests and benches that count statements) or echoing its SQL, goes through
+    ``connection.execute``."""
+    params = params or {}
+    dialect = connection.dialect
+    cache_key = (dialect.name, id(statement), frozenset(params))
+    if cache_key in _PREPARED:
+        prepared = _PREPARED[cache_key]
+    else:
+        try:
+            prepared = _Compiled(statement, dialect, cache_key[2])
+        except NotImplementedError:
+            prepared = None
+        _PREPARED[cache_key] = prepared
+        _statements_in_use.append(statement)  # keep id() stable
+    dispatch = connection.dispatch
+    if prepared is None or dispatch.before_cursor_execute or dispatch.after_cursor_execute or connection._echo:
+        result = connection.execute(statement, params)
+        return Rows(list(result) if result.returns_rows else [], result.rowcount)
+    parameters = prepared.parameters(params)
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(prepared.sql, parameters)
+        description = cursor.description
+        fetched = cursor.fetchall() if description else []
+        rowcount = cursor.rowcount
+    except Exception as error:
+        connection._handle_dbapi_exception(error, prepared.sql, parameters, cursor, None)  # raises
+    finally:
+        cursor.close()
+    return Rows(prepared.result(dialect, description, fetched) if description else [], rowcount)

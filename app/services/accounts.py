@@ -16,6 +16,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.db import execute
 from app.lib.formatting import DEFAULT_LOCALE, format_money, parse_locale
 from app.models import Account, AuthSession, Membership, Role, User
 from app.models.base import new_public_id, table_of, utcnow
@@ -225,7 +226,7 @@ def winner_probability(session: Session, account_id: int) -> float:
 def account_locale(session: Session, account_id: int) -> str:
     """The locale an account's figures are written in (the default when the account is gone). Reads the stored row
     on the session's connection, a plain Core row (every paying webhook asks; ``set_account_locale`` flushes)."""
-    found = session.connection().execute(_LOCALE, {"account_id": account_id}).scalar()
+    found = execute(session.connection(), _LOCALE, {"account_id": account_id}).scalar()
     return str(found) if found else DEFAULT_LOCALE
 
 

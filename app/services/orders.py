@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, inspect
 from sqlmodel import Session, col, func, select
 
+from app.db import execute
 from app.models import (
     Account,
     Campaign,
@@ -108,7 +109,7 @@ def save(session: Session, order: Order) -> None:
     seen = changed.get("status", order.status)
     values = {key: getattr(order, key) for key in changed}
     # On the session's connection: Session.execute would first flush the ORM's pending changes, this order's too.
-    if session.connection().execute(_SAVE_ORDER, {"_id": order.id, "_seen": seen, **values}).rowcount != 1:
+    if execute(session.connection(), _SAVE_ORDER, {"_id": order.id, "_seen": seen, **values}).rowcount != 1:
         raise OrderMoved(f"order {order.public_id} changed status meanwhile")
     # Every changed field is stored now: the object reads as loaded, as after a flush. Not set_committed_value per
     # field: it leaves the object flagged modified, so each later autoflush and the commit ran the unit of work

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app.db import execute
 from app.integrations import address_guard
 from app.models import CampaignPixel, Pixel
 from app.models import Provider as Provider
@@ -346,7 +347,7 @@ class PixelTarget:
 def pixels_for_campaign(*, session: Session, account_id: int, campaign_id: int | None) -> list[PixelTarget]:
     """Enabled pixels that receive a conversion of ``campaign_id``: its own plus the account's defaults, each once.
     One Core statement on the session's connection: it reads stored pixels and links (their services flush)."""
-    found = session.connection().execute(_TARGETS, {"account_id": account_id, "campaign_id": campaign_id})
+    found = execute(session.connection(), _TARGETS, {"account_id": account_id, "campaign_id": campaign_id}).rows
     return [PixelTarget(row.id, row.name, row.provider, list(row.events or []), row.test_mode) for row in found]
 
 

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from app.db import write_lock
+from app.db import execute, executemany, write_lock
 from app.models import (
     Account,
     AdSalesRollup,
@@ -70,7 +70,7 @@ SALES_MEASURES = ("orders_micro", "new_customers_micro", "gross", "renewals_micr
 
 def account_zone(session: Session, account_id: int) -> ZoneInfo:
     """The account's time zone (its days start there)."""
-    return time_zone(session.connection().execute(_TIMEZONE, {"account_id": account_id}).scalar() or "UTC")
+    return time_zone(execute(session.connection(), _TIMEZONE, {"account_id": account_id}).scalar() or "UTC")
 
 
 # Statements every paid order's webhook runs, built once (building one costs more than running it), as Core
@@ -135,7 +135,7 @@ def mark_dirty(session: Session, account_id: int, days: Iterable[date], kind: st
         statement = _DIRTY[dialect] = statement.on_conflict_do_update(
             index_elements=["account_id", "day", "kind"], set_={"marked_at": statement.excluded.marked_at}
         )
-    session.execute(statement, rows)
+    _upsert(session, statement, rows)
 
 
 def mark_customers_dirty(session: Session, account_id: int, keys: Iterable[str]) -> None:
@@ -151,7 +151,16 @@ def mark_customers_dirty(session: Session, account_id: int, keys: Iterable[str])
         statement = _CUSTOMER_DIRTY[dialect] = statement.on_conflict_do_update(
             index_elements=["account_id", "customer_key"], set_={"marked_at": statement.excluded.marked_at}
         )
-    session.execute(statement, rows)
+    _upsert(session, statement, rows)
+
+
+def _upsert(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """The marks on the session's connection: one row (a webhook's usual case) on the driver's cursor, several in
+    one ``executemany`` (app/db.py). Marks depend on nothing the session holds unflushed."""
+    if len(rows) == 1:
+        execute(session.connection(), statement, rows[0])
+    else:
+        executemany(session, statement, rows)
 
 
 def converted_session_start(session: Session, order: Order) -> datetime | None:
@@ -207,7 +216,8 @@ def mark_order_dirty(session: Session, order: Order) -> None:
         order_rules.save(session, order)
     # An unpaid order has no next order (``paid_at > NULL``); an ``order:`` key is this order's alone. The order is
     # stored under its new key now: the old key's next order is another order.
-    moments = connection.execute(
+    moments = execute(
+        connection,
         _ORDER_DAYS,
         {"order_id": order.id, "account_id": order.account_id, "key": key, "old_key": old_key,
          "paid_at": order.paid_at},

@@ -231,3 +231,50 @@ def test_random_signed_bodies_never_give_a_5xx(client: TestClient, db: Session, 
             assert db.exec(select(func.count()).select_from(StripeEvent)).one() == before
 
     never_5xx()
+
+
+def test_a_groups_answers_reach_the_event_loop_in_one_wake_up_errors_included() -> None:
+    """The route awaits the webhook writer's answer: the answers of deliveries committed together are handed to the
+    event loop with one ``call_soon_threadsafe`` (one self-pipe write and wake-up), not one each; an error reaches its
+    own request, and a request already gone (cancelled) is skipped, not failed."""
+    import asyncio
+    import threading
+    from concurrent.futures import Future
+
+    from app.api.endpoints import stripe_webhook
+    from app.models import WebhookOutcome
+    from app.services.errors import Conflict
+    from app.services.stripe_webhooks import WebhookResult
+
+    async def scenario() -> tuple[list[object], int]:
+        loop = asyncio.get_running_loop()
+        wakeups = 0
+        original = loop.call_soon_threadsafe
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakeups
+            wakeups += 1
+            return original(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        queued: list[Future[WebhookResult]] = [Future() for _ in range(6)]
+        waiters = [stripe_webhook._answer_of(future) for future in queued]
+        waiters[4].cancel()  # its client went away
+
+        def writer() -> None:  # the whole group is answered while the loop is busy elsewhere
+            for i, future in enumerate(queued):
+                if i == 5:
+                    future.set_exception(Conflict("moved meanwhile"))
+                else:
+                    future.set_result(WebhookResult(f"evt_{i}", "customer.created", WebhookOutcome.IGNORED, ""))
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        thread.join()
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        return results, wakeups
+
+    results, wakeups = asyncio.run(scenario())
+    assert wakeups == 1
+    assert [r.event_id for r in results[:4]] == ["evt_0", "evt_1", "evt_2", "evt_3"]  # type: ignore[union-attr]
+    assert isinstance(results[4], asyncio.CancelledError) and isinstance(results[5], Conflict)

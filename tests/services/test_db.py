@@ -139,3 +139,98 @@ def test_the_pool_has_a_connection_for_every_thread_that_may_use_the_database(db
     engine = get_engine()
     assert get_settings().database_pool_size == 0
     assert engine.pool.size() + engine.pool._max_overflow == pool_capacity() == sum(budget.values())  # type: ignore[attr-defined]
+
+
+# --- compiled statements on the driver's cursor (app/db.py ``execute``) ----------------------------------------------
+
+
+def test_execute_on_the_drivers_cursor_writes_and_reads_exactly_what_sqlalchemy_does(db: Session) -> None:
+    """Every type the webhook's statements carry (JSON, an enum, aware times, booleans), the columns' Python-side
+    defaults, RETURNING and rowcount, the same on every backend: the stored rows read back through the ORM equal what
+    the statements wrote, and the rows ``execute`` returns equal SQLAlchemy's own for the same statement."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import bindparam, select
+    from sqlmodel import select as orm_select
+
+    from app.db import execute
+    from app.models import StripeEvent, WebhookOutcome
+    from app.models.base import table_of
+    from tests.utils.factories import make_owner
+
+    account, _user, _actor = make_owner(db)
+    db.commit()
+    events = table_of(StripeEvent)
+    at = datetime(2026, 11, 27, 23, 30, 1, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    insert = events.insert().returning(events.c.id, events.c.outcome, events.c.received_at)
+    connection = db.connection()
+    row = execute(
+        connection,
+        insert,
+        {
+            "account_id": account.id,
+            "stripe_event_id": "evt_1",
+            "type": "charge.refunded",
+            "stripe_created": 1_700_000_000,
+            "outcome": WebhookOutcome.UNLINKED,
+            "payload": {"id": "ch_1", "nested": [1, "é", None]},
+            "received_at": at,
+        },  # no message, deliveries, last_delivery_at: the columns' defaults
+    ).one()
+    assert row.outcome == WebhookOutcome.UNLINKED and row.received_at == at and row.received_at.tzinfo == UTC
+    by_key = select(events).where(
+        events.c.account_id == bindparam("account"), events.c.outcome == WebhookOutcome.UNLINKED
+    )
+    ours = execute(connection, by_key, {"account": account.id}).rows
+    theirs = connection.execute(by_key, {"account": account.id}).all()
+    assert [tuple(r) for r in ours] == [tuple(r) for r in theirs] and ours[0]._asdict() == dict(theirs[0]._mapping)
+    assert ours[0].payload == {"id": "ch_1", "nested": [1, "é", None]} and ours[0].deliveries == 1
+    update = events.update().where(events.c.id == bindparam("_id"))
+    assert (
+        execute(connection, update, {"_id": row.id, "outcome": WebhookOutcome.APPLIED, "payload": None}).rowcount == 1
+    )
+    assert execute(connection, update, {"_id": row.id + 1, "outcome": WebhookOutcome.APPLIED}).rowcount == 0
+    db.commit()
+    stored = db.exec(orm_select(StripeEvent)).one()
+    assert (stored.outcome, stored.payload, stored.message, stored.received_at) == (
+        WebhookOutcome.APPLIED,
+        None,
+        "",
+        at,
+    )
+    assert stored.last_delivery_at.tzinfo == UTC and abs(stored.last_delivery_at - datetime.now(UTC)) < timedelta(
+        minutes=5
+    )
+
+
+def test_execute_raises_sqlalchemys_errors_and_leaves_counting_listeners_their_statements(db: Session) -> None:
+    """A constraint violation is SQLAlchemy's IntegrityError on every backend (libSQL's ValueError mapped as for every
+    statement), and an engine with a cursor-execute listener (tests, benches counting statements) sees each one."""
+    from sqlalchemy import event
+
+    from app.db import execute
+    from app.models.base import table_of
+
+    users = table_of(User)
+    connection = db.connection()
+    row = {"public_id": "usr_x", "email": "twice@example.com", "password_hash": "x"}
+    execute(connection, users.insert(), row)
+    with pytest.raises(IntegrityError):
+        execute(connection, users.insert(), {**row, "public_id": "usr_y"})
+    db.rollback()
+    seen: list[str] = []
+
+    def count(_connection: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        execute(db.connection(), users.insert(), row)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    db.commit()
+    assert len(seen) == 1 and seen[0].startswith("INSERT INTO")
+    assert (
+        db.connection().execute(text("SELECT count(*) FROM app_user WHERE email = 'twice@example.com'")).scalar() == 1
+    )

@@ -7,29 +7,24 @@ event and its effect are flushed but not committed; it writes MARKER and waits t
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
 import uvicorn
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Session
 
 from app.api.factory import build_api
-from app.models import StripeEvent
-from app.models.base import table_of
+from app.services.stripe_webhooks import WebhookWriter
 
 
 def _pause_before_commit(marker: Path) -> None:
-    @event.listens_for(Session, "do_orm_execute")
-    def _seen(state: ORMExecuteState) -> None:
-        # The claim is an INSERT … ON CONFLICT on the event table (app/services/stripe_webhooks/delivery.py).
-        if state.is_insert and getattr(state.statement, "table", None) is table_of(StripeEvent):
-            state.session.info["stripe_event"] = True
-
     @event.listens_for(Session, "before_commit")
     def _hang(session: Session) -> None:
-        if session.info.get("stripe_event"):
+        # The webhook writer's transactions claim and apply deliveries (app/services/stripe_webhooks/delivery.py;
+        # its statements run on the driver's cursor, not through the ORM's execute events).
+        if threading.current_thread().name == WebhookWriter.thread_name:
             marker.write_text("received, not committed")
             while True:
                 time.sleep(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 from concurrent.futures import Future
 
@@ -32,6 +33,57 @@ def _limiter() -> anyio.CapacityLimiter:
     if limiter is None:
         limiter = _limiters[loop] = anyio.CapacityLimiter(get_settings().webhook_concurrency)
     return limiter
+
+
+class _Answers:
+    """The webhook writer's answers handed to one event loop in one wake-up per batch: ``asyncio.wrap_future`` costs
+    a ``call_soon_threadsafe`` (a write to the loop's self-pipe, and a wake-up) per delivery, and a group commit
+    answers many deliveries at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._done: list[
+            tuple[Future[stripe_webhooks.WebhookResult], asyncio.Future[stripe_webhooks.WebhookResult]]
+        ] = []
+
+    def wait(self, queued: Future[stripe_webhooks.WebhookResult]) -> asyncio.Future[stripe_webhooks.WebhookResult]:
+        waiter: asyncio.Future[stripe_webhooks.WebhookResult] = self._loop.create_future()
+        queued.add_done_callback(lambda done: self._completed(done, waiter))
+        return waiter
+
+    def _completed(
+        self, done: Future[stripe_webhooks.WebhookResult], waiter: asyncio.Future[stripe_webhooks.WebhookResult]
+    ) -> None:
+        """On the writer's thread (or this loop's, when already done): queue the answer, wake the loop once."""
+        with self._lock:
+            self._done.append((done, waiter))
+            first = len(self._done) == 1
+        if first:
+            self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+        for future, waiter in done:
+            if waiter.done():  # the request was cancelled (client gone): its delivery is committed all the same
+                continue
+            error = future.exception() if not future.cancelled() else asyncio.CancelledError()
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(future.result())
+
+
+_answers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Answers] = weakref.WeakKeyDictionary()
+
+
+def _answer_of(queued: Future[stripe_webhooks.WebhookResult]) -> asyncio.Future[stripe_webhooks.WebhookResult]:
+    loop = asyncio.get_running_loop()
+    answers = _answers.get(loop)
+    if answers is None:
+        answers = _answers[loop] = _Answers(loop)
+    return answers.wait(queued)
 
 
 def _submit(
@@ -80,7 +132,7 @@ async def stripe_webhook(account_id: str, request: Request) -> JSONResponse:
             else await anyio.to_thread.run_sync(_submit, account_id, payload, signature, limiter=_limiter())
         )
         # Answered once its group's transaction has committed; waiting takes no thread either.
-        result = await asyncio.wrap_future(queued)
+        result = await _answer_of(queued)
     except ServiceError as error:
         metrics.WEBHOOKS.labels(f"refused_{error.code}").inc()
         return service_error_response(error)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
 from app import runtime
-from app.db import end_reads, write_lock
+from app.db import end_reads, execute, write_lock
 from app.integrations import stripe as stripe_api
 from app.integrations.stripe import BadSignature, MalformedPayload, StripeCallFailed
 from app.models import Order, Payment, StripeConnection, StripeEvent, WebhookOutcome
@@ -235,8 +235,10 @@ def record_event(
     # A type no handler reads is stored with its final outcome by the claim itself: one statement.
     handled = handles(type_)
     outcome, message = (WebhookOutcome.APPLIED, "") if handled else ignored_type(type_)
-    claimed = session.execute(
-        claim_statement(session),
+    connection = session.connection()
+    claimed = execute(
+        connection,
+        claim_statement(connection.dialect.name),
         {
             "account_id": account_id,
             "stripe_event_id": event_id[:255],
@@ -259,7 +261,8 @@ def record_event(
     if handled:
         effect = dispatch(session, account_id, event_id, type_, obj, created, prefetched)
         unlinked = effect.outcome == WebhookOutcome.UNLINKED and bool(effect.link_key)
-        session.execute(
+        execute(
+            connection,
             _record_effect(),
             {
                 "row_id": claimed.id,
@@ -294,12 +297,11 @@ _EVENTS = table_of(StripeEvent)
 _CLAIMS: dict[str, Any] = {}
 
 
-def claim_statement(session: Session) -> Any:
+def claim_statement(dialect: str) -> Any:
     """``INSERT … ON CONFLICT (account, event id) DO UPDATE deliveries + 1 RETURNING id, deliveries``: one
     statement claims a new event id or counts a repeated delivery (``deliveries`` > 1), with no exception path.
     On PostgreSQL a delivery of an id another transaction has claimed but not committed waits for it, then counts
     as a repeat (or claims the id, if that transaction rolled back). Built once per dialect."""
-    dialect = session.get_bind().dialect.name
     statement = _CLAIMS.get(dialect)
     if statement is None:
         insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(_EVENTS)
@@ -327,7 +329,7 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
     for _ in range(5):
         # Keyed by the order's subscription or PaymentIntent, or by a PaymentIntent of its payments: one statement.
         keys = {"subscription": order.subscription_id, "payment_intent": order.payment_intent_id}
-        waiting = connection.execute(_WAITING, {"account_id": account_id, "order_id": order.id, **keys}).all()
+        waiting = execute(connection, _WAITING, {"account_id": account_id, "order_id": order.id, **keys}).rows
         applied = 0
         for record in waiting:
             effect = dispatch(
@@ -342,7 +344,8 @@ def replay_unlinked(session: Session, account_id: int, order: Order) -> None:
             if effect.outcome == WebhookOutcome.UNLINKED:
                 continue
             applied += 1
-            connection.execute(
+            execute(
+                connection,
                 _record_effect(),
                 {
                     "row_id": record.id,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, inspect
+from sqlalchemy import Select, bindparam, inspect
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -17,6 +17,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from app.db import execute
 from app.models import Order, Payment, PaymentKind
 from app.models.base import table_of
 from app.services.checkout import META_ORDER
@@ -75,13 +76,13 @@ def find_order(
         ("checkout_session_id", checkout_session),
     ):
         if value:
-            row = connection.execute(_order_by(column), {"account_id": account_id, "value": value}).first()
+            row = execute(connection, _order_by(column), {"account_id": account_id, "value": value}).first()
             if row is not None:
                 return _attached(session, row)
     return None
 
 
-def _attached(session: Session, row: Row[Any]) -> Order:
+def _attached(session: Session, row: Any) -> Order:
     """The order of a stored row as an object of the session, as a query would give it: the one the session holds
     if any (what this transaction changed wins, the identity map's rule), else one made from the row the way the
     ORM's loading makes it (``make_transient_to_detached``: every field loaded and unchanged, then attached)."""
@@ -89,7 +90,7 @@ def _attached(session: Session, row: Row[Any]) -> Order:
     if held is not None:
         return held
     order: Order = inspect(Order).class_manager.new_instance()
-    order.__dict__.update(row._mapping)
+    order.__dict__.update(row._asdict())
     make_transient_to_detached(order)
     session.add(order)
     return order
@@ -162,9 +163,9 @@ def record_payment(
     of it applied earlier in the same transaction) is changed through that object, so the two never disagree."""
     # On the session's connection: Session.execute would first flush the ORM's pending changes (the order's).
     connection = session.connection()
-    existing = connection.execute(_PAYMENT_BY_KEY, {"account_id": order.account_id, "key": key}).first()
+    existing = execute(connection, _PAYMENT_BY_KEY, {"account_id": order.account_id, "key": key}).first()
     if existing is None and kind in {PaymentKind.ONE_OFF, PaymentKind.FIRST}:
-        existing = connection.execute(_PAYMENT_OF_KIND, {"order_id": order.id, "kind": kind}).first()
+        existing = execute(connection, _PAYMENT_OF_KIND, {"order_id": order.id, "kind": kind}).first()
     if existing is not None:
         links = {
             "invoice_id": invoice_id,
@@ -173,14 +174,15 @@ def record_payment(
             "subscription_stripe_id": subscription,
         }
         held = session.identity_map.get(identity_key(Payment, existing.id))
-        stored = dict(existing._mapping) if held is None else {name: getattr(held, name) for name in _LINKS}
+        stored = existing._asdict() if held is None else {name: getattr(held, name) for name in _LINKS}
         changes = _filled_links(stored, key, links)
         if changes:
-            connection.execute(_UPDATE_PAYMENT, {"_id": existing.id, **changes})
+            execute(connection, _UPDATE_PAYMENT, {"_id": existing.id, **changes})
             for name, value in changes.items() if held is not None else ():
                 set_committed_value(held, name, value)
         return False
-    connection.execute(
+    execute(
+        connection,
         _INSERT_PAYMENT,
         {
             "account_id": order.account_id,
@@ -198,7 +200,7 @@ def record_payment(
             "paid_at": paid_at,
         },
     )
-    order.amount_paid = int(connection.execute(_AMOUNT_PAID, {"order_id": order.id}).scalar_one())
+    order.amount_paid = int(execute(connection, _AMOUNT_PAID, {"order_id": order.id}).one()[0])
     return True
 
 
