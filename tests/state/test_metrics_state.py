@@ -123,18 +123,22 @@ def test_one_on_load_event_shows_the_whole_overview(root: State, db: Session, wo
     dashboard, today = substate(root, DashboardState), substate(root, OverviewState)
 
     async def first_paint() -> list[Any]:
-        # What each yield sends: the first delta has the KPI figures, before today's live list is even read, and
-        # not the charts (built and sent once they mount).
+        # What each yield sends: the session's context first (the browser draws the page's frame and skeleton while
+        # the figures are read), then the KPI figures, before today's live list is even read, and without the
+        # charts (built and sent once they mount).
         seen = []
         root._clean()
         async for yielded in dashboard.load_home():
-            sent = (await root._get_resolved_delta()).get(DashboardState.get_full_name(), {})
+            sent = await root._get_resolved_delta()
             root._clean()
-            seen.append((yielded, len(dashboard.kpis), today.events_today, len(today.recent), sorted(sent)))
+            seen.append((yielded, len(dashboard.kpis), today.events_today, sent))
         return seen
 
-    (first, kpis, events, recent, sent), (watch, *_) = run_coroutine(first_paint())
-    assert first is None and kpis > 5 and (events, recent) == (0, 0)
+    (frame, *_, sent_first), (figures, kpis, events, sent), (watch, *_) = run_coroutine(first_paint())
+    assert frame is None and sent_first[AppState.get_full_name()]["is_authenticated_rx_state_"] is True
+    assert DashboardState.get_full_name() not in sent_first
+    sent = sent[DashboardState.get_full_name()]
+    assert figures is None and kpis > 5 and events == 0
     assert "kpis_rx_state_" in sent and not [name for name in sent if "chart" in name or "days" in name]
     assert watch.fn.__qualname__ == OverviewState.watch.fn.__qualname__  # then the live poller
     assert substate(root, AppState).is_authenticated and substate(root, AppState).account_timezone == "Europe/Paris"
@@ -222,10 +226,10 @@ def test_a_bad_range_says_what_is_wrong(root: State, db: Session, world: World) 
 def test_empty_account_gets_the_get_started_card(root: State, db: Session) -> None:
     _, user, _ = make_owner(db)
     sign_in(root, db, user)
-    # One delta, with today's counters: a first one without them would show the "get started" card to an account
-    # whose only data is today's events.
+    # The figures in one delta with today's counters: a delta without them would show the "get started" card to an
+    # account whose only data is today's events.
     *deltas, _watch = _load_home(root, "/")
-    assert deltas == []
+    assert deltas == [None]  # the page's frame only
     dashboard = _overview(root, "/")
     assert dashboard.loaded and not dashboard.has_data and not dashboard.has_figures and dashboard.error == ""
     assert dashboard.currencies == [] and {k["id"]: k["value"] for k in dashboard.kpis} == {

@@ -25,33 +25,24 @@ from app.state.live import OverviewData, OverviewState, read_overview
 from app.state.metrics.date_range import RangeChoice, RangeState, range_choice
 
 
-@dataclass(frozen=True)
-class HomeRead:
-    """What ``/`` shows first (the session's context and the figures), read in one transaction."""
-
-    context: SessionContext | None  # None: not signed in (then nothing else is read)
-    found: dashboard.Overview | None = None  # None: the range did not resolve (``error`` says why)
-    error: str | None = None
-
-
-def _read_home(token_hash: str, choice: RangeChoice) -> HomeRead:
-    """Blocking (``load_home`` runs it with ``asyncio.to_thread``, so the event loop sends what it has meanwhile):
-    the session's context, then, for a signed-in member, the overview of the range."""
+def _read_context(token_hash: str) -> SessionContext | None:
+    """Blocking (``load_home`` runs its reads with ``asyncio.to_thread``, so the event loop sends what it has while
+    they run): the session's context."""
     with session_scope() as session:
-        context = account_service.resolve_session(session=session, token_hash=token_hash)
-        if context is None or context.actor is None or context.active is None:
-            return HomeRead(context)
+        return account_service.resolve_session(session=session, token_hash=token_hash)
+
+
+def _read_figures(account_id: int, choice: RangeChoice) -> tuple[dashboard.Overview | None, str | None]:
+    """Blocking, like ``_read_context``: the overview of the range, or why the range does not resolve."""
+    with session_scope() as session:
         try:
-            found = dashboard.overview(
-                session=session, account_id=context.actor.account_id, choice=choice.dashboard_range()
-            )
+            return dashboard.overview(session=session, account_id=account_id, choice=choice.dashboard_range()), None
         except ServiceError as failure:
-            return HomeRead(context, None, failure.message)
-        return HomeRead(context, found)
+            return None, failure.message
 
 
 def _read_today(account_id: int, timezone: str) -> OverviewData:
-    """Blocking, like ``_read_home``: today's live counters and latest events."""
+    """Blocking, like ``_read_context``: today's live counters and latest events."""
     with session_scope() as session:
         return read_overview(session, account_id, timezone)
 
@@ -117,11 +108,11 @@ class DashboardState(AppState):
 
     @rx.event
     async def load_home(self) -> AsyncIterator[Any]:
-        """The only on_load of ``/``: the session check (``check_login``'s), the range picker and the figures in one
-        transaction and the first delta, then today's live counters in a second delta of the same event (four
-        on_load events took four trips through the event queue). The reads run in a worker thread, so the event loop
-        sends the hydration's deltas while they run, and the KPI figures before today's list is read. A signed-out
-        visitor is sent to the login page and nothing else is read."""
+        """The only on_load of ``/`` (four on_load events took four trips through the event queue), in three deltas:
+        the session check (``check_login``'s), so the browser draws the page's frame and skeleton while the figures
+        are read; the range picker and the KPI figures; today's live counters. The reads run in a worker thread, so
+        the event loop sends each delta (and the hydration's) while the next read runs. A signed-out visitor is sent
+        to the login page and nothing else is read."""
         choice = range_choice(self.router.url.query_parameters)
         picker = await self.get_state(RangeState)
         today = await self.get_state(OverviewState)
@@ -129,20 +120,20 @@ class DashboardState(AppState):
             self.loading, self.error = True, ""
             yield
         try:
-            read = await asyncio.to_thread(_read_home, self._session_token_hash(), choice)
+            context = await asyncio.to_thread(_read_context, self._session_token_hash())
+            self._apply_context(context)
+            if not self.is_authenticated or context is None or context.actor is None or context.active is None:
+                self._show_found(None)
+                yield rx.redirect(routes.login_url(None))
+                return
+            if not self.loaded:
+                yield  # the cold page's frame: sidebar, range picker, skeleton
+            found, error = await asyncio.to_thread(_read_figures, context.actor.account_id, choice)
         finally:
             self.loading = False
-        self._apply_context(read.context)
-        context = read.context
-        if not self.is_authenticated or context is None or context.actor is None or context.active is None:
-            self._show_found(None)
-            yield rx.redirect(routes.login_url(None))
-            return
-        self.loaded, self.error = True, read.error or ""
-        picker._show_range(
-            choice, dashboard.ResolvedRange(read.found.period, read.found.comparison) if read.found else None
-        )
-        self._show_found(read.found)
+        self.loaded, self.error = True, error or ""
+        picker._show_range(choice, dashboard.ResolvedRange(found.period, found.comparison) if found else None)
+        self._show_found(found)
         if self.has_data:
             # The figures show now. (An account without data waits for today's counters: with events of today
             # only, the "get started" card would flash before the counters.)
