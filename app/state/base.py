@@ -88,25 +88,31 @@ class AppState(rx.State):
     permissions: list[str] = []
 
     def _apply_context(self, context: account_service.SessionContext | None) -> None:
-        self.session_checked = True
-        self.is_authenticated = context is not None and context.active is not None
+        """Show the session's context. Only the vars whose value changed are assigned: an assignment marks a var
+        dirty even when it holds the same value, and every computed var reading it (``account_locale``: the
+        formatted counts and charts of other pages' states) would be loaded, recomputed and sent with the delta of
+        every page load and live poll (docs/performance.md, "The dashboard's first paint")."""
+        changes: dict[str, Any] = {"session_checked": True}
+        changes["is_authenticated"] = context is not None and context.active is not None
         if context is None or context.active is None:
-            self.user_email = ""
-            self.is_staff = False
-            self.accounts = []
-            self.account_id = self.account_name = self.role = ""
-            self.permissions = []
-            return
-        self.user_email = context.email
-        self.is_staff = context.is_staff
-        self.accounts = [AccountOption(public_id=a.public_id, name=a.name, role=a.role) for a in context.accounts]
-        self.account_id = context.active.public_id
-        self.account_name = context.active.name
-        self.account_timezone = context.active.timezone
-        self.account_locale = context.active.locale
-        self.role = context.active.role
-        actor = context.actor
-        self.permissions = [p.name for p in Permission if actor is not None and actor.can(p)]
+            changes |= {"user_email": "", "is_staff": False, "accounts": [], "account_id": "", "account_name": "",
+                        "role": "", "permissions": []}  # fmt: skip
+        else:
+            actor = context.actor
+            changes |= {
+                "user_email": context.email,
+                "is_staff": context.is_staff,
+                "accounts": [AccountOption(public_id=a.public_id, name=a.name, role=a.role) for a in context.accounts],
+                "account_id": context.active.public_id,
+                "account_name": context.active.name,
+                "account_timezone": context.active.timezone,
+                "account_locale": context.active.locale,
+                "role": context.active.role,
+                "permissions": [p.name for p in Permission if actor is not None and actor.can(p)],
+            }
+        for name, value in changes.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)

@@ -60,14 +60,21 @@ def test_the_figures_come_in_one_delta_then_plotly(
     expect(page).to_have_url(url_is(base, "/"))
     expect(page.locator("#metric-orders .kpi-value")).to_have_text("1")
 
-    # The delta with the figures has the session's context, the range picker and today's live list with it: `/`
-    # has one on_load event. No delta before it put up the skeleton ("loading") for the cold page.
+    expect(page.locator("#kpi-events")).to_have_text("3")
+
+    # `/` has one on_load event, in three deltas: the session's context (the browser draws the page's frame while
+    # the figures are read), the figures with the range picker but without the charts' figures (sent once the
+    # charts mount) or other pages' charts, then today's live list. No delta before the figures put up the skeleton
+    # ("loading") for the cold page.
     deltas = _deltas(frames)
     first = next(n for n, delta in enumerate(deltas) if _var(delta, "kpis"))
     figures = deltas[first]
-    assert _var(figures, "is_authenticated") is True and _var(figures, "account_name")
+    signed_in = next(n for n, delta in enumerate(deltas) if _var(delta, "is_authenticated") is True)
+    assert signed_in < first and _var(deltas[signed_in], "account_name")
     assert str(_var(figures, "period_label")).endswith("(28 days)")
-    assert _var(figures, "events_today") == 3 and len(_var(figures, "recent")) == 3
+    assert [_var(figures, name) for name in ("revenue_chart", "orders_chart", "cohort_chart")] == [None] * 3
+    today = next(delta for delta in deltas[first:] if _var(delta, "events_today") is not None)
+    assert _var(today, "events_today") == 3 and len(_var(today, "recent")) == 3
     assert all(_var(delta, "loading") is not True for delta in deltas[:first])
 
     # A cold load of `/` (a new browser context, signed in): plotly's chunk is fetched once the figures are in the

@@ -89,11 +89,11 @@ def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world:
     assert refunds["value"] == "€20.00" and refunds["tone"] == "red"  # more refunds is bad news
 
     # Per day (the account's days), the comparison aligned by position; money in major units, per currency.
-    assert dashboard.days == ["2026-03-29", "2026-03-30", "2026-03-31"]
-    assert dashboard.comparison_days == ["2026-03-26", "2026-03-27", "2026-03-28"]
-    assert dashboard.revenue == {"EUR": [115.0, 30.0, -20.0], "USD": [0.0, 25.0, 0.0]}
-    assert dashboard.revenue_previous == {"EUR": [0.0, 0.0, 0.0], "USD": [0.0, 0.0, 0.0]}
-    assert dashboard.orders == [1.0, 2.0, 0.0] and dashboard.orders_previous == [0.0, 0.0, 0.0]
+    assert dashboard._lines.days == ["2026-03-29", "2026-03-30", "2026-03-31"]
+    assert dashboard._lines.comparison_days == ["2026-03-26", "2026-03-27", "2026-03-28"]
+    assert dashboard._lines.revenue == {"EUR": [115.0, 30.0, -20.0], "USD": [0.0, 25.0, 0.0]}
+    assert dashboard._lines.revenue_previous == {"EUR": [0.0, 0.0, 0.0], "USD": [0.0, 0.0, 0.0]}
+    assert dashboard._lines.orders == [1.0, 2.0, 0.0] and dashboard._lines.orders_previous == [0.0, 0.0, 0.0]
     figure = dashboard.revenue_chart
     assert isinstance(figure, go.Figure)
     assert [(t.name, t.line.dash) for t in figure.data] == [
@@ -112,33 +112,52 @@ def test_overview_kpis_charts_and_top_campaigns(root: State, db: Session, world:
 
 
 def test_one_on_load_event_shows_the_whole_overview(root: State, db: Session, world: World) -> None:
-    # The session check, the range picker, the figures and today's live list: one event, so the first delta after
-    # hydration carries the KPI figures (it took four on_load events, each a trip through the event queue).
+    # The session check, the range picker, the figures and today's live list: one event (it took four on_load events,
+    # each a trip through the event queue), whose first delta carries the KPI figures; today's list comes after.
     [options] = [options for _, options in registered_pages() if options["route"] == routes.HOME]
     assert [handler.fn.__qualname__ for handler in options["on_load"]] == ["DashboardState.load_home"]
     context = IngestContext(account_id=world.account_id, source=Source.BROWSER, user_agent=DESKTOP_UA)
     ingest_now([event(visitor_id="a", session_id="s1"), event(visitor_id="b", session_id="s2")], context)
     sign_in(root, db, user_of(db, world))
-    *deltas, watch = _load_home(root, f"/?{DST_WEEKEND}")
-    assert deltas == [] and watch.fn.__qualname__ == OverviewState.watch.fn.__qualname__  # then the live poller
+    visit(root, f"/?{DST_WEEKEND}")
+    dashboard, today = substate(root, DashboardState), substate(root, OverviewState)
+
+    async def first_paint() -> list[Any]:
+        # What each yield sends: the session's context first (the browser draws the page's frame and skeleton while
+        # the figures are read), then the KPI figures, before today's live list is even read, and without the
+        # charts (built and sent once they mount).
+        seen = []
+        root._clean()
+        async for yielded in dashboard.load_home():
+            sent = await root._get_resolved_delta()
+            root._clean()
+            seen.append((yielded, len(dashboard.kpis), today.events_today, sent))
+        return seen
+
+    (frame, *_, sent_first), (figures, kpis, events, sent), (watch, *_) = run_coroutine(first_paint())
+    assert frame is None and sent_first[AppState.get_full_name()]["is_authenticated_rx_state_"] is True
+    assert DashboardState.get_full_name() not in sent_first
+    sent = sent[DashboardState.get_full_name()]
+    assert figures is None and kpis > 5 and events == 0
+    assert "kpis_rx_state_" in sent and not [name for name in sent if "chart" in name or "days" in name]
+    assert watch.fn.__qualname__ == OverviewState.watch.fn.__qualname__  # then the live poller
     assert substate(root, AppState).is_authenticated and substate(root, AppState).account_timezone == "Europe/Paris"
     picker = substate(root, RangeState)
     assert (picker.preset, picker.start, picker.end) == ("custom", "2026-03-29", "2026-03-31")
     assert picker.period_label.endswith("(3 days)") and picker.comparison_label.endswith("(3 days)")
-    dashboard = substate(root, DashboardState)
-    assert dashboard.loaded and not dashboard.loading and len(dashboard.kpis) > 5 and dashboard.days
+    assert dashboard.loaded and not dashboard.loading and len(dashboard.kpis) > 5 and dashboard._lines.days
     # The charts mount once the figures have (their row's on_mount): plotly's script is fetched after the KPIs, and
     # their figures are built then (not in the figures' delta).
     assert not dashboard.charts_drawn
     assert not [t.y for chart in (dashboard.revenue_chart, dashboard.orders_chart) for t in chart.data if t.y]
     dashboard.draw_charts()
-    assert dashboard.charts_drawn and list(dashboard.orders_chart.data[0].y) == dashboard.orders
-    today = substate(root, OverviewState)
+    assert dashboard.charts_drawn and list(dashboard.orders_chart.data[0].y) == dashboard._lines.orders
     assert (today.events_today, len(today.recent)) == (2, 2)
 
     # A new range on the open page: the skeleton shows first (a delta), then the new figures.
     *deltas, watch = _load_home(root, f"/?{DST_WEEKEND}&compare=none")
-    assert deltas == [None] and not dashboard.comparing and not dashboard.loading
+    assert deltas == [None, None] and not dashboard.comparing and not dashboard.loading
+    assert [trace.name for trace in dashboard.orders_chart.data] == ["Orders"]  # the drawn chart follows the range
 
 
 def test_the_dashboard_reads_in_the_accounts_locale(root: State, db: Session, world: World) -> None:
@@ -164,7 +183,8 @@ def test_overview_models_and_no_comparison(root: State, db: Session, world: Worl
     sign_in(root, db, user_of(db, world))
     dashboard = _overview(root, f"/?{DST_WEEKEND}&compare=none&model=linear")
     kpis = {k["id"]: k for k in dashboard.kpis}
-    assert not dashboard.comparing and kpis["metric-sessions"]["previous"] == "" and dashboard.revenue_previous == {
+    assert not dashboard.comparing and kpis["metric-sessions"]["previous"] == ""
+    assert dashboard._lines.revenue_previous == {
         "EUR": [], "USD": []}  # fmt: skip
     assert len(dashboard.revenue_chart.data) == 2  # no dashed lines
     campaigns = {c["campaign"]: c for c in dashboard.campaigns}
@@ -179,7 +199,7 @@ def test_default_range_and_the_pickers_urls(root: State, db: Session, world: Wor
     assert (picker.preset, picker.compare, picker.model) == ("last_28_days", "previous", "last_touch")
     assert (picker.start, picker.end) == ((today - timedelta(days=27)).isoformat(), today.isoformat())
     assert picker.period_label.endswith("(28 days)") and picker.comparison_label.endswith("(28 days)")
-    assert len(dashboard.days) == 28 and dashboard.error == ""
+    assert len(dashboard._lines.days) == 28 and dashboard.error == ""
 
     visit(root, "/?range=last_7_days&model=linear")
     picker.read_range()
@@ -206,6 +226,10 @@ def test_a_bad_range_says_what_is_wrong(root: State, db: Session, world: World) 
 def test_empty_account_gets_the_get_started_card(root: State, db: Session) -> None:
     _, user, _ = make_owner(db)
     sign_in(root, db, user)
+    # The figures in one delta with today's counters: a delta without them would show the "get started" card to an
+    # account whose only data is today's events.
+    *deltas, _watch = _load_home(root, "/")
+    assert deltas == [None]  # the page's frame only
     dashboard = _overview(root, "/")
     assert dashboard.loaded and not dashboard.has_data and not dashboard.has_figures and dashboard.error == ""
     assert dashboard.currencies == [] and {k["id"]: k["value"] for k in dashboard.kpis} == {
@@ -428,3 +452,20 @@ def test_explorer_rows_by_ad_set_and_ad(root: State, db: Session) -> None:
     }
     filtered = _explorer(root, f"{routes.METRICS}?{window}&dimension=ad&product=prod_shoe")
     assert "cannot be filtered by product" in filtered.error
+
+
+def test_a_session_check_that_changes_nothing_sends_nothing(root: State, db: Session, world: World) -> None:
+    # Every page load and live poll re-reads the session's context. Assigning equal values marked them dirty, and
+    # every computed var reading one (the account's locale: other pages' counts and charts, the lifetime value
+    # chart among them) was recomputed and sent with `/`'s figures.
+    sign_in(root, db, user_of(db, world))
+    _load_home(root, f"/?{DST_WEEKEND}")
+    app = substate(root, AppState)
+    root._clean()
+    app.check_login()
+    assert app.is_authenticated and run_coroutine(root._get_resolved_delta()) == {}
+    # A change is still sent.
+    substate(root, AppState).auth_token = "not-a-token"
+    app.check_login()
+    changed = run_coroutine(root._get_resolved_delta())
+    assert changed[AppState.get_full_name()]["is_authenticated_rx_state_"] is False

@@ -3,18 +3,19 @@ the figures come from ``services.dashboard.overview``, their text and charts fro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 import reflex as rx
-from sqlmodel import Session
 
 from app import routes
 from app.db import session_scope
-from app.presenters.charts import orders_figure, overview_lines, revenue_figure
+from app.presenters.charts import OverviewLines, orders_figure, overview_lines, revenue_figure
 from app.presenters.metrics import BlendedLine, CampaignLine, KpiItem, blended_lines, campaign_lines, overview_kpis
+from app.services import accounts as account_service
 from app.services import dashboard
 from app.services.accounts import SessionContext
 from app.services.errors import ServiceError
@@ -24,25 +25,35 @@ from app.state.live import OverviewData, OverviewState, read_overview
 from app.state.metrics.date_range import RangeChoice, RangeState, range_choice
 
 
+def _read_context(token_hash: str) -> SessionContext | None:
+    """Blocking (``load_home`` runs its reads with ``asyncio.to_thread``, so the event loop sends what it has while
+    they run): the session's context."""
+    with session_scope() as session:
+        return account_service.resolve_session(session=session, token_hash=token_hash)
+
+
+def _read_figures(account_id: int, choice: RangeChoice) -> tuple[dashboard.Overview | None, str | None]:
+    """Blocking, like ``_read_context``: the overview of the range, or why the range does not resolve."""
+    with session_scope() as session:
+        try:
+            return dashboard.overview(session=session, account_id=account_id, choice=choice.dashboard_range()), None
+        except ServiceError as failure:
+            return None, failure.message
+
+
+def _read_today(account_id: int, timezone: str) -> OverviewData:
+    """Blocking, like ``_read_context``: today's live counters and latest events."""
+    with session_scope() as session:
+        return read_overview(session, account_id, timezone)
+
+
 @dataclass(frozen=True)
-class HomeRead:
-    """What ``/`` shows, read in one transaction."""
+class DrawnCharts:
+    """What the overview's charts draw: the range's numbers, its currencies, with or without the comparison."""
 
-    context: SessionContext | None  # None: not signed in (then nothing else is read)
-    found: dashboard.Overview | None = None  # None: the range did not resolve (``error`` says why)
-    error: str | None = None
-    today: OverviewData | None = None
-
-
-def _read_home(session: Session, context: SessionContext | None, choice: RangeChoice) -> HomeRead:
-    if context is None or context.actor is None or context.active is None:
-        return HomeRead(context)
-    account_id = context.actor.account_id
-    try:
-        found, error = dashboard.overview(session=session, account_id=account_id, choice=choice.dashboard_range()), None
-    except ServiceError as failure:
-        found, error = None, failure.message
-    return HomeRead(context, found, error, read_overview(session, account_id, context.active.timezone))
+    lines: OverviewLines
+    currencies: list[str]
+    comparing: bool
 
 
 class DashboardState(AppState):
@@ -58,12 +69,11 @@ class DashboardState(AppState):
     kpis: list[KpiItem] = []
     campaigns: list[CampaignLine] = []
     blended: list[BlendedLine] = []  # MER and blended CPA beside attributed ROAS and CPA, per currency with spend
-    days: list[str] = []
-    comparison_days: list[str] = []
-    revenue: dict[str, list[float]] = {}  # currency -> net revenue per day (major units)
-    revenue_previous: dict[str, list[float]] = {}
-    orders: list[float] = []
-    orders_previous: list[float] = []
+    # The charts' numbers for the range shown, and what the charts draw (the same, once drawn). Backend-only: the
+    # browser gets them as the charts' figures, which depend on ``_drawn`` alone, so the figures' delta neither
+    # rebuilds nor carries the charts (22 KB of plotly JSON) before they mount.
+    _lines: OverviewLines | None = None
+    _drawn: DrawnCharts | None = None
     charts_drawn: bool = False  # the charts mount (and plotly's script is fetched) once the KPI figures are shown
 
     @rx.event
@@ -71,33 +81,38 @@ class DashboardState(AppState):
         """on_mount of the charts' row, which mounts with the KPI figures: plotly is fetched after they show, and
         the charts' figures are built and sent then too (the figures' delta stays small)."""
         self.charts_drawn = True
+        self._draw()
+
+    def _draw(self) -> None:
+        if self._lines is not None:
+            self._drawn = DrawnCharts(self._lines, list(self.currencies), self.comparing)
 
     @rx.var
     def revenue_chart(self) -> go.Figure:
-        drawn = self.charts_drawn
+        if (drawn := self._drawn) is None:
+            return revenue_figure([], [], {}, {}, [], comparing=False)
+        lines = drawn.lines
         return revenue_figure(
-            self.days if drawn else [],
-            self.comparison_days if drawn else [],
-            self.revenue if drawn else {},
-            self.revenue_previous if drawn else {},
-            self.currencies if drawn else [],
-            comparing=self.comparing,
-        )
+            lines.days, lines.comparison_days, lines.revenue, lines.revenue_previous, drawn.currencies,
+            comparing=drawn.comparing,
+        )  # fmt: skip
 
     @rx.var
     def orders_chart(self) -> go.Figure:
-        if not self.charts_drawn:
-            return orders_figure([], [], [], [], comparing=self.comparing)
+        if (drawn := self._drawn) is None:
+            return orders_figure([], [], [], [], comparing=False)
+        lines = drawn.lines
         return orders_figure(
-            self.days, self.comparison_days, self.orders, self.orders_previous, comparing=self.comparing
+            lines.days, lines.comparison_days, lines.orders, lines.orders_previous, comparing=drawn.comparing
         )
 
     @rx.event
     async def load_home(self) -> AsyncIterator[Any]:
-        """The only on_load of ``/``: the session check (``check_login``'s), the range picker, the figures and today's
-        live counters in one event and one transaction, so the first delta after hydration carries the KPI figures
-        (four on_load events took four trips through the event queue, each with its own delta). A signed-out visitor
-        is sent to the login page."""
+        """The only on_load of ``/`` (four on_load events took four trips through the event queue), in three deltas:
+        the session check (``check_login``'s), so the browser draws the page's frame and skeleton while the figures
+        are read; the range picker and the KPI figures; today's live counters. The reads run in a worker thread, so
+        the event loop sends each delta (and the hydration's) while the next read runs. A signed-out visitor is sent
+        to the login page and nothing else is read."""
         choice = range_choice(self.router.url.query_parameters)
         picker = await self.get_state(RangeState)
         today = await self.get_state(OverviewState)
@@ -105,22 +120,25 @@ class DashboardState(AppState):
             self.loading, self.error = True, ""
             yield
         try:
-            with session_scope() as session:
-                read = _read_home(session, self._context(session), choice)
+            context = await asyncio.to_thread(_read_context, self._session_token_hash())
+            self._apply_context(context)
+            if not self.is_authenticated or context is None or context.actor is None or context.active is None:
+                self._show_found(None)
+                yield rx.redirect(routes.login_url(None))
+                return
+            if not self.loaded:
+                yield  # the cold page's frame: sidebar, range picker, skeleton
+            found, error = await asyncio.to_thread(_read_figures, context.actor.account_id, choice)
         finally:
             self.loading = False
-        self._apply_context(read.context)
-        if not self.is_authenticated:
-            self._show_found(None)
-            yield rx.redirect(routes.login_url(None))
-            return
-        self.loaded, self.error = True, read.error or ""
-        picker._show_range(
-            choice, dashboard.ResolvedRange(read.found.period, read.found.comparison) if read.found else None
-        )
-        self._show_found(read.found)
-        if read.today is not None:
-            today._show_live(read.today)
+        self.loaded, self.error = True, error or ""
+        picker._show_range(choice, dashboard.ResolvedRange(found.period, found.comparison) if found else None)
+        self._show_found(found)
+        if self.has_data:
+            # The figures show now. (An account without data waits for today's counters: with events of today
+            # only, the "get started" card would flash before the counters.)
+            yield
+        today._show_live(await asyncio.to_thread(_read_today, context.actor.account_id, context.active.timezone))
         yield OverviewState.watch
 
     def _show_found(self, found: dashboard.Overview | None) -> None:
@@ -139,7 +157,6 @@ class DashboardState(AppState):
         self.kpis = overview_kpis(total, before, self.currencies, self.account_locale)
         self.campaigns = campaign_lines(found.by_campaign, found.campaign_ids, self.account_locale)
         self.blended = blended_lines(blended(found.by_campaign), self.account_locale)
-        lines = overview_lines(found.period, found.comparison, current, previous, self.currencies)
-        self.days, self.comparison_days = lines.days, lines.comparison_days
-        self.revenue, self.revenue_previous = lines.revenue, lines.revenue_previous
-        self.orders, self.orders_previous = lines.orders, lines.orders_previous
+        self._lines = overview_lines(found.period, found.comparison, current, previous, self.currencies)
+        if self.charts_drawn:  # a new range on the open page
+            self._draw()
