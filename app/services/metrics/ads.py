@@ -1,5 +1,5 @@
-"""The ``ad_set`` and ``ad`` dimensions: figures per ad set or ad of the ad platforms, from the ad-level rollups (the
-last section of ``services/rollups``) or the same per-day functions on the raw tables, and spend from the platforms'
+"""The ``ad_set`` and ``ad`` dimensions: figures per ad set or ad of the ad platforms, from the ad-level rollups
+(``services/ad_rollups``) or the same per-day functions on the raw tables, and spend from the platforms'
 synced daily rows at that level.
 
 A session or an order's credit counts under an ad set / ad when its campaign is mapped to a platform campaign and its
