@@ -6,7 +6,12 @@ One run, same wrk load (``-t1 -cN``) for every HTTP row:
 - (b) ``POST /api/v1/stripe/webhook/{account}`` with ``customer.created`` events (a type we ignore): verify the
   signature, record the event id, nothing else;
 - (c) ``checkout.session.completed`` (paid) for orders created beforehand, each order once: verify, record, pay;
-- (d) the bodies of (b) and (c) delivered again (fresh signatures, as Stripe's retries): the dedup path.
+- (d) the bodies of (b) and (c) delivered again (fresh signatures, as Stripe's retries): the dedup path; (d1) (b)'s
+  1.6 KB bodies alone and (d2) (c)'s 4.9 KB ones alone (what a body's size costs).
+
+After each webhook phase the bench waits until the work it deferred to the server's jobs is done (``update_rollups``:
+the dirty days and customers the paying webhooks marked) and counts that CPU, above the server's idle rate, to the
+phase: printed as "with deferred" beside the request path's figure, and kept out of the next phase.
 
 Every body in (b) and (c) carries its own event id (a repeat would only measure (d)). Bodies are built with
 ``tests.utils.stripe_fakes`` (Stripe's example objects), signed up front, written to a file, and sent by wrk with a
