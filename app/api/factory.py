@@ -52,6 +52,9 @@ def build_api() -> FastAPI:
     api.add_middleware(CountApiUsage)
 
     v1 = APIRouter(prefix=routes.API_V1)
+    # Stripe's deliveries first: routes are tried in order (each a regex, several times per request), and the
+    # webhook, the busiest route after the events', would otherwise be tried after ~50 others (tens of µs each).
+    v1.include_router(stripe_webhook.router)
     v1.include_router(health.router)
     v1.include_router(keys.router)
     v1.include_router(events.router)
@@ -61,7 +64,6 @@ def build_api() -> FastAPI:
     v1.include_router(conversions.router)
     v1.include_router(metrics.router)
     v1.include_router(spend.router)
-    v1.include_router(stripe_webhook.router)
     v1.include_router(stripe_reconciliation.router)
     api.include_router(v1)
     api.include_router(pixel.router)
