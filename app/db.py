@@ -265,42 +265,22 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-_COMPILED: dict[tuple[str, int, frozenset[str]], tuple[str, list[tuple[str, Any]], bool]] = {}
-
-
 def executemany(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
     """``statement`` for every row in one DBAPI ``executemany``, for the ingest hot path.
 
-    Same SQL and the same type processors SQLAlchemy would use (compiled once per dialect, statement and row shape),
-    without its per-row parameter machinery, which cost more than the database itself (bench/ingest.py).
-    Every row must have the same keys.
+    Same SQL and the same type processors SQLAlchemy would use (compiled once per dialect, statement and row shape:
+    :func:`execute`'s cache), without its per-row parameter machinery, which cost more than the database itself
+    (bench/ingest.py). Every row must have the same keys. A statement that cannot run so goes through
+    ``connection.execute`` (SQLAlchemy's own executemany).
     """
     if not rows:
         return
     connection = session.connection()
-    dialect = connection.dialect
-    keys = frozenset(rows[0])
-    cache_key = (dialect.name, id(statement), keys)
-    entry = _COMPILED.get(cache_key)
-    if entry is None:
-        compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
-        order = compiled.positiontup or list(compiled.binds)
-        processors = compiled._bind_processors  # the type processors SQLAlchemy itself applies
-        binds = [
-            (compiled.binds[name].key, _fast_processor(dialect.name, compiled.binds[name].type) or processors.get(name))
-            for name in order
-        ]
-        entry = (str(compiled), binds, compiled.positiontup is not None)
-        _COMPILED[cache_key] = entry
-        _statements_in_use.append(statement)  # keep id() stable: the statement must outlive its cache entry
-    sql, binds, positional = entry
-    if positional:
-        params: list[Any] = [
-            tuple(process(row[key]) if process else row[key] for key, process in binds) for row in rows
-        ]
-    else:
-        params = [{key: process(row[key]) if process else row[key] for key, process in binds} for row in rows]
-    connection.exec_driver_sql(sql, params)
+    prepared = _prepared(connection.dialect, statement, frozenset(rows[0]))
+    if prepared is None:
+        connection.execute(statement, rows)
+        return
+    connection.exec_driver_sql(prepared.sql, [prepared.parameters(row) for row in rows])
 
 
 _statements_in_use: list[Any] = []
@@ -354,6 +334,11 @@ class Rows:
         return [row[0] for row in self.rows]
 
 
+class _Unsupported(Exception):
+    """A statement :func:`execute` / :func:`executemany` cannot run on the driver's cursor as compiled: SQLAlchemy's
+    own execution runs it."""
+
+
 class _Compiled:
     """One statement compiled for one dialect and one set of parameter names: the SQL, where each parameter comes
     from (the caller's value or the statement's own constant) with the type processor SQLAlchemy would apply, the
@@ -365,7 +350,7 @@ class _Compiled:
     def __init__(self, statement: Any, dialect: Any, keys: frozenset[str]) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
         if compiled.post_compile_params or compiled.literal_execute_params:
-            raise NotImplementedError("expanding or literal-execute parameters")
+            raise _Unsupported("expanding or literal-execute parameters")
         processors = compiled._bind_processors
         self.positional = compiled.positiontup is not None
         order = compiled.positiontup if self.positional else list(compiled.binds)
@@ -375,14 +360,14 @@ class _Compiled:
             bind = compiled.binds[name]
             given = bind.key in keys
             if not given and (bind.callable is not None or (bind.value is None and bind.required)):
-                raise NotImplementedError(f"parameter {bind.key} has no value")
+                raise _Unsupported(f"parameter {bind.key} has no value")
             process = _fast_processor(dialect.name, bind.type) or processors.get(name)
             self.binds.append((escaped.get(name, name), bind.key, given, bind.value, process))
         self.defaults: list[tuple[str, Any]] = []
         for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
             default = column.default if column in compiled.insert_prefetch else column.onupdate
             if default is None or not (default.is_scalar or default.is_callable):
-                raise NotImplementedError(f"default of {column.key}")
+                raise _Unsupported(f"default of {column.key}")
             self.defaults.append((column.key, default))
         self.sql = str(compiled)
         self.columns = [(entry.keyname, entry.type) for entry in compiled._result_columns]
@@ -426,6 +411,20 @@ class _Compiled:
 _PREPARED: dict[tuple[str, int, frozenset[str]], _Compiled | None] = {}
 
 
+def _prepared(dialect: Any, statement: Any, keys: frozenset[str]) -> _Compiled | None:
+    """``statement`` compiled for ``dialect`` and these parameter names, once per process; None: SQLAlchemy runs it."""
+    cache_key = (dialect.name, id(statement), keys)
+    if cache_key in _PREPARED:
+        return _PREPARED[cache_key]
+    try:
+        prepared: _Compiled | None = _Compiled(statement, dialect, keys)
+    except _Unsupported:
+        prepared = None
+    _PREPARED[cache_key] = prepared
+    _statements_in_use.append(statement)  # keep id() stable: the statement must outlive its cache entry
+    return prepared
+
+
 def execute(connection: Any, statement: Any, params: dict[str, Any] | None = None) -> Rows:
     """``connection.execute(statement, params)`` for the hot paths (the Stripe webhook's statements), on the
     driver's cursor: the statement compiled once per dialect and set of parameter names, with the same SQL, type
@@ -440,16 +439,7 @@ def execute(connection: Any, statement: Any, params: dict[str, Any] | None = Non
     ``connection.execute``."""
     params = params or {}
     dialect = connection.dialect
-    cache_key = (dialect.name, id(statement), frozenset(params))
-    if cache_key in _PREPARED:
-        prepared = _PREPARED[cache_key]
-    else:
-        try:
-            prepared = _Compiled(statement, dialect, cache_key[2])
-        except NotImplementedError:
-            prepared = None
-        _PREPARED[cache_key] = prepared
-        _statements_in_use.append(statement)  # keep id() stable
+    prepared = _prepared(dialect, statement, frozenset(params))
     dispatch = connection.dispatch
     if prepared is None or dispatch.before_cursor_execute or dispatch.after_cursor_execute or connection._echo:
         result = connection.execute(statement, params)
