@@ -4,7 +4,6 @@ periods; and the rollups equal the raw figures after a rebuild and after increme
 
 from __future__ import annotations
 
-import random
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,16 +14,15 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from app.models import (
-    Order,
     RollupDirty,
     SalesRollup,
     TrafficRollup,
-    VisitSession,
 )
 from app.services import metrics, rollups
 from app.services import spend as spend_service
 from app.services.errors import ValidationFailed
 from app.services.metrics import Compare, Dimension, MetricsQuery, delta
+from tests.utils.rollup_arrivals import arrive_in_random_order
 from tests.utils.world import World, all_models, utc
 
 
@@ -234,22 +232,11 @@ def test_spend_summed_in_sql_equals_its_rows_added_up(world: World) -> None:
 def test_incremental_updates_in_any_order_equal_a_rebuild(world: World) -> None:
     db, account_id = world.db, world.account_id
     rebuilt = _table(db, account_id)
-    zone = rollups.account_zone(db, account_id)
     # Start from nothing, then let every raw row "arrive" in a random order, marking days as the write paths do.
     db.execute(delete(TrafficRollup).where(TrafficRollup.account_id == account_id))
     db.execute(delete(SalesRollup).where(SalesRollup.account_id == account_id))
     db.commit()
-    sessions = list(db.exec(select(VisitSession).where(VisitSession.account_id == account_id)))
-    orders = list(db.exec(select(Order).where(Order.account_id == account_id)))
-    arrivals: list[Any] = [("session", s) for s in sessions] + [("order", o) for o in orders]
-    random.Random(7).shuffle(arrivals)
-    for kind, row in arrivals:
-        if kind == "session":
-            rollups.mark_dirty(db, account_id, [rollups.local_day(row.started_at, zone)], rollups.TRAFFIC)
-        else:
-            rollups.mark_order_dirty(db, row)
-        db.commit()
-        rollups.refresh_dirty(db)
+    arrive_in_random_order(db, account_id, seed=7)
     assert _table(db, account_id) == rebuilt
     assert not db.exec(select(RollupDirty)).all()
 

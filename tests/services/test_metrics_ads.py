@@ -4,7 +4,6 @@ ad-level rollups equal the raw computation after a rebuild and after incremental
 
 from __future__ import annotations
 
-import random
 from datetime import date
 from typing import Any
 
@@ -18,12 +17,12 @@ from app.models import (
     Order,
     PlatformCampaign,
     RollupDirty,
-    VisitSession,
 )
 from app.services import metrics, rollups
 from app.services.errors import ValidationFailed
 from app.services.metrics import Dimension, MetricsQuery
 from tests.utils.ad_shop import END, START, AdShop, ad_shop
+from tests.utils.rollup_arrivals import arrive_in_random_order
 
 
 @pytest.fixture
@@ -134,21 +133,10 @@ def test_incremental_updates_in_any_order_equal_a_rebuild(shop: AdShop) -> None:
     db, account_id = shop.db, shop.account_id
     rebuilt = _ad_tables(db, account_id)
     assert rebuilt[0] and rebuilt[1]
-    zone = rollups.account_zone(db, account_id)
     db.execute(delete(AdTrafficRollup).where(AdTrafficRollup.account_id == account_id))  # type: ignore[arg-type]
     db.execute(delete(AdSalesRollup).where(AdSalesRollup.account_id == account_id))  # type: ignore[arg-type]
     db.commit()
-    sessions = list(db.exec(select(VisitSession).where(VisitSession.account_id == account_id)))
-    orders = list(db.exec(select(Order).where(Order.account_id == account_id)))
-    arrivals: list[Any] = [("session", s) for s in sessions] + [("order", o) for o in orders]
-    random.Random(11).shuffle(arrivals)
-    for kind, row in arrivals:
-        if kind == "session":
-            rollups.mark_dirty(db, account_id, [rollups.local_day(row.started_at, zone)], rollups.TRAFFIC)
-        else:
-            rollups.mark_order_dirty(db, row)
-        db.commit()
-        rollups.refresh_dirty(db)
+    arrive_in_random_order(db, account_id, seed=11)
     assert _ad_tables(db, account_id) == rebuilt
     assert not db.exec(select(RollupDirty)).all()
 
