@@ -378,7 +378,7 @@ def money_moves(session: Session, account_id: int, start: datetime, end: datetim
     new_orders = _new_orders(
         session,
         account_id,
-        [(orders[p.order_id], p.paid_at) for p in payments if p.kind in {"one_off", "first"} and p.order_id in orders],
+        [(orders[p.order_id], p.paid_at) for p in payments if p.kind in FIRST_PAYMENTS and p.order_id in orders],
     )
     return MoneyMoves(payments, refunds, orders, new_orders)
 
@@ -410,7 +410,7 @@ def sales_between(
         order = orders.get(payment.order_id)
         if order is None:
             continue
-        first = payment.kind in {"one_off", "first"}
+        first = payment.kind in FIRST_PAYMENTS
         new = first and (order.id or 0) in new_orders
         for model in models:
             credits = credits_of(order, model)
