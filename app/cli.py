@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from app.db import get_engine, session_scope, write_lock
 from app.models import Account, JobOutcome, Membership, Role
-from app.services import accounts, ingest, keys, lifetime, pixels, rollups, stripe_connection
+from app.services import accounts, ingest, keys, lifetime, pixels, rollups, secret_rotation, stripe_connection
 from app.services.errors import ServiceError
 from app.services.permissions import Actor
 
@@ -217,6 +217,21 @@ def run_rebuild_rollups(args: argparse.Namespace) -> None:
             )
 
 
+def run_reencrypt_credentials(args: argparse.Namespace) -> None:
+    with session_scope() as session:
+        account_id = None
+        if args.account:
+            account = accounts.find_account(session=session, ref=args.account)
+            account_id = account.id
+        report = secret_rotation.reencrypt_credentials(session, account_id=account_id)
+    print(report.summary())
+    if report.unreadable:
+        raise ServiceError(
+            "some credentials cannot be decrypted: put the SECRET_KEY they were saved under in "
+            "SECRET_KEY_PREVIOUS and run this again, or save them again in the app"
+        )
+
+
 def make_staff_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--email", required=True)
 
@@ -303,6 +318,12 @@ SUBCOMMANDS = (
         "rebuild-rollups",
         "recompute the dashboard's daily rollups from the raw tables",
         run_rebuild_rollups,
+        optional_account_arguments,
+    ),
+    Subcommand(
+        "reencrypt-credentials",
+        "after a SECRET_KEY rotation: encrypt every stored credential again under the current SECRET_KEY",
+        run_reencrypt_credentials,
         optional_account_arguments,
     ),
     Subcommand("make-staff", "give a user platform staff rights (/admin)", run_make_staff, make_staff_arguments),

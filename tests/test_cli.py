@@ -24,7 +24,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_the_subcommands_are_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     names = [s.name for s in cli.SUBCOMMANDS]
     assert names == ["migrate", "create-account", "create-key", "connect-stripe", "create-pixel", "rebuild-rollups",
-                     "make-staff", "seed-demo", "evaluate-alerts", "jobs"]  # fmt: skip
+                     "reencrypt-credentials", "make-staff", "seed-demo", "evaluate-alerts", "jobs"]  # fmt: skip
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--help"])
     assert exit_info.value.code == 0

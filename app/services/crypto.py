@@ -95,3 +95,18 @@ def decrypt_secret(token: str) -> str:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken as error:
         raise BadToken("stored credentials cannot be decrypted with the current SECRET_KEY(s)") from error
+
+
+def reencrypt_secret(token: str) -> str | None:
+    """The same secret encrypted under the current SECRET_KEY, or None when ``token`` already is.
+
+    Raises :class:`BadToken` when no key (current or previous) decrypts it."""
+    try:
+        Fernet(base64.urlsafe_b64encode(subkey(KeyPurpose.CREDENTIALS))).decrypt(token.encode())
+        return None
+    except InvalidToken:
+        pass
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken as error:
+        raise BadToken("stored credentials cannot be decrypted with the current SECRET_KEY(s)") from error
