@@ -45,6 +45,7 @@ from app.services.orders import payment_status
 from app.services.paging import MAX_LIMIT, decode_cursor, encode_cursor
 from app.services.permissions import Actor, Permission, require
 from app.services.pixels import PixelTarget, pixels_for_campaign
+from app.services.rollup_rules import FIRST_PAYMENTS
 
 MAX_PAGE = MAX_LIMIT
 
@@ -252,7 +253,7 @@ def _owed(session: Session, order: Order) -> list[_Owed]:
     if payment_status(order) != OrderStatus.PAID:  # refunded orders stay paid on the payment ladder
         return []
     payments = session.exec(select(Payment).where(Payment.order_id == order.id).order_by(col(Payment.id))).all()
-    first = next((p for p in payments if p.kind in {"one_off", "first"}), None)
+    first = next((p for p in payments if p.kind in FIRST_PAYMENTS), None)
     owed: list[_Owed] = []
     items, hashed = _items(session, order), _browser_hashes(session, order)
     if first is not None:
@@ -600,7 +601,7 @@ def google_ads_csv(
     found = session.exec(
         select(Order, Payment)
         .join(Payment, col(Payment.order_id) == col(Order.id))
-        .where(Order.account_id == account_id, col(Payment.kind).in_(("one_off", "first")))
+        .where(Order.account_id == account_id, col(Payment.kind).in_(FIRST_PAYMENTS))
         .where(col(Order.paid_at) >= since, col(Order.paid_at) < until)
         .order_by(col(Order.paid_at), col(Payment.id))
     ).all()

@@ -222,7 +222,7 @@ def _new_orders(session: Session, account_id: int, firsts: Sequence[tuple[Order,
             select(Order.customer_key, Payment.paid_at, Order.id)
             .join(Payment, col(Payment.order_id) == col(Order.id))
             .where(Order.account_id == account_id, col(Order.customer_key).in_(keys[at : at + 500]))
-            .where(col(Payment.kind).in_(("one_off", "first")))
+            .where(col(Payment.kind).in_(FIRST_PAYMENTS))
         ).all()
         for customer, paid_at, order_id in rows:
             seen[str(customer)].append((paid_at, int(order_id or 0)))
