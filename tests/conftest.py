@@ -114,7 +114,7 @@ def stripe_api(_stripe_recorder: object) -> object:
     """The recording Stripe API (what localstripe lacks), emptied for this test; the app's Stripe calls go there."""
     recorder = _stripe_recorder
     recorder.clear()  # type: ignore[attr-defined]
-    for catalogue in (recorder.products, recorder.prices, recorder.sessions):  # type: ignore[attr-defined]
+    for catalogue in (recorder.products, recorder.prices, recorder.sessions, recorder.line_items):  # type: ignore[attr-defined]
         catalogue.clear()
     recorder.invoice_payments.clear()  # type: ignore[attr-defined]
     for listed in recorder.history.values():  # type: ignore[attr-defined]

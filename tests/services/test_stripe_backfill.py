@@ -232,3 +232,46 @@ def test_a_subscription_begun_before_the_imported_days_keeps_its_renewals_as_ren
     assert order.status == "paid" and order.amount_paid == 3_000
     kinds = db.exec(select(Payment.kind).where(Payment.order_id == order.id)).all()
     assert sorted(kinds) == ["renewal", "renewal"]
+
+
+def test_imported_orders_carry_their_line_items_so_products_and_prices_count_them(shop: Shop, db: Session) -> None:
+    """A Checkout Session's line items (all of them, past the 10 Stripe embeds) and a subscription invoice's priced
+    line become the imported order's items, as checkout stores them: by product and price, the imported money is
+    split by the items' amounts, in the rollups and in raw alike."""
+    recorder = shop.recorder
+    mug = recorder.add_price(product="prod_HistoryMug", unit_amount=1_000)
+    cap = recorder.add_price(product="prod_HistoryCap", unit_amount=500)
+    plan = recorder.add_price(product="prod_HistoryPlan", unit_amount=1_500, recurring={"interval": "month"})
+    stickers = [recorder.add_price(product="prod_HistorySticker", unit_amount=100) for _ in range(11)]
+    history = History(recorder)
+    two = history.checkout(2_500, days_ago=10, lines=[(mug, 2), (cap, 1)])
+    many = history.checkout(1_100, days_ago=9, lines=[(price, 1) for price in stickers])
+    history.subscription_invoice("sub_HistoryItems01", 1_500, days_ago=8, reason="subscription_create", price=plan)
+    history.charge(700, days_ago=7)  # a charge alone has no items
+
+    account_id = shop.account.id or 0
+    assert run_backfill(session=db, account_id=account_id).imported == 4  # type: ignore[union-attr]
+    db.commit()
+    by_session = {o.checkout_session_id: o for o in _imported(db) if o.checkout_session_id}
+    assert by_session[two["id"]].items == [
+        {"price": mug["id"], "product": "prod_HistoryMug", "quantity": 2, "unit_amount": 1_000},
+        {"price": cap["id"], "product": "prod_HistoryCap", "quantity": 1, "unit_amount": 500},
+    ]
+    assert [i["price"] for i in by_session[many["id"]].items] == [p["id"] for p in stickers]
+    assert recorder.requests_to(f"/v1/checkout/sessions/{many['id']}/line_items", "GET")  # the 11th was asked for
+    subscription = db.exec(select(Order).where(Order.subscription_id == "sub_HistoryItems01")).one()
+    assert subscription.items == [
+        {"price": plan["id"], "product": "prod_HistoryPlan", "quantity": 1, "unit_amount": 1_500}
+    ]
+    charge_only = [o for o in _imported(db) if not o.checkout_session_id and not o.subscription_id]
+    assert [o.items for o in charge_only] == [[]]
+
+    while rollups.refresh_dirty(db):
+        pass
+    today = utcnow().date()
+    query = MetricsQuery(start=today - timedelta(days=30), end=today, dimension=Dimension.PRODUCT)
+    for source in ("rollup", "raw"):
+        report = metrics.metrics(session=db, account_id=account_id, query=query, source=source)
+        gross = {r.key: r.figures.money["EUR"].gross for r in report.rows if "EUR" in r.figures.money}
+        assert gross["prod_HistoryMug"] == 2_000 and gross["prod_HistoryCap"] == 500, (source, gross)
+        assert gross["prod_HistorySticker"] == 1_100 and gross["prod_HistoryPlan"] == 1_500, (source, gross)

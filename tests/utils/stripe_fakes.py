@@ -555,13 +555,25 @@ class _Failure:
     remaining: int
 
 
+def line_item(price: dict[str, Any], quantity: int = 1) -> dict[str, Any]:
+    """A Checkout Session's line item (Stripe's ``item`` object) of ``quantity`` × ``price``."""
+    amount = int(price.get("unit_amount") or 0) * quantity
+    return {
+        "id": random_id("li_"), "object": "item", "amount_discount": 0, "amount_subtotal": amount, "amount_tax": 0,
+        "amount_total": amount, "currency": price.get("currency"), "description": str(price.get("nickname") or ""),
+        "price": price, "quantity": quantity,
+    }  # fmt: skip
+
+
 class StripeRecorder(_RecordingServer):
     """A fake Stripe API for what localstripe lacks; records every request.
 
     Default routes (replies built from Stripe's example objects):
 
     * ``GET /v1/account``
-    * ``POST /v1/checkout/sessions`` (honours ``Idempotency-Key``), ``GET /v1/checkout/sessions[/{id}]``
+    * ``POST /v1/checkout/sessions`` (honours ``Idempotency-Key``), ``GET /v1/checkout/sessions[/{id}]`` (``expand``
+      of ``line_items`` / ``data.line_items`` is honoured: 10 items and ``has_more``, as Stripe embeds a list),
+      ``GET /v1/checkout/sessions/{id}/line_items``
     * ``GET /v1/prices[/{id}]``, ``GET /v1/products[/{id}]`` from the catalogue set with :meth:`add_price` and
       :meth:`add_product` (``expand`` of ``product`` / ``data.product`` is honoured, other expansions are ignored)
     * ``GET /v1/invoice_payments?invoice=in_…`` from :meth:`add_invoice_payment`
@@ -581,6 +593,9 @@ class StripeRecorder(_RecordingServer):
         self.display_name = display_name
         self.sessions: dict[str, dict[str, Any]] = {}
         """Checkout Sessions created so far, by id; mutate one to change what ``GET`` answers for it."""
+        self.line_items: dict[str, list[dict[str, Any]]] = {}
+        """Each Checkout Session's line items (``item`` objects), by session id: answered by
+        ``GET /v1/checkout/sessions/{id}/line_items`` and by ``expand[]=line_items`` / ``data.line_items``."""
         self.products: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}
         self.invoice_payments: list[dict[str, Any]] = []
@@ -601,6 +616,7 @@ class StripeRecorder(_RecordingServer):
             ("POST", re.compile(r"/v1/checkout/sessions"), self._create_session),
             ("GET", re.compile(r"/v1/checkout/sessions"), self._list_sessions),
             ("GET", re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)"), self._get_session),
+            ("GET", re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)/line_items"), self._list_line_items),
             ("GET", re.compile(r"/v1/prices"), self._list_prices),
             ("GET", re.compile(r"/v1/prices/(?P<id>[^/]+)"), self._get_price),
             ("GET", re.compile(r"/v1/products"), self._list_products),
@@ -892,6 +908,7 @@ class StripeRecorder(_RecordingServer):
         if mode not in ("payment", "subscription", "setup"):
             return 400, stripe_error(400, "Missing required param: mode.", code="parameter_missing", param="mode")
         total, currency = 0, params.get("currency")
+        lines: list[dict[str, Any]] = []
         for item in params.get("line_items") or []:
             quantity = int(item.get("quantity") or 1)
             price = self.prices.get(item.get("price", "")) or item.get("price_data")
@@ -899,6 +916,7 @@ class StripeRecorder(_RecordingServer):
                 return _missing("price", item.get("price", ""))
             total += int(price.get("unit_amount") or 0) * quantity
             currency = currency or price.get("currency")
+            lines.append(line_item(price, quantity))
         now = int(time.time())
         session_id = random_id("cs_test_", 58)
         session = stripe_object(
@@ -935,19 +953,33 @@ class StripeRecorder(_RecordingServer):
             invoice_creation=None,
         )
         self.sessions[session_id] = session
+        self.line_items[session_id] = lines
         self.owners[session_id] = (request.header("Authorization") or "").removeprefix("Bearer ").strip()
         return 200, session
+
+    def _with_line_items(self, session: dict[str, Any], expand: bool) -> dict[str, Any]:
+        if not expand:
+            return session
+        url = f"/v1/checkout/sessions/{session['id']}/line_items"
+        return {**session, "line_items": self._list(url, self.line_items.get(session["id"], []), {})}
 
     def _get_session(self, request: RecordedRequest, id: str) -> tuple[int, Any]:
         if id not in self.sessions:
             return _missing("checkout.session", id)
-        return 200, self.sessions[id]
+        return 200, self._with_line_items(self.sessions[id], "line_items" in self._expansions(request.params))
 
     def _list_sessions(self, request: RecordedRequest) -> tuple[int, Any]:
         params = request.params
         sessions = [s for s in self.sessions.values() if params.get("status") in (None, s.get("status"))]
         sessions = self._visible(sessions, request)
-        return 200, self._list("/v1/checkout/sessions", _newest_first(sessions, params), params)
+        expand = "data.line_items" in self._expansions(params)
+        listed = self._list("/v1/checkout/sessions", _newest_first(sessions, params), params)
+        return 200, {**listed, "data": [self._with_line_items(s, expand) for s in listed["data"]]}
+
+    def _list_line_items(self, request: RecordedRequest, id: str) -> tuple[int, Any]:
+        if id not in self.sessions:
+            return _missing("checkout.session", id)
+        return 200, self._list(f"/v1/checkout/sessions/{id}/line_items", self.line_items.get(id, []), request.params)
 
     def _list_history(self, name: str, request: RecordedRequest) -> tuple[int, Any]:
         """A list endpoint as Stripe documents it: newest first, ``created`` bounds, its own filters, pages."""

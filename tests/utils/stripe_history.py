@@ -4,10 +4,11 @@ those read set, added to the recording Stripe API's lists (``StripeRecorder.add_
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.utils.stripe_fakes import StripeRecorder, random_id, stripe_object
+from tests.utils.stripe_fakes import StripeRecorder, line_item, random_id, stripe_object
 
 DAY = 86_400
 
@@ -20,8 +21,17 @@ class History:
     now: int = field(default_factory=lambda: int(time.time()))
     api_key: str | None = None  # the shop's secret key: only it lists these objects (None: every key)
 
-    def checkout(self, amount: int, *, days_ago: float, currency: str = "eur", **fields: Any) -> dict[str, Any]:
-        """A paid, complete one-off Checkout Session with its charge; returns the session."""
+    def checkout(
+        self,
+        amount: int,
+        *,
+        days_ago: float,
+        currency: str = "eur",
+        lines: Sequence[tuple[dict[str, Any], int]] = (),
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A paid, complete one-off Checkout Session with its charge and ``lines`` ((price, quantity) each) as its
+        line items; returns the session."""
         created = int(self.now - days_ago * DAY)
         session_id = random_id("cs_test_", 58)
         payment_intent = random_id("pi_")
@@ -34,6 +44,7 @@ class History:
             **fields,
         )  # fmt: skip
         self.recorder.sessions[session_id] = session
+        self.recorder.line_items[session_id] = [line_item(price, quantity) for price, quantity in lines]
         if self.api_key is not None:
             self.recorder.owners[session_id] = self.api_key
         self.charge(amount, days_ago=days_ago, currency=currency, payment_intent=payment_intent)
@@ -70,10 +81,25 @@ class History:
         return self.recorder.add_history("disputes", dispute, api_key=self.api_key)
 
     def subscription_invoice(
-        self, subscription: str, amount: int, *, days_ago: float, reason: str, currency: str = "eur"
+        self,
+        subscription: str,
+        amount: int,
+        *,
+        days_ago: float,
+        reason: str,
+        currency: str = "eur",
+        price: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A paid invoice of ``subscription`` and the charge that paid it (linked by an invoice payment)."""
+        """A paid invoice of ``subscription`` and the charge that paid it (linked by an invoice payment); with
+        ``price``, its one line is that price (as the 2025 API spells a line: ``pricing.price_details``)."""
         created = int(self.now - days_ago * DAY)
+        lines = stripe_object("invoice")["lines"]
+        if price is not None:
+            lines["data"] = [
+                {**lines["data"][0], "id": random_id("il_"), "amount": amount, "quantity": 1, "parent": None,
+                 "pricing": {"type": "price_details", "unit_amount_decimal": str(amount),
+                             "price_details": {"price": price["id"], "product": price["product"]}}}
+            ]  # fmt: skip
         invoice = stripe_object(
             "invoice", id=random_id("in_"), status="paid", amount_paid=amount, amount_due=amount, total=amount,
             currency=currency, billing_reason=reason, created=created, subscription=None,
@@ -81,7 +107,7 @@ class History:
                     "subscription_details": {"subscription": subscription, "metadata": {}}},
             status_transitions={"paid_at": created, "finalized_at": created, "marked_uncollectible_at": None,
                                 "voided_at": None},
-            customer_email="subscriber@example.com",
+            customer_email="subscriber@example.com", lines=lines,
         )  # fmt: skip
         self.recorder.add_history("invoices", invoice, api_key=self.api_key)
         charge = self.charge(amount, days_ago=days_ago, currency=currency)

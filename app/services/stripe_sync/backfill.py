@@ -6,6 +6,7 @@ can run again without counting anything twice. Progress is written on the accoun
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -175,6 +176,32 @@ def _progress(
         session.commit()
 
 
+def order_items(lines: Any) -> list[dict[str, Any]]:
+    """An order's items (price, product, quantity, unit amount: what checkout stores) from a Checkout Session's
+    ``line_items`` or an invoice's ``lines``. A line without a price (an invoice item, a proration) is not an item."""
+    items: list[dict[str, Any]] = []
+    listed = lines.get("data") if isinstance(lines, dict) else None
+    for line in listed or []:
+        price = line.get("price") if isinstance(line.get("price"), dict) else {}
+        details = (line.get("pricing") or {}).get("price_details") or {}
+        price_id = id_of(price.get("id")) or id_of(details.get("price"))
+        if not price_id:
+            continue
+        quantity = int(line.get("quantity") or 1)
+        unit = price.get("unit_amount")
+        if unit is None:  # an invoice line of the 2025 API: its own amount over its quantity
+            unit = int(line.get("amount") or line.get("amount_subtotal") or 0) // max(quantity, 1)
+        items.append(
+            {
+                "price": price_id,
+                "product": id_of(price.get("product")) or id_of(details.get("product")) or "",
+                "quantity": quantity,
+                "unit_amount": int(unit),
+            }
+        )
+    return items
+
+
 def _key(*parts: str) -> str:
     return hashlib.sha256(":".join(parts).encode()).hexdigest()[:48]
 
@@ -213,7 +240,8 @@ class _Importer:
         created = {"gte": since}
         steps: list[tuple[str, str, Any, dict[str, Any], Callable[[dict[str, Any]], None]]] = [
             ("Checkout Sessions", "checkout_sessions", v1.checkout.sessions.list,
-             {"status": "complete", "created": created}, self._session),
+             {"status": "complete", "created": created, "expand": ["data.line_items"]},
+             lambda obj: self._session(obj, stripe_client)),
             ("invoices", "invoices", v1.invoices.list, {"status": "paid", "created": created},
              lambda obj: self._invoice(obj, stripe_client)),
             ("charges", "charges", v1.charges.list, {"created": created}, self._charge),
@@ -291,9 +319,19 @@ class _Importer:
 
     # -- each kind -------------------------------------------------------------------------------------------------
 
-    def _session(self, obj: dict[str, Any]) -> None:
+    def _session(self, obj: dict[str, Any], stripe_client: Any) -> None:
         if obj.get("payment_status") not in {"paid", "no_payment_required"}:
             return
+        lines = dict(obj.get("line_items") or {})
+        if lines.get("has_more") and obj.get("id"):
+            # Stripe embeds a session's first 10 line items: ask for the rest, outside any transaction.
+            listed = list(lines.get("data") or [])
+            for page in self._pages(
+                "checkout_sessions", functools.partial(stripe_client.v1.checkout.sessions.line_items.list,
+                                                       str(obj["id"])), {}
+            ):  # fmt: skip
+                listed += [line for line in page if line.get("id") not in {known.get("id") for known in listed}]
+            obj = {**obj, "line_items": {"data": listed}}
         self._later(lambda: self._import_session(obj))
 
     def _import_session(self, obj: dict[str, Any]) -> None:
@@ -314,6 +352,7 @@ class _Importer:
         order.payment_intent_id = payment_intent
         order.subscription_id = subscription
         order.amount_expected = int(obj.get("amount_total") or 0)
+        order.items = order_items(obj.get("line_items"))
         at = timestamp(obj.get("created")) or utcnow()
         amount, currency = int(obj.get("amount_total") or 0), order.currency
         if subscription_mode:
@@ -368,6 +407,7 @@ class _Importer:
                 obj, mode=OrderMode.SUBSCRIPTION, key=subscription, email=str(email) if email else None
             )
             order.subscription_id = subscription
+            order.items = order_items(obj.get("lines"))
             self._imported(order)
         # A subscription begun before the imported days opens its order with a renewal: it stays a renewal (its
         # first payment is not in the history), not a new order's money. No reason (old API versions): the first.
