@@ -275,3 +275,36 @@ def test_imported_orders_carry_their_line_items_so_products_and_prices_count_the
         gross = {r.key: r.figures.money["EUR"].gross for r in report.rows if "EUR" in r.figures.money}
         assert gross["prod_HistoryMug"] == 2_000 and gross["prod_HistoryCap"] == 500, (source, gross)
         assert gross["prod_HistorySticker"] == 1_100 and gross["prod_HistoryPlan"] == 1_500, (source, gross)
+
+
+def test_importing_again_gives_items_to_orders_imported_without_them(shop: Shop, db: Session) -> None:
+    """Orders imported before imports read line items had none: a new import fills them in (and the rollups by
+    product follow); an order with items, or PaidSignal's own, is not changed."""
+    recorder = shop.recorder
+    mug = recorder.add_price(product="prod_LaterMug", unit_amount=1_000)
+    plan = recorder.add_price(product="prod_LaterPlan", unit_amount=1_500, recurring={"interval": "month"})
+    history = History(recorder)
+    history.checkout(2_000, days_ago=10, lines=[(mug, 2)])
+    history.subscription_invoice("sub_LaterItems01", 1_500, days_ago=8, reason="subscription_create", price=plan)
+    account_id = shop.account.id or 0
+    run_backfill(session=db, account_id=account_id)
+    for order in _imported(db):
+        order.items = []
+        db.add(order)
+    db.commit()
+    while rollups.refresh_dirty(db):
+        pass
+    today = utcnow().date()
+    query = MetricsQuery(start=today - timedelta(days=30), end=today, dimension=Dimension.PRODUCT)
+    assert {r.key for r in metrics.metrics(session=db, account_id=account_id, query=query).rows} <= {"", "none"}
+
+    request_backfill(session=db, actor=shop.actor, days=30)
+    assert run_backfill(session=db, account_id=account_id).imported == 0  # type: ignore[union-attr]
+    db.commit()
+    assert sorted(i["product"] for o in _imported(db) for i in o.items) == ["prod_LaterMug", "prod_LaterPlan"]
+    while rollups.refresh_dirty(db):
+        pass
+    for source in ("rollup", "raw"):
+        report = metrics.metrics(session=db, account_id=account_id, query=query, source=source)
+        gross = {r.key: r.figures.money["EUR"].gross for r in report.rows if "EUR" in r.figures.money}
+        assert (gross.get("prod_LaterMug"), gross.get("prod_LaterPlan")) == (2_000, 1_500), (source, gross)

@@ -1,8 +1,9 @@
 """The history backfill: the last N days of paid Checkout Sessions, subscription invoices, charges, refunds and
 disputes from Stripe's lists, as orders marked ``imported``. Imported orders are unattributed (their own bucket in
 every view), never credited to a campaign and never sent to an ad platform. An order PaidSignal already knows by its
-Stripe ids is left as it is (only a missing charge id is filled in, so reconciliation can match it), so the backfill
-can run again without counting anything twice. Progress is written on the account's sync row page by page."""
+Stripe ids is left as it is (only a missing charge id is filled in, so reconciliation can match it, and an imported
+order's missing items), so the backfill can run again without counting anything twice. Items come from a Checkout
+Session's line items or a subscription invoice's priced lines, as checkout stores them. Progress is written on the account's sync row page by page."""
 
 from __future__ import annotations
 
@@ -310,6 +311,13 @@ class _Importer:
         self.session.flush()
         return order
 
+    def _fill_items(self, order: Order, items: list[dict[str, Any]]) -> None:
+        """An order imported before imports read line items gets them now (nothing else of a known order changes)."""
+        if order.imported and not order.items and items:
+            order.items = items
+            order_rules.save(self.session, order)
+            rollups.mark_order_dirty(self.session, order)
+
     def _paid(self, order: Order, at: datetime) -> None:
         order_rules.advance(order, OrderStatus.PAID, at)
         order_rules.save(self.session, order)
@@ -336,11 +344,13 @@ class _Importer:
 
     def _import_session(self, obj: dict[str, Any]) -> None:
         payment_intent, subscription = id_of(obj.get("payment_intent")), id_of(obj.get("subscription"))
-        if (
+        known = (
             self._order_by("checkout_session_id", id_of(obj.get("id")))
             or self._order_by("payment_intent_id", payment_intent)
             or self._order_by("subscription_id", subscription)
-        ):
+        )
+        if known is not None:
+            self._fill_items(known, order_items(obj.get("line_items")))
             return
         subscription_mode = obj.get("mode") == "subscription"
         email = (obj.get("customer_details") or {}).get("email") or obj.get("customer_email")
@@ -387,14 +397,16 @@ class _Importer:
 
     def _import_invoice(self, obj: dict[str, Any], links: tuple[str | None, str | None]) -> None:
         invoice_id = str(obj.get("id"))
-        if self._payment_by("invoice_id", invoice_id) is not None:
-            return
         details = ((obj.get("parent") or {}).get("subscription_details")) or {}
         subscription = id_of(details.get("subscription")) or id_of(obj.get("subscription"))
         if not subscription:
             return  # a one-off invoice: its charge is imported as such
-        payment_intent, charge = links
         order = self._order_by("subscription_id", subscription)
+        if order is not None:
+            self._fill_items(order, order_items(obj.get("lines")))
+        if self._payment_by("invoice_id", invoice_id) is not None:
+            return
+        payment_intent, charge = links
         if order is not None and not order.imported:
             return  # PaidSignal's own order: left as it is
         reason = str(obj.get("billing_reason") or "")
