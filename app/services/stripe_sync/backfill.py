@@ -3,7 +3,8 @@ disputes from Stripe's lists, as orders marked ``imported``. Imported orders are
 every view), never credited to a campaign and never sent to an ad platform. An order PaidSignal already knows by its
 Stripe ids is left as it is (only a missing charge id is filled in, so reconciliation can match it, and an imported
 order's missing items), so the backfill can run again without counting anything twice. Items come from a Checkout
-Session's line items or a subscription invoice's priced lines, as checkout stores them. Progress is written on the account's sync row page by page."""
+Session's line items or a subscription invoice's priced lines, as checkout stores them.
+Progress is written on the account's sync row page by page."""
 
 from __future__ import annotations
 
