@@ -21,7 +21,13 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "assistant-demo-1"
 QUESTION = "Which campaign has the best ROAS this month?"
 ANSWER = (
-    "Brand search has the best ROAS this month, at **4.39×** on its ad spend; it spent $17 of a $50 budget.\n\n"
+    "Here is this month by campaign, against the same days before it: **ROAS** is in the table's last columns, and "
+    "the Total row adds every campaign up. Open *How I got this* for each figure."
+)
+# The screenshot for the docs shows the answer above; this one checks what a model could be talked into writing.
+SPEND_QUESTION = "How much of its budget did Brand search spend?"
+SPEND_ANSWER = (
+    "Brand search spent $17 of a $50 budget.\n\n"
     # What a campaign note could talk a model into writing: images would load by themselves, carrying figures away.
     '![chart](http://127.0.0.1:9/leak.png?net=552) <img src="http://127.0.0.1:9/raw.png?net=552">'
 )
@@ -36,7 +42,7 @@ def test_a_question_is_answered_with_its_figures_and_the_conversation_reopens(
     server.cli("seed-demo", "--days", "7", "--sessions-per-day", "30", "--password", PASSWORD, "--reset")
     llm_server.script(
         tool_calls(("get_metrics", {"dimension": "campaign", "preset": "month_to_date"})),
-        # Streams "Brand search", then waits until released: the page is looked at mid-answer.
+        # Streams "Here is this", then waits until released: the page is looked at mid-answer.
         text(ANSWER, chunk_chars=12, hold_after=1),
     )
     base = server.url
@@ -61,7 +67,7 @@ def test_a_question_is_answered_with_its_figures_and_the_conversation_reopens(
     expect(page.locator("#assistant-cancel")).to_be_visible()
     streaming = page.locator("#streaming-answer")
     expect(streaming.locator(".tool-summary")).to_contain_text("metrics by campaign", timeout=ANSWER_TIMEOUT_MS)
-    expect(streaming.locator(".message-content")).to_have_text("Brand search", timeout=ANSWER_TIMEOUT_MS)
+    expect(streaming.locator(".message-content")).to_have_text("Here is this", timeout=ANSWER_TIMEOUT_MS)
     expect(page.locator("#conversation-list .conversation-item")).to_have_count(1)  # listed at once
     assert llm_server.held.wait(10)
     llm_server.release()
@@ -69,11 +75,9 @@ def test_a_question_is_answered_with_its_figures_and_the_conversation_reopens(
     # Done: markdown rendered, the box back, the panel closed until opened.
     answer = page.locator(".message-assistant").last
     expect(answer).to_have_attribute("data-status", "done", timeout=ANSWER_TIMEOUT_MS)
-    expect(answer.locator(".message-content strong")).to_have_text("4.39×")
-    expect(answer.locator(".message-content")).to_contain_text("Brand search has the best ROAS this month")
-    expect(answer.locator(".message-content")).to_contain_text("it spent $17 of a $50 budget")  # money, not math
-    expect(answer.locator(".message-content .image-not-shown")).to_have_count(1)
-    expect(page.locator(".message-content img")).to_have_count(0)  # neither markdown images nor raw HTML
+    expect(answer.locator(".message-content strong")).to_have_text("ROAS")
+    expect(answer.locator(".message-content em")).to_have_text("How I got this")
+    expect(answer.locator(".message-content")).to_contain_text("the Total row adds every campaign up")
     expect(page.locator("#assistant-cancel")).to_have_count(0)
     expect(box).to_be_enabled()
     _check_panel(page)
@@ -88,6 +92,18 @@ def test_a_question_is_answered_with_its_figures_and_the_conversation_reopens(
     net = figures["total"]["figures"]["money"]["EUR"]["net_formatted"]
     expect(page.locator(".how-i-got-this .figure-row").first).to_contain_text(net)  # the Total row
 
+    # Money is money, not math; images in an answer are not loaded (markdown or raw HTML).
+    llm_server.reset()
+    llm_server.script(text(SPEND_ANSWER))
+    box.fill(SPEND_QUESTION)
+    box.press("Enter")
+    spend = page.locator(".message-assistant").nth(1)
+    expect(spend).to_have_attribute("data-status", "done", timeout=ANSWER_TIMEOUT_MS)
+    expect(spend.locator(".message-content")).to_contain_text("Brand search spent $17 of a $50 budget")
+    expect(spend.locator(".message-content .image-not-shown")).to_have_count(1)
+    expect(page.locator(".message-content img")).to_have_count(0)  # neither markdown images nor raw HTML
+    expect(box).to_be_enabled()
+
     # A follow-up, cancelled while it is written: what had arrived stays, marked as cancelled.
     llm_server.reset()  # re-arms the hold (the first answer was released)
     llm_server.script(text(FOLLOW_UP_ANSWER, chunk_chars=9, hold_after=1))
@@ -95,7 +111,7 @@ def test_a_question_is_answered_with_its_figures_and_the_conversation_reopens(
     box.press("Enter")
     expect(streaming.locator(".message-content")).to_have_text("It is up ", timeout=ANSWER_TIMEOUT_MS)
     page.locator("#assistant-cancel").click()
-    cancelled = page.locator(".message-assistant").nth(1)
+    cancelled = page.locator(".message-assistant").nth(2)
     expect(cancelled).to_have_attribute("data-status", "cancelled")
     expect(cancelled.locator(".message-status")).to_have_text("Cancelled")
     expect(cancelled.locator(".message-content")).to_have_text("It is up")
@@ -107,14 +123,16 @@ def test_a_question_is_answered_with_its_figures_and_the_conversation_reopens(
     item = page.locator("#conversation-list .conversation-item")
     expect(item).to_have_count(1)
     expect(item.locator(".conversation-open")).to_contain_text(QUESTION)
-    expect(page.locator(".message-assistant")).to_have_count(2)
-    expect(page.locator(".message-assistant .message-content strong")).to_have_text("4.39×")
+    expect(page.locator(".message-assistant")).to_have_count(3)
+    expect(page.locator(".message-assistant .message-content strong")).to_have_text("ROAS")
     page.locator("#new-conversation").click()
     expect(page.locator(".message-assistant")).to_have_count(0)
     expect(page.locator("#suggested-questions")).to_be_visible()
     item.locator(".conversation-open").click()
-    expect(page.locator(".message-user .message-content")).to_have_text([QUESTION, "Is that better than last month?"])
-    expect(page.locator(".message-assistant .message-content strong")).to_have_text("4.39×")
+    expect(page.locator(".message-user .message-content")).to_have_text(
+        [QUESTION, SPEND_QUESTION, "Is that better than last month?"]
+    )
+    expect(page.locator(".message-assistant .message-content strong")).to_have_text("ROAS")
     expect(page.locator(".message-assistant").last).to_have_attribute("data-status", "cancelled")
     expect(item).to_have_attribute("data-conversation", re.compile(r"^conv_"))
     _check_panel(page)
