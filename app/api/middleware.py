@@ -1,5 +1,6 @@
 """The API's ASGI middleware: per-account request counting (inside the API), JSON for every ``/api`` error
-(around Reflex's whole app, see app/app.py), and the tracking events' direct path (``IngestFastPath``)."""
+(around Reflex's whole app, see app/app.py), and the direct paths of the tracking events and Stripe's webhooks
+(``IngestFastPath``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import routes
 from app.api.endpoints.events import record_events
+from app.api.endpoints.stripe_webhook import stripe_webhook
 from app.api.errors import code_for_status, error_response
 from app.services.usage import count_api_request
 
@@ -168,18 +170,31 @@ class IngestFastPath:
     What those layers did for it is done here: usage counted per account and key (``CountApiUsage``, with the same
     route template, which the request metrics use too), and an unexpected error answered as the JSON 500 it would
     have become. The endpoint does its own CORS headers, errors and body limit; every other method and path (the
-    CORS preflight, ``GET /api/v1/events``) takes the usual way."""
+    CORS preflight, ``GET /api/v1/events``) takes the usual way.
+
+    Stripe's deliveries (``POST /api/v1/stripe/webhook/{account_id}``) go the same way, for the same reason (the
+    layers cost a delivery about as much CPU as verifying it and checking its shape; docs/performance.md, Stripe
+    webhooks): the endpoint reads its body with its own limit and answers its own errors; Stripe sends no
+    ``Origin``, so Reflex's CORS layer had nothing to add."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._events = CountApiUsage(self._record_events)
         self._route = _Template(_EVENTS_PATH)
+        self._webhooks = CountApiUsage(self._stripe_webhook)
+        self._webhook_route = _Template(_WEBHOOK_TEMPLATE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path") == _EVENTS_PATH and scope.get("method") == "POST":
-            scope["route"] = self._route
-            await self._events(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            path = scope.get("path", "")
+            if path == _EVENTS_PATH:
+                scope["route"] = self._route
+                await self._events(scope, receive, send)
+                return
+            if path.startswith(_WEBHOOK_PREFIX) and _webhook_account(path) is not None:
+                scope["route"] = self._webhook_route
+                await self._webhooks(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
     @staticmethod
@@ -190,3 +205,23 @@ class IngestFastPath:
             log.exception("POST %s failed", _EVENTS_PATH)
             response = error_response(500, "internal_error", "Something failed on our side; retry later.")
         await response(scope, receive, send)
+
+    @staticmethod
+    async def _stripe_webhook(scope: Scope, receive: Receive, send: Send) -> None:
+        account = _webhook_account(scope.get("path", "")) or ""
+        try:
+            response = await stripe_webhook(account, Request(scope, receive))
+        except Exception:
+            log.exception("POST %s failed", _WEBHOOK_TEMPLATE)
+            response = error_response(500, "internal_error", "Something failed on our side; retry later.")
+        await response(scope, receive, send)
+
+
+_WEBHOOK_PREFIX = f"{routes.API_V1}/stripe/webhook/"
+_WEBHOOK_TEMPLATE = _WEBHOOK_PREFIX + "{account_id}"
+
+
+def _webhook_account(path: str) -> str | None:
+    """The account id of a webhook path, as the route's ``{account_id}`` matches it (one non-empty segment)."""
+    account = path[len(_WEBHOOK_PREFIX) :]
+    return account if account and "/" not in account else None

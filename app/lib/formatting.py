@@ -80,9 +80,12 @@ def format_amount(amount: Number, currency: str, locale: str, *, digits: int | N
     return str(pattern.apply(_decimal(amount), loc, currency=currency.upper(), currency_digits=False))
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
 def format_money(amount_minor: Number, currency: str, locale: str) -> str:
     """An amount in minor units, as people read it: ``2044250, "EUR", "en_US"`` → ``€20,442.50``. Averages (AOV,
-    CPA) may be fractions of a minor unit; they are rounded to the currency's digits."""
+    CPA) may be fractions of a minor unit; they are rounded to the currency's digits. Remembered per amount,
+    currency and locale: Babel takes about 20 µs per amount, and a shop's amounts repeat (every paying webhook
+    writes one in the order's history)."""
     return format_amount(to_major(amount_minor, currency), currency, locale)
 
 

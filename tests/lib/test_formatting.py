@@ -55,6 +55,18 @@ def test_averages_are_rounded_to_the_currencys_digits() -> None:
     assert to_major(1999, "EUR") == Decimal("19.99") and to_major(1999, "JPY") == Decimal(1999)
 
 
+def test_an_amount_is_formatted_once_per_currency_and_locale_and_equal_numbers_of_other_types_alike() -> None:
+    """The webhook writes one amount per paying delivery in the order's history: Babel's ~20 µs once per amount."""
+    format_money.cache_clear()
+    assert format_money(4900, "EUR", "en_US") == format_money(4900, "EUR", "en_US") == "€49.00"
+    assert format_money.cache_info().hits == 1
+    assert format_money(4900, "EUR", "de_DE") == f"49,00{NBSP}€"  # another locale is another amount
+    assert (
+        format_money(Decimal("4900.4"), "EUR", "en_US") == "€49.00" and format_money(4900.6, "EUR", "en_US") == "€49.01"
+    )
+    assert format_money.cache_info().hits == 1  # 4900, Decimal and float are remembered apart (typed)
+
+
 def test_unknown_codes_and_locales_never_fail_a_page() -> None:
     assert format_money(1999, "", "en_US") == "19.99"  # no currency: the number alone
     assert format_money(1999, "XYZ", "en_US") == "XYZ19.99"
