@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from typing import Any
 
+import pytest
 from sqlalchemy import event
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app.db import get_engine
-from app.models import SalesRollup
-from app.services import rollups
+from app.models import CustomerDirty, RollupDirty, SalesRollup
+from app.services import lifetime, rollups
 from tests.utils.world import World, all_models, utc
 
 
@@ -74,3 +76,36 @@ def test_a_days_recompute_reads_in_as_many_statements_for_3_orders_as_for_12(wor
     rollups.rebuild(world.db, world.account_id)
     after = world.db.exec(select(SalesRollup)).all()
     assert sorted((r.day, r.model, r.campaign_version_id, r.product_id, r.orders_micro, r.gross) for r in after) == kept
+
+
+def test_a_mark_made_while_its_day_or_customer_is_recomputed_stays_for_the_next_run(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job clears the marks it read in one statement per run; a day or customer marked again meanwhile (a
+    webhook committed during the recompute) keeps its newer mark, and the next run recomputes it."""
+    order = world.order(utc(2026, 4, 2, 9), all_models(world.a2), amount=1_000, email="again@x.io")
+    world.db.commit()
+    rollups.mark_order_dirty(world.db, order)
+    world.db.commit()
+    recompute_day, replace = rollups.recompute_day, lifetime._replace
+
+    def day_marked_meanwhile(session: Session, account_id: int, day: date, kind: str, zone: Any = None) -> None:
+        recompute_day(session, account_id, day, kind, zone)
+        rollups.mark_dirty(session, account_id, [day], kind)
+
+    def customer_marked_meanwhile(session: Session, account_id: int, keys: list[str] | None) -> int:
+        written = replace(session, account_id, keys)
+        rollups.mark_customers_dirty(session, account_id, keys or [])
+        return written
+
+    monkeypatch.setattr(rollups, "recompute_day", day_marked_meanwhile)
+    monkeypatch.setattr(lifetime, "_replace", customer_marked_meanwhile)
+    assert rollups.refresh_dirty(world.db) == 1
+    assert lifetime.refresh_dirty(world.db) == 1
+    assert world.db.exec(select(RollupDirty.day)).all() == [date(2026, 4, 2)]
+    assert world.db.exec(select(CustomerDirty.customer_key)).all() == ["email:again@x.io"]
+    monkeypatch.undo()
+    assert rollups.refresh_dirty(world.db) == 1
+    assert lifetime.refresh_dirty(world.db) == 1
+    assert not world.db.exec(select(RollupDirty)).all()
+    assert not world.db.exec(select(CustomerDirty)).all()
