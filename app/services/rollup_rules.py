@@ -36,7 +36,7 @@ from app.models import (
     Refund,
     VisitSession,
 )
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
 from app.services.orders import customer_key
 
 MICRO = 1_000_000
@@ -272,8 +272,10 @@ def order_credits(
         return credits or [Credit(0, 0, Fraction(1))]
     touches = snapshot.get("touches") or []
     at = datetime.fromisoformat(snapshot["at"]) if snapshot.get("at") else order.created_at
+    if not touches and at.tzinfo is not None and model in MODELS and lookback_days in LOOKBACK_DAYS:
+        return [Credit(0, 0, Fraction(1))]  # what ``credit`` answers for no touches and valid arguments
     ids: dict[str, tuple[int | None, int | None]] = {}
-    if touches:  # no touches: nothing to map (``credit`` gives all to no campaign)
+    if touches:  # else nothing to map
         ids = version_ids() if version_ids is not None else campaign_version_ids(session, order.account_id)
     points = [
         TouchPoint(datetime.fromisoformat(t["at"]), *ids.get(t.get("campaign_version") or "", (None, None)))
@@ -326,11 +328,13 @@ def _add(
     money: str,
     count: str | None,
     new: bool = False,
+    items: list[tuple[str, str, Fraction]] | None = None,
 ) -> None:
-    """Credit ``amount`` (and one count) of an order to its campaign versions, at order level and per item."""
+    """Credit ``amount`` (and one count) of an order to its campaign versions, at order level and per item
+    (``items``: the order's ``_item_weights`` when the caller has them)."""
     shares = [c.share for c in credits]
     micros = split_by_shares(MICRO, shares)
-    items = _item_weights(order)
+    items = _item_weights(order) if items is None else items
     item_amounts = split_by_shares(amount, [w for _, _, w in items]) if items else []
     targets: list[tuple[str, str, int]] = [("", "", amount)] + [
         (product, price, part) for (product, price, _), part in zip(items, item_amounts, strict=True)
@@ -429,8 +433,16 @@ def sales_between(
     payments, refunds, orders, new_orders = moves.payments, moves.refunds, moves.orders, moves.new_orders
     out: dict[SalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
 
+    weights: dict[int, list[tuple[str, str, Fraction]]] = {}
+
     def credits_of(order: Order, model: str) -> list[Credit]:
         return moves.credits(session, order, model, lookback_days)
+
+    def items_of(order: Order) -> list[tuple[str, str, Fraction]]:  # once per order, not per payment and model
+        found = weights.get(order.id or 0)
+        if found is None:
+            found = weights[order.id or 0] = _item_weights(order)
+        return found
 
     for payment in payments:
         order = orders.get(payment.order_id)
@@ -442,15 +454,15 @@ def sales_between(
             credits = credits_of(order, model)
             if first:
                 _add(out, order, model, credits, payment.currency, amount=payment.amount, money="gross",
-                     count="orders_micro", new=new)  # fmt: skip
+                     count="orders_micro", new=new, items=items_of(order))  # fmt: skip
             else:
                 _add(out, order, model, credits, payment.currency, amount=payment.amount, money="renewal_revenue",
-                     count="renewals_micro" if payment.kind == "renewal" else None)  # fmt: skip
+                     count="renewals_micro" if payment.kind == "renewal" else None, items=items_of(order))  # fmt: skip
     for refund in refunds:
         order = orders.get(refund.order_id)
         if order is None:
             continue
         for model in models:
             _add(out, order, model, credits_of(order, model), refund.currency, amount=refund.amount,
-                 money="refunds", count=None)  # fmt: skip
+                 money="refunds", count=None, items=items_of(order))  # fmt: skip
     return dict(out)
