@@ -42,11 +42,9 @@ from app.services.rollup_rules import (
     TRAFFIC,
     Credit,
     MoneyMoves,
-    campaign_version_ids,
     converted_sessions,
     day_bounds,
     money_moves,
-    order_credits,
 )
 
 _PLATFORM_ID = re.compile(r"[0-9]{1,40}")
@@ -188,7 +186,7 @@ def ad_sales_between(
     that range's, when already read."""
     moves = moves or money_moves(session, account_id, start, end)
     out: dict[AdSalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
-    version_ids = campaign_version_ids(session, account_id)
+    version_ids = moves.version_ids(session, account_id)
     cache: dict[tuple[int, str], tuple[list[Credit], list[list[tuple[AdKey, Fraction]]]]] = {}
     touches_of: dict[int, _AdTouches] = {}
 
@@ -197,7 +195,7 @@ def ad_sales_between(
         if key not in cache:
             if key[0] not in touches_of:
                 touches_of[key[0]] = _ad_touches(order, version_ids)
-            credits = order_credits(session, order, model, lookback_days)
+            credits = moves.credits(session, order, model, lookback_days)
             cache[key] = (credits, _touch_splits(touches_of[key[0]], model, lookback_days, credits))
         credits, splits = cache[key]
         shares = [c.share for c in credits]

@@ -263,6 +263,8 @@ _SHARES = {
 def split_by_shares(amount: int, shares: Sequence[Fraction]) -> list[int]:
     """Largest-remainder split of ``amount`` by ``shares`` (summing to 1): integers that add up to ``amount``
     exactly; ties go to the share listed first."""
+    if len(shares) == 1 and shares[0] == 1:  # one credit takes all (most orders): the same answer, no arithmetic
+        return [amount]
     exact = [amount * share for share in shares]
     parts = [math.floor(value) for value in exact]
     leftover = amount - sum(parts)

@@ -29,15 +29,16 @@ from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import bindparam, delete, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.db import write_lock
+from app.db import executemany, write_lock
 from app.models import AcquisitionValue, CustomerDirty, CustomerValue, Order, Payment, Refund, Subscription
 from app.models.base import table_of
 from app.services import orders, rollups
 from app.services.attribution import DEFAULT_LOOKBACK_DAYS, split_by_shares
+from app.services.rollup_rules import campaign_version_ids
 
 DEFAULT_MODEL = "last_touch"
 # Days after the first order at which cumulative net revenue is kept (the LTV horizons, monthly cohort steps, and
@@ -187,6 +188,14 @@ def customer_rows(
                 ended[sub.order_id] = sub.canceled_at or sub.current_period_end or sub.updated_at
 
     rows: list[CustomerRow] = []
+    version_ids: dict[str, tuple[int | None, int | None]] | None = None
+
+    def read_version_ids() -> dict[str, tuple[int | None, int | None]]:  # once, if a first order needs them
+        nonlocal version_ids
+        if version_ids is None:
+            version_ids = campaign_version_ids(session, account_id)
+        return version_ids
+
     for key, first_id in sorted(firsts.items()):
         order = first_orders[first_id]
         paid_at = first_paid[first_id]
@@ -210,7 +219,7 @@ def customer_rows(
         else:
             credits = [
                 (c.campaign_id, c.version_id, c.share)
-                for c in rollups.order_credits(session, order, model, lookback_days)
+                for c in rollups.order_credits(session, order, model, lookback_days, version_ids=read_version_ids)
             ]
         shares = [share for _c, _v, share in credits]
         micros = split_by_shares(rollups.MICRO, shares)
@@ -310,13 +319,24 @@ def _replace(session: Session, account_id: int, keys: list[str] | None) -> int:
     return len(rows)
 
 
+_DIRTY = table_of(CustomerDirty)
+_MARKS = (
+    sa_select(_DIRTY.c.account_id, _DIRTY.c.customer_key, _DIRTY.c.marked_at)
+    .order_by(_DIRTY.c.marked_at)
+    .limit(bindparam("limit"))
+)
+# A mark goes unless the customer was marked again meanwhile (one statement for every mark of a run).
+_CLEAR = _DIRTY.delete().where(
+    _DIRTY.c.account_id == bindparam("account_id"),
+    _DIRTY.c.customer_key == bindparam("key"),
+    _DIRTY.c.marked_at <= bindparam("at"),
+)
+
+
 def refresh_dirty(session: Session, *, limit: int = 2000) -> int:
     """Recompute the marked customers (oldest mark first) and clear their marks unless marked again meanwhile.
     Returns how many customers were recomputed."""
-    marks = [
-        (m.account_id, m.customer_key, m.marked_at)
-        for m in session.exec(select(CustomerDirty).order_by(col(CustomerDirty.marked_at)).limit(limit)).all()
-    ]
+    marks = [(int(a), str(k), m) for a, k, m in session.execute(_MARKS, {"limit": limit}).all()]
     session.rollback()  # end the reads before the writes: no connection is held while waiting for the lock
     by_account: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
     for account_id, key, marked_at in marks:
@@ -324,14 +344,7 @@ def refresh_dirty(session: Session, *, limit: int = 2000) -> int:
     for account_id, entries in by_account.items():
         with write_lock:
             _replace(session, account_id, sorted({key for key, _ in entries}))
-            for key, marked_at in entries:
-                session.execute(
-                    delete(CustomerDirty).where(
-                        col(CustomerDirty.account_id) == account_id,
-                        col(CustomerDirty.customer_key) == key,
-                        col(CustomerDirty.marked_at) <= marked_at,
-                    )
-                )
+            executemany(session, _CLEAR, [{"account_id": account_id, "key": k, "at": at} for k, at in entries])
             session.commit()
     return len(marks)
 

@@ -18,8 +18,8 @@ Sales rules (one place; the metrics service reads them through the rollups or ca
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
@@ -36,7 +36,7 @@ from app.models import (
     Refund,
     VisitSession,
 )
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
 from app.services.orders import customer_key
 
 MICRO = 1_000_000
@@ -248,11 +248,18 @@ class Credit:
 
 
 def order_credits(
-    session: Session, order: Order, model: str, lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    session: Session,
+    order: Order,
+    model: str,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    *,
+    version_ids: Callable[[], dict[str, tuple[int | None, int | None]]] | None = None,
 ) -> list[Credit]:
     """The order's credits under ``model``: the checkout snapshot's for the default lookback, else recomputed from
     the snapshot's touches (they reach 90 days back). Nothing in the snapshot: all to no campaign. An order
-    imported from Stripe's history: all to its own bucket (``IMPORTED``), whatever the model."""
+    imported from Stripe's history: all to its own bucket (``IMPORTED``), whatever the model. ``version_ids``: the
+    account's campaign versions by public id when a caller crediting many orders already has them (else read here,
+    and only when there are touches to map)."""
     if order.imported:
         return [Credit(IMPORTED, IMPORTED, Fraction(1))]
     snapshot = order.attribution or {}
@@ -265,7 +272,11 @@ def order_credits(
         return credits or [Credit(0, 0, Fraction(1))]
     touches = snapshot.get("touches") or []
     at = datetime.fromisoformat(snapshot["at"]) if snapshot.get("at") else order.created_at
-    ids = campaign_version_ids(session, order.account_id)
+    if not touches and at.tzinfo is not None and model in MODELS and lookback_days in LOOKBACK_DAYS:
+        return [Credit(0, 0, Fraction(1))]  # what ``credit`` answers for no touches and valid arguments
+    ids: dict[str, tuple[int | None, int | None]] = {}
+    if touches:  # else nothing to map
+        ids = version_ids() if version_ids is not None else campaign_version_ids(session, order.account_id)
     points = [
         TouchPoint(datetime.fromisoformat(t["at"]), *ids.get(t.get("campaign_version") or "", (None, None)))
         for t in touches
@@ -317,11 +328,13 @@ def _add(
     money: str,
     count: str | None,
     new: bool = False,
+    items: list[tuple[str, str, Fraction]] | None = None,
 ) -> None:
-    """Credit ``amount`` (and one count) of an order to its campaign versions, at order level and per item."""
+    """Credit ``amount`` (and one count) of an order to its campaign versions, at order level and per item
+    (``items``: the order's ``_item_weights`` when the caller has them)."""
     shares = [c.share for c in credits]
     micros = split_by_shares(MICRO, shares)
-    items = _item_weights(order)
+    items = _item_weights(order) if items is None else items
     item_amounts = split_by_shares(amount, [w for _, _, w in items]) if items else []
     targets: list[tuple[str, str, int]] = [("", "", amount)] + [
         (product, price, part) for (product, price, _), part in zip(items, item_amounts, strict=True)
@@ -359,6 +372,27 @@ class MoneyMoves:
     refunds: Sequence[Refund]
     orders: dict[int | None, Order]
     new_orders: set[int]
+    # Read or worked out once for the range, whichever level (campaign version, ad set and ad) asks first.
+    _credits: dict[tuple[int, str, int], list[Credit]] = field(default_factory=dict, compare=False, repr=False)
+    _version_ids: dict[int, dict[str, tuple[int | None, int | None]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def version_ids(self, session: Session, account_id: int) -> dict[str, tuple[int | None, int | None]]:
+        """The account's campaign versions by public id (``campaign_version_ids``), read once."""
+        if account_id not in self._version_ids:
+            self._version_ids[account_id] = campaign_version_ids(session, account_id)
+        return self._version_ids[account_id]
+
+    def credits(self, session: Session, order: Order, model: str, lookback_days: int) -> list[Credit]:
+        """``order_credits`` of one of the range's orders, worked out once per model and lookback."""
+        key = (order.id or 0, model, lookback_days)
+        found = self._credits.get(key)
+        if found is None:
+            found = self._credits[key] = order_credits(
+                session, order, model, lookback_days, version_ids=lambda: self.version_ids(session, order.account_id)
+            )
+        return found
 
 
 def money_moves(session: Session, account_id: int, start: datetime, end: datetime) -> MoneyMoves:
@@ -398,13 +432,17 @@ def sales_between(
     moves = moves or money_moves(session, account_id, start, end)
     payments, refunds, orders, new_orders = moves.payments, moves.refunds, moves.orders, moves.new_orders
     out: dict[SalesKey, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SALES_MEASURES, 0))
-    credits_cache: dict[tuple[int, str], list[Credit]] = {}
+
+    weights: dict[int, list[tuple[str, str, Fraction]]] = {}
 
     def credits_of(order: Order, model: str) -> list[Credit]:
-        key = (order.id or 0, model)
-        if key not in credits_cache:
-            credits_cache[key] = order_credits(session, order, model, lookback_days)
-        return credits_cache[key]
+        return moves.credits(session, order, model, lookback_days)
+
+    def items_of(order: Order) -> list[tuple[str, str, Fraction]]:  # once per order, not per payment and model
+        found = weights.get(order.id or 0)
+        if found is None:
+            found = weights[order.id or 0] = _item_weights(order)
+        return found
 
     for payment in payments:
         order = orders.get(payment.order_id)
@@ -416,15 +454,15 @@ def sales_between(
             credits = credits_of(order, model)
             if first:
                 _add(out, order, model, credits, payment.currency, amount=payment.amount, money="gross",
-                     count="orders_micro", new=new)  # fmt: skip
+                     count="orders_micro", new=new, items=items_of(order))  # fmt: skip
             else:
                 _add(out, order, model, credits, payment.currency, amount=payment.amount, money="renewal_revenue",
-                     count="renewals_micro" if payment.kind == "renewal" else None)  # fmt: skip
+                     count="renewals_micro" if payment.kind == "renewal" else None, items=items_of(order))  # fmt: skip
     for refund in refunds:
         order = orders.get(refund.order_id)
         if order is None:
             continue
         for model in models:
             _add(out, order, model, credits_of(order, model), refund.currency, amount=refund.amount,
-                 money="refunds", count=None)  # fmt: skip
+                 money="refunds", count=None, items=items_of(order))  # fmt: skip
     return dict(out)

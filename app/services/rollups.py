@@ -261,26 +261,31 @@ def recompute_day(session: Session, account_id: int, day: date, kind: str, zone:
         session.execute(table_of(SalesRollup).insert(), rows)
 
 
+_MARKED = table_of(RollupDirty)
+_MARKS = (
+    sa_select(_MARKED.c.account_id, _MARKED.c.day, _MARKED.c.kind, _MARKED.c.marked_at)
+    .order_by(_MARKED.c.marked_at)
+    .limit(bindparam("limit"))
+)
+# A day's mark goes unless it was marked again meanwhile.
+_CLEAR = _MARKED.delete().where(
+    _MARKED.c.account_id == bindparam("account_id"),
+    _MARKED.c.day == bindparam("day"),
+    _MARKED.c.kind == bindparam("kind"),
+    _MARKED.c.marked_at <= bindparam("at"),
+)
+
+
 def refresh_dirty(session: Session, *, limit: int = 500) -> int:
     """Recompute the dirty days (oldest mark first) and clear their marks unless they were marked again meanwhile.
     Returns how many days were recomputed."""
-    marks = [
-        (mark.account_id, mark.day, mark.kind, mark.marked_at)
-        for mark in session.exec(select(RollupDirty).order_by(col(RollupDirty.marked_at)).limit(limit)).all()
-    ]
+    marks = [(int(a), d, str(k), m) for a, d, k, m in session.execute(_MARKS, {"limit": limit}).all()]
     zones = {account_id: account_zone(session, account_id) for account_id in {mark[0] for mark in marks}}
     session.rollback()  # end the reads before the writes: no connection is held while waiting for the lock
     for account_id, day, kind, marked_at in marks:
         with write_lock:
             recompute_day(session, account_id, day, kind, zones[account_id])
-            session.execute(
-                delete(RollupDirty).where(
-                    col(RollupDirty.account_id) == account_id,
-                    col(RollupDirty.day) == day,
-                    col(RollupDirty.kind) == kind,
-                    col(RollupDirty.marked_at) <= marked_at,
-                )
-            )
+            execute(session.connection(), _CLEAR, {"account_id": account_id, "day": day, "kind": kind, "at": marked_at})
             session.commit()
     return len(marks)
 
