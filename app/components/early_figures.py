@@ -19,10 +19,8 @@ from reflex.vars.base import Var, VarData
 from app import routes
 from app.presenters.metrics import KpiItem
 from app.settings import get_settings
-from app.state.base import AppState
+from app.state.base import SESSION_STORAGE_NAME, AppState
 
-# The name Reflex keeps the session token under in local storage (``AppState.auth_token``).
-SESSION_STORAGE_KEY = "paidsignal_session"
 MODULE = "$/public/early_figures.js"  # assets/early_figures.js
 
 _REQUEST = """(() => {
@@ -46,7 +44,7 @@ def _js(value: str) -> str:
 def early_request() -> rx.Component:
     """The head's inline script: on ``/``, with a session token, ask for the KPI cards at once."""
     url = get_settings().public_url.rstrip("/") + routes.API_OVERVIEW_KPIS
-    script = _REQUEST % {"key": _js(SESSION_STORAGE_KEY), "path": _js(routes.HOME), "url": _js(url)}
+    script = _REQUEST % {"key": _js(SESSION_STORAGE_NAME), "path": _js(routes.HOME), "url": _js(url)}
     # As raw HTML: React would escape the text of a child (``&&``, ``<``) in the prerendered page.
     return rx.el.script(custom_attrs={"dangerouslySetInnerHTML": {"__html": script}})
 
