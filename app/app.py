@@ -16,6 +16,7 @@ from app import (
 )
 from app.api.factory import build_api
 from app.api.middleware import IngestFastPath, JsonApiErrors
+from app.components.early_figures import early_request
 from app.components.layout import registered_pages
 from app.components.toasts import pending_toasts
 from app.observability.asgi import Observe
@@ -50,6 +51,7 @@ app = PaidSignalApp(
     head_components=[
         rx.el.link(rel="icon", href=routes.FAVICON_SVG, type="image/svg+xml"),
         rx.el.link(rel="icon", href=routes.FAVICON_ICO, sizes="32x32"),
+        early_request(),  # `/`'s KPI cards asked for at navigation (app/components/early_figures.py)
     ],
 )
 for page, options in registered_pages():

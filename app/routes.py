@@ -42,6 +42,9 @@ API_V1 = "/api/v1"
 API_OPENAPI = "/api/openapi.json"
 API_DOCS = "/api/docs"
 API_DOCS_ASSETS = "/api/docs/assets"
+# The overview's KPI cards for the backoffice session in the Authorization header (internal: the page fetches it from
+# its first script, before Reflex connects; app/api/endpoints/overview_kpis.py).
+API_OVERVIEW_KPIS = "/api/internal/overview-kpis"
 # The documentation site (docs/, built by `make run` with mkdocs into site/), served by the app itself.
 HELP = "/help"
 

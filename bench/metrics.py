@@ -74,6 +74,7 @@ TARGET_LTV_P95_MS = 100  # the lifetime value page's query set from rollup_custo
 TARGET_PAGE_P50_MS = 500
 TARGET_PAGE_MAX_MS = 1_000
 SHELL_SELECTOR = "#dashboard-loading"  # the overview's skeleton, shown while its figures load
+CARDS_SELECTOR = "#kpis .kpi-card"  # every KPI card (id and text), first as shown and then as the state has them
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
@@ -938,7 +939,13 @@ PAINT_PROBE = """
     if (marks.shell === undefined && document.querySelector(%(shell)s)) marks.shell = now();
     if (marks.figure === undefined) {
       const figure = document.querySelector(%(figure)s);
-      if (figure && figure.textContent.trim()) { marks.figure = now(); marks.figure_text = figure.textContent; }
+      if (figure && figure.textContent.trim()) {
+        marks.figure = now(); marks.figure_text = figure.textContent;
+        // Every card as first shown, and whether they were the early cards (app/components/early_figures.py):
+        // checked against the state's cards once the page is loaded.
+        marks.first_cards = [...document.querySelectorAll(%(cards)s)].map((card) => [card.id, card.textContent]);
+        marks.early = !!document.querySelector("#early-figures");
+      }
     }
     if (marks.chart === undefined && document.querySelector(".js-plotly-plot .main-svg")) marks.chart = now();
     if (marks.figure !== undefined && marks.chart !== undefined) observer.disconnect();
@@ -956,14 +963,19 @@ RESOURCES = """
   const sum = (list, key) => list.reduce((n, e) => n + (e[key] || 0), 0);
   const before = entries.filter((e) => e.responseEnd <= figureAt);
   const plotly = entries.find((e) => /plotly/.test(e.name));
+  const early = entries.find((e) => /overview-kpis/.test(e.name));  // the early cards' request, if any
   return {
     requests: entries.length, transfer_bytes: sum(entries, "transferSize"), body_bytes: sum(entries, "decodedBodySize"),
     requests_before_figure: before.length, transfer_before_figure: sum(before, "transferSize"),
     plotly_start_ms: plotly ? Math.round(plotly.startTime) : null,
     plotly_transfer_bytes: plotly ? plotly.transferSize : null,
+    early_request_ms: early ? [Math.round(early.startTime), Math.round(early.responseEnd)] : null,
   };
 }
 """
+
+
+STATE_CARDS = "(s) => [...document.querySelectorAll(s)].map((card) => [card.id, card.textContent])"
 
 
 def time_page(args: argparse.Namespace) -> dict[str, Any]:
@@ -981,7 +993,8 @@ def time_page(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     server = start_server(port, DATA, server_env(port, DATA, web_dir), timeout=600)
     result: dict[str, Any] = {"server_start_s": round(time.perf_counter() - started, 1), "selector": args.selector}
-    probe = PAINT_PROBE % {"shell": json.dumps(SHELL_SELECTOR), "figure": json.dumps(args.selector), "head": 300}
+    probe = PAINT_PROBE % {"shell": json.dumps(SHELL_SELECTOR), "figure": json.dumps(args.selector), "head": 300,
+                           "cards": json.dumps(CARDS_SELECTOR)}  # fmt: skip
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
@@ -1015,6 +1028,8 @@ def time_page(args: argparse.Namespace) -> dict[str, Any]:
                 page.wait_for_selector(".js-plotly-plot .main-svg", state="attached", timeout=30_000)
                 page.wait_for_load_state("networkidle")
                 marks = page.evaluate("() => window.__paint")
+                # The state's cards (the charts' row mounts with them, so they are in by now).
+                marks["state_cards"] = page.evaluate(STATE_CARDS, CARDS_SELECTOR)
                 loads.append(marks | page.evaluate(RESOURCES, marks["figure"]))
                 context.close()
             browser.close()
@@ -1032,6 +1047,9 @@ def time_page(args: argparse.Namespace) -> dict[str, Any]:
             statistics.median(load["transfer_before_figure"] for load in loads) / 1024
         ),
         "shown": loads[-1].get("figure_text", "")[:200],
+        "early_loads": sum(bool(load.get("early")) for load in loads),
+        # Loads whose first cards differed from the state's: a correctness failure (measure_page).
+        "cards_differ": sum(load.get("first_cards") != load["state_cards"] for load in loads),
     }  # fmt: skip
     return result
 
@@ -1043,6 +1061,8 @@ def measure_page(args: argparse.Namespace, result: dict[str, Any], failures: lis
         failures.append(f"the overview page: {error}")
         result["page"] = {"error": str(error)[:2000]}
         return
+    if page["cards_differ"]:
+        failures.append(f"the first KPI cards shown differed from the state's in {page['cards_differ']} load(s)")
     result.setdefault("targets", {})
     result["targets"][f"page_p50<={TARGET_PAGE_P50_MS}ms"] = page["p50_ms"] <= TARGET_PAGE_P50_MS
     result["targets"][f"page_max<={TARGET_PAGE_MAX_MS}ms"] = page["max_ms"] <= TARGET_PAGE_MAX_MS
@@ -1058,6 +1078,8 @@ def print_page(args: argparse.Namespace, result: dict[str, Any]) -> None:
     print(f"| … first contentful paint / skeleton / websocket open, p50 | {page['fcp_p50_ms']:,} / "
           f"{page['shell_p50_ms']:,} / {page['ws_open_p50_ms']:,} ms |")  # fmt: skip
     print(f"| … first chart drawn, p50 | {page['chart_p50_ms']:,} ms |")
+    print(f"| … loads whose first cards were the early ones / differed from the state's | "
+          f"{page['early_loads']} / {page['cards_differ']} |")  # fmt: skip
     print(f"| … transferred before the figure / in all, p50 | {page['transfer_before_figure_kib_p50']:,} / "
           f"{page['transfer_kib_p50']:,} KiB |")  # fmt: skip
 

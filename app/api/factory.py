@@ -25,6 +25,7 @@ from app.api.endpoints import (
     keys,
     metrics,
     orders,
+    overview_kpis,
     pixel,
     spend,
     stripe_reconciliation,
@@ -67,6 +68,7 @@ def build_api() -> FastAPI:
     v1.include_router(stripe_reconciliation.router)
     api.include_router(v1)
     api.include_router(pixel.router)
+    api.include_router(overview_kpis.router)  # internal: the overview's early KPI cards (backoffice session)
     api.include_router(docs_site_router)  # the documentation site at /help/
 
     # Swagger UI from files in a Python package: FastAPI's default loads them from a CDN, unreachable offline.

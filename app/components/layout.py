@@ -138,10 +138,16 @@ def loading() -> rx.Component:
 
 
 def template(
-    route: str, title: str, on_load: Any = None, *, own_login_check: bool = False
+    route: str,
+    title: str,
+    on_load: Any = None,
+    *,
+    own_login_check: bool = False,
+    pending: Callable[[], rx.Component] | None = None,
 ) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
     """Register a backoffice page: sidebar, header, and the auth gate (``check_login`` runs first, unless
-    ``own_login_check``: the page's one on_load handler checks the session itself, in the same event as its reads)."""
+    ``own_login_check``: the page's one on_load handler checks the session itself, in the same event as its reads).
+    ``pending``: what the page shows until the session is known (a spinner by default)."""
 
     def decorator(content: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
         def page() -> rx.Component:
@@ -149,7 +155,7 @@ def template(
                 sidebar(),
                 rx.box(
                     rx.heading(title, size="6", margin_bottom="16px"),
-                    rx.cond(AppState.is_authenticated, content(), loading()),
+                    rx.cond(AppState.is_authenticated, content(), (pending or loading)()),
                     padding="24px 32px",
                     width="100%",
                     max_width="1100px",

@@ -8,8 +8,9 @@ import reflex as rx
 
 from app import routes
 from app.components.charts import chart_card, dashboard_skeleton, kpi_grid, range_picker
+from app.components.early_figures import early_kpis, early_shown
 from app.components.events import events_table
-from app.components.layout import template
+from app.components.layout import loading, template
 from app.state.base import AppState
 from app.state.live import OverviewState
 from app.state.metrics import BlendedLine, CampaignLine, DashboardState
@@ -202,6 +203,16 @@ def today() -> rx.Component:
     )
 
 
+def figures_pending() -> rx.Component:
+    """Until the state's figures come: the KPI cards the page's first script fetched (app/components/early_figures.py),
+    drawn by the same components, where there are some, else the skeleton."""
+    return rx.cond(
+        early_shown(DashboardState.loaded),
+        rx.vstack(kpi_grid(early_kpis, "kpis"), spacing="4", width="100%", id="early-figures"),
+        dashboard_skeleton("dashboard-loading"),
+    )
+
+
 def dashboard() -> rx.Component:
     return rx.vstack(
         range_picker(),
@@ -213,7 +224,7 @@ def dashboard() -> rx.Component:
         ),
         rx.cond(
             DashboardState.loading | ~DashboardState.loaded,
-            dashboard_skeleton("dashboard-loading"),
+            figures_pending(),
             rx.cond(DashboardState.error == "", figures()),
         ),
         rx.divider(),
@@ -223,8 +234,18 @@ def dashboard() -> rx.Component:
     )
 
 
+def session_pending() -> rx.Component:
+    """Before the session's delta: the early KPI cards where the page's first script got them (the dashboard's frame
+    around them, as the session's delta will draw it), else the layout's spinner."""
+    return rx.cond(
+        early_shown(DashboardState.loaded),
+        rx.vstack(range_picker(), figures_pending(), spacing="4", width="100%"),
+        loading(),
+    )
+
+
 # One on_load event for the whole page, the session check included (docs/performance.md, "The dashboard's first paint").
-@template(routes.HOME, "Overview", on_load=DashboardState.load_home, own_login_check=True)
+@template(routes.HOME, "Overview", on_load=DashboardState.load_home, own_login_check=True, pending=session_pending)
 def home() -> rx.Component:
     no_data = (
         DashboardState.loaded

@@ -14,6 +14,7 @@ from app import routes
 from app.lib.formatting import format_money, format_number, format_percent, format_ratio
 from app.services.attribution import AttributionModel
 from app.services.campaigns import CHANNEL_GROUP_LABELS
+from app.services.dashboard import Overview
 from app.services.metrics import (
     DIRECT,
     DIRECT_LABEL,
@@ -272,6 +273,32 @@ def overview_kpis(current: Figures, previous: Figures | None, currencies: list[s
         *(column_key("refunds", c) for c in currencies),
     ]
     return [kpi_item(key, current, previous, locale) for key in keys]
+
+
+@dataclass(frozen=True)
+class OverviewCards:
+    """What the overview's KPI cards show for an overview: the page's state and its early figures
+    (``app/api/endpoints/overview_kpis.py``) both take it from here, so the two cannot differ."""
+
+    has_data: bool  # anything in the account at all (else the page offers to get started)
+    has_figures: bool  # anything in the range or its comparison
+    comparing: bool
+    currencies: list[str]  # of the range and its comparison, sorted
+    kpis: list[KpiItem]
+
+
+def overview_cards(found: Overview, locale: str) -> OverviewCards:
+    """The KPI cards of ``services.dashboard.overview``'s answer, in ``locale``."""
+    current, previous = found.by_day, found.by_day_before
+    total, before = current.total.figures, previous.total.figures if previous else None
+    currencies = sorted(set(current.currencies) | set(previous.currencies if previous else []))
+    return OverviewCards(
+        has_data=found.any_data,
+        has_figures=has_figures(total) or has_figures(before),
+        comparing=previous is not None,
+        currencies=currencies,
+        kpis=overview_kpis(total, before, currencies, locale),
+    )
 
 
 def _joined(values: list[str]) -> str:

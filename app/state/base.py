@@ -50,6 +50,11 @@ class CampaignOption(TypedDict):
     name: str
 
 
+# The local storage entry the browser keeps its session token in (also read by the overview's early request,
+# app/components/early_figures.py).
+SESSION_STORAGE_NAME = "paidsignal_session"
+
+
 class AccountOption(TypedDict):
     public_id: str
     name: str
@@ -69,7 +74,7 @@ class AppState(rx.State):
     which presents its token on the new connection.
     """
 
-    auth_token: str = rx.LocalStorage(name="paidsignal_session")
+    auth_token: str = rx.LocalStorage(name=SESSION_STORAGE_NAME)
     _session_hash: str = ""
     _session_sid: str = ""
     session_checked: bool = False

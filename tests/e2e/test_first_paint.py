@@ -113,3 +113,71 @@ def test_built_files_come_compressed_and_cached(server: Server, page: Page) -> N
     [html] = [a for a in answers if a.url.rstrip("/").endswith("/login") and a.status == 200]
     assert html.all_headers()["content-type"].startswith("text/html")
     assert html.all_headers()["cache-control"] == "no-cache"
+
+
+# The KPI cards the first time one shows a figure: each card's id and text, and whether they were the early cards
+# (fetched by the page's first script, before Reflex connects) or the state's.
+FIRST_CARDS_PROBE = """
+(() => {
+  const seen = (window.__seen = { skeleton: false, gone: false });
+  const observer = new MutationObserver(() => {
+    if (document.querySelector("#dashboard-loading")) seen.skeleton = true;
+    const figure = document.querySelector("#kpis .kpi-value");
+    const shown = !!figure && !!figure.textContent.trim();
+    if (window.__first_cards && !shown) seen.gone = true;  // the cards went away (a flicker) after they showed
+    if (!shown || window.__first_cards) return;
+    window.__first_cards = {
+      early: !!document.querySelector("#early-figures #kpis"),
+      cards: [...document.querySelectorAll("#kpis .kpi-card")].map((card) => [card.id, card.textContent]),
+    };
+  });
+  observer.observe(document, { childList: true, subtree: true, characterData: true });
+})();
+"""
+CARDS = "() => [...document.querySelectorAll('#kpis .kpi-card')].map((card) => [card.id, card.textContent])"
+
+
+def test_the_early_cards_are_the_states_figures(
+    server: Server, browser: Browser, page: Page, _stripe_recorder: Any
+) -> None:
+    """A cold load of `/` draws the KPI cards from the page's first request, before Reflex's state has any: the same
+    cards, figure for figure, as the state's figures that replace them. A token the server does not know gets no
+    early cards: the page takes its normal path (to the login page)."""
+    email, _campaign = _seed(server, _stripe_recorder)
+    base = server.url
+    log_in(page, base, email=email, password=PASSWORD)
+    expect(page.locator("#metric-orders .kpi-value")).to_have_text("1")
+    signed_in = page.context.storage_state()
+
+    cold = browser.new_context(storage_state=signed_in, timezone_id="Europe/Berlin")
+    try:
+        cold.add_init_script(FIRST_CARDS_PROBE)
+        overview = cold.new_page()
+        asked: list[int] = []
+        overview.on("response", lambda r: asked.append(r.status) if "/api/internal/overview-kpis" in r.url else None)
+        overview.goto(f"{base}/")
+        # The state's figures are in once the charts' row has mounted (it mounts with them, not with early cards).
+        expect(overview.locator("#chart-revenue .js-plotly-plot")).to_be_visible(timeout=15_000)
+        expect(overview.locator("#early-figures")).to_have_count(0)
+        first = overview.evaluate("() => window.__first_cards")
+        assert asked == [200]
+        assert first["early"] is True, first
+        assert first["cards"] == overview.evaluate(CARDS)
+        # From the early cards to the state's: no skeleton in between, and never a moment without cards.
+        assert overview.evaluate("() => window.__seen") == {"skeleton": False, "gone": False}
+        assert dict(first["cards"])["metric-orders"].startswith("Orders1")
+    finally:
+        cold.close()
+
+    stale = browser.new_context(timezone_id="Europe/Berlin")
+    try:
+        stale.add_init_script("window.localStorage.setItem('paidsignal_session', 'not-a-session-token')")
+        visitor = stale.new_page()
+        refused: list[int] = []
+        visitor.on("response", lambda r: refused.append(r.status) if "/api/internal/overview-kpis" in r.url else None)
+        visitor.goto(f"{base}/")
+        expect(visitor).to_have_url(url_is(base, "/login"))
+        assert refused == [401]
+        assert visitor.locator("#kpis").count() == 0
+    finally:
+        stale.close()

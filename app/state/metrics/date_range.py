@@ -4,9 +4,6 @@ the page's on_load then reads the new figures)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import reflex as rx
@@ -15,51 +12,13 @@ from sqlmodel import Session
 
 from app import routes
 from app.presenters.metrics import COMPARE_LABELS, MODEL_LABELS, PRESET_LABELS, period_text
+from app.presenters.ranges import DEFAULT_MODEL, DEFAULT_PRESET, RangeChoice, date_text, pick, range_choice
 from app.services import dashboard
-from app.services.attribution import AttributionModel
 from app.services.metrics import Compare, Preset
 from app.state.base import AppState
-from app.state.format import date_text
 from app.state.toasts import toast
 
-DEFAULT_PRESET = Preset.LAST_28_DAYS.value
-DEFAULT_MODEL = AttributionModel.LAST_TOUCH.value
-
-
-def pick(value: Any, allowed: Collection[str], default: str) -> str:
-    """``value`` from the URL or a select when it is one of ``allowed``, else ``default``."""
-    text = str(value or "")
-    return text if text in allowed else default
-
-
-@dataclass(frozen=True)
-class RangeChoice:
-    preset: str
-    start: str  # YYYY-MM-DD, custom ranges only
-    end: str
-    compare: str
-    model: str
-
-    def dashboard_range(self) -> dashboard.DashboardRange:
-        return dashboard.DashboardRange(
-            preset=Preset(self.preset),
-            compare=Compare(self.compare),
-            model=AttributionModel(self.model),
-            start=date.fromisoformat(self.start) if self.start else None,
-            end=date.fromisoformat(self.end) if self.end else None,
-        )
-
-
-def range_choice(params: Mapping[str, Any]) -> RangeChoice:
-    """The range, comparison and model of ``?range=&start=&end=&compare=&model=``; unknown values fall back to the
-    defaults (last 28 days vs the previous period, last touch)."""
-    return RangeChoice(
-        preset=pick(params.get("range"), PRESET_LABELS, DEFAULT_PRESET),
-        start=date_text(params.get("start")),
-        end=date_text(params.get("end")),
-        compare=pick(params.get("compare"), COMPARE_LABELS, Compare.PREVIOUS.value),
-        model=pick(params.get("model"), MODEL_LABELS, DEFAULT_MODEL),
-    )
+__all__ = ["DEFAULT_MODEL", "DEFAULT_PRESET", "RangeChoice", "RangeState", "changed_url", "pick", "range_choice"]
 
 
 def current_query(router: RouterData) -> tuple[str, dict[str, str]]:

@@ -14,15 +14,16 @@ import reflex as rx
 from app import routes
 from app.db import session_scope
 from app.presenters.charts import OverviewLines, orders_figure, overview_lines, revenue_figure
-from app.presenters.metrics import BlendedLine, CampaignLine, KpiItem, blended_lines, campaign_lines, overview_kpis
+from app.presenters.metrics import BlendedLine, CampaignLine, KpiItem, blended_lines, campaign_lines, overview_cards
+from app.presenters.ranges import RangeChoice, range_choice
 from app.services import accounts as account_service
 from app.services import dashboard
 from app.services.accounts import SessionContext
 from app.services.errors import ServiceError
-from app.services.metrics import blended, has_figures
+from app.services.metrics import blended
 from app.state.base import AppState
 from app.state.live import OverviewData, OverviewState, read_overview
-from app.state.metrics.date_range import RangeChoice, RangeState, range_choice
+from app.state.metrics.date_range import RangeState
 
 
 def _read_context(token_hash: str) -> SessionContext | None:
@@ -149,12 +150,9 @@ class DashboardState(AppState):
 
     def _show(self, found: dashboard.Overview) -> None:
         current, previous = found.by_day, found.by_day_before
-        total, before = current.total.figures, previous.total.figures if previous else None
-        self.has_data = found.any_data
-        self.has_figures = has_figures(total) or has_figures(before)
-        self.comparing = previous is not None
-        self.currencies = sorted(set(current.currencies) | set(previous.currencies if previous else []))
-        self.kpis = overview_kpis(total, before, self.currencies, self.account_locale)
+        cards = overview_cards(found, self.account_locale)  # as the early figures show them (the same function)
+        self.has_data, self.has_figures, self.comparing = cards.has_data, cards.has_figures, cards.comparing
+        self.currencies, self.kpis = cards.currencies, cards.kpis
         self.campaigns = campaign_lines(found.by_campaign, found.campaign_ids, self.account_locale)
         self.blended = blended_lines(blended(found.by_campaign), self.account_locale)
         self._lines = overview_lines(found.period, found.comparison, current, previous, self.currencies)
