@@ -376,8 +376,8 @@ class _Compiled:
         self.getter: Any = None
         self.to_bind = [(index, bind[4]) for index, bind in enumerate(self.binds) if bind[4] is not None]
         if self.positional and not self.defaults and self.binds and all(bind[2] for bind in self.binds):
-            keys = [bind[1] for bind in self.binds]
-            self.getter = itemgetter(*keys) if len(keys) > 1 else (lambda row, key=keys[0]: (row[key],))
+            names = [bind[1] for bind in self.binds]
+            self.getter = itemgetter(*names) if len(names) > 1 else (lambda row, name=names[0]: (row[name],))
         self.columns = [(entry.keyname, entry.type) for entry in compiled._result_columns]
         self.row_type: Any = None
         self.processors: list[Any] | None = None
