@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any, Protocol
 
@@ -25,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app import runtime
-from app.db import executemany
+from app.db import execute, executemany
 from app.models import DeriveState, Event, Touch, Visitor, VisitSession
 from app.models.base import table_of, utcnow
 from app.services import rollups
@@ -95,9 +96,20 @@ def apply_events(session: Session, account_id: int, events: Iterable[Any]) -> No
     _add_touches(session, account_id, sessions)
     # The dashboard's daily rollups of these days are recomputed by the update_rollups job.
     zone = rollups.account_zone(session, account_id)
+    rollups.mark_dirty(session, account_id, _days_of(sessions, zone), rollups.TRAFFIC)
+
+
+def _days_of(sessions: list[dict[str, Any]], zone: Any) -> set[Any]:
+    """The local days of the sessions' starts and last events. A pass's events usually span seconds: when all of
+    them lie within 23 hours (less than the shortest local day), those days are the first's and the last's."""
+    if not sessions:
+        return set()
+    first = min(row["started_at"] for row in sessions)
+    last = max(row["last_event_at"] for row in sessions)
+    if last - first < timedelta(hours=23):
+        return {rollups.local_day(first, zone), rollups.local_day(last, zone)}
     days = {rollups.local_day(row["started_at"], zone) for row in sessions}
-    days |= {rollups.local_day(row["last_event_at"], zone) for row in sessions}
-    rollups.mark_dirty(session, account_id, days, rollups.TRAFFIC)
+    return days | {rollups.local_day(row["last_event_at"], zone) for row in sessions}
 
 
 # --- the deriver -------------------------------------------------------------------------------------------------
@@ -124,6 +136,28 @@ def _pending_query(account_id: int | None, visitor_key: str | None) -> Any:
     elif account_id is not None:
         query = query.where(_account_of_pending(account_id))
     return query
+
+
+_PENDING_ROWS: dict[tuple[bool, bool], Any] = {}
+
+
+def _pending_rows(by_account: bool, by_visitor: bool) -> Any:
+    """``_pending_query``'s columns, oldest first, as one statement per filter built once (``db.execute`` keeps
+    its compiled form): ``account_id``, ``visitor_key`` and ``limit`` are parameters."""
+    statement = _PENDING_ROWS.get((by_account, by_visitor))
+    if statement is None:
+        table = table_of(Event)
+        statement = sa_select(*(table.c[name] for name in _DERIVED_COLUMNS)).where(table.c.derive_pending.is_not(None))
+        if by_visitor:
+            statement = statement.where(
+                table.c.account_id == bindparam("account_id"), table.c.visitor_id == bindparam("visitor_key")
+            )
+        elif by_account:
+            statement = statement.where(literal_column(f"+{table.name}.account_id") == bindparam("account_id"))
+        statement = _PENDING_ROWS.setdefault(
+            (by_account, by_visitor), statement.order_by(table.c.id).limit(bindparam("limit"))
+        )
+    return statement
 
 
 def _account_of_pending(account_id: int) -> Any:
@@ -176,16 +210,24 @@ def derive_pending(
     if not has_pending(session, account_id=account_id, visitor_key=visitor_key):
         return 0
     _lock(session)
-    rows = session.execute(_pending_query(account_id, visitor_key).order_by(table_of(Event).c.id).limit(limit)).all()
+    # On the driver's cursor (db.execute): plain named tuples, whose attributes cost a fraction of a SQLAlchemy
+    # row's; the few events whose session key is to be inferred become mutable copies (infer_sessions sets it).
+    rows = execute(
+        session.connection(),
+        _pending_rows(account_id is not None, visitor_key is not None),
+        {"account_id": account_id, "visitor_key": visitor_key, "limit": limit},
+    ).rows
     if not rows:
         return 0
     by_account: dict[int, list[Any]] = {}
+    inferred: list[Any] = []
     for row in rows:
-        # By position: a row's keys() costs more than the rest of its derivation.
-        carrier = SimpleNamespace(**dict(zip(_DERIVED_COLUMNS, row, strict=True)))
-        by_account.setdefault(carrier.account_id, []).append(carrier)
+        carrier = row
+        if not row.session_key and row.visitor_id:
+            carrier = SimpleNamespace(**row._asdict())
+            inferred.append(carrier)
+        by_account.setdefault(row.account_id, []).append(carrier)
     # Accounts in one order in every process, as the writer takes them: no deadlock on PostgreSQL.
-    inferred = [e for events in by_account.values() for e in events if not e.session_key and e.visitor_id]
     for account, events in sorted(by_account.items()):
         infer_sessions(session, account, events)
         apply_events(session, account, events)
@@ -293,8 +335,8 @@ def _upsert(
     """One executemany ``INSERT … ON CONFLICT (keys) DO UPDATE`` per row shape: the same SQL on SQLite, libSQL and
     PostgreSQL, and no need to read the rows first. The statement is built once per dialect (building it costs
     ~1 ms). Columns a row leaves empty are left out of its INSERT (a session's dozen empty UTM and click-id columns
-    were half its cost): none of these tables has a server default, so they are NULL either way, and so is their
-    ``excluded`` value in the update."""
+    were half its cost; binding them as NULL doubles SQLite's own time for the upsert): none of these tables has a
+    server default, so they are NULL either way, and so is their ``excluded`` value in the update."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
@@ -369,37 +411,46 @@ def _update_visitors(session: Session, account_id: int, events: list[Any]) -> No
 
 def _update_sessions(session: Session, account_id: int, events: list[Any]) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
+    missing: dict[str, list[str]] = {}  # per session, the copied fields still empty
     for event in events:
-        if not event.session_key:
+        key = event.session_key
+        if not key:
             continue
-        row = rows.get(event.session_key)
+        row = rows.get(key)
         if row is None:
-            row = rows[event.session_key] = {
+            # The session's first event: its copied fields as they are (an empty value counts as none).
+            row = rows[key] = {
                 "account_id": account_id,
-                "session_key": event.session_key,
+                "session_key": key,
                 "visitor_key": event.visitor_id,
-                "inferred": event.session_key.startswith("inf_"),
+                "inferred": key.startswith("inf_"),
                 "started_at": event.occurred_at,
                 "last_event_at": event.occurred_at,
-                "event_count": 0,
+                "event_count": 1,
                 "landing_url": event.url,
                 "referrer": event.referrer,
                 "user_agent": event.user_agent,
-                **dict.fromkeys(_SESSION_COPY),
+                **{name: getattr(event, name) or None for name in _SESSION_COPY},
             }
+            missing[key] = [name for name in _SESSION_COPY if row[name] is None]
+            continue
         row["last_event_at"] = event.occurred_at  # events are in time order
         row["event_count"] += 1
         row["visitor_key"] = row["visitor_key"] or event.visitor_id
-        for name in _SESSION_COPY:
-            if row[name] is None and getattr(event, name):
-                row[name] = getattr(event, name)
+        empty = missing[key]
+        for name in tuple(empty):  # the first value each field gets, in time order
+            value = getattr(event, name)
+            if value:
+                row[name] = value
+                empty.remove(name)
 
     if rows:
-        from app.services.campaign_matching import session_facts
+        from app.services.campaign_matching import UNMATCHED, session_facts
 
         matcher = runtime.current().campaign_matchers.get(session, account_id)
         for row in rows.values():
-            match = matcher.match(session_facts(row), row["started_at"])
+            # No campaign to match: no session's facts to gather (most of a pass's Python per session).
+            match = matcher.match(session_facts(row), row["started_at"]) if matcher.candidates else UNMATCHED
             row["campaign_id"], row["campaign_version_id"] = match.campaign_id, match.version_id
 
     def assignments(t: Any, ex: Any) -> dict[str, Any]:
@@ -426,8 +477,11 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
     return list(rows.values())
 
 
+_MARKETING_VALUES = itemgetter(*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS)
+
+
 def _is_marketing(row: dict[str, Any]) -> bool:
-    return any(row[f] for f in (*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS))
+    return any(_MARKETING_VALUES(row))
 
 
 def _click(row: dict[str, Any]) -> tuple[str | None, str | None]:
