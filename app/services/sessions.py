@@ -15,7 +15,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from operator import itemgetter
 from types import SimpleNamespace
 from typing import Any, Protocol
 
@@ -36,6 +35,13 @@ CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # The ad platforms' own ids of the campaign a landing came from (see app/services/platform_mapping.py).
 AD_ID_FIELDS = ("utm_id", "gad_campaignid")
+# A session's own columns taken from its first event.
+_SESSION_FROM_EVENT = {
+    "visitor_key": "visitor_id",
+    "landing_url": "url",
+    "referrer": "referrer",
+    "user_agent": "user_agent",
+}
 _SESSION_COPY = (*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS, "fbc", "fbp", "ga_client_id", "ga_session_id")
 
 
@@ -366,14 +372,12 @@ def _update_visitors(session: Session, account_id: int, events: list[Any]) -> No
             continue
         row = rows.get(event.visitor_id)
         if row is None:
+            # Only the columns that have values (see _upsert): fbc, fbp and ga_client_id once an event has them.
             row = rows[event.visitor_id] = {
                 "account_id": account_id,
                 "visitor_key": event.visitor_id,
                 "first_seen_at": event.occurred_at,
                 "last_seen_at": event.occurred_at,
-                "fbc": None,
-                "fbp": None,
-                "ga_client_id": None,
                 "event_count": 0,
             }
         row["last_seen_at"] = event.occurred_at  # events are in time order
@@ -381,10 +385,12 @@ def _update_visitors(session: Session, account_id: int, events: list[Any]) -> No
         # Meta's rule: a new fbclid replaces the stored fbc; otherwise the first one seen is kept.
         if event.fbclid and event.fbc:
             new_fbc[event.visitor_id] = row["fbc"] = event.fbc
-        elif event.fbc and not row["fbc"]:
+        elif event.fbc and not row.get("fbc"):
             row["fbc"] = event.fbc
-        row["fbp"] = event.fbp or row["fbp"]
-        row["ga_client_id"] = event.ga_client_id or row["ga_client_id"]
+        if event.fbp:
+            row["fbp"] = event.fbp
+        if event.ga_client_id:
+            row["ga_client_id"] = event.ga_client_id
     table = table_of(Visitor)
     _upsert(
         session,
@@ -418,25 +424,32 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
             continue
         row = rows.get(key)
         if row is None:
-            # The session's first event: its copied fields as they are (an empty value counts as none).
+            # The session's first event: its copied fields as they are (an empty value counts as none). Only the
+            # columns that have values (see _upsert): a session's row has no key for what it lacks.
             row = rows[key] = {
                 "account_id": account_id,
                 "session_key": key,
-                "visitor_key": event.visitor_id,
                 "inferred": key.startswith("inf_"),
                 "started_at": event.occurred_at,
                 "last_event_at": event.occurred_at,
                 "event_count": 1,
-                "landing_url": event.url,
-                "referrer": event.referrer,
-                "user_agent": event.user_agent,
-                **{name: getattr(event, name) or None for name in _SESSION_COPY},
             }
-            missing[key] = [name for name in _SESSION_COPY if row[name] is None]
+            for name in ("visitor_key", "landing_url", "referrer", "user_agent"):
+                value = getattr(event, _SESSION_FROM_EVENT[name])
+                if value is not None:
+                    row[name] = value
+            empty = missing[key] = []
+            for name in _SESSION_COPY:
+                value = getattr(event, name)
+                if value:
+                    row[name] = value
+                else:
+                    empty.append(name)
             continue
         row["last_event_at"] = event.occurred_at  # events are in time order
         row["event_count"] += 1
-        row["visitor_key"] = row["visitor_key"] or event.visitor_id
+        if not row.get("visitor_key") and event.visitor_id:
+            row["visitor_key"] = event.visitor_id
         empty = missing[key]
         for name in tuple(empty):  # the first value each field gets, in time order
             value = getattr(event, name)
@@ -451,7 +464,8 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
         for row in rows.values():
             # No campaign to match: no session's facts to gather (most of a pass's Python per session).
             match = matcher.match(session_facts(row), row["started_at"]) if matcher.candidates else UNMATCHED
-            row["campaign_id"], row["campaign_version_id"] = match.campaign_id, match.version_id
+            if match.campaign_id is not None:
+                row["campaign_id"], row["campaign_version_id"] = match.campaign_id, match.version_id
 
     def assignments(t: Any, ex: Any) -> dict[str, Any]:
         earlier = ex.started_at < t.started_at
@@ -477,16 +491,17 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
     return list(rows.values())
 
 
-_MARKETING_VALUES = itemgetter(*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS)
+_MARKETING_FIELDS = (*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS)
 
 
 def _is_marketing(row: dict[str, Any]) -> bool:
-    return any(_MARKETING_VALUES(row))
+    # A session's row has keys only for the fields that have values.
+    return any(map(row.get, _MARKETING_FIELDS))
 
 
 def _click(row: dict[str, Any]) -> tuple[str | None, str | None]:
     for name in CLICK_ID_FIELDS:
-        if row[name]:
+        if row.get(name):
             return name, row[name]
     return None, None
 
@@ -521,7 +536,7 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
             _SESSION_TAGS, {"account_id": account_id, "keys": untouched}
         ).all()
     }
-    visitors = list({s["visitor_key"] for s in marketing if s["visitor_key"]})
+    visitors = list({s["visitor_key"] for s in marketing if s.get("visitor_key")})
     touched_visitors = set(
         session.execute(_TOUCHED_VISITORS, {"account_id": account_id, "visitors": visitors}).scalars()
     )
@@ -530,7 +545,7 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
         if row["session_key"] in have:
             continue
         click_type, click_id = _click(row)
-        visitor = row["visitor_key"]
+        visitor = row.get("visitor_key")
         new.append(
             {
                 "account_id": account_id,
@@ -538,11 +553,11 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
                 "session_key": row["session_key"],
                 "touched_at": row["started_at"],
                 "is_first": bool(visitor) and visitor not in touched_visitors,
-                **{f: row[f] for f in (*UTM_FIELDS, *AD_ID_FIELDS)},
+                **{f: row.get(f) for f in (*UTM_FIELDS, *AD_ID_FIELDS)},
                 "click_id_type": click_type,
                 "click_id": click_id,
-                "landing_url": row["landing_url"],
-                "referrer": row["referrer"],
+                "landing_url": row.get("landing_url"),
+                "referrer": row.get("referrer"),
                 "campaign_id": tags.get(row["session_key"], (None, None))[0],
                 "campaign_version_id": tags.get(row["session_key"], (None, None))[1],
             }
