@@ -134,7 +134,8 @@ _DERIVED_COLUMNS = (
 )
 
 
-def _pending_query(account_id: int | None, visitor_key: str | None) -> Any:
+def _pending_query(account_id: Any, visitor_key: Any) -> Any:
+    """The stored events still to derive: all, an account's or one visitor's (values or bind parameters)."""
     table = table_of(Event)
     query = sa_select(*(table.c[name] for name in _DERIVED_COLUMNS)).where(table.c.derive_pending.is_not(None))
     if visitor_key is not None:  # a visitor's events, through (account_id, visitor_id): a few rows
@@ -152,21 +153,16 @@ def _pending_rows(by_account: bool, by_visitor: bool) -> Any:
     its compiled form): ``account_id``, ``visitor_key`` and ``limit`` are parameters."""
     statement = _PENDING_ROWS.get((by_account, by_visitor))
     if statement is None:
-        table = table_of(Event)
-        statement = sa_select(*(table.c[name] for name in _DERIVED_COLUMNS)).where(table.c.derive_pending.is_not(None))
-        if by_visitor:
-            statement = statement.where(
-                table.c.account_id == bindparam("account_id"), table.c.visitor_id == bindparam("visitor_key")
-            )
-        elif by_account:
-            statement = statement.where(literal_column(f"+{table.name}.account_id") == bindparam("account_id"))
+        query = _pending_query(
+            bindparam("account_id") if by_account else None, bindparam("visitor_key") if by_visitor else None
+        )
         statement = _PENDING_ROWS.setdefault(
-            (by_account, by_visitor), statement.order_by(table.c.id).limit(bindparam("limit"))
+            (by_account, by_visitor), query.order_by(table_of(Event).c.id).limit(bindparam("limit"))
         )
     return statement
 
 
-def _account_of_pending(account_id: int) -> Any:
+def _account_of_pending(account_id: Any) -> Any:
     """``account_id = ?`` that no index serves (unary plus, valid on SQLite and PostgreSQL): SQLite would otherwise
     scan the account's every event through (account_id, visitor_id) rather than the few pending ones through the
     partial index."""
