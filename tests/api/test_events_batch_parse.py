@@ -78,3 +78,28 @@ def test_the_one_call_stores_what_event_by_event_stores() -> None:
 )
 def test_anything_else_is_read_event_by_event(body: bytes) -> None:
     assert ingest.validate_batch(body) is None
+
+
+def test_rows_hold_what_model_dump_gave() -> None:
+    """Rows are built from the model's fields rather than ``model_dump``: the event's own fields must be exactly
+    what ``model_dump(exclude_none=True)`` gave (nested items, consent and user data included)."""
+    from app.services.events_schema import EventIn
+
+    raw = event(
+        "purchase",
+        value=1999,
+        currency="usd",
+        items=[{"product_id": "p1", "unit_amount": 5}, {"price_id": "pr", "quantity": 3}],
+        user_data={"em": "b" * 64, "ph": None, "external_id": "c" * 64},
+        consent={"ad_user_data": False, "ad_personalization": None},
+        properties={"a": [1, {"b": None}], "c": 2.5},
+        fbp="fb.1.1.1",
+        client_ip="198.51.100.1",
+    )
+    model = EventIn.model_validate(raw)
+    expected = model.model_dump(
+        exclude={"timestamp", "session_id", "client_user_agent", "client_ip"}, exclude_none=True
+    )
+    expected["user_data"] = {k: v for k, v in expected["user_data"].items() if v}
+    _result, rows = ingest.prepare([raw], CTX)
+    assert {k: v for k, v in rows[0].items() if k in EventIn.model_fields} == expected
