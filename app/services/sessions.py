@@ -107,12 +107,13 @@ def apply_events(session: Session, account_id: int, events: Iterable[Any]) -> No
 
 def _days_of(sessions: list[dict[str, Any]], zone: Any) -> set[Any]:
     """The local days of the sessions' starts and last events. A pass's events usually span seconds: when all of
-    them lie within 23 hours (less than the shortest local day), those days are the first's and the last's."""
+    them lie within 12 hours (no local day is that short, whatever a time zone's shifts), no day lies between the
+    first's and the last's, so those are the days."""
     if not sessions:
         return set()
     first = min(row["started_at"] for row in sessions)
     last = max(row["last_event_at"] for row in sessions)
-    if last - first < timedelta(hours=23):
+    if last - first < timedelta(hours=12):
         return {rollups.local_day(first, zone), rollups.local_day(last, zone)}
     days = {rollups.local_day(row["started_at"], zone) for row in sessions}
     return days | {rollups.local_day(row["last_event_at"], zone) for row in sessions}
@@ -430,8 +431,8 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
                 "last_event_at": event.occurred_at,
                 "event_count": 1,
             }
-            for name in ("visitor_key", "landing_url", "referrer", "user_agent"):
-                value = getattr(event, _SESSION_FROM_EVENT[name])
+            for name, field in _SESSION_FROM_EVENT.items():
+                value = getattr(event, field)
                 if value is not None:
                     row[name] = value
             empty = missing[key] = []
