@@ -51,6 +51,13 @@ def loads(raw: bytes | bytearray | str) -> object:
 
 
 async def read_json(request: Request, *, max_bytes: int) -> object:
+    raw = await read_body(request, max_bytes=max_bytes)
+    return loads(raw) if raw.strip() else {}
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The body's bytes, for a JSON reader (``read_json``, or a model's ``model_validate_json``): a JSON media type,
+    at most ``max_bytes``, no NUL character. Not parsed."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in JSON_TYPES:
         raise UnsupportedMediaType(
@@ -64,12 +71,10 @@ async def read_json(request: Request, *, max_bytes: int) -> object:
         raw.extend(chunk)
         if len(raw) > max_bytes:
             raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
-    if not raw.strip():
-        return {}
     if b"\x00" in raw or b"\\u0000" in raw:
         # PostgreSQL cannot store NUL in text; refuse it for every backend alike.
         raise ValidationFailed("The body contains NUL characters (\\u0000), which are not accepted.")
-    return loads(raw)
+    return bytes(raw)
 
 
 async def parse_body(request: Request, model: type[ModelT], *, max_bytes: int = 1 << 20) -> ModelT:

@@ -35,7 +35,7 @@ from app.observability import metrics
 from app.services import ratelimit, usage
 from app.services import sessions as session_service
 from app.services.errors import ValidationFailed
-from app.services.events_schema import MAX_BATCH, EventIn
+from app.services.events_schema import MAX_BATCH, EventBatch, EventIn
 from app.services.group_commit import GroupCommit
 from app.services.usage.drops import count_drops
 from app.settings import get_settings
@@ -110,23 +110,41 @@ def split_payload(payload: object) -> tuple[list[Any], str | None]:
     return events, key
 
 
-def parse_events(raw_events: list[Any], *, now: datetime, result: IngestResult) -> list[tuple[int, EventIn]]:
+def validate_batch(body: bytes) -> EventBatch | None:
+    """The body as ``{"events": [...]}`` of events that are all valid, checked in one pydantic-core call on its bytes
+    (no Python per event but our validators); None when it is anything else (another shape, a bad event, bad JSON):
+    then the caller reads it with ``split_payload`` and ``parse_events`` checks each event, which says what is wrong.
+
+    Whatever passes here passes there too, with the same values (tests/api/test_events_batch_parse.py)."""
+    try:
+        return EventBatch.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+def parse_events(
+    raw_events: list[Any], *, now: datetime, result: IngestResult, validated: bool = False
+) -> list[tuple[int, EventIn]]:
+    """Each event checked (unless ``validated``: already ``EventIn``, from ``validate_batch``) and its time window."""
     parsed: list[tuple[int, EventIn]] = []
     for index, raw in enumerate(raw_events):
-        try:
-            event = EventIn.model_validate(raw)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            result.errors.append(
-                Rejected(
-                    index,
-                    "validation_failed",
-                    f"{where}: {first['msg']}" if where else str(first["msg"]),
-                    where or None,
+        if validated:
+            event = raw
+        else:
+            try:
+                event = EventIn.model_validate(raw)
+            except ValidationError as error:
+                first = error.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                result.errors.append(
+                    Rejected(
+                        index,
+                        "validation_failed",
+                        f"{where}: {first['msg']}" if where else str(first["msg"]),
+                        where or None,
+                    )
                 )
-            )
-            continue
+                continue
         problem = event.check_time(now)
         if problem:
             result.errors.append(Rejected(index, "invalid_timestamp", problem, "timestamp"))
@@ -181,14 +199,17 @@ def enrich(
             dropped["consent_denied"] += 1
             continue
         occurred = event.timestamp or now
-        data = event.model_dump(
-            exclude={"timestamp", "session_id", "client_user_agent", "client_ip"}, exclude_none=True
-        )
+        # The fields that have values, as model_dump(exclude_none=True) gives them, at a third of its cost.
+        data = {name: value for name, value in event.__dict__.items() if value is not None and name not in _NOT_STORED}
+        if event.items is not None:
+            data["items"] = [item.model_dump(exclude_none=True) for item in event.items]
+        if event.consent is not None:
+            data["consent"] = event.consent.model_dump(exclude_none=True)
+        if event.user_data is not None:
+            data["user_data"] = {k: v for k, v in event.user_data.model_dump().items() if v}
         if event.fbclid and not event.fbc:
             data["fbc"] = build_fbc(event.fbclid, occurred)
         data.update(_ad_ids_from_url(event))
-        if "user_data" in data:
-            data["user_data"] = {k: v for k, v in data["user_data"].items() if v}
         # Only the columns that have values (the insert leaves the others out, so they are NULL).
         data.update(account_id=ctx.account_id, occurred_at=occurred, received_at=now, source=ctx.source)
         if event.session_id:
@@ -200,6 +221,11 @@ def enrich(
     if dropped:
         count_drops(ctx.account_id, dict(dropped), ctx.origin)
     return rows
+
+
+# What an event carries that is not stored as its own column (the time is ``occurred_at``, the session id
+# ``session_key``, a server sender's client details ``user_agent`` / ``ip``).
+_NOT_STORED = frozenset({"timestamp", "session_id", "client_user_agent", "client_ip"})
 
 
 def _ad_ids_from_url(event: EventIn) -> dict[str, str]:
@@ -409,13 +435,16 @@ def submit(account_id: int, rows: list[dict[str, Any]]) -> Future[tuple[int, int
 # --- the whole pipeline -----------------------------------------------------------------------------------------
 
 
-def prepare(raw_events: list[Any], ctx: IngestContext) -> tuple[IngestResult, list[dict[str, Any]]]:
-    """Parse and enrich; the rows still need recording. Raises RateLimited before any work when over the limit."""
+def prepare(
+    raw_events: list[Any], ctx: IngestContext, *, validated: bool = False
+) -> tuple[IngestResult, list[dict[str, Any]]]:
+    """Parse and enrich; the rows still need recording. Raises RateLimited before any work when over the limit.
+    ``validated``: the events are ``EventIn`` already (``validate_batch``)."""
     if ctx.key_id is not None:
         check_rate(ctx.key_id)
     now = utcnow()
     result = IngestResult()
-    parsed = parse_events(raw_events, now=now, result=result)
+    parsed = parse_events(raw_events, now=now, result=result, validated=validated)
     rows = enrich(parsed, ctx, now=now, result=result)
     return result, rows
 

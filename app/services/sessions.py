@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app import runtime
-from app.db import executemany
+from app.db import execute, executemany
 from app.models import DeriveState, Event, Touch, Visitor, VisitSession
 from app.models.base import table_of, utcnow
 from app.services import rollups
@@ -35,6 +35,13 @@ CLICK_ID_FIELDS = ("gclid", "gbraid", "wbraid", "fbclid", "msclkid", "ttclid")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # The ad platforms' own ids of the campaign a landing came from (see app/services/platform_mapping.py).
 AD_ID_FIELDS = ("utm_id", "gad_campaignid")
+# A session's own columns taken from its first event.
+_SESSION_FROM_EVENT = {
+    "visitor_key": "visitor_id",
+    "landing_url": "url",
+    "referrer": "referrer",
+    "user_agent": "user_agent",
+}
 _SESSION_COPY = (*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS, "fbc", "fbp", "ga_client_id", "ga_session_id")
 
 
@@ -95,9 +102,21 @@ def apply_events(session: Session, account_id: int, events: Iterable[Any]) -> No
     _add_touches(session, account_id, sessions)
     # The dashboard's daily rollups of these days are recomputed by the update_rollups job.
     zone = rollups.account_zone(session, account_id)
+    rollups.mark_dirty(session, account_id, _days_of(sessions, zone), rollups.TRAFFIC)
+
+
+def _days_of(sessions: list[dict[str, Any]], zone: Any) -> set[Any]:
+    """The local days of the sessions' starts and last events. A pass's events usually span seconds: when all of
+    them lie within 12 hours (no local day is that short, whatever a time zone's shifts), no day lies between the
+    first's and the last's, so those are the days."""
+    if not sessions:
+        return set()
+    first = min(row["started_at"] for row in sessions)
+    last = max(row["last_event_at"] for row in sessions)
+    if last - first < timedelta(hours=12):
+        return {rollups.local_day(first, zone), rollups.local_day(last, zone)}
     days = {rollups.local_day(row["started_at"], zone) for row in sessions}
-    days |= {rollups.local_day(row["last_event_at"], zone) for row in sessions}
-    rollups.mark_dirty(session, account_id, days, rollups.TRAFFIC)
+    return days | {rollups.local_day(row["last_event_at"], zone) for row in sessions}
 
 
 # --- the deriver -------------------------------------------------------------------------------------------------
@@ -116,7 +135,8 @@ _DERIVED_COLUMNS = (
 )
 
 
-def _pending_query(account_id: int | None, visitor_key: str | None) -> Any:
+def _pending_query(account_id: Any, visitor_key: Any) -> Any:
+    """The stored events still to derive: all, an account's or one visitor's (values or bind parameters)."""
     table = table_of(Event)
     query = sa_select(*(table.c[name] for name in _DERIVED_COLUMNS)).where(table.c.derive_pending.is_not(None))
     if visitor_key is not None:  # a visitor's events, through (account_id, visitor_id): a few rows
@@ -126,7 +146,24 @@ def _pending_query(account_id: int | None, visitor_key: str | None) -> Any:
     return query
 
 
-def _account_of_pending(account_id: int) -> Any:
+_PENDING_ROWS: dict[tuple[bool, bool], Any] = {}
+
+
+def _pending_rows(by_account: bool, by_visitor: bool) -> Any:
+    """``_pending_query``'s columns, oldest first, as one statement per filter built once (``db.execute`` keeps
+    its compiled form): ``account_id``, ``visitor_key`` and ``limit`` are parameters."""
+    statement = _PENDING_ROWS.get((by_account, by_visitor))
+    if statement is None:
+        query = _pending_query(
+            bindparam("account_id") if by_account else None, bindparam("visitor_key") if by_visitor else None
+        )
+        statement = _PENDING_ROWS.setdefault(
+            (by_account, by_visitor), query.order_by(table_of(Event).c.id).limit(bindparam("limit"))
+        )
+    return statement
+
+
+def _account_of_pending(account_id: Any) -> Any:
     """``account_id = ?`` that no index serves (unary plus, valid on SQLite and PostgreSQL): SQLite would otherwise
     scan the account's every event through (account_id, visitor_id) rather than the few pending ones through the
     partial index."""
@@ -176,16 +213,24 @@ def derive_pending(
     if not has_pending(session, account_id=account_id, visitor_key=visitor_key):
         return 0
     _lock(session)
-    rows = session.execute(_pending_query(account_id, visitor_key).order_by(table_of(Event).c.id).limit(limit)).all()
+    # On the driver's cursor (db.execute): plain named tuples, whose attributes cost a fraction of a SQLAlchemy
+    # row's; the few events whose session key is to be inferred become mutable copies (infer_sessions sets it).
+    rows = execute(
+        session.connection(),
+        _pending_rows(account_id is not None, visitor_key is not None),
+        {"account_id": account_id, "visitor_key": visitor_key, "limit": limit},
+    ).rows
     if not rows:
         return 0
     by_account: dict[int, list[Any]] = {}
+    inferred: list[Any] = []
     for row in rows:
-        # By position: a row's keys() costs more than the rest of its derivation.
-        carrier = SimpleNamespace(**dict(zip(_DERIVED_COLUMNS, row, strict=True)))
-        by_account.setdefault(carrier.account_id, []).append(carrier)
+        carrier = row
+        if not row.session_key and row.visitor_id:
+            carrier = SimpleNamespace(**row._asdict())
+            inferred.append(carrier)
+        by_account.setdefault(row.account_id, []).append(carrier)
     # Accounts in one order in every process, as the writer takes them: no deadlock on PostgreSQL.
-    inferred = [e for events in by_account.values() for e in events if not e.session_key and e.visitor_id]
     for account, events in sorted(by_account.items()):
         infer_sessions(session, account, events)
         apply_events(session, account, events)
@@ -270,8 +315,13 @@ def insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     Most rows share a shape, and skipping the many empty columns halves the per-row cost (bench/ingest.py).
     """
     statement = _INSERTS.setdefault(table.name, table.insert())
-    for group in _by_shape([{k: v for k, v in r.items() if v is not None} for r in rows]).values():
+    for group in _by_shape(_without_none(rows)).values():
         executemany(session, statement, group)
+
+
+def _without_none(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The scan for a None is C; most ingest rows carry only values already (services/ingest.enrich).
+    return [r if None not in r.values() else {k: v for k, v in r.items() if v is not None} for r in rows]
 
 
 _UPSERTS: dict[tuple[str, str], Any] = {}
@@ -288,8 +338,8 @@ def _upsert(
     """One executemany ``INSERT … ON CONFLICT (keys) DO UPDATE`` per row shape: the same SQL on SQLite, libSQL and
     PostgreSQL, and no need to read the rows first. The statement is built once per dialect (building it costs
     ~1 ms). Columns a row leaves empty are left out of its INSERT (a session's dozen empty UTM and click-id columns
-    were half its cost): none of these tables has a server default, so they are NULL either way, and so is their
-    ``excluded`` value in the update."""
+    were half its cost; binding them as NULL doubles SQLite's own time for the upsert): none of these tables has a
+    server default, so they are NULL either way, and so is their ``excluded`` value in the update."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
@@ -298,7 +348,7 @@ def _upsert(
         statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
         statement = statement.on_conflict_do_update(index_elements=keys, set_=assignments(table.c, statement.excluded))
         _UPSERTS[(dialect, table.name)] = statement
-    for group in _by_shape([{k: v for k, v in r.items() if v is not None} for r in rows]).values():
+    for group in _by_shape(_without_none(rows)).values():
         executemany(session, statement, group)
 
 
@@ -319,14 +369,12 @@ def _update_visitors(session: Session, account_id: int, events: list[Any]) -> No
             continue
         row = rows.get(event.visitor_id)
         if row is None:
+            # Only the columns that have values (see _upsert): fbc, fbp and ga_client_id once an event has them.
             row = rows[event.visitor_id] = {
                 "account_id": account_id,
                 "visitor_key": event.visitor_id,
                 "first_seen_at": event.occurred_at,
                 "last_seen_at": event.occurred_at,
-                "fbc": None,
-                "fbp": None,
-                "ga_client_id": None,
                 "event_count": 0,
             }
         row["last_seen_at"] = event.occurred_at  # events are in time order
@@ -334,10 +382,12 @@ def _update_visitors(session: Session, account_id: int, events: list[Any]) -> No
         # Meta's rule: a new fbclid replaces the stored fbc; otherwise the first one seen is kept.
         if event.fbclid and event.fbc:
             new_fbc[event.visitor_id] = row["fbc"] = event.fbc
-        elif event.fbc and not row["fbc"]:
+        elif event.fbc and not row.get("fbc"):
             row["fbc"] = event.fbc
-        row["fbp"] = event.fbp or row["fbp"]
-        row["ga_client_id"] = event.ga_client_id or row["ga_client_id"]
+        if event.fbp:
+            row["fbp"] = event.fbp
+        if event.ga_client_id:
+            row["ga_client_id"] = event.ga_client_id
     table = table_of(Visitor)
     _upsert(
         session,
@@ -364,38 +414,55 @@ def _update_visitors(session: Session, account_id: int, events: list[Any]) -> No
 
 def _update_sessions(session: Session, account_id: int, events: list[Any]) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
+    missing: dict[str, list[str]] = {}  # per session, the copied fields still empty
     for event in events:
-        if not event.session_key:
+        key = event.session_key
+        if not key:
             continue
-        row = rows.get(event.session_key)
+        row = rows.get(key)
         if row is None:
-            row = rows[event.session_key] = {
+            # The session's first event: its copied fields as they are (an empty value counts as none). Only the
+            # columns that have values (see _upsert): a session's row has no key for what it lacks.
+            row = rows[key] = {
                 "account_id": account_id,
-                "session_key": event.session_key,
-                "visitor_key": event.visitor_id,
-                "inferred": event.session_key.startswith("inf_"),
+                "session_key": key,
+                "inferred": key.startswith("inf_"),
                 "started_at": event.occurred_at,
                 "last_event_at": event.occurred_at,
-                "event_count": 0,
-                "landing_url": event.url,
-                "referrer": event.referrer,
-                "user_agent": event.user_agent,
-                **dict.fromkeys(_SESSION_COPY),
+                "event_count": 1,
             }
+            for name, field in _SESSION_FROM_EVENT.items():
+                value = getattr(event, field)
+                if value is not None:
+                    row[name] = value
+            empty = missing[key] = []
+            for name in _SESSION_COPY:
+                value = getattr(event, name)
+                if value:
+                    row[name] = value
+                else:
+                    empty.append(name)
+            continue
         row["last_event_at"] = event.occurred_at  # events are in time order
         row["event_count"] += 1
-        row["visitor_key"] = row["visitor_key"] or event.visitor_id
-        for name in _SESSION_COPY:
-            if row[name] is None and getattr(event, name):
-                row[name] = getattr(event, name)
+        if not row.get("visitor_key") and event.visitor_id:
+            row["visitor_key"] = event.visitor_id
+        empty = missing[key]
+        for name in tuple(empty):  # the first value each field gets, in time order
+            value = getattr(event, name)
+            if value:
+                row[name] = value
+                empty.remove(name)
 
     if rows:
-        from app.services.campaign_matching import session_facts
+        from app.services.campaign_matching import UNMATCHED, session_facts
 
         matcher = runtime.current().campaign_matchers.get(session, account_id)
         for row in rows.values():
-            match = matcher.match(session_facts(row), row["started_at"])
-            row["campaign_id"], row["campaign_version_id"] = match.campaign_id, match.version_id
+            # No campaign to match: no session's facts to gather (most of a pass's Python per session).
+            match = matcher.match(session_facts(row), row["started_at"]) if matcher.candidates else UNMATCHED
+            if match.campaign_id is not None:
+                row["campaign_id"], row["campaign_version_id"] = match.campaign_id, match.version_id
 
     def assignments(t: Any, ex: Any) -> dict[str, Any]:
         earlier = ex.started_at < t.started_at
@@ -421,13 +488,17 @@ def _update_sessions(session: Session, account_id: int, events: list[Any]) -> li
     return list(rows.values())
 
 
+_MARKETING_FIELDS = (*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS)
+
+
 def _is_marketing(row: dict[str, Any]) -> bool:
-    return any(row[f] for f in (*UTM_FIELDS, *AD_ID_FIELDS, *CLICK_ID_FIELDS))
+    # A session's row has keys only for the fields that have values.
+    return any(map(row.get, _MARKETING_FIELDS))
 
 
 def _click(row: dict[str, Any]) -> tuple[str | None, str | None]:
     for name in CLICK_ID_FIELDS:
-        if row[name]:
+        if row.get(name):
             return name, row[name]
     return None, None
 
@@ -462,7 +533,7 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
             _SESSION_TAGS, {"account_id": account_id, "keys": untouched}
         ).all()
     }
-    visitors = list({s["visitor_key"] for s in marketing if s["visitor_key"]})
+    visitors = list({s["visitor_key"] for s in marketing if s.get("visitor_key")})
     touched_visitors = set(
         session.execute(_TOUCHED_VISITORS, {"account_id": account_id, "visitors": visitors}).scalars()
     )
@@ -471,7 +542,7 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
         if row["session_key"] in have:
             continue
         click_type, click_id = _click(row)
-        visitor = row["visitor_key"]
+        visitor = row.get("visitor_key")
         new.append(
             {
                 "account_id": account_id,
@@ -479,11 +550,11 @@ def _add_touches(session: Session, account_id: int, sessions: list[dict[str, Any
                 "session_key": row["session_key"],
                 "touched_at": row["started_at"],
                 "is_first": bool(visitor) and visitor not in touched_visitors,
-                **{f: row[f] for f in (*UTM_FIELDS, *AD_ID_FIELDS)},
+                **{f: row.get(f) for f in (*UTM_FIELDS, *AD_ID_FIELDS)},
                 "click_id_type": click_type,
                 "click_id": click_id,
-                "landing_url": row["landing_url"],
-                "referrer": row["referrer"],
+                "landing_url": row.get("landing_url"),
+                "referrer": row.get("referrer"),
                 "campaign_id": tags.get(row["session_key"], (None, None))[0],
                 "campaign_version_id": tags.get(row["session_key"], (None, None))[1],
             }

@@ -287,3 +287,13 @@ def test_other_methods_and_paths_of_events_take_the_usual_way(client: TestClient
     assert listed.status_code == 200 and listed.json()["events"] == []
     slash = client.post(f"/api/v1/events/?key={shop['publishable']}", content="{}")
     assert slash.status_code in (307, 404, 405) and (slash.status_code == 307 or "error" in slash.json())
+
+
+# A batch is checked in one call on its bytes when every event is good (tests/api/test_events_batch_parse.py).
+def test_a_non_finite_number_in_properties_is_refused_as_before(client: TestClient, shop: dict[str, str]) -> None:
+    for body in ('{"events":[{"event_id":"a","type":"page_view","properties":{"x":NaN}}]}', '{"events":[1e999]}'):
+        response = _browser(client, shop, body)
+        assert response.status_code == 422, response.text
+        assert "not JSON" in response.json()["error"]["message"] or "too large" in response.json()["error"]["message"]
+    good = _browser(client, shop, {"events": [event(), event()]})
+    assert good.status_code == 200 and good.json()["accepted"] == 2

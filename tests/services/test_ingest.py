@@ -275,3 +275,52 @@ def test_an_event_that_cannot_be_derived_does_not_hold_up_the_others(
     monkeypatch.setattr(session_service, "apply_events", real)
     ingest.ingest_now([event(visitor_id="c", session_id="c")], _ctx(account.id))
     assert sorted(s.visitor_key for s in db.exec(select(VisitSession))) == ["a", "b", "c"]
+
+
+def test_a_sessions_fields_take_the_first_value_each_gets_in_time_order(db: Session) -> None:
+    """One pass, one session, events sent out of time order: each copied field keeps the first value it got
+    (an empty one counts as none), later events fill only what is still empty."""
+    account, _, _ = make_owner(db)
+    ingest_now(
+        [
+            event(session_id="s", timestamp=_at(2), utm_source="second", gclid="G-late", fbp="fb.1.2.late"),
+            event(session_id="s", timestamp=_at(0), utm_campaign="", url="https://shop.example.com/landing"),
+            event(session_id="s", timestamp=_at(1), utm_source="first", utm_campaign="spring"),
+            event(session_id="s", timestamp=_at(3), utm_medium="cpc", utm_source="third"),
+        ],
+        _ctx(account.id),
+    )
+    row = db.exec(select(VisitSession)).one()
+    assert (row.utm_source, row.utm_campaign, row.utm_medium, row.gclid, row.fbp) == (
+        "first",
+        "spring",
+        "cpc",
+        "G-late",
+        "fb.1.2.late",
+    )
+    assert row.landing_url == "https://shop.example.com/landing" and row.event_count == 4
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/Sao_Paulo", "Australia/Lord_Howe"])
+def test_a_pass_marks_the_local_days_of_its_sessions(zone: str) -> None:
+    """The days a pass marks for the traffic rollups: the local days of every session's start and last event,
+    whether the pass spans seconds across a midnight or several days."""
+    from zoneinfo import ZoneInfo
+
+    from app.services import rollups
+    from app.services.sessions import _days_of
+
+    tz = ZoneInfo(zone)
+    midnight = datetime(2026, 10, 25, tzinfo=tz).astimezone(UTC)
+    for spread in (timedelta(seconds=3), timedelta(hours=22, minutes=59), timedelta(hours=30), timedelta(days=6)):
+        sessions = [
+            {
+                "started_at": midnight - spread / 2 + spread * k / 7,
+                "last_event_at": midnight - spread / 2 + spread * k / 6,
+            }
+            for k in range(7)
+        ]
+        expected = {rollups.local_day(s["started_at"], tz) for s in sessions}
+        expected |= {rollups.local_day(s["last_event_at"], tz) for s in sessions}
+        assert _days_of(sessions, tz) == expected
+    assert _days_of([], tz) == set()
