@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import Session
 
 from app.services import alerts, assistant_tools, campaigns, conversions, metrics, orders
 from app.services.metrics import Compare, Dimension, MetricsQuery
 from tests.utils.shop_history import CUSTOM, END, START, Shop, shop
+from tests.utils.statements import recorded_statements
 from tests.utils.world import World
 
 
@@ -277,14 +277,8 @@ REQUIRED: dict[str, dict[str, Any]] = {"search_docs": {"query": "install"}}
 
 @pytest.fixture
 def statements(engine: Any) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
+    with recorded_statements(engine) as seen:
+        yield seen
 
 
 def test_tools_never_write(world: Shop, statements: list[str]) -> None:

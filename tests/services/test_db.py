@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from app.db import get_engine
 from app.models import User
+from tests.utils.statements import recorded_statements
 
 
 def test_constraint_violations_raise_integrity_error_on_every_backend(db: Session) -> None:
@@ -206,7 +207,6 @@ def test_execute_on_the_drivers_cursor_writes_and_reads_exactly_what_sqlalchemy_
 def test_execute_raises_sqlalchemys_errors_and_leaves_counting_listeners_their_statements(db: Session) -> None:
     """A constraint violation is SQLAlchemy's IntegrityError on every backend (libSQL's ValueError mapped as for every
     statement), and an engine with a cursor-execute listener (tests, benches counting statements) sees each one."""
-    from sqlalchemy import event
 
     from app.db import execute
     from app.models.base import table_of
@@ -218,17 +218,8 @@ def test_execute_raises_sqlalchemys_errors_and_leaves_counting_listeners_their_s
     with pytest.raises(IntegrityError):
         execute(connection, users.insert(), {**row, "public_id": "usr_y"})
     db.rollback()
-    seen: list[str] = []
-
-    def count(_connection: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements() as seen:
         execute(db.connection(), users.insert(), row)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     db.commit()
     assert len(seen) == 1 and seen[0].startswith("INSERT INTO")
     assert (

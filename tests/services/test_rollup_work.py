@@ -4,34 +4,16 @@ worked out from its touches must not read the campaign versions again), and its 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import Session, select
 
-from app.db import get_engine
 from app.models import CustomerDirty, RollupDirty, SalesRollup
 from app.services import lifetime, rollups
+from tests.utils.statements import recorded_statements
 from tests.utils.world import World, all_models, utc
-
-
-@contextmanager
-def _statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_connection: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _day_of_orders(world: World, day: int, orders: int) -> None:
@@ -49,7 +31,7 @@ def _day_of_orders(world: World, day: int, orders: int) -> None:
 
 
 def _recompute_statements(world: World, day: date) -> int:
-    with _statements() as seen:
+    with recorded_statements() as seen:
         rollups.recompute_day(world.db, world.account_id, day, rollups.SALES)
         world.db.commit()
     return len(seen)
