@@ -272,7 +272,7 @@ def executemany(session: Session, statement: Any, rows: list[dict[str, Any]]) ->
     Same SQL and the same type processors SQLAlchemy would use (compiled once per dialect, statement and row shape:
     :func:`execute`'s cache), without its per-row parameter machinery, which cost more than the database itself
     (bench/ingest.py). Every row must have the same keys. A statement that cannot run so goes through
-    ``connection.execute`` (SQLAlchemy's own executemany).
+    ``connection.execute`` (SQLAlchemy's own executemany). ``statement`` must be built once, as for :func:`execute`.
     """
     if not rows:
         return

@@ -827,3 +827,19 @@ def test_google_ads_csv_neutralises_a_formula_conversion_name() -> None:
         conversion_name="=cmd|' /C calc'!A0",
     )
     assert text.splitlines()[2] == "abc,,,'=cmd|' /C calc'!A0,2026-11-02 00:00:00,-1.5,EUR,"
+
+
+def test_paying_webhooks_compile_no_new_statement_each(shop: Shop, db: Session, ad_platforms: AdPlatforms) -> None:
+    """app/db.py compiles each statement of the hot paths once and keeps it for the process's life: a paying webhook
+    that writes deliveries must reuse module-level statements, not build (and so compile and keep) new ones per call,
+    which would grow memory with every payment."""
+    from app import db as app_db
+
+    make_pixels(db, shop, ad_platforms)
+    pay(shop, db)
+    pay(shop, db)  # every statement shape of the path seen once
+    kept = len(app_db._statements_in_use)
+    for _ in range(3):
+        pay(shop, db)
+    assert len(app_db._statements_in_use) == kept
+    assert db.exec(select(ConversionDelivery)).all()  # the deliveries were written
