@@ -36,7 +36,7 @@ from app.models import (
     Refund,
     VisitSession,
 )
-from app.services.attribution import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
+from app.services.attribution import DEFAULT_LOOKBACK_DAYS, TouchPoint, credit, split_by_shares
 from app.services.orders import customer_key
 
 MICRO = 1_000_000
@@ -272,10 +272,8 @@ def order_credits(
         return credits or [Credit(0, 0, Fraction(1))]
     touches = snapshot.get("touches") or []
     at = datetime.fromisoformat(snapshot["at"]) if snapshot.get("at") else order.created_at
-    if not touches and at.tzinfo is not None and model in MODELS and lookback_days in LOOKBACK_DAYS:
-        return [Credit(0, 0, Fraction(1))]  # what ``credit`` answers for no touches and valid arguments
     ids: dict[str, tuple[int | None, int | None]] = {}
-    if touches:  # else nothing to map
+    if touches:  # else nothing to map (``credit`` gives an order without touches to no campaign)
         ids = version_ids() if version_ids is not None else campaign_version_ids(session, order.account_id)
     points = [
         TouchPoint(datetime.fromisoformat(t["at"]), *ids.get(t.get("campaign_version") or "", (None, None)))
